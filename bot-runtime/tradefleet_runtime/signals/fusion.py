@@ -1,0 +1,229 @@
+"""Alpha fusion: named signal readings → one trading decision for a symbol.
+
+The decision loop calls :meth:`AlphaFusion.fuse` with the latest
+:class:`~tradefleet_runtime.signals.reading.SignalReading` of every engine (and of any
+extra component — a strategy plugin, the ML ensemble — configured by name) plus the
+regime's trading parameters. With weights w_i (validated to sum to 1):
+
+    score = Σ_i value_i · confidence_i · w_i / Σ_i w_i     over the fresh readings
+
+A reading that is missing or older than its ``max_age_ms`` is dropped and the weights
+of the rest are renormalised (the reasoning says so). The score is rounded to 12
+decimals, so sums that are exact in decimal classify as written, then:
+
+    score >= 0.5 STRONG_BUY;  >= 0.2 BUY;  <= -0.5 STRONG_SELL;  <= -0.2 SELL;  else NEUTRAL
+
+Confidence = Σ_i w_i · confidence_i over the fresh readings (original weights, so
+missing signals lower it). Size multiplier, stop and target come from the regime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from tradefleet_runtime.signals.errors import SignalConfigError, SignalDataError
+from tradefleet_runtime.signals.reading import SignalReading
+from tradefleet_runtime.signals.regime import RegimeTradingParams
+from tradefleet_runtime.signals.validation import (
+    require_in_range,
+    require_int_at_least,
+    require_non_negative,
+)
+
+WEIGHT_SUM_TOLERANCE = 1e-6
+SCORE_DECIMALS = 12
+_MINUTE_MS = 60_000
+
+
+def default_weights() -> dict[str, float]:
+    return {"regime": 0.25, "ofi": 0.20, "whale": 0.20, "sentiment": 0.20, "macro": 0.15}
+
+
+def default_max_age_ms() -> dict[str, int]:
+    """How old each reading may be: order flow goes stale in seconds, macro in a day."""
+    return {
+        "regime": 120 * _MINUTE_MS,
+        "ofi": 30_000,
+        "whale": 120 * _MINUTE_MS,
+        "sentiment": 360 * _MINUTE_MS,
+        "macro": 1_440 * _MINUTE_MS,
+    }
+
+
+class FusedAction(StrEnum):
+    STRONG_BUY = "strong_buy"
+    BUY = "buy"
+    NEUTRAL = "neutral"
+    SELL = "sell"
+    STRONG_SELL = "strong_sell"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FusionConfig:
+    """Weights by component name, staleness limits, and the two score thresholds.
+
+    Components without an entry in ``max_age_ms`` use ``default_max_age_ms``.
+    """
+
+    weights: Mapping[str, float] = field(default_factory=default_weights)
+    max_age_ms: Mapping[str, int] = field(default_factory=default_max_age_ms)
+    default_max_age_ms: int = 60 * _MINUTE_MS
+    buy_threshold: float = 0.2
+    strong_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not self.weights:
+            raise SignalConfigError("fusion needs at least one weighted component")
+        for name, weight in self.weights.items():
+            if not name:
+                raise SignalConfigError("fusion component names must not be empty")
+            require_non_negative(name=f"weights[{name!r}]", value=weight)
+        total = sum(self.weights.values())
+        if abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
+            raise SignalConfigError(
+                f"fusion weights must sum to 1 (±{WEIGHT_SUM_TOLERANCE:g}), got {total:.9g}"
+            )
+        for name, age in self.max_age_ms.items():
+            require_int_at_least(name=f"max_age_ms[{name!r}]", value=age, minimum=1)
+        require_int_at_least(name="default_max_age_ms", value=self.default_max_age_ms, minimum=1)
+        require_in_range(name="buy_threshold", value=self.buy_threshold, low=1e-9, high=1.0)
+        require_in_range(
+            name="strong_threshold", value=self.strong_threshold, low=self.buy_threshold, high=1.0
+        )
+        if self.strong_threshold == self.buy_threshold:
+            raise SignalConfigError("strong_threshold must be greater than buy_threshold")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FusedSignal:
+    symbol: str
+    signal: FusedAction
+    score: float
+    confidence: float
+    position_size_multiplier: float
+    stop_loss_pct: float
+    take_profit_pct: float
+    reasoning: tuple[str, ...]
+    component_scores: Mapping[str, float]
+    weights_used: Mapping[str, float]
+    dropped: tuple[str, ...]
+    as_of_ms: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "symbol": self.symbol,
+            "signal": self.signal.value,
+            "confidence": self.confidence,
+            "score": self.score,
+            "position_size_multiplier": self.position_size_multiplier,
+            "stop_loss_pct": self.stop_loss_pct,
+            "take_profit_pct": self.take_profit_pct,
+            "reasoning": list(self.reasoning),
+            "component_scores": dict(self.component_scores),
+            "weights_used": dict(self.weights_used),
+            "dropped": list(self.dropped),
+            "as_of_ms": self.as_of_ms,
+        }
+
+
+def classify(*, score: float, buy_threshold: float, strong_threshold: float) -> FusedAction:
+    """The threshold rule of the module docstring (boundaries belong to the stronger side)."""
+    if score >= strong_threshold:
+        return FusedAction.STRONG_BUY
+    if score >= buy_threshold:
+        return FusedAction.BUY
+    if score <= -strong_threshold:
+        return FusedAction.STRONG_SELL
+    if score <= -buy_threshold:
+        return FusedAction.SELL
+    return FusedAction.NEUTRAL
+
+
+class AlphaFusion:
+    """Combines readings with the configured weights (stateless apart from its config)."""
+
+    __slots__ = ("_config", "_max_age")
+
+    def __init__(self, *, config: FusionConfig) -> None:
+        self._config = config
+        self._max_age = {
+            name: config.max_age_ms.get(name, config.default_max_age_ms) for name in config.weights
+        }
+
+    @property
+    def config(self) -> FusionConfig:
+        return self._config
+
+    def fuse(
+        self,
+        *,
+        symbol: str,
+        readings: Iterable[SignalReading],
+        regime_params: RegimeTradingParams,
+        now_ms: int,
+    ) -> FusedSignal:
+        config = self._config
+        by_name: dict[str, SignalReading] = {}
+        for given in readings:
+            if given.name in by_name:
+                raise SignalDataError(f"two readings named {given.name!r} in one fusion")
+            by_name[given.name] = given
+        fresh: list[tuple[str, float, SignalReading]] = []
+        dropped: list[str] = []
+        for name, weight in config.weights.items():
+            reading = by_name.get(name)
+            if reading is None:
+                dropped.append(f"{name}: missing")
+                continue
+            age_ms = now_ms - reading.as_of_ms
+            limit_ms = self._max_age[name]
+            if age_ms > limit_ms:
+                dropped.append(
+                    f"{name}: stale ({age_ms / 1000:.0f} s old, limit {limit_ms / 1000:.0f} s)"
+                )
+                continue
+            if weight > 0.0:
+                fresh.append((name, weight, reading))
+        total_weight = sum(weight for _, weight, _ in fresh)
+        reasoning: list[str] = []
+        component_scores: dict[str, float] = {}
+        weights_used: dict[str, float] = {}
+        weighted_sum = confidence = 0.0
+        for name, weight, reading in fresh:
+            share = weight / total_weight
+            weighted_sum += reading.value * reading.confidence * weight
+            confidence += weight * reading.confidence
+            component_scores[name] = reading.value
+            weights_used[name] = share
+            reasoning.append(
+                f"{reading.detail or name}: {reading.value:+.2f} at {reading.confidence:.0%} "
+                f"confidence, weight {share:.2f}"
+            )
+        score = round(weighted_sum / total_weight, SCORE_DECIMALS) if total_weight > 0 else 0.0
+        if dropped:
+            reasoning.append(
+                f"dropped {', '.join(dropped)}; weights renormalised over {len(fresh)} signals"
+            )
+        ignored = sorted(set(by_name) - set(config.weights))
+        if ignored:
+            reasoning.append(f"ignored readings without a weight: {', '.join(ignored)}")
+        return FusedSignal(
+            symbol=symbol,
+            signal=classify(
+                score=score,
+                buy_threshold=config.buy_threshold,
+                strong_threshold=config.strong_threshold,
+            ),
+            score=score,
+            confidence=min(1.0, confidence),
+            position_size_multiplier=regime_params.position_size_multiplier,
+            stop_loss_pct=regime_params.stop_loss_pct,
+            take_profit_pct=regime_params.take_profit_pct,
+            reasoning=tuple(reasoning),
+            component_scores=component_scores,
+            weights_used=weights_used,
+            dropped=tuple(dropped),
+            as_of_ms=now_ms,
+        )

@@ -1,0 +1,162 @@
+"""Price features the regime detector models: log return, rolling volatility, momentum, z-score.
+
+:func:`regime_features` computes them for a whole price array (fits, backtests);
+:class:`RegimeFeatureTracker` computes the same values one bar at a time in O(1) for
+the live detector. Both are used by :mod:`tradefleet_runtime.signals.regime`.
+
+For close prices c_t, with windows W (volatility), M (momentum) and Z (z-score):
+
+* log_return_t = ln(c_t / c_{t-1})
+* volatility_t = sample std (ddof 1) of the last W log returns
+* momentum_t   = c_t / c_{t-M} - 1 (rate of change)
+* zscore_t     = (c_t - mean of last Z closes) / sample std of last Z closes
+  (0 when that std is below 1e-12 of the mean: flat prices carry no deviation)
+
+A bar has features once all four are defined, i.e. from bar max(W, M, Z - 1) on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
+
+from tradefleet_runtime.signals.errors import SignalDataError
+
+FloatArray = npt.NDArray[np.float64]
+
+FEATURE_NAMES: tuple[str, ...] = ("log_return", "volatility", "momentum", "zscore")
+FLAT_RELATIVE_STD = 1e-12
+# Sliding updates drift by rounding; recomputing from the window this often bounds it.
+_EXACT_RECOMPUTE_EVERY = 1024
+
+
+def warmup_bars(*, volatility_window: int, momentum_window: int, zscore_window: int) -> int:
+    """Index of the first bar that has all four features."""
+    return max(volatility_window, momentum_window, zscore_window - 1)
+
+
+def regime_features(
+    *,
+    close: npt.ArrayLike,
+    volatility_window: int,
+    momentum_window: int,
+    zscore_window: int,
+) -> FloatArray:
+    """Feature matrix (n, 4) for close prices; rows before the warm-up are NaN."""
+    prices = np.ascontiguousarray(close, dtype=np.float64)
+    if prices.ndim != 1:
+        raise SignalDataError(f"close must be one-dimensional, got shape {prices.shape}")
+    if prices.size and not (np.all(np.isfinite(prices)) and prices.min() > 0):
+        raise SignalDataError("close prices must be finite and > 0")
+    n = prices.size
+    features = np.full((n, 4), np.nan)
+    first = warmup_bars(
+        volatility_window=volatility_window,
+        momentum_window=momentum_window,
+        zscore_window=zscore_window,
+    )
+    if n <= first:
+        return features
+    log_returns = np.full(n, np.nan)
+    log_returns[1:] = np.log(prices[1:] / prices[:-1])
+    features[:, 0] = log_returns
+    features[volatility_window:, 1] = sliding_window_view(log_returns[1:], volatility_window).std(
+        axis=1, ddof=1
+    )
+    features[momentum_window:, 2] = prices[momentum_window:] / prices[:-momentum_window] - 1.0
+    windows = sliding_window_view(prices, zscore_window)
+    means = windows.mean(axis=1)
+    stds = windows.std(axis=1, ddof=1)
+    deviation = prices[zscore_window - 1 :] - means
+    flat = stds <= FLAT_RELATIVE_STD * np.abs(means)
+    features[zscore_window - 1 :, 3] = np.where(flat, 0.0, deviation / np.where(flat, 1.0, stds))
+    features[:first] = np.nan
+    return features
+
+
+class _RollingMoments:
+    """Mean and sample std of the last ``size`` values, updated in O(1) per value."""
+
+    __slots__ = ("_m2", "_mean", "_since_exact", "_size", "_values")
+
+    def __init__(self, *, size: int) -> None:
+        self._size = size
+        self._values: deque[float] = deque()
+        self._mean = 0.0
+        self._m2 = 0.0
+        self._since_exact = 0
+
+    @property
+    def full(self) -> bool:
+        return len(self._values) == self._size
+
+    @property
+    def mean(self) -> float:
+        return self._mean
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(max(self._m2, 0.0) / (self._size - 1))
+
+    def push(self, value: float) -> None:
+        values = self._values
+        values.append(value)
+        if len(values) <= self._size:
+            # Welford's update while the window fills.
+            delta = value - self._mean
+            self._mean += delta / len(values)
+            self._m2 += delta * (value - self._mean)
+            return
+        old = values.popleft()
+        self._since_exact += 1
+        if self._since_exact >= _EXACT_RECOMPUTE_EVERY:
+            self._since_exact = 0
+            self._mean = math.fsum(values) / self._size
+            self._m2 = math.fsum((v - self._mean) ** 2 for v in values)
+            return
+        delta = value - old
+        old_mean = self._mean
+        self._mean = old_mean + delta / self._size
+        self._m2 += delta * (value - self._mean + old - old_mean)
+
+
+class RegimeFeatureTracker:
+    """The four features of the latest bar, updated per close price (live path)."""
+
+    __slots__ = ("_closes", "_momentum_window", "_previous", "_prices", "_returns")
+
+    def __init__(self, *, volatility_window: int, momentum_window: int, zscore_window: int) -> None:
+        self._returns = _RollingMoments(size=volatility_window)
+        self._prices = _RollingMoments(size=zscore_window)
+        self._momentum_window = momentum_window
+        self._closes: deque[float] = deque(maxlen=momentum_window + 1)
+        self._previous = math.nan
+
+    def push(self, close: float) -> tuple[float, float, float, float] | None:
+        """Add a close; return (log_return, volatility, momentum, zscore) once all are defined."""
+        previous = self._previous
+        self._previous = close
+        closes = self._closes
+        closes.append(close)
+        self._prices.push(close)
+        if math.isnan(previous):  # first bar: no return yet
+            return None
+        log_return = math.log(close / previous)
+        returns = self._returns
+        returns.push(log_return)
+        prices = self._prices
+        if not (returns.full and prices.full and len(closes) > self._momentum_window):
+            return None
+        momentum = close / closes[0] - 1.0
+        price_std = prices.std
+        price_mean = prices.mean
+        zscore = (
+            0.0
+            if price_std <= FLAT_RELATIVE_STD * abs(price_mean)
+            else (close - price_mean) / price_std
+        )
+        return (log_return, returns.std, momentum, zscore)

@@ -1,0 +1,127 @@
+"""The per-container supervisor ("shim") of the dev node agent — dev/test tooling, not a runtime.
+
+Started by :mod:`tradefleet_devtools.devnode.process` as ``python -I -S shim.py <launch.json>``
+(under ``unshare -m`` when the container mounts volumes). It makes the bind mounts, changes to the
+working directory, runs the container's command as its child, writes the child's pid, waits, and
+writes the exit code to a file. The shim outlives an agent that is killed, so a restarted agent
+still learns how an adopted container ended — the job containerd-shim or conmon do for a kubelet.
+
+Standard library only, and run with ``-I``: the pod's environment (PYTHONPATH, …) is the child's,
+and must not change how the shim itself starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+START_ERROR_CODE = 128
+
+
+class StartFailureError(Exception):
+    """The command could not be started; the message is the kubelet-style StartError message."""
+
+
+def _write_json(*, path: Path, content: dict[str, Any]) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(content))
+    temporary.replace(path)
+
+
+def _bind(*, mount: dict[str, Any], mount_command: str) -> None:
+    source, target = str(mount["source"]), str(mount["target"])
+    try:
+        if os.path.isdir(source):
+            os.makedirs(target, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(target) or "/", exist_ok=True)
+            if not os.path.exists(target):
+                Path(target).touch()
+    except OSError as exc:
+        raise StartFailureError(f"cannot create mount point {target}: {exc}") from exc
+    commands = [[mount_command, "--bind", source, target]]
+    if mount["read_only"]:
+        commands.append([mount_command, "-o", "remount,bind,ro", target])
+    for command in commands:
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+        except OSError as exc:
+            raise StartFailureError(f"{' '.join(command)}: {exc}") from exc
+        if done.returncode != 0:
+            raise StartFailureError(f"{' '.join(command)}: {done.stderr.strip()}")
+
+
+def _start(spec: dict[str, Any]) -> subprocess.Popen[bytes]:
+    for mount in spec["mounts"]:
+        _bind(mount=mount, mount_command=str(spec["mount_command"]))
+    working_dir = spec.get("working_dir")
+    if working_dir:
+        try:
+            os.makedirs(working_dir, exist_ok=True)
+            os.chdir(working_dir)
+        except OSError as exc:
+            raise StartFailureError(f"chdir to workingDir {working_dir}: {exc}") from exc
+    argv = [str(a) for a in spec["argv"]]
+    try:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    except FileNotFoundError as exc:
+        raise StartFailureError(f'exec: "{argv[0]}": executable file not found in $PATH') from exc
+    except PermissionError as exc:
+        raise StartFailureError(f'exec: "{argv[0]}": permission denied') from exc
+    except OSError as exc:
+        raise StartFailureError(f'exec: "{argv[0]}": {exc}') from exc
+
+
+def run(launch_file: Path) -> int:
+    spec = json.loads(launch_file.read_text())
+    exit_file, pid_file = Path(spec["exit_file"]), Path(spec["pid_file"])
+    # The agent signals the whole process group; the shim itself must outlive the command to
+    # record its exit. A handler (not SIG_IGN) so the command starts with default dispositions.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, lambda *_: None)
+    try:
+        child = _start(spec)
+    except StartFailureError as failure:
+        print(f"dev node agent shim: {failure}", file=sys.stderr, flush=True)
+        _write_json(
+            path=exit_file,
+            content={
+                "exit_code": START_ERROR_CODE,
+                "reason": "StartError",
+                "message": str(failure),
+                "signal": None,
+                "finished_at": time.time(),
+            },
+        )
+        return START_ERROR_CODE
+    pid_file.write_text(str(child.pid))
+    returncode = child.wait()
+    exit_code = returncode if returncode >= 0 else 128 - returncode
+    _write_json(
+        path=exit_file,
+        content={
+            "exit_code": exit_code,
+            "reason": "Completed" if exit_code == 0 else "Error",
+            "message": "",
+            "signal": -returncode if returncode < 0 else None,
+            "finished_at": time.time(),
+        },
+    )
+    return exit_code
+
+
+def main() -> None:
+    if len(sys.argv) != 2:
+        print("usage: shim.py <launch.json> (started by the dev node agent)", file=sys.stderr)
+        raise SystemExit(2)
+    raise SystemExit(run(Path(sys.argv[1])))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Command line of the local exchange (dev/test tooling only — not a real exchange).
+
+``python -m tradefleet_devtools.exchange --port 0 --symbols BTC/USDT:USDT,ETH/USDT:USDT
+--api-key K --api-secret S`` prints the base URL on its first line of stdout and serves until
+SIGINT/SIGTERM. Used by the local demo and the e2e tests, which start it as a process.
+The key and secret may come from ``TRADEFLEET_EXCHANGE_API_KEY`` /
+``TRADEFLEET_EXCHANGE_API_SECRET`` instead of the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from decimal import Decimal
+
+from tradefleet_devtools.exchange.engine import EngineConfig
+from tradefleet_devtools.exchange.market import default_start_price
+from tradefleet_devtools.exchange.prices import PriceSource, SyntheticReplayPriceSource
+from tradefleet_devtools.exchange.server import LocalExchange, LocalExchangeOptions
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tradefleet_devtools.exchange",
+        description="Local Binance USDⓈ-M look-alike for tests (dev/test tooling only).",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--symbols", default="BTC/USDT:USDT,ETH/USDT:USDT")
+    parser.add_argument("--api-key", default=os.environ.get("TRADEFLEET_EXCHANGE_API_KEY"))
+    parser.add_argument("--api-secret", default=os.environ.get("TRADEFLEET_EXCHANGE_API_SECRET"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--balance", type=Decimal, default=Decimal(10_000))
+    parser.add_argument("--step-seconds", type=float, default=1.0)
+    parser.add_argument(
+        "--prices",
+        choices=("random-walk", "synthetic"),
+        default="random-walk",
+        help="random-walk: seeded geometric walk; synthetic: replay regime-switching bars",
+    )
+    args = parser.parse_args(argv)
+    if not args.api_key or not args.api_secret:
+        parser.error("--api-key and --api-secret (or their environment variables) are required")
+    if not args.step_seconds > 0:
+        parser.error("--step-seconds must be positive")
+    return args
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
+    sources: dict[str, PriceSource] = {}
+    if args.prices == "synthetic":
+        sources = {
+            symbol: SyntheticReplayPriceSource(
+                seed=args.seed + index, start_price=default_start_price(symbol)
+            )
+            for index, symbol in enumerate(symbols)
+        }
+    options = LocalExchangeOptions(
+        symbols=symbols,
+        api_key=args.api_key,
+        api_secret=args.api_secret,
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        engine=EngineConfig(starting_balance=args.balance, step_ms=int(args.step_seconds * 1000)),
+        price_sources=sources,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with LocalExchange(options) as exchange:
+        print(exchange.base_url, flush=True)
+        await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse(argv)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
+    )
+    asyncio.run(_serve(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

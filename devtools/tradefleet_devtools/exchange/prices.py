@@ -1,0 +1,107 @@
+"""Price paths that drive the local exchange's simulated markets (dev/test tooling only).
+
+The local exchange (``tradefleet_devtools.exchange``) asks one ``PriceSource`` per symbol for
+the next point of its path every simulated step. The exchange applies each point as a
+*relative* move from the current mid price, so an admin override (``POST /_admin/price``)
+shifts the level and the path carries on from there.
+
+Two sources: ``RandomWalkPriceSource`` (seeded geometric random walk) and
+``SyntheticReplayPriceSource`` (replays the closes and volumes of
+``tradefleet_runtime.market.synthetic.generate_market``).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Protocol
+
+from tradefleet_runtime.market.synthetic import generate_market
+
+
+class PriceSourceError(ValueError):
+    """A price source was configured with out-of-range arguments."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PricePoint:
+    """One step of a price path: the level and the volume traded during the step."""
+
+    price: float
+    volume: float
+
+
+class PriceSource(Protocol):
+    """Produces successive points of one symbol's price path."""
+
+    @property
+    def start_price(self) -> float:
+        """The level of the path before its first step."""
+        ...
+
+    def next_point(self) -> PricePoint:
+        """The next point of the path, one step after the previous one."""
+        ...
+
+
+class RandomWalkPriceSource:
+    """A seeded geometric random walk: log returns are normal(0, volatility) per step."""
+
+    def __init__(
+        self,
+        *,
+        seed: int,
+        start_price: float,
+        volatility: float = 0.0001,
+        mean_volume: float = 5.0,
+    ) -> None:
+        if not (start_price > 0 and math.isfinite(start_price)):
+            raise PriceSourceError(f"start_price must be positive, got {start_price!r}")
+        if not (volatility >= 0 and math.isfinite(volatility)):
+            raise PriceSourceError(f"volatility must be >= 0, got {volatility!r}")
+        if not mean_volume > 0:
+            raise PriceSourceError(f"mean_volume must be positive, got {mean_volume!r}")
+        self._rng = random.Random(seed)
+        self._start_price = start_price
+        self._price = start_price
+        self._volatility = volatility
+        self._mean_volume = mean_volume
+
+    @property
+    def start_price(self) -> float:
+        return self._start_price
+
+    def next_point(self) -> PricePoint:
+        self._price *= math.exp(self._rng.gauss(0.0, self._volatility))
+        volume = self._mean_volume * self._rng.expovariate(1.0)
+        return PricePoint(price=self._price, volume=volume)
+
+
+class SyntheticReplayPriceSource:
+    """Replays the closes of a regime-switching synthetic market, one bar per step.
+
+    After the last bar the replay starts the same bars again, rescaled to continue from
+    the last close, so the path never jumps.
+    """
+
+    def __init__(self, *, seed: int, n_bars: int = 20_000, start_price: float = 30_000.0) -> None:
+        market = generate_market(seed=seed, n_bars=n_bars, start_price=start_price)
+        self._closes = market.close.tolist()
+        self._volumes = market.volume.tolist()
+        self._start_price = float(market.open[0])
+        self._index = 0
+        self._scale = 1.0
+
+    @property
+    def start_price(self) -> float:
+        return self._start_price
+
+    def next_point(self) -> PricePoint:
+        position = self._index % len(self._closes)
+        if position == 0 and self._index > 0:
+            self._scale *= self._closes[-1] / self._start_price
+        self._index += 1
+        return PricePoint(
+            price=self._closes[position] * self._scale, volume=self._volumes[position]
+        )

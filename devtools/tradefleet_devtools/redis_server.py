@@ -1,0 +1,92 @@
+"""A real redis-server (Debian package ``redis-server``) on a private port, with AOF on.
+
+Dev/test tooling. Used by the pytest fixtures and the local demo; production uses the Redis the
+Helm chart deploys per region (or an existing one).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tradefleet_devtools.controlplane import BOOTSTRAP_HINT, free_port
+
+
+class RedisServerError(RuntimeError):
+    """redis-server is missing or did not start; the message says why."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RedisAccess:
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+
+class LocalRedis:
+    """One redis-server process with append-only persistence in ``workdir``."""
+
+    def __init__(self, *, workdir: Path, port: int | None = None) -> None:
+        self.workdir = workdir
+        self.port = port or free_port()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, *, timeout_s: float = 15.0) -> RedisAccess:
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        if not Path(binary).exists():
+            raise RedisServerError(f"redis-server is not installed (Debian package redis-server) — {BOOTSTRAP_HINT}")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        logfile = (self.workdir / "redis.log").open("ab")
+        self._proc = subprocess.Popen(
+            [
+                binary,
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--dir", str(self.workdir),
+                "--appendonly", "yes",
+                "--appendfsync", "always",
+                "--save", "",
+                "--daemonize", "no",
+            ],
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        logfile.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RedisServerError(
+                    f"redis-server exited with {self._proc.returncode}; see {self.workdir / 'redis.log'}"
+                )
+            if _answers_ping(port=self.port):
+                return RedisAccess(host="127.0.0.1", port=self.port)
+            time.sleep(0.05)
+        self.stop()
+        raise RedisServerError(f"redis-server did not answer PING on port {self.port} in {timeout_s}s")
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=5)
+        self._proc = None
+
+
+def _answers_ping(*, port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False

@@ -1,0 +1,4 @@
+"""Tradefleet operator: reconciles TradingBot and SignalSource resources into region-pinned workloads.
+
+Started by ``python -m tradefleet_operator`` (the operator image's entry point).
+"""

@@ -1,0 +1,241 @@
+"""A small async Kubernetes REST client: get, list, server-side apply, merge-patch, delete.
+
+Used by the reconciler (:mod:`tradefleet_operator.reconcile`) for the bot's children and status.
+Kopf watches and dispatches; this client writes. Authentication is loaded once by the official
+``kubernetes`` package (kubeconfig or in-cluster service account) and requests go through aiohttp,
+so a thousand bots reconcile concurrently on one event loop. API errors are translated here, once,
+into :class:`KubeApiError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+FIELD_MANAGER = "tradefleet-operator"
+SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+
+# Where each kind the operator writes lives in the REST API.
+KIND_PATHS: dict[str, tuple[str, str]] = {
+    "ConfigMap": ("/api/v1", "configmaps"),
+    "Secret": ("/api/v1", "secrets"),
+    "Service": ("/api/v1", "services"),
+    "ServiceAccount": ("/api/v1", "serviceaccounts"),
+    "Pod": ("/api/v1", "pods"),
+    "Event": ("/api/v1", "events"),
+    "Deployment": ("/apis/apps/v1", "deployments"),
+    "ControllerRevision": ("/apis/apps/v1", "controllerrevisions"),
+    "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies"),
+    "Job": ("/apis/batch/v1", "jobs"),
+    "TradingBot": ("/apis/tradefleet.io/v1alpha1", "tradingbots"),
+    "SignalSource": ("/apis/tradefleet.io/v1alpha1", "signalsources"),
+}
+
+
+class KubeApiError(RuntimeError):
+    """A non-success answer from the apiserver, with its HTTP status and Status reason."""
+
+    def __init__(self, *, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+
+def object_path(*, kind: str, namespace: str | None, name: str | None = None, subresource: str = "") -> str:
+    prefix, plural = KIND_PATHS[kind]
+    path = f"{prefix}/namespaces/{namespace}/{plural}" if namespace else f"{prefix}/{plural}"
+    if name:
+        path += f"/{name}"
+    if subresource:
+        path += f"/{subresource}"
+    return path
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Credentials:
+    server: str
+    ssl_context: ssl.SSLContext | bool
+    token: str | None
+    token_file: Path | None
+
+
+def load_credentials(*, kubeconfig: Path | None) -> Credentials:
+    """Credentials from a kubeconfig file, or the in-cluster service account when none is given."""
+    cfg = k8s_client.Configuration()
+    token_file: Path | None = None
+    if kubeconfig is None:
+        k8s_config.load_incluster_config(client_configuration=cfg)
+        token_file = SERVICE_ACCOUNT_TOKEN
+    else:
+        k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
+    ssl_context: ssl.SSLContext | bool
+    if cfg.verify_ssl:
+        ssl_context = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
+        if cfg.cert_file and cfg.key_file:
+            ssl_context.load_cert_chain(cfg.cert_file, cfg.key_file)
+        if getattr(cfg, "tls_server_name", None):
+            ssl_context.check_hostname = False
+    else:
+        ssl_context = False
+    token = None
+    auth = cfg.api_key.get("authorization") or cfg.api_key.get("BearerToken")
+    if auth:
+        token = auth.removeprefix("Bearer ").strip()
+    return Credentials(server=cfg.host, ssl_context=ssl_context, token=token, token_file=token_file)
+
+
+class KubeClient:
+    """Async access to the apiserver for the operator's own writes."""
+
+    def __init__(self, *, credentials: Credentials, max_connections: int = 64) -> None:
+        self._credentials = credentials
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _headers(self) -> dict[str, str]:
+        token = self._credentials.token
+        if self._credentials.token_file is not None:
+            # Bound service-account tokens rotate; the kubelet refreshes the file.
+            token = self._credentials.token_file.read_text().strip()
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def _session_now(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._max_connections, ssl=self._credentials.ssl_context)
+            self._session = aiohttp.ClientSession(
+                base_url=self._credentials.server,
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=30),
+            )
+        return self._session
+
+    async def request(
+        self,
+        *,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str = "application/json",
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        headers = self._headers()
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = json.dumps(body)
+        for attempt in range(4):
+            try:
+                async with self._session_now().request(
+                    method, path, data=data, headers=headers, params=params
+                ) as response:
+                    text = await response.text()
+                    if response.status >= 400:
+                        raise _api_error(status=response.status, text=text)
+                    return json.loads(text) if text else {}
+            except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+                if attempt == 3:
+                    raise KubeApiError(status=503, reason="Unreachable", message=str(exc)) from exc
+                await asyncio.sleep(0.2 * 2**attempt)
+            except KubeApiError as exc:
+                if exc.status not in (429, 500, 503, 504) or attempt == 3:
+                    raise
+                await asyncio.sleep(0.2 * 2**attempt)
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    async def get(self, *, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.request(method="GET", path=object_path(kind=kind, namespace=namespace, name=name))
+        except KubeApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+
+    async def list(
+        self, *, kind: str, namespace: str | None, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        params = {"labelSelector": label_selector} if label_selector else None
+        answer = await self.request(
+            method="GET", path=object_path(kind=kind, namespace=namespace), params=params
+        )
+        items: list[dict[str, Any]] = answer.get("items", [])
+        return items
+
+    async def apply(self, *, body: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply: create or converge an object to ``body``; idempotent, so safe to repeat."""
+        meta = body["metadata"]
+        path = object_path(kind=body["kind"], namespace=meta.get("namespace"), name=meta["name"])
+        return await self.request(
+            method="PATCH",
+            path=path,
+            body=body,
+            content_type="application/apply-patch+yaml",
+            params={"fieldManager": FIELD_MANAGER, "force": "true"},
+        )
+
+    async def patch_merge(
+        self, *, kind: str, namespace: str | None, name: str, patch: dict[str, Any], subresource: str = ""
+    ) -> dict[str, Any]:
+        return await self.request(
+            method="PATCH",
+            path=object_path(kind=kind, namespace=namespace, name=name, subresource=subresource),
+            body=patch,
+            content_type="application/merge-patch+json",
+        )
+
+    async def delete(self, *, kind: str, namespace: str | None, name: str) -> bool:
+        """Delete an object with background propagation; False when it was already gone."""
+        try:
+            await self.request(
+                method="DELETE",
+                path=object_path(kind=kind, namespace=namespace, name=name),
+                body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
+            )
+        except KubeApiError as exc:
+            if exc.not_found:
+                return False
+            raise
+        return True
+
+    async def create(self, *, body: dict[str, Any]) -> dict[str, Any]:
+        meta = body["metadata"]
+        return await self.request(
+            method="POST", path=object_path(kind=body["kind"], namespace=meta.get("namespace")), body=body
+        )
+
+
+def _api_error(*, status: int, text: str) -> KubeApiError:
+    try:
+        payload = json.loads(text)
+        return KubeApiError(
+            status=status, reason=str(payload.get("reason", "")), message=str(payload.get("message", text))
+        )
+    except json.JSONDecodeError:
+        return KubeApiError(status=status, reason="", message=text[:500])

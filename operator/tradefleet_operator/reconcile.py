@@ -1,0 +1,480 @@
+"""Level-based reconciliation of one TradingBot or SignalSource: desired vs actual, repair, status.
+
+Called by the Kopf handlers (:mod:`tradefleet_operator.handlers`) on every change of the resource
+or of one of its children, and periodically; safe to run at any time and any number of times.
+It reads the children from the operator's in-memory indexes, writes only what differs, and returns
+the new status and the events to record. Problems with the user's resource never raise: they
+become conditions with a reason.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tradefleet_operator import conditions as cond
+from tradefleet_operator.drift import object_in_sync
+from tradefleet_operator.kube import KubeApiError, KubeClient
+from tradefleet_operator.render import (
+    ANNOTATION_CONFIG_HASH,
+    ANNOTATION_REVISION,
+    Owner,
+    Revision,
+    child_name,
+    content_hash,
+    render_bot_children,
+    render_control_secret,
+    render_controller_revision,
+    render_runtime_config,
+    render_source_children,
+    signal_stream_key,
+)
+from tradefleet_operator.settings import OperatorSettings
+from tradefleet_operator.spec import (
+    RegionUnresolvedError,
+    SpecError,
+    TradingBotSpec,
+    ValidationProblem,
+    parse_signal_source_spec,
+    parse_trading_bot_spec,
+    resolve_region,
+    validate_signal_source_spec,
+    validate_trading_bot_spec,
+)
+
+ChildKey = tuple[str, str]  # (kind, name)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Event:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SourceState:
+    """What a bot needs to know about a SignalSource it references."""
+
+    ready: bool
+    phase: str
+
+
+@dataclass(kw_only=True, slots=True)
+class Outcome:
+    """What one reconcile pass decided: the status to write and the events to record."""
+
+    status: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+    writes: int = 0
+
+
+def _problems_message(problems: Sequence[ValidationProblem]) -> str:
+    return "; ".join(f"{p.field}: {p.message}" for p in problems)
+
+
+def _transition_events(
+    *, previous: Sequence[Mapping[str, Any]] | None, merged: Sequence[Mapping[str, Any]], warn_when_true: set[str]
+) -> list[Event]:
+    """One event per condition whose status or reason changed, so every decision is visible."""
+    before = {c.get("type"): (c.get("status"), c.get("reason")) for c in previous or []}
+    events = []
+    for c in merged:
+        if before.get(c["type"]) == (c["status"], c["reason"]):
+            continue
+        bad = (c["status"] == "True") == (c["type"] in warn_when_true)
+        events.append(Event(type="Warning" if bad else "Normal", reason=c["reason"], message=c["message"]))
+    return events
+
+
+_BAD_WHEN_TRUE = {cond.DEGRADED, cond.CIRCUIT_BREAKER_OPEN, cond.ROLLED_BACK}
+
+
+def _finish(
+    *, body: Mapping[str, Any], observed: Iterable[cond.Condition], status: dict[str, Any], events: list[Event], writes: int
+) -> Outcome:
+    previous = (body.get("status") or {}).get("conditions")
+    generation = int(body["metadata"].get("generation") or 0)
+    merged = cond.merge_conditions(previous=previous, observed=observed, generation=generation, now=cond.now_rfc3339())
+    status = {**status, "observedGeneration": generation, "conditions": merged}
+    events = [*events, *_transition_events(previous=previous, merged=merged, warn_when_true=_BAD_WHEN_TRUE)]
+    return Outcome(status=status, events=events, writes=writes)
+
+
+def _owner(body: Mapping[str, Any]) -> Owner:
+    meta = body["metadata"]
+    return Owner(kind=str(body["kind"]), name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
+
+
+def choose_revision(*, config: Mapping[str, Any], existing: Iterable[Mapping[str, Any]]) -> tuple[Revision, bool]:
+    """The revision for ``config``: the kept one with the same content, or a new number.
+
+    Returning to earlier content makes it the newest revision again (as Deployments do), so the
+    revision numbers always grow with time.
+    """
+    config_hash = content_hash(config)
+    numbers = {
+        (obj.get("metadata", {}).get("annotations") or {}).get(ANNOTATION_CONFIG_HASH): int(obj.get("revision", 0))
+        for obj in existing
+    }
+    newest = max(numbers.values(), default=0)
+    kept = numbers.get(config_hash)
+    if kept is not None and kept == newest:
+        return Revision(number=kept, config_hash=config_hash, config=config), False
+    return Revision(number=newest + 1, config_hash=config_hash, config=config), True
+
+
+class Reconciler:
+    """Reconciles bots and sources; one instance per operator process."""
+
+    def __init__(self, *, kube: KubeClient, settings: OperatorSettings) -> None:
+        self.kube = kube
+        self.settings = settings
+        # Bots whose control-token Secret this process has seen exist.
+        self._control_secrets: set[str] = set()
+
+    # -- TradingBot ---------------------------------------------------------------------------
+
+    async def reconcile_bot(
+        self,
+        *,
+        body: Mapping[str, Any],
+        children: Mapping[ChildKey, Mapping[str, Any]],
+        sources: Mapping[str, SourceState],
+    ) -> Outcome:
+        owner = _owner(body)
+        previous_status = body.get("status") or {}
+        try:
+            spec = parse_trading_bot_spec(body.get("spec") or {})
+            problems = validate_trading_bot_spec(spec)
+        except SpecError as exc:
+            spec = None
+            problems = [ValidationProblem(field=exc.field, reason="InvalidSpec", message=str(exc))]  # type: ignore[arg-type]
+        if spec is None or problems:
+            return self._invalid(body=body, problems=problems)
+        try:
+            region = resolve_region(spec=spec, exchange_region_map=self.settings.exchange_regions)
+        except RegionUnresolvedError as exc:
+            return self._invalid(
+                body=body,
+                problems=[ValidationProblem(field="spec.region", reason="RegionUnresolved", message=str(exc))],  # type: ignore[arg-type]
+            )
+        if region != self.settings.region:
+            return await self._not_owned(body=body, region=region, children=children)
+
+        missing = await self._missing_credentials(owner=owner, spec=spec)
+        if missing:
+            return _finish(
+                body=body,
+                observed=[
+                    cond.Condition(type=cond.READY, status=False, reason="CredentialsMissing", message=missing),
+                    cond.Condition(type=cond.RECONCILED, status=False, reason="CredentialsMissing", message=missing),
+                ],
+                status={**_carry(previous_status), "phase": "Pending", "region": region},
+                events=[],
+                writes=0,
+            )
+
+        config = render_runtime_config(owner=owner, spec=spec, raw_spec=body.get("spec") or {}, settings=self.settings)
+        kept_revisions = [obj for (kind, _), obj in children.items() if kind == "ControllerRevision"]
+        revision, is_new = choose_revision(config=config, existing=kept_revisions)
+        desired = [
+            render_controller_revision(owner=owner, revision=revision),
+            *render_bot_children(owner=owner, spec=spec, region=region, revision=revision, settings=self.settings),
+        ]
+        events: list[Event] = []
+        writes = await self._converge(desired=desired, children=children, events=events, was_reconciled=bool(previous_status.get("currentRevision")))
+        writes += await self._ensure_control_secret(owner=owner)
+        writes += await self._prune_revisions(owner=owner, kept=kept_revisions, current=revision.number)
+        if is_new:
+            events.append(
+                Event(type="Normal", reason="RevisionCreated", message=f"revision {revision.number} ({revision.config_hash}) rolled out")
+            )
+
+        deployment = children.get(("Deployment", child_name(owner=owner.name)))
+        pods = [obj for (kind, _), obj in children.items() if kind == "Pod"]
+        observed, figures = _workload_conditions(deployment=deployment, pods=pods, revision=revision)
+        observed.append(
+            cond.Condition(
+                type=cond.RECONCILED,
+                status=True,
+                reason="ChildrenInSync",
+                message=f"{len(desired) + 1} children in sync at revision {revision.number}",
+            )
+        )
+        observed.append(
+            cond.Condition(type=cond.PAUSED, status=spec.paused, reason="PausedBySpec" if spec.paused else "Trading",
+                           message="spec.paused is true: no new positions" if spec.paused else "trading is enabled")
+        )
+        source_status, source_condition = _signal_sources(spec=spec, sources=sources)
+        if source_condition is not None:
+            observed.append(source_condition)
+        history = _revision_history(kept=kept_revisions, current=revision)
+        status = {
+            **_carry(previous_status),
+            **figures,
+            "region": region,
+            "currentRevision": revision.number,
+            "revisionHistory": history,
+            "signalSources": source_status,
+        }
+        status["phase"] = _bot_phase(observed=observed, paused=spec.paused)
+        return _finish(body=body, observed=observed, status=status, events=events, writes=writes)
+
+    def _invalid(self, *, body: Mapping[str, Any], problems: Sequence[ValidationProblem]) -> Outcome:
+        reason = str(problems[0].reason)
+        message = _problems_message(problems)
+        return _finish(
+            body=body,
+            observed=[
+                cond.Condition(type=cond.READY, status=False, reason=reason, message=message),
+                cond.Condition(type=cond.RECONCILED, status=False, reason=reason, message=message),
+            ],
+            status={**_carry(body.get("status") or {}), "phase": "Invalid"},
+            events=[],
+            writes=0,
+        )
+
+    async def _not_owned(
+        self, *, body: Mapping[str, Any], region: str, children: Mapping[ChildKey, Mapping[str, Any]]
+    ) -> Outcome:
+        owner = _owner(body)
+        removed = 0
+        # The bot moved to another region: what this region ran for it must go.
+        for kind, name in children:
+            if kind != "Pod" and await self.kube.delete(kind=kind, namespace=owner.namespace, name=name):
+                removed += 1
+        message = f"bot runs in region {region}; this operator serves {self.settings.region}, the {region} operator reconciles it"
+        events = [Event(type="Normal", reason="ChildrenRemoved", message=f"removed {removed} children left from this region")] if removed else []
+        return _finish(
+            body=body,
+            observed=[
+                cond.Condition(type=cond.READY, status=False, reason="OwnedByOtherRegion", message=message),
+                cond.Condition(type=cond.RECONCILED, status=False, reason="OwnedByOtherRegion", message=message),
+            ],
+            status={"phase": "NotOwned", "region": region},
+            events=events,
+            writes=removed,
+        )
+
+    async def _missing_credentials(self, *, owner: Owner, spec: TradingBotSpec) -> str | None:
+        if spec.credentials is None:
+            return None
+        ref = spec.credentials.secret_ref
+        secret = await self.kube.get(kind="Secret", namespace=owner.namespace, name=ref.name)
+        if secret is None:
+            return f"Secret {ref.name!r} not found in namespace {owner.namespace}"
+        present = set((secret.get("data") or {}).keys()) | set((secret.get("stringData") or {}).keys())
+        wanted = [ref.api_key_key, ref.api_secret_key] + ([ref.passphrase_key] if ref.passphrase_key else [])
+        absent = [key for key in wanted if key not in present]
+        if absent:
+            return f"Secret {ref.name!r} has no key(s) {', '.join(absent)}"
+        return None
+
+    async def _converge(
+        self,
+        *,
+        desired: Sequence[Mapping[str, Any]],
+        children: Mapping[ChildKey, Mapping[str, Any]],
+        events: list[Event],
+        was_reconciled: bool,
+    ) -> int:
+        writes = 0
+        for obj in desired:
+            key = (str(obj["kind"]), str(obj["metadata"]["name"]))
+            actual = children.get(key)
+            if actual is not None and object_in_sync(actual=actual, desired=obj):
+                continue
+            await self.kube.apply(body=dict(obj))
+            writes += 1
+            if was_reconciled and key[0] != "ControllerRevision":
+                what = "was missing and was recreated" if actual is None else "had drifted and was restored"
+                events.append(Event(type="Warning", reason="DriftRepaired", message=f"{key[0]} {key[1]} {what}"))
+        return writes
+
+    async def _ensure_control_secret(self, *, owner: Owner) -> int:
+        if owner.uid in self._control_secrets:
+            return 0
+        name = child_name(owner=owner.name, suffix="control")
+        if await self.kube.get(kind="Secret", namespace=owner.namespace, name=name) is not None:
+            self._control_secrets.add(owner.uid)
+            return 0
+        try:
+            await self.kube.create(body=render_control_secret(owner=owner, token=secrets.token_urlsafe(32)))
+        except KubeApiError as exc:
+            if not exc.conflict:
+                raise
+        self._control_secrets.add(owner.uid)
+        return 1
+
+    def forget(self, *, uid: str) -> None:
+        """Drop per-bot memory when a bot is deleted or its daemon restarts."""
+        self._control_secrets.discard(uid)
+
+    async def _prune_revisions(self, *, owner: Owner, kept: Sequence[Mapping[str, Any]], current: int) -> int:
+        ordered = sorted(kept, key=lambda obj: int(obj.get("revision", 0)), reverse=True)
+        deleted = 0
+        for obj in ordered[self.settings.revision_history_limit :]:
+            if int(obj.get("revision", 0)) == current:
+                continue
+            if await self.kube.delete(kind="ControllerRevision", namespace=owner.namespace, name=obj["metadata"]["name"]):
+                deleted += 1
+        return deleted
+
+    # -- SignalSource -------------------------------------------------------------------------
+
+    async def reconcile_source(self, *, body: Mapping[str, Any], children: Mapping[ChildKey, Mapping[str, Any]]) -> Outcome:
+        owner = _owner(body)
+        try:
+            spec = parse_signal_source_spec(body.get("spec") or {})
+            problems = validate_signal_source_spec(spec)
+        except SpecError as exc:
+            spec = None
+            problems = [ValidationProblem(field=exc.field, reason="InvalidSpec", message=str(exc))]  # type: ignore[arg-type]
+        if spec is None or problems:
+            return self._invalid(body=body, problems=problems)
+        desired = render_source_children(owner=owner, spec=spec, raw_spec=body.get("spec") or {}, settings=self.settings)
+        events: list[Event] = []
+        writes = await self._converge(
+            desired=desired, children=children, events=events, was_reconciled=bool((body.get("status") or {}).get("phase"))
+        )
+        deployment = children.get(("Deployment", child_name(owner=owner.name, suffix="sigsrc")))
+        available = bool(deployment and int((deployment.get("status") or {}).get("availableReplicas") or 0) >= 1)
+        if spec.paused:
+            phase, ready = "Paused", cond.Condition(type=cond.READY, status=False, reason="Paused", message="spec.paused is true")
+        elif available:
+            phase, ready = "Running", cond.Condition(type=cond.READY, status=True, reason="Publishing", message="source pod is ready")
+        else:
+            phase, ready = "Pending", cond.Condition(type=cond.READY, status=False, reason="WaitingForPod", message="source pod is not ready yet")
+        observed = [
+            ready,
+            cond.Condition(type=cond.RECONCILED, status=True, reason="ChildrenInSync", message=f"{len(desired)} children in sync"),
+        ]
+        status = {
+            **{k: v for k, v in (body.get("status") or {}).items() if k in ("lastPublished", "lastValues")},
+            "phase": phase,
+            "endpoint": signal_stream_key(namespace=owner.namespace, source=owner.name),
+        }
+        return _finish(body=body, observed=observed, status=status, events=events, writes=writes)
+
+
+# Status fields that later features (runtime polling, self-healing) own; a reconcile keeps them.
+_CARRIED = (
+    "equity", "pnl", "pnlPct", "drawdownPct", "position", "regime", "lastSignal", "circuitBreaker",
+    "lastHeartbeat", "lastGoodRevision",
+)
+
+
+def _carry(previous: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: previous[k] for k in _CARRIED if k in previous}
+
+
+def _workload_conditions(
+    *, deployment: Mapping[str, Any] | None, pods: Sequence[Mapping[str, Any]], revision: Revision
+) -> tuple[list[cond.Condition], dict[str, Any]]:
+    figures: dict[str, Any] = {"restarts": 0}
+    current_pods = [
+        p for p in pods
+        if (p.get("metadata", {}).get("annotations") or {}).get(ANNOTATION_REVISION) == str(revision.number)
+        and not p.get("metadata", {}).get("deletionTimestamp")
+    ]
+    if current_pods:
+        pod = current_pods[0]
+        figures["node"] = (pod.get("spec") or {}).get("nodeName") or ""
+        figures["restarts"] = sum(int(cs.get("restartCount") or 0) for cs in (pod.get("status") or {}).get("containerStatuses") or [])
+    if deployment is None:
+        msg = f"creating the workload for revision {revision.number}"
+        return [
+            cond.Condition(type=cond.READY, status=False, reason="WorkloadCreating", message=msg),
+            cond.Condition(type=cond.PROGRESSING, status=True, reason="RolloutInProgress", message=msg),
+        ], figures
+    dep_status = deployment.get("status") or {}
+    template_rev = (((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("annotations", {}).get(ANNOTATION_REVISION)
+    rolled = (
+        template_rev == str(revision.number)
+        and int(dep_status.get("observedGeneration") or 0) >= int(deployment["metadata"].get("generation") or 0)
+        and int(dep_status.get("updatedReplicas") or 0) >= 1
+    )
+    available = rolled and int(dep_status.get("availableReplicas") or 0) >= 1
+    if available:
+        return [
+            cond.Condition(type=cond.READY, status=True, reason="RuntimeAvailable", message=f"revision {revision.number} is running and ready"),
+            cond.Condition(type=cond.PROGRESSING, status=False, reason="RolloutComplete", message=f"revision {revision.number} rolled out"),
+        ], figures
+    reason, message = _pod_wait_reason(pods=current_pods, revision=revision)
+    return [
+        cond.Condition(type=cond.READY, status=False, reason=reason, message=message),
+        cond.Condition(type=cond.PROGRESSING, status=True, reason="RolloutInProgress", message=message),
+    ], figures
+
+
+def _pod_wait_reason(*, pods: Sequence[Mapping[str, Any]], revision: Revision) -> tuple[str, str]:
+    if not pods:
+        return "WaitingForPod", f"waiting for the pod of revision {revision.number}"
+    pod = pods[0]
+    name = pod["metadata"]["name"]
+    pod_status = pod.get("status") or {}
+    for c in pod_status.get("conditions") or []:
+        if c.get("type") == "PodScheduled" and c.get("status") == "False":
+            return "Unschedulable", f"pod {name} cannot be scheduled: {c.get('message', '')}"
+    for cs in pod_status.get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting")
+        if waiting:
+            return "PodNotReady", f"pod {name}: {waiting.get('reason', 'Waiting')} {waiting.get('message', '')}".strip()
+    if not (pod.get("spec") or {}).get("nodeName"):
+        return "WaitingForPod", f"pod {name} is waiting to be scheduled"
+    return "PodNotReady", f"pod {name} on {pod['spec']['nodeName']} is not ready yet"
+
+
+def _signal_sources(
+    *, spec: TradingBotSpec, sources: Mapping[str, SourceState]
+) -> tuple[list[dict[str, Any]], cond.Condition | None]:
+    refs = spec.strategy.signal_sources
+    if not refs:
+        return [], None
+    rows = []
+    missing, unready = [], []
+    for ref in refs:
+        state = sources.get(ref.name)
+        found = state is not None
+        ready = bool(state and state.ready)
+        if not found:
+            missing.append(ref.name)
+        elif not ready:
+            unready.append(ref.name)
+        rows.append({"name": ref.name, "found": found, "ready": ready, "weightApplied": ref.weight if ready else 0.0})
+    if missing:
+        message = (
+            f"SignalSource(s) not found: {', '.join(missing)}; their weight is redistributed over the available signals"
+        )
+        return rows, cond.Condition(type=cond.SIGNAL_SOURCES_READY, status=False, reason="SignalSourceMissing", message=message)
+    if unready:
+        message = f"SignalSource(s) not ready: {', '.join(unready)}; their weight is redistributed until they publish"
+        return rows, cond.Condition(type=cond.SIGNAL_SOURCES_READY, status=False, reason="SignalSourceNotReady", message=message)
+    return rows, cond.Condition(type=cond.SIGNAL_SOURCES_READY, status=True, reason="AllSourcesReady", message=f"{len(refs)} source(s) ready")
+
+
+def _revision_history(*, kept: Sequence[Mapping[str, Any]], current: Revision) -> list[dict[str, Any]]:
+    rows = {
+        int(obj.get("revision", 0)): {
+            "revision": int(obj.get("revision", 0)),
+            "hash": (obj["metadata"].get("annotations") or {}).get(ANNOTATION_CONFIG_HASH, ""),
+            "createdAt": obj["metadata"].get("creationTimestamp", ""),
+        }
+        for obj in kept
+    }
+    rows.setdefault(current.number, {"revision": current.number, "hash": current.config_hash, "createdAt": cond.now_rfc3339()})
+    return [rows[n] for n in sorted(rows, reverse=True)[:10]]
+
+
+def _bot_phase(*, observed: Sequence[cond.Condition], paused: bool) -> str:
+    by_type = {c.type: c for c in observed}
+    ready = by_type.get(cond.READY)
+    if ready is not None and ready.status:
+        return "Paused" if paused else "Running"
+    progressing = by_type.get(cond.PROGRESSING)
+    if progressing is not None and progressing.status:
+        return "Progressing"
+    return "Pending"

@@ -1,0 +1,465 @@
+"""Desired state of a TradingBot's or SignalSource's children, rendered from its spec.
+
+Pure functions, no I/O: the reconciler (:mod:`tradefleet_operator.reconcile`) calls them and
+applies what differs from the cluster. Everything a bot pod needs that may change the bot's
+behaviour goes into the rendered runtime config; its content hash is the revision's identity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tradefleet_operator.settings import OperatorSettings
+from tradefleet_operator.spec import ResourceRequirements, SignalSourceSpec, TradingBotSpec
+
+GROUP = "tradefleet.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+MANAGED_BY = "tradefleet-operator"
+
+LABEL_BOT = "tradefleet.io/bot"
+LABEL_SOURCE = "tradefleet.io/signal-source"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_INSTANCE = "app.kubernetes.io/instance"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+ANNOTATION_REVISION = "tradefleet.io/revision"
+ANNOTATION_CONFIG_HASH = "tradefleet.io/config-hash"
+REGION_LABEL = "topology.kubernetes.io/region"
+
+CONFIG_MOUNT = "/etc/tradefleet"
+CONFIG_FILE = "config.json"
+# Env var names the runtime reads; credentials never travel in the rendered config.
+ENV_API_KEY = "TRADEFLEET_API_KEY"
+ENV_API_SECRET = "TRADEFLEET_API_SECRET"
+ENV_API_PASSPHRASE = "TRADEFLEET_API_PASSPHRASE"
+ENV_CONTROL_TOKEN = "TRADEFLEET_CONTROL_TOKEN"
+CONTROL_TOKEN_KEY = "token"
+MAX_NAME = 63
+
+
+def child_name(*, owner: str, suffix: str = "") -> str:
+    """A DNS-1035 name for a child, unique per owner, shortened with a hash when too long."""
+    name = f"{owner}-{suffix}" if suffix else owner
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    keep = MAX_NAME - len(digest) - len(suffix) - 2
+    return f"{owner[:keep].rstrip('-')}-{digest}-{suffix}" if suffix else f"{owner[: MAX_NAME - 9]}-{digest}"
+
+
+def content_hash(document: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(document).encode()).hexdigest()[:10]
+
+
+def canonical_json(document: Mapping[str, Any]) -> str:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+def bot_labels(*, bot: str) -> dict[str, str]:
+    return {
+        LABEL_NAME: "tradefleet-bot",
+        LABEL_INSTANCE: bot,
+        LABEL_MANAGED_BY: MANAGED_BY,
+        LABEL_BOT: bot,
+    }
+
+
+def source_labels(*, source: str) -> dict[str, str]:
+    return {
+        LABEL_NAME: "tradefleet-signal-source",
+        LABEL_INSTANCE: source,
+        LABEL_MANAGED_BY: MANAGED_BY,
+        LABEL_SOURCE: source,
+    }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Owner:
+    """The custom resource that owns the children (for ownerReferences and names)."""
+
+    kind: str
+    name: str
+    namespace: str
+    uid: str
+
+    def reference(self) -> dict[str, Any]:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": self.kind,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+def signal_stream_key(*, namespace: str, source: str) -> str:
+    """The Redis stream a SignalSource publishes to and bots read from."""
+    return f"tradefleet:signals:{namespace}:{source}"
+
+
+def render_runtime_config(
+    *, owner: Owner, spec: TradingBotSpec, raw_spec: Mapping[str, Any], settings: OperatorSettings
+) -> dict[str, Any]:
+    """The runtime's whole configuration, as the bot pod reads it from ``/etc/tradefleet/config.json``.
+
+    ``paused`` and the kill switch are left out on purpose: they are commands the operator
+    delivers to the running runtime, not revisions that roll the pod.
+    """
+    exchange = str(spec.exchange)
+    credentials: dict[str, Any] | None = None
+    if spec.credentials is not None:
+        credentials = {"apiKeyEnv": ENV_API_KEY, "apiSecretEnv": ENV_API_SECRET}
+        if spec.credentials.secret_ref.passphrase_key:
+            credentials["passphraseEnv"] = ENV_API_PASSPHRASE
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "RuntimeConfig",
+        "bot": {"name": owner.name, "namespace": owner.namespace},
+        "exchange": {
+            "id": exchange,
+            "market": str(spec.market),
+            "symbol": spec.symbol,
+            "mode": str(spec.mode),
+            "liveTradingOptIn": spec.live_trading_opt_in,
+            "baseUrl": settings.exchange_urls.get(exchange),
+            "credentials": credentials,
+        },
+        "strategy": dict(raw_spec.get("strategy") or {}),
+        "risk": dict(raw_spec.get("risk") or {}),
+        "signalSources": [
+            {
+                "name": ref.name,
+                "weight": ref.weight,
+                "redisStream": signal_stream_key(namespace=owner.namespace, source=ref.name),
+            }
+            for ref in spec.strategy.signal_sources
+        ],
+        "redis": {"url": settings.redis_url, "keyPrefix": f"tradefleet:bot:{owner.namespace}:{owner.name}"},
+        "api": {"port": settings.runtime_port, "controlTokenEnv": ENV_CONTROL_TOKEN},
+        "heartbeatTimeoutSeconds": spec.self_healing.heartbeat_timeout_seconds,
+    }
+
+
+def _resources(requirements: ResourceRequirements | None) -> dict[str, Any]:
+    rendered: dict[str, Any] = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
+    if requirements is None:
+        return rendered
+    for part in ("requests", "limits"):
+        quantities = getattr(requirements, part)
+        if quantities is None:
+            continue
+        for resource in ("cpu", "memory"):
+            value = getattr(quantities, resource)
+            if value is not None:
+                rendered[part][resource] = value
+    return rendered
+
+
+def _pod_security() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "runAsGroup": 10001,
+        "fsGroup": 10001,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _container_security() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def _region_affinity(region: str) -> dict[str, Any]:
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": REGION_LABEL, "operator": "In", "values": [region]}]}
+                ]
+            }
+        }
+    }
+
+
+def _metadata(*, owner: Owner, name: str, labels: dict[str, str], annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": owner.namespace,
+        "labels": labels,
+        "ownerReferences": [owner.reference()],
+    }
+    if annotations:
+        meta["annotations"] = annotations
+    return meta
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Revision:
+    """One rendered runtime config and its number."""
+
+    number: int
+    config_hash: str
+    config: Mapping[str, Any]
+
+
+def _runtime_env(*, owner: Owner, spec: TradingBotSpec, settings: OperatorSettings) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": "TRADEFLEET_CONFIG", "value": f"{CONFIG_MOUNT}/{CONFIG_FILE}"},
+        {"name": "TRADEFLEET_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "TRADEFLEET_LISTEN_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {
+            "name": ENV_CONTROL_TOKEN,
+            "valueFrom": {
+                "secretKeyRef": {"name": child_name(owner=owner.name, suffix="control"), "key": CONTROL_TOKEN_KEY}
+            },
+        },
+    ]
+    if spec.credentials is not None:
+        ref = spec.credentials.secret_ref
+        keys = [(ENV_API_KEY, ref.api_key_key), (ENV_API_SECRET, ref.api_secret_key)]
+        if ref.passphrase_key:
+            keys.append((ENV_API_PASSPHRASE, ref.passphrase_key))
+        env.extend(
+            {"name": var, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": key}}} for var, key in keys
+        )
+    env.extend({"name": k, "value": v} for k, v in sorted(settings.runtime_env.items()))
+    return env
+
+
+def render_bot_children(
+    *, owner: Owner, spec: TradingBotSpec, region: str, revision: Revision, settings: OperatorSettings
+) -> list[dict[str, Any]]:
+    """Every child object of a bot except the control-token Secret (created once, never re-rendered)."""
+    labels = bot_labels(bot=owner.name)
+    name = child_name(owner=owner.name)
+    config_map = child_name(owner=owner.name, suffix="config")
+    port = settings.runtime_port
+    pod_template = {
+        "metadata": {
+            "labels": labels,
+            "annotations": {
+                ANNOTATION_REVISION: str(revision.number),
+                ANNOTATION_CONFIG_HASH: revision.config_hash,
+            },
+        },
+        "spec": {
+            "serviceAccountName": name,
+            "automountServiceAccountToken": False,
+            "affinity": _region_affinity(region),
+            "securityContext": _pod_security(),
+            "terminationGracePeriodSeconds": 30,
+            "containers": [
+                {
+                    "name": "runtime",
+                    "image": spec.image or settings.runtime_image,
+                    "command": list(settings.runtime_command),
+                    "env": _runtime_env(owner=owner, spec=spec, settings=settings),
+                    "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+                    "readinessProbe": {
+                        "httpGet": {"path": "/readyz", "port": "http"},
+                        "periodSeconds": 5,
+                        "failureThreshold": 3,
+                    },
+                    "livenessProbe": {
+                        "httpGet": {"path": "/healthz", "port": "http"},
+                        "initialDelaySeconds": 10,
+                        "periodSeconds": 10,
+                        "failureThreshold": 3,
+                    },
+                    "resources": _resources(spec.resources),
+                    "securityContext": _container_security(),
+                    "volumeMounts": [
+                        {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True},
+                        {"name": "tmp", "mountPath": "/tmp"},
+                    ],
+                }
+            ],
+            "volumes": [
+                {"name": "config", "configMap": {"name": config_map}},
+                {"name": "tmp", "emptyDir": {}},
+            ],
+        },
+    }
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": _metadata(owner=owner, name=name, labels=labels),
+            "automountServiceAccountToken": False,
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _metadata(
+                owner=owner,
+                name=config_map,
+                labels=labels,
+                annotations={ANNOTATION_REVISION: str(revision.number), ANNOTATION_CONFIG_HASH: revision.config_hash},
+            ),
+            "data": {CONFIG_FILE: canonical_json(revision.config)},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": _metadata(owner=owner, name=name, labels=labels),
+            "spec": {
+                "replicas": 1,
+                # Never two live instances of one bot: the old pod is gone before the new one starts.
+                "strategy": {"type": "Recreate"},
+                "revisionHistoryLimit": 2,
+                "progressDeadlineSeconds": spec.self_healing.progress_deadline_seconds,
+                "selector": {"matchLabels": {LABEL_BOT: owner.name, LABEL_NAME: "tradefleet-bot"}},
+                "template": pod_template,
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _metadata(owner=owner, name=name, labels=labels),
+            "spec": {
+                "selector": {LABEL_BOT: owner.name, LABEL_NAME: "tradefleet-bot"},
+                "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
+            },
+        },
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": _metadata(owner=owner, name=name, labels=labels),
+            "spec": _network_policy(bot=owner.name, port=port),
+        },
+    ]
+
+
+def _network_policy(*, bot: str, port: int) -> dict[str, Any]:
+    any_namespace: dict[str, Any] = {"namespaceSelector": {}}
+    return {
+        "podSelector": {"matchLabels": {LABEL_BOT: bot, LABEL_NAME: "tradefleet-bot"}},
+        "policyTypes": ["Ingress", "Egress"],
+        # Only the operator (health polling, commands) and Prometheus (metrics) may call the bot.
+        "ingress": [
+            {
+                "from": [
+                    {**any_namespace, "podSelector": {"matchLabels": {LABEL_NAME: "tradefleet-operator"}}},
+                    {**any_namespace, "podSelector": {"matchLabels": {LABEL_NAME: "prometheus"}}},
+                ],
+                "ports": [{"protocol": "TCP", "port": port}],
+            }
+        ],
+        # DNS, the exchange (HTTPS) and Redis; nothing else.
+        "egress": [
+            {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+            {"ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6379}]},
+        ],
+    }
+
+
+def render_control_secret(*, owner: Owner, token: str) -> dict[str, Any]:
+    """The Secret holding the bearer token that guards the runtime's mutating endpoints."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _metadata(owner=owner, name=child_name(owner=owner.name, suffix="control"), labels=bot_labels(bot=owner.name)),
+        "type": "Opaque",
+        "stringData": {CONTROL_TOKEN_KEY: token},
+    }
+
+
+def render_controller_revision(*, owner: Owner, revision: Revision) -> dict[str, Any]:
+    """The kept copy of one revision's rendered config (apps/v1 ControllerRevision, as StatefulSets keep theirs)."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ControllerRevision",
+        "metadata": _metadata(
+            owner=owner,
+            name=child_name(owner=owner.name, suffix=revision.config_hash),
+            labels=bot_labels(bot=owner.name),
+            annotations={ANNOTATION_CONFIG_HASH: revision.config_hash},
+        ),
+        "data": dict(revision.config),
+        "revision": revision.number,
+    }
+
+
+def render_source_children(
+    *, owner: Owner, spec: SignalSourceSpec, raw_spec: Mapping[str, Any], settings: OperatorSettings
+) -> list[dict[str, Any]]:
+    """A SignalSource's ConfigMap, Deployment and Service; it publishes to its Redis stream."""
+    labels = source_labels(source=owner.name)
+    name = child_name(owner=owner.name, suffix="sigsrc")
+    config = {
+        "apiVersion": API_VERSION,
+        "kind": "SignalSourceConfig",
+        "source": {"name": owner.name, "namespace": owner.namespace},
+        "spec": dict(raw_spec),
+        "redis": {"url": settings.redis_url, "stream": signal_stream_key(namespace=owner.namespace, source=owner.name)},
+        "api": {"port": settings.runtime_port},
+    }
+    config_hash = content_hash(config)
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _metadata(owner=owner, name=name, labels=labels, annotations={ANNOTATION_CONFIG_HASH: config_hash}),
+            "data": {CONFIG_FILE: canonical_json(config)},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": _metadata(owner=owner, name=name, labels=labels),
+            "spec": {
+                "replicas": 0 if spec.paused else 1,
+                "strategy": {"type": "Recreate"},
+                "revisionHistoryLimit": 2,
+                "selector": {"matchLabels": {LABEL_SOURCE: owner.name, LABEL_NAME: "tradefleet-signal-source"}},
+                "template": {
+                    "metadata": {"labels": labels, "annotations": {ANNOTATION_CONFIG_HASH: config_hash}},
+                    "spec": {
+                        "automountServiceAccountToken": False,
+                        "securityContext": _pod_security(),
+                        "containers": [
+                            {
+                                "name": "source",
+                                "image": spec.image or settings.runtime_image,
+                                "command": [*settings.runtime_command, "signal-source"],
+                                "env": [
+                                    {"name": "TRADEFLEET_CONFIG", "value": f"{CONFIG_MOUNT}/{CONFIG_FILE}"},
+                                    {"name": "TRADEFLEET_LISTEN_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                                    *({"name": k, "value": v} for k, v in sorted(settings.runtime_env.items())),
+                                ],
+                                "ports": [{"name": "http", "containerPort": settings.runtime_port, "protocol": "TCP"}],
+                                "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 10},
+                                "livenessProbe": {
+                                    "httpGet": {"path": "/healthz", "port": "http"},
+                                    "initialDelaySeconds": 10,
+                                    "periodSeconds": 15,
+                                },
+                                "resources": _resources(spec.resources),
+                                "securityContext": _container_security(),
+                                "volumeMounts": [{"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True}],
+                            }
+                        ],
+                        "volumes": [{"name": "config", "configMap": {"name": name}}],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _metadata(owner=owner, name=name, labels=labels),
+            "spec": {
+                "selector": {LABEL_SOURCE: owner.name, LABEL_NAME: "tradefleet-signal-source"},
+                "ports": [{"name": "http", "port": settings.runtime_port, "targetPort": "http", "protocol": "TCP"}],
+            },
+        },
+    ]

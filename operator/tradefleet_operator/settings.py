@@ -1,0 +1,106 @@
+"""The operator's own configuration: its region, the exchange → region map, runtime image and wiring.
+
+Loaded once at start-up by :mod:`tradefleet_operator.__main__` from a YAML file (the Helm chart
+renders it into a ConfigMap) and command-line overrides; passed read-only to the reconciler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from tradefleet_operator.spec import DEFAULT_EXCHANGE_REGIONS
+
+class SettingsError(ValueError):
+    """The operator's configuration file or flags are invalid; the message names the key."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OperatorSettings:
+    """Everything the operator needs besides the resources it watches."""
+
+    region: str
+    exchange_regions: MappingProxyType[str, str] = field(
+        default_factory=lambda: MappingProxyType({str(k): v for k, v in DEFAULT_EXCHANGE_REGIONS.items()})
+    )
+    # Namespaces to watch; empty means the whole cluster.
+    namespaces: tuple[str, ...] = ()
+    runtime_image: str = "ghcr.io/tradefleet/bot-runtime:0.1.0"
+    # The command bot pods run; the image's entry point by default.
+    runtime_command: tuple[str, ...] = ("python", "-m", "tradefleet_runtime")
+    # Extra environment for every bot and source pod (e.g. PYTHONPATH for a dev image).
+    runtime_env: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    redis_url: str = "redis://tradefleet-redis:6379/0"
+    # Exchange API base URL overrides by exchange name (local exchange server in dev and tests).
+    exchange_urls: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    runtime_port: int = 8080
+    reconcile_interval_s: float = 30.0
+    health_poll_interval_s: float = 5.0
+    deletion_timeout_s: float = 60.0
+    revision_history_limit: int = 10
+    metrics_port: int = 9090
+    peering_name: str = "tradefleet"
+
+    def with_overrides(self, **changes: Any) -> OperatorSettings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _str_map(*, raw: Any, key: str) -> MappingProxyType[str, str]:
+    if raw is None:
+        return MappingProxyType({})
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        raise SettingsError(f"{key} must be a mapping of strings to strings")
+    return MappingProxyType(dict(raw))
+
+
+def load_settings(*, path: Path | None, region: str | None = None) -> OperatorSettings:
+    """Read the YAML settings file (if any), then apply the ``--region`` override."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise SettingsError(f"cannot read operator settings {path}: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise SettingsError(f"{path} must hold a mapping at the top level")
+        raw = loaded or {}
+    known = {
+        "region", "exchangeRegions", "namespaces", "runtimeImage", "runtimeCommand", "runtimeEnv",
+        "redisUrl", "exchangeUrls", "runtimePort", "reconcileIntervalSeconds",
+        "healthPollIntervalSeconds", "deletionTimeoutSeconds", "revisionHistoryLimit",
+        "metricsPort", "peeringName",
+    }
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise SettingsError(f"unknown operator setting(s): {', '.join(unknown)}")
+    chosen_region = region or raw.get("region")
+    if not isinstance(chosen_region, str) or not chosen_region:
+        raise SettingsError("the operator's region is required (--region or `region:` in the settings file)")
+    regions = {str(k): v for k, v in DEFAULT_EXCHANGE_REGIONS.items()}
+    regions.update(_str_map(raw=raw.get("exchangeRegions"), key="exchangeRegions"))
+    try:
+        return OperatorSettings(
+            region=chosen_region,
+            exchange_regions=MappingProxyType(regions),
+            namespaces=tuple(raw.get("namespaces") or ()),
+            runtime_image=str(raw.get("runtimeImage", OperatorSettings.runtime_image)),
+            runtime_command=tuple(raw.get("runtimeCommand") or OperatorSettings.runtime_command),
+            runtime_env=_str_map(raw=raw.get("runtimeEnv"), key="runtimeEnv"),
+            redis_url=str(raw.get("redisUrl", OperatorSettings.redis_url)),
+            exchange_urls=_str_map(raw=raw.get("exchangeUrls"), key="exchangeUrls"),
+            runtime_port=int(raw.get("runtimePort", OperatorSettings.runtime_port)),
+            reconcile_interval_s=float(raw.get("reconcileIntervalSeconds", OperatorSettings.reconcile_interval_s)),
+            health_poll_interval_s=float(
+                raw.get("healthPollIntervalSeconds", OperatorSettings.health_poll_interval_s)
+            ),
+            deletion_timeout_s=float(raw.get("deletionTimeoutSeconds", OperatorSettings.deletion_timeout_s)),
+            revision_history_limit=int(raw.get("revisionHistoryLimit", OperatorSettings.revision_history_limit)),
+            metrics_port=int(raw.get("metricsPort", OperatorSettings.metrics_port)),
+            peering_name=str(raw.get("peeringName", OperatorSettings.peering_name)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"invalid operator setting: {exc}") from exc

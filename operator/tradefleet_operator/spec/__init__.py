@@ -1,0 +1,148 @@
+"""The Tradefleet API in Python: typed models of the CRD specs, their parser, and the
+semantic validation the CRD schemas cannot express.
+
+The operator's handlers call ``parse_trading_bot_spec`` / ``parse_signal_source_spec`` on
+the ``spec`` Kopf hands them, then ``validate_trading_bot_spec`` /
+``validate_signal_source_spec``, and ``resolve_region`` to pin a bot. ``crds/`` stays the
+single source of truth; tests/unit/api keeps this package in step with it.
+"""
+
+from __future__ import annotations
+
+from tradefleet_operator.spec.enums import (
+    BotPhase,
+    CircuitState,
+    ConditionStatus,
+    DeletionPolicy,
+    Exchange,
+    FusionInput,
+    Market,
+    OptimizerObjective,
+    PositionSide,
+    RevisionSource,
+    SignalAction,
+    SignalSourceKind,
+    SignalSourcePhase,
+    StrategyName,
+    Timeframe,
+    TradingMode,
+)
+from tradefleet_operator.spec.errors import RegionUnresolvedError, SpecError
+from tradefleet_operator.spec.exchanges import (
+    AUTO_REGION,
+    DEFAULT_EXCHANGE_REGIONS,
+    EXCHANGE_MARKETS,
+    PASSPHRASE_EXCHANGES,
+    TESTNET_EXCHANGES,
+    resolve_region,
+)
+from tradefleet_operator.spec.models import (
+    AssetBias,
+    CredentialsRef,
+    CredentialsSpec,
+    FusionWeights,
+    HttpSourceConfig,
+    LlmScoring,
+    MacroConfig,
+    OptimizerSpec,
+    RegimeParameters,
+    RegimeParametersSet,
+    ResourceQuantities,
+    ResourceRequirements,
+    RiskSpec,
+    SecretKeyRef,
+    SecretRef,
+    SelfHealingSpec,
+    SentimentConfig,
+    SentimentFeed,
+    SentimentKeywords,
+    SignalSourceRef,
+    SignalSourceSpec,
+    SignalThresholds,
+    StrategyParameters,
+    StrategySpec,
+    TradingBotSpec,
+    WhaleConfig,
+    WhaleThreshold,
+)
+from tradefleet_operator.spec.parsing import (
+    parse_signal_source_spec,
+    parse_trading_bot_spec,
+    property_name,
+)
+from tradefleet_operator.spec.quantity import parse_quantity
+from tradefleet_operator.spec.schedule import cron_expression_error
+from tradefleet_operator.spec.symbols import SymbolParts, split_symbol
+from tradefleet_operator.spec.validation import (
+    ProblemReason,
+    ValidationProblem,
+    source_covers_symbol,
+    validate_signal_source_spec,
+    validate_trading_bot_spec,
+)
+
+__all__ = [
+    "AUTO_REGION",
+    "DEFAULT_EXCHANGE_REGIONS",
+    "EXCHANGE_MARKETS",
+    "PASSPHRASE_EXCHANGES",
+    "TESTNET_EXCHANGES",
+    "AssetBias",
+    "BotPhase",
+    "CircuitState",
+    "ConditionStatus",
+    "CredentialsRef",
+    "CredentialsSpec",
+    "DeletionPolicy",
+    "Exchange",
+    "FusionInput",
+    "FusionWeights",
+    "HttpSourceConfig",
+    "LlmScoring",
+    "MacroConfig",
+    "Market",
+    "OptimizerObjective",
+    "OptimizerSpec",
+    "PositionSide",
+    "ProblemReason",
+    "RegimeParameters",
+    "RegimeParametersSet",
+    "RegionUnresolvedError",
+    "ResourceQuantities",
+    "ResourceRequirements",
+    "RevisionSource",
+    "RiskSpec",
+    "SecretKeyRef",
+    "SecretRef",
+    "SelfHealingSpec",
+    "SentimentConfig",
+    "SentimentFeed",
+    "SentimentKeywords",
+    "SignalAction",
+    "SignalSourceKind",
+    "SignalSourcePhase",
+    "SignalSourceRef",
+    "SignalSourceSpec",
+    "SignalThresholds",
+    "SpecError",
+    "StrategyName",
+    "StrategyParameters",
+    "StrategySpec",
+    "SymbolParts",
+    "Timeframe",
+    "TradingBotSpec",
+    "TradingMode",
+    "ValidationProblem",
+    "WhaleConfig",
+    "WhaleThreshold",
+    "cron_expression_error",
+    "parse_quantity",
+    "parse_signal_source_spec",
+    "parse_trading_bot_spec",
+    "property_name",
+    "resolve_region",
+    "source_covers_symbol",
+    "split_symbol",
+    "validate_signal_source_spec",
+    "validate_trading_bot_spec",
+]

@@ -1,0 +1,434 @@
+"""Semantic validation of TradingBot and SignalSource specs: the rules OpenAPI cannot express.
+
+The apiserver has already checked types, enums, bounds and patterns (the CRD schemas);
+these rules relate fields to each other (weights that sum to 1, a stop inside its
+take-profit, live mode with keys and consent, ...). Called by the operator's handlers on
+every spec change; each ``ValidationProblem.reason`` is a CamelCase word the operator uses
+as the condition reason when it marks the resource Invalid.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+from tradefleet_operator.spec.enums import Market, SignalSourceKind, TradingMode
+from tradefleet_operator.spec.exchanges import (
+    EXCHANGE_MARKETS,
+    PASSPHRASE_EXCHANGES,
+    TESTNET_EXCHANGES,
+)
+from tradefleet_operator.spec.models import (
+    RegimeParametersSet,
+    ResourceRequirements,
+    RiskSpec,
+    SelfHealingSpec,
+    SignalSourceSpec,
+    StrategySpec,
+    TradingBotSpec,
+)
+from tradefleet_operator.spec.quantity import parse_quantity
+from tradefleet_operator.spec.schedule import cron_expression_error
+from tradefleet_operator.spec.symbols import split_symbol
+
+# Fusion weights are typed by hand (0.3 + 0.3 + 0.2 + 0.1 + 0.1 is 0.9999999999999999).
+FUSION_WEIGHT_TOLERANCE = 1e-6
+
+
+class ProblemReason(StrEnum):
+    """Why a spec is invalid; usable as a Kubernetes condition reason."""
+
+    FUSION_WEIGHTS_INVALID = "FusionWeightsInvalid"
+    THRESHOLDS_INVALID = "ThresholdsInvalid"
+    STOP_ABOVE_TAKE_PROFIT = "StopAboveTakeProfit"
+    EMA_PERIODS_INVALID = "EmaPeriodsInvalid"
+    RSI_LEVELS_INVALID = "RsiLevelsInvalid"
+    LIVE_MODE_NOT_OPTED_IN = "LiveModeNotOptedIn"
+    LIVE_MODE_NEEDS_CREDENTIALS = "LiveModeNeedsCredentials"
+    TESTNET_MODE_NEEDS_CREDENTIALS = "TestnetModeNeedsCredentials"
+    TESTNET_NOT_SUPPORTED = "TestnetNotSupported"
+    PASSPHRASE_REQUIRED = "PassphraseRequired"
+    MARKET_NOT_SUPPORTED = "MarketNotSupported"
+    SYMBOL_MARKET_MISMATCH = "SymbolMarketMismatch"
+    LEVERAGE_NOT_ALLOWED_ON_SPOT = "LeverageNotAllowedOnSpot"
+    EXPOSURE_LIMITS_INVALID = "ExposureLimitsInvalid"
+    BACKOFF_INVALID = "BackoffInvalid"
+    SCHEDULE_INVALID = "ScheduleInvalid"
+    RESOURCES_INVALID = "ResourcesInvalid"
+    SOURCE_CONFIG_MISSING = "SourceConfigMissing"
+    SOURCE_CONFIG_FOR_OTHER_KIND = "SourceConfigForOtherKind"
+    SOURCE_CONFIG_INVALID = "SourceConfigInvalid"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ValidationProblem:
+    """One broken rule: the field it is about (``spec.risk.maxLeverage``), why, and a message."""
+
+    field: str
+    reason: ProblemReason
+    message: str
+
+
+def validate_trading_bot_spec(spec: TradingBotSpec) -> list[ValidationProblem]:
+    """Every semantic problem of a TradingBot spec; empty when the spec is valid."""
+    return [
+        *_mode_problems(spec),
+        *_market_problems(spec),
+        *_strategy_problems(spec.strategy),
+        *_risk_problems(spec.risk),
+        *_self_healing_problems(spec.self_healing),
+        *_resource_problems(spec.resources),
+        *_schedule_problems(spec.optimizer.schedule),
+    ]
+
+
+def validate_signal_source_spec(spec: SignalSourceSpec) -> list[ValidationProblem]:
+    """Every semantic problem of a SignalSource spec; empty when the spec is valid."""
+    return [*_source_config_problems(spec), *_resource_problems(spec.resources)]
+
+
+def source_covers_symbol(*, source: SignalSourceSpec, symbol: str) -> bool:
+    """Whether ``source`` publishes a value a bot trading ``symbol`` reads.
+
+    A futures bot (``BTC/USDT:USDT``) also reads the value of its spot symbol (``BTC/USDT``).
+    """
+    parts = split_symbol(symbol=symbol, field="symbol")
+    return symbol in source.symbols or parts.spot_symbol in source.symbols
+
+
+def _mode_problems(spec: TradingBotSpec) -> list[ValidationProblem]:
+    problems: list[ValidationProblem] = []
+    if spec.mode is TradingMode.LIVE:
+        if not spec.live_trading_opt_in:
+            problems.append(
+                ValidationProblem(
+                    field="spec.liveTradingOptIn",
+                    reason=ProblemReason.LIVE_MODE_NOT_OPTED_IN,
+                    message="mode live trades real money: set liveTradingOptIn: true to consent",
+                )
+            )
+        if spec.credentials is None:
+            problems.append(
+                ValidationProblem(
+                    field="spec.credentials",
+                    reason=ProblemReason.LIVE_MODE_NEEDS_CREDENTIALS,
+                    message="mode live needs credentials.secretRef naming a Secret with API keys",
+                )
+            )
+    if spec.mode is TradingMode.TESTNET:
+        if spec.exchange not in TESTNET_EXCHANGES:
+            problems.append(
+                ValidationProblem(
+                    field="spec.mode",
+                    reason=ProblemReason.TESTNET_NOT_SUPPORTED,
+                    message=f"{spec.exchange} has no test network; use mode paper",
+                )
+            )
+        if spec.credentials is None:
+            problems.append(
+                ValidationProblem(
+                    field="spec.credentials",
+                    reason=ProblemReason.TESTNET_MODE_NEEDS_CREDENTIALS,
+                    message="mode testnet needs credentials.secretRef naming a Secret with "
+                    "testnet API keys",
+                )
+            )
+    if (
+        spec.credentials is not None
+        and spec.exchange in PASSPHRASE_EXCHANGES
+        and spec.credentials.secret_ref.passphrase_key is None
+    ):
+        problems.append(
+            ValidationProblem(
+                field="spec.credentials.secretRef.passphraseKey",
+                reason=ProblemReason.PASSPHRASE_REQUIRED,
+                message=f"{spec.exchange} API keys come with a passphrase: set passphraseKey "
+                "to the Secret's data key holding it",
+            )
+        )
+    return problems
+
+
+def _market_problems(spec: TradingBotSpec) -> list[ValidationProblem]:
+    problems: list[ValidationProblem] = []
+    if spec.market not in EXCHANGE_MARKETS[spec.exchange]:
+        problems.append(
+            ValidationProblem(
+                field="spec.market",
+                reason=ProblemReason.MARKET_NOT_SUPPORTED,
+                message=f"{spec.exchange} has no {spec.market} market",
+            )
+        )
+    parts = split_symbol(symbol=spec.symbol, field="spec.symbol")
+    if spec.market is Market.FUTURES and parts.settle is None:
+        problems.append(
+            ValidationProblem(
+                field="spec.symbol",
+                reason=ProblemReason.SYMBOL_MARKET_MISMATCH,
+                message=f"a futures symbol names its settlement currency: "
+                f"{parts.spot_symbol}:{parts.quote}, not {spec.symbol}",
+            )
+        )
+    if spec.market is Market.SPOT and parts.settle is not None:
+        problems.append(
+            ValidationProblem(
+                field="spec.symbol",
+                reason=ProblemReason.SYMBOL_MARKET_MISMATCH,
+                message=f"{spec.symbol} is a futures symbol: use {parts.spot_symbol} for spot, "
+                "or market: futures",
+            )
+        )
+    if spec.market is Market.SPOT and spec.risk.max_leverage > 1:
+        problems.append(
+            ValidationProblem(
+                field="spec.risk.maxLeverage",
+                reason=ProblemReason.LEVERAGE_NOT_ALLOWED_ON_SPOT,
+                message=f"spot trading has no leverage: maxLeverage must be 1, "
+                f"not {spec.risk.max_leverage:g}",
+            )
+        )
+    return problems
+
+
+def _strategy_problems(strategy: StrategySpec) -> list[ValidationProblem]:
+    problems: list[ValidationProblem] = []
+    weights_total = strategy.fusion_weights.total()
+    if not math.isclose(weights_total, 1.0, rel_tol=0.0, abs_tol=FUSION_WEIGHT_TOLERANCE):
+        problems.append(
+            ValidationProblem(
+                field="spec.strategy.fusionWeights",
+                reason=ProblemReason.FUSION_WEIGHTS_INVALID,
+                message=f"fusion weights must sum to 1, they sum to {weights_total:g}",
+            )
+        )
+    thresholds = strategy.thresholds
+    if not thresholds.strong_buy > thresholds.buy:
+        problems.append(
+            ValidationProblem(
+                field="spec.strategy.thresholds.strongBuy",
+                reason=ProblemReason.THRESHOLDS_INVALID,
+                message=f"strongBuy ({thresholds.strong_buy:g}) must be above buy "
+                f"({thresholds.buy:g})",
+            )
+        )
+    if not thresholds.strong_sell < thresholds.sell:
+        problems.append(
+            ValidationProblem(
+                field="spec.strategy.thresholds.strongSell",
+                reason=ProblemReason.THRESHOLDS_INVALID,
+                message=f"strongSell ({thresholds.strong_sell:g}) must be below sell "
+                f"({thresholds.sell:g})",
+            )
+        )
+    parameters = strategy.parameters
+    if parameters.ema_fast >= parameters.ema_slow:
+        problems.append(
+            ValidationProblem(
+                field="spec.strategy.parameters.emaFast",
+                reason=ProblemReason.EMA_PERIODS_INVALID,
+                message=f"emaFast ({parameters.ema_fast}) must be below emaSlow "
+                f"({parameters.ema_slow})",
+            )
+        )
+    if parameters.rsi_oversold >= parameters.rsi_overbought:
+        problems.append(
+            ValidationProblem(
+                field="spec.strategy.parameters.rsiOversold",
+                reason=ProblemReason.RSI_LEVELS_INVALID,
+                message=f"rsiOversold ({parameters.rsi_oversold:g}) must be below "
+                f"rsiOverbought ({parameters.rsi_overbought:g})",
+            )
+        )
+    problems.extend(
+        _stop_problem(
+            field="spec.strategy.parameters",
+            stop=parameters.stop_loss_pct,
+            take_profit=parameters.take_profit_pct,
+            names=("stopLossPct", "takeProfitPct"),
+        )
+    )
+    problems.extend(_regime_problems(strategy.regime_parameters))
+    return problems
+
+
+def _regime_problems(regimes: RegimeParametersSet) -> list[ValidationProblem]:
+    problems: list[ValidationProblem] = []
+    for key, regime in (
+        ("bullishCalm", regimes.bullish_calm),
+        ("bearishVolatile", regimes.bearish_volatile),
+        ("squeeze", regimes.squeeze),
+    ):
+        problems.extend(
+            _stop_problem(
+                field=f"spec.strategy.regimeParameters.{key}",
+                stop=regime.stop_loss_pct,
+                take_profit=regime.take_profit_pct,
+                names=("stopLossPct", "takeProfitPct"),
+            )
+        )
+    return problems
+
+
+def _stop_problem(
+    *, field: str, stop: float, take_profit: float, names: tuple[str, str]
+) -> list[ValidationProblem]:
+    if stop <= take_profit:
+        return []
+    stop_name, take_profit_name = names
+    return [
+        ValidationProblem(
+            field=f"{field}.{stop_name}",
+            reason=ProblemReason.STOP_ABOVE_TAKE_PROFIT,
+            message=f"{stop_name} ({stop:g}) is above {take_profit_name} ({take_profit:g}): "
+            "every trade would risk more than it can win",
+        )
+    ]
+
+
+def _risk_problems(risk: RiskSpec) -> list[ValidationProblem]:
+    problems = _stop_problem(
+        field="spec.risk",
+        stop=risk.atr_stop_multiplier,
+        take_profit=risk.atr_take_profit_multiplier,
+        names=("atrStopMultiplier", "atrTakeProfitMultiplier"),
+    )
+    if risk.max_single_asset_exposure_pct > risk.max_total_exposure_pct:
+        problems.append(
+            ValidationProblem(
+                field="spec.risk.maxSingleAssetExposurePct",
+                reason=ProblemReason.EXPOSURE_LIMITS_INVALID,
+                message=f"maxSingleAssetExposurePct ({risk.max_single_asset_exposure_pct:g}) "
+                f"is above maxTotalExposurePct ({risk.max_total_exposure_pct:g})",
+            )
+        )
+    if risk.max_position_pct > risk.max_single_asset_exposure_pct:
+        problems.append(
+            ValidationProblem(
+                field="spec.risk.maxPositionPct",
+                reason=ProblemReason.EXPOSURE_LIMITS_INVALID,
+                message=f"maxPositionPct ({risk.max_position_pct:g}) is above "
+                f"maxSingleAssetExposurePct ({risk.max_single_asset_exposure_pct:g}): "
+                "one position is exposure to one asset",
+            )
+        )
+    return problems
+
+
+def _self_healing_problems(policy: SelfHealingSpec) -> list[ValidationProblem]:
+    if policy.backoff_seconds <= policy.max_backoff_seconds:
+        return []
+    return [
+        ValidationProblem(
+            field="spec.selfHealing.backoffSeconds",
+            reason=ProblemReason.BACKOFF_INVALID,
+            message=f"backoffSeconds ({policy.backoff_seconds}) is above maxBackoffSeconds "
+            f"({policy.max_backoff_seconds})",
+        )
+    ]
+
+
+def _resource_problems(resources: ResourceRequirements | None) -> list[ValidationProblem]:
+    if resources is None or resources.requests is None or resources.limits is None:
+        return []
+    problems: list[ValidationProblem] = []
+    for name, request, limit in (
+        ("cpu", resources.requests.cpu, resources.limits.cpu),
+        ("memory", resources.requests.memory, resources.limits.memory),
+    ):
+        if request is None or limit is None:
+            continue
+        request_path = f"spec.resources.requests.{name}"
+        request_value = parse_quantity(text=request, field=request_path)
+        limit_value = parse_quantity(text=limit, field=f"spec.resources.limits.{name}")
+        if request_value > limit_value:
+            problems.append(
+                ValidationProblem(
+                    field=request_path,
+                    reason=ProblemReason.RESOURCES_INVALID,
+                    message=f"{name} request {request} is above its limit {limit}",
+                )
+            )
+    return problems
+
+
+def _schedule_problems(schedule: str) -> list[ValidationProblem]:
+    error = cron_expression_error(schedule)
+    if error is None:
+        return []
+    return [
+        ValidationProblem(
+            field="spec.optimizer.schedule",
+            reason=ProblemReason.SCHEDULE_INVALID,
+            message=error,
+        )
+    ]
+
+
+def _source_config_problems(spec: SignalSourceSpec) -> list[ValidationProblem]:
+    blocks = {
+        SignalSourceKind.SENTIMENT: spec.sentiment,
+        SignalSourceKind.MACRO: spec.macro,
+        SignalSourceKind.WHALE: spec.whale,
+        SignalSourceKind.HTTP: spec.http,
+    }
+    problems = [
+        ValidationProblem(
+            field=f"spec.{kind}",
+            reason=ProblemReason.SOURCE_CONFIG_FOR_OTHER_KIND,
+            message=f"a {spec.kind} source takes only the {spec.kind} block; remove {kind}",
+        )
+        for kind, block in blocks.items()
+        if kind is not spec.kind and block is not None
+    ]
+    if blocks[spec.kind] is None:
+        problems.append(
+            ValidationProblem(
+                field=f"spec.{spec.kind}",
+                reason=ProblemReason.SOURCE_CONFIG_MISSING,
+                message=f"a {spec.kind} source needs its {spec.kind} block",
+            )
+        )
+    if spec.kind is SignalSourceKind.SENTIMENT and spec.sentiment is not None:
+        llm = spec.sentiment.llm
+        if llm.enabled and (llm.endpoint is None or llm.model is None):
+            problems.append(
+                ValidationProblem(
+                    field="spec.sentiment.llm",
+                    reason=ProblemReason.SOURCE_CONFIG_INVALID,
+                    message="llm.enabled needs both llm.endpoint and llm.model",
+                )
+            )
+    if (
+        spec.kind is SignalSourceKind.MACRO
+        and spec.macro is not None
+        and spec.macro.events_config_map is None
+        and not spec.macro.feeds
+    ):
+        problems.append(
+            ValidationProblem(
+                field="spec.macro",
+                reason=ProblemReason.SOURCE_CONFIG_MISSING,
+                message="a macro source needs eventsConfigMap, feeds, or both",
+            )
+        )
+    if spec.kind is SignalSourceKind.WHALE and spec.whale is not None:
+        has_feed = spec.whale.feed_url is not None
+        has_stream = spec.whale.redis_stream is not None
+        if has_feed and has_stream:
+            problems.append(
+                ValidationProblem(
+                    field="spec.whale",
+                    reason=ProblemReason.SOURCE_CONFIG_INVALID,
+                    message="set feedUrl or redisStream, not both",
+                )
+            )
+        if not has_feed and not has_stream:
+            problems.append(
+                ValidationProblem(
+                    field="spec.whale",
+                    reason=ProblemReason.SOURCE_CONFIG_MISSING,
+                    message="a whale source needs feedUrl or redisStream",
+                )
+            )
+    return problems
