@@ -9,9 +9,12 @@ CACHE="${TRADEFLEET_CACHE:-$HOME/.cache/tradefleet}"
 K8S_VERSION_GLOB="kubernetes_1.20*"
 BIN_DIR="$CACHE/control-plane/bin"
 BINARIES=(kube-apiserver kube-controller-manager kube-scheduler)
+# Bump when the recipe below changes, so cached binaries from an older recipe are rebuilt.
+RECIPE="2: reflect2 1.0.2 + json-iterator 1.1.12 from Debian"
 
 have_all() {
   for b in "${BINARIES[@]}"; do [ -x "$BIN_DIR/$b" ] || return 1; done
+  [ "$(cat "$BIN_DIR/.recipe" 2>/dev/null)" = "$RECIPE" ]
 }
 
 if have_all; then
@@ -28,7 +31,7 @@ if [ ! -f "$SRC_LIST" ]; then
   sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources > "$SRC_LIST"
   apt-get update -qq
 fi
-apt-get install -y -qq golang-go rsync jq golang-github-modern-go-reflect2-dev dpkg-dev >/dev/null
+apt-get install -y -qq golang-go rsync jq golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev dpkg-dev >/dev/null
 
 WORK="$CACHE/control-plane/src"
 mkdir -p "$WORK"
@@ -45,16 +48,21 @@ if [ ! -d "$TREE/cmd/kube-apiserver" ]; then
   tar -xzf "$ORIG" -C "$TREE" --strip-components=1
 fi
 
-# The vendored reflect2 1.0.1 segfaults under Go >= 1.18 on the first CRD write;
-# Debian's 1.0.2 does not.
-REFLECT2="$TREE/vendor/github.com/modern-go/reflect2"
-if ! grep -q 'go:linkname unsafe_New' "$REFLECT2"/*.go 2>/dev/null || [ ! -f "$REFLECT2/.tradefleet-patched" ]; then
-  log "replacing vendored modern-go/reflect2 with Debian's 1.0.2"
-  rm -rf "$REFLECT2"
-  cp -r /usr/share/gocode/src/github.com/modern-go/reflect2 "$REFLECT2"
-  rm -f "$REFLECT2/go.mod" "$REFLECT2/go.sum"
-  touch "$REFLECT2/.tradefleet-patched"
-fi
+# The vendored reflect2 1.0.1 segfaults under Go >= 1.18 on the first CRD write; Debian's 1.0.2
+# does not. json-iterator must move with it: 1.1.10 on reflect2 1.0.2 decodes "" as null, so any
+# empty string in a custom resource is rejected. Debian's 1.1.12 is the matching pair.
+replace_vendored() {
+  local module="$1" debian="/usr/share/gocode/src/$1" target="$TREE/vendor/$1"
+  if [ ! -f "$target/.tradefleet-from-debian" ]; then
+    log "replacing vendored $module with Debian's copy"
+    rm -rf "$target"
+    cp -r "$debian" "$target"
+    rm -f "$target/go.mod" "$target/go.sum"
+    touch "$target/.tradefleet-from-debian"
+  fi
+}
+replace_vendored github.com/modern-go/reflect2
+replace_vendored github.com/json-iterator/go
 
 cd "$TREE"
 mkdir -p .go/src/k8s.io
@@ -70,4 +78,5 @@ mkdir -p "$BIN_DIR"
 for b in "${BINARIES[@]}"; do
   install -m 0755 "$TREE/_output/local/bin/linux/amd64/$b" "$BIN_DIR/$b"
 done
+printf '%s' "$RECIPE" > "$BIN_DIR/.recipe"
 log "built into $BIN_DIR"

@@ -14,7 +14,9 @@ from pathlib import Path
 
 
 def requirements(*, extras: list[str]) -> list[str]:
-    project = tomllib.loads(Path(__file__).resolve().parents[1].joinpath("pyproject.toml").read_text())["project"]
+    project = tomllib.loads(
+        Path(__file__).resolve().parents[1].joinpath("pyproject.toml").read_text()
+    )["project"]
     name = project["name"]
     optional = project.get("optional-dependencies", {})
     seen: set[str] = set()

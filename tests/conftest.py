@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client, config
-
 from tradefleet_devtools.controlplane import ClusterAccess, LocalControlPlane
 from tradefleet_devtools.redis_server import LocalRedis, RedisAccess
 

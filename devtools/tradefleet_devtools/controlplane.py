@@ -72,7 +72,9 @@ class ControlPlaneBinaries:
                 missing.append(f"{field.replace('_', '-')} at {path} ({source})")
         if missing:
             raise ControlPlaneError(
-                "local control plane binaries missing: " + "; ".join(missing) + f" — {BOOTSTRAP_HINT}"
+                "local control plane binaries missing: "
+                + "; ".join(missing)
+                + f" — {BOOTSTRAP_HINT}"
             )
         return cls(**found)
 
@@ -158,7 +160,11 @@ class LocalControlPlane:
     def _spawn(self, *, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         logfile = (self.workdir / "logs" / f"{name}.log").open("ab")
         proc = subprocess.Popen(
-            argv, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            argv,
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         logfile.close()
         self._procs[name] = proc
@@ -180,7 +186,9 @@ class LocalControlPlane:
         proc = self._procs[name]
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise self._fail(name=name, what=f"exited with code {proc.returncode} during start-up")
+                raise self._fail(
+                    name=name, what=f"exited with code {proc.returncode} during start-up"
+                )
             try:
                 request = urllib.request.Request(url, headers=headers or {})
                 with urllib.request.urlopen(request, timeout=2, context=context) as response:
@@ -198,14 +206,21 @@ class LocalControlPlane:
             name="etcd",
             argv=[
                 str(self.binaries.etcd),
-                "--data-dir", str(self.workdir / "etcd"),
-                "--listen-client-urls", client_url,
-                "--advertise-client-urls", client_url,
-                "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
-                "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
-                "--initial-cluster", f"default=http://127.0.0.1:{peer_port}",
+                "--data-dir",
+                str(self.workdir / "etcd"),
+                "--listen-client-urls",
+                client_url,
+                "--advertise-client-urls",
+                client_url,
+                "--listen-peer-urls",
+                f"http://127.0.0.1:{peer_port}",
+                "--initial-advertise-peer-urls",
+                f"http://127.0.0.1:{peer_port}",
+                "--initial-cluster",
+                f"default=http://127.0.0.1:{peer_port}",
                 "--unsafe-no-fsync",
-                "--log-level", "warn",
+                "--log-level",
+                "warn",
             ],
         )
         self._wait_http(name="etcd", url=f"{client_url}/health", deadline=deadline)
@@ -319,7 +334,9 @@ class LocalControlPlane:
             ],
         )
         self._wait_http(
-            name="kube-controller-manager", url=f"https://127.0.0.1:{cm_port}/healthz", deadline=deadline
+            name="kube-controller-manager",
+            url=f"https://127.0.0.1:{cm_port}/healthz",
+            deadline=deadline,
         )
         self._wait_http(
             name="kube-scheduler", url=f"https://127.0.0.1:{sched_port}/healthz", deadline=deadline

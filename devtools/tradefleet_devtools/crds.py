@@ -17,7 +17,9 @@ REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO / "crds"
 
 
-def install_crds(*, api_client: client.ApiClient, crd_dir: Path = CRD_DIR, timeout_s: float = 30.0) -> list[str]:
+def install_crds(
+    *, api_client: client.ApiClient, crd_dir: Path = CRD_DIR, timeout_s: float = 30.0
+) -> list[str]:
     """Create or replace every CRD in ``crd_dir``; return their names once all are Established."""
     ext = client.ApiextensionsV1Api(api_client)
     names: list[str] = []
@@ -40,7 +42,10 @@ def install_crds(*, api_client: client.ApiClient, crd_dir: Path = CRD_DIR, timeo
     while pending and time.monotonic() < deadline:
         for name in sorted(pending):
             crd = ext.read_custom_resource_definition(name)
-            if any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or [])):
+            if any(
+                c.type == "Established" and c.status == "True"
+                for c in (crd.status.conditions or [])
+            ):
                 pending.discard(name)
         if pending:
             time.sleep(0.2)

@@ -41,19 +41,28 @@ class LocalRedis:
     def start(self, *, timeout_s: float = 15.0) -> RedisAccess:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         if not Path(binary).exists():
-            raise RedisServerError(f"redis-server is not installed (Debian package redis-server) — {BOOTSTRAP_HINT}")
+            raise RedisServerError(
+                f"redis-server is not installed (Debian package redis-server) — {BOOTSTRAP_HINT}"
+            )
         self.workdir.mkdir(parents=True, exist_ok=True)
         logfile = (self.workdir / "redis.log").open("ab")
         self._proc = subprocess.Popen(
             [
                 binary,
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--dir", str(self.workdir),
-                "--appendonly", "yes",
-                "--appendfsync", "always",
-                "--save", "",
-                "--daemonize", "no",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.workdir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
             ],
             stdout=logfile,
             stderr=subprocess.STDOUT,
@@ -70,7 +79,9 @@ class LocalRedis:
                 return RedisAccess(host="127.0.0.1", port=self.port)
             time.sleep(0.05)
         self.stop()
-        raise RedisServerError(f"redis-server did not answer PING on port {self.port} in {timeout_s}s")
+        raise RedisServerError(
+            f"redis-server did not answer PING on port {self.port} in {timeout_s}s"
+        )
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

@@ -53,7 +53,11 @@ class Condition:
 
 
 def merge_conditions(
-    *, previous: Sequence[Mapping[str, Any]] | None, observed: Iterable[Condition], generation: int, now: str
+    *,
+    previous: Sequence[Mapping[str, Any]] | None,
+    observed: Iterable[Condition],
+    generation: int,
+    now: str,
 ) -> list[dict[str, Any]]:
     """The new ``status.conditions``: observed ones, keeping lastTransitionTime when the status did not flip.
 
@@ -69,7 +73,9 @@ def merge_conditions(
             "status": cond.status_word,
             "reason": cond.reason,
             "message": cond.message,
-            "lastTransitionTime": now if flipped or not before else before.get("lastTransitionTime", now),
+            "lastTransitionTime": now
+            if flipped or not before
+            else before.get("lastTransitionTime", now),
             "observedGeneration": generation,
         }
     rank = {t: i for i, t in enumerate(CONDITION_ORDER)}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tradefleet_operator.kube import KubeClient
-from tradefleet_operator.runtime_client import RuntimeClient, RuntimeUnreachable, control_token
+from tradefleet_operator.runtime_client import RuntimeClient, RuntimeUnreachableError, control_token
 from tradefleet_operator.settings import OperatorSettings
 
 
@@ -29,7 +29,11 @@ class DeletionOutcome:
 def _running_pod_ip(pods: Sequence[Mapping[str, Any]]) -> str | None:
     for pod in pods:
         status = pod.get("status") or {}
-        if status.get("phase") == "Running" and status.get("podIP") and not pod["metadata"].get("deletionTimestamp"):
+        if (
+            status.get("phase") == "Running"
+            and status.get("podIP")
+            and not pod["metadata"].get("deletionTimestamp")
+        ):
             return str(status["podIP"])
     return None
 
@@ -40,11 +44,19 @@ def _is_flat(status: Mapping[str, Any]) -> bool:
 
 
 async def settle_positions(
-    *, kube: KubeClient, settings: OperatorSettings, body: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]
+    *,
+    kube: KubeClient,
+    settings: OperatorSettings,
+    body: Mapping[str, Any],
+    pods: Sequence[Mapping[str, Any]],
 ) -> DeletionOutcome:
     policy = (body.get("spec") or {}).get("deletionPolicy", "Flatten")
     if policy == "Keep":
-        return DeletionOutcome(type="Normal", reason="PositionsKept", message="deletionPolicy Keep: open positions are left on the exchange")
+        return DeletionOutcome(
+            type="Normal",
+            reason="PositionsKept",
+            message="deletionPolicy Keep: open positions are left on the exchange",
+        )
     host = _running_pod_ip(pods)
     if host is None:
         return DeletionOutcome(
@@ -58,18 +70,30 @@ async def settle_positions(
     try:
         token = await control_token(kube=kube, namespace=meta["namespace"], bot=meta["name"])
         if token is None:
-            return DeletionOutcome(type="Warning", reason="FlattenSkipped", message="control token Secret is gone; positions not flattened")
+            return DeletionOutcome(
+                type="Warning",
+                reason="FlattenSkipped",
+                message="control token Secret is gone; positions not flattened",
+            )
         await client.command(host=host, port=settings.runtime_port, command="flatten", token=token)
         while time.monotonic() < deadline:
             if _is_flat(await client.status(host=host, port=settings.runtime_port)):
-                return DeletionOutcome(type="Normal", reason="PositionsFlattened", message="positions closed before deletion")
+                return DeletionOutcome(
+                    type="Normal",
+                    reason="PositionsFlattened",
+                    message="positions closed before deletion",
+                )
             await asyncio.sleep(1.0)
         return DeletionOutcome(
             type="Warning",
             reason="FlattenTimedOut",
             message=f"positions still open after {settings.deletion_timeout_s:.0f}s; deleting anyway — check the exchange",
         )
-    except RuntimeUnreachable as exc:
-        return DeletionOutcome(type="Warning", reason="RuntimeUnreachable", message=f"positions not flattened: {exc}")
+    except RuntimeUnreachableError as exc:
+        return DeletionOutcome(
+            type="Warning",
+            reason="RuntimeUnreachableError",
+            message=f"positions not flattened: {exc}",
+        )
     finally:
         await client.close()

@@ -12,14 +12,22 @@ from typing import Any
 
 from tradefleet_operator.spec import SpecError, parse_quantity
 
+
 def covers(*, actual: Any, desired: Any) -> bool:
     """True when every field in ``desired`` has the same value in ``actual``."""
     if isinstance(desired, Mapping):
         if not isinstance(actual, Mapping):
             return False
-        return all(key in actual and covers(actual=actual[key], desired=value) for key, value in desired.items())
+        return all(
+            key in actual and covers(actual=actual[key], desired=value)
+            for key, value in desired.items()
+        )
     if isinstance(desired, Sequence) and not isinstance(desired, str):
-        if not isinstance(actual, Sequence) or isinstance(actual, str) or len(actual) != len(desired):
+        if (
+            not isinstance(actual, Sequence)
+            or isinstance(actual, str)
+            or len(actual) != len(desired)
+        ):
             return False
         return all(covers(actual=a, desired=d) for a, d in zip(actual, desired, strict=True))
     if actual == desired:
@@ -34,7 +42,7 @@ def _same_quantity(*, actual: Any, desired: Any) -> bool:
     if isinstance(desired, bool) or isinstance(actual, bool):
         return False
     try:
-        return parse_quantity(str(actual)) == parse_quantity(str(desired))
+        return parse_quantity(text=str(actual), field="") == parse_quantity(text=str(desired), field="")
     except (SpecError, ValueError):
         return False
 

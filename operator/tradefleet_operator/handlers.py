@@ -1,7 +1,6 @@
 """Kopf wiring: indexes of the operator's children, one reconcile loop per resource, deletion.
 
-Imported by :mod:`tradefleet_operator.__main__` after :func:`configure` has set the operator's
-settings. Each TradingBot and SignalSource gets a daemon that reconciles it whenever the resource
+Imported by :mod:`tradefleet_operator.__main__`, which passes a :class:`Runtime` in Kopf's memo. Each TradingBot and SignalSource gets a daemon that reconciles it whenever the resource
 or one of its children changes, and every ``reconcileIntervalSeconds`` regardless, so a missed
 event or a manual edit heals. Children are known from in-memory indexes fed by watches, so a
 steady-state reconcile makes no API call at all.
@@ -10,6 +9,7 @@ steady-state reconcile makes no API call at all.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,9 +18,22 @@ from typing import Any
 import kopf
 
 from tradefleet_operator import deletion
-from tradefleet_operator.kube import KubeApiError, KubeClient, load_credentials
+from tradefleet_operator.kube import (
+    KubeApiError,
+    KubeClient,
+    bearer_token,
+    client_configuration,
+    load_credentials,
+)
 from tradefleet_operator.reconcile import ChildKey, Outcome, Reconciler, SourceState
-from tradefleet_operator.render import GROUP, LABEL_BOT, LABEL_MANAGED_BY, LABEL_SOURCE, MANAGED_BY, VERSION
+from tradefleet_operator.render import (
+    GROUP,
+    LABEL_BOT,
+    LABEL_MANAGED_BY,
+    LABEL_SOURCE,
+    MANAGED_BY,
+    VERSION,
+)
 from tradefleet_operator.settings import OperatorSettings
 
 log = logging.getLogger("tradefleet.operator")
@@ -50,46 +63,58 @@ class Runtime:
     written_status: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-_runtime: Runtime | None = None
+def _state(memo: kopf.Memo) -> Runtime:
+    state: Runtime = memo.tradefleet
+    return state
 
 
-def configure(*, settings: OperatorSettings) -> None:
-    """Set the settings the handlers use; must be called before Kopf starts."""
-    global _runtime  # noqa: PLW0603 - Kopf handlers are module-level functions by design.
-    _runtime = Runtime(settings=settings)
-
-
-def runtime() -> Runtime:
-    if _runtime is None:
-        raise RuntimeError("tradefleet_operator.handlers.configure() was not called")
-    return _runtime
-
-
-def _trigger(key: OwnerKey) -> asyncio.Event:
-    return runtime().triggers.setdefault(key, asyncio.Event())
+def _trigger(*, memo: kopf.Memo, key: OwnerKey) -> asyncio.Event:
+    return _state(memo).triggers.setdefault(key, asyncio.Event())
 
 
 @kopf.on.startup()
-async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-    state = runtime()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    state = _state(memo)
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
-    settings.posting.level = logging.INFO
+    # Our own events are explicit; only errors from Kopf itself become events too.
+    settings.posting.level = logging.ERROR
     settings.watching.server_timeout = 300
     settings.peering.name = state.settings.peering_name
     settings.peering.mandatory = False
     # Watch only what the operator made, filtered by the apiserver, not in memory.
     for group, version, plural in CHILD_RESOURCES:
-        settings.watching.label_selectors[(group, version, plural)] = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+        settings.watching.label_selectors[(group, version, plural)] = (
+            f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+        )
     kube = KubeClient(credentials=load_credentials(kubeconfig=state.settings.kubeconfig))
     state.reconciler = Reconciler(kube=kube, settings=state.settings)
     log.info("tradefleet operator serving region %s", state.settings.region)
 
 
+@kopf.on.login()
+def login(memo: kopf.Memo, **kwargs: Any) -> kopf.ConnectionInfo | None:
+    """Kopf connects exactly as the operator's own client: the given kubeconfig, else in-cluster."""
+    kubeconfig = _state(memo).settings.kubeconfig
+    if kubeconfig is None:
+        return kopf.login_with_service_account(**kwargs)
+    cfg = client_configuration(kubeconfig=kubeconfig)
+    token = bearer_token(cfg)
+    return kopf.ConnectionInfo(
+        server=cfg.host,
+        ca_path=cfg.ssl_ca_cert,
+        insecure=not cfg.verify_ssl,
+        scheme="Bearer" if token else None,
+        token=token,
+        certificate_path=cfg.cert_file,
+        private_key_path=cfg.key_file,
+    )
+
+
 @kopf.on.cleanup()
-async def cleanup(**_: Any) -> None:
-    state = runtime()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    state = _state(memo)
     if state.reconciler is not None:
         await state.reconciler.kube.close()
 
@@ -112,42 +137,55 @@ def _trimmed(body: kopf.Body) -> dict[str, Any]:
     return copy
 
 
-def _index_child(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any) -> dict[OwnerKey, dict[str, Any]]:
+def _index_child(
+    body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any
+) -> dict[OwnerKey, dict[str, Any]]:
     key = _owner_key(namespace=namespace, labels=labels)
     return {} if key is None else {key: _trimmed(body)}
 
 
-def _child_changed(namespace: str | None, labels: kopf.Labels, **_: Any) -> None:
+def _child_changed(namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
     key = _owner_key(namespace=namespace, labels=labels)
     if key is not None:
-        _trigger(key).set()
+        _trigger(memo=memo, key=key).set()
 
 
 for _group, _version, _plural in CHILD_RESOURCES:
     _selector = {LABEL_MANAGED_BY: MANAGED_BY}
     kopf.index(_group, _version, _plural, labels=_selector, id=f"children_{_plural}")(_index_child)
-    kopf.on.event(_group, _version, _plural, labels=_selector, id=f"changed_{_plural}")(_child_changed)
+    kopf.on.event(_group, _version, _plural, labels=_selector, id=f"changed_{_plural}")(
+        _child_changed
+    )
 
 
 @kopf.index(GROUP, VERSION, "signalsources")
-def sources_index(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> dict[tuple[str, str], SourceState]:
+def sources_index(
+    body: kopf.Body, namespace: str | None, name: str, **_: Any
+) -> dict[tuple[str, str], SourceState]:
     status = body.get("status") or {}
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
-    return {(namespace or "", name): SourceState(ready=ready, phase=str(status.get("phase") or "Pending"))}
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+    return {
+        (namespace or "", name): SourceState(
+            ready=ready, phase=str(status.get("phase") or "Pending")
+        )
+    }
 
 
 @kopf.on.event(GROUP, VERSION, "signalsources")
-def source_changed(namespace: str | None, name: str, **_: Any) -> None:
+def source_changed(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     # Bots that reference this source reflect its health; wake them all in the namespace.
-    state = runtime()
+    state = _state(memo)
     for key, event in state.triggers.items():
         if key[0] == namespace and (key[1] != "SignalSource" or key[2] == name):
             event.set()
 
 
 @kopf.on.event(GROUP, VERSION, "tradingbots")
-def bot_changed(namespace: str | None, name: str, **_: Any) -> None:
-    _trigger((namespace or "", "TradingBot", name)).set()
+def bot_changed(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
+    _trigger(memo=memo, key=(namespace or "", "TradingBot", name)).set()
 
 
 def _children(*, indexes: Mapping[str, Any], key: OwnerKey) -> dict[ChildKey, Mapping[str, Any]]:
@@ -159,22 +197,22 @@ def _children(*, indexes: Mapping[str, Any], key: OwnerKey) -> dict[ChildKey, Ma
     return found
 
 
-async def _write_outcome(*, body: kopf.Body, kind: str, outcome: Outcome) -> None:
-    state = runtime()
+async def _write_outcome(*, state: Runtime, body: kopf.Body, kind: str, outcome: Outcome) -> None:
     reconciler = state.reconciler
     assert reconciler is not None
     uid = body["metadata"]["uid"]
     for event in outcome.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
-    if outcome.status != state.written_status.get(uid, body.get("status")):
-        await reconciler.kube.patch_merge(
+    stored = state.written_status.get(uid, body.get("status") or {})
+    if outcome.status != stored:
+        answer = await reconciler.kube.patch_merge(
             kind=kind,
             namespace=body["metadata"]["namespace"],
             name=body["metadata"]["name"],
-            patch={"status": _with_nulls(old=body.get("status") or {}, new=outcome.status)},
+            patch={"status": _with_nulls(old=stored, new=outcome.status)},
             subresource="status",
         )
-        state.written_status[uid] = outcome.status
+        state.written_status[uid] = answer.get("status") or {}
 
 
 def _with_nulls(*, old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -182,11 +220,12 @@ def _with_nulls(*, old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, 
     return {**{k: None for k in old if k not in new}, **new}
 
 
-async def _loop(*, body: kopf.Body, kind: str, key: OwnerKey, indexes: Mapping[str, Any]) -> None:
-    state = runtime()
+async def _loop(
+    *, state: Runtime, body: kopf.Body, kind: str, key: OwnerKey, indexes: Mapping[str, Any]
+) -> None:
     reconciler = state.reconciler
     assert reconciler is not None
-    trigger = _trigger(key)
+    trigger = state.triggers.setdefault(key, asyncio.Event())
     uid = body["metadata"]["uid"]
     failures = 0
     while True:
@@ -202,35 +241,60 @@ async def _loop(*, body: kopf.Body, kind: str, key: OwnerKey, indexes: Mapping[s
                     for (ns, name) in sources_idx
                     if ns == key[0]
                 }
-                outcome = await reconciler.reconcile_bot(body=current, children=children, sources=sources)
+                outcome = await reconciler.reconcile_bot(
+                    body=current, children=children, sources=sources
+                )
             else:
                 outcome = await reconciler.reconcile_source(body=current, children=children)
-            await _write_outcome(body=body, kind=kind, outcome=outcome)
+            await _write_outcome(state=state, body=body, kind=kind, outcome=outcome)
             failures = 0
             timeout = state.settings.reconcile_interval_s
         except KubeApiError as exc:
             failures += 1
             timeout = min(state.settings.reconcile_interval_s, 0.5 * 2**failures)
-            log.warning("reconcile of %s %s/%s failed (%s); retrying in %.1fs", kind, key[0], key[2], exc, timeout)
-        try:
+            log.warning(
+                "reconcile of %s %s/%s failed (%s); retrying in %.1fs",
+                kind,
+                key[0],
+                key[2],
+                exc,
+                timeout,
+            )
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(trigger.wait(), timeout=timeout)
-        except TimeoutError:
-            pass
 
 
 @kopf.daemon(GROUP, VERSION, "tradingbots", cancellation_timeout=1.0)
-async def bot_daemon(body: kopf.Body, namespace: str | None, name: str, **kwargs: Any) -> None:
-    await _loop(body=body, kind="TradingBot", key=(namespace or "", "TradingBot", name), indexes=kwargs)
+async def bot_daemon(
+    body: kopf.Body, namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    await _loop(
+        state=_state(memo),
+        body=body,
+        kind="TradingBot",
+        key=(namespace or "", "TradingBot", name),
+        indexes=kwargs,
+    )
 
 
 @kopf.daemon(GROUP, VERSION, "signalsources", cancellation_timeout=1.0)
-async def source_daemon(body: kopf.Body, namespace: str | None, name: str, **kwargs: Any) -> None:
-    await _loop(body=body, kind="SignalSource", key=(namespace or "", "SignalSource", name), indexes=kwargs)
+async def source_daemon(
+    body: kopf.Body, namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    await _loop(
+        state=_state(memo),
+        body=body,
+        kind="SignalSource",
+        key=(namespace or "", "SignalSource", name),
+        indexes=kwargs,
+    )
 
 
 @kopf.on.delete(GROUP, VERSION, "tradingbots")
-async def bot_deleted(body: kopf.Body, namespace: str | None, name: str, uid: str, **kwargs: Any) -> None:
-    state = runtime()
+async def bot_deleted(
+    body: kopf.Body, namespace: str | None, name: str, uid: str, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    state = _state(memo)
     assert state.reconciler is not None
     key = (namespace or "", "TradingBot", name)
     pods = [obj for (kind, _), obj in _children(indexes=kwargs, key=key).items() if kind == "Pod"]

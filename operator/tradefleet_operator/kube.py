@@ -58,7 +58,9 @@ class KubeApiError(RuntimeError):
         return self.status == 409
 
 
-def object_path(*, kind: str, namespace: str | None, name: str | None = None, subresource: str = "") -> str:
+def object_path(
+    *, kind: str, namespace: str | None, name: str | None = None, subresource: str = ""
+) -> str:
     prefix, plural = KIND_PATHS[kind]
     path = f"{prefix}/namespaces/{namespace}/{plural}" if namespace else f"{prefix}/{plural}"
     if name:
@@ -76,29 +78,37 @@ class Credentials:
     token_file: Path | None
 
 
-def load_credentials(*, kubeconfig: Path | None) -> Credentials:
-    """Credentials from a kubeconfig file, or the in-cluster service account when none is given."""
+def client_configuration(*, kubeconfig: Path | None) -> k8s_client.Configuration:
+    """The official client's view of a kubeconfig file, or of the in-cluster service account."""
     cfg = k8s_client.Configuration()
-    token_file: Path | None = None
     if kubeconfig is None:
         k8s_config.load_incluster_config(client_configuration=cfg)
-        token_file = SERVICE_ACCOUNT_TOKEN
     else:
         k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
+    return cfg
+
+
+def bearer_token(cfg: k8s_client.Configuration) -> str | None:
+    auth = cfg.api_key.get("authorization") or cfg.api_key.get("BearerToken")
+    return str(auth).removeprefix("Bearer ").strip() if auth else None
+
+
+def load_credentials(*, kubeconfig: Path | None) -> Credentials:
+    """Credentials from a kubeconfig file, or the in-cluster service account when none is given."""
+    cfg = client_configuration(kubeconfig=kubeconfig)
     ssl_context: ssl.SSLContext | bool
     if cfg.verify_ssl:
         ssl_context = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
         if cfg.cert_file and cfg.key_file:
             ssl_context.load_cert_chain(cfg.cert_file, cfg.key_file)
-        if getattr(cfg, "tls_server_name", None):
-            ssl_context.check_hostname = False
     else:
         ssl_context = False
-    token = None
-    auth = cfg.api_key.get("authorization") or cfg.api_key.get("BearerToken")
-    if auth:
-        token = auth.removeprefix("Bearer ").strip()
-    return Credentials(server=cfg.host, ssl_context=ssl_context, token=token, token_file=token_file)
+    return Credentials(
+        server=cfg.host,
+        ssl_context=ssl_context,
+        token=bearer_token(cfg),
+        token_file=SERVICE_ACCOUNT_TOKEN if kubeconfig is None else None,
+    )
 
 
 class KubeClient:
@@ -129,7 +139,9 @@ class KubeClient:
 
     def _session_now(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._max_connections, ssl=self._credentials.ssl_context)
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, ssl=self._credentials.ssl_context
+            )
             self._session = aiohttp.ClientSession(
                 base_url=self._credentials.server,
                 connector=connector,
@@ -160,7 +172,7 @@ class KubeClient:
                     if response.status >= 400:
                         raise _api_error(status=response.status, text=text)
                     return json.loads(text) if text else {}
-            except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientConnectionError) as exc:
                 if attempt == 3:
                     raise KubeApiError(status=503, reason="Unreachable", message=str(exc)) from exc
                 await asyncio.sleep(0.2 * 2**attempt)
@@ -172,7 +184,9 @@ class KubeClient:
 
     async def get(self, *, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         try:
-            return await self.request(method="GET", path=object_path(kind=kind, namespace=namespace, name=name))
+            return await self.request(
+                method="GET", path=object_path(kind=kind, namespace=namespace, name=name)
+            )
         except KubeApiError as exc:
             if exc.not_found:
                 return None
@@ -200,8 +214,20 @@ class KubeClient:
             params={"fieldManager": FIELD_MANAGER, "force": "true"},
         )
 
+    async def replace(self, *, body: dict[str, Any]) -> dict[str, Any]:
+        """PUT: the object becomes exactly ``body`` (``metadata.resourceVersion`` guards the write)."""
+        meta = body["metadata"]
+        path = object_path(kind=body["kind"], namespace=meta.get("namespace"), name=meta["name"])
+        return await self.request(method="PUT", path=path, body=body, params={"fieldManager": FIELD_MANAGER})
+
     async def patch_merge(
-        self, *, kind: str, namespace: str | None, name: str, patch: dict[str, Any], subresource: str = ""
+        self,
+        *,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        patch: dict[str, Any],
+        subresource: str = "",
     ) -> dict[str, Any]:
         return await self.request(
             method="PATCH",
@@ -216,7 +242,11 @@ class KubeClient:
             await self.request(
                 method="DELETE",
                 path=object_path(kind=kind, namespace=namespace, name=name),
-                body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
+                body={
+                    "kind": "DeleteOptions",
+                    "apiVersion": "v1",
+                    "propagationPolicy": "Background",
+                },
             )
         except KubeApiError as exc:
             if exc.not_found:
@@ -227,7 +257,9 @@ class KubeClient:
     async def create(self, *, body: dict[str, Any]) -> dict[str, Any]:
         meta = body["metadata"]
         return await self.request(
-            method="POST", path=object_path(kind=body["kind"], namespace=meta.get("namespace")), body=body
+            method="POST",
+            path=object_path(kind=body["kind"], namespace=meta.get("namespace")),
+            body=body,
         )
 
 
@@ -235,7 +267,9 @@ def _api_error(*, status: int, text: str) -> KubeApiError:
     try:
         payload = json.loads(text)
         return KubeApiError(
-            status=status, reason=str(payload.get("reason", "")), message=str(payload.get("message", text))
+            status=status,
+            reason=str(payload.get("reason", "")),
+            message=str(payload.get("message", text)),
         )
     except json.JSONDecodeError:
         return KubeApiError(status=status, reason="", message=text[:500])

@@ -9,7 +9,9 @@ become conditions with a reason.
 
 from __future__ import annotations
 
+import logging
 import secrets
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +47,7 @@ from tradefleet_operator.spec import (
 )
 
 ChildKey = tuple[str, str]  # (kind, name)
+log = logging.getLogger("tradefleet.operator")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -75,40 +78,75 @@ def _problems_message(problems: Sequence[ValidationProblem]) -> str:
     return "; ".join(f"{p.field}: {p.message}" for p in problems)
 
 
+_GOOD_WHEN_TRUE = frozenset({cond.READY, cond.RECONCILED, cond.SIGNAL_SOURCES_READY})
+_BAD_WHEN_TRUE = frozenset({cond.DEGRADED, cond.CIRCUIT_BREAKER_OPEN, cond.ROLLED_BACK})
+
+
 def _transition_events(
-    *, previous: Sequence[Mapping[str, Any]] | None, merged: Sequence[Mapping[str, Any]], warn_when_true: set[str]
+    *, previous: Sequence[Mapping[str, Any]] | None, merged: Sequence[Mapping[str, Any]]
 ) -> list[Event]:
-    """One event per condition whose status or reason changed, so every decision is visible."""
+    """One event per condition whose status or reason changed, so every decision is visible.
+
+    Warnings are the transitions a user must look at: a bad condition turning True, or a good one
+    turning False while nothing is rolling out.
+    """
     before = {c.get("type"): (c.get("status"), c.get("reason")) for c in previous or []}
+    now = {c["type"]: c["status"] for c in merged}
+    rolling_out = now.get(cond.PROGRESSING) == "True"
     events = []
     for c in merged:
         if before.get(c["type"]) == (c["status"], c["reason"]):
             continue
-        bad = (c["status"] == "True") == (c["type"] in warn_when_true)
-        events.append(Event(type="Warning" if bad else "Normal", reason=c["reason"], message=c["message"]))
+        is_true = c["status"] == "True"
+        warning = (c["type"] in _BAD_WHEN_TRUE and is_true) or (
+            c["type"] in _GOOD_WHEN_TRUE and not is_true and not rolling_out
+        )
+        events.append(
+            Event(type="Warning" if warning else "Normal", reason=c["reason"], message=c["message"])
+        )
     return events
 
 
-_BAD_WHEN_TRUE = {cond.DEGRADED, cond.CIRCUIT_BREAKER_OPEN, cond.ROLLED_BACK}
-
-
 def _finish(
-    *, body: Mapping[str, Any], observed: Iterable[cond.Condition], status: dict[str, Any], events: list[Event], writes: int
+    *,
+    body: Mapping[str, Any],
+    observed: Iterable[cond.Condition],
+    status: dict[str, Any],
+    events: list[Event],
+    writes: int,
 ) -> Outcome:
     previous = (body.get("status") or {}).get("conditions")
     generation = int(body["metadata"].get("generation") or 0)
-    merged = cond.merge_conditions(previous=previous, observed=observed, generation=generation, now=cond.now_rfc3339())
+    merged = cond.merge_conditions(
+        previous=previous, observed=observed, generation=generation, now=cond.now_rfc3339()
+    )
     status = {**status, "observedGeneration": generation, "conditions": merged}
-    events = [*events, *_transition_events(previous=previous, merged=merged, warn_when_true=_BAD_WHEN_TRUE)]
+    events = [*events, *_transition_events(previous=previous, merged=merged)]
     return Outcome(status=status, events=events, writes=writes)
+
+
+# How long our own write stands in for a child the index has not delivered yet.
+APPLIED_CACHE_TTL_S = 30.0
+
+
+def _resource_version(obj: Mapping[str, Any]) -> int:
+    # etcd revisions are integers; anything else compares as oldest.
+    try:
+        return int(obj.get("metadata", {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
 
 
 def _owner(body: Mapping[str, Any]) -> Owner:
     meta = body["metadata"]
-    return Owner(kind=str(body["kind"]), name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
+    return Owner(
+        kind=str(body["kind"]), name=meta["name"], namespace=meta["namespace"], uid=meta["uid"]
+    )
 
 
-def choose_revision(*, config: Mapping[str, Any], existing: Iterable[Mapping[str, Any]]) -> tuple[Revision, bool]:
+def choose_revision(
+    *, config: Mapping[str, Any], existing: Iterable[Mapping[str, Any]]
+) -> tuple[Revision, bool]:
     """The revision for ``config``: the kept one with the same content, or a new number.
 
     Returning to earlier content makes it the newest revision again (as Deployments do), so the
@@ -116,7 +154,9 @@ def choose_revision(*, config: Mapping[str, Any], existing: Iterable[Mapping[str
     """
     config_hash = content_hash(config)
     numbers = {
-        (obj.get("metadata", {}).get("annotations") or {}).get(ANNOTATION_CONFIG_HASH): int(obj.get("revision", 0))
+        (obj.get("metadata", {}).get("annotations") or {}).get(ANNOTATION_CONFIG_HASH): int(
+            obj.get("revision", 0)
+        )
         for obj in existing
     }
     newest = max(numbers.values(), default=0)
@@ -134,6 +174,9 @@ class Reconciler:
         self.settings = settings
         # Bots whose control-token Secret this process has seen exist.
         self._control_secrets: set[str] = set()
+        # What this process applied, until the watch-fed index has caught up with it: without
+        # it, a pass right after a write would take the not-yet-indexed child for missing.
+        self._applied: dict[tuple[str, str, str], tuple[float, Mapping[str, Any]]] = {}
 
     # -- TradingBot ---------------------------------------------------------------------------
 
@@ -159,7 +202,11 @@ class Reconciler:
         except RegionUnresolvedError as exc:
             return self._invalid(
                 body=body,
-                problems=[ValidationProblem(field="spec.region", reason="RegionUnresolved", message=str(exc))],  # type: ignore[arg-type]
+                problems=[
+                    ValidationProblem(
+                        field="spec.region", reason="RegionUnresolved", message=str(exc)
+                    )
+                ],  # type: ignore[arg-type]
             )
         if region != self.settings.region:
             return await self._not_owned(body=body, region=region, children=children)
@@ -169,33 +216,59 @@ class Reconciler:
             return _finish(
                 body=body,
                 observed=[
-                    cond.Condition(type=cond.READY, status=False, reason="CredentialsMissing", message=missing),
-                    cond.Condition(type=cond.RECONCILED, status=False, reason="CredentialsMissing", message=missing),
+                    cond.Condition(
+                        type=cond.READY, status=False, reason="CredentialsMissing", message=missing
+                    ),
+                    cond.Condition(
+                        type=cond.RECONCILED,
+                        status=False,
+                        reason="CredentialsMissing",
+                        message=missing,
+                    ),
                 ],
                 status={**_carry(previous_status), "phase": "Pending", "region": region},
                 events=[],
                 writes=0,
             )
 
-        config = render_runtime_config(owner=owner, spec=spec, raw_spec=body.get("spec") or {}, settings=self.settings)
-        kept_revisions = [obj for (kind, _), obj in children.items() if kind == "ControllerRevision"]
+        config = render_runtime_config(
+            owner=owner, spec=spec, raw_spec=body.get("spec") or {}, settings=self.settings
+        )
+        kept_revisions = [
+            obj for (kind, _), obj in children.items() if kind == "ControllerRevision"
+        ]
         revision, is_new = choose_revision(config=config, existing=kept_revisions)
         desired = [
             render_controller_revision(owner=owner, revision=revision),
-            *render_bot_children(owner=owner, spec=spec, region=region, revision=revision, settings=self.settings),
+            *render_bot_children(
+                owner=owner, spec=spec, region=region, revision=revision, settings=self.settings
+            ),
         ]
         events: list[Event] = []
-        writes = await self._converge(desired=desired, children=children, events=events, was_reconciled=bool(previous_status.get("currentRevision")))
+        writes = await self._converge(
+            desired=desired,
+            children=children,
+            events=events,
+            was_reconciled=bool(previous_status.get("currentRevision")),
+        )
         writes += await self._ensure_control_secret(owner=owner)
-        writes += await self._prune_revisions(owner=owner, kept=kept_revisions, current=revision.number)
+        writes += await self._prune_revisions(
+            owner=owner, kept=kept_revisions, current=revision.number
+        )
         if is_new:
             events.append(
-                Event(type="Normal", reason="RevisionCreated", message=f"revision {revision.number} ({revision.config_hash}) rolled out")
+                Event(
+                    type="Normal",
+                    reason="RevisionCreated",
+                    message=f"revision {revision.number} ({revision.config_hash}) rolled out",
+                )
             )
 
         deployment = children.get(("Deployment", child_name(owner=owner.name)))
         pods = [obj for (kind, _), obj in children.items() if kind == "Pod"]
-        observed, figures = _workload_conditions(deployment=deployment, pods=pods, revision=revision)
+        observed, figures = _workload_conditions(
+            deployment=deployment, pods=pods, revision=revision
+        )
         observed.append(
             cond.Condition(
                 type=cond.RECONCILED,
@@ -205,8 +278,14 @@ class Reconciler:
             )
         )
         observed.append(
-            cond.Condition(type=cond.PAUSED, status=spec.paused, reason="PausedBySpec" if spec.paused else "Trading",
-                           message="spec.paused is true: no new positions" if spec.paused else "trading is enabled")
+            cond.Condition(
+                type=cond.PAUSED,
+                status=spec.paused,
+                reason="PausedBySpec" if spec.paused else "Trading",
+                message="spec.paused is true: no new positions"
+                if spec.paused
+                else "trading is enabled",
+            )
         )
         source_status, source_condition = _signal_sources(spec=spec, sources=sources)
         if source_condition is not None:
@@ -223,7 +302,9 @@ class Reconciler:
         status["phase"] = _bot_phase(observed=observed, paused=spec.paused)
         return _finish(body=body, observed=observed, status=status, events=events, writes=writes)
 
-    def _invalid(self, *, body: Mapping[str, Any], problems: Sequence[ValidationProblem]) -> Outcome:
+    def _invalid(
+        self, *, body: Mapping[str, Any], problems: Sequence[ValidationProblem]
+    ) -> Outcome:
         reason = str(problems[0].reason)
         message = _problems_message(problems)
         return _finish(
@@ -238,21 +319,41 @@ class Reconciler:
         )
 
     async def _not_owned(
-        self, *, body: Mapping[str, Any], region: str, children: Mapping[ChildKey, Mapping[str, Any]]
+        self,
+        *,
+        body: Mapping[str, Any],
+        region: str,
+        children: Mapping[ChildKey, Mapping[str, Any]],
     ) -> Outcome:
         owner = _owner(body)
         removed = 0
         # The bot moved to another region: what this region ran for it must go.
         for kind, name in children:
-            if kind != "Pod" and await self.kube.delete(kind=kind, namespace=owner.namespace, name=name):
+            if kind != "Pod" and await self.kube.delete(
+                kind=kind, namespace=owner.namespace, name=name
+            ):
                 removed += 1
         message = f"bot runs in region {region}; this operator serves {self.settings.region}, the {region} operator reconciles it"
-        events = [Event(type="Normal", reason="ChildrenRemoved", message=f"removed {removed} children left from this region")] if removed else []
+        events = (
+            [
+                Event(
+                    type="Normal",
+                    reason="ChildrenRemoved",
+                    message=f"removed {removed} children left from this region",
+                )
+            ]
+            if removed
+            else []
+        )
         return _finish(
             body=body,
             observed=[
-                cond.Condition(type=cond.READY, status=False, reason="OwnedByOtherRegion", message=message),
-                cond.Condition(type=cond.RECONCILED, status=False, reason="OwnedByOtherRegion", message=message),
+                cond.Condition(
+                    type=cond.READY, status=False, reason="OwnedByOtherRegion", message=message
+                ),
+                cond.Condition(
+                    type=cond.RECONCILED, status=False, reason="OwnedByOtherRegion", message=message
+                ),
             ],
             status={"phase": "NotOwned", "region": region},
             events=events,
@@ -266,8 +367,12 @@ class Reconciler:
         secret = await self.kube.get(kind="Secret", namespace=owner.namespace, name=ref.name)
         if secret is None:
             return f"Secret {ref.name!r} not found in namespace {owner.namespace}"
-        present = set((secret.get("data") or {}).keys()) | set((secret.get("stringData") or {}).keys())
-        wanted = [ref.api_key_key, ref.api_secret_key] + ([ref.passphrase_key] if ref.passphrase_key else [])
+        present = set((secret.get("data") or {}).keys()) | set(
+            (secret.get("stringData") or {}).keys()
+        )
+        wanted = [ref.api_key_key, ref.api_secret_key] + (
+            [ref.passphrase_key] if ref.passphrase_key else []
+        )
         absent = [key for key in wanted if key not in present]
         if absent:
             return f"Secret {ref.name!r} has no key(s) {', '.join(absent)}"
@@ -284,15 +389,53 @@ class Reconciler:
         writes = 0
         for obj in desired:
             key = (str(obj["kind"]), str(obj["metadata"]["name"]))
-            actual = children.get(key)
+            actual = self._observed(
+                namespace=str(obj["metadata"]["namespace"]), key=key, indexed=children.get(key)
+            )
             if actual is not None and object_in_sync(actual=actual, desired=obj):
                 continue
-            await self.kube.apply(body=dict(obj))
+            log.info(
+                "%s %s/%s: %s", "creating" if actual is None else "repairing", obj["metadata"]["namespace"], key[1], key[0]
+            )
+            try:
+                answer = await self.kube.apply(body=dict(obj))
+            except KubeApiError as exc:
+                if exc.status != 422 or actual is None:
+                    raise
+                # Someone else's fields make the merged object invalid (a hand-set rollingUpdate
+                # under our Recreate): replace the whole object with what we rendered.
+                meta = {**obj["metadata"], "resourceVersion": actual["metadata"]["resourceVersion"]}
+                answer = await self.kube.replace(body={**obj, "metadata": meta})
+            self._applied[(str(obj["metadata"]["namespace"]), *key)] = (time.monotonic(), answer)
             writes += 1
             if was_reconciled and key[0] != "ControllerRevision":
-                what = "was missing and was recreated" if actual is None else "had drifted and was restored"
-                events.append(Event(type="Warning", reason="DriftRepaired", message=f"{key[0]} {key[1]} {what}"))
+                what = (
+                    "was missing and was recreated"
+                    if actual is None
+                    else "had drifted and was restored"
+                )
+                events.append(
+                    Event(
+                        type="Warning", reason="DriftRepaired", message=f"{key[0]} {key[1]} {what}"
+                    )
+                )
         return writes
+
+    def _observed(
+        self, *, namespace: str, key: ChildKey, indexed: Mapping[str, Any] | None
+    ) -> Mapping[str, Any] | None:
+        """The freshest known version of a child: the index's, or our own newer write."""
+        cache_key = (namespace, *key)
+        applied = self._applied.get(cache_key)
+        if applied is None:
+            return indexed
+        written_at, body = applied
+        if time.monotonic() - written_at > APPLIED_CACHE_TTL_S or (
+            indexed is not None and _resource_version(indexed) >= _resource_version(body)
+        ):
+            del self._applied[cache_key]
+            return indexed
+        return body
 
     async def _ensure_control_secret(self, *, owner: Owner) -> int:
         if owner.uid in self._control_secrets:
@@ -302,7 +445,9 @@ class Reconciler:
             self._control_secrets.add(owner.uid)
             return 0
         try:
-            await self.kube.create(body=render_control_secret(owner=owner, token=secrets.token_urlsafe(32)))
+            await self.kube.create(
+                body=render_control_secret(owner=owner, token=secrets.token_urlsafe(32))
+            )
         except KubeApiError as exc:
             if not exc.conflict:
                 raise
@@ -313,19 +458,25 @@ class Reconciler:
         """Drop per-bot memory when a bot is deleted or its daemon restarts."""
         self._control_secrets.discard(uid)
 
-    async def _prune_revisions(self, *, owner: Owner, kept: Sequence[Mapping[str, Any]], current: int) -> int:
+    async def _prune_revisions(
+        self, *, owner: Owner, kept: Sequence[Mapping[str, Any]], current: int
+    ) -> int:
         ordered = sorted(kept, key=lambda obj: int(obj.get("revision", 0)), reverse=True)
         deleted = 0
         for obj in ordered[self.settings.revision_history_limit :]:
             if int(obj.get("revision", 0)) == current:
                 continue
-            if await self.kube.delete(kind="ControllerRevision", namespace=owner.namespace, name=obj["metadata"]["name"]):
+            if await self.kube.delete(
+                kind="ControllerRevision", namespace=owner.namespace, name=obj["metadata"]["name"]
+            ):
                 deleted += 1
         return deleted
 
     # -- SignalSource -------------------------------------------------------------------------
 
-    async def reconcile_source(self, *, body: Mapping[str, Any], children: Mapping[ChildKey, Mapping[str, Any]]) -> Outcome:
+    async def reconcile_source(
+        self, *, body: Mapping[str, Any], children: Mapping[ChildKey, Mapping[str, Any]]
+    ) -> Outcome:
         owner = _owner(body)
         try:
             spec = parse_signal_source_spec(body.get("spec") or {})
@@ -335,25 +486,59 @@ class Reconciler:
             problems = [ValidationProblem(field=exc.field, reason="InvalidSpec", message=str(exc))]  # type: ignore[arg-type]
         if spec is None or problems:
             return self._invalid(body=body, problems=problems)
-        desired = render_source_children(owner=owner, spec=spec, raw_spec=body.get("spec") or {}, settings=self.settings)
+        desired = render_source_children(
+            owner=owner, spec=spec, raw_spec=body.get("spec") or {}, settings=self.settings
+        )
         events: list[Event] = []
         writes = await self._converge(
-            desired=desired, children=children, events=events, was_reconciled=bool((body.get("status") or {}).get("phase"))
+            desired=desired,
+            children=children,
+            events=events,
+            was_reconciled=bool((body.get("status") or {}).get("phase")),
         )
         deployment = children.get(("Deployment", child_name(owner=owner.name, suffix="sigsrc")))
-        available = bool(deployment and int((deployment.get("status") or {}).get("availableReplicas") or 0) >= 1)
+        available = bool(
+            deployment and int((deployment.get("status") or {}).get("availableReplicas") or 0) >= 1
+        )
         if spec.paused:
-            phase, ready = "Paused", cond.Condition(type=cond.READY, status=False, reason="Paused", message="spec.paused is true")
+            phase, ready = (
+                "Paused",
+                cond.Condition(
+                    type=cond.READY, status=False, reason="Paused", message="spec.paused is true"
+                ),
+            )
         elif available:
-            phase, ready = "Running", cond.Condition(type=cond.READY, status=True, reason="Publishing", message="source pod is ready")
+            phase, ready = (
+                "Running",
+                cond.Condition(
+                    type=cond.READY, status=True, reason="Publishing", message="source pod is ready"
+                ),
+            )
         else:
-            phase, ready = "Pending", cond.Condition(type=cond.READY, status=False, reason="WaitingForPod", message="source pod is not ready yet")
+            phase, ready = (
+                "Pending",
+                cond.Condition(
+                    type=cond.READY,
+                    status=False,
+                    reason="WaitingForPod",
+                    message="source pod is not ready yet",
+                ),
+            )
         observed = [
             ready,
-            cond.Condition(type=cond.RECONCILED, status=True, reason="ChildrenInSync", message=f"{len(desired)} children in sync"),
+            cond.Condition(
+                type=cond.RECONCILED,
+                status=True,
+                reason="ChildrenInSync",
+                message=f"{len(desired)} children in sync",
+            ),
         ]
         status = {
-            **{k: v for k, v in (body.get("status") or {}).items() if k in ("lastPublished", "lastValues")},
+            **{
+                k: v
+                for k, v in (body.get("status") or {}).items()
+                if k in ("lastPublished", "lastValues")
+            },
             "phase": phase,
             "endpoint": signal_stream_key(namespace=owner.namespace, source=owner.name),
         }
@@ -362,8 +547,16 @@ class Reconciler:
 
 # Status fields that later features (runtime polling, self-healing) own; a reconcile keeps them.
 _CARRIED = (
-    "equity", "pnl", "pnlPct", "drawdownPct", "position", "regime", "lastSignal", "circuitBreaker",
-    "lastHeartbeat", "lastGoodRevision",
+    "equity",
+    "pnl",
+    "pnlPct",
+    "drawdownPct",
+    "position",
+    "regime",
+    "lastSignal",
+    "circuitBreaker",
+    "lastHeartbeat",
+    "lastGoodRevision",
 )
 
 
@@ -376,37 +569,63 @@ def _workload_conditions(
 ) -> tuple[list[cond.Condition], dict[str, Any]]:
     figures: dict[str, Any] = {"restarts": 0}
     current_pods = [
-        p for p in pods
-        if (p.get("metadata", {}).get("annotations") or {}).get(ANNOTATION_REVISION) == str(revision.number)
+        p
+        for p in pods
+        if (p.get("metadata", {}).get("annotations") or {}).get(ANNOTATION_REVISION)
+        == str(revision.number)
         and not p.get("metadata", {}).get("deletionTimestamp")
     ]
     if current_pods:
         pod = current_pods[0]
-        figures["node"] = (pod.get("spec") or {}).get("nodeName") or ""
-        figures["restarts"] = sum(int(cs.get("restartCount") or 0) for cs in (pod.get("status") or {}).get("containerStatuses") or [])
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node:
+            figures["node"] = node
+        figures["restarts"] = sum(
+            int(cs.get("restartCount") or 0)
+            for cs in (pod.get("status") or {}).get("containerStatuses") or []
+        )
     if deployment is None:
         msg = f"creating the workload for revision {revision.number}"
         return [
             cond.Condition(type=cond.READY, status=False, reason="WorkloadCreating", message=msg),
-            cond.Condition(type=cond.PROGRESSING, status=True, reason="RolloutInProgress", message=msg),
+            cond.Condition(
+                type=cond.PROGRESSING, status=True, reason="RolloutInProgress", message=msg
+            ),
         ], figures
     dep_status = deployment.get("status") or {}
-    template_rev = (((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("annotations", {}).get(ANNOTATION_REVISION)
+    template_rev = (
+        (((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {})
+        .get("annotations", {})
+        .get(ANNOTATION_REVISION)
+    )
     rolled = (
         template_rev == str(revision.number)
-        and int(dep_status.get("observedGeneration") or 0) >= int(deployment["metadata"].get("generation") or 0)
+        and int(dep_status.get("observedGeneration") or 0)
+        >= int(deployment["metadata"].get("generation") or 0)
         and int(dep_status.get("updatedReplicas") or 0) >= 1
     )
     available = rolled and int(dep_status.get("availableReplicas") or 0) >= 1
     if available:
         return [
-            cond.Condition(type=cond.READY, status=True, reason="RuntimeAvailable", message=f"revision {revision.number} is running and ready"),
-            cond.Condition(type=cond.PROGRESSING, status=False, reason="RolloutComplete", message=f"revision {revision.number} rolled out"),
+            cond.Condition(
+                type=cond.READY,
+                status=True,
+                reason="RuntimeAvailable",
+                message=f"revision {revision.number} is running and ready",
+            ),
+            cond.Condition(
+                type=cond.PROGRESSING,
+                status=False,
+                reason="RolloutComplete",
+                message=f"revision {revision.number} rolled out",
+            ),
         ], figures
     reason, message = _pod_wait_reason(pods=current_pods, revision=revision)
     return [
         cond.Condition(type=cond.READY, status=False, reason=reason, message=message),
-        cond.Condition(type=cond.PROGRESSING, status=True, reason="RolloutInProgress", message=message),
+        cond.Condition(
+            type=cond.PROGRESSING, status=True, reason="RolloutInProgress", message=message
+        ),
     ], figures
 
 
@@ -422,7 +641,10 @@ def _pod_wait_reason(*, pods: Sequence[Mapping[str, Any]], revision: Revision) -
     for cs in pod_status.get("containerStatuses") or []:
         waiting = (cs.get("state") or {}).get("waiting")
         if waiting:
-            return "PodNotReady", f"pod {name}: {waiting.get('reason', 'Waiting')} {waiting.get('message', '')}".strip()
+            return (
+                "PodNotReady",
+                f"pod {name}: {waiting.get('reason', 'Waiting')} {waiting.get('message', '')}".strip(),
+            )
     if not (pod.get("spec") or {}).get("nodeName"):
         return "WaitingForPod", f"pod {name} is waiting to be scheduled"
     return "PodNotReady", f"pod {name} on {pod['spec']['nodeName']} is not ready yet"
@@ -444,19 +666,41 @@ def _signal_sources(
             missing.append(ref.name)
         elif not ready:
             unready.append(ref.name)
-        rows.append({"name": ref.name, "found": found, "ready": ready, "weightApplied": ref.weight if ready else 0.0})
-    if missing:
-        message = (
-            f"SignalSource(s) not found: {', '.join(missing)}; their weight is redistributed over the available signals"
+        rows.append(
+            {
+                "name": ref.name,
+                "found": found,
+                "ready": ready,
+                "weightApplied": ref.weight if ready else 0.0,
+            }
         )
-        return rows, cond.Condition(type=cond.SIGNAL_SOURCES_READY, status=False, reason="SignalSourceMissing", message=message)
+    if missing:
+        message = f"SignalSource(s) not found: {', '.join(missing)}; their weight is redistributed over the available signals"
+        return rows, cond.Condition(
+            type=cond.SIGNAL_SOURCES_READY,
+            status=False,
+            reason="SignalSourceMissing",
+            message=message,
+        )
     if unready:
         message = f"SignalSource(s) not ready: {', '.join(unready)}; their weight is redistributed until they publish"
-        return rows, cond.Condition(type=cond.SIGNAL_SOURCES_READY, status=False, reason="SignalSourceNotReady", message=message)
-    return rows, cond.Condition(type=cond.SIGNAL_SOURCES_READY, status=True, reason="AllSourcesReady", message=f"{len(refs)} source(s) ready")
+        return rows, cond.Condition(
+            type=cond.SIGNAL_SOURCES_READY,
+            status=False,
+            reason="SignalSourceNotReady",
+            message=message,
+        )
+    return rows, cond.Condition(
+        type=cond.SIGNAL_SOURCES_READY,
+        status=True,
+        reason="AllSourcesReady",
+        message=f"{len(refs)} source(s) ready",
+    )
 
 
-def _revision_history(*, kept: Sequence[Mapping[str, Any]], current: Revision) -> list[dict[str, Any]]:
+def _revision_history(
+    *, kept: Sequence[Mapping[str, Any]], current: Revision
+) -> list[dict[str, Any]]:
     rows = {
         int(obj.get("revision", 0)): {
             "revision": int(obj.get("revision", 0)),
@@ -465,7 +709,10 @@ def _revision_history(*, kept: Sequence[Mapping[str, Any]], current: Revision) -
         }
         for obj in kept
     }
-    rows.setdefault(current.number, {"revision": current.number, "hash": current.config_hash, "createdAt": cond.now_rfc3339()})
+    rows.setdefault(
+        current.number,
+        {"revision": current.number, "hash": current.config_hash, "createdAt": cond.now_rfc3339()},
+    )
     return [rows[n] for n in sorted(rows, reverse=True)[:10]]
 
 

@@ -49,7 +49,11 @@ def child_name(*, owner: str, suffix: str = "") -> str:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]
     keep = MAX_NAME - len(digest) - len(suffix) - 2
-    return f"{owner[:keep].rstrip('-')}-{digest}-{suffix}" if suffix else f"{owner[: MAX_NAME - 9]}-{digest}"
+    return (
+        f"{owner[:keep].rstrip('-')}-{digest}-{suffix}"
+        if suffix
+        else f"{owner[: MAX_NAME - 9]}-{digest}"
+    )
 
 
 def content_hash(document: Mapping[str, Any]) -> str:
@@ -140,14 +144,20 @@ def render_runtime_config(
             }
             for ref in spec.strategy.signal_sources
         ],
-        "redis": {"url": settings.redis_url, "keyPrefix": f"tradefleet:bot:{owner.namespace}:{owner.name}"},
+        "redis": {
+            "url": settings.redis_url,
+            "keyPrefix": f"tradefleet:bot:{owner.namespace}:{owner.name}",
+        },
         "api": {"port": settings.runtime_port, "controlTokenEnv": ENV_CONTROL_TOKEN},
         "heartbeatTimeoutSeconds": spec.self_healing.heartbeat_timeout_seconds,
     }
 
 
 def _resources(requirements: ResourceRequirements | None) -> dict[str, Any]:
-    rendered: dict[str, Any] = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
+    rendered: dict[str, Any] = {
+        "requests": {"cpu": "100m", "memory": "256Mi"},
+        "limits": {"memory": "1Gi"},
+    }
     if requirements is None:
         return rendered
     for part in ("requests", "limits"):
@@ -184,14 +194,20 @@ def _region_affinity(region: str) -> dict[str, Any]:
         "nodeAffinity": {
             "requiredDuringSchedulingIgnoredDuringExecution": {
                 "nodeSelectorTerms": [
-                    {"matchExpressions": [{"key": REGION_LABEL, "operator": "In", "values": [region]}]}
+                    {
+                        "matchExpressions": [
+                            {"key": REGION_LABEL, "operator": "In", "values": [region]}
+                        ]
+                    }
                 ]
             }
         }
     }
 
 
-def _metadata(*, owner: Owner, name: str, labels: dict[str, str], annotations: dict[str, str] | None = None) -> dict[str, Any]:
+def _metadata(
+    *, owner: Owner, name: str, labels: dict[str, str], annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "name": name,
         "namespace": owner.namespace,
@@ -212,15 +228,23 @@ class Revision:
     config: Mapping[str, Any]
 
 
-def _runtime_env(*, owner: Owner, spec: TradingBotSpec, settings: OperatorSettings) -> list[dict[str, Any]]:
+def _runtime_env(
+    *, owner: Owner, spec: TradingBotSpec, settings: OperatorSettings
+) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
         {"name": "TRADEFLEET_CONFIG", "value": f"{CONFIG_MOUNT}/{CONFIG_FILE}"},
         {"name": "TRADEFLEET_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-        {"name": "TRADEFLEET_LISTEN_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {
+            "name": "TRADEFLEET_LISTEN_HOST",
+            "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}},
+        },
         {
             "name": ENV_CONTROL_TOKEN,
             "valueFrom": {
-                "secretKeyRef": {"name": child_name(owner=owner.name, suffix="control"), "key": CONTROL_TOKEN_KEY}
+                "secretKeyRef": {
+                    "name": child_name(owner=owner.name, suffix="control"),
+                    "key": CONTROL_TOKEN_KEY,
+                }
             },
         },
     ]
@@ -230,14 +254,20 @@ def _runtime_env(*, owner: Owner, spec: TradingBotSpec, settings: OperatorSettin
         if ref.passphrase_key:
             keys.append((ENV_API_PASSPHRASE, ref.passphrase_key))
         env.extend(
-            {"name": var, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": key}}} for var, key in keys
+            {"name": var, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": key}}}
+            for var, key in keys
         )
     env.extend({"name": k, "value": v} for k, v in sorted(settings.runtime_env.items()))
     return env
 
 
 def render_bot_children(
-    *, owner: Owner, spec: TradingBotSpec, region: str, revision: Revision, settings: OperatorSettings
+    *,
+    owner: Owner,
+    spec: TradingBotSpec,
+    region: str,
+    revision: Revision,
+    settings: OperatorSettings,
 ) -> list[dict[str, Any]]:
     """Every child object of a bot except the control-token Secret (created once, never re-rendered)."""
     labels = bot_labels(bot=owner.name)
@@ -304,7 +334,10 @@ def render_bot_children(
                 owner=owner,
                 name=config_map,
                 labels=labels,
-                annotations={ANNOTATION_REVISION: str(revision.number), ANNOTATION_CONFIG_HASH: revision.config_hash},
+                annotations={
+                    ANNOTATION_REVISION: str(revision.number),
+                    ANNOTATION_CONFIG_HASH: revision.config_hash,
+                },
             ),
             "data": {CONFIG_FILE: canonical_json(revision.config)},
         },
@@ -349,7 +382,10 @@ def _network_policy(*, bot: str, port: int) -> dict[str, Any]:
         "ingress": [
             {
                 "from": [
-                    {**any_namespace, "podSelector": {"matchLabels": {LABEL_NAME: "tradefleet-operator"}}},
+                    {
+                        **any_namespace,
+                        "podSelector": {"matchLabels": {LABEL_NAME: "tradefleet-operator"}},
+                    },
                     {**any_namespace, "podSelector": {"matchLabels": {LABEL_NAME: "prometheus"}}},
                 ],
                 "ports": [{"protocol": "TCP", "port": port}],
@@ -368,7 +404,11 @@ def render_control_secret(*, owner: Owner, token: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": _metadata(owner=owner, name=child_name(owner=owner.name, suffix="control"), labels=bot_labels(bot=owner.name)),
+        "metadata": _metadata(
+            owner=owner,
+            name=child_name(owner=owner.name, suffix="control"),
+            labels=bot_labels(bot=owner.name),
+        ),
         "type": "Opaque",
         "stringData": {CONTROL_TOKEN_KEY: token},
     }
@@ -401,7 +441,10 @@ def render_source_children(
         "kind": "SignalSourceConfig",
         "source": {"name": owner.name, "namespace": owner.namespace},
         "spec": dict(raw_spec),
-        "redis": {"url": settings.redis_url, "stream": signal_stream_key(namespace=owner.namespace, source=owner.name)},
+        "redis": {
+            "url": settings.redis_url,
+            "stream": signal_stream_key(namespace=owner.namespace, source=owner.name),
+        },
         "api": {"port": settings.runtime_port},
     }
     config_hash = content_hash(config)
@@ -409,7 +452,12 @@ def render_source_children(
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": _metadata(owner=owner, name=name, labels=labels, annotations={ANNOTATION_CONFIG_HASH: config_hash}),
+            "metadata": _metadata(
+                owner=owner,
+                name=name,
+                labels=labels,
+                annotations={ANNOTATION_CONFIG_HASH: config_hash},
+            ),
             "data": {CONFIG_FILE: canonical_json(config)},
         },
         {
@@ -420,9 +468,17 @@ def render_source_children(
                 "replicas": 0 if spec.paused else 1,
                 "strategy": {"type": "Recreate"},
                 "revisionHistoryLimit": 2,
-                "selector": {"matchLabels": {LABEL_SOURCE: owner.name, LABEL_NAME: "tradefleet-signal-source"}},
+                "selector": {
+                    "matchLabels": {
+                        LABEL_SOURCE: owner.name,
+                        LABEL_NAME: "tradefleet-signal-source",
+                    }
+                },
                 "template": {
-                    "metadata": {"labels": labels, "annotations": {ANNOTATION_CONFIG_HASH: config_hash}},
+                    "metadata": {
+                        "labels": labels,
+                        "annotations": {ANNOTATION_CONFIG_HASH: config_hash},
+                    },
                     "spec": {
                         "automountServiceAccountToken": False,
                         "securityContext": _pod_security(),
@@ -432,12 +488,30 @@ def render_source_children(
                                 "image": spec.image or settings.runtime_image,
                                 "command": [*settings.runtime_command, "signal-source"],
                                 "env": [
-                                    {"name": "TRADEFLEET_CONFIG", "value": f"{CONFIG_MOUNT}/{CONFIG_FILE}"},
-                                    {"name": "TRADEFLEET_LISTEN_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-                                    *({"name": k, "value": v} for k, v in sorted(settings.runtime_env.items())),
+                                    {
+                                        "name": "TRADEFLEET_CONFIG",
+                                        "value": f"{CONFIG_MOUNT}/{CONFIG_FILE}",
+                                    },
+                                    {
+                                        "name": "TRADEFLEET_LISTEN_HOST",
+                                        "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}},
+                                    },
+                                    *(
+                                        {"name": k, "value": v}
+                                        for k, v in sorted(settings.runtime_env.items())
+                                    ),
                                 ],
-                                "ports": [{"name": "http", "containerPort": settings.runtime_port, "protocol": "TCP"}],
-                                "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 10},
+                                "ports": [
+                                    {
+                                        "name": "http",
+                                        "containerPort": settings.runtime_port,
+                                        "protocol": "TCP",
+                                    }
+                                ],
+                                "readinessProbe": {
+                                    "httpGet": {"path": "/readyz", "port": "http"},
+                                    "periodSeconds": 10,
+                                },
                                 "livenessProbe": {
                                     "httpGet": {"path": "/healthz", "port": "http"},
                                     "initialDelaySeconds": 10,
@@ -445,7 +519,9 @@ def render_source_children(
                                 },
                                 "resources": _resources(spec.resources),
                                 "securityContext": _container_security(),
-                                "volumeMounts": [{"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True}],
+                                "volumeMounts": [
+                                    {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True}
+                                ],
                             }
                         ],
                         "volumes": [{"name": "config", "configMap": {"name": name}}],
@@ -459,7 +535,14 @@ def render_source_children(
             "metadata": _metadata(owner=owner, name=name, labels=labels),
             "spec": {
                 "selector": {LABEL_SOURCE: owner.name, LABEL_NAME: "tradefleet-signal-source"},
-                "ports": [{"name": "http", "port": settings.runtime_port, "targetPort": "http", "protocol": "TCP"}],
+                "ports": [
+                    {
+                        "name": "http",
+                        "port": settings.runtime_port,
+                        "targetPort": "http",
+                        "protocol": "TCP",
+                    }
+                ],
             },
         },
     ]

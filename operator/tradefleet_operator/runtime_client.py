@@ -2,12 +2,11 @@
 
 Called by the reconciler's health polling and by deletion (flatten before the bot goes). Reads
 ``GET /status``; sends commands as ``POST /control/<command>`` with the bot's bearer token. Every
-failure is a :class:`RuntimeUnreachable` with the reason, never an exception from aiohttp.
+failure is a :class:`RuntimeUnreachableError` with the reason, never an exception from aiohttp.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from typing import Any
 
@@ -19,12 +18,14 @@ from tradefleet_operator.render import CONTROL_TOKEN_KEY, child_name
 COMMANDS = frozenset({"pause", "resume", "flatten", "reset-breaker", "halt"})
 
 
-class RuntimeUnreachable(RuntimeError):
+class RuntimeUnreachableError(RuntimeError):
     """The runtime did not answer, or answered with an error; the message says which."""
 
 
 async def control_token(*, kube: KubeClient, namespace: str, bot: str) -> str | None:
-    secret = await kube.get(kind="Secret", namespace=namespace, name=child_name(owner=bot, suffix="control"))
+    secret = await kube.get(
+        kind="Secret", namespace=namespace, name=child_name(owner=bot, suffix="control")
+    )
     encoded = ((secret or {}).get("data") or {}).get(CONTROL_TOKEN_KEY)
     return base64.b64decode(encoded).decode() if encoded else None
 
@@ -52,17 +53,25 @@ class RuntimeClient:
     async def command(self, *, host: str, port: int, command: str, token: str) -> dict[str, Any]:
         if command not in COMMANDS:
             raise ValueError(f"unknown runtime command {command!r}")
-        return await self._call(method="POST", url=f"http://{host}:{port}/control/{command}", token=token)
+        return await self._call(
+            method="POST", url=f"http://{host}:{port}/control/{command}", token=token
+        )
 
     async def _call(self, *, method: str, url: str, token: str | None) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             async with self._session_now().request(method, url, headers=headers) as response:
                 if response.status >= 400:
-                    raise RuntimeUnreachable(f"{method} {url} answered {response.status}: {(await response.text())[:200]}")
+                    raise RuntimeUnreachableError(
+                        f"{method} {url} answered {response.status}: {(await response.text())[:200]}"
+                    )
                 payload = await response.json(content_type=None)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-            raise RuntimeUnreachable(f"{method} {url} failed: {exc.__class__.__name__} {exc}") from exc
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            raise RuntimeUnreachableError(
+                f"{method} {url} failed: {exc.__class__.__name__} {exc}"
+            ) from exc
         if not isinstance(payload, dict):
-            raise RuntimeUnreachable(f"{method} {url} answered a {type(payload).__name__}, not an object")
+            raise RuntimeUnreachableError(
+                f"{method} {url} answered a {type(payload).__name__}, not an object"
+            )
         return payload

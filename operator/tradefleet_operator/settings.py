@@ -15,6 +15,7 @@ import yaml
 
 from tradefleet_operator.spec import DEFAULT_EXCHANGE_REGIONS
 
+
 class SettingsError(ValueError):
     """The operator's configuration file or flags are invalid; the message names the key."""
 
@@ -24,8 +25,12 @@ class OperatorSettings:
     """Everything the operator needs besides the resources it watches."""
 
     region: str
+    # None inside the cluster (service account); a kubeconfig path for the local demo and tests.
+    kubeconfig: Path | None = None
     exchange_regions: MappingProxyType[str, str] = field(
-        default_factory=lambda: MappingProxyType({str(k): v for k, v in DEFAULT_EXCHANGE_REGIONS.items()})
+        default_factory=lambda: MappingProxyType(
+            {str(k): v for k, v in DEFAULT_EXCHANGE_REGIONS.items()}
+        )
     )
     # Namespaces to watch; empty means the whole cluster.
     namespaces: tuple[str, ...] = ()
@@ -52,9 +57,34 @@ class OperatorSettings:
 def _str_map(*, raw: Any, key: str) -> MappingProxyType[str, str]:
     if raw is None:
         return MappingProxyType({})
-    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
+    ):
         raise SettingsError(f"{key} must be a mapping of strings to strings")
     return MappingProxyType(dict(raw))
+
+
+def _strings(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise ValueError(f"expected a list of strings, got {raw!r}")
+    return tuple(raw)
+
+
+# Settings-file key → (field, converter) for the plain values.
+_SCALAR_KEYS: dict[str, tuple[str, Any]] = {
+    "namespaces": ("namespaces", _strings),
+    "runtimeImage": ("runtime_image", str),
+    "runtimeCommand": ("runtime_command", _strings),
+    "redisUrl": ("redis_url", str),
+    "runtimePort": ("runtime_port", int),
+    "reconcileIntervalSeconds": ("reconcile_interval_s", float),
+    "healthPollIntervalSeconds": ("health_poll_interval_s", float),
+    "deletionTimeoutSeconds": ("deletion_timeout_s", float),
+    "revisionHistoryLimit": ("revision_history_limit", int),
+    "metricsPort": ("metrics_port", int),
+    "peeringName": ("peering_name", str),
+}
+_STRUCTURED_KEYS = frozenset({"region", "exchangeRegions", "runtimeEnv", "exchangeUrls"})
 
 
 def load_settings(*, path: Path | None, region: str | None = None) -> OperatorSettings:
@@ -68,39 +98,26 @@ def load_settings(*, path: Path | None, region: str | None = None) -> OperatorSe
         if loaded is not None and not isinstance(loaded, dict):
             raise SettingsError(f"{path} must hold a mapping at the top level")
         raw = loaded or {}
-    known = {
-        "region", "exchangeRegions", "namespaces", "runtimeImage", "runtimeCommand", "runtimeEnv",
-        "redisUrl", "exchangeUrls", "runtimePort", "reconcileIntervalSeconds",
-        "healthPollIntervalSeconds", "deletionTimeoutSeconds", "revisionHistoryLimit",
-        "metricsPort", "peeringName",
-    }
-    unknown = sorted(set(raw) - known)
+    unknown = sorted(set(raw) - set(_SCALAR_KEYS) - _STRUCTURED_KEYS)
     if unknown:
         raise SettingsError(f"unknown operator setting(s): {', '.join(unknown)}")
     chosen_region = region or raw.get("region")
     if not isinstance(chosen_region, str) or not chosen_region:
-        raise SettingsError("the operator's region is required (--region or `region:` in the settings file)")
+        raise SettingsError(
+            "the operator's region is required (--region or `region:` in the settings file)"
+        )
     regions = {str(k): v for k, v in DEFAULT_EXCHANGE_REGIONS.items()}
     regions.update(_str_map(raw=raw.get("exchangeRegions"), key="exchangeRegions"))
+    values: dict[str, Any] = {
+        "region": chosen_region,
+        "exchange_regions": MappingProxyType(regions),
+        "runtime_env": _str_map(raw=raw.get("runtimeEnv"), key="runtimeEnv"),
+        "exchange_urls": _str_map(raw=raw.get("exchangeUrls"), key="exchangeUrls"),
+    }
     try:
-        return OperatorSettings(
-            region=chosen_region,
-            exchange_regions=MappingProxyType(regions),
-            namespaces=tuple(raw.get("namespaces") or ()),
-            runtime_image=str(raw.get("runtimeImage", OperatorSettings.runtime_image)),
-            runtime_command=tuple(raw.get("runtimeCommand") or OperatorSettings.runtime_command),
-            runtime_env=_str_map(raw=raw.get("runtimeEnv"), key="runtimeEnv"),
-            redis_url=str(raw.get("redisUrl", OperatorSettings.redis_url)),
-            exchange_urls=_str_map(raw=raw.get("exchangeUrls"), key="exchangeUrls"),
-            runtime_port=int(raw.get("runtimePort", OperatorSettings.runtime_port)),
-            reconcile_interval_s=float(raw.get("reconcileIntervalSeconds", OperatorSettings.reconcile_interval_s)),
-            health_poll_interval_s=float(
-                raw.get("healthPollIntervalSeconds", OperatorSettings.health_poll_interval_s)
-            ),
-            deletion_timeout_s=float(raw.get("deletionTimeoutSeconds", OperatorSettings.deletion_timeout_s)),
-            revision_history_limit=int(raw.get("revisionHistoryLimit", OperatorSettings.revision_history_limit)),
-            metrics_port=int(raw.get("metricsPort", OperatorSettings.metrics_port)),
-            peering_name=str(raw.get("peeringName", OperatorSettings.peering_name)),
-        )
+        for key, (attribute, convert) in _SCALAR_KEYS.items():
+            if key in raw:
+                values[attribute] = convert(raw[key])
+        return OperatorSettings(**values)
     except (TypeError, ValueError) as exc:
         raise SettingsError(f"invalid operator setting: {exc}") from exc

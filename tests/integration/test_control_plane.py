@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-
 from tradefleet_devtools.controlplane import ControlPlaneError, LocalControlPlane
 from tradefleet_devtools.crds import install_crds
 
 pytestmark = pytest.mark.integration
+
 
 def _ready_node(*, name: str, region: str) -> client.V1Node:
     return client.V1Node(
@@ -23,7 +23,9 @@ def _ready_node(*, name: str, region: str) -> client.V1Node:
             labels={"topology.kubernetes.io/region": region, "kubernetes.io/hostname": name},
         ),
         status=client.V1NodeStatus(
-            conditions=[client.V1NodeCondition(type="Ready", status="True", reason="TestKeepsReady")],
+            conditions=[
+                client.V1NodeCondition(type="Ready", status="True", reason="TestKeepsReady")
+            ],
             capacity={"cpu": "4", "memory": "8Gi", "pods": "110"},
             allocatable={"cpu": "4", "memory": "8Gi", "pods": "110"},
         ),
@@ -54,7 +56,10 @@ def _wait_for(predicate, *, timeout_s: float, what: str):  # type: ignore[no-unt
 
 
 def test_deployment_pod_is_scheduled_to_the_tokyo_node(
-    apps_v1: client.AppsV1Api, core_v1: client.CoreV1Api, namespace: str, two_region_nodes: dict[str, str]
+    apps_v1: client.AppsV1Api,
+    core_v1: client.CoreV1Api,
+    namespace: str,
+    two_region_nodes: dict[str, str],
 ) -> None:
     labels = {"app": "pinned"}
     affinity = client.V1Affinity(
@@ -64,7 +69,9 @@ def test_deployment_pod_is_scheduled_to_the_tokyo_node(
                     client.V1NodeSelectorTerm(
                         match_expressions=[
                             client.V1NodeSelectorRequirement(
-                                key="topology.kubernetes.io/region", operator="In", values=["ap-northeast-1"]
+                                key="topology.kubernetes.io/region",
+                                operator="In",
+                                values=["ap-northeast-1"],
                             )
                         ]
                     )
@@ -81,7 +88,11 @@ def test_deployment_pod_is_scheduled_to_the_tokyo_node(
                 metadata=client.V1ObjectMeta(labels=labels),
                 spec=client.V1PodSpec(
                     affinity=affinity,
-                    containers=[client.V1Container(name="main", image="example/unused", command=["sleep", "60"])],
+                    containers=[
+                        client.V1Container(
+                            name="main", image="example/unused", command=["sleep", "60"]
+                        )
+                    ],
                 ),
             ),
         ),
@@ -92,7 +103,11 @@ def test_deployment_pod_is_scheduled_to_the_tokyo_node(
         pods = core_v1.list_namespaced_pod(namespace, label_selector="app=pinned").items
         return next((p for p in pods if p.spec.node_name), None)
 
-    pod = _wait_for(bound_pod, timeout_s=60, what="the controller-manager to create and the scheduler to bind the pod")
+    pod = _wait_for(
+        bound_pod,
+        timeout_s=60,
+        what="the controller-manager to create and the scheduler to bind the pod",
+    )
     assert pod.spec.node_name == two_region_nodes["ap-northeast-1"]
     assert pod.metadata.owner_references[0].kind == "ReplicaSet"
 
@@ -113,17 +128,23 @@ def test_crd_enum_rejects_a_bad_mode_at_the_apiserver(
         "spec": {"exchange": "binance", "symbol": "BTC/USDT", "mode": "yolo"},
     }
     with pytest.raises(ApiException) as rejected:
-        custom.create_namespaced_custom_object("tradefleet.io", "v1alpha1", namespace, "tradingbots", bot)
+        custom.create_namespaced_custom_object(
+            "tradefleet.io", "v1alpha1", namespace, "tradingbots", bot
+        )
     assert rejected.value.status == 422
     assert "spec.mode" in rejected.value.body
     assert "yolo" in rejected.value.body
     # The same bot with a valid mode is accepted, so it was the enum that rejected it.
     bot["spec"]["mode"] = "paper"
-    created = custom.create_namespaced_custom_object("tradefleet.io", "v1alpha1", namespace, "tradingbots", bot)
+    created = custom.create_namespaced_custom_object(
+        "tradefleet.io", "v1alpha1", namespace, "tradingbots", bot
+    )
     assert created["spec"]["mode"] == "paper"
 
 
-def test_missing_binaries_are_named_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_binaries_are_named_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TRADEFLEET_CONTROL_PLANE_BIN", str(tmp_path / "nowhere"))
     with pytest.raises(ControlPlaneError) as missing:
         LocalControlPlane(workdir=tmp_path)

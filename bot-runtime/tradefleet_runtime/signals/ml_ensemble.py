@@ -333,6 +333,23 @@ def _fit_all(
     return models
 
 
+def walk_forward_splits(
+    *, usable_rows: IntArray, config: MlConfig
+) -> list[tuple[IntArray, IntArray]]:
+    """(train rows, test rows) per fold, in time order.
+
+    The rows after the first ``min_train_rows`` are cut into consecutive test blocks; a
+    block starting at row s trains only on rows i with i + horizon <= s, whose labels
+    were already known at s.
+    """
+    test_rows = usable_rows[config.min_train_rows :]
+    splits = []
+    for block in np.array_split(test_rows, config.walk_forward_folds):
+        start = int(block[0])
+        splits.append((usable_rows[usable_rows + config.horizon <= start], block))
+    return splits
+
+
 def train_ensemble(
     *,
     features: npt.ArrayLike,
@@ -340,12 +357,8 @@ def train_ensemble(
     config: MlConfig,
     now_ms: int | None = None,
 ) -> TrainedEnsemble:
-    """Walk-forward evaluation, then a final fit on every row whose label is known.
-
-    Rows are bars in time order. Fold k tests a block of rows starting at s and trains
-    only on rows i with i + horizon <= s (their labels were known at s), so no fold
-    ever sees the future.
-    """
+    """Walk-forward evaluation (:func:`walk_forward_splits`), then a final fit on every
+    row whose label is known. Rows are bars in time order."""
     x = np.asarray(features, dtype=np.float64)
     labels = forward_labels(close=close, horizon=config.horizon)
     if x.shape != (labels.size, len(config.feature_names)):
@@ -358,17 +371,15 @@ def train_ensemble(
             f"only {usable.size} usable rows; need {config.min_train_rows} to train "
             "plus the walk-forward test blocks"
         )
-    test_rows = usable[config.min_train_rows :]
     accuracies: list[float] = []
-    hits = 0
-    for block in np.array_split(test_rows, config.walk_forward_folds):
-        start = int(block[0])
-        train = usable[usable + config.horizon <= start]
+    hits = tested = 0
+    for train, block in walk_forward_splits(usable_rows=usable, config=config):
         models = _fit_all(config=config, features=x[train], labels=labels[train])
         probability = np.mean([m.predict_proba(x[block])[:, 1] for m in models], axis=0)
         correct = (probability >= 0.5) == (labels[block] == 1.0)
         accuracies.append(float(correct.mean()))
         hits += int(correct.sum())
+        tested += block.size
     logistic, forest, boosting = _fit_all(config=config, features=x[usable], labels=labels[usable])
     return TrainedEnsemble(
         logistic=logistic,
@@ -377,7 +388,7 @@ def train_ensemble(
         feature_names=config.feature_names,
         schema_hash=config.schema_hash(),
         fold_accuracies=tuple(accuracies),
-        walk_forward_accuracy=hits / test_rows.size,
+        walk_forward_accuracy=hits / tested,
         trained_rows=int(usable.size),
         trained_at_ms=int(time.time() * 1000) if now_ms is None else now_ms,
     )
@@ -455,7 +466,7 @@ class EnsembleStore:
                 )
         try:
             ensemble = joblib.load(self._directory / f"ensemble-v{version}.joblib")
-        except (OSError, EOFError, ValueError, AttributeError, ImportError) as error:
+        except Exception as error:  # a damaged pickle can fail with almost any exception
             raise ModelStoreError(
                 f"ensemble v{version}: cannot load model file: {error}"
             ) from error

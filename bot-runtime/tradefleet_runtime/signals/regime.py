@@ -118,7 +118,9 @@ class RegimeConfig:
     """Feature windows, fit schedule and limits, and the trading parameters per regime.
 
     ``tol`` is the EM stopping threshold in log-likelihood per bar (hmmlearn's own
-    ``tol`` is per fit, so it is scaled by the number of bars). ``drift_threshold`` is
+    ``tol`` is per fit, so it is scaled by the number of bars). A fit is rejected when a
+    state explains less than ``min_state_share`` of the bars or when two states' mean
+    volatilities are closer than a factor ``min_volatility_ratio``. ``drift_threshold`` is
     how far (nats per bar) the recent mean predictive log-likelihood may fall below the
     fit's before a refit is due.
     """
@@ -137,6 +139,8 @@ class RegimeConfig:
     min_covar: float = 1e-3
     min_eigenvalue: float = 1e-9
     min_state_share: float = 0.01
+    min_volatility_ratio: float = 1.5
+    gmm_max_rows: int = 20_000
     random_state: int = 0
     trading_params: Mapping[RegimeLabel, RegimeTradingParams] = field(
         default_factory=default_trading_params
@@ -157,7 +161,11 @@ class RegimeConfig:
         require_positive(name="min_covar", value=self.min_covar)
         require_positive(name="min_eigenvalue", value=self.min_eigenvalue)
         require_in_range(name="min_state_share", value=self.min_state_share, low=0.0, high=0.3)
+        require_in_range(
+            name="min_volatility_ratio", value=self.min_volatility_ratio, low=1.0, high=10.0
+        )
         require_int_at_least(name="random_state", value=self.random_state, minimum=0)
+        require_int_at_least(name="gmm_max_rows", value=self.gmm_max_rows, minimum=100)
         missing = [label.value for label in RegimeLabel if label not in self.trading_params]
         if missing:
             raise SignalConfigError(f"trading_params has no entry for {', '.join(missing)}")
@@ -276,18 +284,25 @@ def _fit(*, features: npt.ArrayLike, config: RegimeConfig) -> RegimeModel:
             raise RegimeFitError(f"feature {name} has no variance in the fit window (flat prices?)")
     standardised = (data - mean) / scale
 
+    # The mixture only validates and seeds the HMM: an evenly strided sample is enough.
+    sample = standardised[:: math.ceil(n_bars / config.gmm_max_rows)]
+    weights, means, precisions = _volatility_terciles(data=sample, min_covar=config.min_covar)
     mixture = GaussianMixture(
         n_components=N_STATES,
         covariance_type="full",
         reg_covar=config.min_covar,
         max_iter=200,
         random_state=config.random_state,
-        means_init=_volatility_tercile_means(standardised),
+        # Cheap placeholder init; all three *_init arguments override it.
+        init_params="random_from_data",
+        weights_init=weights,
+        means_init=means,
+        precisions_init=precisions,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         try:
-            mixture.fit(standardised)
+            mixture.fit(sample)
         except (ValueError, np.linalg.LinAlgError) as error:
             raise RegimeFitError(f"Gaussian mixture fit failed: {error}") from error
     if not mixture.converged_:
@@ -337,6 +352,15 @@ def _fit(*, features: npt.ArrayLike, config: RegimeConfig) -> RegimeModel:
         )
     state_means = np.asarray(hmm.means_, dtype=np.float64)
     raw_means = state_means * scale + mean
+    levels = np.sort(np.exp(raw_means[:, 1]))
+    closest = float(np.min(levels[1:] / levels[:-1]))
+    if closest < config.min_volatility_ratio:
+        # Two states at one volatility level means one regime was split (typically by
+        # trend direction) and two others merged; labelling that would be a guess.
+        raise RegimeFitError(
+            f"two states share a volatility level (ratio {closest:.2f} < "
+            f"{config.min_volatility_ratio:.2f}); the fit window may lack a regime"
+        )
     labels = _label_states(mean_return=raw_means[:, 0], mean_volatility=raw_means[:, 1])
 
     gmm_means = np.asarray(mixture.means_, dtype=np.float64)
@@ -388,14 +412,22 @@ def _fit(*, features: npt.ArrayLike, config: RegimeConfig) -> RegimeModel:
     )
 
 
-def _volatility_tercile_means(standardised: FloatArray) -> FloatArray:
-    """Starting means: the bars split into low / middle / high volatility thirds.
+def _volatility_terciles(
+    *, data: FloatArray, min_covar: float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Starting weights, means and precisions: the bars in low / middle / high volatility thirds.
 
     Regimes differ first of all by volatility, so starting EM from volatility terciles
     steers it away from optima that split one regime by trend direction.
     """
-    order = np.argsort(standardised[:, 1], kind="stable")
-    return np.array([standardised[part].mean(axis=0) for part in np.array_split(order, N_STATES)])
+    parts = np.array_split(np.argsort(data[:, 1], kind="stable"), N_STATES)
+    identity = np.eye(data.shape[1])
+    weights = np.array([part.size / data.shape[0] for part in parts])
+    means = np.array([data[part].mean(axis=0) for part in parts])
+    precisions = np.array(
+        [np.linalg.inv(np.cov(data[part].T) + min_covar * identity) for part in parts]
+    )
+    return weights, means, precisions
 
 
 def _label_states(
@@ -411,12 +443,22 @@ def _label_states(
     return tuple(labels)
 
 
-class _ForwardFilter:
-    """One-bar HMM forward recursion plus the GMM posterior, in scalar arithmetic."""
+Posterior = tuple[float, float, float]
+
+
+class RegimeFilter:
+    """The online filter of a fitted model: one forward-recursion step per bar.
+
+    Each step also gives the GMM posterior (for the confidence) and the predictive
+    log-likelihood (for drift detection). The detector owns one; backtests may replay
+    features through one directly.
+
+    Three states make unrolled float arithmetic cheaper than numpy calls; numpy does
+    only the one matrix-vector product of the six log densities.
+    """
 
     __slots__ = (
         "_coefficients",
-        "_gmm_of_state",
         "_mean",
         "_posterior",
         "_scale",
@@ -426,57 +468,76 @@ class _ForwardFilter:
 
     def __init__(self, *, model: RegimeModel) -> None:
         self._coefficients = model.coefficients
-        self._transitions = model.transitions
+        self._transitions = tuple(p for row in model.transitions for p in row)
         self._mean = model.feature_mean
         self._scale = model.feature_scale
-        self._gmm_of_state = model.gmm_component_of_state
-        self._posterior: list[float] | None = None
-        self._start = model.start_probability
+        start = model.start_probability
+        self._start: Posterior = (start[0], start[1], start[2])
+        self._posterior: Posterior | None = None
 
     def step(
         self, features: tuple[float, float, float, float]
-    ) -> tuple[list[float], list[float], float]:
+    ) -> tuple[Posterior, Posterior, float]:
         """Advance one bar: (HMM filtered posterior, GMM posterior, predictive log-likelihood)."""
         m0, m1, m2, m3 = self._mean
         s0, s1, s2, s3 = self._scale
         a = (features[0] - m0) / s0
-        b = (math.log(max(features[1], VOLATILITY_FLOOR)) - m1) / s1
+        volatility = features[1]
+        b = (math.log(volatility if volatility > VOLATILITY_FLOOR else VOLATILITY_FLOOR) - m1) / s1
         c = (features[2] - m2) / s2
         d = (features[3] - m3) / s3
-        phi = np.array(
-            (a * a, a * b, a * c, a * d, b * b, b * c, b * d, c * c, c * d, d * d, a, b, c, d, 1.0)
-        )
-        log_density = (self._coefficients @ phi).tolist()
+        h0, h1, h2, g0, g1, g2 = self._coefficients.dot(
+            np.array(
+                (
+                    a * a,
+                    a * b,
+                    a * c,
+                    a * d,
+                    b * b,
+                    b * c,
+                    b * d,
+                    c * c,
+                    c * d,
+                    d * d,
+                    a,
+                    b,
+                    c,
+                    d,
+                    1.0,
+                )
+            )
+        ).tolist()
         posterior = self._posterior
         if posterior is None:
-            prior = list(self._start)
+            q0, q1, q2 = self._start
         else:
-            t = self._transitions
+            t00, t01, t02, t10, t11, t12, t20, t21, t22 = self._transitions
             p0, p1, p2 = posterior
-            prior = [
-                p0 * t[0][0] + p1 * t[1][0] + p2 * t[2][0],
-                p0 * t[0][1] + p1 * t[1][1] + p2 * t[2][1],
-                p0 * t[0][2] + p1 * t[1][2] + p2 * t[2][2],
-            ]
-        h0, h1, h2 = log_density[0], log_density[1], log_density[2]
-        top = max(h0, h1, h2)
-        u0 = prior[0] * math.exp(h0 - top)
-        u1 = prior[1] * math.exp(h1 - top)
-        u2 = prior[2] * math.exp(h2 - top)
+            q0 = p0 * t00 + p1 * t10 + p2 * t20
+            q1 = p0 * t01 + p1 * t11 + p2 * t21
+            q2 = p0 * t02 + p1 * t12 + p2 * t22
+        top = h0 if h0 > h1 else h1
+        top = h2 if h2 > top else top
+        u0 = q0 * math.exp(h0 - top)
+        u1 = q1 * math.exp(h1 - top)
+        u2 = q2 * math.exp(h2 - top)
         total = u0 + u1 + u2
-        new_posterior = [u0 / total, u1 / total, u2 / total]
+        new_posterior = (u0 / total, u1 / total, u2 / total)
         self._posterior = new_posterior
-        g0, g1, g2 = log_density[3], log_density[4], log_density[5]
-        gtop = max(g0, g1, g2)
+        gtop = g0 if g0 > g1 else g1
+        gtop = g2 if g2 > gtop else gtop
         w0 = math.exp(g0 - gtop)
         w1 = math.exp(g1 - gtop)
         w2 = math.exp(g2 - gtop)
         wsum = w0 + w1 + w2
-        return new_posterior, [w0 / wsum, w1 / wsum, w2 / wsum], top + math.log(total)
+        return new_posterior, (w0 / wsum, w1 / wsum, w2 / wsum), top + math.log(total)
 
-    @property
-    def gmm_of_state(self) -> tuple[int, ...]:
-        return self._gmm_of_state
+
+def _argmax3(values: Posterior) -> int:
+    v0, v1, v2 = values
+    if v0 >= v1:
+        return 0 if v0 >= v2 else 2
+    return 1 if v1 >= v2 else 2
 
 
 class ModelState(StrEnum):
@@ -517,12 +578,16 @@ class RegimeModelStatus:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RegimeState:
-    """The regime of one symbol as of one bar."""
+    """The regime of one symbol as of one bar.
+
+    ``probabilities`` are the filtered state probabilities in ``MODELLED_LABELS`` order
+    (bullish_calm, bearish_volatile, squeeze); empty while the regime is unknown.
+    """
 
     symbol: str
     regime: RegimeLabel
     confidence: float
-    probabilities: tuple[tuple[RegimeLabel, float], ...]
+    probabilities: tuple[float, ...]
     volatility: float
     trend_strength: float
     gmm_agrees: bool | None
@@ -536,7 +601,9 @@ class RegimeState:
             "confidence": self.confidence,
             "volatility": self.volatility,
             "trend_strength": self.trend_strength,
-            "probabilities": {label.value: p for label, p in self.probabilities},
+            "probabilities": {
+                label.value: p for label, p in zip(MODELLED_LABELS, self.probabilities, strict=True)
+            },
             "gmm_agrees": self.gmm_agrees,
             "trading_params": self.trading_params.to_dict(),
             "as_of_ms": self.as_of_ms,
@@ -546,12 +613,10 @@ class RegimeState:
         """P(bullish) − P(bearish) with the regime confidence; None while unknown."""
         if self.regime is RegimeLabel.UNKNOWN:
             return None
-        probability = dict(self.probabilities)
+        bullish, bearish, _ = self.probabilities
         return SignalReading(
             name=SIGNAL_NAME,
-            value=clamp_unit(
-                probability[RegimeLabel.BULLISH_CALM] - probability[RegimeLabel.BEARISH_VOLATILE]
-            ),
+            value=clamp_unit(bullish - bearish),
             confidence=self.confidence,
             as_of_ms=self.as_of_ms,
             detail=f"market regime {self.regime.value} (confidence {self.confidence:.0%})",
@@ -560,12 +625,41 @@ class RegimeState:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RefitOutcome:
+    """Whether a refit replaced the model, and why (or why not)."""
+
     accepted: bool
     reason: str
 
 
 class RegimeDetector:
-    """Regime of one symbol, updated per bar; refits only when asked."""
+    """Regime of one symbol, updated per bar; refits only when asked.
+
+    ``refit`` is synchronous and takes from tens of milliseconds to a few seconds; an
+    async caller runs it with ``await asyncio.to_thread(detector.refit)`` between two
+    bars, never concurrently with ``update``.
+    """
+
+    __slots__ = (
+        "_bars_since_attempt",
+        "_config",
+        "_drift_window",
+        "_filter",
+        "_fitted_at_ms",
+        "_history",
+        "_last_ms",
+        "_last_state",
+        "_log_likelihood_sum",
+        "_log_likelihoods",
+        "_model",
+        "_momentum_scale",
+        "_state_of_label",
+        "_state_params",
+        "_status_reason",
+        "_status_state",
+        "_symbol",
+        "_tracker",
+        "_unknown_params",
+    )
 
     def __init__(self, *, symbol: str, config: RegimeConfig) -> None:
         self._symbol = symbol
@@ -577,16 +671,19 @@ class RegimeDetector:
         )
         self._history: deque[tuple[float, float, float, float]] = deque(maxlen=config.fit_window)
         self._model: RegimeModel | None = None
-        self._filter: _ForwardFilter | None = None
+        self._filter: RegimeFilter | None = None
         self._log_likelihoods: deque[float] = deque(maxlen=config.drift_window)
         self._log_likelihood_sum = 0.0
         self._bars_since_attempt = config.refit_retry_bars
-        self._attempted = False
         self._last_ms = -(2**62)
         self._fitted_at_ms: int | None = None
         self._status_state = ModelState.UNFITTED
         self._status_reason = f"waiting for {config.min_history} bars of features"
         self._unknown_params = config.trading_params[RegimeLabel.UNKNOWN]
+        self._momentum_scale = math.sqrt(config.momentum_window)
+        self._drift_window = config.drift_window
+        self._state_params: tuple[RegimeTradingParams, ...] = ()
+        self._state_of_label: tuple[int, ...] = ()
         self._last_state: RegimeState | None = None
 
     @property
@@ -646,7 +743,6 @@ class RegimeDetector:
     def refit(self) -> RefitOutcome:
         """Fit on the held history; on failure keep the previous model and record why."""
         self._bars_since_attempt = 0
-        self._attempted = True
         features = np.array(self._history, dtype=np.float64)
         try:
             model = fit_regime_model(features=features, config=self._config)
@@ -669,8 +765,10 @@ class RegimeDetector:
 
     def _install(self, *, model: RegimeModel, features: FloatArray) -> None:
         self._model = model
+        self._state_params = tuple(self._config.trading_params[label] for label in model.labels)
+        self._state_of_label = tuple(model.labels.index(label) for label in MODELLED_LABELS)
         self._fitted_at_ms = self._last_ms
-        forward = _ForwardFilter(model=model)
+        forward = RegimeFilter(model=model)
         for row in features[-_FILTER_WARMUP_BARS:].tolist():
             forward.step((row[0], row[1], row[2], row[3]))
         self._filter = forward
@@ -698,29 +796,25 @@ class RegimeDetector:
             return self._remember_unknown(timestamp_ms=timestamp_ms, volatility=features[1])
         posterior, gmm_posterior, log_likelihood = forward.step(features)
         window = self._log_likelihoods
-        if len(window) == window.maxlen:
+        if len(window) == self._drift_window:
             self._log_likelihood_sum -= window[0]
         window.append(log_likelihood)
         self._log_likelihood_sum += log_likelihood
 
-        best = max(range(N_STATES), key=posterior.__getitem__)
-        matched = forward.gmm_of_state[best]
-        label = model.labels[best]
-        confidence = math.sqrt(posterior[best] * gmm_posterior[matched])
-        gmm_best = max(range(N_STATES), key=gmm_posterior.__getitem__)
+        best = _argmax3(posterior)
+        matched = model.gmm_component_of_state[best]
         volatility = features[1]
-        momentum_log = math.log1p(features[2])
-        scale = volatility * math.sqrt(self._config.momentum_window)
-        trend_strength = math.tanh(abs(momentum_log) / scale) if scale > 0 else 0.0
+        scale = volatility * self._momentum_scale
+        bullish, bearish, squeeze = self._state_of_label
         state = RegimeState(
             symbol=self._symbol,
-            regime=label,
-            confidence=confidence,
-            probabilities=tuple((model.labels[k], posterior[k]) for k in range(N_STATES)),
+            regime=model.labels[best],
+            confidence=math.sqrt(posterior[best] * gmm_posterior[matched]),
+            probabilities=(posterior[bullish], posterior[bearish], posterior[squeeze]),
             volatility=volatility,
-            trend_strength=trend_strength,
-            gmm_agrees=gmm_best == matched,
-            trading_params=self._config.trading_params[label],
+            trend_strength=math.tanh(abs(math.log1p(features[2])) / scale) if scale > 0 else 0.0,
+            gmm_agrees=_argmax3(gmm_posterior) == matched,
+            trading_params=self._state_params[best],
             as_of_ms=timestamp_ms,
         )
         self._last_state = state

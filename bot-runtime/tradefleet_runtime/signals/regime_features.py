@@ -78,63 +78,45 @@ def regime_features(
     return features
 
 
-class _RollingMoments:
-    """Mean and sample std of the last ``size`` values, updated in O(1) per value."""
-
-    __slots__ = ("_m2", "_mean", "_since_exact", "_size", "_values")
-
-    def __init__(self, *, size: int) -> None:
-        self._size = size
-        self._values: deque[float] = deque()
-        self._mean = 0.0
-        self._m2 = 0.0
-        self._since_exact = 0
-
-    @property
-    def full(self) -> bool:
-        return len(self._values) == self._size
-
-    @property
-    def mean(self) -> float:
-        return self._mean
-
-    @property
-    def std(self) -> float:
-        return math.sqrt(max(self._m2, 0.0) / (self._size - 1))
-
-    def push(self, value: float) -> None:
-        values = self._values
-        values.append(value)
-        if len(values) <= self._size:
-            # Welford's update while the window fills.
-            delta = value - self._mean
-            self._mean += delta / len(values)
-            self._m2 += delta * (value - self._mean)
-            return
-        old = values.popleft()
-        self._since_exact += 1
-        if self._since_exact >= _EXACT_RECOMPUTE_EVERY:
-            self._since_exact = 0
-            self._mean = math.fsum(values) / self._size
-            self._m2 = math.fsum((v - self._mean) ** 2 for v in values)
-            return
-        delta = value - old
-        old_mean = self._mean
-        self._mean = old_mean + delta / self._size
-        self._m2 += delta * (value - self._mean + old - old_mean)
+def _exact_moments(values: deque[float]) -> tuple[float, float]:
+    """Mean and sum of squared deviations, computed afresh (bounds rounding drift)."""
+    mean = math.fsum(values) / len(values)
+    return mean, math.fsum((v - mean) ** 2 for v in values)
 
 
 class RegimeFeatureTracker:
-    """The four features of the latest bar, updated per close price (live path)."""
+    """The four features of the latest bar, updated per close price (live path).
 
-    __slots__ = ("_closes", "_momentum_window", "_previous", "_prices", "_returns")
+    Rolling means and squared-deviation sums slide in O(1) per bar (Welford-style), in
+    plain float arithmetic because this runs once per bar for every symbol.
+    """
+
+    __slots__ = (
+        "_closes",
+        "_momentum_window",
+        "_previous",
+        "_price_m2",
+        "_price_mean",
+        "_prices",
+        "_return_m2",
+        "_return_mean",
+        "_returns",
+        "_since_exact",
+        "_volatility_window",
+        "_zscore_window",
+    )
 
     def __init__(self, *, volatility_window: int, momentum_window: int, zscore_window: int) -> None:
-        self._returns = _RollingMoments(size=volatility_window)
-        self._prices = _RollingMoments(size=zscore_window)
+        self._volatility_window = volatility_window
         self._momentum_window = momentum_window
+        self._zscore_window = zscore_window
+        self._returns: deque[float] = deque()
+        self._prices: deque[float] = deque()
         self._closes: deque[float] = deque(maxlen=momentum_window + 1)
+        self._return_mean = self._return_m2 = 0.0
+        self._price_mean = self._price_m2 = 0.0
         self._previous = math.nan
+        self._since_exact = 0
 
     def push(self, close: float) -> tuple[float, float, float, float] | None:
         """Add a close; return (log_return, volatility, momentum, zscore) once all are defined."""
@@ -142,21 +124,55 @@ class RegimeFeatureTracker:
         self._previous = close
         closes = self._closes
         closes.append(close)
-        self._prices.push(close)
+
+        prices = self._prices
+        prices.append(close)
+        size = self._zscore_window
+        mean = self._price_mean
+        if len(prices) > size:
+            old = prices.popleft()
+            delta = close - old
+            self._price_mean = new_mean = mean + delta / size
+            self._price_m2 += delta * (close - new_mean + old - mean)
+        else:
+            delta = close - mean
+            self._price_mean = new_mean = mean + delta / len(prices)
+            self._price_m2 += delta * (close - new_mean)
         if math.isnan(previous):  # first bar: no return yet
             return None
+
         log_return = math.log(close / previous)
         returns = self._returns
-        returns.push(log_return)
-        prices = self._prices
-        if not (returns.full and prices.full and len(closes) > self._momentum_window):
+        returns.append(log_return)
+        size = self._volatility_window
+        mean = self._return_mean
+        if len(returns) > size:
+            old = returns.popleft()
+            delta = log_return - old
+            self._return_mean = new_mean = mean + delta / size
+            self._return_m2 += delta * (log_return - new_mean + old - mean)
+        else:
+            delta = log_return - mean
+            self._return_mean = new_mean = mean + delta / len(returns)
+            self._return_m2 += delta * (log_return - new_mean)
+
+        self._since_exact += 1
+        if self._since_exact >= _EXACT_RECOMPUTE_EVERY:
+            self._since_exact = 0
+            self._price_mean, self._price_m2 = _exact_moments(prices)
+            self._return_mean, self._return_m2 = _exact_moments(returns)
+        if not (
+            len(returns) == self._volatility_window
+            and len(prices) == self._zscore_window
+            and len(closes) > self._momentum_window
+        ):
             return None
-        momentum = close / closes[0] - 1.0
-        price_std = prices.std
-        price_mean = prices.mean
+        volatility = math.sqrt(max(self._return_m2, 0.0) / (self._volatility_window - 1))
+        price_mean = self._price_mean
+        price_std = math.sqrt(max(self._price_m2, 0.0) / (self._zscore_window - 1))
         zscore = (
             0.0
             if price_std <= FLAT_RELATIVE_STD * abs(price_mean)
             else (close - price_mean) / price_std
         )
-        return (log_return, returns.std, momentum, zscore)
+        return (log_return, volatility, close / closes[0] - 1.0, zscore)

@@ -22,7 +22,7 @@ from enum import StrEnum
 
 import httpx
 
-from tradefleet_runtime.signals.errors import LlmScoringError, SignalConfigError
+from tradefleet_runtime.signals.errors import LlmScoringError, SignalConfigError, SignalSourceError
 from tradefleet_runtime.signals.reading import SignalReading, clamp_unit
 from tradefleet_runtime.signals.validation import (
     require_in_range,
@@ -136,6 +136,39 @@ class Article:
     @property
     def text(self) -> str:
         return f"{self.title} {self.body}"
+
+
+def parse_articles(payload: bytes) -> list[Article]:
+    """Articles from a JSON document: a list, or ``{"articles": [...]}``, of objects with
+    ``title``, ``source``, ``published_ms`` and optional ``body`` and ``coins``."""
+    try:
+        document = json.loads(payload)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise SignalSourceError(f"news feed is not valid JSON: {error}") from error
+    records = document.get("articles") if isinstance(document, dict) else document
+    if not isinstance(records, list):
+        raise SignalSourceError("news feed must be a list of articles or {'articles': [...]}")
+    articles = []
+    for record in records:
+        if not isinstance(record, dict):
+            raise SignalSourceError("an article must be a JSON object")
+        title, source = record.get("title"), record.get("source")
+        published, body = record.get("published_ms"), record.get("body", "")
+        coins = record.get("coins", [])
+        if not (isinstance(title, str) and title and isinstance(source, str) and source):
+            raise SignalSourceError("an article needs a non-empty 'title' and 'source'")
+        if isinstance(published, bool) or not isinstance(published, int):
+            raise SignalSourceError(f"article {title!r}: 'published_ms' must be an integer")
+        if not isinstance(body, str) or not (
+            isinstance(coins, list) and all(isinstance(coin, str) for coin in coins)
+        ):
+            raise SignalSourceError(f"article {title!r}: 'body' must be text, 'coins' a list")
+        articles.append(
+            Article(
+                title=title, source=source, published_ms=published, body=body, coins=tuple(coins)
+            )
+        )
+    return articles
 
 
 def words_of(text: str) -> list[str]:

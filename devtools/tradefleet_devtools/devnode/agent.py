@@ -110,6 +110,10 @@ class PodSource:
                 self._stopped.wait(1.0)
             except RuntimeError:
                 return  # the event loop is closed: the agent is gone
+            except Exception:
+                # Whatever went wrong, watching pods is this thread's only job: keep at it.
+                log.exception("pod list/watch broke, retrying")
+                self._stopped.wait(1.0)
 
 
 class DevNodeAgent:
@@ -217,7 +221,7 @@ class DevNodeAgent:
             await asyncio.sleep(self.settings.heartbeat_s)
             try:
                 await asyncio.to_thread(self._keeper.heartbeat)
-            except KubeApiError as exc:
+            except (KubeApiError, KeyError) as exc:
                 log.warning("node heartbeat failed: %s", exc)
 
     async def _dispatch(self, queue: asyncio.Queue[PodFeed]) -> None:

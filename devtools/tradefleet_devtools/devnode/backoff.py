@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-RESTART_POLICIES = ("Always", "OnFailure", "Never")
-
 
 def restart_wanted(*, restart_policy: str, exit_code: int) -> bool:
     """Whether restartPolicy asks for another run after this exit code."""

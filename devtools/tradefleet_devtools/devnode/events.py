@@ -121,4 +121,8 @@ class EventRecorder:
             while len(self._seen) > _REMEMBERED:
                 self._seen.popitem(last=False)
         except KubeApiError as exc:
-            log.warning("could not record event %s for pod %s/%s: %s", reason, namespace, name, exc)
+            # A namespace being deleted refuses new events; that is expected, not worth a warning.
+            level = logging.DEBUG if "being terminated" in exc.message else logging.WARNING
+            log.log(
+                level, "could not record event %s for pod %s/%s: %s", reason, namespace, name, exc
+            )

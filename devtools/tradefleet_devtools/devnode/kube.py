@@ -120,7 +120,10 @@ class KubeApi:
             raise KubeApiError(status=0, reason="Unreachable", message=str(exc)) from exc
         if not raw:
             return {}
-        return cast(JsonObject, json.loads(raw))
+        try:
+            return cast(JsonObject, json.loads(raw))
+        except ValueError as exc:
+            raise KubeApiError(status=0, reason="BadResponse", message=f"not JSON: {exc}") from exc
 
     def get(self, *, path: str, query: Mapping[str, QueryValue] | None = None) -> JsonObject:
         return self.request(method="GET", path=path, query=query)

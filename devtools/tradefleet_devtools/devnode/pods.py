@@ -27,6 +27,7 @@ from tradefleet_devtools.devnode.kube import KubeApi
 from tradefleet_devtools.devnode.podenv import CONFIG_ERROR, PodContext, container_env, expand
 from tradefleet_devtools.devnode.probes import (
     ExecContext,
+    ProbeOutcome,
     ProbeSpec,
     container_probes,
     run_probe,
@@ -228,12 +229,13 @@ class ContainerRunner:
                     continue
             if ended is None:
                 ended = await self._supervise()
-            self._ended(ended)
+            final = not worker.terminating and not restart_wanted(
+                restart_policy=self.restart_policy, exit_code=ended.exit_code
+            )
+            self._ended(ended, final=final)
             if worker.terminating:
                 return None
-            if not restart_wanted(restart_policy=self.restart_policy, exit_code=ended.exit_code):
-                self.final = ended
-                worker.persist()
+            if final:
                 return ended
             if await self._back_off(ended):
                 return None
@@ -316,12 +318,17 @@ class ContainerRunner:
                 probing.cancel()
                 await asyncio.gather(probing, return_exceptions=True)
 
-    def _ended(self, ended: Terminated) -> None:
+    def _ended(self, ended: Terminated, *, final: bool) -> None:
+        """Record an instance's end. Like the kubelet, lastState shows it only once the container
+        is to run again; a final end is the state, and lastState keeps the instance before."""
         self.process = None
         self.ready = False
         self.started = False
-        self.last_terminated = ended
         self.state = ended
+        if final:
+            self.final = ended
+        else:
+            self.last_terminated = ended
         self.worker.persist()
         self._changed()
         log.info(
@@ -423,7 +430,13 @@ class ContainerRunner:
         await asyncio.sleep(spec.initial_delay_s)
         successes = failures = 0
         while True:
-            outcome = await run_probe(spec=spec, pod_ip=self.worker.pod_ip, exec_context=context)
+            try:
+                outcome = await run_probe(
+                    spec=spec, pod_ip=self.worker.pod_ip, exec_context=context
+                )
+            except Exception as exc:
+                # An odd probe (a host that is not a host, …) fails; it must not end the probing.
+                outcome = ProbeOutcome(success=False, message=f"probe error: {exc}")
             if outcome.success:
                 successes, failures = successes + 1, 0
             else:
@@ -482,11 +495,7 @@ class PodWorker:
         self._context = PodContext(
             pod=pod, pod_ip=self.pod_ip, host_ip=host_ip, node_allocatable=runtime.node_allocatable
         )
-        self._volumes = PodVolumes(
-            context=self._context,
-            root=runtime.store.volumes_dir(self.uid),
-            source=ApiObjectSource(api=runtime.api),
-        )
+        self._volumes = PodVolumes(context=self._context, root=runtime.store.volumes_dir(self.uid))
         self._volumes_ready = False
         self._refreshing: asyncio.Task[None] | None = None
         self._forget_on_stop = False
@@ -620,10 +629,6 @@ class PodWorker:
         assert self._stopping is not None
         await self._stopping
 
-    async def wait_stopped(self) -> None:
-        if self._stopping is not None:
-            await self._stopping
-
     def _begin_stop(self, *, grace_s: float, delete_object: bool, forget: bool) -> None:
         self.grace_s = grace_s
         self._forget_on_stop = forget
@@ -679,9 +684,12 @@ class PodWorker:
             self.changed()
 
     async def _prepare_volumes(self) -> bool:
+        last_message = ""
         while not self.terminating:
             try:
-                await asyncio.to_thread(self._volumes.materialise)
+                await asyncio.to_thread(
+                    self._volumes.materialise, source=ApiObjectSource(api=self.runtime.api)
+                )
                 self._volumes_ready = True
                 return True
             except (PodConfigError, OSError) as problem:
@@ -690,7 +698,9 @@ class PodWorker:
                     if not isinstance(runner.state, Running):
                         runner.state = Waiting(reason="ContainerCreating")
                 self.event(reason=FAILED_MOUNT, message=message, warning=True)
-                log.warning("%s: %s", self.key, message)
+                if message != last_message:
+                    log.warning("%s: %s (retrying every %ss)", self.key, message, RETRY_S)
+                    last_message = message
                 self.changed()
                 if await self.sleep(RETRY_S):
                     return False
@@ -698,7 +708,9 @@ class PodWorker:
 
     async def _refresh_volumes(self) -> None:
         try:
-            await asyncio.to_thread(self._volumes.materialise)
+            await asyncio.to_thread(
+                self._volumes.materialise, source=ApiObjectSource(api=self.runtime.api)
+            )
         except (PodConfigError, OSError) as problem:
             log.warning("%s: keeping the old volume contents: %s", self.key, problem)
 
@@ -750,7 +762,12 @@ class PodWorker:
             await self._dirty.wait()
             self._dirty.clear()
             await asyncio.sleep(0.05)  # fold a burst of changes into one write
-            if not await self._write_status():
+            try:
+                written = await self._write_status()
+            except Exception:
+                log.exception("%s: cannot compute or write the status", self.key)
+                written = False
+            if not written:
                 await asyncio.sleep(1.0)
                 self.changed()
 
@@ -758,7 +775,8 @@ class PodWorker:
         """Write the status if it changed; False when the write failed and should be retried."""
         if self._pod_gone:
             return True
-        previous = (self._last_status or {}).get("conditions") or []
+        # After an agent restart, the conditions it wrote before (transition times carry over).
+        previous = (self._last_status or self.pod.get("status") or {}).get("conditions") or []
         status = pod_status(
             pod=self.pod,
             init=[r.view() for r in self.init_runners],

@@ -194,10 +194,6 @@ class ContainerProcess:
     def container_id(self) -> str:
         return self.identity.container_id
 
-    @property
-    def adopted(self) -> bool:
-        return self._child is None
-
     @classmethod
     def spawn(cls, *, launch: Launch, log_path: Path, unshare: str, mount: str) -> ContainerProcess:
         """Start the shim; it makes the mounts and runs the command (failures: StartError)."""
@@ -250,13 +246,6 @@ class ContainerProcess:
             os.close(pidfd)
             return None
         return cls(identity=identity, run_dir=run_dir, pidfd=pidfd, child=None)
-
-    def command_pid(self) -> int | None:
-        """The pid of the container's command (the shim's child), once the shim has written it."""
-        try:
-            return int((self._run_dir / PID_FILE).read_text())
-        except (FileNotFoundError, ValueError):
-            return None
 
     def _on_exit(self) -> None:
         loop = asyncio.get_running_loop()

@@ -124,10 +124,9 @@ def _secret_entries(*, volume: str, found: JsonObject) -> dict[str, bytes]:
 class PodVolumes:
     """Materialises one pod's volumes under ``root`` (``<state>/pods/<uid>/volumes``)."""
 
-    def __init__(self, *, context: PodContext, root: Path, source: ObjectSource) -> None:
+    def __init__(self, *, context: PodContext, root: Path) -> None:
         self._context = context
         self._root = root
-        self._source = source
         self._volumes: dict[str, JsonObject] = {
             str(v.get("name")): v for v in context.pod.get("spec", {}).get("volumes") or []
         }
@@ -146,8 +145,11 @@ class PodVolumes:
     def _directory(self, name: str) -> Path:
         return self._root / name
 
-    def materialise(self) -> None:
-        """Write (or refresh) every volume; raises PodConfigError(FailedMount) naming the volume."""
+    def materialise(self, *, source: ObjectSource) -> None:
+        """Write (or refresh) every volume from ``source``'s current ConfigMaps and Secrets.
+
+        Raises PodConfigError(FailedMount) naming the volume.
+        """
         for name, volume in self._volumes.items():
             kind = self._kind(volume)
             if kind == "hostPath":
@@ -157,10 +159,12 @@ class PodVolumes:
             else:
                 write_atomically(
                     target=self._directory(name),
-                    files=self._payload(name=name, kind=kind, spec=volume[kind]),
+                    files=self._payload(name=name, kind=kind, spec=volume[kind], source=source),
                 )
 
-    def _payload(self, *, name: str, kind: str, spec: JsonObject) -> dict[str, FileContent]:
+    def _payload(
+        self, *, name: str, kind: str, spec: JsonObject, source: ObjectSource
+    ) -> dict[str, FileContent]:
         default_mode = int(spec.get("defaultMode", DEFAULT_MODE))
         if kind == "projected":
             files: dict[str, FileContent] = {}
@@ -172,19 +176,22 @@ class PodVolumes:
                             kind=source_kind,
                             spec=source_spec,
                             default_mode=default_mode,
+                            source=source,
                         )
                     )
             return files
-        return self._source_payload(volume=name, kind=kind, spec=spec, default_mode=default_mode)
+        return self._source_payload(
+            volume=name, kind=kind, spec=spec, default_mode=default_mode, source=source
+        )
 
     def _source_payload(
-        self, *, volume: str, kind: str, spec: JsonObject, default_mode: int
+        self, *, volume: str, kind: str, spec: JsonObject, default_mode: int, source: ObjectSource
     ) -> dict[str, FileContent]:
         namespace = self._context.namespace
         optional = bool(spec.get("optional", False))
         if kind == "configMap":
             object_name = str(spec.get("name", ""))
-            found = self._source.config_map(namespace=namespace, name=object_name)
+            found = source.config_map(namespace=namespace, name=object_name)
             if found is None:
                 if optional:
                     return {}
@@ -199,7 +206,7 @@ class PodVolumes:
             )
         if kind == "secret":
             object_name = str(spec.get("secretName") or spec.get("name") or "")
-            found = self._source.secret(namespace=namespace, name=object_name)
+            found = source.secret(namespace=namespace, name=object_name)
             if found is None:
                 if optional:
                     return {}

@@ -320,6 +320,7 @@ class LocalExchange:
             LOG.info("dropping the response of an executed %s %s", request.method, path)
             if request.transport is not None:
                 request.transport.abort()
+            # A cancelled handler makes aiohttp drop the connection without writing anything.
             raise asyncio.CancelledError
         return web.json_response(result)
 

@@ -220,7 +220,7 @@ class TradingBotSpec:
     self_healing: SelfHealingSpec = SelfHealingSpec()
     paused: bool = False
     deletion_policy: DeletionPolicy = DeletionPolicy.FLATTEN
-    image: str = ""
+    image: str | None = None
     resources: ResourceRequirements | None = None
     optimizer: OptimizerSpec = OptimizerSpec()
 
@@ -330,7 +330,7 @@ class SignalSourceSpec:
     symbols: tuple[str, ...]
     interval_seconds: int = 60
     paused: bool = False
-    image: str = ""
+    image: str | None = None
     resources: ResourceRequirements | None = None
     sentiment: SentimentConfig | None = None
     macro: MacroConfig | None = None

@@ -1,4 +1,4 @@
-"""Helpers for the dev node agent's integration tests: pod manifests, polling, reading status and events.
+"""Helpers for the dev node agent's integration tests: pod manifests, polling, status, events.
 
 Imported by the test modules next to it (not a test module itself).
 """
@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-
 from tradefleet_devtools.devnode import NodeSpec
 
 T = TypeVar("T")
@@ -64,17 +63,44 @@ def pod_manifest(
         spec["nodeName"] = node_name
     if region:
         spec["nodeSelector"] = {"topology.kubernetes.io/region": region}
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": name}}, "spec": spec}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": spec,
+    }
+
+
+def http_server_pod(
+    *,
+    name: str,
+    node_name: str | None = None,
+    region: str | None = None,
+    pod_spec: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A pod serving HTTP on its pod IP, port 8080; Ready once the port accepts connections."""
+    return pod_manifest(
+        name=name,
+        command=HTTP_SERVER,
+        node_name=node_name,
+        region=region,
+        container={"readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}},
+        pod_spec=pod_spec,
+    )
 
 
 def create_pod(core_v1: client.CoreV1Api, *, namespace: str, manifest: dict[str, Any]) -> None:
-    """Create a pod, waiting for the namespace's default ServiceAccount the admission plugin needs."""
+    """Create a pod once the namespace's default ServiceAccount (admission needs it) exists."""
 
     def created() -> bool:
         try:
             core_v1.create_namespaced_pod(namespace, manifest)
         except ApiException as exc:
-            if exc.status == 403 and "serviceaccount" in str(exc.body).lower():
+            # 403 "service account not found", then 500 "No API token found", until the
+            # controller-manager has caught up with the new namespace.
+            if exc.status in (403, 500) and "service account" in str(exc.body).lower().replace(
+                "serviceaccount", "service account"
+            ):
                 return False
             raise
         return True
@@ -134,7 +160,9 @@ def http_status(url: str) -> int | None:
 
 def events_for(core_v1: client.CoreV1Api, *, namespace: str, pod: str) -> list[tuple[str, str]]:
     """(reason, message) of every Event about the pod."""
-    events = core_v1.list_namespaced_event(namespace, field_selector=f"involvedObject.name={pod}").items
+    events = core_v1.list_namespaced_event(
+        namespace, field_selector=f"involvedObject.name={pod}"
+    ).items
     return [(e.reason, e.message or "") for e in events]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tradefleet_devtools.exchange import (
     EngineConfig,
     ExchangeAdminClient,

@@ -39,7 +39,8 @@ def test_every_node_is_structural_and_documented(kind: str) -> None:
     undocumented = []
     untyped = []
     for path, node in _nodes(openapi_schema(kind)):
-        if not node.get("description"):
+        # 1.20 forbids anything but a type on the root metadata (see the test below).
+        if not node.get("description") and path != "metadata":
             undocumented.append(path)
         if "type" not in node and not node.get("x-kubernetes-int-or-string"):
             untyped.append(path)
@@ -53,6 +54,19 @@ def test_schema_uses_nothing_newer_than_kubernetes_1_20(kind: str) -> None:
         assert "x-kubernetes-validations" not in node, path
         assert "x-kubernetes-preserve-unknown-fields" not in node, path
         assert "uniqueItems" not in node, path  # forbidden in structural schemas
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_root_metadata_is_left_to_the_apiserver(kind: str) -> None:
+    # kube-apiserver 1.20 refuses a CRD whose root metadata schema says more than its type.
+    assert openapi_schema(kind)["properties"]["metadata"] == {"type": "object"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_default_is_an_empty_string(kind: str) -> None:
+    # kube-apiserver 1.20 reads `default: ""` as null and refuses the CRD.
+    empty = [path for path, node in _nodes(openapi_schema(kind)) if node.get("default") == ""]
+    assert empty == []
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -89,7 +89,7 @@ def test_apiserver_shapes_parse_quantities_integral_floats_nulls_and_unknown_key
     assert (spec.resources.limits.cpu, spec.resources.limits.memory) == ("2", "1Gi")
     assert spec.risk.max_consecutive_losses == 7
     assert isinstance(spec.risk.max_leverage, float)
-    assert spec.image == ""
+    assert spec.image is None
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from tradefleet_runtime.signals.errors import SignalConfigError, SignalDataError
 from tradefleet_runtime.signals.fusion import (
     AlphaFusion,
@@ -47,7 +46,9 @@ def _fuse(fusion: AlphaFusion, *readings: SignalReading):  # type: ignore[no-unt
         (-1.0, FusedAction.STRONG_SELL),
     ],
 )
-def test_threshold_boundaries_belong_to_the_stronger_side(score: float, action: FusedAction) -> None:
+def test_threshold_boundaries_belong_to_the_stronger_side(
+    score: float, action: FusedAction
+) -> None:
     assert classify(score=score, buy_threshold=0.2, strong_threshold=0.5) is action
     single = AlphaFusion(config=FusionConfig(weights={"regime": 1.0}))
     assert _fuse(single, _reading("regime", score)).signal is action

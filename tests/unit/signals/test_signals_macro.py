@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from tradefleet_runtime.signals.errors import SignalConfigError, SignalSourceError
 from tradefleet_runtime.signals.macro import (
     MacroConfig,
@@ -87,10 +86,14 @@ def test_impact_weights_scale_contributions() -> None:
 
 def test_risk_multiplier_is_bounded() -> None:
     config = MacroConfig()
-    payload = b'[' + b",".join(
-        b'{"title": "cut %d", "event_type": "fed_rate_cut", "impact": "critical"}' % i
-        for i in range(5)
-    ) + b"]"
+    payload = (
+        b"["
+        + b",".join(
+            b'{"title": "cut %d", "event_type": "fed_rate_cut", "impact": "critical"}' % i
+            for i in range(5)
+        )
+        + b"]"
+    )
     assessment = assess_events(
         symbol="BTC/USDT",
         events=parse_events_json(payload=payload, config=config),

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from tradefleet_runtime.market.synthetic import generate_book
 from tradefleet_runtime.signals.errors import SignalConfigError, SignalDataError
 from tradefleet_runtime.signals.ofi import OfiConfig, OfiRecommendation, StreamingOfi
@@ -59,7 +58,7 @@ def test_streaming_increments_match_hand_computed_values() -> None:
 
 
 def test_batch_increments_and_window_sums_match_hand_computed_values() -> None:
-    series = ofi_series(**_batch_columns(), window_ms=1_000)  # type: ignore[arg-type]
+    series = ofi_series(**_batch_columns(), window_ms=1_000)
     assert series.increments.tolist() == EXPECTED_INCREMENTS
     # Windows: {n0, n1, n2} = +7, {n3} = 0, {n4} = -4.
     assert series.window_total.tolist() == [7.0, 0.0, -4.0]

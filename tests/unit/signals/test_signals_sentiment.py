@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
-
-from tradefleet_runtime.signals.errors import SignalConfigError
+from tradefleet_runtime.signals.errors import SignalConfigError, SignalSourceError
 from tradefleet_runtime.signals.sentiment import (
     HOUR_MS,
     Article,
@@ -18,6 +17,7 @@ from tradefleet_runtime.signals.sentiment import (
     SentimentLabel,
     SentimentMethod,
     keyword_score,
+    parse_articles,
 )
 
 pytestmark = pytest.mark.unit
@@ -110,7 +110,12 @@ async def llm_server() -> AsyncIterator[str]:
         return web.json_response(_completion(json.dumps({"scores": [0.1]})))
 
     app = web.Application()
-    for prefix, handler in (("ok", ok), ("fail", fail), ("garbage", garbage), ("short", wrong_count)):
+    for prefix, handler in (
+        ("ok", ok),
+        ("fail", fail),
+        ("garbage", garbage),
+        ("short", wrong_count),
+    ):
         app.router.add_post(f"/{prefix}/v1/chat/completions", handler)
     runner = web.AppRunner(app)
     await runner.setup()
@@ -161,6 +166,22 @@ async def test_unreachable_llm_falls_back() -> None:
     result = await analyzer.analyze(coin="BTC", articles=ARTICLES, now_ms=NOW_MS)
     assert result.method is SentimentMethod.KEYWORD
     assert result.fallback_reason is not None and "unreachable" in result.fallback_reason
+
+
+def test_articles_parse_from_json() -> None:
+    payload = (
+        b'{"articles": [{"title": "BTC rally", "source": "reuters", "published_ms": 5, '
+        b'"coins": ["BTC"]}, {"title": "Crash", "source": "blog", "published_ms": 6}]}'
+    )
+    articles = parse_articles(payload)
+    assert articles[0] == Article(
+        title="BTC rally", source="reuters", published_ms=5, coins=("BTC",)
+    )
+    assert articles[1].coins == () and articles[1].body == ""
+    with pytest.raises(SignalSourceError, match="published_ms"):
+        parse_articles(b'[{"title": "x", "source": "y"}]')
+    with pytest.raises(SignalSourceError, match="not valid JSON"):
+        parse_articles(b"{")
 
 
 def test_config_is_validated() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from tradefleet_runtime.market.synthetic import (
     DEFAULT_REGIMES,
     SyntheticMarketError,
@@ -49,7 +48,9 @@ def test_returns_follow_the_labelled_regimes() -> None:
     for code, spec in enumerate(DEFAULT_REGIMES):
         mine = log_returns[regime == code]
         assert mine.std() == pytest.approx(spec.volatility, rel=0.05)
-        assert mine.mean() == pytest.approx(spec.mean_log_return, abs=4 * spec.volatility / mine.size**0.5)
+        assert mine.mean() == pytest.approx(
+            spec.mean_log_return, abs=4 * spec.volatility / mine.size**0.5
+        )
     stays = np.mean(market.regime[1:] == market.regime[:-1])
     assert stays == pytest.approx(0.995, abs=0.002)
 

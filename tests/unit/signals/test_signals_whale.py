@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-
 from tradefleet_runtime.signals.errors import SignalConfigError, SignalSourceError
 from tradefleet_runtime.signals.whale import (
     FlowDirection,

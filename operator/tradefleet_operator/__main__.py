@@ -1,0 +1,88 @@
+"""``python -m tradefleet_operator``: run the operator for one region.
+
+The entry point of the operator image (and of the local demo). Reads the settings file the Helm
+chart renders, applies command-line overrides, and runs Kopf with the handlers of
+:mod:`tradefleet_operator.handlers`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+import kopf
+
+from tradefleet_operator import handlers
+from tradefleet_operator.settings import SettingsError, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="tradefleet-operator", description="Tradefleet operator for one region."
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=os.environ.get("TRADEFLEET_OPERATOR_CONFIG"),
+        help="operator settings YAML (the Helm chart mounts it)",
+    )
+    parser.add_argument(
+        "--region",
+        default=os.environ.get("TRADEFLEET_REGION"),
+        help="the region this operator serves (topology.kubernetes.io/region)",
+    )
+    parser.add_argument(
+        "--kubeconfig",
+        type=Path,
+        default=os.environ.get("KUBECONFIG") or None,
+        help="kubeconfig to use outside a cluster",
+    )
+    parser.add_argument(
+        "--namespace",
+        action="append",
+        default=[],
+        help="watch only this namespace (repeatable); default: the whole cluster",
+    )
+    parser.add_argument(
+        "--standalone",
+        action="store_true",
+        help="do not coordinate with other operator replicas (Kopf peering off)",
+    )
+    parser.add_argument(
+        "--liveness", default="http://0.0.0.0:8081/healthz", help="Kopf liveness endpoint URL"
+    )
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    # Kopf reports every successful handler call at INFO; with a child event per pod status
+    # change that drowns the operator's own decisions.
+    logging.getLogger("kopf.objects").setLevel(max(logging.WARNING, logging.getLogger().level))
+    try:
+        settings = load_settings(path=args.config, region=args.region).with_overrides(
+            kubeconfig=args.kubeconfig, namespaces=tuple(args.namespace) or None
+        )
+    except SettingsError as exc:
+        print(f"tradefleet-operator: {exc}", file=sys.stderr)
+        return 2
+    memo = kopf.Memo(tradefleet=handlers.Runtime(settings=settings))
+    asyncio.run(
+        kopf.operator(
+            clusterwide=not settings.namespaces,
+            namespaces=list(settings.namespaces),
+            standalone=args.standalone,
+            peering_name=settings.peering_name,
+            liveness_endpoint=args.liveness,
+            memo=memo,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
