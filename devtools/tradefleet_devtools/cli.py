@@ -49,7 +49,8 @@ def up(*, workdir: Path) -> int:
         access = plane.start()
         kubeconfig = workdir / "kubeconfig"
         shutil.copy(access.kubeconfig, kubeconfig)
-        crds = install_crds(api_client=config.new_client_from_config(config_file=str(kubeconfig)))
+        api_client = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
+        crds = install_crds(api_client=api_client)
         print(_usage(kubeconfig=kubeconfig, crds=crds), flush=True)
         stop.wait()
     except ControlPlaneError as exc:

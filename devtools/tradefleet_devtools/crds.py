@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO / "crds"
@@ -35,6 +35,7 @@ def install_crds(
                 if exc.status != 409:
                     raise
                 current = ext.read_custom_resource_definition(name)
+                assert current.metadata is not None
                 doc["metadata"]["resourceVersion"] = current.metadata.resource_version
                 ext.replace_custom_resource_definition(name, doc)
     deadline = time.monotonic() + timeout_s
@@ -42,10 +43,8 @@ def install_crds(
     while pending and time.monotonic() < deadline:
         for name in sorted(pending):
             crd = ext.read_custom_resource_definition(name)
-            if any(
-                c.type == "Established" and c.status == "True"
-                for c in (crd.status.conditions or [])
-            ):
+            conditions = (crd.status.conditions if crd.status else None) or []
+            if any(c.type == "Established" and c.status == "True" for c in conditions):
                 pending.discard(name)
         if pending:
             time.sleep(0.2)

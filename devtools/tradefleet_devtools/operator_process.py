@@ -35,7 +35,8 @@ class OperatorProcess:
         self.kubeconfig = kubeconfig
         self.workdir = workdir
         self.region = region
-        self.settings = {"region": region, **(settings or {})}
+        self.metrics_port = free_port()
+        self.settings = {"region": region, "metricsPort": self.metrics_port, **(settings or {})}
         self.log_path = workdir / "operator.log"
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -96,6 +97,10 @@ class OperatorProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._proc = None
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     @property
     def pid(self) -> int | None:

@@ -42,7 +42,9 @@ def _same_quantity(*, actual: Any, desired: Any) -> bool:
     if isinstance(desired, bool) or isinstance(actual, bool):
         return False
     try:
-        return parse_quantity(text=str(actual), field="") == parse_quantity(text=str(desired), field="")
+        return parse_quantity(text=str(actual), field="") == parse_quantity(
+            text=str(desired), field=""
+        )
     except (SpecError, ValueError):
         return False
 

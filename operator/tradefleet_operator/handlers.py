@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from tradefleet_operator.kube import (
     client_configuration,
     load_credentials,
 )
+from tradefleet_operator.metrics import BotRecord, OperatorMetrics
 from tradefleet_operator.reconcile import ChildKey, Outcome, Reconciler, SourceState
 from tradefleet_operator.render import (
     GROUP,
@@ -56,6 +58,7 @@ class Runtime:
     """Process-wide state shared by the handlers (Kopf's memo holds it)."""
 
     settings: OperatorSettings
+    metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     reconciler: Reconciler | None = None
     triggers: dict[OwnerKey, asyncio.Event] = field(default_factory=dict)
     # The status this process last wrote per resource uid; newer than the watched body until
@@ -90,6 +93,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         )
     kube = KubeClient(credentials=load_credentials(kubeconfig=state.settings.kubeconfig))
     state.reconciler = Reconciler(kube=kube, settings=state.settings)
+    if state.settings.metrics_port:
+        state.metrics.serve(port=state.settings.metrics_port)
     log.info("tradefleet operator serving region %s", state.settings.region)
 
 
@@ -117,6 +122,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     state = _state(memo)
     if state.reconciler is not None:
         await state.reconciler.kube.close()
+        await state.reconciler.runtime.close()
 
 
 def _owner_key(*, namespace: str | None, labels: Mapping[str, str]) -> OwnerKey | None:
@@ -232,6 +238,7 @@ async def _loop(
         trigger.clear()
         current = dict(body)
         current["status"] = state.written_status.get(uid, body.get("status") or {})
+        started = time.monotonic()
         try:
             children = _children(indexes=indexes, key=key)
             if kind == "TradingBot":
@@ -247,9 +254,19 @@ async def _loop(
             else:
                 outcome = await reconciler.reconcile_source(body=current, children=children)
             await _write_outcome(state=state, body=body, kind=kind, outcome=outcome)
+            state.metrics.observe_pass(kind=kind, ok=True, seconds=time.monotonic() - started)
+            for cause in outcome.restarts:
+                state.metrics.restarts.labels(namespace=key[0], bot=key[2], cause=cause).inc()
+            if outcome.rolled_back:
+                state.metrics.rollbacks.labels(namespace=key[0], bot=key[2]).inc()
+            if kind == "TradingBot":
+                state.metrics.fleet.bots[uid] = BotRecord(
+                    namespace=key[0], name=key[2], status=outcome.status
+                )
             failures = 0
-            timeout = state.settings.reconcile_interval_s
+            timeout = min(state.settings.reconcile_interval_s, outcome.poll_again_s or float("inf"))
         except KubeApiError as exc:
+            state.metrics.observe_pass(kind=kind, ok=False, seconds=time.monotonic() - started)
             failures += 1
             timeout = min(state.settings.reconcile_interval_s, 0.5 * 2**failures)
             log.warning(
@@ -304,4 +321,5 @@ async def bot_deleted(
     kopf.event(body, type=outcome.type, reason=outcome.reason, message=outcome.message)
     state.reconciler.forget(uid=uid)
     state.written_status.pop(uid, None)
+    state.metrics.fleet.bots.pop(uid, None)
     state.triggers.pop(key, None)

@@ -82,9 +82,9 @@ def client_configuration(*, kubeconfig: Path | None) -> k8s_client.Configuration
     """The official client's view of a kubeconfig file, or of the in-cluster service account."""
     cfg = k8s_client.Configuration()
     if kubeconfig is None:
-        k8s_config.load_incluster_config(client_configuration=cfg)
+        k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
     else:
-        k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
+        k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)  # type: ignore[no-untyped-call]
     return cfg
 
 
@@ -218,7 +218,9 @@ class KubeClient:
         """PUT: the object becomes exactly ``body`` (``metadata.resourceVersion`` guards the write)."""
         meta = body["metadata"]
         path = object_path(kind=body["kind"], namespace=meta.get("namespace"), name=meta["name"])
-        return await self.request(method="PUT", path=path, body=body, params={"fieldManager": FIELD_MANAGER})
+        return await self.request(
+            method="PUT", path=path, body=body, params={"fieldManager": FIELD_MANAGER}
+        )
 
     async def patch_merge(
         self,

@@ -14,10 +14,22 @@ import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from tradefleet_operator import conditions as cond
 from tradefleet_operator.drift import object_in_sync
+from tradefleet_operator.healing import (
+    HealingDecision,
+    PodView,
+    RuntimeView,
+    assess_restarts,
+    breaker_condition,
+    format_time,
+    parse_time,
+    runtime_commands,
+    runtime_figures,
+)
 from tradefleet_operator.kube import KubeApiError, KubeClient
 from tradefleet_operator.render import (
     ANNOTATION_CONFIG_HASH,
@@ -33,8 +45,10 @@ from tradefleet_operator.render import (
     render_source_children,
     signal_stream_key,
 )
+from tradefleet_operator.runtime_client import RuntimeClient, RuntimeUnreachableError, control_token
 from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.spec import (
+    ProblemReason,
     RegionUnresolvedError,
     SpecError,
     TradingBotSpec,
@@ -72,6 +86,11 @@ class Outcome:
     status: dict[str, Any]
     events: list[Event] = field(default_factory=list)
     writes: int = 0
+    # Causes of restarts counted in this pass, and whether it rolled back (for metrics).
+    restarts: list[str] = field(default_factory=list)
+    rolled_back: bool = False
+    # When to look again sooner than the periodic resync (a running pod is polled).
+    poll_again_s: float | None = None
 
 
 def _problems_message(problems: Sequence[ValidationProblem]) -> str:
@@ -144,15 +163,23 @@ def _owner(body: Mapping[str, Any]) -> Owner:
     )
 
 
+def revision_content(*, config: Mapping[str, Any], raw_spec: Mapping[str, Any]) -> dict[str, Any]:
+    """What one revision pins: the rendered runtime config and the spec the workload is rendered from.
+
+    ``paused`` is left out: pausing is a command to the running bot, not a rollout.
+    """
+    return {"config": dict(config), "spec": {k: v for k, v in raw_spec.items() if k != "paused"}}
+
+
 def choose_revision(
-    *, config: Mapping[str, Any], existing: Iterable[Mapping[str, Any]]
+    *, content: Mapping[str, Any], existing: Iterable[Mapping[str, Any]]
 ) -> tuple[Revision, bool]:
-    """The revision for ``config``: the kept one with the same content, or a new number.
+    """The revision for ``content``: the kept one with the same content, or a new number.
 
     Returning to earlier content makes it the newest revision again (as Deployments do), so the
     revision numbers always grow with time.
     """
-    config_hash = content_hash(config)
+    config_hash = content_hash(content)
     numbers = {
         (obj.get("metadata", {}).get("annotations") or {}).get(ANNOTATION_CONFIG_HASH): int(
             obj.get("revision", 0)
@@ -162,8 +189,22 @@ def choose_revision(
     newest = max(numbers.values(), default=0)
     kept = numbers.get(config_hash)
     if kept is not None and kept == newest:
-        return Revision(number=kept, config_hash=config_hash, config=config), False
-    return Revision(number=newest + 1, config_hash=config_hash, config=config), True
+        return Revision(number=kept, config_hash=config_hash, content=content), False
+    return Revision(number=newest + 1, config_hash=config_hash, content=content), True
+
+
+def kept_revision(*, kept: Iterable[Mapping[str, Any]], number: int) -> Revision | None:
+    """A kept revision by number, as its ControllerRevision stores it."""
+    for obj in kept:
+        if int(obj.get("revision", 0)) == number:
+            return Revision(
+                number=number,
+                config_hash=(obj["metadata"].get("annotations") or {}).get(
+                    ANNOTATION_CONFIG_HASH, ""
+                ),
+                content=dict(obj.get("data") or {}),
+            )
+    return None
 
 
 class Reconciler:
@@ -172,6 +213,9 @@ class Reconciler:
     def __init__(self, *, kube: KubeClient, settings: OperatorSettings) -> None:
         self.kube = kube
         self.settings = settings
+        self.runtime = RuntimeClient()
+        # Control tokens of the bots, read once from their Secrets.
+        self._tokens: dict[str, str] = {}
         # Bots whose control-token Secret this process has seen exist.
         self._control_secrets: set[str] = set()
         # What this process applied, until the watch-fed index has caught up with it: without
@@ -194,7 +238,11 @@ class Reconciler:
             problems = validate_trading_bot_spec(spec)
         except SpecError as exc:
             spec = None
-            problems = [ValidationProblem(field=exc.field, reason="InvalidSpec", message=str(exc))]  # type: ignore[arg-type]
+            problems = [
+                ValidationProblem(
+                    field=exc.field, reason=ProblemReason.INVALID_SPEC, message=str(exc)
+                )
+            ]
         if spec is None or problems:
             return self._invalid(body=body, problems=problems)
         try:
@@ -204,9 +252,11 @@ class Reconciler:
                 body=body,
                 problems=[
                     ValidationProblem(
-                        field="spec.region", reason="RegionUnresolved", message=str(exc)
+                        field="spec.region",
+                        reason=ProblemReason.REGION_UNRESOLVED,
+                        message=str(exc),
                     )
-                ],  # type: ignore[arg-type]
+                ],
             )
         if region != self.settings.region:
             return await self._not_owned(body=body, region=region, children=children)
@@ -231,17 +281,62 @@ class Reconciler:
                 writes=0,
             )
 
+        raw_spec = body.get("spec") or {}
         config = render_runtime_config(
-            owner=owner, spec=spec, raw_spec=body.get("spec") or {}, settings=self.settings
+            owner=owner, spec=spec, raw_spec=raw_spec, settings=self.settings
         )
-        kept_revisions = [
-            obj for (kind, _), obj in children.items() if kind == "ControllerRevision"
+        content = revision_content(config=config, raw_spec=raw_spec)
+        kept = [obj for (kind, _), obj in children.items() if kind == "ControllerRevision"]
+        rollback = dict(previous_status.get("rollback") or {})
+        last_good = previous_status.get("lastGoodRevision")
+        pinned = None
+        if rollback.get("failedHash") == content_hash(content) and last_good:
+            pinned = kept_revision(kept=kept, number=int(last_good))
+        if pinned is not None:
+            revision, is_new = pinned, False
+            workload_spec = parse_trading_bot_spec(pinned.content.get("spec") or {})
+        else:
+            revision, is_new = choose_revision(content=content, existing=kept)
+            workload_spec = spec
+        now = datetime.now(UTC)
+        since = (
+            previous_status.get("currentRevisionSince")
+            if previous_status.get("currentRevision") == revision.number
+            else None
+        ) or format_time(now)
+
+        bot_pods = [
+            obj
+            for (kind, _), obj in children.items()
+            if kind == "Pod" and not obj.get("metadata", {}).get("deletionTimestamp")
         ]
-        revision, is_new = choose_revision(config=config, existing=kept_revisions)
+        current_pods = [
+            p
+            for p in bot_pods
+            if (p.get("metadata", {}).get("annotations") or {}).get(ANNOTATION_REVISION)
+            == str(revision.number)
+        ]
+        pod = _pod_view(current_pods[0]) if current_pods else None
+        runtime = await self._poll(pod=pod)
+        generation = int(body["metadata"].get("generation") or 0)
+        healing = assess_restarts(
+            policy=spec.self_healing,
+            previous=previous_status.get("selfHealing") or {},
+            generation=generation,
+            pod=pod,
+            runtime=runtime,
+            pods_exist=bool(bot_pods),
+            now=now,
+        )
         desired = [
             render_controller_revision(owner=owner, revision=revision),
             *render_bot_children(
-                owner=owner, spec=spec, region=region, revision=revision, settings=self.settings
+                owner=owner,
+                spec=workload_spec,
+                region=region,
+                revision=revision,
+                replicas=healing.replicas,
+                settings=self.settings,
             ),
         ]
         events: list[Event] = []
@@ -253,21 +348,49 @@ class Reconciler:
         )
         writes += await self._ensure_control_secret(owner=owner)
         writes += await self._prune_revisions(
-            owner=owner, kept=kept_revisions, current=revision.number
+            owner=owner, kept=kept, current=revision.number, keep=last_good
         )
         if is_new:
             events.append(
                 Event(
                     type="Normal",
                     reason="RevisionCreated",
-                    message=f"revision {revision.number} ({revision.config_hash}) rolled out",
+                    message=f"revision {revision.number} ({revision.config_hash}) rolling out",
+                )
+            )
+        for cause in healing.restarted:
+            events.append(
+                Event(
+                    type="Warning", reason="BotRestarted", message=_restart_message(cause, healing)
+                )
+            )
+
+        control = dict(previous_status.get("control") or {})
+        if runtime is not None and runtime.status is not None:
+            events.extend(
+                await self._deliver_commands(
+                    owner=owner,
+                    pod=pod,
+                    paused=spec.paused,
+                    annotations=body["metadata"].get("annotations") or {},
+                    control=control,
+                    runtime=runtime.status,
                 )
             )
 
         deployment = children.get(("Deployment", child_name(owner=owner.name)))
-        pods = [obj for (kind, _), obj in children.items() if kind == "Pod"]
         observed, figures = _workload_conditions(
-            deployment=deployment, pods=pods, revision=revision
+            deployment=deployment, pods=current_pods, revision=revision
+        )
+        ready = next(c for c in observed if c.type == cond.READY).status
+        if runtime is not None and runtime.status is not None:
+            figures.update(runtime_figures(runtime.status))
+        figures["restarts"] = len(healing.state.get("recentRestarts") or [])
+        observed.extend(healing.conditions)
+        observed.append(
+            breaker_condition(
+                runtime.status if runtime else None, previous_status.get("circuitBreaker")
+            )
         )
         observed.append(
             cond.Condition(
@@ -287,20 +410,130 @@ class Reconciler:
                 else "trading is enabled",
             )
         )
+        rolled_back_now = False
+        if ready:
+            last_good = revision.number
+        elif (
+            pinned is None
+            and last_good
+            and int(last_good) != revision.number
+            and spec.self_healing.rollback_on_failure
+            and (now - (parse_time(since) or now)).total_seconds()
+            > spec.self_healing.progress_deadline_seconds
+        ):
+            rollback = {
+                "fromRevision": revision.number,
+                "toRevision": int(last_good),
+                "failedHash": revision.config_hash,
+                "reason": f"revision {revision.number} not healthy within progressDeadlineSeconds="
+                f"{spec.self_healing.progress_deadline_seconds}: {_ready_message(observed)}",
+                "at": format_time(now),
+            }
+            rolled_back_now = True
+            events.append(
+                Event(
+                    type="Warning",
+                    reason="RolledBack",
+                    message=f"rolled back to revision {last_good}: {rollback['reason']}",
+                )
+            )
+        observed.append(
+            _rolled_back_condition(rollback=rollback, pinned=pinned is not None or rolled_back_now)
+        )
         source_status, source_condition = _signal_sources(spec=spec, sources=sources)
         if source_condition is not None:
             observed.append(source_condition)
-        history = _revision_history(kept=kept_revisions, current=revision)
         status = {
             **_carry(previous_status),
             **figures,
             "region": region,
             "currentRevision": revision.number,
-            "revisionHistory": history,
+            "currentRevisionSince": since,
+            "revisionHistory": _revision_history(kept=kept, current=revision),
             "signalSources": source_status,
+            "selfHealing": healing.state,
+            "control": control,
         }
-        status["phase"] = _bot_phase(observed=observed, paused=spec.paused)
-        return _finish(body=body, observed=observed, status=status, events=events, writes=writes)
+        if last_good:
+            status["lastGoodRevision"] = int(last_good)
+        if rollback:
+            status["rollback"] = rollback
+        status["phase"] = _bot_phase(
+            observed=observed,
+            paused=spec.paused,
+            degraded=healing.degraded,
+            halted=bool(control.get("killSwitchApplied")),
+        )
+        outcome = _finish(body=body, observed=observed, status=status, events=events, writes=writes)
+        outcome.restarts = list(healing.restarted)
+        outcome.rolled_back = rolled_back_now
+        watching = pod is not None or rolled_back_now or bool(healing.state.get("replacing"))
+        outcome.poll_again_s = self.settings.health_poll_interval_s if watching else None
+        return outcome
+
+    async def _poll(self, *, pod: PodView | None) -> RuntimeView | None:
+        """The runtime's /status over its pod IP; None when there is no running pod to ask."""
+        if pod is None or not pod.running or not pod.ip:
+            return None
+        try:
+            answer = await self.runtime.status(host=pod.ip, port=self.settings.runtime_port)
+        except RuntimeUnreachableError as exc:
+            return RuntimeView(status=None, error=str(exc))
+        return RuntimeView(status=answer, error=None)
+
+    async def _deliver_commands(
+        self,
+        *,
+        owner: Owner,
+        pod: PodView | None,
+        paused: bool,
+        annotations: Mapping[str, str],
+        control: dict[str, Any],
+        runtime: Mapping[str, Any],
+    ) -> list[Event]:
+        """Send the commands that make the runtime match spec.paused and the annotations."""
+        commands = runtime_commands(
+            paused=paused, annotations=annotations, control=control, runtime=runtime
+        )
+        if not commands.names and commands.breaker_reset_value:
+            control["breakerResetAcknowledged"] = commands.breaker_reset_value  # nothing was open
+        if not commands.names or pod is None or not pod.ip:
+            return []
+        token = self._tokens.get(owner.uid) or await control_token(
+            kube=self.kube, namespace=owner.namespace, bot=owner.name
+        )
+        if token is None:
+            return [
+                Event(
+                    type="Warning",
+                    reason="CommandFailed",
+                    message="control token Secret missing; commands not delivered",
+                )
+            ]
+        self._tokens[owner.uid] = token
+        events = []
+        for name in commands.names:
+            try:
+                await self.runtime.command(
+                    host=pod.ip, port=self.settings.runtime_port, command=name, token=token
+                )
+            except RuntimeUnreachableError as exc:
+                events.append(
+                    Event(type="Warning", reason="CommandFailed", message=f"{name}: {exc}")
+                )
+                continue
+            events.append(
+                Event(
+                    type="Normal", reason="CommandDelivered", message=f"runtime acknowledged {name}"
+                )
+            )
+            if name == "reset-breaker" and commands.breaker_reset_value:
+                control["breakerResetAcknowledged"] = commands.breaker_reset_value
+            if name == "halt":
+                control["killSwitchApplied"] = True
+            if name == "resume" and not commands.kill_switch:
+                control["killSwitchApplied"] = False
+        return events
 
     def _invalid(
         self, *, body: Mapping[str, Any], problems: Sequence[ValidationProblem]
@@ -395,7 +628,11 @@ class Reconciler:
             if actual is not None and object_in_sync(actual=actual, desired=obj):
                 continue
             log.info(
-                "%s %s/%s: %s", "creating" if actual is None else "repairing", obj["metadata"]["namespace"], key[1], key[0]
+                "%s %s/%s: %s",
+                "creating" if actual is None else "repairing",
+                obj["metadata"]["namespace"],
+                key[1],
+                key[0],
             )
             try:
                 answer = await self.kube.apply(body=dict(obj))
@@ -457,14 +694,15 @@ class Reconciler:
     def forget(self, *, uid: str) -> None:
         """Drop per-bot memory when a bot is deleted or its daemon restarts."""
         self._control_secrets.discard(uid)
+        self._tokens.pop(uid, None)
 
     async def _prune_revisions(
-        self, *, owner: Owner, kept: Sequence[Mapping[str, Any]], current: int
+        self, *, owner: Owner, kept: Sequence[Mapping[str, Any]], current: int, keep: Any
     ) -> int:
         ordered = sorted(kept, key=lambda obj: int(obj.get("revision", 0)), reverse=True)
         deleted = 0
         for obj in ordered[self.settings.revision_history_limit :]:
-            if int(obj.get("revision", 0)) == current:
+            if int(obj.get("revision", 0)) in (current, keep):
                 continue
             if await self.kube.delete(
                 kind="ControllerRevision", namespace=owner.namespace, name=obj["metadata"]["name"]
@@ -483,7 +721,11 @@ class Reconciler:
             problems = validate_signal_source_spec(spec)
         except SpecError as exc:
             spec = None
-            problems = [ValidationProblem(field=exc.field, reason="InvalidSpec", message=str(exc))]  # type: ignore[arg-type]
+            problems = [
+                ValidationProblem(
+                    field=exc.field, reason=ProblemReason.INVALID_SPEC, message=str(exc)
+                )
+            ]
         if spec is None or problems:
             return self._invalid(body=body, problems=problems)
         desired = render_source_children(
@@ -716,8 +958,15 @@ def _revision_history(
     return [rows[n] for n in sorted(rows, reverse=True)[:10]]
 
 
-def _bot_phase(*, observed: Sequence[cond.Condition], paused: bool) -> str:
+def _bot_phase(
+    *, observed: Sequence[cond.Condition], paused: bool, degraded: bool, halted: bool
+) -> str:
     by_type = {c.type: c for c in observed}
+    breaker = by_type.get(cond.CIRCUIT_BREAKER_OPEN)
+    if degraded:
+        return "Degraded"
+    if halted or (breaker is not None and breaker.status):
+        return "Halted"
     ready = by_type.get(cond.READY)
     if ready is not None and ready.status:
         return "Paused" if paused else "Running"
@@ -725,3 +974,49 @@ def _bot_phase(*, observed: Sequence[cond.Condition], paused: bool) -> str:
     if progressing is not None and progressing.status:
         return "Progressing"
     return "Pending"
+
+
+def _pod_view(pod: Mapping[str, Any]) -> PodView:
+    status = pod.get("status") or {}
+    containers = status.get("containerStatuses") or []
+    started = parse_time(status.get("startTime"))
+    return PodView(
+        name=str(pod["metadata"]["name"]),
+        ip=status.get("podIP"),
+        running=status.get("phase") == "Running",
+        restart_count=sum(int(c.get("restartCount") or 0) for c in containers),
+        started_at=started,
+    )
+
+
+def _restart_message(cause: str, healing: HealingDecision) -> str:
+    latest = next(
+        (r for r in healing.state.get("recentRestarts") or [] if r.get("cause") == cause), None
+    )
+    return f"{cause}: {latest['message']}" if latest else cause
+
+
+def _ready_message(observed: Sequence[cond.Condition]) -> str:
+    ready = next((c for c in observed if c.type == cond.READY), None)
+    return ready.message if ready is not None else "not ready"
+
+
+def _rolled_back_condition(*, rollback: Mapping[str, Any], pinned: bool) -> cond.Condition:
+    if pinned and rollback:
+        return cond.Condition(
+            type=cond.ROLLED_BACK,
+            status=True,
+            reason="ProgressDeadlineExceeded",
+            message=f"running revision {rollback.get('toRevision')} instead of failed revision "
+            f"{rollback.get('fromRevision')}: {rollback.get('reason', '')}; change the spec to roll forward",
+        )
+    if rollback:
+        return cond.Condition(
+            type=cond.ROLLED_BACK,
+            status=False,
+            reason="RolledForward",
+            message=f"the spec changed after the rollback of revision {rollback.get('fromRevision')}",
+        )
+    return cond.Condition(
+        type=cond.ROLLED_BACK, status=False, reason="NoRollback", message="no rollback happened"
+    )

@@ -221,11 +221,16 @@ def _metadata(
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Revision:
-    """One rendered runtime config and its number."""
+    """One revision's content (rendered runtime config + the spec its workload comes from) and number."""
 
     number: int
     config_hash: str
-    config: Mapping[str, Any]
+    content: Mapping[str, Any]
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        config: Mapping[str, Any] = self.content["config"]
+        return config
 
 
 def _runtime_env(
@@ -267,9 +272,13 @@ def render_bot_children(
     spec: TradingBotSpec,
     region: str,
     revision: Revision,
+    replicas: int,
     settings: OperatorSettings,
 ) -> list[dict[str, Any]]:
-    """Every child object of a bot except the control-token Secret (created once, never re-rendered)."""
+    """Every child object of a bot except the control-token Secret (created once, never re-rendered).
+
+    ``replicas`` is 1, or 0 while self-healing holds the bot stopped (pod replacement, degraded).
+    """
     labels = bot_labels(bot=owner.name)
     name = child_name(owner=owner.name)
     config_map = child_name(owner=owner.name, suffix="config")
@@ -346,7 +355,7 @@ def render_bot_children(
             "kind": "Deployment",
             "metadata": _metadata(owner=owner, name=name, labels=labels),
             "spec": {
-                "replicas": 1,
+                "replicas": replicas,
                 # Never two live instances of one bot: the old pod is gone before the new one starts.
                 "strategy": {"type": "Recreate"},
                 "revisionHistoryLimit": 2,
@@ -425,7 +434,7 @@ def render_controller_revision(*, owner: Owner, revision: Revision) -> dict[str,
             labels=bot_labels(bot=owner.name),
             annotations={ANNOTATION_CONFIG_HASH: revision.config_hash},
         ),
-        "data": dict(revision.config),
+        "data": dict(revision.content),
         "revision": revision.number,
     }
 

@@ -36,6 +36,7 @@ from tradefleet_runtime.signals.errors import RegimeFitError, SignalConfigError,
 from tradefleet_runtime.signals.reading import SignalReading, clamp_unit
 from tradefleet_runtime.signals.regime_features import (
     FEATURE_NAMES,
+    FeatureHistory,
     RegimeFeatureTracker,
     warmup_bars,
 )
@@ -669,7 +670,7 @@ class RegimeDetector:
             momentum_window=config.momentum_window,
             zscore_window=config.zscore_window,
         )
-        self._history: deque[tuple[float, float, float, float]] = deque(maxlen=config.fit_window)
+        self._history = FeatureHistory(capacity=config.fit_window)
         self._model: RegimeModel | None = None
         self._filter: RegimeFilter | None = None
         self._log_likelihoods: deque[float] = deque(maxlen=config.drift_window)
@@ -743,7 +744,7 @@ class RegimeDetector:
     def refit(self) -> RefitOutcome:
         """Fit on the held history; on failure keep the previous model and record why."""
         self._bars_since_attempt = 0
-        features = np.array(self._history, dtype=np.float64)
+        features = self._history.to_array()
         try:
             model = fit_regime_model(features=features, config=self._config)
         except RegimeFitError as error:

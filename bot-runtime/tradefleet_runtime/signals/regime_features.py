@@ -2,7 +2,8 @@
 
 :func:`regime_features` computes them for a whole price array (fits, backtests);
 :class:`RegimeFeatureTracker` computes the same values one bar at a time in O(1) for
-the live detector. Both are used by :mod:`tradefleet_runtime.signals.regime`.
+the live detector, which keeps recent rows in a :class:`FeatureHistory` for refits.
+All are used by :mod:`tradefleet_runtime.signals.regime`.
 
 For close prices c_t, with windows W (volatility), M (momentum) and Z (z-score):
 
@@ -18,6 +19,7 @@ A bar has features once all four are defined, i.e. from bar max(W, M, Z - 1) on.
 from __future__ import annotations
 
 import math
+from array import array
 from collections import deque
 
 import numpy as np
@@ -29,6 +31,7 @@ from tradefleet_runtime.signals.errors import SignalDataError
 FloatArray = npt.NDArray[np.float64]
 
 FEATURE_NAMES: tuple[str, ...] = ("log_return", "volatility", "momentum", "zscore")
+_WIDTH = len(FEATURE_NAMES)
 FLAT_RELATIVE_STD = 1e-12
 # Sliding updates drift by rounding; recomputing from the window this often bounds it.
 _EXACT_RECOMPUTE_EVERY = 1024
@@ -176,3 +179,40 @@ class RegimeFeatureTracker:
             else (close - price_mean) / price_std
         )
         return (log_return, volatility, close / closes[0] - 1.0, zscore)
+
+
+class FeatureHistory:
+    """The latest ``capacity`` feature rows, kept as raw doubles for the next fit.
+
+    Copying the values into one preallocated buffer (instead of keeping each row's
+    tuple alive) means old rows are overwritten in place: no allocator churn on the
+    per-bar path.
+    """
+
+    __slots__ = ("_capacity", "_count", "_data", "_next")
+
+    def __init__(self, *, capacity: int) -> None:
+        self._capacity = capacity
+        if capacity < 1:
+            raise SignalDataError(f"capacity must be >= 1, got {capacity}")
+        self._data = array("d", bytes(8 * _WIDTH * capacity))
+        self._next = 0
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def append(self, row: tuple[float, float, float, float]) -> None:
+        data = self._data
+        offset = self._next * _WIDTH
+        data[offset], data[offset + 1], data[offset + 2], data[offset + 3] = row
+        self._next = (self._next + 1) % self._capacity
+        if self._count < self._capacity:
+            self._count += 1
+
+    def to_array(self) -> FloatArray:
+        """The held rows, oldest first, as an (n, 4) array (a copy)."""
+        rows = np.frombuffer(self._data, dtype=np.float64).reshape(self._capacity, _WIDTH)
+        if self._count < self._capacity:
+            return rows[: self._count].copy()
+        return np.concatenate((rows[self._next :], rows[: self._next]))

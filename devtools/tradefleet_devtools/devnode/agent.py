@@ -29,6 +29,7 @@ from tradefleet_devtools.devnode.errors import KubeApiError
 from tradefleet_devtools.devnode.events import EventRecorder
 from tradefleet_devtools.devnode.kube import KubeApi
 from tradefleet_devtools.devnode.nodes import NodeKeeper, delete_nodes
+from tradefleet_devtools.devnode.podenv import apiserver_service_env
 from tradefleet_devtools.devnode.pods import NodeRuntime, PodWorker, agent_base_env
 from tradefleet_devtools.devnode.process import kill_process_group, required_binary
 from tradefleet_devtools.devnode.settings import AgentSettings, PodNetwork
@@ -148,6 +149,7 @@ class DevNodeAgent:
             mount=required_binary("mount"),
             nsenter=required_binary("nsenter"),
             base_env=agent_base_env(),
+            service_env=apiserver_service_env(server=self._api.server),
         )
 
     def run(self) -> None:

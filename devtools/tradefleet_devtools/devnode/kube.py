@@ -55,6 +55,11 @@ class KubeApi:
             ) from exc
         self._closed = threading.Event()
 
+    @property
+    def server(self) -> str:
+        """The apiserver's URL, as the kubeconfig names it."""
+        return str(self._client.configuration.host)
+
     def close(self) -> None:
         self._closed.set()
         self._client.close()

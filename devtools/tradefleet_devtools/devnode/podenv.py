@@ -4,17 +4,22 @@ Used by the pod worker (:mod:`tradefleet_devtools.devnode.pods`) before each con
 the volume writer for downward-API files. Covers ``$(VAR)`` expansion in values, command and args
 (Kubernetes semantics: ``$$`` escapes, unknown references stay as written), ``env`` with
 ``value`` / ``valueFrom`` (configMapKeyRef, secretKeyRef, fieldRef, resourceFieldRef) and
-``envFrom`` (with ``prefix``). Problems become :class:`PodConfigError` with the kubelet's reason
-``CreateContainerConfigError`` and a message in the kubelet's words.
+``envFrom`` (with ``prefix``), and the ``KUBERNETES_SERVICE_*`` variables every kubelet gives a
+container for the cluster's own API, pointing at the apiserver the agent talks to, so in-cluster
+client configuration works in the pods it runs. Problems become :class:`PodConfigError` with the
+kubelet's reason ``CreateContainerConfigError`` and a message in the kubelet's words.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import math
 import re
+import urllib.parse
+from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -66,10 +71,27 @@ class PodContext:
     pod_ip: str
     host_ip: str
     node_allocatable: Mapping[str, str]
+    # What the kubelet defines before the container's own env (see apiserver_service_env).
+    service_env: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def namespace(self) -> str:
         return str(self.pod["metadata"]["namespace"])
+
+
+def apiserver_service_env(*, server: str) -> dict[str, str]:
+    """The ``KUBERNETES_SERVICE_*`` variables for the apiserver at ``server`` (its URL).
+
+    A kubelet sets them from the ``kubernetes`` Service; ClusterIPs do not route here, so they
+    name the address the agent itself reaches the apiserver at.
+    """
+    url = urllib.parse.urlsplit(server)
+    port = str(url.port or (443 if url.scheme == "https" else 80))
+    return {
+        "KUBERNETES_SERVICE_HOST": url.hostname or "",
+        "KUBERNETES_SERVICE_PORT": port,
+        "KUBERNETES_SERVICE_PORT_HTTPS": port,
+    }
 
 
 def expand(text: str, *, env: Mapping[str, str]) -> str:
@@ -288,5 +310,11 @@ def container_env(
             if resolved is not None:
                 env[name] = resolved
         else:
-            env[name] = expand(str(variable.get("value", "")), env=env)
+            # Like the kubelet, values may refer to the service variables defined below.
+            env[name] = expand(
+                str(variable.get("value", "")), env=ChainMap(env, dict(context.service_env))
+            )
+    # Added last, so a container that defines one of them itself keeps its own value.
+    for name, value in context.service_env.items():
+        env.setdefault(name, value)
     return env

@@ -73,6 +73,8 @@ class NodeRuntime:
     mount: str
     nsenter: str
     base_env: Mapping[str, str]
+    # KUBERNETES_SERVICE_* for every container (podenv.apiserver_service_env).
+    service_env: Mapping[str, str]
 
 
 def agent_base_env() -> dict[str, str]:
@@ -493,7 +495,11 @@ class PodWorker:
         self._pod_gone = False
         self._last_status: JsonObject | None = None
         self._context = PodContext(
-            pod=pod, pod_ip=self.pod_ip, host_ip=host_ip, node_allocatable=runtime.node_allocatable
+            pod=pod,
+            pod_ip=self.pod_ip,
+            host_ip=host_ip,
+            node_allocatable=runtime.node_allocatable,
+            service_env=runtime.service_env,
         )
         self._volumes = PodVolumes(context=self._context, root=runtime.store.volumes_dir(self.uid))
         self._volumes_ready = False

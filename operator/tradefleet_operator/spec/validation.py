@@ -59,6 +59,9 @@ class ProblemReason(StrEnum):
     SOURCE_CONFIG_MISSING = "SourceConfigMissing"
     SOURCE_CONFIG_FOR_OTHER_KIND = "SourceConfigForOtherKind"
     SOURCE_CONFIG_INVALID = "SourceConfigInvalid"
+    # Raised by the operator around validation: a spec the parser refuses, an exchange without a region.
+    INVALID_SPEC = "InvalidSpec"
+    REGION_UNRESOLVED = "RegionUnresolved"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

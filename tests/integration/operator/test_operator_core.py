@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import base64
+import re
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -341,3 +343,27 @@ def test_deleting_a_bot_without_a_running_runtime_does_not_hang(
         if e.involved_object.name == "doomed"
     }
     assert "FlattenSkipped" in reasons
+
+
+def test_operator_exports_fleet_metrics(
+    namespace: str, tokyo_operator: OperatorProcess, custom: client.CustomObjectsApi
+) -> None:
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, "tradingbots", _bot("measured")
+    )
+    wait_for(
+        lambda: _reconciled(custom, namespace, "measured"), timeout_s=30, what="reconciliation"
+    )
+
+    def scrape() -> str | None:
+        with urllib.request.urlopen(tokyo_operator.metrics_url, timeout=5) as answer:
+            text = answer.read().decode()
+        return text if 'bot="measured"' in text else None
+
+    text = wait_for(scrape, timeout_s=15, what="the bot in the operator's metrics")
+    assert 'tradefleet_operator_reconcile_total{kind="TradingBot",result="ok"}' in text
+    assert re.search(r'tradefleet_operator_bots\{phase="\w+",region="ap-northeast-1"\} [1-9]', text)
+    assert (
+        f'tradefleet_operator_bot_condition{{bot="measured",condition="Paused",namespace="{namespace}",reason="Trading"}} 0.0'
+        in text
+    )

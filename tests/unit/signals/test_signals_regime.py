@@ -21,7 +21,11 @@ from tradefleet_runtime.signals.regime import (
     fit_regime_model,
 )
 from tradefleet_runtime.signals.regime_evaluation import evaluate_regimes
-from tradefleet_runtime.signals.regime_features import RegimeFeatureTracker, regime_features
+from tradefleet_runtime.signals.regime_features import (
+    FeatureHistory,
+    RegimeFeatureTracker,
+    regime_features,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -59,6 +63,16 @@ def test_online_features_equal_batch_features() -> None:
     assert first == 20
     assert np.all(np.isnan(batch[:first]))
     np.testing.assert_allclose(np.array(online[first:]), batch[first:], rtol=1e-7, atol=1e-12)
+
+
+def test_feature_history_keeps_the_latest_rows_in_time_order() -> None:
+    history = FeatureHistory(capacity=3)
+    assert history.to_array().shape == (0, 4)
+    for i in range(5):
+        history.append((float(i), i + 0.1, i + 0.2, i + 0.3))
+        assert len(history) == min(i + 1, 3)
+    np.testing.assert_array_equal(history.to_array()[:, 0], [2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(history.to_array()[0], [2.0, 2.1, 2.2, 2.3])
 
 
 def test_flat_prices_have_zero_zscore_not_noise() -> None:

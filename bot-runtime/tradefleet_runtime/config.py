@@ -1,0 +1,585 @@
+"""The runtime's configuration: the JSON file the operator renders, parsed into frozen dataclasses.
+
+``python -m tradefleet_runtime`` reads the file named by ``TRADEFLEET_CONFIG`` once at start
+(:func:`load_runtime_config` for a bot, :func:`load_source_config` for a SignalSource workload)
+and the bot's config watcher re-reads it on change. The contract is the operator's
+``render_runtime_config`` / ``render_source_children``: camelCase keys, the TradingBot's
+``spec.strategy`` and ``spec.risk`` verbatim. Every problem raises :class:`ConfigError` naming
+the offending key, so a bad revision exits with one clear log line (the operator's rollback then
+sees an unhealthy pod) and a bad hot reload is refused with the reason.
+
+Two optional blocks are the runtime's own (the operator does not render them, so production
+uses their defaults): ``marketData`` (where ticks come from, how often the decision loop polls,
+the tick validation bounds) and ``paper`` (the paper account's starting balance).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from tradefleet_runtime.risk import RiskConfigError, RiskLimits
+from tradefleet_runtime.signals.errors import SignalConfigError
+from tradefleet_runtime.signals.regime import RegimeLabel, RegimeTradingParams
+
+API_VERSION = "tradefleet.io/v1alpha1"
+CONFIG_ENV = "TRADEFLEET_CONFIG"
+TIMEFRAME_SECONDS: Mapping[str, int] = MappingProxyType(
+    {"1m": 60, "5m": 300, "15m": 900, "1h": 3_600, "4h": 14_400, "1d": 86_400}
+)
+FUSION_COMPONENTS = ("regime", "ofi", "whale", "sentiment", "macro")
+SOURCE_KINDS = ("sentiment", "macro", "whale", "http")
+_FUSION_DEFAULTS: Mapping[str, float] = MappingProxyType(
+    {"regime": 0.25, "ofi": 0.20, "whale": 0.20, "sentiment": 0.20, "macro": 0.15}
+)
+_REGIME_KEYS: Mapping[str, RegimeLabel] = MappingProxyType(
+    {
+        "bullishCalm": RegimeLabel.BULLISH_CALM,
+        "bearishVolatile": RegimeLabel.BEARISH_VOLATILE,
+        "squeeze": RegimeLabel.SQUEEZE,
+    }
+)
+_REGIME_DEFAULTS: Mapping[RegimeLabel, tuple[float, float, float]] = MappingProxyType(
+    {
+        RegimeLabel.BULLISH_CALM: (1.2, 2.0, 5.0),
+        RegimeLabel.BEARISH_VOLATILE: (0.5, 3.0, 3.0),
+        RegimeLabel.SQUEEZE: (0.7, 1.5, 2.5),
+        RegimeLabel.UNKNOWN: (0.5, 2.0, 3.0),
+    }
+)
+_WEIGHT_SUM_TOLERANCE = 1e-6
+
+
+class ConfigError(ValueError):
+    """The configuration file is unreadable or invalid; the message names the key."""
+
+
+class TradingMode(StrEnum):
+    PAPER = "paper"
+    TESTNET = "testnet"
+    LIVE = "live"
+
+
+class MarketKind(StrEnum):
+    SPOT = "spot"
+    FUTURES = "futures"
+
+
+class MarketDataSource(StrEnum):
+    """``exchange``: REST polling through the venue; ``replay``: a CSV/JSONL file of book ticks;
+    ``synthetic``: the seeded generator of :mod:`tradefleet_runtime.market.synthetic`."""
+
+    EXCHANGE = "exchange"
+    REPLAY = "replay"
+    SYNTHETIC = "synthetic"
+
+
+# ------------------------------------------------------------------------------- readers
+
+
+def _where(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _object(raw: object, *, path: str) -> Mapping[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{path} must be an object, got {type(raw).__name__}")
+    return raw
+
+
+def _optional_object(raw: Mapping[str, Any], key: str, *, path: str) -> Mapping[str, Any]:
+    value = raw.get(key)
+    return {} if value is None else _object(value, path=_where(path, key))
+
+
+def _text(raw: Mapping[str, Any], key: str, *, path: str, default: str | None = None) -> str:
+    value = raw.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{_where(path, key)} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _optional_text(raw: Mapping[str, Any], key: str, *, path: str) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    return _text(raw, key, path=path)
+
+
+def _number(
+    raw: Mapping[str, Any],
+    key: str,
+    *,
+    path: str,
+    default: float,
+    low: float | None = None,
+    high: float | None = None,
+) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{_where(path, key)} must be a finite number, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ConfigError(f"{_where(path, key)} must be within [{low}, {high}], got {value!r}")
+    return float(value)
+
+
+def _integer(
+    raw: Mapping[str, Any], key: str, *, path: str, default: int, low: int, high: int
+) -> int:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{_where(path, key)} must be an integer in [{low}, {high}], got {value!r}")
+    return value
+
+
+def _flag(raw: Mapping[str, Any], key: str, *, path: str, default: bool) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{_where(path, key)} must be true or false, got {value!r}")
+    return value
+
+
+def _enum(raw: Mapping[str, Any], key: str, *, path: str, kind: type[StrEnum], default: str) -> Any:
+    value = raw.get(key, default)
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise ConfigError(f"{_where(path, key)} must be one of {allowed}, got {value!r}") from None
+
+
+def _check_kind(raw: Mapping[str, Any], *, kind: str) -> None:
+    if raw.get("apiVersion") != API_VERSION or raw.get("kind") != kind:
+        raise ConfigError(
+            f"expected apiVersion {API_VERSION} kind {kind}, got "
+            f"{raw.get('apiVersion')!r} {raw.get('kind')!r}"
+        )
+
+
+def content_hash(document: Mapping[str, Any]) -> str:
+    """The operator's config hash of a rendered document (sha256 of canonical JSON, 10 hex)."""
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+def read_config_document(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; ConfigError when unreadable or not an object."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror or error}") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"config file {path} is not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"config file {path} must hold a JSON object")
+    return document
+
+
+def config_path_from_env(environ: Mapping[str, str] | None = None) -> Path:
+    value = (os.environ if environ is None else environ).get(CONFIG_ENV)
+    if not value:
+        raise ConfigError(f"environment variable {CONFIG_ENV} (path of the config file) is not set")
+    return Path(value)
+
+
+# ------------------------------------------------------------------------------ the bot
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CredentialEnv:
+    """Names of the environment variables holding the exchange credentials."""
+
+    api_key_env: str
+    api_secret_env: str
+    passphrase_env: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ExchangeSettings:
+    exchange: str
+    market: MarketKind
+    symbol: str
+    mode: TradingMode
+    live_trading_opt_in: bool
+    base_url: str | None
+    credentials: CredentialEnv | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Thresholds:
+    """Fused-score thresholds: ``strong_sell < sell <= 0 <= buy < strong_buy``."""
+
+    buy: float = 0.2
+    strong_buy: float = 0.5
+    sell: float = -0.2
+    strong_sell: float = -0.5
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SourceRef:
+    """A SignalSource the bot reads: its name, weight within its fusion input, and stream."""
+
+    name: str
+    weight: float
+    redis_stream: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StrategySettings:
+    name: str
+    timeframe: str
+    fusion_weights: Mapping[str, float]
+    thresholds: Thresholds
+    regime_params: Mapping[RegimeLabel, RegimeTradingParams]
+    parameters: Mapping[str, Any]
+
+    @property
+    def bar_seconds(self) -> int:
+        return TIMEFRAME_SECONDS[self.timeframe]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RedisSettings:
+    url: str
+    key_prefix: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApiSettings:
+    port: int
+    control_token_env: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MarketDataSettings:
+    """Where ticks come from and how they are validated (the runtime's own block).
+
+    ``poll_interval_ms`` is the decision loop's cadence: one book poll, validation and
+    decision per interval. A tick older than ``max_tick_age_ms`` is stale; a mid price more
+    than ``max_price_jump_pct`` away from the last accepted one is a price jump.
+    """
+
+    source: MarketDataSource = MarketDataSource.EXCHANGE
+    poll_interval_ms: int = 1_000
+    book_depth: int = 20
+    history_bars: int = 1_200
+    max_tick_age_ms: int = 10_000
+    max_price_jump_pct: float = 10.0
+    replay_path: str | None = None
+    synthetic_seed: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PaperSettings:
+    starting_balance: float = 10_000.0
+    quote_currency: str = "USDT"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RuntimeConfig:
+    """Everything one bot runtime is configured with (one revision of the rendered config)."""
+
+    bot_name: str
+    namespace: str
+    exchange: ExchangeSettings
+    strategy: StrategySettings
+    risk: RiskLimits
+    signal_sources: tuple[SourceRef, ...]
+    redis: RedisSettings
+    api: ApiSettings
+    heartbeat_timeout_s: float
+    market_data: MarketDataSettings
+    paper: PaperSettings
+    config_hash: str
+    document: Mapping[str, Any] = field(repr=False)
+
+
+def _exchange(raw: Mapping[str, Any]) -> ExchangeSettings:
+    path = "exchange"
+    block = _object(raw.get(path), path=path)
+    credentials: CredentialEnv | None = None
+    creds = block.get("credentials")
+    if creds is not None:
+        creds = _object(creds, path="exchange.credentials")
+        credentials = CredentialEnv(
+            api_key_env=_text(creds, "apiKeyEnv", path="exchange.credentials"),
+            api_secret_env=_text(creds, "apiSecretEnv", path="exchange.credentials"),
+            passphrase_env=_optional_text(creds, "passphraseEnv", path="exchange.credentials"),
+        )
+    settings = ExchangeSettings(
+        exchange=_text(block, "id", path=path),
+        market=_enum(block, "market", path=path, kind=MarketKind, default="spot"),
+        symbol=_text(block, "symbol", path=path),
+        mode=_enum(block, "mode", path=path, kind=TradingMode, default="paper"),
+        live_trading_opt_in=_flag(block, "liveTradingOptIn", path=path, default=False),
+        base_url=_optional_text(block, "baseUrl", path=path),
+        credentials=credentials,
+    )
+    base, slash, quote = settings.symbol.partition("/")
+    if not (base and slash and quote):
+        raise ConfigError(f"exchange.symbol must look like BASE/QUOTE, got {settings.symbol!r}")
+    if settings.mode is not TradingMode.PAPER and credentials is None:
+        raise ConfigError(f"exchange.credentials are required in {settings.mode.value} mode")
+    if settings.mode is TradingMode.LIVE and not settings.live_trading_opt_in:
+        raise ConfigError("exchange.mode live needs exchange.liveTradingOptIn: true")
+    return settings
+
+
+def _thresholds(raw: Mapping[str, Any]) -> Thresholds:
+    path = "strategy.thresholds"
+    thresholds = Thresholds(
+        buy=_number(raw, "buy", path=path, default=0.2, low=0.0, high=1.0),
+        strong_buy=_number(raw, "strongBuy", path=path, default=0.5, low=0.0, high=1.0),
+        sell=_number(raw, "sell", path=path, default=-0.2, low=-1.0, high=0.0),
+        strong_sell=_number(raw, "strongSell", path=path, default=-0.5, low=-1.0, high=0.0),
+    )
+    if not (
+        thresholds.strong_sell < thresholds.sell <= 0.0 <= thresholds.buy < thresholds.strong_buy
+    ):
+        raise ConfigError(f"{path} must satisfy strongSell < sell <= 0 <= buy < strongBuy")
+    return thresholds
+
+
+def _fusion_weights(raw: Mapping[str, Any]) -> Mapping[str, float]:
+    path = "strategy.fusionWeights"
+    unknown = sorted(set(raw) - set(FUSION_COMPONENTS))
+    if unknown:
+        raise ConfigError(f"{path} has unknown component(s) {', '.join(unknown)}")
+    weights = {
+        name: _number(raw, name, path=path, default=_FUSION_DEFAULTS[name], low=0.0, high=1.0)
+        for name in FUSION_COMPONENTS
+    }
+    total = sum(weights.values())
+    if abs(total - 1.0) > _WEIGHT_SUM_TOLERANCE:
+        raise ConfigError(f"{path} must sum to 1, got {total:.6g}")
+    return MappingProxyType(weights)
+
+
+def _regime_params(raw: Mapping[str, Any]) -> Mapping[RegimeLabel, RegimeTradingParams]:
+    path = "strategy.regimeParameters"
+    unknown = sorted(set(raw) - set(_REGIME_KEYS))
+    if unknown:
+        raise ConfigError(f"{path} has unknown regime(s) {', '.join(unknown)}")
+    params: dict[RegimeLabel, RegimeTradingParams] = {}
+    for label, (size, stop, target) in _REGIME_DEFAULTS.items():
+        key = next((k for k, v in _REGIME_KEYS.items() if v is label), None)
+        block = _optional_object(raw, key, path=path) if key else {}
+        where = _where(path, key or label.value)
+        try:
+            params[label] = RegimeTradingParams(
+                position_size_multiplier=_number(
+                    block, "sizeMultiplier", path=where, default=size, low=0.0, high=5.0
+                ),
+                stop_loss_pct=_number(
+                    block, "stopLossPct", path=where, default=stop, low=0.0, high=50.0
+                ),
+                take_profit_pct=_number(
+                    block, "takeProfitPct", path=where, default=target, low=0.0, high=100.0
+                ),
+            )
+        except SignalConfigError as error:
+            raise ConfigError(f"{where}: {error}") from None
+    return MappingProxyType(params)
+
+
+def _strategy(raw: Mapping[str, Any]) -> StrategySettings:
+    path = "strategy"
+    block = _optional_object(raw, path, path="")
+    timeframe = _text(block, "timeframe", path=path, default="1m")
+    if timeframe not in TIMEFRAME_SECONDS:
+        raise ConfigError(
+            f"strategy.timeframe must be one of {', '.join(TIMEFRAME_SECONDS)}, got {timeframe!r}"
+        )
+    return StrategySettings(
+        name=_text(block, "name", path=path, default="fusion"),
+        timeframe=timeframe,
+        fusion_weights=_fusion_weights(_optional_object(block, "fusionWeights", path=path)),
+        thresholds=_thresholds(_optional_object(block, "thresholds", path=path)),
+        regime_params=_regime_params(_optional_object(block, "regimeParameters", path=path)),
+        parameters=MappingProxyType(dict(_optional_object(block, "parameters", path=path))),
+    )
+
+
+def _sources(raw: Mapping[str, Any]) -> tuple[SourceRef, ...]:
+    items = raw.get("signalSources") or []
+    if not isinstance(items, list):
+        raise ConfigError("signalSources must be a list")
+    refs = []
+    for index, item in enumerate(items):
+        where = f"signalSources[{index}]"
+        entry = _object(item, path=where)
+        refs.append(
+            SourceRef(
+                name=_text(entry, "name", path=where),
+                weight=_number(entry, "weight", path=where, default=1.0, low=0.0, high=1.0),
+                redis_stream=_text(entry, "redisStream", path=where),
+            )
+        )
+    names = [ref.name for ref in refs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"signalSources names must be unique, got {names}")
+    return tuple(refs)
+
+
+def _redis(raw: Mapping[str, Any], *, with_prefix: bool) -> RedisSettings:
+    block = _object(raw.get("redis"), path="redis")
+    url = _text(block, "url", path="redis")
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"redis.url must be a redis:// URL, got {url!r}")
+    prefix = _text(block, "keyPrefix" if with_prefix else "stream", path="redis")
+    return RedisSettings(url=url, key_prefix=prefix)
+
+
+def _market_data(raw: Mapping[str, Any]) -> MarketDataSettings:
+    path = "marketData"
+    block = _optional_object(raw, path, path="")
+    settings = MarketDataSettings(
+        source=_enum(block, "source", path=path, kind=MarketDataSource, default="exchange"),
+        poll_interval_ms=_integer(
+            block, "pollIntervalMs", path=path, default=1_000, low=10, high=3_600_000
+        ),
+        book_depth=_integer(block, "bookDepth", path=path, default=20, low=5, high=1_000),
+        history_bars=_integer(block, "historyBars", path=path, default=1_200, low=30, high=1_500),
+        max_tick_age_ms=_integer(
+            block, "maxTickAgeMs", path=path, default=10_000, low=100, high=86_400_000
+        ),
+        max_price_jump_pct=_number(
+            block, "maxPriceJumpPct", path=path, default=10.0, low=0.01, high=100.0
+        ),
+        replay_path=_optional_text(block, "replayPath", path=path),
+        synthetic_seed=_integer(block, "syntheticSeed", path=path, default=0, low=0, high=2**31),
+    )
+    if settings.source is MarketDataSource.REPLAY and settings.replay_path is None:
+        raise ConfigError("marketData.replayPath is required when marketData.source is replay")
+    return settings
+
+
+def _paper(raw: Mapping[str, Any]) -> PaperSettings:
+    block = _optional_object(raw, "paper", path="")
+    return PaperSettings(
+        starting_balance=_number(
+            block, "startingBalance", path="paper", default=10_000.0, low=1.0, high=1e12
+        ),
+        quote_currency=_text(block, "quoteCurrency", path="paper", default="USDT"),
+    )
+
+
+def parse_runtime_config(document: Mapping[str, Any]) -> RuntimeConfig:
+    """A bot's RuntimeConfig document → :class:`RuntimeConfig`; ConfigError naming the key."""
+    raw = _object(document, path="config")
+    _check_kind(raw, kind="RuntimeConfig")
+    bot = _object(raw.get("bot"), path="bot")
+    api = _object(raw.get("api"), path="api")
+    risk_spec = _optional_object(raw, "risk", path="")
+    try:
+        risk = RiskLimits.from_spec(risk_spec)
+    except RiskConfigError as error:
+        raise ConfigError(str(error)) from None
+    return RuntimeConfig(
+        bot_name=_text(bot, "name", path="bot"),
+        namespace=_text(bot, "namespace", path="bot"),
+        exchange=_exchange(raw),
+        strategy=_strategy(raw),
+        risk=risk,
+        signal_sources=_sources(raw),
+        redis=_redis(raw, with_prefix=True),
+        api=ApiSettings(
+            port=_integer(api, "port", path="api", default=8080, low=0, high=65_535),
+            control_token_env=_text(
+                api, "controlTokenEnv", path="api", default="TRADEFLEET_CONTROL_TOKEN"
+            ),
+        ),
+        heartbeat_timeout_s=_number(
+            raw, "heartbeatTimeoutSeconds", path="", default=30.0, low=1.0, high=3_600.0
+        ),
+        market_data=_market_data(raw),
+        paper=_paper(raw),
+        config_hash=content_hash(raw),
+        document=MappingProxyType(dict(raw)),
+    )
+
+
+# Blocks a running bot cannot take over without a restart (connections, venue, port).
+RESTART_ONLY_KEYS = ("bot", "exchange", "redis", "api", "paper")
+
+
+def restart_only_changes(*, old: RuntimeConfig, new: RuntimeConfig) -> list[str]:
+    """Top-level keys whose change a hot reload cannot apply."""
+    return [key for key in RESTART_ONLY_KEYS if old.document.get(key) != new.document.get(key)]
+
+
+def load_runtime_config(path: Path) -> RuntimeConfig:
+    return parse_runtime_config(read_config_document(path))
+
+
+# ------------------------------------------------------------------- the SignalSource
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SentimentFeed:
+    url: str
+    credibility: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SourceConfig:
+    """A SignalSource workload's configuration; ``spec`` keeps the kind-specific block."""
+
+    name: str
+    namespace: str
+    kind: str
+    symbols: tuple[str, ...]
+    interval_s: int
+    paused: bool
+    spec: Mapping[str, Any] = field(repr=False)
+    redis_url: str
+    stream: str
+    port: int
+    config_hash: str
+
+
+def parse_source_config(document: Mapping[str, Any]) -> SourceConfig:
+    """A SignalSourceConfig document → :class:`SourceConfig`; ConfigError naming the key."""
+    raw = _object(document, path="config")
+    _check_kind(raw, kind="SignalSourceConfig")
+    source = _object(raw.get("source"), path="source")
+    spec = _object(raw.get("spec"), path="spec")
+    kind = _text(spec, "kind", path="spec")
+    if kind not in SOURCE_KINDS:
+        raise ConfigError(f"spec.kind must be one of {', '.join(SOURCE_KINDS)}, got {kind!r}")
+    if not isinstance(spec.get(kind), Mapping) and kind != "whale":
+        raise ConfigError(f"spec.{kind} is required for a {kind} source")
+    symbols = spec.get("symbols")
+    if not isinstance(symbols, list) or not symbols or not all(
+        isinstance(s, str) and "/" in s for s in symbols
+    ):
+        raise ConfigError("spec.symbols must be a non-empty list of BASE/QUOTE symbols")
+    redis = _redis(raw, with_prefix=False)
+    api = _object(raw.get("api"), path="api")
+    return SourceConfig(
+        name=_text(source, "name", path="source"),
+        namespace=_text(source, "namespace", path="source"),
+        kind=kind,
+        symbols=tuple(symbols),
+        interval_s=_integer(spec, "intervalSeconds", path="spec", default=60, low=1, high=86_400),
+        paused=_flag(spec, "paused", path="spec", default=False),
+        spec=MappingProxyType(dict(spec)),
+        redis_url=redis.url,
+        stream=redis.key_prefix,
+        port=_integer(api, "port", path="api", default=8080, low=0, high=65_535),
+        config_hash=content_hash(raw),
+    )
+
+
+def load_source_config(path: Path) -> SourceConfig:
+    return parse_source_config(read_config_document(path))

@@ -1,0 +1,345 @@
+"""Self-healing decisions for one bot: restarts with backoff and budget, rollbacks, runtime commands.
+
+Pure functions called by the reconciler once per pass with what it observed (the bot's previous
+status, its current pod, the runtime's ``/status`` answer or why there was none). They return the
+new self-healing state, the conditions it implies and what to do; the reconciler does it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tradefleet_operator import conditions as cond
+from tradefleet_operator.spec import SelfHealingSpec
+
+ANNOTATION_RESET_BREAKER = "tradefleet.io/reset-circuit-breaker"
+ANNOTATION_KILL_SWITCH = "tradefleet.io/kill-switch"
+MAX_RECORDED_RESTARTS = 50
+
+
+def parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PodView:
+    """The bot's current pod as far as self-healing cares."""
+
+    name: str
+    ip: str | None
+    running: bool
+    restart_count: int
+    started_at: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RuntimeView:
+    """The runtime's ``/status`` answer, or why there is none."""
+
+    status: Mapping[str, Any] | None
+    error: str | None
+
+
+@dataclass(kw_only=True, slots=True)
+class HealingDecision:
+    """New ``status.selfHealing``, conditions to report, and what the reconciler must do."""
+
+    state: dict[str, Any]
+    conditions: list[cond.Condition] = field(default_factory=list)
+    replicas: int = 1
+    restarted: list[str] = field(default_factory=list)  # causes of restarts counted this pass
+    degraded: bool = False
+
+
+def _restarts_in_window(
+    *, restarts: Sequence[Mapping[str, Any]], window_s: int, now: datetime
+) -> list[Mapping[str, Any]]:
+    recent = []
+    for entry in restarts:
+        at = parse_time(str(entry.get("at")))
+        if at is not None and (now - at).total_seconds() <= window_s:
+            recent.append(entry)
+    return recent
+
+
+def backoff_seconds(*, policy: SelfHealingSpec, restarts_in_window: int) -> float:
+    """Exponential backoff before the operator replaces the pod again: base × 2^(n−1), capped."""
+    if restarts_in_window <= 0:
+        return 0.0
+    return float(
+        min(policy.backoff_seconds * 2 ** (restarts_in_window - 1), policy.max_backoff_seconds)
+    )
+
+
+def assess_restarts(
+    *,
+    policy: SelfHealingSpec,
+    previous: Mapping[str, Any],
+    generation: int,
+    pod: PodView | None,
+    runtime: RuntimeView | None,
+    pods_exist: bool,
+    now: datetime,
+) -> HealingDecision:
+    """Count crashes, replace hung or unhealthy runtimes, and stop at the restart budget."""
+    state: dict[str, Any] = {
+        k: v
+        for k, v in previous.items()
+        if k
+        in (
+            "recentRestarts",
+            "observedPod",
+            "observedPodRestarts",
+            "unreachableSince",
+            "replacing",
+            "degradedAtGeneration",
+        )
+    }
+    restarts: list[Mapping[str, Any]] = list(state.get("recentRestarts") or [])
+    decision = HealingDecision(state=state)
+
+    # The user acted (a new spec): the budget starts afresh.
+    if "degradedAtGeneration" in state and int(state["degradedAtGeneration"]) != generation:
+        restarts = []
+        state.pop("degradedAtGeneration")
+
+    def record(cause: str, message: str) -> None:
+        restarts.insert(0, {"at": format_time(now), "cause": cause, "message": message[:1024]})
+        decision.restarted.append(cause)
+
+    if pod is not None:
+        if state.get("observedPod") != pod.name:
+            state["observedPod"] = pod.name
+            baseline = 0
+        else:
+            baseline = int(state.get("observedPodRestarts") or 0)
+        for _ in range(max(0, pod.restart_count - baseline)):
+            record("crashed", f"container of pod {pod.name} exited and was restarted")
+        state["observedPodRestarts"] = pod.restart_count
+
+    # A replacement is finished once the old pod is gone.
+    if state.get("replacing") and not pods_exist:
+        state["replacing"] = False
+
+    in_window = _restarts_in_window(
+        restarts=restarts, window_s=policy.restart_window_seconds, now=now
+    )
+    if len(in_window) >= policy.max_restarts:
+        state.setdefault("degradedAtGeneration", generation)
+        decision.degraded = True
+        decision.replicas = 0
+        message = (
+            f"{len(in_window)} restarts in the last {policy.restart_window_seconds}s reached "
+            f"spec.selfHealing.maxRestarts={policy.max_restarts}; the bot is stopped until the spec "
+            "changes or the window passes"
+        )
+        decision.conditions.append(
+            cond.Condition(
+                type=cond.DEGRADED, status=True, reason="RestartBudgetExhausted", message=message
+            )
+        )
+    else:
+        state.pop("degradedAtGeneration", None)
+        decision.conditions.append(
+            cond.Condition(
+                type=cond.DEGRADED,
+                status=False,
+                reason="WithinRestartBudget",
+                message=f"{len(in_window)}/{policy.max_restarts} restarts in the last {policy.restart_window_seconds}s",
+            )
+        )
+        cause = _replacement_cause(policy=policy, state=state, pod=pod, runtime=runtime, now=now)
+        if cause is not None and not state.get("replacing"):
+            last = parse_time(str(in_window[0]["at"])) if in_window else None
+            wait = backoff_seconds(policy=policy, restarts_in_window=len(in_window))
+            if last is None or (now - last).total_seconds() >= wait:
+                record(cause[0], cause[1])
+                state["replacing"] = True
+                state.pop("unreachableSince", None)
+        if state.get("replacing"):
+            decision.replicas = 0
+
+    state["recentRestarts"] = restarts[:MAX_RECORDED_RESTARTS]
+    return decision
+
+
+def _replacement_cause(
+    *,
+    policy: SelfHealingSpec,
+    state: dict[str, Any],
+    pod: PodView | None,
+    runtime: RuntimeView | None,
+    now: datetime,
+) -> tuple[str, str] | None:
+    """Why the running pod must be replaced (hung or unhealthy), if it must."""
+    if pod is None or not pod.running or runtime is None:
+        state.pop("unreachableSince", None)
+        return None
+    timeout = policy.heartbeat_timeout_seconds
+    if runtime.status is None:
+        since = parse_time(state.get("unreachableSince")) or now
+        state["unreachableSince"] = format_time(since)
+        grace_from = max(since, pod.started_at or since)
+        if (now - grace_from).total_seconds() > timeout:
+            return (
+                "unhealthy",
+                f"runtime status endpoint failing for over {timeout}s: {runtime.error}",
+            )
+        return None
+    state.pop("unreachableSince", None)
+    heartbeat = runtime.status.get("heartbeat")
+    if isinstance(heartbeat, int | float) and heartbeat > 0:
+        age = now.timestamp() - float(heartbeat)
+        if age > timeout:
+            return (
+                "hung",
+                f"runtime heartbeat is {age:.0f}s old (heartbeatTimeoutSeconds={timeout})",
+            )
+    return None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Commands:
+    """Runtime commands the desired state calls for, in the order to send them."""
+
+    names: tuple[str, ...]
+    breaker_reset_value: str | None
+    kill_switch: bool
+
+
+def runtime_commands(
+    *,
+    paused: bool,
+    annotations: Mapping[str, str],
+    control: Mapping[str, Any],
+    runtime: Mapping[str, Any],
+) -> Commands:
+    """Compare what the user asks (spec.paused, annotations) with what the runtime reports."""
+    names: list[str] = []
+    kill = str(annotations.get(ANNOTATION_KILL_SWITCH, "")).lower() == "true"
+    runtime_halted = bool(runtime.get("halted"))
+    if kill and not runtime_halted:
+        names.append("halt")
+    elif not kill and control.get("killSwitchApplied") and runtime_halted:
+        names.append("resume")
+    if not kill:
+        if paused and not runtime.get("paused"):
+            names.append("pause")
+        elif not paused and runtime.get("paused") and "resume" not in names:
+            names.append("resume")
+    reset_value = annotations.get(ANNOTATION_RESET_BREAKER)
+    breaker_open = (runtime.get("circuitBreaker") or {}).get("state") == "Open"
+    pending_reset = bool(reset_value) and reset_value != control.get("breakerResetAcknowledged")
+    if pending_reset and breaker_open:
+        names.append("reset-breaker")
+    return Commands(
+        names=tuple(names),
+        breaker_reset_value=reset_value if pending_reset else None,
+        kill_switch=kill,
+    )
+
+
+def breaker_condition(
+    runtime: Mapping[str, Any] | None, previous: Mapping[str, Any] | None
+) -> cond.Condition:
+    """``CircuitBreakerOpen`` from the runtime's report (or the last known one while it is silent)."""
+    breaker = (runtime or {}).get("circuitBreaker") or previous or {}
+    if breaker.get("state") == "Open":
+        reason = "".join(
+            part.capitalize() for part in str(breaker.get("reason") or "tripped").split("_")
+        )
+        return cond.Condition(
+            type=cond.CIRCUIT_BREAKER_OPEN,
+            status=True,
+            reason=reason,
+            message=str(breaker.get("message") or "the runtime stopped opening positions"),
+        )
+    return cond.Condition(
+        type=cond.CIRCUIT_BREAKER_OPEN,
+        status=False,
+        reason="Closed",
+        message="no circuit breaker is open",
+    )
+
+
+_ACTIONS = frozenset({"strong_buy", "buy", "neutral", "sell", "strong_sell"})
+
+
+def _as_time(value: Any) -> str | None:
+    """A runtime timestamp (Unix seconds or RFC 3339) in the status's date-time format."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return format_time(datetime.fromtimestamp(float(value), tz=UTC))
+    if isinstance(value, str):
+        try:
+            return format_time(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        except ValueError:
+            return None
+    return None
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return round(float(value), 6)
+    return None
+
+
+def runtime_figures(runtime: Mapping[str, Any]) -> dict[str, Any]:
+    """The live figures the bot's status shows, from the runtime's ``/status``.
+
+    Values are normalised to the CRD's status schema and anything that does not fit is left out,
+    so an odd answer from a runtime can never block the status write.
+    """
+    figures: dict[str, Any] = {}
+    for key in ("equity", "pnl", "pnlPct", "drawdownPct"):
+        number = _as_number(runtime.get(key))
+        if number is not None:
+            figures[key] = number
+    position = runtime.get("position")
+    if isinstance(position, Mapping):
+        side = str(position.get("side") or "flat").lower()
+        figures["position"] = {
+            "side": side if side in ("long", "short", "flat") else "flat",
+            "size": abs(_as_number(position.get("size")) or 0.0),
+            "entryPrice": abs(_as_number(position.get("entryPrice")) or 0.0),
+        }
+    regime = runtime.get("regime")
+    if isinstance(regime, str) and regime:
+        figures["regime"] = regime[:64]
+    signal = runtime.get("lastSignal")
+    if isinstance(signal, Mapping) and str(signal.get("action", "")).lower() in _ACTIONS:
+        last: dict[str, Any] = {
+            "action": str(signal["action"]).lower(),
+            "score": max(-1.0, min(1.0, _as_number(signal.get("score")) or 0.0)),
+        }
+        at = _as_time(signal.get("at"))
+        if at:
+            last["at"] = at
+        figures["lastSignal"] = last
+    breaker = runtime.get("circuitBreaker")
+    if isinstance(breaker, Mapping) and breaker.get("state") in ("Open", "Closed"):
+        shown: dict[str, Any] = {"state": breaker["state"]}
+        if breaker.get("reason"):
+            shown["reason"] = str(breaker["reason"])[:128]
+        if breaker.get("message"):
+            shown["message"] = str(breaker["message"])[:1024]
+        since = _as_time(breaker.get("since"))
+        if since:
+            shown["since"] = since
+        figures["circuitBreaker"] = shown
+    heartbeat = _as_time(runtime.get("heartbeat"))
+    if heartbeat:
+        figures["lastHeartbeat"] = heartbeat
+    return figures

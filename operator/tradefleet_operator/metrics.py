@@ -1,0 +1,109 @@
+"""Prometheus metrics of the operator (names in docs/metrics.md), served on ``metricsPort``.
+
+The handlers record each reconcile pass here and keep the last status they wrote per resource;
+the fleet gauges (bots by phase, conditions per bot) are computed from those statuses at scrape
+time, so a deleted bot's series disappear with it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+# Conditions exported per bot; the rest are visible in kubectl.
+EXPORTED_CONDITIONS = ("Ready", "Degraded", "CircuitBreakerOpen", "RolledBack", "Paused")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BotRecord:
+    namespace: str
+    name: str
+    status: Mapping[str, Any]
+
+
+class FleetCollector(Collector):
+    """Bots by phase and their conditions, from the statuses the operator last wrote."""
+
+    def __init__(self) -> None:
+        self.bots: dict[str, BotRecord] = {}
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        by_phase = GaugeMetricFamily(
+            "tradefleet_operator_bots", "Bots by phase.", labels=["phase", "region"]
+        )
+        conditions = GaugeMetricFamily(
+            "tradefleet_operator_bot_condition",
+            "1 while the bot's condition is True.",
+            labels=["namespace", "bot", "condition", "reason"],
+        )
+        counts: dict[tuple[str, str], int] = {}
+        for record in list(self.bots.values()):
+            key = (
+                str(record.status.get("phase") or "Pending"),
+                str(record.status.get("region") or ""),
+            )
+            counts[key] = counts.get(key, 0) + 1
+            for cond in record.status.get("conditions") or []:
+                if cond.get("type") in EXPORTED_CONDITIONS:
+                    conditions.add_metric(
+                        [record.namespace, record.name, cond["type"], str(cond.get("reason", ""))],
+                        1.0 if cond.get("status") == "True" else 0.0,
+                    )
+        for (phase, region), count in sorted(counts.items()):
+            by_phase.add_metric([phase, region], count)
+        yield by_phase
+        yield conditions
+
+
+class OperatorMetrics:
+    """All operator metrics in one registry (not the global one, so tests can make several)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.reconciles = Counter(
+            "tradefleet_operator_reconcile_total",
+            "Reconcile passes.",
+            ["kind", "result"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "tradefleet_operator_reconcile_duration_seconds",
+            "Time of one reconcile pass.",
+            ["kind"],
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5),
+            registry=self.registry,
+        )
+        self.last_success = Gauge(
+            "tradefleet_operator_last_reconcile_timestamp_seconds",
+            "Unix time of the last successful reconcile pass.",
+            registry=self.registry,
+        )
+        self.restarts = Counter(
+            "tradefleet_operator_bot_restarts_total",
+            "Bot pods replaced by the operator.",
+            ["namespace", "bot", "cause"],
+            registry=self.registry,
+        )
+        self.rollbacks = Counter(
+            "tradefleet_operator_rollbacks_total",
+            "Rollbacks to the last good revision.",
+            ["namespace", "bot"],
+            registry=self.registry,
+        )
+        self.fleet = FleetCollector()
+        self.registry.register(self.fleet)
+
+    def observe_pass(self, *, kind: str, ok: bool, seconds: float) -> None:
+        self.reconciles.labels(kind=kind, result="ok" if ok else "error").inc()
+        self.duration.labels(kind=kind).observe(seconds)
+        if ok:
+            self.last_success.set(time.time())
+
+    def serve(self, *, port: int) -> None:
+        start_http_server(port, registry=self.registry)
