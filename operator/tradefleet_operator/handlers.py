@@ -189,6 +189,17 @@ def source_changed(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) 
             event.set()
 
 
+@kopf.index(GROUP, VERSION, "tradingbots")
+def source_consumers_index(
+    spec: kopf.Spec, namespace: str | None, name: str, **_: Any
+) -> dict[tuple[str, str], str]:
+    """Which bots read which sources, for each source's ``status.consumers``."""
+    refs = (spec.get("strategy") or {}).get("signalSources") or []
+    return {
+        (namespace or "", str(ref.get("name"))): name for ref in refs if isinstance(ref, Mapping)
+    }
+
+
 @kopf.on.event(GROUP, VERSION, "tradingbots")
 def bot_changed(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     _trigger(memo=memo, key=(namespace or "", "TradingBot", name)).set()
@@ -252,7 +263,11 @@ async def _loop(
                     body=current, children=children, sources=sources
                 )
             else:
-                outcome = await reconciler.reconcile_source(body=current, children=children)
+                bots_idx: kopf.Index[tuple[str, str], str] = indexes["source_consumers_index"]
+                consumers = len(list(bots_idx.get((key[0], key[2]), [])))
+                outcome = await reconciler.reconcile_source(
+                    body=current, children=children, consumers=consumers
+                )
             await _write_outcome(state=state, body=body, kind=kind, outcome=outcome)
             state.metrics.observe_pass(kind=kind, ok=True, seconds=time.monotonic() - started)
             for cause in outcome.restarts:

@@ -343,3 +343,21 @@ def runtime_figures(runtime: Mapping[str, Any]) -> dict[str, Any]:
     if heartbeat:
         figures["lastHeartbeat"] = heartbeat
     return figures
+
+
+def source_figures(runtime: Mapping[str, Any]) -> dict[str, Any]:
+    """A SignalSource's ``lastPublished`` and ``lastValues`` from its ``/status``, schema-normalised."""
+    figures: dict[str, Any] = {}
+    published = _as_time(runtime.get("lastPublished"))
+    if published:
+        figures["lastPublished"] = published
+    values = []
+    for row in runtime.get("lastValues") or []:
+        if not isinstance(row, Mapping):
+            continue
+        value = _as_number(row.get("value"))
+        if isinstance(row.get("symbol"), str) and value is not None:
+            values.append({"symbol": row["symbol"][:64], "value": max(-1.0, min(1.0, value))})
+    if values:
+        figures["lastValues"] = values[:64]
+    return figures

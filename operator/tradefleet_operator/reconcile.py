@@ -29,6 +29,7 @@ from tradefleet_operator.healing import (
     parse_time,
     runtime_commands,
     runtime_figures,
+    source_figures,
 )
 from tradefleet_operator.kube import KubeApiError, KubeClient
 from tradefleet_operator.render import (
@@ -713,7 +714,11 @@ class Reconciler:
     # -- SignalSource -------------------------------------------------------------------------
 
     async def reconcile_source(
-        self, *, body: Mapping[str, Any], children: Mapping[ChildKey, Mapping[str, Any]]
+        self,
+        *,
+        body: Mapping[str, Any],
+        children: Mapping[ChildKey, Mapping[str, Any]],
+        consumers: int,
     ) -> Outcome:
         owner = _owner(body)
         try:
@@ -742,6 +747,21 @@ class Reconciler:
         available = bool(
             deployment and int((deployment.get("status") or {}).get("availableReplicas") or 0) >= 1
         )
+        previous = body.get("status") or {}
+        published = {k: v for k, v in previous.items() if k in ("lastPublished", "lastValues")}
+        pods = [
+            obj
+            for (kind, _), obj in children.items()
+            if kind == "Pod" and not obj.get("metadata", {}).get("deletionTimestamp")
+        ]
+        runtime = await self._poll(pod=_pod_view(pods[0]) if pods else None)
+        if runtime is not None and runtime.status is not None:
+            published.update(source_figures(runtime.status))
+        now = datetime.now(UTC)
+        last = parse_time(published.get("lastPublished"))
+        # A source is healthy while it publishes; three missed intervals make it stale.
+        stale_after = 3 * spec.interval_seconds
+        fresh = last is not None and (now - last).total_seconds() <= stale_after
         if spec.paused:
             phase, ready = (
                 "Paused",
@@ -749,11 +769,26 @@ class Reconciler:
                     type=cond.READY, status=False, reason="Paused", message="spec.paused is true"
                 ),
             )
-        elif available:
+        elif available and fresh:
             phase, ready = (
                 "Running",
                 cond.Condition(
-                    type=cond.READY, status=True, reason="Publishing", message="source pod is ready"
+                    type=cond.READY,
+                    status=True,
+                    reason="Publishing",
+                    message=f"last value published at {published['lastPublished']}",
+                ),
+            )
+        elif available:
+            phase, ready = (
+                "Degraded" if last else "Running",
+                cond.Condition(
+                    type=cond.READY,
+                    status=False,
+                    reason="NotPublishing",
+                    message=f"no value published in the last {stale_after}s"
+                    if last
+                    else "waiting for the first published value",
                 ),
             )
         else:
@@ -776,15 +811,14 @@ class Reconciler:
             ),
         ]
         status = {
-            **{
-                k: v
-                for k, v in (body.get("status") or {}).items()
-                if k in ("lastPublished", "lastValues")
-            },
+            **published,
             "phase": phase,
             "endpoint": signal_stream_key(namespace=owner.namespace, source=owner.name),
+            "consumers": consumers,
         }
-        return _finish(body=body, observed=observed, status=status, events=events, writes=writes)
+        outcome = _finish(body=body, observed=observed, status=status, events=events, writes=writes)
+        outcome.poll_again_s = self.settings.health_poll_interval_s if pods else None
+        return outcome
 
 
 # Status fields that later features (runtime polling, self-healing) own; a reconcile keeps them.

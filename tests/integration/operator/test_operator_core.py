@@ -106,7 +106,16 @@ def test_examples_apply_and_show_as_a_dashboard(
         "get", "tb", "-o", "wide", "-n", namespace, kubeconfig=cluster.kubeconfig
     ).stdout.splitlines()[0]
     assert "REVISION" in wide and "RESTARTS" in wide
-    explained = kubectl("explain", "tradingbot.spec.risk", kubeconfig=cluster.kubeconfig).stdout
+    # The apiserver publishes a new CRD's OpenAPI a few seconds after it is established.
+    explained = wait_for(
+        lambda: (
+            kubectl(
+                "explain", "tradingbot.spec.risk", kubeconfig=cluster.kubeconfig, check=False
+            ).stdout
+        ),
+        timeout_s=30,
+        what="kubectl explain to know the CRD",
+    )
     assert "kellyFraction" in explained and "maxDrawdownPct" in explained
     assert "DESCRIPTION" in explained and len(explained.splitlines()) > 20
 

@@ -1,0 +1,97 @@
+"""Pure parts of reconciliation: drift comparison, condition transitions, revision numbering, names."""
+
+from __future__ import annotations
+
+import pytest
+from tradefleet_operator.conditions import Condition, merge_conditions
+from tradefleet_operator.drift import object_in_sync
+from tradefleet_operator.reconcile import choose_revision, revision_content
+from tradefleet_operator.render import MAX_NAME, child_name, content_hash
+
+pytestmark = pytest.mark.unit
+
+
+def test_server_defaults_are_not_drift_but_edits_are() -> None:
+    desired = {
+        "kind": "Deployment",
+        "metadata": {"labels": {"a": "1"}},
+        "spec": {"replicas": 1, "strategy": {"type": "Recreate"}},
+    }
+    defaulted = {
+        "kind": "Deployment",
+        "metadata": {"labels": {"a": "1", "extra": "x"}, "uid": "u"},
+        "spec": {"replicas": 1, "strategy": {"type": "Recreate"}, "revisionHistoryLimit": 10},
+    }
+    assert object_in_sync(actual=defaulted, desired=desired)
+    edited = {**defaulted, "spec": {**defaulted["spec"], "strategy": {"type": "RollingUpdate"}}}
+    assert not object_in_sync(actual=edited, desired=desired)
+    relabelled = {**defaulted, "metadata": {"labels": {"a": "2"}}}
+    assert not object_in_sync(actual=relabelled, desired=desired)
+
+
+def test_canonicalised_quantities_are_not_drift() -> None:
+    desired = {"spec": {"resources": {"requests": {"cpu": "0.5", "memory": "1024Mi"}}}}
+    stored = {"spec": {"resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}}
+    assert object_in_sync(actual=stored, desired=desired)
+
+
+def test_last_transition_time_moves_only_when_status_flips() -> None:
+    first = merge_conditions(
+        previous=None,
+        observed=[Condition(type="Ready", status=False, reason="WaitingForPod", message="m")],
+        generation=1,
+        now="2026-11-21T10:00:00Z",
+    )
+    same_status = merge_conditions(
+        previous=first,
+        observed=[Condition(type="Ready", status=False, reason="PodNotReady", message="m2")],
+        generation=1,
+        now="2026-11-21T10:05:00Z",
+    )
+    assert same_status[0]["lastTransitionTime"] == "2026-11-21T10:00:00Z"
+    assert same_status[0]["reason"] == "PodNotReady"
+    flipped = merge_conditions(
+        previous=same_status,
+        observed=[Condition(type="Ready", status=True, reason="RuntimeAvailable", message="ok")],
+        generation=2,
+        now="2026-11-21T10:06:00Z",
+    )
+    assert flipped[0]["lastTransitionTime"] == "2026-11-21T10:06:00Z"
+    assert flipped[0]["observedGeneration"] == 2
+
+
+def _kept(number: int, content: dict[str, object]) -> dict[str, object]:
+    return {
+        "revision": number,
+        "metadata": {"annotations": {"tradefleet.io/config-hash": content_hash(content)}},
+    }
+
+
+def test_revisions_grow_and_a_revert_becomes_the_newest() -> None:
+    one = revision_content(
+        config={"risk": {"maxPositionPct": 10}}, raw_spec={"paused": False, "symbol": "BTC/USDT"}
+    )
+    two = revision_content(config={"risk": {"maxPositionPct": 5}}, raw_spec={"symbol": "BTC/USDT"})
+    first, new = choose_revision(content=one, existing=[])
+    assert (first.number, new) == (1, True)
+    same, new = choose_revision(content=one, existing=[_kept(1, one)])
+    assert (same.number, new) == (1, False)
+    second, _ = choose_revision(content=two, existing=[_kept(1, one)])
+    assert second.number == 2
+    reverted, new = choose_revision(content=one, existing=[_kept(1, one), _kept(2, two)])
+    assert (reverted.number, new) == (3, True)
+
+
+def test_pausing_is_not_a_revision() -> None:
+    running = revision_content(config={}, raw_spec={"symbol": "BTC/USDT", "paused": False})
+    paused = revision_content(config={}, raw_spec={"symbol": "BTC/USDT", "paused": True})
+    assert running == paused
+
+
+def test_child_names_stay_valid_and_unique_when_bots_have_long_names() -> None:
+    long_a = "a" * 70 + "-one"
+    long_b = "a" * 70 + "-two"
+    names = {child_name(owner=long_a, suffix="config"), child_name(owner=long_b, suffix="config")}
+    assert len(names) == 2
+    assert all(len(n) <= MAX_NAME and n.endswith("-config") for n in names)
+    assert child_name(owner="short", suffix="config") == "short-config"
