@@ -1,8 +1,9 @@
-"""``tradefleet-devcluster``: the local demo cluster behind the README's first command.
+"""``tradefleet-devcluster``: the local demo behind the README's first command.
 
-Dev/test tooling. ``python -m tradefleet_devtools.cli up`` starts a real control plane on this
-machine, installs the CRDs, prints how to use it with kubectl, and keeps everything running until
-Ctrl-C. Called by ``scripts/demo.sh``.
+Dev/test tooling. ``python -m tradefleet_devtools.cli up`` starts the local stack
+(:mod:`tradefleet_devtools.stack`: control plane, dev node agent for three regions, Redis, the local
+exchange, one operator per region), applies the demo bots in paper mode, prints how to watch and
+break them, and keeps everything running until Ctrl-C. Called by ``scripts/demo.sh``.
 """
 
 from __future__ import annotations
@@ -11,60 +12,89 @@ import argparse
 import logging
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
 
-from kubernetes import config
-
-from tradefleet_devtools.controlplane import ControlPlaneError, LocalControlPlane
-from tradefleet_devtools.crds import REPO, install_crds
+from tradefleet_devtools.controlplane import ControlPlaneError
+from tradefleet_devtools.crds import REPO
+from tradefleet_devtools.redis_server import RedisServerError
+from tradefleet_devtools.stack import LocalStack, StackError
 
 log = logging.getLogger("tradefleet.devcluster")
+DEMO_MANIFESTS = REPO / "manifests" / "demo"
 
 
-def _usage(*, kubeconfig: Path, crds: list[str]) -> str:
+def _guide(*, stack: LocalStack, kubeconfig: Path) -> str:
+    assert stack.exchange is not None and stack.agent is not None
+    exchange = stack.exchange.url
     return f"""
-Tradefleet local cluster is up (dev tooling: a real kube-apiserver, etcd, controller-manager and
-scheduler running as local processes). Installed CRDs: {", ".join(crds)}.
+Tradefleet local demo is up (dev tooling: a real kube-apiserver, etcd, controller-manager and
+scheduler; a dev node agent standing in for kubelets in three regions; Redis; a local exchange
+speaking Binance USDⓈ-M; one operator per region: {", ".join(stack.operators)}).
 
   export KUBECONFIG={kubeconfig}
-  kubectl get nodes
-  kubectl apply -f {REPO / "manifests" / "examples"}
-  kubectl get tradingbots
-  kubectl explain tradingbot.spec.risk
+  kubectl get nodes -L topology.kubernetes.io/region
+  kubectl get tradingbots -o wide -w          # PnL, regime, signals move as the bots trade
+  kubectl get signalsources
+  kubectl describe tradingbot btc-tokyo        # conditions and events
 
-Press Ctrl-C to stop.
+Break things and watch the operator heal them:
+
+  # Crash a bot: the pod restarts, the restart is counted, no order is placed twice.
+  kill -9 $(pgrep -f 'tradefleet_runtime' | head -1)
+
+  # Push a bad config (a symbol the exchange does not list): the new revision never becomes
+  # ready and is rolled back to the last good one (RolledBack=True, REVISION goes back).
+  kubectl patch tb eth-tokyo --type merge -p '{{"spec":{{"symbol":"DOGE/USDT:USDT"}}}}'
+
+  # Force a drawdown: crash the price on the exchange; the breaker opens (CIRCUIT=Open, phase Halted).
+  curl -s -X POST {exchange}/_admin/price -d '{{"symbol":"BTC/USDT:USDT","price":15000}}'
+  kubectl annotate tb btc-tokyo tradefleet.io/reset-circuit-breaker="$(date +%s)" --overwrite
+
+  # Pause (no new positions) and the kill switch (flatten and halt).
+  kubectl patch tb btc-tokyo --type merge -p '{{"spec":{{"paused":true}}}}'
+  kubectl annotate tb btc-tokyo tradefleet.io/kill-switch=true
+
+Logs: operators {stack.workdir}/operator-*/operator.log, bot pods {stack.workdir}/node-agent/logs/.
+Press Ctrl-C to stop everything.
 """
 
 
 def up(*, workdir: Path) -> int:
     if workdir.exists():
         shutil.rmtree(workdir)
-    plane = LocalControlPlane(workdir=workdir / "control-plane")
+    stack = LocalStack(workdir=workdir)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        access = plane.start()
+        stack.start()
+        assert stack.cluster is not None
         kubeconfig = workdir / "kubeconfig"
-        shutil.copy(access.kubeconfig, kubeconfig)
-        api_client = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
-        crds = install_crds(api_client=api_client)
-        print(_usage(kubeconfig=kubeconfig, crds=crds), flush=True)
+        shutil.copy(stack.cluster.kubeconfig, kubeconfig)
+        applied = subprocess.run(
+            ["kubectl", f"--kubeconfig={kubeconfig}", "apply", "-f", str(DEMO_MANIFESTS)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        print(applied.stdout + applied.stderr, flush=True)
+        print(_guide(stack=stack, kubeconfig=kubeconfig), flush=True)
         stop.wait()
-    except ControlPlaneError as exc:
+    except (ControlPlaneError, RedisServerError, StackError) as exc:
         log.error("%s", exc)
         return 1
     finally:
-        plane.stop()
+        stack.stop()
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tradefleet-devcluster", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    up_parser = sub.add_parser("up", help="start the local demo cluster and keep it running")
+    up_parser = sub.add_parser("up", help="start the local demo and keep it running")
     up_parser.add_argument("--workdir", type=Path, default=REPO / ".demo")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

@@ -431,6 +431,9 @@ class Reconciler:
                 "at": format_time(now),
             }
             rolled_back_now = True
+            # Restarts of the failed revision say nothing about the last good one: fresh budget.
+            healing.state["recentRestarts"] = []
+            healing.state.pop("degradedAtGeneration", None)
             events.append(
                 Event(
                     type="Warning",

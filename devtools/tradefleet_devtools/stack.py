@@ -1,0 +1,174 @@
+"""The whole product on one machine: control plane, dev node agent, Redis, local exchange, operators.
+
+Dev/test tooling. The local demo (``scripts/demo.sh``) and the e2e suite start the same stack, so
+what the README tells a user to try is what the tests check. Production uses real clusters (one per
+region, one Helm release each), real kubelets, the region's Redis and real exchanges.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+
+from tradefleet_devtools.controlplane import ClusterAccess, LocalControlPlane, free_port
+from tradefleet_devtools.crds import install_crds
+from tradefleet_devtools.devnode import DevNodeAgentHandle, NodeSpec, start_dev_node_agent
+from tradefleet_devtools.operator_process import OperatorProcess
+from tradefleet_devtools.redis_server import LocalRedis, RedisAccess
+
+# One node per region the demo shows; each region gets its own operator, as one cluster each would.
+DEMO_NODES = (
+    NodeSpec(name="tokyo-1", region="ap-northeast-1"),
+    NodeSpec(name="singapore-1", region="ap-southeast-1"),
+    NodeSpec(name="frankfurt-1", region="eu-central-1"),
+)
+OPERATOR_REGIONS = ("ap-northeast-1", "ap-southeast-1")
+EXCHANGE_SYMBOLS = "BTC/USDT:USDT,ETH/USDT:USDT,SOL/USDT:USDT"
+
+
+class StackError(RuntimeError):
+    """A component of the local stack did not start; the message says which and why."""
+
+
+@dataclass(kw_only=True, slots=True)
+class ExchangeProcess:
+    """The local Binance USDⓈ-M exchange server as a subprocess."""
+
+    workdir: Path
+    api_key: str = field(default_factory=lambda: secrets.token_hex(16))
+    api_secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    url: str = ""
+    _proc: subprocess.Popen[str] | None = None
+
+    def start(self, *, timeout_s: float = 30.0) -> str:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = (self.workdir / "exchange.log").open("a")
+        self._proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tradefleet_devtools.exchange",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(free_port()),
+                "--symbols",
+                EXCHANGE_SYMBOLS,
+                "--prices",
+                "synthetic",
+                "--step-seconds",
+                "1",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env={
+                **os.environ,
+                "TRADEFLEET_EXCHANGE_API_KEY": self.api_key,
+                "TRADEFLEET_EXCHANGE_API_SECRET": self.api_secret,
+            },
+            start_new_session=True,
+        )
+        log.close()
+        assert self._proc.stdout is not None
+        deadline = time.monotonic() + timeout_s
+        line = self._proc.stdout.readline().strip()
+        if not line.startswith("http") or time.monotonic() > deadline:
+            self.stop()
+            raise StackError(f"local exchange did not start; see {self.workdir / 'exchange.log'}")
+        self.url = line.split()[0]
+        return self.url
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+        self._proc = None
+
+
+@dataclass(kw_only=True, slots=True)
+class LocalStack:
+    """Everything the demo and the e2e tests run against; ``start()`` brings it up in order."""
+
+    workdir: Path
+    regions: tuple[str, ...] = OPERATOR_REGIONS
+    operator_settings: dict[str, Any] = field(default_factory=dict)
+    backoff_base_s: float = 2.0
+    plane: LocalControlPlane | None = None
+    cluster: ClusterAccess | None = None
+    agent: DevNodeAgentHandle | None = None
+    redis: LocalRedis | None = None
+    redis_access: RedisAccess | None = None
+    exchange: ExchangeProcess | None = None
+    operators: dict[str, OperatorProcess] = field(default_factory=dict)
+
+    def start(self) -> None:
+        try:
+            self.plane = LocalControlPlane(workdir=self.workdir / "control-plane")
+            self.cluster = self.plane.start()
+            install_crds(api_client=self.api_client())
+            self.agent = start_dev_node_agent(
+                cluster=self.cluster,
+                state_dir=self.workdir / "node-agent",
+                nodes=list(DEMO_NODES),
+                backoff_base_s=self.backoff_base_s,
+                backoff_max_s=30.0,
+            )
+            self.redis = LocalRedis(workdir=self.workdir / "redis")
+            self.redis_access = self.redis.start()
+            self.exchange = ExchangeProcess(workdir=self.workdir / "exchange")
+            exchange_url = self.exchange.start()
+            for region in self.regions:
+                operator = OperatorProcess(
+                    kubeconfig=self.cluster.kubeconfig,
+                    workdir=self.workdir / f"operator-{region}",
+                    region=region,
+                    settings={
+                        "runtimeCommand": [sys.executable, "-m", "tradefleet_runtime"],
+                        "redisUrl": self.redis_access.url,
+                        # Every exchange id the demo bots use speaks the local server's dialect.
+                        "exchangeUrls": {"binance": exchange_url, "binanceusdm": exchange_url},
+                        "healthPollIntervalSeconds": 2,
+                        "reconcileIntervalSeconds": 10,
+                        "deletionTimeoutSeconds": 15,
+                        **self.operator_settings,
+                    },
+                )
+                operator.start()
+                self.operators[region] = operator
+        except BaseException:
+            self.stop()
+            raise
+
+    def api_client(self) -> client.ApiClient:
+        if self.cluster is None:
+            raise StackError("the stack is not started")
+        api: client.ApiClient = config.new_client_from_config(
+            config_file=str(self.cluster.kubeconfig)
+        )  # type: ignore[no-untyped-call]
+        return api
+
+    def stop(self) -> None:
+        for operator in self.operators.values():
+            operator.stop()
+        self.operators.clear()
+        if self.agent is not None:
+            self.agent.stop()
+            self.agent = None
+        if self.exchange is not None:
+            self.exchange.stop()
+        if self.redis is not None:
+            self.redis.stop()
+        if self.plane is not None:
+            self.plane.stop()

@@ -1,0 +1,61 @@
+"""The e2e suite runs the whole product on the local stack: control plane, dev node agent (three
+regions), Redis, the local exchange and one operator per region — the same stack as the demo."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from kubernetes import client
+from support.bots import GROUP, VERSION
+from tradefleet_devtools.stack import LocalStack
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    local = LocalStack(
+        workdir=tmp_path_factory.mktemp("stack"),
+        operator_settings={"healthPollIntervalSeconds": 1, "reconcileIntervalSeconds": 5},
+        backoff_base_s=1.0,
+    )
+    local.start()
+    yield local
+    local.stop()
+    for region, operator in local.operators.items():
+        assert "Traceback" not in operator.log_text(), f"operator {region} logged a traceback"
+
+
+@pytest.fixture(scope="session")
+def e2e_api(stack: LocalStack) -> client.ApiClient:
+    return stack.api_client()
+
+
+@pytest.fixture
+def e2e_namespace(e2e_api: client.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
+    core = client.CoreV1Api(e2e_api)
+    stem = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-")
+    name = f"{stem}-{uuid.uuid4().hex[:6]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    custom = client.CustomObjectsApi(e2e_api)
+    for bot in custom.list_namespaced_custom_object(GROUP, VERSION, name, "tradingbots")["items"]:
+        custom.delete_namespaced_custom_object(
+            GROUP, VERSION, name, "tradingbots", bot["metadata"]["name"]
+        )
+    core.delete_namespace(name, propagation_policy="Background")
+
+
+@pytest.fixture
+def exchange_keys(stack: LocalStack, e2e_api: client.ApiClient, e2e_namespace: str) -> str:
+    """A Secret with the local exchange's API keys, for testnet bots whose orders land on it."""
+    assert stack.exchange is not None
+    client.CoreV1Api(e2e_api).create_namespaced_secret(
+        e2e_namespace,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="exchange-keys"),
+            string_data={"apiKey": stack.exchange.api_key, "apiSecret": stack.exchange.api_secret},
+        ),
+    )
+    return "exchange-keys"

@@ -1,0 +1,133 @@
+"""Self-healing of crashed bots: a SIGKILLed runtime comes back, the restart is counted, no order
+is placed twice; a bot that keeps dying exhausts its budget and stops instead of storming."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+
+import pytest
+from kubernetes import client
+from support.bots import condition_of, exchange_orders, get_bot, testnet_bot, wait_for_phase
+from support.k8s import wait_for
+from tradefleet_devtools.stack import LocalStack
+
+pytestmark = pytest.mark.e2e
+
+
+def _runtime_pid(stack: LocalStack, api: client.ApiClient, namespace: str, bot: str) -> int:
+    assert stack.agent is not None
+    pods = (
+        client.CoreV1Api(api)
+        .list_namespaced_pod(namespace, label_selector=f"tradefleet.io/bot={bot}")
+        .items
+    )
+    running = [p for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp]
+    assert running, f"no running pod for {bot}"
+    pid = stack.agent.container_pid(
+        namespace=namespace, pod=running[0].metadata.name, container="runtime"
+    )
+    assert pid is not None
+    return pid
+
+
+def test_killed_runtime_comes_back_without_duplicate_orders(
+    stack: LocalStack, e2e_api: client.ApiClient, e2e_namespace: str, exchange_keys: str
+) -> None:
+    custom = client.CustomObjectsApi(e2e_api)
+    custom.create_namespaced_custom_object(
+        "tradefleet.io", "v1alpha1", e2e_namespace, "tradingbots", testnet_bot("crashy")
+    )
+    wait_for_phase(e2e_api, e2e_namespace, "crashy", "Running", timeout_s=120)
+
+    os.kill(_runtime_pid(stack, e2e_api, e2e_namespace, "crashy"), signal.SIGKILL)
+    killed_at = time.monotonic()
+
+    def restarted_and_running() -> bool:
+        status = get_bot(e2e_api, e2e_namespace, "crashy").get("status") or {}
+        return status.get("phase") == "Running" and int(status.get("restarts") or 0) >= 1
+
+    wait_for(
+        restarted_and_running,
+        timeout_s=60,
+        what="the bot to be Running again with the restart counted",
+    )
+    print(f"crash -> Running: {time.monotonic() - killed_at:.1f}s (target <= 10 s)")
+    restarts = get_bot(e2e_api, e2e_namespace, "crashy")["status"]["selfHealing"]["recentRestarts"]
+    assert restarts[0]["cause"] == "crashed"
+
+    ids = Counter(
+        str(o.get("clientOrderId") or o.get("clientAlgoId")) for o in exchange_orders(stack)
+    )
+    assert all(count == 1 for count in ids.values()), (
+        f"duplicate client order ids: {ids.most_common(3)}"
+    )
+
+
+def test_exhausted_restart_budget_degrades_without_a_restart_storm(
+    stack: LocalStack, e2e_api: client.ApiClient, e2e_namespace: str, exchange_keys: str
+) -> None:
+    custom = client.CustomObjectsApi(e2e_api)
+    bot = testnet_bot(
+        "fragile",
+        symbol="ETH/USDT:USDT",
+        selfHealing={"maxRestarts": 2, "restartWindowSeconds": 600},
+    )
+    custom.create_namespaced_custom_object(
+        "tradefleet.io", "v1alpha1", e2e_namespace, "tradingbots", bot
+    )
+    wait_for_phase(e2e_api, e2e_namespace, "fragile", "Running", timeout_s=120)
+
+    for expected in (1, 2):
+        os.kill(_runtime_pid(stack, e2e_api, e2e_namespace, "fragile"), signal.SIGKILL)
+        if expected < 2:
+            wait_for(
+                lambda n=expected: (
+                    int(
+                        (get_bot(e2e_api, e2e_namespace, "fragile").get("status") or {}).get(
+                            "restarts"
+                        )
+                        or 0
+                    )
+                    >= n
+                    and get_bot(e2e_api, e2e_namespace, "fragile")["status"].get("phase")
+                    == "Running"
+                ),
+                timeout_s=60,
+                what=f"restart {expected} to be counted",
+            )
+
+    degraded = wait_for(
+        lambda: (
+            (c := condition_of(e2e_api, e2e_namespace, "fragile", "Degraded"))
+            and c["status"] == "True"
+            and c
+        ),
+        timeout_s=60,
+        what="Degraded=True",
+    )
+    assert degraded["reason"] == "RestartBudgetExhausted"
+    assert get_bot(e2e_api, e2e_namespace, "fragile")["status"]["phase"] == "Degraded"
+    apps = client.AppsV1Api(e2e_api)
+    wait_for(
+        lambda: apps.read_namespaced_deployment("fragile", e2e_namespace).spec.replicas == 0,
+        timeout_s=30,
+        what="scale to zero",
+    )
+    wait_for(
+        lambda: (
+            not client.CoreV1Api(e2e_api)
+            .list_namespaced_pod(e2e_namespace, label_selector="tradefleet.io/bot=fragile")
+            .items
+        ),
+        timeout_s=60,
+        what="the pod to be gone",
+    )
+    # No restart storm: the count stays put while the bot is degraded.
+    counted = int(get_bot(e2e_api, e2e_namespace, "fragile")["status"]["restarts"])
+    time.sleep(5)
+    assert int(get_bot(e2e_api, e2e_namespace, "fragile")["status"]["restarts"]) == counted
+    events = client.CoreV1Api(e2e_api).list_namespaced_event(e2e_namespace).items
+    assert any(e.reason == "RestartBudgetExhausted" and e.type == "Warning" for e in events)

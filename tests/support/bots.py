@@ -1,0 +1,91 @@
+"""Helpers for e2e tests: bot manifests, reading bot status, talking to the local exchange."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+from tradefleet_devtools.stack import LocalStack
+
+from support.k8s import condition, wait_for
+
+GROUP, VERSION = "tradefleet.io", "v1alpha1"
+
+
+def exchange_admin(stack: LocalStack, path: str, payload: Any = None) -> Any:
+    assert stack.exchange is not None
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(
+        f"{stack.exchange.url}{path}",
+        data=data,
+        method="POST" if data is not None else "GET",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        body = answer.read()
+    return json.loads(body) if body else None
+
+
+def testnet_bot(name: str, *, symbol: str = "BTC/USDT:USDT", **spec: Any) -> dict[str, Any]:
+    """A bot whose orders really land on the local exchange (testnet mode with its keys)."""
+    self_healing = {
+        "backoffSeconds": 1,
+        "progressDeadlineSeconds": 25,
+        "heartbeatTimeoutSeconds": 15,
+    }
+    self_healing.update(spec.pop("selfHealing", {}))
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "TradingBot",
+        "metadata": {"name": name},
+        "spec": {
+            "exchange": "binance",
+            "market": "futures",
+            "symbol": symbol,
+            "mode": "testnet",
+            "credentials": {"secretRef": {"name": "exchange-keys"}},
+            "selfHealing": self_healing,
+            **spec,
+        },
+    }
+
+
+def get_bot(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any]:
+    bot: dict[str, Any] = client.CustomObjectsApi(api).get_namespaced_custom_object(
+        GROUP, VERSION, namespace, "tradingbots", name
+    )
+    return bot
+
+
+def wait_for_phase(
+    api: client.ApiClient, namespace: str, name: str, phase: str, *, timeout_s: float
+) -> dict[str, Any]:
+    def in_phase() -> dict[str, Any] | None:
+        bot = get_bot(api, namespace, name)
+        return bot if (bot.get("status") or {}).get("phase") == phase else None
+
+    result: dict[str, Any] = wait_for(in_phase, timeout_s=timeout_s, what=f"{name} to be {phase}")
+    return result
+
+
+def condition_of(
+    api: client.ApiClient, namespace: str, name: str, type_: str
+) -> dict[str, Any] | None:
+    return condition(get_bot(api, namespace, name), type_)
+
+
+def exchange_orders(stack: LocalStack, *, prefix: str = "") -> list[dict[str, Any]]:
+    state = exchange_admin(stack, "/_admin/state")
+    orders: list[dict[str, Any]] = state["orders"] + state["algo_orders"]
+    return [
+        o
+        for o in orders
+        if str(o.get("clientOrderId") or o.get("clientAlgoId") or "").startswith(prefix)
+    ]
+
+
+def repo_path(*parts: str) -> Path:
+    return Path(__file__).resolve().parents[2].joinpath(*parts)
