@@ -61,6 +61,7 @@ class Runtime:
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     reconciler: Reconciler | None = None
     triggers: dict[OwnerKey, asyncio.Event] = field(default_factory=dict)
+    slots: asyncio.Semaphore | None = None
     # The status this process last wrote per resource uid; newer than the watched body until
     # the watch delivers our own write, so a quick second pass never re-emits the same events.
     written_status: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -93,6 +94,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         )
     kube = KubeClient(credentials=load_credentials(kubeconfig=state.settings.kubeconfig))
     state.reconciler = Reconciler(kube=kube, settings=state.settings)
+    state.slots = asyncio.Semaphore(state.settings.max_concurrent_reconciles)
     if state.settings.metrics_port:
         state.metrics.serve(port=state.settings.metrics_port)
     log.info("tradefleet operator serving region %s", state.settings.region)
@@ -249,6 +251,8 @@ async def _loop(
         trigger.clear()
         current = dict(body)
         current["status"] = state.written_status.get(uid, body.get("status") or {})
+        assert state.slots is not None
+        await state.slots.acquire()
         started = time.monotonic()
         try:
             children = _children(indexes=indexes, key=key)
@@ -292,6 +296,16 @@ async def _loop(
                 exc,
                 timeout,
             )
+        except Exception:
+            # A bug, not the user's input: keep the loop (and every other bot) alive, back off.
+            state.metrics.observe_pass(kind=kind, ok=False, seconds=time.monotonic() - started)
+            failures += 1
+            timeout = min(state.settings.reconcile_interval_s, 0.5 * 2**failures)
+            log.exception(
+                "reconcile of %s %s/%s crashed; retrying in %.1fs", kind, key[0], key[2], timeout
+            )
+        finally:
+            state.slots.release()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(trigger.wait(), timeout=timeout)
 

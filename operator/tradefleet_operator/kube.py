@@ -145,7 +145,8 @@ class KubeClient:
             self._session = aiohttp.ClientSession(
                 base_url=self._credentials.server,
                 connector=connector,
-                timeout=aiohttp.ClientTimeout(total=30),
+                # No total timeout: waiting for a pooled connection under load is not a failure.
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=30),
             )
         return self._session
 
@@ -174,7 +175,9 @@ class KubeClient:
                     return json.loads(text) if text else {}
             except (TimeoutError, aiohttp.ClientConnectionError) as exc:
                 if attempt == 3:
-                    raise KubeApiError(status=503, reason="Unreachable", message=str(exc)) from exc
+                    raise KubeApiError(
+                        status=503, reason="Unreachable", message=f"{type(exc).__name__}: {exc}"
+                    ) from exc
                 await asyncio.sleep(0.2 * 2**attempt)
             except KubeApiError as exc:
                 if exc.status not in (429, 500, 503, 504) or attempt == 3:

@@ -369,6 +369,8 @@ def render_bot_children(
             "kind": "Service",
             "metadata": _metadata(owner=owner, name=name, labels=labels),
             "spec": {
+                # Headless: one pod behind it, found by DNS; no cluster IP spent per bot.
+                "clusterIP": "None",
                 "selector": {LABEL_BOT: owner.name, LABEL_NAME: "tradefleet-bot"},
                 "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
             },

@@ -44,6 +44,8 @@ class OperatorSettings:
     exchange_urls: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
     runtime_port: int = 8080
     reconcile_interval_s: float = 30.0
+    # Reconcile passes running at once; the rest wait their turn instead of piling onto the apiserver.
+    max_concurrent_reconciles: int = 32
     health_poll_interval_s: float = 5.0
     deletion_timeout_s: float = 60.0
     revision_history_limit: int = 10
@@ -78,6 +80,7 @@ _SCALAR_KEYS: dict[str, tuple[str, Any]] = {
     "redisUrl": ("redis_url", str),
     "runtimePort": ("runtime_port", int),
     "reconcileIntervalSeconds": ("reconcile_interval_s", float),
+    "maxConcurrentReconciles": ("max_concurrent_reconciles", int),
     "healthPollIntervalSeconds": ("health_poll_interval_s", float),
     "deletionTimeoutSeconds": ("deletion_timeout_s", float),
     "revisionHistoryLimit": ("revision_history_limit", int),
