@@ -49,6 +49,9 @@ CHILD_RESOURCES: tuple[tuple[str, str, str], ...] = (
     ("", "v1", "serviceaccounts"),
     ("", "v1", "pods"),
     ("networking.k8s.io", "v1", "networkpolicies"),
+    ("batch", "v1", "jobs"),
+    ("rbac.authorization.k8s.io", "v1", "roles"),
+    ("rbac.authorization.k8s.io", "v1", "rolebindings"),
 )
 OwnerKey = tuple[str, str, str]  # (namespace, owner kind, owner name)
 

@@ -35,6 +35,8 @@ KIND_PATHS: dict[str, tuple[str, str]] = {
     "ControllerRevision": ("/apis/apps/v1", "controllerrevisions"),
     "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies"),
     "Job": ("/apis/batch/v1", "jobs"),
+    "Role": ("/apis/rbac.authorization.k8s.io/v1", "roles"),
+    "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings"),
     "TradingBot": ("/apis/tradefleet.io/v1alpha1", "tradingbots"),
     "SignalSource": ("/apis/tradefleet.io/v1alpha1", "signalsources"),
 }

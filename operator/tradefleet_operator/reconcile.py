@@ -32,9 +32,19 @@ from tradefleet_operator.healing import (
     source_figures,
 )
 from tradefleet_operator.kube import KubeApiError, KubeClient
+from tradefleet_operator.optimizer import (
+    ANNOTATION_OPTIMIZE_NOW,
+    OptimizerResult,
+    adopted_result,
+    due_run,
+    parameters_hash,
+    read_results,
+    with_parameters,
+)
 from tradefleet_operator.render import (
     ANNOTATION_CONFIG_HASH,
     ANNOTATION_REVISION,
+    LABEL_OPTIMIZER_RESULT,
     Owner,
     Revision,
     child_name,
@@ -42,6 +52,8 @@ from tradefleet_operator.render import (
     render_bot_children,
     render_control_secret,
     render_controller_revision,
+    render_optimizer_access,
+    render_optimizer_job,
     render_runtime_config,
     render_source_children,
     signal_stream_key,
@@ -164,12 +176,24 @@ def _owner(body: Mapping[str, Any]) -> Owner:
     )
 
 
-def revision_content(*, config: Mapping[str, Any], raw_spec: Mapping[str, Any]) -> dict[str, Any]:
-    """What one revision pins: the rendered runtime config and the spec the workload is rendered from.
+def revision_content(
+    *,
+    config: Mapping[str, Any],
+    raw_spec: Mapping[str, Any],
+    adopted: OptimizerResult | None = None,
+) -> dict[str, Any]:
+    """What one revision pins: the rendered runtime config, the spec the workload is rendered from,
+    and the optimisation whose parameters it adopted, if any.
 
     ``paused`` is left out: pausing is a command to the running bot, not a rollout.
     """
-    return {"config": dict(config), "spec": {k: v for k, v in raw_spec.items() if k != "paused"}}
+    content: dict[str, Any] = {
+        "config": dict(config),
+        "spec": {k: v for k, v in raw_spec.items() if k != "paused"},
+    }
+    if adopted is not None:
+        content["optimizer"] = {"job": adopted.job, "reason": adopted.message}
+    return content
 
 
 def choose_revision(
@@ -283,10 +307,24 @@ class Reconciler:
             )
 
         raw_spec = body.get("spec") or {}
+        annotations = body["metadata"].get("annotations") or {}
+        result_maps = [
+            obj
+            for (kind, _), obj in children.items()
+            if kind == "ConfigMap"
+            and LABEL_OPTIMIZER_RESULT in (obj["metadata"].get("labels") or {})
+        ]
+        results = read_results(result_maps)
+        adopted = adopted_result(results=results, raw_spec=raw_spec)
         config = render_runtime_config(
-            owner=owner, spec=spec, raw_spec=raw_spec, settings=self.settings
+            owner=owner,
+            spec=spec,
+            raw_spec=with_parameters(raw_spec=raw_spec, parameters=adopted.parameters)
+            if adopted
+            else raw_spec,
+            settings=self.settings,
         )
-        content = revision_content(config=config, raw_spec=raw_spec)
+        content = revision_content(config=config, raw_spec=raw_spec, adopted=adopted)
         kept = [obj for (kind, _), obj in children.items() if kind == "ControllerRevision"]
         rollback = dict(previous_status.get("rollback") or {})
         last_good = previous_status.get("lastGoodRevision")
@@ -329,6 +367,7 @@ class Reconciler:
             pods_exist=bool(bot_pods),
             now=now,
         )
+        optimizing = spec.optimizer.enabled or bool(annotations.get(ANNOTATION_OPTIMIZE_NOW))
         desired = [
             render_controller_revision(owner=owner, revision=revision),
             *render_bot_children(
@@ -339,6 +378,7 @@ class Reconciler:
                 replicas=healing.replicas,
                 settings=self.settings,
             ),
+            *(render_optimizer_access(owner=owner) if optimizing else []),
         ]
         events: list[Event] = []
         writes = await self._converge(
@@ -359,6 +399,19 @@ class Reconciler:
                     message=f"revision {revision.number} ({revision.config_hash}) rolling out",
                 )
             )
+        optimizer_status, optimizer_events, optimizer_writes = await self._optimize(
+            owner=owner,
+            spec=spec,
+            raw_spec=raw_spec,
+            body=body,
+            results=results,
+            adopted=adopted,
+            result_maps=result_maps,
+            now=now,
+            enabled=optimizing,
+        )
+        events.extend(optimizer_events)
+        writes += optimizer_writes
         for cause in healing.restarted:
             events.append(
                 Event(
@@ -373,7 +426,7 @@ class Reconciler:
                     owner=owner,
                     pod=pod,
                     paused=spec.paused,
-                    annotations=body["metadata"].get("annotations") or {},
+                    annotations=annotations,
                     control=control,
                     runtime=runtime.status,
                 )
@@ -458,6 +511,8 @@ class Reconciler:
             "selfHealing": healing.state,
             "control": control,
         }
+        if optimizer_status:
+            status["optimizer"] = optimizer_status
         if last_good:
             status["lastGoodRevision"] = int(last_good)
         if rollback:
@@ -474,6 +529,88 @@ class Reconciler:
         watching = pod is not None or rolled_back_now or bool(healing.state.get("replacing"))
         outcome.poll_again_s = self.settings.health_poll_interval_s if watching else None
         return outcome
+
+    async def _optimize(
+        self,
+        *,
+        owner: Owner,
+        spec: TradingBotSpec,
+        raw_spec: Mapping[str, Any],
+        body: Mapping[str, Any],
+        results: Sequence[OptimizerResult],
+        adopted: OptimizerResult | None,
+        result_maps: Sequence[Mapping[str, Any]],
+        now: datetime,
+        enabled: bool,
+    ) -> tuple[dict[str, Any], list[Event], int]:
+        """Start the optimisation Job that is due and report the results (status.optimizer)."""
+        status = dict((body.get("status") or {}).get("optimizer") or {})
+        events: list[Event] = []
+        writes = 0
+        if enabled:
+            created = parse_time(body["metadata"].get("creationTimestamp")) or now
+            schedule = due_run(
+                spec=spec.optimizer,
+                previous=status,
+                annotations=body["metadata"].get("annotations") or {},
+                created_at=created,
+                now=now,
+            )
+            if schedule.run_now is not None:
+                job = render_optimizer_job(
+                    owner=owner,
+                    spec=spec,
+                    run=schedule.run_now,
+                    based_on=parameters_hash(raw_spec),
+                    settings=self.settings,
+                )
+                try:
+                    await self.kube.create(body=job)
+                    writes += 1
+                except KubeApiError as exc:
+                    if not exc.conflict:
+                        raise
+                status.update(lastScheduledAt=schedule.run_now, lastJob=job["metadata"]["name"])
+                events.append(
+                    Event(
+                        type="Normal",
+                        reason="OptimizationStarted",
+                        message=f"Job {job['metadata']['name']} ({schedule.run_now})",
+                    )
+                )
+            if spec.optimizer.enabled:
+                status["nextRunAt"] = schedule.next_run_at
+            else:
+                status.pop("nextRunAt", None)
+        if results:
+            newest = results[0]
+            if (status.get("lastResult") or {}).get("job") != newest.job:
+                verdict = "beats" if newest.beats_current else "does not beat"
+                events.append(
+                    Event(
+                        type="Normal",
+                        reason="OptimizationFinished",
+                        message=f"{newest.job} {verdict} the running parameters: {newest.message}",
+                    )
+                )
+            status["lastResult"] = {
+                "job": newest.job,
+                "beatsCurrent": newest.beats_current,
+                "message": newest.message,
+            }
+        if adopted is not None:
+            status["appliedJob"] = adopted.job
+        else:
+            status.pop("appliedJob", None)
+        # Keep the five newest results (and the adopted one); older ones only clutter the namespace.
+        keep = {r.job for r in results[:5]} | ({adopted.job} if adopted else set())
+        for cm in result_maps:
+            job_name = str(cm["metadata"]["name"]).removesuffix("-result")
+            if job_name not in keep and await self.kube.delete(
+                kind="ConfigMap", namespace=owner.namespace, name=cm["metadata"]["name"]
+            ):
+                writes += 1
+        return status, events, writes
 
     async def _poll(self, *, pod: PodView | None) -> RuntimeView | None:
         """The runtime's /status over its pod IP; None when there is no running pod to ask."""
@@ -977,20 +1114,41 @@ def _signal_sources(
     )
 
 
+def _history_row(
+    *, number: int, config_hash: str, created_at: str, optimizer: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "revision": number,
+        "hash": config_hash,
+        "createdAt": created_at,
+        "source": "optimizer" if optimizer else "spec",
+    }
+    if optimizer:
+        row["reason"] = f"optimisation {optimizer.get('job')}: {optimizer.get('reason', '')}"[:1024]
+    return row
+
+
 def _revision_history(
     *, kept: Sequence[Mapping[str, Any]], current: Revision
 ) -> list[dict[str, Any]]:
+    """Newest first: each revision's number, hash, time, and where it came from (spec or optimizer)."""
     rows = {
-        int(obj.get("revision", 0)): {
-            "revision": int(obj.get("revision", 0)),
-            "hash": (obj["metadata"].get("annotations") or {}).get(ANNOTATION_CONFIG_HASH, ""),
-            "createdAt": obj["metadata"].get("creationTimestamp", ""),
-        }
+        int(obj.get("revision", 0)): _history_row(
+            number=int(obj.get("revision", 0)),
+            config_hash=(obj["metadata"].get("annotations") or {}).get(ANNOTATION_CONFIG_HASH, ""),
+            created_at=obj["metadata"].get("creationTimestamp", ""),
+            optimizer=(obj.get("data") or {}).get("optimizer"),
+        )
         for obj in kept
     }
     rows.setdefault(
         current.number,
-        {"revision": current.number, "hash": current.config_hash, "createdAt": cond.now_rfc3339()},
+        _history_row(
+            number=current.number,
+            config_hash=current.config_hash,
+            created_at=cond.now_rfc3339(),
+            optimizer=current.content.get("optimizer"),
+        ),
     )
     return [rows[n] for n in sorted(rows, reverse=True)[:10]]
 

@@ -33,6 +33,9 @@ REGION_LABEL = "topology.kubernetes.io/region"
 
 CONFIG_MOUNT = "/etc/tradefleet"
 CONFIG_FILE = "config.json"
+# An optimisation Job writes its result into a ConfigMap with this label and this key.
+LABEL_OPTIMIZER_RESULT = "tradefleet.io/optimizer-result"
+RESULT_FILE = "result.json"
 # Env var names the runtime reads; credentials never travel in the rendered config.
 ENV_API_KEY = "TRADEFLEET_API_KEY"
 ENV_API_SECRET = "TRADEFLEET_API_SECRET"
@@ -150,6 +153,7 @@ def render_runtime_config(
         },
         "api": {"port": settings.runtime_port, "controlTokenEnv": ENV_CONTROL_TOKEN},
         "heartbeatTimeoutSeconds": spec.self_healing.heartbeat_timeout_seconds,
+        "optimizer": dict(raw_spec.get("optimizer") or {}),
     }
 
 
@@ -557,3 +561,96 @@ def render_source_children(
             },
         },
     ]
+
+
+def render_optimizer_access(*, owner: Owner) -> list[dict[str, Any]]:
+    """The identity optimisation Jobs run as: allowed to create ConfigMaps (their results), nothing else."""
+    labels = bot_labels(bot=owner.name)
+    name = child_name(owner=owner.name, suffix="optimizer")
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": _metadata(owner=owner, name=name, labels=labels),
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": _metadata(owner=owner, name=name, labels=labels),
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]}],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": _metadata(owner=owner, name=name, labels=labels),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": owner.namespace}],
+        },
+    ]
+
+
+def optimizer_job_name(*, owner: Owner, run: str) -> str:
+    return child_name(owner=owner.name, suffix=f"opt-{content_hash({'run': run})[:8]}")
+
+
+def render_optimizer_job(
+    *, owner: Owner, spec: TradingBotSpec, run: str, based_on: str, settings: OperatorSettings
+) -> dict[str, Any]:
+    """One optimisation run: backtests on recent candles and writes its result as a ConfigMap."""
+    labels = bot_labels(bot=owner.name)
+    name = optimizer_job_name(owner=owner, run=run)
+    env = [
+        {"name": "TRADEFLEET_CONFIG", "value": f"{CONFIG_MOUNT}/{CONFIG_FILE}"},
+        {
+            "name": "TRADEFLEET_NAMESPACE",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+        },
+        {"name": "TRADEFLEET_OPTIMIZER_JOB", "value": name},
+        {"name": "TRADEFLEET_OPTIMIZER_RESULT", "value": f"{name}-result"},
+        {"name": "TRADEFLEET_OPTIMIZER_BASED_ON", "value": based_on},
+        {"name": "TRADEFLEET_OWNER_UID", "value": owner.uid},
+        *({"name": k, "value": v} for k, v in sorted(settings.runtime_env.items())),
+    ]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _metadata(
+            owner=owner, name=name, labels=labels, annotations={"tradefleet.io/optimizer-run": run}
+        ),
+        "spec": {
+            "backoffLimit": 1,
+            "activeDeadlineSeconds": 3600,
+            "template": {
+                "metadata": {"labels": {**labels, LABEL_COMPONENT: "optimizer"}},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "serviceAccountName": child_name(owner=owner.name, suffix="optimizer"),
+                    "securityContext": _pod_security(),
+                    "containers": [
+                        {
+                            "name": "optimizer",
+                            "image": spec.image or settings.runtime_image,
+                            "command": [*settings.runtime_command, "optimise"],
+                            "env": env,
+                            "resources": {
+                                "requests": {"cpu": "500m", "memory": "512Mi"},
+                                "limits": {"memory": "2Gi"},
+                            },
+                            "securityContext": _container_security(),
+                            "volumeMounts": [
+                                {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True},
+                                {"name": "tmp", "mountPath": "/tmp"},
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {
+                            "name": "config",
+                            "configMap": {"name": child_name(owner=owner.name, suffix="config")},
+                        },
+                        {"name": "tmp", "emptyDir": {}},
+                    ],
+                },
+            },
+        },
+    }

@@ -8,6 +8,7 @@ values out of range (minute 75, ``*/0``, ``5-2``) before the optimizer would.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 CRON_MACROS: Final = frozenset({"@hourly", "@daily", "@weekly", "@monthly"})
@@ -57,3 +58,63 @@ def _cron_item_error(*, item: str, name: str, lowest: int, highest: int) -> str 
     if low > high:
         return f"{name} range {item!r} runs backwards"
     return None
+
+
+_MACRO_EXPRESSIONS: Final = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+}
+
+
+def _expand(*, text: str, lowest: int, highest: int) -> frozenset[int]:
+    values: set[int] = set()
+    for item in text.split(","):
+        match = _CRON_ITEM.fullmatch(item)
+        if match is None:
+            raise ValueError(f"invalid cron item {item!r}")
+        if match["star"] is not None:
+            low, high = lowest, highest
+        else:
+            low = int(match["low"])
+            high = int(match["high"]) if match["high"] is not None else low
+            if match["step"] is not None and match["high"] is None:
+                high = highest  # "5/15" means from 5 to the end in steps of 15
+        values.update(range(low, high + 1, int(match["step"] or 1)))
+    return frozenset(values)
+
+
+def next_fire_time(*, expression: str, after: datetime) -> datetime:
+    """The first minute strictly after ``after`` (UTC) that the cron ``expression`` selects.
+
+    Standard cron semantics: when both day-of-month and day-of-week are restricted, a day matching
+    either one fires. Raises ``ValueError`` for an invalid expression (validated specs never are).
+    """
+    error = cron_expression_error(expression)
+    if error is not None:
+        raise ValueError(error)
+    fields = _MACRO_EXPRESSIONS.get(expression, expression).split()
+    minutes, hours, days, months, weekdays = (
+        _expand(text=text, lowest=lowest, highest=highest)
+        for text, (_, lowest, highest) in zip(fields, _CRON_FIELDS, strict=True)
+    )
+    weekdays = frozenset(d % 7 for d in weekdays)
+    any_day, any_weekday = fields[2] == "*", fields[4] == "*"
+    start = after.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    day = start.replace(hour=0, minute=0)
+    for _ in range(366 * 5):
+        weekday = (day.weekday() + 1) % 7  # cron counts Sunday as 0
+        day_ok = (
+            day.day in days and weekday in weekdays
+            if any_day or any_weekday
+            else day.day in days or weekday in weekdays
+        )
+        if day.month in months and day_ok:
+            for hour in sorted(hours):
+                for minute in sorted(minutes):
+                    moment = day.replace(hour=hour, minute=minute)
+                    if moment >= start:
+                        return moment
+        day += timedelta(days=1)
+    raise ValueError(f"cron schedule {expression!r} never fires")

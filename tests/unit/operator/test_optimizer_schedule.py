@@ -1,0 +1,123 @@
+"""When optimisation Jobs run and which result a bot adopts."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from tradefleet_operator.optimizer import (
+    adopted_result,
+    due_run,
+    parameters_hash,
+    read_results,
+    with_parameters,
+)
+from tradefleet_operator.spec import OptimizerSpec
+from tradefleet_operator.spec.schedule import next_fire_time
+
+pytestmark = pytest.mark.unit
+
+SIX_HOURLY = OptimizerSpec(enabled=True, schedule="0 */6 * * *")
+CREATED = datetime(2026, 11, 21, 10, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("0 */6 * * *", datetime(2026, 11, 21, 18, 0, tzinfo=UTC)),
+        ("*/5 * * * *", datetime(2026, 11, 21, 15, 55, tzinfo=UTC)),
+        ("@daily", datetime(2026, 11, 22, 0, 0, tzinfo=UTC)),
+        ("30 9 * * 1-5", datetime(2026, 11, 23, 9, 30, tzinfo=UTC)),  # 21 Nov 2026 is a Saturday
+        ("15 10 13 * 5", datetime(2026, 11, 27, 10, 15, tzinfo=UTC)),  # day 13 OR Friday
+    ],
+)
+def test_next_fire_time_follows_cron(expression: str, expected: datetime) -> None:
+    assert (
+        next_fire_time(expression=expression, after=datetime(2026, 11, 21, 15, 52, 30, tzinfo=UTC))
+        == expected
+    )
+
+
+def test_nothing_runs_before_the_first_slot() -> None:
+    schedule = due_run(
+        spec=SIX_HOURLY,
+        previous={},
+        annotations={},
+        created_at=CREATED,
+        now=datetime(2026, 11, 21, 11, 0, tzinfo=UTC),
+    )
+    assert schedule.run_now is None and schedule.next_run_at == "2026-11-21T12:00:00Z"
+
+
+def test_missed_slots_collapse_into_the_latest_one() -> None:
+    schedule = due_run(
+        spec=SIX_HOURLY,
+        previous={},
+        annotations={},
+        created_at=CREATED,
+        now=datetime(2026, 11, 22, 1, 0, tzinfo=UTC),
+    )
+    assert schedule.run_now == "2026-11-22T00:00:00Z"
+    assert schedule.next_run_at == "2026-11-22T06:00:00Z"
+    again = due_run(
+        spec=SIX_HOURLY,
+        previous={"lastScheduledAt": schedule.run_now},
+        annotations={},
+        created_at=CREATED,
+        now=datetime(2026, 11, 22, 1, 5, tzinfo=UTC),
+    )
+    assert again.run_now is None
+
+
+def test_annotation_requests_one_run_per_value() -> None:
+    now = datetime(2026, 11, 21, 11, 0, tzinfo=UTC)
+    ask = {"tradefleet.io/optimize-now": "1"}
+    first = due_run(spec=SIX_HOURLY, previous={}, annotations=ask, created_at=CREATED, now=now)
+    assert first.run_now == "request-1"
+    done = due_run(
+        spec=SIX_HOURLY,
+        previous={"lastScheduledAt": "request-1"},
+        annotations=ask,
+        created_at=CREATED,
+        now=now,
+    )
+    assert done.run_now is None
+
+
+def _result_map(job: str, *, beats: bool, based_on: str, created: str) -> dict[str, object]:
+    payload = {
+        "job": job,
+        "beatsCurrentOutOfSample": beats,
+        "basedOnParameters": based_on,
+        "bestParameters": {"emaFast": 10, "emaSlow": 40},
+        "summary": "oos sharpe 1.4 vs 0.9",
+    }
+    return {
+        "metadata": {"name": f"{job}-result", "creationTimestamp": created},
+        "data": {"result.json": json.dumps(payload)},
+    }
+
+
+def test_only_a_winning_result_for_the_current_parameters_is_adopted() -> None:
+    spec = {"strategy": {"parameters": {"emaFast": 12, "emaSlow": 26}}}
+    current = parameters_hash(spec)
+    results = read_results(
+        [
+            _result_map("old-win", beats=True, based_on=current, created="2026-11-21T10:00:00Z"),
+            _result_map("new-loss", beats=False, based_on=current, created="2026-11-21T12:00:00Z"),
+            {
+                "metadata": {"name": "garbage-result", "creationTimestamp": "2026-11-21T13:00:00Z"},
+                "data": {"result.json": "{"},
+            },
+        ]
+    )
+    assert [r.job for r in results] == ["new-loss", "old-win"]
+    adopted = adopted_result(results=results, raw_spec=spec)
+    assert adopted is not None and adopted.job == "old-win"
+    assert with_parameters(raw_spec=spec, parameters=adopted.parameters)["strategy"][
+        "parameters"
+    ] == {"emaFast": 10, "emaSlow": 40}
+    # The user edits the parameters: the older optimisation no longer applies.
+    edited = {"strategy": {"parameters": {"emaFast": 9, "emaSlow": 26}}}
+    assert adopted_result(results=results, raw_spec=edited) is None
