@@ -8,9 +8,10 @@ and the bot's config watcher re-reads it on change. The contract is the operator
 the offending key, so a bad revision exits with one clear log line (the operator's rollback then
 sees an unhealthy pod) and a bad hot reload is refused with the reason.
 
-Two optional blocks are the runtime's own (the operator does not render them, so production
+Three optional blocks are the runtime's own (the operator does not render them, so production
 uses their defaults): ``marketData`` (where ticks come from, how often the decision loop polls,
-the tick validation bounds) and ``paper`` (the paper account's starting balance).
+the tick validation bounds), ``venue`` (exchange timeout and ``recvWindow``) and ``paper`` (the
+paper account's starting balance).
 """
 
 from __future__ import annotations
@@ -136,7 +137,9 @@ def _integer(
 ) -> int:
     value = raw.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{_where(path, key)} must be an integer in [{low}, {high}], got {value!r}")
+        raise ConfigError(
+            f"{_where(path, key)} must be an integer in [{low}, {high}], got {value!r}"
+        )
     return value
 
 
@@ -280,6 +283,15 @@ class MarketDataSettings:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class VenueSettings:
+    """How the runtime talks to the exchange (the runtime's own block): the HTTP timeout and
+    the ``recvWindow`` of signed requests, which bounds how long a lost order can still execute."""
+
+    timeout_ms: int = 5_000
+    recv_window_ms: int = 5_000
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PaperSettings:
     starting_balance: float = 10_000.0
     quote_currency: str = "USDT"
@@ -299,6 +311,7 @@ class RuntimeConfig:
     api: ApiSettings
     heartbeat_timeout_s: float
     market_data: MarketDataSettings
+    venue: VenueSettings
     paper: PaperSettings
     config_hash: str
     document: Mapping[str, Any] = field(repr=False)
@@ -464,6 +477,16 @@ def _market_data(raw: Mapping[str, Any]) -> MarketDataSettings:
     return settings
 
 
+def _venue(raw: Mapping[str, Any]) -> VenueSettings:
+    block = _optional_object(raw, "venue", path="")
+    return VenueSettings(
+        timeout_ms=_integer(block, "timeoutMs", path="venue", default=5_000, low=100, high=120_000),
+        recv_window_ms=_integer(
+            block, "recvWindowMs", path="venue", default=5_000, low=100, high=60_000
+        ),
+    )
+
+
 def _paper(raw: Mapping[str, Any]) -> PaperSettings:
     block = _optional_object(raw, "paper", path="")
     return PaperSettings(
@@ -503,6 +526,7 @@ def parse_runtime_config(document: Mapping[str, Any]) -> RuntimeConfig:
             raw, "heartbeatTimeoutSeconds", path="", default=30.0, low=1.0, high=3_600.0
         ),
         market_data=_market_data(raw),
+        venue=_venue(raw),
         paper=_paper(raw),
         config_hash=content_hash(raw),
         document=MappingProxyType(dict(raw)),
@@ -510,7 +534,7 @@ def parse_runtime_config(document: Mapping[str, Any]) -> RuntimeConfig:
 
 
 # Blocks a running bot cannot take over without a restart (connections, venue, port).
-RESTART_ONLY_KEYS = ("bot", "exchange", "redis", "api", "paper")
+RESTART_ONLY_KEYS = ("bot", "exchange", "redis", "api", "paper", "venue")
 
 
 def restart_only_changes(*, old: RuntimeConfig, new: RuntimeConfig) -> list[str]:
@@ -560,8 +584,10 @@ def parse_source_config(document: Mapping[str, Any]) -> SourceConfig:
     if not isinstance(spec.get(kind), Mapping) and kind != "whale":
         raise ConfigError(f"spec.{kind} is required for a {kind} source")
     symbols = spec.get("symbols")
-    if not isinstance(symbols, list) or not symbols or not all(
-        isinstance(s, str) and "/" in s for s in symbols
+    if (
+        not isinstance(symbols, list)
+        or not symbols
+        or not all(isinstance(s, str) and "/" in s for s in symbols)
     ):
         raise ConfigError("spec.symbols must be a non-empty list of BASE/QUOTE symbols")
     redis = _redis(raw, with_prefix=False)

@@ -154,7 +154,7 @@ class BarBuilder:
                         volume=float(self._count),
                     )
                 )  # fmt: skip
-                del self.closed[: -_MAX_OHLCV_LIMIT]
+                del self.closed[:-_MAX_OHLCV_LIMIT]
             self._open_ms, self._ohlc, self._count = start, (mid, mid, mid, mid), 0
         elif start == self._open_ms:
             o, h, lo, _ = self._ohlc
@@ -188,7 +188,9 @@ class _TickStreamFeed(MarketFeed):
 
     async def closed_bars(self, *, bar_seconds: int, after_ms: int) -> list[Candle]:
         if bar_seconds != self._bar_seconds:
-            raise MarketDataError(f"this feed builds {self._bar_seconds} s bars, not {bar_seconds} s")
+            raise MarketDataError(
+                f"this feed builds {self._bar_seconds} s bars, not {bar_seconds} s"
+            )
         return [c for c in self._bars.closed if c.timestamp_ms > after_ms]
 
 
@@ -196,7 +198,9 @@ def _replay_rows(path: Path) -> Iterator[dict[str, object]]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise MarketDataError(f"cannot read replay file {path}: {error.strerror or error}") from None
+        raise MarketDataError(
+            f"cannot read replay file {path}: {error.strerror or error}"
+        ) from None
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
@@ -244,7 +248,9 @@ class ReplayMarketFeed(_TickStreamFeed):
             number, row = next(self._rows)
         except StopIteration:
             raise MarketDataError(f"replay file {self._path} is exhausted") from None
-        return self._emit(_replay_tick(row=row, symbol=self.symbol, where=f"{self._path} row {number}"))
+        return self._emit(
+            _replay_tick(row=row, symbol=self.symbol, where=f"{self._path} row {number}")
+        )
 
     async def history(self, *, bar_seconds: int, limit: int) -> list[Candle]:
         # A replay starts cold: its bars are built from its own ticks.

@@ -21,6 +21,7 @@ confidence ½ + ½ · how far RSI is beyond its level (0 at the level, 1 at 0 or
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 from tradefleet_runtime.strategies.base import Bar, Strategy, StrategyAction, StrategySignal
@@ -38,10 +39,14 @@ _UNPROVEN_CONFIDENCE = 0.5
 
 
 # Compiled by numba in the grid engine, which calls with positional arguments only.
-def ema_rsi_rule(  # noqa: PLR0917
-    fast: float, slow: float, rsi: float, overbought: float, oversold: float
-) -> int:
-    """The rule of the module docstring: one of the five codes above (NaN inputs → no signal)."""
+def ema_rsi_rule(fast: float, slow: float, rsi: float, overbought: float, oversold: float) -> int:
+    """The rule of the module docstring: one of the five codes above.
+
+    An indicator still warming up (NaN in the batch series) means no signal, as the
+    streaming strategy holds until all three are defined.
+    """
+    if math.isnan(fast) or math.isnan(slow) or math.isnan(rsi):
+        return NO_SIGNAL
     if fast > slow and rsi < overbought:
         return TREND_LONG
     if fast < slow and rsi > oversold:
@@ -88,9 +93,7 @@ class EmaRsiStrategy(Strategy):
         code = ema_rsi_rule(fast, slow, rsi, params.rsi_overbought, params.rsi_oversold)
         emas = f"EMA{params.ema_fast} {fast:.6g} vs EMA{params.ema_slow} {slow:.6g}"
         if code in (TREND_LONG, TREND_SHORT):
-            confidence = (
-                gap / (gap + typical_gap) if typical_gap else _UNPROVEN_CONFIDENCE
-            )
+            confidence = gap / (gap + typical_gap) if typical_gap else _UNPROVEN_CONFIDENCE
             long = code == TREND_LONG
             limit = (
                 f"RSI {rsi:.1f} < {params.rsi_overbought:g}"
@@ -123,8 +126,7 @@ class EmaRsiStrategy(Strategy):
                 value=-_FALLBACK_VALUE,
                 confidence=0.5 + 0.5 * extremity,
                 reason=(
-                    f"{emas}, RSI {rsi:.1f} > overbought {params.rsi_overbought:g}: "
-                    "fallback short"
+                    f"{emas}, RSI {rsi:.1f} > overbought {params.rsi_overbought:g}: fallback short"
                 ),
                 as_of_ms=bar.timestamp_ms,
             )

@@ -32,17 +32,17 @@ def ema_alpha(period: int) -> float:
     return 2.0 / (period + 1.0)
 
 
-def ema_step(previous: float, value: float, alpha: float) -> float:  # noqa: PLR0917
+def ema_step(previous: float, value: float, alpha: float) -> float:
     """One EMA update."""
     return previous + alpha * (value - previous)
 
 
-def wilder_step(previous: float, value: float, period: int) -> float:  # noqa: PLR0917
+def wilder_step(previous: float, value: float, period: int) -> float:
     """One step of Wilder's smoothing (an EMA with alpha = 1 / period)."""
     return (previous * (period - 1) + value) / period
 
 
-def rsi_value(average_gain: float, average_loss: float) -> float:  # noqa: PLR0917
+def rsi_value(average_gain: float, average_loss: float) -> float:
     """RSI from Wilder's average gain and loss: 100·G / (G + L), neutral when flat."""
     total = average_gain + average_loss
     if total <= 0.0:

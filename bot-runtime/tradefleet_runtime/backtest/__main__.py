@@ -1,0 +1,324 @@
+"""Command line of the backtester: ``python -m tradefleet_runtime.backtest {backtest,optimise}``.
+
+Run by people (and CI demos). ``backtest`` replays bars through one strategy plugin with
+the event-driven engine; ``optimise`` searches EMA/RSI parameters with the grid engine
+(random or Bayesian), optionally runs a walk-forward analysis, and backtests the winner.
+Both print a summary table and write an equity/drawdown PNG, a self-contained HTML
+report, trades.csv and result.json into ``--out``. Errors print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tradefleet_runtime.backtest.data import BarSeries, load_csv, synthetic_bars
+from tradefleet_runtime.backtest.engine import RiskSetup, run_backtest
+from tradefleet_runtime.backtest.errors import BacktestConfigError, BacktestError
+from tradefleet_runtime.backtest.metrics import finite_or_none
+from tradefleet_runtime.backtest.model import BacktestConfig
+from tradefleet_runtime.backtest.optimise import (
+    Objective,
+    ObjectiveSpec,
+    SearchMethod,
+    SearchResult,
+    WalkForwardReport,
+    search,
+    tuned_spec,
+    walk_forward,
+)
+from tradefleet_runtime.backtest.report import (
+    ReportSection,
+    format_table,
+    metrics_rows,
+    write_report,
+)
+from tradefleet_runtime.risk.errors import RiskError
+from tradefleet_runtime.signals.errors import SignalError
+from tradefleet_runtime.signals.regime import RegimeConfig
+from tradefleet_runtime.strategies.errors import StrategyError
+from tradefleet_runtime.strategies.parameters import StrategyParameters
+from tradefleet_runtime.strategies.registry import STRATEGIES
+
+_TOP_TRIALS = 10
+
+
+def _parse_param(text: str) -> tuple[str, int | float]:
+    key, equals, value = text.partition("=")
+    if not (key and equals and value):
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        number: int | float = int(value)
+    except ValueError:
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{key}: {value!r} is not a number") from None
+    return key, number
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="CSV with timestamp,open,high,low,close,volume")
+    source.add_argument("--synthetic", type=int, metavar="SEED", help="labelled synthetic market")
+    parser.add_argument(
+        "--bars", type=int, default=5_000, help="synthetic bars, or the last N bars of the CSV"
+    )
+    parser.add_argument("--bar-seconds", type=int, default=60, help="synthetic bar length")
+    parser.add_argument(
+        "--param",
+        type=_parse_param,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="spec.strategy.parameters entry, camelCase (repeatable)",
+    )
+    parser.add_argument("--initial-equity", type=float, default=10_000.0)
+    parser.add_argument("--fee-pct", type=float, default=0.1, help="per fill, percent")
+    parser.add_argument("--slippage-pct", type=float, default=0.02, help="per fill, percent")
+    parser.add_argument("--max-leverage", type=float, default=1.0)
+    parser.add_argument("--long-only", action="store_true", help="ignore short signals")
+    parser.add_argument("--symbol", default="BTC/USDT")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the report files")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tradefleet_runtime.backtest",
+        description="Backtest a strategy plugin or optimise EMA/RSI parameters.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    backtest = commands.add_parser("backtest", help="replay bars through one strategy")
+    _add_common(backtest)
+    backtest.add_argument("--strategy", default="ema_rsi", choices=sorted(STRATEGIES))
+    backtest.add_argument(
+        "--regime-detector",
+        action="store_true",
+        help="run the HMM regime detector (labels for regime_adaptive) instead of the data's labels",
+    )
+    backtest.add_argument(
+        "--risk-engine", action="store_true", help="size and vet entries with the risk engine"
+    )
+    optimise = commands.add_parser("optimise", help="search EMA/RSI parameters")
+    _add_common(optimise)
+    optimise.add_argument("--method", default="random", choices=[m.value for m in SearchMethod])
+    optimise.add_argument("--trials", type=int, default=200)
+    optimise.add_argument("--objective", default="sharpe", choices=[o.value for o in Objective])
+    optimise.add_argument("--drawdown-penalty", type=float, default=0.5)
+    optimise.add_argument("--min-trades", type=int, default=5)
+    optimise.add_argument("--seed", type=int, default=0)
+    optimise.add_argument("--walk-forward", action="store_true", help="also run walk-forward")
+    optimise.add_argument("--train-bars", type=int, default=2_000)
+    optimise.add_argument("--test-bars", type=int, default=500)
+    optimise.add_argument("--step-bars", type=int, default=None)
+    return parser
+
+
+def _bars(arguments: argparse.Namespace) -> BarSeries:
+    count = arguments.bars
+    if count < 2:
+        raise BacktestConfigError(f"--bars must be >= 2, got {count}")
+    if arguments.data is not None:
+        bars = load_csv(arguments.data)
+        return bars.window(start=max(0, len(bars) - count), stop=len(bars))
+    return synthetic_bars(seed=arguments.synthetic, n_bars=count, bar_seconds=arguments.bar_seconds)
+
+
+def _config(arguments: argparse.Namespace) -> BacktestConfig:
+    return BacktestConfig(
+        initial_equity=arguments.initial_equity,
+        fee_pct=arguments.fee_pct,
+        slippage_pct=arguments.slippage_pct,
+        max_leverage=arguments.max_leverage,
+        allow_short=not arguments.long_only,
+        symbol=arguments.symbol,
+    )
+
+
+def _source(arguments: argparse.Namespace, bars: BarSeries) -> str:
+    origin = (
+        str(arguments.data)
+        if arguments.data is not None
+        else f"synthetic seed {arguments.synthetic}"
+    )
+    return f"{origin}, {len(bars):,} bars of {bars.bar_seconds} s"
+
+
+def _run_backtest(arguments: argparse.Namespace) -> None:
+    bars = _bars(arguments)
+    parameters = StrategyParameters.from_spec(dict(arguments.param))
+    result = run_backtest(
+        bars=bars,
+        strategy_name=arguments.strategy,
+        parameters=parameters,
+        config=_config(arguments),
+        regime=RegimeConfig() if arguments.regime_detector else None,
+        risk=RiskSetup() if arguments.risk_engine else None,
+        progress=not arguments.no_progress,
+    )
+    title = f"{arguments.strategy} backtest — {_source(arguments, bars)}"
+    print(title)
+    print(format_table(header=("figure", "value"), rows=metrics_rows(result.metrics)))
+    if result.rejected_entries:
+        print(
+            "entry signals not traded: "
+            + ", ".join(
+                f"{cause} {count}" for cause, count in sorted(result.rejected_entries.items())
+            )
+        )
+    files = write_report(result=result, out_dir=arguments.out, title=title)
+    print(f"report: {files.html}  (equity picture {files.png})")
+
+
+def _trial_section(found: SearchResult) -> ReportSection:
+    ranked = sorted(
+        (trial for trial in found.trials if trial.valid), key=lambda trial: -trial.objective
+    )[:_TOP_TRIALS]
+    return ReportSection(
+        title=f"Top {len(ranked)} of {len(found.trials)} trials ({found.valid_trials} valid)",
+        header=("trial", "objective", "trades", "return %", "max DD %", "Sharpe", "parameters"),
+        rows=tuple(
+            (
+                str(trial.number),
+                f"{trial.objective:.3f}",
+                str(trial.metrics.trades),
+                f"{trial.metrics.total_return_pct:.2f}",
+                f"{trial.metrics.max_drawdown_pct:.2f}",
+                f"{trial.metrics.sharpe:.2f}",
+                json.dumps(tuned_spec(trial.parameters)),
+            )
+            for trial in ranked
+        ),
+    )
+
+
+def _walk_forward_section(report: WalkForwardReport) -> ReportSection:
+    def cell(value: float | None) -> str:
+        return "—" if value is None else f"{value:.3f}"
+
+    rows = []
+    for window in report.windows:
+        best = window.best
+        outside = window.out_of_sample
+        rows.append(
+            (
+                str(window.index),
+                f"{window.train_start}–{window.train_stop}",
+                f"{window.train_stop}–{window.test_stop}",
+                cell(best.objective if best else None),
+                cell(outside.objective if outside else None),
+                str(outside.metrics.trades) if outside else "—",
+                json.dumps(tuned_spec(best.parameters)) if best else "no valid trial",
+            )
+        )
+    summary = (
+        f"Walk-forward: mean in-sample {cell(report.mean_in_sample)}, out-of-sample "
+        f"{cell(report.mean_out_of_sample)}, degradation ratio {cell(report.degradation_ratio)}, "
+        f"verdict {report.verdict.value}"
+    )
+    return ReportSection(
+        title=summary,
+        header=(
+            "window",
+            "train bars",
+            "test bars",
+            "in-sample",
+            "out-of-sample",
+            "OOS trades",
+            "parameters",
+        ),
+        rows=tuple(rows),
+    )
+
+
+def _run_optimise(arguments: argparse.Namespace) -> None:
+    bars = _bars(arguments)
+    config = _config(arguments)
+    base = StrategyParameters.from_spec(dict(arguments.param))
+    spec = ObjectiveSpec(
+        objective=Objective(arguments.objective),
+        drawdown_penalty=arguments.drawdown_penalty,
+        min_trades=arguments.min_trades,
+    )
+    method = SearchMethod(arguments.method)
+    progress = not arguments.no_progress
+    found = search(
+        method=method,
+        bars=bars,
+        trials=arguments.trials,
+        spec=spec,
+        seed=arguments.seed,
+        config=config,
+        base=base,
+        progress=progress,
+    )
+    sections = [_trial_section(found)]
+    extra: dict[str, object] = {
+        "search": {
+            "method": method.value,
+            "objective": spec.objective.value,
+            "trials": len(found.trials),
+            "validTrials": found.valid_trials,
+            "best": found.best.to_dict() if found.best else None,
+        }
+    }
+    report = None
+    if arguments.walk_forward:
+        report = walk_forward(
+            bars=bars,
+            train_bars=arguments.train_bars,
+            test_bars=arguments.test_bars,
+            step_bars=arguments.step_bars,
+            trials=arguments.trials,
+            spec=spec,
+            seed=arguments.seed,
+            method=method,
+            config=config,
+            base=base,
+            progress=progress,
+        )
+        sections.append(_walk_forward_section(report))
+        extra["walkForward"] = report.to_dict()
+    if found.best is None:
+        raise BacktestConfigError(
+            f"no trial reached {spec.min_trades} trades; lower --min-trades or use more bars"
+        )
+    best = found.best
+    result = run_backtest(
+        bars=bars, strategy_name="ema_rsi", parameters=best.parameters, config=config
+    )
+    title = (
+        f"ema_rsi {method.value} search, {len(found.trials)} trials, objective "
+        f"{spec.objective.value} — {_source(arguments, bars)}"
+    )
+    print(title)
+    print(f"best trial {best.number}: objective {finite_or_none(best.objective)}")
+    print(json.dumps(tuned_spec(best.parameters)))
+    print(format_table(header=("figure", "value"), rows=metrics_rows(result.metrics)))
+    if report is not None:
+        print(sections[-1].title)
+    files = write_report(
+        result=result, out_dir=arguments.out, title=title, sections=sections, extra_json=extra
+    )
+    print(f"report: {files.html}  (equity picture {files.png})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    try:
+        if arguments.command == "backtest":
+            _run_backtest(arguments)
+        else:
+            _run_optimise(arguments)
+    except (BacktestError, StrategyError, SignalError, RiskError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,290 @@
+"""One bot's state in Redis, written so that a crash at any point loses nothing acknowledged.
+
+The bot service writes through :class:`StateStore` only. Every multi-key update is one
+MULTI/EXEC transaction (redis-py pipeline with ``transaction=True``); Redis runs with AOF, so
+an acknowledged EXEC survives a Redis restart. The order protocol:
+
+1. :meth:`StateStore.record_intent` stores the tracked order (state ``intent``), adds its client
+   order id to the unresolved set and advances the decision sequence — before the order is sent;
+2. :meth:`StateStore.record_orders` stores what the exchange answered, with the position and
+   balance that resulted, in one transaction;
+3. on start the service reconciles every unresolved client order id with the exchange before
+   trading (found → its final state; never seen → ``abandoned``).
+
+Keys (``<p>`` is ``redis.keyPrefix`` of the config, e.g. ``tradefleet:bot:<ns>:<bot>``):
+``<p>:orders`` hash id → order JSON; ``<p>:orders:unresolved`` set; ``<p>:position``,
+``<p>:balance``, ``<p>:portfolio``, ``<p>:breaker``, ``<p>:last_decision`` JSON strings;
+``<p>:flags`` hash (paused, halted, reasons); ``<p>:epoch`` and ``<p>:seq`` (decision ids);
+``<p>:equity`` and ``<p>:signals`` capped lists (newest first); ``<p>:meta`` hash.
+Redis failures surface as :class:`StateStoreError`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from tradefleet_runtime.persistence.records import (
+    BalanceRecord,
+    PositionRecord,
+    StateFormatError,
+    TrackedOrder,
+)
+
+EQUITY_POINTS_KEPT = 10_000
+SIGNALS_KEPT = 1_000
+
+
+class StateStoreError(Exception):
+    """Redis could not be reached or answered an error; the message says which operation."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Flags:
+    paused: bool = False
+    halted: bool = False
+    pause_reason: str = ""
+    halt_reason: str = ""
+
+    def to_mapping(self) -> dict[Any, Any]:
+        return {
+            "paused": "1" if self.paused else "0",
+            "halted": "1" if self.halted else "0",
+            "pauseReason": self.pause_reason,
+            "haltReason": self.halt_reason,
+        }
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, str]) -> Flags:
+        return cls(
+            paused=raw.get("paused") == "1",
+            halted=raw.get("halted") == "1",
+            pause_reason=raw.get("pauseReason", ""),
+            halt_reason=raw.get("haltReason", ""),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PersistedState:
+    """What a starting runtime restores; ``None`` where nothing was stored yet."""
+
+    flags: Flags
+    epoch: str | None
+    sequence: int
+    unresolved: tuple[TrackedOrder, ...]
+    position: PositionRecord | None
+    balance: BalanceRecord | None
+    portfolio: Mapping[str, object] | None
+    breaker: Mapping[str, object] | None
+    last_decision: Mapping[str, object] | None
+    problems: tuple[str, ...] = field(default=())
+
+
+def _loads(
+    raw: bytes | str | None, *, key: str, problems: list[str]
+) -> Mapping[str, object] | None:
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        problems.append(f"{key}: not JSON ({error})")
+        return None
+    if not isinstance(value, dict):
+        problems.append(f"{key}: not a JSON object")
+        return None
+    return value
+
+
+class StateStore:
+    """Redis access for one bot (one key prefix)."""
+
+    def __init__(self, *, url: str, prefix: str, timeout_s: float = 2.0) -> None:
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            health_check_interval=5,
+        )
+        self.prefix = prefix
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        """The client, shared with readers of other keys (SignalSource streams)."""
+        return self._redis
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}:{name}"
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    async def ping(self) -> None:
+        try:
+            await self._redis.ping()
+        except (RedisError, OSError) as error:
+            raise StateStoreError(f"Redis ping failed: {error}") from None
+
+    async def load(self) -> PersistedState:
+        """Everything a restart needs; malformed values are skipped and listed in ``problems``."""
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hgetall(self.key("flags"))
+                pipe.get(self.key("epoch"))
+                pipe.get(self.key("seq"))
+                pipe.smembers(self.key("orders:unresolved"))
+                for name in ("position", "balance", "portfolio", "breaker", "last_decision"):
+                    pipe.get(self.key(name))
+                flags, epoch, seq, unresolved_ids, *values = await pipe.execute()
+            orders = (
+                await self._redis.hmget(self.key("orders"), sorted(unresolved_ids))
+                if unresolved_ids
+                else []
+            )
+        except (RedisError, OSError) as error:
+            raise StateStoreError(f"loading state from Redis failed: {error}") from None
+        problems: list[str] = []
+        unresolved = []
+        for client_order_id, raw in zip(sorted(unresolved_ids), orders, strict=True):
+            data = _loads(raw, key=f"orders[{client_order_id}]", problems=problems)
+            if data is None:
+                continue
+            try:
+                unresolved.append(TrackedOrder.from_dict(data))
+            except StateFormatError as error:
+                problems.append(f"orders[{client_order_id}]: {error}")
+        position_raw, balance_raw, portfolio, breaker, decision = (
+            _loads(raw, key=name, problems=problems)
+            for raw, name in zip(
+                values,
+                ("position", "balance", "portfolio", "breaker", "last_decision"),
+                strict=True,
+            )
+        )
+        position = balance = None
+        try:
+            position = PositionRecord.from_dict(position_raw) if position_raw else None
+        except StateFormatError as error:
+            problems.append(f"position: {error}")
+        try:
+            balance = BalanceRecord.from_dict(balance_raw) if balance_raw else None
+        except StateFormatError as error:
+            problems.append(f"balance: {error}")
+        return PersistedState(
+            flags=Flags.from_mapping(flags or {}),
+            epoch=epoch or None,
+            sequence=int(seq) if seq and seq.isdigit() else 0,
+            unresolved=tuple(unresolved),
+            position=position,
+            balance=balance,
+            portfolio=portfolio,
+            breaker=breaker,
+            last_decision=decision,
+            problems=tuple(problems),
+        )
+
+    async def _execute(self, *, what: str, pipe: aioredis.client.Pipeline) -> None:
+        try:
+            await pipe.execute()
+        except (RedisError, OSError) as error:
+            raise StateStoreError(f"{what} failed: {error}") from None
+
+    def _queue_order(self, pipe: aioredis.client.Pipeline, order: TrackedOrder) -> None:
+        pipe.hset(self.key("orders"), order.client_order_id, json.dumps(order.to_dict()))
+        if order.state.unresolved:
+            pipe.sadd(self.key("orders:unresolved"), order.client_order_id)
+        else:
+            pipe.srem(self.key("orders:unresolved"), order.client_order_id)
+
+    async def record_intent(
+        self, *, order: TrackedOrder, epoch: str, sequence: int, decision: Mapping[str, object]
+    ) -> None:
+        """Step 1 of the order protocol: the intent, before anything is sent.
+
+        Decision ids are ``<epoch>-<sequence>``; the epoch is chosen when no state exists, so
+        a bot whose Redis state was lost never reuses a client order id.
+        """
+        async with self._redis.pipeline(transaction=True) as pipe:
+            self._queue_order(pipe, order)
+            pipe.set(self.key("epoch"), epoch)
+            pipe.set(self.key("seq"), str(sequence))
+            pipe.set(self.key("last_decision"), json.dumps(decision))
+            await self._execute(what=f"recording the intent of {order.client_order_id}", pipe=pipe)
+
+    async def record_orders(
+        self,
+        *,
+        orders: Sequence[TrackedOrder],
+        position: PositionRecord | None = None,
+        balance: BalanceRecord | None = None,
+        portfolio: Mapping[str, object] | None = None,
+        breaker: Mapping[str, object] | None = None,
+    ) -> None:
+        """Order results together with the account state they led to, atomically."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for order in orders:
+                self._queue_order(pipe, order)
+            if position is not None:
+                pipe.set(self.key("position"), json.dumps(position.to_dict()))
+            if balance is not None:
+                pipe.set(self.key("balance"), json.dumps(balance.to_dict()))
+            if portfolio is not None:
+                pipe.set(self.key("portfolio"), json.dumps(portfolio))
+            if breaker is not None:
+                pipe.set(self.key("breaker"), json.dumps(breaker))
+            await self._execute(what="recording order results and account state", pipe=pipe)
+
+    async def save_flags(self, flags: Flags) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.key("flags"), mapping=flags.to_mapping())
+            await self._execute(what="saving the paused/halted flags", pipe=pipe)
+
+    async def append_history(
+        self,
+        *,
+        equity_point: Mapping[str, object] | None = None,
+        signal: Mapping[str, object] | None = None,
+    ) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if equity_point is not None:
+                pipe.lpush(self.key("equity"), json.dumps(equity_point))
+                pipe.ltrim(self.key("equity"), 0, EQUITY_POINTS_KEPT - 1)
+            if signal is not None:
+                pipe.lpush(self.key("signals"), json.dumps(signal))
+                pipe.ltrim(self.key("signals"), 0, SIGNALS_KEPT - 1)
+            await self._execute(what="appending history", pipe=pipe)
+
+    async def save_meta(self, meta: Mapping[str, str]) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            values: dict[Any, Any] = dict(meta)
+            pipe.hset(self.key("meta"), mapping=values)
+            await self._execute(what="saving runtime metadata", pipe=pipe)
+
+    async def history(self, *, name: str, limit: int) -> list[Mapping[str, object]]:
+        """Newest first: ``equity`` or ``signals``."""
+        try:
+            raw = await self._redis.lrange(self.key(name), 0, limit - 1)
+        except (RedisError, OSError) as error:
+            raise StateStoreError(f"reading {name} history failed: {error}") from None
+        problems: list[str] = []
+        items = [_loads(item, key=name, problems=problems) for item in raw]
+        return [item for item in items if item is not None]
+
+    async def tracked_orders(self) -> list[TrackedOrder]:
+        try:
+            raw = await self._redis.hgetall(self.key("orders"))
+        except (RedisError, OSError) as error:
+            raise StateStoreError(f"reading tracked orders failed: {error}") from None
+        orders = []
+        for value in raw.values():
+            try:
+                orders.append(TrackedOrder.from_dict(json.loads(value)))
+            except (json.JSONDecodeError, StateFormatError):
+                continue
+        return sorted(orders, key=lambda order: order.created_at_ms)

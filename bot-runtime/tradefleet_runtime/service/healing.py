@@ -1,0 +1,190 @@
+"""Self-healing inside the runtime: classify errors, act, and record every attempt.
+
+The bot service reports every error it handles to :class:`HealingLog.record` with the action it
+took; the log keeps the latest attempts in a ring buffer, counts them per error class (the
+``tradefleet_bot_healing_attempts_total`` counter is incremented through the ``on_record``
+hook) and renders the ``/api/advanced/self-healing/health`` report the operator escalates from.
+
+Policy per error class (what the service does; see ``docs/runtime-api.md``):
+
+* ``connection`` (timeouts, dropped connections, 5xx): retry with backoff; after
+  ``RESET_AFTER_FAILURES`` consecutive failures the venue's connection is rebuilt.
+* ``rate_limited``: back off and double the polling interval (up to 8×), restored after a
+  quiet minute.
+* ``redis``: no order is sent without its intent in Redis; reconnect with exponential backoff.
+* ``insufficient_funds``: pause (no new positions) until ``POST /control/resume``.
+* ``authentication``: halt and ask for a human; retrying cannot help.
+* ``partial_fill``: adopt the filled quantity as the position and protect it.
+* ``exchange`` / ``invalid_order``: the decision is dropped; trading goes on.
+* ``market_data``: the tick is dropped and the feed polled again.
+* ``config``: a hot reload that fails validation is refused; the old config stays.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from tradefleet_runtime.execution.errors import ErrorClassification, ExchangeError
+
+RESET_AFTER_FAILURES = 3
+RECENT_WINDOW_S = 600.0
+
+
+class ErrorClass(StrEnum):
+    CONNECTION = "connection"
+    RATE_LIMITED = "rate_limited"
+    REDIS = "redis"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    AUTHENTICATION = "authentication"
+    PARTIAL_FILL = "partial_fill"
+    INVALID_ORDER = "invalid_order"
+    EXCHANGE = "exchange"
+    MARKET_DATA = "market_data"
+    CONFIG = "config"
+
+
+class HealingAction(StrEnum):
+    RETRY = "retry"
+    RESET_CONNECTION = "reset_connection"
+    SLOW_POLLING = "slow_polling"
+    RECONNECT = "reconnect"
+    PAUSE = "pause"
+    HALT = "halt"
+    ADOPT_FILL = "adopt_filled_quantity"
+    SKIP_DECISION = "skip_decision"
+    REFUSE_CONFIG = "refuse_config"
+
+
+_BY_CLASSIFICATION = {
+    ErrorClassification.TEMPORARY: ErrorClass.CONNECTION,
+    ErrorClassification.RATE_LIMITED: ErrorClass.RATE_LIMITED,
+    ErrorClassification.AUTHENTICATION: ErrorClass.AUTHENTICATION,
+    ErrorClassification.INSUFFICIENT_FUNDS: ErrorClass.INSUFFICIENT_FUNDS,
+    ErrorClassification.INVALID_ORDER: ErrorClass.INVALID_ORDER,
+}
+# What the service does first for an exchange error of each class.
+ACTION_FOR = {
+    ErrorClass.CONNECTION: HealingAction.RETRY,
+    ErrorClass.RATE_LIMITED: HealingAction.SLOW_POLLING,
+    ErrorClass.AUTHENTICATION: HealingAction.HALT,
+    ErrorClass.INSUFFICIENT_FUNDS: HealingAction.PAUSE,
+    ErrorClass.INVALID_ORDER: HealingAction.SKIP_DECISION,
+    ErrorClass.EXCHANGE: HealingAction.SKIP_DECISION,
+}
+# Classes a human must look at: the runtime cannot fix them itself.
+NEEDS_HUMAN = frozenset({ErrorClass.AUTHENTICATION})
+
+
+def classify(error: ExchangeError) -> ErrorClass:
+    return _BY_CLASSIFICATION.get(error.classification, ErrorClass.EXCHANGE)
+
+
+def classify_classification(classification: ErrorClassification) -> ErrorClass:
+    return _BY_CLASSIFICATION.get(classification, ErrorClass.EXCHANGE)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HealingAttempt:
+    at: float
+    error_class: ErrorClass
+    action: HealingAction
+    component: str
+    message: str
+    resolved: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "at": self.at,
+            "error_class": self.error_class.value,
+            "action": self.action.value,
+            "component": self.component,
+            "message": self.message,
+            "resolved": self.resolved,
+        }
+
+
+class HealingLog:
+    """Ring buffer and per-class counts of healing attempts, and component health."""
+
+    def __init__(
+        self,
+        *,
+        capacity: int = 200,
+        on_record: Callable[[ErrorClass], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._attempts: deque[HealingAttempt] = deque(maxlen=capacity)
+        self._counts: Counter[ErrorClass] = Counter()
+        self._on_record = on_record
+        self._clock = clock
+        self._components: dict[str, dict[str, object]] = {}
+        self.human_needed: str | None = None
+
+    def record(
+        self,
+        *,
+        error_class: ErrorClass,
+        action: HealingAction,
+        component: str,
+        message: str,
+        resolved: bool = False,
+    ) -> HealingAttempt:
+        attempt = HealingAttempt(
+            at=self._clock(),
+            error_class=error_class,
+            action=action,
+            component=component,
+            message=message,
+            resolved=resolved,
+        )
+        self._attempts.append(attempt)
+        self._counts[error_class] += 1
+        if error_class in NEEDS_HUMAN:
+            self.human_needed = f"{error_class.value}: {message}"
+        if self._on_record is not None:
+            self._on_record(error_class)
+        self.set_component(component=component, healthy=resolved, detail=message)
+        return attempt
+
+    def set_component(self, *, component: str, healthy: bool, detail: str = "") -> None:
+        previous = self._components.get(component)
+        unchanged = previous is not None and previous["healthy"] == healthy
+        since = previous["since"] if previous is not None and unchanged else self._clock()
+        self._components[component] = {"healthy": healthy, "detail": detail, "since": since}
+
+    def clear_human_needed(self) -> None:
+        self.human_needed = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {error_class.value: count for error_class, count in self._counts.items()}
+
+    def report(self, *, extra: dict[str, object] | None = None) -> dict[str, object]:
+        now = self._clock()
+        recent = [a for a in self._attempts if now - a.at <= RECENT_WINDOW_S]
+        resolved = sum(1 for a in recent if a.resolved)
+        unhealthy = [name for name, c in self._components.items() if not c["healthy"]]
+        if self.human_needed:
+            overall = "needs_human"
+        elif unhealthy:
+            overall = "degraded"
+        else:
+            overall = "healthy"
+        return {
+            "overall_status": overall,
+            "needs_human": self.human_needed is not None,
+            "human_reason": self.human_needed,
+            "metrics": {
+                "recent_errors": len(recent),
+                "recent_healings": resolved,
+                "healing_success_rate": resolved / len(recent) if recent else 1.0,
+                "attempts_by_error_class": self.counts,
+            },
+            "component_health": dict(self._components),
+            "recent_healing_attempts": [a.to_dict() for a in list(self._attempts)[-50:]],
+            **(extra or {}),
+        }

@@ -1,0 +1,278 @@
+"""The decision pipeline: a validated tick → signals → fusion → risk → an order request.
+
+Pure and synchronous (no I/O), so the benchmark times exactly what the live loop runs. The bot
+service calls :meth:`DecisionPipeline.observe` with every validated tick (order-flow imbalance
+from the book) and :meth:`DecisionPipeline.decide` once per decision with the other readings
+(regime, SignalSources, strategy plugin), the position, the risk engine's portfolio and the
+market statistics of the last closed bar.
+
+Rules, with the TradingBot's thresholds ``strongSell < sell <= 0 <= buy < strongBuy``:
+
+* flat, score >= buy → open long; score <= sell → open short (futures only); a score beyond
+  the strong threshold trades the full risk size, otherwise half of it;
+* long and score <= sell (short and score >= buy) → close; long at or above its target
+  (short at or below) → close; stops rest on the exchange;
+* paused → no new positions (closing still works); no market statistics yet → hold.
+
+Sizes come from ``RiskEngine.evaluate`` (Kelly, ATR stop, the seven layers) and are rounded
+down to the market's lot size; a size under the exchange minimum is not sent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from tradefleet_runtime.config import MarketKind, Thresholds
+from tradefleet_runtime.execution.client_order_id import client_order_id
+from tradefleet_runtime.execution.model import MarketInfo, OrderRequest, OrderSide, OrderType
+from tradefleet_runtime.marketdata.ticks import BookTick
+from tradefleet_runtime.persistence.records import PositionRecord, PositionSide
+from tradefleet_runtime.risk import (
+    MarketRisk,
+    PortfolioState,
+    RiskDecision,
+    RiskEngine,
+    Side,
+    TradeIntent,
+)
+from tradefleet_runtime.signals.fusion import AlphaFusion, FusedSignal
+from tradefleet_runtime.signals.ofi import OfiConfig, OfiSignal, StreamingOfi
+from tradefleet_runtime.signals.reading import SignalReading
+from tradefleet_runtime.signals.regime import RegimeTradingParams
+
+WEAK_SIGNAL_SIZE = 0.5
+
+
+class TradeAction(StrEnum):
+    OPEN_LONG = "open_long"
+    OPEN_SHORT = "open_short"
+    CLOSE = "close"
+    HOLD = "hold"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Decision:
+    """One pass of the pipeline; ``request`` is set when an order should go out."""
+
+    decision_id: str
+    at_ms: int
+    action: TradeAction
+    fused: FusedSignal
+    risk: RiskDecision | None
+    request: OrderRequest | None
+    leg: str
+    reason: str
+
+    @property
+    def side_word(self) -> str:
+        """The action as the operator's status shows it: buy, sell, close or hold."""
+        if self.action is TradeAction.OPEN_LONG:
+            return "buy"
+        if self.action is TradeAction.OPEN_SHORT:
+            return "sell"
+        return self.action.value
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "decisionId": self.decision_id,
+            "at_ms": self.at_ms,
+            "action": self.action.value,
+            "score": self.fused.score,
+            "signal": self.fused.signal.value,
+            "reason": self.reason,
+            "risk": None
+            if self.risk is None
+            else {
+                "approved": self.risk.approved,
+                "quantity": self.risk.quantity,
+                "stopPrice": self.risk.stop_price,
+                "targetPrice": self.risk.target_price,
+                "regime": self.risk.regime.value,
+                "rejectedBy": self.risk.rejected_by.value if self.risk.rejected_by else None,
+                "reason": self.risk.reason,
+            },
+            "clientOrderId": self.request.client_order_id if self.request else None,
+            "componentScores": dict(self.fused.component_scores),
+        }
+
+
+def round_down(amount: float, step: float | None) -> float:
+    """``amount`` floored to a multiple of ``step`` (tolerant of binary rounding)."""
+    if step is None or step <= 0:
+        return amount
+    return round(math.floor(amount / step + 1e-9) * step, 12)
+
+
+class DecisionPipeline:
+    """Order-flow state plus the per-decision arithmetic of one bot and symbol."""
+
+    def __init__(
+        self,
+        *,
+        bot_name: str,
+        symbol: str,
+        market_kind: MarketKind,
+        market_info: MarketInfo,
+        fusion: AlphaFusion,
+        thresholds: Thresholds,
+        risk: RiskEngine,
+        ofi_config: OfiConfig | None = None,
+    ) -> None:
+        self.bot_name = bot_name
+        self.symbol = symbol
+        self.market_kind = market_kind
+        self.market_info = market_info
+        self.fusion = fusion
+        self.thresholds = thresholds
+        self.risk = risk
+        self.ofi_config = ofi_config or OfiConfig()
+        self.ofi = StreamingOfi(symbol=symbol, config=self.ofi_config)
+        self.last_ofi: OfiSignal | None = None
+
+    def reconfigure(self, *, fusion: AlphaFusion, thresholds: Thresholds, risk: RiskEngine) -> None:
+        """A hot-reloaded strategy/risk config; order-flow state carries over."""
+        self.fusion = fusion
+        self.thresholds = thresholds
+        self.risk = risk
+
+    def observe(self, tick: BookTick) -> None:
+        self.ofi.update(
+            bid_price=tick.bid_price,
+            bid_size=tick.bid_size,
+            ask_price=tick.ask_price,
+            ask_size=tick.ask_size,
+            timestamp_ms=tick.timestamp_ms,
+        )
+        self.last_ofi = self.ofi.signal()
+
+    def decide(
+        self,
+        *,
+        tick: BookTick,
+        decision_id: str,
+        readings: Sequence[SignalReading],
+        regime_params: RegimeTradingParams,
+        position: PositionRecord,
+        portfolio: PortfolioState,
+        market: MarketRisk | None,
+        paused: bool,
+    ) -> Decision:
+        now_ms = tick.timestamp_ms
+        ofi = self.last_ofi
+        all_readings = [*readings, ofi.as_reading()] if ofi is not None else list(readings)
+        fused = self.fusion.fuse(
+            symbol=self.symbol, readings=all_readings, regime_params=regime_params, now_ms=now_ms
+        )
+        score = fused.score
+        t = self.thresholds
+
+        def hold(reason: str, risk: RiskDecision | None = None) -> Decision:
+            return Decision(
+                decision_id=decision_id,
+                at_ms=now_ms,
+                action=TradeAction.HOLD,
+                fused=fused,
+                risk=risk,
+                request=None,
+                leg="",
+                reason=reason,
+            )
+
+        if not position.is_flat:
+            long = position.side is PositionSide.LONG
+            exit_reason = ""
+            if (long and score <= t.sell) or (not long and score >= t.buy):
+                exit_reason = f"score {score:+.3f} turned against the {position.side.value}"
+            elif position.target_price is not None and (
+                tick.bid_price >= position.target_price
+                if long
+                else tick.ask_price <= position.target_price
+            ):
+                exit_reason = f"target {position.target_price:g} reached"
+            if not exit_reason:
+                return hold(f"holding {position.side.value}: score {score:+.3f}")
+            request = OrderRequest(
+                symbol=self.symbol,
+                side=OrderSide.SELL if long else OrderSide.BUY,
+                order_type=OrderType.MARKET,
+                client_order_id=client_order_id(
+                    bot_name=self.bot_name, decision_id=decision_id, leg="exit"
+                ),
+                amount=position.size,
+                reduce_only=self.market_kind is MarketKind.FUTURES,
+            )
+            return Decision(
+                decision_id=decision_id,
+                at_ms=now_ms,
+                action=TradeAction.CLOSE,
+                fused=fused,
+                risk=None,
+                request=request,
+                leg="exit",
+                reason=f"close {position.side.value}: {exit_reason}",
+            )
+
+        if score >= t.buy and score > 0.0:
+            side, strong = Side.BUY, score >= t.strong_buy
+        elif score <= t.sell and score < 0.0:
+            if self.market_kind is MarketKind.SPOT:
+                return hold(f"score {score:+.3f} says sell, but a spot bot does not short")
+            side, strong = Side.SELL, score <= t.strong_sell
+        else:
+            return hold(f"score {score:+.3f} is between the thresholds")
+        if paused:
+            return hold(f"paused: not opening ({side.value} signal {score:+.3f})")
+        if market is None:
+            return hold("waiting for enough closed bars for ATR and volatility")
+        price = tick.ask_price if side is Side.BUY else tick.bid_price
+        decision = self.risk.evaluate(
+            intent=TradeIntent(
+                symbol=self.symbol,
+                side=side,
+                price=price,
+                size_multiplier=fused.position_size_multiplier
+                * (1.0 if strong else WEAK_SIGNAL_SIZE),
+                stop_pct=fused.stop_loss_pct,
+                target_pct=fused.take_profit_pct,
+            ),
+            portfolio=portfolio,
+            market=market,
+            now_ms=now_ms,
+        )
+        if not decision.approved:
+            return hold(f"risk refused: {decision.reason}", decision)
+        info = self.market_info
+        amount = round_down(decision.quantity, info.amount_step)
+        if amount <= 0 or (info.min_amount is not None and amount < info.min_amount):
+            return hold(
+                f"size {decision.quantity:g} is below the exchange minimum "
+                f"{info.min_amount or info.amount_step}",
+                decision,
+            )
+        if info.min_notional is not None and amount * price < info.min_notional:
+            return hold(
+                f"notional {amount * price:.2f} is below the exchange minimum {info.min_notional}",
+                decision,
+            )
+        request = OrderRequest(
+            symbol=self.symbol,
+            side=OrderSide.BUY if side is Side.BUY else OrderSide.SELL,
+            order_type=OrderType.MARKET,
+            client_order_id=client_order_id(
+                bot_name=self.bot_name, decision_id=decision_id, leg="entry"
+            ),
+            amount=amount,
+        )
+        return Decision(
+            decision_id=decision_id,
+            at_ms=now_ms,
+            action=TradeAction.OPEN_LONG if side is Side.BUY else TradeAction.OPEN_SHORT,
+            fused=fused,
+            risk=decision,
+            request=request,
+            leg="entry",
+            reason=decision.reason,
+        )

@@ -1,0 +1,155 @@
+"""How a bot reads the SignalSources it references: the latest reading per source, per symbol.
+
+The bot service calls :meth:`SourceReader.refresh` every few seconds and hands
+:meth:`SourceReader.readings` to fusion. Sources of one fusion input (sentiment, macro, whale)
+are averaged by their weights into one reading of that input; a source whose stream is missing,
+unreadable or older than the input's staleness limit is left out (fusion renormalises the
+weights) and shown in :meth:`SourceReader.status` — never an error for the bot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from tradefleet_runtime.config import SourceRef
+from tradefleet_runtime.signals.reading import SignalReading
+from tradefleet_runtime.sources.stream import SourceReading, StreamEntryError
+
+ENTRIES_SCANNED = 200
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SourceSnapshot:
+    """What the bot knows about one referenced source."""
+
+    name: str
+    weight: float
+    reading: SourceReading | None
+    problem: str
+
+    def to_dict(self, *, now_ms: int, max_age_ms: Mapping[str, int]) -> dict[str, object]:
+        reading = self.reading
+        fresh = reading is not None and now_ms - reading.as_of_ms <= max_age_ms.get(reading.kind, 0)
+        return {
+            "name": self.name,
+            "weight": self.weight,
+            "found": reading is not None,
+            "ready": fresh,
+            "weightApplied": self.weight if fresh else 0.0,
+            "reading": reading.to_dict() if reading else None,
+            "problem": self.problem or (None if fresh or reading is None else "stale"),
+        }
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class SourceReader:
+    """Latest readings of the referenced sources for one symbol."""
+
+    def __init__(
+        self,
+        *,
+        redis: aioredis.Redis,
+        refs: Sequence[SourceRef],
+        symbol: str,
+        max_age_ms: Mapping[str, int],
+    ) -> None:
+        self._redis = redis
+        self._symbol = symbol
+        self._max_age_ms = max_age_ms
+        self._refs = tuple(refs)
+        self._snapshots = {
+            ref.name: SourceSnapshot(name=ref.name, weight=ref.weight, reading=None, problem="")
+            for ref in refs
+        }
+
+    def reconfigure(self, *, refs: Sequence[SourceRef], max_age_ms: Mapping[str, int]) -> None:
+        self._refs = tuple(refs)
+        self._max_age_ms = max_age_ms
+        self._snapshots = {
+            ref.name: self._snapshots.get(ref.name)
+            or SourceSnapshot(name=ref.name, weight=ref.weight, reading=None, problem="")
+            for ref in refs
+        }
+
+    async def refresh(self) -> None:
+        for ref in self._refs:
+            self._snapshots[ref.name] = await self._latest(ref)
+
+    async def _latest(self, ref: SourceRef) -> SourceSnapshot:
+        previous = self._snapshots.get(ref.name)
+        kept = previous.reading if previous else None
+        try:
+            entries = await self._redis.xrevrange(ref.redis_stream, count=ENTRIES_SCANNED)
+        except (RedisError, OSError) as error:
+            return SourceSnapshot(
+                name=ref.name,
+                weight=ref.weight,
+                reading=kept,
+                problem=f"stream unreadable: {error}",
+            )
+        if not entries:
+            return SourceSnapshot(
+                name=ref.name, weight=ref.weight, reading=None, problem="no readings published"
+            )
+        problem = ""
+        for _, raw_fields in entries:
+            fields = {_text(k): _text(v) for k, v in (raw_fields or {}).items()}
+            if fields.get("symbol") != self._symbol:
+                continue
+            try:
+                reading = SourceReading.from_fields(fields)
+            except StreamEntryError as error:
+                problem = f"malformed entry skipped: {error}"
+                continue
+            return SourceSnapshot(
+                name=ref.name, weight=ref.weight, reading=reading, problem=problem
+            )
+        return SourceSnapshot(
+            name=ref.name,
+            weight=ref.weight,
+            reading=None,
+            problem=problem or f"no reading for {self._symbol} in the last {len(entries)} entries",
+        )
+
+    def readings(self, *, now_ms: int) -> list[SignalReading]:
+        """One reading per fusion input: the weighted mean of its fresh sources."""
+        sums: dict[str, list[float]] = {}
+        for snapshot in self._snapshots.values():
+            reading = snapshot.reading
+            if reading is None or snapshot.weight <= 0.0:
+                continue
+            if now_ms - reading.as_of_ms > self._max_age_ms.get(reading.kind, 0):
+                continue
+            total = sums.setdefault(reading.kind, [0.0, 0.0, 0.0, float(reading.as_of_ms)])
+            total[0] += snapshot.weight * reading.value
+            total[1] += snapshot.weight * reading.confidence
+            total[2] += snapshot.weight
+            total[3] = min(total[3], float(reading.as_of_ms))
+        return [
+            SignalReading(
+                name=kind,
+                value=max(-1.0, min(1.0, value / weight)),
+                confidence=max(0.0, min(1.0, confidence / weight)),
+                as_of_ms=int(oldest),
+                detail=f"{kind} from SignalSources",
+            )
+            for kind, (value, confidence, weight, oldest) in sums.items()
+        ]
+
+    def status(self, *, now_ms: int) -> list[dict[str, object]]:
+        return [
+            snapshot.to_dict(now_ms=now_ms, max_age_ms=self._max_age_ms)
+            for snapshot in self._snapshots.values()
+        ]
+
+    def latest(self, *, kind: str) -> list[SourceSnapshot]:
+        return [
+            s for s in self._snapshots.values() if s.reading is not None and s.reading.kind == kind
+        ]

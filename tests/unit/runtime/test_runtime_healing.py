@@ -1,0 +1,61 @@
+"""Self-healing bookkeeping: classification, counts, the health report's verdict."""
+
+from __future__ import annotations
+
+import pytest
+from tradefleet_runtime.execution.errors import (
+    AuthenticationFailed,
+    InsufficientFunds,
+    RateLimitedError,
+    TemporaryExchangeError,
+)
+from tradefleet_runtime.service.healing import ErrorClass, HealingAction, HealingLog, classify
+
+pytestmark = pytest.mark.unit
+
+
+def test_exchange_errors_map_to_the_documented_classes() -> None:
+    assert classify(TemporaryExchangeError("timeout")) is ErrorClass.CONNECTION
+    assert classify(RateLimitedError("429")) is ErrorClass.RATE_LIMITED
+    assert classify(InsufficientFunds("margin")) is ErrorClass.INSUFFICIENT_FUNDS
+    assert classify(AuthenticationFailed("-2015")) is ErrorClass.AUTHENTICATION
+
+
+def test_the_report_counts_attempts_and_escalates_authentication() -> None:
+    seen: list[ErrorClass] = []
+    clock = iter(float(t) for t in range(100))
+    log = HealingLog(on_record=seen.append, clock=lambda: next(clock))
+    log.record(
+        error_class=ErrorClass.CONNECTION,
+        action=HealingAction.RETRY,
+        component="exchange",
+        message="a",
+        resolved=True,
+    )
+    report = log.report()
+    assert report["overall_status"] == "healthy"
+    log.record(
+        error_class=ErrorClass.REDIS,
+        action=HealingAction.RECONNECT,
+        component="redis",
+        message="down",
+    )
+    assert log.report()["overall_status"] == "degraded"
+    log.record(
+        error_class=ErrorClass.AUTHENTICATION,
+        action=HealingAction.HALT,
+        component="exchange",
+        message="-2015",
+    )
+    report = log.report()
+    assert report["overall_status"] == "needs_human"
+    assert report["human_reason"] == "authentication: -2015"
+    assert report["metrics"] == {
+        "recent_errors": 3,
+        "recent_healings": 1,
+        "healing_success_rate": pytest.approx(1 / 3),
+        "attempts_by_error_class": {"connection": 1, "redis": 1, "authentication": 1},
+    }
+    assert seen == [ErrorClass.CONNECTION, ErrorClass.REDIS, ErrorClass.AUTHENTICATION]
+    log.clear_human_needed()
+    assert log.report()["needs_human"] is False
