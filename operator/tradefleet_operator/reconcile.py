@@ -45,6 +45,7 @@ from tradefleet_operator.render import (
     ANNOTATION_CONFIG_HASH,
     ANNOTATION_REVISION,
     LABEL_OPTIMIZER_RESULT,
+    LABEL_REGION,
     Owner,
     Revision,
     child_name,
@@ -565,7 +566,7 @@ class Reconciler:
                     settings=self.settings,
                 )
                 try:
-                    await self.kube.create(body=job)
+                    await self.kube.create(body=self._stamped(job))
                     writes += 1
                 except KubeApiError as exc:
                     if not exc.conflict:
@@ -700,11 +701,20 @@ class Reconciler:
         children: Mapping[ChildKey, Mapping[str, Any]],
     ) -> Outcome:
         owner = _owner(body)
+        previous = body.get("status") or {}
+        if previous.get("region") == region and previous.get("phase") not in (None, "NotOwned"):
+            # The owning region's operator reports on this bot (a cluster shared by regions).
+            return Outcome(status=dict(previous))
         removed = 0
         # The bot moved to another region: what this region ran for it must go.
-        for kind, name in children:
-            if kind != "Pod" and await self.kube.delete(
-                kind=kind, namespace=owner.namespace, name=name
+        for (kind, name), obj in children.items():
+            mine = (obj.get("metadata", {}).get("labels") or {}).get(
+                LABEL_REGION
+            ) == self.settings.region
+            if (
+                kind != "Pod"
+                and mine
+                and await self.kube.delete(kind=kind, namespace=owner.namespace, name=name)
             ):
                 removed += 1
         message = f"bot runs in region {region}; this operator serves {self.settings.region}, the {region} operator reconciles it"
@@ -761,7 +771,7 @@ class Reconciler:
         was_reconciled: bool,
     ) -> int:
         writes = 0
-        for obj in desired:
+        for obj in map(self._stamped, desired):
             key = (str(obj["kind"]), str(obj["metadata"]["name"]))
             actual = self._observed(
                 namespace=str(obj["metadata"]["namespace"]), key=key, indexed=children.get(key)
@@ -799,6 +809,13 @@ class Reconciler:
                 )
         return writes
 
+    def _stamped(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """``obj`` labelled with this operator's region, so another region's operator sharing the
+        cluster never takes it for a leftover of its own."""
+        meta = dict(obj["metadata"])
+        meta["labels"] = {**(meta.get("labels") or {}), LABEL_REGION: self.settings.region}
+        return {**obj, "metadata": meta}
+
     def _observed(
         self, *, namespace: str, key: ChildKey, indexed: Mapping[str, Any] | None
     ) -> Mapping[str, Any] | None:
@@ -824,7 +841,9 @@ class Reconciler:
             return 0
         try:
             await self.kube.create(
-                body=render_control_secret(owner=owner, token=secrets.token_urlsafe(32))
+                body=self._stamped(
+                    render_control_secret(owner=owner, token=secrets.token_urlsafe(32))
+                )
             )
         except KubeApiError as exc:
             if not exc.conflict:

@@ -27,6 +27,8 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_NAME = "app.kubernetes.io/name"
 LABEL_INSTANCE = "app.kubernetes.io/instance"
 LABEL_COMPONENT = "app.kubernetes.io/component"
+# The region whose operator made a child; set by the reconciler on everything it writes.
+LABEL_REGION = "tradefleet.io/region"
 ANNOTATION_REVISION = "tradefleet.io/revision"
 ANNOTATION_CONFIG_HASH = "tradefleet.io/config-hash"
 REGION_LABEL = "topology.kubernetes.io/region"
