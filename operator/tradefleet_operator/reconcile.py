@@ -382,13 +382,14 @@ class Reconciler:
             *(render_optimizer_access(owner=owner) if optimizing else []),
         ]
         events: list[Event] = []
-        writes = await self._converge(
+        # The token Secret first: the pod reads it at start.
+        writes = await self._ensure_control_secret(owner=owner)
+        writes += await self._converge(
             desired=desired,
             children=children,
             events=events,
             was_reconciled=bool(previous_status.get("currentRevision")),
         )
-        writes += await self._ensure_control_secret(owner=owner)
         writes += await self._prune_revisions(
             owner=owner, kept=kept, current=revision.number, keep=last_good
         )

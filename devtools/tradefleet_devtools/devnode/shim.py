@@ -28,16 +28,20 @@ class StartFailureError(Exception):
     """The command could not be started; the message is the kubelet-style StartError message."""
 
 
-def _write_json(*, path: Path, content: dict[str, Any]) -> None:
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(content))
-    temporary.replace(path)
+def _write_json(*, directory: int, name: str, content: dict[str, Any]) -> None:
+    # Relative to a directory descriptor opened before the mounts: a pod volume mounted over an
+    # ancestor of the agent's state directory (an emptyDir at /tmp) must not hide it from us.
+    temporary = f"{name}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=directory)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps(content))
+    os.replace(temporary, name, src_dir_fd=directory, dst_dir_fd=directory)
 
 
-def _bind(*, mount: dict[str, Any], mount_command: str) -> None:
+def _bind(*, mount: dict[str, Any], source_fd: int, mount_command: str) -> None:
     source, target = str(mount["source"]), str(mount["target"])
     try:
-        if os.path.isdir(source):
+        if os.path.isdir(f"/proc/self/fd/{source_fd}"):
             os.makedirs(target, exist_ok=True)
         else:
             os.makedirs(os.path.dirname(target) or "/", exist_ok=True)
@@ -45,21 +49,35 @@ def _bind(*, mount: dict[str, Any], mount_command: str) -> None:
                 Path(target).touch()
     except OSError as exc:
         raise StartFailureError(f"cannot create mount point {target}: {exc}") from exc
-    commands = [[mount_command, "--bind", source, target]]
+    # The source by descriptor, opened before any mount: an earlier mount may cover its path.
+    commands = [
+        [mount_command, "--no-canonicalize", "--bind", f"/proc/self/fd/{source_fd}", target]
+    ]
     if mount["read_only"]:
         commands.append([mount_command, "-o", "remount,bind,ro", target])
     for command in commands:
         try:
-            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            done = subprocess.run(
+                command, capture_output=True, text=True, check=False, pass_fds=(source_fd,)
+            )
         except OSError as exc:
             raise StartFailureError(f"{' '.join(command)}: {exc}") from exc
         if done.returncode != 0:
-            raise StartFailureError(f"{' '.join(command)}: {done.stderr.strip()}")
+            raise StartFailureError(f"{' '.join(command)} ({source}): {done.stderr.strip()}")
 
 
 def _start(spec: dict[str, Any]) -> subprocess.Popen[bytes]:
-    for mount in spec["mounts"]:
-        _bind(mount=mount, mount_command=str(spec["mount_command"]))
+    sources: list[int] = []
+    try:
+        for mount in spec["mounts"]:
+            sources.append(os.open(str(mount["source"]), os.O_PATH))
+        for mount, fd in zip(spec["mounts"], sources, strict=True):
+            _bind(mount=mount, source_fd=fd, mount_command=str(spec["mount_command"]))
+    except OSError as exc:
+        raise StartFailureError(f"volume source missing: {exc}") from exc
+    finally:
+        for fd in sources:
+            os.close(fd)
     working_dir = spec.get("working_dir")
     if working_dir:
         try:
@@ -81,6 +99,8 @@ def _start(spec: dict[str, Any]) -> subprocess.Popen[bytes]:
 def run(launch_file: Path) -> int:
     spec = json.loads(launch_file.read_text())
     exit_file, pid_file = Path(spec["exit_file"]), Path(spec["pid_file"])
+    exit_dir = os.open(exit_file.parent, os.O_RDONLY | os.O_DIRECTORY)
+    pid_dir = os.open(pid_file.parent, os.O_RDONLY | os.O_DIRECTORY)
     # The agent signals the whole process group; the shim itself must outlive the command to
     # record its exit. A handler (not SIG_IGN) so the command starts with default dispositions.
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -90,7 +110,8 @@ def run(launch_file: Path) -> int:
     except StartFailureError as failure:
         print(f"dev node agent shim: {failure}", file=sys.stderr, flush=True)
         _write_json(
-            path=exit_file,
+            directory=exit_dir,
+            name=exit_file.name,
             content={
                 "exit_code": START_ERROR_CODE,
                 "reason": "StartError",
@@ -100,11 +121,14 @@ def run(launch_file: Path) -> int:
             },
         )
         return START_ERROR_CODE
-    pid_file.write_text(str(child.pid))
+    pid_fd = os.open(pid_file.name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=pid_dir)
+    with os.fdopen(pid_fd, "w") as handle:
+        handle.write(str(child.pid))
     returncode = child.wait()
     exit_code = returncode if returncode >= 0 else 128 - returncode
     _write_json(
-        path=exit_file,
+        directory=exit_dir,
+        name=exit_file.name,
         content={
             "exit_code": exit_code,
             "reason": "Completed" if exit_code == 0 else "Error",
