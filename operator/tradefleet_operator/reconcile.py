@@ -1194,13 +1194,16 @@ def _bot_phase(
 def _pod_view(pod: Mapping[str, Any]) -> PodView:
     status = pod.get("status") or {}
     containers = status.get("containerStatuses") or []
-    started = parse_time(status.get("startTime"))
+    running = [(c.get("state") or {}).get("running") for c in containers]
+    all_running = status.get("phase") == "Running" and bool(running) and all(running)
+    # The health grace period counts from the latest container (re)start, not the pod's birth.
+    starts = [parse_time(r.get("startedAt")) for r in running if r]
     return PodView(
         name=str(pod["metadata"]["name"]),
         ip=status.get("podIP"),
-        running=status.get("phase") == "Running",
+        running=all_running,
         restart_count=sum(int(c.get("restartCount") or 0) for c in containers),
-        started_at=started,
+        started_at=max((s for s in starts if s is not None), default=None),
     )
 
 

@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from tradefleet_runtime.execution.errors import redact
 from tradefleet_runtime.marketdata.ticks import DropReason
 from tradefleet_runtime.service.bot import BotService
-from tradefleet_runtime.signals.regime import MODELLED_LABELS, RegimeState
+from tradefleet_runtime.signals.regime import MODELLED_LABELS
 from tradefleet_runtime.signals.whale import FlowDirection
 
 WS_HEARTBEAT_S = 5.0
@@ -41,24 +41,6 @@ def scrub(value: Any, *, secrets: tuple[str, ...]) -> Any:
     if isinstance(value, list | tuple):
         return [scrub(item, secrets=secrets) for item in value]
     return value
-
-
-def regime_view(state: RegimeState) -> dict[str, object]:
-    """``state.to_dict()``; for an unknown regime (no probabilities) the fields are built here,
-    because ``RegimeState.to_dict`` zips the empty probabilities strictly and raises."""
-    if state.probabilities:
-        return state.to_dict()
-    return {
-        "symbol": state.symbol,
-        "regime": state.regime.value,
-        "confidence": state.confidence,
-        "volatility": state.volatility,
-        "trend_strength": state.trend_strength,
-        "probabilities": {},
-        "gmm_agrees": state.gmm_agrees,
-        "trading_params": state.trading_params.to_dict(),
-        "as_of_ms": state.as_of_ms,
-    }
 
 
 def _coin(symbol: str) -> str:
@@ -128,7 +110,7 @@ def build_bot_app(service: BotService) -> FastAPI:
                 "fusion": decision.fused.to_dict() if decision else None,
                 "lastDecision": decision.to_dict() if decision else None,
                 "ofi": service.pipeline.last_ofi.to_dict() if service.pipeline.last_ofi else None,
-                "regime": regime_view(service.bars.regime) if service.bars.regime else None,
+                "regime": service.bars.regime.to_dict() if service.bars.regime else None,
                 "signalSources": service.sources.status(now_ms=now_ms),
                 "ticksDropped": dict(service.drop_counts),
                 "recentDrops": list(service.recent_drops),
@@ -192,7 +174,7 @@ def build_bot_app(service: BotService) -> FastAPI:
         state = service.bars.regime
         return reply(
             {
-                "symbols": {service.symbol: regime_view(state) if state else None},
+                "symbols": {service.symbol: state.to_dict() if state else None},
                 "model": service.bars.detector.status.to_dict(),
                 "labels": [label.value for label in MODELLED_LABELS],
             }
@@ -205,7 +187,7 @@ def build_bot_app(service: BotService) -> FastAPI:
         state = service.bars.regime
         if state is None:
             return reply({"symbol": symbol, "regime": "unknown", "reason": service.bars.problem})
-        return reply(regime_view(state))
+        return reply(state.to_dict())
 
     @app.get("/api/advanced/ofi/stats/{symbol:path}")
     async def ofi_stats(symbol: str) -> JSONResponse:

@@ -27,10 +27,6 @@ from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
-from hmmlearn.hmm import GaussianHMM
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import GaussianMixture
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from tradefleet_runtime.signals.errors import RegimeFitError, SignalConfigError, SignalDataError
 from tradefleet_runtime.signals.reading import SignalReading, clamp_unit
@@ -263,11 +259,19 @@ def fit_regime_model(*, features: npt.ArrayLike, config: RegimeConfig) -> Regime
     BLAS runs single-threaded here: the matrices are 4x4, and handing them to a thread
     pool costs more than it saves (and competes with the bot's own event loop).
     """
+    # Imported here, not at module load: the bot must answer its health checks seconds after a
+    # restart, and these libraries take longer than that to import; the first fit comes later.
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # noqa: PLC0415
+
     with threadpool_limits(limits=1):
         return _fit(features=features, config=config)
 
 
 def _fit(*, features: npt.ArrayLike, config: RegimeConfig) -> RegimeModel:
+    from hmmlearn.hmm import GaussianHMM  # noqa: PLC0415 - see fit_regime_model
+    from sklearn.exceptions import ConvergenceWarning  # noqa: PLC0415
+    from sklearn.mixture import GaussianMixture  # noqa: PLC0415
+
     data = np.asarray(features, dtype=np.float64)
     if data.ndim != 2 or data.shape[1] != _N_FEATURES:
         raise RegimeFitError(f"features must have shape (n, {_N_FEATURES}), got {data.shape}")
@@ -602,9 +606,10 @@ class RegimeState:
             "confidence": self.confidence,
             "volatility": self.volatility,
             "trend_strength": self.trend_strength,
-            "probabilities": {
-                label.value: p for label, p in zip(MODELLED_LABELS, self.probabilities, strict=True)
-            },
+            # Empty while the regime is unknown.
+            "probabilities": dict(
+                zip((label.value for label in MODELLED_LABELS), self.probabilities, strict=False)
+            ),
             "gmm_agrees": self.gmm_agrees,
             "trading_params": self.trading_params.to_dict(),
             "as_of_ms": self.as_of_ms,

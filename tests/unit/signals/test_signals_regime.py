@@ -92,6 +92,9 @@ def test_detector_says_unknown_until_it_has_enough_history() -> None:
     assert states[-1].trading_params.position_size_multiplier == 0.5
     assert detector.status.state is ModelState.UNFITTED
     assert "1000 bars" in detector.status.reason
+    # The API shows an unknown regime too, with no probabilities yet.
+    payload = states[-1].to_dict()
+    assert payload["regime"] == "unknown" and payload["probabilities"] == {}
 
 
 @pytest.mark.parametrize("seed", [2024, 105])
