@@ -108,7 +108,8 @@ def login(memo: kopf.Memo, **kwargs: Any) -> kopf.ConnectionInfo | None:
     """Kopf connects exactly as the operator's own client: the given kubeconfig, else in-cluster."""
     kubeconfig = _state(memo).settings.kubeconfig
     if kubeconfig is None:
-        return kopf.login_with_service_account(**kwargs)
+        # Through the official client: it honours KUBERNETES_SERVICE_HOST/PORT like kubectl does.
+        return kopf.login_via_client(**kwargs)
     cfg = client_configuration(kubeconfig=kubeconfig)
     token = bearer_token(cfg)
     return kopf.ConnectionInfo(

@@ -92,7 +92,10 @@ def client_configuration(*, kubeconfig: Path | None) -> k8s_client.Configuration
 
 def bearer_token(cfg: k8s_client.Configuration) -> str | None:
     auth = cfg.api_key.get("authorization") or cfg.api_key.get("BearerToken")
-    return str(auth).removeprefix("Bearer ").strip() if auth else None
+    if not auth:
+        return None
+    scheme, _, token = str(auth).strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token else str(auth).strip()
 
 
 def load_credentials(*, kubeconfig: Path | None) -> Credentials:

@@ -29,7 +29,7 @@ def exchange_admin(stack: LocalStack, path: str, payload: Any = None) -> Any:
     return json.loads(body) if body else None
 
 
-def testnet_bot(name: str, *, symbol: str = "BTC/USDT:USDT", **spec: Any) -> dict[str, Any]:
+def exchange_bot(name: str, *, symbol: str = "BTC/USDT:USDT", **spec: Any) -> dict[str, Any]:
     """A bot whose orders really land on the local exchange (testnet mode with its keys)."""
     self_healing = {
         "backoffSeconds": 1,

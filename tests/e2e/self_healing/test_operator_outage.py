@@ -7,7 +7,7 @@ import signal
 
 import pytest
 from kubernetes import client
-from support.bots import condition_of, get_bot, testnet_bot, wait_for_phase
+from support.bots import condition_of, exchange_bot, get_bot, wait_for_phase
 from support.k8s import wait_for
 from tradefleet_devtools.stack import LocalStack
 
@@ -23,7 +23,7 @@ def test_operator_restart_converges_on_what_happened_while_it_was_down(
         "v1alpha1",
         e2e_namespace,
         "tradingbots",
-        testnet_bot("orphaned", symbol="ETH/USDT:USDT"),
+        exchange_bot("orphaned", symbol="ETH/USDT:USDT"),
     )
     wait_for_phase(e2e_api, e2e_namespace, "orphaned", "Running", timeout_s=120)
     operator = stack.operators["ap-northeast-1"]

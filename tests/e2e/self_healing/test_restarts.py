@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 from kubernetes import client
-from support.bots import condition_of, exchange_orders, get_bot, testnet_bot, wait_for_phase
+from support.bots import condition_of, exchange_bot, exchange_orders, get_bot, wait_for_phase
 from support.k8s import wait_for
 from tradefleet_devtools.stack import LocalStack
 
@@ -38,7 +38,7 @@ def test_killed_runtime_comes_back_without_duplicate_orders(
 ) -> None:
     custom = client.CustomObjectsApi(e2e_api)
     custom.create_namespaced_custom_object(
-        "tradefleet.io", "v1alpha1", e2e_namespace, "tradingbots", testnet_bot("crashy")
+        "tradefleet.io", "v1alpha1", e2e_namespace, "tradingbots", exchange_bot("crashy")
     )
     wait_for_phase(e2e_api, e2e_namespace, "crashy", "Running", timeout_s=120)
 
@@ -70,7 +70,7 @@ def test_exhausted_restart_budget_degrades_without_a_restart_storm(
     stack: LocalStack, e2e_api: client.ApiClient, e2e_namespace: str, exchange_keys: str
 ) -> None:
     custom = client.CustomObjectsApi(e2e_api)
-    bot = testnet_bot(
+    bot = exchange_bot(
         "fragile",
         symbol="ETH/USDT:USDT",
         selfHealing={"maxRestarts": 2, "restartWindowSeconds": 600},

@@ -6,7 +6,7 @@ import time
 
 import pytest
 from kubernetes import client
-from support.bots import condition_of, get_bot, testnet_bot, wait_for_phase
+from support.bots import condition_of, exchange_bot, get_bot, wait_for_phase
 from support.k8s import wait_for
 from tradefleet_devtools.stack import LocalStack
 
@@ -22,7 +22,7 @@ def test_unhealthy_revision_is_rolled_back_to_the_last_good_one(
         "v1alpha1",
         e2e_namespace,
         "tradingbots",
-        testnet_bot("steady", symbol="SOL/USDT:USDT"),
+        exchange_bot("steady", symbol="SOL/USDT:USDT"),
     )
     running = wait_for_phase(e2e_api, e2e_namespace, "steady", "Running", timeout_s=120)
     assert running["status"]["lastGoodRevision"] == 1

@@ -1,0 +1,225 @@
+"""The chart installed for real: its operator runs as a pod and reconciles a bot of its region.
+
+helm-sdkpy installs the chart into the local control plane; a dev node agent plays a Tokyo node
+and runs the operator pod (the agent runs the container's command as a local process: the
+project's Python, since no image is pulled) with in-cluster configuration from its service
+account. Dev values: the pod is pinned to the agent's node, Redis is the test's redis-server
+(``redis.external.url``), the ports are free ones, and the operator watches one namespace.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+from chart_install import REPO, install, uninstall
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+from support.k8s import condition, wait_for
+from tradefleet_devtools.controlplane import ClusterAccess, free_port
+from tradefleet_devtools.devnode import DevNodeAgentHandle, NodeSpec, start_dev_node_agent
+from tradefleet_devtools.redis_server import RedisAccess
+
+pytestmark = pytest.mark.integration
+
+REGION = "ap-northeast-1"
+NODE = NodeSpec(name=f"helm-test-tokyo-{uuid.uuid4().hex[:6]}", region=REGION)
+RELEASE = "tradefleet-tokyo"
+BOTS = ("tradefleet.io", "v1alpha1", "tradingbots")
+
+
+@pytest.fixture(scope="module")
+def tokyo_node(
+    cluster: ClusterAccess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DevNodeAgentHandle]:
+    handle = start_dev_node_agent(
+        cluster=cluster,
+        state_dir=tmp_path_factory.mktemp("helm-devnode"),
+        nodes=[NODE],
+        backoff_base_s=1.0,
+        backoff_max_s=30.0,
+    )
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+@pytest.fixture
+def bots_namespace(core_v1: client.CoreV1Api) -> Iterator[str]:
+    name = f"helm-bots-{uuid.uuid4().hex[:6]}"
+    core_v1.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    core_v1.delete_namespace(name, propagation_policy="Background")
+
+
+def _example_bot(filename: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(
+        (REPO / "manifests" / "examples" / filename).read_text()
+    )
+    return loaded
+
+
+def _bot(custom: client.CustomObjectsApi, *, namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        found: dict[str, Any] = custom.get_namespaced_custom_object(
+            *BOTS[:2], namespace, BOTS[2], name
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return found
+
+
+def _delete_bots(*, custom: client.CustomObjectsApi, namespace: str) -> None:
+    """Delete the bots while the operator still runs to settle them and release its finalizer.
+
+    Whatever is left after a minute (an operator that never worked) loses its finalizers, so the
+    namespace can go.
+    """
+    for bot in custom.list_namespaced_custom_object(*BOTS[:2], namespace, BOTS[2])["items"]:
+        custom.delete_namespaced_custom_object(
+            *BOTS[:2], namespace, BOTS[2], bot["metadata"]["name"]
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        left = custom.list_namespaced_custom_object(*BOTS[:2], namespace, BOTS[2])["items"]
+        if not left:
+            return
+        time.sleep(0.5)
+    for bot in left:
+        custom.patch_namespaced_custom_object(
+            *BOTS[:2],
+            namespace,
+            BOTS[2],
+            bot["metadata"]["name"],
+            {"metadata": {"finalizers": None}},
+        )
+
+
+def _operator_log(*, agent: DevNodeAgentHandle, core_v1: client.CoreV1Api, namespace: str) -> str:
+    pods = core_v1.list_namespaced_pod(
+        namespace, label_selector="app.kubernetes.io/name=tradefleet-operator"
+    ).items
+    lines: list[str] = []
+    for pod in pods:
+        path = agent.container_log(namespace=namespace, pod=pod.metadata.name, container="operator")
+        if path is not None and path.exists():
+            # Without the probes' access log lines.
+            lines.extend(
+                line
+                for line in path.read_text(errors="replace").splitlines()
+                if "aiohttp.access" not in line
+            )
+    return "\n".join(lines)
+
+
+def test_the_installed_operator_reconciles_a_bot_of_its_region(
+    cluster: ClusterAccess,
+    tokyo_node: DevNodeAgentHandle,
+    redis_server: RedisAccess,
+    api_client: client.ApiClient,
+    core_v1: client.CoreV1Api,
+    namespace: str,
+    bots_namespace: str,
+) -> None:
+    values = {
+        "region": REGION,
+        "watchNamespaces": [bots_namespace],
+        "redis": {"external": {"url": redis_server.url}},
+        "operator": {
+            "nodeSelector": {"kubernetes.io/hostname": NODE.name},
+            # Pods of the dev node agent share the host's ports.
+            "metricsPort": free_port(),
+            "healthPort": free_port(),
+            "reconcileIntervalSeconds": 5,
+            "deletionTimeoutSeconds": 5,
+        },
+    }
+    custom = client.CustomObjectsApi(api_client)
+    # Helm waits until the operator's Deployment is available: the pod passed its probes.
+    install(
+        kubeconfig=cluster.kubeconfig,
+        release=RELEASE,
+        namespace=namespace,
+        values=values,
+        wait=True,
+        timeout_s=180,
+    )
+    try:
+        deployment = client.AppsV1Api(api_client).read_namespaced_deployment(
+            f"{RELEASE}-operator", namespace
+        )
+        assert deployment.status.available_replicas == 1
+        (pod,) = core_v1.list_namespaced_pod(
+            namespace, label_selector="app.kubernetes.io/name=tradefleet-operator"
+        ).items
+        assert pod.spec.node_name == NODE.name
+
+        # The operator registered in its region's peering: it runs coordinated, not standalone.
+        peering = wait_for(
+            lambda: (
+                custom.get_namespaced_custom_object(
+                    "kopf.dev", "v1", bots_namespace, "kopfpeerings", f"tradefleet-{REGION}"
+                ).get("status")
+                or None
+            ),
+            timeout_s=60,
+            what="the operator's entry in its KopfPeering",
+        )
+        assert len(peering) == 1
+
+        tokyo_bot = _example_bot("10-tradingbot-binance-btc-paper.yaml")
+        singapore_bot = _example_bot("11-tradingbot-okx-eth-paper.yaml")
+        for bot in (tokyo_bot, singapore_bot):
+            custom.create_namespaced_custom_object(*BOTS[:2], bots_namespace, BOTS[2], bot)
+
+        reconciled = wait_for(
+            lambda: condition(
+                _bot(custom, namespace=bots_namespace, name=tokyo_bot["metadata"]["name"]) or {},
+                "Reconciled",
+            ),
+            timeout_s=90,
+            what="the Binance bot's Reconciled condition",
+        )
+        assert reconciled["status"] == "True", reconciled
+        tokyo = _bot(custom, namespace=bots_namespace, name=tokyo_bot["metadata"]["name"])
+        assert tokyo is not None
+        assert tokyo["status"]["region"] == REGION
+        # The exchange map from the chart's values: OKX belongs to the Singapore operator.
+        not_owned = wait_for(
+            lambda: (
+                (
+                    _bot(custom, namespace=bots_namespace, name=singapore_bot["metadata"]["name"])
+                    or {}
+                )
+                .get("status", {})
+                .get("phase")
+                == "NotOwned"
+            ),
+            timeout_s=60,
+            what="the OKX bot reported as another region's",
+        )
+        assert not_owned
+        assert (
+            client.AppsV1Api(api_client)
+            .read_namespaced_deployment(tokyo_bot["metadata"]["name"], bots_namespace)
+            .spec.template.spec.affinity.node_affinity
+            is not None
+        )
+    except AssertionError as failure:
+        log = _operator_log(agent=tokyo_node, core_v1=core_v1, namespace=namespace)
+        raise AssertionError(
+            f"{failure}\n--- operator log, last lines ---\n{log[-4000:]}"
+        ) from failure
+    finally:
+        _delete_bots(custom=custom, namespace=bots_namespace)
+        log = _operator_log(agent=tokyo_node, core_v1=core_v1, namespace=namespace)
+        uninstall(kubeconfig=cluster.kubeconfig, release=RELEASE, namespace=namespace)
+    assert "tradefleet operator serving region ap-northeast-1" in log
+    assert "Traceback" not in log, log[-3000:]
