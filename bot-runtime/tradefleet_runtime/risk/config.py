@@ -29,6 +29,9 @@ class RiskRegime(StrEnum):
     RECOVERY = "recovery"
 
 
+DEFAULT_RECOVERY_DRAWDOWN_PCT = 5.0
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class _NumberRule:
     """A range check for one numeric setting, with the wording used in error messages."""
@@ -167,7 +170,7 @@ class RiskLimits:
     breaker_cooldown_seconds: int = 0
     flatten_on_trip: bool = False
     # Below the high-water mark by at least this much, the bot sizes as RECOVERY.
-    recovery_drawdown_pct: float = 5.0
+    recovery_drawdown_pct: float = DEFAULT_RECOVERY_DRAWDOWN_PCT
     strong_momentum: float = 0.6
     kelly_prior_win_rate: float = 0.5
     kelly_prior_trades: float = 20.0
@@ -248,6 +251,10 @@ class RiskLimits:
                 )
             else:
                 values[_FIELD_BY_KEY[key]] = value
+        max_drawdown = values.get("max_drawdown_pct")
+        if "recoveryDrawdownPct" not in spec and isinstance(max_drawdown, int | float):
+            # The recovery band sits inside the drawdown limit, however tight the user set it.
+            values["recovery_drawdown_pct"] = min(DEFAULT_RECOVERY_DRAWDOWN_PCT, max_drawdown / 2)
         # Field types are checked by __post_init__, which names the offending key.
         return cls(**values)  # type: ignore[arg-type]
 
