@@ -66,6 +66,9 @@ class ExchangeProcess:
                 "synthetic",
                 "--step-seconds",
                 "1",
+                # A day of 1m candles: enough for the regime model to fit when a bot starts.
+                "--history-hours",
+                "24",
             ],
             stdout=subprocess.PIPE,
             stderr=log,

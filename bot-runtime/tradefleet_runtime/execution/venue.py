@@ -365,11 +365,36 @@ class CcxtVenue(Venue):
     async def fetch_ohlcv(
         self, *, symbol: str, timeframe: str = "1m", limit: int = 100
     ) -> list[Candle]:
-        rows = await self._call(lambda: self._exchange.fetch_ohlcv(symbol, timeframe, limit=limit))
+        # Exchanges cap one kline request (Binance: 1000 through ccxt); older pages are fetched
+        # by start time until ``limit`` candles are in hand or the exchange has no more.
+        rows: list[list[Any]] = await self._call(
+            lambda: self._exchange.fetch_ohlcv(symbol, timeframe, limit=limit)
+        )
+        step_ms = int(self._exchange.parse_timeframe(timeframe) * 1000)
+        while rows and len(rows) < limit:
+            missing = limit - len(rows)
+            older = await self._older_candles(
+                symbol=symbol,
+                timeframe=timeframe,
+                since=int(rows[0][0]) - missing * step_ms,
+                limit=missing,
+            )
+            older = [row for row in older if int(row[0]) < int(rows[0][0])]
+            if not older:
+                break
+            rows = older + rows
         return [
             Candle(timestamp_ms=int(t), open=o, high=h, low=lo, close=c, volume=v or 0.0)
-            for t, o, h, lo, c, v in rows
+            for t, o, h, lo, c, v in rows[-limit:]
         ]
+
+    async def _older_candles(
+        self, *, symbol: str, timeframe: str, since: int, limit: int
+    ) -> list[list[Any]]:
+        rows: list[list[Any]] = await self._call(
+            lambda: self._exchange.fetch_ohlcv(symbol, timeframe, since=since, limit=limit)
+        )
+        return rows
 
     async def set_leverage(self, *, symbol: str, leverage: int) -> None:
         self._require_private()

@@ -38,6 +38,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--balance", type=Decimal, default=Decimal(10_000))
     parser.add_argument("--step-seconds", type=float, default=1.0)
     parser.add_argument(
+        "--history-hours",
+        type=float,
+        default=4.0,
+        help="price history generated before now (klines a bot warms its models up on)",
+    )
+    parser.add_argument(
         "--prices",
         choices=("random-walk", "synthetic"),
         default="random-walk",
@@ -69,6 +75,7 @@ async def _serve(args: argparse.Namespace) -> None:
         port=args.port,
         seed=args.seed,
         engine=EngineConfig(starting_balance=args.balance, step_ms=int(args.step_seconds * 1000)),
+        history_steps=int(args.history_hours * 3600 / args.step_seconds),
         price_sources=sources,
     )
     stop = asyncio.Event()
