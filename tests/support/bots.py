@@ -89,3 +89,60 @@ def exchange_orders(stack: LocalStack, *, prefix: str = "") -> list[dict[str, An
 
 def repo_path(*parts: str) -> Path:
     return Path(__file__).resolve().parents[2].joinpath(*parts)
+
+
+SYMBOL = "BTC/USDT:USDT"
+EXCHANGE_SYMBOL = "BTCUSDT"
+
+
+def _open_position(stack: LocalStack) -> dict[str, Any] | None:
+    for position in exchange_admin(stack, "/_admin/state")["positions"]:
+        if (
+            position.get("symbol") == EXCHANGE_SYMBOL
+            and float(position.get("positionAmt") or 0) != 0
+        ):
+            return dict(position)
+    return None
+
+
+def start_hair_trigger_bot(
+    *, stack: LocalStack, api: client.ApiClient, namespace: str, name: str
+) -> bool:
+    """A bot that trades on the slightest order-flow signal and a tight drawdown limit (0.25 %);
+    returns once it holds a position: True when long."""
+    exchange_admin(stack, "/_admin/reset", {})
+    bot = exchange_bot(
+        name,
+        symbol=SYMBOL,
+        # Order flow alone, with a hair trigger: the bot takes a position within seconds.
+        strategy={
+            "name": "fusion",
+            "fusionWeights": {"regime": 0, "ofi": 1, "whale": 0, "sentiment": 0, "macro": 0},
+            "thresholds": {"buy": 0.005, "strongBuy": 0.5, "sell": -0.005, "strongSell": -0.5},
+        },
+        risk={
+            "maxPositionPct": 50,
+            "maxDrawdownPct": 0.25,
+            "maxDailyLossPct": 50,
+            "maxDailyVarPct": 100,
+            "maxConsecutiveLosses": 100,
+        },
+    )
+    client.CustomObjectsApi(api).create_namespaced_custom_object(
+        "tradefleet.io", "v1alpha1", namespace, "tradingbots", bot
+    )
+    wait_for_phase(api, namespace, name, "Running", timeout_s=120)
+    position = wait_for(
+        lambda: _open_position(stack), timeout_s=120, what="the bot to open a position"
+    )
+    return float(position["positionAmt"]) > 0
+
+
+def gap_price_against(*, stack: LocalStack, long: bool) -> None:
+    """Crash the price against the position in one gap: its stop fills at the gapped price."""
+    price = float(exchange_admin(stack, "/_admin/state")["prices"][EXCHANGE_SYMBOL])
+    exchange_admin(
+        stack,
+        "/_admin/price",
+        {"symbol": SYMBOL, "price": round(price * (0.1 if long else 1.9), 1)},
+    )

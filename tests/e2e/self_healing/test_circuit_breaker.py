@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from kubernetes import client
 from support.bots import (
     condition_of,
-    exchange_admin,
-    exchange_bot,
     exchange_orders,
+    gap_price_against,
     get_bot,
+    start_hair_trigger_bot,
     wait_for_phase,
 )
 from support.k8s import kubectl, wait_for
@@ -22,56 +21,15 @@ from tradefleet_devtools.stack import LocalStack
 
 pytestmark = pytest.mark.e2e
 
-SYMBOL = "BTC/USDT:USDT"
-EXCHANGE_SYMBOL = "BTCUSDT"
-
-
-def _position(stack: LocalStack) -> dict[str, Any] | None:
-    for position in exchange_admin(stack, "/_admin/state")["positions"]:
-        if (
-            position.get("symbol") == EXCHANGE_SYMBOL
-            and float(position.get("positionAmt") or 0) != 0
-        ):
-            return dict(position)
-    return None
-
 
 def test_drawdown_opens_the_breaker_and_the_annotation_resets_it(
     stack: LocalStack, e2e_api: client.ApiClient, e2e_namespace: str, exchange_keys: str
 ) -> None:
     assert stack.cluster is not None
-    exchange_admin(stack, "/_admin/reset", {})
-    bot = exchange_bot(
-        "tripwire",
-        symbol=SYMBOL,
-        # Order flow alone, with a hair trigger: the bot takes a position within seconds.
-        strategy={
-            "name": "fusion",
-            "fusionWeights": {"regime": 0, "ofi": 1, "whale": 0, "sentiment": 0, "macro": 0},
-            "thresholds": {"buy": 0.005, "strongBuy": 0.5, "sell": -0.005, "strongSell": -0.5},
-        },
-        risk={
-            "maxPositionPct": 50,
-            "maxDrawdownPct": 0.25,
-            "maxDailyLossPct": 50,
-            "maxDailyVarPct": 100,
-            "maxConsecutiveLosses": 100,
-        },
+    long = start_hair_trigger_bot(
+        stack=stack, api=e2e_api, namespace=e2e_namespace, name="tripwire"
     )
-    client.CustomObjectsApi(e2e_api).create_namespaced_custom_object(
-        "tradefleet.io", "v1alpha1", e2e_namespace, "tradingbots", bot
-    )
-    wait_for_phase(e2e_api, e2e_namespace, "tripwire", "Running", timeout_s=120)
-    position = wait_for(lambda: _position(stack), timeout_s=120, what="the bot to open a position")
-    long = float(position["positionAmt"]) > 0
-
-    # Crash the price against the position in one gap: its stop fills at the gapped price.
-    price = float(exchange_admin(stack, "/_admin/state")["prices"][EXCHANGE_SYMBOL])
-    exchange_admin(
-        stack,
-        "/_admin/price",
-        {"symbol": SYMBOL, "price": round(price * (0.1 if long else 1.9), 1)},
-    )
+    gap_price_against(stack=stack, long=long)
     opened = wait_for(
         lambda: (
             (c := condition_of(e2e_api, e2e_namespace, "tripwire", "CircuitBreakerOpen"))

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 import pytest
-from promql_names import REPO, documented_metrics, metric_names
+from support.promql import REPO, documented_metrics, metric_names
 
 pytestmark = pytest.mark.unit
 

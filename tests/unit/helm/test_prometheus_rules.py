@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from promql_names import REPO, documented_metrics, metric_names
+from support.promql import REPO, documented_metrics, metric_names
 
 pytestmark = pytest.mark.unit
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from promql_names import documented_metrics, metric_names
+from support.promql import documented_metrics, metric_names
 
 pytestmark = pytest.mark.unit
 
