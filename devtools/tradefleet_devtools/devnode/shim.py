@@ -66,12 +66,28 @@ def _bind(*, mount: dict[str, Any], source_fd: int, mount_command: str) -> None:
             raise StartFailureError(f"{' '.join(command)} ({source}): {done.stderr.strip()}")
 
 
+def _hidden_code_paths(mounts: list[dict[str, Any]]) -> list[str]:
+    """The project's code directories (the pod's PYTHONPATH) that a volume would cover.
+
+    The command runs from the host's environment, not an image: when a checkout lives under a
+    volume's mount path (a repository in /tmp and an emptyDir at /tmp), the code is mounted back.
+    """
+    targets = [str(m["target"]).rstrip("/") or "/" for m in mounts]
+    paths = [
+        p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.isdir(p)
+    ]
+    return [p for p in paths if any(p == t or p.startswith(f"{t}/") or t == "/" for t in targets)]
+
+
 def _start(spec: dict[str, Any]) -> subprocess.Popen[bytes]:
     sources: list[int] = []
+    mounts = list(spec["mounts"])
     try:
-        for mount in spec["mounts"]:
+        code = _hidden_code_paths(mounts) if mounts else []
+        mounts += [{"source": path, "target": path, "read_only": True} for path in code]
+        for mount in mounts:
             sources.append(os.open(str(mount["source"]), os.O_PATH))
-        for mount, fd in zip(spec["mounts"], sources, strict=True):
+        for mount, fd in zip(mounts, sources, strict=True):
             _bind(mount=mount, source_fd=fd, mount_command=str(spec["mount_command"]))
     except OSError as exc:
         raise StartFailureError(f"volume source missing: {exc}") from exc
