@@ -1,7 +1,8 @@
-"""Entry point of the runtime image: ``python -m tradefleet_runtime [signal-source]``.
+"""Entry point of the runtime image: ``python -m tradefleet_runtime [signal-source | optimise]``.
 
 Without arguments it runs a bot (:class:`~tradefleet_runtime.service.bot.BotService`); with
-``signal-source`` a SignalSource workload (:class:`~tradefleet_runtime.sources.service.SourceService`).
+``signal-source`` a SignalSource workload (:class:`~tradefleet_runtime.sources.service.SourceService`);
+with ``optimise`` the one-shot optimisation Job (:mod:`tradefleet_runtime.jobs.optimise`).
 Both read their configuration from the JSON file named by ``TRADEFLEET_CONFIG`` and listen on
 ``TRADEFLEET_LISTEN_HOST`` (the pod IP). A configuration or start-up error ends the process with
 exit code 2 and one log line saying why, so the operator's rollback sees an unhealthy revision.
@@ -33,7 +34,7 @@ from tradefleet_runtime.sources.service import SourceService, build_source_app
 
 LOG = logging.getLogger("tradefleet_runtime")
 EXIT_BAD_CONFIG = 2
-USAGE = "usage: python -m tradefleet_runtime [signal-source]"
+USAGE = "usage: python -m tradefleet_runtime [signal-source | optimise]"
 
 
 async def _run_bot() -> None:
@@ -69,6 +70,13 @@ async def _run_source() -> None:
     await service.run(serve=lambda: serve_app(app=app, sock=sock, stop=service.stop_event))
 
 
+async def _run_optimisation() -> None:
+    # Imported here: the research stack (numba, optuna) is needed by the Job only.
+    from tradefleet_runtime.jobs.optimise import run_job  # noqa: PLC0415
+
+    await run_job(config=load_runtime_config(config_path_from_env()))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
@@ -76,12 +84,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    if args not in ([], ["signal-source"]):
+    if args not in ([], ["signal-source"], ["optimise"]):
         print(USAGE, file=sys.stderr)
         return EXIT_BAD_CONFIG
 
     try:
-        asyncio.run(_run_source() if args else _run_bot())
+        if args == ["optimise"]:
+            asyncio.run(_run_optimisation())
+        else:
+            asyncio.run(_run_source() if args else _run_bot())
     except (ConfigError, StartupError, OSError) as error:
         LOG.critical("cannot start: %s", error)
         return EXIT_BAD_CONFIG

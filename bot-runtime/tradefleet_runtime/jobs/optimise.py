@@ -1,0 +1,167 @@
+"""The optimisation Job: ``python -m tradefleet_runtime optimise``.
+
+Started by the Job the operator creates for ``spec.optimizer`` (schedule or the
+``tradefleet.io/optimize-now`` annotation). It reads the bot's rendered config, fetches
+``lookbackBars`` recent candles from the bot's exchange, runs
+:func:`~tradefleet_runtime.backtest.optimise.run_optimisation_job` (search on the older bars,
+verdict on the held-out newer ones), and writes the result as a ConfigMap the operator reads: a
+result that beats the running parameters out of sample becomes the bot's next revision.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import ssl
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from tradefleet_runtime.backtest.data import BarSeries
+from tradefleet_runtime.backtest.optimise import OptimisationResult, run_optimisation_job
+from tradefleet_runtime.config import RuntimeConfig
+from tradefleet_runtime.execution.venue import CcxtVenue, VenueMode, ccxt_exchange_id
+
+LOG = logging.getLogger("tradefleet_runtime.optimise")
+SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+RESULT_FILE = "result.json"
+
+
+class OptimiseJobError(RuntimeError):
+    """The Job cannot run: missing environment, no candles, or the apiserver refused the result."""
+
+
+def _required(environ: Mapping[str, str], name: str) -> str:
+    value = environ.get(name)
+    if not value:
+        raise OptimiseJobError(
+            f"environment variable {name} is not set (the operator's Job sets it)"
+        )
+    return value
+
+
+async def fetch_bars(*, config: RuntimeConfig, bars: int) -> BarSeries:
+    """The bot's ``bars`` most recent candles at its strategy timeframe."""
+    exchange = config.exchange
+    venue = CcxtVenue(
+        exchange_id=ccxt_exchange_id(exchange=exchange.exchange, market=exchange.market.value),
+        mode=VenueMode.MARKET_DATA,
+        base_url_override=exchange.base_url,
+    )
+    try:
+        await venue.load_markets()
+        candles = await venue.fetch_ohlcv(
+            symbol=exchange.symbol, timeframe=config.strategy.timeframe, limit=bars
+        )
+    finally:
+        await venue.close()
+    if len(candles) < 2:
+        raise OptimiseJobError(
+            f"{exchange.exchange} returned {len(candles)} candles for {exchange.symbol}"
+        )
+    return BarSeries(
+        timestamp_ms=np.array([c.timestamp_ms for c in candles], dtype=np.int64),
+        open=np.array([c.open for c in candles], dtype=np.float64),
+        high=np.array([c.high for c in candles], dtype=np.float64),
+        low=np.array([c.low for c in candles], dtype=np.float64),
+        close=np.array([c.close for c in candles], dtype=np.float64),
+        volume=np.array([c.volume for c in candles], dtype=np.float64),
+        bar_seconds=config.strategy.bar_seconds,
+    )
+
+
+def optimise(*, config: RuntimeConfig, bars: BarSeries, seed: int) -> OptimisationResult:
+    settings: Mapping[str, Any] = config.document.get("optimizer") or {}
+    return run_optimisation_job(
+        bars=bars,
+        current_parameters=dict(config.strategy.parameters),
+        objective=str(settings.get("objective", "sharpe")),
+        trials=int(settings.get("trials", 60)),
+        drawdown_penalty=float(settings.get("drawdownPenalty", 0.5)),
+        min_trades=int(settings.get("minTrades", 5)),
+        seed=seed,
+    )
+
+
+def result_config_map(
+    *, config: RuntimeConfig, result: OptimisationResult, environ: Mapping[str, str]
+) -> dict[str, Any]:
+    """The ConfigMap the operator reads (labels and key as ``tradefleet_operator.render`` expects)."""
+    job = _required(environ, "TRADEFLEET_OPTIMIZER_JOB")
+    bot = config.bot_name
+    payload = {
+        "job": job,
+        "beatsCurrentOutOfSample": result.beats_current_out_of_sample,
+        "basedOnParameters": _required(environ, "TRADEFLEET_OPTIMIZER_BASED_ON"),
+        "bestParameters": dict(result.best_parameters or {}),
+        "summary": result.reason,
+        "result": result.to_dict(),
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": _required(environ, "TRADEFLEET_OPTIMIZER_RESULT"),
+            "namespace": config.namespace,
+            "labels": {
+                "app.kubernetes.io/name": "tradefleet-bot",
+                "app.kubernetes.io/instance": bot,
+                "app.kubernetes.io/managed-by": "tradefleet-operator",
+                "tradefleet.io/bot": bot,
+                "tradefleet.io/optimizer-result": "true",
+            },
+            "ownerReferences": [
+                {
+                    "apiVersion": "tradefleet.io/v1alpha1",
+                    "kind": "TradingBot",
+                    "name": bot,
+                    "uid": _required(environ, "TRADEFLEET_OWNER_UID"),
+                }
+            ],
+        },
+        "data": {RESULT_FILE: json.dumps(payload, sort_keys=True)},
+    }
+
+
+def publish(*, body: Mapping[str, Any], environ: Mapping[str, str]) -> None:
+    """Create the result ConfigMap through the in-cluster API with the Job's service account."""
+    host = _required(environ, "KUBERNETES_SERVICE_HOST")
+    port = environ.get("KUBERNETES_SERVICE_PORT", "443")
+    token = (SERVICE_ACCOUNT / "token").read_text().strip()
+    context = ssl.create_default_context(cafile=str(SERVICE_ACCOUNT / "ca.crt"))
+    namespace = body["metadata"]["namespace"]
+    answer = httpx.post(
+        f"https://{host}:{port}/api/v1/namespaces/{namespace}/configmaps",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        verify=context,
+        timeout=30,
+    )
+    if answer.status_code == 409:
+        LOG.info("result %s already exists (Job retried)", body["metadata"]["name"])
+        return
+    if answer.status_code >= 400:
+        raise OptimiseJobError(
+            f"apiserver refused the result: {answer.status_code} {answer.text[:300]}"
+        )
+
+
+async def run_job(
+    *, config: RuntimeConfig, environ: Mapping[str, str] = os.environ
+) -> OptimisationResult:
+    lookback = int((config.document.get("optimizer") or {}).get("lookbackBars", 2000))
+    bars = await fetch_bars(config=config, bars=lookback)
+    seed = int(environ.get("TRADEFLEET_OPTIMIZER_SEED", "0") or 0)
+    result = optimise(config=config, bars=bars, seed=seed)
+    LOG.info(
+        "optimisation on %d candles: %s the running parameters out of sample (%s)",
+        len(bars.close),
+        "beats" if result.beats_current_out_of_sample else "does not beat",
+        result.reason,
+    )
+    publish(body=result_config_map(config=config, result=result, environ=environ), environ=environ)
+    return result
