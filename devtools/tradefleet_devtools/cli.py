@@ -65,7 +65,8 @@ Press Ctrl-C to stop everything.
 def up(*, workdir: Path) -> int:
     if workdir.exists():
         shutil.rmtree(workdir)
-    stack = LocalStack(workdir=workdir)
+    # A day of 1m candles on the exchange: the bots' regime models fit as soon as they start.
+    stack = LocalStack(workdir=workdir, history_hours=24.0)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -43,6 +43,8 @@ class ExchangeProcess:
     """The local Binance USDⓈ-M exchange server as a subprocess."""
 
     workdir: Path
+    # Price history before now: klines a starting bot warms its models up on.
+    history_hours: float = 4.0
     api_key: str = field(default_factory=lambda: secrets.token_hex(16))
     api_secret: str = field(default_factory=lambda: secrets.token_hex(32))
     url: str = ""
@@ -66,9 +68,8 @@ class ExchangeProcess:
                 "synthetic",
                 "--step-seconds",
                 "1",
-                # A day of 1m candles: enough for the regime model to fit when a bot starts.
                 "--history-hours",
-                "24",
+                str(self.history_hours),
             ],
             stdout=subprocess.PIPE,
             stderr=log,
@@ -108,6 +109,7 @@ class LocalStack:
     regions: tuple[str, ...] = OPERATOR_REGIONS
     operator_settings: dict[str, Any] = field(default_factory=dict)
     backoff_base_s: float = 2.0
+    history_hours: float = 4.0
     plane: LocalControlPlane | None = None
     cluster: ClusterAccess | None = None
     agent: DevNodeAgentHandle | None = None
@@ -130,7 +132,9 @@ class LocalStack:
             )
             self.redis = LocalRedis(workdir=self.workdir / "redis")
             self.redis_access = self.redis.start()
-            self.exchange = ExchangeProcess(workdir=self.workdir / "exchange")
+            self.exchange = ExchangeProcess(
+                workdir=self.workdir / "exchange", history_hours=self.history_hours
+            )
             exchange_url = self.exchange.start()
             for region in self.regions:
                 operator = OperatorProcess(
