@@ -287,7 +287,9 @@ async def _loop(
                     namespace=key[0], name=key[2], status=outcome.status
                 )
             failures = 0
-            timeout = min(state.settings.reconcile_interval_s, outcome.poll_again_s or float("inf"))
+            timeout = state.settings.reconcile_interval_s
+            if outcome.poll_again_s is not None:
+                timeout = min(timeout, outcome.poll_again_s)
         except KubeApiError as exc:
             state.metrics.observe_pass(kind=kind, ok=False, seconds=time.monotonic() - started)
             failures += 1

@@ -529,7 +529,10 @@ class Reconciler:
         outcome.restarts = list(healing.restarted)
         outcome.rolled_back = rolled_back_now
         watching = pod is not None or rolled_back_now or bool(healing.state.get("replacing"))
-        outcome.poll_again_s = self.settings.health_poll_interval_s if watching else None
+        # Right after a rollback, at once: the next pass restores the last good revision.
+        outcome.poll_again_s = (
+            0.0 if rolled_back_now else self.settings.health_poll_interval_s if watching else None
+        )
         return outcome
 
     async def _optimize(

@@ -55,9 +55,15 @@ def test_unhealthy_revision_is_rolled_back_to_the_last_good_one(
     detected_after = time.monotonic() - changed_at
     assert rolled["reason"] == "ProgressDeadlineExceeded"
     assert "revision 1" in rolled["message"] and "revision 2" in rolled["message"]
-    status = get_bot(e2e_api, e2e_namespace, "steady")["status"]
+    status = wait_for(
+        lambda: (
+            (s := get_bot(e2e_api, e2e_namespace, "steady")["status"]).get("currentRevision") == 1
+            and s
+        ),
+        timeout_s=15,
+        what="the bot to run revision 1 again",
+    )
     assert status["rollback"]["fromRevision"] == 2 and status["rollback"]["toRevision"] == 1
-    assert status["currentRevision"] == 1
 
     template = (
         client.AppsV1Api(e2e_api).read_namespaced_deployment("steady", e2e_namespace).spec.template
