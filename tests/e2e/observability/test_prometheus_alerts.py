@@ -154,7 +154,10 @@ def test_breaker_alert_fires_and_the_dashboard_uses_real_metrics(
     for panel in dashboard["panels"]:
         for target in panel.get("targets", []):
             queried |= metric_names(target["expr"])
+    # Query variables select series; a datasource variable's "query" is a plugin type.
     for variable in dashboard.get("templating", {}).get("list", []):
+        if variable.get("type") != "query":
+            continue
         query = variable.get("query")
         if isinstance(query, dict):
             query = query.get("query", "")
