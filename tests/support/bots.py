@@ -91,14 +91,15 @@ def repo_path(*parts: str) -> Path:
     return Path(__file__).resolve().parents[2].joinpath(*parts)
 
 
-SYMBOL = "BTC/USDT:USDT"
-EXCHANGE_SYMBOL = "BTCUSDT"
+def _exchange_symbol(symbol: str) -> str:
+    """Binance's id of a perpetual: BTC/USDT:USDT is BTCUSDT."""
+    return symbol.split(":", maxsplit=1)[0].replace("/", "")
 
 
-def _open_position(stack: LocalStack) -> dict[str, Any] | None:
+def _open_position(stack: LocalStack, symbol: str) -> dict[str, Any] | None:
     for position in exchange_admin(stack, "/_admin/state")["positions"]:
         if (
-            position.get("symbol") == EXCHANGE_SYMBOL
+            position.get("symbol") == _exchange_symbol(symbol)
             and float(position.get("positionAmt") or 0) != 0
         ):
             return dict(position)
@@ -106,14 +107,18 @@ def _open_position(stack: LocalStack) -> dict[str, Any] | None:
 
 
 def start_hair_trigger_bot(
-    *, stack: LocalStack, api: client.ApiClient, namespace: str, name: str
+    *, stack: LocalStack, api: client.ApiClient, namespace: str, name: str, symbol: str
 ) -> bool:
     """A bot that trades on the slightest order-flow signal and a tight drawdown limit (0.25 %);
-    returns once it holds a position: True when long."""
+    returns once it holds a position: True when long.
+
+    Each caller uses its own symbol: a symbol whose price was gapped stays too volatile for any
+    bot's risk engine to open positions in it again.
+    """
     exchange_admin(stack, "/_admin/reset", {})
     bot = exchange_bot(
         name,
-        symbol=SYMBOL,
+        symbol=symbol,
         # Order flow alone, with a hair trigger: the bot takes a position within seconds.
         strategy={
             "name": "fusion",
@@ -133,16 +138,16 @@ def start_hair_trigger_bot(
     )
     wait_for_phase(api, namespace, name, "Running", timeout_s=120)
     position = wait_for(
-        lambda: _open_position(stack), timeout_s=120, what="the bot to open a position"
+        lambda: _open_position(stack, symbol), timeout_s=120, what="the bot to open a position"
     )
     return float(position["positionAmt"]) > 0
 
 
-def gap_price_against(*, stack: LocalStack, long: bool) -> None:
+def gap_price_against(*, stack: LocalStack, symbol: str, long: bool) -> None:
     """Crash the price against the position in one gap: its stop fills at the gapped price."""
-    price = float(exchange_admin(stack, "/_admin/state")["prices"][EXCHANGE_SYMBOL])
+    price = float(exchange_admin(stack, "/_admin/state")["prices"][_exchange_symbol(symbol)])
     exchange_admin(
         stack,
         "/_admin/price",
-        {"symbol": SYMBOL, "price": round(price * (0.1 if long else 1.9), 1)},
+        {"symbol": symbol, "price": round(price * (0.1 if long else 1.9), 1)},
     )

@@ -115,7 +115,9 @@ def test_breaker_alert_fires_and_the_dashboard_uses_real_metrics(
     prometheus: dict[str, Any],
 ) -> None:
     started = time.monotonic()
-    long = start_hair_trigger_bot(stack=stack, api=e2e_api, namespace=e2e_namespace, name="alarmed")
+    long = start_hair_trigger_bot(
+        stack=stack, api=e2e_api, namespace=e2e_namespace, symbol="ETH/USDT:USDT", name="alarmed"
+    )
     bot = _bot_target(e2e_api, e2e_namespace, "alarmed")
     operators = [f"127.0.0.1:{op.metrics_port}" for op in stack.operators.values()]
     prometheus["start"](targets={"bots": [bot], "operators": operators})
@@ -124,7 +126,7 @@ def test_breaker_alert_fires_and_the_dashboard_uses_real_metrics(
         timeout_s=30,
         what="the rule loaded, inactive",
     )
-    gap_price_against(stack=stack, long=long)
+    gap_price_against(stack=stack, symbol="ETH/USDT:USDT", long=long)
 
     fired = wait_for(
         lambda: _alert_state(prometheus["url"]) == "firing", timeout_s=180, what=f"{ALERT} to fire"

@@ -29,7 +29,7 @@ def test_drawdown_opens_the_breaker_and_the_annotation_resets_it(
     long = start_hair_trigger_bot(
         stack=stack, api=e2e_api, namespace=e2e_namespace, name="tripwire"
     )
-    gap_price_against(stack=stack, long=long)
+    gap_price_against(stack=stack, symbol="BTC/USDT:USDT", long=long)
     opened = wait_for(
         lambda: (
             (c := condition_of(e2e_api, e2e_namespace, "tripwire", "CircuitBreakerOpen"))
