@@ -27,7 +27,7 @@ def test_drawdown_opens_the_breaker_and_the_annotation_resets_it(
 ) -> None:
     assert stack.cluster is not None
     long = start_hair_trigger_bot(
-        stack=stack, api=e2e_api, namespace=e2e_namespace, name="tripwire"
+        stack=stack, api=e2e_api, namespace=e2e_namespace, symbol="BTC/USDT:USDT", name="tripwire"
     )
     gap_price_against(stack=stack, symbol="BTC/USDT:USDT", long=long)
     opened = wait_for(
