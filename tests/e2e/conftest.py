@@ -6,10 +6,13 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client
 from support.bots import GROUP, VERSION
+from support.prometheus import running_prometheus
 from tradefleet_devtools.stack import LocalStack
 
 
@@ -59,3 +62,9 @@ def exchange_keys(stack: LocalStack, e2e_api: client.ApiClient, e2e_namespace: s
         ),
     )
     return "exchange-keys"
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A real Prometheus with the chart's rules; call ``prometheus["start"](targets=...)``."""
+    yield from running_prometheus(tmp_path)

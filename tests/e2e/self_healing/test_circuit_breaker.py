@@ -1,10 +1,13 @@
 """A drawdown trips the bot's circuit breaker: the bot stops opening positions, the TradingBot shows
-CircuitBreakerOpen=True (and Open in `kubectl get`), and the reset annotation closes it again."""
+CircuitBreakerOpen=True (and Open in `kubectl get`), a real Prometheus with the chart's rules fires
+the breaker alert, and the reset annotation closes the breaker again. The Grafana dashboard queries
+only metrics the bot and the operators really export."""
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -17,19 +20,41 @@ from support.bots import (
     wait_for_phase,
 )
 from support.k8s import kubectl, wait_for
+from support.prometheus import (
+    alert_state,
+    bot_target,
+    dashboard_metric_names,
+    exported_metric_names,
+    get_json,
+)
 from tradefleet_devtools.stack import LocalStack
 
 pytestmark = pytest.mark.e2e
 
+ALERT = "TradefleetCircuitBreakerOpen"
+
 
 def test_drawdown_opens_the_breaker_and_the_annotation_resets_it(
-    stack: LocalStack, e2e_api: client.ApiClient, e2e_namespace: str, exchange_keys: str
+    stack: LocalStack,
+    e2e_api: client.ApiClient,
+    e2e_namespace: str,
+    exchange_keys: str,
+    prometheus: dict[str, Any],
 ) -> None:
     assert stack.cluster is not None
     long = start_hair_trigger_bot(
         stack=stack, api=e2e_api, namespace=e2e_namespace, symbol="BTC/USDT:USDT", name="tripwire"
     )
+    bot = bot_target(e2e_api, e2e_namespace, "tripwire")
+    operators = [f"127.0.0.1:{op.metrics_port}" for op in stack.operators.values()]
+    prometheus["start"](targets={"bots": [bot], "operators": operators})
+    wait_for(
+        lambda: alert_state(prometheus["url"], ALERT) == "inactive",
+        timeout_s=30,
+        what="the breaker alert rule loaded and inactive",
+    )
     gap_price_against(stack=stack, symbol="BTC/USDT:USDT", long=long)
+    gapped_at = time.monotonic()
     opened = wait_for(
         lambda: (
             (c := condition_of(e2e_api, e2e_namespace, "tripwire", "CircuitBreakerOpen"))
@@ -60,6 +85,21 @@ def test_drawdown_opens_the_breaker_and_the_annotation_resets_it(
         o.get("reduceOnly") in (True, "true") or o.get("closePosition") in (True, "true")
         for o in new
     ), new
+
+    wait_for(
+        lambda: alert_state(prometheus["url"], ALERT) == "firing",
+        timeout_s=180,
+        what=f"{ALERT} to fire",
+    )
+    alerts = get_json(f"{prometheus['url']}/api/v1/alerts")["data"]["alerts"]
+    fired = next(a for a in alerts if a["labels"]["alertname"] == ALERT)
+    assert fired["labels"]["bot"] == "tripwire" and fired["labels"]["namespace"] == e2e_namespace
+    assert fired["labels"]["reason"] == "drawdown"
+    print(
+        f"{ALERT}: inactive -> firing {time.monotonic() - gapped_at:.0f}s after the gap (rule has for: 1m)"
+    )
+    missing = sorted(dashboard_metric_names() - exported_metric_names([bot, *operators]))
+    assert not missing, f"dashboard queries metrics nobody exports: {missing}"
 
     client.CustomObjectsApi(e2e_api).patch_namespaced_custom_object(
         "tradefleet.io",
