@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     memo = kopf.Memo(tradefleet=handlers.Runtime(settings=settings))
     asyncio.run(
-        kopf.operator(
+        _run_operator(
             clusterwide=not settings.namespaces,
             namespaces=list(settings.namespaces),
             standalone=args.standalone,
@@ -82,6 +82,41 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     return 0
+
+
+async def _run_operator(
+    *,
+    clusterwide: bool,
+    namespaces: list[str],
+    standalone: bool,
+    peering_name: str,
+    liveness_endpoint: str,
+    memo: kopf.Memo,
+) -> None:
+    asyncio.get_running_loop().set_exception_handler(_report_loop_error)
+    await kopf.operator(
+        clusterwide=clusterwide,
+        namespaces=namespaces,
+        standalone=standalone,
+        peering_name=peering_name,
+        liveness_endpoint=liveness_endpoint,
+        memo=memo,
+    )
+
+
+def _report_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+    """Asyncio's last-resort error report, minus one known shutdown artefact.
+
+    When ``asyncio.run`` finalises Kopf's watch-stream generators after a SIGTERM, closing one
+    that was cancelled mid-stream can raise ``RuntimeError`` from its context manager. The
+    stream is gone either way; a traceback at every clean shutdown would only hide real errors.
+    """
+    if context.get("asyncgen") is not None and isinstance(context.get("exception"), RuntimeError):
+        logging.getLogger(__name__).warning(
+            "a watch stream did not close cleanly at shutdown: %s", context["exception"]
+        )
+        return
+    loop.default_exception_handler(context)
 
 
 if __name__ == "__main__":

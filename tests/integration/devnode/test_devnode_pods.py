@@ -198,9 +198,11 @@ def test_a_crashing_container_backs_off_with_growing_gaps(
             return False
         if status.state.waiting is not None and status.state.waiting.reason == "CrashLoopBackOff":
             seen_backoff.append(status.state.waiting.message)
-        return status.restart_count >= 4 and status.state.running is not None
+        # The state after the fourth restart is not asserted: a container that crashes at once
+        # may be running for less than one status write.
+        return status.restart_count >= 4
 
-    wait_for(restarted_four_times, timeout_s=40, what="four restarts")
+    wait_for(restarted_four_times, timeout_s=60, what="four restarts")
     starts = []
     for restart in range(5):
         log = dev_node_agent.container_log(
