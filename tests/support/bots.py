@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,34 @@ from tradefleet_devtools.stack import LocalStack
 from support.k8s import condition, wait_for
 
 GROUP, VERSION = "tradefleet.io", "v1alpha1"
+
+
+@contextmanager
+def operator_down(stack: LocalStack, *, region: str = "ap-northeast-1") -> Iterator[None]:
+    """The region's operator SIGKILLed (as a crashed operator pod) for the block, then started."""
+    operator = stack.operators[region]
+    operator.kill()
+    try:
+        yield
+    finally:
+        operator.start()
+
+
+def runtime_pid(stack: LocalStack, api: client.ApiClient, namespace: str, bot: str) -> int:
+    """The local process id of the bot's running runtime container (to SIGKILL it)."""
+    assert stack.agent is not None
+    pods = (
+        client.CoreV1Api(api)
+        .list_namespaced_pod(namespace, label_selector=f"tradefleet.io/bot={bot}")
+        .items
+    )
+    running = [p for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp]
+    assert running, f"no running pod for {bot}"
+    pid = stack.agent.container_pid(
+        namespace=namespace, pod=running[0].metadata.name, container="runtime"
+    )
+    assert pid is not None
+    return pid
 
 
 def exchange_admin(stack: LocalStack, path: str, payload: Any = None) -> Any:
@@ -75,6 +105,31 @@ def condition_of(
     api: client.ApiClient, namespace: str, name: str, type_: str
 ) -> dict[str, Any] | None:
     return condition(get_bot(api, namespace, name), type_)
+
+
+def wait_for_condition(
+    api: client.ApiClient,
+    namespace: str,
+    name: str,
+    type_: str,
+    *,
+    status: str,
+    timeout_s: float,
+) -> dict[str, Any]:
+    """Wait until the bot's ``type_`` condition has ``status``; return the condition."""
+
+    def reached() -> dict[str, Any] | None:
+        found = condition_of(api, namespace, name, type_)
+        return found if found is not None and found.get("status") == status else None
+
+    result: dict[str, Any] = wait_for(reached, timeout_s=timeout_s, what=f"{name} {type_}={status}")
+    return result
+
+
+def set_annotation(api: client.ApiClient, namespace: str, name: str, key: str, value: str) -> None:
+    client.CustomObjectsApi(api).patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, "tradingbots", name, {"metadata": {"annotations": {key: value}}}
+    )
 
 
 def exchange_orders(stack: LocalStack, *, prefix: str = "") -> list[dict[str, Any]]:

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from kubernetes import client
 from support.bots import (
-    condition_of,
     exchange_orders,
     gap_price_against,
     get_bot,
+    set_annotation,
     start_hair_trigger_bot,
+    wait_for_condition,
     wait_for_phase,
 )
 from support.k8s import kubectl, wait_for
@@ -55,14 +56,8 @@ def test_drawdown_opens_the_breaker_and_the_annotation_resets_it(
     )
     gap_price_against(stack=stack, symbol="BTC/USDT:USDT", long=long)
     gapped_at = time.monotonic()
-    opened = wait_for(
-        lambda: (
-            (c := condition_of(e2e_api, e2e_namespace, "tripwire", "CircuitBreakerOpen"))
-            and c["status"] == "True"
-            and c
-        ),
-        timeout_s=30,
-        what="CircuitBreakerOpen=True",
+    opened = wait_for_condition(
+        e2e_api, e2e_namespace, "tripwire", "CircuitBreakerOpen", status="True", timeout_s=30
     )
     seen_at = datetime.now(UTC)
     status = get_bot(e2e_api, e2e_namespace, "tripwire")["status"]
@@ -101,26 +96,15 @@ def test_drawdown_opens_the_breaker_and_the_annotation_resets_it(
     missing = sorted(dashboard_metric_names() - exported_metric_names([bot, *operators]))
     assert not missing, f"dashboard queries metrics nobody exports: {missing}"
 
-    client.CustomObjectsApi(e2e_api).patch_namespaced_custom_object(
-        "tradefleet.io",
-        "v1alpha1",
+    set_annotation(
+        e2e_api,
         e2e_namespace,
-        "tradingbots",
         "tripwire",
-        {
-            "metadata": {
-                "annotations": {"tradefleet.io/reset-circuit-breaker": str(int(time.time()))}
-            }
-        },
+        "tradefleet.io/reset-circuit-breaker",
+        str(int(time.time())),
     )
-    closed = wait_for(
-        lambda: (
-            (c := condition_of(e2e_api, e2e_namespace, "tripwire", "CircuitBreakerOpen"))
-            and c["status"] == "False"
-            and c
-        ),
-        timeout_s=30,
-        what="the breaker to close after the reset annotation",
+    closed = wait_for_condition(
+        e2e_api, e2e_namespace, "tripwire", "CircuitBreakerOpen", status="False", timeout_s=30
     )
     assert closed["reason"] == "Closed"
     events = client.CoreV1Api(e2e_api).list_namespaced_event(e2e_namespace).items

@@ -1,13 +1,27 @@
-"""The operator killed while bots change under it comes back and converges with the right conditions."""
+"""The operator killed in the middle of each self-healing scenario — a crash, a rollback, a
+breaker trip, an exhausted restart budget — comes back and converges with the right conditions.
+Bot runtimes keep running without it; what happened meanwhile is read from the cluster and the
+bots, not from the operator's memory."""
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 from kubernetes import client
-from support.bots import condition_of, exchange_bot, get_bot, wait_for_phase
+from support.bots import (
+    exchange_bot,
+    gap_price_against,
+    get_bot,
+    operator_down,
+    runtime_pid,
+    set_annotation,
+    start_hair_trigger_bot,
+    wait_for_condition,
+    wait_for_phase,
+)
 from support.k8s import wait_for
 from tradefleet_devtools.stack import LocalStack
 
@@ -26,21 +40,9 @@ def test_operator_restart_converges_on_what_happened_while_it_was_down(
         exchange_bot("orphaned", symbol="ETH/USDT:USDT"),
     )
     wait_for_phase(e2e_api, e2e_namespace, "orphaned", "Running", timeout_s=120)
-    operator = stack.operators["ap-northeast-1"]
-    operator.kill()
-    try:
+    with operator_down(stack):
         # While no operator runs: the bot crashes (the node restarts it) and the user pauses it.
-        assert stack.agent is not None
-        pods = (
-            client.CoreV1Api(e2e_api)
-            .list_namespaced_pod(e2e_namespace, label_selector="tradefleet.io/bot=orphaned")
-            .items
-        )
-        pid = stack.agent.container_pid(
-            namespace=e2e_namespace, pod=pods[0].metadata.name, container="runtime"
-        )
-        assert pid is not None
-        os.kill(pid, signal.SIGKILL)
+        os.kill(runtime_pid(stack, e2e_api, e2e_namespace, "orphaned"), signal.SIGKILL)
         custom.patch_namespaced_custom_object(
             "tradefleet.io",
             "v1alpha1",
@@ -49,16 +51,12 @@ def test_operator_restart_converges_on_what_happened_while_it_was_down(
             "orphaned",
             {"spec": {"paused": True}},
         )
-    finally:
-        operator.start()
 
     paused = wait_for_phase(e2e_api, e2e_namespace, "orphaned", "Paused", timeout_s=90)
     assert paused["status"]["observedGeneration"] == paused["metadata"]["generation"]
     assert int(paused["status"]["restarts"]) >= 1, "the crash during the outage is counted"
-    assert (condition_of(e2e_api, e2e_namespace, "orphaned", "Paused") or {}).get(
-        "status"
-    ) == "True"
-    assert (condition_of(e2e_api, e2e_namespace, "orphaned", "Ready") or {}).get("status") == "True"
+    wait_for_condition(e2e_api, e2e_namespace, "orphaned", "Paused", status="True", timeout_s=10)
+    wait_for_condition(e2e_api, e2e_namespace, "orphaned", "Ready", status="True", timeout_s=10)
     # Pausing is a command to the running bot, not a new revision.
     assert get_bot(e2e_api, e2e_namespace, "orphaned")["status"]["currentRevision"] == 1
     wait_for(
@@ -66,3 +64,92 @@ def test_operator_restart_converges_on_what_happened_while_it_was_down(
         timeout_s=10,
         what="the control state",
     )
+
+
+def test_operator_killed_during_a_rollout_still_rolls_the_bad_revision_back(
+    stack: LocalStack, e2e_api: client.ApiClient, e2e_namespace: str, exchange_keys: str
+) -> None:
+    custom = client.CustomObjectsApi(e2e_api)
+    custom.create_namespaced_custom_object(
+        "tradefleet.io",
+        "v1alpha1",
+        e2e_namespace,
+        "tradingbots",
+        exchange_bot("wobbly", symbol="ETH/USDT:USDT"),
+    )
+    wait_for_phase(e2e_api, e2e_namespace, "wobbly", "Running", timeout_s=120)
+    custom.patch_namespaced_custom_object(
+        "tradefleet.io",
+        "v1alpha1",
+        e2e_namespace,
+        "tradingbots",
+        "wobbly",
+        {"spec": {"symbol": "DOGE/USDT:USDT"}},  # not listed: revision 2 never becomes ready
+    )
+    changed_at = time.monotonic()
+    wait_for(
+        lambda: get_bot(e2e_api, e2e_namespace, "wobbly")["status"].get("currentRevision") == 2,
+        timeout_s=30,
+        what="revision 2 rolled out",
+    )
+    # Down for most of the progress deadline: the deadline runs from the rollout recorded in
+    # status, not from the operator's start.
+    with operator_down(stack):
+        time.sleep(15)
+
+    rolled = wait_for_condition(
+        e2e_api, e2e_namespace, "wobbly", "RolledBack", status="True", timeout_s=120
+    )
+    detected_after = time.monotonic() - changed_at
+    assert rolled["reason"] == "ProgressDeadlineExceeded"
+    assert "revision 1" in rolled["message"] and "revision 2" in rolled["message"]
+    running = wait_for_phase(e2e_api, e2e_namespace, "wobbly", "Running", timeout_s=90)
+    assert running["status"]["currentRevision"] == 1
+    assert running["status"]["rollback"] == {
+        **running["status"]["rollback"],
+        "fromRevision": 2,
+        "toRevision": 1,
+    }
+    template = (
+        client.AppsV1Api(e2e_api).read_namespaced_deployment("wobbly", e2e_namespace).spec.template
+    )
+    assert template.metadata.annotations["tradefleet.io/revision"] == "1"
+    print(
+        f"bad revision applied, operator down 15 s -> RolledBack: {detected_after:.1f}s "
+        "(progressDeadlineSeconds=25; target: detection -> rollback <= 60 s)"
+    )
+
+
+def test_a_breaker_tripped_while_the_operator_is_down_shows_once_it_returns(
+    stack: LocalStack, e2e_api: client.ApiClient, e2e_namespace: str, exchange_keys: str
+) -> None:
+    # Its own symbol: a gapped symbol stays too volatile for the other breaker scenario.
+    symbol = "XRP/USDT:USDT"
+    long = start_hair_trigger_bot(
+        stack=stack, api=e2e_api, namespace=e2e_namespace, symbol=symbol, name="unwatched"
+    )
+    with operator_down(stack):
+        # The runtime's own risk engine trips the breaker; no operator is needed for that.
+        gap_price_against(stack=stack, symbol=symbol, long=long)
+        time.sleep(5)
+        restarted_at = time.monotonic()
+
+    opened = wait_for_condition(
+        e2e_api, e2e_namespace, "unwatched", "CircuitBreakerOpen", status="True", timeout_s=60
+    )
+    print(f"operator back -> CircuitBreakerOpen=True: {time.monotonic() - restarted_at:.1f}s")
+    assert opened["reason"] == "Drawdown"
+    wait_for_phase(e2e_api, e2e_namespace, "unwatched", "Halted", timeout_s=10)
+
+    # And the reset annotation, applied by a user right after, reaches the runtime.
+    set_annotation(
+        e2e_api,
+        e2e_namespace,
+        "unwatched",
+        "tradefleet.io/reset-circuit-breaker",
+        str(int(time.time())),
+    )
+    closed = wait_for_condition(
+        e2e_api, e2e_namespace, "unwatched", "CircuitBreakerOpen", status="False", timeout_s=30
+    )
+    assert closed["reason"] == "Closed"

@@ -10,27 +10,19 @@ from collections import Counter
 
 import pytest
 from kubernetes import client
-from support.bots import condition_of, exchange_admin, exchange_bot, get_bot, wait_for_phase
+from support.bots import (
+    exchange_admin,
+    exchange_bot,
+    get_bot,
+    operator_down,
+    runtime_pid,
+    wait_for_condition,
+    wait_for_phase,
+)
 from support.k8s import wait_for
 from tradefleet_devtools.stack import LocalStack
 
 pytestmark = pytest.mark.e2e
-
-
-def _runtime_pid(stack: LocalStack, api: client.ApiClient, namespace: str, bot: str) -> int:
-    assert stack.agent is not None
-    pods = (
-        client.CoreV1Api(api)
-        .list_namespaced_pod(namespace, label_selector=f"tradefleet.io/bot={bot}")
-        .items
-    )
-    running = [p for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp]
-    assert running, f"no running pod for {bot}"
-    pid = stack.agent.container_pid(
-        namespace=namespace, pod=running[0].metadata.name, container="runtime"
-    )
-    assert pid is not None
-    return pid
 
 
 def test_killed_runtime_comes_back_without_duplicate_orders(
@@ -42,7 +34,7 @@ def test_killed_runtime_comes_back_without_duplicate_orders(
     )
     wait_for_phase(e2e_api, e2e_namespace, "crashy", "Running", timeout_s=120)
 
-    os.kill(_runtime_pid(stack, e2e_api, e2e_namespace, "crashy"), signal.SIGKILL)
+    os.kill(runtime_pid(stack, e2e_api, e2e_namespace, "crashy"), signal.SIGKILL)
     killed_at = time.monotonic()
 
     def restarted_and_running() -> bool:
@@ -84,7 +76,7 @@ def test_exhausted_restart_budget_degrades_without_a_restart_storm(
     wait_for_phase(e2e_api, e2e_namespace, "fragile", "Running", timeout_s=120)
 
     for expected in (1, 2):
-        os.kill(_runtime_pid(stack, e2e_api, e2e_namespace, "fragile"), signal.SIGKILL)
+        os.kill(runtime_pid(stack, e2e_api, e2e_namespace, "fragile"), signal.SIGKILL)
         if expected < 2:
             wait_for(
                 lambda n=expected: (
@@ -102,14 +94,8 @@ def test_exhausted_restart_budget_degrades_without_a_restart_storm(
                 what=f"restart {expected} to be counted",
             )
 
-    degraded = wait_for(
-        lambda: (
-            (c := condition_of(e2e_api, e2e_namespace, "fragile", "Degraded"))
-            and c["status"] == "True"
-            and c
-        ),
-        timeout_s=60,
-        what="Degraded=True",
+    degraded = wait_for_condition(
+        e2e_api, e2e_namespace, "fragile", "Degraded", status="True", timeout_s=60
     )
     assert degraded["reason"] == "RestartBudgetExhausted"
     assert get_bot(e2e_api, e2e_namespace, "fragile")["status"]["phase"] == "Degraded"
@@ -134,3 +120,12 @@ def test_exhausted_restart_budget_degrades_without_a_restart_storm(
     assert int(get_bot(e2e_api, e2e_namespace, "fragile")["status"]["restarts"]) == counted
     events = client.CoreV1Api(e2e_api).list_namespaced_event(e2e_namespace).items
     assert any(e.reason == "RestartBudgetExhausted" and e.type == "Warning" for e in events)
+
+    # An operator restart does not forget the degradation: no fresh budget, no new pod.
+    with operator_down(stack):
+        time.sleep(2)
+    time.sleep(10)
+    after = get_bot(e2e_api, e2e_namespace, "fragile")["status"]
+    assert after["phase"] == "Degraded" and int(after["restarts"]) == counted
+    assert apps.read_namespaced_deployment("fragile", e2e_namespace).spec.replicas == 0
+    wait_for_condition(e2e_api, e2e_namespace, "fragile", "Degraded", status="True", timeout_s=5)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 from kubernetes import client
-from support.bots import condition_of, exchange_bot, get_bot, wait_for_phase
+from support.bots import exchange_bot, get_bot, wait_for_condition, wait_for_phase
 from support.k8s import wait_for
 from tradefleet_devtools.stack import LocalStack
 
@@ -43,14 +43,8 @@ def test_unhealthy_revision_is_rolled_back_to_the_last_good_one(
         what="revision 2",
     )
 
-    rolled = wait_for(
-        lambda: (
-            (c := condition_of(e2e_api, e2e_namespace, "steady", "RolledBack"))
-            and c["status"] == "True"
-            and c
-        ),
-        timeout_s=120,
-        what="RolledBack=True",
+    rolled = wait_for_condition(
+        e2e_api, e2e_namespace, "steady", "RolledBack", status="True", timeout_s=120
     )
     detected_after = time.monotonic() - changed_at
     assert rolled["reason"] == "ProgressDeadlineExceeded"
