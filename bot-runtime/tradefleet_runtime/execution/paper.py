@@ -2,28 +2,42 @@
 
 Used by the runtime when a TradingBot's mode is ``paper`` (the default). Market data comes
 from another venue (a ``CcxtVenue`` in ``market_data`` mode, reading the real exchange's
-public endpoints); orders, positions and balances live here, in memory. Taker orders walk
+public endpoints); orders, positions and balances are simulated here. Taker orders walk
 the fetched book level by level (so size costs slippage) and pay the taker fee; limit
 orders take what crosses and rest the remainder, which fills as maker at its limit price
 once the book crosses it; conditional orders trigger on the mid price and execute as
 market orders. Resting and conditional orders are matched whenever the venue next reads
 the symbol's book, i.e. on every call that concerns the symbol. One-way positions, cross
 margin in the quote currency; no liquidation or funding.
+
+The account (wallet, positions, leverage, open and recent orders, the exchange order id
+counter) is a :class:`PaperAccount`. Given a :class:`PaperJournal` (the runtime's is Redis,
+:class:`~tradefleet_runtime.persistence.store.StorePaperJournal`), every call that changed the
+account — an order, a cancel, a leverage change, or a read that filled a resting order or
+triggered a stop — saves it before returning, so a process killed right after an answer loses
+nothing. When the journal cannot save, the call raises :class:`PaperAccountSaveError` (a
+temporary error: retry) and the account is as it was before the call. A venue built with a
+saved ``account`` continues it (``starting_balance`` does not apply then); without a journal
+the account lives in memory only. Final orders beyond the newest ``FINAL_ORDERS_KEPT`` are
+forgotten, as exchanges forget old orders.
 """
 
 from __future__ import annotations
 
-import itertools
+import asyncio
+import contextlib
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from tradefleet_runtime.execution.errors import (
     DuplicateOrder,
     InsufficientFunds,
     InvalidOrderError,
     OrderNotFound,
+    TemporaryExchangeError,
     VenueConfigurationError,
 )
 from tradefleet_runtime.execution.model import (
@@ -43,6 +57,13 @@ from tradefleet_runtime.execution.model import (
 )
 from tradefleet_runtime.execution.venue import Venue, check_order_request
 
+EXCHANGE_ORDER_ID_PREFIX = "paper-"
+FINAL_ORDERS_KEPT = 500
+
+
+class PaperAccountSaveError(TemporaryExchangeError):
+    """The journal could not save the paper account: the call changed nothing; retry later."""
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class PaperFees:
@@ -53,9 +74,36 @@ class PaperFees:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class _Exposure:
+class PaperExposure:
+    """A net position: ``amount`` signed contracts (negative: short) at ``entry_price``."""
+
     amount: float = 0.0
     entry_price: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PaperAccount:
+    """Everything a paper venue remembers: what its journal saves and a restart continues.
+
+    ``wallet`` is the balance with realised PnL and fees booked; ``orders`` are oldest first
+    (every open order and the newest final ones); the next order's exchange order id is
+    ``paper-<next_order_number>``.
+    """
+
+    quote_currency: str
+    wallet: float
+    exposures: Mapping[str, PaperExposure]
+    leverage: Mapping[str, int]
+    orders: tuple[Order, ...]
+    next_order_number: int
+
+
+class PaperJournal(Protocol):
+    """Where a paper venue makes its account durable."""
+
+    async def save(self, *, account: PaperAccount, previous: PaperAccount | None) -> None:
+        """Store ``account`` before returning; ``previous`` is the account saved last (``None``:
+        unknown, store everything). Raises :class:`PaperAccountSaveError` when it could not."""
 
 
 class PaperVenue(Venue):
@@ -71,6 +119,8 @@ class PaperVenue(Venue):
         default_leverage: int = 1,
         book_depth: int = 50,
         clock: Callable[[], float] = time.time,
+        account: PaperAccount | None = None,
+        journal: PaperJournal | None = None,
     ) -> None:
         if not (starting_balance >= 0 and math.isfinite(starting_balance)):
             raise VenueConfigurationError(
@@ -78,19 +128,35 @@ class PaperVenue(Venue):
             )
         if default_leverage < 1:
             raise VenueConfigurationError("default_leverage must be >= 1")
+        if account is not None and account.quote_currency != quote_currency:
+            raise VenueConfigurationError(
+                f"the paper account is in {account.quote_currency}, not {quote_currency}"
+            )
         self._market_data = market_data
         self._quote = quote_currency
         self._fees = fees or PaperFees()
         self._default_leverage = default_leverage
         self._book_depth = book_depth
         self._clock = clock
-        self._wallet = starting_balance
-        self._orders: list[Order] = []
-        self._exposures: dict[str, _Exposure] = {}
-        self._leverage: dict[str, int] = {}
+        self._journal = journal
+        # The account last saved (None until a new account's first save), and whether the
+        # journal may hold part of a failed save since, so that the next save writes it whole.
+        self._saved = account
+        self._journal_in_doubt = False
+        self._restore(
+            account
+            or PaperAccount(
+                quote_currency=quote_currency,
+                wallet=starting_balance,
+                exposures={},
+                leverage={},
+                orders=(),
+                next_order_number=1,
+            )
+        )
         self._mids: dict[str, float] = {}
         self._markets: dict[str, MarketInfo] = {}
-        self._ids = itertools.count(1)
+        self._lock = asyncio.Lock()
 
     @property
     def name(self) -> str:
@@ -104,8 +170,68 @@ class PaperVenue(Venue):
     def submission_window_s(self) -> float:
         return 0.0
 
+    @property
+    def account(self) -> PaperAccount:
+        """The account as it is now."""
+        return PaperAccount(
+            quote_currency=self._quote,
+            wallet=self._wallet,
+            exposures=dict(self._exposures),
+            leverage=dict(self._leverage),
+            orders=tuple(self._orders),
+            next_order_number=self._next_order_number,
+        )
+
+    def _restore(self, account: PaperAccount) -> None:
+        self._wallet = account.wallet
+        self._exposures = dict(account.exposures)
+        self._leverage = dict(account.leverage)
+        self._orders = list(account.orders)
+        self._next_order_number = account.next_order_number
+
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
+
+    # ------------------------------------------------------------------ persistence
+
+    @contextlib.asynccontextmanager
+    async def _changing_account(self) -> AsyncIterator[None]:
+        """One call at a time on the account; what it changed is saved before it returns,
+        also when it raises (a read may have triggered a stop before the error)."""
+        async with self._lock:
+            before = self.account
+            try:
+                yield
+            finally:
+                await self._save(before=before)
+
+    async def _save(self, *, before: PaperAccount) -> None:
+        self._forget_old_orders()
+        account = self.account
+        if self._journal is None or account == self._saved:
+            return
+        previous = None if self._journal_in_doubt else self._saved
+        try:
+            await self._journal.save(account=account, previous=previous)
+        except BaseException:
+            # The call must not have happened: undo it.
+            self._restore(before)
+            self._journal_in_doubt = True
+            raise
+        self._saved, self._journal_in_doubt = account, False
+
+    def _forget_old_orders(self) -> None:
+        excess = sum(1 for o in self._orders if o.status is not OrderStatus.OPEN)
+        excess -= FINAL_ORDERS_KEPT
+        if excess <= 0:
+            return
+        kept = []
+        for order in self._orders:
+            if excess > 0 and order.status is not OrderStatus.OPEN:
+                excess -= 1
+                continue
+            kept.append(order)
+        self._orders = kept
 
     # ------------------------------------------------------------------ market data
 
@@ -129,8 +255,8 @@ class PaperVenue(Venue):
     def _leverage_of(self, symbol: str) -> int:
         return self._leverage.get(symbol, self._default_leverage)
 
-    def _exposure(self, symbol: str) -> _Exposure:
-        return self._exposures.get(symbol, _Exposure())
+    def _exposure(self, symbol: str) -> PaperExposure:
+        return self._exposures.get(symbol, PaperExposure())
 
     def _unrealized(self) -> float:
         return sum(
@@ -179,7 +305,7 @@ class PaperVenue(Venue):
         if math.isclose(new_amount, 0.0, abs_tol=1e-12):
             self._exposures.pop(symbol, None)
         else:
-            self._exposures[symbol] = _Exposure(amount=new_amount, entry_price=entry)
+            self._exposures[symbol] = PaperExposure(amount=new_amount, entry_price=entry)
         fee = price * amount * (self._fees.maker_rate if maker else self._fees.taker_rate)
         self._wallet += realized - fee
         return fee
@@ -294,7 +420,8 @@ class PaperVenue(Venue):
     async def set_leverage(self, *, symbol: str, leverage: int) -> None:
         if leverage < 1:
             raise InvalidOrderError(f"leverage must be >= 1, got {leverage}")
-        self._leverage[symbol] = leverage
+        async with self._changing_account():
+            self._leverage[symbol] = leverage
 
     async def create_order(self, request: OrderRequest) -> Order:
         check_order_request(request)
@@ -302,6 +429,10 @@ class PaperVenue(Venue):
             await self.load_markets()
         if request.symbol not in self._markets:
             raise InvalidOrderError(f"paper: unknown symbol {request.symbol}")
+        async with self._changing_account():
+            return await self._place(request)
+
+    async def _place(self, request: OrderRequest) -> Order:
         if any(
             o.client_order_id == request.client_order_id and o.status is OrderStatus.OPEN
             for o in self._orders
@@ -323,7 +454,7 @@ class PaperVenue(Venue):
             side=request.side,
             order_type=request.order_type,
             status=OrderStatus.OPEN,
-            exchange_order_id=f"paper-{next(self._ids)}",
+            exchange_order_id=f"{EXCHANGE_ORDER_ID_PREFIX}{self._next_order_number}",
             client_order_id=request.client_order_id,
             amount=amount,
             filled=0.0,
@@ -334,6 +465,7 @@ class PaperVenue(Venue):
             fee_cost=0.0,
             timestamp_ms=self._now_ms(),
         )
+        self._next_order_number += 1
         if request.order_type.is_conditional:
             if _triggered(order=order, mid=mid):
                 raise InvalidOrderError(f"{request.client_order_id}: would trigger immediately")
@@ -380,55 +512,57 @@ class PaperVenue(Venue):
     async def fetch_order(
         self, *, symbol: str, client_order_id: str, conditional: bool = False
     ) -> Order:
-        await self._sync(symbol)
-        return self._orders[self._find(symbol=symbol, client_order_id=client_order_id)]
+        async with self._changing_account():
+            await self._sync(symbol)
+            return self._orders[self._find(symbol=symbol, client_order_id=client_order_id)]
 
     async def cancel_order(
         self, *, symbol: str, client_order_id: str, conditional: bool = False
     ) -> Order:
-        await self._sync(symbol)
-        index = self._find(symbol=symbol, client_order_id=client_order_id)
-        order = self._orders[index]
-        if order.status is not OrderStatus.OPEN:
-            raise OrderNotFound(f"paper: order {client_order_id} is {order.status.value}")
-        canceled = replace(order, status=OrderStatus.CANCELED)
-        self._orders[index] = canceled
-        return canceled
+        async with self._changing_account():
+            await self._sync(symbol)
+            index = self._find(symbol=symbol, client_order_id=client_order_id)
+            order = self._orders[index]
+            if order.status is not OrderStatus.OPEN:
+                raise OrderNotFound(f"paper: order {client_order_id} is {order.status.value}")
+            canceled = replace(order, status=OrderStatus.CANCELED)
+            self._orders[index] = canceled
+            return canceled
 
     async def fetch_open_orders(self, *, symbol: str) -> list[Order]:
-        await self._sync(symbol)
-        return [o for o in self._orders if o.symbol == symbol and o.status is OrderStatus.OPEN]
+        async with self._changing_account():
+            await self._sync(symbol)
+            return [o for o in self._orders if o.symbol == symbol and o.status is OrderStatus.OPEN]
 
     async def fetch_positions(self, *, symbols: Sequence[str]) -> list[Position]:
-        positions = []
-        for symbol in symbols:
-            await self._sync(symbol)
-            exposure = self._exposures.get(symbol)
-            if exposure is None:
-                continue
-            mark = self._mids.get(symbol)
-            positions.append(
-                Position(
-                    symbol=symbol,
-                    side=PositionSide.LONG if exposure.amount > 0 else PositionSide.SHORT,
-                    contracts=abs(exposure.amount),
-                    entry_price=exposure.entry_price,
-                    mark_price=mark,
-                    unrealized_pnl=((mark or exposure.entry_price) - exposure.entry_price)
-                    * exposure.amount,
-                    leverage=float(self._leverage_of(symbol)),
-                )
-            )
-        return positions
+        async with self._changing_account():
+            for symbol in symbols:
+                await self._sync(symbol)
+            return [self._position(symbol) for symbol in symbols if symbol in self._exposures]
+
+    def _position(self, symbol: str) -> Position:
+        exposure = self._exposures[symbol]
+        mark = self._mids.get(symbol)
+        return Position(
+            symbol=symbol,
+            side=PositionSide.LONG if exposure.amount > 0 else PositionSide.SHORT,
+            contracts=abs(exposure.amount),
+            entry_price=exposure.entry_price,
+            mark_price=mark,
+            unrealized_pnl=((mark or exposure.entry_price) - exposure.entry_price)
+            * exposure.amount,
+            leverage=float(self._leverage_of(symbol)),
+        )
 
     async def fetch_balances(self) -> dict[str, Balance]:
-        for symbol in {
-            *self._exposures,
-            *(o.symbol for o in self._orders if o.status is OrderStatus.OPEN),
-        }:
-            await self._sync(symbol)
-        used = self._margin_in_use()
-        total = self._wallet + self._unrealized()
+        async with self._changing_account():
+            for symbol in {
+                *self._exposures,
+                *(o.symbol for o in self._orders if o.status is OrderStatus.OPEN),
+            }:
+                await self._sync(symbol)
+            used = self._margin_in_use()
+            total = self._wallet + self._unrealized()
         return {
             self._quote: Balance(
                 currency=self._quote, free=max(0.0, total - used), used=used, total=total

@@ -1,18 +1,39 @@
-"""The records the bot persists: tracked orders, its net position and its account balance.
+"""The records the bot persists: tracked orders, its net position, its account balance, and in
+paper mode the simulated account itself.
 
-Built by the bot service (:mod:`tradefleet_runtime.service.bot`), written and read by
-:mod:`tradefleet_runtime.persistence.store` as JSON. ``from_dict`` raises
-:class:`StateFormatError` naming the field, so corrupt Redis content is reported, not crashed on.
+Built by the bot service (:mod:`tradefleet_runtime.service.bot`) and, for the paper account,
+by :class:`~tradefleet_runtime.execution.paper.PaperVenue`; written and read by
+:mod:`tradefleet_runtime.persistence.store` as JSON. ``from_dict`` (and
+:func:`paper_account_from_dict`) raise :class:`StateFormatError` naming the field, so corrupt
+Redis content is reported, not crashed on.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import TypeVar
 
-from tradefleet_runtime.execution.model import Order, OrderRequest
+from tradefleet_runtime.execution.model import (
+    Order,
+    OrderRequest,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+)
+from tradefleet_runtime.execution.paper import (
+    EXCHANGE_ORDER_ID_PREFIX,
+    PaperAccount,
+    PaperExposure,
+)
+
+# Version of the paper account's layout; a runtime refuses a layout it does not know.
+PAPER_ACCOUNT_FORMAT = 1
+_PAPER_ORDER_ID = re.compile(rf"^{re.escape(EXCHANGE_ORDER_ID_PREFIX)}([1-9][0-9]*)$")
+E = TypeVar("E", bound=StrEnum)
 
 
 class StateFormatError(ValueError):
@@ -72,6 +93,25 @@ def _int(data: Mapping[str, object], key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise StateFormatError(f"field {key!r} must be an integer, got {value!r}")
     return value
+
+
+def _opt_int(data: Mapping[str, object], key: str) -> int | None:
+    return None if data.get(key) is None else _int(data, key)
+
+
+def _bool(data: Mapping[str, object], key: str) -> bool:
+    value = _field(data, key)
+    if not isinstance(value, bool):
+        raise StateFormatError(f"field {key!r} must be a boolean, got {value!r}")
+    return value
+
+
+def _choice(data: Mapping[str, object], key: str, kind: type[E]) -> E:
+    value = _str(data, key)
+    try:
+        return kind(value)
+    except ValueError:
+        raise StateFormatError(f"field {key!r}: unknown value {value!r}") from None
 
 
 def _object(data: object, *, what: str) -> Mapping[str, object]:
@@ -273,3 +313,119 @@ class BalanceRecord:
             total=_float(data, "total"),
             as_of_ms=_int(data, "asOfMs"),
         )
+
+
+def paper_account_to_dict(account: PaperAccount) -> dict[str, object]:
+    """The paper account without its orders (each one is :func:`paper_order_to_dict`)."""
+    return {
+        "format": PAPER_ACCOUNT_FORMAT,
+        "quoteCurrency": account.quote_currency,
+        "wallet": account.wallet,
+        "exposures": {
+            symbol: {"amount": exposure.amount, "entryPrice": exposure.entry_price}
+            for symbol, exposure in account.exposures.items()
+        },
+        "leverage": dict(account.leverage),
+        "nextOrderNumber": account.next_order_number,
+    }
+
+
+def paper_order_to_dict(order: Order) -> dict[str, object]:
+    return {
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "type": order.order_type.value,
+        "status": order.status.value,
+        "exchangeOrderId": order.exchange_order_id,
+        "clientOrderId": order.client_order_id,
+        "amount": order.amount,
+        "filled": order.filled,
+        "averagePrice": order.average_price,
+        "price": order.price,
+        "triggerPrice": order.trigger_price,
+        "reduceOnly": order.reduce_only,
+        "feeCost": order.fee_cost,
+        "timestampMs": order.timestamp_ms,
+        "triggeredOrderId": order.triggered_order_id,
+    }
+
+
+def _paper_order(raw: object) -> Order:
+    data = _object(raw, what="order")
+    return Order(
+        symbol=_str(data, "symbol"),
+        side=_choice(data, "side", OrderSide),
+        order_type=_choice(data, "type", OrderType),
+        status=_choice(data, "status", OrderStatus),
+        exchange_order_id=_str(data, "exchangeOrderId"),
+        client_order_id=_str(data, "clientOrderId"),
+        amount=_opt_float(data, "amount"),
+        filled=_float(data, "filled"),
+        average_price=_opt_float(data, "averagePrice"),
+        price=_opt_float(data, "price"),
+        trigger_price=_opt_float(data, "triggerPrice"),
+        reduce_only=_bool(data, "reduceOnly"),
+        fee_cost=_opt_float(data, "feeCost"),
+        timestamp_ms=_opt_int(data, "timestampMs"),
+        triggered_order_id=_opt_str(data, "triggeredOrderId"),
+    )
+
+
+def _exposure(symbol: str, raw: object) -> PaperExposure:
+    data = _object(raw, what=f"exposure of {symbol}")
+    try:
+        return PaperExposure(amount=_float(data, "amount"), entry_price=_float(data, "entryPrice"))
+    except StateFormatError as error:
+        raise StateFormatError(f"exposure of {symbol}: {error}") from None
+
+
+def _leverage(symbol: str, raw: object) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        raise StateFormatError(f"leverage of {symbol} must be an integer >= 1, got {raw!r}")
+    return raw
+
+
+def paper_account_from_dict(raw: object, *, orders: Mapping[str, object]) -> PaperAccount:
+    """The paper account from its record and its orders (exchange order id → order record).
+
+    Beyond the fields, checks what a restart relies on: every order is filed under its own
+    exchange order id and numbered below ``nextOrderNumber``, so no id is ever given twice.
+    """
+    data = _object(raw, what="paper account")
+    layout = data.get("format")
+    if layout != PAPER_ACCOUNT_FORMAT:
+        raise StateFormatError(
+            f"format {layout!r} is not the one this runtime knows ({PAPER_ACCOUNT_FORMAT})"
+        )
+    next_number = _int(data, "nextOrderNumber")
+    if next_number < 1:
+        raise StateFormatError(f"field 'nextOrderNumber' must be >= 1, got {next_number}")
+    numbered: list[tuple[int, Order]] = []
+    for exchange_order_id, raw_order in orders.items():
+        match = _PAPER_ORDER_ID.match(exchange_order_id)
+        if match is None:
+            raise StateFormatError(f"order id {exchange_order_id!r} is not a paper order id")
+        try:
+            order = _paper_order(raw_order)
+        except StateFormatError as error:
+            raise StateFormatError(f"order {exchange_order_id}: {error}") from None
+        if order.exchange_order_id != exchange_order_id:
+            raise StateFormatError(
+                f"order {exchange_order_id} says it is {order.exchange_order_id!r}"
+            )
+        number = int(match.group(1))
+        if number >= next_number:
+            raise StateFormatError(
+                f"order {exchange_order_id} is numbered at or above nextOrderNumber {next_number}"
+            )
+        numbered.append((number, order))
+    exposures = _object(_field(data, "exposures"), what="field 'exposures'")
+    leverage = _object(_field(data, "leverage"), what="field 'leverage'")
+    return PaperAccount(
+        quote_currency=_str(data, "quoteCurrency"),
+        wallet=_float(data, "wallet"),
+        exposures={symbol: _exposure(symbol, value) for symbol, value in exposures.items()},
+        leverage={symbol: _leverage(symbol, value) for symbol, value in leverage.items()},
+        orders=tuple(order for _, order in sorted(numbered, key=lambda item: item[0])),
+        next_order_number=next_number,
+    )

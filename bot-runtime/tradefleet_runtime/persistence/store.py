@@ -17,6 +17,16 @@ Keys (``<p>`` is ``redis.keyPrefix`` of the config, e.g. ``tradefleet:bot:<ns>:<
 ``<p>:flags`` hash (paused, halted, reasons); ``<p>:epoch`` and ``<p>:seq`` (decision ids);
 ``<p>:equity`` and ``<p>:signals`` capped lists (newest first); ``<p>:meta`` hash.
 Redis failures surface as :class:`StateStoreError`.
+
+Paper mode: the simulated account of :class:`~tradefleet_runtime.execution.paper.PaperVenue` is
+``<p>:paper`` (JSON: format, quote currency, wallet, exposures, leverage, next order number) and
+``<p>:paper:orders`` (hash exchange order id → order JSON), saved through
+:class:`StorePaperJournal` by the venue before each call that changed it returns, in one
+transaction with only the orders that changed. :meth:`StateStore.load` returns it, or — when
+either key is unreadable — ``paper_account_problem`` naming the key and field; the service
+then halts instead of opening a new account over it (see
+:mod:`tradefleet_runtime.service.bot`). Deleting ``<p>:paper`` opens a new account at the
+next start (stale orders left in ``<p>:paper:orders`` are dropped by its first save).
 """
 
 from __future__ import annotations
@@ -29,11 +39,15 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from tradefleet_runtime.execution.paper import PaperAccount, PaperAccountSaveError
 from tradefleet_runtime.persistence.records import (
     BalanceRecord,
     PositionRecord,
     StateFormatError,
     TrackedOrder,
+    paper_account_from_dict,
+    paper_account_to_dict,
+    paper_order_to_dict,
 )
 
 EQUITY_POINTS_KEPT = 10_000
@@ -83,6 +97,8 @@ class PersistedState:
     breaker: Mapping[str, object] | None
     last_decision: Mapping[str, object] | None
     problems: tuple[str, ...] = field(default=())
+    paper_account: PaperAccount | None = None
+    paper_account_problem: str | None = None
 
 
 def _loads(
@@ -99,6 +115,28 @@ def _loads(
         problems.append(f"{key}: not a JSON object")
         return None
     return value
+
+
+def _paper_account(
+    *, raw_account: str | None, raw_orders: Mapping[str, str], account_key: str, orders_key: str
+) -> tuple[PaperAccount | None, str | None]:
+    """The stored paper account, or what makes it unusable; ``(None, None)`` when none is stored."""
+    if raw_account is None:
+        return None, None
+    try:
+        account = json.loads(raw_account)
+    except json.JSONDecodeError as error:
+        return None, f"{account_key}: not JSON ({error})"
+    orders: dict[str, object] = {}
+    for exchange_order_id, raw in raw_orders.items():
+        try:
+            orders[exchange_order_id] = json.loads(raw)
+        except json.JSONDecodeError as error:
+            return None, f"{orders_key}[{exchange_order_id}]: not JSON ({error})"
+    try:
+        return paper_account_from_dict(account, orders=orders), None
+    except StateFormatError as error:
+        return None, f"{account_key}: {error}"
 
 
 class StateStore:
@@ -132,16 +170,28 @@ class StateStore:
             raise StateStoreError(f"Redis ping failed: {error}") from None
 
     async def load(self) -> PersistedState:
-        """Everything a restart needs; malformed values are skipped and listed in ``problems``."""
+        """Everything a restart needs; malformed values are skipped and listed in ``problems``,
+        except a malformed paper account, which is ``paper_account_problem`` (never skipped: a
+        skipped account would be replaced by a new one)."""
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.hgetall(self.key("flags"))
                 pipe.get(self.key("epoch"))
                 pipe.get(self.key("seq"))
                 pipe.smembers(self.key("orders:unresolved"))
+                pipe.get(self.key("paper"))
+                pipe.hgetall(self.key("paper:orders"))
                 for name in ("position", "balance", "portfolio", "breaker", "last_decision"):
                     pipe.get(self.key(name))
-                flags, epoch, seq, unresolved_ids, *values = await pipe.execute()
+                (
+                    flags,
+                    epoch,
+                    seq,
+                    unresolved_ids,
+                    paper,
+                    paper_orders,
+                    *values,
+                ) = await pipe.execute()
             orders = (
                 await self._redis.hmget(self.key("orders"), sorted(unresolved_ids))
                 if unresolved_ids
@@ -176,6 +226,12 @@ class StateStore:
             balance = BalanceRecord.from_dict(balance_raw) if balance_raw else None
         except StateFormatError as error:
             problems.append(f"balance: {error}")
+        paper_account, paper_problem = _paper_account(
+            raw_account=paper,
+            raw_orders=paper_orders or {},
+            account_key=self.key("paper"),
+            orders_key=self.key("paper:orders"),
+        )
         return PersistedState(
             flags=Flags.from_mapping(flags or {}),
             epoch=epoch or None,
@@ -187,6 +243,8 @@ class StateStore:
             breaker=breaker,
             last_decision=decision,
             problems=tuple(problems),
+            paper_account=paper_account,
+            paper_account_problem=paper_problem,
         )
 
     async def _execute(self, *, what: str, pipe: aioredis.client.Pipeline) -> None:
@@ -240,6 +298,30 @@ class StateStore:
                 pipe.set(self.key("breaker"), json.dumps(breaker))
             await self._execute(what="recording order results and account state", pipe=pipe)
 
+    async def save_paper_account(
+        self, *, account: PaperAccount, previous: PaperAccount | None
+    ) -> None:
+        """The paper account, atomically; ``previous`` is the account saved last: only orders
+        that differ from it are written (``None``: the whole order hash is rewritten)."""
+        orders_key = self.key("paper:orders")
+        current = {order.exchange_order_id: order for order in account.orders}
+        before = {o.exchange_order_id: o for o in previous.orders} if previous is not None else {}
+        changed: dict[Any, Any] = {
+            exchange_order_id: json.dumps(paper_order_to_dict(order))
+            for exchange_order_id, order in current.items()
+            if before.get(exchange_order_id) != order
+        }
+        gone = sorted(before.keys() - current.keys())
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if previous is None:
+                pipe.delete(orders_key)
+            if changed:
+                pipe.hset(orders_key, mapping=changed)
+            if gone:
+                pipe.hdel(orders_key, *gone)
+            pipe.set(self.key("paper"), json.dumps(paper_account_to_dict(account)))
+            await self._execute(what="saving the paper account", pipe=pipe)
+
     async def save_flags(self, flags: Flags) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.key("flags"), mapping=flags.to_mapping())
@@ -288,3 +370,17 @@ class StateStore:
             except (json.JSONDecodeError, StateFormatError):
                 continue
         return sorted(orders, key=lambda order: order.created_at_ms)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StorePaperJournal:
+    """The :class:`~tradefleet_runtime.execution.paper.PaperJournal` of a paper bot: its
+    account in this bot's Redis state. Built by the bot service for its ``PaperVenue``."""
+
+    store: StateStore
+
+    async def save(self, *, account: PaperAccount, previous: PaperAccount | None) -> None:
+        try:
+            await self.store.save_paper_account(account=account, previous=previous)
+        except StateStoreError as error:
+            raise PaperAccountSaveError(f"the call was undone: {error}") from None

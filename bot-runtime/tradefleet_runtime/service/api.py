@@ -10,6 +10,7 @@ credentials: every JSON body is passed through the secret redaction of the execu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import time
@@ -392,25 +393,39 @@ def build_bot_app(service: BotService) -> FastAPI:
     async def stream(websocket: WebSocket) -> None:
         await websocket.accept()
         with service.events.subscribe() as queue:
+            # Reading alongside sending answers a client's close at once (unread, the client
+            # waited out its close timeout) and ends the stream as soon as the server stops.
+            sender = asyncio.create_task(send_events(websocket=websocket, queue=queue))
+            closer = asyncio.create_task(wait_for_disconnect(websocket=websocket))
             try:
-                event: dict[str, object] = {
-                    "type": "hello",
+                done, _ = await asyncio.wait({sender, closer}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (sender, closer):
+                    task.cancel()
+                await asyncio.gather(sender, closer, return_exceptions=True)
+            for task in done:
+                with contextlib.suppress(WebSocketDisconnect):
+                    task.result()
+
+    async def send_events(*, websocket: WebSocket, queue: asyncio.Queue[dict[str, object]]) -> None:
+        event: dict[str, object] = {"type": "hello", "at": time.time(), "data": service.status()}
+        while True:
+            await websocket.send_text(
+                json.dumps(scrub(event, secrets=service.secrets), default=str)
+            )
+            try:
+                event = await asyncio.wait_for(queue.get(), timeout=WS_HEARTBEAT_S)
+            except TimeoutError:
+                event = {
+                    "type": "heartbeat",
                     "at": time.time(),
-                    "data": service.status(),
+                    "data": {"heartbeat": service.heartbeat, "phase": service.phase},
                 }
-                while True:
-                    await websocket.send_text(
-                        json.dumps(scrub(event, secrets=service.secrets), default=str)
-                    )
-                    try:
-                        event = await asyncio.wait_for(queue.get(), timeout=WS_HEARTBEAT_S)
-                    except TimeoutError:
-                        event = {
-                            "type": "heartbeat",
-                            "at": time.time(),
-                            "data": {"heartbeat": service.heartbeat, "phase": service.phase},
-                        }
-            except WebSocketDisconnect:
-                return
+
+    async def wait_for_disconnect(*, websocket: WebSocket) -> None:
+        # Clients have nothing to say to the stream; their messages are read and dropped so
+        # they never fill the server's receive queue.
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
 
     return app

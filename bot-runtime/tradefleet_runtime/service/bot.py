@@ -15,6 +15,14 @@ Started by ``python -m tradefleet_runtime`` (:func:`run_bot`). :class:`BotServic
   :mod:`tradefleet_runtime.service.api`.
 
 Only one coroutine changes the account at a time (``_account_lock``).
+
+Paper mode: the simulated account is saved in Redis by its venue (see
+:mod:`tradefleet_runtime.execution.paper`) and restored at start, so a restart keeps the
+balance, the position and the resting orders and stops. With no account stored, a new one opens
+with the last recorded balance (or ``paper.startingBalance``). A stored account that cannot be
+read, or is in another quote currency than the symbol's, is never overwritten: the bot halts
+(``haltReason`` and the health report say which key and field, ``needs_human``) while its API
+keeps serving; after the key is fixed or deleted, ``resume`` starts it.
 """
 
 from __future__ import annotations
@@ -66,7 +74,7 @@ from tradefleet_runtime.execution.model import (
     Position,
 )
 from tradefleet_runtime.execution.model import PositionSide as VenuePositionSide
-from tradefleet_runtime.execution.paper import PaperVenue
+from tradefleet_runtime.execution.paper import PaperAccount, PaperJournal, PaperVenue
 from tradefleet_runtime.execution.venue import (
     ApiCredentials,
     CcxtVenue,
@@ -90,7 +98,13 @@ from tradefleet_runtime.persistence.records import (
     PositionSide,
     TrackedOrder,
 )
-from tradefleet_runtime.persistence.store import Flags, StateStore, StateStoreError
+from tradefleet_runtime.persistence.store import (
+    Flags,
+    PersistedState,
+    StateStore,
+    StateStoreError,
+    StorePaperJournal,
+)
 from tradefleet_runtime.risk import (
     BreakerState,
     BreakerTransition,
@@ -222,9 +236,15 @@ def credentials_from_env(
 
 
 def build_venue_and_feed(
-    *, config: RuntimeConfig, credentials: ApiCredentials | None, starting_balance: float
+    *,
+    config: RuntimeConfig,
+    credentials: ApiCredentials | None,
+    starting_balance: float,
+    paper_account: PaperAccount | None,
+    paper_journal: PaperJournal | None,
 ) -> tuple[Venue, MarketFeed]:
-    """The trading venue and the market feed for the configured mode and data source."""
+    """The trading venue and the market feed for the configured mode and data source; a paper
+    venue continues ``paper_account`` (if any) and saves through ``paper_journal``."""
     exchange = config.exchange
     data = config.market_data
     exchange_id = ccxt_exchange_id(exchange=exchange.exchange, market=exchange.market.value)
@@ -251,6 +271,8 @@ def build_venue_and_feed(
             starting_balance=starting_balance,
             quote_currency=quote_currency(exchange.symbol),
             clock=lambda: feed.now_ms() / 1000.0,
+            account=paper_account,
+            journal=paper_journal,
         )
         return venue, feed
     try:
@@ -264,6 +286,8 @@ def build_venue_and_feed(
                 ),
                 starting_balance=starting_balance,
                 quote_currency=quote_currency(exchange.symbol),
+                account=paper_account,
+                journal=paper_journal,
             )
         else:
             venue = CcxtVenue(
@@ -552,7 +576,7 @@ class BotService:
         old = self._venue
         self._venue_failures = 0
         try:
-            self._install_venue(starting_balance=self._paper_starting_balance())
+            self._install_venue(paper_account=None)
             if old is not None and not isinstance(old, PaperVenue):
                 await old.close()
         except StartupError as error:
@@ -570,12 +594,16 @@ class BotService:
             self.balance.total if self.balance is not None else self.config.paper.starting_balance
         )
 
-    def _install_venue(self, *, starting_balance: float) -> None:
+    def _install_venue(self, *, paper_account: PaperAccount | None) -> None:
         if isinstance(self._venue, PaperVenue):
             # A paper account lives in its venue: rebuilding it would lose the positions.
             return
         venue, feed = build_venue_and_feed(
-            config=self.config, credentials=self._credentials, starting_balance=starting_balance
+            config=self.config,
+            credentials=self._credentials,
+            starting_balance=self._paper_starting_balance(),
+            paper_account=paper_account,
+            paper_journal=StorePaperJournal(store=self.store),
         )
         self._venue, self._feed = venue, feed
         self._executor = OrderExecutor(
@@ -683,8 +711,12 @@ class BotService:
             except RiskError as error:
                 LOG.warning("persisted portfolio state refused: %s", error)
         if self._venue is None:
+            paper_problem = self._paper_account_problem(persisted)
+            if paper_problem is not None:
+                await self._halt_for_paper_account(paper_problem)
+                return
             self._credentials = credentials_from_env(config=self.config, environ=self._environ)
-            self._install_venue(starting_balance=self._paper_starting_balance())
+            self._install_venue(paper_account=persisted.paper_account)
         venue = self._venue
         assert venue is not None
         markets = await self._exchange_call(venue.load_markets, what="loading markets")
@@ -714,6 +746,35 @@ class BotService:
             sum(1 for o in self.tracked.values() if o.state is OrderState.OPEN),
             self.equity(),
         )
+
+    def _paper_account_problem(self, persisted: PersistedState) -> str | None:
+        """Why the stored paper account cannot be continued (None: it can, or no paper mode)."""
+        if self.config.exchange.mode is not TradingMode.PAPER:
+            return None
+        account = persisted.paper_account
+        if account is not None and account.quote_currency != self.quote:
+            return (
+                f"{self.store.key('paper')}: the account is in {account.quote_currency}, "
+                f"{self.symbol} settles in {self.quote}"
+            )
+        return persisted.paper_account_problem
+
+    async def _halt_for_paper_account(self, problem: str) -> None:
+        message = (
+            f"the stored paper account cannot be continued, trading halted so it is not "
+            f"overwritten: {problem}. Fix it, or delete {self.store.key('paper')} to open a new "
+            "account, then resume"
+        )
+        LOG.error("%s", message)
+        await self._set_flags(halted=True, halt_reason=message)
+        self.healing.record(
+            error_class=ErrorClass.REDIS,
+            action=HealingAction.HALT,
+            component="paper_account",
+            message=message,
+        )
+        # Only a human can decide between repairing and discarding the account.
+        self.healing.human_needed = f"{ErrorClass.REDIS.value}: {message}"
 
     async def _wait_out_submission_window(self) -> None:
         """An order sent just before a crash may still execute until its window has passed."""
@@ -1209,7 +1270,9 @@ class BotService:
 
     async def _poll_tick(self) -> BookTick | None:
         feed = self._feed
-        assert feed is not None
+        if feed is None:
+            # Halted before the venue was built (an unusable paper account).
+            return None
         try:
             tick = await feed.next_book()
         except ExchangeError as error:
