@@ -10,12 +10,14 @@ The decision loop holds one :class:`MarketFeed` (built by :func:`build_feed` fro
   ``Venue``; the feed's clock is the wall clock).
 * :class:`ReplayMarketFeed` reads book ticks from a CSV or JSONL file with the columns
   ``timestamp_ms, bid_price, bid_size, ask_price, ask_size``; its clock is the replayed time.
+  The file is opened at the first tick (an open that failed is tried again at the next).
 * :class:`SyntheticMarketFeed` draws ticks from ``generate_book`` and warm-up bars from
   ``generate_market``; its clock is the simulated time.
 
 Replay and synthetic feeds build their bars from the mid prices of the ticks they emit
 (skipping ticks that are not even positive and uncrossed), and can serve as the order book of
-a paper account through :class:`FeedBookVenue`.
+a paper account through :class:`FeedBookVenue`. The paper account is read at start-up, before
+the decision loop's first poll; the venue then draws the stream's first tick itself.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import csv
 import io
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from tradefleet_runtime.execution.errors import VenueConfigurationError
@@ -194,7 +196,22 @@ class _TickStreamFeed(MarketFeed):
         return [c for c in self._bars.closed if c.timestamp_ms > after_ms]
 
 
-def _replay_rows(path: Path) -> Iterator[dict[str, object]]:
+def _jsonl_rows(*, path: Path, text: str) -> Iterator[Mapping[str, object]]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise MarketDataError(f"{path}:{number}: not JSON: {error}") from None
+        if not isinstance(row, dict):
+            raise MarketDataError(f"{path}:{number}: each line must be a JSON object")
+        yield row
+
+
+def _replay_rows(path: Path) -> Iterator[Mapping[str, object]]:
+    """The rows of a replay file; the file and a CSV header are read now (MarketDataError when
+    they cannot be), JSONL lines as they are reached."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -202,25 +219,15 @@ def _replay_rows(path: Path) -> Iterator[dict[str, object]]:
             f"cannot read replay file {path}: {error.strerror or error}"
         ) from None
     if path.suffix.lower() in (".jsonl", ".ndjson"):
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise MarketDataError(f"{path}:{number}: not JSON: {error}") from None
-            if not isinstance(row, dict):
-                raise MarketDataError(f"{path}:{number}: each line must be a JSON object")
-            yield row
-        return
+        return _jsonl_rows(path=path, text=text)
     reader = csv.DictReader(io.StringIO(text))
     missing = set(REPLAY_COLUMNS) - set(reader.fieldnames or ())
     if missing:
         raise MarketDataError(f"{path}: CSV lacks column(s) {', '.join(sorted(missing))}")
-    yield from reader
+    return reader
 
 
-def _replay_tick(*, row: dict[str, object], symbol: str, where: str) -> BookTick:
+def _replay_tick(*, row: Mapping[str, object], symbol: str, where: str) -> BookTick:
     try:
         values = [float(str(row[column])) for column in REPLAY_COLUMNS]
     except (KeyError, ValueError) as error:
@@ -241,9 +248,13 @@ class ReplayMarketFeed(_TickStreamFeed):
     def __init__(self, *, path: Path, symbol: str, bar_seconds: int) -> None:
         super().__init__(symbol=symbol, bar_seconds=bar_seconds)
         self._path = path
-        self._rows = enumerate(_replay_rows(path), start=1)
+        # Opened at the first tick, and again after an open that failed, so that a file that
+        # is not there yet (a volume mounted late) is replayed once it is.
+        self._rows: Iterator[tuple[int, Mapping[str, object]]] | None = None
 
     async def next_book(self) -> BookTick:
+        if self._rows is None:
+            self._rows = enumerate(_replay_rows(self._path), start=1)
         try:
             number, row = next(self._rows)
         except StopIteration:
@@ -328,7 +339,9 @@ class SyntheticMarketFeed(_TickStreamFeed):
 class FeedBookVenue(Venue):
     """The latest tick of a replay or synthetic feed as a one-level order book.
 
-    Market data only: it lets a ``PaperVenue`` fill against replayed or synthetic books.
+    Market data only: it lets a ``PaperVenue`` fill against replayed or synthetic books. Read
+    before the feed has emitted a tick, it emits the first one (a MarketDataError when the
+    feed has none to give, e.g. a replay file that cannot be read).
     """
 
     def __init__(self, *, feed: _TickStreamFeed) -> None:
@@ -346,10 +359,12 @@ class FeedBookVenue(Venue):
     def submission_window_s(self) -> float:
         return 0.0
 
-    def _tick(self) -> BookTick:
+    async def _tick(self) -> BookTick:
         tick = self._feed.last_tick
         if tick is None:
-            raise MarketDataError(f"{self._feed.symbol}: no tick received yet")
+            # A stream's book exists from its first tick on, and only the stream can produce
+            # it: the runtime reconciles the paper account before it polls the feed.
+            tick = await self._feed.next_book()
         return tick
 
     async def load_markets(self) -> dict[str, MarketInfo]:
@@ -361,7 +376,7 @@ class FeedBookVenue(Venue):
         }
 
     async def fetch_order_book(self, *, symbol: str, depth: int = 20) -> OrderBook:
-        tick = self._tick()
+        tick = await self._tick()
         return OrderBook(
             symbol=symbol,
             bids=(BookLevel(price=tick.bid_price, amount=tick.bid_size),),
@@ -370,7 +385,7 @@ class FeedBookVenue(Venue):
         )
 
     async def fetch_ticker(self, *, symbol: str) -> Ticker:
-        tick = self._tick()
+        tick = await self._tick()
         return Ticker(
             symbol=symbol,
             last=tick.mid,

@@ -4,7 +4,9 @@ Started by ``python -m tradefleet_runtime`` (:func:`run_bot`). :class:`BotServic
 
 * start-up: Redis (reconnect with backoff) → restore persisted state → venue → wait out the
   submission window of the last order intent → reconcile every unresolved client order id, the
-  position and the balance with the exchange → warm up bars → trade;
+  position and the balance with the exchange → warm up bars → trade (a start-up call that
+  fails for a temporary reason, or for want of replay or synthetic market data, is retried
+  and reported to the health report; it never ends the process);
 * the decision loop, once per ``marketData.pollIntervalMs``: poll the book → validate the tick →
   signals (OFI, regime at bar close, SignalSources) → fusion → risk → execution, with the order
   protocol of :mod:`tradefleet_runtime.persistence.store` (intent in Redis before sending);
@@ -535,7 +537,8 @@ class BotService:
             await self._set_flags(
                 halted=True, halt_reason=f"authentication failed, a human must fix it: {message}"
             )
-            self.healing.record(
+            # Retrying cannot fix a bad, revoked or rotated key.
+            self.healing.escalate_to_human(
                 error_class=error_class,
                 action=HealingAction.HALT,
                 component=component,
@@ -664,7 +667,9 @@ class BotService:
     # ------------------------------------------------------------------ start-up
 
     async def _exchange_call(self, operation: Callable[[], Awaitable[T]], *, what: str) -> T | None:
-        """An exchange call during start-up, retried through temporary errors; None if halted."""
+        """An exchange call during start-up, retried through temporary errors and while market
+        data is unavailable; None if halted."""
+        unavailable = ""
         while not self.stop_event.is_set():
             self.heartbeat = time.time()
             try:
@@ -673,6 +678,21 @@ class BotService:
                 await self._handle_exchange_error(error, component="exchange")
                 if self.flags.halted:
                     return None
+                await asyncio.sleep(min(5.0, 0.5 * self.poll_slowdown))
+                continue
+            except MarketDataError as error:
+                # The paper venue of a replay or synthetic feed reads its book from the feed: a
+                # replay file that cannot be read (yet) or has no tick keeps the bot starting,
+                # with the reason in the health report, until a tick comes.
+                if str(error) != unavailable:
+                    LOG.warning("%s: waiting for market data: %s", what, error)
+                unavailable = str(error)
+                self.healing.record(
+                    error_class=ErrorClass.MARKET_DATA,
+                    action=HealingAction.RETRY,
+                    component="market_data",
+                    message=f"{what}: waiting for market data: {error}",
+                )
                 await asyncio.sleep(min(5.0, 0.5 * self.poll_slowdown))
                 continue
             self._note_executor_errors(component="exchange")
@@ -767,14 +787,13 @@ class BotService:
         )
         LOG.error("%s", message)
         await self._set_flags(halted=True, halt_reason=message)
-        self.healing.record(
+        # Only a human can decide between repairing and discarding the account.
+        self.healing.escalate_to_human(
             error_class=ErrorClass.REDIS,
             action=HealingAction.HALT,
             component="paper_account",
             message=message,
         )
-        # Only a human can decide between repairing and discarding the account.
-        self.healing.human_needed = f"{ErrorClass.REDIS.value}: {message}"
 
     async def _wait_out_submission_window(self) -> None:
         """An order sent just before a crash may still execute until its window has passed."""

@@ -1,9 +1,11 @@
 """Self-healing inside the runtime: classify errors, act, and record every attempt.
 
 The bot service reports every error it handles to :class:`HealingLog.record` with the action it
-took; the log keeps the latest attempts in a ring buffer, counts them per error class (the
-``tradefleet_bot_healing_attempts_total`` counter is incremented through the ``on_record``
-hook) and renders the ``/api/advanced/self-healing/health`` report the operator escalates from.
+took, or to :meth:`HealingLog.escalate_to_human` when only a human can fix it (the report then
+says ``needs_human`` until ``clear_human_needed``, on ``resume``). The log keeps the latest
+attempts in a ring buffer, counts them per error class (the ``on_record`` hook increments the
+``tradefleet_bot_healing_attempts_total`` counter) and renders the
+``/api/advanced/self-healing/health`` report the operator escalates from.
 
 Policy per error class (what the service does; see ``docs/runtime-api.md``):
 
@@ -12,11 +14,13 @@ Policy per error class (what the service does; see ``docs/runtime-api.md``):
 * ``rate_limited``: back off and double the polling interval (up to 8×), restored after a
   quiet minute.
 * ``redis``: no order is sent without its intent in Redis; reconnect with exponential backoff.
+  A stored paper account that cannot be continued halts and asks for a human.
 * ``insufficient_funds``: pause (no new positions) until ``POST /control/resume``.
 * ``authentication``: halt and ask for a human; retrying cannot help.
 * ``partial_fill``: adopt the filled quantity as the position and protect it.
 * ``exchange`` / ``invalid_order``: the decision is dropped; trading goes on.
-* ``market_data``: the tick is dropped and the feed polled again.
+* ``market_data``: the tick is dropped and the feed polled again; at start-up, the paper
+  account's book is read again until the replay or synthetic feed gives a tick.
 * ``config``: a hot reload that fails validation is refused; the old config stays.
 """
 
@@ -75,8 +79,6 @@ ACTION_FOR = {
     ErrorClass.INVALID_ORDER: HealingAction.SKIP_DECISION,
     ErrorClass.EXCHANGE: HealingAction.SKIP_DECISION,
 }
-# Classes a human must look at: the runtime cannot fix them itself.
-NEEDS_HUMAN = frozenset({ErrorClass.AUTHENTICATION})
 
 
 def classify(error: ExchangeError) -> ErrorClass:
@@ -122,7 +124,7 @@ class HealingLog:
         self._on_record = on_record
         self._clock = clock
         self._components: dict[str, dict[str, object]] = {}
-        self.human_needed: str | None = None
+        self._human_reason: str | None = None
 
     def record(
         self,
@@ -143,8 +145,6 @@ class HealingLog:
         )
         self._attempts.append(attempt)
         self._counts[error_class] += 1
-        if error_class in NEEDS_HUMAN:
-            self.human_needed = f"{error_class.value}: {message}"
         if self._on_record is not None:
             self._on_record(error_class)
         self.set_component(component=component, healthy=resolved, detail=message)
@@ -156,8 +156,24 @@ class HealingLog:
         since = previous["since"] if previous is not None and unchanged else self._clock()
         self._components[component] = {"healthy": healthy, "detail": detail, "since": since}
 
+    def escalate_to_human(
+        self, *, error_class: ErrorClass, action: HealingAction, component: str, message: str
+    ) -> HealingAttempt:
+        """Record an attempt the runtime cannot finish itself: the report says
+        ``needs_human`` with this reason until :meth:`clear_human_needed`."""
+        attempt = self.record(
+            error_class=error_class, action=action, component=component, message=message
+        )
+        self._human_reason = f"{error_class.value}: {message}"
+        return attempt
+
+    @property
+    def human_needed(self) -> str | None:
+        """Why a human must act (the latest escalation), or None."""
+        return self._human_reason
+
     def clear_human_needed(self) -> None:
-        self.human_needed = None
+        self._human_reason = None
 
     @property
     def counts(self) -> dict[str, int]:

@@ -21,7 +21,7 @@ def test_exchange_errors_map_to_the_documented_classes() -> None:
     assert classify(AuthenticationFailed("-2015")) is ErrorClass.AUTHENTICATION
 
 
-def test_the_report_counts_attempts_and_escalates_authentication() -> None:
+def test_the_report_counts_attempts_and_says_when_a_human_is_needed() -> None:
     seen: list[ErrorClass] = []
     clock = iter(float(t) for t in range(100))
     log = HealingLog(on_record=seen.append, clock=lambda: next(clock))
@@ -41,7 +41,7 @@ def test_the_report_counts_attempts_and_escalates_authentication() -> None:
         message="down",
     )
     assert log.report()["overall_status"] == "degraded"
-    log.record(
+    log.escalate_to_human(
         error_class=ErrorClass.AUTHENTICATION,
         action=HealingAction.HALT,
         component="exchange",
@@ -59,3 +59,40 @@ def test_the_report_counts_attempts_and_escalates_authentication() -> None:
     assert seen == [ErrorClass.CONNECTION, ErrorClass.REDIS, ErrorClass.AUTHENTICATION]
     log.clear_human_needed()
     assert log.report()["needs_human"] is False
+
+
+def test_an_escalation_is_recorded_and_holds_until_cleared() -> None:
+    seen: list[ErrorClass] = []
+    log = HealingLog(on_record=seen.append)
+    log.record(
+        error_class=ErrorClass.REDIS,
+        action=HealingAction.RECONNECT,
+        component="redis",
+        message="down",
+    )
+    assert log.report()["needs_human"] is False
+    attempt = log.escalate_to_human(
+        error_class=ErrorClass.REDIS,
+        action=HealingAction.HALT,
+        component="paper_account",
+        message="p:paper: field 'wallet' must be a finite number",
+    )
+    assert (attempt.component, attempt.resolved) == ("paper_account", False)
+    # Later attempts that a retry can fix leave the escalation in place.
+    log.record(
+        error_class=ErrorClass.REDIS,
+        action=HealingAction.RECONNECT,
+        component="redis",
+        message="Redis reachable again",
+        resolved=True,
+    )
+    report = log.report()
+    assert report["overall_status"] == "needs_human"
+    assert report["human_reason"] == "redis: p:paper: field 'wallet' must be a finite number"
+    components = report["component_health"]
+    assert isinstance(components, dict)
+    assert components["paper_account"]["healthy"] is False
+    assert seen == [ErrorClass.REDIS] * 3
+    log.clear_human_needed()
+    assert log.human_needed is None
+    assert log.report()["overall_status"] == "degraded"

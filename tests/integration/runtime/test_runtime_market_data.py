@@ -1,0 +1,154 @@
+"""Paper bots on the runtime's own market data (``marketData.source`` synthetic or replay), run
+as real runtime processes with a real Redis and no exchange at all.
+
+Documented behaviour (docs/runtime-api.md): such a bot starts, reconciles its paper account
+against the feed's first tick and trades; a replay file that cannot be read keeps it in phase
+``starting`` with the reason in the health report (``market_data``) until the file is there —
+the process never exits with a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from runtime_support import RuntimeProcess
+from tradefleet_devtools.redis_server import RedisAccess
+
+pytestmark = pytest.mark.integration
+
+# Never contacted: the paper venue reads its book from the feed.
+NO_EXCHANGE = "http://127.0.0.1:9"
+REPLAY_TICKS = 3_000
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"tradefleet:bot:test:{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def paper_runtime(
+    tmp_path: Path, redis_server: RedisAccess, prefix: str
+) -> Iterator[RuntimeProcess]:
+    process = RuntimeProcess.create(
+        workdir=tmp_path,
+        api_key="",
+        api_secret="",
+        bot="feedbot",
+        mode="paper",
+        base_url=NO_EXCHANGE,
+        redis_url=redis_server.url,
+        key_prefix=prefix,
+    )
+    yield process
+    process.kill()
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, runtime: RuntimeProcess, what: str, seconds: float
+) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert runtime.alive(), f"the runtime exited:\n{runtime.log()[-3000:]}"
+        if await check():
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}:\n{runtime.log()[-3000:]}")
+
+
+async def status(runtime: RuntimeProcess) -> dict[str, Any]:
+    payload: dict[str, Any] = (await runtime.get("/status")).json()
+    return payload
+
+
+async def health(runtime: RuntimeProcess) -> dict[str, Any]:
+    payload: dict[str, Any] = (await runtime.get("/api/advanced/self-healing/health")).json()
+    return payload
+
+
+def write_replay(path: Path) -> None:
+    """A gently oscillating book, one tick per 100 ms of replayed time."""
+    rows = ["timestamp_ms,bid_price,bid_size,ask_price,ask_size"]
+    for number in range(REPLAY_TICKS):
+        mid = 30_000.0 + 20.0 * ((number // 10) % 2) + 0.5 * (number % 10)
+        bid_size, ask_size = (5.0, 1.0) if (number // 10) % 2 else (1.0, 5.0)
+        rows.append(
+            f"{1_700_000_000_000 + 100 * number},{mid - 0.5},{bid_size},{mid + 0.5},{ask_size}"
+        )
+    path.write_text("\n".join(rows) + "\n")
+
+
+async def test_a_paper_bot_on_synthetic_market_data_starts_and_trades(
+    paper_runtime: RuntimeProcess, redis_server: RedisAccess, prefix: str
+) -> None:
+    paper_runtime.config["marketData"] |= {"source": "synthetic", "syntheticSeed": 7}
+    paper_runtime.start()
+
+    await paper_runtime.wait_for("/readyz", timeout_s=60)
+    first = await status(paper_runtime)
+    assert (first["phase"], first["mode"], first["reconciled"]) == ("trading", "paper", True)
+    assert first["marketDataFlowing"] is True
+
+    async def traded() -> bool:
+        return (await status(paper_runtime))["lastSignal"]["action"] in ("buy", "sell")
+
+    await eventually(traded, runtime=paper_runtime, what="a trade decision", seconds=60)
+    raw = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        orders = await raw.hgetall(f"{prefix}:paper:orders")
+        account = json.loads(await raw.get(f"{prefix}:paper"))
+    finally:
+        await raw.aclose()
+    assert orders, "the paper account recorded no order"
+    assert account["quoteCurrency"] == "USDT"
+    assert account["nextOrderNumber"] == len(orders) + 1
+    assert (await health(paper_runtime))["component_health"]["market_data"]["healthy"] is True
+    assert "Traceback" not in paper_runtime.log()
+    assert await paper_runtime.stop() == 0
+
+
+async def test_a_replay_file_that_is_not_there_yet_keeps_the_bot_starting_until_it_is(
+    paper_runtime: RuntimeProcess, tmp_path: Path
+) -> None:
+    replay = tmp_path / "ticks" / "book.csv"
+    paper_runtime.config["marketData"] |= {"source": "replay", "replayPath": str(replay)}
+    paper_runtime.start()
+    await paper_runtime.wait_for("/healthz")
+
+    async def waiting_for_the_file() -> bool:
+        market_data = (await health(paper_runtime))["component_health"].get("market_data")
+        return market_data is not None and "cannot read replay file" in market_data["detail"]
+
+    await eventually(
+        waiting_for_the_file, runtime=paper_runtime, what="the reason in the health", seconds=30
+    )
+    report = await health(paper_runtime)
+    assert report["overall_status"] == "degraded"
+    assert report["component_health"]["market_data"]["healthy"] is False
+    assert any(
+        a["error_class"] == "market_data" and a["action"] == "retry"
+        for a in report["recent_healing_attempts"]
+    )
+    waiting = await status(paper_runtime)
+    assert (waiting["phase"], waiting["reconciled"], waiting["halted"]) == (
+        "starting",
+        False,
+        False,
+    )
+    assert (await paper_runtime.get("/readyz")).status_code == 503
+
+    replay.parent.mkdir()
+    write_replay(replay)
+    await paper_runtime.wait_for("/readyz", timeout_s=60)
+    assert (await status(paper_runtime))["phase"] == "trading"
+    assert (await health(paper_runtime))["component_health"]["market_data"]["healthy"] is True
+    assert "Traceback" not in paper_runtime.log()
+    assert await paper_runtime.stop() == 0
