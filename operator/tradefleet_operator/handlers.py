@@ -149,14 +149,18 @@ def _trimmed(body: kopf.Body) -> dict[str, Any]:
     return copy
 
 
-def _index_child(
+# Index and event handlers are async on purpose: Kopf runs sync handlers in a thread pool, and
+# with an event per child change that hand-off would cost more than the handlers themselves.
+async def _index_child(
     body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any
 ) -> dict[OwnerKey, dict[str, Any]]:
     key = _owner_key(namespace=namespace, labels=labels)
     return {} if key is None else {key: _trimmed(body)}
 
 
-def _child_changed(namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
+async def _child_changed(
+    namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any
+) -> None:
     key = _owner_key(namespace=namespace, labels=labels)
     if key is not None:
         _trigger(memo=memo, key=key).set()
@@ -171,7 +175,7 @@ for _group, _version, _plural in CHILD_RESOURCES:
 
 
 @kopf.index(GROUP, VERSION, "signalsources")
-def sources_index(
+async def sources_index(
     body: kopf.Body, namespace: str | None, name: str, **_: Any
 ) -> dict[tuple[str, str], SourceState]:
     status = body.get("status") or {}
@@ -187,7 +191,7 @@ def sources_index(
 
 
 @kopf.on.event(GROUP, VERSION, "signalsources")
-def source_changed(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
+async def source_changed(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     # Bots that reference this source reflect its health; wake them all in the namespace.
     state = _state(memo)
     for key, event in state.triggers.items():
@@ -196,7 +200,7 @@ def source_changed(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) 
 
 
 @kopf.index(GROUP, VERSION, "tradingbots")
-def source_consumers_index(
+async def source_consumers_index(
     spec: kopf.Spec, namespace: str | None, name: str, **_: Any
 ) -> dict[tuple[str, str], str]:
     """Which bots read which sources, for each source's ``status.consumers``."""
@@ -207,7 +211,7 @@ def source_consumers_index(
 
 
 @kopf.on.event(GROUP, VERSION, "tradingbots")
-def bot_changed(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
+async def bot_changed(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     _trigger(memo=memo, key=(namespace or "", "TradingBot", name)).set()
 
 

@@ -2,23 +2,49 @@
 
 Prints the wall time until every bot is reconciled (children created, ``Reconciled=True`` at its
 generation), the operator's peak RSS, and apply → pod-scheduled latency (p50, p95), each next to
-its target. Run: ``python tests/benchmarks/bench_operator_scale.py [--bots 1000]``.
+its target, with the CPU each process spent and what the apiserver served. ``--baseline`` also
+runs the control plane alone on a fresh cluster — the same children, rendered by the operator's
+code but created directly by the client — and prints the two side by side: the floor any
+operator could reach on this machine. Run:
+``python tests/benchmarks/bench_operator_scale.py [--bots 1000] [--baseline]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import secrets
+import ssl
 import statistics
 import tempfile
 import threading
 import time
+import urllib.request
+from collections import Counter
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from kubernetes import client, config, watch
-from tradefleet_devtools.controlplane import LocalControlPlane
+from kubernetes import client, config, utils, watch
+from tradefleet_devtools.controlplane import ClusterAccess, LocalControlPlane
 from tradefleet_devtools.crds import install_crds
+from tradefleet_devtools.devnode.kube import KubeApi
+from tradefleet_devtools.devnode.nodes import NodeKeeper
+from tradefleet_devtools.devnode.settings import AgentSettings, NodeSpec, PodNetwork
 from tradefleet_devtools.operator_process import OperatorProcess
+from tradefleet_operator.reconcile import choose_revision, revision_content
+from tradefleet_operator.render import (
+    Owner,
+    render_bot_children,
+    render_control_secret,
+    render_controller_revision,
+    render_runtime_config,
+)
+from tradefleet_operator.settings import OperatorSettings, load_settings
+from tradefleet_operator.spec.parsing import parse_trading_bot_spec
 
 NAMESPACE = "bench"
 
@@ -30,33 +56,121 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _add_nodes(core: client.CoreV1Api) -> None:
-    for region, name in {
-        "ap-northeast-1": "bench-tokyo",
-        "ap-southeast-1": "bench-singapore",
-    }.items():
-        status = client.V1NodeStatus(
-            conditions=[
-                client.V1NodeCondition(type="Ready", status="True", reason="BenchmarkKeepsReady")
-            ],
-            capacity={"cpu": "1000", "memory": "4Ti", "pods": "5000"},
-            allocatable={"cpu": "1000", "memory": "4Ti", "pods": "5000"},
-        )
-        core.create_node(
-            client.V1Node(
-                metadata=client.V1ObjectMeta(
-                    name=name, labels={"topology.kubernetes.io/region": region}
-                ),
-                status=status,
-            )
-        )
-        core.patch_node_status(name, {"status": status.to_dict()})
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(*, bots: int) -> None:
+def _api_requests(access: ClusterAccess) -> Counter[str]:
+    """The apiserver's own count of requests by verb and resource (its /metrics)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    request = urllib.request.Request(
+        f"{access.server}/metrics", headers={"Authorization": f"Bearer {access.token}"}
+    )
+    with urllib.request.urlopen(request, context=context, timeout=30) as answer:
+        text = answer.read().decode()
+    counts: Counter[str] = Counter()
+    for line in text.splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', line.partition("}")[0]))
+        resource = labels.get("resource", "") + (
+            f"/{labels['subresource']}" if labels.get("subresource") else ""
+        )
+        counts[f"{labels.get('verb')} {resource}"] += int(float(line.rsplit(" ", 1)[1]))
+    return counts
+
+
+def _keep_nodes_ready(*, kubeconfig: Path, stop: threading.Event) -> threading.Thread:
+    """Two nodes (Tokyo, Singapore) kept Ready with the dev node agent's heartbeat, but no pod
+    runs: the benchmark measures the operator and the scheduler, not 1,000 bot processes. Without
+    the Lease renewals the node controller taints the nodes after 40 s and scheduling stops."""
+    settings = AgentSettings(
+        kubeconfig=kubeconfig,
+        nodes=(
+            NodeSpec(name="bench-tokyo", region="ap-northeast-1"),
+            NodeSpec(name="bench-singapore", region="ap-southeast-1"),
+        ),
+        node_cpu="1000",
+        node_memory="4Ti",
+        node_max_pods=5000,
+    )
+    keeper = NodeKeeper(
+        api=KubeApi(kubeconfig=kubeconfig),
+        settings=settings,
+        network=PodNetwork(cidr=settings.pod_network, node_names=[n.name for n in settings.nodes]),
+    )
+    keeper.register()
+
+    def beat() -> None:
+        while not stop.wait(settings.heartbeat_s):
+            keeper.heartbeat()
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    return thread
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunFigures:
+    applied_s: float
+    settled_s: float
+    settled: int
+    scheduled_p50_s: float | None
+    scheduled_p95_s: float | None
+    scheduled: int
+    operator_rss_mb: float | None
+    cpu_s: Mapping[str, float]
+    requests: Counter[str]
+    events: Counter[str]
+    operator_log_clean: bool | None
+
+
+def _bot_manifest(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "tradefleet.io/v1alpha1",
+        "kind": "TradingBot",
+        "metadata": {"name": name},
+        "spec": {"exchange": "binance", "market": "futures", "symbol": "BTC/USDT:USDT"},
+    }
+
+
+def _rendered_children(
+    *, bot: Mapping[str, Any], settings: OperatorSettings
+) -> list[dict[str, Any]]:
+    """The objects the operator would create for ``bot``, rendered by the operator's own code."""
+    meta = bot["metadata"]
+    owner = Owner(
+        kind="TradingBot", name=meta["name"], namespace=meta["namespace"], uid=meta["uid"]
+    )
+    spec = parse_trading_bot_spec(bot["spec"])
+    config = render_runtime_config(owner=owner, spec=spec, raw_spec=bot["spec"], settings=settings)
+    revision, _ = choose_revision(
+        content=revision_content(config=config, raw_spec=bot["spec"]), existing=[]
+    )
+    return [
+        render_control_secret(owner=owner, token=secrets.token_urlsafe(32)),
+        render_controller_revision(owner=owner, revision=revision),
+        *render_bot_children(
+            owner=owner,
+            spec=spec,
+            region=settings.region,
+            revision=revision,
+            replicas=1,
+            settings=settings,
+        ),
+    ]
+
+
+def run(*, bots: int, direct: bool) -> RunFigures:
+    """Apply ``bots`` TradingBots; with ``direct``, no operator runs and the client creates each
+    bot's rendered children itself (the control plane's share of the work, as a baseline)."""
     with tempfile.TemporaryDirectory(prefix="tradefleet-bench-") as tmp:
         plane = LocalControlPlane(workdir=Path(tmp) / "cp")
         access = plane.start()
+        nodes_stop = threading.Event()
         operator = OperatorProcess(
             kubeconfig=access.kubeconfig, workdir=Path(tmp) / "op", region="ap-northeast-1"
         )
@@ -64,10 +178,11 @@ def run(*, bots: int) -> None:
             api = config.new_client_from_config(config_file=str(access.kubeconfig))
             install_crds(api_client=api)
             core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
-            _add_nodes(core)
+            _keep_nodes_ready(kubeconfig=access.kubeconfig, stop=nodes_stop)
             core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
-            operator.start()
-            assert operator.pid is not None
+            if not direct:
+                operator.start()
+            settings = load_settings(path=None, region="ap-northeast-1")
 
             applied_at: dict[str, float] = {}
             scheduled_at: dict[str, float] = {}
@@ -93,30 +208,27 @@ def run(*, bots: int) -> None:
 
             def create(i: int) -> None:
                 name = f"bench-{i:04d}"
-                custom.create_namespaced_custom_object(
-                    "tradefleet.io",
-                    "v1alpha1",
-                    NAMESPACE,
-                    "tradingbots",
-                    {
-                        "apiVersion": "tradefleet.io/v1alpha1",
-                        "kind": "TradingBot",
-                        "metadata": {"name": name},
-                        "spec": {
-                            "exchange": "binance",
-                            "market": "futures",
-                            "symbol": "BTC/USDT:USDT",
-                        },
-                    },
+                bot = custom.create_namespaced_custom_object(
+                    "tradefleet.io", "v1alpha1", NAMESPACE, "tradingbots", _bot_manifest(name)
                 )
                 applied_at[name] = time.monotonic()
+                if direct:
+                    for child in _rendered_children(bot=bot, settings=settings):
+                        utils.create_from_dict(api, child, namespace=NAMESPACE)
 
+            processes = dict(plane.processes())
+            if operator.pid is not None:
+                processes["operator"] = operator.pid
+            cpu_before = {name: _cpu_seconds(pid) for name, pid in processes.items()}
+            requests_before = _api_requests(access)
             started = time.monotonic()
             with ThreadPoolExecutor(max_workers=8) as pool:
                 list(pool.map(create, range(bots)))
             applied = time.monotonic() - started
 
-            def reconciled_count() -> int:
+            def settled_count() -> int:
+                if direct:
+                    return len(scheduled_at)
                 items = custom.list_namespaced_custom_object(
                     "tradefleet.io", "v1alpha1", NAMESPACE, "tradingbots"
                 )["items"]
@@ -132,12 +244,12 @@ def run(*, bots: int) -> None:
                 )
 
             done = 0
-            while time.monotonic() - started < 600:
-                done = reconciled_count()
+            while time.monotonic() - started < 900:
+                done = settled_count()
                 if done == bots:
                     break
                 time.sleep(1.0)
-            wall = time.monotonic() - started
+            settled = time.monotonic() - started
             deadline = time.monotonic() + 60
             while len(scheduled_at) < bots and time.monotonic() < deadline:
                 time.sleep(0.5)
@@ -145,34 +257,95 @@ def run(*, bots: int) -> None:
             latencies = sorted(
                 scheduled_at[b] - applied_at[b] for b in scheduled_at if b in applied_at
             )
-            rss = _peak_rss_mb(operator.pid)
-
-            print(f"bots applied: {bots} in {applied:.1f}s (8 client threads)")
-            print(
-                f"reconciled: {done}/{bots} in {wall:.1f}s wall (target <= 60 s) {'MET' if done == bots and wall <= 60 else 'MISSED'}"
-            )
-            print(
-                f"operator peak RSS: {rss:.0f} MB (target <= 250 MB) {'MET' if rss <= 250 else 'MISSED'}"
-            )
-            if latencies:
-                p50 = statistics.median(latencies)
-                p95 = latencies[int(0.95 * (len(latencies) - 1))]
-                print(
-                    f"apply -> pod scheduled: p50 {p50:.2f}s, p95 {p95:.2f}s over {len(latencies)} pods "
-                    f"(target p50 <= 1 s) {'MET' if p50 <= 1 else 'MISSED'}"
-                )
-            print(
-                f"operator log: {'clean' if 'Traceback' not in operator.log_text() else 'HAS TRACEBACKS'}"
+            return RunFigures(
+                applied_s=applied,
+                settled_s=settled,
+                settled=done,
+                scheduled_p50_s=statistics.median(latencies) if latencies else None,
+                scheduled_p95_s=latencies[int(0.95 * (len(latencies) - 1))] if latencies else None,
+                scheduled=len(latencies),
+                operator_rss_mb=None if operator.pid is None else _peak_rss_mb(operator.pid),
+                cpu_s={
+                    name: _cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()
+                },
+                requests=_api_requests(access) - requests_before,
+                events=Counter(
+                    f"{e.source.component or e.reporting_component}:{e.reason}"
+                    for e in core.list_namespaced_event(NAMESPACE).items
+                ),
+                operator_log_clean=None if direct else "Traceback" not in operator.log_text(),
             )
         finally:
+            nodes_stop.set()
             operator.stop()
             plane.stop()
+
+
+def report(*, title: str, bots: int, figures: RunFigures, targets: bool) -> None:
+    def verdict(ok: bool) -> str:
+        return ("MET" if ok else "MISSED") if targets else ""
+
+    print(f"== {title}")
+    print(f"bots applied: {bots} in {figures.applied_s:.1f}s (8 client threads)")
+    what = "reconciled (Reconciled=True at generation)" if targets else "pods scheduled"
+    print(
+        f"{what}: {figures.settled}/{bots} in {figures.settled_s:.1f}s wall"
+        + (" (target <= 60 s) " if targets else " ")
+        + verdict(figures.settled == bots and figures.settled_s <= 60)
+    )
+    if figures.operator_rss_mb is not None:
+        print(
+            f"operator peak RSS: {figures.operator_rss_mb:.0f} MB (target <= 250 MB) "
+            + verdict(figures.operator_rss_mb <= 250)
+        )
+    if figures.scheduled_p50_s is not None:
+        print(
+            f"apply -> pod scheduled: p50 {figures.scheduled_p50_s:.2f}s, "
+            f"p95 {figures.scheduled_p95_s:.2f}s over {figures.scheduled} pods"
+            + (" (target p50 <= 1 s) " if targets else " ")
+            + verdict(figures.scheduled_p50_s <= 1)
+        )
+    print(
+        "CPU seconds while applying and settling: "
+        + ", ".join(f"{name} {seconds:.1f}" for name, seconds in figures.cpu_s.items())
+    )
+    print(
+        f"apiserver requests: {sum(figures.requests.values())} in all; most frequent: "
+        + ", ".join(f"{what} {n}" for what, n in figures.requests.most_common(12))
+    )
+    print(
+        f"events: {sum(figures.events.values())}; by source and reason: "
+        + ", ".join(f"{what} {n}" for what, n in figures.events.most_common(8))
+    )
+    if figures.operator_log_clean is not None:
+        print(f"operator log: {'clean' if figures.operator_log_clean else 'HAS TRACEBACKS'}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bots", type=int, default=1000)
-    run(bots=parser.parse_args().bots)
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also run the control plane alone: the same children created directly, no operator",
+    )
+    args = parser.parse_args()
+    with_operator = run(bots=args.bots, direct=False)
+    report(title="with the operator", bots=args.bots, figures=with_operator, targets=True)
+    if args.baseline:
+        direct = run(bots=args.bots, direct=True)
+        report(
+            title="control plane alone (children applied directly by the client)",
+            bots=args.bots,
+            figures=direct,
+            targets=False,
+        )
+        print(
+            f"side by side: apply -> all settled {with_operator.settled_s:.1f}s vs "
+            f"{direct.settled_s:.1f}s (ratio {with_operator.settled_s / direct.settled_s:.2f}); "
+            f"apiserver CPU {with_operator.cpu_s['kube-apiserver']:.1f}s vs "
+            f"{direct.cpu_s['kube-apiserver']:.1f}s"
+        )
 
 
 if __name__ == "__main__":
