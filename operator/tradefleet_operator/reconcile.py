@@ -112,6 +112,9 @@ def _problems_message(problems: Sequence[ValidationProblem]) -> str:
     return "; ".join(f"{p.field}: {p.message}" for p in problems)
 
 
+REVISION_CREATED = "RevisionCreated"
+ROLLOUT_IN_PROGRESS = "RolloutInProgress"
+
 _GOOD_WHEN_TRUE = frozenset({cond.READY, cond.RECONCILED, cond.SIGNAL_SOURCES_READY})
 _BAD_WHEN_TRUE = frozenset({cond.DEGRADED, cond.CIRCUIT_BREAKER_OPEN, cond.ROLLED_BACK})
 _QUIET_WHEN_FALSE = _BAD_WHEN_TRUE | {cond.PAUSED}
@@ -165,7 +168,11 @@ def _finish(
         previous=previous, observed=observed, generation=generation, now=cond.now_rfc3339()
     )
     status = {**status, "observedGeneration": generation, "conditions": merged}
-    events = [*events, *_transition_events(previous=previous, merged=merged)]
+    transitions = _transition_events(previous=previous, merged=merged)
+    if any(e.reason == REVISION_CREATED for e in events):
+        # "revision N rolling out" already says what Progressing=True would.
+        transitions = [e for e in transitions if e.reason != ROLLOUT_IN_PROGRESS]
+    events = [*events, *transitions]
     return Outcome(status=status, events=events, writes=writes)
 
 
@@ -404,7 +411,7 @@ class Reconciler:
             events.append(
                 Event(
                     type="Normal",
-                    reason="RevisionCreated",
+                    reason=REVISION_CREATED,
                     message=f"revision {revision.number} ({revision.config_hash}) rolling out",
                 )
             )
@@ -1079,7 +1086,7 @@ def _workload_conditions(
         return [
             cond.Condition(type=cond.READY, status=False, reason="WorkloadCreating", message=msg),
             cond.Condition(
-                type=cond.PROGRESSING, status=True, reason="RolloutInProgress", message=msg
+                type=cond.PROGRESSING, status=True, reason=ROLLOUT_IN_PROGRESS, message=msg
             ),
         ], figures
     dep_status = deployment.get("status") or {}
@@ -1114,7 +1121,7 @@ def _workload_conditions(
     return [
         cond.Condition(type=cond.READY, status=False, reason=reason, message=message),
         cond.Condition(
-            type=cond.PROGRESSING, status=True, reason="RolloutInProgress", message=message
+            type=cond.PROGRESSING, status=True, reason=ROLLOUT_IN_PROGRESS, message=message
         ),
     ], figures
 
