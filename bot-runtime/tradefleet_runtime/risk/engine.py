@@ -121,8 +121,23 @@ class RiskDecision:
     kelly: KellyEstimate
     sized_by: SizeLimit | None  # None when rejected
     rejected_by: RiskLayer | None  # None when approved
-    reason: str
+    refusal: str  # why ``rejected_by`` refused; empty when approved
     decided_at_ms: int
+
+    @property
+    def reason(self) -> str:
+        """Why the intent was refused, or what was approved.
+
+        An approval's text is built here, when read (API, logs), not on the per-tick path.
+        """
+        sized_by = self.sized_by
+        if sized_by is None:  # only approvals are sized
+            return self.refusal
+        return (
+            f"{self.side.value} {self.quantity:g} {self.symbol} ({self.notional:.2f} notional, "
+            f"sized by {sized_by.value}, {self.regime.value} regime), "
+            f"stop {self.stop_price:g}, target {self.target_price:g}"
+        )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -136,12 +151,13 @@ class BreakerUpdate:
 class RiskEngine:
     """Risk decisions and circuit breakers for one bot; holds the breaker state."""
 
-    __slots__ = ("_breaker", "_limits", "_var_z")
+    __slots__ = ("_breaker", "_exposure_limit_pct", "_limits", "_var_z")
 
     def __init__(self, *, limits: RiskLimits, breaker: BreakerState | None = None) -> None:
         self._limits = limits
         self._breaker = breaker if breaker is not None else BreakerState()
         self._var_z = var_z(limits.var_confidence_pct)
+        self._exposure_limit_pct = min(limits.max_total_exposure_pct, 100.0 * limits.max_leverage)
 
     @property
     def limits(self) -> RiskLimits:
@@ -192,7 +208,7 @@ class RiskEngine:
                 kelly=kelly,
                 sized_by=None,
                 rejected_by=layer,
-                reason=reason,
+                refusal=reason,
                 decided_at_ms=now_ms,
             )
 
@@ -244,14 +260,15 @@ class RiskEngine:
             )
         multiplier = profile.position_multiplier * intent.size_multiplier
         risk_budget = equity * profile.risk_per_trade_pct / 100.0 * multiplier
-        sized_by, notional = min(
-            (
-                (SizeLimit.KELLY, equity * kelly.full_kelly * limits.kelly_fraction * multiplier),
-                (SizeLimit.RISK_PER_TRADE, risk_budget * price / stop_distance),
-                (SizeLimit.MAX_POSITION, equity * limits.max_position_pct / 100.0),
-            ),
-            key=lambda candidate: candidate[1],
-        )
+        # The smallest of the three sizes; on a tie the first named wins.
+        sized_by = SizeLimit.KELLY
+        notional = equity * kelly.full_kelly * limits.kelly_fraction * multiplier
+        by_risk_budget = risk_budget * price / stop_distance
+        if by_risk_budget < notional:
+            sized_by, notional = SizeLimit.RISK_PER_TRADE, by_risk_budget
+        by_max_position = equity * limits.max_position_pct / 100.0
+        if by_max_position < notional:
+            sized_by, notional = SizeLimit.MAX_POSITION, by_max_position
         if notional <= 0.0:
             return reject(
                 RiskLayer.POSITION_SIZE,
@@ -261,26 +278,37 @@ class RiskEngine:
             )
         quantity = notional / price
 
+        # One pass over the open positions gathers what the exposure and VaR layers need.
         positions = portfolio.positions
-        open_after = len({position.symbol for position in positions} | {intent.symbol})
+        asset = base_asset(intent.symbol)
+        open_symbols = {intent.symbol}
+        exposures: list[float] = []
+        asset_exposures: list[float] = []
+        weights: dict[str, float] = {}
+        for position in positions:
+            signed_notional = position.signed_notional
+            open_symbols.add(position.symbol)
+            exposures.append(abs(signed_notional))
+            if position.asset == asset:
+                asset_exposures.append(signed_notional)
+            weights[position.symbol] = signed_notional / equity
+
+        open_after = len(open_symbols)
         if open_after > profile.max_positions:
             return reject(
                 RiskLayer.TOTAL_EXPOSURE,
                 f"{open_after} open positions would exceed the {regime.value} profile's "
                 f"{profile.max_positions}",
             )
-        exposure_limit_pct = min(limits.max_total_exposure_pct, 100.0 * limits.max_leverage)
-        gross_after = sum(abs(position.signed_notional) for position in positions) + notional
+        exposure_limit_pct = self._exposure_limit_pct
+        gross_after = sum(exposures) + notional
         if gross_after > equity * exposure_limit_pct / 100.0:
             return reject(
                 RiskLayer.TOTAL_EXPOSURE,
                 f"total exposure would be {100.0 * gross_after / equity:.2f}% of equity "
                 f"(limit {exposure_limit_pct:g}%)",
             )
-        asset = base_asset(intent.symbol)
-        asset_after = direction * notional + sum(
-            position.signed_notional for position in positions if position.asset == asset
-        )
+        asset_after = direction * notional + sum(asset_exposures)
         if abs(asset_after) > equity * limits.max_single_asset_exposure_pct / 100.0:
             return reject(
                 RiskLayer.SINGLE_ASSET_EXPOSURE,
@@ -310,7 +338,6 @@ class RiskEngine:
                 f"{daily_loss_at_stop:.2f}% (limit {limits.max_daily_loss_pct:g}%)",
             )
 
-        weights = {position.symbol: position.signed_notional / equity for position in positions}
         weights[intent.symbol] = weights.get(intent.symbol, 0.0) + direction * notional / equity
         var_pct = parametric_var_pct(weights=weights, market=market, z=self._var_z)
         if var_pct > limits.max_daily_var_pct:
@@ -352,11 +379,7 @@ class RiskEngine:
             kelly=kelly,
             sized_by=sized_by,
             rejected_by=None,
-            reason=(
-                f"{intent.side.value} {quantity:g} {intent.symbol} ({notional:.2f} notional, "
-                f"sized by {sized_by.value}, {regime.value} regime), stop {stop_price:g}, "
-                f"target {target_price:g}"
-            ),
+            refusal="",
             decided_at_ms=now_ms,
         )
 

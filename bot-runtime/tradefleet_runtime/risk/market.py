@@ -158,13 +158,14 @@ def parametric_var_pct(*, weights: Mapping[str, float], market: MarketRisk, z: f
 
     ``weights`` are signed exposures per symbol as fractions of equity (long > 0).
     """
-    active = [(symbol, weight) for symbol, weight in weights.items() if weight != 0.0]
+    active: list[tuple[SymbolRisk, float]] = []
+    for symbol, weight in weights.items():
+        if weight != 0.0:
+            active.append((market.symbol(symbol), weight))
     variance = 0.0
-    for index, (symbol, weight) in enumerate(active):
-        risk = market.symbol(symbol)
+    for index, (risk, weight) in enumerate(active):
         variance += (weight * risk.volatility) ** 2
-        for other_symbol, other_weight in active[index + 1 :]:
-            other = market.symbol(other_symbol)
+        for other, other_weight in active[index + 1 :]:
             correlation = return_correlation(first=risk, second=other)
             variance += (
                 2.0 * weight * other_weight * risk.volatility * other.volatility * correlation

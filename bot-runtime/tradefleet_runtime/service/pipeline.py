@@ -53,9 +53,16 @@ class TradeAction(StrEnum):
     HOLD = "hold"
 
 
+_ENTRIES = frozenset((TradeAction.OPEN_LONG, TradeAction.OPEN_SHORT))
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Decision:
-    """One pass of the pipeline; ``request`` is set when an order should go out."""
+    """One pass of the pipeline; ``request`` is set when an order should go out.
+
+    ``note`` says why for holds and closes. An entry's reason is its risk decision's, which
+    is formatted only when read (API, events), after the order has gone out.
+    """
 
     decision_id: str
     at_ms: int
@@ -64,7 +71,14 @@ class Decision:
     risk: RiskDecision | None
     request: OrderRequest | None
     leg: str
-    reason: str
+    note: str = ""
+
+    @property
+    def reason(self) -> str:
+        """Why the pipeline chose this action, for people."""
+        if self.action in _ENTRIES and self.risk is not None:
+            return self.risk.reason
+        return self.note
 
     @property
     def side_word(self) -> str:
@@ -130,7 +144,11 @@ class DecisionPipeline:
         self.risk = risk
         self.ofi_config = ofi_config or OfiConfig()
         self.ofi = StreamingOfi(symbol=symbol, config=self.ofi_config)
-        self.last_ofi: OfiSignal | None = None
+
+    @property
+    def last_ofi(self) -> OfiSignal | None:
+        """The order-flow signal as of the latest observed tick (built when read, e.g. by the API)."""
+        return self.ofi.signal()
 
     def reconfigure(self, *, fusion: AlphaFusion, thresholds: Thresholds, risk: RiskEngine) -> None:
         """A hot-reloaded strategy/risk config; order-flow state carries over."""
@@ -146,7 +164,6 @@ class DecisionPipeline:
             ask_size=tick.ask_size,
             timestamp_ms=tick.timestamp_ms,
         )
-        self.last_ofi = self.ofi.signal()
 
     def decide(
         self,
@@ -161,8 +178,8 @@ class DecisionPipeline:
         paused: bool,
     ) -> Decision:
         now_ms = tick.timestamp_ms
-        ofi = self.last_ofi
-        all_readings = [*readings, ofi.as_reading()] if ofi is not None else list(readings)
+        ofi = self.ofi.reading()
+        all_readings = [*readings, ofi] if ofi is not None else list(readings)
         fused = self.fusion.fuse(
             symbol=self.symbol, readings=all_readings, regime_params=regime_params, now_ms=now_ms
         )
@@ -178,7 +195,7 @@ class DecisionPipeline:
                 risk=risk,
                 request=None,
                 leg="",
-                reason=reason,
+                note=reason,
             )
 
         if not position.is_flat:
@@ -212,7 +229,7 @@ class DecisionPipeline:
                 risk=None,
                 request=request,
                 leg="exit",
-                reason=f"close {position.side.value}: {exit_reason}",
+                note=f"close {position.side.value}: {exit_reason}",
             )
 
         if score >= t.buy and score > 0.0:
@@ -274,5 +291,4 @@ class DecisionPipeline:
             risk=decision,
             request=request,
             leg="entry",
-            reason=decision.reason,
         )

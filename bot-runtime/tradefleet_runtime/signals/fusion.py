@@ -98,6 +98,12 @@ class FusionConfig:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class FusedSignal:
+    """One fusion decision; ``used`` are the fresh readings that made the score, in weight order.
+
+    ``reasoning`` explains the decision to people (API, logs, backtest reports) and is built
+    only when read: the decision loop itself never needs the text.
+    """
+
     symbol: str
     signal: FusedAction
     score: float
@@ -105,11 +111,29 @@ class FusedSignal:
     position_size_multiplier: float
     stop_loss_pct: float
     take_profit_pct: float
-    reasoning: tuple[str, ...]
     component_scores: Mapping[str, float]
     weights_used: Mapping[str, float]
     dropped: tuple[str, ...]
+    used: tuple[SignalReading, ...]
+    ignored: tuple[str, ...]  # names of readings without a weight, sorted
     as_of_ms: int
+
+    @property
+    def reasoning(self) -> tuple[str, ...]:
+        """One line per used reading, then what was dropped or ignored and why."""
+        lines = [
+            f"{reading.detail or reading.name}: {reading.value:+.2f} at "
+            f"{reading.confidence:.0%} confidence, weight {self.weights_used[reading.name]:.2f}"
+            for reading in self.used
+        ]
+        if self.dropped:
+            lines.append(
+                f"dropped {', '.join(self.dropped)}; "
+                f"weights renormalised over {len(self.used)} signals"
+            )
+        if self.ignored:
+            lines.append(f"ignored readings without a weight: {', '.join(self.ignored)}")
+        return tuple(lines)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -144,13 +168,20 @@ def classify(*, score: float, buy_threshold: float, strong_threshold: float) -> 
 class AlphaFusion:
     """Combines readings with the configured weights (stateless apart from its config)."""
 
-    __slots__ = ("_config", "_max_age")
+    __slots__ = ("_components", "_config")
 
     def __init__(self, *, config: FusionConfig) -> None:
         self._config = config
-        self._max_age = {
-            name: config.max_age_ms.get(name, config.default_max_age_ms) for name in config.weights
-        }
+        # (name, weight, max age, note if missing) in weight order: built once, not per decision.
+        self._components = tuple(
+            (
+                name,
+                weight,
+                config.max_age_ms.get(name, config.default_max_age_ms),
+                f"{name}: missing",
+            )
+            for name, weight in config.weights.items()
+        )
 
     @property
     def config(self) -> FusionConfig:
@@ -170,45 +201,40 @@ class AlphaFusion:
             if given.name in by_name:
                 raise SignalDataError(f"two readings named {given.name!r} in one fusion")
             by_name[given.name] = given
-        fresh: list[tuple[str, float, SignalReading]] = []
+        used: list[SignalReading] = []
+        used_weights: list[float] = []
         dropped: list[str] = []
-        for name, weight in config.weights.items():
+        weighted_present = 0
+        for name, weight, limit_ms, missing in self._components:
             reading = by_name.get(name)
             if reading is None:
-                dropped.append(f"{name}: missing")
+                dropped.append(missing)
                 continue
+            weighted_present += 1
             age_ms = now_ms - reading.as_of_ms
-            limit_ms = self._max_age[name]
             if age_ms > limit_ms:
                 dropped.append(
                     f"{name}: stale ({age_ms / 1000:.0f} s old, limit {limit_ms / 1000:.0f} s)"
                 )
                 continue
             if weight > 0.0:
-                fresh.append((name, weight, reading))
-        total_weight = sum(weight for _, weight, _ in fresh)
-        reasoning: list[str] = []
+                used.append(reading)
+                used_weights.append(weight)
+        total_weight = sum(used_weights)
         component_scores: dict[str, float] = {}
         weights_used: dict[str, float] = {}
         weighted_sum = confidence = 0.0
-        for name, weight, reading in fresh:
-            share = weight / total_weight
+        for reading, weight in zip(used, used_weights, strict=True):
             weighted_sum += reading.value * reading.confidence * weight
             confidence += weight * reading.confidence
-            component_scores[name] = reading.value
-            weights_used[name] = share
-            reasoning.append(
-                f"{reading.detail or name}: {reading.value:+.2f} at {reading.confidence:.0%} "
-                f"confidence, weight {share:.2f}"
-            )
+            component_scores[reading.name] = reading.value
+            weights_used[reading.name] = weight / total_weight
         score = round(weighted_sum / total_weight, SCORE_DECIMALS) if total_weight > 0 else 0.0
-        if dropped:
-            reasoning.append(
-                f"dropped {', '.join(dropped)}; weights renormalised over {len(fresh)} signals"
-            )
-        ignored = sorted(set(by_name) - set(config.weights))
-        if ignored:
-            reasoning.append(f"ignored readings without a weight: {', '.join(ignored)}")
+        ignored = (
+            tuple(sorted(name for name in by_name if name not in config.weights))
+            if weighted_present < len(by_name)
+            else ()
+        )
         return FusedSignal(
             symbol=symbol,
             signal=classify(
@@ -221,9 +247,10 @@ class AlphaFusion:
             position_size_multiplier=regime_params.position_size_multiplier,
             stop_loss_pct=regime_params.stop_loss_pct,
             take_profit_pct=regime_params.take_profit_pct,
-            reasoning=tuple(reasoning),
             component_scores=component_scores,
             weights_used=weights_used,
             dropped=tuple(dropped),
+            used=tuple(used),
+            ignored=ignored,
             as_of_ms=now_ms,
         )

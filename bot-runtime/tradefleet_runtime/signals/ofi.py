@@ -3,8 +3,11 @@
 The live runtime feeds every book update to :class:`StreamingOfi` (scalar arithmetic,
 under a microsecond per update); the backtester uses the array form in
 :mod:`tradefleet_runtime.signals.ofi_batch`. Both accumulate the same per-window sums
-in the same order and share :func:`summarise_windows`, so for the same snapshots they
-return identical :class:`OfiSignal` values.
+in the same order and share :func:`sum_earlier_windows` and :func:`summarise_windows`,
+so for the same snapshots they return identical :class:`OfiSignal` values. The
+streaming form sums the lookback's completed windows once per window, not per
+snapshot, so :meth:`StreamingOfi.signal` and :meth:`StreamingOfi.reading` (the fusion
+input alone, for the per-tick decision) cost the same whatever the lookback.
 
 Per snapshot n (with the previous snapshot n-1; the first snapshot contributes 0):
 
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -103,36 +106,71 @@ class OfiSignal:
         }
 
     def as_reading(self) -> SignalReading:
-        return SignalReading(
-            name=SIGNAL_NAME,
-            value=self.imbalance,
-            confidence=self.coverage,
+        return _reading(
+            recommendation=self.recommendation,
+            imbalance=self.imbalance,
+            coverage=self.coverage,
             as_of_ms=self.as_of_ms,
-            detail=f"order flow {self.recommendation.value} (strength {self.signal_strength:.0%})",
         )
 
 
-def summarise_windows(
-    *,
-    symbol: str,
-    config: OfiConfig,
-    latest_window: int,
-    as_of_ms: int,
-    windows: Sequence[tuple[int, float, float, float, int]],
-) -> OfiSignal:
-    """Turn per-window sums, oldest first, into the signal (shared by both forms).
+def _imbalance(*, aggregated: float, gross: float) -> float:
+    return max(-1.0, min(1.0, aggregated / gross)) if gross > 0 else 0.0
 
-    Each row is (window index, total, positive part, negative part as a magnitude,
-    snapshot count); rows older than the lookback are skipped.
+
+def _recommendation(*, imbalance: float, threshold: float) -> OfiRecommendation:
+    if imbalance >= threshold:
+        return OfiRecommendation.BUY
+    if imbalance <= -threshold:
+        return OfiRecommendation.SELL
+    return OfiRecommendation.NEUTRAL
+
+
+def _reading(
+    *, recommendation: OfiRecommendation, imbalance: float, coverage: float, as_of_ms: int
+) -> SignalReading:
+    """The fusion input: imbalance as the value, coverage as the confidence."""
+    return SignalReading(
+        name=SIGNAL_NAME,
+        value=imbalance,
+        confidence=coverage,
+        as_of_ms=as_of_ms,
+        detail=f"order flow {recommendation.value} (strength {abs(imbalance):.0%})",
+    )
+
+
+WindowRow = tuple[int, float, float, float, int]
+"""One window's sums: (window index, total, positive part, negative part as a magnitude,
+snapshot count)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EarlierWindows:
+    """The lookback's windows before the latest one, added up oldest first.
+
+    Both forms add in that order, so the rounding (and hence the signal) is the same.
+    ``weighted`` is the sum of each window's total times its centred position in the
+    lookback (for the trend).
     """
-    n_windows = config.lookback_windows
-    first_window = latest_window - n_windows + 1
-    centre = (n_windows - 1) / 2.0
+
+    aggregated: float
+    positive: float
+    negative: float
+    weighted: float
+    covered: int
+    snapshots: int
+
+
+def sum_earlier_windows(
+    *, config: OfiConfig, latest_window: int, windows: Iterable[WindowRow]
+) -> EarlierWindows:
+    """Add up the windows, oldest first, that lie in the lookback and precede ``latest_window``."""
+    first_window = latest_window - config.lookback_windows + 1
+    centre = (config.lookback_windows - 1) / 2.0
     aggregated = positive = negative = weighted = 0.0
-    current = 0.0
     covered = snapshots = 0
     for index, total, pos, neg, count in windows:
-        if index < first_window:
+        if index < first_window or index >= latest_window:
             continue
         aggregated += total
         positive += pos
@@ -140,29 +178,52 @@ def summarise_windows(
         weighted += (index - first_window - centre) * total
         covered += 1
         snapshots += count
-        if index == latest_window:
-            current = total
+    return EarlierWindows(
+        aggregated=aggregated,
+        positive=positive,
+        negative=negative,
+        weighted=weighted,
+        covered=covered,
+        snapshots=snapshots,
+    )
+
+
+def summarise_windows(
+    *,
+    symbol: str,
+    config: OfiConfig,
+    earlier: EarlierWindows,
+    latest: WindowRow,
+    as_of_ms: int,
+) -> OfiSignal:
+    """The signal from the earlier windows' sums plus the latest window (shared by both forms).
+
+    ``latest`` is the window holding ``as_of_ms``; it is added last, as the oldest-first
+    order requires.
+    """
+    n_windows = config.lookback_windows
+    centre = (n_windows - 1) / 2.0
+    _, current, pos, neg, count = latest
+    aggregated = earlier.aggregated + current
+    positive = earlier.positive + pos
+    negative = earlier.negative + neg
+    # The latest window sits last in the lookback, at position n_windows - 1.
+    weighted = earlier.weighted + (n_windows - 1 - centre) * current
     gross = positive + negative
-    imbalance = max(-1.0, min(1.0, aggregated / gross)) if gross > 0 else 0.0
+    imbalance = _imbalance(aggregated=aggregated, gross=gross)
     spread_of_x = n_windows * (n_windows * n_windows - 1) / 12.0
     trend = weighted / spread_of_x if spread_of_x > 0 else 0.0
-    if imbalance >= config.threshold:
-        recommendation = OfiRecommendation.BUY
-    elif imbalance <= -config.threshold:
-        recommendation = OfiRecommendation.SELL
-    else:
-        recommendation = OfiRecommendation.NEUTRAL
     return OfiSignal(
         symbol=symbol,
-        recommendation=recommendation,
+        recommendation=_recommendation(imbalance=imbalance, threshold=config.threshold),
         signal_strength=abs(imbalance),
         imbalance=imbalance,
         current_ofi=current,
         aggregated_ofi=aggregated,
         ofi_trend=trend,
         buy_pressure_ratio=positive / gross if gross > 0 else 0.5,
-        coverage=covered / n_windows,
-        snapshot_count=snapshots,
+        coverage=(earlier.covered + 1) / n_windows,
+        snapshot_count=earlier.snapshots + count,
         as_of_ms=as_of_ms,
     )
 
@@ -178,6 +239,7 @@ class StreamingOfi:
         "_completed",
         "_config",
         "_count",
+        "_earlier",
         "_last_ms",
         "_negative",
         "_positive",
@@ -197,7 +259,10 @@ class StreamingOfi:
         self._window_end_ms = -(2**62)
         self._total = self._positive = self._negative = 0.0
         self._count = 0
-        self._completed: deque[tuple[int, float, float, float, int]] = deque()
+        self._completed: deque[WindowRow] = deque()
+        # Sums of the completed windows in the current lookback; None until the first
+        # signal() after the window changed (a backtest may roll many windows per read).
+        self._earlier: EarlierWindows | None = None
 
     def update(
         self,
@@ -266,19 +331,46 @@ class StreamingOfi:
         completed = self._completed
         while completed and completed[0][0] <= oldest_kept:
             completed.popleft()
+        self._earlier = None
+
+    def _earlier_windows(self) -> EarlierWindows:
+        earlier = self._earlier
+        if earlier is None:
+            earlier = self._earlier = sum_earlier_windows(
+                config=self._config, latest_window=self._window, windows=self._completed
+            )
+        return earlier
 
     def signal(self) -> OfiSignal | None:
         """The signal as of the latest snapshot; None before the first snapshot."""
         if not self._count:
             return None
-        windows = [
-            *self._completed,
-            (self._window, self._total, self._positive, self._negative, self._count),
-        ]
         return summarise_windows(
             symbol=self._symbol,
             config=self._config,
-            latest_window=self._window,
+            earlier=self._earlier_windows(),
+            latest=(self._window, self._total, self._positive, self._negative, self._count),
             as_of_ms=self._last_ms,
-            windows=windows,
+        )
+
+    def reading(self) -> SignalReading | None:
+        """``signal().as_reading()``, without the parts of the signal fusion does not read.
+
+        The decision loop needs only this per tick; the same sums in the same order as
+        :func:`summarise_windows`, so the reading is identical.
+        """
+        if not self._count:
+            return None
+        config = self._config
+        earlier = self._earlier_windows()
+        positive = earlier.positive + self._positive
+        imbalance = _imbalance(
+            aggregated=earlier.aggregated + self._total,
+            gross=positive + (earlier.negative + self._negative),
+        )
+        return _reading(
+            recommendation=_recommendation(imbalance=imbalance, threshold=config.threshold),
+            imbalance=imbalance,
+            coverage=(earlier.covered + 1) / config.lookback_windows,
+            as_of_ms=self._last_ms,
         )

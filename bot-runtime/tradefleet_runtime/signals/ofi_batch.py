@@ -17,7 +17,12 @@ import numpy as np
 import numpy.typing as npt
 
 from tradefleet_runtime.signals.errors import SignalDataError
-from tradefleet_runtime.signals.ofi import OfiConfig, OfiSignal, summarise_windows
+from tradefleet_runtime.signals.ofi import (
+    OfiConfig,
+    OfiSignal,
+    sum_earlier_windows,
+    summarise_windows,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -208,7 +213,7 @@ def ofi_signal_batch(
     return summarise_windows(
         symbol=symbol,
         config=config,
-        latest_window=latest,
+        earlier=sum_earlier_windows(config=config, latest_window=latest, windows=rows[:-1]),
+        latest=rows[-1],
         as_of_ms=int(np.asarray(timestamp_ms, dtype=np.int64)[-1]),
-        windows=rows,
     )

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import struct
 import warnings
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -55,6 +57,9 @@ _LOG_2PI = math.log(2.0 * math.pi)
 VOLATILITY_FLOOR = 1e-12
 # Bars replayed through a new model's filter so its posterior starts from recent data.
 _FILTER_WARMUP_BARS = 100
+# phi(x) of the density coefficients (see _quadratic_coefficients) as native doubles:
+# 10 products x_i x_j (i <= j), the 4 features and a 1.
+_PHI = struct.Struct("15d")
 
 
 class RegimeLabel(StrEnum):
@@ -459,12 +464,16 @@ class RegimeFilter:
     features through one directly.
 
     Three states make unrolled float arithmetic cheaper than numpy calls; numpy does
-    only the one matrix-vector product of the six log densities.
+    only the one matrix-vector product of the six log densities. Its input phi(x) is
+    packed straight into a buffer the filter keeps: a new array built from 15 Python
+    floats would cost more than the product itself.
     """
 
     __slots__ = (
         "_coefficients",
         "_mean",
+        "_phi",
+        "_phi_bytes",
         "_posterior",
         "_scale",
         "_start",
@@ -472,7 +481,9 @@ class RegimeFilter:
     )
 
     def __init__(self, *, model: RegimeModel) -> None:
-        self._coefficients = model.coefficients
+        self._coefficients = np.ascontiguousarray(model.coefficients, dtype=np.float64)
+        self._phi_bytes = bytearray(_PHI.size)
+        self._phi = np.frombuffer(self._phi_bytes, dtype=np.float64)  # a view of the bytes
         self._transitions = tuple(p for row in model.transitions for p in row)
         self._mean = model.feature_mean
         self._scale = model.feature_scale
@@ -491,27 +502,26 @@ class RegimeFilter:
         b = (math.log(volatility if volatility > VOLATILITY_FLOOR else VOLATILITY_FLOOR) - m1) / s1
         c = (features[2] - m2) / s2
         d = (features[3] - m3) / s3
-        h0, h1, h2, g0, g1, g2 = self._coefficients.dot(
-            np.array(
-                (
-                    a * a,
-                    a * b,
-                    a * c,
-                    a * d,
-                    b * b,
-                    b * c,
-                    b * d,
-                    c * c,
-                    c * d,
-                    d * d,
-                    a,
-                    b,
-                    c,
-                    d,
-                    1.0,
-                )
-            )
-        ).tolist()
+        _PHI.pack_into(
+            self._phi_bytes,
+            0,
+            a * a,
+            a * b,
+            a * c,
+            a * d,
+            b * b,
+            b * c,
+            b * d,
+            c * c,
+            c * d,
+            d * d,
+            a,
+            b,
+            c,
+            d,
+            1.0,
+        )
+        h0, h1, h2, g0, g1, g2 = self._coefficients.dot(self._phi).tolist()
         posterior = self._posterior
         if posterior is None:
             q0, q1, q2 = self._start
@@ -581,12 +591,14 @@ class RegimeModelStatus:
         }
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RegimeState:
+class RegimeState(NamedTuple):
     """The regime of one symbol as of one bar.
 
     ``probabilities`` are the filtered state probabilities in ``MODELLED_LABELS`` order
     (bullish_calm, bearish_volatile, squeeze); empty while the regime is unknown.
+
+    A named tuple, not a frozen dataclass: the detector builds one per bar for every
+    symbol, and a tuple is as immutable and several times cheaper to build.
     """
 
     symbol: str
@@ -812,16 +824,19 @@ class RegimeDetector:
         volatility = features[1]
         scale = volatility * self._momentum_scale
         bullish, bearish, squeeze = self._state_of_label
-        state = RegimeState(
-            symbol=self._symbol,
-            regime=model.labels[best],
-            confidence=math.sqrt(posterior[best] * gmm_posterior[matched]),
-            probabilities=(posterior[bullish], posterior[bearish], posterior[squeeze]),
-            volatility=volatility,
-            trend_strength=math.tanh(abs(math.log1p(features[2])) / scale) if scale > 0 else 0.0,
-            gmm_agrees=_argmax3(gmm_posterior) == matched,
-            trading_params=self._state_params[best],
-            as_of_ms=timestamp_ms,
+        # From the values in field order: the per-bar path skips the keyword arguments.
+        state = RegimeState._make(
+            (
+                self._symbol,
+                model.labels[best],
+                math.sqrt(posterior[best] * gmm_posterior[matched]),  # confidence
+                (posterior[bullish], posterior[bearish], posterior[squeeze]),
+                volatility,
+                math.tanh(abs(math.log1p(features[2])) / scale) if scale > 0 else 0.0,
+                _argmax3(gmm_posterior) == matched,  # gmm_agrees
+                self._state_params[best],
+                timestamp_ms,
+            )
         )
         self._last_state = state
         return state

@@ -106,6 +106,7 @@ class RegimeFeatureTracker:
         "_returns",
         "_since_exact",
         "_volatility_window",
+        "_warm",
         "_zscore_window",
     )
 
@@ -120,6 +121,7 @@ class RegimeFeatureTracker:
         self._price_mean = self._price_m2 = 0.0
         self._previous = math.nan
         self._since_exact = 0
+        self._warm = False  # all three windows full
 
     def push(self, close: float) -> tuple[float, float, float, float] | None:
         """Add a close; return (log_return, volatility, momentum, zscore) once all are defined."""
@@ -164,15 +166,23 @@ class RegimeFeatureTracker:
             self._since_exact = 0
             self._price_mean, self._price_m2 = _exact_moments(prices)
             self._return_mean, self._return_m2 = _exact_moments(returns)
-        if not (
-            len(returns) == self._volatility_window
-            and len(prices) == self._zscore_window
-            and len(closes) > self._momentum_window
-        ):
-            return None
-        volatility = math.sqrt(max(self._return_m2, 0.0) / (self._volatility_window - 1))
+        if not self._warm:
+            # The windows only grow until full, so once warm the tracker stays warm.
+            self._warm = (
+                len(returns) == self._volatility_window
+                and len(prices) == self._zscore_window
+                and len(closes) > self._momentum_window
+            )
+            if not self._warm:
+                return None
+        # Rounding can leave a sum of squares a hair below zero; it stands for zero.
+        return_m2 = self._return_m2
+        price_m2 = self._price_m2
+        volatility = math.sqrt(
+            (0.0 if return_m2 < 0.0 else return_m2) / (self._volatility_window - 1)
+        )
         price_mean = self._price_mean
-        price_std = math.sqrt(max(self._price_m2, 0.0) / (self._zscore_window - 1))
+        price_std = math.sqrt((0.0 if price_m2 < 0.0 else price_m2) / (self._zscore_window - 1))
         zscore = (
             0.0
             if price_std <= FLAT_RELATIVE_STD * abs(price_mean)

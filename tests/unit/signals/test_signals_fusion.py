@@ -114,6 +114,33 @@ def test_missing_and_stale_signals_are_dropped_and_weights_renormalised() -> Non
     assert any("renormalised over 2 signals" in line for line in fused.reasoning)
 
 
+def test_reasoning_explains_every_used_dropped_and_ignored_reading() -> None:
+    fused = _fuse(
+        AlphaFusion(config=FusionConfig()),
+        SignalReading(
+            name="regime",
+            value=0.4,
+            confidence=0.8,
+            as_of_ms=NOW_MS,
+            detail="market regime bullish_calm (confidence 80%)",
+        ),
+        _reading("ofi", -0.25, 0.5),
+        _reading("whale", 1.0, 1.0, age_ms=3 * 3_600_000),  # limit 2 h
+        _reading("rsi-plugin", 1.0),
+        _reading("ml", 1.0),
+    )
+    assert fused.reasoning == (
+        "market regime bullish_calm (confidence 80%): +0.40 at 80% confidence, weight 0.56",
+        "ofi: -0.25 at 50% confidence, weight 0.44",
+        "dropped whale: stale (10800 s old, limit 7200 s), sentiment: missing, macro: missing; "
+        "weights renormalised over 2 signals",
+        "ignored readings without a weight: ml, rsi-plugin",
+    )
+    assert fused.to_dict()["reasoning"] == list(fused.reasoning)
+    assert [reading.name for reading in fused.used] == ["regime", "ofi"]
+    assert fused.ignored == ("ml", "rsi-plugin")
+
+
 def test_no_fresh_signal_is_neutral_with_no_confidence() -> None:
     fused = _fuse(AlphaFusion(config=FusionConfig()))
     assert (fused.signal, fused.score, fused.confidence) == (FusedAction.NEUTRAL, 0.0, 0.0)

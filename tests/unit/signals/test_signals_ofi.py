@@ -255,3 +255,73 @@ def test_streaming_and_batch_forms_give_identical_results(
     series = ofi_series(**arrays, window_ms=window_ms)  # type: ignore[arg-type]
     assert series.increments.tolist() == streamed
     assert ofi_signal_batch(symbol="X", config=config, **arrays) == stream.signal()  # type: ignore[arg-type]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    snapshots=st.lists(snapshot, min_size=1, max_size=40),
+    window_ms=st.sampled_from([100, 250, 1_000]),
+    lookback_windows=st.integers(min_value=1, max_value=8),
+)
+def test_streaming_signal_after_every_snapshot_equals_batch_on_the_prefix(
+    snapshots: list[tuple[int, float, int, float, int]],
+    window_ms: int,
+    lookback_windows: int,
+) -> None:
+    """The streaming form keeps the completed windows' sums between reads; none may go stale."""
+    config = OfiConfig(window_ms=window_ms, lookback_ms=window_ms * lookback_windows)
+    stream = StreamingOfi(symbol="X", config=config)
+    columns: dict[str, list[float] | list[int]] = {
+        "timestamp_ms": [],
+        "bid_price": [],
+        "bid_size": [],
+        "ask_price": [],
+        "ask_size": [],
+    }
+    now = BASE_MS
+    for bid_ticks, bid_size, spread_ticks, ask_size, gap in snapshots:
+        now += gap
+        row = {
+            "timestamp_ms": now,
+            "bid_price": bid_ticks * 0.5,
+            "bid_size": bid_size,
+            "ask_price": (bid_ticks + spread_ticks) * 0.5,
+            "ask_size": ask_size,
+        }
+        stream.update(**row)  # type: ignore[arg-type]
+        for key, value in row.items():
+            columns[key].append(value)  # type: ignore[arg-type]
+        assert ofi_signal_batch(symbol="X", config=config, **columns) == stream.signal()  # type: ignore[arg-type]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    snapshots=st.lists(snapshot, min_size=1, max_size=40),
+    window_ms=st.sampled_from([100, 250, 1_000]),
+    lookback_windows=st.integers(min_value=1, max_value=8),
+    threshold=st.floats(min_value=0.01, max_value=1.0),
+)
+def test_streaming_reading_equals_the_signals_reading(
+    snapshots: list[tuple[int, float, int, float, int]],
+    window_ms: int,
+    lookback_windows: int,
+    threshold: float,
+) -> None:
+    config = OfiConfig(
+        window_ms=window_ms, lookback_ms=window_ms * lookback_windows, threshold=threshold
+    )
+    stream = StreamingOfi(symbol="X", config=config)
+    assert stream.reading() is None
+    now = BASE_MS
+    for bid_ticks, bid_size, spread_ticks, ask_size, gap in snapshots:
+        now += gap
+        stream.update(
+            bid_price=bid_ticks * 0.5,
+            bid_size=bid_size,
+            ask_price=(bid_ticks + spread_ticks) * 0.5,
+            ask_size=ask_size,
+            timestamp_ms=now,
+        )
+        signal = stream.signal()
+        assert signal is not None
+        assert stream.reading() == signal.as_reading()
