@@ -31,7 +31,7 @@ DEMO_NODES = (
     NodeSpec(name="frankfurt-1", region="eu-central-1"),
 )
 OPERATOR_REGIONS = ("ap-northeast-1", "ap-southeast-1")
-EXCHANGE_SYMBOLS = "BTC/USDT:USDT,ETH/USDT:USDT,SOL/USDT:USDT,XRP/USDT:USDT"
+EXCHANGE_SYMBOLS = "BTC/USDT:USDT,ETH/USDT:USDT,SOL/USDT:USDT"
 
 
 class StackError(RuntimeError):

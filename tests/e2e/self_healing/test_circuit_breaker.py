@@ -1,7 +1,7 @@
 """A drawdown trips the bot's circuit breaker: the bot stops opening positions, the TradingBot shows
 CircuitBreakerOpen=True (and Open in `kubectl get`), a real Prometheus with the chart's rules fires
-the breaker alert, and the reset annotation closes the breaker again. The Grafana dashboard queries
-only metrics the bot and the operators really export."""
+the breaker alert, an operator restart keeps the breaker open, and the reset annotation closes it.
+The Grafana dashboard queries only metrics the bot and the operators really export."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from support.bots import (
     exchange_orders,
     gap_price_against,
     get_bot,
+    operator_down,
     set_annotation,
     start_hair_trigger_bot,
     wait_for_condition,
@@ -95,6 +96,17 @@ def test_drawdown_opens_the_breaker_and_the_annotation_resets_it(
     )
     missing = sorted(dashboard_metric_names() - exported_metric_names([bot, *operators]))
     assert not missing, f"dashboard queries metrics nobody exports: {missing}"
+
+    # An operator restart while the breaker is open keeps it open: the state is the bot's, read
+    # back from it, not the operator's memory. The reset below goes through the new process.
+    with operator_down(stack):
+        time.sleep(3)
+    time.sleep(5)
+    halted = wait_for_phase(e2e_api, e2e_namespace, "tripwire", "Halted", timeout_s=30)
+    assert halted["status"]["circuitBreaker"]["state"] == "Open"
+    wait_for_condition(
+        e2e_api, e2e_namespace, "tripwire", "CircuitBreakerOpen", status="True", timeout_s=10
+    )
 
     set_annotation(
         e2e_api,

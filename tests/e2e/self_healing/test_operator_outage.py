@@ -1,5 +1,6 @@
-"""The operator killed in the middle of each self-healing scenario — a crash, a rollback, a
-breaker trip, an exhausted restart budget — comes back and converges with the right conditions.
+"""The operator killed in the middle of self-healing scenarios — a crash and a pause, a rollout of
+a bad revision — comes back and converges with the right conditions (the breaker and restart
+budget scenarios restart the operator in their own tests).
 Bot runtimes keep running without it; what happened meanwhile is read from the cluster and the
 bots, not from the operator's memory."""
 
@@ -13,12 +14,9 @@ import pytest
 from kubernetes import client
 from support.bots import (
     exchange_bot,
-    gap_price_against,
     get_bot,
     operator_down,
     runtime_pid,
-    set_annotation,
-    start_hair_trigger_bot,
     wait_for_condition,
     wait_for_phase,
 )
@@ -118,38 +116,3 @@ def test_operator_killed_during_a_rollout_still_rolls_the_bad_revision_back(
         f"bad revision applied, operator down 15 s -> RolledBack: {detected_after:.1f}s "
         "(progressDeadlineSeconds=25; target: detection -> rollback <= 60 s)"
     )
-
-
-def test_a_breaker_tripped_while_the_operator_is_down_shows_once_it_returns(
-    stack: LocalStack, e2e_api: client.ApiClient, e2e_namespace: str, exchange_keys: str
-) -> None:
-    # Its own symbol: a gapped symbol stays too volatile for the other breaker scenario.
-    symbol = "XRP/USDT:USDT"
-    long = start_hair_trigger_bot(
-        stack=stack, api=e2e_api, namespace=e2e_namespace, symbol=symbol, name="unwatched"
-    )
-    with operator_down(stack):
-        # The runtime's own risk engine trips the breaker; no operator is needed for that.
-        gap_price_against(stack=stack, symbol=symbol, long=long)
-        time.sleep(5)
-        restarted_at = time.monotonic()
-
-    opened = wait_for_condition(
-        e2e_api, e2e_namespace, "unwatched", "CircuitBreakerOpen", status="True", timeout_s=60
-    )
-    print(f"operator back -> CircuitBreakerOpen=True: {time.monotonic() - restarted_at:.1f}s")
-    assert opened["reason"] == "Drawdown"
-    wait_for_phase(e2e_api, e2e_namespace, "unwatched", "Halted", timeout_s=10)
-
-    # And the reset annotation, applied by a user right after, reaches the runtime.
-    set_annotation(
-        e2e_api,
-        e2e_namespace,
-        "unwatched",
-        "tradefleet.io/reset-circuit-breaker",
-        str(int(time.time())),
-    )
-    closed = wait_for_condition(
-        e2e_api, e2e_namespace, "unwatched", "CircuitBreakerOpen", status="False", timeout_s=30
-    )
-    assert closed["reason"] == "Closed"
