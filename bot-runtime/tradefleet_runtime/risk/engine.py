@@ -24,6 +24,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import NamedTuple
 
 from tradefleet_runtime.risk.breakers import (
     Breach,
@@ -39,7 +40,7 @@ from tradefleet_runtime.risk.breakers import (
 )
 from tradefleet_runtime.risk.config import RegimeProfile, RiskLimits, RiskRegime
 from tradefleet_runtime.risk.errors import RiskInputError
-from tradefleet_runtime.risk.kelly import KellyEstimate, estimate_kelly
+from tradefleet_runtime.risk.kelly import KellyEstimate, TradeStats, estimate_kelly
 from tradefleet_runtime.risk.market import (
     MarketRisk,
     base_asset,
@@ -105,9 +106,12 @@ class SizeLimit(StrEnum):
     MAX_POSITION = "max_position"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RiskDecision:
-    """The engine's answer to one intent; ``reason`` is written for the user."""
+class RiskDecision(NamedTuple):
+    """The engine's answer to one intent; ``reason`` is written for the user.
+
+    A named tuple, not a frozen dataclass: one is built per decision, on the tick-to-order
+    path, and a tuple is as immutable and about three times cheaper to build.
+    """
 
     approved: bool
     symbol: str
@@ -151,13 +155,24 @@ class BreakerUpdate:
 class RiskEngine:
     """Risk decisions and circuit breakers for one bot; holds the breaker state."""
 
-    __slots__ = ("_breaker", "_exposure_limit_pct", "_limits", "_var_z")
+    __slots__ = (
+        "_breaker",
+        "_exposure_limit_pct",
+        "_kelly",
+        "_kelly_stats",
+        "_limits",
+        "_var_z",
+    )
 
     def __init__(self, *, limits: RiskLimits, breaker: BreakerState | None = None) -> None:
         self._limits = limits
         self._breaker = breaker if breaker is not None else BreakerState()
         self._var_z = var_z(limits.var_confidence_pct)
         self._exposure_limit_pct = min(limits.max_total_exposure_pct, 100.0 * limits.max_leverage)
+        # The Kelly estimate of the last TradeStats seen: it changes when a trade closes, not
+        # per tick, and TradeStats is immutable, so the same object always gives the same one.
+        self._kelly_stats: TradeStats | None = None
+        self._kelly: KellyEstimate | None = None
 
     @property
     def limits(self) -> RiskLimits:
@@ -187,12 +202,7 @@ class RiskEngine:
             drawdown_pct=portfolio.drawdown_pct,
         )
         profile = limits.regime_profiles[regime]
-        kelly = estimate_kelly(
-            stats=portfolio.trades,
-            prior_win_rate=limits.kelly_prior_win_rate,
-            prior_trades=limits.kelly_prior_trades,
-            prior_payoff_ratio=limits.kelly_prior_payoff_ratio,
-        )
+        kelly = self._kelly_for(portfolio.trades)
 
         def reject(layer: RiskLayer, reason: str) -> RiskDecision:
             return RiskDecision(
@@ -382,6 +392,19 @@ class RiskEngine:
             refusal="",
             decided_at_ms=now_ms,
         )
+
+    def _kelly_for(self, stats: TradeStats) -> KellyEstimate:
+        kelly = self._kelly
+        if kelly is None or stats is not self._kelly_stats:
+            limits = self._limits
+            kelly = self._kelly = estimate_kelly(
+                stats=stats,
+                prior_win_rate=limits.kelly_prior_win_rate,
+                prior_trades=limits.kelly_prior_trades,
+                prior_payoff_ratio=limits.kelly_prior_payoff_ratio,
+            )
+            self._kelly_stats = stats
+        return kelly
 
     def on_mark(
         self,

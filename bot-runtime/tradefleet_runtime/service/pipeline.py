@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from tradefleet_runtime.config import MarketKind, Thresholds
 from tradefleet_runtime.execution.client_order_id import client_order_id
@@ -56,12 +56,13 @@ class TradeAction(StrEnum):
 _ENTRIES = frozenset((TradeAction.OPEN_LONG, TradeAction.OPEN_SHORT))
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """One pass of the pipeline; ``request`` is set when an order should go out.
 
     ``note`` says why for holds and closes. An entry's reason is its risk decision's, which
-    is formatted only when read (API, events), after the order has gone out.
+    is formatted only when read (API, events), after the order has gone out. A named
+    tuple, not a frozen dataclass: one is built per tick, and a tuple is as immutable and
+    about three times cheaper to build.
     """
 
     decision_id: str

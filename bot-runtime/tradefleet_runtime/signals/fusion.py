@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 from tradefleet_runtime.signals.errors import SignalConfigError, SignalDataError
 from tradefleet_runtime.signals.reading import SignalReading
@@ -96,12 +97,13 @@ class FusionConfig:
             raise SignalConfigError("strong_threshold must be greater than buy_threshold")
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class FusedSignal:
+class FusedSignal(NamedTuple):
     """One fusion decision; ``used`` are the fresh readings that made the score, in weight order.
 
     ``reasoning`` explains the decision to people (API, logs, backtest reports) and is built
-    only when read: the decision loop itself never needs the text.
+    only when read: the decision loop itself never needs the text. A named tuple, not a
+    frozen dataclass: one is built per decision, on the tick-to-order path, and a tuple is
+    as immutable and about three times cheaper to build.
     """
 
     symbol: str

@@ -135,7 +135,8 @@ def _reading(
         value=imbalance,
         confidence=coverage,
         as_of_ms=as_of_ms,
-        detail=f"order flow {recommendation.value} (strength {abs(imbalance):.0%})",
+        # A StrEnum formats as its value, without the slower .value property.
+        detail=f"order flow {recommendation} (strength {abs(imbalance):.0%})",
     )
 
 

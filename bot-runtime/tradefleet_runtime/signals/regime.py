@@ -495,13 +495,13 @@ class RegimeFilter:
         self, features: tuple[float, float, float, float]
     ) -> tuple[Posterior, Posterior, float]:
         """Advance one bar: (HMM filtered posterior, GMM posterior, predictive log-likelihood)."""
+        log_return, volatility, momentum, zscore = features
         m0, m1, m2, m3 = self._mean
         s0, s1, s2, s3 = self._scale
-        a = (features[0] - m0) / s0
-        volatility = features[1]
+        a = (log_return - m0) / s0
         b = (math.log(volatility if volatility > VOLATILITY_FLOOR else VOLATILITY_FLOOR) - m1) / s1
-        c = (features[2] - m2) / s2
-        d = (features[3] - m3) / s3
+        c = (momentum - m2) / s2
+        d = (zscore - m3) / s3
         _PHI.pack_into(
             self._phi_bytes,
             0,
@@ -546,13 +546,6 @@ class RegimeFilter:
         w2 = math.exp(g2 - gtop)
         wsum = w0 + w1 + w2
         return new_posterior, (w0 / wsum, w1 / wsum, w2 / wsum), top + math.log(total)
-
-
-def _argmax3(values: Posterior) -> int:
-    v0, v1, v2 = values
-    if v0 >= v1:
-        return 0 if v0 >= v2 else 2
-    return 1 if v1 >= v2 else 2
 
 
 class ModelState(StrEnum):
@@ -819,24 +812,31 @@ class RegimeDetector:
         window.append(log_likelihood)
         self._log_likelihood_sum += log_likelihood
 
-        best = _argmax3(posterior)
+        # The most probable state and GMM component (first of equals), written out: this
+        # runs once per bar for every symbol.
+        p0, p1, p2 = posterior
+        best = (0 if p0 >= p2 else 2) if p0 >= p1 else (1 if p1 >= p2 else 2)
+        w0, w1, w2 = gmm_posterior
+        gmm_best = (0 if w0 >= w2 else 2) if w0 >= w1 else (1 if w1 >= w2 else 2)
         matched = model.gmm_component_of_state[best]
-        volatility = features[1]
+        _, volatility, momentum, _ = features
         scale = volatility * self._momentum_scale
         bullish, bearish, squeeze = self._state_of_label
-        # From the values in field order: the per-bar path skips the keyword arguments.
-        state = RegimeState._make(
+        # The values in field order, as RegimeState._make takes them, minus its length check;
+        # keyword arguments would cost a dict.
+        state: RegimeState = tuple.__new__(
+            RegimeState,
             (
                 self._symbol,
                 model.labels[best],
                 math.sqrt(posterior[best] * gmm_posterior[matched]),  # confidence
                 (posterior[bullish], posterior[bearish], posterior[squeeze]),
                 volatility,
-                math.tanh(abs(math.log1p(features[2])) / scale) if scale > 0 else 0.0,
-                _argmax3(gmm_posterior) == matched,  # gmm_agrees
+                math.tanh(abs(math.log1p(momentum)) / scale) if scale > 0 else 0.0,
+                gmm_best == matched,  # gmm_agrees
                 self._state_params[best],
                 timestamp_ms,
-            )
+            ),
         )
         self._last_state = state
         return state

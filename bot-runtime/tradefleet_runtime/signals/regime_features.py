@@ -19,6 +19,7 @@ A bar has features once all four are defined, i.e. from bar max(W, M, Z - 1) on.
 from __future__ import annotations
 
 import math
+import struct
 from array import array
 from collections import deque
 
@@ -32,6 +33,7 @@ FloatArray = npt.NDArray[np.float64]
 
 FEATURE_NAMES: tuple[str, ...] = ("log_return", "volatility", "momentum", "zscore")
 _WIDTH = len(FEATURE_NAMES)
+_ROW = struct.Struct(f"{_WIDTH}d")  # one feature row as native doubles
 FLAT_RELATIVE_STD = 1e-12
 # Sliding updates drift by rounding; recomputing from the window this often bounds it.
 _EXACT_RECOMPUTE_EVERY = 1024
@@ -213,9 +215,9 @@ class FeatureHistory:
         return self._count
 
     def append(self, row: tuple[float, float, float, float]) -> None:
-        data = self._data
-        offset = self._next * _WIDTH
-        data[offset], data[offset + 1], data[offset + 2], data[offset + 3] = row
+        log_return, volatility, momentum, zscore = row
+        # One C call writes all four doubles; item assignments would parse each value apart.
+        _ROW.pack_into(self._data, self._next * _ROW.size, log_return, volatility, momentum, zscore)
         self._next = (self._next + 1) % self._capacity
         if self._count < self._capacity:
             self._count += 1

@@ -51,6 +51,41 @@ def test_quarter_kelly_sizes_a_new_bot_from_the_prior() -> None:
     assert decision.decided_at_ms == NOW_MS
 
 
+def test_an_approval_explains_its_size_stop_and_target() -> None:
+    approved = engine().evaluate(
+        intent=intent(), portfolio=portfolio(), market=market(), now_ms=NOW_MS
+    )
+    assert approved.refusal == ""
+    assert approved.reason == (
+        "buy 4.16667 BTC/USDT (416.67 notional, sized by kelly, normal regime), stop 98, target 103"
+    )
+    short = engine().evaluate(
+        intent=intent(side=Side.SELL),
+        portfolio=portfolio(),
+        market=market(symbol_risk(atr=30.0)),
+        now_ms=NOW_MS,
+    )
+    assert short.reason == (
+        "sell 3.33333 BTC/USDT (333.33 notional, sized by risk_per_trade, normal regime), "
+        "stop 160, target 10"
+    )
+
+
+def test_the_kelly_estimate_follows_the_trade_history() -> None:
+    risk = engine()
+    fresh = risk.evaluate(intent=intent(), portfolio=portfolio(), market=market(), now_ms=NOW_MS)
+    losing = portfolio(
+        trades=TradeStats(
+            trades=10, wins=2, losses=8, gross_win_return=0.02, gross_loss_return=0.08
+        )
+    )
+    after_losses = risk.evaluate(intent=intent(), portfolio=losing, market=market(), now_ms=NOW_MS)
+    again = risk.evaluate(intent=intent(), portfolio=portfolio(), market=market(), now_ms=NOW_MS)
+    assert after_losses.kelly.trades == 10
+    assert after_losses.kelly.full_kelly < fresh.kelly.full_kelly
+    assert again.kelly == fresh.kelly
+
+
 def test_wide_stops_make_the_risk_budget_bind() -> None:
     # ATR 30 → stop distance 60; a 2 % risk budget (200) buys 200 / 60 units.
     decision = engine().evaluate(

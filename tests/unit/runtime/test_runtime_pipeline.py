@@ -95,6 +95,25 @@ def test_buy_pressure_opens_a_long_sized_by_kelly() -> None:
     assert decision.risk is not None and decision.risk.stop_price == pytest.approx(102 - 2.04)
 
 
+def test_reasons_and_the_order_flow_signal_are_built_when_read() -> None:
+    p = pipeline()
+    assert p.last_ofi is None
+    p.observe(book(bid=100.0, bid_size=1.0, ask=101.0, ask_size=1.0, at=T0))
+    up = book(bid=101.0, bid_size=2.0, ask=102.0, ask_size=1.0, at=T0 + 100)
+    p.observe(up)
+    signal = p.last_ofi
+    assert signal is not None and signal == p.ofi.signal()
+    assert (signal.imbalance, signal.snapshot_count, signal.as_of_ms) == (1.0, 2, T0 + 100)
+    entry = decide(p, up)
+    assert entry.risk is not None
+    assert entry.reason == entry.risk.reason
+    assert entry.reason.startswith("buy 1.02124 BTC/USDT:USDT (104.17 notional, sized by kelly")
+    assert entry.to_dict()["reason"] == entry.reason
+    assert [reading.name for reading in entry.fused.used] == ["ofi"]
+    held = decide(p, up, paused=True)
+    assert held.reason == "paused: not opening (buy signal +0.017)"
+
+
 def test_sell_pressure_closes_a_long_and_pause_blocks_only_new_positions() -> None:
     p = pipeline()
     p.observe(book(bid=101.0, bid_size=1.0, ask=102.0, ask_size=1.0, at=T0))
