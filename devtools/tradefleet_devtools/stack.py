@@ -31,7 +31,10 @@ DEMO_NODES = (
     NodeSpec(name="frankfurt-1", region="eu-central-1"),
 )
 OPERATOR_REGIONS = ("ap-northeast-1", "ap-southeast-1")
-EXCHANGE_SYMBOLS = "BTC/USDT:USDT,ETH/USDT:USDT,SOL/USDT:USDT"
+# LINK follows a 15-minute price cycle: a market whose every window looks alike, for tests
+# whose expected outcome must not depend on when they run (the optimisation e2e).
+CYCLE_SYMBOL = "LINK/USDT:USDT"
+EXCHANGE_SYMBOLS = f"BTC/USDT:USDT,ETH/USDT:USDT,SOL/USDT:USDT,{CYCLE_SYMBOL}"
 
 
 class StackError(RuntimeError):
@@ -66,6 +69,8 @@ class ExchangeProcess:
                 EXCHANGE_SYMBOLS,
                 "--prices",
                 "synthetic",
+                "--cycle-symbols",
+                CYCLE_SYMBOL,
                 "--step-seconds",
                 "1",
                 "--history-hours",

@@ -592,7 +592,18 @@ def render_optimizer_access(*, owner: Owner) -> list[dict[str, Any]]:
 
 
 def optimizer_job_name(*, owner: Owner, run: str) -> str:
-    return child_name(owner=owner.name, suffix=f"opt-{content_hash({'run': run})[:8]}")
+    return child_name(owner=owner.name, suffix=f"opt-{_run_hash(run)[:8]}")
+
+
+def _run_hash(run: str) -> str:
+    return content_hash({"run": run})
+
+
+def optimizer_seed(*, spec: TradingBotSpec, run: str) -> int:
+    """``spec.optimizer.seed``, or one derived from the run, so each run searches afresh."""
+    if spec.optimizer.seed is not None:
+        return spec.optimizer.seed
+    return int(_run_hash(run)[:8], 16) & 0x7FFF_FFFF
 
 
 def render_optimizer_job(
@@ -610,6 +621,7 @@ def render_optimizer_job(
         {"name": "TRADEFLEET_OPTIMIZER_JOB", "value": name},
         {"name": "TRADEFLEET_OPTIMIZER_RESULT", "value": f"{name}-result"},
         {"name": "TRADEFLEET_OPTIMIZER_BASED_ON", "value": based_on},
+        {"name": "TRADEFLEET_OPTIMIZER_SEED", "value": str(optimizer_seed(spec=spec, run=run))},
         {"name": "TRADEFLEET_OWNER_UID", "value": owner.uid},
         *({"name": k, "value": v} for k, v in sorted(settings.runtime_env.items())),
     ]

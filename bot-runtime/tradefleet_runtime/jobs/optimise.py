@@ -98,7 +98,8 @@ def result_config_map(
         "beatsCurrentOutOfSample": result.beats_current_out_of_sample,
         "basedOnParameters": _required(environ, "TRADEFLEET_OPTIMIZER_BASED_ON"),
         "bestParameters": dict(result.best_parameters or {}),
-        "summary": result.reason,
+        "summary": f"{result.reason} (seed {result.seed}, {result.valid_trials}/{result.trials} "
+        "trials valid)",
         "result": result.to_dict(),
     }
     return {
@@ -155,7 +156,13 @@ async def run_job(
 ) -> OptimisationResult:
     lookback = int((config.document.get("optimizer") or {}).get("lookbackBars", 2000))
     bars = await fetch_bars(config=config, bars=lookback)
-    seed = int(environ.get("TRADEFLEET_OPTIMIZER_SEED", "0") or 0)
+    seed_text = _required(environ, "TRADEFLEET_OPTIMIZER_SEED")
+    try:
+        seed = int(seed_text)
+    except ValueError:
+        raise OptimiseJobError(
+            f"TRADEFLEET_OPTIMIZER_SEED must be an integer, got {seed_text!r}"
+        ) from None
     result = optimise(config=config, bars=bars, seed=seed)
     LOG.info(
         "optimisation on %d candles: %s the running parameters out of sample (%s)",

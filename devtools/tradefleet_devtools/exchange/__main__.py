@@ -20,7 +20,12 @@ from decimal import Decimal
 
 from tradefleet_devtools.exchange.engine import EngineConfig
 from tradefleet_devtools.exchange.market import default_start_price
-from tradefleet_devtools.exchange.prices import PriceSource, SyntheticReplayPriceSource
+from tradefleet_devtools.exchange.prices import (
+    CYCLE_PERIOD_SECONDS,
+    CyclePriceSource,
+    PriceSource,
+    SyntheticReplayPriceSource,
+)
 from tradefleet_devtools.exchange.server import LocalExchange, LocalExchangeOptions
 
 
@@ -49,24 +54,48 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         default="random-walk",
         help="random-walk: seeded geometric walk; synthetic: replay regime-switching bars",
     )
+    parser.add_argument(
+        "--cycle-symbols",
+        default="",
+        help="symbols (also listed in --symbols) whose price follows a 15-minute sine cycle "
+        "with noise instead of --prices: the same market whenever a test looks at it",
+    )
     args = parser.parse_args(argv)
     if not args.api_key or not args.api_secret:
         parser.error("--api-key and --api-secret (or their environment variables) are required")
     if not args.step_seconds > 0:
         parser.error("--step-seconds must be positive")
+    unlisted = set(_symbols(args.cycle_symbols)) - set(_symbols(args.symbols))
+    if unlisted:
+        parser.error(f"--cycle-symbols not listed in --symbols: {', '.join(sorted(unlisted))}")
     return args
 
 
-async def _serve(args: argparse.Namespace) -> None:
-    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
-    sources: dict[str, PriceSource] = {}
+def _symbols(listed: str) -> list[str]:
+    return [s.strip() for s in listed.split(",") if s.strip()]
+
+
+def _price_source(*, args: argparse.Namespace, symbol: str, seed: int) -> PriceSource | None:
+    """The path of ``symbol``; None lets the exchange use its default random walk."""
+    start_price = default_start_price(symbol)
+    if symbol in _symbols(args.cycle_symbols):
+        return CyclePriceSource(
+            seed=seed,
+            start_price=start_price,
+            period_steps=round(CYCLE_PERIOD_SECONDS / args.step_seconds),
+        )
     if args.prices == "synthetic":
-        sources = {
-            symbol: SyntheticReplayPriceSource(
-                seed=args.seed + index, start_price=default_start_price(symbol)
-            )
-            for index, symbol in enumerate(symbols)
-        }
+        return SyntheticReplayPriceSource(seed=seed, start_price=start_price)
+    return None
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    symbols = _symbols(args.symbols)
+    sources: dict[str, PriceSource] = {}
+    for index, symbol in enumerate(symbols):
+        source = _price_source(args=args, symbol=symbol, seed=args.seed + index)
+        if source is not None:
+            sources[symbol] = source
     options = LocalExchangeOptions(
         symbols=symbols,
         api_key=args.api_key,

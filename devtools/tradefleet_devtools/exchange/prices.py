@@ -5,9 +5,11 @@ the next point of its path every simulated step. The exchange applies each point
 *relative* move from the current mid price, so an admin override (``POST /_admin/price``)
 shifts the level and the path carries on from there.
 
-Two sources: ``RandomWalkPriceSource`` (seeded geometric random walk) and
+Three sources: ``RandomWalkPriceSource`` (seeded geometric random walk),
 ``SyntheticReplayPriceSource`` (replays the closes and volumes of
-``tradefleet_runtime.market.synthetic.generate_market``).
+``tradefleet_runtime.market.synthetic.generate_market``) and ``CyclePriceSource`` (a
+sine cycle with noise: the same market in every window, so what a strategy or an
+optimisation decides on it does not depend on when a test runs).
 """
 
 from __future__ import annotations
@@ -105,3 +107,55 @@ class SyntheticReplayPriceSource:
         return PricePoint(
             price=self._closes[position] * self._scale, volume=self._volumes[position]
         )
+
+
+# The cycle the local exchange's ``--cycle-symbols`` follow.
+CYCLE_PERIOD_SECONDS = 900
+
+
+class CyclePriceSource:
+    """A stationary market: log price = amplitude · sin(2π · step / period) + noise.
+
+    The noise is independent per step (normal, ``noise`` standard deviation), so the
+    path never drifts away from its cycle: every stretch of it looks like every other,
+    up to its phase.
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int,
+        start_price: float,
+        period_steps: int = 900,
+        amplitude: float = 0.02,
+        noise: float = 0.001,
+        mean_volume: float = 5.0,
+    ) -> None:
+        if not (start_price > 0 and math.isfinite(start_price)):
+            raise PriceSourceError(f"start_price must be positive, got {start_price!r}")
+        if period_steps < 2:
+            raise PriceSourceError(f"period_steps must be at least 2, got {period_steps!r}")
+        if not (0 <= amplitude < 1 and 0 <= noise < 1):
+            raise PriceSourceError(
+                f"amplitude and noise must be within [0, 1), got {amplitude!r} and {noise!r}"
+            )
+        if not mean_volume > 0:
+            raise PriceSourceError(f"mean_volume must be positive, got {mean_volume!r}")
+        self._rng = random.Random(seed)
+        self._start_price = start_price
+        self._period_steps = period_steps
+        self._amplitude = amplitude
+        self._noise = noise
+        self._mean_volume = mean_volume
+        self._step = 0
+
+    @property
+    def start_price(self) -> float:
+        return self._start_price
+
+    def next_point(self) -> PricePoint:
+        self._step += 1
+        phase = 2 * math.pi * self._step / self._period_steps
+        log_move = self._amplitude * math.sin(phase) + self._rng.gauss(0.0, self._noise)
+        volume = self._mean_volume * self._rng.expovariate(1.0)
+        return PricePoint(price=self._start_price * math.exp(log_move), volume=volume)

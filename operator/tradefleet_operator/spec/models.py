@@ -200,6 +200,7 @@ class OptimizerSpec:
     trials: int = 60
     drawdown_penalty: float = 0.5
     min_trades: int = 5
+    seed: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

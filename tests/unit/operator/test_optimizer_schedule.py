@@ -13,7 +13,9 @@ from tradefleet_operator.optimizer import (
     read_results,
     with_parameters,
 )
-from tradefleet_operator.spec import OptimizerSpec
+from tradefleet_operator.render import Owner, render_optimizer_job
+from tradefleet_operator.settings import OperatorSettings
+from tradefleet_operator.spec import OptimizerSpec, parse_trading_bot_spec
 from tradefleet_operator.spec.schedule import next_fire_time
 
 pytestmark = pytest.mark.unit
@@ -121,3 +123,30 @@ def test_only_a_winning_result_for_the_current_parameters_is_adopted() -> None:
     # The user edits the parameters: the older optimisation no longer applies.
     edited = {"strategy": {"parameters": {"emaFast": 9, "emaSlow": 26}}}
     assert adopted_result(results=results, raw_spec=edited) is None
+
+
+def _seed_of(*, run: str, optimizer: dict[str, object]) -> int:
+    spec = parse_trading_bot_spec(
+        {"exchange": "binance", "symbol": "BTC/USDT", "optimizer": optimizer}
+    )
+    owner = Owner(kind="TradingBot", name="tuned", namespace="desk", uid="0000")
+    job = render_optimizer_job(
+        owner=owner,
+        spec=spec,
+        run=run,
+        based_on="abc",
+        settings=OperatorSettings(region="ap-northeast-1"),
+    )
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    return int(env["TRADEFLEET_OPTIMIZER_SEED"])
+
+
+def test_each_run_searches_with_its_own_seed_unless_the_spec_fixes_one() -> None:
+    seeds = {_seed_of(run=f"now:{n}", optimizer={"enabled": True}) for n in range(20)}
+    assert len(seeds) == 20
+    assert all(0 <= seed < 2**31 for seed in seeds)
+    # The same run (a Job retried or re-rendered) keeps its seed.
+    assert _seed_of(run="now:1", optimizer={}) == _seed_of(run="now:1", optimizer={})
+    fixed = {_seed_of(run=f"now:{n}", optimizer={"seed": 11}) for n in range(5)}
+    assert fixed == {11}

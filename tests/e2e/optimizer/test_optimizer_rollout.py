@@ -1,0 +1,128 @@
+"""Parameter optimisation through the operator: an on-demand optimisation Job runs as a pod on
+the cluster, backtests on the exchange's recent candles over ccxt, and its winning result becomes
+the bot's next revision (source optimizer), rolled out like any spec change.
+
+The bot trades LINK, which the stack's exchange moves along a 15-minute price cycle, on
+deliberately poor starting parameters. On that market the search beats them out of sample in
+every window the Job could be given (``tests/unit/backtest/test_optimise_cycle_market.py``
+checks this offline), so the outcome does not depend on when the test runs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from kubernetes import client
+from support.bots import exchange_bot, get_bot, set_annotation, wait_for_phase
+from support.k8s import wait_for
+from support.optimisation import OPTIMIZER, STARTING_PARAMETERS, TIMEFRAME
+from tradefleet_devtools.stack import CYCLE_SYMBOL, LocalStack
+
+pytestmark = pytest.mark.e2e
+
+BOT = "tuned"
+
+
+def _job_finished(batch: client.BatchV1Api, namespace: str, name: str) -> Any:
+    job = batch.read_namespaced_job(name, namespace)
+    return job if (job.status.succeeded or job.status.failed) else None
+
+
+def _running_pod_revisions(core: client.CoreV1Api, namespace: str) -> set[str]:
+    pods = core.list_namespaced_pod(namespace, label_selector=f"tradefleet.io/bot={BOT}").items
+    return {
+        (pod.metadata.annotations or {}).get("tradefleet.io/revision", "")
+        for pod in pods
+        if pod.status.phase == "Running"
+        and not pod.metadata.deletion_timestamp
+        and (pod.metadata.labels or {}).get("app.kubernetes.io/component") != "optimizer"
+    }
+
+
+def test_an_optimisation_that_beats_the_running_parameters_is_rolled_out(
+    stack: LocalStack, e2e_api: client.ApiClient, e2e_namespace: str, exchange_keys: str
+) -> None:
+    custom = client.CustomObjectsApi(e2e_api)
+    core, batch, apps = (
+        client.CoreV1Api(e2e_api),
+        client.BatchV1Api(e2e_api),
+        client.AppsV1Api(e2e_api),
+    )
+    bot = exchange_bot(
+        BOT,
+        symbol=CYCLE_SYMBOL,
+        strategy={"name": "ema_rsi", "timeframe": TIMEFRAME, "parameters": STARTING_PARAMETERS},
+        optimizer=OPTIMIZER,
+    )
+    custom.create_namespaced_custom_object(
+        "tradefleet.io", "v1alpha1", e2e_namespace, "tradingbots", bot
+    )
+    running = wait_for_phase(e2e_api, e2e_namespace, BOT, "Running", timeout_s=180)
+    assert running["status"]["currentRevision"] == 1
+
+    set_annotation(e2e_api, e2e_namespace, BOT, "tradefleet.io/optimize-now", "first")
+    triggered_at = time.monotonic()
+    job_name: str = wait_for(
+        lambda: (
+            (get_bot(e2e_api, e2e_namespace, BOT).get("status") or {}).get("optimizer") or {}
+        ).get("lastJob"),
+        timeout_s=60,
+        what="the operator to start an optimisation Job",
+    )
+    assert job_name.startswith(f"{BOT}-opt-")
+
+    # The Job runs as a real pod on the dev node agent: fetch candles, search, publish.
+    job = wait_for(
+        lambda: _job_finished(batch, e2e_namespace, job_name),
+        timeout_s=600,
+        what=f"Job {job_name} to finish",
+    )
+    assert job.status.succeeded == 1, f"Job {job_name} failed: {job.status}"
+    job_done_after = time.monotonic() - triggered_at
+
+    result_map = core.read_namespaced_config_map(f"{job_name}-result", e2e_namespace)
+    assert result_map.metadata.labels["tradefleet.io/optimizer-result"] == "true"
+    result = json.loads(result_map.data["result.json"])
+    assert result["job"] == job_name
+    assert result["beatsCurrentOutOfSample"], result["summary"]
+    assert result["result"]["seed"] == OPTIMIZER["seed"]
+    assert result["result"]["trainBars"] + result["result"]["testBars"] == OPTIMIZER["lookbackBars"]
+    assert result["result"]["currentParameters"] == STARTING_PARAMETERS
+    assert result["bestParameters"] != STARTING_PARAMETERS
+
+    adopted = wait_for(
+        lambda: (
+            (b := get_bot(e2e_api, e2e_namespace, BOT))["status"].get("currentRevision") == 2 and b
+        ),
+        timeout_s=120,
+        what="revision 2 from the optimisation",
+    )
+    status = adopted["status"]
+    assert status["optimizer"]["appliedJob"] == job_name
+    assert status["optimizer"]["lastResult"]["job"] == job_name
+    assert status["optimizer"]["lastResult"]["beatsCurrent"] is True
+    assert f"seed {OPTIMIZER['seed']}" in status["optimizer"]["lastResult"]["message"]
+    newest = status["revisionHistory"][0]
+    assert newest["revision"] == 2 and newest["source"] == "optimizer"
+    assert job_name in newest["reason"]
+    # The user's spec is untouched: the optimised parameters live in the revision only.
+    assert adopted["spec"]["strategy"]["parameters"] == STARTING_PARAMETERS
+
+    template = apps.read_namespaced_deployment(BOT, e2e_namespace).spec.template
+    assert template.metadata.annotations["tradefleet.io/revision"] == "2"
+
+    wait_for(
+        lambda: _running_pod_revisions(core, e2e_namespace) == {"2"},
+        timeout_s=240,
+        what="only revision 2's pod to run",
+    )
+    on_new_revision = wait_for_phase(e2e_api, e2e_namespace, BOT, "Running", timeout_s=240)
+    assert on_new_revision["status"]["currentRevision"] == 2
+    print(
+        f"optimize-now -> Job {job_name} succeeded: {job_done_after:.1f}s; "
+        f"-> Running on revision 2: {time.monotonic() - triggered_at:.1f}s "
+        f"({result['summary']}; best parameters {result['bestParameters']})"
+    )
