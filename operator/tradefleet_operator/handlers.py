@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import kopf
 
 from tradefleet_operator import deletion
@@ -25,6 +26,8 @@ from tradefleet_operator.kube import (
     bearer_token,
     client_configuration,
     load_credentials,
+    pack_object,
+    unpack_object,
 )
 from tradefleet_operator.metrics import BotRecord, OperatorMetrics
 from tradefleet_operator.reconcile import ChildKey, Outcome, Reconciler, SourceState
@@ -53,6 +56,10 @@ CHILD_RESOURCES: tuple[tuple[str, str, str], ...] = (
     ("rbac.authorization.k8s.io", "v1", "roles"),
     ("rbac.authorization.k8s.io", "v1", "rolebindings"),
 )
+# The custom resources themselves, plus Kopf's peering objects.
+OWN_RESOURCES = ("tradingbots", "signalsources", "kopfpeerings", "clusterkopfpeerings")
+# Connections for Kopf's patches and events, on top of one per watch.
+KOPF_REQUEST_CONNECTIONS = 32
 OwnerKey = tuple[str, str, str]  # (namespace, owner kind, owner name)
 
 
@@ -104,22 +111,43 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
 
 @kopf.on.login()
-def login(memo: kopf.Memo, **kwargs: Any) -> kopf.ConnectionInfo | None:
-    """Kopf connects exactly as the operator's own client: the given kubeconfig, else in-cluster."""
-    kubeconfig = _state(memo).settings.kubeconfig
-    if kubeconfig is None:
+async def login(memo: kopf.Memo, **kwargs: Any) -> kopf.AiohttpSession:
+    """Kopf connects exactly as the operator's own client: the given kubeconfig, else in-cluster.
+
+    Through a connection pool of bounded size: Kopf's own is unbounded, and every TLS connection
+    costs a 256 KiB read buffer, so a burst of a thousand new bots' patches and events otherwise
+    opens well over a hundred of them at once.
+    """
+    settings = _state(memo).settings
+    info: kopf.ConnectionInfo
+    if settings.kubeconfig is None:
         # Through the official client: it honours KUBERNETES_SERVICE_HOST/PORT like kubectl does.
-        return kopf.login_via_client(**kwargs)
-    cfg = client_configuration(kubeconfig=kubeconfig)
-    token = bearer_token(cfg)
-    return kopf.ConnectionInfo(
-        server=cfg.host,
-        ca_path=cfg.ssl_ca_cert,
-        insecure=not cfg.verify_ssl,
-        scheme="Bearer" if token else None,
-        token=token,
-        certificate_path=cfg.cert_file,
-        private_key_path=cfg.key_file,
+        found = kopf.login_via_client(**kwargs)
+        if found is None:
+            raise kopf.LoginError("no in-cluster credentials and no kubeconfig given")
+        info = found
+    else:
+        cfg = client_configuration(kubeconfig=settings.kubeconfig)
+        token = bearer_token(cfg)
+        info = kopf.ConnectionInfo(
+            server=cfg.host,
+            ca_path=cfg.ssl_ca_cert,
+            insecure=not cfg.verify_ssl,
+            scheme="Bearer" if token else None,
+            token=token,
+            certificate_path=cfg.cert_file,
+            private_key_path=cfg.key_file,
+        )
+    # Each watched resource holds one connection for good (per namespace when namespaced).
+    watches = (len(CHILD_RESOURCES) + len(OWN_RESOURCES)) * max(1, len(settings.namespaces))
+    connector = aiohttp.TCPConnector(
+        limit=watches + KOPF_REQUEST_CONNECTIONS, ssl=info.as_ssl_context()
+    )
+    return kopf.AiohttpSession(
+        server=info.server,
+        default_namespace=info.default_namespace,
+        expiration=info.expiration,
+        aiohttp_session=aiohttp.ClientSession(connector=connector, headers=info.as_http_headers()),
     )
 
 
@@ -141,21 +169,15 @@ def _owner_key(*, namespace: str | None, labels: Mapping[str, str]) -> OwnerKey 
     return None
 
 
-def _trimmed(body: kopf.Body) -> dict[str, Any]:
-    copy = dict(body)
-    metadata = dict(copy.get("metadata") or {})
-    metadata.pop("managedFields", None)
-    copy["metadata"] = metadata
-    return copy
-
-
 # Index and event handlers are async on purpose: Kopf runs sync handlers in a thread pool, and
 # with an event per child change that hand-off would cost more than the handlers themselves.
 async def _index_child(
     body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any
-) -> dict[OwnerKey, dict[str, Any]]:
+) -> dict[OwnerKey, bytes]:
     key = _owner_key(namespace=namespace, labels=labels)
-    return {} if key is None else {key: _trimmed(body)}
+    # Packed: the indexes hold every child of every bot (about ten each) for good, and a
+    # reconcile pass reads only its own bot's few back.
+    return {} if key is None else {key: pack_object(body)}
 
 
 async def _child_changed(
@@ -218,13 +240,17 @@ async def bot_changed(namespace: str | None, name: str, memo: kopf.Memo, **_: An
 def _children(*, indexes: Mapping[str, Any], key: OwnerKey) -> dict[ChildKey, Mapping[str, Any]]:
     found: dict[ChildKey, Mapping[str, Any]] = {}
     for _group, _version, plural in CHILD_RESOURCES:
-        index: kopf.Index[OwnerKey, dict[str, Any]] = indexes[f"children_{plural}"]
-        for obj in index.get(key, []):
+        index: kopf.Index[OwnerKey, bytes] = indexes[f"children_{plural}"]
+        for packed in index.get(key, []):
+            obj = unpack_object(packed)
             found[(str(obj["kind"]), str(obj["metadata"]["name"]))] = obj
     return found
 
 
-async def _write_outcome(*, state: Runtime, body: kopf.Body, kind: str, outcome: Outcome) -> None:
+async def _write_outcome(
+    *, state: Runtime, body: kopf.Body, kind: str, outcome: Outcome
+) -> Mapping[str, Any]:
+    """Write the outcome's events and status (if it changed); return the status now stored."""
     reconciler = state.reconciler
     assert reconciler is not None
     uid = body["metadata"]["uid"]
@@ -239,7 +265,8 @@ async def _write_outcome(*, state: Runtime, body: kopf.Body, kind: str, outcome:
             patch={"status": _with_nulls(old=stored, new=outcome.status)},
             subresource="status",
         )
-        state.written_status[uid] = answer.get("status") or {}
+        stored = state.written_status[uid] = answer.get("status") or {}
+    return stored
 
 
 def _with_nulls(*, old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -280,15 +307,16 @@ async def _loop(
                 outcome = await reconciler.reconcile_source(
                     body=current, children=children, consumers=consumers
                 )
-            await _write_outcome(state=state, body=body, kind=kind, outcome=outcome)
+            stored = await _write_outcome(state=state, body=body, kind=kind, outcome=outcome)
             state.metrics.observe_pass(kind=kind, ok=True, seconds=time.monotonic() - started)
             for cause in outcome.restarts:
                 state.metrics.restarts.labels(namespace=key[0], bot=key[2], cause=cause).inc()
             if outcome.rolled_back:
                 state.metrics.rollbacks.labels(namespace=key[0], bot=key[2]).inc()
             if kind == "TradingBot":
+                # The stored status, not an equal copy of it: one per bot is enough to hold.
                 state.metrics.fleet.bots[uid] = BotRecord(
-                    namespace=key[0], name=key[2], status=outcome.status
+                    namespace=key[0], name=key[2], status=stored
                 )
             failures = 0
             timeout = state.settings.reconcile_interval_s

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,22 @@ KIND_PATHS: dict[str, tuple[str, str]] = {
     "TradingBot": ("/apis/tradefleet.io/v1alpha1", "tradingbots"),
     "SignalSource": ("/apis/tradefleet.io/v1alpha1", "signalsources"),
 }
+
+
+def pack_object(body: Mapping[str, Any]) -> bytes:
+    """``body`` as compressed JSON without managedFields, for objects kept in memory to be read
+    back now and then (indexes of children, our own recent writes): as nested dicts they take
+    many times the memory."""
+    copy = dict(body)
+    metadata = dict(copy.get("metadata") or {})
+    metadata.pop("managedFields", None)
+    copy["metadata"] = metadata
+    return zlib.compress(json.dumps(copy, separators=(",", ":")).encode(), 1)
+
+
+def unpack_object(packed: bytes) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(zlib.decompress(packed))
+    return body
 
 
 class KubeApiError(RuntimeError):
@@ -119,7 +137,8 @@ def load_credentials(*, kubeconfig: Path | None) -> Credentials:
 class KubeClient:
     """Async access to the apiserver for the operator's own writes."""
 
-    def __init__(self, *, credentials: Credentials, max_connections: int = 64) -> None:
+    # Enough to keep the apiserver busy; each TLS connection holds a 256 KiB read buffer.
+    def __init__(self, *, credentials: Credentials, max_connections: int = 32) -> None:
         self._credentials = credentials
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None

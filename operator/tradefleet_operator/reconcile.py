@@ -32,7 +32,7 @@ from tradefleet_operator.healing import (
     runtime_figures,
     source_figures,
 )
-from tradefleet_operator.kube import KubeApiError, KubeClient
+from tradefleet_operator.kube import KubeApiError, KubeClient, pack_object, unpack_object
 from tradefleet_operator.optimizer import (
     ANNOTATION_OPTIMIZE_NOW,
     OptimizerResult,
@@ -267,7 +267,8 @@ class Reconciler:
         self._control_secrets: set[str] = set()
         # What this process applied, until the watch-fed index has caught up with it: without
         # it, a pass right after a write would take the not-yet-indexed child for missing.
-        self._applied: dict[tuple[str, str, str], tuple[float, Mapping[str, Any]]] = {}
+        # Kept as (written at, resourceVersion, packed body).
+        self._applied: dict[tuple[str, str, str], tuple[float, int, bytes]] = {}
         # Parsed spec and its problems per bot uid, for the generation they were parsed at.
         self._specs: dict[str, tuple[int, TradingBotSpec | None, Sequence[ValidationProblem]]] = {}
 
@@ -843,7 +844,11 @@ class Reconciler:
             # under our Recreate): replace the whole object with what we rendered.
             meta = {**obj["metadata"], "resourceVersion": actual["metadata"]["resourceVersion"]}
             answer = await self.kube.replace(body={**obj, "metadata": meta})
-        self._applied[(str(obj["metadata"]["namespace"]), *key)] = (time.monotonic(), answer)
+        self._applied[(str(obj["metadata"]["namespace"]), *key)] = (
+            time.monotonic(),
+            _resource_version(answer),
+            pack_object(answer),
+        )
         return "was missing and was recreated" if actual is None else "had drifted and was restored"
 
     def _stamped(self, obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -861,13 +866,13 @@ class Reconciler:
         applied = self._applied.get(cache_key)
         if applied is None:
             return indexed
-        written_at, body = applied
+        written_at, written_version, packed = applied
         if time.monotonic() - written_at > APPLIED_CACHE_TTL_S or (
-            indexed is not None and _resource_version(indexed) >= _resource_version(body)
+            indexed is not None and _resource_version(indexed) >= written_version
         ):
             del self._applied[cache_key]
             return indexed
-        return body
+        return unpack_object(packed)
 
     async def _ensure_control_secret(self, *, owner: Owner) -> int:
         if owner.uid in self._control_secrets:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 from tradefleet_operator.conditions import Condition, merge_conditions
 from tradefleet_operator.drift import object_in_sync
+from tradefleet_operator.kube import pack_object, unpack_object
 from tradefleet_operator.reconcile import choose_revision, revision_content
 from tradefleet_operator.render import MAX_NAME, child_name, content_hash
 
@@ -95,3 +99,20 @@ def test_child_names_stay_valid_and_unique_when_bots_have_long_names() -> None:
     assert len(names) == 2
     assert all(len(n) <= MAX_NAME and n.endswith("-config") for n in names)
     assert child_name(owner="short", suffix="config") == "short-config"
+
+
+def test_children_kept_in_memory_round_trip_without_managed_fields() -> None:
+    pod: dict[str, Any] = {
+        "kind": "Pod",
+        "metadata": {
+            "name": "bot-0",
+            "resourceVersion": "42",
+            "labels": {"tradefleet.io/bot": "bot"},
+            "managedFields": [{"manager": "kube-scheduler", "fieldsV1": {"f:status": {}}}] * 50,
+        },
+        "status": {"phase": "Running", "podIP": "10.0.0.7"},
+    }
+    packed = pack_object(pod)
+    without = {k: v for k, v in pod["metadata"].items() if k != "managedFields"}
+    assert unpack_object(packed) == {**pod, "metadata": without}
+    assert len(packed) < len(json.dumps(pod)) / 4
