@@ -47,6 +47,13 @@ class PriceSource(Protocol):
         ...
 
 
+def _check_level_and_volume(*, start_price: float, mean_volume: float) -> None:
+    if not (start_price > 0 and math.isfinite(start_price)):
+        raise PriceSourceError(f"start_price must be positive, got {start_price!r}")
+    if not (mean_volume > 0 and math.isfinite(mean_volume)):
+        raise PriceSourceError(f"mean_volume must be positive, got {mean_volume!r}")
+
+
 class RandomWalkPriceSource:
     """A seeded geometric random walk: log returns are normal(0, volatility) per step."""
 
@@ -58,12 +65,9 @@ class RandomWalkPriceSource:
         volatility: float = 0.0001,
         mean_volume: float = 5.0,
     ) -> None:
-        if not (start_price > 0 and math.isfinite(start_price)):
-            raise PriceSourceError(f"start_price must be positive, got {start_price!r}")
+        _check_level_and_volume(start_price=start_price, mean_volume=mean_volume)
         if not (volatility >= 0 and math.isfinite(volatility)):
             raise PriceSourceError(f"volatility must be >= 0, got {volatility!r}")
-        if not mean_volume > 0:
-            raise PriceSourceError(f"mean_volume must be positive, got {mean_volume!r}")
         self._rng = random.Random(seed)
         self._start_price = start_price
         self._price = start_price
@@ -131,16 +135,13 @@ class CyclePriceSource:
         noise: float = 0.001,
         mean_volume: float = 5.0,
     ) -> None:
-        if not (start_price > 0 and math.isfinite(start_price)):
-            raise PriceSourceError(f"start_price must be positive, got {start_price!r}")
+        _check_level_and_volume(start_price=start_price, mean_volume=mean_volume)
         if period_steps < 2:
             raise PriceSourceError(f"period_steps must be at least 2, got {period_steps!r}")
         if not (0 <= amplitude < 1 and 0 <= noise < 1):
             raise PriceSourceError(
                 f"amplitude and noise must be within [0, 1), got {amplitude!r} and {noise!r}"
             )
-        if not mean_volume > 0:
-            raise PriceSourceError(f"mean_volume must be positive, got {mean_volume!r}")
         self._rng = random.Random(seed)
         self._start_price = start_price
         self._period_steps = period_steps
