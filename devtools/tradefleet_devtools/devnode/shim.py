@@ -67,15 +67,16 @@ def _bind(*, mount: dict[str, Any], source_fd: int, mount_command: str) -> None:
 
 
 def _hidden_code_paths(mounts: list[dict[str, Any]]) -> list[str]:
-    """The project's code directories (the pod's PYTHONPATH) that a volume would cover.
+    """The project's code directories (the pod's PYTHONPATH) and Python environment (the
+    virtualenv the command runs from) that a volume would cover.
 
-    The command runs from the host's environment, not an image: when a checkout lives under a
-    volume's mount path (a repository in /tmp and an emptyDir at /tmp), the code is mounted back.
+    The command runs from the host's environment, not an image: when a checkout or the
+    virtualenv lives under a volume's mount path (a repository or a cache in /tmp and an
+    emptyDir at /tmp), it is mounted back.
     """
     targets = [str(m["target"]).rstrip("/") or "/" for m in mounts]
-    paths = [
-        p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.isdir(p)
-    ]
+    candidates = [*os.environ.get("PYTHONPATH", "").split(os.pathsep), sys.prefix, sys.base_prefix]
+    paths = list(dict.fromkeys(p for p in candidates if p and os.path.isdir(p)))
     return [p for p in paths if any(p == t or p.startswith(f"{t}/") or t == "/" for t in targets)]
 
 
