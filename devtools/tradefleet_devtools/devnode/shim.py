@@ -75,7 +75,10 @@ def _hidden_code_paths(mounts: list[dict[str, Any]]) -> list[str]:
     emptyDir at /tmp), it is mounted back.
     """
     targets = [str(m["target"]).rstrip("/") or "/" for m in mounts]
-    candidates = [*os.environ.get("PYTHONPATH", "").split(os.pathsep), sys.prefix, sys.base_prefix]
+    # The shim runs with -S, so sys.prefix is not the virtualenv: take it from the interpreter's
+    # path (<venv>/bin/python), unresolved, as the pod's command names it.
+    environment = os.path.dirname(os.path.dirname(sys.executable))
+    candidates = [*os.environ.get("PYTHONPATH", "").split(os.pathsep), environment]
     paths = list(dict.fromkeys(p for p in candidates if p and os.path.isdir(p)))
     return [p for p in paths if any(p == t or p.startswith(f"{t}/") or t == "/" for t in targets)]
 
