@@ -210,6 +210,25 @@ snapshot = st.tuples(
     st.floats(min_value=0.0, max_value=50.0, allow_nan=False),
     st.integers(min_value=0, max_value=1_500),  # ms since the previous snapshot
 )
+Snapshot = tuple[int, float, int, float, int]
+
+
+def _rows(snapshots: list[Snapshot]) -> list[dict[str, float]]:
+    """The drawn snapshots as update() keyword arguments: prices on a 0.5 tick, time advancing."""
+    rows = []
+    now = BASE_MS
+    for bid_ticks, bid_size, spread_ticks, ask_size, gap in snapshots:
+        now += gap
+        rows.append(
+            {
+                "timestamp_ms": now,
+                "bid_price": bid_ticks * 0.5,
+                "bid_size": bid_size,
+                "ask_price": (bid_ticks + spread_ticks) * 0.5,
+                "ask_size": ask_size,
+            }
+        )
+    return rows
 
 
 @settings(max_examples=150, deadline=None)
@@ -220,7 +239,7 @@ snapshot = st.tuples(
     threshold=st.floats(min_value=0.01, max_value=1.0),
 )
 def test_streaming_and_batch_forms_give_identical_results(
-    snapshots: list[tuple[int, float, int, float, int]],
+    snapshots: list[Snapshot],
     window_ms: int,
     lookback_windows: int,
     threshold: float,
@@ -229,32 +248,12 @@ def test_streaming_and_batch_forms_give_identical_results(
         window_ms=window_ms, lookback_ms=window_ms * lookback_windows, threshold=threshold
     )
     stream = StreamingOfi(symbol="X", config=config)
-    columns: dict[str, list[float]] = {"bp": [], "bq": [], "ap": [], "aq": []}
-    stamps: list[int] = []
-    now = BASE_MS
-    streamed = []
-    for bid_ticks, bid_size, spread_ticks, ask_size, gap in snapshots:
-        now += gap
-        bid = bid_ticks * 0.5
-        ask = (bid_ticks + spread_ticks) * 0.5
-        streamed.append(
-            stream.update(
-                bid_price=bid, bid_size=bid_size, ask_price=ask, ask_size=ask_size, timestamp_ms=now
-            )
-        )
-        for key, value in zip(columns, (bid, bid_size, ask, ask_size), strict=True):
-            columns[key].append(value)
-        stamps.append(now)
-    arrays = {
-        "timestamp_ms": stamps,
-        "bid_price": columns["bp"],
-        "bid_size": columns["bq"],
-        "ask_price": columns["ap"],
-        "ask_size": columns["aq"],
-    }
-    series = ofi_series(**arrays, window_ms=window_ms)  # type: ignore[arg-type]
+    rows = _rows(snapshots)
+    streamed = [stream.update(**row) for row in rows]  # type: ignore[arg-type]
+    arrays = {key: [row[key] for row in rows] for key in rows[0]}
+    series = ofi_series(**arrays, window_ms=window_ms)
     assert series.increments.tolist() == streamed
-    assert ofi_signal_batch(symbol="X", config=config, **arrays) == stream.signal()  # type: ignore[arg-type]
+    assert ofi_signal_batch(symbol="X", config=config, **arrays) == stream.signal()
 
 
 @settings(max_examples=60, deadline=None)
@@ -264,34 +263,19 @@ def test_streaming_and_batch_forms_give_identical_results(
     lookback_windows=st.integers(min_value=1, max_value=8),
 )
 def test_streaming_signal_after_every_snapshot_equals_batch_on_the_prefix(
-    snapshots: list[tuple[int, float, int, float, int]],
+    snapshots: list[Snapshot],
     window_ms: int,
     lookback_windows: int,
 ) -> None:
     """The streaming form keeps the completed windows' sums between reads; none may go stale."""
     config = OfiConfig(window_ms=window_ms, lookback_ms=window_ms * lookback_windows)
     stream = StreamingOfi(symbol="X", config=config)
-    columns: dict[str, list[float] | list[int]] = {
-        "timestamp_ms": [],
-        "bid_price": [],
-        "bid_size": [],
-        "ask_price": [],
-        "ask_size": [],
-    }
-    now = BASE_MS
-    for bid_ticks, bid_size, spread_ticks, ask_size, gap in snapshots:
-        now += gap
-        row = {
-            "timestamp_ms": now,
-            "bid_price": bid_ticks * 0.5,
-            "bid_size": bid_size,
-            "ask_price": (bid_ticks + spread_ticks) * 0.5,
-            "ask_size": ask_size,
-        }
+    columns: dict[str, list[float]] = {}
+    for row in _rows(snapshots):
         stream.update(**row)  # type: ignore[arg-type]
         for key, value in row.items():
-            columns[key].append(value)  # type: ignore[arg-type]
-        assert ofi_signal_batch(symbol="X", config=config, **columns) == stream.signal()  # type: ignore[arg-type]
+            columns.setdefault(key, []).append(value)
+        assert ofi_signal_batch(symbol="X", config=config, **columns) == stream.signal()
 
 
 @settings(max_examples=60, deadline=None)
@@ -302,7 +286,7 @@ def test_streaming_signal_after_every_snapshot_equals_batch_on_the_prefix(
     threshold=st.floats(min_value=0.01, max_value=1.0),
 )
 def test_streaming_reading_equals_the_signals_reading(
-    snapshots: list[tuple[int, float, int, float, int]],
+    snapshots: list[Snapshot],
     window_ms: int,
     lookback_windows: int,
     threshold: float,
@@ -312,16 +296,8 @@ def test_streaming_reading_equals_the_signals_reading(
     )
     stream = StreamingOfi(symbol="X", config=config)
     assert stream.reading() is None
-    now = BASE_MS
-    for bid_ticks, bid_size, spread_ticks, ask_size, gap in snapshots:
-        now += gap
-        stream.update(
-            bid_price=bid_ticks * 0.5,
-            bid_size=bid_size,
-            ask_price=(bid_ticks + spread_ticks) * 0.5,
-            ask_size=ask_size,
-            timestamp_ms=now,
-        )
+    for row in _rows(snapshots):
+        stream.update(**row)  # type: ignore[arg-type]
         signal = stream.signal()
         assert signal is not None
         assert stream.reading() == signal.as_reading()
