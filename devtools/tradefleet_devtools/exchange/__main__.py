@@ -57,8 +57,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--cycle-symbols",
         default="",
-        help="symbols (also listed in --symbols) whose price follows a 15-minute sine cycle "
-        "with noise instead of --prices: the same market whenever a test looks at it",
+        help=f"symbols (also listed in --symbols) whose price follows a "
+        f"{CYCLE_PERIOD_SECONDS // 60}-minute sine cycle with noise instead of --prices: "
+        "the same market whenever a test looks at it",
     )
     args = parser.parse_args(argv)
     if not args.api_key or not args.api_secret:
@@ -75,10 +76,12 @@ def _symbols(listed: str) -> list[str]:
     return [s.strip() for s in listed.split(",") if s.strip()]
 
 
-def _price_source(*, args: argparse.Namespace, symbol: str, seed: int) -> PriceSource | None:
+def _price_source(
+    *, args: argparse.Namespace, symbol: str, cycling: bool, seed: int
+) -> PriceSource | None:
     """The path of ``symbol``; None lets the exchange use its default random walk."""
     start_price = default_start_price(symbol)
-    if symbol in _symbols(args.cycle_symbols):
+    if cycling:
         return CyclePriceSource(
             seed=seed,
             start_price=start_price,
@@ -91,9 +94,12 @@ def _price_source(*, args: argparse.Namespace, symbol: str, seed: int) -> PriceS
 
 async def _serve(args: argparse.Namespace) -> None:
     symbols = _symbols(args.symbols)
+    cycle_symbols = set(_symbols(args.cycle_symbols))
     sources: dict[str, PriceSource] = {}
     for index, symbol in enumerate(symbols):
-        source = _price_source(args=args, symbol=symbol, seed=args.seed + index)
+        source = _price_source(
+            args=args, symbol=symbol, cycling=symbol in cycle_symbols, seed=args.seed + index
+        )
         if source is not None:
             sources[symbol] = source
     options = LocalExchangeOptions(

@@ -130,7 +130,7 @@ class CyclePriceSource:
         *,
         seed: int,
         start_price: float,
-        period_steps: int = 900,
+        period_steps: int = CYCLE_PERIOD_SECONDS,
         amplitude: float = 0.02,
         noise: float = 0.001,
         mean_volume: float = 5.0,
