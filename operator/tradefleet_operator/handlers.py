@@ -9,12 +9,11 @@ steady-state reconcile makes no API call at all.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 import kopf
@@ -27,6 +26,7 @@ from tradefleet_operator.kube import (
     client_configuration,
     load_credentials,
     pack_object,
+    resource_version,
     unpack_object,
 )
 from tradefleet_operator.metrics import BotRecord, OperatorMetrics
@@ -40,6 +40,7 @@ from tradefleet_operator.render import (
     VERSION,
 )
 from tradefleet_operator.settings import OperatorSettings
+from tradefleet_operator.slots import PassSlots
 
 log = logging.getLogger("tradefleet.operator")
 
@@ -60,7 +61,15 @@ CHILD_RESOURCES: tuple[tuple[str, str, str], ...] = (
 OWN_RESOURCES = ("tradingbots", "signalsources", "kopfpeerings", "clusterkopfpeerings")
 # Connections for Kopf's patches and events, on top of one per watch.
 KOPF_REQUEST_CONNECTIONS = 32
+# Least time from the start of one pass to the start of the next one woken by a child's change.
+PASS_SPACING_S = 1.0
 OwnerKey = tuple[str, str, str]  # (namespace, owner kind, owner name)
+BotView = tuple[Any, dict[str, str], dict[str, str]]  # (generation, annotations, labels)
+
+
+class WrittenStatus(NamedTuple):
+    resource_version: int  # of the resource right after the write
+    status: dict[str, Any]
 
 
 @dataclass(kw_only=True, slots=True)
@@ -71,10 +80,51 @@ class Runtime:
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     reconciler: Reconciler | None = None
     triggers: dict[OwnerKey, asyncio.Event] = field(default_factory=dict)
-    slots: asyncio.Semaphore | None = None
+    slots: PassSlots | None = None
     # The status this process last wrote per resource uid; newer than the watched body until
     # the watch delivers our own write, so a quick second pass never re-emits the same events.
-    written_status: dict[str, dict[str, Any]] = field(default_factory=dict)
+    written_status: dict[str, WrittenStatus] = field(default_factory=dict)
+    # What of each bot's metadata its loop was last woken for (see ``bot_changed``).
+    bot_views: dict[str, BotView] = field(default_factory=dict)
+
+
+class _NoDiffBaseStorage(kopf.DiffBaseStorage):
+    """Kopf keeps no last-handled configuration on the operator's resources.
+
+    Kopf stores one to tell creations from updates for its change handlers. The operator's only
+    change handler is on deletion, which needs no diff: the daemons compare desired with actual
+    state themselves. Stored, it would cost every new bot one more PATCH (and so one more watch
+    event and reconcile pass), a copy of its spec in an annotation, and a deep copy of the whole
+    body on every watch event.
+    """
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
+    ) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
+def _current_status(*, state: Runtime, body: kopf.Body) -> Mapping[str, Any]:
+    """The resource's newest known status: our last write until the watch delivers it, then
+    the watched one, which also shows what anyone else (another region's operator, a user)
+    wrote since."""
+    written = state.written_status.get(body["metadata"]["uid"])
+    if written is not None and written.resource_version > resource_version(body):
+        return written.status
+    status: Mapping[str, Any] = body.get("status") or {}
+    return status
+
+
+def _unreconciled(*, state: Runtime, body: kopf.Body) -> bool:
+    """Whether the resource's spec has changed since its last reconciled pass."""
+    observed = _current_status(state=state, body=body).get("observedGeneration")
+    return bool(observed != body["metadata"].get("generation"))
 
 
 def _state(memo: kopf.Memo) -> Runtime:
@@ -91,7 +141,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     state = _state(memo)
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = _NoDiffBaseStorage()
     # Our own events are explicit; only errors from Kopf itself become events too.
     settings.posting.level = logging.ERROR
     settings.watching.server_timeout = 300
@@ -104,7 +154,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         )
     kube = KubeClient(credentials=load_credentials(kubeconfig=state.settings.kubeconfig))
     state.reconciler = Reconciler(kube=kube, settings=state.settings)
-    state.slots = asyncio.Semaphore(state.settings.max_concurrent_reconciles)
+    state.slots = PassSlots(size=state.settings.max_concurrent_reconciles)
     if state.settings.metrics_port:
         state.metrics.serve(port=state.settings.metrics_port)
     log.info("tradefleet operator serving region %s", state.settings.region)
@@ -181,11 +231,15 @@ async def _index_child(
 
 
 async def _child_changed(
-    namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any
+    body: kopf.Body, namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any
 ) -> None:
     key = _owner_key(namespace=namespace, labels=labels)
-    if key is not None:
-        _trigger(memo=memo, key=key).set()
+    if key is None:
+        return
+    reconciler = _state(memo).reconciler
+    if reconciler is not None:
+        reconciler.child_observed(obj=body)
+    _trigger(memo=memo, key=key).set()
 
 
 for _group, _version, _plural in CHILD_RESOURCES:
@@ -233,7 +287,24 @@ async def source_consumers_index(
 
 
 @kopf.on.event(GROUP, VERSION, "tradingbots")
-async def bot_changed(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
+async def bot_changed(
+    body: kopf.Body, namespace: str | None, name: str, uid: str, memo: kopf.Memo, **_: Any
+) -> None:
+    # Wake the bot's loop only for what a pass reads: spec (by generation), annotations, labels,
+    # and a status this process did not write. The echo of our own status patch would cost a
+    # pass that finds nothing to do.
+    state = _state(memo)
+    meta = body["metadata"]
+    view: BotView = (
+        meta.get("generation"),
+        dict(meta.get("annotations") or {}),
+        dict(meta.get("labels") or {}),
+    )
+    written = state.written_status.get(uid)
+    echo = written is not None and written.resource_version == resource_version(body)
+    if echo and state.bot_views.get(uid) == view:
+        return
+    state.bot_views[uid] = view
     _trigger(memo=memo, key=(namespace or "", "TradingBot", name)).set()
 
 
@@ -256,7 +327,7 @@ async def _write_outcome(
     uid = body["metadata"]["uid"]
     for event in outcome.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
-    stored = state.written_status.get(uid, body.get("status") or {})
+    stored = _current_status(state=state, body=body)
     if outcome.status != stored:
         answer = await reconciler.kube.patch_merge(
             kind=kind,
@@ -265,7 +336,11 @@ async def _write_outcome(
             patch={"status": _with_nulls(old=stored, new=outcome.status)},
             subresource="status",
         )
-        stored = state.written_status[uid] = answer.get("status") or {}
+        written = WrittenStatus(
+            resource_version=resource_version(answer), status=answer.get("status") or {}
+        )
+        state.written_status[uid] = written
+        stored = written.status
     return stored
 
 
@@ -274,54 +349,60 @@ def _with_nulls(*, old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, 
     return {**{k: None for k in old if k not in new}, **new}
 
 
+async def _pass(
+    *, state: Runtime, body: kopf.Body, kind: str, key: OwnerKey, indexes: Mapping[str, Any]
+) -> float | None:
+    """One reconcile pass; return how soon its outcome asks to be looked at again, if sooner.
+
+    A function of its own so that what a pass decodes (its children) is freed when it returns:
+    a thousand idle loops each holding their last pass's children would hold tens of MB.
+    """
+    reconciler = state.reconciler
+    assert reconciler is not None
+    uid = body["metadata"]["uid"]
+    current = dict(body)
+    current["status"] = _current_status(state=state, body=body)
+    children = _children(indexes=indexes, key=key)
+    if kind == "TradingBot":
+        sources_idx: kopf.Index[tuple[str, str], SourceState] = indexes["sources_index"]
+        sources = {
+            name: next(iter(sources_idx[(ns, name)])) for (ns, name) in sources_idx if ns == key[0]
+        }
+        outcome = await reconciler.reconcile_bot(body=current, children=children, sources=sources)
+    else:
+        bots_idx: kopf.Index[tuple[str, str], str] = indexes["source_consumers_index"]
+        consumers = len(list(bots_idx.get((key[0], key[2]), [])))
+        outcome = await reconciler.reconcile_source(
+            body=current, children=children, consumers=consumers
+        )
+    stored = await _write_outcome(state=state, body=body, kind=kind, outcome=outcome)
+    for cause in outcome.restarts:
+        state.metrics.restarts.labels(namespace=key[0], bot=key[2], cause=cause).inc()
+    if outcome.rolled_back:
+        state.metrics.rollbacks.labels(namespace=key[0], bot=key[2]).inc()
+    if kind == "TradingBot":
+        # The stored status, not an equal copy of it: one per bot is enough to hold.
+        state.metrics.fleet.bots[uid] = BotRecord(namespace=key[0], name=key[2], status=stored)
+    return outcome.poll_again_s
+
+
 async def _loop(
     *, state: Runtime, body: kopf.Body, kind: str, key: OwnerKey, indexes: Mapping[str, Any]
 ) -> None:
-    reconciler = state.reconciler
-    assert reconciler is not None
     trigger = state.triggers.setdefault(key, asyncio.Event())
-    uid = body["metadata"]["uid"]
     failures = 0
     while True:
         trigger.clear()
-        current = dict(body)
-        current["status"] = state.written_status.get(uid, body.get("status") or {})
         assert state.slots is not None
-        await state.slots.acquire()
+        await state.slots.acquire(urgent=_unreconciled(state=state, body=body))
         started = time.monotonic()
         try:
-            children = _children(indexes=indexes, key=key)
-            if kind == "TradingBot":
-                sources_idx: kopf.Index[tuple[str, str], SourceState] = indexes["sources_index"]
-                sources = {
-                    name: next(iter(sources_idx[(ns, name)]))
-                    for (ns, name) in sources_idx
-                    if ns == key[0]
-                }
-                outcome = await reconciler.reconcile_bot(
-                    body=current, children=children, sources=sources
-                )
-            else:
-                bots_idx: kopf.Index[tuple[str, str], str] = indexes["source_consumers_index"]
-                consumers = len(list(bots_idx.get((key[0], key[2]), [])))
-                outcome = await reconciler.reconcile_source(
-                    body=current, children=children, consumers=consumers
-                )
-            stored = await _write_outcome(state=state, body=body, kind=kind, outcome=outcome)
+            poll_again_s = await _pass(state=state, body=body, kind=kind, key=key, indexes=indexes)
             state.metrics.observe_pass(kind=kind, ok=True, seconds=time.monotonic() - started)
-            for cause in outcome.restarts:
-                state.metrics.restarts.labels(namespace=key[0], bot=key[2], cause=cause).inc()
-            if outcome.rolled_back:
-                state.metrics.rollbacks.labels(namespace=key[0], bot=key[2]).inc()
-            if kind == "TradingBot":
-                # The stored status, not an equal copy of it: one per bot is enough to hold.
-                state.metrics.fleet.bots[uid] = BotRecord(
-                    namespace=key[0], name=key[2], status=stored
-                )
             failures = 0
             timeout = state.settings.reconcile_interval_s
-            if outcome.poll_again_s is not None:
-                timeout = min(timeout, outcome.poll_again_s)
+            if poll_again_s is not None:
+                timeout = min(timeout, poll_again_s)
         except KubeApiError as exc:
             state.metrics.observe_pass(kind=kind, ok=False, seconds=time.monotonic() - started)
             failures += 1
@@ -344,8 +425,14 @@ async def _loop(
             )
         finally:
             state.slots.release()
-        with contextlib.suppress(TimeoutError):
+        try:
             await asyncio.wait_for(trigger.wait(), timeout=timeout)
+        except TimeoutError:
+            continue
+        if not _unreconciled(state=state, body=body):
+            # Woken by a change of its children: those come in bursts (a new bot's children
+            # appear together, a starting pod changes several times); one pass sees them all.
+            await asyncio.sleep(started + PASS_SPACING_S - time.monotonic())
 
 
 @kopf.daemon(GROUP, VERSION, "tradingbots", cancellation_timeout=1.0)
@@ -388,5 +475,6 @@ async def bot_deleted(
     kopf.event(body, type=outcome.type, reason=outcome.reason, message=outcome.message)
     state.reconciler.forget(uid=uid)
     state.written_status.pop(uid, None)
+    state.bot_views.pop(uid, None)
     state.metrics.fleet.bots.pop(uid, None)
     state.triggers.pop(key, None)

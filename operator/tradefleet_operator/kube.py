@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import marshal
 import ssl
 import zlib
 from collections.abc import Mapping
@@ -45,18 +46,34 @@ KIND_PATHS: dict[str, tuple[str, str]] = {
 
 
 def pack_object(body: Mapping[str, Any]) -> bytes:
-    """``body`` as compressed JSON without managedFields, for objects kept in memory to be read
-    back now and then (indexes of children, our own recent writes): as nested dicts they take
-    many times the memory."""
+    """``body`` compressed, without managedFields, for objects kept in memory to be read back now
+    and then (indexes of children, our own recent writes): as nested dicts they take many times
+    the memory.
+
+    In marshal's format, not JSON: the bytes never leave this process, and a reconcile pass reads
+    its bot's children back every time, which marshal does in about half JSON's time.
+    """
     copy = dict(body)
     metadata = dict(copy.get("metadata") or {})
     metadata.pop("managedFields", None)
     copy["metadata"] = metadata
-    return zlib.compress(json.dumps(copy, separators=(",", ":")).encode(), 1)
+    return zlib.compress(marshal.dumps(copy), 1)
+
+
+def resource_version(obj: Mapping[str, Any]) -> int:
+    """An object's resourceVersion, to tell which of two copies is newer.
+
+    Kubernetes calls it opaque, but it is etcd's revision, an integer that only grows; anything
+    else compares as oldest.
+    """
+    try:
+        return int(obj.get("metadata", {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
 
 
 def unpack_object(packed: bytes) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(zlib.decompress(packed))
+    body: dict[str, Any] = marshal.loads(zlib.decompress(packed))
     return body
 
 

@@ -32,7 +32,13 @@ from tradefleet_operator.healing import (
     runtime_figures,
     source_figures,
 )
-from tradefleet_operator.kube import KubeApiError, KubeClient, pack_object, unpack_object
+from tradefleet_operator.kube import (
+    KubeApiError,
+    KubeClient,
+    pack_object,
+    resource_version,
+    unpack_object,
+)
 from tradefleet_operator.optimizer import (
     ANNOTATION_OPTIMIZE_NOW,
     OptimizerResult,
@@ -181,14 +187,6 @@ _WORKLOAD_KINDS = frozenset({"Deployment", "Job"})
 
 # How long our own write stands in for a child the index has not delivered yet.
 APPLIED_CACHE_TTL_S = 30.0
-
-
-def _resource_version(obj: Mapping[str, Any]) -> int:
-    # etcd revisions are integers; anything else compares as oldest.
-    try:
-        return int(obj.get("metadata", {}).get("resourceVersion") or 0)
-    except ValueError:
-        return 0
 
 
 def _owner(body: Mapping[str, Any]) -> Owner:
@@ -482,6 +480,8 @@ class Reconciler:
             )
         )
         rolled_back_now = False
+        # Seconds until this revision, not yet healthy, is rolled back (None: it cannot be).
+        rollback_due_s: float | None = None
         if ready:
             last_good = revision.number
         elif (
@@ -489,9 +489,12 @@ class Reconciler:
             and last_good
             and int(last_good) != revision.number
             and spec.self_healing.rollback_on_failure
-            and (now - (parse_time(since) or now)).total_seconds()
-            > spec.self_healing.progress_deadline_seconds
         ):
+            rollback_due_s = (
+                spec.self_healing.progress_deadline_seconds
+                - (now - (parse_time(since) or now)).total_seconds()
+            )
+        if rollback_due_s is not None and rollback_due_s < 0 and last_good:
             rollback = {
                 "fromRevision": revision.number,
                 "toRevision": int(last_good),
@@ -543,10 +546,13 @@ class Reconciler:
         outcome = _finish(body=body, observed=observed, status=status, events=events, writes=writes)
         outcome.restarts = list(healing.restarted)
         outcome.rolled_back = rolled_back_now
-        watching = pod is not None or rolled_back_now or bool(healing.state.get("replacing"))
-        # Right after a rollback, at once: the next pass restores the last good revision.
-        outcome.poll_again_s = (
-            0.0 if rolled_back_now else self.settings.health_poll_interval_s if watching else None
+        outcome.poll_again_s = next_look_s(
+            rolled_back_now=rolled_back_now,
+            # Only a running runtime has a health to poll; a pending or crashing pod's changes
+            # arrive as watch events.
+            polling=(pod is not None and pod.running) or bool(healing.state.get("replacing")),
+            rollback_due_s=None if rolled_back_now else rollback_due_s,
+            settings=self.settings,
         )
         return outcome
 
@@ -846,7 +852,7 @@ class Reconciler:
             answer = await self.kube.replace(body={**obj, "metadata": meta})
         self._applied[(str(obj["metadata"]["namespace"]), *key)] = (
             time.monotonic(),
-            _resource_version(answer),
+            resource_version(answer),
             pack_object(answer),
         )
         return "was missing and was recreated" if actual is None else "had drifted and was restored"
@@ -868,11 +874,21 @@ class Reconciler:
             return indexed
         written_at, written_version, packed = applied
         if time.monotonic() - written_at > APPLIED_CACHE_TTL_S or (
-            indexed is not None and _resource_version(indexed) >= written_version
+            indexed is not None and resource_version(indexed) >= written_version
         ):
             del self._applied[cache_key]
             return indexed
         return unpack_object(packed)
+
+    def child_observed(self, *, obj: Mapping[str, Any]) -> None:
+        """The watch delivered ``obj``, changed or deleted: a write of ours it has caught up with
+        is no longer newer than the index. Without this, a child deleted soon after we wrote it
+        would look present to the next pass until the cached write expired."""
+        meta = obj.get("metadata") or {}
+        cache_key = (str(meta.get("namespace")), str(obj.get("kind")), str(meta.get("name")))
+        applied = self._applied.get(cache_key)
+        if applied is not None and resource_version(obj) >= applied[1]:
+            del self._applied[cache_key]
 
     async def _ensure_control_secret(self, *, owner: Owner) -> int:
         if owner.uid in self._control_secrets:
@@ -1060,6 +1076,23 @@ _CARRIED = (
     "lastHeartbeat",
     "lastGoodRevision",
 )
+
+
+def next_look_s(
+    *,
+    rolled_back_now: bool,
+    polling: bool,
+    rollback_due_s: float | None,
+    settings: OperatorSettings,
+) -> float | None:
+    """How soon a bot's next pass must come without any change to wake it, if it must."""
+    if rolled_back_now:
+        return 0.0  # at once: the next pass restores the last good revision
+    candidates = [settings.health_poll_interval_s] if polling else []
+    if rollback_due_s is not None:
+        # The revision's start is recorded to the second: one more makes the deadline passed.
+        candidates.append(max(rollback_due_s, 0.0) + 1.0)
+    return min(candidates) if candidates else None
 
 
 def _carry(previous: Mapping[str, Any]) -> dict[str, Any]:

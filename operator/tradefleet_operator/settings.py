@@ -66,6 +66,12 @@ def _str_map(*, raw: Any, key: str) -> MappingProxyType[str, str]:
     return MappingProxyType(dict(raw))
 
 
+def _at_least_one(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        raise ValueError(f"expected a whole number of at least 1, got {raw!r}")
+    return raw
+
+
 def _strings(raw: Any) -> tuple[str, ...]:
     if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
         raise ValueError(f"expected a list of strings, got {raw!r}")
@@ -80,7 +86,7 @@ _SCALAR_KEYS: dict[str, tuple[str, Any]] = {
     "redisUrl": ("redis_url", str),
     "runtimePort": ("runtime_port", int),
     "reconcileIntervalSeconds": ("reconcile_interval_s", float),
-    "maxConcurrentReconciles": ("max_concurrent_reconciles", int),
+    "maxConcurrentReconciles": ("max_concurrent_reconciles", _at_least_one),
     "healthPollIntervalSeconds": ("health_poll_interval_s", float),
     "deletionTimeoutSeconds": ("deletion_timeout_s", float),
     "revisionHistoryLimit": ("revision_history_limit", int),
@@ -117,10 +123,10 @@ def load_settings(*, path: Path | None, region: str | None = None) -> OperatorSe
         "runtime_env": _str_map(raw=raw.get("runtimeEnv"), key="runtimeEnv"),
         "exchange_urls": _str_map(raw=raw.get("exchangeUrls"), key="exchangeUrls"),
     }
-    try:
-        for key, (attribute, convert) in _SCALAR_KEYS.items():
-            if key in raw:
+    for key, (attribute, convert) in _SCALAR_KEYS.items():
+        if key in raw:
+            try:
                 values[attribute] = convert(raw[key])
-        return OperatorSettings(**values)
-    except (TypeError, ValueError) as exc:
-        raise SettingsError(f"invalid operator setting: {exc}") from exc
+            except (TypeError, ValueError) as exc:
+                raise SettingsError(f"invalid operator setting {key}: {exc}") from exc
+    return OperatorSettings(**values)

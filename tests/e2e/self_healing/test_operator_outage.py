@@ -116,3 +116,34 @@ def test_operator_killed_during_a_rollout_still_rolls_the_bad_revision_back(
         f"bad revision applied, operator down 15 s -> RolledBack: {detected_after:.1f}s "
         "(progressDeadlineSeconds=25; target: detection -> rollback <= 60 s)"
     )
+
+
+def test_another_regions_operator_never_overwrites_the_owners_status(
+    stack: LocalStack, e2e_api: client.ApiClient, e2e_namespace: str, exchange_keys: str
+) -> None:
+    custom = client.CustomObjectsApi(e2e_api)
+    # Created while its own region's operator is down: only Singapore's has reported on it.
+    with operator_down(stack):
+        custom.create_namespaced_custom_object(
+            "tradefleet.io", "v1alpha1", e2e_namespace, "tradingbots", exchange_bot("shared")
+        )
+        wait_for_phase(e2e_api, e2e_namespace, "shared", "NotOwned", timeout_s=60)
+    wait_for_phase(e2e_api, e2e_namespace, "shared", "Running", timeout_s=120)
+
+    # Edited while the owner is down again: Singapore's operator sees the new generation, and
+    # must leave Tokyo's report (and the revision history rollbacks need) as it is.
+    with operator_down(stack):
+        custom.patch_namespaced_custom_object(
+            "tradefleet.io",
+            "v1alpha1",
+            e2e_namespace,
+            "tradingbots",
+            "shared",
+            {"spec": {"paused": True}},
+        )
+        time.sleep(5)
+        status = get_bot(e2e_api, e2e_namespace, "shared")["status"]
+        assert status["phase"] == "Running"
+        assert status["region"] == "ap-northeast-1"
+        assert status["lastGoodRevision"] == 1 and status["currentRevision"] == 1
+    wait_for_phase(e2e_api, e2e_namespace, "shared", "Paused", timeout_s=90)

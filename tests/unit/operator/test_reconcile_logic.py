@@ -1,4 +1,5 @@
-"""Pure parts of reconciliation: drift comparison, condition transitions, revision numbering, names."""
+"""Pure parts of reconciliation: drift comparison, condition transitions, revision numbering, names,
+and when a bot's next pass is due without a change to wake it."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pytest
 from tradefleet_operator.conditions import Condition, merge_conditions
 from tradefleet_operator.drift import object_in_sync
 from tradefleet_operator.kube import pack_object, unpack_object
-from tradefleet_operator.reconcile import choose_revision, revision_content
+from tradefleet_operator.reconcile import choose_revision, next_look_s, revision_content
 from tradefleet_operator.render import MAX_NAME, child_name, content_hash
+from tradefleet_operator.settings import OperatorSettings
 
 pytestmark = pytest.mark.unit
 
@@ -116,3 +118,25 @@ def test_children_kept_in_memory_round_trip_without_managed_fields() -> None:
     without = {k: v for k, v in pod["metadata"].items() if k != "managedFields"}
     assert unpack_object(packed) == {**pod, "metadata": without}
     assert len(packed) < len(json.dumps(pod)) / 4
+
+
+def test_only_running_runtimes_are_polled_and_stuck_revisions_wake_at_the_deadline() -> None:
+    settings = OperatorSettings(region="ap-northeast-1", health_poll_interval_s=5.0)
+
+    def look(*, polling: bool, rollback_due_s: float | None, rolled_back_now: bool = False) -> Any:
+        return next_look_s(
+            rolled_back_now=rolled_back_now,
+            polling=polling,
+            rollback_due_s=rollback_due_s,
+            settings=settings,
+        )
+
+    # A pending pod: its changes come as watch events, nothing to poll, nothing due.
+    assert look(polling=False, rollback_due_s=None) is None
+    assert look(polling=True, rollback_due_s=None) == 5.0
+    # A revision that may roll back is looked at again just after its deadline, poll or not.
+    assert look(polling=False, rollback_due_s=42.3) == pytest.approx(43.3)
+    assert look(polling=True, rollback_due_s=2.0) == pytest.approx(3.0)
+    assert look(polling=False, rollback_due_s=-3.0) == pytest.approx(1.0)
+    # Right after a rollback, at once: the next pass restores the last good revision.
+    assert look(polling=True, rollback_due_s=None, rolled_back_now=True) == 0.0
