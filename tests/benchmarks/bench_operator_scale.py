@@ -83,6 +83,21 @@ def _api_requests(access: ClusterAccess) -> Counter[str]:
     return counts
 
 
+def _operator_passes(port: int) -> tuple[float, float]:
+    """TradingBot reconcile passes the operator made, and the seconds they took (its /metrics)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as answer:
+        text = answer.read().decode()
+    passes = seconds = 0.0
+    for line in text.splitlines():
+        if 'kind="TradingBot"' not in line:
+            continue
+        if line.startswith("tradefleet_operator_reconcile_total{"):
+            passes += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("tradefleet_operator_reconcile_duration_seconds_sum{"):
+            seconds += float(line.rsplit(" ", 1)[1])
+    return passes, seconds
+
+
 def _keep_nodes_ready(*, kubeconfig: Path, stop: threading.Event) -> threading.Thread:
     """Two nodes (Tokyo, Singapore) kept Ready with the dev node agent's heartbeat, but no pod
     runs: the benchmark measures the operator and the scheduler, not 1,000 bot processes. Without
@@ -118,14 +133,23 @@ class RunFigures:
     applied_s: float
     settled_s: float
     settled: int
+    reconciled_p50_s: float | None
     scheduled_p50_s: float | None
     scheduled_p95_s: float | None
     scheduled: int
     operator_rss_mb: float | None
+    operator_passes: tuple[float, float] | None
     cpu_s: Mapping[str, float]
     requests: Counter[str]
     events: Counter[str]
     operator_log_clean: bool | None
+
+
+def _reconciled(bot: Mapping[str, Any]) -> bool:
+    status = bot.get("status") or {}
+    return status.get("observedGeneration") == bot["metadata"]["generation"] and any(
+        c["type"] == "Reconciled" and c["status"] == "True" for c in status.get("conditions") or []
+    )
 
 
 def _bot_manifest(name: str) -> dict[str, Any]:
@@ -186,6 +210,8 @@ def run(*, bots: int, direct: bool) -> RunFigures:
 
             applied_at: dict[str, float] = {}
             scheduled_at: dict[str, float] = {}
+
+            reconciled_at: dict[str, float] = {}
             stop = threading.Event()
 
             def watch_pods() -> None:
@@ -203,8 +229,30 @@ def run(*, bots: int, direct: bool) -> RunFigures:
                         if stop.is_set():
                             return
 
-            watcher = threading.Thread(target=watch_pods, daemon=True)
-            watcher.start()
+            def watch_bots() -> None:
+                # A watch, not a list of every bot each second: the measurement must not load
+                # the apiserver it measures.
+                bots_api = client.CustomObjectsApi(
+                    config.new_client_from_config(config_file=str(access.kubeconfig))
+                )
+                while not stop.is_set():
+                    for event in watch.Watch().stream(
+                        bots_api.list_namespaced_custom_object,
+                        "tradefleet.io",
+                        "v1alpha1",
+                        NAMESPACE,
+                        "tradingbots",
+                        timeout_seconds=5,
+                    ):
+                        bot = event["object"]
+                        name = bot["metadata"]["name"]
+                        if name not in reconciled_at and _reconciled(bot):
+                            reconciled_at[name] = time.monotonic()
+                        if stop.is_set():
+                            return
+
+            for target in (watch_pods, watch_bots):
+                threading.Thread(target=target, daemon=True).start()
 
             def create(i: int) -> None:
                 name = f"bench-{i:04d}"
@@ -226,30 +274,11 @@ def run(*, bots: int, direct: bool) -> RunFigures:
                 list(pool.map(create, range(bots)))
             applied = time.monotonic() - started
 
-            def settled_count() -> int:
-                if direct:
-                    return len(scheduled_at)
-                items = custom.list_namespaced_custom_object(
-                    "tradefleet.io", "v1alpha1", NAMESPACE, "tradingbots"
-                )["items"]
-                return sum(
-                    1
-                    for b in items
-                    if any(
-                        c["type"] == "Reconciled" and c["status"] == "True"
-                        for c in (b.get("status") or {}).get("conditions") or []
-                    )
-                    and (b.get("status") or {}).get("observedGeneration")
-                    == b["metadata"]["generation"]
-                )
-
-            done = 0
-            while time.monotonic() - started < 900:
-                done = settled_count()
-                if done == bots:
-                    break
-                time.sleep(1.0)
-            settled = time.monotonic() - started
+            settled_at = scheduled_at if direct else reconciled_at
+            while len(settled_at) < bots and time.monotonic() - started < 900:
+                time.sleep(0.2)
+            done = len(settled_at)
+            settled = (max(settled_at.values()) if done == bots else time.monotonic()) - started
             deadline = time.monotonic() + 60
             while len(scheduled_at) < bots and time.monotonic() < deadline:
                 time.sleep(0.5)
@@ -257,14 +286,17 @@ def run(*, bots: int, direct: bool) -> RunFigures:
             latencies = sorted(
                 scheduled_at[b] - applied_at[b] for b in scheduled_at if b in applied_at
             )
+            to_reconciled = [reconciled_at[b] - applied_at[b] for b in reconciled_at]
             return RunFigures(
                 applied_s=applied,
                 settled_s=settled,
                 settled=done,
+                reconciled_p50_s=statistics.median(to_reconciled) if to_reconciled else None,
                 scheduled_p50_s=statistics.median(latencies) if latencies else None,
                 scheduled_p95_s=latencies[int(0.95 * (len(latencies) - 1))] if latencies else None,
                 scheduled=len(latencies),
                 operator_rss_mb=None if operator.pid is None else _peak_rss_mb(operator.pid),
+                operator_passes=None if direct else _operator_passes(operator.metrics_port),
                 cpu_s={
                     name: _cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()
                 },
@@ -297,6 +329,14 @@ def report(*, title: str, bots: int, figures: RunFigures, targets: bool) -> None
         print(
             f"operator peak RSS: {figures.operator_rss_mb:.0f} MB (target <= 250 MB) "
             + verdict(figures.operator_rss_mb <= 250)
+        )
+    if figures.reconciled_p50_s is not None:
+        print(f"apply -> Reconciled=True: p50 {figures.reconciled_p50_s:.2f}s")
+    if figures.operator_passes is not None:
+        passes, seconds = figures.operator_passes
+        print(
+            f"reconcile passes: {passes:.0f} ({passes / bots:.1f} per bot), "
+            f"{1000 * seconds / max(passes, 1):.1f} ms each on average"
         )
     if figures.scheduled_p50_s is not None:
         print(
