@@ -72,9 +72,16 @@ def admin(exchange: LocalExchange) -> ExchangeAdminClient:
 
 
 @pytest.fixture
+def key_prefix() -> str:
+    """Redis keys of this test's bot, apart from every other test's on the shared server."""
+    return f"tradefleet:bot:test:{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
 def runtime(
-    tmp_path: Path, exchange: LocalExchange, redis_server: RedisAccess
+    tmp_path: Path, exchange: LocalExchange, redis_server: RedisAccess, key_prefix: str
 ) -> Iterator[RuntimeProcess]:
+    """A testnet-mode runtime trading on the local exchange with its keys (not started)."""
     process = RuntimeProcess.create(
         workdir=tmp_path,
         api_key=API_KEY,
@@ -82,7 +89,23 @@ def runtime(
         bot="crashbot",
         base_url=exchange.base_url,
         redis_url=redis_server.url,
-        key_prefix=f"tradefleet:bot:test:{uuid.uuid4().hex[:8]}",
+        key_prefix=key_prefix,
+    )
+    yield process
+    process.kill()
+
+
+@pytest.fixture
+def paper_runtime(
+    tmp_path: Path, exchange: LocalExchange, redis_server: RedisAccess, key_prefix: str
+) -> Iterator[RuntimeProcess]:
+    """A paper-mode runtime (no keys) reading the local exchange's market (not started)."""
+    process = RuntimeProcess.paper(
+        workdir=tmp_path,
+        bot="paperbot",
+        base_url=exchange.base_url,
+        redis_url=redis_server.url,
+        key_prefix=key_prefix,
     )
     yield process
     process.kill()

@@ -116,6 +116,22 @@ class RuntimeProcess:
             api_secret=api_secret,
         )
 
+    @classmethod
+    def paper(
+        cls, *, workdir: Path, bot: str, base_url: str, redis_url: str, key_prefix: str
+    ) -> RuntimeProcess:
+        """A paper-mode runtime: no exchange keys, orders fill on its own paper account."""
+        return cls.create(
+            workdir=workdir,
+            api_key="",
+            api_secret="",
+            bot=bot,
+            mode="paper",
+            base_url=base_url,
+            redis_url=redis_url,
+            key_prefix=key_prefix,
+        )
+
     @property
     def port(self) -> int:
         return int(self.config["api"]["port"])

@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -40,12 +38,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def prefix() -> str:
-    return f"tradefleet:bot:test:{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-async def stores(redis_server: RedisAccess, prefix: str) -> AsyncIterator[list[StateStore]]:
+async def stores(redis_server: RedisAccess, key_prefix: str) -> AsyncIterator[list[StateStore]]:
     """Stores opened by the test (one per simulated process), closed at the end."""
     opened: list[StateStore] = []
     yield opened
@@ -65,12 +58,12 @@ async def start_process(
     *,
     exchange: LocalExchange,
     redis_server: RedisAccess,
-    prefix: str,
+    key_prefix: str,
     stores: list[StateStore],
     venues: list[PaperVenue],
 ) -> PaperVenue:
     """What a starting runtime does: a new Redis connection, load, continue the account."""
-    store = StateStore(url=redis_server.url, prefix=prefix)
+    store = StateStore(url=redis_server.url, prefix=key_prefix)
     stores.append(store)
     persisted = await store.load()
     assert persisted.paper_account_problem is None
@@ -112,13 +105,13 @@ async def test_a_rebuilt_paper_venue_has_the_same_balance_position_and_stops(
     admin: ExchangeAdminClient,
     walk: FreezableWalk,
     redis_server: RedisAccess,
-    prefix: str,
+    key_prefix: str,
     stores: list[StateStore],
     venues: list[PaperVenue],
 ) -> None:
     walk.frozen = True
     await admin.set_price(symbol=BTC, price=30_000.0)
-    process = {"exchange": exchange, "redis_server": redis_server, "prefix": prefix}
+    process = {"exchange": exchange, "redis_server": redis_server, "key_prefix": key_prefix}
     first = await start_process(**process, stores=stores, venues=venues)
     executor = OrderExecutor(venue=first)
     await first.set_leverage(symbol=BTC, leverage=4)
@@ -170,8 +163,8 @@ async def test_a_rebuilt_paper_venue_has_the_same_balance_position_and_stops(
 
     raw = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
     try:
-        account = json.loads(await raw.get(f"{prefix}:paper"))
-        orders = await raw.hgetall(f"{prefix}:paper:orders")
+        account = json.loads(await raw.get(f"{key_prefix}:paper"))
+        orders = await raw.hgetall(f"{key_prefix}:paper:orders")
     finally:
         await raw.aclose()
     assert account["wallet"] == pytest.approx(after_stop["USDT"].total)
@@ -212,24 +205,6 @@ async def test_a_save_that_fails_undoes_the_order(
     assert venue.account.orders == ()
 
 
-@pytest.fixture
-def paper_runtime(
-    tmp_path: Path, exchange: LocalExchange, redis_server: RedisAccess, prefix: str
-) -> Iterator[RuntimeProcess]:
-    process = RuntimeProcess.create(
-        workdir=tmp_path,
-        api_key="",
-        api_secret="",
-        bot="paperbot",
-        mode="paper",
-        base_url=exchange.base_url,
-        redis_url=redis_server.url,
-        key_prefix=prefix,
-    )
-    yield process
-    process.kill()
-
-
 async def halted_status(runtime: RuntimeProcess, *, timeout_s: float = 30.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -244,7 +219,7 @@ async def test_a_damaged_paper_account_halts_the_runtime_until_a_human_resumes(
     paper_runtime: RuntimeProcess,
     walk: FreezableWalk,
     redis_server: RedisAccess,
-    prefix: str,
+    key_prefix: str,
 ) -> None:
     walk.frozen = True
     damaged = {
@@ -257,26 +232,26 @@ async def test_a_damaged_paper_account_halts_the_runtime_until_a_human_resumes(
     }
     raw = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
     try:
-        await raw.set(f"{prefix}:paper", json.dumps(damaged))
+        await raw.set(f"{key_prefix}:paper", json.dumps(damaged))
         paper_runtime.start()
         await paper_runtime.wait_for("/healthz")
         status = await halted_status(paper_runtime)
         assert status["phase"] == "halted"
-        assert f"{prefix}:paper: field 'wallet' must be a finite number" in status["haltReason"]
+        assert f"{key_prefix}:paper: field 'wallet' must be a finite number" in status["haltReason"]
         assert (await paper_runtime.get("/readyz")).status_code == 503
         health = (await paper_runtime.get("/api/advanced/self-healing/health")).json()
         assert health["needs_human"] is True
         assert "paper account" in health["human_reason"]
         # The damaged account is left for a human to look at.
-        assert json.loads(await raw.get(f"{prefix}:paper")) == damaged
+        assert json.loads(await raw.get(f"{key_prefix}:paper")) == damaged
         assert paper_runtime.alive()
         assert "Traceback" not in paper_runtime.log()
 
         # A human discards it and resumes: a new account opens and the bot trades again.
-        await raw.delete(f"{prefix}:paper")
+        await raw.delete(f"{key_prefix}:paper")
         assert (await paper_runtime.post("/control/resume")).status_code == 200
         await paper_runtime.wait_for("/readyz", timeout_s=60)
-        account = json.loads(await raw.get(f"{prefix}:paper"))
+        account = json.loads(await raw.get(f"{key_prefix}:paper"))
         assert account["wallet"] == 10_000.0
         assert (await paper_runtime.get("/status")).json()["phase"] == "trading"
     finally:

@@ -23,10 +23,8 @@ import os
 import random
 import re
 import time
-import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -34,7 +32,6 @@ import redis.asyncio as aioredis
 from conftest import API_KEY, API_SECRET, FreezableWalk
 from runtime_support import BTC, RuntimeProcess
 from tradefleet_devtools.exchange import ExchangeAdminClient, LocalExchange
-from tradefleet_devtools.redis_server import RedisAccess
 from tradefleet_runtime.execution.model import OrderStatus
 from tradefleet_runtime.execution.paper import PaperVenue
 from tradefleet_runtime.execution.venue import ApiCredentials, CcxtVenue, VenueMode
@@ -151,24 +148,6 @@ async def test_sigkill_around_orders_never_duplicates_orphans_or_diverges(
     assert summary["orders"] >= ROUNDS // 2, (
         f"the bot placed too few orders to test anything: {summary}"
     )
-
-
-@pytest.fixture
-def paper_runtime(
-    tmp_path: Path, exchange: LocalExchange, redis_server: RedisAccess
-) -> Iterator[RuntimeProcess]:
-    process = RuntimeProcess.create(
-        workdir=tmp_path,
-        api_key="",
-        api_secret="",
-        bot="paperbot",
-        mode="paper",
-        base_url=exchange.base_url,
-        redis_url=redis_server.url,
-        key_prefix=f"tradefleet:bot:test:{uuid.uuid4().hex[:8]}",
-    )
-    yield process
-    process.kill()
 
 
 async def stored_paper_orders(runtime: RuntimeProcess) -> list[dict[str, Any]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,23 +29,16 @@ REPLAY_TICKS = 3_000
 
 
 @pytest.fixture
-def prefix() -> str:
-    return f"tradefleet:bot:test:{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def paper_runtime(
-    tmp_path: Path, redis_server: RedisAccess, prefix: str
+def feed_runtime(
+    tmp_path: Path, redis_server: RedisAccess, key_prefix: str
 ) -> Iterator[RuntimeProcess]:
-    process = RuntimeProcess.create(
+    """A paper-mode runtime whose market data comes from its own feed, no exchange at all."""
+    process = RuntimeProcess.paper(
         workdir=tmp_path,
-        api_key="",
-        api_secret="",
         bot="feedbot",
-        mode="paper",
         base_url=NO_EXCHANGE,
         redis_url=redis_server.url,
-        key_prefix=prefix,
+        key_prefix=key_prefix,
     )
     yield process
     process.kill()
@@ -87,68 +79,68 @@ def write_replay(path: Path) -> None:
 
 
 async def test_a_paper_bot_on_synthetic_market_data_starts_and_trades(
-    paper_runtime: RuntimeProcess, redis_server: RedisAccess, prefix: str
+    feed_runtime: RuntimeProcess, redis_server: RedisAccess, key_prefix: str
 ) -> None:
-    paper_runtime.config["marketData"] |= {"source": "synthetic", "syntheticSeed": 7}
-    paper_runtime.start()
+    feed_runtime.config["marketData"] |= {"source": "synthetic", "syntheticSeed": 7}
+    feed_runtime.start()
 
-    await paper_runtime.wait_for("/readyz", timeout_s=60)
-    first = await status(paper_runtime)
+    await feed_runtime.wait_for("/readyz", timeout_s=60)
+    first = await status(feed_runtime)
     assert (first["phase"], first["mode"], first["reconciled"]) == ("trading", "paper", True)
     assert first["marketDataFlowing"] is True
 
     async def traded() -> bool:
-        return (await status(paper_runtime))["lastSignal"]["action"] in ("buy", "sell")
+        return (await status(feed_runtime))["lastSignal"]["action"] in ("buy", "sell")
 
-    await eventually(traded, runtime=paper_runtime, what="a trade decision", seconds=60)
+    await eventually(traded, runtime=feed_runtime, what="a trade decision", seconds=60)
     raw = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
     try:
-        orders = await raw.hgetall(f"{prefix}:paper:orders")
-        account = json.loads(await raw.get(f"{prefix}:paper"))
+        orders = await raw.hgetall(f"{key_prefix}:paper:orders")
+        account = json.loads(await raw.get(f"{key_prefix}:paper"))
     finally:
         await raw.aclose()
     assert orders, "the paper account recorded no order"
     assert account["quoteCurrency"] == "USDT"
     assert account["nextOrderNumber"] == len(orders) + 1
-    assert (await health(paper_runtime))["component_health"]["market_data"]["healthy"] is True
-    assert "Traceback" not in paper_runtime.log()
-    assert await paper_runtime.stop() == 0
+    assert (await health(feed_runtime))["component_health"]["market_data"]["healthy"] is True
+    assert "Traceback" not in feed_runtime.log()
+    assert await feed_runtime.stop() == 0
 
 
 async def test_a_replay_file_that_is_not_there_yet_keeps_the_bot_starting_until_it_is(
-    paper_runtime: RuntimeProcess, tmp_path: Path
+    feed_runtime: RuntimeProcess, tmp_path: Path
 ) -> None:
     replay = tmp_path / "ticks" / "book.csv"
-    paper_runtime.config["marketData"] |= {"source": "replay", "replayPath": str(replay)}
-    paper_runtime.start()
-    await paper_runtime.wait_for("/healthz")
+    feed_runtime.config["marketData"] |= {"source": "replay", "replayPath": str(replay)}
+    feed_runtime.start()
+    await feed_runtime.wait_for("/healthz")
 
     async def waiting_for_the_file() -> bool:
-        market_data = (await health(paper_runtime))["component_health"].get("market_data")
+        market_data = (await health(feed_runtime))["component_health"].get("market_data")
         return market_data is not None and "cannot read replay file" in market_data["detail"]
 
     await eventually(
-        waiting_for_the_file, runtime=paper_runtime, what="the reason in the health", seconds=30
+        waiting_for_the_file, runtime=feed_runtime, what="the reason in the health", seconds=30
     )
-    report = await health(paper_runtime)
+    report = await health(feed_runtime)
     assert report["overall_status"] == "degraded"
     assert report["component_health"]["market_data"]["healthy"] is False
     assert any(
         a["error_class"] == "market_data" and a["action"] == "retry"
         for a in report["recent_healing_attempts"]
     )
-    waiting = await status(paper_runtime)
+    waiting = await status(feed_runtime)
     assert (waiting["phase"], waiting["reconciled"], waiting["halted"]) == (
         "starting",
         False,
         False,
     )
-    assert (await paper_runtime.get("/readyz")).status_code == 503
+    assert (await feed_runtime.get("/readyz")).status_code == 503
 
     replay.parent.mkdir()
     write_replay(replay)
-    await paper_runtime.wait_for("/readyz", timeout_s=60)
-    assert (await status(paper_runtime))["phase"] == "trading"
-    assert (await health(paper_runtime))["component_health"]["market_data"]["healthy"] is True
-    assert "Traceback" not in paper_runtime.log()
-    assert await paper_runtime.stop() == 0
+    await feed_runtime.wait_for("/readyz", timeout_s=60)
+    assert (await status(feed_runtime))["phase"] == "trading"
+    assert (await health(feed_runtime))["component_health"]["market_data"]["healthy"] is True
+    assert "Traceback" not in feed_runtime.log()
+    assert await feed_runtime.stop() == 0

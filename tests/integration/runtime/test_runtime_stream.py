@@ -18,16 +18,13 @@ import json
 import socket
 import struct
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from conftest import FreezableWalk
 from runtime_support import BTC, RuntimeProcess
-from tradefleet_devtools.exchange import ExchangeAdminClient, LocalExchange
-from tradefleet_devtools.redis_server import RedisAccess
+from tradefleet_devtools.exchange import ExchangeAdminClient
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -72,32 +69,14 @@ HANDSHAKE = (
 
 
 @pytest.fixture
-def runtime(
-    tmp_path: Path, exchange: LocalExchange, redis_server: RedisAccess
-) -> Iterator[RuntimeProcess]:
-    process = RuntimeProcess.create(
-        workdir=tmp_path,
-        api_key="",
-        api_secret="",
-        bot="streambot",
-        mode="paper",
-        base_url=exchange.base_url,
-        redis_url=redis_server.url,
-        key_prefix=f"tradefleet:bot:test:{uuid.uuid4().hex[:8]}",
-    )
-    yield process
-    process.kill()
-
-
-@pytest.fixture
 async def trading(
-    runtime: RuntimeProcess, admin: ExchangeAdminClient, walk: FreezableWalk
+    paper_runtime: RuntimeProcess, admin: ExchangeAdminClient, walk: FreezableWalk
 ) -> RuntimeProcess:
     walk.frozen = True
     await admin.set_price(symbol=BTC, price=30_000.0)
-    runtime.start()
-    await runtime.wait_for("/readyz", timeout_s=60)
-    return runtime
+    paper_runtime.start()
+    await paper_runtime.wait_for("/readyz", timeout_s=60)
+    return paper_runtime
 
 
 @contextlib.asynccontextmanager
@@ -150,7 +129,10 @@ async def test_the_stream_shows_what_the_bot_does_as_it_happens(
         hello = await next_event(client)
         assert hello["type"] == "hello"
         assert set(hello["data"]) >= STATUS_FIELDS
-        assert (hello["data"]["bot"], hello["data"]["phase"]) == ("streambot", "trading")
+        assert (hello["data"]["bot"], hello["data"]["phase"]) == (
+            trading.config["bot"]["name"],
+            "trading",
+        )
         assert abs(hello["at"] - time.time()) < 5
 
         decision = await event_of(client, "decision")
