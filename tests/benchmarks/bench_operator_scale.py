@@ -22,7 +22,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,6 +152,17 @@ def _reconciled(bot: Mapping[str, Any]) -> bool:
     )
 
 
+def _watch(
+    list_call: Callable[..., Any], *args: Any, seen: Callable[[Any], None], stop: threading.Event
+) -> None:
+    """Hand every object the watch delivers to ``seen`` until ``stop`` is set."""
+    while not stop.is_set():
+        for event in watch.Watch().stream(list_call, *args, timeout_seconds=5):
+            seen(event["object"])
+            if stop.is_set():
+                return
+
+
 def _bot_manifest(name: str) -> dict[str, Any]:
     return {
         "apiVersion": "tradefleet.io/v1alpha1",
@@ -210,49 +221,38 @@ def run(*, bots: int, direct: bool) -> RunFigures:
 
             applied_at: dict[str, float] = {}
             scheduled_at: dict[str, float] = {}
-
             reconciled_at: dict[str, float] = {}
             stop = threading.Event()
 
-            def watch_pods() -> None:
-                pods_api = client.CoreV1Api(
-                    config.new_client_from_config(config_file=str(access.kubeconfig))
-                )
-                while not stop.is_set():
-                    for event in watch.Watch().stream(
-                        pods_api.list_namespaced_pod, NAMESPACE, timeout_seconds=5
-                    ):
-                        pod = event["object"]
-                        bot = (pod.metadata.labels or {}).get("tradefleet.io/bot")
-                        if bot and pod.spec.node_name and bot not in scheduled_at:
-                            scheduled_at[bot] = time.monotonic()
-                        if stop.is_set():
-                            return
+            def pod_seen(pod: Any) -> None:
+                bot = (pod.metadata.labels or {}).get("tradefleet.io/bot")
+                if bot and pod.spec.node_name and bot not in scheduled_at:
+                    scheduled_at[bot] = time.monotonic()
 
-            def watch_bots() -> None:
-                # A watch, not a list of every bot each second: the measurement must not load
-                # the apiserver it measures.
-                bots_api = client.CustomObjectsApi(
-                    config.new_client_from_config(config_file=str(access.kubeconfig))
-                )
-                while not stop.is_set():
-                    for event in watch.Watch().stream(
-                        bots_api.list_namespaced_custom_object,
-                        "tradefleet.io",
-                        "v1alpha1",
-                        NAMESPACE,
-                        "tradingbots",
-                        timeout_seconds=5,
-                    ):
-                        bot = event["object"]
-                        name = bot["metadata"]["name"]
-                        if name not in reconciled_at and _reconciled(bot):
-                            reconciled_at[name] = time.monotonic()
-                        if stop.is_set():
-                            return
+            def bot_seen(bot: Mapping[str, Any]) -> None:
+                name = bot["metadata"]["name"]
+                if name not in reconciled_at and _reconciled(bot):
+                    reconciled_at[name] = time.monotonic()
 
-            for target in (watch_pods, watch_bots):
-                threading.Thread(target=target, daemon=True).start()
+            # Watches, not a list of every bot each second: the measurement must not load the
+            # apiserver it measures. Each on a client of its own, apart from the creating threads.
+            def own_client() -> client.ApiClient:
+                return config.new_client_from_config(config_file=str(access.kubeconfig))
+
+            for seen, list_call, args in (
+                (pod_seen, client.CoreV1Api(own_client()).list_namespaced_pod, (NAMESPACE,)),
+                (
+                    bot_seen,
+                    client.CustomObjectsApi(own_client()).list_namespaced_custom_object,
+                    ("tradefleet.io", "v1alpha1", NAMESPACE, "tradingbots"),
+                ),
+            ):
+                threading.Thread(
+                    target=_watch,
+                    args=(list_call, *args),
+                    kwargs={"seen": seen, "stop": stop},
+                    daemon=True,
+                ).start()
 
             def create(i: int) -> None:
                 name = f"bench-{i:04d}"
