@@ -292,7 +292,8 @@ async def bot_changed(
 ) -> None:
     # Wake the bot's loop only for what a pass reads: spec (by generation), annotations, labels,
     # and a status this process did not write. The echo of our own status patch would cost a
-    # pass that finds nothing to do.
+    # pass that finds nothing to do. Metadata is compared with what last woke the loop, not
+    # taken as unchanged in an echo: Kopf may fold a user's edit and our echo into one event.
     state = _state(memo)
     meta = body["metadata"]
     view: BotView = (
