@@ -23,12 +23,8 @@ from tradefleet_runtime.config import (
     load_source_config,
 )
 from tradefleet_runtime.service.api import build_bot_app
-from tradefleet_runtime.service.bot import (
-    BotService,
-    StartupError,
-    install_stop_signals,
-    listen_host,
-)
+from tradefleet_runtime.service.bot import BotService, install_stop_signals, listen_host
+from tradefleet_runtime.service.build import StartupError
 from tradefleet_runtime.service.http import bind_socket, serve_app
 from tradefleet_runtime.sources.service import SourceService, build_source_app
 

@@ -111,10 +111,12 @@ def build_bot_app(service: BotService) -> FastAPI:
                 "fusion": decision.fused.to_dict() if decision else None,
                 "lastDecision": decision.to_dict() if decision else None,
                 "ofi": service.pipeline.last_ofi.to_dict() if service.pipeline.last_ofi else None,
-                "regime": service.bars.regime.to_dict() if service.bars.regime else None,
-                "signalSources": service.sources.status(now_ms=now_ms),
-                "ticksDropped": dict(service.drop_counts),
-                "recentDrops": list(service.recent_drops),
+                "regime": service.market.bars.regime.to_dict()
+                if service.market.bars.regime
+                else None,
+                "signalSources": service.market.sources.status(now_ms=now_ms),
+                "ticksDropped": dict(service.market.drop_counts),
+                "recentDrops": list(service.market.recent_drops),
                 "history": history,
             }
         )
@@ -156,10 +158,10 @@ def build_bot_app(service: BotService) -> FastAPI:
                     for ref in service.config.signal_sources
                 ],
                 "strategyComponent": {
-                    "inFusion": service.bars.strategy is not None,
+                    "inFusion": service.market.bars.strategy is not None,
                     "weight": service.fusion.config.weights.get("strategy", 0.0),
-                    "lastSignal": service.bars.strategy_signal.to_dict()
-                    if service.bars.strategy_signal is not None
+                    "lastSignal": service.market.bars.strategy_signal.to_dict()
+                    if service.market.bars.strategy_signal is not None
                     else None,
                 },
                 "fusionWeightsApplied": dict(service.fusion.config.weights),
@@ -172,11 +174,11 @@ def build_bot_app(service: BotService) -> FastAPI:
 
     @app.get("/api/advanced/regime/summary")
     async def regime_summary() -> JSONResponse:
-        state = service.bars.regime
+        state = service.market.bars.regime
         return reply(
             {
                 "symbols": {service.symbol: state.to_dict() if state else None},
-                "model": service.bars.detector.status.to_dict(),
+                "model": service.market.bars.detector.status.to_dict(),
                 "labels": [label.value for label in MODELLED_LABELS],
             }
         )
@@ -185,9 +187,11 @@ def build_bot_app(service: BotService) -> FastAPI:
     async def regime(symbol: str) -> JSONResponse:
         if symbol != service.symbol:
             return not_here(symbol)
-        state = service.bars.regime
+        state = service.market.bars.regime
         if state is None:
-            return reply({"symbol": symbol, "regime": "unknown", "reason": service.bars.problem})
+            return reply(
+                {"symbol": symbol, "regime": "unknown", "reason": service.market.bars.problem}
+            )
         return reply(state.to_dict())
 
     @app.get("/api/advanced/ofi/stats/{symbol:path}")
@@ -206,7 +210,7 @@ def build_bot_app(service: BotService) -> FastAPI:
                 "snapshot_count": signal.snapshot_count if signal else 0,
                 "coverage": signal.coverage if signal else 0.0,
                 "ticks_dropped": {
-                    reason.value: service.drop_counts[reason.value] for reason in DropReason
+                    reason.value: service.market.drop_counts[reason.value] for reason in DropReason
                 },
             }
         )
@@ -223,13 +227,15 @@ def build_bot_app(service: BotService) -> FastAPI:
     def source_view(kind: str) -> list[dict[str, Any]]:
         return [
             {"source": snapshot.name, "weight": snapshot.weight, **snapshot.reading.to_dict()}
-            for snapshot in service.sources.latest(kind=kind)
+            for snapshot in service.market.sources.latest(kind=kind)
             if snapshot.reading is not None
         ]
 
     def combined(kind: str) -> tuple[float, float, list[dict[str, Any]]]:
         readings = [
-            r for r in service.sources.readings(now_ms=int(time.time() * 1000)) if r.name == kind
+            r
+            for r in service.market.sources.readings(now_ms=int(time.time() * 1000))
+            if r.name == kind
         ]
         value = readings[0].value if readings else 0.0
         confidence = readings[0].confidence if readings else 0.0
@@ -314,7 +320,7 @@ def build_bot_app(service: BotService) -> FastAPI:
         return reply(
             {
                 **macro_payload(),
-                "signalSources": service.sources.status(now_ms=int(time.time() * 1000)),
+                "signalSources": service.market.sources.status(now_ms=int(time.time() * 1000)),
             }
         )
 
@@ -356,7 +362,7 @@ def build_bot_app(service: BotService) -> FastAPI:
                     "configHash": service.config.config_hash,
                     "refusedConfig": service.refused_config,
                     "pollSlowdown": service.poll_slowdown,
-                    "ticksDropped": dict(service.drop_counts),
+                    "ticksDropped": dict(service.market.drop_counts),
                     "redisHealthy": service.store_healthy,
                     "halted": service.flags.halted,
                     "haltReason": service.flags.halt_reason or None,

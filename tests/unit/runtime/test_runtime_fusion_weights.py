@@ -7,7 +7,7 @@ import copy
 import pytest
 from test_runtime_config import RENDERED
 from tradefleet_runtime.config import ConfigError, parse_runtime_config
-from tradefleet_runtime.service.bot import build_strategy, fusion_weights_of
+from tradefleet_runtime.service.build import build_strategy, fusion_weights_of
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,176 @@
+"""What a bot runtime is built from: its venue, market feed, strategy plugin and fusion settings.
+
+Pure construction from a :class:`~tradefleet_runtime.config.RuntimeConfig` and the pod's
+environment, called by :class:`~tradefleet_runtime.service.bot.BotService` at start-up, on a
+connection reset and on a hot reload. Nothing here talks to the exchange or Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from tradefleet_runtime.config import (
+    ConfigError,
+    MarketDataSource,
+    RuntimeConfig,
+    TradingMode,
+)
+from tradefleet_runtime.execution.errors import VenueConfigurationError
+from tradefleet_runtime.execution.paper import PaperAccount, PaperJournal, PaperVenue
+from tradefleet_runtime.execution.venue import (
+    ApiCredentials,
+    CcxtVenue,
+    Venue,
+    VenueMode,
+    ccxt_exchange_id,
+)
+from tradefleet_runtime.marketdata.feeds import (
+    FeedBookVenue,
+    MarketFeed,
+    ReplayMarketFeed,
+    SyntheticMarketFeed,
+    VenueMarketFeed,
+)
+from tradefleet_runtime.signals.fusion import FusionConfig
+from tradefleet_runtime.strategies import (
+    FUSION_ONLY,
+    STRATEGY_COMPONENT,
+    Strategy,
+    StrategyError,
+    create_strategy,
+)
+
+# Share of the fused score a strategy plugin decides when spec.strategy.name names one.
+STRATEGY_WEIGHT = 0.5
+
+
+class StartupError(Exception):
+    """The runtime cannot start as configured (missing credentials, unusable venue)."""
+
+
+def quote_currency(symbol: str) -> str:
+    """The currency a symbol settles in ("BTC/USDT:USDT" → "USDT", "ETH/BTC" → "BTC")."""
+    _, _, rest = symbol.partition("/")
+    quote, _, settle = rest.partition(":")
+    return settle or quote
+
+
+def fusion_weights_of(config: RuntimeConfig) -> dict[str, float]:
+    """The configured weights; with a strategy plugin it takes ``STRATEGY_WEIGHT`` of the total
+    and the signal engines share the rest in their configured proportions."""
+    weights = dict(config.strategy.fusion_weights)
+    if config.strategy.name == FUSION_ONLY:
+        return weights
+    return {
+        **{name: weight * (1.0 - STRATEGY_WEIGHT) for name, weight in weights.items()},
+        STRATEGY_COMPONENT: STRATEGY_WEIGHT,
+    }
+
+
+def build_strategy(config: RuntimeConfig) -> Strategy | None:
+    if config.strategy.name == FUSION_ONLY:
+        return None
+    try:
+        return create_strategy(name=config.strategy.name, parameters=config.strategy.parameters)
+    except StrategyError as error:
+        raise ConfigError(str(error)) from None
+
+
+def fusion_config_of(config: RuntimeConfig) -> FusionConfig:
+    thresholds = config.strategy.thresholds
+    buy = max(thresholds.buy, 1e-9)
+    return FusionConfig(
+        weights=fusion_weights_of(config),
+        buy_threshold=buy,
+        strong_threshold=max(thresholds.strong_buy, buy * 2),
+    )
+
+
+def credentials_from_env(
+    *, config: RuntimeConfig, environ: Mapping[str, str]
+) -> ApiCredentials | None:
+    names = config.exchange.credentials
+    if names is None:
+        return None
+    missing = [
+        name
+        for name in (names.api_key_env, names.api_secret_env, names.passphrase_env)
+        if name is not None and not environ.get(name)
+    ]
+    if missing:
+        raise StartupError(f"credential environment variable(s) not set: {', '.join(missing)}")
+    return ApiCredentials(
+        api_key=environ[names.api_key_env],
+        api_secret=environ[names.api_secret_env],
+        password=environ[names.passphrase_env] if names.passphrase_env else None,
+    )
+
+
+def build_venue_and_feed(
+    *,
+    config: RuntimeConfig,
+    credentials: ApiCredentials | None,
+    starting_balance: float,
+    paper_account: PaperAccount | None,
+    paper_journal: PaperJournal | None,
+) -> tuple[Venue, MarketFeed]:
+    """The trading venue and the market feed for the configured mode and data source; a paper
+    venue continues ``paper_account`` (if any) and saves through ``paper_journal``."""
+    exchange = config.exchange
+    data = config.market_data
+    exchange_id = ccxt_exchange_id(exchange=exchange.exchange, market=exchange.market.value)
+    if data.source is not MarketDataSource.EXCHANGE:
+        if exchange.mode is not TradingMode.PAPER:
+            raise StartupError(f"marketData.source {data.source.value} needs exchange.mode paper")
+        feed: ReplayMarketFeed | SyntheticMarketFeed
+        if data.source is MarketDataSource.REPLAY:
+            assert data.replay_path is not None
+            feed = ReplayMarketFeed(
+                path=Path(data.replay_path),
+                symbol=exchange.symbol,
+                bar_seconds=config.strategy.bar_seconds,
+            )
+        else:
+            feed = SyntheticMarketFeed(
+                symbol=exchange.symbol,
+                bar_seconds=config.strategy.bar_seconds,
+                seed=data.synthetic_seed,
+                snapshot_ms=data.poll_interval_ms,
+            )
+        venue: Venue = PaperVenue(
+            market_data=FeedBookVenue(feed=feed),
+            starting_balance=starting_balance,
+            quote_currency=quote_currency(exchange.symbol),
+            clock=lambda: feed.now_ms() / 1000.0,
+            account=paper_account,
+            journal=paper_journal,
+        )
+        return venue, feed
+    try:
+        if exchange.mode is TradingMode.PAPER:
+            venue = PaperVenue(
+                market_data=CcxtVenue(
+                    exchange_id=exchange_id,
+                    mode=VenueMode.MARKET_DATA,
+                    base_url_override=exchange.base_url,
+                    timeout_s=config.venue.timeout_ms / 1000.0,
+                ),
+                starting_balance=starting_balance,
+                quote_currency=quote_currency(exchange.symbol),
+                account=paper_account,
+                journal=paper_journal,
+            )
+        else:
+            venue = CcxtVenue(
+                exchange_id=exchange_id,
+                mode=VenueMode(exchange.mode.value),
+                credentials=credentials,
+                allow_live=exchange.live_trading_opt_in,
+                base_url_override=exchange.base_url,
+                timeout_s=config.venue.timeout_ms / 1000.0,
+                recv_window_ms=config.venue.recv_window_ms,
+            )
+    except VenueConfigurationError as error:
+        raise StartupError(str(error)) from None
+    return venue, VenueMarketFeed(venue=venue, symbol=exchange.symbol, depth=data.book_depth)

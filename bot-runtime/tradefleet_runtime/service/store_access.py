@@ -1,0 +1,109 @@
+"""The bot's Redis state as the rest of the runtime uses it: retried calls and the bot's flags.
+
+:class:`GuardedStore` runs a :class:`~tradefleet_runtime.persistence.store.StateStore`
+operation with exponential backoff until it succeeds (or the process stops), reports each
+outage and recovery to the healing log and keeps ``healthy`` for the status. :class:`FlagKeeper`
+holds the paused/halted flags and saves every change before returning. Both are built by
+:class:`~tradefleet_runtime.service.bot.BotService` and shared by its parts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from tradefleet_runtime.persistence.store import Flags, StateStore, StateStoreError
+from tradefleet_runtime.service.healing import ErrorClass, HealingAction, HealingLog
+from tradefleet_runtime.service.metrics import BotMetrics
+
+T = TypeVar("T")
+REDIS_BACKOFF_MAX_S = 10.0
+
+
+class GuardedStore:
+    """Redis calls that wait out an outage; ``on_wait`` keeps the heartbeat fresh meanwhile."""
+
+    def __init__(
+        self,
+        *,
+        store: StateStore,
+        healing: HealingLog,
+        stop_event: asyncio.Event,
+        on_wait: Callable[[], None],
+    ) -> None:
+        self.store = store
+        self.healthy = True
+        self._healing = healing
+        self._stop_event = stop_event
+        self._on_wait = on_wait
+
+    async def call(self, operation: Callable[[], Awaitable[T]], *, what: str) -> T:
+        """``operation``, retried with exponential backoff until it succeeds or we stop."""
+        delay = 0.1
+        while True:
+            try:
+                result = await operation()
+            except StateStoreError as error:
+                self.healthy = False
+                self._healing.record(
+                    error_class=ErrorClass.REDIS,
+                    action=HealingAction.RECONNECT,
+                    component="redis",
+                    message=f"{what}: {error}; reconnecting in {delay:.1f}s",
+                )
+                self._on_wait()
+                if self._stop_event.is_set():
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(REDIS_BACKOFF_MAX_S, delay * 2)
+                continue
+            self.mark_healthy(what=what)
+            return result
+
+    def mark_unhealthy(self) -> None:
+        self.healthy = False
+
+    def mark_healthy(self, *, what: str) -> None:
+        if not self.healthy:
+            self.healthy = True
+            self._healing.record(
+                error_class=ErrorClass.REDIS,
+                action=HealingAction.RECONNECT,
+                component="redis",
+                message=f"Redis reachable again ({what})",
+                resolved=True,
+            )
+
+
+class FlagKeeper:
+    """The paused/halted flags; every change is saved before :meth:`set` returns."""
+
+    def __init__(self, *, guarded: GuardedStore, metrics: BotMetrics) -> None:
+        self.flags = Flags()
+        self._guarded = guarded
+        self._metrics = metrics
+
+    def restore(self, flags: Flags) -> None:
+        self.flags = flags
+        self._metrics.paused(flags.paused or flags.halted)
+
+    async def set(
+        self,
+        *,
+        paused: bool | None = None,
+        halted: bool | None = None,
+        pause_reason: str | None = None,
+        halt_reason: str | None = None,
+    ) -> None:
+        flags = self.flags
+        self.restore(
+            Flags(
+                paused=flags.paused if paused is None else paused,
+                halted=flags.halted if halted is None else halted,
+                pause_reason=flags.pause_reason if pause_reason is None else pause_reason,
+                halt_reason=flags.halt_reason if halt_reason is None else halt_reason,
+            )
+        )
+        store = self._guarded.store
+        await self._guarded.call(lambda: store.save_flags(self.flags), what="saving flags")
