@@ -44,6 +44,7 @@ def main() -> None:
     ]  # fmt: skip
     pipeline = DecisionPipeline(
         bot_name="bench",
+        exchange_id="binanceusdm",
         symbol=SYMBOL,
         market_kind=MarketKind.FUTURES,
         market_info=MarketInfo(

@@ -58,6 +58,9 @@ _CCXT_IDS = {
     ("binance", "futures"): "binanceusdm",
     ("binance", "spot"): "binance",
     ("kraken", "futures"): "krakenfutures",
+    # ccxt renamed gateio to gate (4.x has no gateio); the CRD keeps the name users know.
+    ("gateio", "spot"): "gate",
+    ("gateio", "futures"): "gate",
 }
 # Per-exchange ccxt options: binance's fetchCurrencies calls the spot wallet API (sapi),
 # which a futures-only key may not reach and which the bot never needs.

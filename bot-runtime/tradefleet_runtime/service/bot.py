@@ -49,7 +49,7 @@ from tradefleet_runtime.execution.errors import ExchangeError
 from tradefleet_runtime.execution.executor import OrderExecutor, RetryPolicy
 from tradefleet_runtime.execution.model import MarketInfo
 from tradefleet_runtime.execution.paper import PaperAccount, PaperVenue
-from tradefleet_runtime.execution.venue import ApiCredentials, Venue
+from tradefleet_runtime.execution.venue import ApiCredentials, Venue, ccxt_exchange_id
 from tradefleet_runtime.marketdata.feeds import MarketDataError
 from tradefleet_runtime.persistence.records import PositionRecord, PositionSide
 from tradefleet_runtime.persistence.store import (
@@ -176,6 +176,9 @@ class BotService:
         self.fusion = AlphaFusion(config=fusion_config_of(config))
         self.pipeline = DecisionPipeline(
             bot_name=config.bot_name,
+            exchange_id=ccxt_exchange_id(
+                exchange=config.exchange.exchange, market=config.exchange.market.value
+            ),
             symbol=self.symbol,
             market_kind=config.exchange.market,
             market_info=MarketInfo(

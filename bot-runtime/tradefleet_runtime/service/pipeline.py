@@ -128,6 +128,7 @@ class DecisionPipeline:
         self,
         *,
         bot_name: str,
+        exchange_id: str,
         symbol: str,
         market_kind: MarketKind,
         market_info: MarketInfo,
@@ -137,6 +138,8 @@ class DecisionPipeline:
         ofi_config: OfiConfig | None = None,
     ) -> None:
         self.bot_name = bot_name
+        # The ccxt exchange id (``ccxt_exchange_id``): client order ids take its shape.
+        self.exchange_id = exchange_id
         self.symbol = symbol
         self.market_kind = market_kind
         self.market_info = market_info
@@ -156,6 +159,11 @@ class DecisionPipeline:
         self.fusion = fusion
         self.thresholds = thresholds
         self.risk = risk
+
+    def _order_id(self, *, decision_id: str, leg: str) -> str:
+        return client_order_id(
+            exchange=self.exchange_id, bot_name=self.bot_name, decision_id=decision_id, leg=leg
+        )
 
     def observe(self, tick: BookTick) -> None:
         self.ofi.update(
@@ -216,9 +224,7 @@ class DecisionPipeline:
                 symbol=self.symbol,
                 side=OrderSide.SELL if long else OrderSide.BUY,
                 order_type=OrderType.MARKET,
-                client_order_id=client_order_id(
-                    bot_name=self.bot_name, decision_id=decision_id, leg="exit"
-                ),
+                client_order_id=self._order_id(decision_id=decision_id, leg="exit"),
                 amount=position.size,
                 reduce_only=self.market_kind is MarketKind.FUTURES,
             )
@@ -279,9 +285,7 @@ class DecisionPipeline:
             symbol=self.symbol,
             side=OrderSide.BUY if side is Side.BUY else OrderSide.SELL,
             order_type=OrderType.MARKET,
-            client_order_id=client_order_id(
-                bot_name=self.bot_name, decision_id=decision_id, leg="entry"
-            ),
+            client_order_id=self._order_id(decision_id=decision_id, leg="entry"),
             amount=amount,
         )
         return Decision(

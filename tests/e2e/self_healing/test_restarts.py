@@ -21,6 +21,7 @@ from support.bots import (
 )
 from support.k8s import wait_for
 from tradefleet_devtools.stack import LocalStack
+from tradefleet_runtime.execution.client_order_id import owns
 
 pytestmark = pytest.mark.e2e
 
@@ -56,7 +57,7 @@ def test_killed_runtime_comes_back_without_duplicate_orders(
         ids = Counter(
             str(o.get(id_field))
             for o in state[kind]
-            if str(o.get(id_field)).startswith("tf-crashy-")
+            if owns(exchange="binanceusdm", bot_name="crashy", client_order_id=str(o.get(id_field)))
         )
         assert all(count == 1 for count in ids.values()), f"duplicate {kind}: {ids.most_common(3)}"
 

@@ -32,9 +32,15 @@ import redis.asyncio as aioredis
 from conftest import API_KEY, API_SECRET, FreezableWalk
 from runtime_support import BTC, RuntimeProcess
 from tradefleet_devtools.exchange import ExchangeAdminClient, LocalExchange
+from tradefleet_runtime.execution.client_order_id import owns
 from tradefleet_runtime.execution.model import OrderStatus
 from tradefleet_runtime.execution.paper import PaperVenue
-from tradefleet_runtime.execution.venue import ApiCredentials, CcxtVenue, VenueMode
+from tradefleet_runtime.execution.venue import (
+    ApiCredentials,
+    CcxtVenue,
+    VenueMode,
+    ccxt_exchange_id,
+)
 from tradefleet_runtime.persistence.store import StateStore
 
 pytestmark = pytest.mark.integration
@@ -44,6 +50,15 @@ PAPER_ROUNDS = 20 if os.environ.get("TRADEFLEET_FULL") == "1" else 4
 INTENT_LINE = "order intent recorded"
 # The executor's line once the venue answered an order (the paper venue saved it before that).
 PLACED_LINE = re.compile(r"placed \S+ \S+ (\S+) on paper\(")
+
+
+def is_the_bots(runtime: RuntimeProcess, client_id: str) -> bool:
+    exchange = runtime.config["exchange"]
+    return owns(
+        exchange=ccxt_exchange_id(exchange=exchange["id"], market=exchange["market"]),
+        bot_name=runtime.config["bot"]["name"],
+        client_order_id=client_id,
+    )
 
 
 async def audit(
@@ -73,7 +88,7 @@ async def audit(
 
     orphans = [o.client_order_id for o in open_orders if o.client_order_id not in unresolved]
     assert not orphans, f"open on the exchange but not tracked as open in Redis: {orphans}"
-    untracked = [cid for cid in regular + algo if cid.startswith("tf-") and cid not in tracked]
+    untracked = [cid for cid in regular + algo if is_the_bots(runtime, cid) and cid not in tracked]
     assert not untracked, f"orders on the exchange Redis never recorded: {untracked}"
 
     exchange_size = sum(p.signed_contracts for p in positions)

@@ -26,6 +26,8 @@ from conftest import API_KEY, API_SECRET, FreezableWalk
 from runtime_support import BTC, RuntimeProcess
 from tradefleet_devtools.exchange import ExchangeAdminClient, FaultKind, FaultRule, LocalExchange
 from tradefleet_devtools.redis_server import LocalRedis
+from tradefleet_runtime.execution.client_order_id import owns
+from tradefleet_runtime.execution.venue import ccxt_exchange_id
 
 pytestmark = pytest.mark.integration
 
@@ -271,7 +273,14 @@ async def test_api_keys_never_appear_in_logs_metrics_responses_or_redis(
         await client.aclose()
     assert await runtime.stop() == 0
     haystacks = {"log": runtime.log(), "api": "\n".join(bodies), "redis": "\n".join(stored)}
-    assert len(haystacks["redis"]) > 1000 and "tf-" in haystacks["redis"]
+    venue = runtime.config["exchange"]
+    exchange_id = ccxt_exchange_id(exchange=venue["id"], market=venue["market"])
+    order_ids = [
+        word
+        for word in re.findall(r"[\w-]+", haystacks["redis"])
+        if owns(exchange=exchange_id, bot_name=runtime.config["bot"]["name"], client_order_id=word)
+    ]
+    assert len(haystacks["redis"]) > 1000 and order_ids
     for where, text in haystacks.items():
         for secret in (API_KEY, API_SECRET):
             assert secret not in text, f"{secret[:8]}… leaked into the {where}"

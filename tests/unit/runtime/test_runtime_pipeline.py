@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from tradefleet_runtime.config import MarketKind, Thresholds
+from tradefleet_runtime.execution.client_order_id import client_order_id
 from tradefleet_runtime.execution.model import MarketInfo, OrderSide
 from tradefleet_runtime.marketdata.ticks import BookTick
 from tradefleet_runtime.persistence.records import PositionRecord, PositionSide
@@ -25,6 +26,7 @@ def pipeline(*, kind: MarketKind = MarketKind.FUTURES) -> DecisionPipeline:
     weights = {"regime": 0.0, "ofi": 1.0, "whale": 0.0, "sentiment": 0.0, "macro": 0.0}
     return DecisionPipeline(
         bot_name="unitbot",
+        exchange_id="binanceusdm",
         symbol=SYMBOL,
         market_kind=kind,
         market_info=MarketInfo(
@@ -89,8 +91,8 @@ def test_buy_pressure_opens_a_long_sized_by_kelly() -> None:
     # = 104.17 quote at the ask 102 → 1.02124 BTC, floored to the 0.001 lot.
     assert request.amount == pytest.approx(1.021)
     assert request.side is OrderSide.BUY
-    assert request.client_order_id.startswith("tf-unitbot-") and request.client_order_id.endswith(
-        "-entry"
+    assert request.client_order_id == client_order_id(
+        exchange="binanceusdm", bot_name="unitbot", decision_id=decision.decision_id, leg="entry"
     )
     assert decision.risk is not None and decision.risk.stop_price == pytest.approx(102 - 2.04)
 
