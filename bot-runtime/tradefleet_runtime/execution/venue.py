@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -44,7 +45,15 @@ from tradefleet_runtime.execution.model import (
 
 T = TypeVar("T")
 CCXT_LOGGER_NAME = "tradefleet_runtime.execution.ccxt"
+# Added to every submission window: the executor notes the send before ccxt stamps the request
+# (its rate limiter may wait first), and the local clock may be stepped meanwhile.
 CLOCK_SKEW_MARGIN_S = 0.25
+# Without a receive window nothing on the exchange's side refuses a late request: one the client
+# gave up on after its timeout may still sit between the gateway and the matching engine. Their
+# normal order latency is milliseconds; 5 s covers congested markets. The gateways' timestamp
+# checks (OKX and Bitget 30 s, Gate 60 s, KuCoin 5 s) bound when a request may enter, not when
+# it executes, so they give no tighter bound.
+EXCHANGE_PROCESSING_MARGIN_S = 5.0
 _CCXT_STATUS = {
     "open": OrderStatus.OPEN,
     "closed": OrderStatus.FILLED,
@@ -68,6 +77,39 @@ _EXCHANGE_OPTIONS: dict[str, dict[str, Any]] = {
     "binanceusdm": {"fetchCurrencies": False},
     "binance": {"fetchCurrencies": False},
 }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReceiveWindow:
+    """An exchange's server-side deadline on signed requests (``recvWindow``).
+
+    The exchange refuses a request whose timestamp is more than ``recvWindow`` ms behind its
+    clock, or ``forward_skew_s`` or more ahead of it. A request stamped by a clock ahead of the
+    exchange's by up to ``forward_skew_s`` is therefore accepted until ``recvWindow +
+    forward_skew_s`` after it was sent, by the sender's clock, and never later.
+    """
+
+    forward_skew_s: float
+
+
+_BINANCE_RECEIVE_WINDOW = ReceiveWindow(forward_skew_s=1.0)
+# ccxt ids whose exchange enforces a receive window and whose ccxt class signs every private
+# request with options["recvWindow"] (see each class's sign()). Every other exchange gets no
+# recvWindow option and a window bounded by the client timeout (EXCHANGE_PROCESSING_MARGIN_S).
+RECEIVE_WINDOWS: Mapping[str, ReceiveWindow] = MappingProxyType(
+    {
+        # Binance "timing security": processed if timestamp < serverTime + 1000 and
+        # serverTime - timestamp <= recvWindow; ccxt binance.sign() adds options["recvWindow"],
+        # and binanceusdm, binancecoinm and binanceus inherit it.
+        "binance": _BINANCE_RECEIVE_WINDOW,
+        "binanceusdm": _BINANCE_RECEIVE_WINDOW,
+        "binancecoinm": _BINANCE_RECEIVE_WINDOW,
+        "binanceus": _BINANCE_RECEIVE_WINDOW,
+        # Bybit v5: server_time - recv_window <= timestamp < server_time + 1000; ccxt
+        # bybit.sign() sends options["recvWindow"] as X-BAPI-RECV-WINDOW.
+        "bybit": ReceiveWindow(forward_skew_s=1.0),
+    }
+)
 
 
 class VenueMode(StrEnum):
@@ -95,6 +137,16 @@ class ApiCredentials:
 def ccxt_exchange_id(*, exchange: str, market: str) -> str:
     """The ccxt id of a TradingBot's ``exchange`` and ``market`` (``spot`` | ``futures``)."""
     return _CCXT_IDS.get((exchange, market), exchange)
+
+
+def submission_window_s(*, exchange_id: str, recv_window_ms: int, timeout_s: float) -> float:
+    """Seconds after an order request is sent by which it has executed on ``exchange_id`` or
+    never will: the receive window plus the exchange's forward skew where it has one (see
+    ``RECEIVE_WINDOWS``), else the client timeout plus ``EXCHANGE_PROCESSING_MARGIN_S``."""
+    receive_window = RECEIVE_WINDOWS.get(exchange_id)
+    if receive_window is None:
+        return timeout_s + EXCHANGE_PROCESSING_MARGIN_S + CLOCK_SKEW_MARGIN_S
+    return recv_window_ms / 1000 + receive_window.forward_skew_s + CLOCK_SKEW_MARGIN_S
 
 
 def check_order_request(request: OrderRequest) -> None:
@@ -228,6 +280,8 @@ class CcxtVenue(Venue):
     exchange in tests), keeping paths, signing and error mapping as they are for the real
     host. ``testnet`` uses the exchange's demo-trading environment where ccxt has one
     (Binance replaced its futures testnet with demo trading), else ccxt's sandbox mode.
+    ``recv_window_ms`` is sent to exchanges in ``RECEIVE_WINDOWS`` only; the others have none,
+    and ``submission_window_s`` follows ``timeout_s`` there instead.
     """
 
     def __init__(
@@ -255,12 +309,14 @@ class CcxtVenue(Venue):
         self._mode = mode
         self._secrets = credentials.secrets if credentials else ()
         _REDACTOR.add(self._secrets)
+        # recvWindow only where the exchange enforces it: elsewhere it bounds nothing.
+        receive_window = {"recvWindow": recv_window_ms} if exchange_id in RECEIVE_WINDOWS else {}
         config: dict[str, Any] = {
             "enableRateLimit": True,
             "timeout": int(timeout_s * 1000),
             "logger": logging.getLogger(CCXT_LOGGER_NAME),
             "options": {
-                "recvWindow": recv_window_ms,
+                **receive_window,
                 **_EXCHANGE_OPTIONS.get(exchange_id, {}),
                 **(options or {}),
             },
@@ -286,9 +342,12 @@ class CcxtVenue(Venue):
             self._keep_error_mapping_of_real_hosts(exchange)
         self._exchange = exchange
         self._exchange_id = exchange_id
-        self._submission_window_s = (
-            recv_window_ms / 1000 if "recvWindow" in exchange.options else timeout_s
-        ) + CLOCK_SKEW_MARGIN_S
+        # The recvWindow ccxt signs with: ``options`` may have replaced recv_window_ms.
+        self._submission_window_s = submission_window_s(
+            exchange_id=exchange_id,
+            recv_window_ms=int(exchange.options.get("recvWindow", recv_window_ms)),
+            timeout_s=timeout_s,
+        )
 
     def _keep_error_mapping_of_real_hosts(self, exchange: ccxt.Exchange) -> None:
         # ccxt's binance picks its error-code table from the request URL's host
