@@ -38,9 +38,11 @@ from tradefleet_operator.render import (
     LABEL_SOURCE,
     MANAGED_BY,
     VERSION,
+    child_name,
 )
 from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.slots import PassSlots
+from tradefleet_operator.succession import runtime_pods
 
 log = logging.getLogger("tradefleet.operator")
 
@@ -469,7 +471,12 @@ async def bot_deleted(
     state = _state(memo)
     assert state.reconciler is not None
     key = (namespace or "", "TradingBot", name)
-    pods = [obj for (kind, _), obj in _children(indexes=kwargs, key=key).items() if kind == "Pod"]
+    children = _children(indexes=kwargs, key=key).items()
+    # Only a runtime pod can flatten: an optimisation Job's pod carries the bot's labels too.
+    pods = runtime_pods(
+        pods=[obj for (kind, _), obj in children if kind == "Pod"],
+        deployment=child_name(owner=name),
+    )
     outcome = await deletion.settle_positions(
         kube=state.reconciler.kube, settings=state.settings, body=body, pods=pods
     )

@@ -33,6 +33,7 @@ KIND_PATHS: dict[str, tuple[str, str]] = {
     "Service": ("/api/v1", "services"),
     "ServiceAccount": ("/api/v1", "serviceaccounts"),
     "Pod": ("/api/v1", "pods"),
+    "Node": ("/api/v1", "nodes"),
     "Event": ("/api/v1", "events"),
     "Deployment": ("/apis/apps/v1", "deployments"),
     "ControllerRevision": ("/apis/apps/v1", "controllerrevisions"),
@@ -282,17 +283,31 @@ class KubeClient:
             content_type="application/merge-patch+json",
         )
 
-    async def delete(self, *, kind: str, namespace: str | None, name: str) -> bool:
-        """Delete an object with background propagation; False when it was already gone."""
+    async def delete(
+        self,
+        *,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        grace_period_seconds: int | None = None,
+    ) -> bool:
+        """Delete an object with background propagation; False when it was already gone.
+
+        ``grace_period_seconds=0`` force-deletes a pod: removed at once, without waiting for its
+        kubelet to confirm that its containers stopped.
+        """
+        options: dict[str, Any] = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": "Background",
+        }
+        if grace_period_seconds is not None:
+            options["gracePeriodSeconds"] = grace_period_seconds
         try:
             await self.request(
                 method="DELETE",
                 path=object_path(kind=kind, namespace=namespace, name=name),
-                body={
-                    "kind": "DeleteOptions",
-                    "apiVersion": "v1",
-                    "propagationPolicy": "Background",
-                },
+                body=options,
             )
         except KubeApiError as exc:
             if exc.not_found:

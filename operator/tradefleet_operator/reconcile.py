@@ -20,6 +20,7 @@ from typing import Any
 
 from tradefleet_operator import conditions as cond
 from tradefleet_operator.drift import object_in_sync
+from tradefleet_operator.handover import hand_over
 from tradefleet_operator.healing import (
     HealingDecision,
     PodView,
@@ -80,6 +81,7 @@ from tradefleet_operator.spec import (
     validate_signal_source_spec,
     validate_trading_bot_spec,
 )
+from tradefleet_operator.succession import runtime_pods
 
 ChildKey = tuple[str, str]  # (kind, name)
 log = logging.getLogger("tradefleet.operator")
@@ -358,11 +360,12 @@ class Reconciler:
             else None
         ) or format_time(now)
 
-        bot_pods = [
-            obj
-            for (kind, _), obj in children.items()
-            if kind == "Pod" and not obj.get("metadata", {}).get("deletionTimestamp")
-        ]
+        # Terminating ones included: until every one is gone, no new runtime may start.
+        workload = ("Deployment", child_name(owner=owner.name))
+        pods = runtime_pods(
+            pods=[o for (k, _), o in children.items() if k == "Pod"], deployment=workload[1]
+        )
+        bot_pods = [p for p in pods if not p.get("metadata", {}).get("deletionTimestamp")]
         current_pods = [
             p
             for p in bot_pods
@@ -378,7 +381,19 @@ class Reconciler:
             generation=generation,
             pod=pod,
             runtime=runtime,
-            pods_exist=bool(bot_pods),
+            pods_exist=bool(pods),
+            now=now,
+        )
+        handover = await hand_over(
+            kube=self.kube,
+            settings=self.settings,
+            namespace=owner.namespace,
+            pods=pods,
+            wanted=healing.replicas,
+            replacing=bool(healing.state.get("replacing")),
+            deployment=self._observed(
+                namespace=owner.namespace, key=workload, indexed=children.get(workload)
+            ),
             now=now,
         )
         optimizing = spec.optimizer.enabled or bool(annotations.get(ANNOTATION_OPTIMIZE_NOW))
@@ -389,12 +404,12 @@ class Reconciler:
                 spec=workload_spec,
                 region=region,
                 revision=revision,
-                replicas=healing.replicas,
+                replicas=handover.replicas,
                 settings=self.settings,
             ),
             *(render_optimizer_access(owner=owner) if optimizing else []),
         ]
-        events: list[Event] = []
+        events = [Event(type=n.type, reason=n.reason, message=n.message) for n in handover.notices]
         # The token Secret first: the pod reads it at start.
         writes = await self._ensure_control_secret(owner=owner)
         writes += await self._converge(
@@ -447,10 +462,11 @@ class Reconciler:
                 )
             )
 
-        deployment = children.get(("Deployment", child_name(owner=owner.name)))
+        deployment = children.get(workload)
         observed, figures = _workload_conditions(
             deployment=deployment, pods=current_pods, revision=revision
         )
+        observed = handover.over(observed)
         ready = next(c for c in observed if c.type == cond.READY).status
         if runtime is not None and runtime.status is not None:
             figures.update(runtime_figures(runtime.status))
@@ -549,8 +565,9 @@ class Reconciler:
         outcome.poll_again_s = next_look_s(
             rolled_back_now=rolled_back_now,
             # Only a running runtime has a health to poll; a pending or crashing pod's changes
-            # arrive as watch events.
-            polling=(pod is not None and pod.running) or bool(healing.state.get("replacing")),
+            # arrive as watch events. A wait for an old pod (a replacement's too) is looked at
+            # again: a lost node's bound passes without any event.
+            polling=(pod is not None and pod.running) or handover.waiting,
             rollback_due_s=None if rolled_back_now else rollback_due_s,
             settings=self.settings,
         )

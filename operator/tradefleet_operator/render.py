@@ -45,6 +45,10 @@ ENV_API_PASSPHRASE = "TRADEFLEET_API_PASSPHRASE"
 ENV_CONTROL_TOKEN = "TRADEFLEET_CONTROL_TOKEN"
 CONTROL_TOKEN_KEY = "token"
 MAX_NAME = 63
+# How long a runtime pod's deletion waits for the runtime to stop (SIGTERM: stop trading, persist
+# its state) before the kubelet kills it. Explicit, not the cluster's default: a replacement waits
+# out the old pod's termination, and it is part of how long a pod on a lost node is waited for.
+RUNTIME_TERMINATION_GRACE_S = 30
 
 
 def child_name(*, owner: str, suffix: str = "") -> str:
@@ -302,7 +306,7 @@ def render_bot_children(
             "automountServiceAccountToken": False,
             "affinity": _region_affinity(region),
             "securityContext": _pod_security(),
-            "terminationGracePeriodSeconds": 30,
+            "terminationGracePeriodSeconds": RUNTIME_TERMINATION_GRACE_S,
             "containers": [
                 {
                     "name": "runtime",
@@ -362,7 +366,8 @@ def render_bot_children(
             "metadata": _metadata(owner=owner, name=name, labels=labels),
             "spec": {
                 "replicas": replicas,
-                # Never two live instances of one bot: the old pod is gone before the new one starts.
+                # Never two live instances of one bot: a rollout deletes the old pod and starts the
+                # new one only once the old one is gone, terminating ones included.
                 "strategy": {"type": "Recreate"},
                 "revisionHistoryLimit": 2,
                 "progressDeadlineSeconds": spec.self_healing.progress_deadline_seconds,

@@ -48,6 +48,9 @@ class OperatorSettings:
     max_concurrent_reconciles: int = 32
     health_poll_interval_s: float = 5.0
     deletion_timeout_s: float = 60.0
+    # How long a runtime pod on a lost node (NotReady, Unknown or gone) is waited for, on top of
+    # its grace period, before it is force-deleted so that the bot's replacement may start.
+    node_lost_timeout_s: float = 60.0
     revision_history_limit: int = 10
     metrics_port: int = 9090
     peering_name: str = "tradefleet"
@@ -89,6 +92,7 @@ _SCALAR_KEYS: dict[str, tuple[str, Any]] = {
     "maxConcurrentReconciles": ("max_concurrent_reconciles", _at_least_one),
     "healthPollIntervalSeconds": ("health_poll_interval_s", float),
     "deletionTimeoutSeconds": ("deletion_timeout_s", float),
+    "nodeLostTimeoutSeconds": ("node_lost_timeout_s", float),
     "revisionHistoryLimit": ("revision_history_limit", int),
     "metricsPort": ("metrics_port", int),
     "peeringName": ("peering_name", str),
