@@ -161,10 +161,11 @@ nodeAffinity:
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles, rolebindings]
   verbs: [get, list, watch, create, patch, update, delete]
-# Bot pods are watched for health; the Deployment replaces them.
+# Bot pods are watched for health; the Deployment replaces them. A pod left on a lost node is
+# force-deleted (after operator.nodeLostTimeoutSeconds) so that the bot's replacement may start.
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list, watch]
+  verbs: [get, list, watch, delete]
 # Exchange credentials are checked, the per-bot control token is created once and read.
 - apiGroups: [""]
   resources: [secrets]

@@ -41,7 +41,8 @@ pytestmark = pytest.mark.integration
 # What the operator does with each resource (operator/tradefleet_operator: Kopf watches and
 # patches the custom resources, the reconciler applies/replaces/prunes children, reads pods and
 # secrets, creates the control-token Secret and events; Jobs/CronJobs for optimisation runs and
-# the Role/RoleBinding they run with).
+# the Role/RoleBinding they run with; an old bot pod on a lost node is force-deleted, which needs
+# reading its node).
 CHILD_VERBS = frozenset({"get", "list", "watch", "create", "patch", "update", "delete"})
 OPERATOR_RULES: dict[tuple[str, str], frozenset[str]] = {
     ("tradefleet.io", "tradingbots"): frozenset({"get", "list", "watch", "patch"}),
@@ -60,7 +61,7 @@ OPERATOR_RULES: dict[tuple[str, str], frozenset[str]] = {
     ("batch", "cronjobs"): CHILD_VERBS,
     ("rbac.authorization.k8s.io", "roles"): CHILD_VERBS,
     ("rbac.authorization.k8s.io", "rolebindings"): CHILD_VERBS,
-    ("", "pods"): frozenset({"get", "list", "watch"}),
+    ("", "pods"): frozenset({"get", "list", "watch", "delete"}),
     ("", "secrets"): frozenset({"get", "create"}),
     ("", "events"): frozenset({"create"}),
 }
@@ -68,6 +69,7 @@ PEERING_VERBS = frozenset({"get", "list", "watch", "patch"})
 DISCOVERY_RULES: dict[tuple[str, str], frozenset[str]] = {
     ("apiextensions.k8s.io", "customresourcedefinitions"): frozenset({"list", "watch"}),
     ("", "namespaces"): frozenset({"list", "watch"}),
+    ("", "nodes"): frozenset({"get"}),
 }
 # Stand-ins for prometheus-operator's CRDs (same group, kinds and names; any spec), so the
 # monitoring objects can be installed into the local control plane.
@@ -144,6 +146,7 @@ def test_operator_settings_carry_the_region_and_the_exchange_map(
         == f"redis://{region_release(region)}-redis.{INSTALL_NAMESPACE}.svc:6379/0"
     )
     assert settings.runtime_image == "ghcr.io/tradefleet/bot-runtime:0.1.0"
+    assert settings.node_lost_timeout_s == 60.0
     # Every object of the release says which region it belongs to.
     for doc in regions[region].documents:
         if doc["kind"] != "CustomResourceDefinition":
