@@ -287,6 +287,8 @@ def test_redis_keeps_an_append_only_file_on_its_own_volume(regions: dict[str, Re
     command = container["command"]
     assert command[0] == "redis-server"
     assert command[command.index("--appendonly") + 1] == "yes"
+    # Each write on disk before Redis acknowledges it: a node crash loses no money state.
+    assert command[command.index("--appendfsync") + 1] == "always"
     assert command[command.index("--dir") + 1] == "/data"
     (claim,) = statefulset["spec"]["volumeClaimTemplates"]
     assert claim["metadata"]["name"] == "data"
@@ -487,6 +489,11 @@ BAD_VALUES: list[tuple[str, dict[str, Any], list[str]]] = [
         "redis volume size not a quantity",
         {"region": "us-east-1", "redis": {"storage": {"size": "2 GB"}}},
         ["/redis/storage/size", "does not match pattern"],
+    ),
+    (
+        "unknown appendfsync policy",
+        {"region": "us-east-1", "redis": {"appendfsync": "sometimes"}},
+        ["/redis/appendfsync", "'always'"],
     ),
     (
         "crds.create not a boolean",
