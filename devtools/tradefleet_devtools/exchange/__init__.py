@@ -4,7 +4,9 @@ DEV/TEST TOOLING ONLY — not a real exchange, never used in production. There i
 here, so the runtime's ccxt adapter is exercised with ccxt's real ``binanceusdm`` client, over
 real HTTP with real request signing, against this server on 127.0.0.1. It simulates a
 market (a price path from a pluggable ``PriceSource`` around which a book is quoted), a
-matching engine, a futures account, and faults injected on demand.
+matching engine, a futures account, and faults injected on demand (``FaultRule``, see
+``faults`` for the kinds), and keeps a ledger of everything it executed for invariant checks
+(``ExchangeAdminClient.ledger``).
 
 In-process: ``async with LocalExchange(LocalExchangeOptions(...)) as exchange`` then
 ``exchange.base_url``; out of process: ``python -m tradefleet_devtools.exchange``.
@@ -13,8 +15,7 @@ In-process: ``async with LocalExchange(LocalExchangeOptions(...)) as exchange`` 
 from __future__ import annotations
 
 from tradefleet_devtools.exchange.admin import AdminRequestError, ExchangeAdminClient
-from tradefleet_devtools.exchange.engine import EngineConfig
-from tradefleet_devtools.exchange.faults import FaultKind, FaultRule
+from tradefleet_devtools.exchange.faults import FaultKind, FaultRule, FaultRuleError
 from tradefleet_devtools.exchange.market import BookShape
 from tradefleet_devtools.exchange.prices import (
     PricePoint,
@@ -22,6 +23,7 @@ from tradefleet_devtools.exchange.prices import (
     RandomWalkPriceSource,
     SyntheticReplayPriceSource,
 )
+from tradefleet_devtools.exchange.records import EngineConfig
 from tradefleet_devtools.exchange.server import LocalExchange, LocalExchangeOptions
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "ExchangeAdminClient",
     "FaultKind",
     "FaultRule",
+    "FaultRuleError",
     "LocalExchange",
     "LocalExchangeOptions",
     "PricePoint",

@@ -18,7 +18,6 @@ import sys
 from collections.abc import Sequence
 from decimal import Decimal
 
-from tradefleet_devtools.exchange.engine import EngineConfig
 from tradefleet_devtools.exchange.market import default_start_price
 from tradefleet_devtools.exchange.prices import (
     CYCLE_PERIOD_SECONDS,
@@ -26,6 +25,7 @@ from tradefleet_devtools.exchange.prices import (
     PriceSource,
     SyntheticReplayPriceSource,
 )
+from tradefleet_devtools.exchange.records import EngineConfig
 from tradefleet_devtools.exchange.server import LocalExchange, LocalExchangeOptions
 
 

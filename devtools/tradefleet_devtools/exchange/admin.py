@@ -1,7 +1,9 @@
 """Typed async client of the local exchange's admin endpoints (dev/test tooling only).
 
-Integration and e2e tests use it to drive prices, inject faults, reset and inspect the
-state of a ``LocalExchange`` running in-process or as ``python -m tradefleet_devtools.exchange``.
+Integration and e2e tests, and the chaos soak harness, use it to drive prices, inject
+faults, reset and inspect the state and the ledger of a ``LocalExchange`` running in-process
+or as ``python -m tradefleet_devtools.exchange``; the endpoints are served by
+``tradefleet_devtools.exchange.admin_routes``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,14 @@ class ExchangeAdminClient:
         result: dict[str, Any] = await self._call(method="GET", path="/_admin/state")
         return result
 
+    async def ledger(self) -> dict[str, Any]:
+        """The exchange's own record for invariant checks: every order received or executed
+        (with the API key and ``X-Tradefleet-Sender`` that sent it), every fill, conditional
+        orders, positions per symbol and the wallet; see ``tradefleet_devtools.exchange.ledger``.
+        """
+        result: dict[str, Any] = await self._call(method="GET", path="/_admin/ledger")
+        return result
+
     async def set_price(self, *, symbol: str, price: float) -> dict[str, Any]:
         """Move a symbol's mid price now; stops and resting orders react immediately."""
         result: dict[str, Any] = await self._call(
@@ -54,6 +64,11 @@ class ExchangeAdminClient:
 
     async def add_faults(self, rules: Sequence[FaultRule]) -> None:
         await self._call(method="POST", path="/_admin/faults", payload=[r.to_json() for r in rules])
+
+    async def faults(self) -> list[FaultRule]:
+        """The rules not used up yet (a window rule's current window shows in ``state``)."""
+        rules = await self._call(method="GET", path="/_admin/faults")
+        return [FaultRule.from_json(raw) for raw in rules]
 
     async def clear_faults(self) -> None:
         await self._call(method="DELETE", path="/_admin/faults")

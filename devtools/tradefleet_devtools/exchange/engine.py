@@ -1,8 +1,10 @@
 """Matching engine and futures account of the local exchange (dev/test tooling only).
 
-Called by the local exchange's HTTP layer (``tradefleet_devtools.exchange.server``), which
-translates Binance USDⓈ-M REST requests into these calls and renders the results back in
-Binance's JSON shapes. One account, one-way position mode, cross margin, USDT wallet.
+Called by the local exchange's route modules (``trading_routes``, ``market_routes``,
+``admin_routes``) and its fault layer (``chaos``), which translate Binance USDⓈ-M REST
+requests into these calls. The records it keeps are defined in ``records`` and rendered by
+``views`` (Binance JSON) and ``ledger`` (invariant checks); its request-only checks live in
+``order_rules``. One account, one-way position mode, cross margin, USDT wallet.
 
 What is simulated: market orders walk the quoted ladder (slippage); limit orders take what
 crosses and rest the remainder, resting orders fill as maker when the market moves through
@@ -11,6 +13,12 @@ execute as market orders, honouring ``reduceOnly`` and ``closePosition``; maker/
 realised and unrealised PnL; initial-margin checks. Not simulated: liquidation, funding,
 hedge mode, isolated margin. This engine is deliberately independent of the runtime's paper
 venue so that tests of one never inherit the other's bugs.
+
+Two behaviours serve the fault layer: an order can fill in lots spread over time
+(``slow_fill``), and an order can wait in the matching queue before it is booked
+(``late_execution``). Both are applied lazily, each at its own due time, whenever the engine
+advances; every request and admin call advances it first, so no client can tell this from
+work done in the background.
 """
 
 from __future__ import annotations
@@ -20,151 +28,30 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 
 from tradefleet_devtools.exchange.market import BookLevel, SimulatedMarket, SymbolSpec
+from tradefleet_devtools.exchange.order_rules import (
+    ALGO_TYPES,
+    check_price,
+    check_qty,
+    check_side,
+    check_ticket,
+    plan_lots,
+    triggered,
+)
+from tradefleet_devtools.exchange.records import (
+    AccountSummary,
+    AlgoOrder,
+    EngineConfig,
+    ExchangeOrder,
+    Fill,
+    HeldOrder,
+    OrderOrigin,
+    OrderTicket,
+    Position,
+    RejectionError,
+    SlowFill,
+)
 
 MAX_CATCH_UP_STEPS = 100_000
-MARKET_TYPES = frozenset({"MARKET", "LIMIT"})
-ALGO_TYPES = frozenset({"STOP_MARKET", "TAKE_PROFIT_MARKET"})
-TIME_IN_FORCE = frozenset({"GTC", "IOC", "FOK", "GTX"})
-
-
-class RejectionError(Exception):
-    """A request the exchange refuses, with Binance's error code, message and HTTP status."""
-
-    def __init__(self, *, code: int, message: str, http_status: int = 400) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.http_status = http_status
-
-    @classmethod
-    def missing(cls, key: str) -> RejectionError:
-        return cls(
-            code=-1102,
-            message=f"Mandatory parameter '{key}' was not sent, was empty/null, or malformed.",
-        )
-
-    @classmethod
-    def illegal(cls, key: str) -> RejectionError:
-        return cls(code=-1100, message=f"Illegal characters found in parameter '{key}'.")
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class EngineConfig:
-    """Account and fee parameters of the simulated exchange."""
-
-    starting_balance: Decimal = Decimal(10_000)
-    maker_fee_rate: Decimal = Decimal("0.0002")
-    taker_fee_rate: Decimal = Decimal("0.0005")
-    default_leverage: int = 20
-    max_leverage: int = 125
-    step_ms: int = 1_000
-
-
-@dataclass(kw_only=True, slots=True)
-class ExchangeOrder:
-    """A regular (non-conditional) order as the exchange books it."""
-
-    order_id: int
-    client_order_id: str
-    symbol: str
-    side: str
-    order_type: str
-    time_in_force: str
-    qty: Decimal
-    price: Decimal
-    reduce_only: bool
-    status: str
-    created_ms: int
-    updated_ms: int
-    executed_qty: Decimal = Decimal(0)
-    cum_quote: Decimal = Decimal(0)
-
-    @property
-    def remaining(self) -> Decimal:
-        return self.qty - self.executed_qty
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in ("NEW", "PARTIALLY_FILLED")
-
-    @property
-    def avg_price(self) -> Decimal:
-        return self.cum_quote / self.executed_qty if self.executed_qty else Decimal(0)
-
-
-@dataclass(kw_only=True, slots=True)
-class AlgoOrder:
-    """A conditional order waiting for its trigger (Binance's algo order API)."""
-
-    algo_id: int
-    client_algo_id: str
-    symbol: str
-    side: str
-    order_type: str
-    qty: Decimal
-    trigger_price: Decimal
-    reduce_only: bool
-    close_position: bool
-    status: str
-    created_ms: int
-    updated_ms: int
-    trigger_ms: int = 0
-    actual_order_id: int | None = None
-    actual_price: Decimal | None = None
-
-    @property
-    def is_open(self) -> bool:
-        return self.status == "NEW"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Fill:
-    """One execution of one order (a Binance user trade)."""
-
-    trade_id: int
-    order_id: int
-    symbol: str
-    side: str
-    price: Decimal
-    qty: Decimal
-    commission: Decimal
-    realized_pnl: Decimal
-    maker: bool
-    time_ms: int
-
-
-@dataclass(kw_only=True, slots=True)
-class Position:
-    """Net one-way position of one symbol; ``amount`` is signed (negative = short)."""
-
-    symbol: str
-    leverage: int
-    amount: Decimal = Decimal(0)
-    entry_price: Decimal = Decimal(0)
-    updated_ms: int = 0
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class AccountSummary:
-    """Wallet figures in the quote currency (USDT)."""
-
-    wallet_balance: Decimal
-    unrealized_pnl: Decimal
-    position_initial_margin: Decimal
-    open_order_initial_margin: Decimal
-    updated_ms: int
-
-    @property
-    def margin_balance(self) -> Decimal:
-        return self.wallet_balance + self.unrealized_pnl
-
-    @property
-    def initial_margin(self) -> Decimal:
-        return self.position_initial_margin + self.open_order_initial_margin
-
-    @property
-    def available_balance(self) -> Decimal:
-        return max(Decimal(0), self.margin_balance - self.initial_margin)
 
 
 @dataclass(kw_only=True, slots=True)
@@ -175,6 +62,10 @@ class _Ledger:
     algo_orders: dict[int, AlgoOrder] = field(default_factory=dict)
     fills: list[Fill] = field(default_factory=list)
     positions: dict[str, Position] = field(default_factory=dict)
+    held_orders: list[HeldOrder] = field(default_factory=list)
+    # Work still due, kept apart so that advancing with nothing pending costs nothing.
+    queued: list[HeldOrder] = field(default_factory=list)
+    filling: dict[int, ExchangeOrder] = field(default_factory=dict)
 
 
 class MatchingEngine:
@@ -227,9 +118,12 @@ class MatchingEngine:
         while self._steps_done < due:
             self._steps_done += 1
             at_ms = self._epoch_ms + self._steps_done * self.config.step_ms
+            # Work due before this step sees the market as it was before the step.
+            self._run_due(until_ms=at_ms - 1)
             for market in self.markets.values():
                 market.step(at_ms=at_ms)
                 self._match(symbol=market.spec.exchange_id, now_ms=at_ms)
+        self._run_due(until_ms=now_ms)
 
     def step(self, *, steps: int, now_ms: int) -> None:
         """Advance every path by ``steps`` extra points right now (admin)."""
@@ -246,24 +140,6 @@ class MatchingEngine:
         self._match(symbol=symbol, now_ms=now_ms)
 
     # ----------------------------------------------------------------------- validation
-
-    def _check_qty(self, *, spec: SymbolSpec, qty: Decimal) -> None:
-        if qty <= 0:
-            raise RejectionError(code=-4003, message="Quantity less than or equal to zero.")
-        if qty % spec.step_size != 0:
-            raise RejectionError(
-                code=-1111, message="Precision is over the maximum defined for this asset."
-            )
-        if qty < spec.min_qty or qty > spec.max_qty:
-            raise RejectionError(code=-4005, message="Quantity greater than max quantity.")
-
-    def _check_price(self, *, spec: SymbolSpec, price: Decimal) -> None:
-        if price <= 0:
-            raise RejectionError(code=-4001, message="Price less than 0.")
-        if price % spec.tick_size != 0:
-            raise RejectionError(
-                code=-1111, message="Precision is over the maximum defined for this asset."
-            )
 
     def _check_client_id(self, *, client_order_id: str) -> None:
         ledger = self._ledger
@@ -350,6 +226,7 @@ class MatchingEngine:
             Fill(
                 trade_id=self._next_trade_id,
                 order_id=order.order_id,
+                client_order_id=order.client_order_id,
                 symbol=order.symbol,
                 side=order.side,
                 price=price,
@@ -372,102 +249,115 @@ class MatchingEngine:
 
     # --------------------------------------------------------------------- regular orders
 
-    def place_order(
-        self,
-        *,
-        symbol: str,
-        side: str,
-        order_type: str,
-        qty: Decimal,
-        price: Decimal | None,
-        time_in_force: str,
-        reduce_only: bool,
-        client_order_id: str,
-        now_ms: int,
-        fill_ratio: Decimal | None = None,
-    ) -> ExchangeOrder:
-        """Book and match a MARKET or LIMIT order; ``fill_ratio`` caps its immediate fill."""
-        market = self.market(symbol)
+    def _check_ticket(self, ticket: OrderTicket) -> None:
+        """Binance's checks of a new order against the book and the account."""
+        market = self.market(ticket.symbol)
         spec = market.spec
-        if side not in ("BUY", "SELL"):
-            raise RejectionError(code=-1117, message="Invalid side.")
-        if order_type in ALGO_TYPES:
-            raise RejectionError(
-                code=-4120,
-                message="Order type not supported for this endpoint. "
-                "Please use the Algo Order API endpoints instead.",
-            )
-        if order_type not in MARKET_TYPES:
-            raise RejectionError(code=-1116, message="Invalid orderType.")
-        if time_in_force not in TIME_IN_FORCE:
-            raise RejectionError(code=-1115, message="Invalid timeInForce.")
-        self._check_qty(spec=spec, qty=qty)
-        if order_type == "LIMIT":
-            if price is None:
-                raise RejectionError.missing("price")
-            self._check_price(spec=spec, price=price)
-        self._check_client_id(client_order_id=client_order_id)
-        reference = (
-            price
-            if price is not None
-            else (market.best_ask() if side == "BUY" else market.best_bid())
-        )
-        if reduce_only and not self._reducible(symbol=symbol, side=side):
+        check_ticket(spec=spec, ticket=ticket)
+        self._check_client_id(client_order_id=ticket.client_order_id)
+        if ticket.price is not None:
+            reference = ticket.price
+        else:
+            reference = market.best_ask() if ticket.side == "BUY" else market.best_bid()
+        if ticket.reduce_only and not self._reducible(symbol=ticket.symbol, side=ticket.side):
             raise RejectionError(code=-2022, message="ReduceOnly Order is rejected.")
-        if not reduce_only and qty * reference < spec.min_notional:
+        if not ticket.reduce_only and ticket.qty * reference < spec.min_notional:
             raise RejectionError(
                 code=-4164,
                 message=f"Order's notional must be no smaller than {spec.min_notional} "
                 "(unless you choose reduce only).",
             )
-        if not reduce_only:
-            self._check_margin(symbol=symbol, side=side, qty=qty, price=reference)
+        if not ticket.reduce_only:
+            self._check_margin(
+                symbol=ticket.symbol, side=ticket.side, qty=ticket.qty, price=reference
+            )
+
+    def place_order(
+        self,
+        *,
+        ticket: OrderTicket,
+        now_ms: int,
+        received_ms: int | None = None,
+        fill_ratio: Decimal | None = None,
+        slow_fill: SlowFill | None = None,
+    ) -> ExchangeOrder:
+        """Book and match a MARKET or LIMIT order.
+
+        ``fill_ratio`` caps its immediate fill (``partial_fill``); ``slow_fill`` fills its
+        first lot now and the others later (an order that does not cross now, or a FOK
+        order, fills as usual); ``received_ms`` is when its request arrived, if it waited in
+        the matching queue.
+        """
+        self._check_ticket(ticket)
+        market = self.market(ticket.symbol)
+        spec = market.spec
+        is_limit = ticket.order_type == "LIMIT"
         order = ExchangeOrder(
             order_id=self._next_order_id,
-            client_order_id=client_order_id,
-            symbol=symbol,
-            side=side,
-            order_type=order_type,
-            time_in_force=time_in_force if order_type == "LIMIT" else "GTC",
-            qty=qty,
-            price=price if price is not None else Decimal(0),
-            reduce_only=reduce_only,
+            client_order_id=ticket.client_order_id,
+            symbol=ticket.symbol,
+            side=ticket.side,
+            order_type=ticket.order_type,
+            time_in_force=ticket.time_in_force if is_limit else "GTC",
+            qty=ticket.qty,
+            price=ticket.price if ticket.price is not None else Decimal(0),
+            reduce_only=ticket.reduce_only,
             status="NEW",
             created_ms=now_ms,
             updated_ms=now_ms,
+            received_ms=now_ms if received_ms is None else received_ms,
+            origin=ticket.origin,
+            algo_id=ticket.algo_id,
         )
         self._next_order_id += 1
-        limit = price if order_type == "LIMIT" else None
-        crossing = market.walk(taker_side=side, qty=qty, limit_price=limit)
+        crossing = market.walk(
+            taker_side=ticket.side, qty=ticket.qty, limit_price=ticket.price if is_limit else None
+        )
         crossing_qty = sum((level.qty for level in crossing), Decimal(0))
-        if time_in_force == "GTX" and crossing:
+        if order.time_in_force == "GTX" and crossing:
             raise RejectionError(
                 code=-5022,
                 message="Due to the order could not be executed as maker, the Post Only "
                 "order will be rejected.",
             )
-        if time_in_force == "FOK" and crossing_qty < qty:
+        if order.time_in_force == "FOK" and crossing_qty < ticket.qty:
             raise RejectionError(
                 code=-5021,
                 message="Due to the order could not be filled immediately, the FOK order "
                 "has been rejected.",
             )
         self._ledger.orders[order.order_id] = order
-        fill_cap = qty
-        if reduce_only:
-            fill_cap = min(fill_cap, self._reducible(symbol=symbol, side=side))
+        fill_cap = ticket.qty
+        if ticket.reduce_only:
+            fill_cap = min(fill_cap, self._reducible(symbol=ticket.symbol, side=ticket.side))
         if fill_ratio is not None:
-            lots = (qty * fill_ratio / spec.step_size).to_integral_value(rounding=ROUND_FLOOR)
-            fill_cap = min(fill_cap, max(Decimal(1), lots) * spec.step_size)
+            steps = (ticket.qty * fill_ratio / spec.step_size).to_integral_value(
+                rounding=ROUND_FLOOR
+            )
+            fill_cap = min(fill_cap, max(Decimal(1), steps) * spec.step_size)
+        if slow_fill is not None and crossing and order.time_in_force != "FOK":
+            first, *later = plan_lots(spec=spec, qty=ticket.qty, plan=slow_fill, now_ms=now_ms)
+            fill_cap = min(fill_cap, first.qty)
+            order.lots = later
         self._take(order=order, levels=crossing, cap=fill_cap, now_ms=now_ms)
-        reduced_to_flat = reduce_only and not self._reducible(symbol=symbol, side=side)
+        if order.lots:
+            self._ledger.filling[order.order_id] = order
+            order.status = "PARTIALLY_FILLED" if order.executed_qty else "NEW"
+        else:
+            self._settle(order)
+        return order
+
+    def _settle(self, order: ExchangeOrder) -> None:
+        """The status of an order whose immediate (or last scheduled) execution is done."""
+        reduced_to_flat = order.reduce_only and not self._reducible(
+            symbol=order.symbol, side=order.side
+        )
         if order.remaining == 0:
             order.status = "FILLED"
-        elif order_type == "MARKET" or time_in_force == "IOC" or reduced_to_flat:
+        elif order.order_type == "MARKET" or order.time_in_force == "IOC" or reduced_to_flat:
             order.status = "EXPIRED"
         elif order.executed_qty:
             order.status = "PARTIALLY_FILLED"
-        return order
 
     def _take(
         self, *, order: ExchangeOrder, levels: list[BookLevel], cap: Decimal, now_ms: int
@@ -479,6 +369,12 @@ class MatchingEngine:
                 break
             self._apply_fill(order=order, price=level.price, qty=qty, maker=False, now_ms=now_ms)
             taken += qty
+
+    def _close(self, order: ExchangeOrder, *, status: str, now_ms: int) -> None:
+        order.status = status
+        order.updated_ms = now_ms
+        order.lots.clear()
+        self._ledger.filling.pop(order.order_id, None)
 
     def find_order(
         self, *, symbol: str, order_id: int | None, client_order_id: str | None
@@ -498,7 +394,7 @@ class MatchingEngine:
                 "but both were empty/null!",
             )
         if not matches:
-            raise RejectionError(code=-2013, message="Order does not exist.")
+            raise RejectionError.unknown_order()
         return max(matches, key=lambda o: o.order_id)
 
     def cancel_order(
@@ -514,14 +410,12 @@ class MatchingEngine:
             raise
         if not order.is_open:
             raise RejectionError(code=-2011, message="Unknown order sent.")
-        order.status = "CANCELED"
-        order.updated_ms = now_ms
+        self._close(order, status="CANCELED", now_ms=now_ms)
         return order
 
     def cancel_all(self, *, symbol: str, now_ms: int) -> None:
         for order in self.open_orders(symbol=symbol):
-            order.status = "CANCELED"
-            order.updated_ms = now_ms
+            self._close(order, status="CANCELED", now_ms=now_ms)
 
     def open_orders(self, *, symbol: str | None) -> list[ExchangeOrder]:
         return [o for o in self.orders(symbol=symbol) if o.is_open]
@@ -531,9 +425,82 @@ class MatchingEngine:
             self.market(symbol)
         return [o for o in self._ledger.orders.values() if symbol in (None, o.symbol)]
 
-    def fills(self, *, symbol: str) -> list[Fill]:
-        self.market(symbol)
-        return [f for f in self._ledger.fills if f.symbol == symbol]
+    def fills(self, *, symbol: str | None) -> list[Fill]:
+        if symbol is not None:
+            self.market(symbol)
+        return [f for f in self._ledger.fills if symbol in (None, f.symbol)]
+
+    # ------------------------------------------------------- matching queue and slow fills
+
+    def hold_order(
+        self, *, ticket: OrderTicket, now_ms: int, due_ms: int, deadline_ms: int
+    ) -> HeldOrder:
+        """Queue an order without booking it (``late_execution``): queries do not find it
+        until ``due_ms``, when it is booked if its receive window (``deadline_ms``) allows."""
+        self.market(ticket.symbol)
+        held = HeldOrder(ticket=ticket, received_ms=now_ms, due_ms=due_ms, deadline_ms=deadline_ms)
+        self._ledger.held_orders.append(held)
+        self._ledger.queued.append(held)
+        return held
+
+    def held_orders(self) -> list[HeldOrder]:
+        """Every order that waited in the matching queue, whatever became of it."""
+        return list(self._ledger.held_orders)
+
+    def _run_due(self, *, until_ms: int) -> None:
+        """Book queued orders and fill the lots due by ``until_ms``, each at its own time."""
+        ledger = self._ledger
+        while ledger.queued or ledger.filling:
+            work: list[tuple[int, HeldOrder | ExchangeOrder]] = [
+                (held.due_ms, held) for held in ledger.queued
+            ]
+            work.extend((order.lots[0].due_ms, order) for order in ledger.filling.values())
+            due_ms, item = min(work, key=lambda entry: entry[0])
+            if due_ms > until_ms:
+                return
+            if isinstance(item, HeldOrder):
+                self._release(item)
+            else:
+                self._fill_next_lot(item)
+
+    def _release(self, held: HeldOrder) -> None:
+        self._ledger.queued.remove(held)
+        if held.due_ms > held.deadline_ms:
+            # Binance refuses a request older than its recvWindow; an order still queued
+            # past it never executes, which is what makes waiting the window out safe.
+            held.status = "DROPPED"
+            return
+        try:
+            order = self.place_order(
+                ticket=held.ticket, now_ms=held.due_ms, received_ms=held.received_ms
+            )
+        except RejectionError as error:
+            held.status = "REJECTED"
+            held.rejection = str(error)
+            return
+        held.status = "BOOKED"
+        held.order_id = order.order_id
+
+    def _fill_next_lot(self, order: ExchangeOrder) -> None:
+        lot = order.lots.pop(0)
+        if not order.lots:
+            del self._ledger.filling[order.order_id]
+        # The last lot takes whatever is left: earlier lots may have been capped by a limit
+        # price the market had moved away from, or by a shrinking position (reduceOnly).
+        cap = min(lot.qty, order.remaining) if order.lots else order.remaining
+        if order.reduce_only:
+            cap = min(cap, self._reducible(symbol=order.symbol, side=order.side))
+        if cap > 0:
+            levels = self.market(order.symbol).walk(
+                taker_side=order.side,
+                qty=cap,
+                limit_price=order.price if order.order_type == "LIMIT" else None,
+            )
+            self._take(order=order, levels=levels, cap=cap, now_ms=lot.due_ms)
+        if not order.lots:
+            self._settle(order)
+        elif order.executed_qty:
+            order.status = "PARTIALLY_FILLED"
 
     # ----------------------------------------------------------------- conditional orders
 
@@ -549,14 +516,14 @@ class MatchingEngine:
         close_position: bool,
         client_algo_id: str,
         now_ms: int,
+        origin: OrderOrigin | None = None,
     ) -> AlgoOrder:
         market = self.market(symbol)
         spec = market.spec
-        if side not in ("BUY", "SELL"):
-            raise RejectionError(code=-1117, message="Invalid side.")
+        check_side(side)
         if order_type not in ALGO_TYPES:
             raise RejectionError(code=-1116, message="Invalid orderType.")
-        self._check_price(spec=spec, price=trigger_price)
+        check_price(spec=spec, price=trigger_price)
         if close_position and (qty is not None or reduce_only):
             raise RejectionError(
                 code=-4136,
@@ -565,9 +532,9 @@ class MatchingEngine:
         if not close_position:
             if qty is None:
                 raise RejectionError.missing("quantity")
-            self._check_qty(spec=spec, qty=qty)
+            check_qty(spec=spec, qty=qty)
         self._check_client_id(client_order_id=client_algo_id)
-        if self._triggered(order_type=order_type, side=side, trigger=trigger_price, mid=market.mid):
+        if triggered(order_type=order_type, side=side, trigger=trigger_price, mid=market.mid):
             raise RejectionError(code=-2021, message="Order would immediately trigger.")
         algo = AlgoOrder(
             algo_id=self._next_algo_id,
@@ -582,15 +549,11 @@ class MatchingEngine:
             status="NEW",
             created_ms=now_ms,
             updated_ms=now_ms,
+            origin=origin or OrderOrigin(),
         )
         self._next_algo_id += 1
         self._ledger.algo_orders[algo.algo_id] = algo
         return algo
-
-    @staticmethod
-    def _triggered(*, order_type: str, side: str, trigger: Decimal, mid: Decimal) -> bool:
-        falling_trigger = (order_type == "STOP_MARKET") == (side == "SELL")
-        return mid <= trigger if falling_trigger else mid >= trigger
 
     def find_algo_order(self, *, algo_id: int | None, client_algo_id: str | None) -> AlgoOrder:
         if algo_id is None and client_algo_id is None:
@@ -641,7 +604,7 @@ class MatchingEngine:
         ledger = self._ledger
         market = self.market(symbol)
         for order in [o for o in ledger.orders.values() if o.symbol == symbol and o.is_open]:
-            if order.order_type != "LIMIT":
+            if order.order_type != "LIMIT" or order.lots:
                 continue
             crossed = (
                 market.best_ask() <= order.price
@@ -657,7 +620,7 @@ class MatchingEngine:
                 self._apply_fill(order=order, price=order.price, qty=qty, maker=True, now_ms=now_ms)
             order.status = "FILLED" if order.remaining == 0 else "EXPIRED"
         for algo in [a for a in ledger.algo_orders.values() if a.symbol == symbol and a.is_open]:
-            if self._triggered(
+            if triggered(
                 order_type=algo.order_type,
                 side=algo.side,
                 trigger=algo.trigger_price,
@@ -681,14 +644,18 @@ class MatchingEngine:
             return
         try:
             order = self.place_order(
-                symbol=algo.symbol,
-                side=algo.side,
-                order_type="MARKET",
-                qty=qty,
-                price=None,
-                time_in_force="GTC",
-                reduce_only=algo.reduce_only or algo.close_position,
-                client_order_id=algo.client_algo_id,
+                ticket=OrderTicket(
+                    symbol=algo.symbol,
+                    side=algo.side,
+                    order_type="MARKET",
+                    qty=qty,
+                    price=None,
+                    time_in_force="GTC",
+                    reduce_only=algo.reduce_only or algo.close_position,
+                    client_order_id=algo.client_algo_id,
+                    origin=algo.origin,
+                    algo_id=algo.algo_id,
+                ),
                 now_ms=now_ms,
             )
         except RejectionError:
