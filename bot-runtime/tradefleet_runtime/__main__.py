@@ -5,7 +5,9 @@ Without arguments it runs a bot (:class:`~tradefleet_runtime.service.bot.BotServ
 with ``optimise`` the one-shot optimisation Job (:mod:`tradefleet_runtime.jobs.optimise`).
 Both read their configuration from the JSON file named by ``TRADEFLEET_CONFIG`` and listen on
 ``TRADEFLEET_LISTEN_HOST`` (the pod IP). A configuration or start-up error ends the process with
-exit code 2 and one log line saying why, so the operator's rollback sees an unhealthy revision.
+exit code 2 and one log line saying why, so the operator's rollback sees an unhealthy revision;
+any cause that ends the process (exit code 2 or 1) is also written to the container's
+termination message file (``TRADEFLEET_TERMINATION_LOG``, default ``/dev/termination-log``).
 """
 
 from __future__ import annotations
@@ -26,15 +28,17 @@ from tradefleet_runtime.service.api import build_bot_app
 from tradefleet_runtime.service.bot import BotService, install_stop_signals, listen_host
 from tradefleet_runtime.service.build import StartupError
 from tradefleet_runtime.service.http import bind_socket, serve_app
+from tradefleet_runtime.service.supervisor import write_termination_message
 from tradefleet_runtime.sources.service import SourceService, build_source_app
 
 LOG = logging.getLogger("tradefleet_runtime")
 EXIT_BAD_CONFIG = 2
+EXIT_FAILED = 1
 USAGE = "usage: python -m tradefleet_runtime [signal-source | optimise]"
 
 
-async def _run_bot() -> None:
-
+async def _run_bot() -> str | None:
+    """Run the bot until stopped; the reason it had to end, if it did not stop on request."""
     path = config_path_from_env()
     config = load_runtime_config(path)
     environ = dict(os.environ)
@@ -52,6 +56,7 @@ async def _run_bot() -> None:
         config.config_hash,
     )
     await service.run(serve=lambda: serve_app(app=app, sock=sock, stop=service.stop_event))
+    return service.exit_reason
 
 
 async def _run_source() -> None:
@@ -87,11 +92,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args == ["optimise"]:
             asyncio.run(_run_optimisation())
+        elif args:
+            asyncio.run(_run_source())
         else:
-            asyncio.run(_run_source() if args else _run_bot())
+            reason = asyncio.run(_run_bot())
+            if reason is not None:
+                return EXIT_FAILED
     except (ConfigError, StartupError, OSError) as error:
         LOG.critical("cannot start: %s", error)
+        write_termination_message(f"cannot start: {error}", environ=os.environ)
         return EXIT_BAD_CONFIG
+    except Exception as error:
+        # Whatever it is, the pod's termination message must say it, not only the log.
+        LOG.exception("the runtime failed")
+        write_termination_message(
+            f"the runtime failed: {type(error).__name__}: {error}", environ=os.environ
+        )
+        return EXIT_FAILED
     return 0
 
 

@@ -15,8 +15,11 @@ Keys (``<p>`` is ``redis.keyPrefix`` of the config, e.g. ``tradefleet:bot:<ns>:<
 ``<p>:orders`` hash id → order JSON; ``<p>:orders:unresolved`` set; ``<p>:position``,
 ``<p>:balance``, ``<p>:portfolio``, ``<p>:breaker``, ``<p>:last_decision`` JSON strings;
 ``<p>:flags`` hash (paused, halted, reasons); ``<p>:epoch`` and ``<p>:seq`` (decision ids);
-``<p>:equity`` and ``<p>:signals`` capped lists (newest first); ``<p>:meta`` hash.
-Redis failures surface as :class:`StateStoreError`.
+``<p>:equity`` and ``<p>:signals`` capped lists (newest first); ``<p>:meta`` hash;
+``<p>:starting_equity`` (what PnL is measured from, written once); ``<p>:lease`` and
+``<p>:fence`` (see :mod:`tradefleet_runtime.persistence.lease`). Redis failures surface as
+:class:`StateStoreError`; a write by a runtime whose fencing token was superseded raises
+:class:`~tradefleet_runtime.persistence.lease.FencedError` instead (never retried).
 
 Paper mode: the simulated account of :class:`~tradefleet_runtime.execution.paper.PaperVenue` is
 ``<p>:paper`` (JSON: format, quote currency, wallet, exposures, leverage, next order number) and
@@ -31,15 +34,18 @@ next start (stale orders left in ``<p>:paper:orders`` are dropped by its first s
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, WatchError
 
 from tradefleet_runtime.execution.paper import PaperAccount, PaperAccountSaveError
+from tradefleet_runtime.persistence.lease import FencedError
 from tradefleet_runtime.persistence.records import (
     BalanceRecord,
     PositionRecord,
@@ -99,6 +105,7 @@ class PersistedState:
     problems: tuple[str, ...] = field(default=())
     paper_account: PaperAccount | None = None
     paper_account_problem: str | None = None
+    starting_equity: float | None = None
 
 
 def _loads(
@@ -115,6 +122,14 @@ def _loads(
         problems.append(f"{key}: not a JSON object")
         return None
     return value
+
+
+def _positive_float(raw: str | None) -> float | None:
+    try:
+        value = float(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) and value > 0 else None
 
 
 def _paper_account(
@@ -151,6 +166,7 @@ class StateStore:
             health_check_interval=5,
         )
         self.prefix = prefix
+        self._token: int | None = None
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -181,6 +197,7 @@ class StateStore:
                 pipe.smembers(self.key("orders:unresolved"))
                 pipe.get(self.key("paper"))
                 pipe.hgetall(self.key("paper:orders"))
+                pipe.get(self.key("starting_equity"))
                 for name in ("position", "balance", "portfolio", "breaker", "last_decision"):
                     pipe.get(self.key(name))
                 (
@@ -190,6 +207,7 @@ class StateStore:
                     unresolved_ids,
                     paper,
                     paper_orders,
+                    starting_equity,
                     *values,
                 ) = await pipe.execute()
             orders = (
@@ -245,11 +263,34 @@ class StateStore:
             problems=tuple(problems),
             paper_account=paper_account,
             paper_account_problem=paper_problem,
+            starting_equity=_positive_float(starting_equity),
         )
 
-    async def _execute(self, *, what: str, pipe: aioredis.client.Pipeline) -> None:
+    def fence(self, token: int) -> None:
+        """From now on every write checks that ``<p>:fence`` still holds ``token``."""
+        self._token = token
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, *, what: str) -> AsyncIterator[aioredis.client.Pipeline]:
+        """One MULTI/EXEC; with a fencing token, WATCHed so a superseded runtime cannot write."""
+        fence_key = self.key("fence")
         try:
-            await pipe.execute()
+            async with self._redis.pipeline(transaction=True) as pipe:
+                if self._token is not None:
+                    await pipe.watch(fence_key)
+                    current = str(await pipe.get(fence_key))
+                    if current != str(self._token):
+                        raise FencedError(
+                            f"{what} refused: the fencing token is {current}, this runtime "
+                            f"holds {self._token} (another runtime of this bot took over)"
+                        )
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                yield pipe
+                await pipe.execute()
+        except WatchError:
+            raise FencedError(
+                f"{what} refused: the fencing token changed during the write"
+            ) from None
         except (RedisError, OSError) as error:
             raise StateStoreError(f"{what} failed: {error}") from None
 
@@ -268,12 +309,13 @@ class StateStore:
         Decision ids are ``<epoch>-<sequence>``; the epoch is chosen when no state exists, so
         a bot whose Redis state was lost never reuses a client order id.
         """
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._transaction(
+            what=f"recording the intent of {order.client_order_id}"
+        ) as pipe:
             self._queue_order(pipe, order)
             pipe.set(self.key("epoch"), epoch)
             pipe.set(self.key("seq"), str(sequence))
             pipe.set(self.key("last_decision"), json.dumps(decision))
-            await self._execute(what=f"recording the intent of {order.client_order_id}", pipe=pipe)
 
     async def record_orders(
         self,
@@ -283,9 +325,11 @@ class StateStore:
         balance: BalanceRecord | None = None,
         portfolio: Mapping[str, object] | None = None,
         breaker: Mapping[str, object] | None = None,
+        starting_equity: float | None = None,
     ) -> None:
-        """Order results together with the account state they led to, atomically."""
-        async with self._redis.pipeline(transaction=True) as pipe:
+        """Order results together with the account state they led to, atomically; the
+        starting equity (what PnL is measured from) is written once and kept across restarts."""
+        async with self._transaction(what="recording order results and account state") as pipe:
             for order in orders:
                 self._queue_order(pipe, order)
             if position is not None:
@@ -296,7 +340,8 @@ class StateStore:
                 pipe.set(self.key("portfolio"), json.dumps(portfolio))
             if breaker is not None:
                 pipe.set(self.key("breaker"), json.dumps(breaker))
-            await self._execute(what="recording order results and account state", pipe=pipe)
+            if starting_equity is not None:
+                pipe.set(self.key("starting_equity"), repr(starting_equity), nx=True)
 
     async def save_paper_account(
         self, *, account: PaperAccount, previous: PaperAccount | None
@@ -312,7 +357,7 @@ class StateStore:
             if before.get(exchange_order_id) != order
         }
         gone = sorted(before.keys() - current.keys())
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._transaction(what="saving the paper account") as pipe:
             if previous is None:
                 pipe.delete(orders_key)
             if changed:
@@ -320,12 +365,10 @@ class StateStore:
             if gone:
                 pipe.hdel(orders_key, *gone)
             pipe.set(self.key("paper"), json.dumps(paper_account_to_dict(account)))
-            await self._execute(what="saving the paper account", pipe=pipe)
 
     async def save_flags(self, flags: Flags) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._transaction(what="saving the paused/halted flags") as pipe:
             pipe.hset(self.key("flags"), mapping=flags.to_mapping())
-            await self._execute(what="saving the paused/halted flags", pipe=pipe)
 
     async def append_history(
         self,
@@ -333,20 +376,18 @@ class StateStore:
         equity_point: Mapping[str, object] | None = None,
         signal: Mapping[str, object] | None = None,
     ) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._transaction(what="appending history") as pipe:
             if equity_point is not None:
                 pipe.lpush(self.key("equity"), json.dumps(equity_point))
                 pipe.ltrim(self.key("equity"), 0, EQUITY_POINTS_KEPT - 1)
             if signal is not None:
                 pipe.lpush(self.key("signals"), json.dumps(signal))
                 pipe.ltrim(self.key("signals"), 0, SIGNALS_KEPT - 1)
-            await self._execute(what="appending history", pipe=pipe)
 
     async def save_meta(self, meta: Mapping[str, str]) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._transaction(what="saving runtime metadata") as pipe:
             values: dict[Any, Any] = dict(meta)
             pipe.hset(self.key("meta"), mapping=values)
-            await self._execute(what="saving runtime metadata", pipe=pipe)
 
     async def history(self, *, name: str, limit: int) -> list[Mapping[str, object]]:
         """Newest first: ``equity`` or ``signals``."""

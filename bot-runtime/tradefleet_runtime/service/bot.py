@@ -33,7 +33,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -51,6 +53,7 @@ from tradefleet_runtime.execution.model import MarketInfo
 from tradefleet_runtime.execution.paper import PaperAccount, PaperVenue
 from tradefleet_runtime.execution.venue import ApiCredentials, Venue, ccxt_exchange_id
 from tradefleet_runtime.marketdata.feeds import MarketDataError
+from tradefleet_runtime.persistence.lease import FencedError, LeaseStore
 from tradefleet_runtime.persistence.records import PositionRecord, PositionSide
 from tradefleet_runtime.persistence.store import (
     Flags,
@@ -60,7 +63,7 @@ from tradefleet_runtime.persistence.store import (
     StorePaperJournal,
 )
 from tradefleet_runtime.risk import BreakerState, PortfolioState, RiskEngine, RiskError
-from tradefleet_runtime.service.account import Account, now_ms
+from tradefleet_runtime.service.account import Account
 from tradefleet_runtime.service.bars import BarState
 from tradefleet_runtime.service.build import (
     StartupError,
@@ -72,6 +75,7 @@ from tradefleet_runtime.service.build import (
 )
 from tradefleet_runtime.service.error_policy import ErrorPolicy
 from tradefleet_runtime.service.events import EventHub
+from tradefleet_runtime.service.fencing import RENEW_EVERY_S, LeaseKeeper
 from tradefleet_runtime.service.healing import (
     RESET_AFTER_FAILURES,
     ErrorClass,
@@ -83,6 +87,11 @@ from tradefleet_runtime.service.metrics import BotMetrics
 from tradefleet_runtime.service.orders import OrderPath, base36
 from tradefleet_runtime.service.pipeline import Decision, DecisionPipeline, TradeAction
 from tradefleet_runtime.service.store_access import FlagKeeper, GuardedStore
+from tradefleet_runtime.service.supervisor import (
+    FatalError,
+    supervise,
+    write_termination_message,
+)
 from tradefleet_runtime.signals.errors import SignalError
 from tradefleet_runtime.signals.fusion import AlphaFusion
 from tradefleet_runtime.signals.regime import RegimeLabel
@@ -163,10 +172,18 @@ class BotService:
             metrics=self.metrics,
             events=self.events,
         )
+        self.lease = LeaseKeeper(
+            leases=LeaseStore(redis=self.store.redis, prefix=config.redis.key_prefix),
+            holder=f"{environ.get(POD_NAME_ENV) or socket.gethostname()}/{uuid.uuid4().hex[:8]}",
+            on_wait=self.beat,
+        )
+        self.exit_reason: str | None = None
         self.orders = OrderPath(
             config=config,
             guarded=self.guarded,
+            flags=self.flag_keeper,
             account=self.account,
+            send_refusal=self.lease.send_refusal,
             errors=self.errors,
             healing=self.healing,
             metrics=self.metrics,
@@ -232,6 +249,8 @@ class BotService:
     def phase(self) -> str:
         if self.flags.halted:
             return "halted"
+        if self.lease.token is None and self.lease.waiting_for is not None:
+            return "standby"
         if not self.reconciled:
             return "starting"
         if self.account.risk.breaker.is_open:
@@ -297,6 +316,12 @@ class BotService:
             "reconciled": self.reconciled,
             "marketDataFlowing": self.market_data_flowing,
             "openOrders": self.orders.open_order_ids(),
+            "ordersBlocked": self.orders.entry_refusal() if self.reconciled else None,
+            "protection": self.orders.protection.to_dict(time.time()),
+            "lease": {
+                "token": self.lease.token,
+                "waitingFor": self.lease.waiting_for.holder if self.lease.waiting_for else None,
+            },
         }
 
     # ------------------------------------------------------------------ venue
@@ -380,12 +405,11 @@ class BotService:
             LOG.warning("persisted state: %s (ignored)", problem)
         self.flag_keeper.restore(persisted.flags)
         orders = self.orders
-        orders.sequence = persisted.sequence
-        orders.epoch = persisted.epoch or base36(now_ms())
         orders.tracked = {o.client_order_id: o for o in persisted.unresolved}
         if persisted.position is not None:
             orders.position = persisted.position
         self.account.balance = persisted.balance
+        self.account.starting_equity = persisted.starting_equity
         if persisted.breaker is not None:
             try:
                 self._use_risk(
@@ -520,24 +544,41 @@ class BotService:
         if self.flags.halted or not self.reconciled or self.errors.executor is None:
             return
         async with self.orders.lock:
+            refusal = await self.orders.settle()
+            if await self.orders.software_stop(tick):
+                return
+            portfolio = self.portfolio or self._opening_portfolio(now_ms=tick.timestamp_ms)
+            if portfolio is None:
+                return
             decision = self.pipeline.decide(
                 tick=tick,
                 decision_id=self.orders.next_decision_id(),
                 readings=self.market.readings(tick.timestamp_ms),
                 regime_params=self.market.regime_params(),
                 position=self.position,
-                portfolio=self.portfolio
-                or PortfolioState.opening(
-                    equity=self._paper_starting_balance(), now_ms=tick.timestamp_ms
-                ),
+                portfolio=portfolio,
                 market=self.market.bars.market,
                 paused=self.flags.paused or self.account.risk.breaker.is_open,
             )
             self.metrics.latency(time.perf_counter() - started)
             self._remember(decision)
-            if decision.request is not None and self.store_healthy:
+            if decision.request is not None and self.store_healthy and refusal is None:
                 await self.orders.execute(decision)
         await self._save_signal(decision)
+
+    def _opening_portfolio(self, *, now_ms: int) -> PortfolioState | None:
+        """The portfolio before the first equity mark; None (and a reason in the log and the
+        health report) when there is no equity to trade with."""
+        equity = self._paper_starting_balance()
+        if equity > 0:
+            return PortfolioState.opening(equity=equity, now_ms=now_ms)
+        self.healing.record(
+            error_class=ErrorClass.INSUFFICIENT_FUNDS,
+            action=HealingAction.SKIP_DECISION,
+            component="account",
+            message=f"no {self.quote} to trade with (equity {equity:g}): no decision until funded",
+        )
+        return None
 
     def _remember(self, decision: Decision) -> None:
         self.last_decision = decision
@@ -598,7 +639,8 @@ class BotService:
     async def account_step(self) -> None:
         """Look up what is unresolved, protect the position, and flatten when a breaker asks."""
         async with self.orders.lock:
-            await self.orders.refresh_unresolved()
+            if await self.orders.refresh_unresolved() and not self.orders.in_flight():
+                await self.orders.cancel_stale_stops()
             if not self.account.flatten_requested:
                 await self.orders.protect(
                     stop_price=self._stop_price_for(self.position),
@@ -748,25 +790,68 @@ class BotService:
         server = asyncio.create_task(serve(), name="api")
         background: list[asyncio.Task[None]] = []
         try:
+            if not await self._take_lease():
+                return
+            background.append(self._supervised("lease", self.lease_loop))
             await self.start()
-            background = [
-                asyncio.create_task(self.decision_loop(), name="decisions"),
-                asyncio.create_task(self.account_loop(), name="account"),
-                asyncio.create_task(self.source_loop(), name="sources"),
-                asyncio.create_task(self.config_loop(), name="config"),
+            background += [
+                self._supervised("decisions", self.decision_loop),
+                self._supervised("account", self.account_loop),
+                self._supervised("sources", self.source_loop),
+                self._supervised("config", self.config_loop),
             ]
             if not self.reconciled:
-                background.append(asyncio.create_task(self._retry_start(), name="start"))
+                background.append(self._supervised("start", self._retry_start))
             await self.stop_event.wait()
         finally:
             self.stop_event.set()
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            await self.lease.release()
             await asyncio.wait_for(server, timeout=10)
             if self._venue is not None:
                 await self._venue.close()
             await self.store.close()
+
+    async def _take_lease(self) -> bool:
+        """Wait until no other runtime of this bot holds the lease; False if stopped first."""
+        await self.guarded.call(self.store.ping, what="connecting to Redis")
+        token = await self.lease.acquire(stop=self.stop_event)
+        if token is None:
+            return False
+        self.store.fence(token)
+        # Decision ids of this runtime: a new epoch per lease, so they never repeat, even
+        # after Redis lost the last sequence number.
+        self.orders.epoch, self.orders.sequence = base36(token), 0
+        return True
+
+    async def lease_loop(self) -> None:
+        while not self.stop_event.is_set():
+            await self._sleep(RENEW_EVERY_S)
+            if not self.stop_event.is_set():
+                await self.lease.renew()
+
+    def _supervised(self, name: str, body: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+        return asyncio.create_task(
+            supervise(
+                name=name,
+                body=body,
+                stop=self.stop_event,
+                on_failure=self.metrics.loop_failure,
+                on_fatal=self.end,
+                fatal=(FatalError, FencedError),
+            ),
+            name=name,
+        )
+
+    def end(self, reason: str) -> None:
+        """Stop the process for ``reason``, said where ``kubectl describe`` shows it."""
+        if self.exit_reason is None:
+            self.exit_reason = reason
+            LOG.critical("stopping: %s", reason)
+            write_termination_message(reason, environ=self._environ)
+        self.stop_event.set()
 
     async def _retry_start(self) -> None:
         """While halted before reconciling (auth failure), retry after a resume."""

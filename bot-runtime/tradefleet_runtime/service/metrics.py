@@ -69,6 +69,24 @@ class BotMetrics:
             "Self-healing actions taken by the runtime",
             ["error_class"],
         )
+        self._loop_failures = counter(
+            "tradefleet_bot_loop_failures_total",
+            "Unexpected exceptions in a runtime loop (each is logged with its traceback)",
+            ["loop"],
+        )
+        self._unprotected = gauge(
+            "tradefleet_bot_position_unprotected_seconds",
+            "How long the open position has been without a stop (0 when protected or flat)",
+        )
+        self._stop_kind = gauge(
+            "tradefleet_bot_stop_kind",
+            "1 for the kind of stop protecting the open position (exchange or software)",
+            ["kind"],
+        )
+        self._orders_blocked = gauge(
+            "tradefleet_bot_orders_blocked",
+            "1 while new entries wait: an order in flight, a failed refresh or no lease",
+        )
         for reason in BREAKER_REASONS:
             self._breaker.labels(**self._base, reason=reason).set(0)
         self._paused.labels(**self._base).set(0)
@@ -113,6 +131,17 @@ class BotMetrics:
 
     def healing(self, error_class: str) -> None:
         self._healing.labels(**self._base, error_class=error_class).inc()
+
+    def loop_failure(self, loop: str) -> None:
+        self._loop_failures.labels(**self._base, loop=loop).inc()
+
+    def protection(self, *, kind: str | None, unprotected_s: float) -> None:
+        self._unprotected.labels(**self._base).set(unprotected_s)
+        for name in ("exchange", "software"):
+            self._stop_kind.labels(**self._base, kind=name).set(1 if name == kind else 0)
+
+    def orders_blocked(self, blocked: bool) -> None:
+        self._orders_blocked.labels(**self._base).set(1 if blocked else 0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,34 +1,43 @@
-"""The order path of one bot: tracked orders, the position and its protection, and the protocol
-that keeps them true across crashes.
+"""The order path of one bot: an order state machine over the exchange's own fills and orders.
 
 Owned by :class:`~tradefleet_runtime.service.bot.BotService`, which calls it from the decision
-loop (:meth:`OrderPath.execute`), the account loop (:meth:`OrderPath.refresh_unresolved`,
-:meth:`OrderPath.protect`), start-up (:meth:`OrderPath.reconcile`) and control commands
-(:meth:`OrderPath.flatten`). The protocol (see :mod:`tradefleet_runtime.persistence.store`):
-the intent is in Redis before the order is sent, the exchange's answer and the position it led
-to are recorded together, and every unresolved client order id is looked up on the exchange.
+loop (:meth:`OrderPath.entry_refusal`, :meth:`OrderPath.settle`, :meth:`OrderPath.execute`,
+:meth:`OrderPath.software_stop`), the account loop (:meth:`OrderPath.refresh_unresolved`,
+:meth:`OrderPath.protect`), start-up (:meth:`OrderPath.snapshot_of_everything`) and control
+commands (:meth:`OrderPath.flatten`).
+
+The protocol (see :mod:`tradefleet_runtime.persistence.store`): the intent is in Redis before
+the order is sent, the exchange's answer and the position it led to are recorded together, and
+every unresolved client order id is looked up on the exchange. The state machine:
+
+* an entry or exit whose outcome is not known (an intent without an answer, a market order
+  still filling) is *in flight*; so is the position after a refresh that failed. While anything
+  is in flight no new order is decided: :meth:`OrderPath.settle` looks it up with backoff, and
+  a bot that cannot settle for ``SELF_PAUSE_AFTER_S`` pauses itself and says why (it resumes
+  by itself once settled);
+* every open position is protected: by an exchange-side stop where the venue holds one
+  (futures), otherwise by a software stop checked on every tick (spot, or while the exchange
+  stop cannot be placed); a position unprotected for more than 2 s is reported;
+* no order is sent without the lease (:mod:`tradefleet_runtime.service.fencing`), and only
+  orders whose client id carries this bot's prefix are adopted or cancelled.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from tradefleet_runtime.config import MarketKind, RuntimeConfig
-from tradefleet_runtime.execution.client_order_id import client_order_id
+from tradefleet_runtime.execution.client_order_id import client_order_id, owns
 from tradefleet_runtime.execution.errors import (
     ExchangeError,
     RateLimitedError,
     TemporaryExchangeError,
 )
-from tradefleet_runtime.execution.executor import (
-    OrderExecutor,
-    ReconciliationSnapshot,
-)
+from tradefleet_runtime.execution.executor import OrderExecutor, ReconciliationSnapshot
 from tradefleet_runtime.execution.executor import TrackedOrder as ExecutorTrackedOrder
 from tradefleet_runtime.execution.model import (
     Order,
@@ -36,10 +45,9 @@ from tradefleet_runtime.execution.model import (
     OrderSide,
     OrderStatus,
     OrderType,
-    Position,
 )
-from tradefleet_runtime.execution.model import PositionSide as VenuePositionSide
 from tradefleet_runtime.execution.venue import ccxt_exchange_id
+from tradefleet_runtime.marketdata.ticks import BookTick
 from tradefleet_runtime.persistence.records import (
     BalanceRecord,
     OrderState,
@@ -54,11 +62,23 @@ from tradefleet_runtime.service.events import EventHub
 from tradefleet_runtime.service.healing import ErrorClass, HealingAction, HealingLog
 from tradefleet_runtime.service.metrics import BotMetrics
 from tradefleet_runtime.service.pipeline import Decision, TradeAction
-from tradefleet_runtime.service.store_access import GuardedStore
+from tradefleet_runtime.service.protection import (
+    UNPROTECTED_ERROR_AFTER_S,
+    Protection,
+    StopKind,
+    exchange_stop_of,
+    next_protection,
+    software_stop_hit,
+    stale_stops,
+)
+from tradefleet_runtime.service.reconciliation import position_after_fill, settle_snapshot
+from tradefleet_runtime.service.store_access import FlagKeeper, GuardedStore
 
 LOG = logging.getLogger("tradefleet_runtime.bot")
-# A market order's intent older than this without an answer is looked up on the exchange.
-INTENT_LOOKUP_AFTER_S = 5.0
+SETTLE_BACKOFF_FIRST_S = 0.25
+SETTLE_BACKOFF_MAX_S = 5.0
+SELF_PAUSE_AFTER_S = 30.0
+SELF_PAUSE_PREFIX = "orders unresolved"
 
 
 def base36(number: int) -> str:
@@ -72,34 +92,46 @@ def base36(number: int) -> str:
 
 
 class OrderPath:
-    """Tracked orders, the position, and every order the bot sends."""
+    """Tracked orders, the position and its protection, and every order the bot sends."""
 
     def __init__(
         self,
         *,
         config: RuntimeConfig,
         guarded: GuardedStore,
+        flags: FlagKeeper,
         account: Account,
         errors: ErrorPolicy,
         healing: HealingLog,
         metrics: BotMetrics,
         events: EventHub,
         mark_price: Callable[[], float | None],
+        send_refusal: Callable[[], str | None],
     ) -> None:
         self.config = config
         self.symbol = config.exchange.symbol
+        self.exchange_id = ccxt_exchange_id(
+            exchange=config.exchange.exchange, market=config.exchange.market.value
+        )
         self.position = PositionRecord()
         self.tracked: dict[str, TrackedOrder] = {}
+        self.protection = Protection(kind=None, unprotected_since=None)
         self.sequence = 0
         self.epoch = base36(now_ms())
         self.lock = asyncio.Lock()
+        self.refresh_failed: str | None = None
+        self._blocked_since: float | None = None
+        self._next_settle = 0.0
+        self._settle_delay = SETTLE_BACKOFF_FIRST_S
         self._guarded = guarded
+        self._flags = flags
         self._account = account
         self._errors = errors
         self._healing = healing
         self._metrics = metrics
         self._events = events
         self._mark_price = mark_price
+        self._send_refusal = send_refusal
 
     @property
     def executor(self) -> OrderExecutor:
@@ -108,7 +140,7 @@ class OrderPath:
         return executor
 
     def next_decision_id(self) -> str:
-        """The id the next decision's orders will carry (unique across restarts and resets)."""
+        """The id the next decision's orders will carry (unique across restarts and runtimes)."""
         return f"{self.epoch}-{self.sequence + 1}"
 
     def open_order_ids(self) -> list[str]:
@@ -117,13 +149,74 @@ class OrderPath:
         )
 
     def _order_id(self, *, decision_id: str, leg: str) -> str:
-        exchange = self.config.exchange
         return client_order_id(
-            exchange=ccxt_exchange_id(exchange=exchange.exchange, market=exchange.market.value),
+            exchange=self.exchange_id,
             bot_name=self.config.bot_name,
             decision_id=decision_id,
             leg=leg,
         )
+
+    def _ours(self, client_id: str) -> bool:
+        return owns(
+            exchange=self.exchange_id, bot_name=self.config.bot_name, client_order_id=client_id
+        )
+
+    # --------------------------------------------------------- the state machine
+
+    def in_flight(self) -> list[TrackedOrder]:
+        """Entries and exits whose outcome the exchange has not told us yet."""
+        return [o for o in self.tracked.values() if not o.conditional and o.state.unresolved]
+
+    def entry_refusal(self) -> str | None:
+        """Why no new order may be decided now (None: the bot may trade)."""
+        pending = self.in_flight()
+        if pending:
+            first = min(pending, key=lambda o: o.created_at_ms)
+            return (
+                f"{len(pending)} order(s) in flight, e.g. {first.leg} {first.client_order_id} "
+                f"({first.state.value} for {time.time() - first.created_at_ms / 1000:.1f}s)"
+            )
+        if self.refresh_failed is not None:
+            return f"the position could not be read from the exchange: {self.refresh_failed}"
+        return self._send_refusal()
+
+    async def settle(self) -> str | None:
+        """Look up what is in flight (with backoff); the refusal that remains, if any."""
+        refusal = self.entry_refusal()
+        now = time.monotonic()
+        if refusal is None:
+            await self._unblocked()
+            return None
+        if self._blocked_since is None:
+            self._blocked_since = now
+        self._metrics.orders_blocked(True)
+        if (self.in_flight() or self.refresh_failed) and now >= self._next_settle:
+            if await self.refresh_unresolved():
+                self._settle_delay = SETTLE_BACKOFF_FIRST_S
+            else:
+                self._settle_delay = min(SETTLE_BACKOFF_MAX_S, self._settle_delay * 2)
+            self._next_settle = time.monotonic() + self._settle_delay
+            refusal = self.entry_refusal()
+            if refusal is None:
+                await self.protect(stop_price=None, decision_id=self.next_decision_id())
+                await self._unblocked()
+                return None
+        if now - self._blocked_since > SELF_PAUSE_AFTER_S and not self._flags.flags.paused:
+            await self._flags.set(
+                paused=True,
+                pause_reason=f"{SELF_PAUSE_PREFIX} for {SELF_PAUSE_AFTER_S:.0f}s, "
+                f"no new positions until the exchange confirms them: {refusal}",
+            )
+            LOG.error("paused: %s", self._flags.flags.pause_reason)
+        return refusal
+
+    async def _unblocked(self) -> None:
+        self._blocked_since = None
+        self._metrics.orders_blocked(False)
+        flags = self._flags.flags
+        if flags.paused and flags.pause_reason.startswith(SELF_PAUSE_PREFIX):
+            LOG.info("orders settled: lifting the pause this runtime set itself")
+            await self._flags.set(paused=False, pause_reason="")
 
     # ------------------------------------------------------------ reconciliation
 
@@ -137,81 +230,58 @@ class OrderPath:
             LOG.info("waiting %.2fs for in-flight orders of the previous run to settle", wait)
             await asyncio.sleep(wait)
 
-    def _lookups(self, *, include: Callable[[TrackedOrder], bool]) -> list[ExecutorTrackedOrder]:
+    def _lookups(self) -> list[ExecutorTrackedOrder]:
         return [
             ExecutorTrackedOrder(
                 symbol=o.symbol, client_order_id=o.client_order_id, conditional=o.conditional
             )
             for o in self.tracked.values()
-            if include(o)
+            if o.state.unresolved
         ]
 
     async def snapshot_of_everything(self) -> ReconciliationSnapshot:
         """Every tracked order, the position and the balance as the exchange has them."""
-        lookups = self._lookups(include=lambda _: True)
-        return await self.executor.reconcile(symbols=[self.symbol], tracked=lookups)
+        return await self.executor.reconcile(symbols=[self.symbol], tracked=self._lookups())
 
-    async def refresh_position(self) -> None:
-        """The position and balance as the exchange reports them after an order."""
-        lookups = self._lookups(include=lambda o: o.state is OrderState.INTENT)
-        await self._refresh(lookups)
-
-    async def refresh_unresolved(self) -> None:
-        now = now_ms()
-        lookups = self._lookups(
-            include=lambda o: (
-                o.state is OrderState.OPEN or now - o.created_at_ms > INTENT_LOOKUP_AFTER_S * 1000
-            )
-        )
-        if await self._refresh(lookups):
-            self._healing.set_component(
-                component="exchange", healthy=True, detail="account in sync"
-            )
-
-    async def _refresh(self, lookups: list[ExecutorTrackedOrder]) -> bool:
+    async def refresh_unresolved(self) -> bool:
+        """Look up every unresolved order (intents from the first try: an intent's lookup is
+        harmless, its "not found" counts only after the submission window), the position and
+        the balance; False when the exchange could not be asked."""
         try:
-            snapshot = await self.executor.reconcile(symbols=[self.symbol], tracked=lookups)
+            snapshot = await self.snapshot_of_everything()
         except ExchangeError as error:
+            self.refresh_failed = str(error)
             await self._errors.handle(error, component="account")
             return False
         self._errors.note_executor_errors(component="account")
         self._errors.succeeded()
+        self.refresh_failed = None
         await self.apply_snapshot(snapshot)
+        self._healing.set_component(component="exchange", healthy=True, detail="account in sync")
         return True
 
     async def apply_snapshot(self, snapshot: ReconciliationSnapshot) -> None:
-        now = now_ms()
-        changed: list[TrackedOrder] = []
-        for order in snapshot.resolved_orders:
-            record = self.tracked.pop(order.client_order_id, None)
-            if record is not None:
-                changed.append(record.with_order(order, now_ms=now))
-                self.count_outcome(order)
-        for client_id in snapshot.missing_client_order_ids:
-            record = self.tracked.pop(client_id, None)
-            if record is not None:
-                changed.append(
-                    record.with_state(
-                        OrderState.ABANDONED,
-                        now_ms=now,
-                        note="the exchange never received it (reconciliation)",
-                    )
-                )
-        for order in snapshot.open_orders:
-            record = self.tracked.get(order.client_order_id)
-            if record is None:
-                record = self._adopted(order, now_ms=now)
-                LOG.warning("adopting untracked open order %s", order.client_order_id)
-            updated = record.with_order(order, now_ms=now)
-            self.tracked[order.client_order_id] = updated
-            changed.append(updated)
+        outcome = settle_snapshot(
+            tracked=self.tracked,
+            snapshot=snapshot,
+            previous=self.position,
+            symbol=self.symbol,
+            now_ms=now_ms(),
+            submission_window_ms=int(self.executor.venue.submission_window_s * 1000),
+            owns=self._ours,
+        )
+        for client_id in outcome.adopted:
+            LOG.warning("adopting untracked open order %s", client_id)
+        for order in outcome.resolved:
+            self.count_outcome(order)
         previous = self.position
-        self.position = self._position_from(snapshot.positions, previous=previous)
+        self.tracked, self.position = outcome.tracked, outcome.position
         self._account.set_balance(self._balance_from(snapshot))
         if not previous.is_flat and self.position.is_flat:
             self._trade_closed_on_exchange(previous=previous, resolved=snapshot.resolved_orders)
         self._account.mark(position=self.position, mark_price=self._mark_price(), atr=None)
-        await self._record(changed, what="recording the reconciliation")
+        self.refresh_protection()
+        await self._record(list(outcome.changed), what="recording the reconciliation")
 
     async def record_account(self, *, what: str) -> None:
         """The position and the account's state, saved together."""
@@ -227,53 +297,9 @@ class OrderPath:
                 balance=account.balance,
                 portfolio=account.portfolio.to_dict() if account.portfolio else None,
                 breaker=account.risk.breaker.to_dict(),
+                starting_equity=account.starting_equity,
             ),
             what=what,
-        )
-
-    def _adopted(self, order: Order, *, now_ms: int) -> TrackedOrder:
-        return TrackedOrder(
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            side=order.side.value,
-            order_type=order.order_type.value,
-            amount=order.amount,
-            leg="sl" if order.order_type is OrderType.STOP_MARKET else "adopted",
-            decision_id="adopted",
-            conditional=order.order_type.is_conditional,
-            state=OrderState.OPEN,
-            created_at_ms=now_ms,
-            updated_at_ms=now_ms,
-            trigger_price=order.trigger_price,
-            note="open on the exchange but not tracked: adopted at reconciliation",
-        )
-
-    def _position_from(
-        self, positions: tuple[Position, ...] | list[Position], *, previous: PositionRecord
-    ) -> PositionRecord:
-        mine = [p for p in positions if p.symbol == self.symbol and p.contracts > 0]
-        if not mine:
-            return PositionRecord()
-        venue_position = mine[0]
-        side = (
-            PositionSide.LONG
-            if venue_position.side is VenuePositionSide.LONG
-            else PositionSide.SHORT
-        )
-        stop_id = previous.stop_client_order_id if previous.side is side else None
-        if stop_id is None or stop_id not in self.tracked:
-            stop_id = next(
-                (o.client_order_id for o in self.tracked.values() if o.leg == "sl"), None
-            )
-        same = previous.side is side
-        return PositionRecord(
-            side=side,
-            size=venue_position.contracts,
-            entry_price=venue_position.entry_price,
-            stop_client_order_id=stop_id,
-            stop_price=previous.stop_price if same else None,
-            target_price=previous.target_price if same else None,
-            opened_at_ms=previous.opened_at_ms if same else now_ms(),
         )
 
     def _balance_from(self, snapshot: ReconciliationSnapshot) -> BalanceRecord | None:
@@ -315,6 +341,10 @@ class OrderPath:
         self, *, request: OrderRequest, leg: str, decision: Mapping[str, object]
     ) -> Order | None:
         """The order protocol: intent in Redis, then the exchange, then the result in Redis."""
+        refusal = self._send_refusal()
+        if refusal is not None:
+            LOG.warning("order %s not sent: %s", request.client_order_id, refusal)
+            return None
         sequence = self.sequence + 1
         decision_id = str(decision.get("decisionId") or self.next_decision_id())
         intent = TrackedOrder.intent(
@@ -336,6 +366,11 @@ class OrderPath:
             return None
         self.sequence = sequence
         self.tracked[intent.client_order_id] = intent
+        # Checked again after the Redis round trip: the lease must still be fresh as it leaves.
+        refusal = self._send_refusal()
+        if refusal is not None:
+            await self._never_sent(intent=intent, reason=refusal)
+            return None
         LOG.info(
             "order intent recorded: %s %s %s %s",
             leg,
@@ -373,11 +408,23 @@ class OrderPath:
         )
         return order
 
+    async def _never_sent(self, *, intent: TrackedOrder, reason: str) -> None:
+        LOG.warning("order %s not sent: %s", intent.client_order_id, reason)
+        abandoned = intent.with_state(
+            OrderState.ABANDONED, now_ms=now_ms(), note=f"not sent: {reason}"
+        )
+        self.tracked.pop(intent.client_order_id, None)
+        store = self._guarded.store
+        await self._guarded.call(
+            lambda: store.record_orders(orders=[abandoned]), what="recording an unsent order"
+        )
+
     async def _unanswered(self, *, intent: TrackedOrder, error: ExchangeError) -> None:
         await self._errors.handle(error, component="orders")
         if isinstance(error, TemporaryExchangeError | RateLimitedError):
-            # Outcome unknown: the intent stays unresolved for the account loop to look up.
+            # Outcome unknown: the intent stays in flight until a lookup settles it.
             self._metrics.order("failed")
+            self._next_settle = 0.0
             return
         # Refused by the exchange: nothing was placed.
         refused = intent.with_state(OrderState.REJECTED, now_ms=now_ms(), note=str(error))
@@ -406,15 +453,62 @@ class OrderPath:
                 resolved=True,
             )
 
-    async def protect(self, *, stop_price: float | None, decision_id: str) -> None:
-        """A resting stop that closes the whole position, if the venue can hold one."""
+    # ---------------------------------------------------------------- protection
+
+    def _stop_kind(self) -> StopKind | None:
         position = self.position
-        if position.is_flat or stop_price is None or self.config.exchange.market is MarketKind.SPOT:
-            return
-        if position.stop_client_order_id and position.stop_client_order_id in self.tracked:
-            return
-        if not self.executor.venue.supports_exchange_stops:
-            return
+        if position.is_flat:
+            return None
+        if exchange_stop_of(self.tracked.values(), position) is not None:
+            return StopKind.EXCHANGE
+        return StopKind.SOFTWARE if position.stop_price is not None else None
+
+    def refresh_protection(self) -> None:
+        now = time.time()
+        before = self.protection
+        self.protection = next_protection(
+            previous=before, position=self.position, kind=self._stop_kind(), now=now
+        )
+        unprotected = self.protection.unprotected_for(now)
+        self._metrics.protection(
+            kind=self.protection.kind.value if self.protection.kind else None,
+            unprotected_s=unprotected,
+        )
+        if (
+            unprotected > UNPROTECTED_ERROR_AFTER_S
+            and before.unprotected_for(now) <= UNPROTECTED_ERROR_AFTER_S
+        ):
+            LOG.error(
+                "position %s %g unprotected for %.1fs: no stop on the exchange and no stop price",
+                self.position.side.value,
+                self.position.size,
+                unprotected,
+            )
+
+    def _exchange_stops_possible(self) -> bool:
+        return (
+            self.config.exchange.market is MarketKind.FUTURES
+            and self.executor.venue.supports_exchange_stops
+        )
+
+    async def protect(self, *, stop_price: float | None, decision_id: str) -> None:
+        """Protect the open position: an exchange stop where the venue holds one, otherwise
+        (or until it is placed) a software stop at ``stop_price`` or the planned one."""
+        position = self.position
+        if not position.is_flat and stop_price is not None and position.stop_price is None:
+            self.position = position = replace(position, stop_price=stop_price)
+        if (
+            not position.is_flat
+            and position.stop_price is not None
+            and exchange_stop_of(self.tracked.values(), position) is None
+            and self._exchange_stops_possible()
+            and not self.in_flight()
+        ):
+            await self._place_exchange_stop(position=position, decision_id=decision_id)
+        self.refresh_protection()
+        await self.record_account(what="recording the stop")
+
+    async def _place_exchange_stop(self, *, position: PositionRecord, decision_id: str) -> None:
         long = position.side is PositionSide.LONG
         request = OrderRequest(
             symbol=self.symbol,
@@ -422,38 +516,71 @@ class OrderPath:
             order_type=OrderType.STOP_MARKET,
             client_order_id=self._order_id(decision_id=decision_id, leg="sl"),
             amount=None,
-            trigger_price=stop_price,
+            trigger_price=position.stop_price,
             close_position=True,
         )
         order = await self.send(
             request=request, leg="sl", decision={"decisionId": decision_id, "action": "protect"}
         )
         if order is not None and order.status is OrderStatus.OPEN:
-            self.position = replace(
-                position, stop_client_order_id=order.client_order_id, stop_price=stop_price
-            )
-            await self._record([], what="recording the stop")
+            self.position = replace(self.position, stop_client_order_id=order.client_order_id)
+
+    async def software_stop(self, tick: BookTick) -> bool:
+        """Close the position at market when a software-protected stop is reached."""
+        position = self.position
+        if self._stop_kind() is not StopKind.SOFTWARE or not software_stop_hit(position, tick):
+            return False
+        if self.in_flight():
+            return False
+        LOG.warning(
+            "software stop at %g reached (bid %g, ask %g): closing %s %g",
+            position.stop_price,
+            tick.bid_price,
+            tick.ask_price,
+            position.side.value,
+            position.size,
+        )
+        await self._close(position=position, leg="sl", reason="software stop")
+        return True
+
+    async def cancel_stale_stops(self) -> None:
+        """Stops left from an earlier position (a cancel that failed, a crash) protect nothing."""
+        for record in stale_stops(self.tracked.values(), self.position):
+            LOG.warning("cancelling stale stop %s (%s)", record.client_order_id, record.side)
+            await self._cancel(record)
 
     async def cancel_open_orders(self) -> None:
-        store = self._guarded.store
         for record in [o for o in self.tracked.values() if o.state is OrderState.OPEN]:
-            try:
-                order = await self.executor.cancel(
-                    symbol=record.symbol,
-                    client_order_id=record.client_order_id,
-                    conditional=record.conditional,
-                )
-            except ExchangeError as error:
-                await self._errors.handle(error, component="orders")
-                continue
-            updated = record.with_order(order, now_ms=now_ms())
-            if not updated.state.unresolved:
-                self.tracked.pop(record.client_order_id, None)
-            self.count_outcome(order)
-            await self._guarded.call(
-                functools.partial(store.record_orders, orders=[updated]),
-                what="recording a cancel",
+            await self._cancel(record)
+
+    async def _cancel(self, record: TrackedOrder) -> None:
+        try:
+            order = await self.executor.cancel(
+                symbol=record.symbol,
+                client_order_id=record.client_order_id,
+                conditional=record.conditional,
             )
+        except ExchangeError as error:
+            await self._errors.handle(error, component="orders")
+            return
+        updated = record.with_order(order, now_ms=now_ms())
+        if not updated.state.unresolved:
+            self.tracked.pop(record.client_order_id, None)
+        self.count_outcome(order)
+        store = self._guarded.store
+        await self._guarded.call(
+            lambda: store.record_orders(orders=[updated]), what="recording a cancel"
+        )
+
+    # ------------------------------------------------------------ executing
+
+    async def _after_order(self, order: Order) -> None:
+        """The position after ``order``: the exchange's, or — while it cannot be asked — the
+        one its fill implies, so the stop goes on at once; the bot stays blocked meanwhile."""
+        if await self.refresh_unresolved():
+            return
+        self.position = position_after_fill(self.position, order, now_ms=now_ms())
+        self.refresh_protection()
 
     async def execute(self, decision: Decision) -> None:
         request = decision.request
@@ -462,9 +589,9 @@ class OrderPath:
         order = await self.send(request=request, leg=decision.leg, decision=decision.to_dict())
         if order is None:
             return
-        await self.refresh_position()
+        await self._after_order(order)
         if decision.action is TradeAction.CLOSE:
-            if self.position.is_flat:
+            if self.position.is_flat and self.refresh_failed is None:
                 await self.cancel_open_orders()
                 self._account.book_trade(previous=before, exit_price=order.average_price)
             return
@@ -479,28 +606,42 @@ class OrderPath:
                 stop_price=decision.risk.stop_price, decision_id=decision.decision_id
             )
 
+    async def _close(self, *, position: PositionRecord, leg: str, reason: str) -> Order | None:
+        decision_id = self.next_decision_id()
+        request = OrderRequest(
+            symbol=self.symbol,
+            side=OrderSide.SELL if position.side is PositionSide.LONG else OrderSide.BUY,
+            order_type=OrderType.MARKET,
+            client_order_id=self._order_id(decision_id=decision_id, leg=leg),
+            amount=position.size,
+            reduce_only=self.config.exchange.market is MarketKind.FUTURES,
+        )
+        order = await self.send(
+            request=request,
+            leg=leg,
+            decision={"decisionId": decision_id, "action": "flatten", "reason": reason},
+        )
+        if order is None:
+            return None
+        await self._after_order(order)
+        if self.position.is_flat and self.refresh_failed is None:
+            self._account.book_trade(previous=position, exit_price=order.average_price)
+            await self.cancel_open_orders()
+        return order
+
     async def flatten(self, *, reason: str) -> dict[str, object]:
         """Close the position and cancel the bot's open orders (the caller holds ``lock``)."""
-        await self.refresh_position()
+        await self.refresh_unresolved()
         position = self.position
+        if self.in_flight():
+            return {
+                "flattened": False,
+                "reason": f"not sent: {self.entry_refusal()}",
+                "position": position.to_dict(),
+            }
         if not position.is_flat:
-            decision_id = self.next_decision_id()
-            request = OrderRequest(
-                symbol=self.symbol,
-                side=OrderSide.SELL if position.side is PositionSide.LONG else OrderSide.BUY,
-                order_type=OrderType.MARKET,
-                client_order_id=self._order_id(decision_id=decision_id, leg="exit"),
-                amount=position.size,
-                reduce_only=self.config.exchange.market is MarketKind.FUTURES,
-            )
-            order = await self.send(
-                request=request,
-                leg="exit",
-                decision={"decisionId": decision_id, "action": "flatten", "reason": reason},
-            )
-            await self.refresh_position()
-            if order is not None and self.position.is_flat:
-                self._account.book_trade(previous=position, exit_price=order.average_price)
-        await self.cancel_open_orders()
+            await self._close(position=position, leg="exit", reason=reason)
+        if self.position.is_flat and self.refresh_failed is None:
+            await self.cancel_open_orders()
         LOG.info("flattened (%s): position now %s", reason, self.position.side.value)
         return {"flattened": self.position.is_flat, "position": self.position.to_dict()}

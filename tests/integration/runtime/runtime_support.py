@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,10 +148,20 @@ class RuntimeProcess:
     def log_path(self) -> Path:
         return self.workdir / "runtime.log"
 
+    @property
+    def termination_log_path(self) -> Path:
+        return self.workdir / "termination-log"
+
+    def termination_message(self) -> str:
+        """What the runtime wrote where Kubernetes reads a container's termination message."""
+        path = self.termination_log_path
+        return path.read_text() if path.exists() else ""
+
     def write_config(self, document: Mapping[str, Any] | None = None) -> None:
         self.config_path.write_text(json.dumps(document or self.config))
 
     def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.write_config()
         env = {
             **os.environ,
@@ -164,6 +174,7 @@ class RuntimeProcess:
             "TRADEFLEET_POD_NAME": f"bot-{self.starts}",
             "TRADEFLEET_API_KEY": self.api_key,
             "TRADEFLEET_API_SECRET": self.api_secret,
+            "TRADEFLEET_TERMINATION_LOG": str(self.termination_log_path),
         }
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -238,3 +249,27 @@ class RuntimeProcess:
         raise AssertionError(
             f"{path} did not answer {status} in {timeout_s}s (last: {last})\n{self.log()[-3000:]}"
         )
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]],
+    *,
+    what: str,
+    seconds: float = 20.0,
+    runtime: RuntimeProcess | None = None,
+) -> None:
+    """Poll ``check`` until it holds; a runtime that exits meanwhile fails at once, with its log."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if runtime is not None:
+            assert runtime.alive(), f"the runtime exited:\n{runtime.log()[-3000:]}"
+        if await check():
+            return
+        await asyncio.sleep(0.2)
+    tail = f":\n{runtime.log()[-3000:]}" if runtime is not None else ""
+    raise AssertionError(f"timed out waiting for {what}{tail}")
+
+
+async def bot_status(runtime: RuntimeProcess) -> dict[str, Any]:
+    payload: dict[str, Any] = (await runtime.get("/status")).json()
+    return payload

@@ -1,0 +1,120 @@
+"""This runtime's hold on its bot: the lease it acquires, renews and releases.
+
+Built by :class:`~tradefleet_runtime.service.bot.BotService`. Start-up waits in
+:meth:`LeaseKeeper.acquire` until no other runtime of the bot holds the lease (a replacement
+started next to a runtime that is still terminating waits here, visibly, instead of trading
+next to it). The renewal loop keeps it; the order path asks :meth:`LeaseKeeper.send_refusal`
+right before every order. A runtime stops sending as soon as its last confirmed renewal is
+older than ``ttl - margin`` (so it has stopped before any other runtime can acquire), and ends
+with :class:`LeaseLostError` when Redis says another runtime took over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from tradefleet_runtime.persistence.lease import LeaseError, LeaseHeld, LeaseStore
+from tradefleet_runtime.service.supervisor import FatalError
+
+LOG = logging.getLogger("tradefleet_runtime.bot")
+LEASE_TTL_S = 10.0
+RENEW_EVERY_S = 2.0
+# Sending stops this long before the lease could expire in Redis: the margin covers a renewal
+# reply in flight and the time between the check and the order reaching the exchange.
+SEND_MARGIN_S = 3.0
+
+
+class LeaseLostError(FatalError):
+    """Another runtime of this bot holds the lease now: this one must stop."""
+
+
+class LeaseKeeper:
+    """Acquire, renew and release the lease; say whether an order may be sent now."""
+
+    def __init__(
+        self,
+        *,
+        leases: LeaseStore,
+        holder: str,
+        on_wait: Callable[[], None],
+        ttl_s: float = LEASE_TTL_S,
+    ) -> None:
+        self.holder = holder
+        self.token: int | None = None
+        self.waiting_for: LeaseHeld | None = None
+        self._leases = leases
+        self._on_wait = on_wait
+        self._ttl_ms = int(ttl_s * 1000)
+        self._confirmed_at = 0.0
+        self.lost: str | None = None
+
+    async def acquire(self, *, stop: asyncio.Event) -> int | None:
+        """The fencing token once acquired; None if the process stops first."""
+        announced: str | None = None
+        while not stop.is_set():
+            self._on_wait()
+            try:
+                outcome = await self._leases.acquire(
+                    holder=self.holder, ttl_ms=self._ttl_ms, now_ms=int(time.time() * 1000)
+                )
+            except LeaseError as error:
+                LOG.warning("%s; retrying", error)
+                await asyncio.sleep(1.0)
+                continue
+            if isinstance(outcome, int):
+                self.token, self.waiting_for = outcome, None
+                self._confirmed_at = time.monotonic()
+                LOG.info("lease acquired: fencing token %d", outcome)
+                return outcome
+            self.waiting_for = outcome
+            if announced != outcome.holder:
+                announced = outcome.holder
+                LOG.warning(
+                    "another runtime of this bot (%s, token %d) holds the lease for %.1fs more: "
+                    "waiting, nothing is sent meanwhile",
+                    outcome.holder,
+                    outcome.token,
+                    outcome.remaining_ms / 1000,
+                )
+            await asyncio.sleep(min(1.0, max(0.05, outcome.remaining_ms / 1000)))
+        return None
+
+    def send_refusal(self) -> str | None:
+        """Why no order may be sent now (None: it may)."""
+        if self.lost is not None:
+            return self.lost
+        if self.token is None:
+            return "this runtime holds no lease"
+        age = time.monotonic() - self._confirmed_at
+        if age > self._ttl_ms / 1000 - SEND_MARGIN_S:
+            return f"the lease was last confirmed {age:.1f}s ago (Redis unreachable?)"
+        return None
+
+    async def renew(self) -> None:
+        """Confirm the lease once; raise :class:`LeaseLostError` when another runtime holds it."""
+        assert self.token is not None
+        try:
+            held = await self._leases.renew(
+                holder=self.holder, token=self.token, ttl_ms=self._ttl_ms
+            )
+        except LeaseError as error:
+            LOG.warning("%s (sending stops %.0fs after the last renewal)", error, SEND_MARGIN_S)
+            return
+        if not held:
+            self.lost = (
+                f"lease lost: another runtime of this bot took over (this runtime held fencing "
+                f"token {self.token}); stopping so that only one runtime trades"
+            )
+            raise LeaseLostError(self.lost)
+        self._confirmed_at = time.monotonic()
+
+    async def release(self) -> None:
+        if self.token is None:
+            return
+        try:
+            await self._leases.release(holder=self.holder)
+        except LeaseError as error:
+            LOG.warning("%s: the next runtime waits for the lease to expire", error)

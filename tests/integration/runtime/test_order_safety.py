@@ -1,0 +1,310 @@
+"""Money safety under a degraded exchange: never a doubled or unprotected position, never two
+runtimes trading one bot, and a PnL that survives restarts.
+
+Each test runs the real runtime (a subprocess, real ccxt over HTTP) against the local exchange
+and reads the outcome from the exchange's own books, not from what the bot says about itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from conftest import API_KEY, API_SECRET, FreezableWalk
+from runtime_support import BTC, RuntimeProcess, bot_status, eventually
+from tradefleet_devtools.exchange import ExchangeAdminClient, FaultKind, FaultRule, LocalExchange
+from tradefleet_devtools.redis_server import RedisAccess
+
+pytestmark = pytest.mark.integration
+
+POSITIONS = ("/fapi/v2/positionRisk", "/fapi/v3/positionRisk")
+ORDER = "/fapi/v1/order"
+ALGO_ORDER = "/fapi/v1/algoOrder"
+MANY = 100_000
+
+
+async def push_price(
+    *, admin: ExchangeAdminClient, walk: FreezableWalk, step: float, seconds: float
+) -> None:
+    """Move the price by ``step`` (a ratio) every 0.4 s for ``seconds``: an order-flow signal
+    the bot trades on; then the market freezes."""
+    price = float((await admin.state())["prices"]["BTCUSDT"])
+    walk.frozen = False
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        price *= step
+        await admin.set_price(symbol=BTC, price=price)
+        await asyncio.sleep(0.4)
+    walk.frozen = True
+
+
+async def push_until(
+    *,
+    runtime: RuntimeProcess,
+    admin: ExchangeAdminClient,
+    walk: FreezableWalk,
+    step: float,
+    side: str,
+) -> None:
+    """Move the price until the bot reports a ``side`` position."""
+    price = float((await admin.state())["prices"]["BTCUSDT"])
+    walk.frozen = False
+    deadline = time.monotonic() + 40
+    while (await bot_status(runtime))["position"]["side"] != side:
+        assert time.monotonic() < deadline, f"the bot did not go {side}:\n{runtime.log()[-2000:]}"
+        price *= step
+        await admin.set_price(symbol=BTC, price=price)
+        await asyncio.sleep(0.4)
+    walk.frozen = True
+
+
+def entries(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Orders that can open or grow a position (everything but reduce-only exits)."""
+    return [o for o in state["orders"] if not o["reduceOnly"]]
+
+
+def live_stops(state: dict[str, Any], *, side: str) -> list[dict[str, Any]]:
+    return [
+        a for a in state["algo_orders"] if a["algoStatus"] == "NEW" and a["side"] == side.upper()
+    ]
+
+
+def position_amount(state: dict[str, Any]) -> float:
+    return sum(float(p["positionAmt"]) for p in state["positions"])
+
+
+async def started(runtime: RuntimeProcess, walk: FreezableWalk) -> None:
+    walk.frozen = True
+    runtime.start()
+    await runtime.wait_for("/readyz", timeout_s=120)
+
+
+async def test_a_filled_entry_whose_position_cannot_be_read_is_not_doubled_and_gets_its_stop(
+    runtime: RuntimeProcess, admin: ExchangeAdminClient, walk: FreezableWalk
+) -> None:
+    await started(runtime, walk)
+    await admin.add_faults(
+        [
+            FaultRule(kind=FaultKind.HTTP_5XX, path=path, method="GET", times=MANY)
+            for path in POSITIONS
+        ]
+    )
+
+    await push_price(admin=admin, walk=walk, step=1.002, seconds=12)
+
+    state = await admin.state()
+    assert len(entries(state)) == 1, (
+        "a second entry was sent while the first one's position could not be read: "
+        f"{[(o['clientOrderId'], o['side'], o['executedQty']) for o in entries(state)]}"
+    )
+    assert position_amount(state) > 0
+    assert live_stops(state, side="sell"), "the filled entry has no stop on the exchange"
+    report = await bot_status(runtime)
+    assert report["ordersBlocked"] is not None, report
+
+    await admin.clear_faults()
+
+    async def reads_its_position_again() -> bool:
+        report = await bot_status(runtime)
+        return report["ordersBlocked"] is None and report["position"]["side"] == "long"
+
+    await eventually(reads_its_position_again, what="the position once readable", runtime=runtime)
+    assert len(entries(await admin.state())) == 1
+
+
+async def test_an_order_whose_outcome_is_unknown_blocks_new_entries_until_it_is_found(
+    runtime: RuntimeProcess, admin: ExchangeAdminClient, walk: FreezableWalk
+) -> None:
+    await started(runtime, walk)
+    # The exchange books the entry and the reply is lost; from then on neither the order nor
+    # the position can be read.
+    await admin.add_faults([FaultRule(kind=FaultKind.DROP_AFTER_ACCEPT, path=ORDER, method="POST")])
+    rally = asyncio.create_task(push_price(admin=admin, walk=walk, step=1.002, seconds=30))
+    try:
+        deadline = time.monotonic() + 30
+        while not (await admin.state())["orders"]:
+            assert time.monotonic() < deadline, f"no entry was sent:\n{runtime.log()[-2000:]}"
+        # Before the bot looks its lost entry up (it waits out the submission window first).
+        await admin.add_faults(
+            [
+                FaultRule(kind=FaultKind.HTTP_5XX, path=path, method="GET", times=MANY)
+                for path in (ORDER, *POSITIONS)
+            ]
+        )
+    finally:
+        rally.cancel()
+
+    await push_price(admin=admin, walk=walk, step=1.002, seconds=8)
+    # The exchange answers again while the signal still says buy: the lost entry must be
+    # found before anything new is decided.
+    await admin.clear_faults()
+    await push_price(admin=admin, walk=walk, step=1.002, seconds=4)
+
+    state = await admin.state()
+    assert len(entries(state)) == 1, (
+        "a new entry was sent while the first one's outcome was unknown: "
+        f"{[(o['clientOrderId'], o['side'], o['executedQty']) for o in entries(state)]}"
+    )
+    attempted = re.findall(r"order intent recorded: entry .*", runtime.log())
+    assert len(attempted) == 1, f"new entries were attempted on a position not known: {attempted}"
+
+    async def found_and_protected() -> bool:
+        report = await bot_status(runtime)
+        return report["position"]["side"] == "long" and report.get("protection", {}).get(
+            "stopKind"
+        ) == ("exchange")
+
+    await eventually(
+        found_and_protected, what="the lost entry found and protected", runtime=runtime
+    )
+    assert len(entries(await admin.state())) == 1
+
+
+async def test_a_stale_stop_is_never_taken_for_a_new_positions_stop(
+    runtime: RuntimeProcess, admin: ExchangeAdminClient, walk: FreezableWalk
+) -> None:
+    await started(runtime, walk)
+    await push_until(runtime=runtime, admin=admin, walk=walk, step=0.998, side="short")
+
+    async def short_protected() -> bool:
+        return bool(live_stops(await admin.state(), side="buy"))
+
+    await eventually(short_protected, what="the short's stop", runtime=runtime)
+    # The exit fills but cancelling the short's stop fails: the stop is left behind.
+    await admin.add_faults(
+        [FaultRule(kind=FaultKind.HTTP_5XX, path=ALGO_ORDER, method="DELETE", times=8)]
+    )
+    assert (await runtime.post("/control/flatten")).status_code == 200
+    await push_until(runtime=runtime, admin=admin, walk=walk, step=1.002, side="long")
+
+    async def long_protected() -> bool:
+        return bool(live_stops(await admin.state(), side="sell"))
+
+    await eventually(long_protected, what="a stop on the long's closing side", runtime=runtime)
+
+    async def stale_stop_gone() -> bool:
+        return not live_stops(await admin.state(), side="buy")
+
+    await eventually(stale_stop_gone, what="the stale stop cancelled", runtime=runtime)
+
+
+async def test_a_second_runtime_of_the_same_bot_waits_and_a_fenced_runtime_stops(
+    tmp_path: Path,
+    exchange: LocalExchange,
+    admin: ExchangeAdminClient,
+    walk: FreezableWalk,
+    redis_server: RedisAccess,
+    key_prefix: str,
+) -> None:
+    def runtime_in(name: str) -> RuntimeProcess:
+        return RuntimeProcess.create(
+            workdir=tmp_path / name,
+            api_key=API_KEY,
+            api_secret=API_SECRET,
+            bot="twinbot",
+            base_url=exchange.base_url,
+            redis_url=redis_server.url,
+            key_prefix=key_prefix,
+        )
+
+    first, second = runtime_in("first"), runtime_in("second")
+    try:
+        await started(first, walk)
+        second.start()
+
+        async def second_waits() -> bool:
+            try:
+                reply = await second.get("/status")
+            except httpx.HTTPError:
+                return False  # not serving yet
+            return reply.status_code == 200 and reply.json()["phase"] == "standby"
+
+        await eventually(second_waits, what="the second runtime in standby", runtime=second)
+        await push_price(admin=admin, walk=walk, step=1.002, seconds=4)
+        assert (await bot_status(second))["phase"] == "standby"
+        assert (await second.get("/readyz")).status_code == 503
+
+        # The first runtime hangs (SIGSTOP) past its lease: the second takes over...
+        assert first.process is not None
+        first.process.send_signal(19)  # SIGSTOP
+        await second.wait_for("/readyz", timeout_s=60)
+        # ... and when the first one wakes up (into a market that moved) it sends nothing more
+        # and ends, saying why.
+        await push_price(admin=admin, walk=walk, step=0.998, seconds=2)
+        logged_before = len(first.log())
+        first.process.send_signal(18)  # SIGCONT
+        code = await asyncio.to_thread(first.process.wait, 30)
+        assert code != 0
+        assert "lease lost" in first.termination_message()
+        after_wake = first.log()[logged_before:]
+        assert "lease lost" in after_wake
+        assert "order intent recorded" not in after_wake, after_wake
+        assert (await bot_status(second))["phase"] in ("trading", "degraded")
+    finally:
+        first.kill()
+        second.kill()
+
+
+async def test_a_bot_with_nothing_to_trade_with_keeps_its_loop_and_says_why(
+    runtime: RuntimeProcess, admin: ExchangeAdminClient, walk: FreezableWalk
+) -> None:
+    # No quote currency at all and no stored portfolio: nothing to trade with.
+    await admin.reset(balance=0.0)
+    await started(runtime, walk)
+    await push_price(admin=admin, walk=walk, step=1.002, seconds=6)
+
+    heartbeat = (await bot_status(runtime))["heartbeat"]
+    assert time.time() - heartbeat < 3, "the decision loop died: the heartbeat went stale"
+    attempts = (await runtime.get("/api/advanced/self-healing/health")).json()
+    messages = [a["message"] for a in attempts["recent_healing_attempts"]]
+    assert any("no USDT to trade with" in message for message in messages), messages
+    assert "Traceback" not in runtime.log()
+
+
+async def test_a_rewound_decision_sequence_never_reuses_an_order_id(
+    runtime: RuntimeProcess,
+    admin: ExchangeAdminClient,
+    walk: FreezableWalk,
+    redis_server: RedisAccess,
+    key_prefix: str,
+) -> None:
+    await started(runtime, walk)
+    await push_until(runtime=runtime, admin=admin, walk=walk, step=1.002, side="long")
+    assert (await runtime.post("/control/flatten")).status_code == 200
+    assert await runtime.stop() == 0
+    # Redis lost its last writes (appendfsync everysec and a node crash): the sequence rewinds.
+    raw = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        await raw.set(f"{key_prefix}:seq", "0")
+    finally:
+        await raw.aclose()
+    before = {o["clientOrderId"] for o in (await admin.state())["orders"]}
+    logged = len(runtime.log())
+
+    await started(runtime, walk)
+    await push_until(runtime=runtime, admin=admin, walk=walk, step=1.002, side="long")
+
+    sent = re.findall(r"order intent recorded: \S+ \S+ \S+ (\S+)", runtime.log()[logged:])
+    assert sent
+    reused = [client_id for client_id in sent if client_id in before]
+    assert not reused, f"new decisions reused the order ids of old ones and were skipped: {reused}"
+
+
+async def test_pnl_is_measured_from_the_first_start_across_restarts(
+    runtime: RuntimeProcess, admin: ExchangeAdminClient, walk: FreezableWalk
+) -> None:
+    await started(runtime, walk)
+    await push_until(runtime=runtime, admin=admin, walk=walk, step=1.002, side="long")
+    assert (await runtime.post("/control/flatten")).status_code == 200
+    pnl = (await bot_status(runtime))["pnl"]
+    assert pnl != 0.0, "a round trip with fees left the PnL at 0"
+    assert await runtime.stop() == 0
+
+    await started(runtime, walk)
+    assert (await bot_status(runtime))["pnl"] == pytest.approx(pnl, abs=1e-6)
