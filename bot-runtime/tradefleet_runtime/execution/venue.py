@@ -45,6 +45,7 @@ from tradefleet_runtime.execution.model import (
 
 T = TypeVar("T")
 CCXT_LOGGER_NAME = "tradefleet_runtime.execution.ccxt"
+LOG = logging.getLogger("tradefleet_runtime.execution.venue")
 # Added to every submission window: the executor notes the send before ccxt stamps the request
 # (its rate limiter may wait first), and the local clock may be stepped meanwhile.
 CLOCK_SKEW_MARGIN_S = 0.25
@@ -382,8 +383,26 @@ class CcxtVenue(Venue):
     async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
         try:
             return await operation()
+        except ccxt.InvalidNonce as error:
+            # The exchange refused our timestamp (Binance -1021): its clock and ours disagree.
+            # Measure the difference now so the retry is signed with the exchange's time.
+            await self._resync_clock()
+            raise translate_ccxt_error(error, secrets=self._secrets) from None
         except ccxt.BaseError as error:
             raise translate_ccxt_error(error, secrets=self._secrets) from None
+
+    async def _resync_clock(self) -> None:
+        try:
+            difference = await self._exchange.load_time_difference()
+        except (ccxt.BaseError, NotImplementedError) as error:
+            LOG.warning("%s: clock difference could not be measured: %s", self.name, error)
+            return
+        LOG.warning(
+            "%s refused a request's timestamp: its clock is %d ms behind ours; signing with "
+            "its time from now on",
+            self.name,
+            difference,
+        )
 
     def _require_private(self) -> None:
         if self._mode is VenueMode.MARKET_DATA:

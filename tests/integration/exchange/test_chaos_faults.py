@@ -367,7 +367,7 @@ async def test_an_executor_waiting_out_the_window_never_doubles_a_late_order(
 
 
 @pytest.mark.parametrize("skew_ms", [-3_000, 3_000], ids=["behind", "ahead"])
-async def test_a_skewed_exchange_clock_refuses_signed_requests_until_it_is_fixed(
+async def test_a_skewed_exchange_clock_is_measured_after_one_refusal_and_again_when_fixed(
     venue: CcxtVenue, admin: ExchangeAdminClient, exchange: LocalExchange, skew_ms: int
 ) -> None:
     await admin.add_faults(
@@ -383,7 +383,12 @@ async def test_a_skewed_exchange_clock_refuses_signed_requests_until_it_is_fixed
     assert server["serverTime"] - time.time() * 1000 == pytest.approx(skew_ms, abs=500)
     assert (await venue.fetch_ticker(symbol=BTC)).last == 30_000.0  # unsigned: unaffected
 
+    # The venue measured the skew when it was refused: it signs with the exchange's time...
+    assert (await venue.fetch_balances())["USDT"].total == pytest.approx(10_000.0)
     await sleep_until(opened + 1.6)
+    # ... and when the clock is fixed, one refusal makes it measure again.
+    with pytest.raises(TemporaryExchangeError):
+        await venue.fetch_balances()
     assert (await venue.fetch_balances())["USDT"].total == pytest.approx(10_000.0)
 
 
@@ -489,3 +494,15 @@ async def test_the_ledger_records_who_sent_each_order_and_all_it_executed(
     assert signed == Decimal(ledger["positions"][BTCUSDT]["amount"]) == 0
     assert set(ledger["positions"]) == {BTCUSDT, "ETHUSDT"}
     assert Decimal(ledger["wallet"]["balance"]) < 10_000
+
+
+async def test_a_venue_resyncs_its_clock_after_the_exchange_refuses_its_timestamp(
+    venue: CcxtVenue, admin: ExchangeAdminClient
+) -> None:
+    # The exchange's clock is off for longer than any retry: only a resync lets orders through.
+    await admin.add_faults(
+        [FaultRule(kind=FaultKind.CLOCK_SKEW, skew_ms=-4_000, hold_seconds=30.0)]
+    )
+    with pytest.raises(TemporaryExchangeError):
+        await venue.fetch_balances()
+    assert (await venue.fetch_balances())["USDT"].total == pytest.approx(10_000.0)
