@@ -29,6 +29,7 @@ REQUIRED_ALERTS = {
     "TradefleetDrawdownHigh",
     "TradefleetHeartbeatMissing",
     "TradefleetOrderErrorRate",
+    "TradefleetPositionUnprotected",
     "TradefleetOperatorDown",
     "TradefleetOperatorNotReconciling",
 }
