@@ -228,18 +228,20 @@ def runtime_commands(
     runtime: Mapping[str, Any],
 ) -> Commands:
     """Compare what the user asks (spec.paused, annotations) with what the runtime reports."""
+    # The user's pause and kill switch are compared with the runtime's user flags only: a pause
+    # or halt the runtime made itself (insufficient funds, a rejected key) is never lifted here.
     names: list[str] = []
     kill = str(annotations.get(ANNOTATION_KILL_SWITCH, "")).lower() == "true"
-    runtime_halted = bool(runtime.get("halted"))
-    if kill and not runtime_halted:
+    user_halted = bool(runtime.get("userHalted"))
+    if kill and not user_halted:
         names.append("halt")
-    elif not kill and control.get("killSwitchApplied") and runtime_halted:
+    elif not kill and user_halted:
+        names.append("unhalt")
+    user_paused = bool(runtime.get("userPaused"))
+    if paused and not user_paused:
+        names.append("pause")
+    elif not paused and user_paused:
         names.append("resume")
-    if not kill:
-        if paused and not runtime.get("paused"):
-            names.append("pause")
-        elif not paused and runtime.get("paused") and "resume" not in names:
-            names.append("resume")
     reset_value = annotations.get(ANNOTATION_RESET_BREAKER)
     breaker_open = (runtime.get("circuitBreaker") or {}).get("state") == "Open"
     pending_reset = bool(reset_value) and reset_value != control.get("breakerResetAcknowledged")

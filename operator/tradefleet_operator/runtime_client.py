@@ -15,7 +15,9 @@ import aiohttp
 from tradefleet_operator.kube import KubeClient
 from tradefleet_operator.render import CONTROL_TOKEN_KEY, child_name
 
-COMMANDS = frozenset({"pause", "resume", "flatten", "reset-breaker", "halt"})
+COMMANDS = frozenset(
+    {"pause", "resume", "halt", "unhalt", "acknowledge", "flatten", "reset-breaker"}
+)
 
 
 class RuntimeUnreachableError(RuntimeError):

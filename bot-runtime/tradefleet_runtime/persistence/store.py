@@ -14,7 +14,8 @@ an acknowledged EXEC survives a Redis restart. The order protocol:
 Keys (``<p>`` is ``redis.keyPrefix`` of the config, e.g. ``tradefleet:bot:<ns>:<bot>``):
 ``<p>:orders`` hash id → order JSON; ``<p>:orders:unresolved`` set; ``<p>:position``,
 ``<p>:balance``, ``<p>:portfolio``, ``<p>:breaker``, ``<p>:last_decision`` JSON strings;
-``<p>:flags`` hash (paused, halted, reasons); ``<p>:epoch`` and ``<p>:seq`` (decision ids);
+``<p>:flags`` hash (the user's pause and kill switch, the runtime's own pause and halt with
+their causes and reasons); ``<p>:epoch`` and ``<p>:seq`` (decision ids);
 ``<p>:equity`` and ``<p>:signals`` capped lists (newest first); ``<p>:meta`` hash;
 ``<p>:starting_equity`` (what PnL is measured from, written once); ``<p>:lease`` and
 ``<p>:fence`` (see :mod:`tradefleet_runtime.persistence.lease`). Redis failures surface as
@@ -39,6 +40,7 @@ import json
 import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -64,29 +66,101 @@ class StateStoreError(Exception):
     """Redis could not be reached or answered an error; the message says which operation."""
 
 
+class RuntimeHaltCause(StrEnum):
+    """Why the runtime halted itself; only a human's ``acknowledge`` clears it."""
+
+    AUTHENTICATION_FAILED = "AuthenticationFailed"
+    PAPER_ACCOUNT_DAMAGED = "PaperAccountDamaged"
+
+
+class RuntimePauseCause(StrEnum):
+    """Why the runtime paused itself (no new positions)."""
+
+    INSUFFICIENT_FUNDS = "InsufficientFunds"
+    ORDERS_UNRESOLVED = "OrdersUnresolved"
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Flags:
-    paused: bool = False
-    halted: bool = False
-    pause_reason: str = ""
-    halt_reason: str = ""
+    """Who stopped the bot, kept apart: the user's pause and kill switch, and the runtime's own
+    safety pause and halt. A user's ``resume`` never lifts what the runtime decided."""
+
+    user_paused: bool = False
+    user_halted: bool = False
+    runtime_pause: RuntimePauseCause | None = None
+    runtime_pause_reason: str = ""
+    runtime_halt: RuntimeHaltCause | None = None
+    runtime_halt_reason: str = ""
+
+    @property
+    def paused(self) -> bool:
+        return self.user_paused or self.runtime_pause is not None
+
+    @property
+    def halted(self) -> bool:
+        return self.user_halted or self.runtime_halt is not None
+
+    @property
+    def pause_reason(self) -> str:
+        reasons = [self.runtime_pause_reason] if self.runtime_pause is not None else []
+        return "; ".join([*(["paused by command"] if self.user_paused else []), *reasons])
+
+    @property
+    def halt_reason(self) -> str:
+        reasons = [self.runtime_halt_reason] if self.runtime_halt is not None else []
+        return "; ".join(
+            [*(["halted by command (kill switch)"] if self.user_halted else []), *reasons]
+        )
 
     def to_mapping(self) -> dict[Any, Any]:
         return {
-            "paused": "1" if self.paused else "0",
-            "halted": "1" if self.halted else "0",
-            "pauseReason": self.pause_reason,
-            "haltReason": self.halt_reason,
+            "userPaused": "1" if self.user_paused else "0",
+            "userHalted": "1" if self.user_halted else "0",
+            "runtimePause": self.runtime_pause.value if self.runtime_pause else "",
+            "runtimePauseReason": self.runtime_pause_reason,
+            "runtimeHalt": self.runtime_halt.value if self.runtime_halt else "",
+            "runtimeHaltReason": self.runtime_halt_reason,
         }
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, str]) -> Flags:
+        if "userPaused" not in raw and ("paused" in raw or "halted" in raw):
+            return cls._from_single_flags(raw)
+        pause, halt = raw.get("runtimePause", ""), raw.get("runtimeHalt", "")
         return cls(
-            paused=raw.get("paused") == "1",
-            halted=raw.get("halted") == "1",
-            pause_reason=raw.get("pauseReason", ""),
-            halt_reason=raw.get("haltReason", ""),
+            user_paused=raw.get("userPaused") == "1",
+            user_halted=raw.get("userHalted") == "1",
+            runtime_pause=RuntimePauseCause(pause) if pause in _PAUSES else None,
+            runtime_pause_reason=raw.get("runtimePauseReason", ""),
+            runtime_halt=RuntimeHaltCause(halt) if halt in _HALTS else None,
+            runtime_halt_reason=raw.get("runtimeHaltReason", ""),
         )
+
+    @classmethod
+    def _from_single_flags(cls, raw: Mapping[str, str]) -> Flags:
+        """Flags written before user and runtime causes were kept apart."""
+        pause_reason, halt_reason = raw.get("pauseReason", ""), raw.get("haltReason", "")
+        by_command_halt = halt_reason.startswith("halted by command")
+        runtime_halted = raw.get("halted") == "1" and not by_command_halt
+        runtime_paused = raw.get("paused") == "1" and pause_reason.startswith("insufficient")
+        return cls(
+            user_paused=raw.get("paused") == "1" and not runtime_paused,
+            user_halted=raw.get("halted") == "1" and by_command_halt,
+            runtime_pause=RuntimePauseCause.INSUFFICIENT_FUNDS if runtime_paused else None,
+            runtime_pause_reason=pause_reason if runtime_paused else "",
+            runtime_halt=(
+                RuntimeHaltCause.AUTHENTICATION_FAILED
+                if runtime_halted and "authentication" in halt_reason
+                else RuntimeHaltCause.PAPER_ACCOUNT_DAMAGED
+                if runtime_halted
+                else None
+            ),
+            runtime_halt_reason=halt_reason if runtime_halted else "",
+        )
+
+
+_PAUSES = {cause.value for cause in RuntimePauseCause}
+_HALTS = {cause.value for cause in RuntimeHaltCause}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -368,6 +442,7 @@ class StateStore:
 
     async def save_flags(self, flags: Flags) -> None:
         async with self._transaction(what="saving the paused/halted flags") as pipe:
+            pipe.delete(self.key("flags"))
             pipe.hset(self.key("flags"), mapping=flags.to_mapping())
 
     async def append_history(

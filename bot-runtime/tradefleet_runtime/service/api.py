@@ -22,13 +22,12 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from tradefleet_runtime.execution.errors import redact
 from tradefleet_runtime.marketdata.ticks import DropReason
-from tradefleet_runtime.service.bot import BotService
+from tradefleet_runtime.service.bot import COMMANDS, BotService
 from tradefleet_runtime.signals.regime import MODELLED_LABELS
 from tradefleet_runtime.signals.whale import FlowDirection
 
 WS_HEARTBEAT_S = 5.0
 HISTORY_LIMIT_MAX = 10_000
-COMMANDS = ("pause", "resume", "flatten", "reset-breaker", "halt")
 
 
 def scrub(value: Any, *, secrets: tuple[str, ...]) -> Any:

@@ -58,6 +58,7 @@ from tradefleet_runtime.persistence.records import PositionRecord, PositionSide
 from tradefleet_runtime.persistence.store import (
     Flags,
     PersistedState,
+    RuntimeHaltCause,
     StateStore,
     StateStoreError,
     StorePaperJournal,
@@ -92,6 +93,11 @@ from tradefleet_runtime.service.supervisor import (
     supervise,
     write_termination_message,
 )
+from tradefleet_runtime.service.trading_state import (
+    TradingCondition,
+    TradingInputs,
+    trading_condition,
+)
 from tradefleet_runtime.signals.errors import SignalError
 from tradefleet_runtime.signals.fusion import AlphaFusion
 from tradefleet_runtime.signals.regime import RegimeLabel
@@ -106,7 +112,10 @@ SOURCE_REFRESH_S = 5.0
 CONFIG_POLL_S = 2.0
 SIGNAL_HISTORY_EVERY_S = 10.0
 EQUITY_HISTORY_EVERY_S = 10.0
-RECENT_DROPS_KEPT = 50
+# Control commands: the user's pause and kill switch (pause/resume, halt/unhalt), a human's word
+# that the cause of the runtime's own halt or pause is fixed (acknowledge), flatten, and the
+# breaker reset. None of them lifts what another one set.
+COMMANDS = ("pause", "resume", "halt", "unhalt", "acknowledge", "flatten", "reset-breaker")
 
 
 class BotService:
@@ -178,6 +187,8 @@ class BotService:
             on_wait=self.beat,
         )
         self.exit_reason: str | None = None
+        self.flatten_outcome: dict[str, object] = {"state": "none"}
+        self._flattening: asyncio.Task[None] | None = None
         self.orders = OrderPath(
             config=config,
             guarded=self.guarded,
@@ -261,6 +272,23 @@ class BotService:
             return "degraded"
         return "trading"
 
+    def trading_condition(self) -> TradingCondition:
+        trip = self.account.risk.breaker.trip
+        waiting = self.lease.waiting_for
+        return trading_condition(
+            TradingInputs(
+                flags=self.flags,
+                standby_for=waiting.holder if waiting and self.lease.token is None else None,
+                reconciled=self.reconciled,
+                store_healthy=self.store_healthy,
+                unprotected_s=self.orders.protection.unprotected_for(time.time()),
+                breaker_message=f"{trip.reason.value}: {trip.message}" if trip else None,
+                orders_blocked=self.orders.entry_refusal() if self.reconciled else None,
+                market_data_flowing=self.market_data_flowing,
+                poll_slowdown=self.poll_slowdown,
+            )
+        )
+
     def equity(self) -> float | None:
         return self.account.equity()
 
@@ -307,6 +335,8 @@ class BotService:
                 "message": trip.message if trip else None,
                 "since": trip.tripped_at_ms / 1000.0 if trip else None,
             },
+            "userPaused": self.flags.user_paused,
+            "userHalted": self.flags.user_halted,
             "paused": self.flags.paused,
             "pauseReason": self.flags.pause_reason or None,
             "halted": self.flags.halted,
@@ -318,6 +348,8 @@ class BotService:
             "openOrders": self.orders.open_order_ids(),
             "ordersBlocked": self.orders.entry_refusal() if self.reconciled else None,
             "protection": self.orders.protection.to_dict(time.time()),
+            "trading": self.trading_condition().to_dict(),
+            "flatten": self.flatten_outcome,
             "lease": {
                 "token": self.lease.token,
                 "waitingFor": self.lease.waiting_for.holder if self.lease.waiting_for else None,
@@ -489,10 +521,10 @@ class BotService:
         message = (
             f"the stored paper account cannot be continued, trading halted so it is not "
             f"overwritten: {problem}. Fix it, or delete {self.store.key('paper')} to open a new "
-            "account, then resume"
+            "account, then acknowledge"
         )
         LOG.error("%s", message)
-        await self.flag_keeper.set(halted=True, halt_reason=message)
+        await self.flag_keeper.halt_by_runtime(RuntimeHaltCause.PAPER_ACCOUNT_DAMAGED, message)
         # Only a human can decide between repairing and discarding the account.
         self.healing.escalate_to_human(
             error_class=ErrorClass.REDIS,
@@ -756,32 +788,53 @@ class BotService:
     # --------------------------------------------------------------- commands
 
     async def command(self, name: str) -> dict[str, object]:
-        """Run a control command (pause, resume, flatten, reset-breaker, halt)."""
-        if name == "pause":
-            await self.flag_keeper.set(paused=True, pause_reason="paused by command")
-        elif name == "resume":
-            await self.flag_keeper.set(paused=False, halted=False, pause_reason="", halt_reason="")
-            self.healing.clear_human_needed()
-        elif name == "flatten":
-            return {
-                "command": name,
-                **(await self.flatten(reason="flatten command")),
-                "status": self.status(),
-            }
-        elif name == "halt":
-            await self.flag_keeper.set(halted=True, halt_reason="halted by command (kill switch)")
-            return {
-                "command": name,
-                **(await self.flatten(reason="halt command")),
-                "status": self.status(),
-            }
-        elif name == "reset-breaker":
-            async with self.orders.lock:
-                self.account.reset_breaker()
-                await self.orders.record_account(what="saving the breaker reset")
-        else:
-            raise KeyError(name)
+        """Run a control command (see ``COMMANDS``); flatten and halt start the flatten and
+        return at once, its outcome is ``flatten`` in the status."""
+        actions: dict[str, Callable[[], Awaitable[None]]] = {
+            "pause": lambda: self.flag_keeper.set_user(paused=True),
+            "resume": lambda: self.flag_keeper.set_user(paused=False),
+            "halt": self._halt,
+            "unhalt": lambda: self.flag_keeper.set_user(halted=False),
+            "acknowledge": self._acknowledge,
+            "flatten": lambda: self._start_flatten(reason="flatten command"),
+            "reset-breaker": self._reset_breaker,
+        }
+        await actions[name]()
         return {"command": name, "status": self.status()}
+
+    async def _halt(self) -> None:
+        await self.flag_keeper.set_user(halted=True)
+        await self._start_flatten(reason="halt command (kill switch)")
+
+    async def _acknowledge(self) -> None:
+        await self.flag_keeper.acknowledge()
+        self.healing.clear_human_needed()
+
+    async def _reset_breaker(self) -> None:
+        async with self.orders.lock:
+            self.account.reset_breaker()
+            await self.orders.record_account(what="saving the breaker reset")
+
+    async def _start_flatten(self, *, reason: str) -> None:
+        if self._flattening is not None and not self._flattening.done():
+            return
+        self.flatten_outcome = {"state": "running", "reason": reason, "since": time.time()}
+        self._flattening = asyncio.create_task(self._flatten_in_background(reason=reason))
+
+    async def _flatten_in_background(self, *, reason: str) -> None:
+        started = self.flatten_outcome.get("since")
+        try:
+            outcome = await self.flatten(reason=reason)
+        except Exception as error:
+            LOG.exception("flatten (%s) failed", reason)
+            outcome = {"flattened": False, "reason": f"{type(error).__name__}: {error}"}
+        self.flatten_outcome = {
+            "state": "done" if outcome.get("flattened") else "failed",
+            "reason": reason,
+            "since": started,
+            "finishedAt": time.time(),
+            **outcome,
+        }
 
     # ------------------------------------------------------------------ running
 

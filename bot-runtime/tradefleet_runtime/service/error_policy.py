@@ -24,6 +24,7 @@ from tradefleet_runtime.execution.errors import (
     TemporaryExchangeError,
 )
 from tradefleet_runtime.execution.executor import OrderExecutor
+from tradefleet_runtime.persistence.store import RuntimeHaltCause, RuntimePauseCause
 from tradefleet_runtime.service.healing import (
     RESET_AFTER_FAILURES,
     ErrorClass,
@@ -121,7 +122,9 @@ class ErrorPolicy:
         if isinstance(error, AuthenticationFailed):
             await self._halt_for_authentication(message=message, component=component)
         elif isinstance(error, InsufficientFunds):
-            await self._flags.set(paused=True, pause_reason=f"insufficient funds: {message}")
+            await self._flags.pause_by_runtime(
+                RuntimePauseCause.INSUFFICIENT_FUNDS, f"insufficient funds: {message}"
+            )
             self._healing.record(
                 error_class=classify(error),
                 action=HealingAction.PAUSE,
@@ -143,15 +146,16 @@ class ErrorPolicy:
             )
 
     async def _halt_for_authentication(self, *, message: str, component: str) -> None:
-        await self._flags.set(
-            halted=True, halt_reason=f"authentication failed, a human must fix it: {message}"
+        await self._flags.halt_by_runtime(
+            RuntimeHaltCause.AUTHENTICATION_FAILED,
+            f"authentication failed, a human must fix the key and acknowledge: {message}",
         )
         # Retrying cannot fix a bad, revoked or rotated key.
         self._healing.escalate_to_human(
             error_class=ErrorClass.AUTHENTICATION,
             action=HealingAction.HALT,
             component=component,
-            message=f"authentication failed; trading halted until resume: {message}",
+            message=f"authentication failed; trading halted until acknowledged: {message}",
         )
 
     async def _temporary(self, *, message: str, component: str, seen: bool) -> None:

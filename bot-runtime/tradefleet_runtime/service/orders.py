@@ -55,7 +55,7 @@ from tradefleet_runtime.persistence.records import (
     PositionSide,
     TrackedOrder,
 )
-from tradefleet_runtime.persistence.store import StateStoreError
+from tradefleet_runtime.persistence.store import RuntimePauseCause, StateStoreError
 from tradefleet_runtime.service.account import Account, now_ms
 from tradefleet_runtime.service.error_policy import ErrorPolicy
 from tradefleet_runtime.service.events import EventHub
@@ -78,7 +78,6 @@ LOG = logging.getLogger("tradefleet_runtime.bot")
 SETTLE_BACKOFF_FIRST_S = 0.25
 SETTLE_BACKOFF_MAX_S = 5.0
 SELF_PAUSE_AFTER_S = 30.0
-SELF_PAUSE_PREFIX = "orders unresolved"
 
 
 def base36(number: int) -> str:
@@ -201,11 +200,14 @@ class OrderPath:
                 await self.protect(stop_price=None, decision_id=self.next_decision_id())
                 await self._unblocked()
                 return None
-        if now - self._blocked_since > SELF_PAUSE_AFTER_S and not self._flags.flags.paused:
-            await self._flags.set(
-                paused=True,
-                pause_reason=f"{SELF_PAUSE_PREFIX} for {SELF_PAUSE_AFTER_S:.0f}s, "
-                f"no new positions until the exchange confirms them: {refusal}",
+        if (
+            now - self._blocked_since > SELF_PAUSE_AFTER_S
+            and self._flags.flags.runtime_pause is None
+        ):
+            await self._flags.pause_by_runtime(
+                RuntimePauseCause.ORDERS_UNRESOLVED,
+                f"orders unresolved for {SELF_PAUSE_AFTER_S:.0f}s, no new positions until "
+                f"the exchange confirms them: {refusal}",
             )
             LOG.error("paused: %s", self._flags.flags.pause_reason)
         return refusal
@@ -213,10 +215,9 @@ class OrderPath:
     async def _unblocked(self) -> None:
         self._blocked_since = None
         self._metrics.orders_blocked(False)
-        flags = self._flags.flags
-        if flags.paused and flags.pause_reason.startswith(SELF_PAUSE_PREFIX):
+        if self._flags.flags.runtime_pause is RuntimePauseCause.ORDERS_UNRESOLVED:
             LOG.info("orders settled: lifting the pause this runtime set itself")
-            await self._flags.set(paused=False, pause_reason="")
+            await self._flags.lift_runtime_pause(RuntimePauseCause.ORDERS_UNRESOLVED)
 
     # ------------------------------------------------------------ reconciliation
 

@@ -3,7 +3,8 @@
 :class:`GuardedStore` runs a :class:`~tradefleet_runtime.persistence.store.StateStore`
 operation with exponential backoff until it succeeds (or the process stops), reports each
 outage and recovery to the healing log and keeps ``healthy`` for the status. :class:`FlagKeeper`
-holds the paused/halted flags and saves every change before returning. Both are built by
+holds the flags (the user's pause and kill switch, the runtime's own pause and halt) and saves
+every change before returning. Both are built by
 :class:`~tradefleet_runtime.service.bot.BotService` and shared by its parts.
 """
 
@@ -11,9 +12,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TypeVar
 
-from tradefleet_runtime.persistence.store import Flags, StateStore, StateStoreError
+from tradefleet_runtime.persistence.store import (
+    Flags,
+    RuntimeHaltCause,
+    RuntimePauseCause,
+    StateStore,
+    StateStoreError,
+)
 from tradefleet_runtime.service.healing import ErrorClass, HealingAction, HealingLog
 from tradefleet_runtime.service.metrics import BotMetrics
 
@@ -77,7 +85,7 @@ class GuardedStore:
 
 
 class FlagKeeper:
-    """The paused/halted flags; every change is saved before :meth:`set` returns."""
+    """The bot's flags; every change is saved before the call returns."""
 
     def __init__(self, *, guarded: GuardedStore, metrics: BotMetrics) -> None:
         self.flags = Flags()
@@ -88,22 +96,41 @@ class FlagKeeper:
         self.flags = flags
         self._metrics.paused(flags.paused or flags.halted)
 
-    async def set(
-        self,
-        *,
-        paused: bool | None = None,
-        halted: bool | None = None,
-        pause_reason: str | None = None,
-        halt_reason: str | None = None,
-    ) -> None:
+    async def _save(self, flags: Flags) -> None:
+        self.restore(flags)
+        store = self._guarded.store
+        await self._guarded.call(lambda: store.save_flags(flags), what="saving flags")
+
+    async def set_user(self, *, paused: bool | None = None, halted: bool | None = None) -> None:
+        """The user's pause (``spec.paused``) and kill switch."""
         flags = self.flags
-        self.restore(
-            Flags(
-                paused=flags.paused if paused is None else paused,
-                halted=flags.halted if halted is None else halted,
-                pause_reason=flags.pause_reason if pause_reason is None else pause_reason,
-                halt_reason=flags.halt_reason if halt_reason is None else halt_reason,
+        await self._save(
+            replace(
+                flags,
+                user_paused=flags.user_paused if paused is None else paused,
+                user_halted=flags.user_halted if halted is None else halted,
             )
         )
-        store = self._guarded.store
-        await self._guarded.call(lambda: store.save_flags(self.flags), what="saving flags")
+
+    async def pause_by_runtime(self, cause: RuntimePauseCause, reason: str) -> None:
+        await self._save(replace(self.flags, runtime_pause=cause, runtime_pause_reason=reason))
+
+    async def lift_runtime_pause(self, cause: RuntimePauseCause) -> None:
+        """Lift the runtime's own pause once ``cause`` is gone (other causes stay)."""
+        if self.flags.runtime_pause is cause:
+            await self._save(replace(self.flags, runtime_pause=None, runtime_pause_reason=""))
+
+    async def halt_by_runtime(self, cause: RuntimeHaltCause, reason: str) -> None:
+        await self._save(replace(self.flags, runtime_halt=cause, runtime_halt_reason=reason))
+
+    async def acknowledge(self) -> None:
+        """A human says the cause of the runtime's own halt or pause is fixed."""
+        await self._save(
+            replace(
+                self.flags,
+                runtime_pause=None,
+                runtime_pause_reason="",
+                runtime_halt=None,
+                runtime_halt_reason="",
+            )
+        )

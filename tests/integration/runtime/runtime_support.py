@@ -273,3 +273,19 @@ async def eventually(
 async def bot_status(runtime: RuntimeProcess) -> dict[str, Any]:
     payload: dict[str, Any] = (await runtime.get("/status")).json()
     return payload
+
+
+async def flatten(runtime: RuntimeProcess, *, command: str = "flatten") -> dict[str, Any]:
+    """Send ``flatten`` (or ``halt``) and wait for its outcome, which the runtime reports in
+    ``/status`` (``flatten``: running, then done or failed)."""
+    reply = await runtime.post(f"/control/{command}")
+    assert reply.status_code == 200, reply.text
+    outcome: dict[str, Any] = {}
+
+    async def finished() -> bool:
+        nonlocal outcome
+        outcome = (await bot_status(runtime))["flatten"]
+        return outcome["state"] in ("done", "failed")
+
+    await eventually(finished, what=f"the outcome of {command}", seconds=60, runtime=runtime)
+    return outcome

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from conftest import API_KEY, API_SECRET, FreezableWalk
-from runtime_support import BTC, RuntimeProcess, bot_status, eventually
+from runtime_support import BTC, RuntimeProcess, bot_status, eventually, flatten
 from tradefleet_devtools.exchange import ExchangeAdminClient, FaultKind, FaultRule, LocalExchange
 from tradefleet_devtools.redis_server import RedisAccess
 
@@ -180,7 +180,7 @@ async def test_a_stale_stop_is_never_taken_for_a_new_positions_stop(
     await admin.add_faults(
         [FaultRule(kind=FaultKind.HTTP_5XX, path=ALGO_ORDER, method="DELETE", times=8)]
     )
-    assert (await runtime.post("/control/flatten")).status_code == 200
+    await flatten(runtime)
     await push_until(runtime=runtime, admin=admin, walk=walk, step=1.002, side="long")
 
     async def long_protected() -> bool:
@@ -276,7 +276,7 @@ async def test_a_rewound_decision_sequence_never_reuses_an_order_id(
 ) -> None:
     await started(runtime, walk)
     await push_until(runtime=runtime, admin=admin, walk=walk, step=1.002, side="long")
-    assert (await runtime.post("/control/flatten")).status_code == 200
+    await flatten(runtime)
     assert await runtime.stop() == 0
     # Redis lost its last writes (appendfsync everysec and a node crash): the sequence rewinds.
     raw = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
@@ -301,10 +301,11 @@ async def test_pnl_is_measured_from_the_first_start_across_restarts(
 ) -> None:
     await started(runtime, walk)
     await push_until(runtime=runtime, admin=admin, walk=walk, step=1.002, side="long")
-    assert (await runtime.post("/control/flatten")).status_code == 200
-    pnl = (await bot_status(runtime))["pnl"]
-    assert pnl != 0.0, "a round trip with fees left the PnL at 0"
+    await flatten(runtime)
     assert await runtime.stop() == 0
+    equity = float((await admin.ledger())["wallet"]["equity"])
+    assert equity != 10_000.0, "a round trip with fees left the account unchanged"
 
     await started(runtime, walk)
-    assert (await bot_status(runtime))["pnl"] == pytest.approx(pnl, abs=1e-6)
+    # Measured from the equity of the first start (10 000 USDT), not from this start's.
+    assert (await bot_status(runtime))["pnl"] == pytest.approx(equity - 10_000.0, abs=1e-6)

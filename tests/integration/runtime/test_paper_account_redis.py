@@ -215,7 +215,7 @@ async def halted_status(runtime: RuntimeProcess, *, timeout_s: float = 30.0) -> 
     raise AssertionError(f"the runtime did not halt:\n{runtime.log()[-3000:]}")
 
 
-async def test_a_damaged_paper_account_halts_the_runtime_until_a_human_resumes(
+async def test_a_damaged_paper_account_halts_the_runtime_until_a_human_acknowledges(
     paper_runtime: RuntimeProcess,
     walk: FreezableWalk,
     redis_server: RedisAccess,
@@ -247,9 +247,9 @@ async def test_a_damaged_paper_account_halts_the_runtime_until_a_human_resumes(
         assert paper_runtime.alive()
         assert "Traceback" not in paper_runtime.log()
 
-        # A human discards it and resumes: a new account opens and the bot trades again.
+        # A human discards it and acknowledges: a new account opens and the bot trades again.
         await raw.delete(f"{key_prefix}:paper")
-        assert (await paper_runtime.post("/control/resume")).status_code == 200
+        assert (await paper_runtime.post("/control/acknowledge")).status_code == 200
         await paper_runtime.wait_for("/readyz", timeout_s=60)
         account = json.loads(await raw.get(f"{key_prefix}:paper"))
         assert account["wallet"] == 10_000.0

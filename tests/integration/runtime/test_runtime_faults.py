@@ -6,7 +6,7 @@ its admin API, and its own redis-server so the test can restart Redis under it. 
 behaviour (docs/runtime-api.md, "Self-healing"): 429 → slower polling; 5xx and timeouts →
 retry; a dropped response after the exchange accepted the order → looked up and adopted, never
 sent twice; a partial fill → the filled part is the position; an authentication failure → halt
-until a human resumes; a Redis restart → reconnect with backoff.
+until a human acknowledges (a user's resume does not lift it); a Redis restart → reconnect with backoff.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from conftest import API_KEY, API_SECRET, FreezableWalk
-from runtime_support import BTC, RuntimeProcess
+from runtime_support import BTC, RuntimeProcess, flatten
 from tradefleet_devtools.exchange import ExchangeAdminClient, FaultKind, FaultRule, LocalExchange
 from tradefleet_devtools.redis_server import LocalRedis
 from tradefleet_runtime.execution.client_order_id import owns
@@ -151,8 +151,7 @@ async def test_injected_faults_heal_and_are_reported(
         await admin.add_faults(
             [FaultRule(kind=FaultKind.PARTIAL_FILL, path=ORDER, method="POST", fill_ratio=0.5)]
         )
-        reply = await runtime.post("/control/flatten")
-        assert reply.status_code == 200
+        await flatten(runtime)
         assert (await attempts(runtime, "partial_fill"))[0]["action"] == "adopt_filled_quantity"
         remaining = (await status(runtime))["position"]["size"]
         assert 0 < remaining < size
@@ -161,13 +160,13 @@ async def test_injected_faults_heal_and_are_reported(
         await admin.add_faults(
             [FaultRule(kind=FaultKind.DROP_AFTER_ACCEPT, path=ORDER, method="POST")]
         )
-        reply = await runtime.post("/control/flatten")
-        assert reply.status_code == 200
+        await flatten(runtime)
         assert (await status(runtime))["position"]["side"] == "flat"
         ids = [o["clientOrderId"] for o in (await admin.state())["orders"]]
         assert not [cid for cid, n in Counter(ids).items() if n > 1]
 
-        # Authentication failure: halt and ask for a human; resume brings it back.
+        # Authentication failure: halt and ask for a human; a user's resume (the operator's, for
+        # spec.paused) leaves it halted, the human's acknowledge brings it back.
         await admin.add_faults([FaultRule(kind=FaultKind.AUTH_FAILURE, path=DEPTH, method="GET")])
 
         async def halted() -> bool:
@@ -178,11 +177,14 @@ async def test_injected_faults_heal_and_are_reported(
         assert report["overall_status"] == "needs_human"
         assert "authentication" in (report["human_reason"] or "")
         assert (await runtime.post("/control/resume")).status_code == 200
+        assert (await status(runtime))["phase"] == "halted"
+        assert (await status(runtime))["trading"]["reason"] == "AuthenticationFailed"
+        assert (await runtime.post("/control/acknowledge")).status_code == 200
 
         async def trading() -> bool:
             return (await status(runtime))["phase"] == "trading"
 
-        await eventually(trading, what="trading after resume")
+        await eventually(trading, what="trading after acknowledge")
         assert (await health(runtime))["needs_human"] is False
 
         # Redis restart: reconnect with backoff, recorded; the process survives.
@@ -235,10 +237,10 @@ async def test_api_keys_never_appear_in_logs_metrics_responses_or_redis(
     await open_position(runtime=runtime, admin=admin, walk=walk)
     await admin.add_faults([FaultRule(kind=FaultKind.AUTH_FAILURE, path=DEPTH, method="GET")])
     await asyncio.sleep(1.0)
-    assert (await runtime.post("/control/resume")).status_code == 200
+    assert (await runtime.post("/control/acknowledge")).status_code == 200
     assert (await runtime.post("/control/flatten", token="wrong")).status_code == 403
     assert (await runtime.post("/control/flatten", token=None)).status_code == 401
-    assert (await runtime.post("/control/flatten")).status_code == 200
+    await flatten(runtime)
 
     bodies = []
     for path in (

@@ -154,13 +154,25 @@ def test_replacement_waits_for_the_backoff() -> None:
 
 
 def test_commands_follow_spec_and_annotations() -> None:
-    running = {"paused": False, "halted": False, "circuitBreaker": {"state": "Closed"}}
+    running = {
+        "paused": False,
+        "halted": False,
+        "userPaused": False,
+        "userHalted": False,
+        "circuitBreaker": {"state": "Closed"},
+    }
     assert runtime_commands(paused=True, annotations={}, control={}, runtime=running).names == (
         "pause",
     )
+    user_paused = {**running, "paused": True, "userPaused": True}
     assert runtime_commands(
-        paused=False, annotations={}, control={}, runtime={**running, "paused": True}
+        paused=False, annotations={}, control={}, runtime=user_paused
     ).names == ("resume",)
+    # A pause the runtime made itself (insufficient funds) is not lifted by the operator.
+    self_paused = {**running, "paused": True, "pauseReason": "insufficient funds: margin"}
+    assert (
+        runtime_commands(paused=False, annotations={}, control={}, runtime=self_paused).names == ()
+    )
     kill = runtime_commands(
         paused=False, annotations={"tradefleet.io/kill-switch": "true"}, control={}, runtime=running
     )
@@ -169,9 +181,9 @@ def test_commands_follow_spec_and_annotations() -> None:
         paused=False,
         annotations={},
         control={"killSwitchApplied": True},
-        runtime={**running, "halted": True},
+        runtime={**running, "halted": True, "userHalted": True},
     )
-    assert lifted.names == ("resume",)
+    assert lifted.names == ("unhalt",)
     # A halt the runtime made itself (authentication failure) is not lifted by the operator.
     assert (
         runtime_commands(
