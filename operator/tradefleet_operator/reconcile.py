@@ -715,7 +715,7 @@ class Reconciler:
                 control["breakerResetAcknowledged"] = commands.breaker_reset_value
             if name == "halt":
                 control["killSwitchApplied"] = True
-            if name == "resume" and not commands.kill_switch:
+            if name == "unhalt":
                 control["killSwitchApplied"] = False
         return events
 
