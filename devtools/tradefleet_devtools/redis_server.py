@@ -1,12 +1,14 @@
 """A real redis-server (Debian package ``redis-server``) on a private port, with AOF on.
 
-Dev/test tooling. Used by the pytest fixtures and the local demo; production uses the Redis the
-Helm chart deploys per region (or an existing one).
+Dev/test tooling. Used by the pytest fixtures, the local demo and the chaos soak harness
+(``tradefleet_devtools.soak``), which runs it with ``appendfsync everysec`` and kills it with
+SIGKILL; production uses the Redis the Helm chart deploys per region (or an existing one).
 """
 
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -30,12 +32,26 @@ class RedisAccess:
         return f"redis://{self.host}:{self.port}/0"
 
 
-class LocalRedis:
-    """One redis-server process with append-only persistence in ``workdir``."""
+APPENDFSYNC_POLICIES = ("always", "everysec", "no")
 
-    def __init__(self, *, workdir: Path, port: int | None = None) -> None:
+
+class LocalRedis:
+    """One redis-server process with append-only persistence in ``workdir``.
+
+    ``appendfsync`` is Redis's AOF fsync policy: ``always`` (the default here, as the chart
+    deploys it) or ``everysec``/``no`` for tests of what a crash under them loses.
+    """
+
+    def __init__(
+        self, *, workdir: Path, port: int | None = None, appendfsync: str = "always"
+    ) -> None:
+        if appendfsync not in APPENDFSYNC_POLICIES:
+            raise ValueError(
+                f"appendfsync must be one of {APPENDFSYNC_POLICIES}, got {appendfsync!r}"
+            )
         self.workdir = workdir
         self.port = port or free_port()
+        self.appendfsync = appendfsync
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, *, timeout_s: float = 15.0) -> RedisAccess:
@@ -58,7 +74,7 @@ class LocalRedis:
                 "--appendonly",
                 "yes",
                 "--appendfsync",
-                "always",
+                self.appendfsync,
                 "--save",
                 "",
                 "--daemonize",
@@ -82,6 +98,19 @@ class LocalRedis:
         raise RedisServerError(
             f"redis-server did not answer PING on port {self.port} in {timeout_s}s"
         )
+
+    @property
+    def aof_dir(self) -> Path:
+        """Where Redis 7 keeps its multi-part append-only file (base, incr files, manifest)."""
+        return self.workdir / "appendonlydir"
+
+    def kill(self) -> None:
+        """SIGKILL, as a crashed node or an OOM kill ends it; ``start`` brings it back with
+        whatever the append-only file holds."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGKILL)
+            self._proc.wait(timeout=10)
+        self._proc = None
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
