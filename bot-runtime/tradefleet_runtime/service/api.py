@@ -22,7 +22,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from tradefleet_runtime.execution.errors import redact
 from tradefleet_runtime.marketdata.ticks import DropReason
-from tradefleet_runtime.service.bot import COMMANDS, BotService
+from tradefleet_runtime.service.bot import BotService
+from tradefleet_runtime.service.control import COMMANDS
 from tradefleet_runtime.signals.regime import MODELLED_LABELS
 from tradefleet_runtime.signals.whale import FlowDirection
 

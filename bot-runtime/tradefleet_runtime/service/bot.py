@@ -41,27 +41,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tradefleet_runtime.config import (
-    ConfigError,
     RuntimeConfig,
-    TradingMode,
-    load_runtime_config,
-    restart_only_changes,
 )
-from tradefleet_runtime.execution.errors import ExchangeError
-from tradefleet_runtime.execution.executor import OrderExecutor, RetryPolicy
 from tradefleet_runtime.execution.model import MarketInfo
-from tradefleet_runtime.execution.paper import PaperAccount, PaperVenue
-from tradefleet_runtime.execution.venue import ApiCredentials, Venue, ccxt_exchange_id
-from tradefleet_runtime.marketdata.feeds import MarketDataError
+from tradefleet_runtime.execution.venue import ccxt_exchange_id
 from tradefleet_runtime.persistence.lease import FencedError, LeaseStore
 from tradefleet_runtime.persistence.records import PositionRecord, PositionSide
 from tradefleet_runtime.persistence.store import (
     Flags,
     PersistedState,
-    RuntimeHaltCause,
     StateStore,
     StateStoreError,
-    StorePaperJournal,
 )
 from tradefleet_runtime.risk import BreakerState, PortfolioState, RiskEngine, RiskError
 from tradefleet_runtime.service.account import Account
@@ -69,16 +59,16 @@ from tradefleet_runtime.service.bars import BarState
 from tradefleet_runtime.service.build import (
     StartupError,
     build_strategy,
-    build_venue_and_feed,
-    credentials_from_env,
     fusion_config_of,
     quote_currency,
 )
+from tradefleet_runtime.service.config_watch import ConfigWatch
+from tradefleet_runtime.service.control import Control
 from tradefleet_runtime.service.error_policy import ErrorPolicy
 from tradefleet_runtime.service.events import EventHub
+from tradefleet_runtime.service.exchange_link import ExchangeLink
 from tradefleet_runtime.service.fencing import RENEW_EVERY_S, LeaseKeeper
 from tradefleet_runtime.service.healing import (
-    RESET_AFTER_FAILURES,
     ErrorClass,
     HealingAction,
     HealingLog,
@@ -112,10 +102,6 @@ SOURCE_REFRESH_S = 5.0
 CONFIG_POLL_S = 2.0
 SIGNAL_HISTORY_EVERY_S = 10.0
 EQUITY_HISTORY_EVERY_S = 10.0
-# Control commands: the user's pause and kill switch (pause/resume, halt/unhalt), a human's word
-# that the cause of the runtime's own halt or pause is fixed (acknowledge), flatten, and the
-# breaker reset. None of them lifts what another one set.
-COMMANDS = ("pause", "resume", "halt", "unhalt", "acknowledge", "flatten", "reset-breaker")
 
 
 class BotService:
@@ -130,8 +116,6 @@ class BotService:
     ) -> None:
         self.config = config
         self._environ = environ
-        self._config_path = config_path
-        self._config_stamp = self._stamp()
         self.metrics = BotMetrics(
             bot=config.bot_name,
             namespace=config.namespace,
@@ -142,6 +126,7 @@ class BotService:
             on_record=lambda error_class: self.metrics.healing(error_class.value)
         )
         self.events = EventHub()
+        self.config_watch = ConfigWatch(path=config_path, healing=self.healing)
         self.store = StateStore(url=config.redis.url, prefix=config.redis.key_prefix)
         self.symbol = config.exchange.symbol
         self.quote = quote_currency(self.symbol)
@@ -152,11 +137,8 @@ class BotService:
         self.reconciled = False
         self.last_decision: Decision | None = None
         self.last_action: tuple[str, float, int] | None = None
-        self.refused_config: dict[str, object] | None = None
         self._last_signal_saved = 0.0
         self._last_equity_saved = 0.0
-        self._credentials: ApiCredentials | None = None
-        self._venue: Venue | None = None
         self.guarded = GuardedStore(
             store=self.store, healing=self.healing, stop_event=self.stop_event, on_wait=self.beat
         )
@@ -165,7 +147,8 @@ class BotService:
             healing=self.healing,
             metrics=self.metrics,
             flags=self.flag_keeper,
-            reset_connection=self._reset_connection,
+            # A lambda: the link is built below, with the parts that need this policy.
+            reset_connection=lambda reason: self.link.reset(reason),  # noqa: PLW0108
         )
         self.market = MarketView(
             config=config,
@@ -181,14 +164,24 @@ class BotService:
             metrics=self.metrics,
             events=self.events,
         )
+        self.link = ExchangeLink(
+            config=config,
+            environ=environ,
+            guarded=self.guarded,
+            flags=self.flag_keeper,
+            errors=self.errors,
+            healing=self.healing,
+            market=self.market,
+            account=self.account,
+            stop=self.stop_event,
+            beat=self.beat,
+        )
         self.lease = LeaseKeeper(
             leases=LeaseStore(redis=self.store.redis, prefix=config.redis.key_prefix),
             holder=f"{environ.get(POD_NAME_ENV) or socket.gethostname()}/{uuid.uuid4().hex[:8]}",
             on_wait=self.beat,
         )
         self.exit_reason: str | None = None
-        self.flatten_outcome: dict[str, object] = {"state": "none"}
-        self._flattening: asyncio.Task[None] | None = None
         self.orders = OrderPath(
             config=config,
             guarded=self.guarded,
@@ -200,6 +193,13 @@ class BotService:
             metrics=self.metrics,
             events=self.events,
             mark_price=lambda: self.market.mark_price,
+        )
+        self.control = Control(
+            flags=self.flag_keeper,
+            healing=self.healing,
+            orders=self.orders,
+            account=self.account,
+            flatten=self.flatten,
         )
         self.fusion = AlphaFusion(config=fusion_config_of(config))
         self.pipeline = DecisionPipeline(
@@ -220,6 +220,15 @@ class BotService:
             thresholds=config.strategy.thresholds,
             risk=self.account.risk,
         )
+
+    async def command(self, name: str) -> dict[str, object]:
+        """Run a control command (see :data:`COMMANDS`)."""
+        await self.control.run(name)
+        return {"command": name, "status": self.status()}
+
+    @property
+    def refused_config(self) -> dict[str, object] | None:
+        return self.config_watch.refused
 
     def beat(self) -> None:
         self.heartbeat = time.time()
@@ -249,7 +258,8 @@ class BotService:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never be shown (credentials and the control token)."""
-        values = self._credentials.secrets if self._credentials else ()
+        credentials = self.link.credentials
+        values = credentials.secrets if credentials else ()
         return (*values, self.control_token) if self.control_token else values
 
     @property
@@ -349,88 +359,14 @@ class BotService:
             "ordersBlocked": self.orders.entry_refusal() if self.reconciled else None,
             "protection": self.orders.protection.to_dict(time.time()),
             "trading": self.trading_condition().to_dict(),
-            "flatten": self.flatten_outcome,
+            "flatten": self.control.flatten_outcome,
             "lease": {
                 "token": self.lease.token,
                 "waitingFor": self.lease.waiting_for.holder if self.lease.waiting_for else None,
             },
         }
 
-    # ------------------------------------------------------------------ venue
-
-    def _paper_starting_balance(self) -> float:
-        balance = self.account.balance
-        return balance.total if balance is not None else self.config.paper.starting_balance
-
-    def _install_venue(self, *, paper_account: PaperAccount | None) -> None:
-        if isinstance(self._venue, PaperVenue):
-            # A paper account lives in its venue: rebuilding it would lose the positions.
-            return
-        venue, feed = build_venue_and_feed(
-            config=self.config,
-            credentials=self._credentials,
-            starting_balance=self._paper_starting_balance(),
-            paper_account=paper_account,
-            paper_journal=StorePaperJournal(store=self.store),
-        )
-        self._venue, self.market.feed = venue, feed
-        self.errors.use_executor(
-            OrderExecutor(
-                venue=venue, retry=RetryPolicy(max_attempts=4, base_delay_s=0.2, max_delay_s=2.0)
-            )
-        )
-
-    async def _reset_connection(self, reason: str) -> None:
-        old = self._venue
-        try:
-            self._install_venue(paper_account=None)
-            if old is not None and not isinstance(old, PaperVenue):
-                await old.close()
-        except StartupError as error:
-            reason = f"{reason}; rebuild failed: {error}"
-        self.healing.record(
-            error_class=ErrorClass.CONNECTION,
-            action=HealingAction.RESET_CONNECTION,
-            component="exchange",
-            message=f"{RESET_AFTER_FAILURES} consecutive failures, exchange connection rebuilt: {reason}",
-            resolved=True,
-        )
-
     # ------------------------------------------------------------------ start-up
-
-    async def _exchange_call(self, operation: Callable[[], Awaitable[T]], *, what: str) -> T | None:
-        """An exchange call during start-up, retried through temporary errors and while market
-        data is unavailable; None if halted."""
-        unavailable = ""
-        while not self.stop_event.is_set():
-            self.beat()
-            try:
-                result = await operation()
-            except ExchangeError as error:
-                await self.errors.handle(error, component="exchange")
-                if self.flags.halted:
-                    return None
-                await asyncio.sleep(min(5.0, 0.5 * self.poll_slowdown))
-                continue
-            except MarketDataError as error:
-                # The paper venue of a replay or synthetic feed reads its book from the feed: a
-                # replay file that cannot be read (yet) or has no tick keeps the bot starting,
-                # with the reason in the health report, until a tick comes.
-                if str(error) != unavailable:
-                    LOG.warning("%s: waiting for market data: %s", what, error)
-                unavailable = str(error)
-                self.healing.record(
-                    error_class=ErrorClass.MARKET_DATA,
-                    action=HealingAction.RETRY,
-                    component="market_data",
-                    message=f"{what}: waiting for market data: {error}",
-                )
-                await asyncio.sleep(min(5.0, 0.5 * self.poll_slowdown))
-                continue
-            self.errors.note_executor_errors(component="exchange")
-            self.errors.succeeded()
-            return result
-        return None
 
     def _restore(self, persisted: PersistedState) -> None:
         for problem in persisted.problems:
@@ -469,16 +405,16 @@ class BotService:
         self.healing.set_component(component="redis", healthy=True, detail="connected")
         persisted = await self.guarded.call(self.store.load, what="loading state")
         self._restore(persisted)
-        if self._venue is None:
-            paper_problem = self._paper_account_problem(persisted)
+        link = self.link
+        if link.venue is None:
+            paper_problem = link.paper_account_problem(persisted)
             if paper_problem is not None:
-                await self._halt_for_paper_account(paper_problem)
+                await link.halt_for_paper_account(paper_problem)
                 return
-            self._credentials = credentials_from_env(config=self.config, environ=self._environ)
-            self._install_venue(paper_account=persisted.paper_account)
-        venue = self._venue
+            link.install(paper_account=persisted.paper_account)
+        venue = link.venue
         assert venue is not None
-        markets = await self._exchange_call(venue.load_markets, what="loading markets")
+        markets = await link.call(venue.load_markets, what="loading markets")
         if markets is None:
             return
         if self.symbol not in markets:
@@ -487,7 +423,7 @@ class BotService:
         await self.orders.wait_out_submission_window()
         if not await self.reconcile():
             return
-        await self._warm_up()
+        await link.warm_up()
         meta = {
             "configHash": self.config.config_hash,
             "startedAt": str(self.started_at),
@@ -505,55 +441,13 @@ class BotService:
             self.equity(),
         )
 
-    def _paper_account_problem(self, persisted: PersistedState) -> str | None:
-        """Why the stored paper account cannot be continued (None: it can, or no paper mode)."""
-        if self.config.exchange.mode is not TradingMode.PAPER:
-            return None
-        account = persisted.paper_account
-        if account is not None and account.quote_currency != self.quote:
-            return (
-                f"{self.store.key('paper')}: the account is in {account.quote_currency}, "
-                f"{self.symbol} settles in {self.quote}"
-            )
-        return persisted.paper_account_problem
-
-    async def _halt_for_paper_account(self, problem: str) -> None:
-        message = (
-            f"the stored paper account cannot be continued, trading halted so it is not "
-            f"overwritten: {problem}. Fix it, or delete {self.store.key('paper')} to open a new "
-            "account, then acknowledge"
-        )
-        LOG.error("%s", message)
-        await self.flag_keeper.halt_by_runtime(RuntimeHaltCause.PAPER_ACCOUNT_DAMAGED, message)
-        # Only a human can decide between repairing and discarding the account.
-        self.healing.escalate_to_human(
-            error_class=ErrorClass.REDIS,
-            action=HealingAction.HALT,
-            component="paper_account",
-            message=message,
-        )
-
     async def reconcile(self) -> bool:
         """Adopt the exchange's view of orders, position and balance; False when halted."""
-        snapshot = await self._exchange_call(self.orders.snapshot_of_everything, what="reconciling")
+        snapshot = await self.link.call(self.orders.snapshot_of_everything, what="reconciling")
         if snapshot is None:
             return False
         await self.orders.apply_snapshot(snapshot)
         return True
-
-    async def _warm_up(self) -> None:
-        feed = self.market.feed
-        assert feed is not None
-        bars = await self._exchange_call(
-            lambda: feed.history(
-                bar_seconds=self.config.strategy.bar_seconds,
-                limit=self.config.market_data.history_bars,
-            ),
-            what="warming up",
-        )
-        for bar in bars or []:
-            self.market.bars.add(bar)
-        await self.market.refit_regime_if_due()
 
     # -------------------------------------------------------------- the decision loop
 
@@ -601,7 +495,7 @@ class BotService:
     def _opening_portfolio(self, *, now_ms: int) -> PortfolioState | None:
         """The portfolio before the first equity mark; None (and a reason in the log and the
         health report) when there is no equity to trade with."""
-        equity = self._paper_starting_balance()
+        equity = self.link.paper_starting_balance()
         if equity > 0:
             return PortfolioState.opening(equity=equity, now_ms=now_ms)
         self.healing.record(
@@ -724,117 +618,32 @@ class BotService:
     async def config_loop(self) -> None:
         while not self.stop_event.is_set():
             await self._sleep(CONFIG_POLL_S)
-            stamp = self._stamp()
-            if stamp is None or stamp == self._config_stamp:
-                continue
-            self._config_stamp = stamp
-            self.reload_config()
-
-    def _stamp(self) -> tuple[float, int] | None:
-        if self._config_path is None:
-            return None
-        try:
-            stat = self._config_path.stat()
-        except OSError:
-            return None
-        return (stat.st_mtime, stat.st_size)
+            if self.config_watch.changed():
+                self.reload_config()
 
     def reload_config(self) -> bool:
         """Apply a changed config file; a refused change keeps the running config."""
-        assert self._config_path is not None
-        try:
-            new = load_runtime_config(self._config_path)
-            if new.config_hash == self.config.config_hash:
-                return False
-            blocked = restart_only_changes(old=self.config, new=new)
-            if blocked:
-                raise ConfigError(
-                    f"{', '.join(blocked)} changed: this needs a restart (a new revision)"
-                )
-            fusion = AlphaFusion(config=fusion_config_of(new))
-            strategy = (
-                build_strategy(new)
-                if new.document.get("strategy") != self.config.document.get("strategy")
-                else self.market.bars.strategy
-            )
-        except (ConfigError, SignalError) as error:
-            self.refused_config = {"at": time.time(), "reason": str(error)}
-            self.healing.record(
-                error_class=ErrorClass.CONFIG,
-                action=HealingAction.REFUSE_CONFIG,
-                component="config",
-                message=f"config change refused, running {self.config.config_hash}: {error}",
-            )
-            LOG.error("config change refused: %s", error)
-            return False
+        return self.config_watch.reload(running=self.config, apply=self._apply_config)
+
+    def _apply_config(self, new: RuntimeConfig) -> None:
+        """Hand a checked config to every part (raises before changing anything if the
+        strategy or fusion refuses it)."""
+        fusion = AlphaFusion(config=fusion_config_of(new))
+        bars = self.market.bars
+        strategy = (
+            build_strategy(new)
+            if new.document.get("strategy") != self.config.document.get("strategy")
+            else bars.strategy
+        )
         self.fusion = fusion
         self._use_risk(RiskEngine(limits=new.risk, breaker=self.account.risk.breaker))
         self.pipeline.reconfigure(
             fusion=fusion, thresholds=new.strategy.thresholds, risk=self.account.risk
         )
         self.market.reconfigure(new)
-        bars = self.market.bars
         if strategy is not bars.strategy:
             bars.strategy, bars.strategy_signal = strategy, None
-        LOG.info("config reloaded: %s → %s", self.config.config_hash, new.config_hash)
-        self.config = new
-        self.orders.config = new
-        self.refused_config = None
-        self.healing.set_component(
-            component="config", healthy=True, detail=f"running {new.config_hash}"
-        )
-        return True
-
-    # --------------------------------------------------------------- commands
-
-    async def command(self, name: str) -> dict[str, object]:
-        """Run a control command (see ``COMMANDS``); flatten and halt start the flatten and
-        return at once, its outcome is ``flatten`` in the status."""
-        actions: dict[str, Callable[[], Awaitable[None]]] = {
-            "pause": lambda: self.flag_keeper.set_user(paused=True),
-            "resume": lambda: self.flag_keeper.set_user(paused=False),
-            "halt": self._halt,
-            "unhalt": lambda: self.flag_keeper.set_user(halted=False),
-            "acknowledge": self._acknowledge,
-            "flatten": lambda: self._start_flatten(reason="flatten command"),
-            "reset-breaker": self._reset_breaker,
-        }
-        await actions[name]()
-        return {"command": name, "status": self.status()}
-
-    async def _halt(self) -> None:
-        await self.flag_keeper.set_user(halted=True)
-        await self._start_flatten(reason="halt command (kill switch)")
-
-    async def _acknowledge(self) -> None:
-        await self.flag_keeper.acknowledge()
-        self.healing.clear_human_needed()
-
-    async def _reset_breaker(self) -> None:
-        async with self.orders.lock:
-            self.account.reset_breaker()
-            await self.orders.record_account(what="saving the breaker reset")
-
-    async def _start_flatten(self, *, reason: str) -> None:
-        if self._flattening is not None and not self._flattening.done():
-            return
-        self.flatten_outcome = {"state": "running", "reason": reason, "since": time.time()}
-        self._flattening = asyncio.create_task(self._flatten_in_background(reason=reason))
-
-    async def _flatten_in_background(self, *, reason: str) -> None:
-        started = self.flatten_outcome.get("since")
-        try:
-            outcome = await self.flatten(reason=reason)
-        except Exception as error:
-            LOG.exception("flatten (%s) failed", reason)
-            outcome = {"flattened": False, "reason": f"{type(error).__name__}: {error}"}
-        self.flatten_outcome = {
-            "state": "done" if outcome.get("flattened") else "failed",
-            "reason": reason,
-            "since": started,
-            "finishedAt": time.time(),
-            **outcome,
-        }
+        self.config = self.orders.config = self.link.config = new
 
     # ------------------------------------------------------------------ running
 
@@ -863,8 +672,7 @@ class BotService:
             await asyncio.gather(*background, return_exceptions=True)
             await self.lease.release()
             await asyncio.wait_for(server, timeout=10)
-            if self._venue is not None:
-                await self._venue.close()
+            await self.link.close()
             await self.store.close()
 
     async def _take_lease(self) -> bool:
