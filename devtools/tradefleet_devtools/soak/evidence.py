@@ -215,3 +215,42 @@ class TrialObservation:
 
     def intents(self) -> tuple[Intent, ...]:
         return tuple(i for inc in self.incarnations for i in inc.intents())
+
+
+def observation_from_json(raw: Mapping[str, Any]) -> TrialObservation:
+    """A ``TrialObservation`` from the ``observation`` the runner saves next to a trial's logs
+    (``observation.json``), to judge a finished trial again."""
+    incarnations = tuple(
+        Incarnation(
+            name=i["name"],
+            slot=i["slot"],
+            started_ms=i["started_ms"],
+            ended_ms=i["ended_ms"],
+            end_cause=i["end_cause"],
+            hung=tuple(Span(**span) for span in i["hung"]),
+            log=tuple(LogLine(**line) for line in i["log"]),
+        )
+        for i in raw["incarnations"]
+    )
+    return TrialObservation(
+        trial=raw["trial"],
+        seed=raw["seed"],
+        bot_name=raw["bot_name"],
+        exchange_id=raw["exchange_id"],
+        symbol=raw["symbol"],
+        started_ms=raw["started_ms"],
+        ended_ms=raw["ended_ms"],
+        ledger=raw["ledger"],
+        redis_orders=raw["redis_orders"],
+        redis_unresolved=frozenset(raw["redis_unresolved"]),
+        incarnations=incarnations,
+        samples=tuple(
+            StatusSample(**{**sample, "open_orders": tuple(sample["open_orders"])})
+            for sample in raw["samples"]
+        ),
+        fault_hits=tuple(FaultHit(**hit) for hit in raw["fault_hits"]),
+        faults_cleared_ms=raw["faults_cleared_ms"],
+        redis_down=tuple(Span(**span) for span in raw["redis_down"]),
+        final=FinalState(**raw["final"]),
+        actions=tuple(HarnessAction(**action) for action in raw["actions"]),
+    )

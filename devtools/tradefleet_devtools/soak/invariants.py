@@ -50,7 +50,9 @@ only), and, for a stop, closes the final position (on its closing side; no stop 
 intent recorded`` line in the log of a runtime that held the lease, was sent inside that
 runtime's tenure (its ``request_timestamp_ms``, or ``created_ms`` for an algo order, between
 its ``lease acquired`` and the earlier of its end and the next runtime's ``lease acquired``),
-and was executed before any later runtime acquired the lease.
+and was executed before any later runtime acquired the lease; and no runtime logs an
+``order intent recorded`` line outside its tenure for an order the exchange refused or never
+saw (it was still sent while fenced).
 
 **reported equity matches the exchange account** — once settled, after a balance refresh
 that began after the ledger was read, the final ``/status`` ``equity`` equals the ledger's
@@ -485,6 +487,38 @@ def check_no_order_from_fenced_runtime(obs: TrialObservation) -> list[Violation]
                 Invariant.NO_ORDER_FROM_FENCED_RUNTIME,
                 problem,
                 [line, *logged, *_tenure_lines(tenures, by_name)],
+            )
+        )
+    booked = {cid for cid, *_ in sent}
+    violations.extend(_attempts_outside_tenure(obs, tenures=tenures, booked=booked))
+    return violations
+
+
+def _attempts_outside_tenure(
+    obs: TrialObservation, *, tenures: Mapping[str, Span], booked: set[str]
+) -> list[Violation]:
+    """Intent lines logged outside the runtime's tenure whose order the ledger does not show
+    (the exchange refused it, or it never arrived): sent, or about to be, while fenced."""
+    by_name = {inc.name: inc for inc in obs.incarnations}
+    violations: list[Violation] = []
+    for intent in obs.intents():
+        tenure = tenures.get(intent.incarnation)
+        if intent.client_order_id in booked:
+            continue
+        if tenure is not None and tenure.start_ms <= intent.at_ms <= tenure.end_ms:
+            continue
+        violations.append(
+            _violation(
+                obs,
+                Invariant.NO_ORDER_FROM_FENCED_RUNTIME,
+                f"{intent.incarnation} recorded the intent of {intent.client_order_id} at "
+                f"{intent.at_ms}, outside its lease tenure, and sent it "
+                "(the exchange did not book it)",
+                [
+                    f"{intent.incarnation} log at {intent.at_ms}: order intent recorded: "
+                    f"{intent.leg} {intent.side} {intent.amount} {intent.client_order_id}",
+                    *_tenure_lines(tenures, by_name),
+                ],
             )
         )
     return violations

@@ -7,7 +7,8 @@ money-safety bug of the runtime or cries wolf in every soak, so both directions 
 
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from tradefleet_devtools.soak.evidence import (
     LogLine,
     StatusSample,
     TrialObservation,
+    observation_from_json,
     parse_log,
 )
 from tradefleet_devtools.soak.invariants import (
@@ -451,6 +453,28 @@ def test_an_order_executed_after_the_successor_acquired_the_lease_is_fenced_too(
     )
 
 
+def test_an_order_sent_while_fenced_and_refused_by_the_exchange_is_still_caught() -> None:
+    trial = healthy_trial()
+    refused = replace(
+        trial,
+        incarnations=(
+            runtime(
+                "primary-0",
+                acquired=T0 + 100,
+                intents=[
+                    (T0 + 900, "entry", ENTRY),
+                    (T0 + 1_300, "sl", STOP),
+                    (T0 + 9_000, "exit", EXIT),
+                ],
+            ),
+            runtime("second-1", acquired=T0 + 8_000, intents=[]),
+        ),
+    )
+    violations = check_no_order_from_fenced_runtime(refused)
+    assert len(violations) == 1
+    assert "outside its lease tenure, and sent it" in violations[0].message
+
+
 # ----------------------------------------------------------------------------- equity
 
 
@@ -477,6 +501,20 @@ def test_a_bot_that_never_settles_is_reported_and_its_final_state_not_judged() -
 
 
 # -------------------------------------------------------------------------------- logs
+
+
+def test_a_saved_trial_reads_back_as_it_was_judged() -> None:
+    trial = replace(
+        healthy_trial(),
+        redis_down=(Span(start_ms=T0 + 2_000, end_ms=T0 + 3_000),),
+        fault_hits=(
+            FaultHit(
+                at_ms=T0 + 5, kind="http_5xx", method="GET", path="/fapi/v1/depth", hold_s=2.0
+            ),
+        ),
+    )
+    saved = json.loads(json.dumps(asdict(trial), default=sorted))
+    assert observation_from_json(saved) == trial
 
 
 def test_runtime_logs_are_read_with_their_timestamps() -> None:
