@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"tradefleet-operator: {exc}", file=sys.stderr)
         return 2
-    memo = kopf.Memo(tradefleet=handlers.Runtime(settings=settings))
+    memo = kopf.Memo(tradefleet=handlers.OperatorState(settings=settings))
     asyncio.run(
         _run_operator(
             clusterwide=not settings.namespaces,

@@ -2,7 +2,8 @@
 
 Pure functions used by the reconciler to build a resource's ``status.conditions``:
 ``lastTransitionTime`` moves only when a condition's status flips, so ``kubectl wait`` and
-alerts see real transitions, not every reconcile.
+alerts see real transitions, not every reconcile. Also the status's timestamp format
+(:func:`format_time`, :func:`parse_time`), which every status field shares.
 """
 
 from __future__ import annotations
@@ -12,30 +13,37 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-READY = "Ready"
-RECONCILED = "Reconciled"
-PROGRESSING = "Progressing"
-DEGRADED = "Degraded"
-CIRCUIT_BREAKER_OPEN = "CircuitBreakerOpen"
-ROLLED_BACK = "RolledBack"
-PAUSED = "Paused"
-SIGNAL_SOURCES_READY = "SignalSourcesReady"
+from tradefleet_operator.spec.vocabulary import ConditionType
+
+# The condition types, by their old names (the vocabulary is :mod:`tradefleet_operator.spec.vocabulary`).
+READY = ConditionType.READY
+RECONCILED = ConditionType.RECONCILED
+PROGRESSING = ConditionType.PROGRESSING
+DEGRADED = ConditionType.DEGRADED
+CIRCUIT_BREAKER_OPEN = ConditionType.CIRCUIT_BREAKER_OPEN
+ROLLED_BACK = ConditionType.ROLLED_BACK
+PAUSED = ConditionType.PAUSED
+SIGNAL_SOURCES_READY = ConditionType.SIGNAL_SOURCES_READY
 
 # The order conditions are listed in, so `kubectl describe` reads the same every time.
-CONDITION_ORDER: tuple[str, ...] = (
-    READY,
-    RECONCILED,
-    PROGRESSING,
-    DEGRADED,
-    CIRCUIT_BREAKER_OPEN,
-    ROLLED_BACK,
-    PAUSED,
-    SIGNAL_SOURCES_READY,
-)
+CONDITION_ORDER: tuple[str, ...] = tuple(ConditionType)
 
 
 def now_rfc3339() -> str:
     return datetime.now(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -68,10 +76,11 @@ def merge_conditions(
     for cond in observed:
         before = by_type.get(cond.type)
         flipped = before is None or before.get("status") != cond.status_word
-        by_type[cond.type] = {
-            "type": cond.type,
+        # Plain strings, not the vocabulary's enum members: the status is compared and stored.
+        by_type[str(cond.type)] = {
+            "type": str(cond.type),
             "status": cond.status_word,
-            "reason": cond.reason,
+            "reason": str(cond.reason),
             "message": cond.message,
             "lastTransitionTime": now
             if flipped or not before

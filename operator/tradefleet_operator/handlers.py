@@ -1,8 +1,9 @@
 """Kopf wiring: indexes of the operator's children, one reconcile loop per resource, deletion.
 
-Imported by :mod:`tradefleet_operator.__main__`, which passes a :class:`Runtime` in Kopf's memo. Each TradingBot and SignalSource gets a daemon that reconciles it whenever the resource
-or one of its children changes, and every ``reconcileIntervalSeconds`` regardless, so a missed
-event or a manual edit heals. Children are known from in-memory indexes fed by watches, so a
+Imported by :mod:`tradefleet_operator.__main__`, which passes an :class:`OperatorState` (the
+process's state) in Kopf's memo. Each TradingBot and SignalSource gets a daemon that reconciles it
+whenever the resource or one of its children changes, and every ``reconcileIntervalSeconds``
+regardless, so a missed event or a manual edit heals. Children are known from in-memory indexes fed by watches, so a
 steady-state reconcile makes no API call at all.
 """
 
@@ -19,6 +20,7 @@ import aiohttp
 import kopf
 
 from tradefleet_operator import deletion
+from tradefleet_operator.bot_status import SourceState
 from tradefleet_operator.kube import (
     KubeApiError,
     KubeClient,
@@ -30,7 +32,8 @@ from tradefleet_operator.kube import (
     unpack_object,
 )
 from tradefleet_operator.metrics import BotRecord, OperatorMetrics
-from tradefleet_operator.reconcile import ChildKey, Outcome, Reconciler, SourceState
+from tradefleet_operator.outcome import Outcome
+from tradefleet_operator.reconcile import Reconciler
 from tradefleet_operator.render import (
     GROUP,
     LABEL_BOT,
@@ -43,6 +46,7 @@ from tradefleet_operator.render import (
 from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.slots import PassSlots
 from tradefleet_operator.succession import runtime_pods
+from tradefleet_operator.writes import ChildKey
 
 log = logging.getLogger("tradefleet.operator")
 
@@ -75,7 +79,7 @@ class WrittenStatus(NamedTuple):
 
 
 @dataclass(kw_only=True, slots=True)
-class Runtime:
+class OperatorState:
     """Process-wide state shared by the handlers (Kopf's memo holds it)."""
 
     settings: OperatorSettings
@@ -112,7 +116,7 @@ class _NoDiffBaseStorage(kopf.DiffBaseStorage):
         return None
 
 
-def _current_status(*, state: Runtime, body: kopf.Body) -> Mapping[str, Any]:
+def _current_status(*, state: OperatorState, body: kopf.Body) -> Mapping[str, Any]:
     """The resource's newest known status: our last write until the watch delivers it, then
     the watched one, which also shows what anyone else (another region's operator, a user)
     wrote since."""
@@ -123,14 +127,14 @@ def _current_status(*, state: Runtime, body: kopf.Body) -> Mapping[str, Any]:
     return status
 
 
-def _unreconciled(*, state: Runtime, body: kopf.Body) -> bool:
+def _unreconciled(*, state: OperatorState, body: kopf.Body) -> bool:
     """Whether the resource's spec has changed since its last reconciled pass."""
     observed = _current_status(state=state, body=body).get("observedGeneration")
     return bool(observed != body["metadata"].get("generation"))
 
 
-def _state(memo: kopf.Memo) -> Runtime:
-    state: Runtime = memo.tradefleet
+def _state(memo: kopf.Memo) -> OperatorState:
+    state: OperatorState = memo.tradefleet
     return state
 
 
@@ -322,7 +326,7 @@ def _children(*, indexes: Mapping[str, Any], key: OwnerKey) -> dict[ChildKey, Ma
 
 
 async def _write_outcome(
-    *, state: Runtime, body: kopf.Body, kind: str, outcome: Outcome
+    *, state: OperatorState, body: kopf.Body, kind: str, outcome: Outcome
 ) -> Mapping[str, Any]:
     """Write the outcome's events and status (if it changed); return the status now stored."""
     reconciler = state.reconciler
@@ -353,7 +357,7 @@ def _with_nulls(*, old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, 
 
 
 async def _pass(
-    *, state: Runtime, body: kopf.Body, kind: str, key: OwnerKey, indexes: Mapping[str, Any]
+    *, state: OperatorState, body: kopf.Body, kind: str, key: OwnerKey, indexes: Mapping[str, Any]
 ) -> float | None:
     """One reconcile pass; return how soon its outcome asks to be looked at again, if sooner.
 
@@ -390,7 +394,7 @@ async def _pass(
 
 
 async def _loop(
-    *, state: Runtime, body: kopf.Body, kind: str, key: OwnerKey, indexes: Mapping[str, Any]
+    *, state: OperatorState, body: kopf.Body, kind: str, key: OwnerKey, indexes: Mapping[str, Any]
 ) -> None:
     trigger = state.triggers.setdefault(key, asyncio.Event())
     failures = 0

@@ -1,8 +1,10 @@
-"""Self-healing decisions for one bot: restarts with backoff and budget, rollbacks, runtime commands.
+"""Self-healing decisions for one bot: restarts with backoff and budget, and runtime commands.
 
-Pure functions called by the reconciler once per pass with what it observed (the bot's previous
-status, its current pod, the runtime's ``/status`` answer or why there was none). They return the
-new self-healing state, the conditions it implies and what to do; the reconciler does it.
+Pure functions called by the reconciler (:mod:`tradefleet_operator.reconcile`) once per pass with
+what it observed (the bot's previous status, its current pod, the runtime's ``/status`` answer or
+why there was none). They return the new self-healing state, the conditions it implies, the
+commands the runtime must get, and the runtime's figures fitted to the status schema; the
+reconciler acts on them. Rollbacks are decided in :mod:`tradefleet_operator.revisions`.
 """
 
 from __future__ import annotations
@@ -14,24 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tradefleet_operator import conditions as cond
+from tradefleet_operator.conditions import format_time, parse_time
 from tradefleet_operator.spec import SelfHealingSpec
+from tradefleet_operator.spec.vocabulary import Reason, breaker_reason
 
 ANNOTATION_RESET_BREAKER = "tradefleet.io/reset-circuit-breaker"
 ANNOTATION_KILL_SWITCH = "tradefleet.io/kill-switch"
 MAX_RECORDED_RESTARTS = 50
-
-
-def parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
-def format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -43,6 +34,23 @@ class PodView:
     running: bool
     restart_count: int
     started_at: datetime | None
+
+
+def pod_view(pod: Mapping[str, Any]) -> PodView:
+    """The pod as self-healing sees it, from the pod object."""
+    status = pod.get("status") or {}
+    containers = status.get("containerStatuses") or []
+    running = [(c.get("state") or {}).get("running") for c in containers]
+    all_running = status.get("phase") == "Running" and bool(running) and all(running)
+    # The health grace period counts from the latest container (re)start, not the pod's birth.
+    starts = [parse_time(r.get("startedAt")) for r in running if r]
+    return PodView(
+        name=str(pod["metadata"]["name"]),
+        ip=status.get("podIP"),
+        running=all_running,
+        restart_count=sum(int(c.get("restartCount") or 0) for c in containers),
+        started_at=max((s for s in starts if s is not None), default=None),
+    )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -148,7 +156,10 @@ def assess_restarts(
         )
         decision.conditions.append(
             cond.Condition(
-                type=cond.DEGRADED, status=True, reason="RestartBudgetExhausted", message=message
+                type=cond.DEGRADED,
+                status=True,
+                reason=Reason.RESTART_BUDGET_EXHAUSTED,
+                message=message,
             )
         )
     else:
@@ -157,7 +168,7 @@ def assess_restarts(
             cond.Condition(
                 type=cond.DEGRADED,
                 status=False,
-                reason="WithinRestartBudget",
+                reason=Reason.WITHIN_RESTART_BUDGET,
                 message=f"{len(in_window)}/{policy.max_restarts} restarts in the last {policy.restart_window_seconds}s",
             )
         )
@@ -260,19 +271,16 @@ def breaker_condition(
     """``CircuitBreakerOpen`` from the runtime's report (or the last known one while it is silent)."""
     breaker = (runtime or {}).get("circuitBreaker") or previous or {}
     if breaker.get("state") == "Open":
-        reason = "".join(
-            part.capitalize() for part in str(breaker.get("reason") or "tripped").split("_")
-        )
         return cond.Condition(
             type=cond.CIRCUIT_BREAKER_OPEN,
             status=True,
-            reason=reason,
+            reason=breaker_reason(breaker.get("reason")),
             message=str(breaker.get("message") or "the runtime stopped opening positions"),
         )
     return cond.Condition(
         type=cond.CIRCUIT_BREAKER_OPEN,
         status=False,
-        reason="Closed",
+        reason=Reason.CLOSED,
         message="no circuit breaker is open",
     )
 

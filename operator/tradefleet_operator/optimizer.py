@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tradefleet_operator.healing import format_time, parse_time
+from tradefleet_operator.conditions import format_time, parse_time
 from tradefleet_operator.render import RESULT_FILE, content_hash
 from tradefleet_operator.spec import OptimizerSpec
 from tradefleet_operator.spec.schedule import next_fire_time

@@ -35,7 +35,6 @@ from tradefleet_devtools.devnode.kube import KubeApi
 from tradefleet_devtools.devnode.nodes import NodeKeeper
 from tradefleet_devtools.devnode.settings import AgentSettings, NodeSpec, PodNetwork
 from tradefleet_devtools.operator_process import OperatorProcess
-from tradefleet_operator.reconcile import choose_revision, revision_content
 from tradefleet_operator.render import (
     Owner,
     render_bot_children,
@@ -43,6 +42,7 @@ from tradefleet_operator.render import (
     render_controller_revision,
     render_runtime_config,
 )
+from tradefleet_operator.revisions import choose_revision, revision_content
 from tradefleet_operator.settings import OperatorSettings, load_settings
 from tradefleet_operator.spec.parsing import parse_trading_bot_spec
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 from succession_support import SETTINGS, FakeKube, bot_body, job_pod, replica_set_pod, terminating
-from tradefleet_operator.reconcile import Outcome, Reconciler
+from tradefleet_operator.outcome import Outcome
+from tradefleet_operator.reconcile import Reconciler
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,420 @@
+"""A TradingBot's status from what one pass observed: conditions with named reasons, and the phase.
+
+Also the outcome of a pass over an invalid resource (a SignalSource's too: its phase is the same
+word).
+
+Pure functions, no I/O, called by the reconciler (:mod:`tradefleet_operator.reconcile`). Every
+condition type, reason and phase comes from :mod:`tradefleet_operator.spec.vocabulary`, where each
+is documented. Conditions follow the Kubernetes conventions; the phase is a summary of them
+(:func:`bot_phase`), never a state of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tradefleet_operator import conditions as cond
+from tradefleet_operator.healing import HealingDecision
+from tradefleet_operator.outcome import Outcome, finish
+from tradefleet_operator.render import ANNOTATION_CONFIG_HASH, ANNOTATION_REVISION, Revision
+from tradefleet_operator.revisions import RevisionPlan, RollbackDecision
+from tradefleet_operator.spec import (
+    BotPhase,
+    ProblemReason,
+    SpecError,
+    TradingBotSpec,
+    ValidationProblem,
+)
+from tradefleet_operator.spec.vocabulary import ConditionType, Reason
+
+# Status fields that later features (runtime polling, self-healing) own; a reconcile keeps them.
+CARRIED = (
+    "equity",
+    "pnl",
+    "pnlPct",
+    "drawdownPct",
+    "position",
+    "regime",
+    "lastSignal",
+    "circuitBreaker",
+    "lastHeartbeat",
+    "lastGoodRevision",
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SourceState:
+    """What a bot needs to know about a SignalSource it references."""
+
+    ready: bool
+    phase: str
+
+
+def carry(previous: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of the previous status that a pass which cannot observe them keeps."""
+    return {k: previous[k] for k in CARRIED if k in previous}
+
+
+def _pair(*, types: Sequence[ConditionType], reason: str, message: str) -> list[cond.Condition]:
+    return [cond.Condition(type=t, status=False, reason=reason, message=message) for t in types]
+
+
+def invalid_conditions(problems: Sequence[ValidationProblem]) -> list[cond.Condition]:
+    """Ready and Reconciled False with the first problem's reason; the message names each field."""
+    message = "; ".join(f"{p.field}: {p.message}" for p in problems)
+    return _pair(
+        types=(ConditionType.READY, ConditionType.RECONCILED),
+        reason=str(problems[0].reason),
+        message=message,
+    )
+
+
+def spec_problem(exc: SpecError) -> ValidationProblem:
+    """A spec the parser refuses, as a validation problem naming the field."""
+    return ValidationProblem(field=exc.field, reason=ProblemReason.INVALID_SPEC, message=str(exc))
+
+
+def invalid_outcome(*, body: Mapping[str, Any], problems: Sequence[ValidationProblem]) -> Outcome:
+    """The outcome of a pass over an invalid TradingBot or SignalSource: phase Invalid, and
+    Ready and Reconciled False with the reason and every field's problem."""
+    return finish(
+        body=body,
+        observed=invalid_conditions(problems),
+        status={**carry(body.get("status") or {}), "phase": str(BotPhase.INVALID)},
+        events=[],
+        writes=0,
+    )
+
+
+def credentials_missing_conditions(missing: str) -> list[cond.Condition]:
+    return _pair(
+        types=(ConditionType.READY, ConditionType.RECONCILED),
+        reason=Reason.CREDENTIALS_MISSING,
+        message=missing,
+    )
+
+
+def not_owned_conditions(*, region: str, serving: str) -> list[cond.Condition]:
+    message = (
+        f"bot runs in region {region}; this operator serves {serving}, "
+        f"the {region} operator reconciles it"
+    )
+    return _pair(
+        types=(ConditionType.READY, ConditionType.RECONCILED),
+        reason=Reason.OWNED_BY_OTHER_REGION,
+        message=message,
+    )
+
+
+def _current_pods(
+    *, pods: Sequence[Mapping[str, Any]], revision: Revision
+) -> list[Mapping[str, Any]]:
+    return [
+        p
+        for p in pods
+        if (p.get("metadata", {}).get("annotations") or {}).get(ANNOTATION_REVISION)
+        == str(revision.number)
+        and not p.get("metadata", {}).get("deletionTimestamp")
+    ]
+
+
+def pod_figures(*, pods: Sequence[Mapping[str, Any]], revision: Revision) -> dict[str, Any]:
+    """``node`` and container ``restarts`` of the revision's pod."""
+    figures: dict[str, Any] = {"restarts": 0}
+    current = _current_pods(pods=pods, revision=revision)
+    if current:
+        pod = current[0]
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node:
+            figures["node"] = node
+        figures["restarts"] = sum(
+            int(cs.get("restartCount") or 0)
+            for cs in (pod.get("status") or {}).get("containerStatuses") or []
+        )
+    return figures
+
+
+def workload_conditions(
+    *, deployment: Mapping[str, Any] | None, pods: Sequence[Mapping[str, Any]], revision: Revision
+) -> list[cond.Condition]:
+    """Ready and Progressing from the Deployment's rollout of ``revision`` and its pod."""
+    if deployment is None:
+        msg = f"creating the workload for revision {revision.number}"
+        return [
+            cond.Condition(
+                type=ConditionType.READY,
+                status=False,
+                reason=Reason.WORKLOAD_CREATING,
+                message=msg,
+            ),
+            cond.Condition(
+                type=ConditionType.PROGRESSING,
+                status=True,
+                reason=Reason.ROLLOUT_IN_PROGRESS,
+                message=msg,
+            ),
+        ]
+    dep_status = deployment.get("status") or {}
+    template_rev = (
+        (((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {})
+        .get("annotations", {})
+        .get(ANNOTATION_REVISION)
+    )
+    rolled = (
+        template_rev == str(revision.number)
+        and int(dep_status.get("observedGeneration") or 0)
+        >= int(deployment["metadata"].get("generation") or 0)
+        and int(dep_status.get("updatedReplicas") or 0) >= 1
+    )
+    if rolled and int(dep_status.get("availableReplicas") or 0) >= 1:
+        return [
+            cond.Condition(
+                type=ConditionType.READY,
+                status=True,
+                reason=Reason.RUNTIME_AVAILABLE,
+                message=f"revision {revision.number} is running and ready",
+            ),
+            cond.Condition(
+                type=ConditionType.PROGRESSING,
+                status=False,
+                reason=Reason.ROLLOUT_COMPLETE,
+                message=f"revision {revision.number} rolled out",
+            ),
+        ]
+    reason, message = pod_wait_reason(
+        pods=_current_pods(pods=pods, revision=revision), revision=revision
+    )
+    return [
+        cond.Condition(type=ConditionType.READY, status=False, reason=reason, message=message),
+        cond.Condition(
+            type=ConditionType.PROGRESSING,
+            status=True,
+            reason=Reason.ROLLOUT_IN_PROGRESS,
+            message=message,
+        ),
+    ]
+
+
+def pod_wait_reason(*, pods: Sequence[Mapping[str, Any]], revision: Revision) -> tuple[Reason, str]:
+    """Why the revision's pod is not ready yet, from the pod's own conditions and states."""
+    if not pods:
+        return Reason.WAITING_FOR_POD, f"waiting for the pod of revision {revision.number}"
+    pod = pods[0]
+    name = pod["metadata"]["name"]
+    pod_status = pod.get("status") or {}
+    for c in pod_status.get("conditions") or []:
+        if c.get("type") == "PodScheduled" and c.get("status") == "False":
+            return Reason.UNSCHEDULABLE, f"pod {name} cannot be scheduled: {c.get('message', '')}"
+    for cs in pod_status.get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting")
+        if waiting:
+            return (
+                Reason.POD_NOT_READY,
+                f"pod {name}: {waiting.get('reason', 'Waiting')} {waiting.get('message', '')}".strip(),
+            )
+    if not (pod.get("spec") or {}).get("nodeName"):
+        return Reason.WAITING_FOR_POD, f"pod {name} is waiting to be scheduled"
+    return Reason.POD_NOT_READY, f"pod {name} on {pod['spec']['nodeName']} is not ready yet"
+
+
+def signal_sources(
+    *, spec: TradingBotSpec, sources: Mapping[str, SourceState]
+) -> tuple[list[dict[str, Any]], cond.Condition | None]:
+    """``status.signalSources`` and the SignalSourcesReady condition (None: no source referenced)."""
+    refs = spec.strategy.signal_sources
+    if not refs:
+        return [], None
+    rows = []
+    missing, unready = [], []
+    for ref in refs:
+        state = sources.get(ref.name)
+        found = state is not None
+        ready = bool(state and state.ready)
+        if not found:
+            missing.append(ref.name)
+        elif not ready:
+            unready.append(ref.name)
+        rows.append(
+            {
+                "name": ref.name,
+                "found": found,
+                "ready": ready,
+                "weightApplied": ref.weight if ready else 0.0,
+            }
+        )
+    if missing:
+        message = f"SignalSource(s) not found: {', '.join(missing)}; their weight is redistributed over the available signals"
+        return rows, cond.Condition(
+            type=ConditionType.SIGNAL_SOURCES_READY,
+            status=False,
+            reason=Reason.SIGNAL_SOURCE_MISSING,
+            message=message,
+        )
+    if unready:
+        message = f"SignalSource(s) not ready: {', '.join(unready)}; their weight is redistributed until they publish"
+        return rows, cond.Condition(
+            type=ConditionType.SIGNAL_SOURCES_READY,
+            status=False,
+            reason=Reason.SIGNAL_SOURCE_NOT_READY,
+            message=message,
+        )
+    return rows, cond.Condition(
+        type=ConditionType.SIGNAL_SOURCES_READY,
+        status=True,
+        reason=Reason.ALL_SOURCES_READY,
+        message=f"{len(refs)} source(s) ready",
+    )
+
+
+def _history_row(
+    *, number: int, config_hash: str, created_at: str, optimizer: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "revision": number,
+        "hash": config_hash,
+        "createdAt": created_at,
+        "source": "optimizer" if optimizer else "spec",
+    }
+    if optimizer:
+        row["reason"] = f"optimisation {optimizer.get('job')}: {optimizer.get('reason', '')}"[:1024]
+    return row
+
+
+def revision_history(
+    *, kept: Sequence[Mapping[str, Any]], current: Revision
+) -> list[dict[str, Any]]:
+    """Newest first: each revision's number, hash, time, and where it came from (spec or optimizer)."""
+    rows = {
+        int(obj.get("revision", 0)): _history_row(
+            number=int(obj.get("revision", 0)),
+            config_hash=(obj["metadata"].get("annotations") or {}).get(ANNOTATION_CONFIG_HASH, ""),
+            created_at=obj["metadata"].get("creationTimestamp", ""),
+            optimizer=(obj.get("data") or {}).get("optimizer"),
+        )
+        for obj in kept
+    }
+    rows.setdefault(
+        current.number,
+        _history_row(
+            number=current.number,
+            config_hash=current.config_hash,
+            created_at=cond.now_rfc3339(),
+            optimizer=current.content.get("optimizer"),
+        ),
+    )
+    return [rows[n] for n in sorted(rows, reverse=True)[:10]]
+
+
+def bot_phase(
+    *, observed: Sequence[cond.Condition], paused: bool, degraded: bool, halted: bool
+) -> BotPhase:
+    """The phase the conditions add up to, worst first."""
+    by_type = {c.type: c for c in observed}
+    breaker = by_type.get(ConditionType.CIRCUIT_BREAKER_OPEN)
+    if degraded:
+        return BotPhase.DEGRADED
+    if halted or (breaker is not None and breaker.status):
+        return BotPhase.HALTED
+    ready = by_type.get(ConditionType.READY)
+    if ready is not None and ready.status:
+        return BotPhase.PAUSED if paused else BotPhase.RUNNING
+    progressing = by_type.get(ConditionType.PROGRESSING)
+    if progressing is not None and progressing.status:
+        return BotPhase.PROGRESSING
+    return BotPhase.PENDING
+
+
+def restart_message(cause: str, healing: HealingDecision) -> str:
+    """A restart's event message: its cause and what the latest restart of that cause said."""
+    latest = next(
+        (r for r in healing.state.get("recentRestarts") or [] if r.get("cause") == cause), None
+    )
+    return f"{cause}: {latest['message']}" if latest else cause
+
+
+def ready_message(observed: Sequence[cond.Condition]) -> str:
+    ready = next((c for c in observed if c.type == ConditionType.READY), None)
+    return ready.message if ready is not None else "not ready"
+
+
+def rolled_back_condition(*, rollback: Mapping[str, Any], pinned: bool) -> cond.Condition:
+    if pinned and rollback:
+        return cond.Condition(
+            type=ConditionType.ROLLED_BACK,
+            status=True,
+            reason=Reason.PROGRESS_DEADLINE_EXCEEDED,
+            message=f"running revision {rollback.get('toRevision')} instead of failed revision "
+            f"{rollback.get('fromRevision')}: {rollback.get('reason', '')}; change the spec to roll forward",
+        )
+    if rollback:
+        return cond.Condition(
+            type=ConditionType.ROLLED_BACK,
+            status=False,
+            reason=Reason.ROLLED_FORWARD,
+            message=f"the spec changed after the rollback of revision {rollback.get('fromRevision')}",
+        )
+    return cond.Condition(
+        type=ConditionType.ROLLED_BACK,
+        status=False,
+        reason=Reason.NO_ROLLBACK,
+        message="no rollback happened",
+    )
+
+
+def reconciled_condition(*, children: int, revision: Revision) -> cond.Condition:
+    return cond.Condition(
+        type=ConditionType.RECONCILED,
+        status=True,
+        reason=Reason.CHILDREN_IN_SYNC,
+        message=f"{children} children in sync at revision {revision.number}",
+    )
+
+
+def paused_condition(*, paused: bool) -> cond.Condition:
+    return cond.Condition(
+        type=ConditionType.PAUSED,
+        status=paused,
+        reason=Reason.PAUSED_BY_SPEC if paused else Reason.TRADING,
+        message="spec.paused is true: no new positions" if paused else "trading is enabled",
+    )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BotStatusParts:
+    """Everything a running bot's status is built from, besides its conditions."""
+
+    previous: Mapping[str, Any]
+    figures: Mapping[str, Any]
+    region: str
+    plan: RevisionPlan
+    kept: Sequence[Mapping[str, Any]]
+    sources: Sequence[Mapping[str, Any]]
+    self_healing: Mapping[str, Any]
+    control: Mapping[str, Any]
+    optimizer: Mapping[str, Any]
+    rollback: RollbackDecision
+
+
+def bot_status(*, parts: BotStatusParts, phase: BotPhase) -> dict[str, Any]:
+    """The status of a bot this operator runs (conditions and observedGeneration aside)."""
+    status: dict[str, Any] = {
+        **carry(parts.previous),
+        **parts.figures,
+        "region": parts.region,
+        "currentRevision": parts.plan.revision.number,
+        "currentRevisionSince": parts.plan.since,
+        "revisionHistory": revision_history(kept=parts.kept, current=parts.plan.revision),
+        "signalSources": list(parts.sources),
+        "selfHealing": dict(parts.self_healing),
+        "control": dict(parts.control),
+    }
+    if parts.optimizer:
+        status["optimizer"] = dict(parts.optimizer)
+    if parts.rollback.last_good:
+        status["lastGoodRevision"] = int(parts.rollback.last_good)
+    if parts.rollback.rollback:
+        status["rollback"] = dict(parts.rollback.rollback)
+    status["phase"] = str(phase)
+    return status

@@ -1,0 +1,367 @@
+"""The status vocabulary of the Tradefleet API: phases, condition types and reasons, in one place.
+
+Every ``status.phase``, condition ``type`` and condition or event ``reason`` the operator writes
+comes from here: the status builders (:mod:`tradefleet_operator.bot_status`,
+:mod:`tradefleet_operator.source_status`) and every module that records an event use these enums,
+and :mod:`tradefleet_operator.spec.reference` renders :data:`REASONS` into docs/crd-reference.md,
+so a user looking up a reason finds what it means and what to do. Validation problems keep their
+own enum (:class:`~tradefleet_operator.spec.validation.ProblemReason`, the ``Invalid`` reasons);
+they are documented here too. tests/unit/api checks that every reason is documented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+
+from tradefleet_operator.spec.enums import BotPhase, SignalSourcePhase
+from tradefleet_operator.spec.validation import ProblemReason
+
+
+class ConditionType(StrEnum):
+    """The condition types of a TradingBot or SignalSource, in the order they are listed."""
+
+    READY = "Ready"
+    RECONCILED = "Reconciled"
+    PROGRESSING = "Progressing"
+    DEGRADED = "Degraded"
+    CIRCUIT_BREAKER_OPEN = "CircuitBreakerOpen"
+    ROLLED_BACK = "RolledBack"
+    PAUSED = "Paused"
+    SIGNAL_SOURCES_READY = "SignalSourcesReady"
+
+
+class Reason(StrEnum):
+    """Every reason of a condition or an event the operator writes (validation problems aside)."""
+
+    # Ready / Reconciled
+    RUNTIME_AVAILABLE = "RuntimeAvailable"
+    WORKLOAD_CREATING = "WorkloadCreating"
+    WAITING_FOR_POD = "WaitingForPod"
+    UNSCHEDULABLE = "Unschedulable"
+    POD_NOT_READY = "PodNotReady"
+    CREDENTIALS_MISSING = "CredentialsMissing"
+    OWNED_BY_OTHER_REGION = "OwnedByOtherRegion"
+    CHILDREN_IN_SYNC = "ChildrenInSync"
+    WAITING_FOR_PREVIOUS_RUNTIME = "WaitingForPreviousRuntime"
+    # Progressing
+    ROLLOUT_IN_PROGRESS = "RolloutInProgress"
+    ROLLOUT_COMPLETE = "RolloutComplete"
+    # Degraded
+    RESTART_BUDGET_EXHAUSTED = "RestartBudgetExhausted"
+    WITHIN_RESTART_BUDGET = "WithinRestartBudget"
+    # CircuitBreakerOpen
+    CLOSED = "Closed"
+    DRAWDOWN = "Drawdown"
+    DAILY_LOSS = "DailyLoss"
+    CONSECUTIVE_LOSSES = "ConsecutiveLosses"
+    ATR = "Atr"
+    TRIPPED = "Tripped"
+    # RolledBack
+    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+    ROLLED_FORWARD = "RolledForward"
+    NO_ROLLBACK = "NoRollback"
+    # Paused
+    PAUSED_BY_SPEC = "PausedBySpec"
+    TRADING = "Trading"
+    # SignalSourcesReady
+    ALL_SOURCES_READY = "AllSourcesReady"
+    SIGNAL_SOURCE_MISSING = "SignalSourceMissing"
+    SIGNAL_SOURCE_NOT_READY = "SignalSourceNotReady"
+    # SignalSource Ready
+    PUBLISHING = "Publishing"
+    NOT_PUBLISHING = "NotPublishing"
+    PAUSED = "Paused"
+    # Events only
+    REVISION_CREATED = "RevisionCreated"
+    DRIFT_REPAIRED = "DriftRepaired"
+    BOT_RESTARTED = "BotRestarted"
+    ROLLED_BACK = "RolledBack"
+    COMMAND_DELIVERED = "CommandDelivered"
+    COMMAND_FAILED = "CommandFailed"
+    CHILDREN_REMOVED = "ChildrenRemoved"
+    PREVIOUS_RUNTIME_FORCE_DELETED = "PreviousRuntimeForceDeleted"
+    OPTIMIZATION_STARTED = "OptimizationStarted"
+    OPTIMIZATION_FINISHED = "OptimizationFinished"
+    POSITIONS_KEPT = "PositionsKept"
+    POSITIONS_FLATTENED = "PositionsFlattened"
+    FLATTEN_SKIPPED = "FlattenSkipped"
+    FLATTEN_TIMED_OUT = "FlattenTimedOut"
+    RUNTIME_UNREACHABLE = "RuntimeUnreachableError"
+
+
+EVENT = "event"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReasonDoc:
+    """What a reason means where it appears, and what a user does about it."""
+
+    reason: str
+    # Condition types it is a reason of, or EVENT.
+    used_on: tuple[str, ...]
+    meaning: str
+    action: str
+
+
+def _doc(reason: str, used_on: tuple[str, ...], meaning: str, action: str) -> ReasonDoc:
+    return ReasonDoc(reason=reason, used_on=used_on, meaning=meaning, action=action)
+
+
+_R, _C = Reason, ConditionType
+_READY_RECONCILED = (_C.READY, _C.RECONCILED)
+_NOTHING = "nothing"
+
+# In the order docs/crd-reference.md lists them.
+REASONS: tuple[ReasonDoc, ...] = (
+    _doc(
+        _R.RUNTIME_AVAILABLE,
+        (_C.READY,),
+        "the current revision's runtime is running and ready",
+        _NOTHING,
+    ),
+    _doc(
+        _R.WORKLOAD_CREATING, (_C.READY,), "the Deployment of the revision is being created", "wait"
+    ),
+    _doc(
+        _R.WAITING_FOR_POD,
+        (_C.READY,),
+        "no pod of the current revision exists or is scheduled yet",
+        "wait; if it lasts, `kubectl describe` the Deployment",
+    ),
+    _doc(
+        _R.UNSCHEDULABLE,
+        (_C.READY,),
+        "the pod fits no node of the bot's region",
+        "add capacity in the region or lower spec.resources",
+    ),
+    _doc(
+        _R.POD_NOT_READY,
+        (_C.READY,),
+        "the pod runs but its runtime is not ready; the message says why",
+        "read the message; `kubectl logs` the pod",
+    ),
+    _doc(
+        _R.CREDENTIALS_MISSING,
+        _READY_RECONCILED,
+        "the Secret of spec.credentials.secretRef, or a key in it, is missing",
+        "create the Secret with the keys the message names",
+    ),
+    _doc(
+        _R.OWNED_BY_OTHER_REGION,
+        _READY_RECONCILED,
+        "the bot runs in another region; this region's operator leaves it alone",
+        "look at the owning region's operator",
+    ),
+    _doc(_R.CHILDREN_IN_SYNC, (_C.RECONCILED,), "every child object matches the spec", _NOTHING),
+    _doc(
+        _R.WAITING_FOR_PREVIOUS_RUNTIME,
+        (_C.READY, _C.PROGRESSING),
+        "a previous runtime pod still exists; no new runtime starts next to it",
+        "wait; a pod on a lost node is force-deleted after its grace period plus nodeLostTimeoutSeconds",
+    ),
+    _doc(
+        _R.ROLLOUT_IN_PROGRESS,
+        (_C.PROGRESSING,),
+        "a revision is rolling out",
+        "wait; it is rolled back after spec.selfHealing.progressDeadlineSeconds",
+    ),
+    _doc(_R.ROLLOUT_COMPLETE, (_C.PROGRESSING,), "the current revision rolled out", _NOTHING),
+    _doc(
+        _R.RESTART_BUDGET_EXHAUSTED,
+        (_C.DEGRADED,),
+        "spec.selfHealing.maxRestarts restarts in the window: the bot is stopped",
+        "fix the cause (see selfHealing.recentRestarts and Ready), then change the spec",
+    ),
+    _doc(_R.WITHIN_RESTART_BUDGET, (_C.DEGRADED,), "restarts are within the budget", _NOTHING),
+    _doc(_R.CLOSED, (_C.CIRCUIT_BREAKER_OPEN,), "no circuit breaker is open", _NOTHING),
+    _doc(
+        _R.DRAWDOWN,
+        (_C.CIRCUIT_BREAKER_OPEN,),
+        "drawdown reached spec.risk.maxDrawdownPct: no new positions",
+        "review the strategy; annotate tradefleet.io/reset-circuit-breaker to resume",
+    ),
+    _doc(
+        _R.DAILY_LOSS,
+        (_C.CIRCUIT_BREAKER_OPEN,),
+        "the day's loss reached spec.risk.maxDailyLossPct",
+        "wait for the next day or reset the breaker",
+    ),
+    _doc(
+        _R.CONSECUTIVE_LOSSES,
+        (_C.CIRCUIT_BREAKER_OPEN,),
+        "spec.risk.maxConsecutiveLosses losing trades in a row",
+        "review the strategy; reset the breaker",
+    ),
+    _doc(
+        _R.ATR,
+        (_C.CIRCUIT_BREAKER_OPEN,),
+        "volatility (ATR) above the breaker's limit",
+        "wait for calmer markets or reset the breaker",
+    ),
+    _doc(
+        _R.TRIPPED,
+        (_C.CIRCUIT_BREAKER_OPEN,),
+        "a breaker tripped for a reason this operator does not know",
+        "read the message; reset the breaker",
+    ),
+    _doc(
+        _R.PROGRESS_DEADLINE_EXCEEDED,
+        (_C.ROLLED_BACK,),
+        "a revision was not healthy within progressDeadlineSeconds; the last good one runs",
+        "fix the spec; a spec change rolls forward",
+    ),
+    _doc(_R.ROLLED_FORWARD, (_C.ROLLED_BACK,), "the spec changed after a rollback", _NOTHING),
+    _doc(_R.NO_ROLLBACK, (_C.ROLLED_BACK,), "no rollback happened", _NOTHING),
+    _doc(
+        _R.PAUSED_BY_SPEC,
+        (_C.PAUSED,),
+        "spec.paused is true: no new positions",
+        "set spec.paused to false to trade",
+    ),
+    _doc(_R.TRADING, (_C.PAUSED,), "the bot is not paused by its spec", _NOTHING),
+    _doc(
+        _R.ALL_SOURCES_READY,
+        (_C.SIGNAL_SOURCES_READY,),
+        "every referenced SignalSource publishes",
+        _NOTHING,
+    ),
+    _doc(
+        _R.SIGNAL_SOURCE_MISSING,
+        (_C.SIGNAL_SOURCES_READY,),
+        "a referenced SignalSource does not exist; its weight is redistributed",
+        "create it or remove the reference",
+    ),
+    _doc(
+        _R.SIGNAL_SOURCE_NOT_READY,
+        (_C.SIGNAL_SOURCES_READY,),
+        "a referenced SignalSource does not publish yet",
+        "look at the SignalSource's Ready condition",
+    ),
+    _doc(_R.PUBLISHING, (_C.READY,), "(SignalSource) values are published on time", _NOTHING),
+    _doc(
+        _R.NOT_PUBLISHING,
+        (_C.READY,),
+        "(SignalSource) no value published within three intervals",
+        "`kubectl logs` the source's pod",
+    ),
+    _doc(_R.PAUSED, (_C.READY,), "(SignalSource) spec.paused is true", "set spec.paused to false"),
+    _doc(_R.REVISION_CREATED, (EVENT,), "a new revision rolls out", _NOTHING),
+    _doc(
+        _R.DRIFT_REPAIRED,
+        (EVENT,),
+        "a child object was missing or edited and was restored",
+        "change the TradingBot, not its children",
+    ),
+    _doc(
+        _R.BOT_RESTARTED,
+        (EVENT,),
+        "the runtime was restarted (crashed, hung or unhealthy)",
+        "read the message; repeated restarts end in RestartBudgetExhausted",
+    ),
+    _doc(
+        _R.ROLLED_BACK,
+        (EVENT,),
+        "the bot was rolled back to its last good revision",
+        "see the RolledBack condition",
+    ),
+    _doc(
+        _R.COMMAND_DELIVERED,
+        (EVENT,),
+        "the runtime accepted a command (pause, halt, reset-breaker, ...)",
+        _NOTHING,
+    ),
+    _doc(
+        _R.COMMAND_FAILED,
+        (EVENT,),
+        "a command could not be delivered; it is retried",
+        "read the message",
+    ),
+    _doc(
+        _R.CHILDREN_REMOVED,
+        (EVENT,),
+        "the bot moved to another region; this region's children were removed",
+        _NOTHING,
+    ),
+    _doc(
+        _R.PREVIOUS_RUNTIME_FORCE_DELETED,
+        (EVENT,),
+        "a runtime pod on a lost node was force-deleted",
+        "check that node: its runtime may still run",
+    ),
+    _doc(_R.OPTIMIZATION_STARTED, (EVENT,), "an optimisation Job started", _NOTHING),
+    _doc(_R.OPTIMIZATION_FINISHED, (EVENT,), "an optimisation Job wrote its result", _NOTHING),
+    _doc(
+        _R.POSITIONS_KEPT,
+        (EVENT,),
+        "deletion with deletionPolicy Keep left the positions open",
+        "manage them on the exchange",
+    ),
+    _doc(_R.POSITIONS_FLATTENED, (EVENT,), "deletion closed the bot's positions", _NOTHING),
+    _doc(
+        _R.FLATTEN_SKIPPED,
+        (EVENT,),
+        "deletion could not ask a runtime to flatten",
+        "check the exchange for open positions",
+    ),
+    _doc(
+        _R.FLATTEN_TIMED_OUT,
+        (EVENT,),
+        "positions were still open at the deletion deadline",
+        "check the exchange for open positions",
+    ),
+    _doc(
+        _R.RUNTIME_UNREACHABLE,
+        (EVENT,),
+        "deletion could not reach the runtime to flatten",
+        "check the exchange for open positions",
+    ),
+)
+
+_PROBLEMS = "the spec breaks a rule the CRD schema cannot check; the message names the field"
+PROBLEM_REASONS: tuple[ReasonDoc, ...] = tuple(
+    _doc(problem, _READY_RECONCILED, _PROBLEMS, "fix the field the message names")
+    for problem in ProblemReason
+)
+
+BOT_PHASES: Mapping[BotPhase, str] = MappingProxyType(
+    {
+        BotPhase.PENDING: "accepted, not yet running (credentials missing, pod not scheduled)",
+        BotPhase.PROGRESSING: "a revision is rolling out",
+        BotPhase.RUNNING: "the runtime is ready and trading",
+        BotPhase.HALTED: "a circuit breaker is open or the kill switch is set",
+        BotPhase.PAUSED: "spec.paused: no new positions",
+        BotPhase.DEGRADED: "the restart budget is exhausted; the bot is stopped",
+        BotPhase.FAILED: "cannot run",
+        BotPhase.NOT_OWNED: "belongs to another region's operator",
+        BotPhase.INVALID: "the spec failed validation; see the Ready condition",
+    }
+)
+
+SOURCE_PHASES: Mapping[SignalSourcePhase, str] = MappingProxyType(
+    {
+        SignalSourcePhase.PENDING: "the source's pod is not ready yet",
+        SignalSourcePhase.PROGRESSING: "a change is rolling out",
+        SignalSourcePhase.RUNNING: "publishing",
+        SignalSourcePhase.PAUSED: "spec.paused",
+        SignalSourcePhase.DEGRADED: "no value published within three intervals",
+        SignalSourcePhase.FAILED: "cannot run",
+        SignalSourcePhase.INVALID: "the spec failed validation; see the Ready condition",
+    }
+)
+
+
+def documented(reason: str) -> ReasonDoc | None:
+    """The documentation of ``reason``, if it has any."""
+    return next((d for d in (*REASONS, *PROBLEM_REASONS) if d.reason == reason), None)
+
+
+def breaker_reason(runtime_reason: object) -> Reason:
+    """The condition reason of a runtime's breaker reason (``daily_loss`` -> ``DailyLoss``)."""
+    word = "".join(part.capitalize() for part in str(runtime_reason or "").split("_"))
+    try:
+        return Reason(word)
+    except ValueError:
+        return Reason.TRIPPED

@@ -1,0 +1,236 @@
+"""The reconciler's write path: apply what drifted, create, delete, and remember our own writes.
+
+One :class:`ChildWriter` per operator process, owned by the reconciler
+(:mod:`tradefleet_operator.reconcile`). Every object it writes is labelled with the operator's
+region. It keeps two caches: the objects it applied, until the watch-fed index has caught up with
+them (without it, a pass right after a write would take a not-yet-indexed child for missing), and
+the bots whose control-token Secret it has seen exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tradefleet_operator.drift import object_in_sync
+from tradefleet_operator.kube import (
+    KubeApiError,
+    KubeClient,
+    pack_object,
+    resource_version,
+    unpack_object,
+)
+from tradefleet_operator.outcome import Event, warning
+from tradefleet_operator.render import LABEL_REGION, Owner, render_control_secret
+from tradefleet_operator.settings import OperatorSettings
+from tradefleet_operator.spec.vocabulary import Reason
+
+ChildKey = tuple[str, str]  # (kind, name)
+log = logging.getLogger("tradefleet.operator")
+
+# Children that run pods: applied after the objects their pods need.
+_WORKLOAD_KINDS = frozenset({"Deployment", "Job"})
+
+# How long our own write stands in for a child the index has not delivered yet.
+APPLIED_CACHE_TTL_S = 30.0
+
+
+def owner_of(body: Mapping[str, Any]) -> Owner:
+    """The resource ``body`` as the owner of its children."""
+    meta = body["metadata"]
+    return Owner(
+        kind=str(body["kind"]), name=meta["name"], namespace=meta["namespace"], uid=meta["uid"]
+    )
+
+
+def of_kind(children: Mapping[ChildKey, Mapping[str, Any]], kind: str) -> list[Mapping[str, Any]]:
+    """The children of one kind."""
+    return [obj for (k, _), obj in children.items() if k == kind]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Converged:
+    """What converging a set of children wrote, and the events that say what was repaired."""
+
+    writes: int
+    events: tuple[Event, ...] = ()
+
+
+class ChildWriter:
+    """Writes a resource's children; one instance per operator process."""
+
+    def __init__(self, *, kube: KubeClient, settings: OperatorSettings) -> None:
+        self.kube = kube
+        self.settings = settings
+        # Bots whose control-token Secret this process has seen exist.
+        self._control_secrets: set[str] = set()
+        # What this process applied, until the watch-fed index has caught up with it.
+        # Kept as (written at, resourceVersion, packed body).
+        self._applied: dict[tuple[str, str, str], tuple[float, int, bytes]] = {}
+
+    async def converge(
+        self,
+        *,
+        desired: Sequence[Mapping[str, Any]],
+        children: Mapping[ChildKey, Mapping[str, Any]],
+        was_reconciled: bool,
+    ) -> Converged:
+        """Apply every child that is missing or drifted.
+
+        Children a workload needs (its ServiceAccount is checked when the pod is admitted) are
+        applied together first, workloads after them: a new bot costs two round trips, not six.
+        """
+        stamped = [self.stamped(obj) for obj in desired]
+        waves = (
+            [obj for obj in stamped if obj["kind"] not in _WORKLOAD_KINDS],
+            [obj for obj in stamped if obj["kind"] in _WORKLOAD_KINDS],
+        )
+        writes = 0
+        events: list[Event] = []
+        for wave in waves:
+            repairs = await asyncio.gather(
+                *(self._converge_child(obj=obj, children=children) for obj in wave)
+            )
+            for obj, repaired in zip(wave, repairs, strict=True):
+                if repaired is None:
+                    continue
+                writes += 1
+                if was_reconciled and obj["kind"] != "ControllerRevision":
+                    events.append(
+                        warning(
+                            Reason.DRIFT_REPAIRED,
+                            f"{obj['kind']} {obj['metadata']['name']} {repaired}",
+                        )
+                    )
+        return Converged(writes=writes, events=tuple(events))
+
+    async def _converge_child(
+        self, *, obj: Mapping[str, Any], children: Mapping[ChildKey, Mapping[str, Any]]
+    ) -> str | None:
+        """Apply ``obj`` if it is missing or drifted; say what was wrong, or None if in sync."""
+        key = (str(obj["kind"]), str(obj["metadata"]["name"]))
+        actual = self.observed(
+            namespace=str(obj["metadata"]["namespace"]), key=key, indexed=children.get(key)
+        )
+        if actual is not None and object_in_sync(actual=actual, desired=obj):
+            return None
+        log.info(
+            "%s %s/%s: %s",
+            "creating" if actual is None else "repairing",
+            obj["metadata"]["namespace"],
+            key[1],
+            key[0],
+        )
+        try:
+            answer = await self.kube.apply(body=dict(obj))
+        except KubeApiError as exc:
+            if exc.status != 422 or actual is None:
+                raise
+            # Someone else's fields make the merged object invalid (a hand-set rollingUpdate
+            # under our Recreate): replace the whole object with what we rendered.
+            meta = {**obj["metadata"], "resourceVersion": actual["metadata"]["resourceVersion"]}
+            answer = await self.kube.replace(body={**obj, "metadata": meta})
+        self._applied[(str(obj["metadata"]["namespace"]), *key)] = (
+            time.monotonic(),
+            resource_version(answer),
+            pack_object(answer),
+        )
+        return "was missing and was recreated" if actual is None else "had drifted and was restored"
+
+    async def create(self, *, body: Mapping[str, Any]) -> bool:
+        """Create ``body`` (region-labelled); False when it already exists."""
+        try:
+            await self.kube.create(body=self.stamped(body))
+        except KubeApiError as exc:
+            if not exc.conflict:
+                raise
+            return False
+        return True
+
+    async def delete(self, *, kind: str, namespace: str, name: str) -> bool:
+        return await self.kube.delete(kind=kind, namespace=namespace, name=name)
+
+    def stamped(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """``obj`` labelled with this operator's region, so another region's operator sharing the
+        cluster never takes it for a leftover of its own."""
+        meta = dict(obj["metadata"])
+        meta["labels"] = {**(meta.get("labels") or {}), LABEL_REGION: self.settings.region}
+        return {**obj, "metadata": meta}
+
+    def observed(
+        self, *, namespace: str, key: ChildKey, indexed: Mapping[str, Any] | None
+    ) -> Mapping[str, Any] | None:
+        """The freshest known version of a child: the index's, or our own newer write."""
+        cache_key = (namespace, *key)
+        applied = self._applied.get(cache_key)
+        if applied is None:
+            return indexed
+        written_at, written_version, packed = applied
+        if time.monotonic() - written_at > APPLIED_CACHE_TTL_S or (
+            indexed is not None and resource_version(indexed) >= written_version
+        ):
+            del self._applied[cache_key]
+            return indexed
+        return unpack_object(packed)
+
+    def child_observed(self, *, obj: Mapping[str, Any]) -> None:
+        """The watch delivered ``obj``, changed or deleted: a write of ours it has caught up with
+        is no longer newer than the index. Without this, a child deleted soon after we wrote it
+        would look present to the next pass until the cached write expired."""
+        meta = obj.get("metadata") or {}
+        cache_key = (str(meta.get("namespace")), str(obj.get("kind")), str(meta.get("name")))
+        applied = self._applied.get(cache_key)
+        if applied is not None and resource_version(obj) >= applied[1]:
+            del self._applied[cache_key]
+
+    async def ensure_control_secret(self, *, owner: Owner) -> int:
+        """Create the bot's control-token Secret once; return how many objects were written."""
+        if owner.uid in self._control_secrets:
+            return 0
+        # Create and let a conflict say it exists: for a new bot that is one round trip, not two.
+        created = await self.create(
+            body=render_control_secret(owner=owner, token=secrets.token_urlsafe(32))
+        )
+        self._control_secrets.add(owner.uid)
+        return 1 if created else 0
+
+    async def prune_revisions(
+        self, *, owner: Owner, kept: Sequence[Mapping[str, Any]], current: int, keep: Any
+    ) -> int:
+        """Delete the ControllerRevisions beyond revisionHistoryLimit, except current and ``keep``."""
+        ordered = sorted(kept, key=lambda obj: int(obj.get("revision", 0)), reverse=True)
+        deleted = 0
+        for obj in ordered[self.settings.revision_history_limit :]:
+            if int(obj.get("revision", 0)) in (current, keep):
+                continue
+            if await self.kube.delete(
+                kind="ControllerRevision", namespace=owner.namespace, name=obj["metadata"]["name"]
+            ):
+                deleted += 1
+        return deleted
+
+    async def remove_region_children(
+        self, *, owner: Owner, children: Mapping[ChildKey, Mapping[str, Any]]
+    ) -> int:
+        """Delete what this region made for a resource that another region now owns (pods go
+        with their workloads)."""
+        removed = 0
+        for (kind, name), obj in children.items():
+            mine = (obj.get("metadata", {}).get("labels") or {}).get(
+                LABEL_REGION
+            ) == self.settings.region
+            if (
+                kind != "Pod"
+                and mine
+                and await self.kube.delete(kind=kind, namespace=owner.namespace, name=name)
+            ):
+                removed += 1
+        return removed
+
+    def forget(self, *, uid: str) -> None:
+        self._control_secrets.discard(uid)

@@ -1,0 +1,143 @@
+"""Revision and rollback decisions (:mod:`tradefleet_operator.revisions`), pure: which revision a
+pass rolls out, when a revision that is not ready rolls back, and that a failed one stays pinned
+to the last good revision until the spec changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from tradefleet_operator.conditions import format_time
+from tradefleet_operator.render import content_hash
+from tradefleet_operator.revisions import (
+    RevisionPlan,
+    decide_rollback,
+    plan_revision,
+    revision_content,
+)
+from tradefleet_operator.spec import SelfHealingSpec, parse_trading_bot_spec
+from tradefleet_operator.spec.vocabulary import (
+    PROBLEM_REASONS,
+    REASONS,
+    ConditionType,
+    Reason,
+    breaker_reason,
+    documented,
+)
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
+RAW = {"exchange": "binance", "market": "futures", "symbol": "BTC/USDT:USDT"}
+SPEC = parse_trading_bot_spec(RAW)
+POLICY = SelfHealingSpec(progress_deadline_seconds=60)
+
+
+def _kept(number: int, content: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "revision": number,
+        "metadata": {"annotations": {"tradefleet.io/config-hash": content_hash(content)}},
+        "data": content,
+    }
+
+
+def _content(symbol: str) -> dict[str, Any]:
+    return revision_content(config={"symbol": symbol}, raw_spec={**RAW, "symbol": symbol})
+
+
+def _plan(content: dict[str, Any], previous: dict[str, Any], kept: list[Any]) -> RevisionPlan:
+    return plan_revision(content=content, spec=SPEC, kept=kept, previous_status=previous, now=NOW)
+
+
+def test_a_revision_keeps_its_start_while_it_stays_current() -> None:
+    good = _content("BTC/USDT:USDT")
+    started = format_time(NOW - timedelta(seconds=30))
+    plan = _plan(good, {"currentRevision": 1, "currentRevisionSince": started}, [_kept(1, good)])
+    assert (plan.revision.number, plan.is_new, plan.pinned, plan.since) == (
+        1,
+        False,
+        False,
+        started,
+    )
+    newer = _plan(_content("ETH/USDT:USDT"), {"currentRevision": 1}, [_kept(1, good)])
+    assert (newer.revision.number, newer.is_new, newer.since) == (2, True, format_time(NOW))
+
+
+def test_a_revision_not_ready_past_its_deadline_rolls_back_to_the_last_good_one() -> None:
+    good, bad = _content("BTC/USDT:USDT"), _content("NOPE/USDT:USDT")
+    kept = [_kept(1, good), _kept(2, bad)]
+    previous = {
+        "currentRevision": 2,
+        "currentRevisionSince": format_time(NOW - timedelta(seconds=59)),
+        "lastGoodRevision": 1,
+    }
+    plan = _plan(bad, previous, kept)
+
+    def decide(now: datetime, *, ready: bool = False) -> Any:
+        return decide_rollback(
+            plan=plan,
+            ready=ready,
+            ready_message="pod bot-x: CrashLoopBackOff",
+            previous_status=previous,
+            policy=POLICY,
+            now=now,
+        )
+
+    waiting = decide(NOW)
+    assert not waiting.rolled_back_now and waiting.due_s == pytest.approx(1.0)
+    late = decide(NOW + timedelta(seconds=2))
+    assert late.rolled_back_now and late.last_good == 1
+    assert late.rollback["fromRevision"] == 2 and late.rollback["toRevision"] == 1
+    assert late.rollback["failedHash"] == content_hash(bad)
+    assert "CrashLoopBackOff" in late.rollback["reason"]
+    assert decide(NOW + timedelta(seconds=2), ready=True).last_good == 2
+
+    # The failed content stays pinned to revision 1 until the spec changes.
+    after = {**previous, "rollback": late.rollback}
+    pinned = _plan(bad, after, kept)
+    assert pinned.pinned and pinned.revision.number == 1
+    assert pinned.workload_spec.symbol == "BTC/USDT:USDT"
+    forward = _plan(_content("ETH/USDT:USDT"), after, kept)
+    assert not forward.pinned and forward.revision.number == 3
+
+
+def test_no_rollback_without_a_last_good_revision_or_when_the_policy_says_no() -> None:
+    bad = _content("NOPE/USDT:USDT")
+    old = format_time(NOW - timedelta(seconds=600))
+    first = {"currentRevision": 1, "currentRevisionSince": old}
+    plan = _plan(bad, first, [_kept(1, bad)])
+    never_good = decide_rollback(
+        plan=plan, ready=False, ready_message="", previous_status=first, policy=POLICY, now=NOW
+    )
+    assert not never_good.rolled_back_now and never_good.due_s is None
+    previous = {"currentRevision": 2, "currentRevisionSince": old, "lastGoodRevision": 1}
+    plan = _plan(bad, previous, [_kept(1, _content("BTC/USDT:USDT")), _kept(2, bad)])
+    kept_going = decide_rollback(
+        plan=plan,
+        ready=False,
+        ready_message="",
+        previous_status=previous,
+        policy=SelfHealingSpec(rollback_on_failure=False),
+        now=NOW,
+    )
+    assert not kept_going.rolled_back_now and kept_going.last_good == 1
+
+
+def test_every_reason_and_condition_type_is_documented_once() -> None:
+    documented_reasons = [d.reason for d in (*REASONS, *PROBLEM_REASONS)]
+    assert len(documented_reasons) == len(set(documented_reasons))
+    assert {str(r) for r in Reason} <= set(documented_reasons)
+    for doc in REASONS:
+        assert doc.meaning and doc.action, doc.reason
+        assert all(t == "event" or t in set(ConditionType) for t in doc.used_on), doc.reason
+    assert documented("RestartBudgetExhausted") is not None
+
+
+def test_breaker_reasons_of_the_runtime_map_to_named_reasons() -> None:
+    assert breaker_reason("drawdown") == Reason.DRAWDOWN
+    assert breaker_reason("daily_loss") == Reason.DAILY_LOSS
+    assert breaker_reason("consecutive_losses") == Reason.CONSECUTIVE_LOSSES
+    assert breaker_reason("atr") == Reason.ATR
+    assert breaker_reason("something new!") == Reason.TRIPPED
+    assert breaker_reason(None) == Reason.TRIPPED
