@@ -28,6 +28,7 @@ from tradefleet_runtime.service.api import build_bot_app
 from tradefleet_runtime.service.bot import BotService, install_stop_signals, listen_host
 from tradefleet_runtime.service.build import StartupError
 from tradefleet_runtime.service.http import bind_socket, serve_app
+from tradefleet_runtime.service.read_view import BotReadView
 from tradefleet_runtime.service.supervisor import write_termination_message
 from tradefleet_runtime.sources.service import SourceService, build_source_app
 
@@ -45,7 +46,7 @@ async def _run_bot() -> str | None:
     service = BotService(config=config, environ=environ, config_path=path)
     install_stop_signals(service.stop_event)
     sock = bind_socket(host=listen_host(environ), port=config.api.port)
-    app = build_bot_app(service)
+    app = build_bot_app(BotReadView(service=service))
     LOG.info(
         "bot %s/%s starting: %s %s %s, config %s",
         config.namespace,

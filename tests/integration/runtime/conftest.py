@@ -109,3 +109,23 @@ def paper_runtime(
     )
     yield process
     process.kill()
+
+
+# Never contacted: the paper venue reads its book from the feed.
+NO_EXCHANGE = "http://127.0.0.1:9"
+
+
+@pytest.fixture
+def feed_runtime(
+    tmp_path: Path, redis_server: RedisAccess, key_prefix: str
+) -> Iterator[RuntimeProcess]:
+    """A paper-mode runtime whose market data comes from its own feed, no exchange at all."""
+    process = RuntimeProcess.paper(
+        workdir=tmp_path,
+        bot="feedbot",
+        base_url=NO_EXCHANGE,
+        redis_url=redis_server.url,
+        key_prefix=key_prefix,
+    )
+    yield process
+    process.kill()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,25 +23,7 @@ from tradefleet_devtools.redis_server import RedisAccess
 
 pytestmark = pytest.mark.integration
 
-# Never contacted: the paper venue reads its book from the feed.
-NO_EXCHANGE = "http://127.0.0.1:9"
 REPLAY_TICKS = 3_000
-
-
-@pytest.fixture
-def feed_runtime(
-    tmp_path: Path, redis_server: RedisAccess, key_prefix: str
-) -> Iterator[RuntimeProcess]:
-    """A paper-mode runtime whose market data comes from its own feed, no exchange at all."""
-    process = RuntimeProcess.paper(
-        workdir=tmp_path,
-        bot="feedbot",
-        base_url=NO_EXCHANGE,
-        redis_url=redis_server.url,
-        key_prefix=key_prefix,
-    )
-    yield process
-    process.kill()
 
 
 async def eventually(

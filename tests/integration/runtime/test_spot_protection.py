@@ -8,16 +8,13 @@ thresholds make a signal exit impossible (``sell`` at -0.99).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from runtime_support import RuntimeProcess, bot_status, eventually
-from tradefleet_devtools.redis_server import RedisAccess
 
 pytestmark = pytest.mark.integration
 
-NO_EXCHANGE = "http://127.0.0.1:9"
 START_MS = 1_700_000_000_000
 # Six seconds of market per replayed row: a 1-minute bar closes every ten rows.
 ROW_MS = 6_000
@@ -55,16 +52,8 @@ def scripted_market(path: Path) -> None:
 
 
 @pytest.fixture
-def spot_runtime(
-    tmp_path: Path, redis_server: RedisAccess, key_prefix: str
-) -> Iterator[RuntimeProcess]:
-    process = RuntimeProcess.paper(
-        workdir=tmp_path,
-        bot="spotbot",
-        base_url=NO_EXCHANGE,
-        redis_url=redis_server.url,
-        key_prefix=key_prefix,
-    )
+def spot_runtime(tmp_path: Path, feed_runtime: RuntimeProcess) -> RuntimeProcess:
+    process = feed_runtime
     replay = tmp_path / "market.csv"
     scripted_market(replay)
     process.config["exchange"] |= {"market": "spot", "symbol": "BTC/USDT"}
@@ -75,8 +64,7 @@ def spot_runtime(
         "sell": -0.99,
         "strongSell": -1.0,
     }
-    yield process
-    process.kill()
+    return process
 
 
 async def test_a_spot_position_is_closed_by_its_software_stop(spot_runtime: RuntimeProcess) -> None:
