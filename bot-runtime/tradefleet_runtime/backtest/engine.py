@@ -54,9 +54,9 @@ from tradefleet_runtime.backtest.model import (
     BacktestResult,
     Trade,
 )
+from tradefleet_runtime.risk import RiskEngine, Side, TradeIntent
 from tradefleet_runtime.risk.atr import DEFAULT_ATR_PERIOD, WilderATR
 from tradefleet_runtime.risk.config import RiskLimits
-from tradefleet_runtime.risk.engine import RiskEngine, Side, TradeIntent
 from tradefleet_runtime.risk.market import MarketRisk, SymbolRisk
 from tradefleet_runtime.risk.portfolio import PortfolioState, Position
 from tradefleet_runtime.signals.fusion import AlphaFusion, FusedAction

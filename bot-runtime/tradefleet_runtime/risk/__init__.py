@@ -23,21 +23,14 @@ from tradefleet_runtime.risk.config import (
     RiskLimits,
     RiskRegime,
 )
-from tradefleet_runtime.risk.engine import (
-    BreakerUpdate,
-    RiskDecision,
-    RiskEngine,
-    RiskLayer,
-    Side,
-    SizeLimit,
-    TradeIntent,
-)
+from tradefleet_runtime.risk.engine import BreakerUpdate, RiskDecision, RiskEngine
 from tradefleet_runtime.risk.errors import (
     RiskConfigError,
     RiskError,
     RiskInputError,
     RiskStateError,
 )
+from tradefleet_runtime.risk.intent import RiskLayer, Side, SizeLimit, TradeIntent
 from tradefleet_runtime.risk.kelly import KellyEstimate, TradeStats, estimate_kelly
 from tradefleet_runtime.risk.market import MarketRisk, SymbolRisk
 from tradefleet_runtime.risk.portfolio import PortfolioState, Position

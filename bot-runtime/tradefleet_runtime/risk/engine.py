@@ -12,7 +12,7 @@ profile's position multiplier × the fusion size multiplier. The stop distance i
 ATR × atrStopMultiplier × the profile's stop multiplier (the target likewise with
 atrTakeProfitMultiplier), widened to the fusion decision's stop/target percentage if larger.
 
-Then the layers, first refusal wins: circuit breaker, emergency (crash: no new longs),
+Then the layers (:mod:`tradefleet_runtime.risk.layers`), first refusal wins: circuit breaker, emergency (crash: no new longs),
 volatility (shock), position size (no edge), total exposure (and the profile's position
 count), single-asset exposure, drawdown (a stop-out must not reach the drawdown or daily-loss
 limit), daily VaR, correlation (with other symbols' open positions, direction-aware).
@@ -20,10 +20,8 @@ limit), daily VaR, correlation (with other symbols' open positions, direction-aw
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from typing import NamedTuple
 
 from tradefleet_runtime.risk.breakers import (
@@ -36,74 +34,15 @@ from tradefleet_runtime.risk.breakers import (
     consecutive_losses_breach,
     daily_loss_breach,
     drawdown_breach,
-    reached,
 )
 from tradefleet_runtime.risk.config import RegimeProfile, RiskLimits, RiskRegime
 from tradefleet_runtime.risk.errors import RiskInputError
+from tradefleet_runtime.risk.intent import RiskLayer, Side, SizeLimit, TradeIntent
 from tradefleet_runtime.risk.kelly import KellyEstimate, TradeStats, estimate_kelly
-from tradefleet_runtime.risk.market import (
-    MarketRisk,
-    base_asset,
-    parametric_var_pct,
-    return_correlation,
-    var_z,
-)
+from tradefleet_runtime.risk.layers import LAYERS, Facts, Refusal, Sizing
+from tradefleet_runtime.risk.market import MarketRisk, var_z
 from tradefleet_runtime.risk.portfolio import PortfolioState, Position, utc_day
 from tradefleet_runtime.risk.regime import select_regime
-
-
-class Side(StrEnum):
-    BUY = "buy"
-    SELL = "sell"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class TradeIntent:
-    """A fusion decision to open or add to a position, before risk sizing."""
-
-    symbol: str
-    side: Side
-    price: float  # expected entry price
-    size_multiplier: float = 1.0  # the fusion decision's position-size multiplier
-    stop_pct: float | None = None  # the fusion decision's stop distance, % of entry
-    target_pct: float | None = None  # the fusion decision's target distance, % of entry
-
-    def __post_init__(self) -> None:
-        base_asset(self.symbol)
-        if not isinstance(self.side, Side):
-            raise RiskInputError(f"side must be a Side, got {self.side!r}")
-        if not (math.isfinite(self.price) and self.price > 0.0):
-            raise RiskInputError(f"{self.symbol}: price must be finite and > 0, got {self.price!r}")
-        if not (math.isfinite(self.size_multiplier) and self.size_multiplier >= 0.0):
-            raise RiskInputError(
-                f"{self.symbol}: size multiplier must be finite and ≥ 0, "
-                f"got {self.size_multiplier!r}"
-            )
-        for name, pct in (("stop", self.stop_pct), ("target", self.target_pct)):
-            if pct is not None and not (math.isfinite(pct) and pct > 0.0):
-                raise RiskInputError(f"{self.symbol}: {name} % must be finite and > 0, got {pct!r}")
-
-
-class RiskLayer(StrEnum):
-    """The check that refused a trade."""
-
-    CIRCUIT_BREAKER = "circuit_breaker"
-    EMERGENCY = "emergency"
-    VOLATILITY = "volatility"
-    POSITION_SIZE = "position_size"
-    TOTAL_EXPOSURE = "total_exposure"
-    SINGLE_ASSET_EXPOSURE = "single_asset_exposure"
-    DRAWDOWN = "drawdown"
-    DAILY_VAR = "daily_var"
-    CORRELATION = "correlation"
-
-
-class SizeLimit(StrEnum):
-    """The sizing constraint that bound an approved trade's size."""
-
-    KELLY = "kelly"
-    RISK_PER_TRADE = "risk_per_trade"
-    MAX_POSITION = "max_position"
 
 
 class RiskDecision(NamedTuple):
@@ -186,6 +125,19 @@ class RiskEngine:
         self, *, intent: TradeIntent, portfolio: PortfolioState, market: MarketRisk, now_ms: int
     ) -> RiskDecision:
         """Size and vet ``intent``; the first layer that refuses it is named in the decision."""
+        facts = self._facts(intent=intent, portfolio=portfolio, market=market)
+        sizing = Sizing()
+        for layer in LAYERS:
+            outcome = layer(facts=facts, sizing=sizing)
+            if isinstance(outcome, Refusal):
+                return _decision(facts=facts, sizing=Sizing(), refusal=outcome, now_ms=now_ms)
+            sizing = outcome
+        return _decision(facts=facts, sizing=sizing, refusal=None, now_ms=now_ms)
+
+    def _facts(
+        self, *, intent: TradeIntent, portfolio: PortfolioState, market: MarketRisk
+    ) -> Facts:
+        """What the layers read: the symbol's statistics, the regime and its profile, Kelly."""
         limits = self._limits
         symbol_risk = market.symbol(intent.symbol)
         if symbol_risk.recent_bars != limits.recent_window_bars:
@@ -201,196 +153,20 @@ class RiskEngine:
             crash=crash,
             drawdown_pct=portfolio.drawdown_pct,
         )
-        profile = limits.regime_profiles[regime]
-        kelly = self._kelly_for(portfolio.trades)
-
-        def reject(layer: RiskLayer, reason: str) -> RiskDecision:
-            return RiskDecision(
-                approved=False,
-                symbol=intent.symbol,
-                side=intent.side,
-                quantity=0.0,
-                notional=0.0,
-                stop_price=None,
-                target_price=None,
-                regime=regime,
-                profile=profile,
-                kelly=kelly,
-                sized_by=None,
-                rejected_by=layer,
-                refusal=reason,
-                decided_at_ms=now_ms,
-            )
-
-        trip = self._breaker.trip
-        if trip is not None:
-            return reject(
-                RiskLayer.CIRCUIT_BREAKER,
-                f"circuit breaker open ({trip.reason.value}): {trip.message}",
-            )
-        if crash and intent.side is Side.BUY:
-            return reject(
-                RiskLayer.EMERGENCY,
-                f"crash: {intent.symbol} moved {symbol_risk.recent_return:+.2%} over the last "
-                f"{symbol_risk.recent_bars} bars, {symbol_risk.recent_move_sigmas:.1f}σ of its "
-                f"baseline (limit −{limits.crash_sigma:g}σ); no new longs",
-            )
-        if symbol_risk.volatility_ratio > limits.max_volatility_ratio:
-            return reject(
-                RiskLayer.VOLATILITY,
-                f"volatility shock: the last {symbol_risk.recent_bars} bars are "
-                f"{symbol_risk.volatility_ratio:.2f}× as volatile as the baseline "
-                f"(limit {limits.max_volatility_ratio:g}×)",
-            )
-
-        price = intent.price
-        stop_distance = symbol_risk.atr * limits.atr_stop_multiplier * profile.stop_multiplier
-        target_distance = (
-            symbol_risk.atr * limits.atr_take_profit_multiplier * profile.stop_multiplier
-        )
-        if intent.stop_pct is not None:
-            stop_distance = max(stop_distance, price * intent.stop_pct / 100.0)
-        if intent.target_pct is not None:
-            target_distance = max(target_distance, price * intent.target_pct / 100.0)
-        direction = 1.0 if intent.side is Side.BUY else -1.0
-        if intent.side is Side.BUY and stop_distance >= price:
-            return reject(
-                RiskLayer.VOLATILITY,
-                f"stop distance {stop_distance:g} is not below the entry price {price:g}",
-            )
-
-        equity = portfolio.equity
-        if equity <= 0.0:
-            return reject(RiskLayer.POSITION_SIZE, f"no equity to size from ({equity:.2f})")
-        if kelly.full_kelly <= 0.0:
-            return reject(
-                RiskLayer.POSITION_SIZE,
-                f"no edge: Kelly {kelly.full_kelly:.4f} from win rate {kelly.win_rate:.1%} and "
-                f"payoff ratio {kelly.payoff_ratio:.2f} over {kelly.trades} trades",
-            )
-        multiplier = profile.position_multiplier * intent.size_multiplier
-        risk_budget = equity * profile.risk_per_trade_pct / 100.0 * multiplier
-        # The smallest of the three sizes; on a tie the first named wins.
-        sized_by = SizeLimit.KELLY
-        notional = equity * kelly.full_kelly * limits.kelly_fraction * multiplier
-        by_risk_budget = risk_budget * price / stop_distance
-        if by_risk_budget < notional:
-            sized_by, notional = SizeLimit.RISK_PER_TRADE, by_risk_budget
-        by_max_position = equity * limits.max_position_pct / 100.0
-        if by_max_position < notional:
-            sized_by, notional = SizeLimit.MAX_POSITION, by_max_position
-        if notional <= 0.0:
-            return reject(
-                RiskLayer.POSITION_SIZE,
-                f"size is zero (kellyFraction {limits.kelly_fraction:g}, {regime.value} "
-                f"position multiplier {profile.position_multiplier:g}, fusion size multiplier "
-                f"{intent.size_multiplier:g})",
-            )
-        quantity = notional / price
-
-        # One pass over the open positions gathers what the exposure and VaR layers need.
-        positions = portfolio.positions
-        asset = base_asset(intent.symbol)
-        open_symbols = {intent.symbol}
-        exposures: list[float] = []
-        asset_exposures: list[float] = []
-        weights: dict[str, float] = {}
-        for position in positions:
-            signed_notional = position.signed_notional
-            open_symbols.add(position.symbol)
-            exposures.append(abs(signed_notional))
-            if position.asset == asset:
-                asset_exposures.append(signed_notional)
-            weights[position.symbol] = signed_notional / equity
-
-        open_after = len(open_symbols)
-        if open_after > profile.max_positions:
-            return reject(
-                RiskLayer.TOTAL_EXPOSURE,
-                f"{open_after} open positions would exceed the {regime.value} profile's "
-                f"{profile.max_positions}",
-            )
-        exposure_limit_pct = self._exposure_limit_pct
-        gross_after = sum(exposures) + notional
-        if gross_after > equity * exposure_limit_pct / 100.0:
-            return reject(
-                RiskLayer.TOTAL_EXPOSURE,
-                f"total exposure would be {100.0 * gross_after / equity:.2f}% of equity "
-                f"(limit {exposure_limit_pct:g}%)",
-            )
-        asset_after = direction * notional + sum(asset_exposures)
-        if abs(asset_after) > equity * limits.max_single_asset_exposure_pct / 100.0:
-            return reject(
-                RiskLayer.SINGLE_ASSET_EXPOSURE,
-                f"{asset} exposure would be {100.0 * abs(asset_after) / equity:.2f}% of equity "
-                f"(limit {limits.max_single_asset_exposure_pct:g}%)",
-            )
-
-        loss_at_stop = quantity * stop_distance
-        drawdown_at_stop = (
-            100.0 * (portfolio.peak_equity - equity + loss_at_stop) / portfolio.peak_equity
-        )
-        if reached(drawdown_at_stop, limits.max_drawdown_pct):
-            return reject(
-                RiskLayer.DRAWDOWN,
-                f"a stop-out (−{loss_at_stop:.2f}) would take drawdown to "
-                f"{drawdown_at_stop:.2f}% (limit {limits.max_drawdown_pct:g}%)",
-            )
-        daily_loss_at_stop = (
-            100.0
-            * (portfolio.day_start_equity - equity + loss_at_stop)
-            / portfolio.day_start_equity
-        )
-        if reached(daily_loss_at_stop, limits.max_daily_loss_pct):
-            return reject(
-                RiskLayer.DRAWDOWN,
-                f"a stop-out (−{loss_at_stop:.2f}) would take today's loss to "
-                f"{daily_loss_at_stop:.2f}% (limit {limits.max_daily_loss_pct:g}%)",
-            )
-
-        weights[intent.symbol] = weights.get(intent.symbol, 0.0) + direction * notional / equity
-        var_pct = parametric_var_pct(weights=weights, market=market, z=self._var_z)
-        if var_pct > limits.max_daily_var_pct:
-            return reject(
-                RiskLayer.DAILY_VAR,
-                f"daily {limits.var_confidence_pct:g}% VaR would be {var_pct:.2f}% of equity "
-                f"(limit {limits.max_daily_var_pct:g}%)",
-            )
-
-        for position in positions:
-            if position.symbol == intent.symbol:
-                continue
-            # A short against a correlated long is a hedge, so compare the positions' P&L.
-            correlation = (
-                return_correlation(first=symbol_risk, second=market.symbol(position.symbol))
-                * direction
-                * math.copysign(1.0, position.quantity)
-            )
-            if correlation > limits.max_correlation:
-                return reject(
-                    RiskLayer.CORRELATION,
-                    f"{intent.side.value} {intent.symbol} would move with the open "
-                    f"{'long' if position.quantity > 0 else 'short'} {position.symbol} "
-                    f"(P&L correlation {correlation:.2f}, limit {limits.max_correlation:g})",
-                )
-
-        stop_price = price - direction * stop_distance
-        target_price = price + direction * target_distance
-        return RiskDecision(
-            approved=True,
-            symbol=intent.symbol,
-            side=intent.side,
-            quantity=quantity,
-            notional=notional,
-            stop_price=stop_price,
-            target_price=target_price,
+        return Facts(
+            intent=intent,
+            direction=1.0 if intent.side is Side.BUY else -1.0,
+            limits=limits,
+            portfolio=portfolio,
+            market=market,
+            symbol_risk=symbol_risk,
+            crash=crash,
             regime=regime,
-            profile=profile,
-            kelly=kelly,
-            sized_by=sized_by,
-            rejected_by=None,
-            refusal="",
-            decided_at_ms=now_ms,
+            profile=limits.regime_profiles[regime],
+            kelly=self._kelly_for(portfolio.trades),
+            trip=self._breaker.trip,
+            exposure_limit_pct=self._exposure_limit_pct,
+            var_z=self._var_z,
         )
 
     def _kelly_for(self, stats: TradeStats) -> KellyEstimate:
@@ -508,3 +284,27 @@ class RiskEngine:
                 at_ms=now_ms,
             ),
         )
+
+
+def _decision(
+    *, facts: Facts, sizing: Sizing, refusal: Refusal | None, now_ms: int
+) -> RiskDecision:
+    """The decision of an evaluation: refused by ``refusal``'s layer, or approved as sized."""
+    intent = facts.intent
+    approved = refusal is None
+    return RiskDecision(
+        approved=approved,
+        symbol=intent.symbol,
+        side=intent.side,
+        quantity=sizing.quantity,
+        notional=sizing.notional,
+        stop_price=intent.price - facts.direction * sizing.stop_distance if approved else None,
+        target_price=intent.price + facts.direction * sizing.target_distance if approved else None,
+        regime=facts.regime,
+        profile=facts.profile,
+        kelly=facts.kelly,
+        sized_by=sizing.sized_by,
+        rejected_by=refusal.layer if refusal is not None else None,
+        refusal=refusal.reason if refusal is not None else "",
+        decided_at_ms=now_ms,
+    )

@@ -186,114 +186,157 @@ class DecisionPipeline:
         market: MarketRisk | None,
         paused: bool,
     ) -> Decision:
-        now_ms = tick.timestamp_ms
-        ofi = self.ofi.reading()
-        all_readings = [*readings, ofi] if ofi is not None else list(readings)
-        fused = self.fusion.fuse(
-            symbol=self.symbol, readings=all_readings, regime_params=regime_params, now_ms=now_ms
+        """Fuse, then close or hold an open position, or size and vet an entry."""
+        draft = _Draft(
+            decision_id=decision_id,
+            at_ms=tick.timestamp_ms,
+            fused=self._fuse(tick=tick, readings=readings, regime_params=regime_params),
         )
-        score = fused.score
-        t = self.thresholds
-
-        def hold(reason: str, risk: RiskDecision | None = None) -> Decision:
-            return Decision(
-                decision_id=decision_id,
-                at_ms=now_ms,
-                action=TradeAction.HOLD,
-                fused=fused,
-                risk=risk,
-                request=None,
-                leg="",
-                note=reason,
-            )
-
         if not position.is_flat:
-            long = position.side is PositionSide.LONG
-            exit_reason = ""
-            if (long and score <= t.sell) or (not long and score >= t.buy):
-                exit_reason = f"score {score:+.3f} turned against the {position.side.value}"
-            elif position.target_price is not None and (
-                tick.bid_price >= position.target_price
-                if long
-                else tick.ask_price <= position.target_price
-            ):
-                exit_reason = f"target {position.target_price:g} reached"
-            if not exit_reason:
-                return hold(f"holding {position.side.value}: score {score:+.3f}")
-            request = OrderRequest(
-                symbol=self.symbol,
-                side=OrderSide.SELL if long else OrderSide.BUY,
-                order_type=OrderType.MARKET,
-                client_order_id=self._order_id(decision_id=decision_id, leg="exit"),
-                amount=position.size,
-                reduce_only=self.market_kind is MarketKind.FUTURES,
-            )
-            return Decision(
-                decision_id=decision_id,
-                at_ms=now_ms,
-                action=TradeAction.CLOSE,
-                fused=fused,
-                risk=None,
-                request=request,
-                leg="exit",
-                note=f"close {position.side.value}: {exit_reason}",
-            )
-
-        if score >= t.buy and score > 0.0:
-            side, strong = Side.BUY, score >= t.strong_buy
-        elif score <= t.sell and score < 0.0:
-            if self.market_kind is MarketKind.SPOT:
-                return hold(f"score {score:+.3f} says sell, but a spot bot does not short")
-            side, strong = Side.SELL, score <= t.strong_sell
-        else:
-            return hold(f"score {score:+.3f} is between the thresholds")
+            return self._exit(draft=draft, tick=tick, position=position)
+        score = draft.fused.score
+        entry = self._entry_side(score=score)
+        if isinstance(entry, str):
+            return draft.hold(entry)
+        side, strong = entry
         if paused:
-            return hold(f"paused: not opening ({side.value} signal {score:+.3f})")
+            return draft.hold(f"paused: not opening ({side.value} signal {score:+.3f})")
         if market is None:
-            return hold("waiting for enough closed bars for ATR and volatility")
+            return draft.hold("waiting for enough closed bars for ATR and volatility")
         price = tick.ask_price if side is Side.BUY else tick.bid_price
-        decision = self.risk.evaluate(
+        risk = self.risk.evaluate(
             intent=TradeIntent(
                 symbol=self.symbol,
                 side=side,
                 price=price,
-                size_multiplier=fused.position_size_multiplier
+                size_multiplier=draft.fused.position_size_multiplier
                 * (1.0 if strong else WEAK_SIGNAL_SIZE),
-                stop_pct=fused.stop_loss_pct,
-                target_pct=fused.take_profit_pct,
+                stop_pct=draft.fused.stop_loss_pct,
+                target_pct=draft.fused.take_profit_pct,
             ),
             portfolio=portfolio,
             market=market,
-            now_ms=now_ms,
+            now_ms=draft.at_ms,
         )
-        if not decision.approved:
-            return hold(f"risk refused: {decision.reason}", decision)
+        if not risk.approved:
+            return draft.hold(f"risk refused: {risk.reason}", risk)
+        return self._entry(draft=draft, side=side, price=price, risk=risk)
+
+    def _fuse(
+        self,
+        *,
+        tick: BookTick,
+        readings: Sequence[SignalReading],
+        regime_params: RegimeTradingParams,
+    ) -> FusedSignal:
+        """The fused signal of the given readings and the order flow up to ``tick``."""
+        ofi = self.ofi.reading()
+        all_readings = [*readings, ofi] if ofi is not None else list(readings)
+        return self.fusion.fuse(
+            symbol=self.symbol,
+            readings=all_readings,
+            regime_params=regime_params,
+            now_ms=tick.timestamp_ms,
+        )
+
+    def _exit(self, *, draft: _Draft, tick: BookTick, position: PositionRecord) -> Decision:
+        """Close a position the score turned against or whose target was reached; else hold."""
+        score, t = draft.fused.score, self.thresholds
+        long = position.side is PositionSide.LONG
+        exit_reason = ""
+        if (long and score <= t.sell) or (not long and score >= t.buy):
+            exit_reason = f"score {score:+.3f} turned against the {position.side.value}"
+        elif position.target_price is not None and (
+            tick.bid_price >= position.target_price
+            if long
+            else tick.ask_price <= position.target_price
+        ):
+            exit_reason = f"target {position.target_price:g} reached"
+        if not exit_reason:
+            return draft.hold(f"holding {position.side.value}: score {score:+.3f}")
+        request = OrderRequest(
+            symbol=self.symbol,
+            side=OrderSide.SELL if long else OrderSide.BUY,
+            order_type=OrderType.MARKET,
+            client_order_id=self._order_id(decision_id=draft.decision_id, leg="exit"),
+            amount=position.size,
+            reduce_only=self.market_kind is MarketKind.FUTURES,
+        )
+        return draft.order(
+            action=TradeAction.CLOSE,
+            risk=None,
+            request=request,
+            leg="exit",
+            note=f"close {position.side.value}: {exit_reason}",
+        )
+
+    def _entry_side(self, *, score: float) -> tuple[Side, bool] | str:
+        """The side a flat bot would open and whether the signal is strong; or why it holds."""
+        t = self.thresholds
+        if score >= t.buy and score > 0.0:
+            return Side.BUY, score >= t.strong_buy
+        if score <= t.sell and score < 0.0:
+            if self.market_kind is MarketKind.SPOT:
+                return f"score {score:+.3f} says sell, but a spot bot does not short"
+            return Side.SELL, score <= t.strong_sell
+        return f"score {score:+.3f} is between the thresholds"
+
+    def _entry(self, *, draft: _Draft, side: Side, price: float, risk: RiskDecision) -> Decision:
+        """The approved size rounded to the market's lot; held when under its minimums."""
         info = self.market_info
-        amount = round_down(decision.quantity, info.amount_step)
+        amount = round_down(risk.quantity, info.amount_step)
         if amount <= 0 or (info.min_amount is not None and amount < info.min_amount):
-            return hold(
-                f"size {decision.quantity:g} is below the exchange minimum "
+            return draft.hold(
+                f"size {risk.quantity:g} is below the exchange minimum "
                 f"{info.min_amount or info.amount_step}",
-                decision,
+                risk,
             )
         if info.min_notional is not None and amount * price < info.min_notional:
-            return hold(
+            return draft.hold(
                 f"notional {amount * price:.2f} is below the exchange minimum {info.min_notional}",
-                decision,
+                risk,
             )
         request = OrderRequest(
             symbol=self.symbol,
             side=OrderSide.BUY if side is Side.BUY else OrderSide.SELL,
             order_type=OrderType.MARKET,
-            client_order_id=self._order_id(decision_id=decision_id, leg="entry"),
+            client_order_id=self._order_id(decision_id=draft.decision_id, leg="entry"),
             amount=amount,
         )
-        return Decision(
-            decision_id=decision_id,
-            at_ms=now_ms,
+        return draft.order(
             action=TradeAction.OPEN_LONG if side is Side.BUY else TradeAction.OPEN_SHORT,
-            fused=fused,
-            risk=decision,
+            risk=risk,
             request=request,
             leg="entry",
+        )
+
+
+class _Draft(NamedTuple):
+    """What every outcome of one decision carries: its id, its time and the fused signal."""
+
+    decision_id: str
+    at_ms: int
+    fused: FusedSignal
+
+    def hold(self, note: str, risk: RiskDecision | None = None) -> Decision:
+        return self.order(action=TradeAction.HOLD, risk=risk, request=None, leg="", note=note)
+
+    def order(
+        self,
+        *,
+        action: TradeAction,
+        risk: RiskDecision | None,
+        request: OrderRequest | None,
+        leg: str,
+        note: str = "",
+    ) -> Decision:
+        return Decision(
+            decision_id=self.decision_id,
+            at_ms=self.at_ms,
+            action=action,
+            fused=self.fused,
+            risk=risk,
+            request=request,
+            leg=leg,
+            note=note,
         )
