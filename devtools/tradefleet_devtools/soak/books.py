@@ -72,7 +72,7 @@ def fill_line(fill: Mapping[str, Any]) -> str:
     )
 
 
-def position_at(fills: Sequence[Mapping[str, Any]], at_ms: int) -> Decimal:
+def position_at(fills: Sequence[Mapping[str, Any]], *, at_ms: int) -> Decimal:
     return sum((signed(f) for f in fills if int(f["time_ms"]) <= at_ms), Decimal(0))
 
 
@@ -92,25 +92,27 @@ def exposures(obs: TrialObservation) -> Spans:
     points = {int(f["time_ms"]) for f in fills}
     for stop in stops:
         points.add(int(stop["created_ms"]))
-        points.add(stop_end(stop, end))
+        points.add(stop_end(stop, default_ms=end))
     ordered = sorted(p for p in points if p < end)
     spans: list[Span] = []
     for index, at in enumerate(ordered):
         following = ordered[index + 1] if index + 1 < len(ordered) else end
-        position = position_at(fills, at)
-        if position != 0 and not any(covers(s, position, at, end) for s in stops):
+        position = position_at(fills, at_ms=at)
+        if position != 0 and not any(
+            covers(s, position=position, at_ms=at, end_ms=end) for s in stops
+        ):
             spans.append(Span(start_ms=at, end_ms=following))
     return union(spans)
 
 
-def stop_end(stop: Mapping[str, Any], default_ms: int) -> int:
+def stop_end(stop: Mapping[str, Any], *, default_ms: int) -> int:
     if stop["status"] == "NEW":
         return default_ms
     return int(stop.get("triggered_ms") or stop["updated_ms"])
 
 
-def covers(stop: Mapping[str, Any], position: Decimal, at_ms: int, end_ms: int) -> bool:
-    live = int(stop["created_ms"]) <= at_ms < stop_end(stop, end_ms)
+def covers(stop: Mapping[str, Any], *, position: Decimal, at_ms: int, end_ms: int) -> bool:
+    live = int(stop["created_ms"]) <= at_ms < stop_end(stop, default_ms=end_ms)
     closing = "SELL" if position > 0 else "BUY"
     enough = bool(stop["close_position"]) or dec(stop["quantity"]) >= abs(position)
     return live and stop["side"] == closing and enough
@@ -156,7 +158,7 @@ def acting(obs: TrialObservation) -> Spans:
     """When a runtime could act on the bot's position (see the module docstring)."""
     by_name = {inc.name: inc for inc in obs.incarnations}
     holders = [
-        subtract([tenure], by_name[name].hung) for name, tenure in lease_tenures(obs).items()
+        subtract([tenure], cut=by_name[name].hung) for name, tenure in lease_tenures(obs).items()
     ]
     able = union(span for spans in holders for span in spans)
-    return subtract(subtract(able, obs.redis_down), venue_refuses_stops(obs))
+    return subtract(subtract(able, cut=obs.redis_down), cut=venue_refuses_stops(obs))

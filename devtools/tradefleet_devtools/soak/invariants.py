@@ -128,7 +128,7 @@ class Violation:
 
 
 def _violation(
-    obs: TrialObservation, invariant: Invariant, message: str, evidence: Iterable[str] = ()
+    obs: TrialObservation, *, invariant: Invariant, message: str, evidence: Iterable[str] = ()
 ) -> Violation:
     return Violation(
         invariant=invariant,
@@ -155,9 +155,9 @@ def check_one_order_per_decision(obs: TrialObservation) -> list[Violation]:
             violations.append(
                 _violation(
                     obs,
-                    Invariant.ONE_ORDER_PER_DECISION,
-                    f"client order id {cid} booked {len(lines)} times",
-                    lines,
+                    invariant=Invariant.ONE_ORDER_PER_DECISION,
+                    message=f"client order id {cid} booked {len(lines)} times",
+                    evidence=lines,
                 )
             )
     violations.extend(_repeated_decision_legs(obs))
@@ -179,9 +179,9 @@ def _repeated_decision_legs(obs: TrialObservation) -> list[Violation]:
     return [
         _violation(
             obs,
-            Invariant.ONE_ORDER_PER_DECISION,
-            f"decision {decision} leg {leg} executed under {len(cids)} client ids",
-            sorted(cids),
+            invariant=Invariant.ONE_ORDER_PER_DECISION,
+            message=f"decision {decision} leg {leg} executed under {len(cids)} client ids",
+            evidence=sorted(cids),
         )
         for (decision, leg), cids in executed.items()
         if len(cids) > 1
@@ -205,11 +205,11 @@ def _entries_onto_a_position(obs: TrialObservation) -> list[Violation]:
             violations.append(
                 _violation(
                     obs,
-                    Invariant.ONE_ORDER_PER_DECISION,
-                    f"entry {order['client_order_id']} executed onto an open position of "
+                    invariant=Invariant.ONE_ORDER_PER_DECISION,
+                    message=f"entry {order['client_order_id']} executed onto an open position of "
                     f"{position} (a second decision taken while the first one's outcome "
                     "was not known)",
-                    [order_line(order), *recent[-4:], fill_line(fill)],
+                    evidence=[order_line(order), *recent[-4:], fill_line(fill)],
                 )
             )
         seen.add(order_id)
@@ -231,9 +231,9 @@ def check_position_is_fills(obs: TrialObservation) -> list[Violation]:
         violations.append(
             _violation(
                 obs,
-                Invariant.POSITION_IS_FILLS,
-                f"the exchange books a position of {amount}, its fills sum to {total}",
-                [fill_line(f) for f in fills[-EVIDENCE_LINES:]],
+                invariant=Invariant.POSITION_IS_FILLS,
+                message=f"the exchange books a position of {amount}, its fills sum to {total}",
+                evidence=[fill_line(f) for f in fills[-EVIDENCE_LINES:]],
             )
         )
     final = obs.final
@@ -245,9 +245,9 @@ def check_position_is_fills(obs: TrialObservation) -> list[Violation]:
         violations.append(
             _violation(
                 obs,
-                Invariant.POSITION_IS_FILLS,
-                f"the bot reports a position of {reported}, the exchange's fills sum to {total}",
-                [f"/status position {status.get('position')}"]
+                invariant=Invariant.POSITION_IS_FILLS,
+                message=f"the bot reports a position of {reported}, the exchange's fills sum to {total}",
+                evidence=[f"/status position {status.get('position')}"]
                 + [fill_line(f) for f in fills[-EVIDENCE_LINES:]],
             )
         )
@@ -256,9 +256,9 @@ def check_position_is_fills(obs: TrialObservation) -> list[Violation]:
         violations.append(
             _violation(
                 obs,
-                Invariant.POSITION_IS_FILLS,
-                f"Redis holds a position of {stored}, the exchange's fills sum to {total}",
-                [f"redis position {final.redis_position}"]
+                invariant=Invariant.POSITION_IS_FILLS,
+                message=f"Redis holds a position of {stored}, the exchange's fills sum to {total}",
+                evidence=[f"redis position {final.redis_position}"]
                 + [fill_line(f) for f in fills[-EVIDENCE_LINES:]],
             )
         )
@@ -284,19 +284,19 @@ def check_protected_within_2s(obs: TrialObservation) -> list[Violation]:
     stops = algo_orders(obs)
     could_act = acting(obs)
     for exposure in exposures(obs):
-        for piece in intersect([exposure], could_act):
+        for piece in intersect([exposure], second=could_act):
             if piece.length_ms <= PROTECTION_DEADLINE_MS:
                 continue
             flagged.append(piece)
             violations.append(
                 _violation(
                     obs,
-                    Invariant.PROTECTED_WITHIN_2S,
-                    f"position {position_at(fills, piece.start_ms)} without a stop on the "
+                    invariant=Invariant.PROTECTED_WITHIN_2S,
+                    message=f"position {position_at(fills, at_ms=piece.start_ms)} without a stop on the "
                     f"exchange for {piece.length_ms / 1000:.2f}s while a runtime could act "
                     f"({piece.start_ms}..{piece.end_ms}; exposed {exposure.start_ms}.."
                     f"{exposure.end_ms})",
-                    _protection_evidence(obs, piece=piece, fills=fills, stops=stops),
+                    evidence=_protection_evidence(obs, piece=piece, fills=fills, stops=stops),
                 )
             )
     exposed = exposures(obs)
@@ -361,11 +361,11 @@ def _self_reported_unprotected(
                 violations.append(
                     _violation(
                         obs,
-                        Invariant.PROTECTED_WITHIN_2S,
-                        f"{run[0].incarnation} reports its position without an exchange or a "
+                        invariant=Invariant.PROTECTED_WITHIN_2S,
+                        message=f"{run[0].incarnation} reports its position without an exchange or a "
                         f"software stop for over 2 s ({len(run)} status sample(s), up to "
                         f"{max(s.unprotected_s for s in run):.2f}s)",
-                        [_sample_line(s) for s in (run[0], run[-1])],
+                        evidence=[_sample_line(s) for s in (run[0], run[-1])],
                     )
                 )
             run = []
@@ -406,24 +406,26 @@ def check_no_orphan_orders(obs: TrialObservation) -> list[Violation]:
     violations: list[Violation] = []
     resting = [o for o in sent_orders(obs) if o["status"] in OPEN_REGULAR]
     for order in resting:
-        reasons = _orphan_reasons(obs, order["client_order_id"], known=known)
+        cid = order["client_order_id"]
+        reasons = _orphan_reasons(obs, cid=cid, known=known)
         reasons.append("a regular order still open after the bot settled (it sends market orders)")
-        violations.append(_orphan(obs, order["client_order_id"], reasons, order_line(order)))
+        violations.append(_orphan(obs, cid=cid, reasons=reasons, line=order_line(order)))
     for algo in algo_orders(obs):
         if algo["status"] != "NEW":
             continue
-        reasons = _orphan_reasons(obs, algo["client_algo_id"], known=known)
+        cid = algo["client_algo_id"]
+        reasons = _orphan_reasons(obs, cid=cid, known=known)
         closing = "SELL" if position > 0 else "BUY"
         if position == 0:
             reasons.append("a stop left while the position is flat")
         elif algo["side"] != closing:
             reasons.append(f"a {algo['side']} stop on a {position} position (wrong side)")
         if reasons:
-            violations.append(_orphan(obs, algo["client_algo_id"], reasons, algo_line(algo)))
+            violations.append(_orphan(obs, cid=cid, reasons=reasons, line=algo_line(algo)))
     return violations
 
 
-def _orphan_reasons(obs: TrialObservation, cid: str, *, known: set[str]) -> list[str]:
+def _orphan_reasons(obs: TrialObservation, *, cid: str, known: set[str]) -> list[str]:
     reasons: list[str] = []
     if not owns(exchange=obs.exchange_id, bot_name=obs.bot_name, client_order_id=cid):
         reasons.append("not recognisable as the bot's (owns() is false)")
@@ -432,12 +434,12 @@ def _orphan_reasons(obs: TrialObservation, cid: str, *, known: set[str]) -> list
     return reasons
 
 
-def _orphan(obs: TrialObservation, cid: str, reasons: list[str], line: str) -> Violation:
+def _orphan(obs: TrialObservation, *, cid: str, reasons: list[str], line: str) -> Violation:
     return _violation(
         obs,
-        Invariant.NO_ORPHAN_ORDERS,
-        f"open order {cid}: {'; '.join(reasons)}",
-        [line, f"redis record {dict(obs.redis_orders.get(cid) or {})}"],
+        invariant=Invariant.NO_ORPHAN_ORDERS,
+        message=f"open order {cid}: {'; '.join(reasons)}",
+        evidence=[line, f"redis record {dict(obs.redis_orders.get(cid) or {})}"],
     )
 
 
@@ -484,9 +486,9 @@ def check_no_order_from_fenced_runtime(obs: TrialObservation) -> list[Violation]
         violations.append(
             _violation(
                 obs,
-                Invariant.NO_ORDER_FROM_FENCED_RUNTIME,
-                problem,
-                [line, *logged, *_tenure_lines(tenures, by_name)],
+                invariant=Invariant.NO_ORDER_FROM_FENCED_RUNTIME,
+                message=problem,
+                evidence=[line, *logged, *_tenure_lines(tenures, by_name=by_name)],
             )
         )
     booked = {cid for cid, *_ in sent}
@@ -510,14 +512,14 @@ def _attempts_outside_tenure(
         violations.append(
             _violation(
                 obs,
-                Invariant.NO_ORDER_FROM_FENCED_RUNTIME,
-                f"{intent.incarnation} recorded the intent of {intent.client_order_id} at "
+                invariant=Invariant.NO_ORDER_FROM_FENCED_RUNTIME,
+                message=f"{intent.incarnation} recorded the intent of {intent.client_order_id} at "
                 f"{intent.at_ms}, outside its lease tenure, and sent it "
                 "(the exchange did not book it)",
-                [
+                evidence=[
                     f"{intent.incarnation} log at {intent.at_ms}: order intent recorded: "
                     f"{intent.leg} {intent.side} {intent.amount} {intent.client_order_id}",
-                    *_tenure_lines(tenures, by_name),
+                    *_tenure_lines(tenures, by_name=by_name),
                 ],
             )
         )
@@ -558,7 +560,7 @@ def _fencing_problem(
     return "; ".join(problems)
 
 
-def _tenure_lines(tenures: Mapping[str, Span], by_name: Mapping[str, Incarnation]) -> list[str]:
+def _tenure_lines(tenures: Mapping[str, Span], *, by_name: Mapping[str, Incarnation]) -> list[str]:
     return [
         f"tenure {name}: {span.start_ms}..{span.end_ms} (ended {by_name[name].end_cause})"
         for name, span in sorted(tenures.items(), key=lambda item: item[1].start_ms)
@@ -577,16 +579,23 @@ def check_equity_matches(obs: TrialObservation) -> list[Violation]:
     reported = (final.status or {}).get("equity")
     evidence = [f"ledger wallet {dict(wallet)}", f"/status equity {reported}"]
     if reported is None:
-        return [_violation(obs, Invariant.EQUITY_MATCHES, "the bot reports no equity", evidence)]
+        return [
+            _violation(
+                obs,
+                invariant=Invariant.EQUITY_MATCHES,
+                message="the bot reports no equity",
+                evidence=evidence,
+            )
+        ]
     difference = abs(Decimal(str(reported)) - ledger_equity)
     if difference > EQUITY_TOLERANCE:
         return [
             _violation(
                 obs,
-                Invariant.EQUITY_MATCHES,
-                f"the bot reports equity {reported}, the exchange account {ledger_equity} "
+                invariant=Invariant.EQUITY_MATCHES,
+                message=f"the bot reports equity {reported}, the exchange account {ledger_equity} "
                 f"(off by {difference})",
-                evidence,
+                evidence=evidence,
             )
         ]
     return []
@@ -598,7 +607,7 @@ def check_equity_matches(obs: TrialObservation) -> list[Violation]:
 def check_settles(obs: TrialObservation) -> list[Violation]:
     if obs.final.settled:
         return []
-    return [_violation(obs, Invariant.SETTLES, obs.final.note)]
+    return [_violation(obs, invariant=Invariant.SETTLES, message=obs.final.note)]
 
 
 CHECKS: tuple[Callable[[TrialObservation], list[Violation]], ...] = (

@@ -146,7 +146,7 @@ _PER_REQUEST = (
 _CLOCK_AND_AUTH = ((FaultKind.CLOCK_SKEW, 2), (FaultKind.AUTH_FAILURE, 1))
 
 
-def _weighted(rng: random.Random, table: tuple[tuple[FaultKind, int], ...]) -> FaultKind:
+def _weighted(rng: random.Random, *, table: tuple[tuple[FaultKind, int], ...]) -> FaultKind:
     kinds = [kind for kind, _ in table]
     return rng.choices(kinds, weights=[weight for _, weight in table])[0]
 
@@ -199,7 +199,7 @@ def _exchange_faults(
     faults = [
         ExchangeFault(
             at_s=round(rng.uniform(0.5, active_s - 1.0), 2),
-            rule=draw_fault_rule(rng=rng, kind=_weighted(rng, table)),
+            rule=draw_fault_rule(rng=rng, kind=_weighted(rng, table=table)),
         )
         for _ in range(rng.randint(*options.exchange_faults))
     ]

@@ -41,7 +41,7 @@ def union(spans: Iterable[Span]) -> Spans:
     return tuple(merged)
 
 
-def intersect(first: Iterable[Span], second: Iterable[Span]) -> Spans:
+def intersect(first: Iterable[Span], *, second: Iterable[Span]) -> Spans:
     """What both sets cover."""
     pieces: list[Span] = []
     right = union(second)
@@ -53,7 +53,7 @@ def intersect(first: Iterable[Span], second: Iterable[Span]) -> Spans:
     return union(pieces)
 
 
-def subtract(spans: Iterable[Span], cut: Iterable[Span]) -> Spans:
+def subtract(spans: Iterable[Span], *, cut: Iterable[Span]) -> Spans:
     """What ``spans`` cover and ``cut`` does not."""
     remaining = list(union(spans))
     for hole in union(cut):
@@ -74,5 +74,5 @@ def total_ms(spans: Iterable[Span]) -> int:
     return sum(span.length_ms for span in union(spans))
 
 
-def covering(spans: Iterable[Span], at_ms: int) -> bool:
+def covering(spans: Iterable[Span], *, at_ms: int) -> bool:
     return any(span.contains(at_ms) for span in spans)

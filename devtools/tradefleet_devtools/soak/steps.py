@@ -28,12 +28,12 @@ from tradefleet_devtools.soak.world import TrialWorld
 POLL_S = 0.02
 
 
-async def exchange_fault(world: TrialWorld, step: ExchangeFault) -> None:
+async def exchange_fault(world: TrialWorld, *, step: ExchangeFault) -> None:
     await world.at(step.at_s)
     await world.admin.add_faults([step.rule])
 
 
-async def _wait(world: TrialWorld, found: Callable[[], object]) -> bool:
+async def _wait(world: TrialWorld, *, found: Callable[[], object]) -> bool:
     """Poll ``found()`` until true or the active phase is over."""
     while not world.active_over:
         if found():
@@ -42,18 +42,18 @@ async def _wait(world: TrialWorld, found: Callable[[], object]) -> bool:
     return bool(found())
 
 
-async def runtime_kill(world: TrialWorld, step: RuntimeKill) -> None:
+async def runtime_kill(world: TrialWorld, *, step: RuntimeKill) -> None:
     await world.at(step.at_s)
     point, detail = step.point, ""
     target = world.holder()
     if step.point is KillPoint.AFTER_INTENT:
-        if target is not None and await _intent_after(world, target):
+        if target is not None and await _intent_after(world, runtime=target):
             await asyncio.sleep(step.delay_s)
             detail = f"{step.delay_s * 1000:.0f} ms after an order intent line"
         else:
             point = KillPoint.ANY_TIME
     elif step.point is KillPoint.ACCEPTED_NOT_RECORDED:
-        point, detail = await _in_accept_window(world, step)
+        point, detail = await _in_accept_window(world, step=step)
     if target is None or not target.alive or point is not KillPoint.AFTER_INTENT:
         # Only the lease holder sends orders: the one whose request the exchange accepted.
         target = world.holder()
@@ -67,13 +67,15 @@ async def runtime_kill(world: TrialWorld, step: RuntimeKill) -> None:
     )
 
 
-async def _intent_after(world: TrialWorld, runtime: SoakRuntime) -> bool:
+async def _intent_after(world: TrialWorld, *, runtime: SoakRuntime) -> bool:
     """Wait for ``runtime``'s next ``order intent recorded`` line."""
     seen = len(runtime.log_text())
-    return await _wait(world, lambda: INTENT_LINE.search(runtime.log_text()[seen:]) is not None)
+    return await _wait(
+        world, found=lambda: INTENT_LINE.search(runtime.log_text()[seen:]) is not None
+    )
 
 
-async def _in_accept_window(world: TrialWorld, step: RuntimeKill) -> tuple[KillPoint, str]:
+async def _in_accept_window(world: TrialWorld, *, step: RuntimeKill) -> tuple[KillPoint, str]:
     """Hold the reply of the next ``POST <window>`` after the exchange executed it; return
     once the kill is due, inside that window."""
     mark = now_ms()
@@ -88,7 +90,9 @@ async def _in_accept_window(world: TrialWorld, step: RuntimeKill) -> tuple[KillP
         ]
     )
     kind = FaultKind.ACCEPT_THEN_TIMEOUT.value
-    if not await _wait(world, lambda: world.tap.hits_since(mark, kind=kind, path=step.window)):
+    if not await _wait(
+        world, found=lambda: world.tap.hits_since(mark, kind=kind, path=step.window)
+    ):
         return KillPoint.ANY_TIME, ""
     hit = world.tap.hits_since(mark, kind=kind, path=step.window)[0]
     await asyncio.sleep(max(0.0, hit.at_ms / 1000 + step.delay_s - time.time()))
@@ -105,20 +109,20 @@ async def _in_accept_window(world: TrialWorld, step: RuntimeKill) -> tuple[KillP
     )
 
 
-async def redis_kill(world: TrialWorld, step: RedisKill) -> None:
+async def redis_kill(world: TrialWorld, *, step: RedisKill) -> None:
     await world.at(step.at_s)
     detail = await world.redis.crash(lose_unsynced=step.lose_unsynced)
     lost = "bytes lost" in detail
-    world.note("redis kill (last second of writes lost)" if lost else "redis kill", detail)
+    world.note("redis kill (last second of writes lost)" if lost else "redis kill", detail=detail)
     await asyncio.sleep(step.down_s)
     await world.redis.start()
 
 
-async def second_runtime(world: TrialWorld, step: SecondRuntime) -> None:
+async def second_runtime(world: TrialWorld, *, step: SecondRuntime) -> None:
     await world.at(step.at_s)
     first = world.holder()
     second = world.start_runtime(slot="second")
-    world.note("second runtime", f"{second.name} next to {first.name if first else 'none'}")
+    world.note("second runtime", detail=f"{second.name} next to {first.name if first else 'none'}")
     await asyncio.sleep(step.after_s)
     if step.then is SecondRuntimeThen.SECOND_KILLED:
         await world.kill(second, kind="runtime kill (the second runtime)", restart_after_s=0.0)
@@ -133,6 +137,6 @@ async def second_runtime(world: TrialWorld, step: SecondRuntime) -> None:
         )
     elif step.then is SecondRuntimeThen.FIRST_HUNG:
         target.hang()
-        world.note("runtime hang (SIGSTOP)", f"{target.name} for {step.hang_s}s")
+        world.note("runtime hang (SIGSTOP)", detail=f"{target.name} for {step.hang_s}s")
         await asyncio.sleep(step.hang_s)
         target.resume()

@@ -95,7 +95,7 @@ async def run_trial(*, plan: TrialPlan, workdir: Path) -> TrialObservation:
 async def _run(*, world: TrialWorld, plan: TrialPlan, price: FreezablePrice) -> TrialObservation:
     started = now_ms()
     first = world.start_runtime(slot="primary")
-    await _ready(world, first)
+    await _ready(world, runtime=first)
     background = [
         asyncio.create_task(world.watch(), name="watch"),
         asyncio.create_task(world.sample(), name="sample"),
@@ -103,7 +103,7 @@ async def _run(*, world: TrialWorld, plan: TrialPlan, price: FreezablePrice) -> 
     ]
     try:
         await _active_phase(world=world, plan=plan, price=price)
-        cleared = await _calm_down(world, price)
+        cleared = await _calm_down(world, price=price)
         final = await _settle(world)
         return await _observe(world=world, plan=plan, started=started, cleared=cleared, final=final)
     finally:
@@ -113,7 +113,7 @@ async def _run(*, world: TrialWorld, plan: TrialPlan, price: FreezablePrice) -> 
         await asyncio.gather(*background, return_exceptions=True)
 
 
-async def _ready(world: TrialWorld, runtime: SoakRuntime) -> None:
+async def _ready(world: TrialWorld, *, runtime: SoakRuntime) -> None:
     deadline = time.monotonic() + READY_BOUND_S
     while time.monotonic() < deadline:
         if runtime.exited():
@@ -141,24 +141,24 @@ async def _active_phase(*, world: TrialWorld, plan: TrialPlan, price: FreezableP
             first_direction=plan.first_direction,
             until=lambda: world.active_over,
         ),
-        _end_of_active_phase(world, plan.active_s),
+        _end_of_active_phase(world, active_s=plan.active_s),
     ]
-    jobs += [steps.exchange_fault(world, step) for step in plan.exchange_faults]
-    jobs += [steps.runtime_kill(world, step) for step in plan.kills]
-    jobs += [steps.redis_kill(world, step) for step in plan.redis_kills]
+    jobs += [steps.exchange_fault(world, step=step) for step in plan.exchange_faults]
+    jobs += [steps.runtime_kill(world, step=step) for step in plan.kills]
+    jobs += [steps.redis_kill(world, step=step) for step in plan.redis_kills]
     if plan.second_runtime is not None:
-        jobs.append(steps.second_runtime(world, plan.second_runtime))
+        jobs.append(steps.second_runtime(world, step=plan.second_runtime))
     async with asyncio.TaskGroup() as group:
         for job in jobs:
             group.create_task(job)
 
 
-async def _end_of_active_phase(world: TrialWorld, active_s: float) -> None:
+async def _end_of_active_phase(world: TrialWorld, *, active_s: float) -> None:
     await world.at(active_s)
     world.active_over = True
 
 
-async def _calm_down(world: TrialWorld, price: FreezablePrice) -> int:
+async def _calm_down(world: TrialWorld, *, price: FreezablePrice) -> int:
     """Faults cleared, the price frozen, nobody hung, Redis up; when faults were cleared."""
     price.frozen = True
     await world.admin.clear_faults()
@@ -219,7 +219,7 @@ async def _settle(world: TrialWorld) -> FinalState:
         elif calm_since is None:
             calm_since = time.monotonic()
         elif time.monotonic() - calm_since >= ACCOUNT_PASS_S and holder is not None:
-            return await _refreshed(world, holder)
+            return await _refreshed(world, holder=holder)
         await asyncio.sleep(0.25)
     brief = {k: (last or {}).get(k) for k in ("phase", "ordersBlocked", "position", "protection")}
     return FinalState(
@@ -231,7 +231,7 @@ async def _settle(world: TrialWorld) -> FinalState:
     )
 
 
-async def _refreshed(world: TrialWorld, holder: SoakRuntime) -> FinalState:
+async def _refreshed(world: TrialWorld, *, holder: SoakRuntime) -> FinalState:
     """The lease holder's status after a balance refresh that began after the ledger was read."""
     read_ms = (await world.admin.ledger())["time_ms"]
     client = aioredis.Redis.from_url(world.redis.url, decode_responses=True)

@@ -61,7 +61,7 @@ class TrialWorld:
         """Sleep until ``offset_s`` into the active phase."""
         await asyncio.sleep(max(0.0, self.active_started + offset_s - time.monotonic()))
 
-    def note(self, kind: str, detail: str = "") -> None:
+    def note(self, kind: str, *, detail: str = "") -> None:
         self.actions.append(HarnessAction(at_ms=now_ms(), kind=kind, detail=detail))
 
     # --------------------------------------------------------------------- runtimes
@@ -108,7 +108,7 @@ class TrialWorld:
         """SIGKILL ``runtime``, noted as ``kind``; the pod comes back ``restart_after_s`` later
         if it was the primary."""
         await runtime.kill()
-        self.note(kind, f"{runtime.name} {detail}".rstrip())
+        self.note(kind, detail=f"{runtime.name} {detail}".rstrip())
         if runtime.slot == "primary":
             self._restart_at = time.monotonic() + restart_after_s
 
@@ -123,7 +123,9 @@ class TrialWorld:
             for runtime in self.runtimes:
                 if runtime.exited():
                     message = runtime.termination_message().strip()[:200]
-                    self.note("runtime exit", f"{runtime.name} {runtime.end_cause}: {message}")
+                    self.note(
+                        "runtime exit", detail=f"{runtime.name} {runtime.end_cause}: {message}"
+                    )
                     if runtime.slot == "primary":
                         self._restart_at = time.monotonic() + RESTART_AFTER_EXIT_S
             primary = self.primary

@@ -43,11 +43,11 @@ BOT = "soakbot"
 T0 = 1_800_000_000_000
 
 
-def cid(decision: str, leg: str) -> str:
+def cid(decision: str, *, leg: str) -> str:
     return client_order_id(exchange="binanceusdm", bot_name=BOT, decision_id=decision, leg=leg)
 
 
-ENTRY, STOP, EXIT = cid("a-1", "entry"), cid("a-2", "sl"), cid("a-3", "exit")
+ENTRY, STOP, EXIT = cid("a-1", leg="entry"), cid("a-2", leg="sl"), cid("a-3", leg="exit")
 
 
 def order(
@@ -113,16 +113,16 @@ def stop(
     }
 
 
-def log_line(at: int, message: str) -> LogLine:
+def log_line(at: int, *, message: str) -> LogLine:
     return LogLine(at_ms=at, text=f"2027-01-15 08:00:00,000 INFO tradefleet_runtime.bot {message}")
 
 
 def runtime(
     name: str, *, acquired: int, intents: list[tuple[int, str, str]], ended: int | None = None
 ) -> Incarnation:
-    lines = [log_line(acquired, f"lease acquired: fencing token {acquired}")]
+    lines = [log_line(acquired, message=f"lease acquired: fencing token {acquired}")]
     lines += [
-        log_line(at, f"order intent recorded: {leg} buy 0.003 {client_id}")
+        log_line(at, message=f"order intent recorded: {leg} buy 0.003 {client_id}")
         for at, leg, client_id in intents
     ]
     return Incarnation(
@@ -208,7 +208,7 @@ def test_a_client_order_id_booked_twice_is_one_order_too_many() -> None:
 
 def test_an_entry_filled_onto_an_open_position_is_a_second_decision_on_an_unknown_outcome() -> None:
     trial = healthy_trial()
-    second = cid("a-4", "entry")
+    second = cid("a-4", leg="entry")
     broken = with_ledger(
         trial,
         orders=[*trial.ledger["orders"], order(second, side="BUY", at=T0 + 3_000, order_id=3)],
@@ -221,7 +221,7 @@ def test_an_entry_filled_onto_an_open_position_is_a_second_decision_on_an_unknow
 
 def test_an_exit_then_a_new_entry_from_flat_is_fine() -> None:
     trial = healthy_trial()
-    entry = cid("a-4", "entry")
+    entry = cid("a-4", leg="entry")
     fine = with_ledger(
         trial,
         orders=[
@@ -284,7 +284,7 @@ def test_time_with_no_live_runtime_or_redis_down_is_excused_but_not_the_rest() -
     trial = healthy_trial()
     # The runtime died 500 ms after the fill; its successor acquired the lease 10 s later
     # and placed the stop 1.5 s after that: never more than 2 s while a runtime could act.
-    successor = cid("b-1", "sl")
+    successor = cid("b-1", leg="sl")
     restarted = replace(
         with_ledger(trial, algo_orders=[stop(successor, side="SELL", created=T0 + 13_000)]),
         incarnations=(
@@ -336,7 +336,7 @@ def test_while_the_venue_refuses_stops_the_runtime_must_report_a_software_stop()
     )
     refused = replace(late, fault_hits=(window,))
 
-    def sample(at: int, unprotected: float, kind: str | None) -> StatusSample:
+    def sample(at: int, *, unprotected: float, kind: str | None) -> StatusSample:
         return StatusSample(
             at_ms=at,
             incarnation="primary-0",
@@ -349,9 +349,15 @@ def test_while_the_venue_refuses_stops_the_runtime_must_report_a_software_stop()
             lease_token=T0 + 100,
         )
 
-    software = replace(refused, samples=(sample(T0 + 4_000, 0.0, "software"),))
+    software = replace(refused, samples=(sample(T0 + 4_000, unprotected=0.0, kind="software"),))
     assert check_protected_within_2s(software) == []
-    bare = replace(refused, samples=(sample(T0 + 4_000, 2.6, None), sample(T0 + 4_250, 2.85, None)))
+    bare = replace(
+        refused,
+        samples=(
+            sample(T0 + 4_000, unprotected=2.6, kind=None),
+            sample(T0 + 4_250, unprotected=2.85, kind=None),
+        ),
+    )
     violations = check_protected_within_2s(bare)
     assert len(violations) == 1
     assert "2 status sample(s)" in violations[0].message

@@ -68,11 +68,11 @@ def test_plans_hold_every_harness_fault() -> None:
 def test_span_arithmetic() -> None:
     a = [Span(start_ms=0, end_ms=10), Span(start_ms=5, end_ms=20), Span(start_ms=30, end_ms=40)]
     assert union(a) == (Span(start_ms=0, end_ms=20), Span(start_ms=30, end_ms=40))
-    assert subtract(a, [Span(start_ms=8, end_ms=32)]) == (
+    assert subtract(a, cut=[Span(start_ms=8, end_ms=32)]) == (
         Span(start_ms=0, end_ms=8),
         Span(start_ms=32, end_ms=40),
     )
-    assert intersect(a, [Span(start_ms=15, end_ms=35)]) == (
+    assert intersect(a, second=[Span(start_ms=15, end_ms=35)]) == (
         Span(start_ms=15, end_ms=20),
         Span(start_ms=30, end_ms=35),
     )
