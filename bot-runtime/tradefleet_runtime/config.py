@@ -29,7 +29,7 @@ from typing import Any
 
 from tradefleet_runtime.risk import RiskConfigError, RiskLimits
 from tradefleet_runtime.signals.errors import SignalConfigError
-from tradefleet_runtime.signals.regime import RegimeLabel, RegimeTradingParams
+from tradefleet_runtime.signals.regime_config import RegimeLabel, RegimeTradingParams
 
 API_VERSION = "tradefleet.io/v1alpha1"
 CONFIG_ENV = "TRADEFLEET_CONFIG"

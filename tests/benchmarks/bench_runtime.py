@@ -25,7 +25,7 @@ from tradefleet_runtime.risk import MarketRisk, PortfolioState, RiskEngine, Risk
 from tradefleet_runtime.service.pipeline import DecisionPipeline
 from tradefleet_runtime.signals.fusion import AlphaFusion, FusionConfig
 from tradefleet_runtime.signals.reading import SignalReading
-from tradefleet_runtime.signals.regime import RegimeTradingParams
+from tradefleet_runtime.signals.regime_config import RegimeTradingParams
 
 SYMBOL = "BTC/USDT:USDT"
 N_TICKS = 20_000

@@ -16,17 +16,15 @@ from tradefleet_runtime.signals.fusion import AlphaFusion, FusionConfig, default
 from tradefleet_runtime.signals.ofi import OfiConfig, StreamingOfi
 from tradefleet_runtime.signals.ofi_batch import ofi_series
 from tradefleet_runtime.signals.reading import SignalReading
-from tradefleet_runtime.signals.regime import (
+from tradefleet_runtime.signals.regime import RegimeDetector
+from tradefleet_runtime.signals.regime_config import (
     RegimeConfig,
-    RegimeDetector,
-    RegimeFilter,
     RegimeLabel,
-    RegimeModel,
     default_trading_params,
-    fit_regime_model,
 )
 from tradefleet_runtime.signals.regime_evaluation import evaluate_regimes
 from tradefleet_runtime.signals.regime_features import regime_features
+from tradefleet_runtime.signals.regime_model import RegimeFilter, RegimeModel, fit_regime_model
 
 OFI_SNAPSHOTS = 10_000_000
 STREAM_UPDATES = 1_000_000

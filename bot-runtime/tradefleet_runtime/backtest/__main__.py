@@ -38,7 +38,7 @@ from tradefleet_runtime.backtest.report import (
 )
 from tradefleet_runtime.risk.errors import RiskError
 from tradefleet_runtime.signals.errors import SignalError
-from tradefleet_runtime.signals.regime import RegimeConfig
+from tradefleet_runtime.signals.regime_config import RegimeConfig
 from tradefleet_runtime.strategies.errors import StrategyError
 from tradefleet_runtime.strategies.parameters import StrategyParameters
 from tradefleet_runtime.strategies.registry import STRATEGIES

@@ -62,13 +62,8 @@ from tradefleet_runtime.risk.portfolio import PortfolioState, Position
 from tradefleet_runtime.signals.fusion import AlphaFusion, FusedAction
 from tradefleet_runtime.signals.ofi import OfiConfig, StreamingOfi
 from tradefleet_runtime.signals.reading import SignalReading
-from tradefleet_runtime.signals.regime import (
-    RegimeConfig,
-    RegimeDetector,
-    RegimeLabel,
-    RegimeState,
-    RegimeTradingParams,
-)
+from tradefleet_runtime.signals.regime import RegimeDetector, RegimeState
+from tradefleet_runtime.signals.regime_config import RegimeConfig, RegimeLabel, RegimeTradingParams
 from tradefleet_runtime.strategies.base import STRATEGY_COMPONENT, Bar, StrategySignal
 from tradefleet_runtime.strategies.parameters import StrategyParameters
 from tradefleet_runtime.strategies.registry import create_strategy

@@ -16,13 +16,8 @@ from tradefleet_runtime.execution.model import Candle
 from tradefleet_runtime.risk import MarketRisk, RiskError, RiskLimits, SymbolRisk, WilderATR
 from tradefleet_runtime.signals.errors import SignalError
 from tradefleet_runtime.signals.reading import SignalReading
-from tradefleet_runtime.signals.regime import (
-    MODELLED_LABELS,
-    RegimeConfig,
-    RegimeDetector,
-    RegimeLabel,
-    RegimeState,
-)
+from tradefleet_runtime.signals.regime import RegimeDetector, RegimeState
+from tradefleet_runtime.signals.regime_config import MODELLED_LABELS, RegimeConfig, RegimeLabel
 from tradefleet_runtime.strategies import Bar, Strategy, StrategyError, StrategySignal
 
 RETURN_WINDOW_MIN = 100

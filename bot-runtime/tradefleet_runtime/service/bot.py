@@ -90,7 +90,7 @@ from tradefleet_runtime.service.trading_state import (
 )
 from tradefleet_runtime.signals.errors import SignalError
 from tradefleet_runtime.signals.fusion import AlphaFusion
-from tradefleet_runtime.signals.regime import RegimeLabel
+from tradefleet_runtime.signals.regime_config import RegimeLabel
 
 LOG = logging.getLogger("tradefleet_runtime.bot")
 T = TypeVar("T")

@@ -26,7 +26,7 @@ from tradefleet_runtime.service.healing import ErrorClass, HealingAction, Healin
 from tradefleet_runtime.service.metrics import BotMetrics
 from tradefleet_runtime.signals.fusion import default_max_age_ms
 from tradefleet_runtime.signals.reading import SignalReading
-from tradefleet_runtime.signals.regime import RegimeConfig, RegimeLabel, RegimeTradingParams
+from tradefleet_runtime.signals.regime_config import RegimeConfig, RegimeLabel, RegimeTradingParams
 from tradefleet_runtime.sources.reader import SourceReader
 
 LOG = logging.getLogger("tradefleet_runtime.bot")

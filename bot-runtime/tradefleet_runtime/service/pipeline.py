@@ -41,7 +41,7 @@ from tradefleet_runtime.risk import (
 from tradefleet_runtime.signals.fusion import AlphaFusion, FusedSignal
 from tradefleet_runtime.signals.ofi import OfiConfig, OfiSignal, StreamingOfi
 from tradefleet_runtime.signals.reading import SignalReading
-from tradefleet_runtime.signals.regime import RegimeTradingParams
+from tradefleet_runtime.signals.regime_config import RegimeTradingParams
 
 WEAK_SIGNAL_SIZE = 0.5
 

@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 from tradefleet_runtime.signals.errors import SignalConfigError, SignalDataError
 from tradefleet_runtime.signals.reading import SignalReading
-from tradefleet_runtime.signals.regime import RegimeTradingParams
+from tradefleet_runtime.signals.regime_config import RegimeTradingParams
 from tradefleet_runtime.signals.validation import (
     require_in_range,
     require_int_at_least,

@@ -11,7 +11,7 @@ from tradefleet_runtime.backtest.model import BacktestConfig
 from tradefleet_runtime.market.synthetic import generate_book
 from tradefleet_runtime.risk.config import RiskLimits
 from tradefleet_runtime.signals.fusion import AlphaFusion, FusionConfig
-from tradefleet_runtime.signals.regime import RegimeConfig
+from tradefleet_runtime.signals.regime_config import RegimeConfig
 from tradefleet_runtime.strategies.parameters import StrategyParameters
 
 pytestmark = pytest.mark.unit

@@ -17,7 +17,7 @@ from tradefleet_runtime.config import (
     parse_source_config,
     restart_only_changes,
 )
-from tradefleet_runtime.signals.regime import RegimeLabel
+from tradefleet_runtime.signals.regime_config import RegimeLabel
 
 pytestmark = pytest.mark.unit
 

@@ -11,7 +11,7 @@ from tradefleet_runtime.persistence.records import PositionRecord, PositionSide
 from tradefleet_runtime.risk import MarketRisk, PortfolioState, RiskEngine, RiskLimits, SymbolRisk
 from tradefleet_runtime.service.pipeline import Decision, DecisionPipeline, TradeAction, round_down
 from tradefleet_runtime.signals.fusion import AlphaFusion, FusionConfig
-from tradefleet_runtime.signals.regime import RegimeTradingParams
+from tradefleet_runtime.signals.regime_config import RegimeTradingParams
 
 pytestmark = pytest.mark.unit
 

@@ -14,7 +14,7 @@ from tradefleet_runtime.signals.fusion import (
     default_weights,
 )
 from tradefleet_runtime.signals.reading import SignalReading
-from tradefleet_runtime.signals.regime import RegimeLabel, default_trading_params
+from tradefleet_runtime.signals.regime_config import RegimeLabel, default_trading_params
 
 pytestmark = pytest.mark.unit
 

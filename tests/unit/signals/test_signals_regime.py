@@ -9,22 +9,19 @@ import pytest
 from scipy.stats import multivariate_normal
 from tradefleet_runtime.market.synthetic import generate_market
 from tradefleet_runtime.signals.errors import RegimeFitError, SignalConfigError, SignalDataError
-from tradefleet_runtime.signals.regime import (
-    ModelState,
-    RegimeConfig,
-    RegimeDetector,
-    RegimeFilter,
-    RegimeLabel,
-    RegimeModel,
-    RegimeState,
-    check_covariances,
-    fit_regime_model,
-)
+from tradefleet_runtime.signals.regime import ModelState, RegimeDetector, RegimeState
+from tradefleet_runtime.signals.regime_config import RegimeConfig, RegimeLabel
 from tradefleet_runtime.signals.regime_evaluation import evaluate_regimes
 from tradefleet_runtime.signals.regime_features import (
     FeatureHistory,
     RegimeFeatureTracker,
     regime_features,
+)
+from tradefleet_runtime.signals.regime_model import (
+    RegimeFilter,
+    RegimeModel,
+    check_covariances,
+    fit_regime_model,
 )
 
 pytestmark = pytest.mark.unit

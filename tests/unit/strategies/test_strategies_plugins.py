@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 from tradefleet_runtime.signals.fusion import AlphaFusion, FusedAction, FusionConfig
-from tradefleet_runtime.signals.regime import RegimeTradingParams
+from tradefleet_runtime.signals.regime_config import RegimeTradingParams
 from tradefleet_runtime.strategies import (
     STRATEGIES,
     Bar,

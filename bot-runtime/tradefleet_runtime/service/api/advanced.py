@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from tradefleet_runtime.marketdata.ticks import DropReason
 from tradefleet_runtime.service.api.replies import Replies, coin_of
 from tradefleet_runtime.service.api.view import AdvancedView, SourcesView
-from tradefleet_runtime.signals.regime import MODELLED_LABELS
+from tradefleet_runtime.signals.regime_config import MODELLED_LABELS
 from tradefleet_runtime.signals.whale import FlowDirection
 
 
