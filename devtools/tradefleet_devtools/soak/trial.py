@@ -8,7 +8,10 @@ pushed so the bot trades both ways, the plan's steps at their offsets); settling
 cleared, the price frozen, hung runtimes resumed, Redis up, a runtime running, until the lease
 holder reports ``phase: trading`` with ``ordersBlocked`` null and the exchange has nothing in
 flight for an account-loop pass, at most ``SETTLE_BOUND_S``); a balance refresh that begins
-after the ledger was read; then the ledger, Redis and the logs are read and everything stops.
+after the ledger was read, the lease holder's status, then the ledger and Redis read again —
+all of it again if the exchange saw any trading meanwhile (the price is frozen, but the bot
+may still act once on the order flow it saw), so the final status describes the final ledger;
+then the logs are read and everything stops.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import json
 import time
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +108,10 @@ async def _run(*, world: TrialWorld, plan: TrialPlan, price: FreezablePrice) -> 
     try:
         await _active_phase(world=world, plan=plan, price=price)
         cleared = await _calm_down(world, price=price)
-        final = await _settle(world)
-        return await _observe(world=world, plan=plan, started=started, cleared=cleared, final=final)
+        final, books = await _settle(world)
+        return await _observe(
+            world=world, plan=plan, started=started, cleared=cleared, final=final, books=books
+        )
     finally:
         world.closing = True
         for task in background:
@@ -200,7 +206,47 @@ async def _calm_exchange(world: TrialWorld) -> bool:
     return not resting
 
 
-async def _settle(world: TrialWorld) -> FinalState:
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Books:
+    """The exchange's ledger and the bot's Redis records, read together."""
+
+    ledger: dict[str, Any]
+    orders: dict[str, Any]
+    unresolved: frozenset[str]
+    position: dict[str, Any] | None
+    balance: dict[str, Any] | None
+
+
+async def _read_books(world: TrialWorld) -> Books:
+    """Redis first, then the ledger (so the ledger is never older than the records)."""
+    client = aioredis.Redis.from_url(world.redis.url, decode_responses=True)
+    prefix = world.config["redis"]["keyPrefix"]
+    try:
+        raw_orders = await client.hgetall(f"{prefix}:orders")
+        unresolved = await client.smembers(f"{prefix}:orders:unresolved")
+        position = json.loads(await client.get(f"{prefix}:position") or "null")
+        balance = json.loads(await client.get(f"{prefix}:balance") or "null")
+    finally:
+        await client.aclose()
+    return Books(
+        ledger=await world.admin.ledger(),
+        orders={str(cid): json.loads(raw) for cid, raw in raw_orders.items()},
+        unresolved=frozenset(str(cid) for cid in unresolved),
+        position=position,
+        balance=balance,
+    )
+
+
+def _activity(ledger: dict[str, Any]) -> tuple[object, ...]:
+    """What changes in a ledger when the bot trades (not the clock)."""
+    return (
+        tuple((o["order_id"], o["status"], o["executed_quantity"]) for o in ledger["orders"]),
+        len(ledger["fills"]),
+        tuple((a["algo_id"], a["status"]) for a in ledger["algo_orders"]),
+    )
+
+
+async def _settle(world: TrialWorld) -> tuple[FinalState, Books | None]:
     deadline = time.monotonic() + SETTLE_BOUND_S
     calm_since: float | None = None
     last: dict[str, Any] | None = None
@@ -219,7 +265,11 @@ async def _settle(world: TrialWorld) -> FinalState:
         elif calm_since is None:
             calm_since = time.monotonic()
         elif time.monotonic() - calm_since >= ACCOUNT_PASS_S and holder is not None:
-            return await _refreshed(world, holder=holder)
+            at_rest = await _at_rest(world, holder=holder)
+            if at_rest is not None:
+                return at_rest
+            # The bot traded meanwhile (a signal it still had): settle again.
+            calm_since = None
         await asyncio.sleep(0.25)
     brief = {k: (last or {}).get(k) for k in ("phase", "ordersBlocked", "position", "protection")}
     return FinalState(
@@ -228,45 +278,46 @@ async def _settle(world: TrialWorld) -> FinalState:
         f"of a lease holder: {brief if last else 'none answered'}",
         status=None,
         redis_position=None,
-    )
+    ), None
 
 
-async def _refreshed(world: TrialWorld, *, holder: SoakRuntime) -> FinalState:
-    """The lease holder's status after a balance refresh that began after the ledger was read."""
-    read_ms = (await world.admin.ledger())["time_ms"]
-    client = aioredis.Redis.from_url(world.redis.url, decode_responses=True)
-    prefix = world.config["redis"]["keyPrefix"]
+async def _at_rest(world: TrialWorld, *, holder: SoakRuntime) -> tuple[FinalState, Books] | None:
+    """The lease holder's status after a balance refresh that began after the ledger was
+    read, with the books read after it; None when the exchange saw any trading meanwhile
+    (the status would not describe the ledger it is compared with)."""
+    before = await world.admin.ledger()
     deadline = time.monotonic() + REFRESH_BOUND_S
-    try:
-        while time.monotonic() < deadline:
-            balance = json.loads(await client.get(f"{prefix}:balance") or "null")
-            if balance is not None and int(balance.get("asOfMs", 0)) > read_ms:
-                status = await holder.status(world.client)
-                position = json.loads(await client.get(f"{prefix}:position") or "null")
-                if status is not None:
-                    return FinalState(settled=True, note="", status=status, redis_position=position)
-            await asyncio.sleep(0.2)
-    finally:
-        await client.aclose()
+    while time.monotonic() < deadline:
+        books = await _read_books(world)
+        refreshed = books.balance is not None and int(books.balance.get("asOfMs", 0)) > int(
+            before["time_ms"]
+        )
+        if refreshed:
+            status = await holder.status(world.client)
+            books = await _read_books(world)
+            if status is None or _activity(books.ledger) != _activity(before):
+                return None
+            final = FinalState(settled=True, note="", status=status, redis_position=books.position)
+            return final, books
+        await asyncio.sleep(0.2)
     return FinalState(
         settled=False,
         note=f"no balance refresh within {REFRESH_BOUND_S:.0f}s of the bot settling",
         status=None,
         redis_position=None,
-    )
+    ), await _read_books(world)
 
 
 async def _observe(
-    *, world: TrialWorld, plan: TrialPlan, started: int, cleared: int, final: FinalState
+    *,
+    world: TrialWorld,
+    plan: TrialPlan,
+    started: int,
+    cleared: int,
+    final: FinalState,
+    books: Books | None,
 ) -> TrialObservation:
-    ledger = await world.admin.ledger()
-    client = aioredis.Redis.from_url(world.redis.url, decode_responses=True)
-    prefix = world.config["redis"]["keyPrefix"]
-    try:
-        raw_orders = await client.hgetall(f"{prefix}:orders")
-        unresolved = await client.smembers(f"{prefix}:orders:unresolved")
-    finally:
-        await client.aclose()
+    books = books or await _read_books(world)
     return TrialObservation(
         trial=plan.trial,
         seed=plan.seed,
@@ -274,10 +325,10 @@ async def _observe(
         exchange_id=EXCHANGE_ID,
         symbol=EXCHANGE_SYMBOL,
         started_ms=started,
-        ended_ms=int(ledger["time_ms"]),
-        ledger=ledger,
-        redis_orders={str(cid): json.loads(raw) for cid, raw in raw_orders.items()},
-        redis_unresolved=frozenset(str(cid) for cid in unresolved),
+        ended_ms=int(books.ledger["time_ms"]),
+        ledger=books.ledger,
+        redis_orders=books.orders,
+        redis_unresolved=books.unresolved,
         incarnations=tuple(r.incarnation() for r in world.runtimes),
         samples=tuple(world.samples),
         fault_hits=tuple(world.tap.hits),
