@@ -46,7 +46,7 @@ import vectorbt as vbt
 from tradefleet_runtime.backtest.data import BarSeries, synthetic_bars
 from tradefleet_runtime.backtest.grid import grid_backtest, run_grid
 from tradefleet_runtime.backtest.model import BacktestConfig, ExitReason
-from tradefleet_runtime.backtest.optimise import ObjectiveSpec, random_search
+from tradefleet_runtime.backtest.search import ObjectiveSpec, random_search
 from tradefleet_runtime.backtest.series import IndicatorCache
 from tradefleet_runtime.strategies.parameters import StrategyParameters
 

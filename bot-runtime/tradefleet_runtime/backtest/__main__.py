@@ -20,22 +20,21 @@ from tradefleet_runtime.backtest.engine import RiskSetup, run_backtest
 from tradefleet_runtime.backtest.errors import BacktestConfigError, BacktestError
 from tradefleet_runtime.backtest.metrics import finite_or_none
 from tradefleet_runtime.backtest.model import BacktestConfig
-from tradefleet_runtime.backtest.optimise import (
-    Objective,
-    ObjectiveSpec,
-    SearchMethod,
-    SearchResult,
-    WalkForwardReport,
-    search,
-    tuned_spec,
-    walk_forward,
-)
 from tradefleet_runtime.backtest.report import (
     ReportSection,
     format_table,
     metrics_rows,
     write_report,
 )
+from tradefleet_runtime.backtest.search import (
+    Objective,
+    ObjectiveSpec,
+    SearchMethod,
+    SearchResult,
+    search,
+    tuned_spec,
+)
+from tradefleet_runtime.backtest.walk_forward import WalkForwardReport, walk_forward
 from tradefleet_runtime.risk.errors import RiskError
 from tradefleet_runtime.signals.errors import SignalError
 from tradefleet_runtime.signals.regime_config import RegimeConfig

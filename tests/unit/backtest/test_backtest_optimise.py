@@ -10,18 +10,16 @@ import pytest
 from tradefleet_runtime.backtest.data import BarSeries, synthetic_bars
 from tradefleet_runtime.backtest.errors import BacktestConfigError
 from tradefleet_runtime.backtest.metrics import BacktestMetrics
-from tradefleet_runtime.backtest.optimise import (
-    HELD_UP_RATIO,
+from tradefleet_runtime.backtest.optimise import run_optimisation_job
+from tradefleet_runtime.backtest.search import (
     TUNED_KEYS,
     Objective,
     ObjectiveSpec,
     SearchSpace,
-    Verdict,
     bayesian_search,
     random_search,
-    run_optimisation_job,
-    walk_forward,
 )
+from tradefleet_runtime.backtest.walk_forward import HELD_UP_RATIO, Verdict, walk_forward
 from tradefleet_runtime.strategies.parameters import StrategyParameters
 
 pytestmark = pytest.mark.unit
