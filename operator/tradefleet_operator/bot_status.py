@@ -28,6 +28,7 @@ from tradefleet_operator.spec import (
     ValidationProblem,
 )
 from tradefleet_operator.spec.vocabulary import ConditionType, Reason
+from tradefleet_operator.trading import blocks_ready, trading_phase
 
 # Status fields that later features (runtime polling, self-healing) own; a reconcile keeps them.
 CARRIED = (
@@ -307,23 +308,50 @@ def revision_history(
     return [rows[n] for n in sorted(rows, reverse=True)[:10]]
 
 
+_STOPPED_PHASES = frozenset({BotPhase.HALTED, BotPhase.PAUSED, BotPhase.DEGRADED})
+
+
 def bot_phase(
-    *, observed: Sequence[cond.Condition], paused: bool, degraded: bool, halted: bool
+    *,
+    observed: Sequence[cond.Condition],
+    paused: bool,
+    degraded: bool,
+    halted: bool,
+    workload_ready: bool,
+    trading: cond.Condition | None = None,
 ) -> BotPhase:
-    """The phase the conditions add up to, worst first."""
+    """The phase the conditions add up to, worst first: the restart budget, a halt, then what the
+    runtime says about trading while its workload is available, then the rollout."""
     by_type = {c.type: c for c in observed}
     breaker = by_type.get(ConditionType.CIRCUIT_BREAKER_OPEN)
     if degraded:
         return BotPhase.DEGRADED
     if halted or (breaker is not None and breaker.status):
         return BotPhase.HALTED
-    ready = by_type.get(ConditionType.READY)
-    if ready is not None and ready.status:
+    implied = trading_phase(trading) if trading is not None else None
+    # A runtime that says it is halted, paused or cannot trade is believed whether or not its pod
+    # is ready: a runtime halted at start (a rejected key) never becomes ready.
+    if implied is not None and (workload_ready or implied in _STOPPED_PHASES):
+        return implied
+    if workload_ready:
         return BotPhase.PAUSED if paused else BotPhase.RUNNING
     progressing = by_type.get(ConditionType.PROGRESSING)
     if progressing is not None and progressing.status:
         return BotPhase.PROGRESSING
     return BotPhase.PENDING
+
+
+def with_trading(
+    *, observed: Sequence[cond.Condition], trading: cond.Condition
+) -> list[cond.Condition]:
+    """``observed`` plus Trading; a stop that keeps the bot from its job makes it not Ready, with
+    the runtime's reason (more precise than a pod that is not ready)."""
+    if not blocks_ready(trading):
+        return [*observed, trading]
+    ready = cond.Condition(
+        type=ConditionType.READY, status=False, reason=trading.reason, message=trading.message
+    )
+    return [*(ready if c.type == ConditionType.READY else c for c in observed), trading]
 
 
 def restart_message(cause: str, healing: HealingDecision) -> str:

@@ -83,6 +83,8 @@ class RuntimeLink:
             events.append(normal(Reason.COMMAND_DELIVERED, f"runtime acknowledged {name}"))
             if name == "reset-breaker" and commands.breaker_reset_value:
                 control["breakerResetAcknowledged"] = commands.breaker_reset_value
+            if name == "acknowledge" and commands.acknowledge_value:
+                control["acknowledged"] = commands.acknowledge_value
             if name == "halt":
                 control["killSwitchApplied"] = True
             if name == "unhalt":

@@ -22,6 +22,8 @@ from tradefleet_operator.spec.vocabulary import Reason, breaker_reason
 
 ANNOTATION_RESET_BREAKER = "tradefleet.io/reset-circuit-breaker"
 ANNOTATION_KILL_SWITCH = "tradefleet.io/kill-switch"
+# A human says the cause of the runtime's own halt or pause is fixed (a new value each time).
+ANNOTATION_ACKNOWLEDGE = "tradefleet.io/acknowledge"
 MAX_RECORDED_RESTARTS = 50
 
 
@@ -229,6 +231,7 @@ class Commands:
     names: tuple[str, ...]
     breaker_reset_value: str | None
     kill_switch: bool
+    acknowledge_value: str | None = None
 
 
 def runtime_commands(
@@ -258,10 +261,17 @@ def runtime_commands(
     pending_reset = bool(reset_value) and reset_value != control.get("breakerResetAcknowledged")
     if pending_reset and breaker_open:
         names.append("reset-breaker")
+    # Sent once per value, whatever the runtime reports: acknowledging nothing is harmless, and
+    # a halt that happened between two polls is lifted too.
+    acknowledge = annotations.get(ANNOTATION_ACKNOWLEDGE)
+    pending_acknowledge = bool(acknowledge) and acknowledge != control.get("acknowledged")
+    if pending_acknowledge:
+        names.append("acknowledge")
     return Commands(
         names=tuple(names),
         breaker_reset_value=reset_value if pending_reset else None,
         kill_switch=kill,
+        acknowledge_value=acknowledge if pending_acknowledge else None,
     )
 
 

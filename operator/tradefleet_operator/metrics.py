@@ -17,7 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 # Conditions exported per bot; the rest are visible in kubectl.
-EXPORTED_CONDITIONS = ("Ready", "Degraded", "CircuitBreakerOpen", "RolledBack", "Paused")
+EXPORTED_CONDITIONS = ("Ready", "Trading", "Degraded", "CircuitBreakerOpen", "RolledBack", "Paused")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

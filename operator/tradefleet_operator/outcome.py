@@ -46,7 +46,16 @@ class Outcome:
 
 
 _GOOD_WHEN_TRUE = frozenset(
-    {ConditionType.READY, ConditionType.RECONCILED, ConditionType.SIGNAL_SOURCES_READY}
+    {
+        ConditionType.READY,
+        ConditionType.TRADING,
+        ConditionType.RECONCILED,
+        ConditionType.SIGNAL_SOURCES_READY,
+    }
+)
+# A bot that waits for its runtime while a revision rolls out: the rollout's own event says so.
+_WAITING_FOR_RUNTIME = frozenset(
+    {Reason.RUNTIME_NOT_RUNNING, Reason.RUNTIME_UNREACHABLE, Reason.STARTING, Reason.STANDBY}
 )
 _BAD_WHEN_TRUE = frozenset(
     {ConditionType.DEGRADED, ConditionType.CIRCUIT_BREAKER_OPEN, ConditionType.ROLLED_BACK}
@@ -78,9 +87,18 @@ def transition_events(
         ):
             continue
         if c["type"] == ConditionType.READY and not is_true and rolling_out:
-            continue  # the rollout's own event says why the bot is not ready yet
+            continue  # the rollout's own event, or Trading's, says why the bot is not ready yet
+        if (
+            c["type"] == ConditionType.TRADING
+            and rolling_out
+            and c["reason"] in _WAITING_FOR_RUNTIME
+        ):
+            continue
+        # Trading turning False during a rollout is a real stop: the waiting reasons are skipped.
         warn = (c["type"] in _BAD_WHEN_TRUE and is_true) or (
-            c["type"] in _GOOD_WHEN_TRUE and not is_true and not rolling_out
+            c["type"] in _GOOD_WHEN_TRUE
+            and not is_true
+            and (not rolling_out or c["type"] == ConditionType.TRADING)
         )
         events.append(
             Event(type="Warning" if warn else "Normal", reason=c["reason"], message=c["message"])

@@ -78,6 +78,7 @@ from tradefleet_operator.spec import (
 )
 from tradefleet_operator.spec.vocabulary import ConditionType, Reason
 from tradefleet_operator.succession import runtime_pods
+from tradefleet_operator.trading import runtime_state, trading_condition
 from tradefleet_operator.writes import ChildKey, ChildWriter, of_kind, owner_of
 
 __all__ = ["ChildKey", "Outcome", "Reconciler", "SourceState"]
@@ -415,15 +416,19 @@ class Reconciler:
         """The status, the rollback it may call for, and when to look again."""
         revision = plan.revision.revision
         deployment = bot.children.get(bot.workload)
-        observed_conditions = handover.over(
+        workload = handover.over(
             bs.workload_conditions(
                 deployment=deployment, pods=observed.current_pods, revision=revision
             )
         )
-        ready = next(c for c in observed_conditions if c.type == ConditionType.READY).status
+        # Whether the revision rolled out and runs: what rollbacks and the last good revision go by.
+        workload_ready = next(c for c in workload if c.type == ConditionType.READY).status
+        trading = trading_condition(pod=observed.pod, runtime=observed.runtime)
+        observed_conditions = bs.with_trading(observed=workload, trading=trading)
         figures = bs.pod_figures(pods=observed.current_pods, revision=revision)
         if observed.runtime_status is not None:
             figures.update(runtime_figures(observed.runtime_status))
+            figures["runtime"] = runtime_state(observed.runtime_status)
         # The restarts in the window, a rollback's fresh budget notwithstanding.
         figures["restarts"] = len(healing.state.get("recentRestarts") or [])
         observed_conditions.extend(healing.conditions)
@@ -436,8 +441,8 @@ class Reconciler:
         observed_conditions.append(bs.paused_condition(paused=bot.spec.paused))
         rollback = decide_rollback(
             plan=plan.revision,
-            ready=ready,
-            ready_message=bs.ready_message(observed_conditions),
+            ready=workload_ready,
+            ready_message=bs.ready_message(workload),
             previous_status=bot.previous,
             policy=bot.spec.self_healing,
             now=bot.now,
@@ -469,6 +474,8 @@ class Reconciler:
             paused=bot.spec.paused,
             degraded=healing.degraded,
             halted=bool(acted.control.get("killSwitchApplied")),
+            workload_ready=workload_ready,
+            trading=trading,
         )
         status = bs.bot_status(
             parts=bs.BotStatusParts(

@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from tradefleet_operator.spec.vocabulary import BOT_PHASES, PROBLEM_REASONS, REASONS, SOURCE_PHASES
+
 # operator/tradefleet_operator/spec/reference.py -> the repository root.
 DEFAULT_CRD_DIRECTORY = Path(__file__).resolve().parents[3] / "crds"
 
@@ -51,10 +53,44 @@ def load_crds(directory: Path) -> list[Mapping[str, Any]]:
 
 
 def render_reference(crds: Sequence[Mapping[str, Any]]) -> str:
-    """The Markdown reference of ``crds``."""
+    """The Markdown reference of ``crds``, then the status vocabulary (phases and reasons)."""
     kinds = [crd["spec"]["names"]["kind"] for crd in crds]
     contents = "".join(f"- [{kind}](#{kind.lower()})\n" for kind in kinds)
-    return "\n".join([_HEADER, contents, *(_render_crd(crd) for crd in crds)])
+    contents += "- [Phases](#phases)\n- [Condition reasons](#condition-reasons)\n"
+    return "\n".join([_HEADER, contents, *(_render_crd(crd) for crd in crds), _render_vocabulary()])
+
+
+def _render_vocabulary() -> str:
+    """Every phase and every condition or event reason the operator writes, with what to do
+    (from :mod:`tradefleet_operator.spec.vocabulary`)."""
+    lines = [
+        "## Phases",
+        "",
+        "`status.phase` sums up the conditions; the conditions say why.",
+        "",
+        "| kind | phase | meaning |",
+        "|---|---|---|",
+        *(f"| TradingBot | `{phase}` | {_escape(text)} |" for phase, text in BOT_PHASES.items()),
+        *(
+            f"| SignalSource | `{phase}` | {_escape(text)} |"
+            for phase, text in SOURCE_PHASES.items()
+        ),
+        "",
+        "## Condition reasons",
+        "",
+        "Every `reason` of a condition or an event the operator writes. `Ready` and `Reconciled`",
+        "also carry the validation reasons of an `Invalid` resource (the message names each",
+        "field and what is wrong with it).",
+        "",
+        "| reason | of | meaning | what to do |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| `{doc.reason}` | {', '.join(doc.used_on)} | {_escape(doc.meaning)} "
+        f"| {_escape(doc.action)} |"
+        for doc in (*REASONS, *PROBLEM_REASONS)
+    ]
+    return "\n".join([*lines, ""])
 
 
 def schema_rows(*, schema: Mapping[str, Any], path: str) -> Iterator[FieldRow]:

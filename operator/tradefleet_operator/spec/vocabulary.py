@@ -24,6 +24,7 @@ class ConditionType(StrEnum):
     """The condition types of a TradingBot or SignalSource, in the order they are listed."""
 
     READY = "Ready"
+    TRADING = "Trading"
     RECONCILED = "Reconciled"
     PROGRESSING = "Progressing"
     DEGRADED = "Degraded"
@@ -66,6 +67,23 @@ class Reason(StrEnum):
     # Paused
     PAUSED_BY_SPEC = "PausedBySpec"
     TRADING = "Trading"
+    # Trading: the runtime's reasons (tradefleet_runtime.service.trading_state), then the operator's
+    STANDBY = "Standby"
+    KILL_SWITCH = "KillSwitch"
+    AUTHENTICATION_FAILED = "AuthenticationFailed"
+    RUNTIME_HALTED = "RuntimeHalted"
+    STARTING = "Starting"
+    STATE_STORE_UNAVAILABLE = "StateStoreUnavailable"
+    POSITION_UNPROTECTED = "PositionUnprotected"
+    BREAKER_OPEN = "CircuitBreakerOpen"
+    INSUFFICIENT_FUNDS = "InsufficientFunds"
+    ORDERS_UNRESOLVED = "OrdersUnresolved"
+    PAUSED_BY_USER = "PausedByUser"
+    MARKET_DATA_STALE = "MarketDataStale"
+    RATE_LIMITED = "RateLimited"
+    RUNTIME_NOT_RUNNING = "RuntimeNotRunning"
+    RUNTIME_UNREACHABLE = "RuntimeUnreachable"
+    TRADING_STATE_UNKNOWN = "TradingStateUnknown"
     # SignalSourcesReady
     ALL_SOURCES_READY = "AllSourcesReady"
     SIGNAL_SOURCE_MISSING = "SignalSourceMissing"
@@ -89,7 +107,7 @@ class Reason(StrEnum):
     POSITIONS_FLATTENED = "PositionsFlattened"
     FLATTEN_SKIPPED = "FlattenSkipped"
     FLATTEN_TIMED_OUT = "FlattenTimedOut"
-    RUNTIME_UNREACHABLE = "RuntimeUnreachableError"
+    FLATTEN_UNREACHABLE = "RuntimeUnreachableError"
 
 
 EVENT = "event"
@@ -221,7 +239,108 @@ REASONS: tuple[ReasonDoc, ...] = (
         "spec.paused is true: no new positions",
         "set spec.paused to false to trade",
     ),
-    _doc(_R.TRADING, (_C.PAUSED,), "the bot is not paused by its spec", _NOTHING),
+    _doc(
+        _R.TRADING,
+        (_C.PAUSED, _C.TRADING),
+        "(Paused) the bot is not paused by its spec; (Trading) the runtime trades",
+        _NOTHING,
+    ),
+    _doc(
+        _R.RATE_LIMITED,
+        (_C.TRADING,),
+        "the runtime trades but polls slower after HTTP 429s from the exchange",
+        "if it lasts, lower the bot count per exchange account",
+    ),
+    _doc(
+        _R.STANDBY,
+        (_C.TRADING, _C.READY),
+        "another runtime of this bot holds its Redis lease; this one waits",
+        "wait; if it lasts, look for a second runtime of the bot",
+    ),
+    _doc(
+        _R.KILL_SWITCH,
+        (_C.TRADING,),
+        "halted by the tradefleet.io/kill-switch annotation; positions flattened",
+        "remove the annotation to trade again",
+    ),
+    _doc(
+        _R.AUTHENTICATION_FAILED,
+        (_C.TRADING, _C.READY),
+        "the exchange refused the API key: the runtime halted itself",
+        "fix the key in the Secret, restart the pod, then annotate tradefleet.io/acknowledge",
+    ),
+    _doc(
+        _R.RUNTIME_HALTED,
+        (_C.TRADING, _C.READY),
+        "the runtime halted itself; the message says why",
+        "fix the cause, then annotate tradefleet.io/acknowledge",
+    ),
+    _doc(
+        _R.STARTING,
+        (_C.TRADING, _C.READY),
+        "the runtime is not yet reconciled with the exchange",
+        "wait",
+    ),
+    _doc(
+        _R.STATE_STORE_UNAVAILABLE,
+        (_C.TRADING, _C.READY),
+        "Redis is unreachable: no order can be recorded, so none is sent",
+        "restore Redis (see the operator's redis settings)",
+    ),
+    _doc(
+        _R.POSITION_UNPROTECTED,
+        (_C.TRADING, _C.READY),
+        "a position has had no stop for more than 2 s",
+        "see runbook TradefleetPositionUnprotected; protect or flatten the position",
+    ),
+    _doc(
+        _R.BREAKER_OPEN,
+        (_C.TRADING,),
+        "(Trading) a circuit breaker is open: no new positions",
+        "see the CircuitBreakerOpen condition",
+    ),
+    _doc(
+        _R.INSUFFICIENT_FUNDS,
+        (_C.TRADING, _C.READY, _C.PAUSED),
+        "the runtime paused itself: not enough margin or balance",
+        "fund the account or lower spec.risk, then annotate tradefleet.io/acknowledge",
+    ),
+    _doc(
+        _R.ORDERS_UNRESOLVED,
+        (_C.TRADING, _C.PAUSED),
+        "an order's outcome is unknown; new entries wait until it is known",
+        "wait; if it lasts, check the exchange's open orders",
+    ),
+    _doc(
+        _R.PAUSED_BY_USER,
+        (_C.TRADING,),
+        "paused by spec.paused",
+        "set spec.paused to false to trade",
+    ),
+    _doc(
+        _R.MARKET_DATA_STALE,
+        (_C.TRADING, _C.READY),
+        "no valid market data recently",
+        "check the exchange's status and the bot's network egress",
+    ),
+    _doc(
+        _R.RUNTIME_NOT_RUNNING,
+        (_C.TRADING,),
+        "no runtime of the bot is running",
+        "see the Ready condition",
+    ),
+    _doc(
+        _R.RUNTIME_UNREACHABLE,
+        (_C.TRADING,),
+        "the runtime's /status did not answer",
+        "wait; an unreachable runtime is replaced after spec.selfHealing.heartbeatTimeoutSeconds",
+    ),
+    _doc(
+        _R.TRADING_STATE_UNKNOWN,
+        (_C.TRADING,),
+        "the runtime reports no trading state this operator knows",
+        "upgrade the operator to the runtime's version",
+    ),
     _doc(
         _R.ALL_SOURCES_READY,
         (_C.SIGNAL_SOURCES_READY,),
@@ -313,7 +432,7 @@ REASONS: tuple[ReasonDoc, ...] = (
         "check the exchange for open positions",
     ),
     _doc(
-        _R.RUNTIME_UNREACHABLE,
+        _R.FLATTEN_UNREACHABLE,
         (EVENT,),
         "deletion could not reach the runtime to flatten",
         "check the exchange for open positions",

@@ -30,6 +30,10 @@ REQUIRED_ALERTS = {
     "TradefleetHeartbeatMissing",
     "TradefleetOrderErrorRate",
     "TradefleetPositionUnprotected",
+    "TradefleetBotHalted",
+    "TradefleetBotSelfPaused",
+    "TradefleetBotNotTrading",
+    "TradefleetBotRateLimited",
     "TradefleetOperatorDown",
     "TradefleetOperatorNotReconciling",
 }

@@ -252,3 +252,30 @@ def test_runtime_figures_fit_the_status_schema() -> None:
     )
     assert figures["circuitBreaker"]["since"] == "2026-11-21T11:59:00Z"
     assert figures["lastHeartbeat"].endswith("Z")
+
+
+def test_acknowledge_is_sent_once_per_annotation_value_and_never_lifts_by_itself() -> None:
+    """Issue 15 items 1 and 5: only a human's acknowledge lifts the runtime's own halt or pause."""
+    self_halted = {
+        "paused": False,
+        "halted": True,
+        "userPaused": False,
+        "userHalted": False,
+        "haltReason": "binance refused the API key",
+        "circuitBreaker": {"state": "Closed"},
+    }
+    # Nothing the operator compares lifts it: not spec.paused, not the kill switch's absence.
+    assert (
+        runtime_commands(paused=False, annotations={}, control={}, runtime=self_halted).names == ()
+    )
+    ask = {"tradefleet.io/acknowledge": "2026-11-21T12:00:00Z"}
+    first = runtime_commands(paused=False, annotations=ask, control={}, runtime=self_halted)
+    assert first.names == ("acknowledge",)
+    assert first.acknowledge_value == "2026-11-21T12:00:00Z"
+    again = runtime_commands(
+        paused=False,
+        annotations=ask,
+        control={"acknowledged": "2026-11-21T12:00:00Z"},
+        runtime=self_halted,
+    )
+    assert again.names == () and again.acknowledge_value is None
