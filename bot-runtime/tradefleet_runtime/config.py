@@ -76,7 +76,7 @@ class MarketKind(StrEnum):
 
 class MarketDataSource(StrEnum):
     """``exchange``: REST polling through the venue; ``replay``: a CSV/JSONL file of book ticks;
-    ``synthetic``: the seeded generator of :mod:`tradefleet_runtime.market.synthetic`."""
+    ``synthetic``: the seeded generator of :mod:`tradefleet_runtime.marketdata.synthetic`."""
 
     EXCHANGE = "exchange"
     REPLAY = "replay"

@@ -22,8 +22,6 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -349,13 +347,3 @@ class LocalControlPlane:
     def processes(self) -> dict[str, int]:
         """Name → PID of each running control-plane process."""
         return {name: proc.pid for name, proc in self._procs.items() if proc.poll() is None}
-
-
-@contextmanager
-def running_control_plane(*, workdir: Path) -> Iterator[ClusterAccess]:
-    """Context manager form used by fixtures and the demo."""
-    plane = LocalControlPlane(workdir=workdir)
-    try:
-        yield plane.start()
-    finally:
-        plane.stop()

@@ -18,7 +18,7 @@ import time
 
 from tradefleet_runtime.config import MarketKind, Thresholds
 from tradefleet_runtime.execution.model import MarketInfo
-from tradefleet_runtime.market.synthetic import generate_book
+from tradefleet_runtime.marketdata.synthetic import generate_book
 from tradefleet_runtime.marketdata.ticks import BookTick, TickValidator
 from tradefleet_runtime.persistence.records import PositionRecord
 from tradefleet_runtime.risk import MarketRisk, PortfolioState, RiskEngine, RiskLimits, SymbolRisk

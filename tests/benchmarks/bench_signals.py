@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Callable
 
-from tradefleet_runtime.market.synthetic import generate_book, generate_market
+from tradefleet_runtime.marketdata.synthetic import generate_book, generate_market
 from tradefleet_runtime.signals.fusion import AlphaFusion, FusionConfig, default_weights
 from tradefleet_runtime.signals.ofi import OfiConfig, StreamingOfi
 from tradefleet_runtime.signals.ofi_batch import ofi_series

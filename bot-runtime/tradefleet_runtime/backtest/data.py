@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tradefleet_runtime.backtest.errors import BacktestDataError
-from tradefleet_runtime.market.synthetic import (
+from tradefleet_runtime.marketdata.synthetic import (
     SyntheticBook,
     SyntheticMarketError,
     generate_market,

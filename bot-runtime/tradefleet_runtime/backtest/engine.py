@@ -58,7 +58,7 @@ from tradefleet_runtime.risk import RiskEngine, Side, TradeIntent
 from tradefleet_runtime.risk.atr import DEFAULT_ATR_PERIOD, WilderATR
 from tradefleet_runtime.risk.config import RiskLimits
 from tradefleet_runtime.risk.market import MarketRisk, SymbolRisk
-from tradefleet_runtime.risk.portfolio import PortfolioState, Position
+from tradefleet_runtime.risk.portfolio import PortfolioState, RiskPosition
 from tradefleet_runtime.signals.fusion import AlphaFusion, FusedAction
 from tradefleet_runtime.signals.ofi import OfiConfig, StreamingOfi
 from tradefleet_runtime.signals.reading import SignalReading
@@ -161,7 +161,7 @@ class _RiskFeed:
             self._returns.append(math.log(bar.close / self._previous_close))
         self._previous_close = bar.close
 
-    def mark(self, *, equity: float, position: Position | None, now_ms: int) -> bool:
+    def mark(self, *, equity: float, position: RiskPosition | None, now_ms: int) -> bool:
         """Record the bar's equity; True when the breaker tripped and asks to flatten."""
         atr = self._atr.value
         update = self._engine.on_mark(
@@ -441,11 +441,11 @@ class _Replay:
             self.cash, position.direction, position.quantity, position.entry_price, close
         )
 
-    def _risk_position(self, close: float) -> Position | None:
+    def _risk_position(self, close: float) -> RiskPosition | None:
         position = self.position
         if position is None:
             return None
-        return Position(
+        return RiskPosition(
             symbol=self.config.symbol,
             quantity=position.direction * position.quantity,
             entry_price=position.entry_price,

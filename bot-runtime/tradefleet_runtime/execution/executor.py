@@ -43,8 +43,8 @@ from tradefleet_runtime.execution.model import (
     OrderRequest,
     OrderSide,
     OrderType,
-    Position,
-    PositionSide,
+    VenuePosition,
+    VenuePositionSide,
 )
 from tradefleet_runtime.execution.venue import Venue
 
@@ -90,7 +90,7 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class TrackedOrder:
+class OrderLookup:
     """An order the runtime believes is open (from its own persisted state)."""
 
     symbol: str
@@ -111,7 +111,7 @@ class ReconciliationSnapshot:
     untracked_open_orders: tuple[Order, ...]
     resolved_orders: tuple[Order, ...]
     missing_client_order_ids: tuple[str, ...]
-    positions: tuple[Position, ...]
+    positions: tuple[VenuePosition, ...]
     balances: tuple[Balance, ...]
     taken_at_ms: int
 
@@ -289,7 +289,7 @@ class OrderExecutor:
         self,
         *,
         symbol: str,
-        position_side: PositionSide,
+        position_side: VenuePositionSide,
         trigger_price: float,
         client_order_id: str,
     ) -> Order | None:
@@ -297,7 +297,7 @@ class OrderExecutor:
         resting stops (the runtime must then watch the stop itself)."""
         if not self.venue.supports_exchange_stops:
             return None
-        side = OrderSide.SELL if position_side is PositionSide.LONG else OrderSide.BUY
+        side = OrderSide.SELL if position_side is VenuePositionSide.LONG else OrderSide.BUY
         return await self.place(
             OrderRequest(
                 symbol=symbol,
@@ -311,7 +311,7 @@ class OrderExecutor:
         )
 
     async def reconcile(
-        self, *, symbols: Sequence[str], tracked: Sequence[TrackedOrder]
+        self, *, symbols: Sequence[str], tracked: Sequence[OrderLookup]
     ) -> ReconciliationSnapshot:
         """What the venue holds now, and what became of every tracked order."""
         open_orders: list[Order] = []

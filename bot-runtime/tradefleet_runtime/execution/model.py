@@ -44,7 +44,7 @@ class OrderStatus(StrEnum):
         return self is not OrderStatus.OPEN
 
 
-class PositionSide(StrEnum):
+class VenuePositionSide(StrEnum):
     LONG = "long"
     SHORT = "short"
 
@@ -101,11 +101,11 @@ class Order:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Position:
+class VenuePosition:
     """A net position; ``contracts`` is always positive, ``side`` says which way."""
 
     symbol: str
-    side: PositionSide
+    side: VenuePositionSide
     contracts: float
     entry_price: float
     mark_price: float | None
@@ -114,7 +114,7 @@ class Position:
 
     @property
     def signed_contracts(self) -> float:
-        return self.contracts if self.side is PositionSide.LONG else -self.contracts
+        return self.contracts if self.side is VenuePositionSide.LONG else -self.contracts
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

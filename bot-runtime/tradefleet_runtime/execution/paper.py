@@ -51,9 +51,9 @@ from tradefleet_runtime.execution.model import (
     OrderSide,
     OrderStatus,
     OrderType,
-    Position,
-    PositionSide,
     Ticker,
+    VenuePosition,
+    VenuePositionSide,
 )
 from tradefleet_runtime.execution.venue import Venue, check_order_request
 
@@ -534,18 +534,18 @@ class PaperVenue(Venue):
             await self._sync(symbol)
             return [o for o in self._orders if o.symbol == symbol and o.status is OrderStatus.OPEN]
 
-    async def fetch_positions(self, *, symbols: Sequence[str]) -> list[Position]:
+    async def fetch_positions(self, *, symbols: Sequence[str]) -> list[VenuePosition]:
         async with self._changing_account():
             for symbol in symbols:
                 await self._sync(symbol)
             return [self._position(symbol) for symbol in symbols if symbol in self._exposures]
 
-    def _position(self, symbol: str) -> Position:
+    def _position(self, symbol: str) -> VenuePosition:
         exposure = self._exposures[symbol]
         mark = self._mids.get(symbol)
-        return Position(
+        return VenuePosition(
             symbol=symbol,
-            side=PositionSide.LONG if exposure.amount > 0 else PositionSide.SHORT,
+            side=VenuePositionSide.LONG if exposure.amount > 0 else VenuePositionSide.SHORT,
             contracts=abs(exposure.amount),
             entry_price=exposure.entry_price,
             mark_price=mark,

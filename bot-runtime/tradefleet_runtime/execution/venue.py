@@ -38,9 +38,9 @@ from tradefleet_runtime.execution.model import (
     OrderSide,
     OrderStatus,
     OrderType,
-    Position,
-    PositionSide,
     Ticker,
+    VenuePosition,
+    VenuePositionSide,
 )
 
 T = TypeVar("T")
@@ -226,7 +226,7 @@ class Venue(abc.ABC):
         """Open regular and conditional orders of ``symbol``."""
 
     @abc.abstractmethod
-    async def fetch_positions(self, *, symbols: Sequence[str]) -> list[Position]:
+    async def fetch_positions(self, *, symbols: Sequence[str]) -> list[VenuePosition]:
         """Non-empty positions of ``symbols``."""
 
     @abc.abstractmethod
@@ -539,7 +539,7 @@ class CcxtVenue(Venue):
         )
         return [_order_from_ccxt(raw, symbol=symbol) for raw in [*regular, *conditional]]
 
-    async def fetch_positions(self, *, symbols: Sequence[str]) -> list[Position]:
+    async def fetch_positions(self, *, symbols: Sequence[str]) -> list[VenuePosition]:
         self._require_private()
         rows = await self._call(lambda: self._exchange.fetch_positions(list(symbols)))
         positions = []
@@ -548,9 +548,9 @@ class CcxtVenue(Venue):
             if raw.get("symbol") not in symbols or not contracts or raw.get("side") is None:
                 continue
             positions.append(
-                Position(
+                VenuePosition(
                     symbol=raw["symbol"],
-                    side=PositionSide(raw["side"]),
+                    side=VenuePositionSide(raw["side"]),
                     contracts=float(contracts) * float(raw.get("contractSize") or 1.0),
                     entry_price=float(raw.get("entryPrice") or 0.0),
                     mark_price=raw.get("markPrice"),

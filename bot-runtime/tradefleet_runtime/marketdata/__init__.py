@@ -4,5 +4,7 @@ The decision loop (:mod:`tradefleet_runtime.service.bot`) polls a
 :class:`~tradefleet_runtime.marketdata.feeds.MarketFeed` (REST polling through the venue, a
 CSV/JSONL replay, or the synthetic generator) and passes every tick through
 :class:`~tradefleet_runtime.marketdata.ticks.TickValidator` before it reaches the signals.
-Import the submodules directly.
+:mod:`~tradefleet_runtime.marketdata.synthetic` generates labelled, seeded markets (OHLCV bars
+with known regimes and an L1 book with known order flow) for the synthetic feed, tests,
+benchmarks and backtest demos. Import the submodules directly.
 """

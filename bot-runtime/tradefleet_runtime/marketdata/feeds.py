@@ -39,11 +39,11 @@ from tradefleet_runtime.execution.model import (
     Order,
     OrderBook,
     OrderRequest,
-    Position,
     Ticker,
+    VenuePosition,
 )
 from tradefleet_runtime.execution.venue import Venue
-from tradefleet_runtime.market.synthetic import generate_book, generate_market
+from tradefleet_runtime.marketdata.synthetic import generate_book, generate_market
 from tradefleet_runtime.marketdata.ticks import BookTick
 
 REPLAY_COLUMNS = ("timestamp_ms", "bid_price", "bid_size", "ask_price", "ask_size")
@@ -421,7 +421,7 @@ class FeedBookVenue(Venue):
     async def fetch_open_orders(self, *, symbol: str) -> list[Order]:
         raise self._market_data_only()
 
-    async def fetch_positions(self, *, symbols: Sequence[str]) -> list[Position]:
+    async def fetch_positions(self, *, symbols: Sequence[str]) -> list[VenuePosition]:
         raise self._market_data_only()
 
     async def fetch_balances(self) -> dict[str, Balance]:

@@ -33,7 +33,7 @@ from tradefleet_runtime.risk.errors import (
 from tradefleet_runtime.risk.intent import RiskLayer, Side, SizeLimit, TradeIntent
 from tradefleet_runtime.risk.kelly import KellyEstimate, TradeStats, estimate_kelly
 from tradefleet_runtime.risk.market import MarketRisk, SymbolRisk
-from tradefleet_runtime.risk.portfolio import PortfolioState, Position
+from tradefleet_runtime.risk.portfolio import PortfolioState, RiskPosition
 
 __all__ = [
     "DEFAULT_ATR_PERIOD",
@@ -47,7 +47,6 @@ __all__ = [
     "KellyEstimate",
     "MarketRisk",
     "PortfolioState",
-    "Position",
     "RegimeProfile",
     "RiskConfigError",
     "RiskDecision",
@@ -56,6 +55,7 @@ __all__ = [
     "RiskInputError",
     "RiskLayer",
     "RiskLimits",
+    "RiskPosition",
     "RiskRegime",
     "RiskStateError",
     "Side",

@@ -41,7 +41,7 @@ from tradefleet_runtime.risk.intent import RiskLayer, Side, SizeLimit, TradeInte
 from tradefleet_runtime.risk.kelly import KellyEstimate, TradeStats, estimate_kelly
 from tradefleet_runtime.risk.layers import LAYERS, Facts, Refusal, Sizing
 from tradefleet_runtime.risk.market import MarketRisk, var_z
-from tradefleet_runtime.risk.portfolio import PortfolioState, Position, utc_day
+from tradefleet_runtime.risk.portfolio import PortfolioState, RiskPosition, utc_day
 from tradefleet_runtime.risk.regime import select_regime
 
 
@@ -187,7 +187,7 @@ class RiskEngine:
         *,
         portfolio: PortfolioState,
         equity: float,
-        positions: tuple[Position, ...],
+        positions: tuple[RiskPosition, ...],
         atr_by_symbol: Mapping[str, float],
         now_ms: int,
     ) -> BreakerUpdate:

@@ -25,7 +25,7 @@ def utc_day(now_ms: int) -> int:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Position:
+class RiskPosition:
     """One open position, netted per symbol; ``quantity`` is signed (short < 0) in base units."""
 
     symbol: str
@@ -59,7 +59,7 @@ class Position:
         }
 
     @classmethod
-    def from_dict(cls, data: object) -> Position:
+    def from_dict(cls, data: object) -> RiskPosition:
         fields = as_object(data, what="position")
         return cls(
             symbol=as_str(fields, "symbol"),
@@ -81,7 +81,7 @@ class PortfolioState:
     peak_equity: float
     day_start_equity: float
     utc_day: int
-    positions: tuple[Position, ...] = ()
+    positions: tuple[RiskPosition, ...] = ()
     trades: TradeStats = field(default_factory=TradeStats)
 
     def __post_init__(self) -> None:
@@ -138,7 +138,7 @@ class PortfolioState:
                 peak_equity=as_float(fields, "peakEquity"),
                 day_start_equity=as_float(fields, "dayStartEquity"),
                 utc_day=as_int(fields, "utcDay"),
-                positions=tuple(Position.from_dict(item) for item in positions),
+                positions=tuple(RiskPosition.from_dict(item) for item in positions),
                 trades=TradeStats.from_dict(fields.get("trades")),
             )
         except RiskInputError as error:

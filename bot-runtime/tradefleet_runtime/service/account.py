@@ -17,9 +17,9 @@ from tradefleet_runtime.risk import (
     PortfolioState,
     RiskEngine,
     RiskError,
+    RiskPosition,
     TransitionKind,
 )
-from tradefleet_runtime.risk import Position as RiskPosition
 from tradefleet_runtime.service.events import EventHub
 from tradefleet_runtime.service.metrics import BotMetrics
 

@@ -69,8 +69,8 @@ from tradefleet_runtime.service.events import EventHub
 from tradefleet_runtime.service.exchange_link import ExchangeLink
 from tradefleet_runtime.service.fencing import RENEW_EVERY_S, LeaseKeeper
 from tradefleet_runtime.service.healing import (
-    ErrorClass,
     HealingAction,
+    HealingCause,
     HealingLog,
 )
 from tradefleet_runtime.service.market_view import MarketView
@@ -499,7 +499,7 @@ class BotService:
         if equity > 0:
             return PortfolioState.opening(equity=equity, now_ms=now_ms)
         self.healing.record(
-            error_class=ErrorClass.INSUFFICIENT_FUNDS,
+            error_class=HealingCause.INSUFFICIENT_FUNDS,
             action=HealingAction.SKIP_DECISION,
             component="account",
             message=f"no {self.quote} to trade with (equity {equity:g}): no decision until funded",

@@ -19,7 +19,7 @@ from tradefleet_runtime.config import (
     load_runtime_config,
     restart_only_changes,
 )
-from tradefleet_runtime.service.healing import ErrorClass, HealingAction, HealingLog
+from tradefleet_runtime.service.healing import HealingAction, HealingCause, HealingLog
 from tradefleet_runtime.signals.errors import SignalError
 
 LOG = logging.getLogger("tradefleet_runtime.bot")
@@ -66,7 +66,7 @@ class ConfigWatch:
         except (ConfigError, SignalError) as error:
             self.refused = {"at": time.time(), "reason": str(error)}
             self._healing.record(
-                error_class=ErrorClass.CONFIG,
+                error_class=HealingCause.CONFIG,
                 action=HealingAction.REFUSE_CONFIG,
                 component="config",
                 message=f"config change refused, running {running.config_hash}: {error}",

@@ -27,8 +27,8 @@ from tradefleet_runtime.execution.executor import OrderExecutor
 from tradefleet_runtime.persistence.store import RuntimeHaltCause, RuntimePauseCause
 from tradefleet_runtime.service.healing import (
     RESET_AFTER_FAILURES,
-    ErrorClass,
     HealingAction,
+    HealingCause,
     HealingLog,
     classify,
     classify_classification,
@@ -90,9 +90,9 @@ class ErrorPolicy:
             error_class = classify_classification(classification)
             last = executor.last_error
             message = str(last) if last is not None else classification.value
-            if error_class is ErrorClass.RATE_LIMITED:
+            if error_class is HealingCause.RATE_LIMITED:
                 self.slow_down(message=message, component=component)
-            elif error_class is ErrorClass.CONNECTION:
+            elif error_class is HealingCause.CONNECTION:
                 self._healing.record(
                     error_class=error_class,
                     action=HealingAction.RETRY,
@@ -105,7 +105,7 @@ class ErrorPolicy:
         self.poll_slowdown = min(MAX_POLL_SLOWDOWN, self.poll_slowdown * 2.0)
         self._last_rate_limit = time.time()
         self._healing.record(
-            error_class=ErrorClass.RATE_LIMITED,
+            error_class=HealingCause.RATE_LIMITED,
             action=HealingAction.SLOW_POLLING,
             component=component,
             message=f"rate limited; polling slowed to {self.poll_slowdown:g}x: {message}",
@@ -152,7 +152,7 @@ class ErrorPolicy:
         )
         # Retrying cannot fix a bad, revoked or rotated key.
         self._healing.escalate_to_human(
-            error_class=ErrorClass.AUTHENTICATION,
+            error_class=HealingCause.AUTHENTICATION,
             action=HealingAction.HALT,
             component=component,
             message=f"authentication failed; trading halted until acknowledged: {message}",
@@ -165,7 +165,7 @@ class ErrorPolicy:
             await self._reset_connection(message)
         elif not seen:
             self._healing.record(
-                error_class=ErrorClass.CONNECTION,
+                error_class=HealingCause.CONNECTION,
                 action=HealingAction.RETRY,
                 component=component,
                 message=f"temporary failure {self._venue_failures}, retrying: {message}",

@@ -31,8 +31,8 @@ from tradefleet_runtime.service.build import (
 from tradefleet_runtime.service.error_policy import ErrorPolicy
 from tradefleet_runtime.service.healing import (
     RESET_AFTER_FAILURES,
-    ErrorClass,
     HealingAction,
+    HealingCause,
     HealingLog,
 )
 from tradefleet_runtime.service.market_view import MarketView
@@ -104,7 +104,7 @@ class ExchangeLink:
         except StartupError as error:
             reason = f"{reason}; rebuild failed: {error}"
         self._healing.record(
-            error_class=ErrorClass.CONNECTION,
+            error_class=HealingCause.CONNECTION,
             action=HealingAction.RESET_CONNECTION,
             component="exchange",
             message=f"{RESET_AFTER_FAILURES} consecutive failures, exchange connection rebuilt: {reason}",
@@ -135,7 +135,7 @@ class ExchangeLink:
                     LOG.warning("%s: waiting for market data: %s", what, error)
                 unavailable = str(error)
                 self._healing.record(
-                    error_class=ErrorClass.MARKET_DATA,
+                    error_class=HealingCause.MARKET_DATA,
                     action=HealingAction.RETRY,
                     component="market_data",
                     message=f"{what}: waiting for market data: {error}",
@@ -171,7 +171,7 @@ class ExchangeLink:
         await self._flags.halt_by_runtime(RuntimeHaltCause.PAPER_ACCOUNT_DAMAGED, message)
         # Only a human can decide between repairing and discarding the account.
         self._healing.escalate_to_human(
-            error_class=ErrorClass.REDIS,
+            error_class=HealingCause.REDIS,
             action=HealingAction.HALT,
             component="paper_account",
             message=message,

@@ -38,7 +38,12 @@ RESET_AFTER_FAILURES = 3
 RECENT_WINDOW_S = 600.0
 
 
-class ErrorClass(StrEnum):
+class HealingCause(StrEnum):
+    """What the runtime healed from: an exchange error (by its
+    :class:`~tradefleet_runtime.execution.errors.ErrorClassification`, see :func:`classify`), an
+    order filled in part, Redis or market data failing, or a refused config change. The health
+    report's ``error_class``."""
+
     CONNECTION = "connection"
     RATE_LIMITED = "rate_limited"
     REDIS = "redis"
@@ -64,35 +69,26 @@ class HealingAction(StrEnum):
 
 
 _BY_CLASSIFICATION = {
-    ErrorClassification.TEMPORARY: ErrorClass.CONNECTION,
-    ErrorClassification.RATE_LIMITED: ErrorClass.RATE_LIMITED,
-    ErrorClassification.AUTHENTICATION: ErrorClass.AUTHENTICATION,
-    ErrorClassification.INSUFFICIENT_FUNDS: ErrorClass.INSUFFICIENT_FUNDS,
-    ErrorClassification.INVALID_ORDER: ErrorClass.INVALID_ORDER,
-}
-# What the service does first for an exchange error of each class.
-ACTION_FOR = {
-    ErrorClass.CONNECTION: HealingAction.RETRY,
-    ErrorClass.RATE_LIMITED: HealingAction.SLOW_POLLING,
-    ErrorClass.AUTHENTICATION: HealingAction.HALT,
-    ErrorClass.INSUFFICIENT_FUNDS: HealingAction.PAUSE,
-    ErrorClass.INVALID_ORDER: HealingAction.SKIP_DECISION,
-    ErrorClass.EXCHANGE: HealingAction.SKIP_DECISION,
+    ErrorClassification.TEMPORARY: HealingCause.CONNECTION,
+    ErrorClassification.RATE_LIMITED: HealingCause.RATE_LIMITED,
+    ErrorClassification.AUTHENTICATION: HealingCause.AUTHENTICATION,
+    ErrorClassification.INSUFFICIENT_FUNDS: HealingCause.INSUFFICIENT_FUNDS,
+    ErrorClassification.INVALID_ORDER: HealingCause.INVALID_ORDER,
 }
 
 
-def classify(error: ExchangeError) -> ErrorClass:
-    return _BY_CLASSIFICATION.get(error.classification, ErrorClass.EXCHANGE)
+def classify(error: ExchangeError) -> HealingCause:
+    return _BY_CLASSIFICATION.get(error.classification, HealingCause.EXCHANGE)
 
 
-def classify_classification(classification: ErrorClassification) -> ErrorClass:
-    return _BY_CLASSIFICATION.get(classification, ErrorClass.EXCHANGE)
+def classify_classification(classification: ErrorClassification) -> HealingCause:
+    return _BY_CLASSIFICATION.get(classification, HealingCause.EXCHANGE)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class HealingAttempt:
     at: float
-    error_class: ErrorClass
+    error_class: HealingCause
     action: HealingAction
     component: str
     message: str
@@ -116,11 +112,11 @@ class HealingLog:
         self,
         *,
         capacity: int = 200,
-        on_record: Callable[[ErrorClass], None] | None = None,
+        on_record: Callable[[HealingCause], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._attempts: deque[HealingAttempt] = deque(maxlen=capacity)
-        self._counts: Counter[ErrorClass] = Counter()
+        self._counts: Counter[HealingCause] = Counter()
         self._on_record = on_record
         self._clock = clock
         self._components: dict[str, dict[str, object]] = {}
@@ -129,7 +125,7 @@ class HealingLog:
     def record(
         self,
         *,
-        error_class: ErrorClass,
+        error_class: HealingCause,
         action: HealingAction,
         component: str,
         message: str,
@@ -157,7 +153,7 @@ class HealingLog:
         self._components[component] = {"healthy": healthy, "detail": detail, "since": since}
 
     def escalate_to_human(
-        self, *, error_class: ErrorClass, action: HealingAction, component: str, message: str
+        self, *, error_class: HealingCause, action: HealingAction, component: str, message: str
     ) -> HealingAttempt:
         """Record an attempt the runtime cannot finish itself: the report says
         ``needs_human`` with this reason until :meth:`clear_human_needed`."""

@@ -22,7 +22,7 @@ from tradefleet_runtime.marketdata.ticks import BookTick, TickRejection, TickVal
 from tradefleet_runtime.service.bars import BarState
 from tradefleet_runtime.service.build import build_strategy
 from tradefleet_runtime.service.error_policy import ErrorPolicy
-from tradefleet_runtime.service.healing import ErrorClass, HealingAction, HealingLog
+from tradefleet_runtime.service.healing import HealingAction, HealingCause, HealingLog
 from tradefleet_runtime.service.metrics import BotMetrics
 from tradefleet_runtime.signals.fusion import default_max_age_ms
 from tradefleet_runtime.signals.reading import SignalReading
@@ -119,7 +119,7 @@ class MarketView:
             return None
         except MarketDataError as error:
             self._healing.record(
-                error_class=ErrorClass.MARKET_DATA,
+                error_class=HealingCause.MARKET_DATA,
                 action=HealingAction.RETRY,
                 component="market_data",
                 message=str(error),

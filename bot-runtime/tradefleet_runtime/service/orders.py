@@ -37,8 +37,7 @@ from tradefleet_runtime.execution.errors import (
     RateLimitedError,
     TemporaryExchangeError,
 )
-from tradefleet_runtime.execution.executor import OrderExecutor, ReconciliationSnapshot
-from tradefleet_runtime.execution.executor import TrackedOrder as ExecutorTrackedOrder
+from tradefleet_runtime.execution.executor import OrderExecutor, OrderLookup, ReconciliationSnapshot
 from tradefleet_runtime.execution.model import (
     Order,
     OrderRequest,
@@ -59,7 +58,7 @@ from tradefleet_runtime.persistence.store import RuntimePauseCause, StateStoreEr
 from tradefleet_runtime.service.account import Account, now_ms
 from tradefleet_runtime.service.error_policy import ErrorPolicy
 from tradefleet_runtime.service.events import EventHub
-from tradefleet_runtime.service.healing import ErrorClass, HealingAction, HealingLog
+from tradefleet_runtime.service.healing import HealingAction, HealingCause, HealingLog
 from tradefleet_runtime.service.metrics import BotMetrics
 from tradefleet_runtime.service.pipeline import Decision, TradeAction
 from tradefleet_runtime.service.protection import (
@@ -231,9 +230,9 @@ class OrderPath:
             LOG.info("waiting %.2fs for in-flight orders of the previous run to settle", wait)
             await asyncio.sleep(wait)
 
-    def _lookups(self) -> list[ExecutorTrackedOrder]:
+    def _lookups(self) -> list[OrderLookup]:
         return [
-            ExecutorTrackedOrder(
+            OrderLookup(
                 symbol=o.symbol, client_order_id=o.client_order_id, conditional=o.conditional
             )
             for o in self.tracked.values()
@@ -359,7 +358,7 @@ class OrderPath:
         except StateStoreError as error:
             self._guarded.mark_unhealthy()
             self._healing.record(
-                error_class=ErrorClass.REDIS,
+                error_class=HealingCause.REDIS,
                 action=HealingAction.SKIP_DECISION,
                 component="redis",
                 message=f"order {request.client_order_id} not sent, its intent could not be stored: {error}",
@@ -444,7 +443,7 @@ class OrderPath:
             and order.status is not OrderStatus.OPEN
         ):
             self._healing.record(
-                error_class=ErrorClass.PARTIAL_FILL,
+                error_class=HealingCause.PARTIAL_FILL,
                 action=HealingAction.ADOPT_FILL,
                 component="orders",
                 message=(

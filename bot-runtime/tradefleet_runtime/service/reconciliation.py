@@ -20,8 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from tradefleet_runtime.execution.executor import ReconciliationSnapshot
-from tradefleet_runtime.execution.model import Order, OrderType, Position
-from tradefleet_runtime.execution.model import PositionSide as VenuePositionSide
+from tradefleet_runtime.execution.model import Order, OrderType, VenuePosition, VenuePositionSide
 from tradefleet_runtime.persistence.records import (
     OrderState,
     PositionRecord,
@@ -117,7 +116,7 @@ def adopt(order: Order, *, now_ms: int) -> TrackedOrder:
 
 
 def position_from(
-    positions: tuple[Position, ...] | list[Position],
+    positions: tuple[VenuePosition, ...] | list[VenuePosition],
     *,
     previous: PositionRecord,
     tracked: Mapping[str, TrackedOrder],

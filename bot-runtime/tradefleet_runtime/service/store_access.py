@@ -22,7 +22,7 @@ from tradefleet_runtime.persistence.store import (
     StateStore,
     StateStoreError,
 )
-from tradefleet_runtime.service.healing import ErrorClass, HealingAction, HealingLog
+from tradefleet_runtime.service.healing import HealingAction, HealingCause, HealingLog
 from tradefleet_runtime.service.metrics import BotMetrics
 
 T = TypeVar("T")
@@ -55,7 +55,7 @@ class GuardedStore:
             except StateStoreError as error:
                 self.healthy = False
                 self._healing.record(
-                    error_class=ErrorClass.REDIS,
+                    error_class=HealingCause.REDIS,
                     action=HealingAction.RECONNECT,
                     component="redis",
                     message=f"{what}: {error}; reconnecting in {delay:.1f}s",
@@ -76,7 +76,7 @@ class GuardedStore:
         if not self.healthy:
             self.healthy = True
             self._healing.record(
-                error_class=ErrorClass.REDIS,
+                error_class=HealingCause.REDIS,
                 action=HealingAction.RECONNECT,
                 component="redis",
                 message=f"Redis reachable again ({what})",

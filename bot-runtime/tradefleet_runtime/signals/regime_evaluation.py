@@ -2,7 +2,7 @@
 
 Used by the regime tests, ``tests/benchmarks/bench_signals.py`` and research notebooks
 that run a :class:`~tradefleet_runtime.signals.regime.RegimeDetector` over a labelled
-synthetic market (:mod:`tradefleet_runtime.market.synthetic`).
+synthetic market (:mod:`tradefleet_runtime.marketdata.synthetic`).
 """
 
 from __future__ import annotations

@@ -42,11 +42,11 @@ from tradefleet_devtools.exchange.records import (
     AlgoOrder,
     EngineConfig,
     ExchangeOrder,
+    ExchangePosition,
     Fill,
     HeldOrder,
     OrderOrigin,
     OrderTicket,
-    Position,
     RejectionError,
     SlowFill,
 )
@@ -61,7 +61,7 @@ class _Ledger:
     orders: dict[int, ExchangeOrder] = field(default_factory=dict)
     algo_orders: dict[int, AlgoOrder] = field(default_factory=dict)
     fills: list[Fill] = field(default_factory=list)
-    positions: dict[str, Position] = field(default_factory=dict)
+    positions: dict[str, ExchangePosition] = field(default_factory=dict)
     held_orders: list[HeldOrder] = field(default_factory=list)
     # Work still due, kept apart so that advancing with nothing pending costs nothing.
     queued: list[HeldOrder] = field(default_factory=list)
@@ -89,7 +89,7 @@ class MatchingEngine:
 
     def _fresh_ledger(self, *, balance: Decimal, now_ms: int) -> _Ledger:
         positions = {
-            symbol: Position(symbol=symbol, leverage=self.config.default_leverage)
+            symbol: ExchangePosition(symbol=symbol, leverage=self.config.default_leverage)
             for symbol in self.markets
         }
         return _Ledger(wallet_balance=balance, updated_ms=now_ms, positions=positions)
@@ -153,7 +153,7 @@ class MatchingEngine:
 
     # ------------------------------------------------------------------------ accounting
 
-    def _position(self, symbol: str) -> Position:
+    def _position(self, symbol: str) -> ExchangePosition:
         return self._ledger.positions[symbol]
 
     def _exposure_increase(self, *, symbol: str, side: str, qty: Decimal) -> Decimal:
@@ -667,7 +667,7 @@ class MatchingEngine:
 
     # ------------------------------------------------------------------------ leverage
 
-    def set_leverage(self, *, symbol: str, leverage: int) -> Position:
+    def set_leverage(self, *, symbol: str, leverage: int) -> ExchangePosition:
         self.market(symbol)
         if not 1 <= leverage <= self.config.max_leverage:
             raise RejectionError(code=-4028, message=f"Leverage {leverage} is not valid")
@@ -675,5 +675,5 @@ class MatchingEngine:
         position.leverage = leverage
         return position
 
-    def positions(self) -> Mapping[str, Position]:
+    def positions(self) -> Mapping[str, ExchangePosition]:
         return self._ledger.positions

@@ -7,7 +7,7 @@ shifts the level and the path carries on from there.
 
 Three sources: ``RandomWalkPriceSource`` (seeded geometric random walk),
 ``SyntheticReplayPriceSource`` (replays the closes and volumes of
-``tradefleet_runtime.market.synthetic.generate_market``) and ``CyclePriceSource`` (a
+``tradefleet_runtime.marketdata.synthetic.generate_market``) and ``CyclePriceSource`` (a
 sine cycle with noise: the same market in every window, so what a strategy or an
 optimisation decides on it does not depend on when a test runs).
 """
@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass
 from typing import Protocol
 
-from tradefleet_runtime.market.synthetic import generate_market
+from tradefleet_runtime.marketdata.synthetic import generate_market
 
 
 class PriceSourceError(ValueError):

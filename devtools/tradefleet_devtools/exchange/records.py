@@ -195,7 +195,7 @@ class Fill:
 
 
 @dataclass(kw_only=True, slots=True)
-class Position:
+class ExchangePosition:
     """Net one-way position of one symbol; ``amount`` is signed (negative = short)."""
 
     symbol: str

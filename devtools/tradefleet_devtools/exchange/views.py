@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from tradefleet_devtools.exchange.engine import MatchingEngine
-from tradefleet_devtools.exchange.records import AlgoOrder, ExchangeOrder, Fill, Position
+from tradefleet_devtools.exchange.records import AlgoOrder, ExchangeOrder, ExchangePosition, Fill
 from tradefleet_devtools.exchange.rest import fmt
 
 MAINT_MARGIN_RATE = Decimal("0.004")
@@ -99,7 +99,7 @@ def fill_json(engine: MatchingEngine, fill: Fill) -> dict[str, Any]:
     }
 
 
-def position_json(engine: MatchingEngine, position: Position) -> dict[str, Any]:
+def position_json(engine: MatchingEngine, position: ExchangePosition) -> dict[str, Any]:
     spec = engine.spec(position.symbol)
     mark = engine.market(position.symbol).mid
     notional = position.amount * mark

@@ -21,7 +21,7 @@ from tradefleet_runtime.execution.model import (
     OrderSide,
     OrderStatus,
     OrderType,
-    PositionSide,
+    VenuePositionSide,
 )
 from tradefleet_runtime.execution.venue import ApiCredentials, CcxtVenue, VenueMode
 
@@ -88,7 +88,7 @@ async def test_market_order_walks_the_book_and_the_account_shows_it(venue: CcxtV
     assert order.average_price == pytest.approx(30004.002)
 
     (position,) = await venue.fetch_positions(symbols=[BTC])
-    assert position.side is PositionSide.LONG
+    assert position.side is VenuePositionSide.LONG
     assert position.contracts == 1.0
     assert position.entry_price == pytest.approx(30004.002)
     assert position.unrealized_pnl == pytest.approx(-4.002)

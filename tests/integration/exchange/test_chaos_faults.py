@@ -38,7 +38,7 @@ from tradefleet_runtime.execution.model import (
     OrderSide,
     OrderStatus,
     OrderType,
-    PositionSide,
+    VenuePositionSide,
 )
 from tradefleet_runtime.execution.venue import ApiCredentials, CcxtVenue, VenueMode
 
@@ -456,7 +456,7 @@ async def test_the_ledger_records_who_sent_each_order_and_all_it_executed(
     assert status == 200
     await executor_for(venue).place_stop_loss(
         symbol=BTC,
-        position_side=PositionSide.LONG,
+        position_side=VenuePositionSide.LONG,
         trigger_price=29_000.0,
         client_order_id="tf-chaos-sl",
     )

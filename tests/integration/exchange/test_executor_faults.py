@@ -20,13 +20,13 @@ from tradefleet_runtime.execution.errors import (
     RateLimitedError,
     TemporaryExchangeError,
 )
-from tradefleet_runtime.execution.executor import OrderExecutor, RetryPolicy, TrackedOrder
+from tradefleet_runtime.execution.executor import OrderExecutor, OrderLookup, RetryPolicy
 from tradefleet_runtime.execution.model import (
     OrderRequest,
     OrderSide,
     OrderStatus,
     OrderType,
-    PositionSide,
+    VenuePositionSide,
 )
 from tradefleet_runtime.execution.venue import CcxtVenue
 
@@ -229,7 +229,7 @@ async def test_stop_loss_protection_rests_on_the_exchange_and_fires(
     await executor.place(market_buy("tf-it-protected", amount=0.05))
     stop = await executor.place_stop_loss(
         symbol=BTC,
-        position_side=PositionSide.LONG,
+        position_side=VenuePositionSide.LONG,
         trigger_price=28_800.0,
         client_order_id="tf-it-protected-sl",
     )
@@ -273,15 +273,15 @@ async def test_reconcile_reports_what_the_exchange_holds(
     await venue.cancel_order(symbol=BTC, client_order_id="tf-it-rec-cancelled")
     await executor.place_stop_loss(
         symbol=BTC,
-        position_side=PositionSide.LONG,
+        position_side=VenuePositionSide.LONG,
         trigger_price=28_000.0,
         client_order_id="tf-it-rec-sl",
     )
     tracked = [
-        TrackedOrder(symbol=BTC, client_order_id="tf-it-rec-filled"),
-        TrackedOrder(symbol=BTC, client_order_id="tf-it-rec-open"),
-        TrackedOrder(symbol=BTC, client_order_id="tf-it-rec-cancelled"),
-        TrackedOrder(symbol=BTC, client_order_id="tf-it-rec-never-sent"),
+        OrderLookup(symbol=BTC, client_order_id="tf-it-rec-filled"),
+        OrderLookup(symbol=BTC, client_order_id="tf-it-rec-open"),
+        OrderLookup(symbol=BTC, client_order_id="tf-it-rec-cancelled"),
+        OrderLookup(symbol=BTC, client_order_id="tf-it-rec-never-sent"),
     ]
 
     snapshot = await executor_for(venue).reconcile(symbols=[BTC], tracked=tracked)

@@ -13,7 +13,7 @@ from tradefleet_runtime.execution.model import (
     OrderSide,
     OrderStatus,
     OrderType,
-    PositionSide,
+    VenuePositionSide,
 )
 from tradefleet_runtime.execution.paper import PaperFees, PaperVenue
 from tradefleet_runtime.execution.venue import CcxtVenue, VenueMode
@@ -62,7 +62,7 @@ async def test_market_order_walks_the_live_book_with_taker_fees(
     assert filled.average_price == pytest.approx(30004.002)
     assert filled.fee_cost == pytest.approx(30004.002 * 0.0005)
     (position,) = await paper.fetch_positions(symbols=[BTC])
-    assert (position.side, position.contracts) == (PositionSide.LONG, 1.0)
+    assert (position.side, position.contracts) == (VenuePositionSide.LONG, 1.0)
     assert position.unrealized_pnl == pytest.approx(30_000.0 - 30004.002)
     usdt = (await paper.fetch_balances())["USDT"]
     assert usdt.total == pytest.approx(10_000 - 30004.002 * 0.0005 + 30_000.0 - 30004.002)
@@ -103,7 +103,7 @@ async def test_paper_stops_protect_the_position(
     await executor.place(order("tf-paper-entry", amount=0.5))
     stop = await executor.place_stop_loss(
         symbol=BTC,
-        position_side=PositionSide.LONG,
+        position_side=VenuePositionSide.LONG,
         trigger_price=29_000.0,
         client_order_id="tf-paper-sl",
     )

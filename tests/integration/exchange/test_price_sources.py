@@ -10,7 +10,7 @@ from tradefleet_devtools.exchange import (
     LocalExchangeOptions,
     SyntheticReplayPriceSource,
 )
-from tradefleet_runtime.market.synthetic import generate_market
+from tradefleet_runtime.marketdata.synthetic import generate_market
 
 pytestmark = pytest.mark.integration
 

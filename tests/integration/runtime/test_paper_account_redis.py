@@ -28,7 +28,7 @@ from tradefleet_runtime.execution.model import (
     OrderSide,
     OrderStatus,
     OrderType,
-    PositionSide,
+    VenuePositionSide,
 )
 from tradefleet_runtime.execution.paper import PaperAccountSaveError, PaperVenue
 from tradefleet_runtime.execution.venue import CcxtVenue, VenueMode
@@ -118,7 +118,7 @@ async def test_a_rebuilt_paper_venue_has_the_same_balance_position_and_stops(
     entry = await executor.place(request("tf-paper-entry"))
     stop = await executor.place_stop_loss(
         symbol=BTC,
-        position_side=PositionSide.LONG,
+        position_side=VenuePositionSide.LONG,
         trigger_price=29_000.0,
         client_order_id="tf-paper-sl",
     )

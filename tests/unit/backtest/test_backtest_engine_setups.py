@@ -8,7 +8,7 @@ from tradefleet_runtime.backtest.data import BarSeries, BookSeries, synthetic_ba
 from tradefleet_runtime.backtest.engine import FusionSetup, RiskSetup, run_backtest
 from tradefleet_runtime.backtest.errors import BacktestConfigError
 from tradefleet_runtime.backtest.model import BacktestConfig
-from tradefleet_runtime.market.synthetic import generate_book
+from tradefleet_runtime.marketdata.synthetic import generate_book
 from tradefleet_runtime.risk.config import RiskLimits
 from tradefleet_runtime.signals.fusion import AlphaFusion, FusionConfig
 from tradefleet_runtime.signals.regime_config import RegimeConfig

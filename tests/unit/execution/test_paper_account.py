@@ -20,7 +20,7 @@ from tradefleet_runtime.execution.model import (
     OrderSide,
     OrderStatus,
     OrderType,
-    PositionSide,
+    VenuePositionSide,
 )
 from tradefleet_runtime.execution.paper import (
     PaperAccount,
@@ -197,7 +197,7 @@ async def test_a_venue_built_from_the_saved_account_continues_it(book: Book) -> 
     assert journal.saved[-1][1] == journal.saved[-2][0]
 
     (position,) = await second.fetch_positions(symbols=[BTC])
-    assert (position.side, position.contracts) == (PositionSide.LONG, pytest.approx(0.6))
+    assert (position.side, position.contracts) == (VenuePositionSide.LONG, pytest.approx(0.6))
 
     await book.step()
     await book.step()  # 29 000: the restored stop closes the position

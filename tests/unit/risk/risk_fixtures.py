@@ -11,7 +11,7 @@ from numpy.typing import ArrayLike, NDArray
 from tradefleet_runtime.risk import (
     MarketRisk,
     PortfolioState,
-    Position,
+    RiskPosition,
     Side,
     SymbolRisk,
     TradeIntent,
@@ -58,7 +58,7 @@ def portfolio(
     equity: float = EQUITY,
     peak: float | None = None,
     day_start: float | None = None,
-    positions: tuple[Position, ...] = (),
+    positions: tuple[RiskPosition, ...] = (),
     trades: TradeStats | None = None,
 ) -> PortfolioState:
     return PortfolioState(

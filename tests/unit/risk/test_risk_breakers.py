@@ -11,11 +11,11 @@ from tradefleet_runtime.risk import (
     BreakerState,
     BreakerUpdate,
     PortfolioState,
-    Position,
     RiskEngine,
     RiskInputError,
     RiskLayer,
     RiskLimits,
+    RiskPosition,
     RiskStateError,
     TransitionKind,
 )
@@ -29,7 +29,7 @@ def mark(
     equity: float,
     *,
     now_ms: int = NOW_MS,
-    positions: tuple[Position, ...] = (),
+    positions: tuple[RiskPosition, ...] = (),
     atr: float | None = None,
 ) -> BreakerUpdate:
     return engine.on_mark(
@@ -106,8 +106,8 @@ def test_consecutive_losses_breaker_trips_on_the_fifth_loss_in_a_row() -> None:
 def test_atr_breaker_trips_when_unrealised_loss_reaches_three_atr_per_unit() -> None:
     engine = RiskEngine(limits=RiskLimits())
 
-    def long_marked_at(price: float) -> tuple[Position, ...]:
-        return (Position(symbol="BTC/USDT", quantity=2.0, entry_price=100.0, mark_price=price),)
+    def long_marked_at(price: float) -> tuple[RiskPosition, ...]:
+        return (RiskPosition(symbol="BTC/USDT", quantity=2.0, entry_price=100.0, mark_price=price),)
 
     # Limit: −3 × ATR 5 × size 2 = −30, i.e. a mark of 85.
     assert (
@@ -127,7 +127,7 @@ def test_atr_breaker_trips_when_unrealised_loss_reaches_three_atr_per_unit() -> 
 
 def test_the_atr_multiplier_is_configurable() -> None:
     engine = RiskEngine(limits=RiskLimits.from_spec({"atrCircuitBreakerMultiplier": 2.0}))
-    short = (Position(symbol="BTC/USDT", quantity=-1.0, entry_price=100.0, mark_price=110.0),)
+    short = (RiskPosition(symbol="BTC/USDT", quantity=-1.0, entry_price=100.0, mark_price=110.0),)
     transition = mark(engine, portfolio(), 9_990.0, positions=short, atr=5.0).transition
     assert transition is not None
     assert transition.reason is BreakerReason.ATR
@@ -262,10 +262,10 @@ def test_inconsistent_portfolios_are_rejected() -> None:
     with pytest.raises(RiskInputError, match="above the high-water mark"):
         portfolio(equity=11_000.0, peak=10_000.0)
     twice = (
-        Position(symbol="BTC/USDT", quantity=1.0, entry_price=100.0, mark_price=100.0),
-        Position(symbol="BTC/USDT", quantity=-1.0, entry_price=100.0, mark_price=100.0),
+        RiskPosition(symbol="BTC/USDT", quantity=1.0, entry_price=100.0, mark_price=100.0),
+        RiskPosition(symbol="BTC/USDT", quantity=-1.0, entry_price=100.0, mark_price=100.0),
     )
     with pytest.raises(RiskInputError, match="netted per symbol"):
         portfolio(positions=twice)
     with pytest.raises(RiskInputError, match="quantity must be finite and non-zero"):
-        Position(symbol="BTC/USDT", quantity=0.0, entry_price=100.0, mark_price=100.0)
+        RiskPosition(symbol="BTC/USDT", quantity=0.0, entry_price=100.0, mark_price=100.0)

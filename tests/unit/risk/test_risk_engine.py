@@ -16,11 +16,11 @@ from tradefleet_runtime.risk import (
     BreakerReason,
     BreakerState,
     BreakerTrip,
-    Position,
     RiskEngine,
     RiskInputError,
     RiskLayer,
     RiskLimits,
+    RiskPosition,
     RiskRegime,
     Side,
     SizeLimit,
@@ -235,8 +235,8 @@ def test_position_size_layer_refuses_a_zero_size() -> None:
     )
 
 
-def position(symbol: str, quantity: float, price: float) -> Position:
-    return Position(symbol=symbol, quantity=quantity, entry_price=price, mark_price=price)
+def position(symbol: str, quantity: float, price: float) -> RiskPosition:
+    return RiskPosition(symbol=symbol, quantity=quantity, entry_price=price, mark_price=price)
 
 
 def test_total_exposure_layer_refuses_beyond_the_exposure_limit() -> None:

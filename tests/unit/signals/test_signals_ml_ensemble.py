@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tradefleet_runtime.market.synthetic import generate_market
+from tradefleet_runtime.marketdata.synthetic import generate_market
 from tradefleet_runtime.signals.errors import ModelStoreError, SignalDataError
 from tradefleet_runtime.signals.ml_ensemble import (
     EnsembleStore,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tradefleet_runtime.market.synthetic import generate_book
+from tradefleet_runtime.marketdata.synthetic import generate_book
 from tradefleet_runtime.signals.errors import SignalConfigError, SignalDataError
 from tradefleet_runtime.signals.ofi import OfiConfig, OfiRecommendation, StreamingOfi
 from tradefleet_runtime.signals.ofi_batch import ofi_series, ofi_signal_batch

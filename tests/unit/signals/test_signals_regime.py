@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
-from tradefleet_runtime.market.synthetic import generate_market
+from tradefleet_runtime.marketdata.synthetic import generate_market
 from tradefleet_runtime.signals.errors import RegimeFitError, SignalConfigError, SignalDataError
 from tradefleet_runtime.signals.regime import ModelState, RegimeDetector, RegimeState
 from tradefleet_runtime.signals.regime_config import RegimeConfig, RegimeLabel

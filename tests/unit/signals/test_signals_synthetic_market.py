@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tradefleet_runtime.market.synthetic import (
+from tradefleet_runtime.marketdata.synthetic import (
     DEFAULT_REGIMES,
     SyntheticMarketError,
     generate_book,

@@ -1,4 +1,4 @@
-"""Seeded, labelled synthetic markets for tests, benchmarks and backtest demos.
+"""Seeded, labelled synthetic markets for the synthetic feed, tests, benchmarks and backtest demos.
 
 ``generate_market`` draws OHLCV bars whose log returns switch between regimes
 (bullish_calm / bearish_volatile / squeeze) along a sticky Markov chain, and returns
