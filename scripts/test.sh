@@ -8,6 +8,7 @@ cd "$REPO"
 
 echo "== static checks"
 ruff check .
+ruff format --check .
 mypy
 lint-imports --no-cache
 

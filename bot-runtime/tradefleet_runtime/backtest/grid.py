@@ -93,14 +93,15 @@ N_TRADE_COLUMNS = 11
 
 
 # Compiled by numba, which calls with positional arguments only.
-# Over the ~100-line limit on purpose: the bar loop carries fifteen scalars (cash, position,
-# stop, target, counters) from one bar to the next, which numba keeps in registers. Split into
-# helpers, each would take and return that state per bar (a tuple or a state array that numba
-# then reads and writes through memory), costing speed in the hottest loop of the optimiser,
-# and the body could no longer mirror ``engine._Replay`` line for line, which the parity tests
-# compare. The arithmetic already lives in jitable helpers (fills, metrics, the EMA/RSI rule).
+# Over the ~100-line and complexity limits on purpose: the bar loop carries fifteen scalars
+# (cash, position, stop, target, counters) from one bar to the next, which numba keeps in
+# registers. Split into helpers, each would take and return that state per bar (a tuple or a
+# state array that numba then reads and writes through memory), costing speed in the hottest
+# loop of the optimiser, and the body could no longer mirror ``engine._Replay`` line for line,
+# which the parity tests compare. The arithmetic already lives in jitable helpers (fills,
+# metrics, the EMA/RSI rule).
 @numba.njit(cache=True)
-def _simulate(  # noqa: PLR0917
+def _simulate(  # noqa: PLR0917, C901, PLR0912, PLR0915
     open_: FloatArray,
     high: FloatArray,
     low: FloatArray,

@@ -211,7 +211,9 @@ class ContainerRunner:
     def _changed(self) -> None:
         self.worker.changed()
 
-    async def run(self) -> Terminated | None:
+    # Over the complexity limit on purpose: the container's restart loop, one branch per way a run
+    # ends.
+    async def run(self) -> Terminated | None:  # noqa: C901
         """Run until the container ends for good; its final termination (None: pod stopping)."""
         worker = self.worker
         if self.final is not None:
