@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end on kind, where Docker is available (not on the dev machines: they have no container
 # engine). Creates a kind cluster whose two workers are labelled for two regions, builds the
-# operator and runtime images from the Dockerfile and loads them into kind, installs the chart
+# operator, runtime and research images from the Dockerfile and loads them into kind, installs the chart
 # once per region (Helm's library, helm-sdkpy, as the tests do), then runs
 #   pytest tests/e2e   with TRADEFLEET_KUBECONFIG pointing at the kind cluster.
 # Extra arguments go to pytest. Environment:
@@ -26,6 +26,7 @@ CLUSTER="${TRADEFLEET_KIND_CLUSTER:-tradefleet-e2e}"
 TAG="${TRADEFLEET_IMAGE_TAG:-e2e}"
 OPERATOR_IMAGE="ghcr.io/tradefleet/operator:$TAG"
 RUNTIME_IMAGE="ghcr.io/tradefleet/bot-runtime:$TAG"
+RESEARCH_IMAGE="ghcr.io/tradefleet/research:$TAG"
 NAMESPACE=tradefleet-system
 # Worker node → region; the first region's release installs the CRDs.
 REGIONS=(ap-northeast-1 ap-southeast-1)
@@ -72,10 +73,12 @@ for i in "${!REGIONS[@]}"; do
   kubectl label --overwrite "${WORKERS[$i]}" "topology.kubernetes.io/region=${REGIONS[$i]}"
 done
 
-log "building $OPERATOR_IMAGE and $RUNTIME_IMAGE"
+log "building $OPERATOR_IMAGE, $RUNTIME_IMAGE and $RESEARCH_IMAGE"
 docker build --target operator -t "$OPERATOR_IMAGE" "$REPO"
 docker build --target runtime -t "$RUNTIME_IMAGE" "$REPO"
-kind load docker-image --name "$CLUSTER" "$OPERATOR_IMAGE" "$RUNTIME_IMAGE"
+# The optimiser Jobs' image: the runtime plus the research extra (optuna, numba, tqdm).
+docker build --target research -t "$RESEARCH_IMAGE" "$REPO"
+kind load docker-image --name "$CLUSTER" "$OPERATOR_IMAGE" "$RUNTIME_IMAGE" "$RESEARCH_IMAGE"
 
 for i in "${!REGIONS[@]}"; do
   region="${REGIONS[$i]}"
@@ -91,6 +94,8 @@ operator:
     tag: "$TAG"
 runtime:
   image:
+    tag: "$TAG"
+  optimizerImage:
     tag: "$TAG"
 VALUES
   log "installing the chart for $region"

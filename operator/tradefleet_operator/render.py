@@ -644,11 +644,14 @@ def render_optimizer_job(
                 "spec": {
                     "restartPolicy": "Never",
                     "serviceAccountName": child_name(owner=owner.name, suffix="optimizer"),
+                    # In the operator's (and so the bot's) region, near the exchange it reads.
+                    "affinity": _region_affinity(settings.region),
                     "securityContext": _pod_security(),
                     "containers": [
                         {
                             "name": "optimizer",
-                            "image": spec.image or settings.runtime_image,
+                            # A bot's own image must then carry the research extra too.
+                            "image": spec.image or settings.optimizer_image,
                             "command": [*settings.runtime_command, "optimise"],
                             "env": env,
                             "resources": {

@@ -35,6 +35,9 @@ class OperatorSettings:
     # Namespaces to watch; empty means the whole cluster.
     namespaces: tuple[str, ...] = ()
     runtime_image: str = "ghcr.io/tradefleet/bot-runtime:0.1.0"
+    # The optimiser Jobs' image: the runtime plus the `research` extra (optuna, numba, tqdm), the
+    # Dockerfile's `research` target. The runtime image alone cannot run `optimise`.
+    optimizer_image: str = "ghcr.io/tradefleet/research:0.1.0"
     # The command bot pods run; the image's entry point by default.
     runtime_command: tuple[str, ...] = ("python", "-m", "tradefleet_runtime")
     # Extra environment for every bot and source pod (e.g. PYTHONPATH for a dev image).
@@ -85,6 +88,7 @@ def _strings(raw: Any) -> tuple[str, ...]:
 _SCALAR_KEYS: dict[str, tuple[str, Any]] = {
     "namespaces": ("namespaces", _strings),
     "runtimeImage": ("runtime_image", str),
+    "optimizerImage": ("optimizer_image", str),
     "runtimeCommand": ("runtime_command", _strings),
     "redisUrl": ("redis_url", str),
     "runtimePort": ("runtime_port", int),

@@ -28,23 +28,40 @@ def _stages() -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    ("target", "extra", "module"),
-    [("operator", "operator", "tradefleet_operator"), ("runtime", "runtime", "tradefleet_runtime")],
+    ("target", "extras", "module"),
+    [
+        ("operator", "operator", "tradefleet_operator"),
+        ("runtime", "runtime", "tradefleet_runtime"),
+        # The optimiser Job's image: `optimise` imports optuna, numba and tqdm (issue 16).
+        ("research", "runtime research", "tradefleet_runtime"),
+    ],
 )
-def test_each_image_installs_its_extra_and_runs_as_uid_10001(
-    target: str, extra: str, module: str
+def test_each_image_installs_its_extras_and_runs_as_uid_10001(
+    target: str, extras: str, module: str
 ) -> None:
     stages = _stages()
     final = stages[target]
     assert "USER 10001:10001" in final
     assert f'ENTRYPOINT ["python", "-m", "{module}"]' in final
-    build = re.search(r"COPY --from=(\S+) /opt/tradefleet /opt/tradefleet", final)
-    assert build is not None
-    assert (
-        f'pip install --no-cache-dir --disable-pip-version-check ".[{extra}]"'
-        in stages[build.group(1)]
-    )
+    # The dependencies' virtualenv, then the project's packages on top.
+    deps = re.search(r"COPY --from=(\S+) /opt/tradefleet /opt/tradefleet", final)
+    project = re.search(r"COPY --from=(\S+) /opt/project \$\{SITE\}", final)
+    assert deps is not None and project is not None
+    assert deps.group(1) == f"{target}-deps"
+    installed = stages[deps.group(1)]
+    assert f"python scripts/requirements.py {extras} > /tmp/requirements.txt" in installed
+    assert "pip install --disable-pip-version-check -r /tmp/requirements.txt" in installed
+    assert "--no-deps --no-compile" in stages[project.group(1)]
     assert "useradd --system --uid 10001 --gid 10001" in stages["base"]
+
+
+def test_every_image_builds_on_the_python_image_argument() -> None:
+    """One Dockerfile: Docker builds on python:3.11-slim-bookworm, buildah on the debootstrap base."""
+    text = DOCKERFILE.read_text()
+    assert "ARG PYTHON_IMAGE=python:3.11-slim-bookworm" in text
+    bases = re.findall(r"^FROM\s+(\S+)\s+AS", text, flags=re.MULTILINE)
+    stages = set(_stages())
+    assert {b for b in bases if b not in stages} == {"${PYTHON_IMAGE}"}
 
 
 def test_the_build_context_holds_only_the_packages() -> None:
@@ -54,7 +71,13 @@ def test_the_build_context_holds_only_the_packages() -> None:
         if line.strip() and not line.startswith("#")
     ]
     assert lines[0] == "*"
-    assert {"!pyproject.toml", "!README.md", "!operator/", "!bot-runtime/"} <= set(lines)
+    assert {
+        "!pyproject.toml",
+        "!README.md",
+        "!scripts/requirements.py",
+        "!operator/",
+        "!bot-runtime/",
+    } <= set(lines)
     assert "!devtools/" not in lines
 
 

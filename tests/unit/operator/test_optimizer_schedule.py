@@ -150,3 +150,31 @@ def test_each_run_searches_with_its_own_seed_unless_the_spec_fixes_one() -> None
     assert _seed_of(run="now:1", optimizer={}) == _seed_of(run="now:1", optimizer={})
     fixed = {_seed_of(run=f"now:{n}", optimizer={"seed": 11}) for n in range(5)}
     assert fixed == {11}
+
+
+def test_the_optimiser_job_runs_the_research_image_in_the_operators_region() -> None:
+    """The runtime image has no optuna/numba/tqdm: the Job uses the research image (issue 16)."""
+    owner = Owner(kind="TradingBot", name="tuned", namespace="desk", uid="0000")
+    settings = OperatorSettings(
+        region="ap-northeast-1",
+        runtime_image="example.test/bot-runtime:1",
+        optimizer_image="example.test/research:1",
+    )
+    plain = parse_trading_bot_spec({"exchange": "binance", "symbol": "BTC/USDT"})
+    job = render_optimizer_job(
+        owner=owner, spec=plain, run="now:1", based_on="a", settings=settings
+    )
+    pod = job["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == "example.test/research:1"
+    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    (expression,) = terms["nodeSelectorTerms"][0]["matchExpressions"]
+    assert expression["key"] == "topology.kubernetes.io/region"
+    assert expression["values"] == ["ap-northeast-1"]
+    # A bot's own image wins (it must then carry the research extra, as the docs say).
+    custom = parse_trading_bot_spec(
+        {"exchange": "binance", "symbol": "BTC/USDT", "image": "example.test/mine:2"}
+    )
+    job = render_optimizer_job(
+        owner=owner, spec=custom, run="now:1", based_on="a", settings=settings
+    )
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "example.test/mine:2"
