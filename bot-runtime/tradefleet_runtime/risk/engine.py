@@ -39,7 +39,7 @@ from tradefleet_runtime.risk.config import RegimeProfile, RiskLimits, RiskRegime
 from tradefleet_runtime.risk.errors import RiskInputError
 from tradefleet_runtime.risk.intent import RiskLayer, Side, SizeLimit, TradeIntent
 from tradefleet_runtime.risk.kelly import KellyEstimate, TradeStats, estimate_kelly
-from tradefleet_runtime.risk.layers import LAYERS, Facts, Refusal, Sizing
+from tradefleet_runtime.risk.layers import LAYERS, UNSIZED, Facts, Refusal, Sizing
 from tradefleet_runtime.risk.market import MarketRisk, var_z
 from tradefleet_runtime.risk.portfolio import PortfolioState, RiskPosition, utc_day
 from tradefleet_runtime.risk.regime import select_regime
@@ -126,11 +126,11 @@ class RiskEngine:
     ) -> RiskDecision:
         """Size and vet ``intent``; the first layer that refuses it is named in the decision."""
         facts = self._facts(intent=intent, portfolio=portfolio, market=market)
-        sizing = Sizing()
+        sizing = UNSIZED
         for layer in LAYERS:
             outcome = layer(facts=facts, sizing=sizing)
             if isinstance(outcome, Refusal):
-                return _decision(facts=facts, sizing=Sizing(), refusal=outcome, now_ms=now_ms)
+                return _decision(facts=facts, sizing=UNSIZED, refusal=outcome, now_ms=now_ms)
             sizing = outcome
         return _decision(facts=facts, sizing=sizing, refusal=None, now_ms=now_ms)
 
