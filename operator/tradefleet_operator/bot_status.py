@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tradefleet_operator import conditions as cond
-from tradefleet_operator.healing import HealingDecision
+from tradefleet_operator.healing import HealingDecision, termination_text
 from tradefleet_operator.outcome import Outcome, finish
 from tradefleet_operator.render import ANNOTATION_CONFIG_HASH, ANNOTATION_REVISION, Revision
 from tradefleet_operator.revisions import RevisionPlan, RollbackDecision
@@ -198,8 +198,31 @@ def workload_conditions(
     ]
 
 
+# Waiting reasons of the runtime's container that have a reason of their own.
+_WAITING_REASONS = {
+    str(r): r
+    for r in (
+        Reason.CRASH_LOOP_BACK_OFF,
+        Reason.IMAGE_PULL_BACK_OFF,
+        Reason.ERR_IMAGE_PULL,
+        Reason.INVALID_IMAGE_NAME,
+        Reason.CREATE_CONTAINER_CONFIG_ERROR,
+    )
+}
+# Reasons that mean the runtime cannot start at all: the bot is Failed until its spec changes.
+CANNOT_START = frozenset(
+    {
+        Reason.IMAGE_PULL_BACK_OFF,
+        Reason.ERR_IMAGE_PULL,
+        Reason.INVALID_IMAGE_NAME,
+        Reason.CREATE_CONTAINER_CONFIG_ERROR,
+    }
+)
+
+
 def pod_wait_reason(*, pods: Sequence[Mapping[str, Any]], revision: Revision) -> tuple[Reason, str]:
-    """Why the revision's pod is not ready yet, from the pod's own conditions and states."""
+    """Why the revision's pod is not ready yet, from the pod's own conditions and states: the
+    kubelet's waiting reason, and how the container last ended (its termination message)."""
     if not pods:
         return Reason.WAITING_FOR_POD, f"waiting for the pod of revision {revision.number}"
     pod = pods[0]
@@ -208,16 +231,18 @@ def pod_wait_reason(*, pods: Sequence[Mapping[str, Any]], revision: Revision) ->
     for c in pod_status.get("conditions") or []:
         if c.get("type") == "PodScheduled" and c.get("status") == "False":
             return Reason.UNSCHEDULABLE, f"pod {name} cannot be scheduled: {c.get('message', '')}"
-    for cs in pod_status.get("containerStatuses") or []:
+    statuses = pod_status.get("containerStatuses") or []
+    ended = next((text for cs in statuses if (text := termination_text(cs)) is not None), None)
+    last = f"; last exit: {ended}" if ended else ""
+    for cs in statuses:
         waiting = (cs.get("state") or {}).get("waiting")
         if waiting:
-            return (
-                Reason.POD_NOT_READY,
-                f"pod {name}: {waiting.get('reason', 'Waiting')} {waiting.get('message', '')}".strip(),
-            )
+            word = str(waiting.get("reason") or "Waiting")
+            detail = f"pod {name}: {word} {waiting.get('message', '')}".strip()
+            return _WAITING_REASONS.get(word, Reason.POD_NOT_READY), detail + last
     if not (pod.get("spec") or {}).get("nodeName"):
         return Reason.WAITING_FOR_POD, f"pod {name} is waiting to be scheduled"
-    return Reason.POD_NOT_READY, f"pod {name} on {pod['spec']['nodeName']} is not ready yet"
+    return Reason.POD_NOT_READY, f"pod {name} on {pod['spec']['nodeName']} is not ready yet{last}"
 
 
 def signal_sources(
@@ -326,6 +351,9 @@ def bot_phase(
     breaker = by_type.get(ConditionType.CIRCUIT_BREAKER_OPEN)
     if degraded:
         return BotPhase.DEGRADED
+    ready = by_type.get(ConditionType.READY)
+    if ready is not None and not ready.status and ready.reason in CANNOT_START:
+        return BotPhase.FAILED
     if halted or (breaker is not None and breaker.status):
         return BotPhase.HALTED
     implied = trading_phase(trading) if trading is not None else None

@@ -36,6 +36,29 @@ class PodView:
     running: bool
     restart_count: int
     started_at: datetime | None
+    # How the container's last instance ended ("exit code 1 (Error): <its message>"), if known.
+    last_termination: str | None = None
+
+
+# A termination message is a fatal error or a log's tail: the end of it says the most.
+MAX_TERMINATION_TEXT = 900
+
+
+def termination_text(container_status: Mapping[str, Any]) -> str | None:
+    """How a container's last instance ended, with its termination message (the runtime's fatal
+    error, or the tail of its log), from its status; None when it has not ended yet."""
+    terminated = (container_status.get("lastState") or {}).get("terminated") or (
+        container_status.get("state") or {}
+    ).get("terminated")
+    if not isinstance(terminated, Mapping):
+        return None
+    text = f"exit code {terminated.get('exitCode')} ({terminated.get('reason') or 'Error'})"
+    message = " ".join(str(terminated.get("message") or "").split())
+    if message:
+        if len(message) > MAX_TERMINATION_TEXT:
+            message = "…" + message[-MAX_TERMINATION_TEXT:]
+        text += f": {message}"
+    return text
 
 
 def pod_view(pod: Mapping[str, Any]) -> PodView:
@@ -52,6 +75,9 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         running=all_running,
         restart_count=sum(int(c.get("restartCount") or 0) for c in containers),
         started_at=max((s for s in starts if s is not None), default=None),
+        last_termination=next(
+            (text for c in containers if (text := termination_text(c)) is not None), None
+        ),
     )
 
 
@@ -137,7 +163,8 @@ def assess_restarts(
         else:
             baseline = int(state.get("observedPodRestarts") or 0)
         for _ in range(max(0, pod.restart_count - baseline)):
-            record("crashed", f"container of pod {pod.name} exited and was restarted")
+            ended = f": {pod.last_termination}" if pod.last_termination else ""
+            record("crashed", f"container of pod {pod.name} exited and was restarted{ended}")
         state["observedPodRestarts"] = pod.restart_count
 
     # A replacement is finished once the old pod is gone.
@@ -156,6 +183,9 @@ def assess_restarts(
             f"spec.selfHealing.maxRestarts={policy.max_restarts}; the bot is stopped until the spec "
             "changes or the window passes"
         )
+        if restarts:
+            latest = restarts[0]
+            message += f"; the latest restart: {latest.get('cause')}: {latest.get('message', '')}"
         decision.conditions.append(
             cond.Condition(
                 type=cond.DEGRADED,

@@ -327,6 +327,9 @@ def render_bot_children(
                     },
                     "resources": _resources(spec.resources),
                     "securityContext": _container_security(),
+                    # Why it ended, for the operator's conditions: the runtime writes its fatal
+                    # error to /dev/termination-log; a crash before that leaves the log's tail.
+                    "terminationMessagePolicy": "FallbackToLogsOnError",
                     "volumeMounts": [
                         {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True},
                         {"name": "tmp", "mountPath": "/tmp"},
@@ -541,6 +544,7 @@ def render_source_children(
                                 },
                                 "resources": _resources(spec.resources),
                                 "securityContext": _container_security(),
+                                "terminationMessagePolicy": "FallbackToLogsOnError",
                                 "volumeMounts": [
                                     {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True}
                                 ],
@@ -659,6 +663,7 @@ def render_optimizer_job(
                                 "limits": {"memory": "2Gi"},
                             },
                             "securityContext": _container_security(),
+                            "terminationMessagePolicy": "FallbackToLogsOnError",
                             "volumeMounts": [
                                 {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True},
                                 {"name": "tmp", "mountPath": "/tmp"},

@@ -23,6 +23,7 @@ from typing import Any
 from tradefleet_devtools.devnode.backoff import BackoffPolicy, restart_wanted
 from tradefleet_devtools.devnode.errors import KubeApiError, PodConfigError
 from tradefleet_devtools.devnode.events import EventRecorder
+from tradefleet_devtools.devnode.images import INVALID_IMAGE_NAME, image_problem
 from tradefleet_devtools.devnode.kube import KubeApi
 from tradefleet_devtools.devnode.podenv import CONFIG_ERROR, PodContext, container_env, expand
 from tradefleet_devtools.devnode.probes import (
@@ -37,6 +38,7 @@ from tradefleet_devtools.devnode.process import (
     Identity,
     Launch,
     read_termination,
+    termination_message_file,
 )
 from tradefleet_devtools.devnode.state import ContainerRecord, PodRecord, StateStore
 from tradefleet_devtools.devnode.status import (
@@ -136,6 +138,8 @@ class ContainerRunner:
         self.probes: dict[str, ProbeSpec] = {}
         self._launch: Launch | None = None
         self._ended_away: Terminated | None = None
+        # Pulls of an image that cannot be pulled so far (ErrImagePull, then ImagePullBackOff).
+        self.failed_pulls = 0
         if self.final is not None:
             self.state = self.final
         elif record.running is not None:
@@ -725,6 +729,13 @@ class PodWorker:
     async def launch(self, runner: ContainerRunner) -> Launch:
         """Everything to start ``runner``'s container now; PodConfigError when it cannot start."""
         container = runner.container
+        image_error = image_problem(
+            image=str(container.get("image") or ""), failed_pulls=runner.failed_pulls
+        )
+        if image_error is not None:
+            if image_error.reason != INVALID_IMAGE_NAME:
+                runner.failed_pulls += 1
+            raise image_error
         command = [str(part) for part in container.get("command") or []]
         if not command:
             raise PodConfigError(
@@ -752,12 +763,17 @@ class PodWorker:
             )
         run_dir = self.runtime.store.run_dir(uid=self.uid, container=runner.name)
         working_dir = str(container.get("workingDir") or "") or None
+        if os.geteuid() == 0:
+            # The container's own file at terminationMessagePath, as a kubelet mounts it; without
+            # root there are no mounts, and no message but the log's tail.
+            mounts = [*mounts, termination_message_file(container=container, run_dir=run_dir)]
         launch = Launch(
             argv=argv,
             env={**self.runtime.base_env, "HOSTNAME": self.name, **env},
             working_dir=working_dir,
             mounts=mounts,
             run_dir=run_dir,
+            termination_policy=str(container.get("terminationMessagePolicy") or "File"),
         )
         runner.probes = probes
         runner.remember_launch(launch)

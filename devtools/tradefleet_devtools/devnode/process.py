@@ -35,6 +35,13 @@ SHIM_SCRIPT = Path(shim.__file__)
 LAUNCH_FILE = "launch.json"
 EXIT_FILE = "exit.json"
 PID_FILE = "command.pid"
+# The container's termination message file, bind-mounted at its terminationMessagePath.
+TERMINATION_FILE = "termination-log"
+DEFAULT_TERMINATION_PATH = "/dev/termination-log"
+# The kubelet's limits: 4096 bytes of the file; of the log, 80 lines and 2048 bytes.
+MAX_MESSAGE_BYTES = 4096
+FALLBACK_LINES = 80
+FALLBACK_BYTES = 2048
 # The kubelet's words for a container whose end nobody saw (the shim died with it).
 STATUS_UNKNOWN = "ContainerStatusUnknown"
 
@@ -79,6 +86,9 @@ class Launch:
     working_dir: str | None
     mounts: list[BindMount] = field(default_factory=list)
     run_dir: Path
+    # terminationMessagePolicy: File, or FallbackToLogsOnError (the log's tail when the file is
+    # empty and the container failed).
+    termination_policy: str = "File"
 
     @property
     def namespace_needed(self) -> bool:
@@ -114,6 +124,36 @@ class Identity:
         )
 
 
+def termination_message_file(*, container: dict[str, Any], run_dir: Path) -> BindMount:
+    """An empty file of the container's own, to mount at its ``terminationMessagePath``."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    source = run_dir / TERMINATION_FILE
+    source.write_bytes(b"")
+    target = str(container.get("terminationMessagePath") or DEFAULT_TERMINATION_PATH)
+    return BindMount(source=source, target=target, read_only=False)
+
+
+def termination_message(*, run_dir: Path, exit_code: int) -> str:
+    """What the container left in its termination message file; with FallbackToLogsOnError and
+    an empty file, the tail of its log when it failed."""
+    try:
+        message = (run_dir / TERMINATION_FILE).read_bytes()[:MAX_MESSAGE_BYTES]
+    except OSError:
+        message = b""
+    if message.strip() or exit_code == 0:
+        return message.decode(errors="replace")
+    try:
+        launch = json.loads((run_dir / LAUNCH_FILE).read_text())
+        if launch.get("termination_policy") != "FallbackToLogsOnError":
+            return ""
+        with Path(str(launch["log_path"])).open("rb") as log_file:
+            log_file.seek(max(0, log_file.seek(0, os.SEEK_END) - 64 * FALLBACK_BYTES))
+            lines = log_file.read().splitlines()[-FALLBACK_LINES:]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return b"\n".join(lines)[-FALLBACK_BYTES:].decode(errors="replace")
+
+
 def read_termination(
     *, identity: Identity, run_dir: Path, shim_returncode: int | None, killed: bool
 ) -> Terminated:
@@ -125,10 +165,12 @@ def read_termination(
     started_at = identity.started_at
     try:
         recorded = json.loads((run_dir / EXIT_FILE).read_text())
+        exit_code = int(recorded["exit_code"])
         return Terminated(
-            exit_code=int(recorded["exit_code"]),
+            exit_code=exit_code,
             reason=str(recorded["reason"]),
-            message=str(recorded.get("message") or ""),
+            message=str(recorded.get("message") or "")
+            or termination_message(run_dir=run_dir, exit_code=exit_code),
             started_at=started_at,
             finished_at=float(recorded["finished_at"]),
             signal=recorded.get("signal"),
@@ -200,6 +242,10 @@ class ContainerProcess:
         launch.run_dir.mkdir(parents=True, exist_ok=True)
         for stale in (EXIT_FILE, PID_FILE):
             (launch.run_dir / stale).unlink(missing_ok=True)
+        # Each instance starts with an empty message (the mount source must stay the same file).
+        termination = launch.run_dir / TERMINATION_FILE
+        if termination.exists():
+            termination.write_bytes(b"")
         launch_file = launch.run_dir / LAUNCH_FILE
         launch_file.write_text(
             json.dumps(
@@ -210,6 +256,9 @@ class ContainerProcess:
                     "mount_command": mount,
                     "exit_file": str(launch.run_dir / EXIT_FILE),
                     "pid_file": str(launch.run_dir / PID_FILE),
+                    # Read back by termination_message(), for adopted containers too.
+                    "termination_policy": launch.termination_policy,
+                    "log_path": str(log_path),
                 }
             )
         )

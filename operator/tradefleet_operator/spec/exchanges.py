@@ -55,6 +55,24 @@ EXCHANGE_MARKETS: Final[Mapping[Exchange, frozenset[Market]]] = MappingProxyType
     }
 )
 
+# The ccxt id the runtime connects with, for each exchange and market it offers (ccxt 4.5's
+# ``ccxt.exchanges``): binance's USD-M futures are their own ccxt exchange, and ccxt 4 calls gateio
+# gate. tests/unit/api checks every entry against ccxt and the runtime's own mapping.
+_CCXT_RENAMED: Final[Mapping[tuple[Exchange, Market], str]] = MappingProxyType(
+    {
+        (Exchange.BINANCE, Market.FUTURES): "binanceusdm",
+        (Exchange.GATEIO, Market.SPOT): "gate",
+        (Exchange.GATEIO, Market.FUTURES): "gate",
+    }
+)
+CCXT_EXCHANGE_IDS: Final[Mapping[tuple[Exchange, Market], str]] = MappingProxyType(
+    {
+        (exchange, market): _CCXT_RENAMED.get((exchange, market), str(exchange))
+        for exchange, markets in EXCHANGE_MARKETS.items()
+        for market in sorted(markets)
+    }
+)
+
 # Exchanges with a test network ccxt can switch to (mode: testnet).
 TESTNET_EXCHANGES: Final = frozenset(
     {

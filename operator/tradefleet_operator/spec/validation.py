@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from tradefleet_operator.spec.enums import Market, SignalSourceKind, TradingMode
 from tradefleet_operator.spec.exchanges import (
+    CCXT_EXCHANGE_IDS,
     EXCHANGE_MARKETS,
     PASSPHRASE_EXCHANGES,
     TESTNET_EXCHANGES,
@@ -161,6 +162,14 @@ def _market_problems(spec: TradingBotSpec) -> list[ValidationProblem]:
                 field="spec.market",
                 reason=ProblemReason.MARKET_NOT_SUPPORTED,
                 message=f"{spec.exchange} has no {spec.market} market",
+            )
+        )
+    elif (spec.exchange, spec.market) not in CCXT_EXCHANGE_IDS:
+        problems.append(
+            ValidationProblem(
+                field="spec.exchange",
+                reason=ProblemReason.MARKET_NOT_SUPPORTED,
+                message=f"the runtime has no exchange client for {spec.exchange} {spec.market}",
             )
         )
     parts = split_symbol(symbol=spec.symbol, field="spec.symbol")

@@ -47,6 +47,12 @@ class Reason(StrEnum):
     OWNED_BY_OTHER_REGION = "OwnedByOtherRegion"
     CHILDREN_IN_SYNC = "ChildrenInSync"
     WAITING_FOR_PREVIOUS_RUNTIME = "WaitingForPreviousRuntime"
+    # Ready: the kubelet's own words for a container that keeps ending or cannot start
+    CRASH_LOOP_BACK_OFF = "CrashLoopBackOff"
+    IMAGE_PULL_BACK_OFF = "ImagePullBackOff"
+    ERR_IMAGE_PULL = "ErrImagePull"
+    INVALID_IMAGE_NAME = "InvalidImageName"
+    CREATE_CONTAINER_CONFIG_ERROR = "CreateContainerConfigError"
     # Progressing
     ROLLOUT_IN_PROGRESS = "RolloutInProgress"
     ROLLOUT_COMPLETE = "RolloutComplete"
@@ -160,6 +166,36 @@ REASONS: tuple[ReasonDoc, ...] = (
         (_C.READY,),
         "the pod runs but its runtime is not ready; the message says why",
         "read the message; `kubectl logs` the pod",
+    ),
+    _doc(
+        _R.CRASH_LOOP_BACK_OFF,
+        (_C.READY,),
+        "the runtime keeps exiting; the message quotes its last exit and fatal error",
+        "fix what the message names (symbol, exchange, keys, resources); the restart budget stops it meanwhile",
+    ),
+    _doc(
+        _R.IMAGE_PULL_BACK_OFF,
+        (_C.READY,),
+        "the image cannot be pulled (phase Failed)",
+        "fix spec.image (or the operator's runtimeImage) or the registry's credentials",
+    ),
+    _doc(
+        _R.ERR_IMAGE_PULL,
+        (_C.READY,),
+        "pulling the image failed (phase Failed)",
+        "fix spec.image (or the operator's runtimeImage) or the registry's credentials",
+    ),
+    _doc(
+        _R.INVALID_IMAGE_NAME,
+        (_C.READY,),
+        "the image reference does not parse (phase Failed)",
+        "fix spec.image",
+    ),
+    _doc(
+        _R.CREATE_CONTAINER_CONFIG_ERROR,
+        (_C.READY,),
+        "the container cannot be configured, e.g. a Secret or key it reads is missing (phase Failed)",
+        "create what the message names",
     ),
     _doc(
         _R.CREDENTIALS_MISSING,
@@ -453,7 +489,7 @@ BOT_PHASES: Mapping[BotPhase, str] = MappingProxyType(
         BotPhase.HALTED: "a circuit breaker is open or the kill switch is set",
         BotPhase.PAUSED: "spec.paused: no new positions",
         BotPhase.DEGRADED: "the restart budget is exhausted; the bot is stopped",
-        BotPhase.FAILED: "cannot run",
+        BotPhase.FAILED: "the runtime cannot start: its image cannot be pulled or its container cannot be configured (see Ready)",
         BotPhase.NOT_OWNED: "belongs to another region's operator",
         BotPhase.INVALID: "the spec failed validation; see the Ready condition",
     }

@@ -62,12 +62,15 @@ def test_a_refused_key_halts_the_bot_visibly_and_acknowledge_reaches_the_runtime
     assert status["runtime"]["halted"] is True
     assert status["runtime"]["userHalted"] is False
     assert status["runtime"]["haltReason"]
-    events = core.list_namespaced_event(e2e_namespace).items
-    assert any(
-        e.type == "Warning"
-        and e.reason == "AuthenticationFailed"
-        and e.involved_object.name == "refused"
-        for e in events
+    wait_for(
+        lambda: any(
+            e.type == "Warning"
+            and e.reason == "AuthenticationFailed"
+            and e.involved_object.name == "refused"
+            for e in core.list_namespaced_event(e2e_namespace).items
+        ),
+        timeout_s=15,
+        what="a Warning event AuthenticationFailed",
     )
 
     set_annotation(e2e_api, e2e_namespace, "refused", "tradefleet.io/acknowledge", "first")
@@ -81,12 +84,16 @@ def test_a_refused_key_halts_the_bot_visibly_and_acknowledge_reaches_the_runtime
         timeout_s=30,
         what="the acknowledgement recorded",
     )
-    delivered = [
-        e
-        for e in core.list_namespaced_event(e2e_namespace).items
-        if e.reason == "CommandDelivered" and "acknowledge" in (e.message or "")
-    ]
-    assert delivered, "the runtime never got acknowledge"
+    # Kopf posts events in the background: the status may be written first.
+    wait_for(
+        lambda: [
+            e
+            for e in core.list_namespaced_event(e2e_namespace).items
+            if e.reason == "CommandDelivered" and "acknowledge" in (e.message or "")
+        ],
+        timeout_s=15,
+        what="the acknowledge command's event",
+    )
     # The key is still refused: the runtime halts again, and the bot still says why.
     wait_for_condition(e2e_api, e2e_namespace, "refused", "Trading", status="False", timeout_s=60)
     assert condition_of(e2e_api, e2e_namespace, "refused", "Trading")["reason"] in (  # type: ignore[index]

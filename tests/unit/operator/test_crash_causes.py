@@ -1,0 +1,131 @@
+"""Issue 15, item 2: why a bot's runtime does not run is in its conditions, not only in logs.
+
+The container's last termination message (the runtime writes its fatal error to
+/dev/termination-log; ``FallbackToLogsOnError`` keeps the log's tail otherwise) and its waiting
+reason (CrashLoopBackOff, ImagePullBackOff, ErrImagePull, InvalidImageName,
+CreateContainerConfigError) reach the ``Ready`` condition, the restart records and the
+``Degraded`` message; a bot whose image or container configuration cannot run is ``Failed``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pass_support import available_children, condition, one_pass
+from succession_support import OWNER, SETTINGS, SPEC, bot_body
+from tradefleet_operator.healing import assess_restarts, pod_view
+from tradefleet_operator.render import Revision, render_bot_children
+from tradefleet_operator.spec import SelfHealingSpec
+
+pytestmark = pytest.mark.unit
+
+FATAL = "StartupError: binanceusdm has no market NOPE/USDT:USDT"
+
+
+def _crash_looping(*, waiting: str, message: str = "", last_message: str = FATAL) -> Any:
+    children = available_children()
+    children[("Deployment", "bot")]["status"] = {
+        "observedGeneration": 1,
+        "updatedReplicas": 1,
+        "availableReplicas": 0,
+    }
+    pod = children[("Pod", "bot-5d8f6c-x2x7q")]
+    pod["status"] = {
+        "phase": "Running" if waiting == "CrashLoopBackOff" else "Pending",
+        "podIP": "127.0.0.1",
+        "containerStatuses": [
+            {
+                "name": "runtime",
+                "ready": False,
+                "restartCount": 3 if waiting == "CrashLoopBackOff" else 0,
+                "state": {"waiting": {"reason": waiting, "message": message}},
+                "lastState": {
+                    "terminated": {"exitCode": 1, "reason": "Error", "message": last_message}
+                }
+                if waiting == "CrashLoopBackOff"
+                else {},
+            }
+        ],
+    }
+    return children
+
+
+async def test_a_crash_loop_names_the_runtimes_fatal_error() -> None:
+    children = _crash_looping(
+        waiting="CrashLoopBackOff", message="back-off 40s restarting failed container=runtime"
+    )
+    _, outcome = await one_pass(body=bot_body(self_healing={}), children=children, port=1)
+    ready = condition(outcome, "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "CrashLoopBackOff"
+    assert FATAL in ready["message"] and "exit code 1" in ready["message"]
+    restarts = outcome.status["selfHealing"]["recentRestarts"]
+    assert restarts and all(FATAL in r["message"] for r in restarts)
+
+
+@pytest.mark.parametrize(
+    ("waiting", "message"),
+    [
+        ("ImagePullBackOff", 'Back-off pulling image "registry.invalid/bot-runtime:9"'),
+        ("ErrImagePull", 'failed to pull image "registry.invalid/bot-runtime:9": not found'),
+        ("InvalidImageName", 'couldn\'t parse image reference "Bad Image"'),
+        ("CreateContainerConfigError", 'secret "keys" not found'),
+    ],
+)
+async def test_a_runtime_that_cannot_start_is_failed_and_says_why(
+    waiting: str, message: str
+) -> None:
+    children = _crash_looping(waiting=waiting, message=message)
+    _, outcome = await one_pass(body=bot_body(self_healing={}), children=children, port=1)
+    ready = condition(outcome, "Ready")
+    assert ready["status"] == "False" and ready["reason"] == waiting
+    assert message in ready["message"]
+    assert outcome.status["phase"] == "Failed"
+
+
+def test_the_degraded_message_names_the_latest_restarts_cause() -> None:
+    now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    pod = {
+        "metadata": {"name": "bot-1"},
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [
+                {
+                    "restartCount": 2,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "lastState": {
+                        "terminated": {"exitCode": 1, "reason": "Error", "message": FATAL}
+                    },
+                }
+            ],
+        },
+    }
+    decision = assess_restarts(
+        policy=SelfHealingSpec(max_restarts=2),
+        previous={"observedPod": "bot-1", "observedPodRestarts": 0},
+        generation=1,
+        pod=pod_view(pod),
+        runtime=None,
+        pods_exist=True,
+        now=now + timedelta(seconds=1),
+    )
+    degraded = next(c for c in decision.conditions if c.type == "Degraded")
+    assert degraded.status and degraded.reason == "RestartBudgetExhausted"
+    assert "maxRestarts=2" in degraded.message and FATAL in degraded.message
+
+
+def test_the_runtime_container_falls_back_to_its_logs_for_the_termination_message() -> None:
+    revision = Revision(number=1, config_hash="abc", content={"config": {}})
+    children = render_bot_children(
+        owner=OWNER,
+        spec=SPEC,
+        region="ap-northeast-1",
+        revision=revision,
+        replicas=1,
+        settings=SETTINGS,
+    )
+    deployment = next(c for c in children if c["kind"] == "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    assert "terminationMessagePath" not in container  # the default, /dev/termination-log
