@@ -14,7 +14,8 @@ Started by ``python -m tradefleet_runtime`` (:func:`run_bot`). :class:`BotServic
 * the source loop (SignalSource streams) and the config watcher (hot reload);
 * control commands (pause, resume, flatten, reset-breaker, halt) and self-healing
   (:mod:`tradefleet_runtime.service.healing`), reported through the API of
-  :mod:`tradefleet_runtime.service.api`.
+  :mod:`tradefleet_runtime.service.api`, which reads the service through
+  :class:`~tradefleet_runtime.service.read_view.BotReadView` (``/status`` is built there).
 
 Only one coroutine changes the account at a time (``_account_lock``).
 
@@ -43,8 +44,6 @@ from typing import Any, TypeVar
 from tradefleet_runtime.config import (
     RuntimeConfig,
 )
-from tradefleet_runtime.execution.model import MarketInfo
-from tradefleet_runtime.execution.venue import ccxt_exchange_id
 from tradefleet_runtime.persistence.lease import FencedError, LeaseStore
 from tradefleet_runtime.persistence.records import PositionRecord, PositionSide
 from tradefleet_runtime.persistence.store import (
@@ -59,6 +58,7 @@ from tradefleet_runtime.service.bars import BarState
 from tradefleet_runtime.service.build import (
     StartupError,
     build_strategy,
+    decision_pipeline,
     fusion_config_of,
     quote_currency,
 )
@@ -76,17 +76,12 @@ from tradefleet_runtime.service.healing import (
 from tradefleet_runtime.service.market_view import MarketView
 from tradefleet_runtime.service.metrics import BotMetrics
 from tradefleet_runtime.service.orders import OrderPath, base36
-from tradefleet_runtime.service.pipeline import Decision, DecisionPipeline, TradeAction
+from tradefleet_runtime.service.pipeline import Decision, TradeAction
 from tradefleet_runtime.service.store_access import FlagKeeper, GuardedStore
 from tradefleet_runtime.service.supervisor import (
     FatalError,
     supervise,
     write_termination_message,
-)
-from tradefleet_runtime.service.trading_state import (
-    TradingCondition,
-    TradingInputs,
-    trading_condition,
 )
 from tradefleet_runtime.signals.errors import SignalError
 from tradefleet_runtime.signals.fusion import AlphaFusion
@@ -131,6 +126,7 @@ class BotService:
         self.symbol = config.exchange.symbol
         self.quote = quote_currency(self.symbol)
         self.control_token = environ.get(config.api.control_token_env, "")
+        self.pod = environ.get(POD_NAME_ENV)
         self.stop_event = asyncio.Event()
         self.started_at = time.time()
         self.heartbeat = time.time()
@@ -202,29 +198,11 @@ class BotService:
             flatten=self.flatten,
         )
         self.fusion = AlphaFusion(config=fusion_config_of(config))
-        self.pipeline = DecisionPipeline(
-            bot_name=config.bot_name,
-            exchange_id=ccxt_exchange_id(
-                exchange=config.exchange.exchange, market=config.exchange.market.value
-            ),
-            symbol=self.symbol,
-            market_kind=config.exchange.market,
-            market_info=MarketInfo(
-                symbol=self.symbol,
-                amount_step=None,
-                price_tick=None,
-                min_amount=None,
-                min_notional=None,
-            ),
-            fusion=self.fusion,
-            thresholds=config.strategy.thresholds,
-            risk=self.account.risk,
-        )
+        self.pipeline = decision_pipeline(config=config, fusion=self.fusion, risk=self.account.risk)
 
-    async def command(self, name: str) -> dict[str, object]:
-        """Run a control command (see :data:`COMMANDS`)."""
+    async def command(self, name: str) -> None:
+        """Run a control command (see :data:`~tradefleet_runtime.service.control.COMMANDS`)."""
         await self.control.run(name)
-        return {"command": name, "status": self.status()}
 
     @property
     def refused_config(self) -> dict[str, object] | None:
@@ -282,23 +260,6 @@ class BotService:
             return "degraded"
         return "trading"
 
-    def trading_condition(self) -> TradingCondition:
-        trip = self.account.risk.breaker.trip
-        waiting = self.lease.waiting_for
-        return trading_condition(
-            TradingInputs(
-                flags=self.flags,
-                standby_for=waiting.holder if waiting and self.lease.token is None else None,
-                reconciled=self.reconciled,
-                store_healthy=self.store_healthy,
-                unprotected_s=self.orders.protection.unprotected_for(time.time()),
-                breaker_message=f"{trip.reason.value}: {trip.message}" if trip else None,
-                orders_blocked=self.orders.entry_refusal() if self.reconciled else None,
-                market_data_flowing=self.market_data_flowing,
-                poll_slowdown=self.poll_slowdown,
-            )
-        )
-
     def equity(self) -> float | None:
         return self.account.equity()
 
@@ -309,62 +270,6 @@ class BotService:
     @property
     def balance(self) -> Any:
         return self.account.balance
-
-    def status(self) -> dict[str, object]:
-        start = self.account.starting_equity
-        pnl = self.account.pnl()
-        trip = self.account.risk.breaker.trip
-        regime = self.market.bars.regime
-        last = self.last_action
-        position = self.position
-        return {
-            "bot": self.config.bot_name,
-            "namespace": self.config.namespace,
-            "pod": self._environ.get(POD_NAME_ENV),
-            "phase": self.phase,
-            "mode": self.config.exchange.mode.value,
-            "symbol": self.symbol,
-            "equity": self.equity(),
-            "pnl": pnl,
-            "pnlPct": 100.0 * pnl / start if start else 0.0,
-            "drawdownPct": self.portfolio.drawdown_pct if self.portfolio else 0.0,
-            "position": {
-                "side": position.side.value,
-                "size": position.size,
-                "entryPrice": position.entry_price,
-                "stopPrice": position.stop_price,
-                "targetPrice": position.target_price,
-            },
-            "regime": regime.regime.value if regime else RegimeLabel.UNKNOWN.value,
-            "lastSignal": {"action": last[0], "score": last[1], "at": last[2] / 1000.0}
-            if last
-            else {"action": "none", "score": 0.0, "at": None},
-            "circuitBreaker": {
-                "state": "Open" if trip else "Closed",
-                "reason": trip.reason.value if trip else None,
-                "message": trip.message if trip else None,
-                "since": trip.tripped_at_ms / 1000.0 if trip else None,
-            },
-            "userPaused": self.flags.user_paused,
-            "userHalted": self.flags.user_halted,
-            "paused": self.flags.paused,
-            "pauseReason": self.flags.pause_reason or None,
-            "halted": self.flags.halted,
-            "haltReason": self.flags.halt_reason or None,
-            "heartbeat": self.heartbeat,
-            "configHash": self.config.config_hash,
-            "reconciled": self.reconciled,
-            "marketDataFlowing": self.market_data_flowing,
-            "openOrders": self.orders.open_order_ids(),
-            "ordersBlocked": self.orders.entry_refusal() if self.reconciled else None,
-            "protection": self.orders.protection.to_dict(time.time()),
-            "trading": self.trading_condition().to_dict(),
-            "flatten": self.control.flatten_outcome,
-            "lease": {
-                "token": self.lease.token,
-                "waitingFor": self.lease.waiting_for.holder if self.lease.waiting_for else None,
-            },
-        }
 
     # ------------------------------------------------------------------ start-up
 
@@ -427,7 +332,7 @@ class BotService:
         meta = {
             "configHash": self.config.config_hash,
             "startedAt": str(self.started_at),
-            "pod": self._environ.get(POD_NAME_ENV, ""),
+            "pod": self.pod or "",
         }
         await self.guarded.call(lambda: self.store.save_meta(meta), what="saving metadata")
         self.reconciled = True

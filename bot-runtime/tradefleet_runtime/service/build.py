@@ -17,6 +17,7 @@ from tradefleet_runtime.config import (
     TradingMode,
 )
 from tradefleet_runtime.execution.errors import VenueConfigurationError
+from tradefleet_runtime.execution.model import MarketInfo
 from tradefleet_runtime.execution.paper import PaperAccount, PaperJournal, PaperVenue
 from tradefleet_runtime.execution.venue import (
     ApiCredentials,
@@ -32,7 +33,9 @@ from tradefleet_runtime.marketdata.feeds import (
     SyntheticMarketFeed,
     VenueMarketFeed,
 )
-from tradefleet_runtime.signals.fusion import FusionConfig
+from tradefleet_runtime.risk import RiskEngine
+from tradefleet_runtime.service.pipeline import DecisionPipeline
+from tradefleet_runtime.signals.fusion import AlphaFusion, FusionConfig
 from tradefleet_runtime.strategies import (
     FUSION_ONLY,
     STRATEGY_COMPONENT,
@@ -174,3 +177,28 @@ def build_venue_and_feed(
     except VenueConfigurationError as error:
         raise StartupError(str(error)) from None
     return venue, VenueMarketFeed(venue=venue, symbol=exchange.symbol, depth=data.book_depth)
+
+
+def decision_pipeline(
+    *, config: RuntimeConfig, fusion: AlphaFusion, risk: RiskEngine
+) -> DecisionPipeline:
+    """The bot's decision pipeline; its market's lot sizes come later, from the venue."""
+    symbol = config.exchange.symbol
+    return DecisionPipeline(
+        bot_name=config.bot_name,
+        exchange_id=ccxt_exchange_id(
+            exchange=config.exchange.exchange, market=config.exchange.market.value
+        ),
+        symbol=symbol,
+        market_kind=config.exchange.market,
+        market_info=MarketInfo(
+            symbol=symbol,
+            amount_step=None,
+            price_tick=None,
+            min_amount=None,
+            min_notional=None,
+        ),
+        fusion=fusion,
+        thresholds=config.strategy.thresholds,
+        risk=risk,
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -20,9 +21,15 @@ from tradefleet_runtime.persistence.store import Flags
 from tradefleet_runtime.risk import PortfolioState
 from tradefleet_runtime.service.bot import BotService
 from tradefleet_runtime.service.pipeline import Decision
+from tradefleet_runtime.service.trading_state import (
+    TradingCondition,
+    TradingInputs,
+    trading_condition,
+)
 from tradefleet_runtime.signals.ofi import OfiConfig, OfiSignal
 from tradefleet_runtime.signals.reading import SignalReading
 from tradefleet_runtime.signals.regime import RegimeModelStatus, RegimeState
+from tradefleet_runtime.signals.regime_config import RegimeLabel
 from tradefleet_runtime.sources.reader import SourceSnapshot
 from tradefleet_runtime.strategies.base import StrategySignal
 
@@ -92,10 +99,88 @@ class BotReadView:
         return self.service.last_decision
 
     def status(self) -> dict[str, object]:
-        return self.service.status()
+        """The body of ``GET /status`` (and of the WebSocket's hello): what the operator polls."""
+        service = self.service
+        start = service.account.starting_equity
+        pnl = service.account.pnl()
+        trip = service.account.risk.breaker.trip
+        regime = service.market.bars.regime
+        last = service.last_action
+        position = service.position
+        return {
+            "bot": service.config.bot_name,
+            "namespace": service.config.namespace,
+            "pod": service.pod,
+            "phase": service.phase,
+            "mode": service.config.exchange.mode.value,
+            "symbol": service.symbol,
+            "equity": service.equity(),
+            "pnl": pnl,
+            "pnlPct": 100.0 * pnl / start if start else 0.0,
+            "drawdownPct": service.portfolio.drawdown_pct if service.portfolio else 0.0,
+            "position": {
+                "side": position.side.value,
+                "size": position.size,
+                "entryPrice": position.entry_price,
+                "stopPrice": position.stop_price,
+                "targetPrice": position.target_price,
+            },
+            "regime": regime.regime.value if regime else RegimeLabel.UNKNOWN.value,
+            "lastSignal": {"action": last[0], "score": last[1], "at": last[2] / 1000.0}
+            if last
+            else {"action": "none", "score": 0.0, "at": None},
+            "circuitBreaker": {
+                "state": "Open" if trip else "Closed",
+                "reason": trip.reason.value if trip else None,
+                "message": trip.message if trip else None,
+                "since": trip.tripped_at_ms / 1000.0 if trip else None,
+            },
+            "userPaused": service.flags.user_paused,
+            "userHalted": service.flags.user_halted,
+            "paused": service.flags.paused,
+            "pauseReason": service.flags.pause_reason or None,
+            "halted": service.flags.halted,
+            "haltReason": service.flags.halt_reason or None,
+            "heartbeat": service.heartbeat,
+            "configHash": service.config.config_hash,
+            "reconciled": service.reconciled,
+            "marketDataFlowing": service.market_data_flowing,
+            "openOrders": service.orders.open_order_ids(),
+            "ordersBlocked": service.orders.entry_refusal() if service.reconciled else None,
+            "protection": service.orders.protection.to_dict(time.time()),
+            "trading": self._trading().to_dict(),
+            "flatten": service.control.flatten_outcome,
+            "lease": {
+                "token": service.lease.token,
+                "waitingFor": service.lease.waiting_for.holder
+                if service.lease.waiting_for
+                else None,
+            },
+        }
+
+    def _trading(self) -> TradingCondition:
+        """The Trading condition of ``/status``: whether the bot trades, and why not."""
+        service = self.service
+        trip = service.account.risk.breaker.trip
+        waiting = service.lease.waiting_for
+        return trading_condition(
+            TradingInputs(
+                flags=service.flags,
+                standby_for=waiting.holder if waiting and service.lease.token is None else None,
+                reconciled=service.reconciled,
+                store_healthy=service.store_healthy,
+                unprotected_s=service.orders.protection.unprotected_for(time.time()),
+                breaker_message=f"{trip.reason.value}: {trip.message}" if trip else None,
+                orders_blocked=service.orders.entry_refusal() if service.reconciled else None,
+                market_data_flowing=service.market_data_flowing,
+                poll_slowdown=service.poll_slowdown,
+            )
+        )
 
     async def command(self, name: str) -> dict[str, object]:
-        return await self.service.command(name)
+        """Run a control command; the reply of ``POST /control/<command>``."""
+        await self.service.command(name)
+        return {"command": name, "status": self.status()}
 
     # ---------------------------------------------------------------- account
 
