@@ -184,6 +184,8 @@ class BotService:
             flags=self.flag_keeper,
             account=self.account,
             send_refusal=self.lease.send_refusal,
+            # A lambda: the market view is built below.
+            planned_stop=lambda position: self._stop_price_for(position),  # noqa: PLW0108
             errors=self.errors,
             healing=self.healing,
             metrics=self.metrics,
@@ -376,6 +378,8 @@ class BotService:
             return
         async with self.orders.lock:
             refusal = await self.orders.settle()
+            if refusal is None:
+                await self.orders.keep_protected(decision_id=self.orders.next_decision_id())
             if await self.orders.software_stop(tick):
                 return
             portfolio = self.portfolio or self._opening_portfolio(now_ms=tick.timestamp_ms)

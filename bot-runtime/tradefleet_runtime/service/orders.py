@@ -104,6 +104,7 @@ class OrderPath:
         metrics: BotMetrics,
         events: EventHub,
         mark_price: Callable[[], float | None],
+        planned_stop: Callable[[PositionRecord], float | None],
         send_refusal: Callable[[], str | None],
     ) -> None:
         self.config = config
@@ -129,6 +130,8 @@ class OrderPath:
         self._metrics = metrics
         self._events = events
         self._mark_price = mark_price
+        self._planned_stop = planned_stop
+        self._next_stop_attempt = 0.0
         self._send_refusal = send_refusal
 
     @property
@@ -276,6 +279,11 @@ class OrderPath:
             self.count_outcome(order)
         previous = self.position
         self.tracked, self.position = outcome.tracked, outcome.position
+        if not self.position.is_flat and self.position.stop_price is None:
+            # A position found without its plan (adopted after a crash, or opened by a fill we
+            # had no answer for) is protected at once by a software stop at the planned
+            # distance; the exchange stop follows on the next tick.
+            self.position = replace(self.position, stop_price=self._planned_stop(self.position))
         self._account.set_balance(self._balance_from(snapshot))
         if not previous.is_flat and self.position.is_flat:
             self._trade_closed_on_exchange(previous=previous, resolved=snapshot.resolved_orders)
@@ -484,6 +492,21 @@ class OrderPath:
                 self.position.size,
                 unprotected,
             )
+
+    async def keep_protected(self, *, decision_id: str) -> None:
+        """Place the exchange stop the open position lacks (at most one attempt a second)."""
+        position = self.position
+        now = time.monotonic()
+        if (
+            position.is_flat
+            or position.stop_price is None
+            or now < self._next_stop_attempt
+            or exchange_stop_of(self.tracked.values(), position) is not None
+            or not self._exchange_stops_possible()
+        ):
+            return
+        self._next_stop_attempt = now + 1.0
+        await self.protect(stop_price=None, decision_id=decision_id)
 
     def _exchange_stops_possible(self) -> bool:
         return (
