@@ -48,9 +48,11 @@ only), and, for a stop, closes the final position (on its closing side; no stop 
 **no order sent by a fenced runtime** — every order the bot sent (regular orders with
 ``algo_id`` null, including ones the exchange held and dropped; algo orders) has an ``order
 intent recorded`` line in the log of a runtime that held the lease, was sent inside that
-runtime's tenure (its ``request_timestamp_ms``, or ``created_ms`` for an algo order, between
-its ``lease acquired`` and the earlier of its end and the next runtime's ``lease acquired``),
-and was executed before any later runtime acquired the lease; and no runtime logs an
+runtime's tenure (its ``request_timestamp_ms``, or for an algo order, whose request time the
+ledger does not keep, its intent line: between its ``lease acquired`` and the earlier of its
+end and the next runtime's ``lease acquired``), and was executed (booked, or created for an
+algo order) before any later runtime acquired the lease — a request still in flight when its
+runtime was killed may arrive after the kill, which fences nothing; and no runtime logs an
 ``order intent recorded`` line outside its tenure for an order the exchange refused or never
 saw (it was still sent while fenced).
 
@@ -454,7 +456,10 @@ def check_no_order_from_fenced_runtime(obs: TrialObservation) -> list[Violation]
         intents[intent.client_order_id].append(intent)
     by_name = {inc.name: inc for inc in obs.incarnations}
     violations: list[Violation] = []
-    sent: list[tuple[str, int, int | None, str]] = [
+    # (client id, when it was sent — None: when its intent was logged —, when the exchange
+    # executed it, its ledger line). The ledger keeps a regular order's request timestamp;
+    # for an algo order only its creation, which may come after its runtime died.
+    sent: list[tuple[str, int | None, int | None, str]] = [
         (
             o["client_order_id"],
             int(o.get("request_timestamp_ms") or o["received_ms"]),
@@ -464,8 +469,7 @@ def check_no_order_from_fenced_runtime(obs: TrialObservation) -> list[Violation]
         for o in sent_orders(obs)
     ]
     sent += [
-        (a["client_algo_id"], int(a["created_ms"]), int(a["created_ms"]), algo_line(a))
-        for a in algo_orders(obs)
+        (a["client_algo_id"], None, int(a["created_ms"]), algo_line(a)) for a in algo_orders(obs)
     ]
     for cid, sent_ms, executed_ms, line in sent:
         problem = _fencing_problem(
@@ -529,7 +533,7 @@ def _attempts_outside_tenure(
 def _fencing_problem(
     *,
     cid: str,
-    sent_ms: int,
+    sent_ms: int | None,
     executed_ms: int | None,
     intents: Sequence[Intent],
     tenures: Mapping[str, Span],
@@ -543,9 +547,10 @@ def _fencing_problem(
         if tenure is None:
             problems.append(f"{cid} was sent by {intent.incarnation}, which never held the lease")
             continue
-        if not tenure.start_ms <= sent_ms <= tenure.end_ms:
+        sent = intent.at_ms if sent_ms is None else sent_ms
+        if not tenure.start_ms <= sent <= tenure.end_ms:
             problems.append(
-                f"{cid} was sent at {sent_ms} by {intent.incarnation} outside its lease tenure "
+                f"{cid} was sent at {sent} by {intent.incarnation} outside its lease tenure "
                 f"{tenure.start_ms}..{tenure.end_ms}"
             )
             continue

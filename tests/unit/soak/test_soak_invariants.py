@@ -481,6 +481,35 @@ def test_an_order_sent_while_fenced_and_refused_by_the_exchange_is_still_caught(
     assert "outside its lease tenure, and sent it" in violations[0].message
 
 
+def test_a_stop_arriving_after_its_runtime_was_killed_is_fenced_only_once_a_successor_holds() -> (
+    None
+):
+    trial = healthy_trial()
+    # primary-0 logged the stop's intent, was killed, and the request arrived 1 ms later.
+    in_flight = replace(
+        with_ledger(trial, algo_orders=[stop(STOP, side="SELL", created=T0 + 1_401)]),
+        incarnations=(
+            runtime(
+                "primary-0",
+                acquired=T0 + 100,
+                intents=[(T0 + 900, "entry", ENTRY), (T0 + 1_300, "sl", STOP)],
+                ended=T0 + 1_400,
+            ),
+        ),
+    )
+    assert check_no_order_from_fenced_runtime(in_flight) == []
+    successor = replace(
+        in_flight,
+        incarnations=(
+            *in_flight.incarnations,
+            runtime("primary-1", acquired=T0 + 1_401, intents=[]),
+        ),
+    )
+    violations = check_no_order_from_fenced_runtime(successor)
+    assert len(violations) == 1
+    assert "after the next runtime acquired the lease" in violations[0].message
+
+
 # ----------------------------------------------------------------------------- equity
 
 
