@@ -53,6 +53,16 @@ class SourceState:
     phase: str
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Refusal:
+    """Why this operator does not run a bot of its region: its conditions and status."""
+
+    observed: Sequence[cond.Condition]
+    status: Mapping[str, Any]
+    # Whether an earlier revision's runtime of this region may still run and must be guarded.
+    guarded: bool = True
+
+
 def carry(previous: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of the previous status that a pass which cannot observe them keeps."""
     return {k: previous[k] for k in CARRIED if k in previous}
@@ -75,6 +85,14 @@ def invalid_conditions(problems: Sequence[ValidationProblem]) -> list[cond.Condi
 def spec_problem(exc: SpecError) -> ValidationProblem:
     """A spec the parser refuses, as a validation problem naming the field."""
     return ValidationProblem(field=exc.field, reason=ProblemReason.INVALID_SPEC, message=str(exc))
+
+
+def invalid_refusal(*, body: Mapping[str, Any], problems: Sequence[ValidationProblem]) -> Refusal:
+    """Why an invalid TradingBot is not run: phase Invalid, Ready and Reconciled False."""
+    return Refusal(
+        observed=invalid_conditions(problems),
+        status={**carry(body.get("status") or {}), "phase": str(BotPhase.INVALID)},
+    )
 
 
 def invalid_outcome(*, body: Mapping[str, Any], problems: Sequence[ValidationProblem]) -> Outcome:

@@ -45,6 +45,7 @@ from tradefleet_operator.render import (
 )
 from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.slots import PassSlots
+from tradefleet_operator.spec.vocabulary import Reason
 from tradefleet_operator.succession import runtime_pods
 from tradefleet_operator.writes import ChildKey
 
@@ -481,6 +482,14 @@ async def bot_deleted(
         pods=[obj for (kind, _), obj in children if kind == "Pod"],
         deployment=child_name(owner=name),
     )
+    if (body.get("spec") or {}).get("deletionPolicy", "Flatten") != "Keep" and pods:
+        kopf.event(
+            body,
+            type="Normal",
+            reason=str(Reason.FLATTEN_STARTED),
+            message=f"deletionPolicy Flatten: waiting up to {state.settings.deletion_timeout_s:.0f}s"
+            " for the runtime to confirm its flatten before the bot goes",
+        )
     outcome = await deletion.settle_positions(
         kube=state.reconciler.kube, settings=state.settings, body=body, pods=pods
     )

@@ -122,7 +122,10 @@ def finish(
     )
     status = {**status, "observedGeneration": generation, "conditions": merged}
     transitions = transition_events(previous=previous, merged=merged)
-    if any(e.reason == Reason.REVISION_CREATED for e in events):
+    # An event of the pass already says what a condition's transition with its reason would.
+    said = {e.reason for e in events}
+    if Reason.REVISION_CREATED in said:
         # "revision N rolling out" already says what Progressing=True would.
-        transitions = [e for e in transitions if e.reason != Reason.ROLLOUT_IN_PROGRESS]
+        said.add(Reason.ROLLOUT_IN_PROGRESS)
+    transitions = [e for e in transitions if e.reason not in said]
     return Outcome(status=status, events=[*events, *transitions], writes=writes)

@@ -22,8 +22,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tradefleet_operator import bot_status as bs
-from tradefleet_operator.bot_status import SourceState
+from tradefleet_operator.bot_status import Refusal, SourceState
 from tradefleet_operator.commands import RuntimeLink
+from tradefleet_operator.guard import (
+    guard_refused,
+    kill_switch_control,
+    not_confirmed,
+    unreachable_because,
+)
 from tradefleet_operator.handover import Handover, hand_over
 from tradefleet_operator.healing import (
     HealingDecision,
@@ -34,6 +40,7 @@ from tradefleet_operator.healing import (
     pod_view,
     runtime_figures,
 )
+from tradefleet_operator.kill_switch import KillSwitch, decide_kill_switch, kill_switch_events
 from tradefleet_operator.kube import KubeClient
 from tradefleet_operator.optimizer import (
     ANNOTATION_OPTIMIZE_NOW,
@@ -181,18 +188,28 @@ class Reconciler:
         admitted = await self._admit(body=body, children=children)
         if isinstance(admitted, Outcome):
             return admitted
+        if isinstance(admitted, Refusal):
+            return await guard_refused(
+                link=self.link,
+                kube=self.kube,
+                settings=self.settings,
+                body=body,
+                children=children,
+                refusal=admitted,
+            )
         bot = admitted
         plan = self._plan(bot=bot)
         observed = await self._observe(bot=bot, plan=plan)
-        healing, handover = await self._heal(bot=bot, observed=observed)
+        healing, kill, handover = await self._heal(bot=bot, observed=observed)
         acted = await self._act(
-            bot=bot, plan=plan, observed=observed, healing=healing, handover=handover
+            bot=bot, plan=plan, observed=observed, healing=healing, kill=kill, handover=handover
         )
         return self._conclude(
             bot=bot,
             plan=plan,
             observed=observed,
             healing=healing,
+            kill=kill,
             handover=handover,
             acted=acted,
             sources=sources,
@@ -200,34 +217,31 @@ class Reconciler:
 
     async def _admit(
         self, *, body: Mapping[str, Any], children: Mapping[ChildKey, Mapping[str, Any]]
-    ) -> BotPass | Outcome:
-        """The pass to run, or the outcome of a bot this operator does not run (invalid, another
-        region's, missing its credentials)."""
+    ) -> BotPass | Outcome | Refusal:
+        """The pass to run; or the outcome of another region's bot; or why this operator does not
+        run a bot that may be its own (invalid, missing its credentials)."""
         spec, problems = self._parsed_spec(body=body)
         if spec is None or problems:
-            return bs.invalid_outcome(body=body, problems=problems)
+            return bs.invalid_refusal(body=body, problems=problems)
         try:
             region = resolve_region(spec=spec, exchange_region_map=self.settings.exchange_regions)
         except RegionUnresolvedError as exc:
             problem = ValidationProblem(
                 field="spec.region", reason=ProblemReason.REGION_UNRESOLVED, message=str(exc)
             )
-            return bs.invalid_outcome(body=body, problems=[problem])
+            return bs.invalid_refusal(body=body, problems=[problem])
         if region != self.settings.region:
             return await self._not_owned(body=body, region=region, children=children)
         owner = owner_of(body)
         missing = await self._missing_credentials(owner=owner, spec=spec)
         if missing:
-            return finish(
-                body=body,
+            return Refusal(
                 observed=bs.credentials_missing_conditions(missing),
                 status={
                     **bs.carry(body.get("status") or {}),
                     "phase": str(BotPhase.PENDING),
                     "region": region,
                 },
-                events=[],
-                writes=0,
             )
         return BotPass(
             body=body,
@@ -286,8 +300,11 @@ class Reconciler:
         runtime = await self.link.poll(pod=pod)
         return Observed(pods=pods, current_pods=current, pod=pod, runtime=runtime)
 
-    async def _heal(self, *, bot: BotPass, observed: Observed) -> tuple[HealingDecision, Handover]:
-        """Count restarts, replace a hung runtime, and hold a new one back while an old one exists."""
+    async def _heal(
+        self, *, bot: BotPass, observed: Observed
+    ) -> tuple[HealingDecision, KillSwitch, Handover]:
+        """Count restarts, replace a hung runtime, stop one that does not take the kill switch, and
+        hold a new one back while an old one exists."""
         healing = assess_restarts(
             policy=bot.spec.self_healing,
             previous=bot.previous.get("selfHealing") or {},
@@ -297,12 +314,20 @@ class Reconciler:
             pods_exist=bool(observed.pods),
             now=bot.now,
         )
+        kill = decide_kill_switch(
+            annotations=bot.annotations,
+            previous=(bot.previous.get("control") or {}).get("killSwitch") or {},
+            runtime=observed.runtime_status,
+            unreachable=unreachable_because(pod=observed.pod, runtime=observed.runtime),
+            bound_s=self.settings.kill_switch_unreachable_s,
+            now=bot.now,
+        )
         handover = await hand_over(
             kube=self.kube,
             settings=self.settings,
             namespace=bot.owner.namespace,
             pods=observed.pods,
-            wanted=healing.replicas,
+            wanted=0 if kill.scale_to_zero else healing.replicas,
             replacing=bool(healing.state.get("replacing")),
             deployment=self.writer.observed(
                 namespace=bot.owner.namespace,
@@ -311,7 +336,7 @@ class Reconciler:
             ),
             now=bot.now,
         )
-        return healing, handover
+        return healing, kill, handover
 
     async def _act(
         self,
@@ -320,6 +345,7 @@ class Reconciler:
         plan: Plan,
         observed: Observed,
         healing: HealingDecision,
+        kill: KillSwitch,
         handover: Handover,
     ) -> Acted:
         """Write the children, run the optimiser, deliver the runtime's commands."""
@@ -394,12 +420,15 @@ class Reconciler:
                     runtime=observed.runtime_status,
                 )
             )
+        events.extend(kill_switch_events(previous=control.get("killSwitch") or {}, kill=kill))
         return Acted(
             events=events,
             writes=writes,
             children=len(desired) + 1,
             optimizer=optimizer.status,
-            control=control,
+            control=kill_switch_control(
+                control=control, kill=kill, runtime=observed.runtime_status
+            ),
         )
 
     def _conclude(
@@ -409,6 +438,7 @@ class Reconciler:
         plan: Plan,
         observed: Observed,
         healing: HealingDecision,
+        kill: KillSwitch,
         handover: Handover,
         acted: Acted,
         sources: Mapping[str, SourceState],
@@ -425,6 +455,8 @@ class Reconciler:
         workload_ready = next(c for c in workload if c.type == ConditionType.READY).status
         trading = trading_condition(pod=observed.pod, runtime=observed.runtime)
         observed_conditions = bs.with_trading(observed=workload, trading=trading)
+        if kill.scale_to_zero:
+            observed_conditions.append(not_confirmed(kill))
         figures = bs.pod_figures(pods=observed.current_pods, revision=revision)
         if observed.runtime_status is not None:
             figures.update(runtime_figures(observed.runtime_status))
@@ -473,7 +505,7 @@ class Reconciler:
             observed=observed_conditions,
             paused=bot.spec.paused,
             degraded=healing.degraded,
-            halted=bool(acted.control.get("killSwitchApplied")),
+            halted=kill.halted,
             workload_ready=workload_ready,
             trading=trading,
         )
@@ -502,7 +534,11 @@ class Reconciler:
         outcome.restarts = list(healing.restarted)
         outcome.rolled_back = rollback.rolled_back_now
         outcome.poll_again_s = _next_look(
-            rollback=rollback, observed=observed, handover=handover, settings=self.settings
+            rollback=rollback,
+            observed=observed,
+            handover=handover,
+            kill=kill,
+            settings=self.settings,
         )
         return outcome
 
@@ -600,9 +636,11 @@ def _next_look(
     rollback: RollbackDecision,
     observed: Observed,
     handover: Handover,
+    kill: KillSwitch,
     settings: OperatorSettings,
 ) -> float | None:
     return next_look_s(
+        kill_due_s=kill.due_s,
         rolled_back_now=rollback.rolled_back_now,
         # Only a running runtime has a health to poll; a pending or crashing pod's changes
         # arrive as watch events. A wait for an old pod (a replacement's too) is looked at

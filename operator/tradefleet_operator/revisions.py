@@ -187,12 +187,14 @@ def next_look_s(
     polling: bool,
     rollback_due_s: float | None,
     settings: OperatorSettings,
+    kill_due_s: float | None = None,
 ) -> float | None:
     """How soon a bot's next pass must come without any change to wake it, if it must."""
     if rolled_back_now:
         return 0.0  # at once: the next pass restores the last good revision
     candidates = [settings.health_poll_interval_s] if polling else []
-    if rollback_due_s is not None:
-        # The revision's start is recorded to the second: one more makes the deadline passed.
-        candidates.append(max(rollback_due_s, 0.0) + 1.0)
+    # Both are recorded to the second: one more makes the deadline passed.
+    for due_s in (rollback_due_s, kill_due_s):
+        if due_s is not None:
+            candidates.append(max(due_s, 0.0) + 1.0)
     return min(candidates) if candidates else None

@@ -51,6 +51,9 @@ class OperatorSettings:
     max_concurrent_reconciles: int = 32
     health_poll_interval_s: float = 5.0
     deletion_timeout_s: float = 60.0
+    # How long a kill switch may stay unconfirmed by the runtime (unreachable, or none running)
+    # before the bot's workload is scaled to zero, its flatten not confirmed.
+    kill_switch_unreachable_s: float = 30.0
     # How long a runtime pod on a lost node (NotReady, Unknown or gone) is waited for, on top of
     # its grace period, before it is force-deleted so that the bot's replacement may start.
     node_lost_timeout_s: float = 60.0
@@ -96,6 +99,7 @@ _SCALAR_KEYS: dict[str, tuple[str, Any]] = {
     "maxConcurrentReconciles": ("max_concurrent_reconciles", _at_least_one),
     "healthPollIntervalSeconds": ("health_poll_interval_s", float),
     "deletionTimeoutSeconds": ("deletion_timeout_s", float),
+    "killSwitchUnreachableSeconds": ("kill_switch_unreachable_s", float),
     "nodeLostTimeoutSeconds": ("node_lost_timeout_s", float),
     "revisionHistoryLimit": ("revision_history_limit", int),
     "metricsPort": ("metrics_port", int),

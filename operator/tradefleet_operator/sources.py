@@ -93,5 +93,3 @@ async def reconcile_source(
     )
     outcome.poll_again_s = writer.settings.health_poll_interval_s if pods else None
     return outcome
-
-

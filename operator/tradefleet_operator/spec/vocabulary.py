@@ -98,7 +98,13 @@ class Reason(StrEnum):
     PUBLISHING = "Publishing"
     NOT_PUBLISHING = "NotPublishing"
     PAUSED = "Paused"
+    # Ready, while the kill switch could not be confirmed
+    KILL_SWITCH_NOT_CONFIRMED = "KillSwitchNotConfirmed"
     # Events only
+    KILL_SWITCH_HALTED = "KillSwitchHalted"
+    KILL_SWITCH_FLATTEN_FAILED = "KillSwitchFlattenFailed"
+    FLATTEN_STARTED = "FlattenStarted"
+    FLATTEN_FAILED = "FlattenFailed"
     REVISION_CREATED = "RevisionCreated"
     DRIFT_REPAIRED = "DriftRepaired"
     BOT_RESTARTED = "BotRestarted"
@@ -403,6 +409,36 @@ REASONS: tuple[ReasonDoc, ...] = (
         "`kubectl logs` the source's pod",
     ),
     _doc(_R.PAUSED, (_C.READY,), "(SignalSource) spec.paused is true", "set spec.paused to false"),
+    _doc(
+        _R.KILL_SWITCH_NOT_CONFIRMED,
+        (_C.READY,),
+        "the kill switch is set but the runtime did not confirm the halt within killSwitchUnreachableSeconds: the workload is scaled to zero, the flatten is not confirmed",
+        "check the exchange for open positions and orders; remove the annotation once safe",
+    ),
+    _doc(
+        _R.KILL_SWITCH_HALTED,
+        (EVENT,),
+        "the runtime confirmed the kill switch: halted, positions flattened",
+        _NOTHING,
+    ),
+    _doc(
+        _R.KILL_SWITCH_FLATTEN_FAILED,
+        (EVENT,),
+        "the runtime halted for the kill switch, but its flatten failed",
+        "check the exchange for open positions; status.control.flatten says why",
+    ),
+    _doc(
+        _R.FLATTEN_STARTED,
+        (EVENT,),
+        "deletion asked the runtime to flatten and waits for it",
+        _NOTHING,
+    ),
+    _doc(
+        _R.FLATTEN_FAILED,
+        (EVENT,),
+        "deletion: the runtime's flatten failed; the bot is deleted anyway",
+        "check the exchange for open positions",
+    ),
     _doc(_R.REVISION_CREATED, (EVENT,), "a new revision rolls out", _NOTHING),
     _doc(
         _R.DRIFT_REPAIRED,

@@ -8,18 +8,20 @@ what the status says about a running runtime.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from succession_support import SETTINGS, FakeKube, replica_set_pod, stamp
 from tradefleet_devtools.controlplane import free_port
-from tradefleet_operator.outcome import Outcome
 from tradefleet_operator.reconcile import Reconciler
 from tradefleet_runtime.service.trading_state import TradingCondition, TradingReason
+
+if TYPE_CHECKING:  # the tests also run against operators that predate it
+    from tradefleet_operator.outcome import Outcome
 
 TOKEN = "t0ken"
 
@@ -60,6 +62,8 @@ class StubRuntime:
     status: dict[str, Any]
     port: int
     commands: list[str] = field(default_factory=list)
+    # Called with each command's name as the runtime receives it (to change what /status says).
+    on_command: Callable[[str], None] | None = None
 
 
 @asynccontextmanager
@@ -73,6 +77,8 @@ async def stub_runtime(status: Mapping[str, Any]) -> AsyncIterator[StubRuntime]:
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             return web.json_response({"detail": "invalid control token"}, status=403)
         stub.commands.append(request.match_info["name"])
+        if stub.on_command is not None:
+            stub.on_command(request.match_info["name"])
         return web.json_response({"ok": True})
 
     app = web.Application()
@@ -162,5 +168,7 @@ async def one_pass(
 def condition(outcome: Outcome, type_: str) -> dict[str, Any]:
     found = [c for c in outcome.status["conditions"] if c["type"] == type_]
     types = [c["type"] for c in outcome.status["conditions"]]
-    assert found, f"no {type_} condition; the conditions are {types}, phase {outcome.status['phase']}"
+    assert found, (
+        f"no {type_} condition; the conditions are {types}, phase {outcome.status['phase']}"
+    )
     return dict(found[0])
