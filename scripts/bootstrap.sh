@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One-time (cached) set-up of everything the demo and the tests need on a Debian
 # machine without Docker: apt packages, a virtualenv with the project's
-# dependencies, and the Kubernetes control plane built from Debian's sources.
+# dependencies, and the Kubernetes control plane, kubelet and kubectl built from Debian's
+# sources.
 # Sourced by scripts/demo.sh and scripts/test.sh; exports TRADEFLEET_PYTHON,
-# PYTHONPATH and TRADEFLEET_CONTROL_PLANE_BIN.
+# PYTHONPATH, TRADEFLEET_CONTROL_PLANE_BIN and PATH (with kubectl first).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -50,7 +51,13 @@ fi
 
 bash "$REPO/scripts/build-control-plane.sh"
 
+# kubelet and kubectl from the same source tree (kubectl is what the demo and the docs use). The
+# real node's runtime pieces and the images are built when a real node starts
+# (devtools/tradefleet_devtools/realnode runs scripts/build-node.sh --runtime and
+# scripts/build-images.sh, both cached by content hash), so a shell's set-up stays fast.
+bash "$REPO/scripts/build-node.sh"
+
 export TRADEFLEET_PYTHON="$VENV/bin/python"
 export TRADEFLEET_CONTROL_PLANE_BIN="$TRADEFLEET_CACHE/control-plane/bin"
 export PYTHONPATH="$REPO/operator:$REPO/bot-runtime:$REPO/devtools${PYTHONPATH:+:$PYTHONPATH}"
-export PATH="$VENV/bin:$PATH"
+export PATH="$TRADEFLEET_CACHE/node/bin:$VENV/bin:$PATH"

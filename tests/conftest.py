@@ -16,9 +16,21 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 from tradefleet_devtools.controlplane import ClusterAccess, LocalControlPlane
+from tradefleet_devtools.realnode import NODE_KINDS
 from tradefleet_devtools.redis_server import LocalRedis, RedisAccess
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--node-kind",
+        choices=NODE_KINDS,
+        default=None,
+        help="where the e2e stack runs pods: real (kubelet + containerd, images built from the "
+        "Dockerfile), dev (the dev node agent's local processes) or auto (real where this machine "
+        "can, else dev); default: $TRADEFLEET_NODE, else auto",
+    )
 
 
 @pytest.fixture(scope="session")

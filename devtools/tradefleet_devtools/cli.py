@@ -1,8 +1,9 @@
 """``tradefleet-devcluster``: the local demo behind the README's first command.
 
 Dev/test tooling. ``python -m tradefleet_devtools.cli up`` starts the local stack
-(:mod:`tradefleet_devtools.stack`: control plane, dev node agent for three regions, Redis, the local
-exchange, one operator per region), applies the demo bots in paper mode, prints how to watch and
+(:mod:`tradefleet_devtools.stack`: control plane, a real kubelet with containerd for the first region
+where this machine can run one — ``TRADEFLEET_NODE``, see :mod:`tradefleet_devtools.realnode` — and
+the dev node agent for the others, Redis, the local exchange, one operator per region), applies the demo bots in paper mode, prints how to watch and
 break them, and keeps everything running until Ctrl-C. Called by ``scripts/demo.sh``.
 """
 
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from tradefleet_devtools.controlplane import ControlPlaneError
 from tradefleet_devtools.crds import REPO
+from tradefleet_devtools.realnode import node_kind
 from tradefleet_devtools.redis_server import RedisServerError
 from tradefleet_devtools.stack import LocalStack, StackError
 
@@ -29,13 +31,15 @@ DEMO_MANIFESTS = REPO / "manifests" / "demo"
 def _guide(*, stack: LocalStack, kubeconfig: Path) -> str:
     assert stack.exchange is not None and stack.agent is not None
     exchange = stack.exchange.url
+    nodes = stack.node_note or "the dev node agent stands in for kubelets in three regions"
     return f"""
 Tradefleet local demo is up (dev tooling: a real kube-apiserver, etcd, controller-manager and
-scheduler; a dev node agent standing in for kubelets in three regions; Redis; a local exchange
-speaking Binance USDⓈ-M; one operator per region: {", ".join(stack.operators)}).
+scheduler; nodes: {nodes}; Redis; a local exchange speaking Binance USDⓈ-M; one operator per
+region: {", ".join(stack.operators)}).
 
   export KUBECONFIG={kubeconfig}
-  kubectl get nodes -L topology.kubernetes.io/region
+  kubectl get nodes -o wide -L topology.kubernetes.io/region
+  kubectl logs deploy/btc-tokyo                # and: kubectl exec deploy/btc-tokyo -- id
   kubectl get tradingbots -o wide -w          # PnL, regime, signals move as the bots trade
   kubectl get signalsources
   kubectl describe tradingbot btc-tokyo        # conditions and events
@@ -57,16 +61,25 @@ Break things and watch the operator heal them:
   kubectl patch tb btc-tokyo --type merge -p '{{"spec":{{"paused":true}}}}'
   kubectl annotate tb btc-tokyo tradefleet.io/kill-switch=true
 
-Logs: operators {stack.workdir}/operator-*/operator.log, bot pods {stack.workdir}/node-agent/logs/.
+Logs: operators {stack.workdir}/operator-*/operator.log, bot pods `kubectl logs` on a real node,
+{stack.workdir}/node-agent/logs/ on the dev node agent.
 Press Ctrl-C to stop everything.
 """
 
 
 def up(*, workdir: Path) -> int:
+    # Checked before anything starts: the demo applies its bots with kubectl.
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        log.error(
+            "kubectl is not on PATH: `source scripts/bootstrap.sh` builds it into "
+            "~/.cache/tradefleet/node/bin and puts that first on PATH (scripts/demo.sh does)"
+        )
+        return 1
     if workdir.exists():
         shutil.rmtree(workdir)
     # A day of 1m candles on the exchange: the bots' regime models fit as soon as they start.
-    stack = LocalStack(workdir=workdir, history_hours=24.0)
+    stack = LocalStack(workdir=workdir, history_hours=24.0, node_kind=node_kind())
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -76,7 +89,7 @@ def up(*, workdir: Path) -> int:
         kubeconfig = workdir / "kubeconfig"
         shutil.copy(stack.cluster.kubeconfig, kubeconfig)
         applied = subprocess.run(
-            ["kubectl", f"--kubeconfig={kubeconfig}", "apply", "-f", str(DEMO_MANIFESTS)],
+            [kubectl, f"--kubeconfig={kubeconfig}", "apply", "-f", str(DEMO_MANIFESTS)],
             capture_output=True,
             text=True,
             check=False,

@@ -5,8 +5,8 @@ Dev/test tooling. Used by the pytest fixtures in ``tests/conftest.py`` and by th
 ``etcd-server`` package, the Kubernetes ones built from Debian's ``kubernetes`` source package by
 ``scripts/build-control-plane.sh`` into ``~/.cache/tradefleet/control-plane/bin``.
 
-There is no kubelet: Node objects and pod execution are the dev node agent's job
-(:mod:`tradefleet_devtools.devnode`).
+Nodes are not started here: the dev node agent (:mod:`tradefleet_devtools.devnode`) plays Nodes
+whose pods are local processes, and :mod:`tradefleet_devtools.realnode` runs a real kubelet.
 """
 
 from __future__ import annotations
@@ -256,6 +256,9 @@ class LocalControlPlane:
                 "--service-account-issuer=https://kubernetes.default.svc",
                 "--service-cluster-ip-range=10.0.0.0/16",
                 "--allow-privileged=true",
+                # Logs and exec reach a real kubelet at its Node's InternalIP, not by a host name
+                # that no DNS here resolves.
+                "--kubelet-preferred-address-types=InternalIP,Hostname",
                 "--v=1",
             ],
         )

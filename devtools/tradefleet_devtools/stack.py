@@ -1,12 +1,19 @@
-"""The whole product on one machine: control plane, dev node agent, Redis, local exchange, operators.
+"""The whole product on one machine: control plane, nodes, Redis, local exchange, operators.
 
 Dev/test tooling. The local demo (``scripts/demo.sh``) and the e2e suite start the same stack, so
 what the README tells a user to try is what the tests check. Production uses real clusters (one per
 region, one Helm release each), real kubelets, the region's Redis and real exchanges.
+
+Nodes (``node_kind``, see :mod:`tradefleet_devtools.realnode.kinds`): with ``real`` (or ``auto`` where
+it works) the first operator region's node is a real kubelet with containerd running the images
+built from the Dockerfile (:mod:`tradefleet_devtools.realnode`), and that region's operator names
+those images and gives its pods the addresses pods reach (the pod network's gateway); the other
+regions' nodes are the dev node agent's. With ``dev`` every node is the dev node agent's.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import subprocess
@@ -15,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from kubernetes import client, config
 
@@ -22,6 +30,13 @@ from tradefleet_devtools.controlplane import ClusterAccess, LocalControlPlane, f
 from tradefleet_devtools.crds import install_crds
 from tradefleet_devtools.devnode import DevNodeAgentHandle, NodeSpec, start_dev_node_agent
 from tradefleet_devtools.operator_process import OperatorProcess
+from tradefleet_devtools.realnode import (
+    RealNodeError,
+    RealNodeHandle,
+    RealNodeSpec,
+    node_kind,
+    start_real_node,
+)
 from tradefleet_devtools.redis_server import LocalRedis, RedisAccess
 
 # One node per region the demo shows; each region gets its own operator, as one cluster each would.
@@ -35,6 +50,9 @@ OPERATOR_REGIONS = ("ap-northeast-1", "ap-southeast-1")
 # whose expected outcome must not depend on when they run (the optimisation e2e).
 CYCLE_SYMBOL = "LINK/USDT:USDT"
 EXCHANGE_SYMBOLS = f"BTC/USDT:USDT,ETH/USDT:USDT,SOL/USDT:USDT,{CYCLE_SYMBOL}"
+
+
+log = logging.getLogger(__name__)
 
 
 class StackError(RuntimeError):
@@ -122,35 +140,30 @@ class LocalStack:
     redis_access: RedisAccess | None = None
     exchange: ExchangeProcess | None = None
     operators: dict[str, OperatorProcess] = field(default_factory=dict)
+    # "dev", "real" or "auto" (real where this machine can run it, else dev with node_note saying why).
+    node_kind: str = "dev"
+    real_node: RealNodeHandle | None = None
+    node_note: str = ""
 
     def start(self) -> None:
         try:
             self.plane = LocalControlPlane(workdir=self.workdir / "control-plane")
             self.cluster = self.plane.start()
             install_crds(api_client=self.api_client())
-            self.agent = start_dev_node_agent(
-                cluster=self.cluster,
-                state_dir=self.workdir / "node-agent",
-                nodes=list(DEMO_NODES),
-                backoff_base_s=self.backoff_base_s,
-                backoff_max_s=30.0,
-            )
             self.redis = LocalRedis(workdir=self.workdir / "redis")
             self.redis_access = self.redis.start()
             self.exchange = ExchangeProcess(
                 workdir=self.workdir / "exchange", history_hours=self.history_hours
             )
             exchange_url = self.exchange.start()
+            self._start_nodes()
             for region in self.regions:
                 operator = OperatorProcess(
                     kubeconfig=self.cluster.kubeconfig,
                     workdir=self.workdir / f"operator-{region}",
                     region=region,
                     settings={
-                        "runtimeCommand": [sys.executable, "-m", "tradefleet_runtime"],
-                        "redisUrl": self.redis_access.url,
-                        # Every exchange id the demo bots use speaks the local server's dialect.
-                        "exchangeUrls": {"binance": exchange_url, "binanceusdm": exchange_url},
+                        **self._pod_settings(region=region, exchange_url=exchange_url),
                         "healthPollIntervalSeconds": 2,
                         "reconcileIntervalSeconds": 10,
                         "deletionTimeoutSeconds": 15,
@@ -162,6 +175,69 @@ class LocalStack:
         except BaseException:
             self.stop()
             raise
+
+    def _start_nodes(self) -> None:
+        """The real node for the first region (kind real/auto), the dev agent for the rest."""
+        assert self.cluster is not None and self.redis_access is not None
+        assert self.exchange is not None
+        kind = node_kind(self.node_kind)
+        dev_nodes = list(DEMO_NODES)
+        if kind != "dev":
+            (spec,) = [n for n in DEMO_NODES if n.region == self.regions[0]]
+            try:
+                self.real_node = start_real_node(
+                    cluster=self.cluster,
+                    workdir=self.workdir / "real-node",
+                    node=RealNodeSpec(name=spec.name, region=spec.region),
+                    publish_ports=[self.redis_access.port, _port_of(self.exchange.url)],
+                )
+                dev_nodes.remove(spec)
+                self.node_note = f"{spec.name} ({spec.region}) is a real node: kubelet + containerd"
+            except RealNodeError as exc:
+                if kind == "real":
+                    raise StackError(f"the real node did not start: {exc}") from exc
+                self.node_note = (
+                    f"no real node ({exc}); every region's pods run on the dev node agent"
+                )
+                log.warning("%s", self.node_note)
+        self.agent = start_dev_node_agent(
+            cluster=self.cluster,
+            state_dir=self.workdir / "node-agent",
+            nodes=dev_nodes,
+            backoff_base_s=self.backoff_base_s,
+            backoff_max_s=30.0,
+        )
+
+    def _pod_settings(self, *, region: str, exchange_url: str) -> dict[str, Any]:
+        """Image, command and addresses for a region's pods, as its node runs them."""
+        assert self.redis_access is not None
+        redis_url = self.redis_access.url
+        real = self.real_node
+        if real is not None and real.node.region == region:
+            return {
+                "runtimeImage": real.images.runtime.ref,
+                "optimizerImage": real.images.research.ref,
+                "redisUrl": real.url_for_pods(redis_url),
+                "exchangeUrls": {
+                    name: real.url_for_pods(exchange_url) for name in ("binance", "binanceusdm")
+                },
+            }
+        return {
+            "runtimeCommand": [sys.executable, "-m", "tradefleet_runtime"],
+            "redisUrl": redis_url,
+            # Every exchange id the demo bots use speaks the local server's dialect.
+            "exchangeUrls": {"binance": exchange_url, "binanceusdm": exchange_url},
+        }
+
+    def container_pid(self, *, namespace: str, pod: str, container: str) -> int | None:
+        """Host PID of a pod's running container, on whichever node runs it."""
+        if self.real_node is not None:
+            pid = self.real_node.container_pid(namespace=namespace, pod=pod, container=container)
+            if pid is not None:
+                return pid
+        if self.agent is None:
+            return None
+        return self.agent.container_pid(namespace=namespace, pod=pod, container=container)
 
     def api_client(self) -> client.ApiClient:
         if self.cluster is None:
@@ -175,6 +251,9 @@ class LocalStack:
         for operator in self.operators.values():
             operator.stop()
         self.operators.clear()
+        if self.real_node is not None:
+            self.real_node.stop()
+            self.real_node = None
         if self.agent is not None:
             self.agent.stop()
             self.agent = None
@@ -184,3 +263,10 @@ class LocalStack:
             self.redis.stop()
         if self.plane is not None:
             self.plane.stop()
+
+
+def _port_of(url: str) -> int:
+    port = urlsplit(url).port
+    if port is None:
+        raise StackError(f"no port in {url}")
+    return port

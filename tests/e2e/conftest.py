@@ -1,8 +1,15 @@
-"""The e2e suite runs the whole product on the local stack: control plane, dev node agent (three
-regions), Redis, the local exchange and one operator per region — the same stack as the demo."""
+"""The e2e suite runs the whole product on the local stack: control plane, nodes for three regions,
+Redis, the local exchange and one operator per region — the same stack as the demo.
+
+``--node-kind`` (default ``$TRADEFLEET_NODE``, else ``auto``) chooses the nodes: ``real`` runs the
+first region (ap-northeast-1, where every e2e bot trades) on a real kubelet with containerd and the
+images built from the Dockerfile, the other regions on the dev node agent; ``dev`` runs them all on
+the dev node agent; ``auto`` is ``real`` where this machine can run it. Tests that only a real
+kubelet can show ask for the ``real_node`` fixture, which skips them on the dev agent."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from collections.abc import Iterator
@@ -13,21 +20,45 @@ import pytest
 from kubernetes import client
 from support.bots import GROUP, VERSION
 from support.prometheus import running_prometheus
+from tradefleet_devtools.realnode import RealNodeError, RealNodeHandle, node_kind
+from tradefleet_devtools.realnode.build import ensure_built
 from tradefleet_devtools.stack import LocalStack
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Bring the real node's images up to date before any test runs when e2e tests are selected,
+    so a first build (minutes) is not counted against the first test's timeout; cached, it takes a
+    second. A failure is left for the ``stack`` fixture to report (or fall back, with ``auto``)."""
+    wanted = any("stack" in getattr(item, "fixturenames", ()) for item in items)
+    if wanted and node_kind(config.getoption("--node-kind")) != "dev":
+        with contextlib.suppress(RealNodeError):
+            ensure_built()
+
+
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[LocalStack]:
     local = LocalStack(
         workdir=tmp_path_factory.mktemp("stack"),
         operator_settings={"healthPollIntervalSeconds": 1, "reconcileIntervalSeconds": 5},
         backoff_base_s=1.0,
+        node_kind=node_kind(pytestconfig.getoption("--node-kind")),
     )
     local.start()
+    print(f"e2e nodes: {local.node_note or 'dev node agent for every region'}")
     yield local
     local.stop()
     for region, operator in local.operators.items():
         assert "Traceback" not in operator.log_text(), f"operator {region} logged a traceback"
+
+
+@pytest.fixture(scope="session")
+def real_node(stack: LocalStack) -> RealNodeHandle:
+    """The stack's real node; tests that only a real kubelet can show skip without one."""
+    if stack.real_node is None:
+        pytest.skip(f"no real node in this run: {stack.node_note or 'node kind dev'}")
+    return stack.real_node
 
 
 @pytest.fixture(scope="session")

@@ -29,8 +29,8 @@ def operator_down(stack: LocalStack, *, region: str = "ap-northeast-1") -> Itera
 
 
 def runtime_pid(stack: LocalStack, api: client.ApiClient, namespace: str, bot: str) -> int:
-    """The local process id of the bot's running runtime container (to SIGKILL it)."""
-    assert stack.agent is not None
+    """The host process id of the bot's running runtime container (to SIGKILL it), on a real node
+    (containerd's task) or the dev node agent (a local process)."""
     pods = (
         client.CoreV1Api(api)
         .list_namespaced_pod(namespace, label_selector=f"tradefleet.io/bot={bot}")
@@ -38,7 +38,7 @@ def runtime_pid(stack: LocalStack, api: client.ApiClient, namespace: str, bot: s
     )
     running = [p for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp]
     assert running, f"no running pod for {bot}"
-    pid = stack.agent.container_pid(
+    pid = stack.container_pid(
         namespace=namespace, pod=running[0].metadata.name, container="runtime"
     )
     assert pid is not None

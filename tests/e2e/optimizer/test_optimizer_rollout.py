@@ -74,7 +74,8 @@ def test_an_optimisation_that_beats_the_running_parameters_is_rolled_out(
     )
     assert job_name.startswith(f"{BOT}-opt-")
 
-    # The Job runs as a real pod on the dev node agent: fetch candles, search, publish.
+    # The Job runs as a real pod (a container on the real node, else on the dev node agent): fetch
+    # candles, search, publish.
     job = wait_for(
         lambda: _job_finished(batch, e2e_namespace, job_name),
         timeout_s=600,
@@ -82,6 +83,15 @@ def test_an_optimisation_that_beats_the_running_parameters_is_rolled_out(
     )
     assert job.status.succeeded == 1, f"Job {job_name} failed: {job.status}"
     job_done_after = time.monotonic() - triggered_at
+    if stack.real_node is not None:
+        # On a real node the Job ran in its own image (the research target: optuna, numba, tqdm),
+        # in the bot's region; the runtime image alone would fail with ModuleNotFoundError.
+        (job_pod,) = core.list_namespaced_pod(
+            e2e_namespace, label_selector=f"job-name={job_name}"
+        ).items
+        assert job_pod.spec.node_name == stack.real_node.node.name
+        assert job_pod.spec.containers[0].image == stack.real_node.images.research.ref
+        assert job_pod.status.container_statuses[0].state.terminated.exit_code == 0
 
     result_map = core.read_namespaced_config_map(f"{job_name}-result", e2e_namespace)
     assert result_map.metadata.labels["tradefleet.io/optimizer-result"] == "true"
