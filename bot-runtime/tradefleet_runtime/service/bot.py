@@ -319,13 +319,12 @@ class BotService:
                 await link.halt_for_paper_account(paper_problem)
                 return
             link.install(paper_account=persisted.paper_account)
-        venue = link.venue
-        assert venue is not None
-        markets = await link.call(venue.load_markets, what="loading markets")
+        # Through the link each time: a connection rebuilt meanwhile closed the old venue.
+        markets = await link.call(lambda: link.current().load_markets(), what="loading markets")
         if markets is None:
             return
         if self.symbol not in markets:
-            raise StartupError(f"{venue.name} has no market {self.symbol}")
+            raise StartupError(f"{link.current().name} has no market {self.symbol}")
         self.pipeline.market_info = markets[self.symbol]
         await self.orders.wait_out_submission_window()
         if not await self.reconcile():
@@ -341,7 +340,7 @@ class BotService:
         self.healing.set_component(component="exchange", healthy=True, detail="reconciled")
         LOG.info(
             "reconciled with %s: position %s %g, %d open order(s), equity %s",
-            venue.name,
+            link.current().name,
             self.position.side.value,
             self.position.size,
             len(self.orders.open_order_ids()),

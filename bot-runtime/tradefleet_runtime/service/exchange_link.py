@@ -111,6 +111,11 @@ class ExchangeLink:
             resolved=True,
         )
 
+    def current(self) -> Venue:
+        """The venue in use now (a rebuild replaces it)."""
+        assert self.venue is not None, "the venue is installed before it is used"
+        return self.venue
+
     async def close(self) -> None:
         if self.venue is not None:
             await self.venue.close()
