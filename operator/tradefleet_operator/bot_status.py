@@ -87,11 +87,35 @@ def spec_problem(exc: SpecError) -> ValidationProblem:
     return ValidationProblem(field=exc.field, reason=ProblemReason.INVALID_SPEC, message=str(exc))
 
 
-def invalid_refusal(*, body: Mapping[str, Any], problems: Sequence[ValidationProblem]) -> Refusal:
+def invalid_refusal(
+    *, body: Mapping[str, Any], problems: Sequence[ValidationProblem], region: str | None
+) -> Refusal:
     """Why an invalid TradingBot is not run: phase Invalid, Ready and Reconciled False."""
-    return Refusal(
-        observed=invalid_conditions(problems),
-        status={**carry(body.get("status") or {}), "phase": str(BotPhase.INVALID)},
+    status = {**carry(body.get("status") or {}), "phase": str(BotPhase.INVALID)}
+    if region is not None:
+        status["region"] = region
+    return Refusal(observed=invalid_conditions(problems), status=status)
+
+
+def apply_failed(*, body: Mapping[str, Any], region: str, error: str) -> Outcome:
+    """The outcome of a pass whose writes the apiserver refused: Reconciled False, the rest of
+    the status as it was (this operator's region on it, so another region's leaves it alone)."""
+    previous = body.get("status") or {}
+    message = f"the apiserver refused a write: {error}"[:4096]
+    types = [ConditionType.RECONCILED]
+    phase = previous.get("phase")
+    if phase in (None, BotPhase.NOT_OWNED):
+        # Nothing of this operator's ran yet, or another region's operator spoke first: this
+        # operator owns the bot, and says why it does not run.
+        phase = BotPhase.PENDING
+        types.append(ConditionType.READY)
+    status = {**previous, "region": region, "phase": str(phase)}
+    return finish(
+        body=body,
+        observed=_pair(types=types, reason=Reason.APPLY_FAILED, message=message),
+        status=status,
+        events=[],
+        writes=0,
     )
 
 

@@ -33,7 +33,7 @@ from tradefleet_operator.kube import (
 )
 from tradefleet_operator.metrics import BotRecord, OperatorMetrics
 from tradefleet_operator.outcome import Outcome
-from tradefleet_operator.reconcile import Reconciler
+from tradefleet_operator.reconcile import PassFailedError, Reconciler
 from tradefleet_operator.render import (
     GROUP,
     LABEL_BOT,
@@ -376,7 +376,13 @@ async def _pass(
         sources = {
             name: next(iter(sources_idx[(ns, name)])) for (ns, name) in sources_idx if ns == key[0]
         }
-        outcome = await reconciler.reconcile_bot(body=current, children=children, sources=sources)
+        try:
+            outcome = await reconciler.reconcile_bot(
+                body=current, children=children, sources=sources
+            )
+        except PassFailedError as failed:
+            await _write_outcome(state=state, body=body, kind=kind, outcome=failed.outcome)
+            raise failed.error from failed
     else:
         bots_idx: kopf.Index[tuple[str, str], str] = indexes["source_consumers_index"]
         consumers = len(list(bots_idx.get((key[0], key[2]), [])))

@@ -41,7 +41,7 @@ from tradefleet_operator.healing import (
     runtime_figures,
 )
 from tradefleet_operator.kill_switch import KillSwitch, decide_kill_switch, kill_switch_events
-from tradefleet_operator.kube import KubeClient
+from tradefleet_operator.kube import KubeApiError, KubeClient
 from tradefleet_operator.optimizer import (
     ANNOTATION_OPTIMIZE_NOW,
     OptimizerResult,
@@ -81,6 +81,7 @@ from tradefleet_operator.spec import (
     ValidationProblem,
     parse_trading_bot_spec,
     resolve_region,
+    validate_resource_name,
     validate_trading_bot_spec,
 )
 from tradefleet_operator.spec.vocabulary import ConditionType, Reason
@@ -164,6 +165,16 @@ class Acted:
     control: Mapping[str, Any]
 
 
+class PassFailedError(Exception):
+    """A pass over a bot this operator runs failed on the API: the outcome that says so, written
+    before the loop retries."""
+
+    def __init__(self, *, outcome: Outcome, error: KubeApiError) -> None:
+        super().__init__(str(error))
+        self.outcome = outcome
+        self.error = error
+
+
 class Reconciler:
     """Reconciles bots and sources; one instance per operator process."""
 
@@ -197,7 +208,18 @@ class Reconciler:
                 children=children,
                 refusal=admitted,
             )
-        bot = admitted
+        try:
+            return await self._run(bot=admitted, sources=sources)
+        except KubeApiError as exc:
+            # The owner's writes failed: say so on the bot, not only in the log (and never
+            # leave its status to another region's operator).
+            raise PassFailedError(
+                outcome=bs.apply_failed(body=body, region=admitted.region, error=str(exc)),
+                error=exc,
+            ) from exc
+
+    async def _run(self, *, bot: BotPass, sources: Mapping[str, SourceState]) -> Outcome:
+        """The steps of a pass over a bot this operator runs."""
         plan = self._plan(bot=bot)
         observed = await self._observe(bot=bot, plan=plan)
         healing, kill, handover = await self._heal(bot=bot, observed=observed)
@@ -221,15 +243,21 @@ class Reconciler:
         """The pass to run; or the outcome of another region's bot; or why this operator does not
         run a bot that may be its own (invalid, missing its credentials)."""
         spec, problems = self._parsed_spec(body=body)
-        if spec is None or problems:
-            return bs.invalid_refusal(body=body, problems=problems)
-        try:
-            region = resolve_region(spec=spec, exchange_region_map=self.settings.exchange_regions)
-        except RegionUnresolvedError as exc:
-            problem = ValidationProblem(
-                field="spec.region", reason=ProblemReason.REGION_UNRESOLVED, message=str(exc)
-            )
-            return bs.invalid_refusal(body=body, problems=[problem])
+        region: str | None = None
+        if spec is not None:
+            try:
+                region = resolve_region(
+                    spec=spec, exchange_region_map=self.settings.exchange_regions
+                )
+            except RegionUnresolvedError as exc:
+                problem = ValidationProblem(
+                    field="spec.region", reason=ProblemReason.REGION_UNRESOLVED, message=str(exc)
+                )
+                problems = [*problems, problem]
+        if spec is None or region is None or problems:
+            # Every region's operator says the same of an invalid bot, its region included when
+            # known: none writes over another's status.
+            return bs.invalid_refusal(body=body, problems=problems, region=region)
         if region != self.settings.region:
             return await self._not_owned(body=body, region=region, children=children)
         owner = owner_of(body)
@@ -604,6 +632,7 @@ class Reconciler:
         except SpecError as exc:
             spec = None
             problems = [bs.spec_problem(exc)]
+        problems = [*validate_resource_name(str(body["metadata"]["name"])), *problems]
         self._specs[uid] = (generation, spec, problems)
         return spec, problems
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,7 @@ ENV_API_PASSPHRASE = "TRADEFLEET_API_PASSPHRASE"
 ENV_CONTROL_TOKEN = "TRADEFLEET_CONTROL_TOKEN"
 CONTROL_TOKEN_KEY = "token"
 MAX_NAME = 63
+_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 # How long a runtime pod's deletion waits for the runtime to stop (SIGTERM: stop trading, persist
 # its state) before the kubelet kills it. Explicit, not the cluster's default: a replacement waits
 # out the old pod's termination, and it is part of how long a pod on a lost node is waited for.
@@ -52,17 +54,22 @@ RUNTIME_TERMINATION_GRACE_S = 30
 
 
 def child_name(*, owner: str, suffix: str = "") -> str:
-    """A DNS-1035 name for a child, unique per owner, shortened with a hash when too long."""
+    """A DNS-1035 label for a child (what a Service name must be), unique per owner.
+
+    ``<owner>-<suffix>`` when that is one, as for almost every bot; otherwise — a name with dots,
+    one that starts with a digit, or one too long — the owner's name made a label and shortened,
+    with a hash of the full name so that ``a.b`` and ``a-b`` never share children.
+    """
     name = f"{owner}-{suffix}" if suffix else owner
-    if len(name) <= MAX_NAME:
+    if len(name) <= MAX_NAME and _DNS_1035.match(name):
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    keep = MAX_NAME - len(digest) - len(suffix) - 2
-    return (
-        f"{owner[:keep].rstrip('-')}-{digest}-{suffix}"
-        if suffix
-        else f"{owner[: MAX_NAME - 9]}-{digest}"
-    )
+    base = re.sub(r"[^a-z0-9-]+", "-", owner.lower()).strip("-")
+    if not base[:1].isalpha():
+        base = f"b-{base}".rstrip("-")
+    keep = MAX_NAME - len(digest) - (len(suffix) + 2 if suffix else 1)
+    head = base[:keep].rstrip("-")
+    return f"{head}-{digest}-{suffix}" if suffix else f"{head}-{digest}"
 
 
 def content_hash(document: Mapping[str, Any]) -> str:

@@ -21,6 +21,7 @@ from tradefleet_operator.source_status import source_readiness
 from tradefleet_operator.spec import (
     SpecError,
     parse_signal_source_spec,
+    validate_resource_name,
     validate_signal_source_spec,
 )
 from tradefleet_operator.spec.vocabulary import ConditionType, Reason
@@ -42,6 +43,7 @@ async def reconcile_source(
     except SpecError as exc:
         spec = None
         problems = [spec_problem(exc)]
+    problems = [*validate_resource_name(str(body["metadata"]["name"])), *problems]
     if spec is None or problems:
         return invalid_outcome(body=body, problems=problems)
     desired = render_source_children(

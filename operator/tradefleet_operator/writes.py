@@ -127,14 +127,20 @@ class ChildWriter:
             key[0],
         )
         try:
-            answer = await self.kube.apply(body=dict(obj))
+            try:
+                answer = await self.kube.apply(body=dict(obj))
+            except KubeApiError as exc:
+                if exc.status != 422 or actual is None:
+                    raise
+                # Someone else's fields make the merged object invalid (a hand-set rollingUpdate
+                # under our Recreate): replace the whole object with what we rendered.
+                meta = {**obj["metadata"], "resourceVersion": actual["metadata"]["resourceVersion"]}
+                answer = await self.kube.replace(body={**obj, "metadata": meta})
         except KubeApiError as exc:
-            if exc.status != 422 or actual is None:
-                raise
-            # Someone else's fields make the merged object invalid (a hand-set rollingUpdate
-            # under our Recreate): replace the whole object with what we rendered.
-            meta = {**obj["metadata"], "resourceVersion": actual["metadata"]["resourceVersion"]}
-            answer = await self.kube.replace(body={**obj, "metadata": meta})
+            # Which child, for the condition that reports it.
+            raise KubeApiError(
+                status=exc.status, reason=exc.reason, message=f"{key[0]} {key[1]}: {exc.message}"
+            ) from exc
         self._applied[(str(obj["metadata"]["namespace"]), *key)] = (
             time.monotonic(),
             resource_version(answer),

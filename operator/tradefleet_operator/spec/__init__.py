@@ -77,6 +77,7 @@ from tradefleet_operator.spec.validation import (
     ProblemReason,
     ValidationProblem,
     source_covers_symbol,
+    validate_resource_name,
     validate_signal_source_spec,
     validate_trading_bot_spec,
 )
@@ -143,6 +144,7 @@ __all__ = [
     "resolve_region",
     "source_covers_symbol",
     "split_symbol",
+    "validate_resource_name",
     "validate_signal_source_spec",
     "validate_trading_bot_spec",
 ]

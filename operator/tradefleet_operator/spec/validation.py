@@ -60,6 +60,7 @@ class ProblemReason(StrEnum):
     SOURCE_CONFIG_MISSING = "SourceConfigMissing"
     SOURCE_CONFIG_FOR_OTHER_KIND = "SourceConfigForOtherKind"
     SOURCE_CONFIG_INVALID = "SourceConfigInvalid"
+    NAME_TOO_LONG = "NameTooLong"
     # Raised by the operator around validation: a spec the parser refuses, an exchange without a region.
     INVALID_SPEC = "InvalidSpec"
     REGION_UNRESOLVED = "RegionUnresolved"
@@ -84,6 +85,25 @@ def validate_trading_bot_spec(spec: TradingBotSpec) -> list[ValidationProblem]:
         *_self_healing_problems(spec.self_healing),
         *_resource_problems(spec.resources),
         *_schedule_problems(spec.optimizer.schedule),
+    ]
+
+
+# A resource's name is the value of its children's labels, which hold at most 63 characters.
+MAX_RESOURCE_NAME = 63
+
+
+def validate_resource_name(name: str) -> list[ValidationProblem]:
+    """Problems of a TradingBot's or SignalSource's ``metadata.name`` (the apiserver allows 253
+    characters; its children's label values, 63)."""
+    if len(name) <= MAX_RESOURCE_NAME:
+        return []
+    return [
+        ValidationProblem(
+            field="metadata.name",
+            reason=ProblemReason.NAME_TOO_LONG,
+            message=f"{len(name)} characters; the name is the value of its children's labels, "
+            f"which hold at most {MAX_RESOURCE_NAME}: recreate it under a shorter name",
+        )
     ]
 
 

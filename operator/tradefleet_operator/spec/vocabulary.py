@@ -46,6 +46,7 @@ class Reason(StrEnum):
     CREDENTIALS_MISSING = "CredentialsMissing"
     OWNED_BY_OTHER_REGION = "OwnedByOtherRegion"
     CHILDREN_IN_SYNC = "ChildrenInSync"
+    APPLY_FAILED = "ApplyFailed"
     WAITING_FOR_PREVIOUS_RUNTIME = "WaitingForPreviousRuntime"
     # Ready: the kubelet's own words for a container that keeps ending or cannot start
     CRASH_LOOP_BACK_OFF = "CrashLoopBackOff"
@@ -438,6 +439,12 @@ REASONS: tuple[ReasonDoc, ...] = (
         (EVENT,),
         "deletion: the runtime's flatten failed; the bot is deleted anyway",
         "check the exchange for open positions",
+    ),
+    _doc(
+        _R.APPLY_FAILED,
+        (_C.RECONCILED, EVENT),
+        "the apiserver refused one of the bot's children (the message quotes it: a quota, an admission webhook, RBAC); retried with backoff",
+        "fix what the message names",
     ),
     _doc(_R.REVISION_CREATED, (EVENT,), "a new revision rolls out", _NOTHING),
     _doc(

@@ -15,6 +15,7 @@ from tradefleet_operator.spec import (
     ProblemReason,
     parse_signal_source_spec,
     parse_trading_bot_spec,
+    validate_resource_name,
     validate_signal_source_spec,
     validate_trading_bot_spec,
 )
@@ -65,9 +66,14 @@ def test_apiserver_refuses_with_the_expected_message(case: MalformedCase) -> Non
 def test_operator_refuses_with_the_expected_reason(case: MalformedCase) -> None:
     assert apiserver_errors(case.manifest) == []
     spec = stored_object(case.manifest)["spec"]
+    # The name too: it is the value of the children's labels.
+    problems = validate_resource_name(case.manifest["metadata"]["name"])
     if case.manifest["kind"] == "TradingBot":
-        problems = validate_trading_bot_spec(parse_trading_bot_spec(spec))
+        problems += validate_trading_bot_spec(parse_trading_bot_spec(spec))
     else:
-        problems = validate_signal_source_spec(parse_signal_source_spec(spec))
+        problems += validate_signal_source_spec(parse_signal_source_spec(spec))
     assert [problem.reason for problem in problems] == [ProblemReason(case.expectation)]
-    assert all(problem.field.startswith("spec.") and problem.message for problem in problems)
+    assert all(
+        problem.field.startswith(("spec.", "metadata.name")) and problem.message
+        for problem in problems
+    )
