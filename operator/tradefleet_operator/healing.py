@@ -10,7 +10,7 @@ reconciler acts on them. Rollbacks are decided in :mod:`tradefleet_operator.revi
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -382,7 +382,8 @@ def runtime_figures(runtime: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(breaker, Mapping) and breaker.get("state") in ("Open", "Closed"):
         shown: dict[str, Any] = {"state": breaker["state"]}
         if breaker.get("reason"):
-            shown["reason"] = str(breaker["reason"])[:128]
+            # The condition's word for it (drawdown -> Drawdown): one vocabulary.
+            shown["reason"] = str(breaker_reason(breaker["reason"]))
         if breaker.get("message"):
             shown["message"] = str(breaker["message"])[:1024]
         since = _as_time(breaker.get("since"))
@@ -401,13 +402,25 @@ def source_figures(runtime: Mapping[str, Any]) -> dict[str, Any]:
     published = _as_time(runtime.get("lastPublished"))
     if published:
         figures["lastPublished"] = published
+    rows = runtime.get("lastValues") or []
+    # The runtime keeps them by symbol ({symbol: reading}); a list of readings reads the same.
+    readings = rows.values() if isinstance(rows, Mapping) else rows
     values = []
-    for row in runtime.get("lastValues") or []:
+    for row in readings if isinstance(readings, Iterable) else []:
         if not isinstance(row, Mapping):
             continue
         value = _as_number(row.get("value"))
-        if isinstance(row.get("symbol"), str) and value is not None:
-            values.append({"symbol": row["symbol"][:64], "value": max(-1.0, min(1.0, value))})
+        if not isinstance(row.get("symbol"), str) or value is None:
+            continue
+        shown: dict[str, Any] = {"symbol": row["symbol"][:64], "value": max(-1.0, min(1.0, value))}
+        confidence = _as_number(row.get("confidence"))
+        if confidence is not None:
+            shown["confidence"] = max(0.0, min(1.0, confidence))
+        as_of_ms = _as_number(row.get("as_of_ms"))
+        at = _as_time(as_of_ms / 1000.0 if as_of_ms else row.get("at"))
+        if at:
+            shown["at"] = at
+        values.append(shown)
     if values:
         figures["lastValues"] = values[:64]
     return figures

@@ -27,12 +27,13 @@ from typing import Any
 
 from tradefleet_operator import conditions as cond
 from tradefleet_operator.render import ANNOTATION_REVISION, RUNTIME_TERMINATION_GRACE_S
+from tradefleet_operator.spec.vocabulary import Reason
 
 # The Deployment controller labels each pod with its template's hash and names the pod's
 # ReplicaSet ``<deployment>-<hash>``: together they tell the Deployment's pods from any other.
 POD_TEMPLATE_HASH = "pod-template-hash"
-WAITING_REASON = "WaitingForPreviousRuntime"
-FORCED_REASON = "PreviousRuntimeForceDeleted"
+WAITING_REASON = Reason.WAITING_FOR_PREVIOUS_RUNTIME
+FORCED_REASON = Reason.PREVIOUS_RUNTIME_FORCE_DELETED
 
 
 def _time(text: Any) -> datetime | None:

@@ -518,9 +518,47 @@ REASONS: tuple[ReasonDoc, ...] = (
     ),
 )
 
-_PROBLEMS = "the spec breaks a rule the CRD schema cannot check; the message names the field"
+_P = ProblemReason
+# What each validation problem means (phase Invalid; the message names the field): the rules the
+# CRD schema cannot express.
+_PROBLEM_MEANINGS: Mapping[ProblemReason, str] = MappingProxyType(
+    {
+        _P.FUSION_WEIGHTS_INVALID: "spec.strategy.fusionWeights do not sum to 1",
+        _P.THRESHOLDS_INVALID: "spec.strategy.thresholds are not ordered strongSell < sell < buy < strongBuy",
+        _P.STOP_ABOVE_TAKE_PROFIT: "a stop loss is not below its take profit",
+        _P.EMA_PERIODS_INVALID: "the fast EMA period is not below the slow one",
+        _P.RSI_LEVELS_INVALID: "the RSI oversold level is not below the overbought one",
+        _P.LIVE_MODE_NOT_OPTED_IN: "mode live without spec.liveTradingOptIn: true",
+        _P.LIVE_MODE_NEEDS_CREDENTIALS: "mode live without spec.credentials",
+        _P.TESTNET_MODE_NEEDS_CREDENTIALS: "mode testnet without spec.credentials",
+        _P.TESTNET_NOT_SUPPORTED: "the exchange has no test network",
+        _P.PASSPHRASE_REQUIRED: "the exchange's keys need a passphrase and secretRef names none",
+        _P.MARKET_NOT_SUPPORTED: "the exchange has no such market (or the runtime no client for it)",
+        _P.SYMBOL_MARKET_MISMATCH: "a futures symbol without its settlement currency, or a spot one with it",
+        _P.LEVERAGE_NOT_ALLOWED_ON_SPOT: "leverage above 1 on a spot market",
+        _P.EXPOSURE_LIMITS_INVALID: "a single asset may exceed the total exposure",
+        _P.BACKOFF_INVALID: "selfHealing.backoffSeconds above maxBackoffSeconds",
+        _P.SCHEDULE_INVALID: "spec.optimizer.schedule is no valid cron expression",
+        _P.RESOURCES_INVALID: "a resource request above its limit",
+        _P.SOURCE_CONFIG_MISSING: "(SignalSource) no configuration block for its kind",
+        _P.SOURCE_CONFIG_FOR_OTHER_KIND: "(SignalSource) a configuration block of another kind",
+        _P.SOURCE_CONFIG_INVALID: "(SignalSource) its configuration is inconsistent",
+        _P.NAME_TOO_LONG: "metadata.name is longer than a label value (63 characters)",
+        _P.INVALID_SPEC: "the spec cannot be read (the apiserver normally refuses it first)",
+        _P.REGION_UNRESOLVED: "spec.region auto, and the operator's map has no region for the exchange",
+    }
+)
 PROBLEM_REASONS: tuple[ReasonDoc, ...] = tuple(
-    _doc(problem, _READY_RECONCILED, _PROBLEMS, "fix the field the message names")
+    _doc(
+        problem,
+        _READY_RECONCILED,
+        _PROBLEM_MEANINGS.get(problem, "a rule the CRD schema cannot check"),
+        "recreate it under a shorter name"
+        if problem is _P.NAME_TOO_LONG
+        else "set spec.region, or add the exchange to the operator's exchangeRegions"
+        if problem is _P.REGION_UNRESOLVED
+        else "fix the field the message names",
+    )
     for problem in ProblemReason
 )
 
@@ -556,10 +594,18 @@ def documented(reason: str) -> ReasonDoc | None:
     return next((d for d in (*REASONS, *PROBLEM_REASONS) if d.reason == reason), None)
 
 
+# The reasons of an open circuit breaker, in status.circuitBreaker.reason and the condition: the
+# runtime's words (tradefleet_runtime.risk.breakers.BreakerReason) in CamelCase.
+BREAKER_REASONS: tuple[Reason, ...] = (
+    Reason.DRAWDOWN,
+    Reason.DAILY_LOSS,
+    Reason.CONSECUTIVE_LOSSES,
+    Reason.ATR,
+    Reason.TRIPPED,
+)
+
+
 def breaker_reason(runtime_reason: object) -> Reason:
     """The condition reason of a runtime's breaker reason (``daily_loss`` -> ``DailyLoss``)."""
     word = "".join(part.capitalize() for part in str(runtime_reason or "").split("_"))
-    try:
-        return Reason(word)
-    except ValueError:
-        return Reason.TRIPPED
+    return next((r for r in BREAKER_REASONS if r == word), Reason.TRIPPED)

@@ -72,7 +72,6 @@ def test_names_that_are_no_dns_label_get_valid_children_and_are_reconciled(
     name: str,
     namespace: str,
     tokyo_operator: OperatorProcess,
-    region_nodes: dict[str, str],
     custom: client.CustomObjectsApi,
     core_v1: client.CoreV1Api,
     apps_v1: client.AppsV1Api,
@@ -119,7 +118,6 @@ def test_the_owners_failure_is_a_condition_that_another_region_never_hides(
     namespace: str,
     tokyo_operator: OperatorProcess,
     singapore_operator: OperatorProcess,
-    region_nodes: dict[str, str],
     custom: client.CustomObjectsApi,
     core_v1: client.CoreV1Api,
 ) -> None:
