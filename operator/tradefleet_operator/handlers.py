@@ -162,6 +162,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     kube = KubeClient(credentials=load_credentials(kubeconfig=state.settings.kubeconfig))
     state.reconciler = Reconciler(kube=kube, settings=state.settings)
     state.slots = PassSlots(size=state.settings.max_concurrent_reconciles)
+    state.metrics.serving(region=state.settings.region)
     if state.settings.metrics_port:
         state.metrics.serve(port=state.settings.metrics_port)
     log.info("tradefleet operator serving region %s", state.settings.region)

@@ -42,6 +42,11 @@ class FleetCollector(Collector):
             "1 while the bot's condition is True.",
             labels=["namespace", "bot", "condition", "reason"],
         )
+        phases = GaugeMetricFamily(
+            "tradefleet_operator_bot_phase",
+            "1 for the bot's phase (alerts on Invalid, Failed, a Progressing that lasts).",
+            labels=["namespace", "bot", "phase"],
+        )
         counts: dict[tuple[str, str], int] = {}
         for record in list(self.bots.values()):
             key = (
@@ -49,6 +54,7 @@ class FleetCollector(Collector):
                 str(record.status.get("region") or ""),
             )
             counts[key] = counts.get(key, 0) + 1
+            phases.add_metric([record.namespace, record.name, key[0]], 1.0)
             for cond in record.status.get("conditions") or []:
                 if cond.get("type") in EXPORTED_CONDITIONS:
                     conditions.add_metric(
@@ -59,6 +65,7 @@ class FleetCollector(Collector):
             by_phase.add_metric([phase, region], count)
         yield by_phase
         yield conditions
+        yield phases
 
 
 class OperatorMetrics:
@@ -96,8 +103,17 @@ class OperatorMetrics:
             ["namespace", "bot"],
             registry=self.registry,
         )
+        self.info = Gauge(
+            "tradefleet_operator_info",
+            "1 for the region this operator serves: one region's outage shows while others report.",
+            ["region"],
+            registry=self.registry,
+        )
         self.fleet = FleetCollector()
         self.registry.register(self.fleet)
+
+    def serving(self, *, region: str) -> None:
+        self.info.labels(region=region).set(1)
 
     def observe_pass(self, *, kind: str, ok: bool, seconds: float) -> None:
         self.reconciles.labels(kind=kind, result="ok" if ok else "error").inc()

@@ -34,6 +34,10 @@ REQUIRED_ALERTS = {
     "TradefleetBotSelfPaused",
     "TradefleetBotNotTrading",
     "TradefleetBotRateLimited",
+    "TradefleetBotInvalid",
+    "TradefleetBotStuckProgressing",
+    "TradefleetBotFailed",
+    "TradefleetKillSwitchNotConfirmed",
     "TradefleetOperatorDown",
     "TradefleetOperatorNotReconciling",
 }
