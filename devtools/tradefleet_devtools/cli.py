@@ -34,8 +34,9 @@ def _guide(*, stack: LocalStack, kubeconfig: Path) -> str:
     nodes = stack.node_note or "the dev node agent stands in for kubelets in three regions"
     return f"""
 Tradefleet local demo is up (dev tooling: a real kube-apiserver, etcd, controller-manager and
-scheduler; nodes: {nodes}; Redis; a local exchange speaking Binance USDⓈ-M; one operator per
-region: {", ".join(stack.operators)}).
+scheduler; Redis; a local exchange speaking Binance USDⓈ-M; one operator per region:
+{", ".join(stack.operators)}).
+Nodes: {nodes}.
 
   export KUBECONFIG={kubeconfig}
   kubectl get nodes -o wide -L topology.kubernetes.io/region

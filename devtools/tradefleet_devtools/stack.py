@@ -192,7 +192,10 @@ class LocalStack:
                     publish_ports=[self.redis_access.port, _port_of(self.exchange.url)],
                 )
                 dev_nodes.remove(spec)
-                self.node_note = f"{spec.name} ({spec.region}) is a real node: kubelet + containerd"
+                self.node_note = (
+                    f"{spec.name} ({spec.region}) is a real node (kubelet + containerd, the built "
+                    "images); the other regions' nodes are the dev node agent's"
+                )
             except RealNodeError as exc:
                 if kind == "real":
                     raise StackError(f"the real node did not start: {exc}") from exc

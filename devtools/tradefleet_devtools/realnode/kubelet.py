@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,8 +137,3 @@ class Kubelet:
                 self._proc.kill()
                 self._proc.wait(timeout=5)
         self._proc = None
-
-    def wait_gone(self, *, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while self.running and time.monotonic() < deadline:
-            time.sleep(0.2)
