@@ -19,6 +19,14 @@ if [ "${TRADEFLEET_NODE:-auto}" != dev ]; then
 fi
 
 echo "== static checks"
+# pytest imports test modules by basename (rootdir-relative, no packages): two test files with
+# one name make collection fail, so the name clash is reported here with both paths.
+dups=$(find tests -name 'test_*.py' -printf '%f\n' | sort | uniq -d)
+if [ -n "$dups" ]; then
+  for name in $dups; do find tests -name "$name"; done >&2
+  echo "test files share a name (above): give each a unique basename" >&2
+  exit 1
+fi
 ruff check .
 ruff format --check .
 mypy
