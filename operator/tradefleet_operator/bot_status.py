@@ -26,6 +26,7 @@ from tradefleet_operator.spec import (
     SpecError,
     TradingBotSpec,
     ValidationProblem,
+    split_symbol,
 )
 from tradefleet_operator.spec.vocabulary import ConditionType, Reason
 from tradefleet_operator.trading import blocks_ready, trading_phase
@@ -47,10 +48,33 @@ CARRIED = (
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SourceState:
-    """What a bot needs to know about a SignalSource it references."""
+    """What a bot needs to know about a SignalSource it references: whether it publishes, and the
+    symbols its last values say something about (confidence above 0)."""
 
     ready: bool
     phase: str
+    confident_symbols: frozenset[str] = frozenset()
+
+
+def source_state(status: Mapping[str, Any]) -> SourceState:
+    """A SignalSource's :class:`SourceState` from its ``status`` (Ready, ``lastValues``)."""
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+        if isinstance(c, Mapping)
+    )
+    confident = set()
+    for row in status.get("lastValues") or []:
+        if not isinstance(row, Mapping) or not isinstance(row.get("symbol"), str):
+            continue
+        confidence = row.get("confidence")
+        if isinstance(confidence, int | float) and confidence > 0:
+            confident.add(row["symbol"])
+    return SourceState(
+        ready=ready,
+        phase=str(status.get("phase") or "Pending"),
+        confident_symbols=frozenset(confident),
+    )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -294,16 +318,20 @@ def signal_sources(
     refs = spec.strategy.signal_sources
     if not refs:
         return [], None
+    # The runtime reads a futures symbol's spot pair too (BTC/USDT:USDT reads BTC/USDT).
+    symbols = {spec.symbol, split_symbol(symbol=spec.symbol, field="spec.symbol").spot_symbol}
     rows = []
-    missing, unready = [], []
+    missing, unready, silent = [], [], []
     for ref in refs:
         state = sources.get(ref.name)
         found = state is not None
-        ready = bool(state and state.ready)
+        ready = bool(state and state.ready and symbols & state.confident_symbols)
         if not found:
             missing.append(ref.name)
-        elif not ready:
+        elif not (state and state.ready):
             unready.append(ref.name)
+        elif not ready:
+            silent.append(ref.name)
         rows.append(
             {
                 "name": ref.name,
@@ -320,8 +348,15 @@ def signal_sources(
             reason=Reason.SIGNAL_SOURCE_MISSING,
             message=message,
         )
-    if unready:
-        message = f"SignalSource(s) not ready: {', '.join(unready)}; their weight is redistributed until they publish"
+    if unready or silent:
+        parts = [f"not ready: {', '.join(unready)}"] if unready else []
+        if silent:
+            parts.append(
+                f"publishing no value with confidence above 0 for {spec.symbol}: {', '.join(silent)}"
+            )
+        message = (
+            f"SignalSource(s) {'; '.join(parts)}; their weight is redistributed until they publish"
+        )
         return rows, cond.Condition(
             type=ConditionType.SIGNAL_SOURCES_READY,
             status=False,

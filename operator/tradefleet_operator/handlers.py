@@ -20,7 +20,7 @@ import aiohttp
 import kopf
 
 from tradefleet_operator import deletion
-from tradefleet_operator.bot_status import SourceState
+from tradefleet_operator.bot_status import SourceState, source_state
 from tradefleet_operator.kube import (
     KubeApiError,
     KubeClient,
@@ -262,16 +262,7 @@ for _group, _version, _plural in CHILD_RESOURCES:
 async def sources_index(
     body: kopf.Body, namespace: str | None, name: str, **_: Any
 ) -> dict[tuple[str, str], SourceState]:
-    status = body.get("status") or {}
-    ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in status.get("conditions") or []
-    )
-    return {
-        (namespace or "", name): SourceState(
-            ready=ready, phase=str(status.get("phase") or "Pending")
-        )
-    }
+    return {(namespace or "", name): source_state(body.get("status") or {})}
 
 
 @kopf.on.event(GROUP, VERSION, "signalsources")

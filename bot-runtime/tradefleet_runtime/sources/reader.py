@@ -5,6 +5,9 @@ The bot service calls :meth:`SourceReader.refresh` every few seconds and hands
 are averaged by their weights into one reading of that input; a source whose stream is missing,
 unreadable or older than the input's staleness limit is left out (fusion renormalises the
 weights) and shown in :meth:`SourceReader.status` — never an error for the bot.
+
+Sources publish per base/quote pair: a futures bot (``BTC/USDT:USDT``) reads the entries of its
+spot pair (``BTC/USDT``) and prefers entries for its exact symbol when a source publishes both.
 """
 
 from __future__ import annotations
@@ -47,6 +50,11 @@ class SourceSnapshot:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def spot_pair(symbol: str) -> str:
+    """The base/quote pair of a ccxt symbol: ``BTC/USDT:USDT`` → ``BTC/USDT``."""
+    return symbol.partition(":")[0]
 
 
 class SourceReader:
@@ -99,23 +107,35 @@ class SourceReader:
                 name=ref.name, weight=ref.weight, reading=None, problem="no readings published"
             )
         problem = ""
+        spot = spot_pair(self._symbol)
+        fallback: SourceReading | None = None
         for _, raw_fields in entries:
             fields = {_text(k): _text(v) for k, v in (raw_fields or {}).items()}
-            if fields.get("symbol") != self._symbol:
+            published = fields.get("symbol")
+            if published != self._symbol and (published != spot or fallback is not None):
                 continue
             try:
                 reading = SourceReading.from_fields(fields)
             except StreamEntryError as error:
                 problem = f"malformed entry skipped: {error}"
                 continue
+            if published != self._symbol:
+                # The spot pair's newest entry, unless one for the exact symbol turns up.
+                fallback = reading
+                continue
             return SourceSnapshot(
                 name=ref.name, weight=ref.weight, reading=reading, problem=problem
             )
+        if fallback is not None:
+            return SourceSnapshot(
+                name=ref.name, weight=ref.weight, reading=fallback, problem=problem
+            )
+        wanted = self._symbol if spot == self._symbol else f"{self._symbol} or {spot}"
         return SourceSnapshot(
             name=ref.name,
             weight=ref.weight,
             reading=None,
-            problem=problem or f"no reading for {self._symbol} in the last {len(entries)} entries",
+            problem=problem or f"no reading for {wanted} in the last {len(entries)} entries",
         )
 
     def readings(self, *, now_ms: int) -> list[SignalReading]:

@@ -1,0 +1,95 @@
+"""Which stream entries a bot's SourceReader takes for its symbol (issue 18, item 1).
+
+A futures bot (``BTC/USDT:USDT``) reads what a source publishes for its spot symbol
+(``BTC/USDT``): sources publish per base/quote pair. An entry for the bot's exact symbol wins
+over the spot one. The stream is an in-memory stand-in answering ``XREVRANGE`` newest first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+import pytest
+import redis.asyncio as aioredis
+from tradefleet_runtime.config import SourceRef
+from tradefleet_runtime.sources.reader import SourceReader
+from tradefleet_runtime.sources.stream import SourceReading
+
+pytestmark = pytest.mark.unit
+
+NOW_MS = 1_700_000_000_000
+
+
+class StreamStandIn:
+    """Entries appended oldest first; ``xrevrange`` answers newest first, as Redis does."""
+
+    def __init__(self, entries: Sequence[SourceReading]) -> None:
+        self._entries = [reading.to_fields() for reading in entries]
+
+    async def xrevrange(self, name: str, count: int) -> list[tuple[str, dict[str, str]]]:
+        newest_first = list(reversed(self._entries))[:count]
+        return [(f"{i}-0", fields) for i, fields in enumerate(newest_first)]
+
+
+def _reading(*, symbol: str, value: float, confidence: float = 0.8) -> SourceReading:
+    return SourceReading(
+        symbol=symbol, value=value, confidence=confidence, as_of_ms=NOW_MS, kind="sentiment"
+    )
+
+
+async def _read(*, bot_symbol: str, entries: Sequence[SourceReading]) -> list[Any]:
+    reader = SourceReader(
+        redis=cast(aioredis.Redis, StreamStandIn(entries)),
+        refs=[SourceRef(name="news", weight=1.0, redis_stream="tradefleet:signals:ns:news")],
+        symbol=bot_symbol,
+        max_age_ms={"sentiment": 60_000},
+    )
+    await reader.refresh()
+    return reader.readings(now_ms=NOW_MS)
+
+
+async def test_a_futures_bot_reads_the_source_published_for_its_spot_symbol() -> None:
+    (reading,) = await _read(
+        bot_symbol="BTC/USDT:USDT",
+        entries=[_reading(symbol="ETH/USDT", value=-0.9), _reading(symbol="BTC/USDT", value=0.4)],
+    )
+    assert reading.name == "sentiment"
+    assert reading.value == pytest.approx(0.4)
+
+
+async def test_the_bot_symbol_itself_wins_over_its_spot_pair() -> None:
+    (reading,) = await _read(
+        bot_symbol="BTC/USDT:USDT",
+        entries=[
+            _reading(symbol="BTC/USDT:USDT", value=-0.3),
+            _reading(symbol="BTC/USDT", value=0.4),
+        ],
+    )
+    assert reading.value == pytest.approx(-0.3)
+
+
+@pytest.mark.parametrize(
+    ("bot_symbol", "published"),
+    [
+        ("BTC/USDT", "BTC/USDT:USDT"),  # a spot bot does not read a futures-only value
+        ("BTC/USDT:USDT", "BTC/USDC"),  # another quote is another market
+        ("BTC/USDT:USDT", "ETH/USDT"),
+    ],
+)
+async def test_other_markets_are_not_read(bot_symbol: str, published: str) -> None:
+    assert await _read(bot_symbol=bot_symbol, entries=[_reading(symbol=published, value=0.5)]) == []
+
+
+@pytest.mark.parametrize(
+    ("bot_symbol", "published"),
+    [
+        ("BTC/USDT", "BTC/USDT"),
+        ("BTC/USDT:USDT", "BTC/USDT:USDT"),
+        ("ETH/BTC:BTC", "ETH/BTC"),
+        ("SOL/USDT:USDT", "SOL/USDT"),
+    ],
+)
+async def test_same_base_and_quote_is_read(bot_symbol: str, published: str) -> None:
+    (reading,) = await _read(bot_symbol=bot_symbol, entries=[_reading(symbol=published, value=0.5)])
+    assert reading.value == pytest.approx(0.5)
