@@ -111,3 +111,77 @@ def with_parameters(
     strategy = dict(raw_spec.get("strategy") or {})
     strategy["parameters"] = {**(strategy.get("parameters") or {}), **parameters}
     return {**raw_spec, "strategy": strategy}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FinishedJob:
+    """An optimisation Job that has ended, and how."""
+
+    name: str
+    failed: bool
+    at: str  # when it ended (RFC 3339)
+    reason: str
+    message: str
+
+
+def finished_jobs(
+    *, jobs: Sequence[Mapping[str, Any]], pods: Sequence[Mapping[str, Any]]
+) -> list[FinishedJob]:
+    """Every Job that has ended, newest first; a failed one says why, with its pod's last
+    termination message (the optimiser writes its fatal error there, else its log's tail)."""
+    ended = []
+    for job in jobs:
+        conditions = (job.get("status") or {}).get("conditions") or []
+        end = next(
+            (
+                c
+                for c in conditions
+                if c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+            ),
+            None,
+        )
+        if end is None:
+            continue
+        name = str(job["metadata"]["name"])
+        failed = end.get("type") == "Failed"
+        message = str(end.get("message") or "")
+        if failed:
+            last_words = _pod_message(job=name, pods=pods)
+            message = (
+                f"{message}: {last_words}" if message and last_words else message or last_words
+            )
+        ended.append(
+            FinishedJob(
+                name=name,
+                failed=failed,
+                at=str(end.get("lastTransitionTime") or ""),
+                reason=str(end.get("reason") or ("Failed" if failed else "Complete")),
+                message=message[:2048],
+            )
+        )
+    return sorted(ended, key=lambda j: (j.at, j.name), reverse=True)
+
+
+def _pod_message(*, job: str, pods: Sequence[Mapping[str, Any]]) -> str:
+    for pod in pods:
+        owners = (pod.get("metadata") or {}).get("ownerReferences") or []
+        if not any(o.get("kind") == "Job" and o.get("name") == job for o in owners):
+            continue
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            terminated = (status.get("state") or {}).get("terminated") or (
+                status.get("lastState") or {}
+            ).get("terminated")
+            if terminated and terminated.get("message"):
+                return " ".join(str(terminated["message"]).split())[-1024:]
+    return ""
+
+
+def expired_jobs(*, finished: Sequence[FinishedJob], ttl_s: float, now: datetime) -> list[str]:
+    """The finished Jobs to delete: all but the newest, and the newest too once ``ttl_s`` old
+    (clusters without the TTL controller keep them forever otherwise)."""
+    expired = [job.name for job in finished[1:]]
+    if finished:
+        ended = parse_time(finished[0].at)
+        if ended is not None and (now - ended).total_seconds() > ttl_s:
+            expired.append(finished[0].name)
+    return expired

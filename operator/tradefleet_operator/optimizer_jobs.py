@@ -3,7 +3,8 @@
 Called by the reconciler (:mod:`tradefleet_operator.reconcile`) once per pass of a bot whose
 optimisation is enabled (or requested by annotation). When to run and which result to adopt is
 decided in :mod:`tradefleet_operator.optimizer`; this module creates the Job that is due, reports
-the newest result, and deletes old result ConfigMaps.
+the newest result and the newest failure (a Warning event once per failed Job), and deletes old
+result ConfigMaps and finished Jobs.
 """
 
 from __future__ import annotations
@@ -14,9 +15,17 @@ from datetime import datetime
 from typing import Any
 
 from tradefleet_operator.conditions import parse_time
-from tradefleet_operator.optimizer import OptimizerResult, due_run, parameters_hash
-from tradefleet_operator.outcome import Event, normal
-from tradefleet_operator.render import Owner, render_optimizer_job
+from tradefleet_operator.optimizer import (
+    FinishedJob,
+    OptimizerResult,
+    due_run,
+    expired_jobs,
+    finished_jobs,
+    parameters_hash,
+)
+from tradefleet_operator.outcome import Event, normal, warning
+from tradefleet_operator.render import Owner
+from tradefleet_operator.render_optimizer import OPTIMIZER_JOB_TTL_S, render_optimizer_job
 from tradefleet_operator.spec import TradingBotSpec
 from tradefleet_operator.spec.vocabulary import Reason
 from tradefleet_operator.writes import ChildWriter
@@ -43,6 +52,9 @@ class OptimizerInputs:
     results: Sequence[OptimizerResult]
     adopted: OptimizerResult | None
     result_maps: Sequence[Mapping[str, Any]]
+    # The bot's optimisation Jobs and its pods (a Job's are found by their owner), as indexed.
+    jobs: Sequence[Mapping[str, Any]]
+    pods: Sequence[Mapping[str, Any]]
     now: datetime
     enabled: bool
 
@@ -76,6 +88,11 @@ async def run_optimizer(*, writer: ChildWriter, inputs: OptimizerInputs) -> Opti
         status["appliedJob"] = adopted.job
     else:
         status.pop("appliedJob", None)
+    finished = finished_jobs(jobs=inputs.jobs, pods=inputs.pods)
+    events.extend(_report_failure(status=status, finished=finished))
+    for job in expired_jobs(finished=finished, ttl_s=OPTIMIZER_JOB_TTL_S, now=inputs.now):
+        if await writer.delete(kind="Job", namespace=inputs.owner.namespace, name=job):
+            writes += 1
     keep = {r.job for r in results[:KEPT_RESULTS]} | ({adopted.job} if adopted else set())
     for cm in inputs.result_maps:
         job_name = str(cm["metadata"]["name"]).removesuffix("-result")
@@ -84,6 +101,28 @@ async def run_optimizer(*, writer: ChildWriter, inputs: OptimizerInputs) -> Opti
         ):
             writes += 1
     return OptimizerRun(status=status, events=tuple(events), writes=writes)
+
+
+def _report_failure(*, status: dict[str, Any], finished: Sequence[FinishedJob]) -> list[Event]:
+    """``status.optimizer.lastFailure``: the newest failed Job, and a Warning event once for it."""
+    failed = next((job for job in finished if job.failed), None)
+    if failed is None:
+        return []
+    known = (status.get("lastFailure") or {}).get("job") == failed.name
+    status["lastFailure"] = {
+        "job": failed.name,
+        "reason": failed.reason,
+        "message": failed.message,
+        **({"at": failed.at} if failed.at else {}),
+    }
+    if known:
+        return []
+    return [
+        warning(
+            Reason.OPTIMIZATION_FAILED,
+            f"Job {failed.name} failed ({failed.reason}): {failed.message}",
+        )
+    ]
 
 
 async def _start_due(

@@ -58,9 +58,9 @@ from tradefleet_operator.render import (
     child_name,
     render_bot_children,
     render_controller_revision,
-    render_optimizer_access,
     render_runtime_config,
 )
+from tradefleet_operator.render_optimizer import render_optimizer_access
 from tradefleet_operator.revisions import (
     RevisionPlan,
     RollbackDecision,
@@ -426,6 +426,8 @@ class Reconciler:
                 results=plan.results,
                 adopted=plan.adopted,
                 result_maps=plan.result_maps,
+                jobs=of_kind(bot.children, "Job"),
+                pods=of_kind(bot.children, "Pod"),
                 now=bot.now,
                 enabled=optimizing,
             ),

@@ -188,7 +188,7 @@ def _resources(requirements: ResourceRequirements | None) -> dict[str, Any]:
     return rendered
 
 
-def _pod_security() -> dict[str, Any]:
+def pod_security() -> dict[str, Any]:
     return {
         "runAsNonRoot": True,
         "runAsUser": 10001,
@@ -198,7 +198,7 @@ def _pod_security() -> dict[str, Any]:
     }
 
 
-def _container_security() -> dict[str, Any]:
+def container_security() -> dict[str, Any]:
     return {
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,
@@ -206,7 +206,7 @@ def _container_security() -> dict[str, Any]:
     }
 
 
-def _region_affinity(region: str) -> dict[str, Any]:
+def region_affinity(region: str) -> dict[str, Any]:
     return {
         "nodeAffinity": {
             "requiredDuringSchedulingIgnoredDuringExecution": {
@@ -222,7 +222,7 @@ def _region_affinity(region: str) -> dict[str, Any]:
     }
 
 
-def _metadata(
+def child_metadata(
     *, owner: Owner, name: str, labels: dict[str, str], annotations: dict[str, str] | None = None
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {
@@ -311,8 +311,8 @@ def render_bot_children(
         "spec": {
             "serviceAccountName": name,
             "automountServiceAccountToken": False,
-            "affinity": _region_affinity(region),
-            "securityContext": _pod_security(),
+            "affinity": region_affinity(region),
+            "securityContext": pod_security(),
             "terminationGracePeriodSeconds": RUNTIME_TERMINATION_GRACE_S,
             "containers": [
                 {
@@ -333,7 +333,7 @@ def render_bot_children(
                         "failureThreshold": 3,
                     },
                     "resources": _resources(spec.resources),
-                    "securityContext": _container_security(),
+                    "securityContext": container_security(),
                     # Why it ended, for the operator's conditions: the runtime writes its fatal
                     # error to /dev/termination-log; a crash before that leaves the log's tail.
                     "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -353,13 +353,13 @@ def render_bot_children(
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": _metadata(owner=owner, name=name, labels=labels),
+            "metadata": child_metadata(owner=owner, name=name, labels=labels),
             "automountServiceAccountToken": False,
         },
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": _metadata(
+            "metadata": child_metadata(
                 owner=owner,
                 name=config_map,
                 labels=labels,
@@ -373,7 +373,7 @@ def render_bot_children(
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": _metadata(owner=owner, name=name, labels=labels),
+            "metadata": child_metadata(owner=owner, name=name, labels=labels),
             "spec": {
                 "replicas": replicas,
                 # Never two live instances of one bot: a rollout deletes the old pod and starts the
@@ -388,7 +388,7 @@ def render_bot_children(
         {
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": _metadata(owner=owner, name=name, labels=labels),
+            "metadata": child_metadata(owner=owner, name=name, labels=labels),
             "spec": {
                 # Headless: one pod behind it, found by DNS; no cluster IP spent per bot.
                 "clusterIP": "None",
@@ -399,7 +399,7 @@ def render_bot_children(
         {
             "apiVersion": "networking.k8s.io/v1",
             "kind": "NetworkPolicy",
-            "metadata": _metadata(owner=owner, name=name, labels=labels),
+            "metadata": child_metadata(owner=owner, name=name, labels=labels),
             "spec": _network_policy(bot=owner.name, port=port),
         },
     ]
@@ -436,7 +436,7 @@ def render_control_secret(*, owner: Owner, token: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": _metadata(
+        "metadata": child_metadata(
             owner=owner,
             name=child_name(owner=owner.name, suffix="control"),
             labels=bot_labels(bot=owner.name),
@@ -451,7 +451,7 @@ def render_controller_revision(*, owner: Owner, revision: Revision) -> dict[str,
     return {
         "apiVersion": "apps/v1",
         "kind": "ControllerRevision",
-        "metadata": _metadata(
+        "metadata": child_metadata(
             owner=owner,
             name=child_name(owner=owner.name, suffix=revision.config_hash),
             labels=bot_labels(bot=owner.name),
@@ -484,7 +484,7 @@ def render_source_children(
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": _metadata(
+            "metadata": child_metadata(
                 owner=owner,
                 name=name,
                 labels=labels,
@@ -495,7 +495,7 @@ def render_source_children(
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": _metadata(owner=owner, name=name, labels=labels),
+            "metadata": child_metadata(owner=owner, name=name, labels=labels),
             "spec": {
                 "replicas": 0 if spec.paused else 1,
                 "strategy": {"type": "Recreate"},
@@ -513,7 +513,7 @@ def render_source_children(
                     },
                     "spec": {
                         "automountServiceAccountToken": False,
-                        "securityContext": _pod_security(),
+                        "securityContext": pod_security(),
                         "containers": [
                             {
                                 "name": "source",
@@ -550,7 +550,7 @@ def render_source_children(
                                     "periodSeconds": 15,
                                 },
                                 "resources": _resources(spec.resources),
-                                "securityContext": _container_security(),
+                                "securityContext": container_security(),
                                 "terminationMessagePolicy": "FallbackToLogsOnError",
                                 "volumeMounts": [
                                     {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True}
@@ -565,7 +565,7 @@ def render_source_children(
         {
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": _metadata(owner=owner, name=name, labels=labels),
+            "metadata": child_metadata(owner=owner, name=name, labels=labels),
             "spec": {
                 "selector": {LABEL_SOURCE: owner.name, LABEL_NAME: "tradefleet-signal-source"},
                 "ports": [
@@ -579,112 +579,3 @@ def render_source_children(
             },
         },
     ]
-
-
-def render_optimizer_access(*, owner: Owner) -> list[dict[str, Any]]:
-    """The identity optimisation Jobs run as: allowed to create ConfigMaps (their results), nothing else."""
-    labels = bot_labels(bot=owner.name)
-    name = child_name(owner=owner.name, suffix="optimizer")
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": _metadata(owner=owner, name=name, labels=labels),
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": _metadata(owner=owner, name=name, labels=labels),
-            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]}],
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": _metadata(owner=owner, name=name, labels=labels),
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": owner.namespace}],
-        },
-    ]
-
-
-def optimizer_job_name(*, owner: Owner, run: str) -> str:
-    return child_name(owner=owner.name, suffix=f"opt-{_run_hash(run)[:8]}")
-
-
-def _run_hash(run: str) -> str:
-    return content_hash({"run": run})
-
-
-def optimizer_seed(*, spec: TradingBotSpec, run: str) -> int:
-    """``spec.optimizer.seed``, or one derived from the run, so each run searches afresh."""
-    if spec.optimizer.seed is not None:
-        return spec.optimizer.seed
-    return int(_run_hash(run)[:8], 16) & 0x7FFF_FFFF
-
-
-def render_optimizer_job(
-    *, owner: Owner, spec: TradingBotSpec, run: str, based_on: str, settings: OperatorSettings
-) -> dict[str, Any]:
-    """One optimisation run: backtests on recent candles and writes its result as a ConfigMap."""
-    labels = bot_labels(bot=owner.name)
-    name = optimizer_job_name(owner=owner, run=run)
-    env = [
-        {"name": "TRADEFLEET_CONFIG", "value": f"{CONFIG_MOUNT}/{CONFIG_FILE}"},
-        {
-            "name": "TRADEFLEET_NAMESPACE",
-            "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
-        },
-        {"name": "TRADEFLEET_OPTIMIZER_JOB", "value": name},
-        {"name": "TRADEFLEET_OPTIMIZER_RESULT", "value": f"{name}-result"},
-        {"name": "TRADEFLEET_OPTIMIZER_BASED_ON", "value": based_on},
-        {"name": "TRADEFLEET_OPTIMIZER_SEED", "value": str(optimizer_seed(spec=spec, run=run))},
-        {"name": "TRADEFLEET_OWNER_UID", "value": owner.uid},
-        *({"name": k, "value": v} for k, v in sorted(settings.runtime_env.items())),
-    ]
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": _metadata(
-            owner=owner, name=name, labels=labels, annotations={"tradefleet.io/optimizer-run": run}
-        ),
-        "spec": {
-            "backoffLimit": 1,
-            "activeDeadlineSeconds": 3600,
-            "template": {
-                "metadata": {"labels": {**labels, LABEL_COMPONENT: "optimizer"}},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "serviceAccountName": child_name(owner=owner.name, suffix="optimizer"),
-                    # In the operator's (and so the bot's) region, near the exchange it reads.
-                    "affinity": _region_affinity(settings.region),
-                    "securityContext": _pod_security(),
-                    "containers": [
-                        {
-                            "name": "optimizer",
-                            # A bot's own image must then carry the research extra too.
-                            "image": spec.image or settings.optimizer_image,
-                            "command": [*settings.runtime_command, "optimise"],
-                            "env": env,
-                            "resources": {
-                                "requests": {"cpu": "500m", "memory": "512Mi"},
-                                "limits": {"memory": "2Gi"},
-                            },
-                            "securityContext": _container_security(),
-                            "terminationMessagePolicy": "FallbackToLogsOnError",
-                            "volumeMounts": [
-                                {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True},
-                                {"name": "tmp", "mountPath": "/tmp"},
-                            ],
-                        }
-                    ],
-                    "volumes": [
-                        {
-                            "name": "config",
-                            "configMap": {"name": child_name(owner=owner.name, suffix="config")},
-                        },
-                        {"name": "tmp", "emptyDir": {}},
-                    ],
-                },
-            },
-        },
-    }

@@ -33,7 +33,10 @@ def runtime_pid(stack: LocalStack, api: client.ApiClient, namespace: str, bot: s
     (containerd's task) or the dev node agent (a local process)."""
     pods = (
         client.CoreV1Api(api)
-        .list_namespaced_pod(namespace, label_selector=f"tradefleet.io/bot={bot}")
+        .list_namespaced_pod(
+            namespace,
+            label_selector=f"tradefleet.io/bot={bot},app.kubernetes.io/name=tradefleet-bot",
+        )
         .items
     )
     running = [p for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp]

@@ -35,7 +35,10 @@ def get_text(url: str) -> str:
 def bot_target(api: client.ApiClient, namespace: str, name: str) -> str:
     pods = (
         client.CoreV1Api(api)
-        .list_namespaced_pod(namespace, label_selector=f"tradefleet.io/bot={name}")
+        .list_namespaced_pod(
+            namespace,
+            label_selector=f"tradefleet.io/bot={name},app.kubernetes.io/name=tradefleet-bot",
+        )
         .items
     )
     running = [p for p in pods if p.status.pod_ip and p.status.phase == "Running"]

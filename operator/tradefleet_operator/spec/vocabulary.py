@@ -116,6 +116,7 @@ class Reason(StrEnum):
     PREVIOUS_RUNTIME_FORCE_DELETED = "PreviousRuntimeForceDeleted"
     OPTIMIZATION_STARTED = "OptimizationStarted"
     OPTIMIZATION_FINISHED = "OptimizationFinished"
+    OPTIMIZATION_FAILED = "OptimizationFailed"
     POSITIONS_KEPT = "PositionsKept"
     POSITIONS_FLATTENED = "PositionsFlattened"
     FLATTEN_SKIPPED = "FlattenSkipped"
@@ -447,6 +448,12 @@ REASONS: tuple[ReasonDoc, ...] = (
         "fix what the message names",
     ),
     _doc(_R.REVISION_CREATED, (EVENT,), "a new revision rolls out", _NOTHING),
+    _doc(
+        _R.OPTIMIZATION_FAILED,
+        (EVENT,),
+        "an optimisation Job failed; status.optimizer.lastFailure says why",
+        "read the reason and the optimiser's last words; a bot's own spec.image must carry the research extra",
+    ),
     _doc(
         _R.DRIFT_REPAIRED,
         (EVENT,),

@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tradefleet_operator.render import Owner, render_optimizer_job
+from tradefleet_operator.render import Owner
+from tradefleet_operator.render_optimizer import render_optimizer_job
 from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.spec import parse_trading_bot_spec
 

@@ -13,7 +13,8 @@ from tradefleet_operator.optimizer import (
     read_results,
     with_parameters,
 )
-from tradefleet_operator.render import Owner, render_optimizer_job
+from tradefleet_operator.render import Owner
+from tradefleet_operator.render_optimizer import render_optimizer_job
 from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.spec import OptimizerSpec, parse_trading_bot_spec
 from tradefleet_operator.spec.schedule import next_fire_time

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 from succession_support import OWNER, SETTINGS, SPEC, job_pod, replica_set_pod, stamp
-from tradefleet_operator.render import Revision, render_bot_children, render_optimizer_job
+from tradefleet_operator.render import Revision, render_bot_children
+from tradefleet_operator.render_optimizer import render_optimizer_job
 from tradefleet_operator.settings import OperatorSettings, load_settings
 from tradefleet_operator.succession import (
     NodeHealth,
