@@ -7,8 +7,9 @@ regime's trading parameters. With weights w_i (validated to sum to 1):
 
     score = Σ_i value_i · confidence_i · w_i / Σ_i w_i     over the fresh readings
 
-A reading that is missing or older than its ``max_age_ms`` is dropped and the weights
-of the rest are renormalised (the reasoning says so). The score is rounded to 12
+A reading that is missing, older than its ``max_age_ms`` or at zero confidence (it says
+nothing, so it must not dilute the others) is dropped and the weights of the rest are
+renormalised (the reasoning names each and why). The score is rounded to 12
 decimals, so sums that are exact in decimal classify as written, then:
 
     score >= 0.5 STRONG_BUY;  >= 0.2 BUY;  <= -0.5 STRONG_SELL;  <= -0.2 SELL;  else NEUTRAL
@@ -218,6 +219,9 @@ class AlphaFusion:
                 dropped.append(
                     f"{name}: stale ({age_ms / 1000:.0f} s old, limit {limit_ms / 1000:.0f} s)"
                 )
+                continue
+            if reading.confidence <= 0.0:
+                dropped.append(f"{name}: zero confidence")
                 continue
             if weight > 0.0:
                 used.append(reading)

@@ -3,8 +3,8 @@
 The bot service calls :meth:`SourceReader.refresh` every few seconds and hands
 :meth:`SourceReader.readings` to fusion. Sources of one fusion input (sentiment, macro, whale)
 are averaged by their weights into one reading of that input; a source whose stream is missing,
-unreadable or older than the input's staleness limit is left out (fusion renormalises the
-weights) and shown in :meth:`SourceReader.status` — never an error for the bot.
+unreadable, at zero confidence or older than the input's staleness limit is left out (fusion
+renormalises the weights) and shown in :meth:`SourceReader.status` — never an error for the bot.
 
 Sources publish per base/quote pair: a futures bot (``BTC/USDT:USDT``) reads the entries of its
 spot pair (``BTC/USDT``) and prefers entries for its exact symbol when a source publishes both.
@@ -37,14 +37,16 @@ class SourceSnapshot:
     def to_dict(self, *, now_ms: int, max_age_ms: Mapping[str, int]) -> dict[str, object]:
         reading = self.reading
         fresh = reading is not None and now_ms - reading.as_of_ms <= max_age_ms.get(reading.kind, 0)
+        says = reading is not None and reading.confidence > 0.0
+        quiet = None if reading is None else ("zero confidence" if fresh else "stale")
         return {
             "name": self.name,
             "weight": self.weight,
             "found": reading is not None,
-            "ready": fresh,
-            "weightApplied": self.weight if fresh else 0.0,
+            "ready": fresh and says,
+            "weightApplied": self.weight if fresh and says else 0.0,
             "reading": reading.to_dict() if reading else None,
-            "problem": self.problem or (None if fresh or reading is None else "stale"),
+            "problem": self.problem or (None if fresh and says else quiet),
         }
 
 
@@ -143,7 +145,7 @@ class SourceReader:
         sums: dict[str, list[float]] = {}
         for snapshot in self._snapshots.values():
             reading = snapshot.reading
-            if reading is None or snapshot.weight <= 0.0:
+            if reading is None or snapshot.weight <= 0.0 or reading.confidence <= 0.0:
                 continue
             if now_ms - reading.as_of_ms > self._max_age_ms.get(reading.kind, 0):
                 continue

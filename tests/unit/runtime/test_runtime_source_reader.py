@@ -7,7 +7,7 @@ over the spot one. The stream is an in-memory stand-in answering ``XREVRANGE`` n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import pytest
@@ -22,13 +22,15 @@ NOW_MS = 1_700_000_000_000
 
 
 class StreamStandIn:
-    """Entries appended oldest first; ``xrevrange`` answers newest first, as Redis does."""
+    """Streams by name, entries appended oldest first; ``xrevrange`` answers newest first."""
 
-    def __init__(self, entries: Sequence[SourceReading]) -> None:
-        self._entries = [reading.to_fields() for reading in entries]
+    def __init__(self, streams: Mapping[str, Sequence[SourceReading]]) -> None:
+        self._streams = {
+            name: [reading.to_fields() for reading in entries] for name, entries in streams.items()
+        }
 
     async def xrevrange(self, name: str, count: int) -> list[tuple[str, dict[str, str]]]:
-        newest_first = list(reversed(self._entries))[:count]
+        newest_first = list(reversed(self._streams.get(name, [])))[:count]
         return [(f"{i}-0", fields) for i, fields in enumerate(newest_first)]
 
 
@@ -40,8 +42,8 @@ def _reading(*, symbol: str, value: float, confidence: float = 0.8) -> SourceRea
 
 async def _read(*, bot_symbol: str, entries: Sequence[SourceReading]) -> list[Any]:
     reader = SourceReader(
-        redis=cast(aioredis.Redis, StreamStandIn(entries)),
-        refs=[SourceRef(name="news", weight=1.0, redis_stream="tradefleet:signals:ns:news")],
+        redis=cast(aioredis.Redis, StreamStandIn({"news": entries})),
+        refs=[SourceRef(name="news", weight=1.0, redis_stream="news")],
         symbol=bot_symbol,
         max_age_ms={"sentiment": 60_000},
     )
@@ -93,3 +95,27 @@ async def test_other_markets_are_not_read(bot_symbol: str, published: str) -> No
 async def test_same_base_and_quote_is_read(bot_symbol: str, published: str) -> None:
     (reading,) = await _read(bot_symbol=bot_symbol, entries=[_reading(symbol=published, value=0.5)])
     assert reading.value == pytest.approx(0.5)
+
+
+async def test_a_zero_confidence_source_is_left_out_of_its_input() -> None:
+    streams = {
+        "news": [_reading(symbol="BTC/USDT", value=0.6)],
+        "silent": [_reading(symbol="BTC/USDT", value=0.0, confidence=0.0)],
+    }
+    reader = SourceReader(
+        redis=cast(aioredis.Redis, StreamStandIn(streams)),
+        refs=[
+            SourceRef(name="news", weight=0.5, redis_stream="news"),
+            SourceRef(name="silent", weight=0.5, redis_stream="silent"),
+        ],
+        symbol="BTC/USDT:USDT",
+        max_age_ms={"sentiment": 60_000},
+    )
+    await reader.refresh()
+    (reading,) = reader.readings(now_ms=NOW_MS)
+    # Not (0.5 × 0.6 + 0.5 × 0) / 1: the silent source says nothing and weighs nothing.
+    assert (reading.value, reading.confidence) == (pytest.approx(0.6), pytest.approx(0.8))
+    states = {s["name"]: s for s in reader.status(now_ms=NOW_MS)}
+    assert states["silent"]["ready"] is False and states["silent"]["weightApplied"] == 0.0
+    assert states["silent"]["problem"] == "zero confidence"
+    assert states["news"]["ready"] is True

@@ -114,6 +114,45 @@ def test_missing_and_stale_signals_are_dropped_and_weights_renormalised() -> Non
     assert any("renormalised over 2 signals" in line for line in fused.reasoning)
 
 
+def test_zero_confidence_inputs_are_left_out_of_the_denominator() -> None:
+    # The shipped examples: sentiment and whale publish 0 at confidence 0, macro a tilt at 0.
+    fusion = AlphaFusion(config=FusionConfig())
+    fused = _fuse(
+        fusion,
+        _reading("regime", 0.5, 0.8),
+        _reading("ofi", 0.3, 0.8),
+        _reading("whale", 0.0, 0.0),
+        _reading("sentiment", 0.0, 0.0),
+        _reading("macro", 0.5, 0.0),
+    )
+    # (0.5 * 0.8 * 0.25 + 0.3 * 0.8 * 0.2) / (0.25 + 0.2), not / 1.0 (0.148, NEUTRAL)
+    assert fused.score == pytest.approx(0.148 / 0.45)
+    assert fused.signal is FusedAction.BUY
+    assert fused.weights_used == pytest.approx({"regime": 0.25 / 0.45, "ofi": 0.2 / 0.45})
+    assert set(fused.component_scores) == {"regime", "ofi"}
+    assert [reading.name for reading in fused.used] == ["regime", "ofi"]
+    assert fused.dropped == (
+        "whale: zero confidence",
+        "sentiment: zero confidence",
+        "macro: zero confidence",
+    )
+    assert fused.reasoning[-1] == (
+        "dropped whale: zero confidence, sentiment: zero confidence, macro: zero confidence; "
+        "weights renormalised over 2 signals"
+    )
+    # Confidence keeps the original weights: the silent inputs still lower it.
+    assert fused.confidence == pytest.approx(0.25 * 0.8 + 0.2 * 0.8)
+
+
+def test_only_zero_confidence_inputs_give_a_neutral_decision_that_says_why() -> None:
+    fused = _fuse(
+        AlphaFusion(config=FusionConfig()), _reading("macro", 0.5, 0.0), _reading("ofi", 0.9, 0.0)
+    )
+    assert (fused.signal, fused.score, fused.confidence) == (FusedAction.NEUTRAL, 0.0, 0.0)
+    assert fused.used == ()
+    assert "ofi: zero confidence" in fused.dropped and "macro: zero confidence" in fused.dropped
+
+
 def test_reasoning_explains_every_used_dropped_and_ignored_reading() -> None:
     fused = _fuse(
         AlphaFusion(config=FusionConfig()),
