@@ -99,6 +99,10 @@ class Containerd:
             time.sleep(0.2)
         raise RealNodeError(f"containerd did not answer on {self.paths.socket}: {self._tail()}")
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.send_signal(signal.SIGTERM)

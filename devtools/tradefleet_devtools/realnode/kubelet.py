@@ -128,6 +128,10 @@ class Kubelet:
         fatal = [line for line in text if line.startswith("F")]
         return "\n".join(fatal[-3:] or text[-lines:])
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
     def stop(self, *, timeout_s: float = 20.0) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.send_signal(signal.SIGTERM)

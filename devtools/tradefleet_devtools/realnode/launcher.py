@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Sequence
@@ -111,6 +112,7 @@ class RealNodeHandle:
 
     def start(self, *, publish_ports: Sequence[int], timeout_s: float = 120.0) -> None:
         self._take_lock()
+        reap_leftovers(socket=self.containerd.paths.socket, run_dir=RUN_DIR)
         try:
             self._start(publish_ports=publish_ports, timeout_s=timeout_s)
         except BaseException:
@@ -137,6 +139,9 @@ class RealNodeHandle:
         if imported:
             log.info("imported into containerd: %s", ", ".join(imported))
         self.kubelet.start()
+        record_pids(
+            {"containerd": self.containerd.pid, "kubelet": self.kubelet.pid}, run_dir=RUN_DIR
+        )
         self.client.wait_ready(
             timeout_s=max(10.0, timeout_s - (time.monotonic() - started)),
             alive=self.kubelet.check_alive,
@@ -171,6 +176,7 @@ class RealNodeHandle:
             if self.containerd.kill_all():
                 log.warning("real node %s: killed containers left after the drain", self.node.name)
         self.containerd.stop()
+        (RUN_DIR / "pids").unlink(missing_ok=True)
         _unmount_under(self.workdir / "kubelet-root")
         for name in _netns_names() - self._netns_before:
             if name.startswith("cni-"):
@@ -208,6 +214,48 @@ class RealNodeHandle:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
             self._lock = None
+
+
+def record_pids(pids: dict[str, int | None], *, run_dir: Path) -> None:
+    """Remember this run's daemons in ``run_dir/pids``: a run that was killed leaves them running
+    (they have their own sessions), and the next run's :func:`reap_leftovers` kills them."""
+    lines = [f"{name} {pid}" for name, pid in pids.items() if pid is not None]
+    (run_dir / "pids").write_text("\n".join(lines) + "\n")
+
+
+def reap_leftovers(*, socket: Path, run_dir: Path) -> list[int]:
+    """SIGKILL what a killed earlier run left: its kubelet first (so it starts nothing more), then
+    its containerd (``run_dir/pids``, each killed only while its command line still names it: a
+    pid may have been reused), then its containers and their shims (found by containerd's socket
+    path on the shims' command lines). Called with the machine's real-node lock held, so nothing
+    of a live run is touched. Returns the pids killed."""
+    daemons: dict[str, int] = {}
+    recorded = run_dir / "pids"
+    if recorded.exists():
+        for line in recorded.read_text().splitlines():
+            name, _, pid = line.partition(" ")
+            with contextlib.suppress(OSError):
+                cmdline = Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+                if name and pid.isdigit() and name in cmdline:
+                    daemons[name] = int(pid)
+        recorded.unlink()
+    victims = [daemons[name] for name in ("kubelet", "containerd") if name in daemons]
+    for shim in _pgrep("-f", f"containerd-shim.*-address {socket}"):
+        victims += [*_pgrep("-P", str(shim)), shim]
+    killed = []
+    for victim in victims:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGKILL)
+            killed.append(victim)
+            log.warning("killed pid %d left by an earlier real node", victim)
+    if killed:
+        time.sleep(1.0)
+    return killed
+
+
+def _pgrep(*args: str) -> list[int]:
+    found = subprocess.run(["pgrep", *args], capture_output=True, text=True, check=False)
+    return [int(pid) for pid in found.stdout.split()]
 
 
 def _netns_names() -> set[str]:

@@ -7,7 +7,6 @@ optimiser Job in its own image is checked by tests/e2e/optimizer.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,7 +14,7 @@ import time
 
 import pytest
 from kubernetes import client
-from support.bots import exchange_bot, get_bot, wait_for_phase
+from support.bots import condition_of, exchange_bot, get_bot, wait_for_phase
 from support.k8s import wait_for
 from tradefleet_devtools.realnode import RealNodeHandle
 from tradefleet_devtools.stack import LocalStack
@@ -191,12 +190,14 @@ def test_a_bad_image_surfaces_on_the_trading_bot(
 ) -> None:
     _create(e2e_api, e2e_namespace, exchange_bot(bot, image=image))
 
-    def surfaced() -> str | None:
-        status = json.dumps(get_bot(e2e_api, e2e_namespace, bot).get("status") or {})
-        return next((reason for reason in reasons if reason in status), None)
+    def surfaced() -> dict[str, str] | None:
+        ready = condition_of(e2e_api, e2e_namespace, bot, "Ready")
+        return ready if ready and ready.get("reason") in reasons else None
 
-    reason = wait_for(surfaced, timeout_s=120, what=f"{'/'.join(reasons)} on TradingBot {bot}")
+    ready = wait_for(surfaced, timeout_s=120, what=f"Ready reason {'/'.join(reasons)} on {bot}")
+    # The kubelet's own word, on the TradingBot: Ready=False with its reason, the image named.
+    assert ready["status"] == "False", ready
+    assert image in ready["message"], ready
+    assert ready["reason"] in ready["message"], ready
     status = get_bot(e2e_api, e2e_namespace, bot)["status"]
-    assert status.get("phase") != "Running"
-    messages = [c.get("message", "") for c in status.get("conditions") or []]
-    assert any(reason in m for m in messages), messages
+    assert status.get("phase") != "Running", status
