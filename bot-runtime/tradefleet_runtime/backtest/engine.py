@@ -343,7 +343,10 @@ class _Replay:
         detector = self.detector
         if detector is None:
             return None
-        state = detector.update(close=bar.close, timestamp_ms=bar.timestamp_ms)
+        # As of the bar's close, as the live bot stamps it.
+        state = detector.update(
+            close=bar.close, timestamp_ms=bar.timestamp_ms + 1000 * self.bars.bar_seconds
+        )
         if detector.refit_due:
             detector.refit()
         return state
@@ -514,7 +517,11 @@ class _Replay:
         signal: StrategySignal,
         regime: RegimeState | None,
     ) -> list[SignalReading]:
-        readings = [signal.as_reading(name=fusion.component)]
+        readings = [
+            signal.as_reading(
+                name=fusion.component, as_of_ms=bar.timestamp_ms + 1000 * self.bars.bar_seconds
+            )
+        ]
         if regime is not None:
             regime_reading = regime.as_reading()
             if regime_reading is not None:

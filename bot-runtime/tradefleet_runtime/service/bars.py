@@ -62,13 +62,17 @@ class BarState:
         return self._atr.value
 
     def regime_reading(self) -> SignalReading | None:
+        """The regime as of the last bar's close (the detector is fed close times)."""
         state = self.detector.state
         return state.as_reading() if state is not None else None
 
     def strategy_reading(self) -> SignalReading | None:
-        """The strategy plugin's latest signal as the ``strategy`` fusion input."""
+        """The strategy plugin's latest signal as the ``strategy`` fusion input, as of the close
+        of the bar it was made from."""
         signal = self.strategy_signal
-        return signal.as_reading() if signal is not None else None
+        if signal is None:
+            return None
+        return signal.as_reading(as_of_ms=signal.as_of_ms + 1000 * self.bar_seconds)
 
     def add(self, bar: Candle) -> None:
         """Fold in one closed bar (bars older than the last one are ignored)."""
@@ -77,7 +81,9 @@ class BarState:
         self.last_bar_ms = bar.timestamp_ms
         try:
             self._atr.update(high=bar.high, low=bar.low, close=bar.close)
-            self.detector.update(close=bar.close, timestamp_ms=bar.timestamp_ms)
+            self.detector.update(
+                close=bar.close, timestamp_ms=bar.timestamp_ms + 1000 * self.bar_seconds
+            )
         except (RiskError, SignalError) as error:
             self.problem = f"bar at {bar.timestamp_ms} refused: {error}"
             return

@@ -35,7 +35,13 @@ from tradefleet_runtime.marketdata.feeds import (
 )
 from tradefleet_runtime.risk import RiskEngine
 from tradefleet_runtime.service.pipeline import DecisionPipeline
-from tradefleet_runtime.signals.fusion import AlphaFusion, FusionConfig
+from tradefleet_runtime.signals.fusion import (
+    AlphaFusion,
+    FusionConfig,
+    bar_max_age_ms,
+    default_max_age_ms,
+)
+from tradefleet_runtime.signals.regime import SIGNAL_NAME as REGIME_COMPONENT
 from tradefleet_runtime.strategies import (
     FUSION_ONLY,
     STRATEGY_COMPONENT,
@@ -83,8 +89,15 @@ def build_strategy(config: RuntimeConfig) -> Strategy | None:
 def fusion_config_of(config: RuntimeConfig) -> FusionConfig:
     thresholds = config.strategy.thresholds
     buy = max(thresholds.buy, 1e-9)
+    # The regime and the strategy plugin read closed bars: their readings age by the timeframe.
+    bar_age_ms = bar_max_age_ms(bar_seconds=config.strategy.bar_seconds)
     return FusionConfig(
         weights=fusion_weights_of(config),
+        max_age_ms={
+            **default_max_age_ms(),
+            REGIME_COMPONENT: bar_age_ms,
+            STRATEGY_COMPONENT: bar_age_ms,
+        },
         buy_threshold=buy,
         strong_threshold=max(thresholds.strong_buy, buy * 2),
     )

@@ -16,6 +16,10 @@ decimals, so sums that are exact in decimal classify as written, then:
 
 Confidence = Σ_i w_i · confidence_i over the fresh readings (original weights, so
 missing signals lower it). Size multiplier, stop and target come from the regime.
+
+Readings made from closed bars (the regime, a strategy plugin) are as of the bar's close and
+stay current for one bar — the next one closes then — plus a grace for fetching it late
+(:func:`bar_max_age_ms`), whatever the timeframe.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ from tradefleet_runtime.signals.validation import (
 WEIGHT_SUM_TOLERANCE = 1e-6
 SCORE_DECIMALS = 12
 _MINUTE_MS = 60_000
+# A bar-made reading outlives its bar by this share of a bar, and by at least a minute.
+BAR_GRACE_FRACTION = 0.1
+BAR_GRACE_MIN_MS = _MINUTE_MS
 
 
 def default_weights() -> dict[str, float]:
@@ -52,6 +59,12 @@ def default_max_age_ms() -> dict[str, int]:
         "sentiment": 360 * _MINUTE_MS,
         "macro": 1_440 * _MINUTE_MS,
     }
+
+
+def bar_max_age_ms(*, bar_seconds: int) -> int:
+    """How old a reading made at a bar's close may be: until the next bar closes, plus grace."""
+    bar_ms = 1000 * bar_seconds
+    return bar_ms + max(BAR_GRACE_MIN_MS, int(bar_ms * BAR_GRACE_FRACTION))
 
 
 class FusedAction(StrEnum):

@@ -75,7 +75,8 @@ class StrategySignal:
     ``value`` is direction and strength in [-1, 1] (> 0 for BUY, < 0 for SELL, 0 for
     HOLD); ``confidence`` in [0, 1] is how sure the strategy is of it (0 when it holds,
     so a holding strategy adds nothing to fusion but lowers the fused confidence, as a
-    missing signal does). ``reason`` says why, in words a user reads.
+    missing signal does). ``reason`` says why, in words a user reads. ``as_of_ms`` is the
+    open time of the bar it was made from (``Bar.timestamp_ms``).
     """
 
     strategy: str
@@ -135,13 +136,16 @@ class StrategySignal:
             "as_of_ms": self.as_of_ms,
         }
 
-    def as_reading(self, *, name: str = STRATEGY_COMPONENT) -> SignalReading:
-        """This signal as the fusion component ``name`` (weighted in spec.strategy.fusionWeights)."""
+    def as_reading(
+        self, *, name: str = STRATEGY_COMPONENT, as_of_ms: int | None = None
+    ) -> SignalReading:
+        """This signal as the fusion component ``name`` (weighted in spec.strategy.fusionWeights),
+        as of ``as_of_ms`` when given: the close of its bar, where the caller knows the timeframe."""
         return SignalReading(
             name=name,
             value=self.value,
             confidence=self.confidence,
-            as_of_ms=self.as_of_ms,
+            as_of_ms=self.as_of_ms if as_of_ms is None else as_of_ms,
             detail=f"strategy {self.strategy} {self.action.value}: {self.reason}",
         )
 
