@@ -143,13 +143,19 @@ def apply_failed(*, body: Mapping[str, Any], region: str, error: str) -> Outcome
     )
 
 
-def invalid_outcome(*, body: Mapping[str, Any], problems: Sequence[ValidationProblem]) -> Outcome:
+def invalid_outcome(
+    *, body: Mapping[str, Any], problems: Sequence[ValidationProblem], region: str | None = None
+) -> Outcome:
     """The outcome of a pass over an invalid TradingBot or SignalSource: phase Invalid, and
-    Ready and Reconciled False with the reason and every field's problem."""
+    Ready and Reconciled False with the reason and every field's problem (and the owner's region,
+    when there is one)."""
+    status = {**carry(body.get("status") or {}), "phase": str(BotPhase.INVALID)}
+    if region is not None:
+        status["region"] = region
     return finish(
         body=body,
         observed=invalid_conditions(problems),
-        status={**carry(body.get("status") or {}), "phase": str(BotPhase.INVALID)},
+        status=status,
         events=[],
         writes=0,
     )
@@ -163,11 +169,10 @@ def credentials_missing_conditions(missing: str) -> list[cond.Condition]:
     )
 
 
-def not_owned_conditions(*, region: str, serving: str) -> list[cond.Condition]:
-    message = (
-        f"bot runs in region {region}; this operator serves {serving}, "
-        f"the {region} operator reconciles it"
-    )
+def not_owned_conditions(*, region: str, what: str = "bot") -> list[cond.Condition]:
+    """Ready and Reconciled False, OwnedByOtherRegion. The same words from every region's operator
+    that is not the owner: two of them sharing a cluster never rewrite each other's status."""
+    message = f"{what} runs in region {region}; only the {region} operator reconciles it"
     return _pair(
         types=(ConditionType.READY, ConditionType.RECONCILED),
         reason=Reason.OWNED_BY_OTHER_REGION,

@@ -592,7 +592,7 @@ class Reconciler:
         )
         return finish(
             body=body,
-            observed=bs.not_owned_conditions(region=region, serving=self.settings.region),
+            observed=bs.not_owned_conditions(region=region),
             status={"phase": str(BotPhase.NOT_OWNED), "region": region},
             events=events,
             writes=removed,

@@ -3,6 +3,13 @@
 Called through :meth:`tradefleet_operator.reconcile.Reconciler.reconcile_source` by the Kopf
 handlers (:mod:`tradefleet_operator.handlers`) on every change of the source or its children, and
 periodically. The phase and Ready condition are decided in :mod:`tradefleet_operator.source_status`.
+
+One region's operator runs a source, as one runs a bot: the region in ``spec.region``, else the one
+that claimed it in ``status.region``. The first operator to see an unclaimed source claims it, with
+the source's resourceVersion as a precondition, so of two operators sharing a cluster exactly one
+wins. Every other operator leaves the source alone: it never applies its own region label and Redis
+URL over the owner's (each flip recreated the source's pod), removes only what it made itself, and
+says ``NotOwned`` only while the owner has not reported.
 """
 
 from __future__ import annotations
@@ -12,13 +19,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tradefleet_operator import conditions as cond
-from tradefleet_operator.bot_status import invalid_outcome, spec_problem
+from tradefleet_operator.bot_status import invalid_outcome, not_owned_conditions, spec_problem
 from tradefleet_operator.commands import RuntimeLink
 from tradefleet_operator.healing import pod_view, source_figures
-from tradefleet_operator.outcome import Outcome, finish
+from tradefleet_operator.kube import KubeApiError, resource_version
+from tradefleet_operator.outcome import Outcome, finish, normal
 from tradefleet_operator.render import child_name, render_source_children, signal_stream_key
 from tradefleet_operator.source_status import source_readiness
 from tradefleet_operator.spec import (
+    SignalSourcePhase,
     SpecError,
     parse_signal_source_spec,
     validate_resource_name,
@@ -26,6 +35,69 @@ from tradefleet_operator.spec import (
 )
 from tradefleet_operator.spec.vocabulary import ConditionType, Reason
 from tradefleet_operator.writes import ChildKey, ChildWriter, of_kind, owner_of
+
+# How soon an operator whose claim lost the race looks again (it then sees the winner's claim).
+CLAIM_RETRY_S = 1.0
+
+
+def claimed_region(body: Mapping[str, Any]) -> str | None:
+    """The region that runs the source: ``spec.region``, else the one in ``status.region``."""
+    for value in ((body.get("spec") or {}).get("region"), (body.get("status") or {}).get("region")):
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+async def _claim(*, writer: ChildWriter, body: Mapping[str, Any]) -> bool:
+    """Write this operator's region into ``status.region`` unless the source changed since
+    ``body`` was read (another operator's claim); True when the claim holds."""
+    meta = body["metadata"]
+    try:
+        await writer.kube.patch_merge(
+            kind="SignalSource",
+            namespace=meta["namespace"],
+            name=meta["name"],
+            patch={
+                "metadata": {"resourceVersion": str(resource_version(body))},
+                "status": {"region": writer.settings.region},
+            },
+            subresource="status",
+        )
+    except KubeApiError as exc:
+        if not exc.conflict:
+            raise
+        return False
+    return True
+
+
+async def _not_owned(
+    *,
+    writer: ChildWriter,
+    body: Mapping[str, Any],
+    region: str,
+    children: Mapping[ChildKey, Mapping[str, Any]],
+) -> Outcome:
+    """Another region runs the source: remove what this region made for it, write nothing else
+    once the owner reports."""
+    removed = await writer.remove_region_children(owner=owner_of(body), children=children)
+    events = (
+        [normal(Reason.CHILDREN_REMOVED, f"removed {removed} children left from this region")]
+        if removed
+        else []
+    )
+    previous = body.get("status") or {}
+    if previous.get("region") == region and previous.get("phase") not in (
+        None,
+        SignalSourcePhase.NOT_OWNED,
+    ):
+        return Outcome(status=dict(previous), events=events, writes=removed)
+    return finish(
+        body=body,
+        observed=not_owned_conditions(region=region, what="SignalSource"),
+        status={"phase": str(SignalSourcePhase.NOT_OWNED), "region": region},
+        events=events,
+        writes=removed,
+    )
 
 
 async def reconcile_source(
@@ -36,6 +108,29 @@ async def reconcile_source(
     children: Mapping[ChildKey, Mapping[str, Any]],
     consumers: int,
 ) -> Outcome:
+    region = claimed_region(body)
+    if region is None:
+        if not await _claim(writer=writer, body=body):
+            outcome = Outcome(status=dict(body.get("status") or {}))
+            outcome.poll_again_s = CLAIM_RETRY_S
+            return outcome
+        region = writer.settings.region
+    if region != writer.settings.region:
+        return await _not_owned(writer=writer, body=body, region=region, children=children)
+    return await _run_source(
+        writer=writer, link=link, body=body, children=children, consumers=consumers
+    )
+
+
+async def _run_source(
+    *,
+    writer: ChildWriter,
+    link: RuntimeLink,
+    body: Mapping[str, Any],
+    children: Mapping[ChildKey, Mapping[str, Any]],
+    consumers: int,
+) -> Outcome:
+    """The pass of a source this operator runs."""
     owner = owner_of(body)
     try:
         spec = parse_signal_source_spec(body.get("spec") or {})
@@ -45,7 +140,7 @@ async def reconcile_source(
         problems = [spec_problem(exc)]
     problems = [*validate_resource_name(str(body["metadata"]["name"])), *problems]
     if spec is None or problems:
-        return invalid_outcome(body=body, problems=problems)
+        return invalid_outcome(body=body, problems=problems, region=writer.settings.region)
     desired = render_source_children(
         owner=owner, spec=spec, raw_spec=body.get("spec") or {}, settings=writer.settings
     )
@@ -82,6 +177,7 @@ async def reconcile_source(
     ]
     status = {
         **published,
+        "region": writer.settings.region,
         "phase": str(phase),
         "endpoint": signal_stream_key(namespace=owner.namespace, source=owner.name),
         "consumers": consumers,

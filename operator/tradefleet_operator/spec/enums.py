@@ -117,6 +117,7 @@ class SignalSourcePhase(StrEnum):
     PAUSED = "Paused"
     DEGRADED = "Degraded"
     FAILED = "Failed"
+    NOT_OWNED = "NotOwned"
     INVALID = "Invalid"
 
 

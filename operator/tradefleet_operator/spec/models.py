@@ -332,6 +332,8 @@ class SignalSourceSpec:
     interval_seconds: int = 60
     paused: bool = False
     image: str | None = None
+    # The region whose operator runs the source; unset: the first operator to see it claims it.
+    region: str | None = None
     resources: ResourceRequirements | None = None
     sentiment: SentimentConfig | None = None
     macro: MacroConfig | None = None

@@ -214,7 +214,7 @@ REASONS: tuple[ReasonDoc, ...] = (
     _doc(
         _R.OWNED_BY_OTHER_REGION,
         _READY_RECONCILED,
-        "the bot runs in another region; this region's operator leaves it alone",
+        "the bot or SignalSource runs in another region; this region's operator leaves it alone",
         "look at the owning region's operator",
     ),
     _doc(_R.CHILDREN_IN_SYNC, (_C.RECONCILED,), "every child object matches the spec", _NOTHING),
@@ -487,7 +487,7 @@ REASONS: tuple[ReasonDoc, ...] = (
     _doc(
         _R.CHILDREN_REMOVED,
         (EVENT,),
-        "the bot moved to another region; this region's children were removed",
+        "the bot or SignalSource moved to another region; this region's children were removed",
         _NOTHING,
     ),
     _doc(
@@ -591,6 +591,7 @@ SOURCE_PHASES: Mapping[SignalSourcePhase, str] = MappingProxyType(
         SignalSourcePhase.PAUSED: "spec.paused",
         SignalSourcePhase.DEGRADED: "no value published within three intervals",
         SignalSourcePhase.FAILED: "cannot run",
+        SignalSourcePhase.NOT_OWNED: "belongs to another region's operator (spec.region, or the region that claimed it in status.region)",
         SignalSourcePhase.INVALID: "the spec failed validation; see the Ready condition",
     }
 )

@@ -144,6 +144,7 @@ def test_kubectl_get_signalsources_columns() -> None:
         "Kind",
         "Symbols",
         "Phase",
+        "Region",
         "Last-Published",
         "Age",
     ]
