@@ -16,6 +16,9 @@ from typing import ClassVar
 import ccxt.async_support as ccxt
 
 DUPLICATE_CLIENT_ORDER_ID_CODE = -4116
+# Binance: "An open stop or take profit order with GTE and closePosition in the direction is
+# existing." Nothing was placed; ccxt maps it to its generic ExchangeError.
+CLOSE_POSITION_STOP_EXISTS_CODE = -4130
 _BINANCE_CODE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
 REDACTED = "***"
 
@@ -109,7 +112,9 @@ def translate_ccxt_error(error: ccxt.BaseError, *, secrets: Iterable[str]) -> Ex
 
     Order of the checks follows ccxt's hierarchy: rate limiting is a kind of NetworkError
     there, and OrderNotFound / DuplicateOrderId are kinds of InvalidOrder. Binance reports
-    a duplicated client order id as ``-4116``, which ccxt maps to InvalidOrder.
+    a duplicated client order id as ``-4116``, which ccxt maps to InvalidOrder, and a second
+    closePosition stop on one side as ``-4130``, which ccxt leaves a generic ExchangeError:
+    both are refusals, nothing was placed.
     """
     message = redact(str(error), secrets=secrets)
     translated: ExchangeError
@@ -127,7 +132,9 @@ def translate_ccxt_error(error: ccxt.BaseError, *, secrets: Iterable[str]) -> Ex
         translated = DuplicateOrder(message)
     elif isinstance(error, ccxt.OrderNotFound):
         translated = OrderNotFound(message)
-    elif isinstance(error, ccxt.InvalidOrder | ccxt.BadRequest | ccxt.ArgumentsRequired):
+    elif isinstance(error, ccxt.InvalidOrder | ccxt.BadRequest | ccxt.ArgumentsRequired) or (
+        _binance_code(message) == CLOSE_POSITION_STOP_EXISTS_CODE
+    ):
         translated = InvalidOrderError(message)
     elif isinstance(error, ccxt.NotSupported):
         translated = VenueConfigurationError(message)

@@ -312,6 +312,13 @@ class OrderExecutor:
             )
         )
 
+    async def positions(self, *, symbols: Sequence[str]) -> list[VenuePosition]:
+        """The venue's open positions in ``symbols``."""
+        return await self._with_retries(
+            what="positions",
+            operation=functools.partial(self.venue.fetch_positions, symbols=symbols),
+        )
+
     async def reconcile(
         self, *, symbols: Sequence[str], tracked: Sequence[OrderLookup]
     ) -> ReconciliationSnapshot:
@@ -324,10 +331,7 @@ class OrderExecutor:
                     operation=functools.partial(self.venue.fetch_open_orders, symbol=symbol),
                 )
             )
-        positions = await self._with_retries(
-            what="positions",
-            operation=functools.partial(self.venue.fetch_positions, symbols=symbols),
-        )
+        positions = await self.positions(symbols=symbols)
         balances = await self._with_retries(what="balances", operation=self.venue.fetch_balances)
         open_ids = {o.client_order_id for o in open_orders}
         tracked_ids = {t.client_order_id for t in tracked}

@@ -326,6 +326,7 @@ class BotService:
         if self.symbol not in markets:
             raise StartupError(f"{link.current().name} has no market {self.symbol}")
         self.pipeline.market_info = markets[self.symbol]
+        await self.orders.protect_found_position()
         await self.orders.wait_out_submission_window()
         if not await self.reconcile():
             return

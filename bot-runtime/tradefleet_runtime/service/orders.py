@@ -70,7 +70,11 @@ from tradefleet_runtime.service.protection import (
     software_stop_hit,
     stale_stops,
 )
-from tradefleet_runtime.service.reconciliation import position_after_fill, settle_snapshot
+from tradefleet_runtime.service.reconciliation import (
+    position_after_fill,
+    position_from,
+    settle_snapshot,
+)
 from tradefleet_runtime.service.store_access import FlagKeeper, GuardedStore
 
 LOG = logging.getLogger("tradefleet_runtime.bot")
@@ -241,6 +245,35 @@ class OrderPath:
             for o in self.tracked.values()
             if o.state.unresolved
         ]
+
+    async def protect_found_position(self) -> None:
+        """Start-up, before the slower look-ups and the submission window's wait: a position
+        the exchange holds gets its closePosition stop at once (the persisted plan's price,
+        else the planned distance). A stop already resting on that side makes the exchange
+        refuse this one (``-4130``): nothing doubles, and reconciliation adopts it."""
+        if not self._exchange_stops_possible():
+            return
+        try:
+            positions = await self.executor.positions(symbols=[self.symbol])
+        except ExchangeError as error:
+            LOG.warning("position not read before reconciliation: %s", error)
+            return
+        found = position_from(
+            positions, previous=self.position, tracked={}, symbol=self.symbol, now_ms=now_ms()
+        )
+        if found.is_flat:
+            return
+        if found.stop_price is None:
+            found = replace(found, stop_price=self._planned_stop(found))
+        if found.stop_price is None:
+            return
+        LOG.info(
+            "protecting the %s %g position found at start-up with a stop at %g",
+            found.side.value,
+            found.size,
+            found.stop_price,
+        )
+        await self._place_exchange_stop(position=found, decision_id=self.next_decision_id())
 
     async def snapshot_of_everything(self) -> ReconciliationSnapshot:
         """Every tracked order, the position and the balance as the exchange has them."""
@@ -520,18 +553,24 @@ class OrderPath:
         position = self.position
         if not position.is_flat and stop_price is not None and position.stop_price is None:
             self.position = position = replace(position, stop_price=stop_price)
+        # Also while an entry or exit is in flight: a closePosition stop covers whatever the
+        # position turns out to be, and the venue refuses a second one on the same side.
         if (
             not position.is_flat
             and position.stop_price is not None
             and exchange_stop_of(self.tracked.values(), position) is None
             and self._exchange_stops_possible()
-            and not self.in_flight()
         ):
-            await self._place_exchange_stop(position=position, decision_id=decision_id)
+            order = await self._place_exchange_stop(position=position, decision_id=decision_id)
+            if order is not None and order.status is OrderStatus.OPEN and not self.position.is_flat:
+                self.position = replace(self.position, stop_client_order_id=order.client_order_id)
         self.refresh_protection()
         await self.record_account(what="recording the stop")
 
-    async def _place_exchange_stop(self, *, position: PositionRecord, decision_id: str) -> None:
+    async def _place_exchange_stop(
+        self, *, position: PositionRecord, decision_id: str
+    ) -> Order | None:
+        """A closePosition stop on ``position``'s closing side at its stop price."""
         long = position.side is PositionSide.LONG
         request = OrderRequest(
             symbol=self.symbol,
@@ -542,11 +581,39 @@ class OrderPath:
             trigger_price=position.stop_price,
             close_position=True,
         )
-        order = await self.send(
+        return await self.send(
             request=request, leg="sl", decision={"decisionId": decision_id, "action": "protect"}
         )
-        if order is not None and order.status is OrderStatus.OPEN:
-            self.position = replace(self.position, stop_client_order_id=order.client_order_id)
+
+    async def _stop_first(self, decision: Decision) -> bool:
+        """Where the venue holds stops, an entry's stop rests on the exchange before the entry
+        is sent: a closePosition stop covers whatever the entry fills however its answer goes
+        (lost, late, filling slowly), so a filled entry is never without its stop. Stops left
+        from an earlier position are cancelled first (the venue holds one closePosition stop a
+        side). False: the stop is not resting, and the entry is not sent."""
+        request, risk = decision.request, decision.risk
+        if (
+            request is None
+            or risk is None
+            or risk.stop_price is None
+            or not self._exchange_stops_possible()
+        ):
+            return True
+        await self.cancel_stale_stops()
+        planned = PositionRecord(
+            side=PositionSide.LONG if request.side is OrderSide.BUY else PositionSide.SHORT,
+            size=request.amount or 0.0,
+            stop_price=risk.stop_price,
+        )
+        stop = await self._place_exchange_stop(position=planned, decision_id=decision.decision_id)
+        if stop is not None and stop.status is OrderStatus.OPEN:
+            return True
+        LOG.warning(
+            "entry %s not sent: its stop at %g could not be placed first",
+            request.client_order_id,
+            risk.stop_price,
+        )
+        return False
 
     async def software_stop(self, tick: BookTick) -> bool:
         """Close the position at market when a software-protected stop is reached."""
@@ -609,8 +676,13 @@ class OrderPath:
         request = decision.request
         assert request is not None
         before = self.position
+        if decision.action is not TradeAction.CLOSE and not await self._stop_first(decision):
+            return
         order = await self.send(request=request, leg=decision.leg, decision=decision.to_dict())
         if order is None:
+            if not self.in_flight():
+                # Refused or never sent: nothing can fill, the stop placed first is stale.
+                await self.cancel_stale_stops()
             return
         await self._after_order(order)
         if decision.action is TradeAction.CLOSE:

@@ -9,7 +9,8 @@ requests into these calls. The records it keeps are defined in ``records`` and r
 What is simulated: market orders walk the quoted ladder (slippage); limit orders take what
 crosses and rest the remainder, resting orders fill as maker when the market moves through
 them; conditional (algo) STOP_MARKET / TAKE_PROFIT_MARKET orders trigger on the mid price and
-execute as market orders, honouring ``reduceOnly`` and ``closePosition``; maker/taker fees;
+execute as market orders, honouring ``reduceOnly`` and ``closePosition`` (one closePosition order
+per type and side, a second refused with ``-4130`` as Binance does); maker/taker fees;
 realised and unrealised PnL; initial-margin checks. Not simulated: liquidation, funding,
 hedge mode, isolated margin. This engine is deliberately independent of the runtime's paper
 venue so that tests of one never inherit the other's bugs.
@@ -534,6 +535,16 @@ class MatchingEngine:
                 raise RejectionError.missing("quantity")
             check_qty(spec=spec, qty=qty)
         self._check_client_id(client_order_id=client_algo_id)
+        if close_position and any(
+            a.close_position and a.side == side and a.order_type == order_type
+            for a in self.open_algo_orders(symbol=symbol)
+        ):
+            # Binance holds one closePosition stop (and one take-profit) per direction.
+            raise RejectionError(
+                code=-4130,
+                message="An open stop or take profit order with GTE and closePosition in the "
+                "direction is existing.",
+            )
         if triggered(order_type=order_type, side=side, trigger=trigger_price, mid=market.mid):
             raise RejectionError(code=-2021, message="Order would immediately trigger.")
         algo = AlgoOrder(

@@ -11,6 +11,7 @@ import asyncio
 import json
 import re
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from conftest import API_KEY, API_SECRET, FreezableWalk
 from runtime_support import BTC, RuntimeProcess, bot_status, eventually, flatten
 from tradefleet_devtools.exchange import ExchangeAdminClient, FaultKind, FaultRule, LocalExchange
 from tradefleet_devtools.redis_server import RedisAccess
+from tradefleet_runtime.execution.model import OrderRequest, OrderSide, OrderType
+from tradefleet_runtime.execution.venue import ApiCredentials, CcxtVenue, VenueMode
 
 pytestmark = pytest.mark.integration
 
@@ -321,3 +324,121 @@ async def test_pnl_is_measured_from_the_first_start_across_restarts(
     await started(runtime, walk)
     # Measured from the equity of the first start (10 000 USDT), not from this start's.
     assert (await bot_status(runtime))["pnl"] == pytest.approx(equity - 10_000.0, abs=1e-6)
+
+
+def unprotected_ms(state: dict[str, Any]) -> float:
+    """How long after the first entry's first fill a stop on its closing side was resting:
+    0 when one was already resting (placed before the fill)."""
+    entry = min(entries(state), key=lambda o: o["orderId"])
+    fill_ms = min(f["time"] for f in state["fills"] if f["orderId"] == entry["orderId"])
+    closing = "SELL" if entry["side"] == "BUY" else "BUY"
+    covering = [
+        a["createTime"]
+        for a in state["algo_orders"]
+        if a["side"] == closing and (a["algoStatus"] == "NEW" or a["updateTime"] >= fill_ms)
+    ]
+    assert covering, f"no stop on the {closing} side ever covered the entry: {state['algo_orders']}"
+    return max(0.0, min(covering) - fill_ms)
+
+
+async def first_entry_filled(
+    *, runtime: RuntimeProcess, admin: ExchangeAdminClient, walk: FreezableWalk
+) -> dict[str, Any]:
+    """Move the price up until the exchange books an entry, then settle for 3 s."""
+    price = float((await admin.state())["prices"]["BTCUSDT"])
+    walk.frozen = False
+    deadline = time.monotonic() + 40
+    while not (await admin.state())["fills"]:
+        assert time.monotonic() < deadline, f"no entry was filled:\n{runtime.log()[-2000:]}"
+        price *= 1.002
+        await admin.set_price(symbol=BTC, price=price)
+        await asyncio.sleep(0.4)
+    walk.frozen = True
+    await asyncio.sleep(3.0)
+    return await admin.state()
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param(
+            FaultRule(kind=FaultKind.DROP_AFTER_ACCEPT, path=ORDER, method="POST"),
+            id="entry-reply-lost",
+        ),
+        pytest.param(
+            FaultRule(
+                kind=FaultKind.SLOW_FILL, path=ORDER, method="POST", fill_seconds=6.0, fill_steps=3
+            ),
+            id="entry-fills-slowly",
+        ),
+        pytest.param(
+            FaultRule(kind=FaultKind.HTTP_5XX, path=ALGO_ORDER, method="POST"),
+            id="stop-refused-once",
+        ),
+        pytest.param(
+            FaultRule(kind=FaultKind.HTTP_5XX, path=POSITIONS[1], method="GET", times=MANY),
+            id="position-unreadable",
+        ),
+    ],
+)
+async def test_a_filled_entry_has_its_exchange_stop_within_2s_whatever_the_exchange_answers(
+    runtime: RuntimeProcess, admin: ExchangeAdminClient, walk: FreezableWalk, fault: FaultRule
+) -> None:
+    await started(runtime, walk)
+    await admin.add_faults([fault])
+
+    state = await first_entry_filled(runtime=runtime, admin=admin, walk=walk)
+
+    assert len(entries(state)) == 1, [(o["clientOrderId"], o["status"]) for o in entries(state)]
+    assert unprotected_ms(state) <= 2000, (
+        f"the entry was filled {unprotected_ms(state):.0f} ms before a stop rested on the exchange"
+        f"\n{runtime.log()[-3000:]}"
+    )
+
+
+def log_time_ms(line: str) -> int:
+    """The wall-clock time of a runtime log line ("2026-12-05 01:31:31,512 ...")."""
+    stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+    return int(stamp.timestamp() * 1000)
+
+
+async def test_a_position_found_at_start_up_gets_its_stop_before_slow_look_ups(
+    runtime: RuntimeProcess,
+    exchange: LocalExchange,
+    admin: ExchangeAdminClient,
+    walk: FreezableWalk,
+) -> None:
+    # A position without a stop (its runtime died between the entry and the stop), and an
+    # exchange that rate-limits the open-orders look-up of the next runtime's reconciliation.
+    venue = CcxtVenue(
+        exchange_id="binanceusdm",
+        mode=VenueMode.TESTNET,
+        credentials=ApiCredentials(api_key=API_KEY, api_secret=API_SECRET),
+        base_url_override=exchange.base_url,
+    )
+    try:
+        await venue.load_markets()
+        await venue.create_order(
+            OrderRequest(
+                symbol=BTC,
+                side=OrderSide.BUY,
+                order_type=OrderType.MARKET,
+                client_order_id="left-by-a-dead-runtime",
+                amount=0.003,
+            )
+        )
+    finally:
+        await venue.close()
+    await admin.add_faults(
+        [FaultRule(kind=FaultKind.HTTP_429, path="/fapi/v1/openOrders", method="GET", times=4)]
+    )
+
+    await started(runtime, walk)
+
+    leased = next(line for line in runtime.log().splitlines() if "lease acquired" in line)
+    stops = live_stops(await admin.state(), side="sell")
+    assert len(stops) == 1, stops
+    waited_ms = stops[0]["createTime"] - log_time_ms(leased)
+    assert waited_ms <= 2000, (
+        f"the position found at start-up waited {waited_ms} ms for its stop\n{runtime.log()[-3000:]}"
+    )

@@ -139,12 +139,13 @@ async def test_the_stream_shows_what_the_bot_does_as_it_happens(
         assert set(decision["data"]) == DECISION_FIELDS
         assert decision["data"]["at_ms"] / 1000 == pytest.approx(time.time(), abs=5)
 
-        # The bot buys into the rise: its decision names the order, the fill follows, and
-        # the stop that protects the position is announced as an open order.
+        # The bot buys into the rise: its decision names the order, the stop that protects
+        # the position is announced as an open order (it rests before the entry is sent),
+        # and the fill follows.
         seen: dict[str, list[dict[str, Any]]] = {"decision": [], "fill": [], "order": []}
         async with rising_price(admin):
             deadline = time.monotonic() + 60
-            while not any(e["data"]["leg"] == "sl" for e in seen["order"]):
+            while not (seen["fill"] and any(e["data"]["leg"] == "sl" for e in seen["order"])):
                 assert time.monotonic() < deadline, f"no trade streamed: {seen['fill']}"
                 event = await next_event(client)
                 seen.setdefault(event["type"], []).append(event)

@@ -160,3 +160,32 @@ def test_the_ledger_lists_booked_and_unbooked_orders_by_arrival(engine: Matching
     assert (fill["client_order_id"], fill["quantity"]) == ("direct", "0.010")
     assert ledger["positions"][BTC]["amount"] == "0.010"
     assert set(ledger["wallet"]) == {"asset", "balance", "unrealized_pnl", "equity", "available"}
+
+
+def test_a_second_close_position_stop_on_one_side_is_refused_as_binance_does(
+    engine: MatchingEngine,
+) -> None:
+    def stop(client_id: str, *, side: str, order_type: str = "STOP_MARKET") -> None:
+        trigger = Decimal("29000") if side == "SELL" else Decimal("31000")
+        if order_type == "TAKE_PROFIT_MARKET":
+            trigger = Decimal("31000") if side == "SELL" else Decimal("29000")
+        engine.place_algo_order(
+            symbol=BTC,
+            side=side,
+            order_type=order_type,
+            qty=None,
+            trigger_price=trigger,
+            reduce_only=False,
+            close_position=True,
+            client_algo_id=client_id,
+            now_ms=T0,
+        )
+
+    stop("sl-1", side="SELL")
+    with pytest.raises(RejectionError) as refused:
+        stop("sl-2", side="SELL")
+    assert refused.value.code == -4130
+    stop("tp-1", side="SELL", order_type="TAKE_PROFIT_MARKET")
+    stop("sl-3", side="BUY")
+    engine.cancel_algo_order(algo_id=None, client_algo_id="sl-1", now_ms=T0)
+    stop("sl-4", side="SELL")

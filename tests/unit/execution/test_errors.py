@@ -61,3 +61,13 @@ def test_messages_are_redacted() -> None:
     error = ccxt.AuthenticationError("binanceusdm key KEY123 secret SEC456 refused")
     translated = translate_ccxt_error(error, secrets=("KEY123", "SEC456", ""))
     assert str(translated) == "binanceusdm key *** secret *** refused"
+
+
+def test_binance_second_close_position_stop_is_a_refusal_not_an_unknown_outcome() -> None:
+    error = ccxt.ExchangeError(
+        'binanceusdm {"code":-4130,"msg":"An open stop or take profit order with GTE and '
+        'closePosition in the direction is existing."}'
+    )
+    translated = translate_ccxt_error(error, secrets=())
+    assert isinstance(translated, InvalidOrderError)
+    assert not translated.retryable
