@@ -19,7 +19,7 @@ from tradefleet_operator import conditions as cond
 from tradefleet_operator.healing import HealingDecision, termination_text
 from tradefleet_operator.outcome import Outcome, finish
 from tradefleet_operator.render import ANNOTATION_CONFIG_HASH, ANNOTATION_REVISION, Revision
-from tradefleet_operator.revisions import RevisionPlan, RollbackDecision
+from tradefleet_operator.revisions import RevisionPlan, RollbackDecision, RolloutSlots
 from tradefleet_operator.spec import (
     BotPhase,
     ProblemReason,
@@ -556,3 +556,17 @@ def bot_status(*, parts: BotStatusParts, phase: BotPhase) -> dict[str, Any]:
         status["rollback"] = dict(parts.rollback.rollback)
     status["phase"] = str(phase)
     return status
+
+
+def rollout_queued(
+    *, observed: Sequence[cond.Condition], slots: RolloutSlots, region: str
+) -> list[cond.Condition]:
+    """``observed`` with Progressing saying that a new revision waits for a rollout slot."""
+    queued = cond.Condition(
+        type=ConditionType.PROGRESSING,
+        status=True,
+        reason=Reason.ROLLOUT_QUEUED,
+        message=f"a new revision waits: {slots.rolling} bots of region {region} are rolling out "
+        f"(maxConcurrentRollouts {slots.limit}); the current revision keeps running",
+    )
+    return [queued if c.type == ConditionType.PROGRESSING else c for c in observed]

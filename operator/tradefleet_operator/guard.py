@@ -6,7 +6,8 @@ gone. Its children are left as they are, so the last good revision's runtime kee
 kill switch (and the user's other commands) must still reach it, and a runtime that does not
 confirm the halt in time has its Deployment scaled to zero, as for a bot that runs normally
 (:mod:`tradefleet_operator.kill_switch`). The outcome keeps the refusal's conditions and phase,
-plus what the runtime reports.
+plus what the runtime reports. :func:`missing_credentials` says when the credentials Secret is
+why.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from tradefleet_operator.kill_switch import (
 )
 from tradefleet_operator.kube import KubeClient
 from tradefleet_operator.outcome import Event, Outcome, finish
-from tradefleet_operator.render import LABEL_REGION, child_name
+from tradefleet_operator.render import LABEL_REGION, Owner, child_name
 from tradefleet_operator.settings import OperatorSettings
-from tradefleet_operator.spec import BotPhase
+from tradefleet_operator.spec import BotPhase, TradingBotSpec
 from tradefleet_operator.spec.vocabulary import ConditionType, Reason
 from tradefleet_operator.succession import runtime_pods
 from tradefleet_operator.trading import runtime_state, trading_condition
@@ -140,3 +141,24 @@ async def guard_refused(
     outcome = finish(body=body, observed=observed, status=status, events=events, writes=writes)
     outcome.poll_again_s = settings.health_poll_interval_s if pod is not None else kill.due_s
     return outcome
+
+
+async def missing_credentials(
+    *, kube: KubeClient, owner: Owner, spec: TradingBotSpec
+) -> str | None:
+    """What is wrong with the credentials Secret the bot names, if anything (then the bot is
+    refused: Pending with CredentialsMissing)."""
+    if spec.credentials is None:
+        return None
+    ref = spec.credentials.secret_ref
+    secret = await kube.get(kind="Secret", namespace=owner.namespace, name=ref.name)
+    if secret is None:
+        return f"Secret {ref.name!r} not found in namespace {owner.namespace}"
+    present = set((secret.get("data") or {}).keys()) | set((secret.get("stringData") or {}).keys())
+    wanted = [ref.api_key_key, ref.api_secret_key] + (
+        [ref.passphrase_key] if ref.passphrase_key else []
+    )
+    absent = [key for key in wanted if key not in present]
+    if absent:
+        return f"Secret {ref.name!r} has no key(s) {', '.join(absent)}"
+    return None

@@ -27,6 +27,7 @@ from tradefleet_operator.commands import RuntimeLink
 from tradefleet_operator.guard import (
     guard_refused,
     kill_switch_control,
+    missing_credentials,
     not_confirmed,
     unreachable_because,
 )
@@ -64,10 +65,13 @@ from tradefleet_operator.render_optimizer import render_optimizer_access
 from tradefleet_operator.revisions import (
     RevisionPlan,
     RollbackDecision,
+    RolloutSlots,
     decide_rollback,
     next_look_s,
     plan_revision,
+    plan_rollout,
     revision_content,
+    running_image,
 )
 from tradefleet_operator.runtime_client import RuntimeClient
 from tradefleet_operator.settings import OperatorSettings
@@ -184,6 +188,7 @@ class Reconciler:
         self.runtime = RuntimeClient()
         self.writer = ChildWriter(kube=kube, settings=settings)
         self.link = RuntimeLink(kube=kube, client=self.runtime, settings=settings)
+        self.rollouts = RolloutSlots(limit=settings.max_concurrent_rollouts)
         # Parsed spec and its problems per bot uid, for the generation they were parsed at.
         self._specs: dict[str, tuple[int, TradingBotSpec | None, Sequence[ValidationProblem]]] = {}
 
@@ -197,6 +202,8 @@ class Reconciler:
         sources: Mapping[str, SourceState],
     ) -> Outcome:
         admitted = await self._admit(body=body, children=children)
+        if not isinstance(admitted, BotPass):
+            self.rollouts.release(str(body["metadata"]["uid"]))
         if isinstance(admitted, Outcome):
             return admitted
         if isinstance(admitted, Refusal):
@@ -261,7 +268,7 @@ class Reconciler:
         if region != self.settings.region:
             return await self._not_owned(body=body, region=region, children=children)
         owner = owner_of(body)
-        missing = await self._missing_credentials(owner=owner, spec=spec)
+        missing = await missing_credentials(kube=self.kube, owner=owner, spec=spec)
         if missing:
             return Refusal(
                 observed=bs.credentials_missing_conditions(missing),
@@ -298,12 +305,22 @@ class Reconciler:
             settings=self.settings,
         )
         kept = of_kind(bot.children, "ControllerRevision")
-        revision = plan_revision(
-            content=revision_content(config=config, raw_spec=bot.raw_spec, adopted=adopted),
-            spec=bot.spec,
+        image = bot.spec.image or self.settings.runtime_image
+        revision = plan_rollout(
+            plan=plan_revision(
+                content=revision_content(
+                    config=config, raw_spec=bot.raw_spec, adopted=adopted, image=image
+                ),
+                spec=bot.spec,
+                kept=kept,
+                previous_status=bot.previous,
+                now=bot.now,
+            ),
             kept=kept,
             previous_status=bot.previous,
-            now=bot.now,
+            slots=self.rollouts,
+            uid=bot.owner.uid,
+            running_image=running_image(bot.children.get(bot.workload)),
         )
         return Plan(
             revision=revision,
@@ -390,6 +407,7 @@ class Reconciler:
                 revision=revision,
                 replicas=handover.replicas,
                 settings=self.settings,
+                image=plan.revision.image,
             ),
             *(render_optimizer_access(owner=owner) if optimizing else []),
         ]
@@ -501,6 +519,10 @@ class Reconciler:
             bs.reconciled_condition(children=acted.children, revision=revision)
         )
         observed_conditions.append(bs.paused_condition(paused=bot.spec.paused))
+        if plan.revision.queued:
+            observed_conditions = bs.rollout_queued(
+                observed=observed_conditions, slots=self.rollouts, region=bot.region
+            )
         rollback = decide_rollback(
             plan=plan.revision,
             ready=workload_ready,
@@ -509,6 +531,8 @@ class Reconciler:
             policy=bot.spec.self_healing,
             now=bot.now,
         )
+        if rollback.rolled_back_now or rollback.last_good == revision.number:
+            self.rollouts.release(bot.owner.uid)
         events = list(acted.events)
         self_healing = healing.state
         if rollback.rolled_back_now:
@@ -598,24 +622,6 @@ class Reconciler:
             writes=removed,
         )
 
-    async def _missing_credentials(self, *, owner: Owner, spec: TradingBotSpec) -> str | None:
-        if spec.credentials is None:
-            return None
-        ref = spec.credentials.secret_ref
-        secret = await self.kube.get(kind="Secret", namespace=owner.namespace, name=ref.name)
-        if secret is None:
-            return f"Secret {ref.name!r} not found in namespace {owner.namespace}"
-        present = set((secret.get("data") or {}).keys()) | set(
-            (secret.get("stringData") or {}).keys()
-        )
-        wanted = [ref.api_key_key, ref.api_secret_key] + (
-            [ref.passphrase_key] if ref.passphrase_key else []
-        )
-        absent = [key for key in wanted if key not in present]
-        if absent:
-            return f"Secret {ref.name!r} has no key(s) {', '.join(absent)}"
-        return None
-
     def _parsed_spec(
         self, *, body: Mapping[str, Any]
     ) -> tuple[TradingBotSpec | None, Sequence[ValidationProblem]]:
@@ -646,6 +652,7 @@ class Reconciler:
         """Drop per-bot memory when a bot is deleted or its daemon restarts."""
         self.writer.forget(uid=uid)
         self.link.forget(uid=uid)
+        self.rollouts.release(uid)
         self._specs.pop(uid, None)
 
     # -- SignalSource -------------------------------------------------------------------------

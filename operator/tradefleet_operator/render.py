@@ -291,10 +291,12 @@ def render_bot_children(
     revision: Revision,
     replicas: int,
     settings: OperatorSettings,
+    image: str | None = None,
 ) -> list[dict[str, Any]]:
     """Every child object of a bot except the control-token Secret (created once, never re-rendered).
 
     ``replicas`` is 1, or 0 while self-healing holds the bot stopped (pod replacement, degraded).
+    ``image`` is the revision's runtime image; unset, ``spec.image`` or the operator's.
     """
     labels = bot_labels(bot=owner.name)
     name = child_name(owner=owner.name)
@@ -317,7 +319,7 @@ def render_bot_children(
             "containers": [
                 {
                     "name": "runtime",
-                    "image": spec.image or settings.runtime_image,
+                    "image": image or spec.image or settings.runtime_image,
                     "command": list(settings.runtime_command),
                     "env": _runtime_env(owner=owner, spec=spec, settings=settings),
                     "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],

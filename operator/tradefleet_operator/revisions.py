@@ -1,10 +1,16 @@
 """Revision and rollback decisions for one bot: which revision runs, when a failed one rolls back.
 
-Pure functions, no I/O, called by the reconciler (:mod:`tradefleet_operator.reconcile`) once per
-pass. A revision is the content a bot's workload is rendered from (the runtime config, the spec,
+No I/O, called by the reconciler (:mod:`tradefleet_operator.reconcile`) once per pass. A revision
+is the content a bot's workload is rendered from (the runtime config, the spec, the runtime image,
 an adopted optimisation); its number grows with time. A revision that is not ready within
 ``spec.selfHealing.progressDeadlineSeconds`` is rolled back to the last good one, which stays
 pinned until the spec changes; :func:`next_look_s` says when the next pass is due without an event.
+
+A new revision of a bot that runs a healthy one — a spec change, or a new runtime image after a
+Helm upgrade, which would otherwise restart every bot of the region at once — starts only while
+fewer than ``maxConcurrentRollouts`` bots of the region roll out (:class:`RolloutSlots`, the one
+piece of state here, held by the reconciler); the others keep running their revision until a slot
+frees.
 """
 
 from __future__ import annotations
@@ -26,9 +32,11 @@ def revision_content(
     config: Mapping[str, Any],
     raw_spec: Mapping[str, Any],
     adopted: OptimizerResult | None = None,
+    image: str | None = None,
 ) -> dict[str, Any]:
     """What one revision pins: the rendered runtime config, the spec the workload is rendered from,
-    and the optimisation whose parameters it adopted, if any.
+    the runtime image (``spec.image`` or the operator's), and the optimisation whose parameters it
+    adopted, if any.
 
     ``paused`` is left out: pausing is a command to the running bot, not a rollout.
     """
@@ -36,6 +44,8 @@ def revision_content(
         "config": dict(config),
         "spec": {k: v for k, v in raw_spec.items() if k != "paused"},
     }
+    if image is not None:
+        content["image"] = image
     if adopted is not None:
         content["optimizer"] = {"job": adopted.job, "reason": adopted.message}
     return content
@@ -88,6 +98,11 @@ class RevisionPlan:
     workload_spec: TradingBotSpec
     # When the revision started rolling out (RFC 3339); its progress deadline counts from here.
     since: str
+    # The runtime image its pods run: the revision's own (a revision kept from before images were
+    # part of it runs the current one).
+    image: str | None = None
+    # A new revision waits for a rollout slot: this is the current one, kept running meanwhile.
+    queued: bool = False
 
 
 def plan_revision(
@@ -122,6 +137,90 @@ def plan_revision(
         pinned=pinned is not None,
         workload_spec=workload_spec,
         since=since,
+        image=_image(revision, fallback=content),
+    )
+
+
+def running_image(deployment: Mapping[str, Any] | None) -> str | None:
+    """The runtime image a bot's Deployment runs, if it exists."""
+    template = ((deployment or {}).get("spec") or {}).get("template") or {}
+    for container in (template.get("spec") or {}).get("containers") or []:
+        if container.get("name") == "runtime" and container.get("image"):
+            return str(container["image"])
+    return None
+
+
+def _image(revision: Revision, *, fallback: Mapping[str, Any]) -> str | None:
+    image = revision.content.get("image") or fallback.get("image")
+    return str(image) if image else None
+
+
+class RolloutSlots:
+    """The bots of this operator's region that roll a new revision out over a healthy one.
+
+    One per operator process, held by the reconciler. At most ``limit`` start one; a rollout under
+    way always keeps its slot (after an operator restart each re-takes its own on its first pass,
+    so the count may exceed the limit until they finish).
+    """
+
+    def __init__(self, *, limit: int) -> None:
+        self.limit = limit
+        self._rolling: set[str] = set()
+
+    @property
+    def rolling(self) -> int:
+        return len(self._rolling)
+
+    def admit(self, uid: str) -> bool:
+        """Take a slot for ``uid`` if it holds none and one is free; whether it holds one."""
+        if uid not in self._rolling and len(self._rolling) >= self.limit:
+            return False
+        self._rolling.add(uid)
+        return True
+
+    def hold(self, uid: str) -> None:
+        self._rolling.add(uid)
+
+    def release(self, uid: str) -> None:
+        self._rolling.discard(uid)
+
+
+def plan_rollout(
+    *,
+    plan: RevisionPlan,
+    kept: Iterable[Mapping[str, Any]],
+    previous_status: Mapping[str, Any],
+    slots: RolloutSlots,
+    uid: str,
+    running_image: str | None,
+) -> RevisionPlan:
+    """``plan``; or, when it would start a new revision over the healthy one the bot runs and no
+    rollout slot is free, the running revision, kept (``queued``) until a slot frees.
+
+    ``running_image`` is the image the bot's Deployment runs: the kept revision's, when the
+    revision predates images being part of revisions.
+    """
+    current = previous_status.get("currentRevision")
+    last_good = previous_status.get("lastGoodRevision")
+    if plan.pinned or not last_good or plan.revision.number == int(last_good):
+        # A rollback, a new bot's first revision, or the healthy one: nothing rolls over a bot
+        # that runs well.
+        slots.release(uid)
+        return plan
+    if not plan.is_new or not current or int(current) != int(last_good):
+        slots.hold(uid)  # under way already
+        return plan
+    held = kept_revision(kept=kept, number=int(current))
+    if held is None or slots.admit(uid):
+        return plan
+    return RevisionPlan(
+        revision=held,
+        is_new=False,
+        pinned=False,
+        workload_spec=parse_trading_bot_spec(held.content.get("spec") or {}),
+        since=str(previous_status.get("currentRevisionSince") or plan.since),
+        image=_image(held, fallback={"image": running_image or plan.image}),
+        queued=True,
     )
 
 

@@ -49,6 +49,10 @@ class OperatorSettings:
     reconcile_interval_s: float = 30.0
     # Reconcile passes running at once; the rest wait their turn instead of piling onto the apiserver.
     max_concurrent_reconciles: int = 32
+    # Bots of the region that roll a new revision (a spec change, a new runtime image) out over a
+    # healthy one at once; the others keep running theirs until one of these is healthy or rolled
+    # back.
+    max_concurrent_rollouts: int = 10
     health_poll_interval_s: float = 5.0
     deletion_timeout_s: float = 60.0
     # How long a kill switch may stay unconfirmed by the runtime (unreachable, or none running)
@@ -97,6 +101,7 @@ _SCALAR_KEYS: dict[str, tuple[str, Any]] = {
     "runtimePort": ("runtime_port", int),
     "reconcileIntervalSeconds": ("reconcile_interval_s", float),
     "maxConcurrentReconciles": ("max_concurrent_reconciles", _at_least_one),
+    "maxConcurrentRollouts": ("max_concurrent_rollouts", _at_least_one),
     "healthPollIntervalSeconds": ("health_poll_interval_s", float),
     "deletionTimeoutSeconds": ("deletion_timeout_s", float),
     "killSwitchUnreachableSeconds": ("kill_switch_unreachable_s", float),

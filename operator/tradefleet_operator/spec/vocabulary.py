@@ -57,6 +57,7 @@ class Reason(StrEnum):
     # Progressing
     ROLLOUT_IN_PROGRESS = "RolloutInProgress"
     ROLLOUT_COMPLETE = "RolloutComplete"
+    ROLLOUT_QUEUED = "RolloutQueued"
     # Degraded
     RESTART_BUDGET_EXHAUSTED = "RestartBudgetExhausted"
     WITHIN_RESTART_BUDGET = "WithinRestartBudget"
@@ -231,6 +232,14 @@ REASONS: tuple[ReasonDoc, ...] = (
         "wait; it is rolled back after spec.selfHealing.progressDeadlineSeconds",
     ),
     _doc(_R.ROLLOUT_COMPLETE, (_C.PROGRESSING,), "the current revision rolled out", _NOTHING),
+    _doc(
+        _R.ROLLOUT_QUEUED,
+        (_C.PROGRESSING,),
+        "a new revision (a spec change, or a new runtime image after a Helm upgrade) waits: "
+        "maxConcurrentRollouts bots of the region are rolling out; the current revision keeps running",
+        "nothing: it starts when one of them is healthy or rolled back; raise "
+        "operator.maxConcurrentRollouts to roll a region faster",
+    ),
     _doc(
         _R.RESTART_BUDGET_EXHAUSTED,
         (_C.DEGRADED,),
