@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tradefleet_devtools.controlplane import ControlPlaneError
 from tradefleet_devtools.crds import REPO
-from tradefleet_devtools.realnode import node_kind
+from tradefleet_devtools.realnode import clear_leftovers, node_kind
 from tradefleet_devtools.redis_server import RedisServerError
 from tradefleet_devtools.stack import LocalStack, StackError
 
@@ -77,6 +77,9 @@ def up(*, workdir: Path) -> int:
             "~/.cache/tradefleet/node/bin and puts that first on PATH (scripts/demo.sh does)"
         )
         return 1
+    # A demo killed earlier (SIGKILL, a closed terminal) left its real node running, its kubelet's
+    # root mounted in the workdir: stop and unmount that first.
+    clear_leftovers(workdir=workdir)
     if workdir.exists():
         shutil.rmtree(workdir)
     # A day of 1m candles on the exchange: the bots' regime models fit as soon as they start.

@@ -18,6 +18,7 @@ Public API::
                     publish_ports=[...]) -> RealNodeHandle
         (.stop(), .container_pid(), .url_for_pods(), .images, .gateway, .artifacts.kubectl)
     NodeArtifacts.locate(), ImageSet.locate()             # what the build scripts produced
+    clear_leftovers()       # kill and unmount what a killed earlier run left (start() does too)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tradefleet_devtools.realnode.launcher import (
     REAL_NODE_LABEL,
     RealNodeHandle,
     RealNodeSpec,
+    clear_leftovers,
     start_real_node,
 )
 
@@ -42,6 +44,7 @@ __all__ = [
     "RealNodeHandle",
     "RealNodeSpec",
     "RealNodeUnavailableError",
+    "clear_leftovers",
     "node_kind",
     "start_real_node",
 ]

@@ -133,15 +133,14 @@ class RealNodeHandle:
         )
         ensure_cgroup_root(CGROUP_ROOT)
         self.containerd.start()
+        self._record_pids()
         # The operators run as host processes here: the node needs the pods' images only.
         pod_images = (self.artifacts.pause, self.images.runtime, self.images.research)
         imported = self.containerd.import_images(pod_images, prune_prefix="localhost/tradefleet/")
         if imported:
             log.info("imported into containerd: %s", ", ".join(imported))
         self.kubelet.start()
-        record_pids(
-            {"containerd": self.containerd.pid, "kubelet": self.kubelet.pid}, run_dir=RUN_DIR
-        )
+        self._record_pids()
         self.client.wait_ready(
             timeout_s=max(10.0, timeout_s - (time.monotonic() - started)),
             alive=self.kubelet.check_alive,
@@ -152,6 +151,10 @@ class RealNodeHandle:
             self.node.region,
             time.monotonic() - started,
         )
+
+    def _record_pids(self) -> None:
+        pids = {"containerd": self.containerd.pid, "kubelet": self.kubelet.pid}
+        record_pids(pids, run_dir=RUN_DIR, workdir=self.workdir)
 
     def container_pid(self, *, namespace: str, pod: str, container: str) -> int | None:
         """Host PID of the pod's running container (its main process), or None."""
@@ -216,24 +219,50 @@ class RealNodeHandle:
             self._lock = None
 
 
-def record_pids(pids: dict[str, int | None], *, run_dir: Path) -> None:
-    """Remember this run's daemons in ``run_dir/pids``: a run that was killed leaves them running
-    (they have their own sessions), and the next run's :func:`reap_leftovers` kills them."""
+def record_pids(pids: dict[str, int | None], *, run_dir: Path, workdir: Path) -> None:
+    """Remember this run's daemons and workdir in ``run_dir/pids``: a run that was killed leaves
+    the daemons running (they have their own sessions) and its kubelet's root mounted, and the
+    next run's :func:`reap_leftovers` kills and unmounts them."""
     lines = [f"{name} {pid}" for name, pid in pids.items() if pid is not None]
-    (run_dir / "pids").write_text("\n".join(lines) + "\n")
+    (run_dir / "pids").write_text("\n".join([*lines, f"workdir {workdir}"]) + "\n")
+
+
+def clear_leftovers(*, workdir: Path | None = None) -> list[int]:
+    """:func:`reap_leftovers` for this machine's real node, unless a live one holds its lock (then
+    nothing: that run's node is not a leftover). For callers about to remove an earlier run's
+    ``workdir`` (the demo), whose kubelet root a killed run left mounted: what is mounted there is
+    unmounted too (a run killed before it recorded its workdir)."""
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    with (RUN_DIR / "lock").open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return []
+        try:
+            killed = reap_leftovers(socket=RUN_DIR / "containerd.sock", run_dir=RUN_DIR)
+            if workdir is not None:
+                _unmount_under(workdir)
+            return killed
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def reap_leftovers(*, socket: Path, run_dir: Path) -> list[int]:
     """SIGKILL what a killed earlier run left: its kubelet first (so it starts nothing more), then
     its containerd (``run_dir/pids``, each killed only while its command line still names it: a
     pid may have been reused), then its containers and their shims (found by containerd's socket
-    path on the shims' command lines). Called with the machine's real-node lock held, so nothing
-    of a live run is touched. Returns the pids killed."""
+    path on the shims' command lines); then unmount what its kubelet left mounted in its workdir.
+    Called with the machine's real-node lock held, so nothing of a live run is touched. Returns
+    the pids killed."""
     daemons: dict[str, int] = {}
+    workdir: Path | None = None
     recorded = run_dir / "pids"
     if recorded.exists():
         for line in recorded.read_text().splitlines():
             name, _, pid = line.partition(" ")
+            if name == "workdir" and pid:
+                workdir = Path(pid)
+                continue
             with contextlib.suppress(OSError):
                 cmdline = Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
                 if name and pid.isdigit() and name in cmdline:
@@ -250,6 +279,8 @@ def reap_leftovers(*, socket: Path, run_dir: Path) -> list[int]:
             log.warning("killed pid %d left by an earlier real node", victim)
     if killed:
         time.sleep(1.0)
+    if workdir is not None:
+        _unmount_under(workdir / "kubelet-root")
     return killed
 
 

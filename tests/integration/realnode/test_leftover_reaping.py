@@ -7,6 +7,7 @@ containerd's socket on the shims' command lines; a reused pid and another socket
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +16,11 @@ from pathlib import Path
 import pytest
 from tradefleet_devtools.realnode.launcher import reap_leftovers, record_pids
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # As the real node itself: mounts, and killing other sessions' processes.
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root, as the real node does"),
+]
 
 Spawn = Callable[..., "subprocess.Popen[bytes]"]
 
@@ -82,10 +87,20 @@ def test_a_killed_runs_daemons_and_containers_are_reaped_and_nothing_else(
     other_shim = _shim(spawn, tmp_path / "elsewhere" / "containerd.sock")
     time.sleep(0.3)  # exec -a has run
     containers, other_containers = _children(shim.pid), _children(other_shim.pid)
-    record_pids({"containerd": reused.pid, "kubelet": kubelet.pid, "gone": None}, run_dir=tmp_path)
+    workdir = tmp_path / "run"
+    record_pids(
+        {"containerd": reused.pid, "kubelet": kubelet.pid, "gone": None},
+        run_dir=tmp_path,
+        workdir=workdir,
+    )
     assert (tmp_path / "pids").read_text().split() == [
-        "containerd", str(reused.pid), "kubelet", str(kubelet.pid)
+        "containerd", str(reused.pid), "kubelet", str(kubelet.pid), "workdir", str(workdir)
     ]  # fmt: skip
+    # What the killed run's kubelet left mounted in its workdir (it bind-mounts its root).
+    root = workdir / "kubelet-root"
+    (root / "pods").mkdir(parents=True)
+    subprocess.run(["mount", "--bind", str(root), str(root)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(root / "pods")], check=True)
 
     killed = reap_leftovers(socket=socket, run_dir=tmp_path)
 
@@ -98,5 +113,7 @@ def test_a_killed_runs_daemons_and_containers_are_reaped_and_nothing_else(
     assert reused.poll() is None and other_shim.poll() is None
     assert all(_alive(pid) for pid in other_containers)
     assert not (tmp_path / "pids").exists()
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    assert not [m for m in mounts if m.startswith(str(root))], mounts
     # Nothing left: a second start kills nothing.
     assert reap_leftovers(socket=socket, run_dir=tmp_path) == []
