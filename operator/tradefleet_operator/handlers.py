@@ -327,8 +327,9 @@ async def _write_outcome(
     uid = body["metadata"]["uid"]
     for event in outcome.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+    # The live body: the watch may have delivered another writer's status during the pass.
     stored = _current_status(state=state, body=body)
-    if outcome.status != stored:
+    if not outcome.leave_status and outcome.status != stored:
         answer = await reconciler.kube.patch_merge(
             kind=kind,
             namespace=body["metadata"]["namespace"],

@@ -43,6 +43,9 @@ class Outcome:
     rolled_back: bool = False
     # When to look again sooner than the periodic resync (a running pod is polled).
     poll_again_s: float | None = None
+    # Write no status at all: another region's operator reports on the resource. ``status`` is
+    # then only what the pass saw, which the owner may have replaced meanwhile.
+    leave_status: bool = False
 
 
 _GOOD_WHEN_TRUE = frozenset(

@@ -606,7 +606,7 @@ class Reconciler:
         previous = body.get("status") or {}
         if previous.get("region") == region and previous.get("phase") not in (None, "NotOwned"):
             # The owning region's operator reports on this bot (a cluster shared by regions).
-            return Outcome(status=dict(previous))
+            return Outcome(status=dict(previous), leave_status=True)
         # The bot moved to another region: what this region ran for it must go.
         removed = await self.writer.remove_region_children(owner=owner_of(body), children=children)
         events = (

@@ -90,7 +90,7 @@ async def _not_owned(
         None,
         SignalSourcePhase.NOT_OWNED,
     ):
-        return Outcome(status=dict(previous), events=events, writes=removed)
+        return Outcome(status=dict(previous), events=events, writes=removed, leave_status=True)
     return finish(
         body=body,
         observed=not_owned_conditions(region=region, what="SignalSource"),
@@ -111,9 +111,11 @@ async def reconcile_source(
     region = claimed_region(body)
     if region is None:
         if not await _claim(writer=writer, body=body):
-            outcome = Outcome(status=dict(body.get("status") or {}))
-            outcome.poll_again_s = CLAIM_RETRY_S
-            return outcome
+            return Outcome(
+                status=dict(body.get("status") or {}),
+                poll_again_s=CLAIM_RETRY_S,
+                leave_status=True,
+            )
         region = writer.settings.region
     if region != writer.settings.region:
         return await _not_owned(writer=writer, body=body, region=region, children=children)

@@ -131,9 +131,10 @@ class Operator:
         outcome = await self.reconciler.reconcile_source(
             body=body, children=copy.deepcopy(self.cluster.children), consumers=0
         )
-        # As the handlers write: compared with the status the pass saw, nulls for what it dropped.
-        stored = body.get("status") or {}
-        if outcome.status != stored:
+        # As the handlers write: compared with the live status (the watch may have delivered
+        # another operator's during the pass), nulls for what the pass dropped.
+        stored = self.cluster.source.get("status") or {}
+        if not getattr(outcome, "leave_status", False) and outcome.status != stored:
             patch = {**{k: None for k in stored if k not in outcome.status}, **outcome.status}
             await self.reconciler.kube.patch_merge(
                 kind="SignalSource",
