@@ -17,6 +17,7 @@ clock, only the token's floor uses wall-clock time. Called by
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -42,7 +43,9 @@ return {1, token}
 # Renews (or re-claims after the key expired during an outage) only while the fence is still
 # this holder's token: nobody else acquired meanwhile.
 _RENEW = """
-if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
+local fence = redis.call('GET', KEYS[2])
+if not fence then return -1 end
+if fence ~= ARGV[2] then return 0 end
 local holder = redis.call('HGET', KEYS[1], 'holder')
 if holder and holder ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'token', ARGV[2])
@@ -74,6 +77,15 @@ class LeaseHeld:
     remaining_ms: int
 
 
+class RenewOutcome(StrEnum):
+    HELD = "held"
+    # Another runtime acquired the lease (the fence holds a newer token).
+    TAKEN_OVER = "taken_over"
+    # The fence key is gone: Redis lost its latest writes (restarted from an older state)
+    # or was wiped. Nobody can prove this runtime is the only one, so it is fenced too.
+    FENCE_LOST = "fence_lost"
+
+
 class LeaseStore:
     """The lease and fence keys of one bot (one key prefix)."""
 
@@ -94,15 +106,17 @@ class LeaseStore:
             return int(reply[1])
         return LeaseHeld(holder=str(reply[2]), token=int(reply[1]), remaining_ms=int(reply[3]))
 
-    async def renew(self, *, holder: str, token: int, ttl_ms: int) -> bool:
-        """True while the lease is still this holder's; False: fenced."""
+    async def renew(self, *, holder: str, token: int, ttl_ms: int) -> RenewOutcome:
+        """Whether the lease is still this holder's, and if not, why."""
         try:
             reply = await self._redis.eval(
                 _RENEW, 2, self.lease_key, self.fence_key, holder, str(token), ttl_ms
             )
         except (RedisError, OSError) as error:
             raise LeaseError(f"renewing the lease failed: {error}") from None
-        return int(reply) == 1
+        return {1: RenewOutcome.HELD, -1: RenewOutcome.FENCE_LOST}.get(
+            int(reply), RenewOutcome.TAKEN_OVER
+        )
 
     async def release(self, *, holder: str) -> None:
         try:

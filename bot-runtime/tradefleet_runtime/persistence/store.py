@@ -354,9 +354,14 @@ class StateStore:
                     await pipe.watch(fence_key)
                     current = str(await pipe.get(fence_key))
                     if current != str(self._token):
+                        cause = (
+                            "Redis lost it: restarted without its latest writes, or wiped"
+                            if current == "None"
+                            else "another runtime of this bot took over"
+                        )
                         raise FencedError(
                             f"{what} refused: the fencing token is {current}, this runtime "
-                            f"holds {self._token} (another runtime of this bot took over)"
+                            f"holds {self._token} ({cause})"
                         )
                     pipe.multi()  # type: ignore[no-untyped-call]
                 yield pipe

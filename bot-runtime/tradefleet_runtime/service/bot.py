@@ -75,7 +75,7 @@ from tradefleet_runtime.service.healing import (
 )
 from tradefleet_runtime.service.market_view import MarketView
 from tradefleet_runtime.service.metrics import BotMetrics
-from tradefleet_runtime.service.orders import OrderPath, base36
+from tradefleet_runtime.service.orders import OrderPath
 from tradefleet_runtime.service.pipeline import Decision, TradeAction
 from tradefleet_runtime.service.store_access import FlagKeeper, GuardedStore
 from tradefleet_runtime.service.supervisor import (
@@ -378,8 +378,8 @@ class BotService:
             return
         async with self.orders.lock:
             refusal = await self.orders.settle()
-            if refusal is None:
-                await self.orders.keep_protected(decision_id=self.orders.next_decision_id())
+            # Also while something is in flight: a closePosition stop covers any outcome.
+            await self.orders.keep_protected(decision_id=self.orders.next_decision_id())
             if await self.orders.software_stop(tick):
                 return
             portfolio = self.portfolio or self._opening_portfolio(now_ms=tick.timestamp_ms)
@@ -591,9 +591,7 @@ class BotService:
         if token is None:
             return False
         self.store.fence(token)
-        # Decision ids of this runtime: a new epoch per lease, so they never repeat, even
-        # after Redis lost the last sequence number.
-        self.orders.epoch, self.orders.sequence = base36(token), 0
+        self.orders.sender.begin_epoch(token)
         return True
 
     async def lease_loop(self) -> None:

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from tradefleet_runtime.persistence.lease import LeaseError, LeaseHeld, LeaseStore
+from tradefleet_runtime.persistence.lease import LeaseError, LeaseHeld, LeaseStore, RenewOutcome
 from tradefleet_runtime.service.supervisor import FatalError
 
 LOG = logging.getLogger("tradefleet_runtime.bot")
@@ -103,10 +103,17 @@ class LeaseKeeper:
         except LeaseError as error:
             LOG.warning("%s (sending stops %.0fs after the last renewal)", error, SEND_MARGIN_S)
             return
-        if not held:
+        if held is RenewOutcome.TAKEN_OVER:
             self.lost = (
                 f"lease lost: another runtime of this bot took over (this runtime held fencing "
                 f"token {self.token}); stopping so that only one runtime trades"
+            )
+            raise LeaseLostError(self.lost)
+        if held is RenewOutcome.FENCE_LOST:
+            self.lost = (
+                f"lease lost: Redis no longer has this bot's fencing token (it restarted without "
+                f"its latest writes, or was wiped; this runtime held token {self.token}); "
+                "stopping so that the next runtime starts from a fresh token"
             )
             raise LeaseLostError(self.lost)
         self._confirmed_at = time.monotonic()

@@ -6,9 +6,10 @@ loop (:meth:`OrderPath.entry_refusal`, :meth:`OrderPath.settle`, :meth:`OrderPat
 :meth:`OrderPath.protect`), start-up (:meth:`OrderPath.snapshot_of_everything`) and control
 commands (:meth:`OrderPath.flatten`).
 
-The protocol (see :mod:`tradefleet_runtime.persistence.store`): the intent is in Redis before
-the order is sent, the exchange's answer and the position it led to are recorded together, and
-every unresolved client order id is looked up on the exchange. The state machine:
+Every order goes out through :class:`~tradefleet_runtime.service.order_sender.OrderSender`
+(the intent is in Redis before the order is sent, the exchange's answer after); the exchange's
+answer and the position it led to are recorded together, and every unresolved client order id
+is looked up on the exchange. The state machine:
 
 * an entry or exit whose outcome is not known (an intent without an answer, a market order
   still filling) is *in flight*; so is the position after a refresh that failed. While anything
@@ -16,8 +17,9 @@ every unresolved client order id is looked up on the exchange. The state machine
   a bot that cannot settle for ``SELF_PAUSE_AFTER_S`` pauses itself and says why (it resumes
   by itself once settled);
 * every open position is protected: by an exchange-side stop where the venue holds one
-  (futures), otherwise by a software stop checked on every tick (spot, or while the exchange
-  stop cannot be placed); a position unprotected for more than 2 s is reported;
+  (futures: placed before the entry is sent, and at start-up before anything else is looked
+  up), otherwise by a software stop checked on every tick (spot, or while the exchange stop
+  cannot be placed); a position unprotected for more than 2 s is reported;
 * no order is sent without the lease (:mod:`tradefleet_runtime.service.fencing`), and only
   orders whose client id carries this bot's prefix are adopted or cancelled.
 """
@@ -27,15 +29,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 
 from tradefleet_runtime.config import MarketKind, RuntimeConfig
-from tradefleet_runtime.execution.client_order_id import client_order_id, owns
 from tradefleet_runtime.execution.errors import (
     ExchangeError,
-    RateLimitedError,
-    TemporaryExchangeError,
 )
 from tradefleet_runtime.execution.executor import OrderExecutor, OrderLookup, ReconciliationSnapshot
 from tradefleet_runtime.execution.model import (
@@ -45,7 +44,6 @@ from tradefleet_runtime.execution.model import (
     OrderStatus,
     OrderType,
 )
-from tradefleet_runtime.execution.venue import ccxt_exchange_id
 from tradefleet_runtime.marketdata.ticks import BookTick
 from tradefleet_runtime.persistence.records import (
     BalanceRecord,
@@ -54,12 +52,13 @@ from tradefleet_runtime.persistence.records import (
     PositionSide,
     TrackedOrder,
 )
-from tradefleet_runtime.persistence.store import RuntimePauseCause, StateStoreError
+from tradefleet_runtime.persistence.store import RuntimePauseCause
 from tradefleet_runtime.service.account import Account, now_ms
 from tradefleet_runtime.service.error_policy import ErrorPolicy
 from tradefleet_runtime.service.events import EventHub
-from tradefleet_runtime.service.healing import HealingAction, HealingCause, HealingLog
+from tradefleet_runtime.service.healing import HealingLog
 from tradefleet_runtime.service.metrics import BotMetrics
+from tradefleet_runtime.service.order_sender import OrderSender
 from tradefleet_runtime.service.pipeline import Decision, TradeAction
 from tradefleet_runtime.service.protection import (
     UNPROTECTED_ERROR_AFTER_S,
@@ -83,16 +82,6 @@ SETTLE_BACKOFF_MAX_S = 5.0
 SELF_PAUSE_AFTER_S = 30.0
 
 
-def base36(number: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    text = ""
-    while True:
-        number, digit = divmod(number, 36)
-        text = digits[digit] + text
-        if number == 0:
-            return text
-
-
 class OrderPath:
     """Tracked orders, the position and its protection, and every order the bot sends."""
 
@@ -113,14 +102,18 @@ class OrderPath:
     ) -> None:
         self.config = config
         self.symbol = config.exchange.symbol
-        self.exchange_id = ccxt_exchange_id(
-            exchange=config.exchange.exchange, market=config.exchange.market.value
-        )
         self.position = PositionRecord()
-        self.tracked: dict[str, TrackedOrder] = {}
         self.protection = Protection(kind=None, unprotected_since=None)
-        self.sequence = 0
-        self.epoch = base36(now_ms())
+        self.sender = OrderSender(
+            config=config,
+            guarded=guarded,
+            errors=errors,
+            healing=healing,
+            metrics=metrics,
+            events=events,
+            send_refusal=send_refusal,
+            settle_soon=self._settle_soon,
+        )
         self.lock = asyncio.Lock()
         self.refresh_failed: str | None = None
         self._blocked_since: float | None = None
@@ -144,26 +137,24 @@ class OrderPath:
         assert executor is not None, "the venue is built before orders are sent"
         return executor
 
+    @property
+    def tracked(self) -> dict[str, TrackedOrder]:
+        """Orders sent and not final, by client order id (held by the sender)."""
+        return self.sender.tracked
+
+    @tracked.setter
+    def tracked(self, orders: dict[str, TrackedOrder]) -> None:
+        self.sender.tracked = orders
+
     def next_decision_id(self) -> str:
-        """The id the next decision's orders will carry (unique across restarts and runtimes)."""
-        return f"{self.epoch}-{self.sequence + 1}"
+        return self.sender.next_decision_id()
+
+    def _settle_soon(self) -> None:
+        self._next_settle = 0.0
 
     def open_order_ids(self) -> list[str]:
         return sorted(
             o.client_order_id for o in self.tracked.values() if o.state is OrderState.OPEN
-        )
-
-    def _order_id(self, *, decision_id: str, leg: str) -> str:
-        return client_order_id(
-            exchange=self.exchange_id,
-            bot_name=self.config.bot_name,
-            decision_id=decision_id,
-            leg=leg,
-        )
-
-    def _ours(self, client_id: str) -> bool:
-        return owns(
-            exchange=self.exchange_id, bot_name=self.config.bot_name, client_order_id=client_id
         )
 
     # --------------------------------------------------------- the state machine
@@ -304,12 +295,12 @@ class OrderPath:
             symbol=self.symbol,
             now_ms=now_ms(),
             submission_window_ms=int(self.executor.venue.submission_window_s * 1000),
-            owns=self._ours,
+            owns=self.sender.ours,
         )
         for client_id in outcome.adopted:
             LOG.warning("adopting untracked open order %s", client_id)
         for order in outcome.resolved:
-            self.count_outcome(order)
+            self.sender.count_outcome(order)
         previous = self.position
         self.tracked, self.position = outcome.tracked, outcome.position
         if not self.position.is_flat and self.position.stop_price is None:
@@ -365,134 +356,6 @@ class OrderPath:
             self._mark_price(),
         )
         self._account.book_trade(previous=previous, exit_price=exit_price)
-
-    def count_outcome(self, order: Order) -> None:
-        if order.status is OrderStatus.FILLED or (
-            order.status is OrderStatus.EXPIRED and order.filled > 0
-        ):
-            self._metrics.order("filled")
-        elif order.status is OrderStatus.CANCELED:
-            self._metrics.order("canceled")
-        elif order.status in (OrderStatus.REJECTED, OrderStatus.EXPIRED):
-            self._metrics.order("rejected")
-
-    # -------------------------------------------------------------------- orders
-
-    async def send(
-        self, *, request: OrderRequest, leg: str, decision: Mapping[str, object]
-    ) -> Order | None:
-        """The order protocol: intent in Redis, then the exchange, then the result in Redis."""
-        refusal = self._send_refusal()
-        if refusal is not None:
-            LOG.warning("order %s not sent: %s", request.client_order_id, refusal)
-            return None
-        sequence = self.sequence + 1
-        decision_id = str(decision.get("decisionId") or self.next_decision_id())
-        intent = TrackedOrder.intent(
-            request=request, leg=leg, decision_id=decision_id, now_ms=now_ms()
-        )
-        store = self._guarded.store
-        try:
-            await store.record_intent(
-                order=intent, epoch=self.epoch, sequence=sequence, decision=decision
-            )
-        except StateStoreError as error:
-            self._guarded.mark_unhealthy()
-            self._healing.record(
-                error_class=HealingCause.REDIS,
-                action=HealingAction.SKIP_DECISION,
-                component="redis",
-                message=f"order {request.client_order_id} not sent, its intent could not be stored: {error}",
-            )
-            return None
-        self.sequence = sequence
-        self.tracked[intent.client_order_id] = intent
-        # Checked again after the Redis round trip: the lease must still be fresh as it leaves.
-        refusal = self._send_refusal()
-        if refusal is not None:
-            await self._never_sent(intent=intent, reason=refusal)
-            return None
-        LOG.info(
-            "order intent recorded: %s %s %s %s",
-            leg,
-            request.side.value,
-            request.amount,
-            request.client_order_id,
-        )
-        try:
-            order = await self.executor.place(request)
-        except ExchangeError as error:
-            await self._unanswered(intent=intent, error=error)
-            return None
-        self._errors.note_executor_errors(component="orders")
-        self._errors.succeeded()
-        record = intent.with_order(order, now_ms=now_ms())
-        if record.state.unresolved:
-            self.tracked[record.client_order_id] = record
-        else:
-            self.tracked.pop(record.client_order_id, None)
-        self.count_outcome(order)
-        self._note_partial_fill(request=request, order=order)
-        await self._guarded.call(
-            lambda: store.record_orders(orders=[record]), what="recording an order"
-        )
-        self._events.publish(
-            kind="fill" if order.filled > 0 else "order",
-            data={
-                "clientOrderId": order.client_order_id,
-                "leg": leg,
-                "side": order.side.value,
-                "status": order.status.value,
-                "filled": order.filled,
-                "averagePrice": order.average_price,
-            },
-        )
-        return order
-
-    async def _never_sent(self, *, intent: TrackedOrder, reason: str) -> None:
-        LOG.warning("order %s not sent: %s", intent.client_order_id, reason)
-        abandoned = intent.with_state(
-            OrderState.ABANDONED, now_ms=now_ms(), note=f"not sent: {reason}"
-        )
-        self.tracked.pop(intent.client_order_id, None)
-        store = self._guarded.store
-        await self._guarded.call(
-            lambda: store.record_orders(orders=[abandoned]), what="recording an unsent order"
-        )
-
-    async def _unanswered(self, *, intent: TrackedOrder, error: ExchangeError) -> None:
-        await self._errors.handle(error, component="orders")
-        if isinstance(error, TemporaryExchangeError | RateLimitedError):
-            # Outcome unknown: the intent stays in flight until a lookup settles it.
-            self._metrics.order("failed")
-            self._next_settle = 0.0
-            return
-        # Refused by the exchange: nothing was placed.
-        refused = intent.with_state(OrderState.REJECTED, now_ms=now_ms(), note=str(error))
-        self.tracked.pop(intent.client_order_id, None)
-        self._metrics.order("rejected")
-        store = self._guarded.store
-        await self._guarded.call(
-            lambda: store.record_orders(orders=[refused]), what="recording a rejection"
-        )
-
-    def _note_partial_fill(self, *, request: OrderRequest, order: Order) -> None:
-        if (
-            request.amount is not None
-            and not request.order_type.is_conditional
-            and 0 < order.filled < request.amount - 1e-12
-            and order.status is not OrderStatus.OPEN
-        ):
-            self._healing.record(
-                error_class=HealingCause.PARTIAL_FILL,
-                action=HealingAction.ADOPT_FILL,
-                component="orders",
-                message=(
-                    f"{request.client_order_id} filled {order.filled:g} of {request.amount:g}; "
-                    "the filled quantity is the position"
-                ),
-                resolved=True,
-            )
 
     # ---------------------------------------------------------------- protection
 
@@ -576,12 +439,12 @@ class OrderPath:
             symbol=self.symbol,
             side=OrderSide.SELL if long else OrderSide.BUY,
             order_type=OrderType.STOP_MARKET,
-            client_order_id=self._order_id(decision_id=decision_id, leg="sl"),
+            client_order_id=self.sender.order_id(decision_id=decision_id, leg="sl"),
             amount=None,
             trigger_price=position.stop_price,
             close_position=True,
         )
-        return await self.send(
+        return await self.sender.send(
             request=request, leg="sl", decision={"decisionId": decision_id, "action": "protect"}
         )
 
@@ -656,7 +519,7 @@ class OrderPath:
         updated = record.with_order(order, now_ms=now_ms())
         if not updated.state.unresolved:
             self.tracked.pop(record.client_order_id, None)
-        self.count_outcome(order)
+        self.sender.count_outcome(order)
         store = self._guarded.store
         await self._guarded.call(
             lambda: store.record_orders(orders=[updated]), what="recording a cancel"
@@ -678,7 +541,9 @@ class OrderPath:
         before = self.position
         if decision.action is not TradeAction.CLOSE and not await self._stop_first(decision):
             return
-        order = await self.send(request=request, leg=decision.leg, decision=decision.to_dict())
+        order = await self.sender.send(
+            request=request, leg=decision.leg, decision=decision.to_dict()
+        )
         if order is None:
             if not self.in_flight():
                 # Refused or never sent: nothing can fill, the stop placed first is stale.
@@ -707,11 +572,11 @@ class OrderPath:
             symbol=self.symbol,
             side=OrderSide.SELL if position.side is PositionSide.LONG else OrderSide.BUY,
             order_type=OrderType.MARKET,
-            client_order_id=self._order_id(decision_id=decision_id, leg=leg),
+            client_order_id=self.sender.order_id(decision_id=decision_id, leg=leg),
             amount=position.size,
             reduce_only=self.config.exchange.market is MarketKind.FUTURES,
         )
-        order = await self.send(
+        order = await self.sender.send(
             request=request,
             leg=leg,
             decision={"decisionId": decision_id, "action": "flatten", "reason": reason},
