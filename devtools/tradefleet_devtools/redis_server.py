@@ -39,11 +39,18 @@ class LocalRedis:
     """One redis-server process with append-only persistence in ``workdir``.
 
     ``appendfsync`` is Redis's AOF fsync policy: ``always`` (the default here, as the chart
-    deploys it) or ``everysec``/``no`` for tests of what a crash under them loses.
+    deploys it) or ``everysec``/``no`` for tests of what a crash under them loses. ``bind`` is
+    an address it listens on besides 127.0.0.1: where the pods of an external cluster reach this
+    machine (protected mode off there: a test server without a password).
     """
 
     def __init__(
-        self, *, workdir: Path, port: int | None = None, appendfsync: str = "always"
+        self,
+        *,
+        workdir: Path,
+        port: int | None = None,
+        appendfsync: str = "always",
+        bind: str = "127.0.0.1",
     ) -> None:
         if appendfsync not in APPENDFSYNC_POLICIES:
             raise ValueError(
@@ -52,6 +59,7 @@ class LocalRedis:
         self.workdir = workdir
         self.port = port or free_port()
         self.appendfsync = appendfsync
+        self.bind = bind
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, *, timeout_s: float = 15.0) -> RedisAccess:
@@ -68,7 +76,9 @@ class LocalRedis:
                 "--port",
                 str(self.port),
                 "--bind",
-                "127.0.0.1",
+                *dict.fromkeys(["127.0.0.1", self.bind]),
+                "--protected-mode",
+                "yes" if self.bind == "127.0.0.1" else "no",
                 "--dir",
                 str(self.workdir),
                 "--appendonly",

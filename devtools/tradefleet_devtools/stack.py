@@ -9,16 +9,23 @@ it works) the first operator region's node is a real kubelet with containerd run
 built from the Dockerfile (:mod:`tradefleet_devtools.realnode`), and that region's operator names
 those images and gives its pods the addresses pods reach (the pod network's gateway); the other
 regions' nodes are the dev node agent's. With ``dev`` every node is the dev node agent's.
+
+An external cluster (:class:`ExternalCluster`: kind, or any cluster named by a kubeconfig, as the
+e2e suite takes it from ``TRADEFLEET_KUBECONFIG``) replaces the control plane and the nodes: the
+stack installs the CRDs there and runs Redis, the local exchange and the operators on this machine,
+Redis and the exchange listening where that cluster's pods reach this machine.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +66,59 @@ class StackError(RuntimeError):
     """A component of the local stack did not start; the message says which and why."""
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ExternalCluster:
+    """A cluster the stack does not start, with nodes of its own labelled with the regions.
+
+    ``pod_host`` is this machine's address as the cluster's pods reach it (kind: its docker
+    network's gateway); Redis and the exchange listen there as well as on 127.0.0.1. The runtime's
+    pods run ``runtime_image`` (the optimiser's Jobs ``optimizer_image``, else the runtime's), or,
+    without one, the project's Python from this machine (nodes that run commands: the dev agent).
+    """
+
+    kubeconfig: Path
+    pod_host: str = "127.0.0.1"
+    runtime_image: str = ""
+    optimizer_image: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ExternalCluster | None:
+        """``TRADEFLEET_KUBECONFIG`` (None without it), ``TRADEFLEET_POD_HOST``,
+        ``TRADEFLEET_RUNTIME_IMAGE``, ``TRADEFLEET_OPTIMIZER_IMAGE``."""
+        kubeconfig = env.get("TRADEFLEET_KUBECONFIG", "")
+        if not kubeconfig:
+            return None
+        if not Path(kubeconfig).is_file():
+            raise StackError(f"TRADEFLEET_KUBECONFIG names no file: {kubeconfig}")
+        return cls(
+            kubeconfig=Path(kubeconfig),
+            pod_host=env.get("TRADEFLEET_POD_HOST") or "127.0.0.1",
+            runtime_image=env.get("TRADEFLEET_RUNTIME_IMAGE", ""),
+            optimizer_image=env.get("TRADEFLEET_OPTIMIZER_IMAGE", ""),
+        )
+
+    def access(self) -> ClusterAccess:
+        """The cluster's address, as its kubeconfig's current context names it."""
+        cfg = client.Configuration()
+        config.load_kube_config(config_file=str(self.kubeconfig), client_configuration=cfg)  # type: ignore[no-untyped-call]
+        return ClusterAccess(server=cfg.host, token="", kubeconfig=self.kubeconfig)
+
+    def pod_settings(self, *, redis_port: int, exchange_url: str) -> dict[str, Any]:
+        """Image (or command) and addresses for the pods of every region."""
+        runtime: dict[str, Any] = (
+            {"runtimeImage": self.runtime_image}
+            if self.runtime_image
+            else {"runtimeCommand": [sys.executable, "-m", "tradefleet_runtime"]}
+        )
+        if self.optimizer_image:
+            runtime["optimizerImage"] = self.optimizer_image
+        return {
+            **runtime,
+            "redisUrl": f"redis://{self.pod_host}:{redis_port}/0",
+            "exchangeUrls": {"binance": exchange_url, "binanceusdm": exchange_url},
+        }
+
+
 @dataclass(kw_only=True, slots=True)
 class ExchangeProcess:
     """The local Binance USDⓈ-M exchange server as a subprocess."""
@@ -66,6 +126,8 @@ class ExchangeProcess:
     workdir: Path
     # Price history before now: klines a starting bot warms its models up on.
     history_hours: float = 4.0
+    # Where it listens: 127.0.0.1, or an address the pods of an external cluster reach.
+    host: str = "127.0.0.1"
     api_key: str = field(default_factory=lambda: secrets.token_hex(16))
     api_secret: str = field(default_factory=lambda: secrets.token_hex(32))
     url: str = ""
@@ -80,7 +142,7 @@ class ExchangeProcess:
                 "-m",
                 "tradefleet_devtools.exchange",
                 "--host",
-                "127.0.0.1",
+                self.host,
                 "--port",
                 str(free_port()),
                 "--symbols",
@@ -144,19 +206,31 @@ class LocalStack:
     node_kind: str = "dev"
     real_node: RealNodeHandle | None = None
     node_note: str = ""
+    # A cluster to use instead of the local control plane and nodes (kind, or a real one).
+    external: ExternalCluster | None = None
 
     def start(self) -> None:
         try:
-            self.plane = LocalControlPlane(workdir=self.workdir / "control-plane")
-            self.cluster = self.plane.start()
+            if self.external is not None:
+                self.cluster = self.external.access()
+            else:
+                self.plane = LocalControlPlane(workdir=self.workdir / "control-plane")
+                self.cluster = self.plane.start()
             install_crds(api_client=self.api_client())
-            self.redis = LocalRedis(workdir=self.workdir / "redis")
+            host = self.external.pod_host if self.external is not None else "127.0.0.1"
+            self.redis = LocalRedis(workdir=self.workdir / "redis", bind=host)
             self.redis_access = self.redis.start()
             self.exchange = ExchangeProcess(
-                workdir=self.workdir / "exchange", history_hours=self.history_hours
+                workdir=self.workdir / "exchange", history_hours=self.history_hours, host=host
             )
             exchange_url = self.exchange.start()
-            self._start_nodes()
+            if self.external is not None:
+                self.node_note = (
+                    f"the external cluster at {self.cluster.server} (its own nodes; "
+                    f"pods reach this machine at {host})"
+                )
+            else:
+                self._start_nodes()
             for region in self.regions:
                 operator = OperatorProcess(
                     kubeconfig=self.cluster.kubeconfig,
@@ -214,6 +288,10 @@ class LocalStack:
     def _pod_settings(self, *, region: str, exchange_url: str) -> dict[str, Any]:
         """Image, command and addresses for a region's pods, as its node runs them."""
         assert self.redis_access is not None
+        if self.external is not None:
+            return self.external.pod_settings(
+                redis_port=self.redis_access.port, exchange_url=exchange_url
+            )
         redis_url = self.redis_access.url
         real = self.real_node
         if real is not None and real.node.region == region:
@@ -238,9 +316,19 @@ class LocalStack:
             pid = self.real_node.container_pid(namespace=namespace, pod=pod, container=container)
             if pid is not None:
                 return pid
-        if self.agent is None:
-            return None
-        return self.agent.container_pid(namespace=namespace, pod=pod, container=container)
+        if self.agent is not None:
+            pid = self.agent.container_pid(namespace=namespace, pod=pod, container=container)
+            if pid is not None or self.external is None:
+                return pid
+        # An external cluster's container: this machine's kernel runs it (kind's nodes are
+        # containers here), found by its container id in the process's cgroup.
+        core = client.CoreV1Api(self.api_client())
+        pod_status = core.read_namespaced_pod(pod, namespace).status
+        for status in (pod_status.container_statuses if pod_status else None) or []:
+            running = status.state is not None and status.state.running is not None
+            if status.name == container and running and status.container_id:
+                return container_main_pid(status.container_id.partition("://")[2])
+        return None
 
     def api_client(self) -> client.ApiClient:
         if self.cluster is None:
@@ -266,6 +354,26 @@ class LocalStack:
             self.redis.stop()
         if self.plane is not None:
             self.plane.stop()
+
+
+def container_main_pid(container_id: str, *, proc: Path = Path("/proc")) -> int | None:
+    """Host PID of a container's main process: of the processes whose cgroup path names the
+    container's id, the one whose parent is not among them. None when no process has it."""
+    if not re.fullmatch(r"[0-9a-f]{12,}", container_id):
+        return None
+    members: dict[int, int] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if container_id not in (entry / "cgroup").read_text():
+                continue
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        members[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    mains = sorted(pid for pid, parent in members.items() if parent not in members)
+    return mains[0] if mains else None
 
 
 def _port_of(url: str) -> int:

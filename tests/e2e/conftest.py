@@ -5,11 +5,17 @@ Redis, the local exchange and one operator per region — the same stack as the 
 first region (ap-northeast-1, where every e2e bot trades) on a real kubelet with containerd and the
 images built from the Dockerfile, the other regions on the dev node agent; ``dev`` runs them all on
 the dev node agent; ``auto`` is ``real`` where this machine can run it. Tests that only a real
-kubelet can show ask for the ``real_node`` fixture, which skips them on the dev agent."""
+kubelet can show ask for the ``real_node`` fixture, which skips them on the dev agent.
+
+``TRADEFLEET_KUBECONFIG`` names a cluster to run on instead (scripts/kind-e2e.sh: kind, its workers
+labelled with the regions, the images loaded with ``kind load``): the stack starts no control plane
+and no node there (see :class:`~tradefleet_devtools.stack.ExternalCluster` for
+``TRADEFLEET_POD_HOST``, ``TRADEFLEET_RUNTIME_IMAGE`` and ``TRADEFLEET_OPTIMIZER_IMAGE``)."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -22,7 +28,7 @@ from support.bots import GROUP, VERSION
 from support.prometheus import running_prometheus
 from tradefleet_devtools.realnode import RealNodeError, RealNodeHandle, node_kind
 from tradefleet_devtools.realnode.build import ensure_built
-from tradefleet_devtools.stack import LocalStack
+from tradefleet_devtools.stack import ExternalCluster, LocalStack
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -30,7 +36,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     so a first build (minutes) is not counted against the first test's timeout; cached, it takes a
     second. A failure is left for the ``stack`` fixture to report (or fall back, with ``auto``)."""
     wanted = any("stack" in getattr(item, "fixturenames", ()) for item in items)
-    if wanted and node_kind(config.getoption("--node-kind")) != "dev":
+    external = ExternalCluster.from_env(os.environ) is not None
+    if wanted and not external and node_kind(config.getoption("--node-kind")) != "dev":
         with contextlib.suppress(RealNodeError):
             ensure_built()
 
@@ -44,6 +51,7 @@ def stack(
         operator_settings={"healthPollIntervalSeconds": 1, "reconcileIntervalSeconds": 5},
         backoff_base_s=1.0,
         node_kind=node_kind(pytestconfig.getoption("--node-kind")),
+        external=ExternalCluster.from_env(os.environ),
     )
     local.start()
     print(f"e2e nodes: {local.node_note or 'dev node agent for every region'}")

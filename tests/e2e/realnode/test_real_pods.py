@@ -17,7 +17,7 @@ from kubernetes import client
 from support.bots import condition_of, exchange_bot, get_bot, wait_for_phase
 from support.k8s import wait_for
 from tradefleet_devtools.realnode import RealNodeHandle
-from tradefleet_devtools.stack import LocalStack
+from tradefleet_devtools.stack import LocalStack, container_main_pid
 
 pytestmark = pytest.mark.e2e
 
@@ -117,6 +117,12 @@ def test_the_liveness_probe_restarts_a_hung_runtime(
         namespace=e2e_namespace, pod=pod.metadata.name, container="runtime"
     )
     assert pid is not None
+    # What the e2e suite uses on a cluster it does not run (kind): the same process, found by the
+    # container's id in its cgroup rather than by asking containerd.
+    container_id = real_node.client.container_id(
+        namespace=e2e_namespace, pod=pod.metadata.name, container="runtime"
+    )
+    assert container_id is not None and container_main_pid(container_id) == pid
     os.kill(pid, signal.SIGSTOP)  # hung: alive, but it answers nothing
     stopped_at = time.monotonic()
     core = client.CoreV1Api(e2e_api)
