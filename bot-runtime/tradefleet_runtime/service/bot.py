@@ -326,7 +326,8 @@ class BotService:
         if self.symbol not in markets:
             raise StartupError(f"{link.current().name} has no market {self.symbol}")
         self.pipeline.market_info = markets[self.symbol]
-        await self.orders.protect_found_position()
+        if not await link.call(self.orders.protect_found_position, what="protecting the position"):
+            return
         await self.orders.wait_out_submission_window()
         if not await self.reconcile():
             return

@@ -237,27 +237,25 @@ class OrderPath:
             if o.state.unresolved
         ]
 
-    async def protect_found_position(self) -> None:
+    async def protect_found_position(self) -> bool:
         """Start-up, before the slower look-ups and the submission window's wait: a position
         the exchange holds gets its closePosition stop at once (the persisted plan's price,
         else the planned distance). A stop already resting on that side makes the exchange
-        refuse this one (``-4130``): nothing doubles, and reconciliation adopts it."""
+        refuse this one (``-4130``): nothing doubles, and reconciliation adopts it. Called
+        through the exchange link, which retries what the exchange could not answer; True once
+        done."""
         if not self._exchange_stops_possible():
-            return
-        try:
-            positions = await self.executor.positions(symbols=[self.symbol])
-        except ExchangeError as error:
-            LOG.warning("position not read before reconciliation: %s", error)
-            return
+            return True
+        positions = await self.executor.positions(symbols=[self.symbol])
         found = position_from(
             positions, previous=self.position, tracked={}, symbol=self.symbol, now_ms=now_ms()
         )
         if found.is_flat:
-            return
+            return True
         if found.stop_price is None:
             found = replace(found, stop_price=self._planned_stop(found))
         if found.stop_price is None:
-            return
+            return True
         LOG.info(
             "protecting the %s %g position found at start-up with a stop at %g",
             found.side.value,
@@ -265,6 +263,7 @@ class OrderPath:
             found.stop_price,
         )
         await self._place_exchange_stop(position=found, decision_id=self.next_decision_id())
+        return True
 
     async def snapshot_of_everything(self) -> ReconciliationSnapshot:
         """Every tracked order, the position and the balance as the exchange has them."""
