@@ -1,17 +1,32 @@
 """Benchmarks of the signal engines: OFI, the regime HMM, and fusion; plus regime accuracy.
 
 Run as ``python tests/benchmarks/bench_signals.py`` (not collected by pytest). Prints
-each figure next to its target and whether it was met, and the regime confusion
-matrix on the labelled synthetic market. Bounded to well under a minute on 2 cores.
+each figure next to its target and whether it was met, and the regime accuracy per market
+generator — the project's synthetic market, the Student-t/GARCH and semi-Markov jump markets,
+and the held-out burst market (:mod:`tradefleet_runtime.marketdata.regime_markets`) — with the
+previous detector's figure on the same markets in the same run (its code is read from git at
+``PREVIOUS_DETECTOR_COMMIT``). About two minutes on 2 cores.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
+import tempfile
 import time
+import types
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-from tradefleet_runtime.marketdata.synthetic import generate_book, generate_market
+from tradefleet_runtime.marketdata.regime_markets import (
+    generate_burst_market,
+    generate_garch_market,
+    generate_jump_market,
+)
+from tradefleet_runtime.marketdata.synthetic import SyntheticMarket, generate_book, generate_market
 from tradefleet_runtime.signals.fusion import AlphaFusion, FusionConfig, default_weights
 from tradefleet_runtime.signals.ofi import OfiConfig, StreamingOfi
 from tradefleet_runtime.signals.ofi_batch import ofi_series
@@ -23,7 +38,7 @@ from tradefleet_runtime.signals.regime_config import (
     default_trading_params,
 )
 from tradefleet_runtime.signals.regime_evaluation import evaluate_regimes
-from tradefleet_runtime.signals.regime_features import regime_features
+from tradefleet_runtime.signals.regime_features import regime_features, warmup_bars
 from tradefleet_runtime.signals.regime_model import RegimeFilter, RegimeModel, fit_regime_model
 
 OFI_SNAPSHOTS = 10_000_000
@@ -32,6 +47,20 @@ FIT_BARS = 100_000
 ONLINE_BARS = 50_000
 FUSIONS = 100_000
 ACCURACY_SEEDS = (1, 2, 3)
+ACCURACY_BARS = 10_000
+SCORED_FROM = 3_000
+# The last commit with the detector that named its calmer states by drift (features: return,
+# rolling std, momentum, z-score).
+PREVIOUS_DETECTOR_COMMIT = "cba3cc80d8a92a36fa9bdcc2d3d990bd15cb8e44"
+_PREVIOUS_MODULES = ("regime_features", "regime_config", "regime_model", "regime")
+REPO = Path(__file__).resolve().parents[2]
+# Generator, its accuracy target, and whether the detector was tuned on it.
+GENERATORS: tuple[tuple[str, Callable[..., SyntheticMarket], float, str], ...] = (
+    ("synthetic (Gaussian, one vol per regime)", generate_market, 90, "tuned"),
+    ("Student-t + GARCH clustering", generate_garch_market, 85, "tuned"),
+    ("semi-Markov, stoch. vol, Laplace + jumps", generate_jump_market, 85, "tuned"),
+    ("bursts inside regimes, skewed t (held out)", generate_burst_market, 85, "held out"),
+)
 
 
 def report(
@@ -124,11 +153,15 @@ def bench_ofi() -> None:
 
 
 def bench_regime_fit_and_update() -> None:
-    market = generate_market(seed=3, n_bars=FIT_BARS + 21 + ONLINE_BARS)
-    features = regime_features(
-        close=market.close, volatility_window=20, momentum_window=20, zscore_window=20
-    )[20:]
     config = RegimeConfig(fit_window=FIT_BARS)
+    windows = {
+        "volatility_window": config.volatility_window,
+        "long_volatility_window": config.long_volatility_window,
+        "momentum_window": config.momentum_window,
+    }
+    first = warmup_bars(**windows)
+    market = generate_market(seed=3, n_bars=FIT_BARS + first + 1 + ONLINE_BARS)
+    features = regime_features(close=market.close, **windows)[first:]
     fits: list[RegimeModel] = []
     wall, cpu = per_call_us(
         calls=1,
@@ -146,7 +179,7 @@ def bench_regime_fit_and_update() -> None:
     # Online figures with the default config, after 10 k bars of history and one fit.
     closes = market.close.tolist()
     stamps = market.timestamp_ms.tolist()
-    split = FIT_BARS + 21
+    split = FIT_BARS + first + 1
 
     def warmed_up_detector() -> RegimeDetector:
         detector = RegimeDetector(symbol="BTC/USDT", config=RegimeConfig())
@@ -222,33 +255,89 @@ def bench_fusion() -> None:
     )
 
 
-def bench_regime_accuracy() -> None:
-    """Detector's own labels vs the generator's, after 3000 bars of history, scheduled refits."""
+def previous_detector() -> Any | None:
+    """The ``RegimeDetector`` class as of ``PREVIOUS_DETECTOR_COMMIT``, loaded from git into a
+    package of its own (its other modules come from the current runtime); None without git."""
+    names = "|".join(_PREVIOUS_MODULES)
+    modules: dict[str, types.ModuleType] = {}
+    package = types.ModuleType("previous_regime")
+    package.__path__ = [tempfile.mkdtemp(prefix="previous_regime_")]
+    sys.modules["previous_regime"] = package
+    for name in _PREVIOUS_MODULES:
+        shown = subprocess.run(
+            ["git", "-C", str(REPO), "show", f"{PREVIOUS_DETECTOR_COMMIT}:bot-runtime/"
+             f"tradefleet_runtime/signals/{name}.py"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if shown.returncode != 0:
+            return None
+        source = re.sub(
+            rf"tradefleet_runtime\.signals\.({names})\b", r"previous_regime.\1", shown.stdout
+        )
+        module = types.ModuleType(f"previous_regime.{name}")
+        sys.modules[module.__name__] = module
+        exec(compile(source, f"{PREVIOUS_DETECTOR_COMMIT[:8]}:{name}.py", "exec"), module.__dict__)
+        modules[name] = module
+    return modules["regime"].RegimeDetector, modules["regime_config"].RegimeConfig
+
+
+def online_accuracy(
+    *, generate: Callable[..., SyntheticMarket], detector_class: Any, config_class: Any
+) -> tuple[float, float, str]:
+    """Accuracy over ``ACCURACY_SEEDS`` (bars after ``SCORED_FROM``, scheduled refits), the mean
+    update time per bar in microseconds (refits excluded), and the confusion matrix."""
     predicted: list[str] = []
     truth: list[str] = []
     names: tuple[str, ...] = ()
+    update_ns = updates = 0
     for seed in ACCURACY_SEEDS:
-        market = generate_market(seed=seed, n_bars=10_000)
+        market = generate(seed=seed, n_bars=ACCURACY_BARS)
         names = market.regime_names
-        detector = RegimeDetector(symbol="BTC/USDT", config=RegimeConfig())
+        detector = detector_class(symbol="BTC/USDT", config=config_class())
+        update = detector.update
         for i, (price, stamp) in enumerate(
             zip(market.close.tolist(), market.timestamp_ms.tolist(), strict=True)
         ):
             if detector.refit_due:
                 detector.refit()
-            state = detector.update(close=price, timestamp_ms=stamp)
-            if i >= 3_000:
+            start = time.perf_counter_ns()
+            state = update(close=price, timestamp_ms=stamp)
+            update_ns += time.perf_counter_ns() - start
+            updates += 1
+            if i >= SCORED_FROM:
                 predicted.append(state.regime.value)
                 truth.append(names[int(market.regime[i])])
     evaluation = evaluate_regimes(predicted=predicted, truth=truth, labels=names)
-    report(
-        name=f"regime accuracy (seeds {ACCURACY_SEEDS}, online)",
-        value=evaluation.accuracy * 100,
-        unit="%",
-        target=90,
-        higher_is_better=True,
+    return evaluation.accuracy * 100, update_ns / updates / 1_000, evaluation.render()
+
+
+def bench_regime_accuracy() -> None:
+    """Each generator: this detector's accuracy and the previous one's, side by side."""
+    previous = previous_detector()
+    print(
+        f"regime accuracy, online, seeds {ACCURACY_SEEDS}, {ACCURACY_BARS:,} bars each, scored "
+        f"from bar {SCORED_FROM:,}; previous = detector at {PREVIOUS_DETECTOR_COMMIT[:8]}"
     )
-    print(evaluation.render())
+    for label, generate, target, tuning in GENERATORS:
+        accuracy, update_us, matrix = online_accuracy(
+            generate=generate, detector_class=RegimeDetector, config_class=RegimeConfig
+        )
+        if previous is None:
+            before = "previous: unavailable (no git history)"
+        else:
+            old_accuracy, old_update_us, _ = online_accuracy(
+                generate=generate, detector_class=previous[0], config_class=previous[1]
+            )
+            before = f"previous {old_accuracy:5.1f} %  ({old_update_us:.1f} us/bar)"
+        report(
+            name=f"regime accuracy: {label}",
+            value=accuracy,
+            unit="%",
+            target=target,
+            higher_is_better=True,
+        )
+        print(f"    {tuning:<8}  now {accuracy:5.1f} %  ({update_us:.1f} us/bar)   {before}")
+        print("    " + matrix.replace("\n", "\n    "))
 
 
 def main() -> None:

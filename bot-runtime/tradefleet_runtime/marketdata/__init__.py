@@ -6,5 +6,7 @@ CSV/JSONL replay, or the synthetic generator) and passes every tick through
 :class:`~tradefleet_runtime.marketdata.ticks.TickValidator` before it reaches the signals.
 :mod:`~tradefleet_runtime.marketdata.synthetic` generates labelled, seeded markets (OHLCV bars
 with known regimes and an L1 book with known order flow) for the synthetic feed, tests,
-benchmarks and backtest demos. Import the submodules directly.
+benchmarks and backtest demos; :mod:`~tradefleet_runtime.marketdata.regime_markets` labelled
+markets of other constructions (fat tails, clustered volatility, jumps) that regime detection is
+also scored on. Import the submodules directly.
 """

@@ -9,9 +9,9 @@ drift, or when no model exists yet — with :meth:`RegimeDetector.refit`. A refi
 converge, yields a non-positive-definite covariance or collapses a state is rejected:
 the previous model stays in use and :attr:`RegimeDetector.status` says why.
 
-States are named by their statistics: the state with the highest mean volatility is
-``bearish_volatile``; of the other two, the one with the higher mean return is
-``bullish_calm`` and the remaining one ``squeeze``. Each regime maps to trading
+States are named by volatility first (drift estimates are the first casualty of fat tails):
+the quietest state is the ``squeeze``, the middle one ``bullish_calm``, the most volatile
+``bearish_volatile``. Each regime maps to trading
 parameters (size multiplier, stop, target) from
 :class:`~tradefleet_runtime.signals.regime_config.RegimeConfig`.
 
@@ -166,7 +166,6 @@ class RegimeDetector:
         "_log_likelihood_sum",
         "_log_likelihoods",
         "_model",
-        "_momentum_scale",
         "_state_of_label",
         "_state_params",
         "_status_reason",
@@ -181,8 +180,8 @@ class RegimeDetector:
         self._config = config
         self._tracker = RegimeFeatureTracker(
             volatility_window=config.volatility_window,
+            long_volatility_window=config.long_volatility_window,
             momentum_window=config.momentum_window,
-            zscore_window=config.zscore_window,
         )
         self._history = FeatureHistory(capacity=config.fit_window)
         self._model: RegimeModel | None = None
@@ -195,7 +194,6 @@ class RegimeDetector:
         self._status_state = ModelState.UNFITTED
         self._status_reason = f"waiting for {config.min_history} bars of features"
         self._unknown_params = config.trading_params[RegimeLabel.UNKNOWN]
-        self._momentum_scale = math.sqrt(config.momentum_window)
         self._drift_window = config.drift_window
         self._state_params: tuple[RegimeTradingParams, ...] = ()
         self._state_of_label: tuple[int, ...] = ()
@@ -323,8 +321,7 @@ class RegimeDetector:
         w0, w1, w2 = gmm_posterior
         gmm_best = (0 if w0 >= w2 else 2) if w0 >= w1 else (1 if w1 >= w2 else 2)
         matched = model.gmm_component_of_state[best]
-        _, volatility, momentum, _ = features
-        scale = volatility * self._momentum_scale
+        _, volatility, _, trend = features
         bullish, bearish, squeeze = self._state_of_label
         # The values in field order, as RegimeState._make takes them, minus its length check;
         # keyword arguments would cost a dict.
@@ -336,7 +333,7 @@ class RegimeDetector:
                 math.sqrt(posterior[best] * gmm_posterior[matched]),  # confidence
                 (posterior[bullish], posterior[bearish], posterior[squeeze]),
                 volatility,
-                math.tanh(abs(math.log1p(momentum)) / scale) if scale > 0 else 0.0,
+                math.tanh(abs(trend)),  # trend_strength
                 gmm_best == matched,  # gmm_agrees
                 self._state_params[best],
                 timestamp_ms,

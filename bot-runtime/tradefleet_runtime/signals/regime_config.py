@@ -79,7 +79,9 @@ def default_trading_params() -> dict[RegimeLabel, RegimeTradingParams]:
 class RegimeConfig:
     """Feature windows, fit schedule and limits, and the trading parameters per regime.
 
-    ``tol`` is the EM stopping threshold in log-likelihood per bar (hmmlearn's own
+    ``volatility_window`` and ``long_volatility_window`` are the short and long volatility
+    features' windows, ``momentum_window`` the trend's (see
+    :mod:`~tradefleet_runtime.signals.regime_features`). ``tol`` is the EM stopping threshold in log-likelihood per bar (hmmlearn's own
     ``tol`` is per fit, so it is scaled by the number of bars). A fit is rejected when a
     state explains less than ``min_state_share`` of the bars or when two states' mean
     volatilities are closer than a factor ``min_volatility_ratio``. ``drift_threshold`` is
@@ -87,9 +89,9 @@ class RegimeConfig:
     fit's before a refit is due.
     """
 
-    volatility_window: int = 20
+    volatility_window: int = 10
+    long_volatility_window: int = 30
     momentum_window: int = 20
-    zscore_window: int = 20
     min_history: int = 1_000
     fit_window: int = 5_000
     refit_interval: int = 1_440
@@ -111,7 +113,11 @@ class RegimeConfig:
     def __post_init__(self) -> None:
         require_int_at_least(name="volatility_window", value=self.volatility_window, minimum=2)
         require_int_at_least(name="momentum_window", value=self.momentum_window, minimum=1)
-        require_int_at_least(name="zscore_window", value=self.zscore_window, minimum=2)
+        require_int_at_least(
+            name="long_volatility_window",
+            value=self.long_volatility_window,
+            minimum=self.volatility_window,
+        )
         require_int_at_least(name="min_history", value=self.min_history, minimum=30)
         require_int_at_least(name="fit_window", value=self.fit_window, minimum=self.min_history)
         require_int_at_least(name="refit_interval", value=self.refit_interval, minimum=1)
@@ -136,6 +142,6 @@ class RegimeConfig:
     def warmup_bars(self) -> int:
         return warmup_bars(
             volatility_window=self.volatility_window,
+            long_volatility_window=self.long_volatility_window,
             momentum_window=self.momentum_window,
-            zscore_window=self.zscore_window,
         )

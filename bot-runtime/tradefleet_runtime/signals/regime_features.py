@@ -1,19 +1,25 @@
-"""Price features the regime detector models: log return, rolling volatility, momentum, z-score.
+"""Price features the regime detector models: a clipped return, short and long volatility, trend.
 
 :func:`regime_features` computes them for a whole price array (fits, backtests);
 :class:`RegimeFeatureTracker` computes the same values one bar at a time in O(1) for
 the live detector, which keeps recent rows in a :class:`FeatureHistory` for refits.
 All are used by :mod:`tradefleet_runtime.signals.regime`.
 
-For close prices c_t, with windows W (volatility), M (momentum) and Z (z-score):
+Built to tolerate fat tails: volatility is the mean absolute return (one outlier moves it
+linearly, not quadratically as in a standard deviation), scaled by sqrt(pi/2) to read as a
+standard deviation for Gaussian returns, and a return enters clipped to three of those. For log
+returns r_t = ln(c_t / c_{t-1}) and windows S (short volatility), L (long volatility) and
+M (trend):
 
-* log_return_t = ln(c_t / c_{t-1})
-* volatility_t = sample std (ddof 1) of the last W log returns
-* momentum_t   = c_t / c_{t-M} - 1 (rate of change)
-* zscore_t     = (c_t - mean of last Z closes) / sample std of last Z closes
-  (0 when that std is below 1e-12 of the mean: flat prices carry no deviation)
+* clipped_return_t   = r_t clipped to +-3 long_volatility_{t-1}
+* short_volatility_t = sqrt(pi/2) x mean |r| over the last S returns
+* long_volatility_t  = sqrt(pi/2) x mean |r| over the last L returns
+* trend_t            = ln(c_t / c_{t-M}) / (sqrt(M) x sqrt(pi/2) x mean |r| over the last M
+  returns), clipped to +-4: the move over M bars in units of its own volatility
+  (0 when that volatility is below 1e-12: flat prices carry no trend)
 
-A bar has features once all four are defined, i.e. from bar max(W, M, Z - 1) on.
+Two volatility windows let the model tell a regime's level (long) from a burst inside it
+(short). A bar has features once all four are defined, i.e. from bar max(S, L + 1, M) on.
 """
 
 from __future__ import annotations
@@ -31,25 +37,46 @@ from tradefleet_runtime.signals.errors import SignalDataError
 
 FloatArray = npt.NDArray[np.float64]
 
-FEATURE_NAMES: tuple[str, ...] = ("log_return", "volatility", "momentum", "zscore")
+FEATURE_NAMES: tuple[str, ...] = (
+    "clipped_return",
+    "short_volatility",
+    "long_volatility",
+    "trend",
+)
+# Columns that are volatilities (modelled as their logarithm).
+VOLATILITY_COLUMNS: tuple[int, ...] = (1, 2)
 _WIDTH = len(FEATURE_NAMES)
 _ROW = struct.Struct(f"{_WIDTH}d")  # one feature row as native doubles
-FLAT_RELATIVE_STD = 1e-12
-# Sliding updates drift by rounding; recomputing from the window this often bounds it.
+# Mean absolute deviation to standard deviation, for Gaussian returns.
+MEAN_ABS_TO_STD = math.sqrt(math.pi / 2.0)
+RETURN_CLIP = 3.0
+TREND_CLIP = 4.0
+FLAT_VOLATILITY = 1e-12
+# Sliding sums drift by rounding; recomputing from the window this often bounds it.
 _EXACT_RECOMPUTE_EVERY = 1024
 
 
-def warmup_bars(*, volatility_window: int, momentum_window: int, zscore_window: int) -> int:
+def warmup_bars(
+    *, volatility_window: int, long_volatility_window: int, momentum_window: int
+) -> int:
     """Index of the first bar that has all four features."""
-    return max(volatility_window, momentum_window, zscore_window - 1)
+    return max(volatility_window, long_volatility_window + 1, momentum_window)
+
+
+def _trend(*, move: float, mean_abs: float, window: int) -> float:
+    scale = MEAN_ABS_TO_STD * mean_abs * math.sqrt(window)
+    if scale <= FLAT_VOLATILITY:
+        return 0.0
+    value = move / scale
+    return TREND_CLIP if value > TREND_CLIP else (-TREND_CLIP if value < -TREND_CLIP else value)
 
 
 def regime_features(
     *,
     close: npt.ArrayLike,
     volatility_window: int,
+    long_volatility_window: int,
     momentum_window: int,
-    zscore_window: int,
 ) -> FloatArray:
     """Feature matrix (n, 4) for close prices; rows before the warm-up are NaN."""
     prices = np.ascontiguousarray(close, dtype=np.float64)
@@ -58,139 +85,129 @@ def regime_features(
     if prices.size and not (np.all(np.isfinite(prices)) and prices.min() > 0):
         raise SignalDataError("close prices must be finite and > 0")
     n = prices.size
-    features = np.full((n, 4), np.nan)
+    features = np.full((n, _WIDTH), np.nan)
     first = warmup_bars(
         volatility_window=volatility_window,
+        long_volatility_window=long_volatility_window,
         momentum_window=momentum_window,
-        zscore_window=zscore_window,
     )
     if n <= first:
         return features
-    log_returns = np.full(n, np.nan)
-    log_returns[1:] = np.log(prices[1:] / prices[:-1])
-    features[:, 0] = log_returns
-    features[volatility_window:, 1] = sliding_window_view(log_returns[1:], volatility_window).std(
-        axis=1, ddof=1
-    )
-    features[momentum_window:, 2] = prices[momentum_window:] / prices[:-momentum_window] - 1.0
-    windows = sliding_window_view(prices, zscore_window)
-    means = windows.mean(axis=1)
-    stds = windows.std(axis=1, ddof=1)
-    deviation = prices[zscore_window - 1 :] - means
-    flat = stds <= FLAT_RELATIVE_STD * np.abs(means)
-    features[zscore_window - 1 :, 3] = np.where(flat, 0.0, deviation / np.where(flat, 1.0, stds))
+    returns = np.log(prices[1:] / prices[:-1])  # returns[i] is the return of bar i + 1
+    magnitude = np.abs(returns)
+
+    def mean_abs(window: int) -> FloatArray:
+        # Row t (t >= window): the mean |r| of bars t - window + 1 .. t.
+        out = np.full(n, np.nan)
+        out[window:] = sliding_window_view(magnitude, window).mean(axis=1)
+        return out
+
+    short, long = mean_abs(volatility_window), mean_abs(long_volatility_window)
+    bound = RETURN_CLIP * MEAN_ABS_TO_STD * long[first - 1 : n - 1]
+    features[first:, 0] = np.clip(returns[first - 1 :], -bound, bound)
+    features[:, 1] = MEAN_ABS_TO_STD * short
+    features[:, 2] = MEAN_ABS_TO_STD * long
+    moves = np.log(prices[momentum_window:] / prices[:-momentum_window])
+    trend_scale = MEAN_ABS_TO_STD * mean_abs(momentum_window)[momentum_window:]
+    trend_scale *= math.sqrt(momentum_window)
+    flat = trend_scale <= FLAT_VOLATILITY
+    trend = np.where(flat, 0.0, moves / np.where(flat, 1.0, trend_scale))
+    features[momentum_window:, 3] = np.clip(trend, -TREND_CLIP, TREND_CLIP)
     features[:first] = np.nan
     return features
 
 
-def _exact_moments(values: deque[float]) -> tuple[float, float]:
-    """Mean and sum of squared deviations, computed afresh (bounds rounding drift)."""
-    mean = math.fsum(values) / len(values)
-    return mean, math.fsum((v - mean) ** 2 for v in values)
+class _WindowSum:
+    """A sliding sum over the last ``size`` values, O(1) per value, exact now and then."""
+
+    __slots__ = ("_since_exact", "_size", "_values", "total")
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._values: deque[float] = deque()
+        self._since_exact = 0
+        self.total = 0.0
+
+    def push(self, value: float) -> bool:
+        """Add ``value``; True once the window is full."""
+        values = self._values
+        values.append(value)
+        self.total += value
+        if len(values) > self._size:
+            self.total -= values.popleft()
+        self._since_exact += 1
+        if self._since_exact >= _EXACT_RECOMPUTE_EVERY:
+            self._since_exact = 0
+            self.total = math.fsum(values)
+        return len(values) == self._size
 
 
 class RegimeFeatureTracker:
     """The four features of the latest bar, updated per close price (live path).
 
-    Rolling means and squared-deviation sums slide in O(1) per bar (Welford-style), in
-    plain float arithmetic because this runs once per bar for every symbol.
+    Sliding sums of absolute returns move in O(1) per bar, in plain float arithmetic because
+    this runs once per bar for every symbol.
     """
 
     __slots__ = (
         "_closes",
+        "_long",
+        "_long_window",
+        "_momentum",
         "_momentum_window",
         "_previous",
-        "_price_m2",
-        "_price_mean",
-        "_prices",
-        "_return_m2",
-        "_return_mean",
-        "_returns",
-        "_since_exact",
-        "_volatility_window",
+        "_previous_long",
+        "_short",
+        "_short_window",
         "_warm",
-        "_zscore_window",
     )
 
-    def __init__(self, *, volatility_window: int, momentum_window: int, zscore_window: int) -> None:
-        self._volatility_window = volatility_window
+    def __init__(
+        self, *, volatility_window: int, long_volatility_window: int, momentum_window: int
+    ) -> None:
+        self._short_window = volatility_window
+        self._long_window = long_volatility_window
         self._momentum_window = momentum_window
-        self._zscore_window = zscore_window
-        self._returns: deque[float] = deque()
-        self._prices: deque[float] = deque()
+        self._short = _WindowSum(volatility_window)
+        self._long = _WindowSum(long_volatility_window)
+        self._momentum = _WindowSum(momentum_window)
         self._closes: deque[float] = deque(maxlen=momentum_window + 1)
-        self._return_mean = self._return_m2 = 0.0
-        self._price_mean = self._price_m2 = 0.0
         self._previous = math.nan
-        self._since_exact = 0
-        self._warm = False  # all three windows full
+        self._previous_long = math.nan  # the long volatility as of the previous bar
+        self._warm = False  # every window full and a previous long volatility known
 
     def push(self, close: float) -> tuple[float, float, float, float] | None:
-        """Add a close; return (log_return, volatility, momentum, zscore) once all are defined."""
+        """Add a close; return (clipped_return, short_vol, long_vol, trend) once all are defined."""
         previous = self._previous
         self._previous = close
         closes = self._closes
         closes.append(close)
-
-        prices = self._prices
-        prices.append(close)
-        size = self._zscore_window
-        mean = self._price_mean
-        if len(prices) > size:
-            old = prices.popleft()
-            delta = close - old
-            self._price_mean = new_mean = mean + delta / size
-            self._price_m2 += delta * (close - new_mean + old - mean)
-        else:
-            delta = close - mean
-            self._price_mean = new_mean = mean + delta / len(prices)
-            self._price_m2 += delta * (close - new_mean)
         if math.isnan(previous):  # first bar: no return yet
             return None
-
         log_return = math.log(close / previous)
-        returns = self._returns
-        returns.append(log_return)
-        size = self._volatility_window
-        mean = self._return_mean
-        if len(returns) > size:
-            old = returns.popleft()
-            delta = log_return - old
-            self._return_mean = new_mean = mean + delta / size
-            self._return_m2 += delta * (log_return - new_mean + old - mean)
-        else:
-            delta = log_return - mean
-            self._return_mean = new_mean = mean + delta / len(returns)
-            self._return_m2 += delta * (log_return - new_mean)
-
-        self._since_exact += 1
-        if self._since_exact >= _EXACT_RECOMPUTE_EVERY:
-            self._since_exact = 0
-            self._price_mean, self._price_m2 = _exact_moments(prices)
-            self._return_mean, self._return_m2 = _exact_moments(returns)
+        magnitude = abs(log_return)
+        short_full = self._short.push(magnitude)
+        momentum_full = self._momentum.push(magnitude)
+        long_full = self._long.push(magnitude)
+        bound = RETURN_CLIP * self._previous_long
+        long_volatility = MEAN_ABS_TO_STD * self._long.total / self._long_window
+        self._previous_long = long_volatility if long_full else math.nan
         if not self._warm:
-            # The windows only grow until full, so once warm the tracker stays warm.
-            self._warm = (
-                len(returns) == self._volatility_window
-                and len(prices) == self._zscore_window
-                and len(closes) > self._momentum_window
-            )
+            self._warm = short_full and momentum_full and long_full and not math.isnan(bound)
             if not self._warm:
                 return None
-        # Rounding can leave a sum of squares a hair below zero; it stands for zero.
-        return_m2 = self._return_m2
-        price_m2 = self._price_m2
-        volatility = math.sqrt(
-            (0.0 if return_m2 < 0.0 else return_m2) / (self._volatility_window - 1)
+        clipped = bound if log_return > bound else (-bound if log_return < -bound else log_return)
+        total = self._short.total
+        return (
+            clipped,
+            MEAN_ABS_TO_STD * (total if total > 0.0 else 0.0) / self._short_window,
+            long_volatility if long_volatility > 0.0 else 0.0,
+            _trend(
+                move=math.log(close / closes[0]),
+                mean_abs=self._momentum.total / self._momentum_window,
+                window=self._momentum_window,
+            ),
         )
-        price_mean = self._price_mean
-        price_std = math.sqrt((0.0 if price_m2 < 0.0 else price_m2) / (self._zscore_window - 1))
-        zscore = (
-            0.0
-            if price_std <= FLAT_RELATIVE_STD * abs(price_mean)
-            else (close - price_mean) / price_std
-        )
-        return (log_return, volatility, close / closes[0] - 1.0, zscore)
 
 
 class FeatureHistory:
@@ -215,9 +232,9 @@ class FeatureHistory:
         return self._count
 
     def append(self, row: tuple[float, float, float, float]) -> None:
-        log_return, volatility, momentum, zscore = row
+        clipped, short, long, trend = row
         # One C call writes all four doubles; item assignments would parse each value apart.
-        _ROW.pack_into(self._data, self._next * _ROW.size, log_return, volatility, momentum, zscore)
+        _ROW.pack_into(self._data, self._next * _ROW.size, clipped, short, long, trend)
         self._next = (self._next + 1) % self._capacity
         if self._count < self._capacity:
             self._count += 1

@@ -22,14 +22,14 @@ import numpy.typing as npt
 
 from tradefleet_runtime.signals.errors import RegimeFitError
 from tradefleet_runtime.signals.regime_config import RegimeConfig, RegimeLabel
-from tradefleet_runtime.signals.regime_features import FEATURE_NAMES
+from tradefleet_runtime.signals.regime_features import FEATURE_NAMES, VOLATILITY_COLUMNS
 
 FloatArray = npt.NDArray[np.float64]
 
 N_STATES = 3
 _N_FEATURES = len(FEATURE_NAMES)
 _LOG_2PI = math.log(2.0 * math.pi)
-# Volatility enters the models as its logarithm: regimes differ by factors of
+# Volatilities enter the models as their logarithm: regimes differ by factors of
 # volatility, and the log makes those gaps even and the within-regime spread symmetric.
 # The floor keeps flat stretches finite.
 VOLATILITY_FLOOR = 1e-12
@@ -40,7 +40,7 @@ _PHI = struct.Struct("15d")
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StateStatistics:
-    """A fitted state's mean per-bar log return and (geometric) mean rolling volatility."""
+    """A fitted state's mean per-bar (clipped) log return and (geometric) mean long volatility."""
 
     label: RegimeLabel
     mean_log_return: float
@@ -129,11 +129,38 @@ def fit_regime_model(*, features: npt.ArrayLike, config: RegimeConfig) -> Regime
         return _fit(features=features, config=config)
 
 
+# Where EM starts: the bars split into three volatility bands at these quantiles. Thirds first;
+# when that fit is refused (a rare regime's bars are too few to hold a third, so EM splits a
+# common one instead), a narrow top band for a rare volatile regime, then a narrow bottom one.
+VOLATILITY_BANDS: tuple[tuple[float, float], ...] = ((1 / 3, 2 / 3), (0.5, 0.9), (0.1, 0.5))
+
+
 def _fit(*, features: npt.ArrayLike, config: RegimeConfig) -> RegimeModel:
     data, mean, scale = _checked_features(features=features, config=config)
-    n_bars = data.shape[0]
     standardised = (data - mean) / scale
-    mixture = _fit_mixture(standardised=standardised, config=config)
+    refusals: list[RegimeFitError] = []
+    for bands in VOLATILITY_BANDS:
+        try:
+            return _fit_from(
+                data=data, mean=mean, scale=scale, standardised=standardised, bands=bands,
+                config=config,
+            )  # fmt: skip
+        except RegimeFitError as refused:
+            refusals.append(refused)
+    raise refusals[0]
+
+
+def _fit_from(
+    *,
+    data: FloatArray,
+    mean: FloatArray,
+    scale: FloatArray,
+    standardised: FloatArray,
+    bands: tuple[float, float],
+    config: RegimeConfig,
+) -> RegimeModel:
+    n_bars = data.shape[0]
+    mixture = _fit_mixture(standardised=standardised, bands=bands, config=config)
     hmm, history = _fit_hmm(standardised=standardised, mixture=mixture, config=config)
     covariances = np.asarray(hmm.covars_, dtype=np.float64)
     check_covariances(covariances=covariances, min_eigenvalue=config.min_eigenvalue)
@@ -146,7 +173,9 @@ def _fit(*, features: npt.ArrayLike, config: RegimeConfig) -> RegimeModel:
     shares = posteriors.mean(axis=0)
     state_means = np.asarray(hmm.means_, dtype=np.float64)
     raw_means = state_means * scale + mean
-    labels = _distinct_states(shares=shares, raw_means=raw_means, config=config)
+    labels = _distinct_states(
+        shares=shares, log_volatility=_log_volatility(raw_means), config=config
+    )
     gmm_means = np.asarray(mixture.means_, dtype=np.float64)
     gmm_of_state = _mixture_component_of_state(gmm_means=gmm_means, state_means=state_means)
     state_of_gmm = np.empty(N_STATES, dtype=np.int64)
@@ -170,7 +199,7 @@ def _fit(*, features: npt.ArrayLike, config: RegimeConfig) -> RegimeModel:
         StateStatistics(
             label=labels[k],
             mean_log_return=float(raw_means[k, 0]),
-            mean_volatility=math.exp(float(raw_means[k, 1])),
+            mean_volatility=math.exp(float(raw_means[k, VOLATILITY_COLUMNS[-1]])),
             share=float(shares[k]),
         )
         for k in range(N_STATES)
@@ -194,8 +223,8 @@ def _fit(*, features: npt.ArrayLike, config: RegimeConfig) -> RegimeModel:
 def _checked_features(
     *, features: npt.ArrayLike, config: RegimeConfig
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """The feature rows with volatility as its log, and each column's mean and scale; refused
-    when too few, not finite, or a column is flat."""
+    """The feature rows with volatilities as their log, and each column's mean and scale;
+    refused when too few, not finite, or a column is flat."""
     data = np.asarray(features, dtype=np.float64)
     if data.ndim != 2 or data.shape[1] != _N_FEATURES:
         raise RegimeFitError(f"features must have shape (n, {_N_FEATURES}), got {data.shape}")
@@ -205,7 +234,8 @@ def _checked_features(
     if not np.all(np.isfinite(data)):
         raise RegimeFitError("features contain NaN or infinite values")
     data = data.copy()
-    data[:, 1] = np.log(np.maximum(data[:, 1], VOLATILITY_FLOOR))
+    for column in VOLATILITY_COLUMNS:
+        data[:, column] = np.log(np.maximum(data[:, column], VOLATILITY_FLOOR))
     mean = data.mean(axis=0)
     scale = data.std(axis=0)
     for name, column_mean, column_scale in zip(FEATURE_NAMES, mean, scale, strict=True):
@@ -214,14 +244,18 @@ def _checked_features(
     return data, mean, scale
 
 
-def _fit_mixture(*, standardised: FloatArray, config: RegimeConfig) -> Any:
-    """The Gaussian mixture that validates and seeds the HMM, started from volatility terciles."""
+def _fit_mixture(
+    *, standardised: FloatArray, bands: tuple[float, float], config: RegimeConfig
+) -> Any:
+    """The Gaussian mixture that validates and seeds the HMM, started from volatility bands."""
     from sklearn.exceptions import ConvergenceWarning  # noqa: PLC0415 - see fit_regime_model
     from sklearn.mixture import GaussianMixture  # noqa: PLC0415
 
     # The mixture only validates and seeds the HMM: an evenly strided sample is enough.
     sample = standardised[:: math.ceil(standardised.shape[0] / config.gmm_max_rows)]
-    weights, means, precisions = _volatility_terciles(data=sample, min_covar=config.min_covar)
+    weights, means, precisions = _volatility_bands(
+        data=sample, bands=bands, min_covar=config.min_covar
+    )
     mixture = GaussianMixture(
         n_components=N_STATES,
         covariance_type="full",
@@ -284,8 +318,13 @@ def _fit_hmm(
     return hmm, history
 
 
+def _log_volatility(rows: FloatArray) -> FloatArray:
+    """Each row's volatility level: the mean of its (log) volatility columns."""
+    return np.asarray(rows[:, list(VOLATILITY_COLUMNS)].mean(axis=1), dtype=np.float64)
+
+
 def _distinct_states(
-    *, shares: FloatArray, raw_means: FloatArray, config: RegimeConfig
+    *, shares: FloatArray, log_volatility: FloatArray, config: RegimeConfig
 ) -> tuple[RegimeLabel, ...]:
     """The states' labels; refused when a state collapsed or two share a volatility level."""
     if shares.min() < config.min_state_share:
@@ -293,7 +332,7 @@ def _distinct_states(
             f"a state collapsed: it explains {shares.min():.2%} of bars "
             f"(minimum {config.min_state_share:.2%})"
         )
-    levels = np.sort(np.exp(raw_means[:, 1]))
+    levels = np.sort(np.exp(log_volatility))
     closest = float(np.min(levels[1:] / levels[:-1]))
     if closest < config.min_volatility_ratio:
         # Two states at one volatility level means one regime was split (typically by
@@ -302,7 +341,7 @@ def _distinct_states(
             f"two states share a volatility level (ratio {closest:.2f} < "
             f"{config.min_volatility_ratio:.2f}); the fit window may lack a regime"
         )
-    return _label_states(mean_return=raw_means[:, 0], mean_volatility=raw_means[:, 1])
+    return label_states(log_volatility)
 
 
 def _mixture_component_of_state(
@@ -317,15 +356,18 @@ def _mixture_component_of_state(
     )
 
 
-def _volatility_terciles(
-    *, data: FloatArray, min_covar: float
+def _volatility_bands(
+    *, data: FloatArray, bands: tuple[float, float], min_covar: float
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Starting weights, means and precisions: the bars in low / middle / high volatility thirds.
+    """Starting weights, means and precisions: the bars in low / middle / high volatility bands,
+    split at the ``bands`` quantiles.
 
-    Regimes differ first of all by volatility, so starting EM from volatility terciles
+    Regimes differ first of all by volatility, so starting EM from volatility bands
     steers it away from optima that split one regime by trend direction.
     """
-    parts = np.array_split(np.argsort(data[:, 1], kind="stable"), N_STATES)
+    order = np.argsort(_log_volatility(data), kind="stable")
+    low, high = (round(q * order.size) for q in bands)
+    parts = np.split(order, [low, high])
     identity = np.eye(data.shape[1])
     weights = np.array([part.size / data.shape[0] for part in parts])
     means = np.array([data[part].mean(axis=0) for part in parts])
@@ -335,16 +377,18 @@ def _volatility_terciles(
     return weights, means, precisions
 
 
-def _label_states(
-    *, mean_return: FloatArray, mean_volatility: FloatArray
-) -> tuple[RegimeLabel, ...]:
-    """Highest volatility → bearish_volatile; higher mean return of the rest → bullish_calm."""
+def label_states(log_volatility: FloatArray) -> tuple[RegimeLabel, ...]:
+    """Volatility first: the quietest state is the squeeze, the middle one bullish_calm, the
+    most volatile bearish_volatile.
+
+    Drift never decides: with fat tails a state's mean return is the noisiest figure it has,
+    and a squeeze drifting up must not be taken for the calm trend (nor a volatile regime's
+    two halves for two regimes).
+    """
+    order = np.argsort(log_volatility, kind="stable")
     labels = [RegimeLabel.SQUEEZE] * N_STATES
-    volatile = int(np.argmax(mean_volatility))
-    labels[volatile] = RegimeLabel.BEARISH_VOLATILE
-    calm = [k for k in range(N_STATES) if k != volatile]
-    bullish = max(calm, key=lambda k: float(mean_return[k]))
-    labels[bullish] = RegimeLabel.BULLISH_CALM
+    labels[int(order[1])] = RegimeLabel.BULLISH_CALM
+    labels[int(order[2])] = RegimeLabel.BEARISH_VOLATILE
     return tuple(labels)
 
 
@@ -390,13 +434,13 @@ class RegimeFilter:
         self, features: tuple[float, float, float, float]
     ) -> tuple[Posterior, Posterior, float]:
         """Advance one bar: (HMM filtered posterior, GMM posterior, predictive log-likelihood)."""
-        log_return, volatility, momentum, zscore = features
+        clipped, short, long, trend = features
         m0, m1, m2, m3 = self._mean
         s0, s1, s2, s3 = self._scale
-        a = (log_return - m0) / s0
-        b = (math.log(volatility if volatility > VOLATILITY_FLOOR else VOLATILITY_FLOOR) - m1) / s1
-        c = (momentum - m2) / s2
-        d = (zscore - m3) / s3
+        a = (clipped - m0) / s0
+        b = (math.log(short if short > VOLATILITY_FLOOR else VOLATILITY_FLOOR) - m1) / s1
+        c = (math.log(long if long > VOLATILITY_FLOOR else VOLATILITY_FLOOR) - m2) / s2
+        d = (trend - m3) / s3
         _PHI.pack_into(
             self._phi_bytes,
             0,

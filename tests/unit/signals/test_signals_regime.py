@@ -26,7 +26,8 @@ from tradefleet_runtime.signals.regime_model import (
 
 pytestmark = pytest.mark.unit
 
-WINDOWS = {"volatility_window": 20, "momentum_window": 20, "zscore_window": 20}
+WINDOWS = {"volatility_window": 10, "long_volatility_window": 30, "momentum_window": 20}
+FIRST_FEATURE_BAR = 31  # max(10, 30 + 1, 20)
 
 
 def _run(detector: RegimeDetector, close: np.ndarray, stamps: np.ndarray) -> list[RegimeState]:
@@ -39,16 +40,22 @@ def _run(detector: RegimeDetector, close: np.ndarray, stamps: np.ndarray) -> lis
 
 
 def test_features_match_their_definitions_on_a_small_series() -> None:
-    close = np.array([100.0, 101.0, 99.0, 102.0, 103.0, 101.0])
-    features = regime_features(close=close, volatility_window=3, momentum_window=2, zscore_window=3)
-    assert np.all(np.isnan(features[:3]))  # warm-up: max(3, 2, 3 - 1) bars
-    t = 4
-    returns = np.log(close[1:] / close[:-1])
-    assert features[t, 0] == pytest.approx(math.log(103 / 102))
-    assert features[t, 1] == pytest.approx(np.std(returns[t - 3 : t], ddof=1))
-    assert features[t, 2] == pytest.approx(103 / 99 - 1)
-    window = close[t - 2 : t + 1]
-    assert features[t, 3] == pytest.approx((103 - window.mean()) / window.std(ddof=1))
+    close = np.array([100.0, 101.0, 99.0, 102.0, 103.0, 101.0, 140.0])
+    features = regime_features(
+        close=close, volatility_window=2, long_volatility_window=3, momentum_window=2
+    )
+    assert np.all(np.isnan(features[:4]))  # warm-up: max(2, 3 + 1, 2) bars
+    returns = np.log(close[1:] / close[:-1])  # returns[i] is bar i + 1's
+    to_std = math.sqrt(math.pi / 2)
+    t = 5
+    assert features[t, 0] == pytest.approx(math.log(101 / 103))  # inside the clip
+    assert features[t, 1] == pytest.approx(to_std * np.mean(np.abs(returns[t - 2 : t])))
+    assert features[t, 2] == pytest.approx(to_std * np.mean(np.abs(returns[t - 3 : t])))
+    trend = math.log(101 / 102) / (math.sqrt(2) * to_std * np.mean(np.abs(returns[t - 2 : t])))
+    assert features[t, 3] == pytest.approx(trend)
+    # A jump of +33 % is clipped to three of the previous bar's long volatility.
+    assert features[6, 0] == pytest.approx(3 * features[5, 2])
+    assert features[6, 0] < math.log(140 / 101)
 
 
 def test_online_features_equal_batch_features() -> None:
@@ -57,7 +64,7 @@ def test_online_features_equal_batch_features() -> None:
     tracker = RegimeFeatureTracker(**WINDOWS)
     online = [tracker.push(price) for price in market.close.tolist()]
     first = next(i for i, row in enumerate(online) if row is not None)
-    assert first == 20
+    assert first == FIRST_FEATURE_BAR
     assert np.all(np.isnan(batch[:first]))
     np.testing.assert_allclose(np.array(online[first:]), batch[first:], rtol=1e-7, atol=1e-12)
 
@@ -72,7 +79,7 @@ def test_feature_history_keeps_the_latest_rows_in_time_order() -> None:
     np.testing.assert_array_equal(history.to_array()[0], [2.0, 2.1, 2.2, 2.3])
 
 
-def test_flat_prices_have_zero_zscore_not_noise() -> None:
+def test_flat_prices_have_zero_trend_not_noise() -> None:
     tracker = RegimeFeatureTracker(**WINDOWS)
     rows = [tracker.push(50.0) for _ in range(40)]
     assert rows[-1] == (0.0, 0.0, 0.0, 0.0)
@@ -186,7 +193,7 @@ def test_first_fit_failure_leaves_the_detector_unknown_with_a_reason() -> None:
 
 def test_a_fit_that_cannot_converge_is_rejected() -> None:
     market = generate_market(seed=4, n_bars=2_000)
-    features = regime_features(close=market.close, **WINDOWS)[20:]
+    features = regime_features(close=market.close, **WINDOWS)[FIRST_FEATURE_BAR:]
     with pytest.raises(RegimeFitError, match="did not converge"):
         fit_regime_model(features=features, config=RegimeConfig(n_iter=1))
 
@@ -203,12 +210,12 @@ def test_non_positive_definite_covariances_are_refused() -> None:
 
 def test_online_filter_matches_a_reference_forward_recursion() -> None:
     market = generate_market(seed=12, n_bars=4_000)
-    features = regime_features(close=market.close, **WINDOWS)[20:]
+    features = regime_features(close=market.close, **WINDOWS)[FIRST_FEATURE_BAR:]
     config = RegimeConfig(min_history=1_000)
     model = fit_regime_model(features=features[:3_000], config=config)
     # Reference: textbook forward filter with scipy densities on the model's own inputs.
     inputs = features[3_000:].copy()
-    inputs[:, 1] = np.log(inputs[:, 1])
+    inputs[:, 1:3] = np.log(inputs[:, 1:3])
     standardised = (inputs - np.array(model.feature_mean)) / np.array(model.feature_scale)
     online = RegimeFilter(model=model)
     transitions = np.array(model.transitions)
@@ -258,6 +265,7 @@ def test_bad_bars_are_rejected() -> None:
     ("kwargs", "message"),
     [
         ({"volatility_window": 1}, "volatility_window"),
+        ({"volatility_window": 30, "long_volatility_window": 10}, "long_volatility_window"),
         ({"min_history": 2_000, "fit_window": 1_000}, "fit_window"),
         ({"tol": 0.0}, "tol"),
         ({"trading_params": {}}, "trading_params"),
