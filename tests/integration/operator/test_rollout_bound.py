@@ -11,21 +11,16 @@ ready, the next one rolls.
 
 from __future__ import annotations
 
-import threading
 import time
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
 from support.k8s import condition, wait_for
+from support.nodes import play_pod, ready_node
 from tradefleet_devtools.controlplane import ClusterAccess
-from tradefleet_devtools.devnode.kube import KubeApi
-from tradefleet_devtools.devnode.nodes import NodeKeeper, delete_nodes
-from tradefleet_devtools.devnode.settings import AgentSettings, NodeSpec, PodNetwork
 from tradefleet_devtools.operator_process import OperatorProcess
 
 pytestmark = pytest.mark.integration
@@ -42,28 +37,9 @@ SILENT_IP = "127.231.47.10"
 
 @pytest.fixture
 def kept_node(cluster: ClusterAccess) -> Iterator[str]:
-    """REGION's only node, kept Ready (status and Lease) while the test runs."""
-    name = f"rollouts-{uuid.uuid4().hex[:6]}"
-    settings = AgentSettings(
-        kubeconfig=cluster.kubeconfig, nodes=(NodeSpec(name=name, region=REGION),), heartbeat_s=5
-    )
-    api = KubeApi(kubeconfig=cluster.kubeconfig)
-    keeper = NodeKeeper(
-        api=api, settings=settings, network=PodNetwork(cidr=settings.pod_network, node_names=[name])
-    )
-    keeper.register()
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(settings.heartbeat_s):
-            keeper.heartbeat()
-
-    thread = threading.Thread(target=beat, daemon=True)
-    thread.start()
-    yield name
-    stop.set()
-    thread.join(timeout=10)
-    delete_nodes(api=api, names=[name])
+    """REGION's only node, kept Ready while the test runs."""
+    with ready_node(kubeconfig=cluster.kubeconfig, region=REGION, prefix="rollouts") as name:
+        yield name
 
 
 def _operator(*, cluster: ClusterAccess, workdir: Path, image: str) -> OperatorProcess:
@@ -117,30 +93,7 @@ def _play_ready(core_v1: client.CoreV1Api, namespace: str, bot: str, image: str)
             and pod.spec.containers[0].image == image
             and not pod.metadata.deletion_timestamp
         ):
-            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            ready = {"status": "True", "lastTransitionTime": now}
-            status = {
-                "phase": "Running",
-                "podIP": SILENT_IP,
-                "podIPs": [{"ip": SILENT_IP}],
-                "startTime": now,
-                "conditions": [
-                    {"type": t, **ready}
-                    for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
-                ],
-                "containerStatuses": [
-                    {
-                        "name": "runtime",
-                        "image": image,
-                        "imageID": "",
-                        "ready": True,
-                        "restartCount": 0,
-                        "started": True,
-                        "state": {"running": {"startedAt": now}},
-                    }
-                ],
-            }
-            core_v1.patch_namespaced_pod_status(pod.metadata.name, namespace, {"status": status})
+            play_pod(core_v1, pod=pod, ip=SILENT_IP, container="runtime")
             return True
     return False
 
