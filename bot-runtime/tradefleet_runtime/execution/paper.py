@@ -438,6 +438,19 @@ class PaperVenue(Venue):
             for o in self._orders
         ):
             raise DuplicateOrder(f"paper: client order id {request.client_order_id} is open")
+        if request.close_position and any(
+            o.status is OrderStatus.OPEN
+            and o.amount is None
+            and (o.symbol, o.side, o.order_type)
+            == (request.symbol, request.side, request.order_type)
+            for o in self._orders
+        ):
+            # As Binance (-4130): one closePosition order per type and side, so a stop placed
+            # again (a restart, a lost reply) never doubles.
+            raise InvalidOrderError(
+                f"paper: {request.client_order_id}: a closePosition {request.order_type.value} "
+                f"{request.side.value} is already open"
+            )
         book = await self._sync(request.symbol)
         amount = (
             None

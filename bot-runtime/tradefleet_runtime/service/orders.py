@@ -250,7 +250,7 @@ class OrderPath:
         found = position_from(
             positions, previous=self.position, tracked={}, symbol=self.symbol, now_ms=now_ms()
         )
-        if found.is_flat:
+        if found.is_flat or exchange_stop_of(self.tracked.values(), found) is not None:
             return True
         if found.stop_price is None:
             found = replace(found, stop_price=self._planned_stop(found))

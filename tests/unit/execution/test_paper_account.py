@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from tradefleet_runtime.execution import paper
-from tradefleet_runtime.execution.errors import VenueConfigurationError
+from tradefleet_runtime.execution.errors import InvalidOrderError, VenueConfigurationError
 from tradefleet_runtime.execution.model import (
     OrderRequest,
     OrderSide,
@@ -238,3 +238,19 @@ async def test_old_final_orders_are_forgotten_open_ones_never(
         ("tf-4", OrderStatus.FILLED),
     ]
     assert journal.last.next_order_number == 6
+
+
+async def test_a_second_close_position_stop_on_one_side_is_refused_as_on_binance(
+    book: Book,
+) -> None:
+    venue = venue_on(book, journal=ListJournal())
+    await venue.create_order(market("tf-entry"))
+    await venue.create_order(stop("tf-sl-1"))
+
+    with pytest.raises(InvalidOrderError, match="already open"):
+        await venue.create_order(stop("tf-sl-2", trigger_price=29_400.0))
+
+    await venue.cancel_order(symbol=BTC, client_order_id="tf-sl-1", conditional=True)
+    again = await venue.create_order(stop("tf-sl-3", trigger_price=29_400.0))
+    assert again.status is OrderStatus.OPEN
+    assert [o.client_order_id for o in await venue.fetch_open_orders(symbol=BTC)] == ["tf-sl-3"]
