@@ -432,7 +432,8 @@ class PaperVenue(Venue):
         async with self._changing_account():
             return await self._place(request)
 
-    async def _place(self, request: OrderRequest) -> Order:
+    def _refuse_duplicates(self, request: OrderRequest) -> None:
+        """A client order id that is open, or a second closePosition order, is refused."""
         if any(
             o.client_order_id == request.client_order_id and o.status is OrderStatus.OPEN
             for o in self._orders
@@ -451,6 +452,9 @@ class PaperVenue(Venue):
                 f"paper: {request.client_order_id}: a closePosition {request.order_type.value} "
                 f"{request.side.value} is already open"
             )
+
+    async def _place(self, request: OrderRequest) -> Order:
+        self._refuse_duplicates(request)
         book = await self._sync(request.symbol)
         amount = (
             None
