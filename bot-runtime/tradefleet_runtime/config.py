@@ -237,14 +237,22 @@ class SourceRef:
     redis_stream: str
 
 
+# Share of the fused score a strategy plugin decides unless spec.strategy.strategyWeight says.
+DEFAULT_STRATEGY_WEIGHT = 0.5
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StrategySettings:
+    """``spec.strategy``: with a plugin (any name but ``fusion``), ``strategy_weight`` is its share
+    of the fused score; the signal engines share the rest in their ``fusion_weights`` proportions."""
+
     name: str
     timeframe: str
     fusion_weights: Mapping[str, float]
     thresholds: Thresholds
     regime_params: Mapping[RegimeLabel, RegimeTradingParams]
     parameters: Mapping[str, Any]
+    strategy_weight: float = DEFAULT_STRATEGY_WEIGHT
 
     @property
     def bar_seconds(self) -> int:
@@ -420,6 +428,9 @@ def _strategy(raw: Mapping[str, Any]) -> StrategySettings:
         thresholds=_thresholds(_optional_object(block, "thresholds", path=path)),
         regime_params=_regime_params(_optional_object(block, "regimeParameters", path=path)),
         parameters=MappingProxyType(dict(_optional_object(block, "parameters", path=path))),
+        strategy_weight=_number(
+            block, "strategyWeight", path=path, default=DEFAULT_STRATEGY_WEIGHT, low=0.0, high=1.0
+        ),
     )
 
 

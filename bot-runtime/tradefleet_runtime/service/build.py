@@ -50,9 +50,6 @@ from tradefleet_runtime.strategies import (
     create_strategy,
 )
 
-# Share of the fused score a strategy plugin decides when spec.strategy.name names one.
-STRATEGY_WEIGHT = 0.5
-
 
 class StartupError(Exception):
     """The runtime cannot start as configured (missing credentials, unusable venue)."""
@@ -66,14 +63,15 @@ def quote_currency(symbol: str) -> str:
 
 
 def fusion_weights_of(config: RuntimeConfig) -> dict[str, float]:
-    """The configured weights; with a strategy plugin it takes ``STRATEGY_WEIGHT`` of the total
-    and the signal engines share the rest in their configured proportions."""
+    """The configured weights; with a strategy plugin it takes ``spec.strategy.strategyWeight``
+    of the total and the signal engines share the rest in their configured proportions."""
     weights = dict(config.strategy.fusion_weights)
     if config.strategy.name == FUSION_ONLY:
         return weights
+    share = config.strategy.strategy_weight
     return {
-        **{name: weight * (1.0 - STRATEGY_WEIGHT) for name, weight in weights.items()},
-        STRATEGY_COMPONENT: STRATEGY_WEIGHT,
+        **{name: weight * (1.0 - share) for name, weight in weights.items()},
+        STRATEGY_COMPONENT: share,
     }
 
 

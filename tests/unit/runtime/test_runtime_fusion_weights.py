@@ -34,3 +34,23 @@ def test_an_unknown_plugin_is_a_config_error() -> None:
     document["strategy"]["name"] = "martingale"
     with pytest.raises(ConfigError, match="martingale"):
         build_strategy(parse_runtime_config(document))
+
+
+def test_the_strategy_weight_is_read_from_the_spec() -> None:
+    document = copy.deepcopy(RENDERED)
+    document["strategy"]["name"] = "mean_reversion"
+    document["strategy"]["strategyWeight"] = 0.3
+    config = parse_runtime_config(document)
+    weights = fusion_weights_of(config)
+    assert weights["strategy"] == pytest.approx(0.3)
+    assert weights["regime"] == pytest.approx(0.25 * 0.7)
+    assert sum(weights.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("weight", [1.5, -0.1, "half", True])
+def test_a_strategy_weight_outside_zero_to_one_is_a_config_error(weight: object) -> None:
+    document = copy.deepcopy(RENDERED)
+    document["strategy"]["name"] = "ema_rsi"
+    document["strategy"]["strategyWeight"] = weight
+    with pytest.raises(ConfigError, match="strategyWeight"):
+        parse_runtime_config(document)
