@@ -552,6 +552,13 @@ def bot_status(*, parts: BotStatusParts, phase: BotPhase) -> dict[str, Any]:
         status["optimizer"] = dict(parts.optimizer)
     if parts.rollback.last_good:
         status["lastGoodRevision"] = int(parts.rollback.last_good)
+    good_image = (
+        parts.plan.image
+        if parts.rollback.last_good == parts.plan.revision.number
+        else parts.plan.last_good_image
+    )
+    if good_image:
+        status["lastGoodImage"] = good_image
     if parts.rollback.rollback:
         status["rollback"] = dict(parts.rollback.rollback)
     status["phase"] = str(phase)

@@ -315,6 +315,7 @@ class Reconciler:
                 kept=kept,
                 previous_status=bot.previous,
                 now=bot.now,
+                deployment=bot.children.get(bot.workload),
             ),
             kept=kept,
             previous_status=bot.previous,

@@ -22,7 +22,12 @@ from typing import Any
 
 from tradefleet_operator.conditions import format_time, parse_time
 from tradefleet_operator.optimizer import OptimizerResult
-from tradefleet_operator.render import ANNOTATION_CONFIG_HASH, Revision, content_hash
+from tradefleet_operator.render import (
+    ANNOTATION_CONFIG_HASH,
+    ANNOTATION_REVISION,
+    Revision,
+    content_hash,
+)
 from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.spec import SelfHealingSpec, TradingBotSpec, parse_trading_bot_spec
 
@@ -98,9 +103,12 @@ class RevisionPlan:
     workload_spec: TradingBotSpec
     # When the revision started rolling out (RFC 3339); its progress deadline counts from here.
     since: str
-    # The runtime image its pods run: the revision's own (a revision kept from before images were
-    # part of it runs the current one).
+    # The runtime image its pods run: the revision's own. A revision kept from before images were
+    # part of revisions runs the image it last ran healthy (``last_good_image``) when it is the
+    # last good one, else the current one.
     image: str | None = None
+    # The image the last good revision ran (``status.lastGoodImage``), known once it ran healthy.
+    last_good_image: str | None = None
     # A new revision waits for a rollout slot: this is the current one, kept running meanwhile.
     queued: bool = False
 
@@ -112,11 +120,17 @@ def plan_revision(
     kept: Iterable[Mapping[str, Any]],
     previous_status: Mapping[str, Any],
     now: datetime,
+    deployment: Mapping[str, Any] | None = None,
 ) -> RevisionPlan:
-    """The revision for the spec's ``content``, or the last good one while that content failed."""
+    """The revision for the spec's ``content``, or the last good one while that content failed.
+
+    ``deployment`` is the bot's Deployment as it is: while it runs the last good revision, the
+    image it runs is that revision's.
+    """
     kept = list(kept)
     rollback = previous_status.get("rollback") or {}
     last_good = previous_status.get("lastGoodRevision")
+    good_image = _last_good_image(previous_status=previous_status, deployment=deployment)
     pinned = None
     if rollback.get("failedHash") == content_hash(content) and last_good:
         pinned = kept_revision(kept=kept, number=int(last_good))
@@ -137,8 +151,28 @@ def plan_revision(
         pinned=pinned is not None,
         workload_spec=workload_spec,
         since=since,
-        image=_image(revision, fallback=content),
+        image=_image(
+            revision,
+            fallback={"image": good_image}
+            if good_image and last_good and revision.number == int(last_good)
+            else content,
+        ),
+        last_good_image=good_image,
     )
+
+
+def _last_good_image(
+    *, previous_status: Mapping[str, Any], deployment: Mapping[str, Any] | None
+) -> str | None:
+    last_good = previous_status.get("lastGoodRevision")
+    template = ((deployment or {}).get("spec") or {}).get("template") or {}
+    running = ((template.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_REVISION)
+    if last_good and running == str(last_good):
+        image = running_image(deployment)
+        if image:
+            return image
+    known = previous_status.get("lastGoodImage")
+    return str(known) if known else None
 
 
 def running_image(deployment: Mapping[str, Any] | None) -> str | None:
@@ -220,6 +254,7 @@ def plan_rollout(
         workload_spec=parse_trading_bot_spec(held.content.get("spec") or {}),
         since=str(previous_status.get("currentRevisionSince") or plan.since),
         image=_image(held, fallback={"image": running_image or plan.image}),
+        last_good_image=plan.last_good_image,
         queued=True,
     )
 

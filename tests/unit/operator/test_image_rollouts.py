@@ -18,12 +18,16 @@ import pytest
 from succession_support import SETTINGS, FakeKube, stamp
 from tradefleet_operator.outcome import Outcome
 from tradefleet_operator.reconcile import Reconciler
+from tradefleet_operator.render import content_hash
 from tradefleet_operator.settings import OperatorSettings, SettingsError, load_settings
+from tradefleet_operator.spec import SelfHealingSpec
 
 pytestmark = pytest.mark.unit
 
 OLD = replace(SETTINGS, runtime_image="registry.example/bot-runtime:1.0")
 NEW_IMAGE = "registry.example/bot-runtime:1.1"
+# spec.selfHealing.progressDeadlineSeconds, the default.
+DEADLINE_S = SelfHealingSpec().progress_deadline_seconds
 
 
 def _body(name: str) -> dict[str, Any]:
@@ -120,8 +124,7 @@ async def test_a_new_runtime_image_is_a_new_revision_that_rolls_back_when_unheal
     )
     assert kept["data"]["image"] == NEW_IMAGE
     # The new image never becomes available: past the progress deadline it is rolled back.
-    deadline = int(bot.body["spec"].get("selfHealing", {}).get("progressDeadlineSeconds", 600))
-    bot.started_at(datetime.now(UTC) - timedelta(seconds=deadline + 5))
+    bot.started_at(datetime.now(UTC) - timedelta(seconds=DEADLINE_S + 5))
     outcome = await bot.run(upgraded, kube)
     assert outcome.status["rollback"]["toRevision"] == 1
     outcome = await bot.run(upgraded, kube)
@@ -130,6 +133,27 @@ async def test_a_new_runtime_image_is_a_new_revision_that_rolls_back_when_unheal
     # And it stays there while the operator's image is the one that failed.
     await bot.run(upgraded, kube)
     assert bot.image == OLD.runtime_image
+
+
+async def test_the_first_upgrade_rolls_back_to_the_image_a_revision_without_one_ran() -> None:
+    """A revision kept by an operator from before images were part of revisions has no image: a
+    rollback to it restores the image its Deployment ran, not the new one that failed."""
+    bot = Bot("alpha")
+    await _healthy(bot, settings=OLD)
+    legacy = next(obj for (kind, _), obj in bot.children.items() if kind == "ControllerRevision")
+    del legacy["data"]["image"]
+    legacy["metadata"]["annotations"]["tradefleet.io/config-hash"] = content_hash(legacy["data"])
+    bot.body["status"].pop("lastGoodImage", None)
+    kube = FakeKube()
+    upgraded = Reconciler(kube=kube, settings=replace(OLD, runtime_image=NEW_IMAGE))  # type: ignore[arg-type]
+    outcome = await bot.run(upgraded, kube)
+    assert outcome.status["currentRevision"] == 2 and bot.image == NEW_IMAGE
+    bot.started_at(datetime.now(UTC) - timedelta(seconds=DEADLINE_S + 5))
+    await bot.run(upgraded, kube)
+    outcome = await bot.run(upgraded, kube)
+    assert outcome.status["currentRevision"] == 1
+    assert bot.image == OLD.runtime_image, "the rollback ran the image that failed"
+    assert outcome.status["lastGoodImage"] == OLD.runtime_image
 
 
 async def test_at_most_max_concurrent_rollouts_bots_of_a_region_roll_at_once() -> None:
