@@ -467,7 +467,8 @@ def render_controller_revision(*, owner: Owner, revision: Revision) -> dict[str,
 def render_source_children(
     *, owner: Owner, spec: SignalSourceSpec, raw_spec: Mapping[str, Any], settings: OperatorSettings
 ) -> list[dict[str, Any]]:
-    """A SignalSource's ConfigMap, Deployment and Service; it publishes to its Redis stream."""
+    """A SignalSource's ConfigMap, Deployment and Service; it publishes to its Redis stream, from a
+    node of the operator's region."""
     labels = source_labels(source=owner.name)
     name = child_name(owner=owner.name, suffix="sigsrc")
     config = {
@@ -515,6 +516,9 @@ def render_source_children(
                     },
                     "spec": {
                         "automountServiceAccountToken": False,
+                        # On the nodes of the region whose operator runs it: its image, command
+                        # and Redis URL are that region's.
+                        "affinity": region_affinity(settings.region),
                         "securityContext": pod_security(),
                         "containers": [
                             {

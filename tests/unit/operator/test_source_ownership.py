@@ -166,6 +166,10 @@ async def test_of_two_operators_one_claims_the_source_and_the_other_never_writes
     )
     assert "tokyo-redis" in _config(cluster)
     assert cluster.source["status"]["region"] == "ap-northeast-1"
+    # On Tokyo's nodes, near Tokyo's Redis, with Tokyo's image.
+    pod = cluster.children[("Deployment", "news-sigsrc")]["spec"]["template"]["spec"]
+    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert "ap-northeast-1" in str(terms["nodeSelectorTerms"])
     settled = len(cluster.writes)
     await tokyo.run()
     await singapore.run()
