@@ -124,6 +124,11 @@ class StrategyParameters:
     stop_loss_pct: float = 1.0
     take_profit_pct: float = 2.0
     risk_per_trade_pct: float = 0.5
+    bollinger_period: int = 20
+    bollinger_std_dev: float = 2.0
+    breakout_lookback: int = 20
+    volume_window: int = 20
+    volume_spike_multiplier: float = 1.5
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -136,6 +141,7 @@ class StrategySpec:
     thresholds: SignalThresholds = SignalThresholds()
     signal_sources: tuple[SignalSourceRef, ...] = ()
     regime_parameters: RegimeParametersSet = RegimeParametersSet()
+    strategy_weight: float = 0.5
     parameters: StrategyParameters = StrategyParameters()
 
 
