@@ -397,7 +397,8 @@ REASONS: tuple[ReasonDoc, ...] = (
     _doc(
         _R.ALL_SOURCES_READY,
         (_C.SIGNAL_SOURCES_READY,),
-        "every referenced SignalSource publishes",
+        "every referenced SignalSource publishes, for the bot's symbol (or its base/quote pair), "
+        "a value with confidence above 0",
         _NOTHING,
     ),
     _doc(
@@ -409,8 +410,9 @@ REASONS: tuple[ReasonDoc, ...] = (
     _doc(
         _R.SIGNAL_SOURCE_NOT_READY,
         (_C.SIGNAL_SOURCES_READY,),
-        "a referenced SignalSource does not publish yet",
-        "look at the SignalSource's Ready condition",
+        "a referenced SignalSource does not publish yet, or publishes nothing with confidence "
+        "above 0 for the bot's symbol; its weight is redistributed",
+        "look at the SignalSource's Ready condition and status.lastValues",
     ),
     _doc(_R.PUBLISHING, (_C.READY,), "(SignalSource) values are published on time", _NOTHING),
     _doc(
