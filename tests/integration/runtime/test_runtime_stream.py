@@ -30,6 +30,8 @@ from websockets.exceptions import ConnectionClosed
 
 pytestmark = pytest.mark.integration
 
+MAX_CLIENTS = 32  # docs/runtime-api.md
+
 EVENT_FIELDS = {"type", "at", "data"}
 STATUS_FIELDS = {
     "bot",
@@ -237,3 +239,25 @@ async def test_slow_and_vanished_clients_leave_the_bot_and_other_clients_alone(
             sock.close()
     log = trading.log()
     assert "Traceback" not in log and "Exception in ASGI application" not in log
+
+
+async def test_stream_clients_beyond_the_cap_are_turned_away_until_a_slot_frees(
+    trading: RuntimeProcess,
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(stream(trading)) for _ in range(MAX_CLIENTS)]
+        for client in clients:
+            assert (await next_event(client))["type"] == "hello"
+
+        async with stream(trading) as refused:
+            with pytest.raises(ConnectionClosed):
+                await next_event(refused)
+            assert refused.close_code == 1013  # try again later
+            assert "at most 32 stream clients" in (refused.close_reason or "")
+
+        await clients[0].close()
+        await asyncio.sleep(0.2)
+        async with stream(trading) as admitted:
+            assert (await next_event(admitted))["type"] == "hello"
+        assert (await next_event(clients[1]))["type"] in ("decision", "heartbeat", "metrics")
+    assert (await trading.get("/healthz")).json()["heartbeatAgeSeconds"] < 1.0

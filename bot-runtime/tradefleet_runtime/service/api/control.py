@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from tradefleet_runtime.service.api.replies import Replies, scrub
 from tradefleet_runtime.service.api.view import ControlView
 from tradefleet_runtime.service.control import COMMANDS
+from tradefleet_runtime.service.events import TooManySubscribersError
 
 WS_HEARTBEAT_S = 5.0
 
@@ -45,7 +46,13 @@ def control_router(*, view: ControlView) -> APIRouter:
     @router.websocket("/ws/stream")
     async def stream(websocket: WebSocket) -> None:
         await websocket.accept()
-        with view.subscribe() as queue:
+        try:
+            subscription = view.subscribe()
+        except TooManySubscribersError as error:
+            # 1013: try again later (RFC 6455 registry).
+            await websocket.close(code=1013, reason=str(error))
+            return
+        with subscription as queue:
             # Reading alongside sending answers a client's close at once (unread, the client
             # waited out its close timeout) and ends the stream as soon as the server stops.
             sender = asyncio.create_task(_send_events(view, websocket=websocket, queue=queue))
