@@ -71,7 +71,7 @@ class ExternalCluster:
     """A cluster the stack does not start, with nodes of its own labelled with the regions.
 
     ``pod_host`` is this machine's address as the cluster's pods reach it (kind: its docker
-    network's gateway); Redis and the exchange listen there as well as on 127.0.0.1. The runtime's
+    network's gateway): the exchange listens there, Redis there and on 127.0.0.1. The runtime's
     pods run ``runtime_image`` (the optimiser's Jobs ``optimizer_image``, else the runtime's), or,
     without one, the project's Python from this machine (nodes that run commands: the dev agent).
     """
@@ -356,13 +356,14 @@ class LocalStack:
             self.plane.stop()
 
 
-def container_main_pid(container_id: str, *, proc: Path = Path("/proc")) -> int | None:
+def container_main_pid(container_id: str) -> int | None:
     """Host PID of a container's main process: of the processes whose cgroup path names the
-    container's id, the one whose parent is not among them. None when no process has it."""
+    container's id, the (lowest) one whose parent is not among them (a `kubectl exec`'s process
+    is the shim's child too, but started later). None when no process has it."""
     if not re.fullmatch(r"[0-9a-f]{12,}", container_id):
         return None
     members: dict[int, int] = {}
-    for entry in proc.iterdir():
+    for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
