@@ -4,8 +4,8 @@ the local exchange and a Redis running ``appendfsync everysec``, with faults dra
 Each trial (``tradefleet_devtools.soak``) kills the runtime at random moments (including
 between the exchange accepting an order and Redis recording it), kills Redis, starts a second
 runtime for the same bot, makes the exchange unreachable and injects the exchange's other
-faults (all but ``clock_skew`` and ``auth_failure``, left out of the draw: the runtime does
-not resync its clock yet, and an authentication failure halts a bot for a human by design),
+faults (all but ``auth_failure``, left out of the draw: an authentication failure halts a bot
+for a human by design),
 then lets the bot settle and checks the invariants from the exchange's own ledger: at most
 one order per decision, position equals the sum of fills, every open position protected
 within 2 s, no orphan orders, no order sent by a fenced runtime, reported equity matches the
