@@ -228,13 +228,30 @@ def _parse_price(*, text: str, column: str, row: int) -> float:
         raise BacktestDataError(f"row {row}: {column} {text!r} is not a number") from None
 
 
-def load_csv(path: Path) -> BarSeries:
-    """Bars from a CSV with a header naming timestamp, open, high, low, close, volume.
+def _header(names: list[str]) -> list[str]:
+    """Canonical column names: lower case, ``time``/``date``/``datetime`` read as timestamp.
 
-    Column names are matched case-insensitively (``time``/``date`` also name the
-    timestamp); timestamps are epoch seconds, epoch milliseconds or ISO-8601. The bar
-    length is the most common gap between timestamps.
+    A first column without a name is the index ``DataFrame.to_csv()`` writes: bars indexed
+    by time when no other column names the timestamp, an ignored column otherwise.
     """
+    aliases = {"time": "timestamp", "date": "timestamp", "datetime": "timestamp"}
+    header = [aliases.get(name, name) for name in (name.strip().lower() for name in names)]
+    if header and header[0] == "" and "timestamp" not in header:
+        header[0] = "timestamp"
+    return header
+
+
+def _refuse_row_numbers(*, path: Path, body: list[list[str]]) -> None:
+    """Raise when the unnamed index taken for the times counts rows (pandas' RangeIndex)."""
+    firsts = [row[0].strip() for row in body[:3] if row]
+    if len(firsts) >= 2 and firsts == [str(number) for number in range(len(firsts))]:
+        raise BacktestDataError(
+            f"{path}: the unnamed first column holds row numbers, not times, and no other "
+            "column is named timestamp, time or date"
+        )
+
+
+def _read_rows(path: Path) -> list[list[str]]:
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.reader(handle))
@@ -244,9 +261,19 @@ def load_csv(path: Path) -> BarSeries:
         raise BacktestDataError(f"{path} is not UTF-8 text: {error}") from error
     if not rows:
         raise BacktestDataError(f"{path} is empty")
-    header = [name.strip().lower() for name in rows[0]]
-    aliases = {"time": "timestamp", "date": "timestamp", "datetime": "timestamp"}
-    header = [aliases.get(name, name) for name in header]
+    return rows
+
+
+def load_csv(path: Path) -> BarSeries:
+    """Bars from a CSV with a header naming timestamp, open, high, low, close, volume.
+
+    Column names are matched case-insensitively (``time``/``date`` also name the
+    timestamp); timestamps are epoch seconds, epoch milliseconds or ISO-8601. A first
+    column without a name (the index ``DataFrame.to_csv()`` writes) holds the times when
+    no column is named for them. The bar length is the most common gap between timestamps.
+    """
+    rows = _read_rows(path)
+    header = _header(rows[0])
     missing = [name for name in _CSV_COLUMNS if name not in header]
     if missing:
         raise BacktestDataError(
@@ -254,6 +281,8 @@ def load_csv(path: Path) -> BarSeries:
         )
     index = {name: header.index(name) for name in _CSV_COLUMNS}
     body = [row for row in rows[1:] if any(cell.strip() for cell in row)]
+    if rows[0][0].strip() == "" and index["timestamp"] == 0:
+        _refuse_row_numbers(path=path, body=body)
     stamps: list[int] = []
     values: dict[str, list[float]] = {name: [] for name in _CSV_COLUMNS[1:]}
     for number, row in enumerate(body, start=2):

@@ -57,6 +57,45 @@ def test_bad_csv_files_are_refused_with_the_row(tmp_path: Path, text: str, messa
         load_csv(path)
 
 
+# What ``DataFrame.to_csv()`` writes for OHLCV bars indexed by time: the index is the first
+# column and has no name (pandas 3.1, an unnamed DatetimeIndex, UTC and naive).
+PANDAS_TIME_INDEX = """,open,high,low,close,volume
+2024-01-01 00:00:00+00:00,100.0,101.0,99.0,100.5,10.0
+2024-01-01 00:01:00+00:00,100.5,102.0,100.0,101.5,12.0
+2024-01-01 00:02:00+00:00,101.5,101.5,100.5,101.0,8.0
+"""
+# ... and for bars with a timestamp column and the default RangeIndex.
+PANDAS_ROW_INDEX = """,timestamp,open,high,low,close,volume
+0,1704067200000,100.0,101.0,99.0,100.5,10.0
+1,1704067260000,100.5,102.0,100.0,101.5,12.0
+2,1704067320000,101.5,101.5,100.5,101.0,8.0
+"""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [PANDAS_TIME_INDEX, PANDAS_TIME_INDEX.replace("+00:00", ""), PANDAS_ROW_INDEX],
+    ids=["utc-index", "naive-index", "row-index"],
+)
+def test_a_csv_written_by_pandas_with_its_index_loads(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "bars.csv"
+    path.write_text(text)
+    bars = load_csv(path)
+    assert bars.timestamp_ms.tolist() == [1_704_067_200_000, 1_704_067_260_000, 1_704_067_320_000]
+    assert bars.bar_seconds == 60
+    np.testing.assert_array_equal(bars.close, [100.5, 101.5, 101.0])
+    np.testing.assert_array_equal(bars.volume, [10.0, 12.0, 8.0])
+
+
+def test_an_unnamed_row_number_column_is_not_taken_for_times(tmp_path: Path) -> None:
+    # Bars without a time column, written with pandas' default RangeIndex: 0, 1, 2 would
+    # read as epoch seconds of 1970.
+    path = tmp_path / "bars.csv"
+    path.write_text(",open,high,low,close,volume\n0,1,1,1,1,0\n1,1,2,1,2,0\n2,2,2,1,1,0\n")
+    with pytest.raises(BacktestDataError, match="row numbers, not times"):
+        load_csv(path)
+
+
 def test_a_missing_file_is_a_data_error(tmp_path: Path) -> None:
     with pytest.raises(BacktestDataError, match="cannot read"):
         load_csv(tmp_path / "absent.csv")
