@@ -34,6 +34,7 @@ from tradefleet_runtime.backtest.search import (
     search,
     tuned_spec,
 )
+from tradefleet_runtime.backtest.timerange import TimeRange, bars_in, parse_timerange
 from tradefleet_runtime.backtest.walk_forward import WalkForwardReport, walk_forward
 from tradefleet_runtime.risk.errors import RiskError
 from tradefleet_runtime.signals.errors import SignalError
@@ -43,6 +44,7 @@ from tradefleet_runtime.strategies.parameters import StrategyParameters
 from tradefleet_runtime.strategies.registry import STRATEGIES
 
 _TOP_TRIALS = 10
+_DEFAULT_BARS = 5_000
 
 
 def _parse_param(text: str) -> tuple[str, int | float]:
@@ -59,12 +61,31 @@ def _parse_param(text: str) -> tuple[str, int | float]:
     return key, number
 
 
+def _timerange(text: str) -> TimeRange:
+    try:
+        return parse_timerange(text)
+    except BacktestConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", type=Path, help="CSV with timestamp,open,high,low,close,volume")
     source.add_argument("--synthetic", type=int, metavar="SEED", help="labelled synthetic market")
     parser.add_argument(
-        "--bars", type=int, default=5_000, help="synthetic bars, or the last N bars of the CSV"
+        "--bars",
+        type=int,
+        default=None,
+        help="synthetic bars (5000), or the last N bars of the CSV (default 5000, or every bar "
+        "of --timerange)",
+    )
+    parser.add_argument(
+        "--timerange",
+        type=_timerange,
+        default=None,
+        metavar="START-END",
+        help="bars of the CSV opening in [START, END): YYYYMMDD, epoch s or ms; an end may be "
+        "left out (20240101-, -20240301)",
     )
     parser.add_argument("--bar-seconds", type=int, default=60, help="synthetic bar length")
     parser.add_argument(
@@ -119,12 +140,24 @@ def _parser() -> argparse.ArgumentParser:
 
 def _bars(arguments: argparse.Namespace) -> BarSeries:
     count = arguments.bars
-    if count < 2:
+    if count is not None and count < 2:
         raise BacktestConfigError(f"--bars must be >= 2, got {count}")
-    if arguments.data is not None:
-        bars = load_csv(arguments.data)
-        return bars.window(start=max(0, len(bars) - count), stop=len(bars))
-    return synthetic_bars(seed=arguments.synthetic, n_bars=count, bar_seconds=arguments.bar_seconds)
+    if arguments.data is None:
+        if arguments.timerange is not None:
+            raise BacktestConfigError("--timerange selects bars of --data, not --synthetic")
+        return synthetic_bars(
+            seed=arguments.synthetic,
+            n_bars=count or _DEFAULT_BARS,
+            bar_seconds=arguments.bar_seconds,
+        )
+    bars = load_csv(arguments.data)
+    if arguments.timerange is not None:
+        bars = bars_in(bars, arguments.timerange)
+    elif count is None:
+        count = _DEFAULT_BARS
+    if count is None or count >= len(bars):
+        return bars
+    return bars.window(start=len(bars) - count, stop=len(bars))
 
 
 def _config(arguments: argparse.Namespace) -> BacktestConfig:
@@ -144,6 +177,8 @@ def _source(arguments: argparse.Namespace, bars: BarSeries) -> str:
         if arguments.data is not None
         else f"synthetic seed {arguments.synthetic}"
     )
+    if arguments.timerange is not None:
+        origin = f"{origin} {arguments.timerange.describe()}"
     return f"{origin}, {len(bars):,} bars of {bars.bar_seconds} s"
 
 
