@@ -114,6 +114,7 @@ def test_kind_e2e_names_the_missing_kind(tmp_path: Path) -> None:
 
 
 def test_kind_e2e_says_when_the_docker_engine_is_down(tmp_path: Path) -> None:
-    done = _run_without(tmp_path, fake={"docker": 1, "kind": 0, "kubectl": 0})
+    tools = {"kind": 0, "kubectl": 0, "python3": 0, "redis-server": 0, "ip": 0}
+    done = _run_without(tmp_path, fake={"docker": 1, **tools})
     assert done.returncode == 1
     assert "the Docker engine is not reachable" in done.stderr
