@@ -1,12 +1,15 @@
 """Reading a feed document from a local file or an HTTP(S) URL.
 
 Used by the whale, sentiment and macro sources so that every file/HTTP feed is read,
-timed out and reported the same way; failures become :class:`SignalSourceError`.
+timed out and reported the same way; failures become :class:`FeedError`, a
+:class:`SignalSourceError` whose message starts with its :class:`FeedProblem` (``timeout: ...``,
+``truncated: ...``), so a source's problems say what kind of failure each feed had.
 """
 
 from __future__ import annotations
 
 import asyncio
+from enum import StrEnum
 from pathlib import Path
 
 import httpx
@@ -14,6 +17,25 @@ import httpx
 from tradefleet_runtime.signals.errors import SignalSourceError
 
 _FILE_SCHEME = "file://"
+
+
+class FeedProblem(StrEnum):
+    """What went wrong with a feed, as its problem line starts."""
+
+    UNREACHABLE = "unreachable"
+    TIMEOUT = "timeout"
+    TRUNCATED = "truncated"
+    HTTP_STATUS = "http status"
+    MALFORMED = "malformed"
+    NOT_A_FEED = "not a feed"
+
+
+class FeedError(SignalSourceError):
+    """A feed that could not be read or parsed, with the kind of failure first."""
+
+    def __init__(self, problem: FeedProblem, detail: str) -> None:
+        super().__init__(f"{problem.value}: {detail}")
+        self.problem = problem
 
 
 def is_http_location(location: str) -> bool:
@@ -42,8 +64,15 @@ async def _read_http(*, location: str, timeout_s: float, client: httpx.AsyncClie
                 response = await own_client.get(location)
         else:
             response = await client.get(location, timeout=timeout_s)
+    except httpx.TimeoutException as error:
+        raise FeedError(
+            FeedProblem.TIMEOUT, f"no complete answer within {timeout_s:g} s ({error!r})"
+        ) from error
+    except httpx.RemoteProtocolError as error:
+        # The server closed the connection mid-answer (a body shorter than its Content-Length).
+        raise FeedError(FeedProblem.TRUNCATED, str(error) or repr(error)) from error
     except httpx.HTTPError as error:
-        raise SignalSourceError(f"cannot fetch feed {location}: {error!r}") from error
+        raise FeedError(FeedProblem.UNREACHABLE, repr(error)) from error
     if response.status_code != httpx.codes.OK:
-        raise SignalSourceError(f"feed {location} answered HTTP {response.status_code}")
+        raise FeedError(FeedProblem.HTTP_STATUS, f"answered HTTP {response.status_code}")
     return response.content

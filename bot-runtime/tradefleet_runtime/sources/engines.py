@@ -4,8 +4,10 @@
 :class:`SourceEngine`; the SignalSource service calls :meth:`SourceEngine.readings` every
 ``intervalSeconds``. Kinds:
 
-* ``sentiment``: every feed (a JSON list of articles) is read; each article is weighted by its
-  feed's credibility; keywords extend the word lists; an LLM scores headlines when enabled.
+* ``sentiment``: every feed (RSS 2.0, Atom, or a JSON list of articles) is read; each article is
+  scored on its own, counts for the coins it names (every coin when it names none) and is
+  weighted by its feed's credibility; keywords extend the word lists; an LLM scores headlines
+  when enabled.
 * ``macro``: feeds (JSON events when the URL ends in ``.json``, RSS otherwise) plus the
   configured ``assetBiases`` as standing events.
 * ``whale``: transfers from ``feedUrl`` (JSON) or ``redisStream``, thresholds by asset in USD.
@@ -38,6 +40,7 @@ from tradefleet_runtime.signals.macro import (
     MacroMonitor,
     assess_events,
 )
+from tradefleet_runtime.signals.news_feeds import read_news_feed
 from tradefleet_runtime.signals.reading import SignalReading, clamp_unit
 from tradefleet_runtime.signals.sentiment import (
     DEFAULT_BEARISH_WORDS,
@@ -46,7 +49,6 @@ from tradefleet_runtime.signals.sentiment import (
     LlmConfig,
     SentimentAnalyzer,
     SentimentConfig,
-    parse_articles,
 )
 from tradefleet_runtime.signals.whale import (
     JsonFeedWhaleSource,
@@ -60,6 +62,12 @@ from tradefleet_runtime.sources.stream import SourceReading
 
 _JSON_PATH_STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[([0-9]+)\]")
 FEED_TIMEOUT_S = 10.0
+# Names an article may use for a coin besides its ticker (matched as whole words).
+COIN_NAMES: Mapping[str, tuple[str, ...]] = {
+    "BTC": ("bitcoin",), "ETH": ("ethereum", "ether"), "SOL": ("solana",), "XRP": ("ripple",),
+    "ADA": ("cardano",), "DOGE": ("dogecoin",), "AVAX": ("avalanche",), "DOT": ("polkadot",),
+    "LTC": ("litecoin",), "LINK": ("chainlink",), "BNB": ("binance coin",), "TRX": ("tron",),
+}  # fmt: skip
 
 
 def _coin(symbol: str) -> str:
@@ -90,8 +98,15 @@ class SourceEngine(abc.ABC):
 
 
 class SentimentEngine(SourceEngine):
-    def __init__(self, *, spec: Mapping[str, object], client: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        *,
+        spec: Mapping[str, object],
+        client: httpx.AsyncClient,
+        feed_timeout_s: float = FEED_TIMEOUT_S,
+    ) -> None:
         super().__init__()
+        self._timeout_s = feed_timeout_s
         feeds = spec.get("feeds")
         if not isinstance(feeds, list) or not feeds:
             raise ConfigError("spec.sentiment.feeds must be a non-empty list")
@@ -124,18 +139,32 @@ class SentimentEngine(SourceEngine):
         self._analyzer = SentimentAnalyzer(config=config, client=client)
         self._client = client
 
-    async def readings(self, *, symbols: Sequence[str], now_ms: int) -> list[SourceReading]:
-        self._problems = []
+    async def _articles(self, *, symbols: Sequence[str]) -> list[Article]:
+        coins = {_coin(s): COIN_NAMES.get(_coin(s), ()) for s in symbols}
         articles: list[Article] = []
         for url, _ in self._feeds:
             try:
                 payload = await read_document(
-                    location=url, timeout_s=FEED_TIMEOUT_S, client=self._client
+                    location=url, timeout_s=self._timeout_s, client=self._client
                 )
-                # Credibility belongs to the feed, so every article carries its feed's name.
-                articles.extend(replace(article, source=url) for article in parse_articles(payload))
+                feed = read_news_feed(payload=payload, source=url, coins=coins)
             except SignalSourceError as error:
-                self._problems.append(str(error))
+                self._problems.append(f"{url}: {error}")
+                continue
+            if feed.recovered_from is not None:
+                self._problems.append(
+                    f"{url}: malformed: {feed.recovered_from} "
+                    f"({len(feed.articles)} entries recovered by a lenient parse)"
+                )
+            if feed.undated:
+                self._problems.append(f"{url}: {feed.undated} entries without a date were skipped")
+            # Credibility belongs to the feed, so every article carries its feed's name.
+            articles.extend(replace(article, source=url) for article in feed.articles)
+        return articles
+
+    async def readings(self, *, symbols: Sequence[str], now_ms: int) -> list[SourceReading]:
+        self._problems = []
+        articles = await self._articles(symbols=symbols)
         results = []
         for symbol in symbols:
             result = await self._analyzer.analyze(
