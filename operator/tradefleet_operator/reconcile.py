@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from tradefleet_operator import bot_status as bs
 from tradefleet_operator.bot_status import Refusal, SourceState
 from tradefleet_operator.commands import RuntimeLink
+from tradefleet_operator.conditions import Condition
 from tradefleet_operator.guard import (
     guard_refused,
     kill_switch_control,
@@ -34,8 +34,6 @@ from tradefleet_operator.guard import (
 from tradefleet_operator.handover import Handover, hand_over
 from tradefleet_operator.healing import (
     HealingDecision,
-    PodView,
-    RuntimeView,
     assess_restarts,
     breaker_condition,
     pod_view,
@@ -45,25 +43,22 @@ from tradefleet_operator.kill_switch import KillSwitch, decide_kill_switch, kill
 from tradefleet_operator.kube import KubeApiError, KubeClient
 from tradefleet_operator.optimizer import (
     ANNOTATION_OPTIMIZE_NOW,
-    OptimizerResult,
     adopted_result,
     read_results,
     with_parameters,
 )
 from tradefleet_operator.optimizer_jobs import OptimizerInputs, run_optimizer
 from tradefleet_operator.outcome import Event, Outcome, finish, normal, warning
+from tradefleet_operator.pass_state import Acted, BotPass, Observed, Plan
 from tradefleet_operator.render import (
     ANNOTATION_REVISION,
     LABEL_OPTIMIZER_RESULT,
-    Owner,
-    child_name,
     render_bot_children,
     render_controller_revision,
     render_runtime_config,
 )
 from tradefleet_operator.render_optimizer import render_optimizer_access
 from tradefleet_operator.revisions import (
-    RevisionPlan,
     RollbackDecision,
     RolloutSlots,
     decide_rollback,
@@ -85,6 +80,7 @@ from tradefleet_operator.spec import (
     ValidationProblem,
     parse_trading_bot_spec,
     resolve_region,
+    validate_image,
     validate_resource_name,
     validate_trading_bot_spec,
 )
@@ -96,77 +92,6 @@ from tradefleet_operator.writes import ChildKey, ChildWriter, of_kind, owner_of
 __all__ = ["ChildKey", "Outcome", "Reconciler", "SourceState"]
 
 log = logging.getLogger("tradefleet.operator")
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class BotPass:
-    """What one pass of a bot this operator runs works from."""
-
-    body: Mapping[str, Any]
-    owner: Owner
-    spec: TradingBotSpec
-    region: str
-    children: Mapping[ChildKey, Mapping[str, Any]]
-    now: datetime
-
-    @property
-    def previous(self) -> Mapping[str, Any]:
-        status: Mapping[str, Any] = self.body.get("status") or {}
-        return status
-
-    @property
-    def raw_spec(self) -> Mapping[str, Any]:
-        raw: Mapping[str, Any] = self.body.get("spec") or {}
-        return raw
-
-    @property
-    def annotations(self) -> Mapping[str, str]:
-        annotations: Mapping[str, str] = self.body["metadata"].get("annotations") or {}
-        return annotations
-
-    @property
-    def generation(self) -> int:
-        return int(self.body["metadata"].get("generation") or 0)
-
-    @property
-    def workload(self) -> ChildKey:
-        return ("Deployment", child_name(owner=self.owner.name))
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Plan:
-    """The revision a pass rolls out, and the optimisation results it was chosen from."""
-
-    revision: RevisionPlan
-    kept: Sequence[Mapping[str, Any]]
-    results: Sequence[OptimizerResult]
-    adopted: OptimizerResult | None
-    result_maps: Sequence[Mapping[str, Any]]
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Observed:
-    """The bot's runtime pods (terminating ones included), the current one, and its /status."""
-
-    pods: Sequence[Mapping[str, Any]]
-    current_pods: Sequence[Mapping[str, Any]]
-    pod: PodView | None
-    runtime: RuntimeView | None
-
-    @property
-    def runtime_status(self) -> Mapping[str, Any] | None:
-        return self.runtime.status if self.runtime is not None else None
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Acted:
-    """What the pass wrote and the events it recorded, before the status is concluded."""
-
-    events: Sequence[Event]
-    writes: int
-    children: int  # how many children the bot has (for Reconciled's message)
-    optimizer: Mapping[str, Any]
-    control: Mapping[str, Any]
 
 
 class PassFailedError(Exception):
@@ -267,6 +192,12 @@ class Reconciler:
             return bs.invalid_refusal(body=body, problems=problems, region=region)
         if region != self.settings.region:
             return await self._not_owned(body=body, region=region, children=children)
+        # The region's own operator judges the image: each region's may allow other prefixes.
+        image = validate_image(
+            field="spec.image", image=spec.image, allowed_prefixes=self.settings.image_prefixes()
+        )
+        if image:
+            return bs.invalid_refusal(body=body, problems=image, region=region)
         owner = owner_of(body)
         missing = await missing_credentials(kube=self.kube, owner=owner, spec=spec)
         if missing:
@@ -494,36 +425,17 @@ class Reconciler:
     ) -> Outcome:
         """The status, the rollback it may call for, and when to look again."""
         revision = plan.revision.revision
-        deployment = bot.children.get(bot.workload)
-        workload = handover.over(
-            bs.workload_conditions(
-                deployment=deployment, pods=observed.current_pods, revision=revision
-            )
+        observed_conditions, figures, trading, workload = self._conditions_observed(
+            bot=bot,
+            plan=plan,
+            observed=observed,
+            healing=healing,
+            kill=kill,
+            handover=handover,
+            acted=acted,
         )
         # Whether the revision rolled out and runs: what rollbacks and the last good revision go by.
         workload_ready = next(c for c in workload if c.type == ConditionType.READY).status
-        trading = trading_condition(pod=observed.pod, runtime=observed.runtime)
-        observed_conditions = bs.with_trading(observed=workload, trading=trading)
-        if kill.scale_to_zero:
-            observed_conditions.append(not_confirmed(kill))
-        figures = bs.pod_figures(pods=observed.current_pods, revision=revision)
-        if observed.runtime_status is not None:
-            figures.update(runtime_figures(observed.runtime_status))
-            figures["runtime"] = runtime_state(observed.runtime_status)
-        # The restarts in the window, a rollback's fresh budget notwithstanding.
-        figures["restarts"] = len(healing.state.get("recentRestarts") or [])
-        observed_conditions.extend(healing.conditions)
-        observed_conditions.append(
-            breaker_condition(observed.runtime_status, bot.previous.get("circuitBreaker"))
-        )
-        observed_conditions.append(
-            bs.reconciled_condition(children=acted.children, revision=revision)
-        )
-        observed_conditions.append(bs.paused_condition(paused=bot.spec.paused))
-        if plan.revision.queued:
-            observed_conditions = bs.rollout_queued(
-                observed=observed_conditions, slots=self.rollouts, region=bot.region
-            )
         rollback = decide_rollback(
             plan=plan.revision,
             ready=workload_ready,
@@ -596,6 +508,51 @@ class Reconciler:
             settings=self.settings,
         )
         return outcome
+
+    def _conditions_observed(
+        self,
+        *,
+        bot: BotPass,
+        plan: Plan,
+        observed: Observed,
+        healing: HealingDecision,
+        kill: KillSwitch,
+        handover: Handover,
+        acted: Acted,
+    ) -> tuple[list[Condition], dict[str, Any], Condition, list[Condition]]:
+        """The conditions observed this pass (workload, trading, kill switch, healing, breaker,
+        children, pause, rollout queue), the status figures, the Trading condition, and the
+        workload's own conditions (whether the revision rolled out and runs)."""
+        revision = plan.revision.revision
+        deployment = bot.children.get(bot.workload)
+        workload = handover.over(
+            bs.workload_conditions(
+                deployment=deployment, pods=observed.current_pods, revision=revision
+            )
+        )
+        trading = trading_condition(pod=observed.pod, runtime=observed.runtime)
+        observed_conditions = bs.with_trading(observed=workload, trading=trading)
+        if kill.scale_to_zero:
+            observed_conditions.append(not_confirmed(kill))
+        figures = bs.pod_figures(pods=observed.current_pods, revision=revision)
+        if observed.runtime_status is not None:
+            figures.update(runtime_figures(observed.runtime_status))
+            figures["runtime"] = runtime_state(observed.runtime_status)
+        # The restarts in the window, a rollback's fresh budget notwithstanding.
+        figures["restarts"] = len(healing.state.get("recentRestarts") or [])
+        observed_conditions.extend(healing.conditions)
+        observed_conditions.append(
+            breaker_condition(observed.runtime_status, bot.previous.get("circuitBreaker"))
+        )
+        observed_conditions.append(
+            bs.reconciled_condition(children=acted.children, revision=revision)
+        )
+        observed_conditions.append(bs.paused_condition(paused=bot.spec.paused))
+        if plan.revision.queued:
+            observed_conditions = bs.rollout_queued(
+                observed=observed_conditions, slots=self.rollouts, region=bot.region
+            )
+        return observed_conditions, figures, trading, workload
 
     async def _not_owned(
         self,
