@@ -1,21 +1,31 @@
-"""Command line of the backtester: ``python -m tradefleet_runtime.backtest {backtest,optimise}``.
+"""Command line of the backtester: ``python -m tradefleet_runtime.backtest {backtest,optimise,download-data}``.
 
 Run by people (and CI demos). ``backtest`` replays bars through one strategy plugin with
 the event-driven engine; ``optimise`` searches EMA/RSI parameters with the grid engine
 (random or Bayesian), optionally runs a walk-forward analysis, and backtests the winner.
 Both print a summary table and write an equity/drawdown PNG, a self-contained HTML
-report, trades.csv and result.json into ``--out``. Errors print one line and exit 2.
+report, trades.csv and result.json into ``--out``. ``download-data`` caches an exchange's
+candles as a CSV those two read (``backtest.download``). Errors print one line and exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from tradefleet_runtime.backtest.data import BarSeries, load_csv, synthetic_bars
+from tradefleet_runtime.backtest.download import (
+    DEFAULT_PAGE_LIMIT,
+    DownloadProgress,
+    DownloadRequest,
+    DownloadResult,
+    download_candles,
+)
 from tradefleet_runtime.backtest.engine import RiskSetup, run_backtest
 from tradefleet_runtime.backtest.errors import BacktestConfigError, BacktestError
 from tradefleet_runtime.backtest.metrics import finite_or_none
@@ -34,8 +44,15 @@ from tradefleet_runtime.backtest.search import (
     search,
     tuned_spec,
 )
-from tradefleet_runtime.backtest.timerange import TimeRange, bars_in, parse_timerange
+from tradefleet_runtime.backtest.timerange import (
+    TimeRange,
+    bars_in,
+    format_utc,
+    parse_timerange,
+)
 from tradefleet_runtime.backtest.walk_forward import WalkForwardReport, walk_forward
+from tradefleet_runtime.execution.errors import ExchangeError
+from tradefleet_runtime.execution.venue import CcxtVenue, VenueMode
 from tradefleet_runtime.risk.errors import RiskError
 from tradefleet_runtime.signals.errors import SignalError
 from tradefleet_runtime.signals.regime_config import RegimeConfig
@@ -45,6 +62,7 @@ from tradefleet_runtime.strategies.registry import STRATEGIES
 
 _TOP_TRIALS = 10
 _DEFAULT_BARS = 5_000
+_DAY_MS = 86_400_000
 
 
 def _parse_param(text: str) -> tuple[str, int | float]:
@@ -135,7 +153,32 @@ def _parser() -> argparse.ArgumentParser:
     optimise.add_argument("--train-bars", type=int, default=2_000)
     optimise.add_argument("--test-bars", type=int, default=500)
     optimise.add_argument("--step-bars", type=int, default=None)
+    _add_download(commands.add_parser("download-data", help="cache an exchange's candles"))
     return parser
+
+
+def _add_download(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--exchange", default="binance", help="ccxt exchange id")
+    parser.add_argument("--symbol", default="BTC/USDT", help="ccxt market symbol")
+    parser.add_argument("--timeframe", default="1m", help="candle length, e.g. 1m, 1h, 1d")
+    parser.add_argument(
+        "--timerange",
+        type=_timerange,
+        default=None,
+        metavar="START-END",
+        help="candles opening in [START, END); without START the last --days; END defaults to now",
+    )
+    parser.add_argument("--days", type=int, default=30, help="history when START is left out")
+    parser.add_argument(
+        "--datadir", type=Path, default=Path("data"), help="cache root (EXCHANGE/SYMBOL/TF/)"
+    )
+    parser.add_argument(
+        "--page-limit", type=int, default=DEFAULT_PAGE_LIMIT, help="candles asked per request"
+    )
+    parser.add_argument(
+        "--base-url", default=None, help="another REST root for the exchange (a local one)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no line per page")
 
 
 def _bars(arguments: argparse.Namespace) -> BarSeries:
@@ -341,14 +384,79 @@ def _run_optimise(arguments: argparse.Namespace) -> None:
     print(f"report: {files.html}  (equity picture {files.png})")
 
 
+def _download_request(arguments: argparse.Namespace, *, now_ms: int) -> DownloadRequest:
+    chosen = arguments.timerange or TimeRange(end_ms=None)
+    if chosen.start_ms is None:
+        if arguments.days < 1:
+            raise BacktestConfigError(f"--days must be >= 1, got {arguments.days}")
+        chosen = TimeRange(
+            start_ms=(chosen.end_ms or now_ms) - arguments.days * _DAY_MS, end_ms=chosen.end_ms
+        )
+    return DownloadRequest(
+        exchange_id=arguments.exchange,
+        symbol=arguments.symbol,
+        timeframe=arguments.timeframe,
+        timerange=chosen,
+        datadir=arguments.datadir,
+        page_limit=arguments.page_limit,
+    )
+
+
+async def _download(arguments: argparse.Namespace) -> DownloadResult:
+    now_ms = round(time.time() * 1000)
+    request = _download_request(arguments, now_ms=now_ms)
+    venue = CcxtVenue(
+        exchange_id=request.exchange_id,
+        mode=VenueMode.MARKET_DATA,
+        base_url_override=arguments.base_url,
+    )
+
+    def report(progress: DownloadProgress) -> None:
+        when = format_utc(progress.last_ms)
+        print(f"{progress.fetched:,} candles fetched, up to {when}", flush=True)
+
+    try:
+        markets = await venue.load_markets()
+        if request.symbol not in markets:
+            raise BacktestConfigError(f"{request.exchange_id} has no market {request.symbol!r}")
+        return await download_candles(
+            venue=venue,
+            request=request,
+            now_ms=now_ms,
+            on_page=None if arguments.no_progress else report,
+        )
+    finally:
+        await venue.close()
+
+
+def _run_download(arguments: argparse.Namespace) -> None:
+    result = asyncio.run(_download(arguments))
+    span = result.span
+    resumed = (
+        ""
+        if result.resumed_after_ms is None
+        else f", resumed after {format_utc(result.resumed_after_ms)}"
+    )
+    print(f"this run: {result.fetched:,} candles in {result.pages} page(s){resumed}")
+    if span is None:
+        print(f"{result.path}: no closed candle in the range yet")
+        return
+    print(
+        f"{result.path}: {span.candles:,} candles, "
+        f"{format_utc(span.first_ms)} → {format_utc(span.last_ms)}"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
         if arguments.command == "backtest":
             _run_backtest(arguments)
-        else:
+        elif arguments.command == "optimise":
             _run_optimise(arguments)
-    except (BacktestError, StrategyError, SignalError, RiskError) as error:
+        else:
+            _run_download(arguments)
+    except (BacktestError, StrategyError, SignalError, RiskError, ExchangeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

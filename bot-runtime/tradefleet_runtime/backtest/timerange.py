@@ -30,7 +30,7 @@ class TimeRange:
     def __post_init__(self) -> None:
         if self.start_ms is not None and self.end_ms is not None and self.end_ms <= self.start_ms:
             raise BacktestConfigError(
-                f"time range ends ({_iso(self.end_ms)}) before it starts ({_iso(self.start_ms)})"
+                f"time range ends ({format_utc(self.end_ms)}) before it starts ({format_utc(self.start_ms)})"
             )
 
     def contains(self, timestamp_ms: int) -> bool:
@@ -41,12 +41,13 @@ class TimeRange:
 
     def describe(self) -> str:
         """The range in words for titles and messages, e.g. ``2024-01-01 00:00 → open``."""
-        start = _iso(self.start_ms) if self.start_ms is not None else "open"
-        end = _iso(self.end_ms) if self.end_ms is not None else "open"
+        start = format_utc(self.start_ms) if self.start_ms is not None else "open"
+        end = format_utc(self.end_ms) if self.end_ms is not None else "open"
         return f"{start} → {end}"
 
 
-def _iso(timestamp_ms: int) -> str:
+def format_utc(timestamp_ms: int) -> str:
+    """``YYYY-MM-DD HH:MM`` (UTC) of an epoch-ms time."""
     return datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
@@ -90,6 +91,6 @@ def bars_in(bars: BarSeries, timerange: TimeRange) -> BarSeries:
         first, last = int(stamps[0]), int(stamps[-1])
         raise BacktestDataError(
             f"time range {timerange.describe()} holds {max(0, stop - start)} bar(s); "
-            f"the data covers {_iso(first)} → {_iso(last)}"
+            f"the data covers {format_utc(first)} → {format_utc(last)}"
         )
     return bars.window(start=start, stop=stop)

@@ -470,6 +470,29 @@ class CcxtVenue(Venue):
             for t, o, h, lo, c, v in rows[-limit:]
         ]
 
+    def timeframe_ms(self, timeframe: str) -> int:
+        """Length of one ``timeframe`` candle in ms; refused unless the exchange offers it."""
+        offered = self._exchange.timeframes or {}
+        if timeframe not in offered:
+            raise VenueConfigurationError(
+                f"{self._exchange_id} has no {timeframe!r} candles; it offers "
+                f"{', '.join(offered) or 'none'}"
+            )
+        return int(self._exchange.parse_timeframe(timeframe) * 1000)
+
+    async def fetch_ohlcv_since(
+        self, *, symbol: str, timeframe: str, since_ms: int, limit: int
+    ) -> list[Candle]:
+        """One page of candles opening at or after ``since_ms``, oldest first (the exchange's
+        own cap on ``limit`` applies); the last may still be forming."""
+        rows = await self._older_candles(
+            symbol=symbol, timeframe=timeframe, since=since_ms, limit=limit
+        )
+        return [
+            Candle(timestamp_ms=int(t), open=o, high=h, low=lo, close=c, volume=v or 0.0)
+            for t, o, h, lo, c, v in rows
+        ]
+
     async def _older_candles(
         self, *, symbol: str, timeframe: str, since: int, limit: int
     ) -> list[list[Any]]:
