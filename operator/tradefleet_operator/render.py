@@ -317,33 +317,9 @@ def render_bot_children(
             "securityContext": pod_security(),
             "terminationGracePeriodSeconds": RUNTIME_TERMINATION_GRACE_S,
             "containers": [
-                {
-                    "name": "runtime",
-                    "image": image or spec.image or settings.runtime_image,
-                    "command": list(settings.runtime_command),
-                    "env": _runtime_env(owner=owner, spec=spec, settings=settings),
-                    "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
-                    "readinessProbe": {
-                        "httpGet": {"path": "/readyz", "port": "http"},
-                        "periodSeconds": 5,
-                        "failureThreshold": 3,
-                    },
-                    "livenessProbe": {
-                        "httpGet": {"path": "/healthz", "port": "http"},
-                        "initialDelaySeconds": 10,
-                        "periodSeconds": 10,
-                        "failureThreshold": 3,
-                    },
-                    "resources": _resources(spec.resources),
-                    "securityContext": container_security(),
-                    # Why it ended, for the operator's conditions: the runtime writes its fatal
-                    # error to /dev/termination-log; a crash before that leaves the log's tail.
-                    "terminationMessagePolicy": "FallbackToLogsOnError",
-                    "volumeMounts": [
-                        {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True},
-                        {"name": "tmp", "mountPath": "/tmp"},
-                    ],
-                }
+                _runtime_container(
+                    owner=owner, spec=spec, settings=settings, image=image, port=port
+                )
             ],
             "volumes": [
                 {"name": "config", "configMap": {"name": config_map}},
@@ -405,6 +381,79 @@ def render_bot_children(
             "spec": _network_policy(bot=owner.name, port=port),
         },
     ]
+
+
+def _runtime_container(
+    *, owner: Owner, spec: TradingBotSpec, settings: OperatorSettings, image: str | None, port: int
+) -> dict[str, Any]:
+    """The bot pod's one container: the runtime, its probes, limits and read-only mounts."""
+    return {
+        "name": "runtime",
+        "image": image or spec.image or settings.runtime_image,
+        "command": list(settings.runtime_command),
+        "env": _runtime_env(owner=owner, spec=spec, settings=settings),
+        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+        "readinessProbe": {
+            "httpGet": {"path": "/readyz", "port": "http"},
+            "periodSeconds": 5,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/healthz", "port": "http"},
+            "initialDelaySeconds": 10,
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
+        "resources": _resources(spec.resources),
+        "securityContext": container_security(),
+        # Why it ended, for the operator's conditions: the runtime writes its fatal
+        # error to /dev/termination-log; a crash before that leaves the log's tail.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [
+            {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+
+
+def _source_container(*, spec: SignalSourceSpec, settings: OperatorSettings) -> dict[str, Any]:
+    """A SignalSource pod's one container: the runtime's ``signal-source`` command, its probes."""
+    return {
+        "name": "source",
+        "image": spec.image or settings.runtime_image,
+        "command": [*settings.runtime_command, "signal-source"],
+        "env": [
+            {
+                "name": "TRADEFLEET_CONFIG",
+                "value": f"{CONFIG_MOUNT}/{CONFIG_FILE}",
+            },
+            {
+                "name": "TRADEFLEET_LISTEN_HOST",
+                "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}},
+            },
+            *({"name": k, "value": v} for k, v in sorted(settings.runtime_env.items())),
+        ],
+        "ports": [
+            {
+                "name": "http",
+                "containerPort": settings.runtime_port,
+                "protocol": "TCP",
+            }
+        ],
+        "readinessProbe": {
+            "httpGet": {"path": "/readyz", "port": "http"},
+            "periodSeconds": 10,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/healthz", "port": "http"},
+            "initialDelaySeconds": 10,
+            "periodSeconds": 15,
+        },
+        "resources": _resources(spec.resources),
+        "securityContext": container_security(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [{"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True}],
+    }
 
 
 def _network_policy(*, bot: str, port: int) -> dict[str, Any]:
@@ -520,49 +569,7 @@ def render_source_children(
                         # and Redis URL are that region's.
                         "affinity": region_affinity(settings.region),
                         "securityContext": pod_security(),
-                        "containers": [
-                            {
-                                "name": "source",
-                                "image": spec.image or settings.runtime_image,
-                                "command": [*settings.runtime_command, "signal-source"],
-                                "env": [
-                                    {
-                                        "name": "TRADEFLEET_CONFIG",
-                                        "value": f"{CONFIG_MOUNT}/{CONFIG_FILE}",
-                                    },
-                                    {
-                                        "name": "TRADEFLEET_LISTEN_HOST",
-                                        "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}},
-                                    },
-                                    *(
-                                        {"name": k, "value": v}
-                                        for k, v in sorted(settings.runtime_env.items())
-                                    ),
-                                ],
-                                "ports": [
-                                    {
-                                        "name": "http",
-                                        "containerPort": settings.runtime_port,
-                                        "protocol": "TCP",
-                                    }
-                                ],
-                                "readinessProbe": {
-                                    "httpGet": {"path": "/readyz", "port": "http"},
-                                    "periodSeconds": 10,
-                                },
-                                "livenessProbe": {
-                                    "httpGet": {"path": "/healthz", "port": "http"},
-                                    "initialDelaySeconds": 10,
-                                    "periodSeconds": 15,
-                                },
-                                "resources": _resources(spec.resources),
-                                "securityContext": container_security(),
-                                "terminationMessagePolicy": "FallbackToLogsOnError",
-                                "volumeMounts": [
-                                    {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True}
-                                ],
-                            }
-                        ],
+                        "containers": [_source_container(spec=spec, settings=settings)],
                         "volumes": [{"name": "config", "configMap": {"name": name}}],
                     },
                 },
