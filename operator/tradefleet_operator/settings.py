@@ -38,6 +38,10 @@ class OperatorSettings:
     # The optimiser Jobs' image: the runtime plus the `research` extra (optuna, numba, tqdm), the
     # Dockerfile's `research` target. The runtime image alone cannot run `optimise`.
     optimizer_image: str = "ghcr.io/tradefleet/research:0.1.0"
+    # Image prefixes a TradingBot's or SignalSource's spec.image must lie under (besides the
+    # repositories of runtime_image and optimizer_image, always allowed): a bot's pod holds its
+    # exchange keys, so its author may not run any image they like with them.
+    allowed_image_prefixes: tuple[str, ...] = ()
     # The command bot pods run; the image's entry point by default.
     runtime_command: tuple[str, ...] = ("python", "-m", "tradefleet_runtime")
     # Extra environment for every bot and source pod (e.g. PYTHONPATH for a dev image).
@@ -65,8 +69,20 @@ class OperatorSettings:
     metrics_port: int = 9090
     peering_name: str = "tradefleet"
 
+    def image_prefixes(self) -> tuple[str, ...]:
+        """Every prefix a spec.image may lie under: the allowed ones and the operator's images'."""
+        own = tuple(image_repository(i) for i in (self.runtime_image, self.optimizer_image))
+        return tuple(dict.fromkeys((*self.allowed_image_prefixes, *own)))
+
     def with_overrides(self, **changes: Any) -> OperatorSettings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def image_repository(image: str) -> str:
+    """``image`` without its digest and tag (``ghcr.io/x/runtime:1`` -> ``ghcr.io/x/runtime``)."""
+    name = image.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
 
 
 def _str_map(*, raw: Any, key: str) -> MappingProxyType[str, str]:
@@ -96,6 +112,7 @@ _SCALAR_KEYS: dict[str, tuple[str, Any]] = {
     "namespaces": ("namespaces", _strings),
     "runtimeImage": ("runtime_image", str),
     "optimizerImage": ("optimizer_image", str),
+    "allowedImagePrefixes": ("allowed_image_prefixes", _strings),
     "runtimeCommand": ("runtime_command", _strings),
     "redisUrl": ("redis_url", str),
     "runtimePort": ("runtime_port", int),

@@ -30,6 +30,7 @@ from tradefleet_operator.spec import (
     SignalSourcePhase,
     SpecError,
     parse_signal_source_spec,
+    validate_image,
     validate_resource_name,
     validate_signal_source_spec,
 )
@@ -141,6 +142,14 @@ async def _run_source(
         spec = None
         problems = [spec_problem(exc)]
     problems = [*validate_resource_name(str(body["metadata"]["name"])), *problems]
+    if spec is not None:
+        problems.extend(
+            validate_image(
+                field="spec.image",
+                image=spec.image,
+                allowed_prefixes=writer.settings.image_prefixes(),
+            )
+        )
     if spec is None or problems:
         return invalid_outcome(body=body, problems=problems, region=writer.settings.region)
     desired = render_source_children(

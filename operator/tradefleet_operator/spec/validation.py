@@ -10,6 +10,7 @@ as the condition reason when it marks the resource Invalid.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -61,6 +62,7 @@ class ProblemReason(StrEnum):
     SOURCE_CONFIG_FOR_OTHER_KIND = "SourceConfigForOtherKind"
     SOURCE_CONFIG_INVALID = "SourceConfigInvalid"
     NAME_TOO_LONG = "NameTooLong"
+    IMAGE_NOT_ALLOWED = "ImageNotAllowed"
     # Raised by the operator around validation: a spec the parser refuses, an exchange without a region.
     INVALID_SPEC = "InvalidSpec"
     REGION_UNRESOLVED = "RegionUnresolved"
@@ -103,6 +105,39 @@ def validate_resource_name(name: str) -> list[ValidationProblem]:
             reason=ProblemReason.NAME_TOO_LONG,
             message=f"{len(name)} characters; the name is the value of its children's labels, "
             f"which hold at most {MAX_RESOURCE_NAME}: recreate it under a shorter name",
+        )
+    ]
+
+
+# Where an allowed prefix may end inside an image reference: a path segment, a tag or a digest.
+_IMAGE_NAME_BOUNDARIES = ("/", ":", "@")
+
+
+def _under_prefix(*, image: str, prefix: str) -> bool:
+    if not prefix or not image.startswith(prefix):
+        return False
+    rest = image[len(prefix) :]
+    return not rest or prefix.endswith(_IMAGE_NAME_BOUNDARIES) or rest[0] in _IMAGE_NAME_BOUNDARIES
+
+
+def validate_image(
+    *, field: str, image: str | None, allowed_prefixes: Sequence[str]
+) -> list[ValidationProblem]:
+    """Problems of an image a TradingBot or SignalSource names: it must lie under one of the
+    operator's allowed prefixes. A prefix ends at a name boundary (``ghcr.io/x/runtime`` admits
+    ``ghcr.io/x/runtime:1``, ``...@sha256:...`` and ``ghcr.io/x/runtime/debug``, never
+    ``ghcr.io/x/runtime-evil``), unless it ends with ``/``, ``:`` or ``@`` itself. Unset: the
+    operator's own image, always allowed."""
+    if image is None or any(_under_prefix(image=image, prefix=p) for p in allowed_prefixes):
+        return []
+    return [
+        ValidationProblem(
+            field=field,
+            reason=ProblemReason.IMAGE_NOT_ALLOWED,
+            message=f"{image!r} is not under an allowed image prefix "
+            f"({', '.join(allowed_prefixes)}): unset it to run the operator's image, use an image "
+            "under one of them, or have the operator's administrator add its prefix (Helm value "
+            "runtime.allowedImagePrefixes)",
         )
     ]
 

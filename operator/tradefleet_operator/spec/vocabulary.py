@@ -564,6 +564,8 @@ _PROBLEM_MEANINGS: Mapping[ProblemReason, str] = MappingProxyType(
         _P.NAME_TOO_LONG: "metadata.name is longer than a label value (63 characters)",
         _P.INVALID_SPEC: "the spec cannot be read (the apiserver normally refuses it first)",
         _P.REGION_UNRESOLVED: "spec.region auto, and the operator's map has no region for the exchange",
+        _P.IMAGE_NOT_ALLOWED: "spec.image is under none of the operator's allowed image prefixes "
+        "(its own images, and the Helm value runtime.allowedImagePrefixes)",
     }
 )
 PROBLEM_REASONS: tuple[ReasonDoc, ...] = tuple(
@@ -575,6 +577,8 @@ PROBLEM_REASONS: tuple[ReasonDoc, ...] = tuple(
         if problem is _P.NAME_TOO_LONG
         else "set spec.region, or add the exchange to the operator's exchangeRegions"
         if problem is _P.REGION_UNRESOLVED
+        else "unset spec.image, use an allowed image, or have the administrator allow its prefix"
+        if problem is _P.IMAGE_NOT_ALLOWED
         else "fix the field the message names",
     )
     for problem in ProblemReason

@@ -173,6 +173,36 @@ def test_exchange_map_overrides_reach_the_operator(
     assert release.find(kind="CustomResourceDefinition") == []
 
 
+def test_bots_may_run_only_the_charts_images_and_the_allowed_prefixes(
+    regions: dict[str, Release], cluster: ClusterAccess, render_namespace: str, tmp_path: Path
+) -> None:
+    """Issue 20: spec.image is checked against the chart's own images, plus the value's prefixes."""
+    default = _settings_of(regions[DEFAULT_REGIONS[0]], tmp_path=tmp_path)
+    assert default.allowed_image_prefixes == (
+        "ghcr.io/tradefleet/operator",
+        "ghcr.io/tradefleet/bot-runtime",
+        "ghcr.io/tradefleet/research",
+    )
+    release = _render(
+        cluster=cluster,
+        namespace=render_namespace,
+        values={
+            "region": "eu-west-1",
+            "crds": {"create": False},
+            "runtime": {
+                "image": {"repository": "registry.local/tf/bot-runtime"},
+                "allowedImagePrefixes": ["registry.example.com/quant/"],
+            },
+        },
+    )
+    assert _settings_of(release, tmp_path=tmp_path).allowed_image_prefixes == (
+        "ghcr.io/tradefleet/operator",
+        "registry.local/tf/bot-runtime",
+        "ghcr.io/tradefleet/research",
+        "registry.example.com/quant/",
+    )
+
+
 @pytest.mark.parametrize("region", DEFAULT_REGIONS)
 def test_rbac_grants_exactly_what_the_operator_needs(
     regions: dict[str, Release], region: str
