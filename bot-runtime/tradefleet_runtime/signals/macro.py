@@ -5,7 +5,9 @@ events from JSON files or RSS feeds every ``refresh_interval_ms`` and assesses t
 for a symbol. For each event e within the lookback (events without a timestamp are
 standing context and never expire):
 
-* w_e = impact weight (low 0.8, medium 1.0, high 1.5, critical 2.0)
+* w_e = impact weight (low 0.8, medium 1.0, high 1.5, critical 2.0) × the event's
+  ``weight_scale`` (1 unless set: an economic-calendar release fades with its age, a release
+  ahead weighs more as it nears, see :mod:`.econ_calendar`)
 * a_e = the event type's risk adjustment (fed_rate_cut +0.2, fed_rate_hike −0.3,
   cpi_below_expected +0.15, cpi_above_expected −0.2, unemployment_low +0.1,
   unemployment_high −0.15, rising_yields −0.25, geopolitical_tension −0.3; 0 untyped)
@@ -154,6 +156,7 @@ class MacroEvent:
     asset_bias: Mapping[str, float]
     published_ms: int | None
     summary: str = ""
+    weight_scale: float = 1.0
 
     def bias_for(self, symbol: str) -> float:
         return self.asset_bias.get(symbol, self.asset_bias.get(WILDCARD_ASSET, 0.0))
@@ -352,7 +355,7 @@ def assess_events(
     total_weight = risk_adjustment = weighted_direction = 0.0
     drivers: list[MacroDriver] = []
     for event in relevant:
-        weight = config.impact_weights[event.impact]
+        weight = config.impact_weights[event.impact] * event.weight_scale
         adjustment = (
             config.event_adjustments.get(event.event_type, 0.0) if event.event_type else 0.0
         )

@@ -8,8 +8,8 @@
   scored on its own, counts for the coins it names (every coin when it names none) and is
   weighted by its feed's credibility; keywords extend the word lists; an LLM scores headlines
   when enabled.
-* ``macro``: feeds (JSON events when the URL ends in ``.json``, RSS otherwise) plus the
-  configured ``assetBiases`` as standing events.
+* ``macro`` (:mod:`~.macro_source`): economic calendars (ICS, JSON), JSON macro events and RSS
+  headlines, recognised by content, plus the configured ``assetBiases`` as standing events.
 * ``whale``: transfers from ``feedUrl`` (JSON) or ``redisStream``, thresholds by asset in USD.
 * ``http``: ``url`` answers JSON; ``jsonPath`` (``$.a.b[0]``) selects a number in [-1, 1] (clamped),
   published as the ``fusionInput`` kind with confidence 1.
@@ -19,7 +19,6 @@ A feed that fails keeps the engine running; the failure is listed in :meth:`Sour
 
 from __future__ import annotations
 
-import abc
 import json
 import math
 import re
@@ -32,16 +31,8 @@ import redis.asyncio as aioredis
 from tradefleet_runtime.config import ConfigError, SourceConfig
 from tradefleet_runtime.signals.errors import SignalError, SignalSourceError
 from tradefleet_runtime.signals.feeds import read_document
-from tradefleet_runtime.signals.macro import (
-    MacroConfig,
-    MacroEvent,
-    MacroFeed,
-    MacroFeedFormat,
-    MacroMonitor,
-    assess_events,
-)
 from tradefleet_runtime.signals.news_feeds import read_news_feed
-from tradefleet_runtime.signals.reading import SignalReading, clamp_unit
+from tradefleet_runtime.signals.reading import clamp_unit
 from tradefleet_runtime.signals.sentiment import (
     DEFAULT_BEARISH_WORDS,
     DEFAULT_BULLISH_WORDS,
@@ -58,43 +49,22 @@ from tradefleet_runtime.signals.whale import (
     WhaleSource,
     WhaleThreshold,
 )
+from tradefleet_runtime.sources.engine_base import (
+    FEED_TIMEOUT_S,
+    SourceEngine,
+    coin_of,
+    source_reading,
+)
+from tradefleet_runtime.sources.macro_source import MacroEngine
 from tradefleet_runtime.sources.stream import SourceReading
 
 _JSON_PATH_STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[([0-9]+)\]")
-FEED_TIMEOUT_S = 10.0
 # Names an article may use for a coin besides its ticker (matched as whole words).
 COIN_NAMES: Mapping[str, tuple[str, ...]] = {
     "BTC": ("bitcoin",), "ETH": ("ethereum", "ether"), "SOL": ("solana",), "XRP": ("ripple",),
     "ADA": ("cardano",), "DOGE": ("dogecoin",), "AVAX": ("avalanche",), "DOT": ("polkadot",),
     "LTC": ("litecoin",), "LINK": ("chainlink",), "BNB": ("binance coin",), "TRX": ("tron",),
 }  # fmt: skip
-
-
-def _coin(symbol: str) -> str:
-    return symbol.partition("/")[0]
-
-
-def _reading(*, symbol: str, reading: SignalReading, kind: str) -> SourceReading:
-    return SourceReading(
-        symbol=symbol,
-        value=reading.value,
-        confidence=reading.confidence,
-        as_of_ms=reading.as_of_ms,
-        kind=kind,
-    )
-
-
-class SourceEngine(abc.ABC):
-    """Computes one kind of reading for the source's symbols."""
-
-    def __init__(self) -> None:
-        self._problems: list[str] = []
-
-    def problems(self) -> list[str]:
-        return list(self._problems)
-
-    @abc.abstractmethod
-    async def readings(self, *, symbols: Sequence[str], now_ms: int) -> list[SourceReading]: ...
 
 
 class SentimentEngine(SourceEngine):
@@ -140,7 +110,7 @@ class SentimentEngine(SourceEngine):
         self._client = client
 
     async def _articles(self, *, symbols: Sequence[str]) -> list[Article]:
-        coins = {_coin(s): COIN_NAMES.get(_coin(s), ()) for s in symbols}
+        coins = {coin_of(s): COIN_NAMES.get(coin_of(s), ()) for s in symbols}
         articles: list[Article] = []
         for url, _ in self._feeds:
             try:
@@ -168,11 +138,13 @@ class SentimentEngine(SourceEngine):
         results = []
         for symbol in symbols:
             result = await self._analyzer.analyze(
-                coin=_coin(symbol), articles=articles, now_ms=now_ms
+                coin=coin_of(symbol), articles=articles, now_ms=now_ms
             )
             if result.fallback_reason:
                 self._problems.append(result.fallback_reason)
-            results.append(_reading(symbol=symbol, reading=result.as_reading(), kind="sentiment"))
+            results.append(
+                source_reading(symbol=symbol, reading=result.as_reading(), kind="sentiment")
+            )
         return results
 
 
@@ -182,77 +154,6 @@ def _words(raw: object) -> frozenset[str]:
     if not isinstance(raw, list) or not all(isinstance(word, str) for word in raw):
         raise ConfigError("spec.sentiment.keywords lists must hold words")
     return frozenset(word.lower() for word in raw)
-
-
-class MacroEngine(SourceEngine):
-    def __init__(
-        self, *, spec: Mapping[str, object], symbols: Sequence[str], interval_s: int,
-        client: httpx.AsyncClient,
-    ) -> None:  # fmt: skip
-        super().__init__()
-        feeds = spec.get("feeds") or []
-        if not isinstance(feeds, list) or not all(isinstance(url, str) for url in feeds):
-            raise ConfigError("spec.macro.feeds must be a list of URLs")
-        self._config = MacroConfig(refresh_interval_ms=interval_s * 1000)
-        self._monitor = MacroMonitor(
-            config=self._config,
-            feeds=[
-                MacroFeed(
-                    location=url,
-                    format=MacroFeedFormat.JSON if url.endswith(".json") else MacroFeedFormat.RSS,
-                )
-                for url in feeds
-            ],
-            client=client,
-        )
-        self._standing = _bias_events(spec.get("assetBiases"), symbols=symbols)
-        if spec.get("eventsConfigMap"):
-            self._problems.append(
-                "eventsConfigMap is not mounted into the source pod; only feeds and assetBiases are used"
-            )
-
-    async def readings(self, *, symbols: Sequence[str], now_ms: int) -> list[SourceReading]:
-        await self._monitor.refresh_if_due(now_ms=now_ms)
-        events = [*self._monitor.events, *self._standing]
-        results = []
-        for symbol in symbols:
-            assessment = assess_events(
-                symbol=symbol,
-                events=events,
-                config=self._config,
-                now_ms=now_ms,
-                feed_errors=self._monitor.feed_errors,
-            )
-            results.append(_reading(symbol=symbol, reading=assessment.as_reading(), kind="macro"))
-        self._problems = [p for p in self._problems if p.startswith("eventsConfigMap")]
-        self._problems.extend(self._monitor.feed_errors)
-        return results
-
-
-def _bias_events(raw: object, *, symbols: Sequence[str]) -> list[MacroEvent]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise ConfigError("spec.macro.assetBiases must be a list")
-    events = []
-    for index, item in enumerate(raw):
-        if not isinstance(item, Mapping) or not isinstance(item.get("asset"), str):
-            raise ConfigError(f"spec.macro.assetBiases[{index}] needs an asset and a bias")
-        bias = item.get("bias")
-        if isinstance(bias, bool) or not isinstance(bias, int | float) or not -1 <= bias <= 1:
-            raise ConfigError(f"spec.macro.assetBiases[{index}].bias must be in [-1, 1]")
-        events.append(
-            MacroEvent(
-                title=f"configured bias for {item['asset']}",
-                event_type=None,
-                category="configured",
-                sentiment="neutral",
-                impact="medium",
-                asset_bias={s: float(bias) for s in symbols if _coin(s) == item["asset"]},
-                published_ms=None,
-            )
-        )
-    return events
 
 
 class WhaleEngine(SourceEngine):
@@ -297,12 +198,9 @@ class WhaleEngine(SourceEngine):
             problems.append(str(error))
         self._problems = problems
         return [
-            _reading(
-                symbol=symbol,
-                reading=self._monitor.signal(coin=_coin(symbol), now_ms=now_ms).as_reading(),
-                kind="whale",
-            )
+            source_reading(symbol=symbol, reading=signal.as_reading(), kind="whale")
             for symbol in symbols
+            for signal in (self._monitor.signal(coin=coin_of(symbol), now_ms=now_ms),)
         ]
 
 

@@ -1,0 +1,38 @@
+"""What every SignalSource engine shares: the engine interface and how a reading is published."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+from tradefleet_runtime.signals.reading import SignalReading
+from tradefleet_runtime.sources.stream import SourceReading
+
+FEED_TIMEOUT_S = 10.0
+
+
+def coin_of(symbol: str) -> str:
+    return symbol.partition("/")[0]
+
+
+def source_reading(*, symbol: str, reading: SignalReading, kind: str) -> SourceReading:
+    return SourceReading(
+        symbol=symbol,
+        value=reading.value,
+        confidence=reading.confidence,
+        as_of_ms=reading.as_of_ms,
+        kind=kind,
+    )
+
+
+class SourceEngine(abc.ABC):
+    """Computes one kind of reading for the source's symbols."""
+
+    def __init__(self) -> None:
+        self._problems: list[str] = []
+
+    def problems(self) -> list[str]:
+        return list(self._problems)
+
+    @abc.abstractmethod
+    async def readings(self, *, symbols: Sequence[str], now_ms: int) -> list[SourceReading]: ...
