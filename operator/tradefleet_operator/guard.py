@@ -7,7 +7,8 @@ kill switch (and the user's other commands) must still reach it, and a runtime t
 confirm the halt in time has its Deployment scaled to zero, as for a bot that runs normally
 (:mod:`tradefleet_operator.kill_switch`). The outcome keeps the refusal's conditions and phase,
 plus what the runtime reports. :func:`missing_credentials` says when the credentials Secret is
-why.
+why: gone, without a key, or not labelled ``tradefleet.io/credentials: "true"`` (a bot author may
+name any Secret of the namespace; only those marked for it are given to a bot).
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ from tradefleet_operator.spec.vocabulary import ConditionType, Reason
 from tradefleet_operator.succession import runtime_pods
 from tradefleet_operator.trading import runtime_state, trading_condition
 from tradefleet_operator.writes import ChildKey, of_kind, owner_of
+
+# The label that marks a Secret as exchange credentials a TradingBot may be given.
+LABEL_CREDENTIALS = "tradefleet.io/credentials"
 
 
 def unreachable_because(*, pod: PodView | None, runtime: RuntimeView | None) -> str:
@@ -147,13 +151,22 @@ async def missing_credentials(
     *, kube: KubeClient, owner: Owner, spec: TradingBotSpec
 ) -> str | None:
     """What is wrong with the credentials Secret the bot names, if anything (then the bot is
-    refused: Pending with CredentialsMissing)."""
+    refused: Pending with CredentialsMissing): missing, not marked for credentials, or without a
+    key the bot reads."""
     if spec.credentials is None:
         return None
     ref = spec.credentials.secret_ref
     secret = await kube.get(kind="Secret", namespace=owner.namespace, name=ref.name)
     if secret is None:
         return f"Secret {ref.name!r} not found in namespace {owner.namespace}"
+    labels = (secret.get("metadata") or {}).get("labels") or {}
+    if labels.get(LABEL_CREDENTIALS) != "true":
+        # A bot author may name any Secret of the namespace; only one marked for it is handed over.
+        return (
+            f"Secret {ref.name!r} is not marked for exchange credentials: label it "
+            f"(kubectl label secret {ref.name} -n {owner.namespace} {LABEL_CREDENTIALS}=true) "
+            "if it holds this bot's exchange keys"
+        )
     present = set((secret.get("data") or {}).keys()) | set((secret.get("stringData") or {}).keys())
     wanted = [ref.api_key_key, ref.api_secret_key] + (
         [ref.passphrase_key] if ref.passphrase_key else []

@@ -102,7 +102,9 @@ def exchange_keys(stack: LocalStack, e2e_api: client.ApiClient, e2e_namespace: s
     client.CoreV1Api(e2e_api).create_namespaced_secret(
         e2e_namespace,
         client.V1Secret(
-            metadata=client.V1ObjectMeta(name="exchange-keys"),
+            metadata=client.V1ObjectMeta(
+                name="exchange-keys", labels={"tradefleet.io/credentials": "true"}
+            ),
             string_data={"apiKey": stack.exchange.api_key, "apiSecret": stack.exchange.api_secret},
         ),
     )

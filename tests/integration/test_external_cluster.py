@@ -114,7 +114,9 @@ def test_the_stack_runs_its_bots_on_the_cluster_it_is_given(
         core.create_namespaced_secret(
             namespace,
             client.V1Secret(
-                metadata=client.V1ObjectMeta(name="exchange-keys"),
+                metadata=client.V1ObjectMeta(
+                    name="exchange-keys", labels={"tradefleet.io/credentials": "true"}
+                ),
                 string_data={
                     "apiKey": stack.exchange.api_key,
                     "apiSecret": stack.exchange.api_secret,

@@ -209,8 +209,10 @@ REASONS: tuple[ReasonDoc, ...] = (
     _doc(
         _R.CREDENTIALS_MISSING,
         _READY_RECONCILED,
-        "the Secret of spec.credentials.secretRef, or a key in it, is missing",
-        "create the Secret with the keys the message names",
+        "the Secret of spec.credentials.secretRef is missing, lacks a key, or is not labelled "
+        '`tradefleet.io/credentials: "true"` (only Secrets so marked are given to a bot)',
+        "create the Secret with the keys the message names, labelled "
+        '`tradefleet.io/credentials: "true"`',
     ),
     _doc(
         _R.OWNED_BY_OTHER_REGION,

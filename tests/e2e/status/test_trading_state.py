@@ -30,7 +30,9 @@ def test_a_refused_key_halts_the_bot_visibly_and_acknowledge_reaches_the_runtime
     core.create_namespaced_secret(
         e2e_namespace,
         client.V1Secret(
-            metadata=client.V1ObjectMeta(name="revoked-keys"),
+            metadata=client.V1ObjectMeta(
+                name="revoked-keys", labels={"tradefleet.io/credentials": "true"}
+            ),
             string_data={"apiKey": "revoked-key", "apiSecret": "revoked-secret"},
         ),
     )

@@ -281,16 +281,29 @@ def test_missing_credentials_are_a_condition_not_a_workload(
     assert "keys" in ready["message"]
     assert apps_v1.list_namespaced_deployment(namespace).items == []
 
+    # Issue 20: a Secret not marked for credentials is not handed to the bot; the status says
+    # how to mark it.
     core_v1.create_namespaced_secret(
         namespace,
         client.V1Secret(
             metadata=client.V1ObjectMeta(name="keys"), string_data={"apiKey": "k", "apiSecret": "s"}
         ),
     )
+
+    def not_marked() -> dict[str, Any] | None:
+        ready = credentials_missing()
+        return ready if ready and "not marked" in ready["message"] else None
+
+    ready = wait_for(not_marked, timeout_s=30, what="CredentialsMissing: the Secret is not marked")
+    assert "tradefleet.io/credentials=true" in ready["message"], ready
+    assert apps_v1.list_namespaced_deployment(namespace).items == []
+    core_v1.patch_namespaced_secret(
+        "keys", namespace, {"metadata": {"labels": {"tradefleet.io/credentials": "true"}}}
+    )
     wait_for(
         lambda: _reconciled(custom, namespace, "needs-keys"),
         timeout_s=30,
-        what="reconciliation once keys exist",
+        what="reconciliation once the keys' Secret is marked",
     )
     env = (
         apps_v1.read_namespaced_deployment("needs-keys", namespace)
