@@ -416,6 +416,46 @@ def _runtime_container(
     }
 
 
+# Where a source pod finds what its spec references (read by tradefleet_runtime.sources).
+SOURCE_INPUTS_MOUNT = "/etc/tradefleet-inputs"
+ENV_LLM_API_KEY = "TRADEFLEET_LLM_API_KEY"
+ENV_HTTP_HEADERS_DIR = "TRADEFLEET_HTTP_HEADERS_DIR"
+ENV_MACRO_EVENTS_DIR = "TRADEFLEET_MACRO_EVENTS_DIR"
+
+
+def _source_inputs(
+    spec: SignalSourceSpec,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """(env, volumes, volume mounts) delivering a source's Secret and ConfigMap references: the
+    LLM key as an env var; the header Secret and the events ConfigMap as read-only directories
+    (their files follow edits of the Secret or ConfigMap without a restart)."""
+    env: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    key_ref = spec.sentiment.llm.api_key_secret_ref if spec.sentiment else None
+    if key_ref is not None:
+        env.append(
+            {
+                "name": ENV_LLM_API_KEY,
+                "valueFrom": {"secretKeyRef": {"name": key_ref.name, "key": key_ref.key}},
+            }
+        )
+    directories = (
+        ("http-headers", ENV_HTTP_HEADERS_DIR, "secret", "secretName",
+         spec.http.headers_secret_ref.name if spec.http and spec.http.headers_secret_ref else None),
+        ("macro-events", ENV_MACRO_EVENTS_DIR, "configMap", "name",
+         spec.macro.events_config_map if spec.macro else None),
+    )  # fmt: skip
+    for volume, variable, kind, key, name in directories:
+        if name is None:
+            continue
+        path = f"{SOURCE_INPUTS_MOUNT}/{volume}"
+        env.append({"name": variable, "value": path})
+        volumes.append({"name": volume, kind: {key: name}})
+        mounts.append({"name": volume, "mountPath": path, "readOnly": True})
+    return env, volumes, mounts
+
+
 def _source_container(*, spec: SignalSourceSpec, settings: OperatorSettings) -> dict[str, Any]:
     """A SignalSource pod's one container: the runtime's ``signal-source`` command, its probes."""
     return {
@@ -432,6 +472,7 @@ def _source_container(*, spec: SignalSourceSpec, settings: OperatorSettings) -> 
                 "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}},
             },
             *({"name": k, "value": v} for k, v in sorted(settings.runtime_env.items())),
+            *_source_inputs(spec)[0],
         ],
         "ports": [
             {
@@ -452,7 +493,10 @@ def _source_container(*, spec: SignalSourceSpec, settings: OperatorSettings) -> 
         "resources": _resources(spec.resources),
         "securityContext": container_security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": [{"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True}],
+        "volumeMounts": [
+            {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True},
+            *_source_inputs(spec)[2],
+        ],
     }
 
 
@@ -570,7 +614,10 @@ def render_source_children(
                         "affinity": region_affinity(settings.region),
                         "securityContext": pod_security(),
                         "containers": [_source_container(spec=spec, settings=settings)],
-                        "volumes": [{"name": "config", "configMap": {"name": name}}],
+                        "volumes": [
+                            {"name": "config", "configMap": {"name": name}},
+                            *_source_inputs(spec)[1],
+                        ],
                     },
                 },
             },
