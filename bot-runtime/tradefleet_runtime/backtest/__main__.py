@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from tradefleet_runtime.backtest.benchmark import buy_and_hold
 from tradefleet_runtime.backtest.data import BarSeries, load_csv, synthetic_bars
 from tradefleet_runtime.backtest.download import (
     DEFAULT_PAGE_LIMIT,
@@ -29,9 +30,14 @@ from tradefleet_runtime.backtest.download import (
 from tradefleet_runtime.backtest.engine import RiskSetup, run_backtest
 from tradefleet_runtime.backtest.errors import BacktestConfigError, BacktestError
 from tradefleet_runtime.backtest.metrics import finite_or_none
-from tradefleet_runtime.backtest.model import BacktestConfig
+from tradefleet_runtime.backtest.model import (
+    DEFAULT_FUNDING_RATE_PCT,
+    BacktestConfig,
+    MarketType,
+)
 from tradefleet_runtime.backtest.report import (
     ReportSection,
+    comparison_section,
     format_table,
     metrics_rows,
     write_report,
@@ -141,6 +147,19 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument(
         "--risk-engine", action="store_true", help="size and vet entries with the risk engine"
     )
+    backtest.add_argument(
+        "--market",
+        type=MarketType,
+        default=MarketType.SPOT,
+        choices=list(MarketType),
+        help="futures charges funding on open positions",
+    )
+    backtest.add_argument(
+        "--funding-rate-pct",
+        type=float,
+        default=DEFAULT_FUNDING_RATE_PCT,
+        help="futures funding per 8 h, percent of the notional; longs pay, shorts receive",
+    )
     optimise = commands.add_parser("optimise", help="search EMA/RSI parameters")
     _add_common(optimise)
     optimise.add_argument("--method", default="random", choices=[m.value for m in SearchMethod])
@@ -153,6 +172,8 @@ def _parser() -> argparse.ArgumentParser:
     optimise.add_argument("--train-bars", type=int, default=2_000)
     optimise.add_argument("--test-bars", type=int, default=500)
     optimise.add_argument("--step-bars", type=int, default=None)
+    # The grid engine charges no funding: optimisation runs on spot terms.
+    optimise.set_defaults(market=MarketType.SPOT, funding_rate_pct=DEFAULT_FUNDING_RATE_PCT)
     _add_download(commands.add_parser("download-data", help="cache an exchange's candles"))
     return parser
 
@@ -211,6 +232,8 @@ def _config(arguments: argparse.Namespace) -> BacktestConfig:
         max_leverage=arguments.max_leverage,
         allow_short=not arguments.long_only,
         symbol=arguments.symbol,
+        market=arguments.market,
+        funding_rate_pct=arguments.funding_rate_pct,
     )
 
 
@@ -228,11 +251,12 @@ def _source(arguments: argparse.Namespace, bars: BarSeries) -> str:
 def _run_backtest(arguments: argparse.Namespace) -> None:
     bars = _bars(arguments)
     parameters = StrategyParameters.from_spec(dict(arguments.param))
+    config = _config(arguments)
     result = run_backtest(
         bars=bars,
         strategy_name=arguments.strategy,
         parameters=parameters,
-        config=_config(arguments),
+        config=config,
         regime=RegimeConfig() if arguments.regime_detector else None,
         risk=RiskSetup() if arguments.risk_engine else None,
         progress=not arguments.no_progress,
@@ -247,7 +271,11 @@ def _run_backtest(arguments: argparse.Namespace) -> None:
                 f"{cause} {count}" for cause, count in sorted(result.rejected_entries.items())
             )
         )
-    files = write_report(result=result, out_dir=arguments.out, title=title)
+    hold = buy_and_hold(bars=bars, config=config)
+    comparison = comparison_section(result=result, hold=hold)
+    print(comparison.title)
+    print(format_table(header=comparison.header, rows=comparison.rows))
+    files = write_report(result=result, out_dir=arguments.out, title=title, benchmark=hold)
     print(f"report: {files.html}  (equity picture {files.png})")
 
 
@@ -379,7 +407,12 @@ def _run_optimise(arguments: argparse.Namespace) -> None:
     if report is not None:
         print(sections[-1].title)
     files = write_report(
-        result=result, out_dir=arguments.out, title=title, sections=sections, extra_json=extra
+        result=result,
+        out_dir=arguments.out,
+        title=title,
+        sections=sections,
+        extra_json=extra,
+        benchmark=buy_and_hold(bars=bars, config=config),
     )
     print(f"report: {files.html}  (equity picture {files.png})")
 

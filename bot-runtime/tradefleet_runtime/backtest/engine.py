@@ -19,7 +19,9 @@ Per bar t (from ``start_index`` on; earlier bars only warm the indicators up):
    entry for bar t+1, sized by risk per trade (notional = equity · risk / stop
    distance, capped at ``max_leverage`` × equity) or by the risk engine when one is given.
 
-One position at a time; signals while a position is open are ignored.
+One position at a time; signals while a position is open are ignored. On futures
+(``BacktestConfig.market``) a position open when a bar opens pays funding for each funding
+time inside that bar, before step 1 (:mod:`tradefleet_runtime.backtest.funding`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from tradefleet_runtime.backtest.fills import (
     stop_price,
     target_price,
 )
+from tradefleet_runtime.backtest.funding import funding_times_per_bar
 from tradefleet_runtime.backtest.metrics import BacktestMetrics, curve_summary
 from tradefleet_runtime.backtest.model import (
     DEFAULT_CONFIG,
@@ -140,6 +143,7 @@ class _Position:
     target: float
     entry_index: int
     reason: str
+    funding: float = 0.0
 
 
 class _RiskFeed:
@@ -290,6 +294,12 @@ class _Replay:
             else None
         )
         self.cash = config.initial_equity
+        self.funding_times = (
+            funding_times_per_bar(timestamp_ms=bars.timestamp_ms, bar_seconds=bars.bar_seconds)
+            if config.funding_rate
+            else None
+        )
+        self.funding_paid = 0.0
         self.position: _Position | None = None
         self.pending: _EntryOrder | None = None
         self.flatten_requested = False
@@ -356,6 +366,8 @@ class _Replay:
         reason = EXIT_NONE
         trigger = 0.0
         position = self.position
+        if position is not None and self.funding_times is not None:
+            self._pay_funding(position=position, times=int(self.funding_times[index]), bar=bar)
         if self.pending is not None:
             self._open(index=index, bar=bar, order=self.pending)
             self.pending = None
@@ -382,6 +394,7 @@ class _Replay:
             config.slippage_rate,
             config.fee_rate,
         )
+        pnl -= position.funding
         if pnl > 0.0:
             self.wins += 1
             self.gross_profit += pnl
@@ -405,12 +418,24 @@ class _Replay:
             pnl=pnl,
             exit_reason=EXIT_REASON_BY_CODE[reason],
             entry_reason=position.reason,
+            funding=position.funding,
         )
         self.trades.append(trade)
         self.position = None
         if self.risk is not None:
             notional = position.quantity * position.entry_price
             self.risk.trade_closed(trade_return=pnl / notional, now_ms=bar.timestamp_ms)
+
+    def _pay_funding(self, *, position: _Position, times: int, bar: Bar) -> None:
+        """Funding for ``times`` funding times inside ``bar``, at its open, from the cash."""
+        if times == 0:
+            return
+        payment = (
+            times * self.config.funding_rate * position.direction * position.quantity * bar.open
+        )
+        position.funding += payment
+        self.funding_paid += payment
+        self.cash -= payment
 
     def _open(self, *, index: int, bar: Bar, order: _EntryOrder) -> None:
         config = self.config
@@ -592,6 +617,7 @@ class _Replay:
             equity=self.equity,
             start_index=self.start,
             rejected_entries=dict(self.rejected),
+            funding_paid=self.funding_paid,
         )
 
 

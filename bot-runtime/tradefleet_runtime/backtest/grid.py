@@ -316,6 +316,14 @@ class GridResult:
         return tuple(self.metrics(index) for index in range(len(self.parameter_sets)))
 
 
+def _refuse_funding(config: BacktestConfig) -> None:
+    if config.funding_rate:
+        raise BacktestConfigError(
+            "the grid engine charges no funding: search on market=spot, then backtest the "
+            "winner on futures with the event-driven engine"
+        )
+
+
 def run_grid(
     *,
     bars: BarSeries,
@@ -329,6 +337,7 @@ def run_grid(
     Pass the same ``indicators`` cache across calls on the same bars to reuse series.
     """
     bars.check_start_index(start_index)
+    _refuse_funding(config)
     if not parameter_sets:
         raise BacktestConfigError("a grid needs at least one parameter set")
     if indicators is None:
@@ -380,6 +389,7 @@ def grid_backtest(
 ) -> BacktestResult:
     """One parameter set through the grid kernel, with its trades and equity curve."""
     bars.check_start_index(start_index)
+    _refuse_funding(config)
     indicators = IndicatorCache(close=bars.close)
     sets = _set_columns([parameters])
     n_bars = len(bars)

@@ -30,9 +30,25 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
+class MarketType(StrEnum):
+    """Spot, or perpetual futures (which charge funding while a position is open)."""
+
+    SPOT = "spot"
+    FUTURES = "futures"
+
+
+DEFAULT_FUNDING_RATE_PCT = 0.01  # per 8 h: the usual rate of a perpetual (Binance's base rate)
+_MAX_FUNDING_RATE_PCT = 3.0
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class BacktestConfig:
-    """Account and market frictions of a backtest (percent units)."""
+    """Account and market frictions of a backtest (percent units).
+
+    ``funding_rate_pct`` applies to ``MarketType.FUTURES`` only: at every funding time
+    (00:00, 08:00 and 16:00 UTC) an open position pays that percent of its notional when
+    long and receives it when short (a negative rate reverses both).
+    """
 
     initial_equity: float = 10_000.0
     fee_pct: float = 0.1  # per fill, of the fill's notional
@@ -40,6 +56,8 @@ class BacktestConfig:
     max_leverage: float = 1.0  # caps a risk-sized position's notional at this × equity
     allow_short: bool = True
     symbol: str = "BTC/USDT"
+    market: MarketType = MarketType.SPOT
+    funding_rate_pct: float = DEFAULT_FUNDING_RATE_PCT  # per 8 h, futures only
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.initial_equity) and self.initial_equity > 0.0):
@@ -58,6 +76,14 @@ class BacktestConfig:
             raise BacktestConfigError(
                 f"allow_short must be true or false, got {self.allow_short!r}"
             )
+        if not isinstance(self.market, MarketType):
+            raise BacktestConfigError(f"market must be spot or futures, got {self.market!r}")
+        rate = self.funding_rate_pct
+        if not (math.isfinite(rate) and abs(rate) <= _MAX_FUNDING_RATE_PCT):
+            raise BacktestConfigError(
+                f"funding_rate_pct must be within ±{_MAX_FUNDING_RATE_PCT:g} (per 8 h), "
+                f"got {rate!r}"
+            )
         if "/" not in self.symbol:
             raise BacktestConfigError(f"symbol must look like BASE/QUOTE, got {self.symbol!r}")
 
@@ -68,6 +94,11 @@ class BacktestConfig:
     @property
     def slippage_rate(self) -> float:
         return self.slippage_pct / 100.0
+
+    @property
+    def funding_rate(self) -> float:
+        """Funding per funding time as a fraction of the notional; 0 on spot."""
+        return self.funding_rate_pct / 100.0 if self.market is MarketType.FUTURES else 0.0
 
 
 DEFAULT_CONFIG = BacktestConfig()
@@ -105,9 +136,10 @@ class Trade:
     stop_price: float
     target_price: float
     fees: float
-    pnl: float  # after both fees
+    pnl: float  # after both fees and funding
     exit_reason: ExitReason
     entry_reason: str = ""
+    funding: float = 0.0  # paid while open (negative: received); futures only
 
     @property
     def side(self) -> str:
@@ -131,6 +163,7 @@ class Trade:
             "stopPrice": self.stop_price,
             "targetPrice": self.target_price,
             "fees": self.fees,
+            "funding": self.funding,
             "pnl": self.pnl,
             "pnlPct": self.pnl_pct,
             "exitReason": self.exit_reason.value,
@@ -157,12 +190,16 @@ class BacktestResult:
     equity: FloatArray
     start_index: int
     rejected_entries: Mapping[str, int] = field(default_factory=dict)
+    funding_paid: float = 0.0  # over all trades; negative when received
 
     def to_dict(self) -> dict[str, object]:
         return {
             "strategy": self.strategy,
             "parameters": self.parameters.to_spec(),
             "startIndex": self.start_index,
+            "market": self.config.market.value,
+            "fundingRatePct": self.config.funding_rate_pct,
+            "fundingPaid": self.funding_paid,
             "metrics": self.metrics.to_dict(),
             "rejectedEntries": dict(self.rejected_entries),
             "trades": [trade.to_dict() for trade in self.trades],

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from tradefleet_runtime.backtest.benchmark import BuyAndHold
 from tradefleet_runtime.backtest.errors import BacktestError
 from tradefleet_runtime.backtest.metrics import BacktestMetrics
 from tradefleet_runtime.backtest.model import BacktestResult, Trade
@@ -68,6 +69,34 @@ def metrics_rows(metrics: BacktestMetrics) -> list[tuple[str, str]]:
     ]
 
 
+def comparison_section(*, result: BacktestResult, hold: BuyAndHold) -> ReportSection:
+    """The strategy's return, drawdown and ratios beside buy-and-hold's over the same bars."""
+    metrics = result.metrics
+    rows = [
+        ("Final equity", _number(metrics.final_equity), _number(hold.final_equity)),
+        (
+            "Total return",
+            f"{_number(metrics.total_return_pct)} %",
+            f"{_number(hold.total_return_pct)} %",
+        ),
+        (
+            "Max drawdown",
+            f"{_number(metrics.max_drawdown_pct)} %",
+            f"{_number(hold.max_drawdown_pct)} %",
+        ),
+        ("Sharpe (annualised)", _number(metrics.sharpe), _number(hold.sharpe)),
+        ("Sortino (annualised)", _number(metrics.sortino), _number(hold.sortino)),
+    ]
+    config = result.config
+    title = "Strategy and buy-and-hold over the same bars"
+    if config.funding_rate:
+        rows.append(("Funding paid", _number(result.funding_paid), _number(hold.funding_paid)))
+        title += f" (futures, funding {config.funding_rate_pct:g} % per 8 h)"
+    return ReportSection(
+        title=title, header=("figure", "strategy", "buy and hold"), rows=tuple(rows)
+    )
+
+
 def format_table(*, rows: Sequence[Sequence[str]], header: Sequence[str] = ()) -> str:
     """A plain-text table with aligned columns (the first left-aligned, the rest right)."""
     table = [list(header), *[list(row) for row in rows]] if header else [list(r) for r in rows]
@@ -88,15 +117,19 @@ def format_table(*, rows: Sequence[Sequence[str]], header: Sequence[str] = ()) -
     return "\n".join(lines)
 
 
-def equity_png(*, result: BacktestResult, title: str) -> bytes:
-    """Equity (top) and drawdown from the running peak in % (bottom) over time, as PNG."""
+def equity_png(*, result: BacktestResult, title: str, benchmark: BuyAndHold | None = None) -> bytes:
+    """Equity (top, with buy-and-hold's when given) and drawdown from the running peak in %
+    (bottom) over time, as PNG."""
     times = result.timestamp_ms.astype("datetime64[ms]")
     equity = result.equity
     peak = np.maximum.accumulate(np.concatenate(([result.metrics.initial_equity], equity)))[1:]
     drawdown = 100.0 * (equity / peak - 1.0)
     figure = Figure(figsize=(11, 6), dpi=100, layout="constrained")
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1))
-    top.plot(times, equity, color="#1f5fa8", linewidth=1.0)
+    top.plot(times, equity, color="#1f5fa8", linewidth=1.0, label="strategy")
+    if benchmark is not None:
+        top.plot(times, benchmark.equity, color="#999999", linewidth=0.8, label="buy and hold")
+        top.legend(loc="upper left")
     top.axhline(result.metrics.initial_equity, color="#888888", linewidth=0.8, linestyle="--")
     top.set_ylabel("equity")
     top.set_title(title)
@@ -219,8 +252,13 @@ def write_report(
     title: str,
     sections: Sequence[ReportSection] = (),
     extra_json: Mapping[str, object] | None = None,
+    benchmark: BuyAndHold | None = None,
 ) -> ReportFiles:
-    """Write equity.png, report.html, trades.csv and result.json into ``out_dir``."""
+    """Write equity.png, report.html, trades.csv and result.json into ``out_dir``.
+
+    With ``benchmark``, buy-and-hold is drawn beside the strategy, compared in a table
+    (before ``sections``) and written to result.json as ``buyAndHold``.
+    """
     files = ReportFiles(
         directory=out_dir,
         png=out_dir / "equity.png",
@@ -228,8 +266,11 @@ def write_report(
         trades_csv=out_dir / "trades.csv",
         json=out_dir / "result.json",
     )
-    png = equity_png(result=result, title=title)
+    png = equity_png(result=result, title=title, benchmark=benchmark)
     document: dict[str, object] = {"backtest": result.to_dict()}
+    if benchmark is not None:
+        document["buyAndHold"] = benchmark.to_dict()
+        sections = [comparison_section(result=result, hold=benchmark), *sections]
     if extra_json:
         document.update(extra_json)
     try:
