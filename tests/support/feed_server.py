@@ -53,6 +53,9 @@ class FeedServer:
             name.strip().lower(): value.strip()
             for name, _, value in (line.partition(":") for line in lines[1:] if line)
         }
+        length = int(headers.get("content-length") or 0)
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            await reader.readexactly(length)  # read the body, or closing would reset the socket
         self.requests.append(Request(path=path, query=query, headers=headers))
         route = self.routes.get(path) or Route(
             body=b"not found", status=404, content_type="text/plain"

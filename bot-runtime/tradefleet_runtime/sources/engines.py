@@ -21,16 +21,19 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import redis.asyncio as aioredis
 
 from tradefleet_runtime.config import ConfigError, SourceConfig
 from tradefleet_runtime.signals.errors import SignalError, SignalSourceError
-from tradefleet_runtime.signals.feeds import read_document
+from tradefleet_runtime.signals.feeds import is_http_location, read_document
 from tradefleet_runtime.signals.news_feeds import read_news_feed
 from tradefleet_runtime.signals.reading import clamp_unit
 from tradefleet_runtime.signals.sentiment import (
@@ -58,6 +61,10 @@ from tradefleet_runtime.sources.engine_base import (
 from tradefleet_runtime.sources.macro_source import MacroEngine
 from tradefleet_runtime.sources.stream import SourceReading
 
+# Set by the operator from the spec's Secret and ConfigMap references (operator render.py).
+ENV_LLM_API_KEY = "TRADEFLEET_LLM_API_KEY"
+ENV_HTTP_HEADERS_DIR = "TRADEFLEET_HTTP_HEADERS_DIR"
+ENV_MACRO_EVENTS_DIR = "TRADEFLEET_MACRO_EVENTS_DIR"
 _JSON_PATH_STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[([0-9]+)\]")
 # Names an article may use for a coin besides its ticker (matched as whole words).
 COIN_NAMES: Mapping[str, tuple[str, ...]] = {
@@ -74,9 +81,11 @@ class SentimentEngine(SourceEngine):
         spec: Mapping[str, object],
         client: httpx.AsyncClient,
         feed_timeout_s: float = FEED_TIMEOUT_S,
+        llm_api_key: str | None = None,
     ) -> None:
         super().__init__()
         self._timeout_s = feed_timeout_s
+        self._notes: list[str] = []
         feeds = spec.get("feeds")
         if not isinstance(feeds, list) or not feeds:
             raise ConfigError("spec.sentiment.feeds must be a non-empty list")
@@ -94,8 +103,15 @@ class SentimentEngine(SourceEngine):
         llm_spec = spec.get("llm") or {}
         llm = None
         if isinstance(llm_spec, Mapping) and llm_spec.get("enabled"):
+            if llm_spec.get("apiKeySecretRef") and not llm_api_key:
+                self._notes.append(
+                    f"llm.apiKeySecretRef is set but {ENV_LLM_API_KEY} is empty: "
+                    "the LLM is called without a key"
+                )
             llm = LlmConfig(
-                base_url=str(llm_spec.get("endpoint")), model=str(llm_spec.get("model"))
+                base_url=str(llm_spec.get("endpoint")),
+                model=str(llm_spec.get("model")),
+                api_key=llm_api_key or None,
             )
         try:
             config = SentimentConfig(
@@ -110,7 +126,9 @@ class SentimentEngine(SourceEngine):
         self._client = client
 
     async def _articles(self, *, symbols: Sequence[str]) -> list[Article]:
-        coins = {coin_of(s): COIN_NAMES.get(coin_of(s), ()) for s in symbols}
+        # Every coin known by name, not only the source's: news about another coin is not
+        # market-wide news.
+        coins = {**COIN_NAMES, **{coin_of(s): COIN_NAMES.get(coin_of(s), ()) for s in symbols}}
         articles: list[Article] = []
         for url, _ in self._feeds:
             try:
@@ -133,7 +151,7 @@ class SentimentEngine(SourceEngine):
         return articles
 
     async def readings(self, *, symbols: Sequence[str], now_ms: int) -> list[SourceReading]:
-        self._problems = []
+        self._problems = list(self._notes)
         articles = await self._articles(symbols=symbols)
         results = []
         for symbol in symbols:
@@ -229,7 +247,14 @@ def extract_json_path(document: object, path: str) -> object:
 
 
 class HttpEngine(SourceEngine):
-    def __init__(self, *, spec: Mapping[str, object], client: httpx.AsyncClient) -> None:
+    """GET ``url`` and publish the number at ``jsonPath``. A URL with ``{symbol}`` (the symbol,
+    URL-encoded) or ``{base}`` (its base asset) is fetched once per symbol, else once for all.
+    The files of ``headers_dir`` (the mounted ``headersSecretRef``: file name = header, content
+    = value) are sent as headers, read every round so a rotated Secret is used at once."""
+
+    def __init__(
+        self, *, spec: Mapping[str, object], client: httpx.AsyncClient, headers_dir: str | None
+    ) -> None:
         super().__init__()
         if not isinstance(spec.get("url"), str) or not isinstance(spec.get("jsonPath"), str):
             raise ConfigError("spec.http needs url and jsonPath")
@@ -241,54 +266,112 @@ class HttpEngine(SourceEngine):
         timeout = spec.get("timeoutSeconds", 10)
         self._timeout_s = float(timeout) if isinstance(timeout, int | float) else 10.0
         self._client = client
+        self._headers_dir = Path(headers_dir) if headers_dir else None
+        if spec.get("headersSecretRef") and self._headers_dir is None:
+            self._notes = ["headersSecretRef is set but no header directory was mounted"]
+        else:
+            self._notes = []
+        self._per_symbol = "{symbol}" in self._url or "{base}" in self._url
 
-    async def readings(self, *, symbols: Sequence[str], now_ms: int) -> list[SourceReading]:
-        self._problems = []
+    def _headers(self) -> dict[str, str]:
+        if self._headers_dir is None:
+            return {}
         try:
-            payload = await read_document(
-                location=self._url, timeout_s=self._timeout_s, client=self._client
-            )
-            value = extract_json_path(json.loads(payload), self._path)
+            files = sorted(self._headers_dir.iterdir())
+            # A mounted Secret also holds its own ..data links; a header name has no leading dot.
+            return {f.name: f.read_text().strip() for f in files if not f.name.startswith(".")}
+        except OSError as error:
+            self._problems.append(f"cannot read the headers Secret: {error}")
+            return {}
+
+    def _url_for(self, symbol: str) -> str:
+        return self._url.replace("{symbol}", quote(symbol, safe="")).replace(
+            "{base}", quote(coin_of(symbol), safe="")
+        )
+
+    async def _fetch(self, *, url: str, headers: Mapping[str, str]) -> bytes | None:
+        try:
+            if not is_http_location(url):  # a file stands in for the endpoint (tests, replays)
+                return await read_document(location=url, timeout_s=self._timeout_s)
+            response = await self._client.get(url, headers=headers, timeout=self._timeout_s)
         except SignalSourceError as error:
-            self._problems.append(str(error))
-            return []
+            self._problems.append(f"{url}: {error}")
+            return None
+        except httpx.TimeoutException:
+            self._problems.append(f"{url}: timeout: no answer within {self._timeout_s:g} s")
+            return None
+        except httpx.RemoteProtocolError as error:
+            self._problems.append(f"{url}: truncated: {error}")
+            return None
+        except httpx.HTTPError as error:
+            self._problems.append(f"{url}: unreachable: {error!r}")
+            return None
+        if response.status_code != httpx.codes.OK:
+            self._problems.append(f"{url}: http status: answered HTTP {response.status_code}")
+            return None
+        return response.content
+
+    async def _value(self, *, url: str, headers: Mapping[str, str]) -> float | None:
+        payload = await self._fetch(url=url, headers=headers)
+        if payload is None:
+            return None
+        try:
+            value = extract_json_path(json.loads(payload), self._path)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            self._problems.append(f"{self._url} did not answer JSON: {error}")
-            return []
+            self._problems.append(f"{url} did not answer JSON: {error}")
+            return None
         except KeyError:
-            self._problems.append(f"{self._path} is not in the answer of {self._url}")
-            return []
+            self._problems.append(f"{self._path} is not in the answer of {url}")
+            return None
         if (
             isinstance(value, bool)
             or not isinstance(value, int | float)
             or not math.isfinite(value)
         ):
             self._problems.append(f"{self._path} is {value!r}, not a number")
-            return []
+            return None
+        return clamp_unit(float(value))
+
+    async def readings(self, *, symbols: Sequence[str], now_ms: int) -> list[SourceReading]:
+        self._problems = list(self._notes)
+        headers = self._headers()
+        if not self._per_symbol:
+            value = await self._value(url=self._url, headers=headers)
+            values = {symbol: value for symbol in symbols}
+        else:
+            values = {
+                symbol: await self._value(url=self._url_for(symbol), headers=headers)
+                for symbol in symbols
+            }
         return [
             SourceReading(
-                symbol=symbol,
-                value=clamp_unit(float(value)),
-                confidence=1.0,
-                as_of_ms=now_ms,
-                kind=self._kind,
+                symbol=symbol, value=value, confidence=1.0, as_of_ms=now_ms, kind=self._kind
             )
-            for symbol in symbols
+            for symbol, value in values.items()
+            if value is not None
         ]
 
 
 def build_engine(
-    *, config: SourceConfig, redis: aioredis.Redis, client: httpx.AsyncClient
+    *,
+    config: SourceConfig,
+    redis: aioredis.Redis,
+    client: httpx.AsyncClient,
+    env: Mapping[str, str] | None = None,
 ) -> SourceEngine:
+    """The engine of ``config``'s kind; ``env`` (the process environment unless given) holds
+    what the operator delivered from the spec's references (``ENV_*``)."""
+    env = os.environ if env is None else env
     block = config.spec.get(config.kind) or {}
     if not isinstance(block, Mapping):
         raise ConfigError(f"spec.{config.kind} must be an object")
     if config.kind == "sentiment":
-        return SentimentEngine(spec=block, client=client)
+        return SentimentEngine(spec=block, client=client, llm_api_key=env.get(ENV_LLM_API_KEY))
     if config.kind == "macro":
         return MacroEngine(
-            spec=block, symbols=config.symbols, interval_s=config.interval_s, client=client
-        )
+            spec=block, symbols=config.symbols, interval_s=config.interval_s, client=client,
+            events_dir=env.get(ENV_MACRO_EVENTS_DIR),
+        )  # fmt: skip
     if config.kind == "whale":
         return WhaleEngine(spec=block, redis=redis, client=client)
-    return HttpEngine(spec=block, client=client)
+    return HttpEngine(spec=block, client=client, headers_dir=env.get(ENV_HTTP_HEADERS_DIR))

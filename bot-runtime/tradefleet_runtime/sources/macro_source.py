@@ -4,7 +4,9 @@ Every feed is read each round and recognised by its content: an economic calenda
 JSON releases with event/time/impact/actual/forecast/previous; :mod:`~.signals.econ_calendar`),
 a JSON list of macro events, or RSS headlines matched against the event rules
 (:mod:`~.signals.macro`). Calendar releases are re-assessed at every reading, since their weight
-depends on the time since (or until) the release. The configured ``assetBiases`` are standing
+depends on the time since (or until) the release. The files of the ``eventsConfigMap``
+(mounted by the operator; ``events_dir``) are read like feeds every round, so an edited ConfigMap
+counts once the kubelet has updated the files. The configured ``assetBiases`` are standing
 events. A feed that fails keeps what it last gave and is listed in the problems as
 ``<url>: <kind>: <detail>``.
 """
@@ -12,6 +14,7 @@ events. A feed that fails keeps what it last gave and is listed in the problems 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import httpx
 
@@ -59,6 +62,7 @@ class MacroEngine(SourceEngine):
     def __init__(
         self, *, spec: Mapping[str, object], symbols: Sequence[str], interval_s: int,
         client: httpx.AsyncClient, feed_timeout_s: float = FEED_TIMEOUT_S,
+        events_dir: str | None = None,
     ) -> None:  # fmt: skip
         super().__init__()
         feeds = spec.get("feeds") or []
@@ -74,23 +78,35 @@ class MacroEngine(SourceEngine):
         self._events: dict[str, list[MacroEvent]] = {}
         self._standing = _bias_events(spec.get("assetBiases"), symbols=symbols)
         self._notes: list[str] = []
-        if spec.get("eventsConfigMap"):
-            self._notes.append(
-                "eventsConfigMap is not mounted into the source pod; only feeds and assetBiases are used"
-            )
+        self._events_dir = Path(events_dir) if events_dir else None
+        if spec.get("eventsConfigMap") and self._events_dir is None:
+            self._notes.append("eventsConfigMap is set but no events directory was mounted")
+
+    def _locations(self) -> tuple[list[str], list[str]]:
+        """(feed URLs and the files of the events ConfigMap, errors listing that directory)."""
+        if self._events_dir is None:
+            return list(self._feeds), []
+        try:
+            # A mounted ConfigMap also holds its own ..data links; a key has no leading dot.
+            files = sorted(f for f in self._events_dir.iterdir() if not f.name.startswith("."))
+        except OSError as error:
+            return list(self._feeds), [f"{self._events_dir}: unreadable: {error}"]
+        return [*self._feeds, *(str(f) for f in files)], []
 
     async def _refresh(self) -> list[str]:
-        errors = []
-        for url in self._feeds:
+        locations, errors = self._locations()
+        for gone in set(self._calendars) - set(locations):  # a key removed from the ConfigMap
+            del self._calendars[gone], self._events[gone]
+        for location in locations:
             try:
                 payload = await read_document(
-                    location=url, timeout_s=self._config.feed_timeout_s, client=self._client
+                    location=location, timeout_s=self._config.feed_timeout_s, client=self._client
                 )
                 calendar, events = parse_macro_document(payload=payload, config=self._config)
             except SignalSourceError as error:
-                errors.append(f"{url}: {error}")
+                errors.append(f"{location}: {error}")
                 continue
-            self._calendars[url], self._events[url] = calendar, events
+            self._calendars[location], self._events[location] = calendar, events
         return errors
 
     async def readings(self, *, symbols: Sequence[str], now_ms: int) -> list[SourceReading]:
