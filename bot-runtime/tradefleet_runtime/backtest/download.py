@@ -51,6 +51,13 @@ class DownloadRequest:
             raise BacktestConfigError(f"page limit must be >= 1, got {self.page_limit}")
 
     @property
+    def start_ms(self) -> int:
+        start = self.timerange.start_ms
+        if start is None:  # refused above; narrows the type
+            raise BacktestConfigError("a download needs the start of its time range")
+        return start
+
+    @property
     def path(self) -> Path:
         return cache_path(
             datadir=self.datadir,
@@ -128,17 +135,28 @@ def _write_rows(handle: TextIO, candles: Iterable[Candle]) -> None:
     handle.flush()
 
 
-@dataclass(kw_only=True, slots=True)
 class _Pager:
-    """Pages of closed candles in ``[since, until)``, each handed to ``sink`` as it comes."""
+    """Pages of closed candles in ``[since, until)``, each handed to ``sink`` as it comes;
+    counts the candles and pages of the whole run."""
 
-    venue: CcxtVenue
-    request: DownloadRequest
-    step_ms: int
-    now_ms: int
-    on_page: Callable[[DownloadProgress], None] | None
-    fetched: int = 0
-    pages: int = 0
+    __slots__ = ("fetched", "now_ms", "on_page", "pages", "request", "step_ms", "venue")
+
+    def __init__(
+        self,
+        *,
+        venue: CcxtVenue,
+        request: DownloadRequest,
+        step_ms: int,
+        now_ms: int,
+        on_page: Callable[[DownloadProgress], None] | None,
+    ) -> None:
+        self.venue = venue
+        self.request = request
+        self.step_ms = step_ms
+        self.now_ms = now_ms
+        self.on_page = on_page
+        self.fetched = 0
+        self.pages = 0
 
     async def run(self, *, since: int, until: int, sink: Callable[[list[Candle]], None]) -> None:
         request = self.request
@@ -212,8 +230,7 @@ async def download_candles(
     step_ms = venue.timeframe_ms(request.timeframe)
     path = request.path
     path.parent.mkdir(parents=True, exist_ok=True)
-    start = request.timerange.start_ms
-    assert start is not None  # DownloadRequest refuses an open start
+    start = request.start_ms
     end = min(request.timerange.end_ms or now_ms, now_ms)
     pager = _Pager(venue=venue, request=request, step_ms=step_ms, now_ms=now_ms, on_page=on_page)
     span = cached_span(path)
