@@ -275,8 +275,10 @@ def _run_backtest(arguments: argparse.Namespace) -> None:
     comparison = comparison_section(result=result, hold=hold)
     print(comparison.title)
     print(format_table(header=comparison.header, rows=comparison.rows))
-    files = write_report(result=result, out_dir=arguments.out, title=title, benchmark=hold)
-    print(f"report: {files.html}  (equity picture {files.png})")
+    files = write_report(
+        result=result, out_dir=arguments.out, title=title, benchmark=hold, bars=bars
+    )
+    print(f"report: {files.html}  (pictures {files.png}, {files.price_png})")
 
 
 def _trial_section(found: SearchResult) -> ReportSection:
@@ -413,8 +415,9 @@ def _run_optimise(arguments: argparse.Namespace) -> None:
         sections=sections,
         extra_json=extra,
         benchmark=buy_and_hold(bars=bars, config=config),
+        bars=bars,
     )
-    print(f"report: {files.html}  (equity picture {files.png})")
+    print(f"report: {files.html}  (pictures {files.png}, {files.price_png})")
 
 
 def _download_request(arguments: argparse.Namespace, *, now_ms: int) -> DownloadRequest:

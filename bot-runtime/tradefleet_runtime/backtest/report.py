@@ -2,8 +2,10 @@
 
 The CLI (:mod:`tradefleet_runtime.backtest.__main__`) prints :func:`format_table` of
 :func:`metrics_rows` and calls :func:`write_report`, which writes into one folder:
-``equity.png`` (matplotlib, no display needed), ``report.html`` (self-contained: the
-PNG embedded as base64, the figures and every trade), ``trades.csv`` and ``result.json``.
+``equity.png`` (matplotlib, no display needed), ``price.png`` when given the bars (candles
+with the trades marked, :mod:`tradefleet_runtime.backtest.candles`), ``report.html``
+(self-contained: the PNGs embedded as base64, the figures and every trade), ``trades.csv``
+and ``result.json``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from tradefleet_runtime.backtest.benchmark import BuyAndHold
+from tradefleet_runtime.backtest.candles import price_png
+from tradefleet_runtime.backtest.data import BarSeries
 from tradefleet_runtime.backtest.errors import BacktestError
 from tradefleet_runtime.backtest.metrics import BacktestMetrics
 from tradefleet_runtime.backtest.model import BacktestResult, Trade
@@ -43,6 +47,7 @@ class ReportFiles:
     html: Path
     trades_csv: Path
     json: Path
+    price_png: Path | None = None
 
 
 def _number(value: float, *, digits: int = 2) -> str:
@@ -203,8 +208,9 @@ def render_html(
     title: str,
     png: bytes,
     sections: Sequence[ReportSection] = (),
+    price: bytes | None = None,
 ) -> str:
-    """The self-contained HTML report."""
+    """The self-contained HTML report (with the price chart when ``price`` is given)."""
     parameters = sorted(result.parameters.to_spec().items())
     parts = [
         "<!DOCTYPE html>",
@@ -214,6 +220,13 @@ def render_html(
         f"<p>Strategy <b>{html.escape(result.strategy)}</b> on {html.escape(result.config.symbol)}; "
         f"fee {result.config.fee_pct:g} %, slippage {result.config.slippage_pct:g} % per fill.</p>",
         f'<img alt="equity and drawdown" src="data:image/png;base64,{base64.b64encode(png).decode()}">',
+        *(
+            ()
+            if price is None
+            else (
+                f'<img alt="price with entries and exits" src="data:image/png;base64,{base64.b64encode(price).decode()}">',
+            )
+        ),
         "<h2>Figures</h2>",
         _html_table(header=("figure", "value"), rows=metrics_rows(result.metrics)),
         "<h2>Parameters</h2>",
@@ -253,11 +266,13 @@ def write_report(
     sections: Sequence[ReportSection] = (),
     extra_json: Mapping[str, object] | None = None,
     benchmark: BuyAndHold | None = None,
+    bars: BarSeries | None = None,
 ) -> ReportFiles:
     """Write equity.png, report.html, trades.csv and result.json into ``out_dir``.
 
     With ``benchmark``, buy-and-hold is drawn beside the strategy, compared in a table
-    (before ``sections``) and written to result.json as ``buyAndHold``.
+    (before ``sections``) and written to result.json as ``buyAndHold``. With ``bars`` (the
+    series the backtest ran on), price.png draws them as candles with the trades marked.
     """
     files = ReportFiles(
         directory=out_dir,
@@ -265,8 +280,10 @@ def write_report(
         html=out_dir / "report.html",
         trades_csv=out_dir / "trades.csv",
         json=out_dir / "result.json",
+        price_png=None if bars is None else out_dir / "price.png",
     )
     png = equity_png(result=result, title=title, benchmark=benchmark)
+    price = None if bars is None else price_png(bars=bars, result=result, title=title)
     document: dict[str, object] = {"backtest": result.to_dict()}
     if benchmark is not None:
         document["buyAndHold"] = benchmark.to_dict()
@@ -276,8 +293,11 @@ def write_report(
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         files.png.write_bytes(png)
+        if files.price_png is not None and price is not None:
+            files.price_png.write_bytes(price)
         files.html.write_text(
-            render_html(result=result, title=title, png=png, sections=sections), encoding="utf-8"
+            render_html(result=result, title=title, png=png, sections=sections, price=price),
+            encoding="utf-8",
         )
         with files.trades_csv.open("w", newline="", encoding="utf-8") as handle:
             names = [item.name for item in fields(Trade)]
