@@ -36,7 +36,7 @@ KLINES = "GET /fapi/v1/klines"
 
 
 @pytest.fixture
-async def exchange() -> AsyncIterator[LocalExchange]:
+async def local_exchange() -> AsyncIterator[LocalExchange]:
     # Ten hours of one-second price steps: 600 one-minute candles, volatile enough to trade.
     options = LocalExchangeOptions(
         symbols=(SYMBOL,), api_key="k", api_secret="s", volatility=0.001, history_steps=36_000
@@ -46,9 +46,11 @@ async def exchange() -> AsyncIterator[LocalExchange]:
 
 
 @pytest.fixture
-async def venue(exchange: LocalExchange) -> AsyncIterator[CcxtVenue]:
+async def market_data(local_exchange: LocalExchange) -> AsyncIterator[CcxtVenue]:
     market_data = CcxtVenue(
-        exchange_id="binanceusdm", mode=VenueMode.MARKET_DATA, base_url_override=exchange.base_url
+        exchange_id="binanceusdm",
+        mode=VenueMode.MARKET_DATA,
+        base_url_override=local_exchange.base_url,
     )
     await market_data.load_markets()
     yield market_data
@@ -75,7 +77,7 @@ def _stamps(path: Path) -> list[int]:
 
 
 async def test_an_interrupted_download_resumes_after_its_last_cached_candle(
-    exchange: LocalExchange, venue: CcxtVenue, tmp_path: Path
+    local_exchange: LocalExchange, market_data: CcxtVenue, tmp_path: Path
 ) -> None:
     now = round(time.time() * 1000)
     start = _minute(now) - 8 * HOUR_MS
@@ -84,47 +86,47 @@ async def test_an_interrupted_download_resumes_after_its_last_cached_candle(
     def fail_after_two_pages(progress: DownloadProgress) -> None:
         if progress.fetched == 200:
             # The exchange answers the next kline request with a 503.
-            exchange.faults.add([FaultRule(kind=FaultKind.HTTP_5XX, path="/fapi/v1/klines")])
+            local_exchange.faults.add([FaultRule(kind=FaultKind.HTTP_5XX, path="/fapi/v1/klines")])
 
     with pytest.raises(BacktestDataError, match=r"200 candle.* cached this run, run again"):
         await download_candles(
-            venue=venue, request=request, now_ms=now, on_page=fail_after_two_pages
+            venue=market_data, request=request, now_ms=now, on_page=fail_after_two_pages
         )
     path = cache_path(datadir=tmp_path, exchange_id="binanceusdm", symbol=SYMBOL, timeframe="1m")
     assert path == tmp_path / "binanceusdm" / "BTC_USDT_USDT" / "1m" / "candles.csv"
     first_run = _stamps(path)
     assert first_run == [start + i * MINUTE_MS for i in range(200)]
-    requests_before = exchange.request_counts[KLINES]
+    requests_before = local_exchange.request_counts[KLINES]
 
     now = round(time.time() * 1000)
-    resumed = await download_candles(venue=venue, request=request, now_ms=now)
+    resumed = await download_candles(venue=market_data, request=request, now_ms=now)
     assert resumed.resumed_after_ms == first_run[-1]
     # 8 hours of closed minutes: 480, less the one still forming if the clock just turned.
     expected = (_minute(now) - start) // MINUTE_MS
     assert resumed.fetched == expected - 200
-    assert exchange.request_counts[KLINES] - requests_before == resumed.pages == 3
+    assert local_exchange.request_counts[KLINES] - requests_before == resumed.pages == 3
     stamps = _stamps(path)
     assert stamps[0] == start and len(stamps) == expected
     assert {later - earlier for earlier, later in pairwise(stamps)} == {MINUTE_MS}
     # What was cached in two runs is what the exchange serves in one go.
-    whole = await venue.fetch_ohlcv(symbol=SYMBOL, timeframe="1m", limit=len(stamps) + 2)
+    whole = await market_data.fetch_ohlcv(symbol=SYMBOL, timeframe="1m", limit=len(stamps) + 2)
     served = {candle.timestamp_ms: candle.close for candle in whole}
     cached = load_csv(path)
     assert cached.close.tolist() == [served[stamp] for stamp in stamps]
 
 
 async def test_a_range_starting_before_the_cache_prepends_the_head(
-    venue: CcxtVenue, tmp_path: Path
+    market_data: CcxtVenue, tmp_path: Path
 ) -> None:
     now = round(time.time() * 1000)
     base = _minute(now) - 8 * HOUR_MS
     await download_candles(
-        venue=venue,
+        venue=market_data,
         request=_request(tmp_path, start_ms=base + 2 * HOUR_MS, end_ms=base + 3 * HOUR_MS),
         now_ms=now,
     )
     wider = await download_candles(
-        venue=venue,
+        venue=market_data,
         request=_request(tmp_path, start_ms=base + HOUR_MS, end_ms=base + 4 * HOUR_MS),
         now_ms=now,
     )
@@ -155,7 +157,7 @@ async def _cli(*arguments: str) -> str:
 
 
 async def test_download_data_command_then_a_backtest_on_what_it_wrote(
-    exchange: LocalExchange, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    local_exchange: LocalExchange, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     start_s = (_minute(round(time.time() * 1000)) - 9 * HOUR_MS) // 1000
     common = (
@@ -164,7 +166,7 @@ async def test_download_data_command_then_a_backtest_on_what_it_wrote(
         "--symbol", SYMBOL,
         "--timeframe", "1m",
         "--datadir", str(tmp_path / "data"),
-        "--base-url", exchange.base_url,
+        "--base-url", local_exchange.base_url,
         "--page-limit", "250",
     )  # fmt: skip
     first = await _cli(*common, "--timerange", f"{start_s}-{start_s + 4 * 3600}")
