@@ -61,16 +61,13 @@ class RuntimeLink:
             control["breakerResetAcknowledged"] = commands.breaker_reset_value  # nothing was open
         if not commands.names or pod is None or not pod.ip:
             return []
-        token = self._tokens.get(owner.uid) or await control_token(
-            kube=self.kube, namespace=owner.namespace, bot=owner.name
-        )
+        token = await self.token(owner=owner)
         if token is None:
             return [
                 warning(
                     Reason.COMMAND_FAILED, "control token Secret missing; commands not delivered"
                 )
             ]
-        self._tokens[owner.uid] = token
         events = []
         for name in commands.names:
             try:
@@ -90,6 +87,15 @@ class RuntimeLink:
             if name == "unhalt":
                 control["killSwitchApplied"] = False
         return events
+
+    async def token(self, *, owner: Owner) -> str | None:
+        """The bot's control token (read once from its Secret); None while the Secret is missing."""
+        token = self._tokens.get(owner.uid) or await control_token(
+            kube=self.kube, namespace=owner.namespace, bot=owner.name
+        )
+        if token is not None:
+            self._tokens[owner.uid] = token
+        return token
 
     def forget(self, *, uid: str) -> None:
         self._tokens.pop(uid, None)

@@ -5,10 +5,16 @@ Pure functions called by the reconciler. A Job runs at each slot of ``spec.optim
 value. A Job writes its result as a ConfigMap; a result is adopted only if its best parameters beat
 the running ones out of sample and it was computed against the parameters the spec still has, so a
 user's later edit always wins over an older optimisation.
+
+A result is trusted only if the bot's own optimisation Job wrote it (:func:`verified_result_maps`):
+the ConfigMap is owned by one of the bot's Jobs (name and UID) and carries the digest the Job
+computes, an HMAC keyed by the bot's control token, which a mere ConfigMap writer cannot read.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +27,46 @@ from tradefleet_operator.spec import OptimizerSpec
 from tradefleet_operator.spec.schedule import next_fire_time
 
 ANNOTATION_OPTIMIZE_NOW = "tradefleet.io/optimize-now"
+# The HMAC a Job signs its result with (tradefleet_runtime.jobs.optimise computes the same).
+ANNOTATION_RESULT_DIGEST = "tradefleet.io/optimizer-digest"
+
+
+def result_digest(*, key: str, job: str, job_uid: str, payload: str) -> str:
+    """HMAC-SHA256, keyed by the bot's control token, of the Job's name and UID and the result."""
+    message = f"{job}\n{job_uid}\n{payload}".encode()
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _trusted(*, cm: Mapping[str, Any], jobs: Mapping[str, str], key: str) -> bool:
+    meta = cm.get("metadata") or {}
+    payload = str((cm.get("data") or {}).get(RESULT_FILE, ""))
+    digest = str((meta.get("annotations") or {}).get(ANNOTATION_RESULT_DIGEST, ""))
+    for ref in meta.get("ownerReferences") or []:
+        job, uid = str(ref.get("name") or ""), str(ref.get("uid") or "")
+        if (
+            ref.get("kind") == "Job"
+            and jobs.get(job) == uid
+            and meta.get("name") == f"{job}-result"
+            and hmac.compare_digest(
+                digest, result_digest(key=key, job=job, job_uid=uid, payload=payload)
+            )
+        ):
+            return True
+    return False
+
+
+def verified_result_maps(
+    *,
+    config_maps: Sequence[Mapping[str, Any]],
+    jobs: Sequence[Mapping[str, Any]],
+    key: str | None,
+) -> list[Mapping[str, Any]]:
+    """The result ConfigMaps the bot's own Jobs wrote: owned by one of ``jobs`` (its name and
+    UID) and signed with ``key`` (the bot's control token); none without a key."""
+    if key is None:
+        return []
+    uids = {str(j["metadata"]["name"]): str(j["metadata"].get("uid") or "") for j in jobs}
+    return [cm for cm in config_maps if _trusted(cm=cm, jobs=uids, key=key)]
 
 
 def parameters_hash(raw_spec: Mapping[str, Any]) -> str:
@@ -176,12 +222,15 @@ def _pod_message(*, job: str, pods: Sequence[Mapping[str, Any]]) -> str:
     return ""
 
 
-def expired_jobs(*, finished: Sequence[FinishedJob], ttl_s: float, now: datetime) -> list[str]:
+def expired_jobs(
+    *, finished: Sequence[FinishedJob], ttl_s: float, now: datetime, keep: frozenset[str]
+) -> list[str]:
     """The finished Jobs to delete: all but the newest, and the newest too once ``ttl_s`` old
-    (clusters without the TTL controller keep them forever otherwise)."""
+    (clusters without the TTL controller keep them forever otherwise); never one in ``keep``, a
+    Job whose result is kept: its result is trusted only while it exists (it owns the result)."""
     expired = [job.name for job in finished[1:]]
     if finished:
         ended = parse_time(finished[0].at)
         if ended is not None and (now - ended).total_seconds() > ttl_s:
             expired.append(finished[0].name)
-    return expired
+    return [name for name in expired if name not in keep]

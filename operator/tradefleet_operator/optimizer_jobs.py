@@ -90,10 +90,13 @@ async def run_optimizer(*, writer: ChildWriter, inputs: OptimizerInputs) -> Opti
         status.pop("appliedJob", None)
     finished = finished_jobs(jobs=inputs.jobs, pods=inputs.pods)
     events.extend(_report_failure(status=status, finished=finished))
-    for job in expired_jobs(finished=finished, ttl_s=OPTIMIZER_JOB_TTL_S, now=inputs.now):
+    keep = {r.job for r in results[:KEPT_RESULTS]} | ({adopted.job} if adopted else set())
+    for job in expired_jobs(
+        finished=finished, ttl_s=OPTIMIZER_JOB_TTL_S, now=inputs.now, keep=frozenset(keep)
+    ):
         if await writer.delete(kind="Job", namespace=inputs.owner.namespace, name=job):
             writes += 1
-    keep = {r.job for r in results[:KEPT_RESULTS]} | ({adopted.job} if adopted else set())
+    events.extend(_rejected(result_maps=inputs.result_maps, results=results))
     for cm in inputs.result_maps:
         job_name = str(cm["metadata"]["name"]).removesuffix("-result")
         if job_name not in keep and await writer.delete(
@@ -101,6 +104,23 @@ async def run_optimizer(*, writer: ChildWriter, inputs: OptimizerInputs) -> Opti
         ):
             writes += 1
     return OptimizerRun(status=status, events=tuple(events), writes=writes)
+
+
+def _rejected(
+    *, result_maps: Sequence[Mapping[str, Any]], results: Sequence[OptimizerResult]
+) -> list[Event]:
+    """A Warning for each result ConfigMap not verified as the bot's own Job's (or unreadable):
+    never adopted, and deleted with the results not kept, so each is reported once."""
+    trusted = {f"{r.job}-result" for r in results}
+    return [
+        warning(
+            Reason.OPTIMIZATION_RESULT_REJECTED,
+            f"ConfigMap {cm['metadata']['name']} ignored: not written by this bot's optimisation "
+            "Job (no ownerReference to the Job with its UID, or no valid digest), or unreadable",
+        )
+        for cm in result_maps
+        if cm["metadata"]["name"] not in trusted
+    ]
 
 
 def _report_failure(*, status: dict[str, Any], finished: Sequence[FinishedJob]) -> list[Event]:

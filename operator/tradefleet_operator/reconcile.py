@@ -45,6 +45,7 @@ from tradefleet_operator.optimizer import (
     ANNOTATION_OPTIMIZE_NOW,
     adopted_result,
     read_results,
+    verified_result_maps,
     with_parameters,
 )
 from tradefleet_operator.optimizer_jobs import OptimizerInputs, run_optimizer
@@ -152,7 +153,7 @@ class Reconciler:
 
     async def _run(self, *, bot: BotPass, sources: Mapping[str, SourceState]) -> Outcome:
         """The steps of a pass over a bot this operator runs."""
-        plan = self._plan(bot=bot)
+        plan = self._plan(bot=bot, key=await self._result_key(bot=bot))
         observed = await self._observe(bot=bot, plan=plan)
         healing, kill, handover = await self._heal(bot=bot, observed=observed)
         acted = await self._act(
@@ -218,14 +219,30 @@ class Reconciler:
             now=datetime.now(UTC),
         )
 
-    def _plan(self, *, bot: BotPass) -> Plan:
+    async def _result_key(self, *, bot: BotPass) -> str | None:
+        """The key the bot's optimisation Jobs sign their results with (its control token), read
+        only when a result is there to verify."""
+        if any(
+            LABEL_OPTIMIZER_RESULT in (o["metadata"].get("labels") or {})
+            for o in of_kind(bot.children, "ConfigMap")
+        ):
+            return await self.link.token(owner=bot.owner)
+        return None
+
+    def _plan(self, *, bot: BotPass, key: str | None) -> Plan:
         """The revision to roll out: the spec's, with an adopted optimisation, unless pinned."""
         result_maps = [
             obj
             for obj in of_kind(bot.children, "ConfigMap")
             if LABEL_OPTIMIZER_RESULT in (obj["metadata"].get("labels") or {})
         ]
-        results = read_results(result_maps)
+        # Only what the bot's own Jobs wrote (a forged result is reported and deleted by
+        # run_optimizer).
+        results = read_results(
+            verified_result_maps(
+                config_maps=result_maps, jobs=of_kind(bot.children, "Job"), key=key
+            )
+        )
         adopted = adopted_result(results=results, raw_spec=bot.raw_spec)
         config = render_runtime_config(
             owner=bot.owner,

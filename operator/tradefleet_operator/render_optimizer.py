@@ -17,6 +17,7 @@ from typing import Any
 from tradefleet_operator.render import (
     CONFIG_FILE,
     CONFIG_MOUNT,
+    CONTROL_TOKEN_KEY,
     LABEL_BOT,
     LABEL_COMPONENT,
     LABEL_NAME,
@@ -32,7 +33,8 @@ from tradefleet_operator.render import (
 from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.spec import TradingBotSpec
 
-# How long a finished optimisation Job (and its pod, with its logs) is kept.
+# How long the newest finished optimisation Job (and its pod, with its logs) is kept, unless its
+# result is kept (then as long as the result).
 OPTIMIZER_JOB_TTL_S = 3600
 OPTIMIZER_NAME = "tradefleet-optimizer"
 
@@ -122,6 +124,21 @@ def render_optimizer_job(
         {"name": "TRADEFLEET_OPTIMIZER_BASED_ON", "value": based_on},
         {"name": "TRADEFLEET_OPTIMIZER_SEED", "value": str(optimizer_seed(spec=spec, run=run))},
         {"name": "TRADEFLEET_OWNER_UID", "value": owner.uid},
+        # The result must prove it is this Job's: owned by the Job (its UID, which the Job
+        # controller puts on its pods as a label) and signed with the bot's control token.
+        {
+            "name": "TRADEFLEET_OPTIMIZER_JOB_UID",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['controller-uid']"}},
+        },
+        {
+            "name": "TRADEFLEET_OPTIMIZER_KEY",
+            "valueFrom": {
+                "secretKeyRef": {
+                    "name": child_name(owner=owner.name, suffix="control"),
+                    "key": CONTROL_TOKEN_KEY,
+                }
+            },
+        },
         *({"name": k, "value": v} for k, v in sorted(settings.runtime_env.items())),
     ]
     return {
@@ -133,9 +150,10 @@ def render_optimizer_job(
         "spec": {
             "backoffLimit": 1,
             "activeDeadlineSeconds": 3600,
-            # Finished Jobs go (the operator also deletes all but the newest, where no TTL
-            # controller runs); what they did stays in status.optimizer.
-            "ttlSecondsAfterFinished": OPTIMIZER_JOB_TTL_S,
+            # No ttlSecondsAfterFinished: a Job owns its result, which is trusted only while the
+            # Job exists. The operator deletes finished Jobs itself, all but the newest (after
+            # OPTIMIZER_JOB_TTL_S) and those whose results it keeps; what they did stays in
+            # status.optimizer.
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {

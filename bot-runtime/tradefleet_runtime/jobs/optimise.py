@@ -10,6 +10,8 @@ result that beats the running parameters out of sample becomes the bot's next re
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -29,6 +31,8 @@ from tradefleet_runtime.execution.venue import CcxtVenue, VenueMode, ccxt_exchan
 LOG = logging.getLogger("tradefleet_runtime.optimise")
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 RESULT_FILE = "result.json"
+# The operator adopts a result only with this HMAC (tradefleet_operator.optimizer.result_digest).
+ANNOTATION_RESULT_DIGEST = "tradefleet.io/optimizer-digest"
 
 
 class OptimiseJobError(RuntimeError):
@@ -87,6 +91,12 @@ def optimise(*, config: RuntimeConfig, bars: BarSeries, seed: int) -> Optimisati
     )
 
 
+def result_digest(*, key: str, job: str, job_uid: str, payload: str) -> str:
+    """HMAC-SHA256, keyed by the bot's control token, of the Job's name and UID and the result."""
+    message = f"{job}\n{job_uid}\n{payload}".encode()
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
 def result_config_map(
     *, config: RuntimeConfig, result: OptimisationResult, environ: Mapping[str, str]
 ) -> dict[str, Any]:
@@ -102,11 +112,17 @@ def result_config_map(
         "trials valid)",
         "result": result.to_dict(),
     }
+    data = json.dumps(payload, sort_keys=True)
+    job_uid = _required(environ, "TRADEFLEET_OPTIMIZER_JOB_UID")
+    digest = result_digest(
+        key=_required(environ, "TRADEFLEET_OPTIMIZER_KEY"), job=job, job_uid=job_uid, payload=data
+    )
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
             "name": _required(environ, "TRADEFLEET_OPTIMIZER_RESULT"),
+            "annotations": {ANNOTATION_RESULT_DIGEST: digest},
             "namespace": config.namespace,
             "labels": {
                 "app.kubernetes.io/name": "tradefleet-bot",
@@ -121,10 +137,12 @@ def result_config_map(
                     "kind": "TradingBot",
                     "name": bot,
                     "uid": _required(environ, "TRADEFLEET_OWNER_UID"),
-                }
+                },
+                # Owned by the Job too: the operator trusts only its own Jobs' results.
+                {"apiVersion": "batch/v1", "kind": "Job", "name": job, "uid": job_uid},
             ],
         },
-        "data": {RESULT_FILE: json.dumps(payload, sort_keys=True)},
+        "data": {RESULT_FILE: data},
     }
 
 

@@ -118,6 +118,7 @@ class Reason(StrEnum):
     OPTIMIZATION_STARTED = "OptimizationStarted"
     OPTIMIZATION_FINISHED = "OptimizationFinished"
     OPTIMIZATION_FAILED = "OptimizationFailed"
+    OPTIMIZATION_RESULT_REJECTED = "OptimizationResultRejected"
     POSITIONS_KEPT = "PositionsKept"
     POSITIONS_FLATTENED = "PositionsFlattened"
     FLATTEN_SKIPPED = "FlattenSkipped"
@@ -511,6 +512,13 @@ REASONS: tuple[ReasonDoc, ...] = (
     ),
     _doc(_R.OPTIMIZATION_STARTED, (EVENT,), "an optimisation Job started", _NOTHING),
     _doc(_R.OPTIMIZATION_FINISHED, (EVENT,), "an optimisation Job wrote its result", _NOTHING),
+    _doc(
+        _R.OPTIMIZATION_RESULT_REJECTED,
+        (EVENT,),
+        "a result ConfigMap not written by the bot's own optimisation Job (no ownerReference to "
+        "that Job with its UID, or no valid digest) was ignored and deleted",
+        "find who wrote it: only the operator's Jobs write results",
+    ),
     _doc(
         _R.POSITIONS_KEPT,
         (EVENT,),

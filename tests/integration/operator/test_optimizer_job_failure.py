@@ -7,9 +7,9 @@ node kept Ready and the kubelet played by the test: the bot runs; an optimisatio
 words in their termination message, until the Job controller gives up (BackoffLimitExceeded). The
 operator reads that from the Job and its pods (its index holds both) into
 ``status.optimizer.lastFailure`` and says it once with a Warning event, and the bot's Service never
-selects the optimiser's pods. (The test control plane, Kubernetes 1.20, drops
-``ttlSecondsAfterFinished``, its TTL controller being alpha there: why the operator also deletes
-finished Jobs itself; the unit tests cover both.)
+selects the optimiser's pods. (The operator deletes finished Jobs itself: they carry no
+``ttlSecondsAfterFinished``, since a Job owns its result, trusted only while the Job exists; the
+unit tests cover it.)
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 failed one shows in ``status.optimizer`` with its reason.
 
 The Job's pods are labelled as optimiser pods, not bot pods, so the bot's Service, NetworkPolicy and
-Deployment selectors never take them (the optimiser's own NetworkPolicy does); a finished Job expires (``ttlSecondsAfterFinished``, and the
-operator deletes finished Jobs but the newest itself, for clusters without the TTL controller); a
+Deployment selectors never take them (the optimiser's own NetworkPolicy does); a finished Job expires (the
+operator deletes finished Jobs but the newest itself, and those whose results it keeps); a
 failed Job's reason, and its pod's termination message, are in ``status.optimizer.lastFailure``
 with a Warning event, once.
 """
@@ -50,7 +50,9 @@ def test_an_optimiser_pod_is_no_bot_pod_to_any_of_the_bots_selectors() -> None:
     assert pod_labels["app.kubernetes.io/managed-by"] == "tradefleet-operator"
     assert pod_labels["tradefleet.io/bot"] == OWNER.name
     assert job["metadata"]["labels"]["app.kubernetes.io/name"] == "tradefleet-optimizer"
-    assert job["spec"]["ttlSecondsAfterFinished"] > 0
+    # No TTL (issue 20): a Job owns its result, trusted only while the Job exists; the operator
+    # deletes finished Jobs itself.
+    assert "ttlSecondsAfterFinished" not in job["spec"]
     # Not left without a policy either: the optimiser's own selects them.
     policy = next(o for o in render_optimizer_access(owner=OWNER) if o["kind"] == "NetworkPolicy")
     assert _matches(policy["spec"]["podSelector"]["matchLabels"], pod_labels)
