@@ -143,3 +143,5 @@ def test_referenced_signal_sources_exist_and_cover_the_bot_symbol() -> None:
 def test_secret_template_holds_placeholders_only() -> None:
     (secret,) = _by_kind("Secret").values()
     assert secret["stringData"] == {"apiKey": "REPLACE_ME", "apiSecret": "REPLACE_ME"}
+    # Issue 20: the operator gives a bot only a Secret marked for exchange credentials.
+    assert secret["metadata"]["labels"] == {"tradefleet.io/credentials": "true"}
