@@ -26,6 +26,7 @@ class FeedProblem(StrEnum):
     TIMEOUT = "timeout"
     TRUNCATED = "truncated"
     HTTP_STATUS = "http status"
+    ERROR_ANSWER = "error answer"
     MALFORMED = "malformed"
     NOT_A_FEED = "not a feed"
 

@@ -12,6 +12,15 @@ Transfer JSON (one object per transfer; a document is a list or ``{"transfers": 
 
     {"tx_hash": "0x…", "coin": "BTC", "amount": 120.5, "usd_value": 7230000.0,
      "from": "bc1q…", "to": "34xp…", "timestamp_ms": 1700000000000}
+
+or the answer of a whale-transaction API (``{"result": "success", "transactions": [...]}``,
+an error being ``{"result": "error", "message": ...}``)::
+
+    {"hash": "…", "symbol": "btc", "amount": 250, "amount_usd": 24250000, "timestamp": 1700000000,
+     "from": {"address": "bc1q…", "owner_type": "unknown"},
+     "to": {"address": "34xp…", "owner": "binance", "owner_type": "exchange"}}
+
+where an ``owner_type`` of ``exchange`` marks an exchange address the configured lists may lack.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ import json
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import httpx
@@ -29,7 +38,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from tradefleet_runtime.signals.errors import SignalConfigError, SignalSourceError
-from tradefleet_runtime.signals.feeds import read_document
+from tradefleet_runtime.signals.feeds import FeedError, FeedProblem, read_document
 from tradefleet_runtime.signals.reading import SignalReading
 from tradefleet_runtime.signals.validation import require_int_at_least, require_positive
 
@@ -108,6 +117,9 @@ class WhaleTransfer:
     from_address: str
     to_address: str
     timestamp_ms: int
+    # The feed itself says the address is an exchange's (a whale-transaction API's owner_type).
+    from_exchange: bool = False
+    to_exchange: bool = False
 
     def to_json(self) -> str:
         return json.dumps(
@@ -163,12 +175,52 @@ def parse_transfer(record: object) -> WhaleTransfer:
     )
 
 
+def parse_api_transaction(record: object) -> WhaleTransfer:
+    """One transaction of a whale-transaction API answer (see the module docstring)."""
+    if not isinstance(record, Mapping):
+        raise SignalSourceError(f"a transaction must be a JSON object, got {type(record).__name__}")
+    ends = record.get("from"), record.get("to")
+    if not all(isinstance(end, Mapping) for end in ends):
+        raise SignalSourceError("transaction fields 'from' and 'to' must be objects")
+    source, target = (end for end in ends if isinstance(end, Mapping))
+    timestamp = record.get("timestamp")
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int):
+        raise SignalSourceError("transaction field 'timestamp' must be an integer (seconds)")
+    transfer = parse_transfer(
+        {
+            "tx_hash": record.get("hash"),
+            "coin": record.get("symbol"),
+            "amount": record.get("amount"),
+            "usd_value": record.get("amount_usd"),
+            "from": source.get("address"),
+            "to": target.get("address"),
+            "timestamp_ms": timestamp * 1000,
+        }
+    )
+    return replace(
+        transfer,
+        from_exchange=source.get("owner_type") == "exchange",
+        to_exchange=target.get("owner_type") == "exchange",
+    )
+
+
 def parse_transfer_document(payload: bytes) -> list[WhaleTransfer]:
-    """A JSON document: a list of transfers or an object with a ``transfers`` list."""
+    """A JSON document: a list of transfers, an object with a ``transfers`` list, or a
+    whale-transaction API answer; FeedError (malformed, error answer) otherwise."""
     try:
         document = json.loads(payload)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise SignalSourceError(f"whale feed is not valid JSON: {error}") from error
+        raise FeedError(FeedProblem.MALFORMED, f"not valid JSON: {error}") from error
+    if isinstance(document, dict) and "result" in document:
+        if document.get("result") != "success":
+            raise FeedError(FeedProblem.ERROR_ANSWER, str(document.get("message", document)))
+        transactions = document.get("transactions") or []
+        if not isinstance(transactions, list):
+            raise FeedError(FeedProblem.MALFORMED, "'transactions' must be a list")
+        try:
+            return [parse_api_transaction(record) for record in transactions]
+        except SignalSourceError as error:
+            raise FeedError(FeedProblem.MALFORMED, str(error)) from error
     records = document.get("transfers") if isinstance(document, dict) else document
     if not isinstance(records, list):
         raise SignalSourceError("whale feed must be a list of transfers or {'transfers': [...]}")
@@ -372,8 +424,8 @@ class WhaleMonitor:
 
     def _direction(self, transfer: WhaleTransfer) -> int:
         """+1 onto an exchange, -1 off an exchange, 0 otherwise (incl. exchange to exchange)."""
-        from_exchange = transfer.from_address.lower() in self._exchanges
-        to_exchange = transfer.to_address.lower() in self._exchanges
+        from_exchange = transfer.from_exchange or transfer.from_address.lower() in self._exchanges
+        to_exchange = transfer.to_exchange or transfer.to_address.lower() in self._exchanges
         return int(to_exchange) - int(from_exchange)
 
     def coins(self) -> list[str]:

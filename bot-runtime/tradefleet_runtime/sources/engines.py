@@ -51,6 +51,7 @@ from tradefleet_runtime.signals.whale import (
     WhaleMonitor,
     WhaleSource,
     WhaleThreshold,
+    default_thresholds,
 )
 from tradefleet_runtime.sources.engine_base import (
     FEED_TIMEOUT_S,
@@ -175,51 +176,81 @@ def _words(raw: object) -> frozenset[str]:
 
 
 class WhaleEngine(SourceEngine):
+    """Transfers from ``feedUrl`` (a JSON list or a whale-transaction API) or ``redisStream``;
+    ``exchangeAddresses`` (exchange -> addresses) tell inflows from outflows, with the addresses
+    an API marks as an exchange's; ``thresholds`` override the built-in ones per asset."""
+
     def __init__(
-        self, *, spec: Mapping[str, object], redis: aioredis.Redis, client: httpx.AsyncClient
-    ) -> None:
+        self, *, spec: Mapping[str, object], redis: aioredis.Redis, client: httpx.AsyncClient,
+        feed_timeout_s: float = FEED_TIMEOUT_S,
+    ) -> None:  # fmt: skip
         super().__init__()
         source: WhaleSource
         if isinstance(spec.get("feedUrl"), str):
-            source = JsonFeedWhaleSource(location=str(spec["feedUrl"]), client=client)
+            self._location = str(spec["feedUrl"])
+            source = JsonFeedWhaleSource(
+                location=self._location, client=client, timeout_s=feed_timeout_s
+            )
         elif isinstance(spec.get("redisStream"), str):
+            self._location = f"redis stream {spec['redisStream']}"
             source = RedisStreamWhaleSource(redis=redis, stream=str(spec["redisStream"]))
         else:
             raise ConfigError("spec.whale needs feedUrl or redisStream")
-        thresholds = spec.get("thresholds")
+        thresholds = spec.get("thresholds") or []
         try:
-            config = (
-                WhaleConfig(
-                    thresholds={
+            config = WhaleConfig(
+                thresholds={
+                    **default_thresholds(),
+                    **{
                         str(t["asset"]): WhaleThreshold(min_usd=float(t["minUsd"]))
-                        for t in thresholds
+                        for t in (thresholds if isinstance(thresholds, list) else [])
                         if isinstance(t, Mapping)
-                    }
-                )
-                if isinstance(thresholds, list) and thresholds
-                else WhaleConfig()
+                    },
+                },
+                exchange_addresses=_exchange_addresses(spec.get("exchangeAddresses")),
             )
         except (SignalError, KeyError, TypeError, ValueError) as error:
-            raise ConfigError(f"spec.whale.thresholds: {error}") from None
+            raise ConfigError(f"spec.whale: {error}") from None
         self._monitor = WhaleMonitor(config=config, source=source)
+        self._notes = []
         if not config.exchange_addresses:
-            self._problems.append(
-                "no exchange addresses are configured: transfers cannot be classified as "
-                "exchange inflows or outflows, so readings stay neutral"
+            self._notes.append(
+                "no exchange addresses are configured: only transfers the feed marks as an "
+                "exchange's are exchange inflows or outflows"
             )
 
     async def readings(self, *, symbols: Sequence[str], now_ms: int) -> list[SourceReading]:
-        problems = [p for p in self._problems if p.startswith("no exchange addresses")]
+        self._problems = list(self._notes)
         try:
             await self._monitor.refresh()
         except SignalSourceError as error:
-            problems.append(str(error))
-        self._problems = problems
+            self._problems.append(f"{self._location}: {error}")
         return [
             source_reading(symbol=symbol, reading=signal.as_reading(), kind="whale")
             for symbol in symbols
             for signal in (self._monitor.signal(coin=coin_of(symbol), now_ms=now_ms),)
         ]
+
+
+def _exchange_addresses(raw: object) -> dict[str, str]:
+    """``[{"exchange": name, "addresses": [...]}, ...]`` -> address -> exchange name."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, list):
+        raise ConfigError("spec.whale.exchangeAddresses must be a list")
+    addresses: dict[str, str] = {}
+    for index, item in enumerate(raw):
+        listed = item.get("addresses") if isinstance(item, Mapping) else None
+        if (
+            not isinstance(item, Mapping)
+            or not isinstance(item.get("exchange"), str)
+            or not (isinstance(listed, list) and all(isinstance(a, str) and a for a in listed))
+        ):
+            raise ConfigError(
+                f"spec.whale.exchangeAddresses[{index}] needs an exchange and its addresses"
+            )
+        addresses.update({address: str(item["exchange"]) for address in listed})
+    return addresses
 
 
 def extract_json_path(document: object, path: str) -> object:

@@ -303,11 +303,20 @@ class WhaleThreshold:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ExchangeAddresses:
+    """The known wallets of one exchange, for telling exchange inflows from outflows."""
+
+    exchange: str
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class WhaleConfig:
     """``spec.whale``: configuration of a whale source (feedUrl or redisStream)."""
 
     feed_url: str | None = None
     redis_stream: str | None = None
+    exchange_addresses: tuple[ExchangeAddresses, ...] = ()
     thresholds: tuple[WhaleThreshold, ...] = ()
 
 

@@ -211,7 +211,12 @@ SIGNAL_SOURCE_SKELETON: dict[str, Any] = {
         "llm": {"apiKeySecretRef": {"name": "llm-key"}},
     },
     "macro": {"assetBiases": [{"asset": "BTC", "bias": 1}]},
-    "whale": {"thresholds": [{"asset": "BTC", "minUsd": 1000000}]},
+    "whale": {
+        "thresholds": [{"asset": "BTC", "minUsd": 1000000}],
+        "exchangeAddresses": [
+            {"exchange": "binance", "addresses": ["34xp4vRoCGJym3xR7yCVPFHoCNxv4Twseo"]}
+        ],
+    },
     "http": {
         "url": "https://signals.example.com/{base}",
         "jsonPath": "$.score",
