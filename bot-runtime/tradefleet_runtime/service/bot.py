@@ -464,13 +464,23 @@ class BotService:
     async def account_loop(self) -> None:
         interval = max(ACCOUNT_SYNC_MIN_S, 5 * self.config.market_data.poll_interval_ms / 1000.0)
         while not self.stop_event.is_set():
-            await self._sleep(interval * self.poll_slowdown)
+            await self._wait_for_account_sync(interval)
             if not self.reconciled or self.errors.executor is None:
                 continue
             try:
                 await self.account_step()
             except StateStoreError as error:
                 LOG.warning("account sync skipped, Redis unavailable: %s", error)
+
+    async def _wait_for_account_sync(self, interval: float) -> None:
+        """Wait ``interval`` times the current slowdown, looked at again every half second, so
+        a slowdown that relaxes meanwhile shortens the wait."""
+        started = time.monotonic()
+        while not self.stop_event.is_set():
+            left = started + interval * self.poll_slowdown - time.monotonic()
+            if left <= 0:
+                return
+            await self._sleep(min(left, 0.5))
 
     async def account_step(self) -> None:
         """Look up what is unresolved, protect the position, and flatten when a breaker asks."""

@@ -37,7 +37,12 @@ from tradefleet_runtime.service.metrics import BotMetrics
 from tradefleet_runtime.service.store_access import FlagKeeper
 
 MAX_POLL_SLOWDOWN = 8.0
-RATE_LIMIT_QUIET_S = 60.0
+# Rate limits within this long of the last slow-down are one burst (an order resent through a
+# few 429s): polling slows one step per burst, not one per reply.
+RATE_LIMIT_BURST_S = 2.0
+# Each quiet spell this long without a rate limit halves the slowdown again, so a bot that was
+# throttled for a moment reads its account at the normal pace half a minute later.
+RATE_LIMIT_QUIET_S = 10.0
 
 
 class ErrorPolicy:
@@ -50,14 +55,17 @@ class ErrorPolicy:
         metrics: BotMetrics,
         flags: FlagKeeper,
         reset_connection: Callable[[str], Awaitable[None]],
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.poll_slowdown = 1.0
+        self._clock = clock
         self.executor: OrderExecutor | None = None
         self._healing = healing
         self._metrics = metrics
         self._flags = flags
         self._reset_connection = reset_connection
         self._last_rate_limit = 0.0
+        self._last_slow_down = float("-inf")
         self._venue_failures = 0
         self._seen: Counter[ErrorClassification] = Counter()
 
@@ -71,9 +79,12 @@ class ErrorPolicy:
         self._venue_failures = 0
 
     def relax(self) -> None:
-        """Back to normal polling after a quiet spell without rate limits."""
-        if self._last_rate_limit and time.time() - self._last_rate_limit > RATE_LIMIT_QUIET_S:
-            self.poll_slowdown, self._last_rate_limit = 1.0, 0.0
+        """Halve the slowdown after each quiet spell without rate limits, back to normal."""
+        now = self._clock()
+        if self.poll_slowdown > 1.0 and now - self._last_rate_limit > RATE_LIMIT_QUIET_S:
+            self.poll_slowdown = max(1.0, self.poll_slowdown / 2.0)
+            # The next step waits for another quiet spell.
+            self._last_rate_limit = now
 
     def note_executor_errors(self, *, component: str) -> None:
         """New errors the executor saw (including ones it retried away) → metrics and healing."""
@@ -102,8 +113,11 @@ class ErrorPolicy:
                 )
 
     def slow_down(self, *, message: str, component: str) -> None:
-        self.poll_slowdown = min(MAX_POLL_SLOWDOWN, self.poll_slowdown * 2.0)
-        self._last_rate_limit = time.time()
+        now = self._clock()
+        if now - self._last_slow_down >= RATE_LIMIT_BURST_S:
+            self.poll_slowdown = min(MAX_POLL_SLOWDOWN, self.poll_slowdown * 2.0)
+            self._last_slow_down = now
+        self._last_rate_limit = now
         self._healing.record(
             error_class=HealingCause.RATE_LIMITED,
             action=HealingAction.SLOW_POLLING,
