@@ -2,7 +2,7 @@
 
 Every feed is read each round and recognised by its content: an economic calendar (ICS, or
 JSON releases with event/time/impact/actual/forecast/previous; :mod:`~.signals.econ_calendar`),
-a JSON list of macro events, or RSS headlines matched against the event rules
+a JSON list of macro events, or RSS / Atom headlines (feedparser) matched against the event rules
 (:mod:`~.signals.macro`). Calendar releases are re-assessed at every reading, since their weight
 depends on the time since (or until) the release. The files of the ``eventsConfigMap``
 (mounted by the operator; ``events_dir``) are read like feeds every round, so an edited ConfigMap
@@ -32,8 +32,9 @@ from tradefleet_runtime.signals.macro import (
     MacroEvent,
     assess_events,
     parse_events_json,
-    parse_rss_items,
 )
+from tradefleet_runtime.signals.news_feeds import read_news_feed
+from tradefleet_runtime.signals.sentiment import Article
 from tradefleet_runtime.sources.engine_base import (
     FEED_TIMEOUT_S,
     SourceEngine,
@@ -50,12 +51,37 @@ def parse_macro_document(
     calendar = parse_calendar(payload)
     if calendar is not None:
         return calendar, []
-    try:
-        if payload.lstrip()[:1] in (b"[", b"{"):
+    if payload.lstrip()[:1] in (b"[", b"{"):
+        try:
             return [], parse_events_json(payload=payload, config=config)
-        return [], parse_rss_items(payload=payload, config=config)
-    except SignalSourceError as error:
-        raise FeedError(FeedProblem.MALFORMED, str(error)) from error
+        except SignalSourceError as error:
+            raise FeedError(FeedProblem.MALFORMED, str(error)) from error
+    # RSS or Atom headlines (feedparser); FeedError when the document is neither.
+    feed = read_news_feed(payload=payload, source="", coins={})
+    return [], headline_events(articles=feed.articles, config=config)
+
+
+def headline_events(*, articles: Sequence[Article], config: MacroConfig) -> list[MacroEvent]:
+    """Headlines whose title matches an event rule become typed events; others are skipped."""
+    events = []
+    for article in articles:
+        lowered = article.title.lower()
+        event_type = next((kind for phrase, kind in config.rss_rules if phrase in lowered), None)
+        if event_type is None:
+            continue
+        events.append(
+            MacroEvent(
+                title=article.title,
+                event_type=event_type,
+                category="news",
+                sentiment="neutral",
+                impact=config.rss_impact,
+                asset_bias={},
+                published_ms=article.published_ms,
+                summary=article.body,
+            )
+        )
+    return events
 
 
 class MacroEngine(SourceEngine):

@@ -137,3 +137,35 @@ async def test_malformed_and_late_calendars_are_problems_and_the_good_one_counts
         server.url("/broken.json"): "malformed",
         server.url("/slow.ics"): "timeout",
     }
+
+
+MACRO_ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom">
+  <title>Central bank wire</title>
+  <id>urn:uuid:3f1b0c1e-0000-4000-8000-000000000001</id>
+  <updated>2026-12-05T01:40:00Z</updated>
+  <entry>
+    <title>Fed raises rates by 50 basis points in surprise move</title>
+    <id>urn:uuid:3f1b0c1e-0000-4000-8000-000000000002</id>
+    <updated>2026-12-05T01:30:00Z</updated>
+    <summary>The committee voted 9-3.</summary>
+  </entry>
+  <entry>
+    <title>Weather: a mild week ahead</title>
+    <id>urn:uuid:3f1b0c1e-0000-4000-8000-000000000003</id>
+    <updated>2026-12-05T01:10:00Z</updated>
+  </entry>
+</feed>
+"""
+
+
+async def test_atom_headlines_are_classified_like_rss_ones() -> None:
+    routes = {"/cb.atom": Route(body=MACRO_ATOM, content_type="application/atom+xml")}
+    async with feed_server(routes) as server, httpx.AsyncClient() as client:
+        engine = MacroEngine(
+            spec={"feeds": [server.url("/cb.atom")]}, symbols=["BTC/USDT"], interval_s=60,
+            client=client,
+        )  # fmt: skip
+        (reading,) = await engine.readings(symbols=["BTC/USDT"], now_ms=NOW_MS)
+    assert reading.value < -0.2 and reading.confidence > 0  # fed_rate_hike, one typed event
+    assert engine.problems() == []
