@@ -24,6 +24,7 @@ from typing import Any
 
 from feedparser.api import parse as _feedparser_parse
 
+from tradefleet_runtime.signals.errors import SignalSourceError
 from tradefleet_runtime.signals.feeds import FeedError, FeedProblem
 from tradefleet_runtime.signals.sentiment import Article, parse_articles
 
@@ -90,7 +91,11 @@ def _tags(entry: Mapping[str, Any]) -> list[str]:
 def read_news_feed(*, payload: bytes, source: str, coins: Mapping[str, Sequence[str]]) -> NewsFeed:
     """The articles of an RSS/Atom document, or of a JSON article list (``[`` or ``{`` first)."""
     if payload.lstrip()[:1] in (b"[", b"{"):
-        return NewsFeed(articles=tuple(parse_articles(payload)), undated=0, recovered_from=None)
+        try:
+            articles = tuple(parse_articles(payload))
+        except SignalSourceError as error:
+            raise FeedError(FeedProblem.MALFORMED, str(error)) from error
+        return NewsFeed(articles=articles, undated=0, recovered_from=None)
     parsed = _parse_feed(payload)
     entries = parsed.get("entries") or []
     error = parsed.get("bozo_exception") if parsed.get("bozo") else None

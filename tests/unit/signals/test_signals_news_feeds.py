@@ -93,6 +93,9 @@ async def test_bad_feeds_are_classified_and_the_good_one_still_scores() -> None:
         "/slow": Route(body=ATOM, delay_s=2.0),
         "/cut": Route(body=ATOM, truncate_to=300),
         "/down": Route(body=b"upstream error", status=502, content_type="text/plain"),
+        "/json": Route(
+            body=b'[{"title": "Bitcoin rally", "source": "x"', content_type="application/json"
+        ),
     }
     async with feed_server(routes) as server, httpx.AsyncClient() as client:
         engine = SentimentEngine(
@@ -117,3 +120,4 @@ async def test_bad_feeds_are_classified_and_the_good_one_still_scores() -> None:
     assert [p.split(": ")[0] for p in of("/slow")] == ["timeout"]
     assert [p.split(": ")[0] for p in of("/cut")] == ["truncated"]
     assert of("/down") == ["http status: answered HTTP 502"]
+    assert [p.split(": ")[0] for p in of("/json")] == ["malformed"]
