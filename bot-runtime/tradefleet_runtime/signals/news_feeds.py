@@ -92,10 +92,10 @@ def read_news_feed(*, payload: bytes, source: str, coins: Mapping[str, Sequence[
     """The articles of an RSS/Atom document, or of a JSON article list (``[`` or ``{`` first)."""
     if payload.lstrip()[:1] in (b"[", b"{"):
         try:
-            articles = tuple(parse_articles(payload))
-        except SignalSourceError as error:
-            raise FeedError(FeedProblem.MALFORMED, str(error)) from error
-        return NewsFeed(articles=articles, undated=0, recovered_from=None)
+            listed = tuple(parse_articles(payload))
+        except SignalSourceError as invalid:
+            raise FeedError(FeedProblem.MALFORMED, str(invalid)) from invalid
+        return NewsFeed(articles=listed, undated=0, recovered_from=None)
     parsed = _parse_feed(payload)
     entries = parsed.get("entries") or []
     error = parsed.get("bozo_exception") if parsed.get("bozo") else None
