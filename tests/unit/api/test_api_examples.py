@@ -30,6 +30,7 @@ from tradefleet_operator.spec import (
     validate_signal_source_spec,
     validate_trading_bot_spec,
 )
+from tradefleet_runtime.signals.econ_calendar import parse_calendar
 
 pytestmark = pytest.mark.unit
 
@@ -47,7 +48,9 @@ def _documents() -> list[tuple[Path, dict[str, Any]]]:
 
 DOCUMENTS = _documents()
 CUSTOM_RESOURCES = [
-    (path, document) for path, document in DOCUMENTS if document["kind"] != "Secret"
+    (path, document)
+    for path, document in DOCUMENTS
+    if document["kind"] not in ("Secret", "ConfigMap")
 ]
 
 
@@ -65,6 +68,7 @@ def test_every_example_applies_to_the_current_namespace() -> None:
         "TradingBot",
         "SignalSource",
         "Secret",
+        "ConfigMap",
     }
     for path, document in DOCUMENTS:
         assert "namespace" not in document["metadata"], path.name
@@ -145,3 +149,11 @@ def test_secret_template_holds_placeholders_only() -> None:
     assert secret["stringData"] == {"apiKey": "REPLACE_ME", "apiSecret": "REPLACE_ME"}
     # Issue 20: the operator gives a bot only a Secret marked for exchange credentials.
     assert secret["metadata"]["labels"] == {"tradefleet.io/credentials": "true"}
+
+
+def test_the_macro_examples_calendar_is_one_its_source_reads() -> None:
+    source = stored_object(_by_kind("SignalSource")["macro-events"])["spec"]["macro"]
+    calendar = _by_kind("ConfigMap")[source["eventsConfigMap"]]
+    for text in calendar["data"].values():
+        events = parse_calendar(text.encode())
+        assert events and all(event.forecast is not None for event in events)
