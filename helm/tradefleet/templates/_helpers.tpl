@@ -156,7 +156,7 @@ nodeAffinity:
 # Optimisation runs, and the identity they run as (a Role that may only create ConfigMaps, which
 # the operator may grant because it holds that permission itself).
 - apiGroups: [batch]
-  resources: [jobs, cronjobs]
+  resources: [jobs]
   verbs: [get, list, watch, create, patch, update, delete]
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles, rolebindings]
@@ -173,4 +173,20 @@ nodeAffinity:
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+{{- end }}
+
+{{/* The namespaces the operator watches and holds Roles in, as JSON: watchNamespaces; else the
+release's own namespace; an empty list (the whole cluster, a ClusterRole) only with
+rbac.clusterWide. */}}
+{{- define "tradefleet.watchedNamespaces" -}}
+{{- if and .Values.rbac.clusterWide .Values.watchNamespaces }}
+{{- fail "rbac.clusterWide and watchNamespaces exclude each other: list the namespaces to watch, or set rbac.clusterWide: true with watchNamespaces empty" }}
+{{- end }}
+{{- if .Values.watchNamespaces }}
+{{- toJson .Values.watchNamespaces }}
+{{- else if .Values.rbac.clusterWide }}
+{{- toJson (list) }}
+{{- else }}
+{{- toJson (list .Release.Namespace) }}
+{{- end }}
 {{- end }}

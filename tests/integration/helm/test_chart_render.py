@@ -40,7 +40,7 @@ pytestmark = pytest.mark.integration
 
 # What the operator does with each resource (operator/tradefleet_operator: Kopf watches and
 # patches the custom resources, the reconciler applies/replaces/prunes children, reads pods and
-# secrets, creates the control-token Secret and events; Jobs/CronJobs for optimisation runs and
+# secrets, creates the control-token Secret and events; Jobs for optimisation runs and
 # the Role/RoleBinding they run with; an old bot pod on a lost node is force-deleted, which needs
 # reading its node).
 CHILD_VERBS = frozenset({"get", "list", "watch", "create", "patch", "update", "delete"})
@@ -58,7 +58,6 @@ OPERATOR_RULES: dict[tuple[str, str], frozenset[str]] = {
     ("", "serviceaccounts"): CHILD_VERBS,
     ("networking.k8s.io", "networkpolicies"): CHILD_VERBS,
     ("batch", "jobs"): CHILD_VERBS,
-    ("batch", "cronjobs"): CHILD_VERBS,
     ("rbac.authorization.k8s.io", "roles"): CHILD_VERBS,
     ("rbac.authorization.k8s.io", "rolebindings"): CHILD_VERBS,
     ("", "pods"): frozenset({"get", "list", "watch", "delete"}),
@@ -140,7 +139,8 @@ def test_operator_settings_carry_the_region_and_the_exchange_map(
     assert settings.exchange_regions["kraken"] == "eu-central-1"
     assert settings.exchange_regions["coinbase"] == "us-east-1"
     assert settings.peering_name == f"tradefleet-{region}"
-    assert settings.namespaces == ()
+    # Issue 20: the release's own namespace by default, never the whole cluster.
+    assert settings.namespaces == (INSTALL_NAMESPACE,)
     assert (
         settings.redis_url
         == f"redis://{region_release(region)}-redis.{INSTALL_NAMESPACE}.svc:6379/0"
@@ -207,25 +207,45 @@ def test_bots_may_run_only_the_charts_images_and_the_allowed_prefixes(
 def test_rbac_grants_exactly_what_the_operator_needs(
     regions: dict[str, Release], region: str
 ) -> None:
+    """Issue 20: by default a Role in the release's namespace; cluster-wide only discovery (no
+    ClusterRole grants Secrets)."""
     release = regions[region]
     operator = f"{release.name}-operator"
+    (cluster_role,) = release.find(kind="ClusterRole")
+    assert cluster_role["metadata"]["name"] == f"{operator}-discovery"
+    assert _rules(cluster_role) == DISCOVERY_RULES
+    (role,) = release.find(kind="Role")
+    assert role["metadata"]["namespace"] == INSTALL_NAMESPACE
+    assert _rules(role) == {**OPERATOR_RULES, ("kopf.dev", "kopfpeerings"): PEERING_VERBS}
+    subject = {"kind": "ServiceAccount", "name": operator, "namespace": INSTALL_NAMESPACE}
+    for binding in release.find(kind="ClusterRoleBinding") + release.find(kind="RoleBinding"):
+        assert binding["subjects"] == [subject]
+    text = release.manifest
+    assert "'*'" not in text
+    assert '"*"' not in text
+    assert "[*]" not in text
+
+
+def test_cluster_wide_rights_need_the_explicit_value(
+    regions: dict[str, Release], cluster: ClusterAccess, render_namespace: str, tmp_path: Path
+) -> None:
+    """With ``rbac.clusterWide`` (the regions' renders installed the peering CRDs it needs)."""
+    release = _render(
+        cluster=cluster,
+        namespace=render_namespace,
+        values={"region": "us-east-1", "crds": {"create": False}, "rbac": {"clusterWide": True}},
+    )
+    assert _settings_of(release, tmp_path=tmp_path).namespaces == ()
+    operator = f"{release.name}-tradefleet-operator"
     roles = {doc["metadata"]["name"]: doc for doc in release.find(kind="ClusterRole")}
     assert set(roles) == {operator, f"{operator}-discovery"}
     assert _rules(roles[operator]) == {
         **OPERATOR_RULES,
         ("kopf.dev", "clusterkopfpeerings"): PEERING_VERBS,
     }
-    assert _rules(roles[f"{operator}-discovery"]) == DISCOVERY_RULES
     assert release.find(kind="Role") == []
-    for binding in release.find(kind="ClusterRoleBinding"):
-        assert binding["subjects"] == [
-            {"kind": "ServiceAccount", "name": operator, "namespace": INSTALL_NAMESPACE}
-        ]
-        assert binding["roleRef"]["name"] in roles
-    text = release.manifest
-    assert "'*'" not in text
-    assert '"*"' not in text
-    assert "[*]" not in text
+    (peering,) = release.find(kind="ClusterKopfPeering")
+    assert peering["metadata"]["name"] == "tradefleet-us-east-1"
 
 
 def test_watched_namespaces_get_a_role_and_a_peering_each(
@@ -305,8 +325,9 @@ def test_the_operator_is_one_recreated_replica_in_a_peering_of_its_region(
     assert deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == (
         "tradefleet-operator"
     )
-    (peering,) = release.find(kind="ClusterKopfPeering")
+    (peering,) = release.find(kind="KopfPeering")
     assert peering["metadata"]["name"] == "tradefleet-ap-northeast-1"
+    assert peering["metadata"]["namespace"] == INSTALL_NAMESPACE
     assert peering["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
 
 
@@ -437,7 +458,8 @@ def test_monitoring_objects_embed_the_checked_rules_and_dashboard(
     assert endpoint["port"] == "metrics"
     assert endpoint["honorLabels"] is True
     (pod_monitor,) = release.find(kind="PodMonitor")
-    assert pod_monitor["spec"]["namespaceSelector"] == {"any": True}
+    # The bots of the watched namespaces: by default the release's own (issue 20).
+    assert pod_monitor["spec"]["namespaceSelector"] == {"matchNames": [release.namespace]}
     assert pod_monitor["spec"]["podMetricsEndpoints"][0]["port"] == "http"
     (rule,) = release.find(kind="PrometheusRule")
     source = yaml.safe_load((CHART / "files" / "prometheus-rules.yaml").read_text())
