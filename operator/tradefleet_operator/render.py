@@ -423,6 +423,14 @@ ENV_HTTP_HEADERS_DIR = "TRADEFLEET_HTTP_HEADERS_DIR"
 ENV_MACRO_EVENTS_DIR = "TRADEFLEET_MACRO_EVENTS_DIR"
 
 
+def _headers_secret(spec: SignalSourceSpec) -> str | None:
+    """The Secret of request headers of an http or whale source, if it names one."""
+    for block in (spec.http, spec.whale):
+        if block is not None and block.headers_secret_ref is not None:
+            return block.headers_secret_ref.name
+    return None
+
+
 def _source_inputs(
     spec: SignalSourceSpec,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
@@ -441,8 +449,7 @@ def _source_inputs(
             }
         )
     directories = (
-        ("http-headers", ENV_HTTP_HEADERS_DIR, "secret", "secretName",
-         spec.http.headers_secret_ref.name if spec.http and spec.http.headers_secret_ref else None),
+        ("http-headers", ENV_HTTP_HEADERS_DIR, "secret", "secretName", _headers_secret(spec)),
         ("macro-events", ENV_MACRO_EVENTS_DIR, "configMap", "name",
          spec.macro.events_config_map if spec.macro else None),
     )  # fmt: skip

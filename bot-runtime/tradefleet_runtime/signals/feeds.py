@@ -9,6 +9,7 @@ timed out and reported the same way; failures become :class:`FeedError`, a
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 
@@ -44,11 +45,18 @@ def is_http_location(location: str) -> bool:
 
 
 async def read_document(
-    *, location: str, timeout_s: float, client: httpx.AsyncClient | None = None
+    *,
+    location: str,
+    timeout_s: float,
+    client: httpx.AsyncClient | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> bytes:
-    """The bytes at ``location``: an http(s) URL, a ``file://`` URL or a plain path."""
+    """The bytes at ``location``: an http(s) URL (sent ``headers``), a ``file://`` URL or a plain
+    path."""
     if is_http_location(location):
-        return await _read_http(location=location, timeout_s=timeout_s, client=client)
+        return await _read_http(
+            location=location, timeout_s=timeout_s, client=client, headers=headers or {}
+        )
     path = Path(location.removeprefix(_FILE_SCHEME))
     try:
         return await asyncio.to_thread(path.read_bytes)
@@ -58,13 +66,19 @@ async def read_document(
         ) from error
 
 
-async def _read_http(*, location: str, timeout_s: float, client: httpx.AsyncClient | None) -> bytes:
+async def _read_http(
+    *,
+    location: str,
+    timeout_s: float,
+    client: httpx.AsyncClient | None,
+    headers: Mapping[str, str],
+) -> bytes:
     try:
         if client is None:
             async with httpx.AsyncClient(timeout=timeout_s) as own_client:
-                response = await own_client.get(location)
+                response = await own_client.get(location, headers=headers)
         else:
-            response = await client.get(location, timeout=timeout_s)
+            response = await client.get(location, timeout=timeout_s, headers=headers)
     except httpx.TimeoutException as error:
         raise FeedError(
             FeedProblem.TIMEOUT, f"no complete answer within {timeout_s:g} s ({error!r})"

@@ -29,7 +29,7 @@ import abc
 import json
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -239,16 +239,26 @@ class JsonFeedWhaleSource(WhaleSource):
     """A JSON document at a file path or an http(s) URL, re-read on every fetch."""
 
     def __init__(
-        self, *, location: str, timeout_s: float = 5.0, client: httpx.AsyncClient | None = None
+        self,
+        *,
+        location: str,
+        timeout_s: float = 5.0,
+        client: httpx.AsyncClient | None = None,
+        headers: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         require_positive(name="timeout_s", value=timeout_s)
         self._location = location
         self._timeout_s = timeout_s
         self._client = client
+        # Asked on every fetch, so a rotated API key is sent at once.
+        self._headers = headers
 
     async def fetch(self) -> list[WhaleTransfer]:
         payload = await read_document(
-            location=self._location, timeout_s=self._timeout_s, client=self._client
+            location=self._location,
+            timeout_s=self._timeout_s,
+            client=self._client,
+            headers=self._headers() if self._headers is not None else None,
         )
         return parse_transfer_document(payload)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from pathlib import Path
 
 from tradefleet_runtime.signals.reading import SignalReading
 from tradefleet_runtime.sources.stream import SourceReading
@@ -36,3 +37,10 @@ class SourceEngine(abc.ABC):
 
     @abc.abstractmethod
     async def readings(self, *, symbols: Sequence[str], now_ms: int) -> list[SourceReading]: ...
+
+
+def header_files(directory: Path) -> dict[str, str]:
+    """A mounted header Secret: file name = header, content = value (OSError if unreadable).
+    A mounted Secret also holds its own ``..data`` links; a header name has no leading dot."""
+    files = sorted(directory.iterdir())
+    return {f.name: f.read_text().strip() for f in files if not f.name.startswith(".")}

@@ -57,6 +57,7 @@ from tradefleet_runtime.sources.engine_base import (
     FEED_TIMEOUT_S,
     SourceEngine,
     coin_of,
+    header_files,
     source_reading,
 )
 from tradefleet_runtime.sources.macro_source import MacroEngine
@@ -176,21 +177,27 @@ def _words(raw: object) -> frozenset[str]:
 
 
 class WhaleEngine(SourceEngine):
-    """Transfers from ``feedUrl`` (a JSON list or a whale-transaction API) or ``redisStream``;
+    """Transfers from ``feedUrl`` (a JSON list or a whale-transaction API, sent the headers of
+    ``headersSecretRef`` read from ``headers_dir`` every round) or ``redisStream``;
     ``exchangeAddresses`` (exchange -> addresses) tell inflows from outflows, with the addresses
     an API marks as an exchange's; ``thresholds`` override the built-in ones per asset."""
 
     def __init__(
         self, *, spec: Mapping[str, object], redis: aioredis.Redis, client: httpx.AsyncClient,
-        feed_timeout_s: float = FEED_TIMEOUT_S,
+        feed_timeout_s: float = FEED_TIMEOUT_S, headers_dir: str | None = None,
     ) -> None:  # fmt: skip
         super().__init__()
+        self._notes: list[str] = []
+        self._headers_dir = Path(headers_dir) if headers_dir else None
+        if spec.get("headersSecretRef") and self._headers_dir is None:
+            self._notes.append("headersSecretRef is set but no header directory was mounted")
         source: WhaleSource
         if isinstance(spec.get("feedUrl"), str):
             self._location = str(spec["feedUrl"])
             source = JsonFeedWhaleSource(
-                location=self._location, client=client, timeout_s=feed_timeout_s
-            )
+                location=self._location, client=client, timeout_s=feed_timeout_s,
+                headers=self._headers,
+            )  # fmt: skip
         elif isinstance(spec.get("redisStream"), str):
             self._location = f"redis stream {spec['redisStream']}"
             source = RedisStreamWhaleSource(redis=redis, stream=str(spec["redisStream"]))
@@ -212,12 +219,20 @@ class WhaleEngine(SourceEngine):
         except (SignalError, KeyError, TypeError, ValueError) as error:
             raise ConfigError(f"spec.whale: {error}") from None
         self._monitor = WhaleMonitor(config=config, source=source)
-        self._notes = []
         if not config.exchange_addresses:
             self._notes.append(
                 "no exchange addresses are configured: only transfers the feed marks as an "
                 "exchange's are exchange inflows or outflows"
             )
+
+    def _headers(self) -> dict[str, str]:
+        if self._headers_dir is None:
+            return {}
+        try:
+            return header_files(self._headers_dir)
+        except OSError as error:
+            self._problems.append(f"cannot read the headers Secret: {error}")
+            return {}
 
     async def readings(self, *, symbols: Sequence[str], now_ms: int) -> list[SourceReading]:
         self._problems = list(self._notes)
@@ -308,9 +323,7 @@ class HttpEngine(SourceEngine):
         if self._headers_dir is None:
             return {}
         try:
-            files = sorted(self._headers_dir.iterdir())
-            # A mounted Secret also holds its own ..data links; a header name has no leading dot.
-            return {f.name: f.read_text().strip() for f in files if not f.name.startswith(".")}
+            return header_files(self._headers_dir)
         except OSError as error:
             self._problems.append(f"cannot read the headers Secret: {error}")
             return {}
@@ -404,5 +417,7 @@ def build_engine(
             events_dir=env.get(ENV_MACRO_EVENTS_DIR),
         )  # fmt: skip
     if config.kind == "whale":
-        return WhaleEngine(spec=block, redis=redis, client=client)
+        return WhaleEngine(
+            spec=block, redis=redis, client=client, headers_dir=env.get(ENV_HTTP_HEADERS_DIR)
+        )
     return HttpEngine(spec=block, client=client, headers_dir=env.get(ENV_HTTP_HEADERS_DIR))

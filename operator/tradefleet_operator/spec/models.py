@@ -303,6 +303,13 @@ class WhaleThreshold:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class SecretRef:
+    """A whole Secret in the resource's namespace."""
+
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ExchangeAddresses:
     """The known wallets of one exchange, for telling exchange inflows from outflows."""
 
@@ -316,15 +323,9 @@ class WhaleConfig:
 
     feed_url: str | None = None
     redis_stream: str | None = None
+    headers_secret_ref: SecretRef | None = None
     exchange_addresses: tuple[ExchangeAddresses, ...] = ()
     thresholds: tuple[WhaleThreshold, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SecretRef:
-    """A whole Secret in the resource's namespace."""
-
-    name: str
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

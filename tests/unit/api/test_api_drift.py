@@ -213,6 +213,7 @@ SIGNAL_SOURCE_SKELETON: dict[str, Any] = {
     "macro": {"assetBiases": [{"asset": "BTC", "bias": 1}]},
     "whale": {
         "thresholds": [{"asset": "BTC", "minUsd": 1000000}],
+        "headersSecretRef": {"name": "whale-api"},
         "exchangeAddresses": [
             {"exchange": "binance", "addresses": ["34xp4vRoCGJym3xR7yCVPFHoCNxv4Twseo"]}
         ],

@@ -95,3 +95,20 @@ def test_a_source_without_references_gets_no_inputs() -> None:
     )
     assert not any(name.startswith("TRADEFLEET_LLM") for name in _env(pod))
     assert list(_mounts(pod)) == ["/etc/tradefleet"]
+
+
+def test_a_whale_sources_header_secret_is_mounted_like_an_http_sources() -> None:
+    pod = _pod(
+        {
+            "kind": "whale",
+            "symbols": ["BTC/USDT"],
+            "whale": {
+                "feedUrl": "https://whales.example/v1/transactions",
+                "headersSecretRef": {"name": "whale-api"},
+            },
+        }
+    )
+    assert _env(pod)["TRADEFLEET_HTTP_HEADERS_DIR"] == "/etc/tradefleet-inputs/http-headers"
+    assert _mounts(pod)["/etc/tradefleet-inputs/http-headers"]["secret"] == {
+        "secretName": "whale-api"
+    }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -120,14 +121,19 @@ def test_api_transactions_become_transfers_with_the_apis_exchange_marks() -> Non
     ]
 
 
-async def test_flows_onto_listed_or_marked_exchanges_are_bearish_and_off_them_bullish() -> None:
+async def test_flows_onto_listed_or_marked_exchanges_are_bearish_and_off_them_bullish(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "X-WA-API-KEY").write_text("wa-key-from-secret\n")
     routes = {"/v1/transactions": Route(body=API_ANSWER, content_type="application/json")}
     async with feed_server(routes) as server, httpx.AsyncClient() as client:
         engine = WhaleEngine(
-            spec={**SPEC, "feedUrl": server.url("/v1/transactions")},
+            spec={**SPEC, "feedUrl": server.url("/v1/transactions"),
+                  "headersSecretRef": {"name": "whale-api"}},
             redis=None,  # type: ignore[arg-type]
             client=client,
-        )
+            headers_dir=str(tmp_path),
+        )  # fmt: skip
         readings = {
             r.symbol: r
             for r in await engine.readings(symbols=["BTC/USDT", "ETH/USDT"], now_ms=NOW_S * 1000)
@@ -137,6 +143,7 @@ async def test_flows_onto_listed_or_marked_exchanges_are_bearish_and_off_them_bu
     assert readings["BTC/USDT"].confidence == pytest.approx(2 / 5)
     assert readings["ETH/USDT"].confidence == pytest.approx(1 / 5)
     assert engine.problems() == []
+    assert server.requests[0].headers["x-wa-api-key"] == "wa-key-from-secret"
 
 
 async def test_error_malformed_and_late_answers_are_problems_and_seen_transfers_stay() -> None:
