@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
+import httpx
+
+from tradefleet_runtime.signals.errors import SignalSourceError
+from tradefleet_runtime.signals.feeds import read_document
 from tradefleet_runtime.signals.reading import SignalReading
 from tradefleet_runtime.sources.stream import SourceReading
 
@@ -44,3 +49,19 @@ def header_files(directory: Path) -> dict[str, str]:
     A mounted Secret also holds its own ``..data`` links; a header name has no leading dot."""
     files = sorted(directory.iterdir())
     return {f.name: f.read_text().strip() for f in files if not f.name.startswith(".")}
+
+
+async def read_all(
+    *, locations: Sequence[str], timeout_s: float, client: httpx.AsyncClient
+) -> list[bytes | SignalSourceError]:
+    """Every location's document, or why it could not be read, in order. The feeds are read
+    together, so a round with slow feeds lasts one timeout, not one per feed (a round longer
+    than the liveness window would get the pod restarted)."""
+
+    async def one(location: str) -> bytes | SignalSourceError:
+        try:
+            return await read_document(location=location, timeout_s=timeout_s, client=client)
+        except SignalSourceError as error:
+            return error
+
+    return list(await asyncio.gather(*(one(location) for location in locations)))

@@ -58,6 +58,7 @@ from tradefleet_runtime.sources.engine_base import (
     SourceEngine,
     coin_of,
     header_files,
+    read_all,
     source_reading,
 )
 from tradefleet_runtime.sources.macro_source import MacroEngine
@@ -132,11 +133,12 @@ class SentimentEngine(SourceEngine):
         # market-wide news.
         coins = {**COIN_NAMES, **{coin_of(s): COIN_NAMES.get(coin_of(s), ()) for s in symbols}}
         articles: list[Article] = []
-        for url, _ in self._feeds:
+        urls = [url for url, _ in self._feeds]
+        documents = await read_all(locations=urls, timeout_s=self._timeout_s, client=self._client)
+        for url, payload in zip(urls, documents, strict=True):
             try:
-                payload = await read_document(
-                    location=url, timeout_s=self._timeout_s, client=self._client
-                )
+                if isinstance(payload, SignalSourceError):
+                    raise payload
                 feed = read_news_feed(payload=payload, source=url, coins=coins)
             except SignalSourceError as error:
                 self._problems.append(f"{url}: {error}")

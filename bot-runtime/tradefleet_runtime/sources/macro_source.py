@@ -26,7 +26,7 @@ from tradefleet_runtime.signals.econ_calendar import (
     parse_calendar,
 )
 from tradefleet_runtime.signals.errors import SignalSourceError
-from tradefleet_runtime.signals.feeds import FeedError, FeedProblem, read_document
+from tradefleet_runtime.signals.feeds import FeedError, FeedProblem
 from tradefleet_runtime.signals.macro import (
     MacroConfig,
     MacroEvent,
@@ -39,6 +39,7 @@ from tradefleet_runtime.sources.engine_base import (
     FEED_TIMEOUT_S,
     SourceEngine,
     coin_of,
+    read_all,
     source_reading,
 )
 from tradefleet_runtime.sources.stream import SourceReading
@@ -123,11 +124,13 @@ class MacroEngine(SourceEngine):
         locations, errors = self._locations()
         for gone in set(self._calendars) - set(locations):  # a key removed from the ConfigMap
             del self._calendars[gone], self._events[gone]
-        for location in locations:
+        documents = await read_all(
+            locations=locations, timeout_s=self._config.feed_timeout_s, client=self._client
+        )
+        for location, payload in zip(locations, documents, strict=True):
             try:
-                payload = await read_document(
-                    location=location, timeout_s=self._config.feed_timeout_s, client=self._client
-                )
+                if isinstance(payload, SignalSourceError):
+                    raise payload
                 calendar, events = parse_macro_document(payload=payload, config=self._config)
             except SignalSourceError as error:
                 errors.append(f"{location}: {error}")

@@ -7,6 +7,7 @@ problems while the good feeds are still scored.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -121,3 +122,22 @@ async def test_bad_feeds_are_classified_and_the_good_one_still_scores() -> None:
     assert [p.split(": ")[0] for p in of("/cut")] == ["truncated"]
     assert of("/down") == ["http status: answered HTTP 502"]
     assert [p.split(": ")[0] for p in of("/json")] == ["malformed"]
+
+
+async def test_slow_feeds_are_waited_for_together_not_one_after_another() -> None:
+    # Six feeds that each answer after the timeout: a round costs one timeout, not six (a round
+    # longer than the liveness window would get the pod restarted).
+    routes = {f"/slow{i}": Route(body=RSS, delay_s=1.5) for i in range(6)}
+    routes["/good"] = Route(body=RSS, content_type="application/rss+xml")
+    async with feed_server(routes) as server, httpx.AsyncClient() as client:
+        engine = SentimentEngine(
+            spec={"feeds": [{"url": server.url(path)} for path in routes]},
+            client=client,
+            feed_timeout_s=0.4,
+        )
+        started = time.monotonic()
+        readings = await engine.readings(symbols=SYMBOLS, now_ms=NOW_MS)
+        elapsed = time.monotonic() - started
+    assert elapsed < 1.2, elapsed
+    assert readings[0].value > 0.5
+    assert sum(p.split(": ")[1] == "timeout" for p in engine.problems()) == 6
