@@ -23,6 +23,9 @@ from tradefleet_devtools.soak.spans import Span
 _LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) ")
 INTENT_LINE = re.compile(r"order intent recorded: (\S+) (\S+) (\S+) (\S+)")
 LEASE_LINE = re.compile(r"lease acquired: fencing token (\d+)")
+# The venue's clock correction: from then on requests are signed with the exchange's clock,
+# ``difference`` ms behind the runtime's (negative: ahead).
+CLOCK_LINE = re.compile(r"its clock is (-?\d+) ms behind ours; signing with its time")
 LEASE_LOST_TEXT = "lease lost"
 
 
@@ -85,6 +88,18 @@ class Incarnation:
             if LEASE_LINE.search(line.text):
                 return line.at_ms
         return None
+
+    def clock_difference_at(self, at_ms: int) -> int:
+        """How far behind the runtime's clock it signed requests at ``at_ms`` (its last clock
+        correction before then; 0 before any)."""
+        difference = 0
+        for line in self.log:
+            if line.at_ms > at_ms:
+                break
+            match = CLOCK_LINE.search(line.text)
+            if match:
+                difference = int(match.group(1))
+        return difference
 
     @property
     def fencing_token(self) -> int | None:

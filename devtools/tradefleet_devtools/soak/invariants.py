@@ -457,12 +457,13 @@ def check_no_order_from_fenced_runtime(obs: TrialObservation) -> list[Violation]
     by_name = {inc.name: inc for inc in obs.incarnations}
     violations: list[Violation] = []
     # (client id, when it was sent — None: when its intent was logged —, when the exchange
-    # executed it, its ledger line). The ledger keeps a regular order's request timestamp;
-    # for an algo order only its creation, which may come after its runtime died.
+    # executed it, its ledger line). The ledger keeps a regular order's request timestamp,
+    # signed with the runtime's idea of the exchange's clock (turned back into the runtime's
+    # clock here); for an algo order only its creation, which may come after its runtime died.
     sent: list[tuple[str, int | None, int | None, str]] = [
         (
             o["client_order_id"],
-            int(o.get("request_timestamp_ms") or o["received_ms"]),
+            _sent_at(o, intents=intents.get(o["client_order_id"], []), by_name=by_name),
             o.get("booked_ms"),
             order_line(o),
         )
@@ -498,6 +499,20 @@ def check_no_order_from_fenced_runtime(obs: TrialObservation) -> list[Violation]
     booked = {cid for cid, *_ in sent}
     violations.extend(_attempts_outside_tenure(obs, tenures=tenures, booked=booked))
     return violations
+
+
+def _sent_at(
+    order: Mapping[str, Any], *, intents: Sequence[Intent], by_name: Mapping[str, Incarnation]
+) -> int:
+    """When a regular order left its runtime, on the runtime's clock: its request timestamp
+    plus the clock correction its runtime signed with (from the first intent logged for it)."""
+    stamped = order.get("request_timestamp_ms")
+    if not stamped:
+        return int(order["received_ms"])
+    first = min(intents, key=lambda i: i.at_ms, default=None)
+    runtime = by_name.get(first.incarnation) if first is not None else None
+    correction = runtime.clock_difference_at(first.at_ms) if runtime and first else 0
+    return int(stamped) + correction
 
 
 def _attempts_outside_tenure(

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import pytest
 from tradefleet_devtools.soak import (
-    Invariant,
     first_seed_from_env,
     format_details,
     format_summary,
@@ -46,11 +45,4 @@ async def test_money_safety_holds_under_random_faults(
     with capsys.disabled():
         print(f"\nchaos soak ({tmp_path}):\n{summary}")
     details = format_details(report)
-    money = [v for v in report.violations if v.invariant is not Invariant.PROTECTED_WITHIN_2S]
-    assert not money and not report.errors, f"{summary}\n{details}"
-    late_stops = [v for v in report.violations if v.invariant is Invariant.PROTECTED_WITHIN_2S]
-    if late_stops:
-        # Known open defect of the money-safety issue: under injected faults an exchange stop
-        # sometimes comes 2-5 s after the position (a software stop covers most of that time).
-        # Every other invariant must hold; this one is reported, with its evidence, until fixed.
-        pytest.xfail(f"{len(late_stops)} position(s) protected later than 2 s\n{details}")
+    assert not report.violations and not report.errors, f"{summary}\n{details}"

@@ -424,6 +424,27 @@ def test_an_order_sent_after_the_next_runtime_took_the_lease_is_from_a_fenced_ru
     assert "outside its lease tenure" in violations[0].message
 
 
+def test_a_request_signed_with_the_exchanges_clock_is_judged_on_the_runtimes_clock() -> None:
+    # After a clock_skew fault the runtime signs with the exchange's clock (4.25 s behind):
+    # the request timestamp falls before its tenure, though it was sent well inside it.
+    trial = healthy_trial()
+    signed_early = order(ENTRY, side="BUY", at=T0 + 1_000, order_id=1) | {
+        "request_timestamp_ms": T0 + 1_000 - 4_255
+    }
+    inc = trial.incarnations[0]
+    clock_line = log_line(
+        T0 + 500,
+        message="binanceusdm:testnet refused a request's timestamp: its clock is 4250 ms behind "
+        "ours; signing with its time from now on",
+    )
+    skewed = with_ledger(trial, orders=[signed_early])
+    assert len(check_no_order_from_fenced_runtime(skewed)) == 1  # the clock line unknown
+    resynced = replace(
+        skewed, incarnations=(replace(inc, log=(inc.log[0], clock_line, *inc.log[1:])),)
+    )
+    assert check_no_order_from_fenced_runtime(resynced) == []
+
+
 def test_an_order_no_runtime_logged_an_intent_for_is_not_allowed() -> None:
     trial = healthy_trial()
     stray = with_ledger(
