@@ -21,8 +21,11 @@ from tradefleet_devtools.devnode.settings import AgentSettings, NodeSpec, PodNet
 
 
 @contextmanager
-def ready_node(*, kubeconfig: Path, region: str, prefix: str) -> Iterator[str]:
-    """A node of ``region`` named ``<prefix>-<random>``, Ready until the block ends."""
+def ready_node(
+    *, kubeconfig: Path, region: str, prefix: str, stop: threading.Event | None = None
+) -> Iterator[str]:
+    """A node of ``region`` named ``<prefix>-<random>``, Ready until the block ends or until
+    ``stop`` is set (then its heartbeats stop, as when a node is lost)."""
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     settings = AgentSettings(
         kubeconfig=kubeconfig, nodes=(NodeSpec(name=name, region=region),), heartbeat_s=5
@@ -32,10 +35,10 @@ def ready_node(*, kubeconfig: Path, region: str, prefix: str) -> Iterator[str]:
         api=api, settings=settings, network=PodNetwork(cidr=settings.pod_network, node_names=[name])
     )
     keeper.register()
-    stop = threading.Event()
+    stopped = stop if stop is not None else threading.Event()
 
     def beat() -> None:
-        while not stop.wait(settings.heartbeat_s):
+        while not stopped.wait(settings.heartbeat_s):
             keeper.heartbeat()
 
     thread = threading.Thread(target=beat, daemon=True)
@@ -43,7 +46,7 @@ def ready_node(*, kubeconfig: Path, region: str, prefix: str) -> Iterator[str]:
     try:
         yield name
     finally:
-        stop.set()
+        stopped.set()
         thread.join(timeout=10)
         delete_nodes(api=api, names=[name])
 

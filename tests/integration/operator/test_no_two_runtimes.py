@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,10 +26,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 from support.k8s import condition, wait_for
+from support.nodes import ready_node
 from tradefleet_devtools.controlplane import ClusterAccess
-from tradefleet_devtools.devnode.kube import KubeApi
-from tradefleet_devtools.devnode.nodes import NodeKeeper, delete_nodes
-from tradefleet_devtools.devnode.settings import AgentSettings, NodeSpec, PodNetwork
 from tradefleet_devtools.operator_process import OperatorProcess
 
 pytestmark = pytest.mark.integration
@@ -68,27 +65,11 @@ def succession_operator(
 @pytest.fixture
 def region_node(cluster: ClusterAccess) -> Iterator[KeptNode]:
     """REGION's only node, kept Ready (status and Lease) until the test sets ``stop``."""
-    name = f"succession-{uuid.uuid4().hex[:6]}"
-    settings = AgentSettings(
-        kubeconfig=cluster.kubeconfig, nodes=(NodeSpec(name=name, region=REGION),), heartbeat_s=5
-    )
-    api = KubeApi(kubeconfig=cluster.kubeconfig)
-    keeper = NodeKeeper(
-        api=api, settings=settings, network=PodNetwork(cidr=settings.pod_network, node_names=[name])
-    )
-    keeper.register()
     stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(settings.heartbeat_s):
-            keeper.heartbeat()
-
-    thread = threading.Thread(target=beat, daemon=True)
-    thread.start()
-    yield KeptNode(name=name, stop=stop)
-    stop.set()
-    thread.join(timeout=10)
-    delete_nodes(api=api, names=[name])
+    with ready_node(
+        kubeconfig=cluster.kubeconfig, region=REGION, prefix="succession", stop=stop
+    ) as name:
+        yield KeptNode(name=name, stop=stop)
 
 
 @pytest.fixture
