@@ -18,6 +18,7 @@ from kubernetes import client
 from tradefleet_devtools.devnode.kube import KubeApi
 from tradefleet_devtools.devnode.nodes import NodeKeeper, delete_nodes
 from tradefleet_devtools.devnode.settings import AgentSettings, NodeSpec, PodNetwork
+from tradefleet_devtools.operator_process import OperatorProcess
 
 
 @contextmanager
@@ -97,3 +98,22 @@ def play_pod(
     core_v1.patch_namespaced_pod_status(
         pod.metadata.name, pod.metadata.namespace, {"status": status}
     )
+
+
+@contextmanager
+def operator_with_ready_node(
+    *, kubeconfig: Path, workdir: Path, region: str, prefix: str
+) -> Iterator[OperatorProcess]:
+    """An operator of ``region`` polling fast (2 s passes, 1 s health), on a Ready node of its
+    region; the operator must log no traceback."""
+    with ready_node(kubeconfig=kubeconfig, region=region, prefix=prefix):
+        process = OperatorProcess(
+            kubeconfig=kubeconfig,
+            workdir=workdir,
+            region=region,
+            settings={"reconcileIntervalSeconds": 2, "healthPollIntervalSeconds": 1},
+        )
+        process.start()
+        yield process
+        process.stop()
+    assert "Traceback" not in process.log_text(), "the operator logged a traceback"

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 from support.k8s import wait_for
-from support.nodes import ready_node
+from support.nodes import operator_with_ready_node
 from tradefleet_devtools.controlplane import ClusterAccess
 from tradefleet_devtools.operator_process import OperatorProcess
 from tradefleet_operator.optimizer import parameters_hash, result_digest
@@ -41,17 +41,10 @@ SPEC = {
 
 @pytest.fixture
 def operator(cluster: ClusterAccess, crds: None, tmp_path: Path) -> Iterator[OperatorProcess]:
-    with ready_node(kubeconfig=cluster.kubeconfig, region=REGION, prefix="forged"):
-        process = OperatorProcess(
-            kubeconfig=cluster.kubeconfig,
-            workdir=tmp_path / "operator",
-            region=REGION,
-            settings={"reconcileIntervalSeconds": 2, "healthPollIntervalSeconds": 1},
-        )
-        process.start()
+    with operator_with_ready_node(
+        kubeconfig=cluster.kubeconfig, workdir=tmp_path / "operator", region=REGION, prefix="forged"
+    ) as process:
         yield process
-        process.stop()
-    assert "Traceback" not in process.log_text(), "the operator logged a traceback"
 
 
 def _result(*, bot: dict[str, Any], job: str, owners: list[dict[str, Any]]) -> dict[str, Any]:

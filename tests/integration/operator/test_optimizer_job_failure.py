@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 from support.k8s import wait_for
-from support.nodes import play_pod, ready_node
+from support.nodes import operator_with_ready_node, play_pod
 from tradefleet_devtools.controlplane import ClusterAccess
 from tradefleet_devtools.operator_process import OperatorProcess
 
@@ -37,17 +37,13 @@ LAST_WORDS = "ModuleNotFoundError: No module named 'optuna'"
 
 @pytest.fixture
 def operator(cluster: ClusterAccess, crds: None, tmp_path: Path) -> Iterator[OperatorProcess]:
-    with ready_node(kubeconfig=cluster.kubeconfig, region=REGION, prefix="optimizer"):
-        process = OperatorProcess(
-            kubeconfig=cluster.kubeconfig,
-            workdir=tmp_path / "operator",
-            region=REGION,
-            settings={"reconcileIntervalSeconds": 2, "healthPollIntervalSeconds": 1},
-        )
-        process.start()
+    with operator_with_ready_node(
+        kubeconfig=cluster.kubeconfig,
+        workdir=tmp_path / "operator",
+        region=REGION,
+        prefix="optimizer",
+    ) as process:
         yield process
-        process.stop()
-    assert "Traceback" not in process.log_text(), "the operator logged a traceback"
 
 
 def _bot(custom: client.CustomObjectsApi, namespace: str) -> dict[str, Any]:
