@@ -65,6 +65,7 @@ from tradefleet_runtime.service.protection import (
     Protection,
     StopKind,
     exchange_stop_of,
+    fill_beyond_stop,
     next_protection,
     software_stop_hit,
     stale_stops,
@@ -548,6 +549,10 @@ class OrderPath:
                 # Refused or never sent: nothing can fill, the stop placed first is stale.
                 await self.cancel_stale_stops()
             return
+        if decision.action is not TradeAction.CLOSE and await self._close_if_beyond_stop(
+            before=before, order=order, decision=decision
+        ):
+            return
         await self._after_order(order)
         if decision.action is TradeAction.CLOSE:
             if self.position.is_flat and self.refresh_failed is None:
@@ -564,6 +569,33 @@ class OrderPath:
             await self.protect(
                 stop_price=decision.risk.stop_price, decision_id=decision.decision_id
             )
+
+    async def _close_if_beyond_stop(
+        self, *, before: PositionRecord, order: Order, decision: Decision
+    ) -> bool:
+        """An entry that filled at or beyond its own stop is closed at once, before anything
+        else is asked of the exchange: the market crossed the stop while the entry was in
+        flight (held in the matching queue, its answer late), so the stop placed first fired
+        on no position and is gone, and a new one would trigger immediately."""
+        stop = decision.risk.stop_price if decision.risk is not None else None
+        if stop is None or order.filled <= 0 or not order.average_price:
+            return False
+        position = position_after_fill(before, order, now_ms=now_ms())
+        if not fill_beyond_stop(position=position, price=order.average_price, stop=stop):
+            return False
+        position = replace(position, stop_price=stop, opened_at_ms=decision.at_ms)
+        self.position = position
+        LOG.warning(
+            "entry %s filled at %g, beyond its stop at %g (the market crossed the stop while "
+            "the entry was in flight): closing %s %g at once",
+            order.client_order_id,
+            order.average_price,
+            stop,
+            position.side.value,
+            position.size,
+        )
+        await self._close(position=position, leg="sl", reason="entry filled beyond its stop")
+        return True
 
     async def _close(self, *, position: PositionRecord, leg: str, reason: str) -> Order | None:
         decision_id = self.next_decision_id()

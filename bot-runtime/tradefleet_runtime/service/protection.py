@@ -63,6 +63,14 @@ def stale_stops(orders: Iterable[TrackedOrder], position: PositionRecord) -> lis
     ]
 
 
+def fill_beyond_stop(*, position: PositionRecord, price: float, stop: float) -> bool:
+    """``position`` was filled at ``price``, at or beyond its ``stop``: a stop there could
+    never have protected it."""
+    if position.is_flat:
+        return False
+    return price <= stop if position.side is PositionSide.LONG else price >= stop
+
+
 def software_stop_hit(position: PositionRecord, tick: BookTick) -> bool:
     """The price a closing market order would get has reached the stop."""
     stop = position.stop_price

@@ -442,3 +442,44 @@ async def test_a_position_found_at_start_up_gets_its_stop_before_slow_look_ups(
     assert waited_ms <= 2000, (
         f"the position found at start-up waited {waited_ms} ms for its stop\n{runtime.log()[-3000:]}"
     )
+
+
+async def test_an_entry_filled_beyond_its_stop_is_closed_at_once(
+    runtime: RuntimeProcess, admin: ExchangeAdminClient, walk: FreezableWalk
+) -> None:
+    # The exchange holds the entry in its matching queue; meanwhile the market falls through
+    # the stop placed before it (which fires on no position and expires), and the entry then
+    # fills below that stop, while the position cannot be read.
+    await started(runtime, walk)
+    await admin.add_faults(
+        [FaultRule(kind=FaultKind.LATE_EXECUTION, path=ORDER, method="POST", hold_seconds=1.5)]
+    )
+    price = float((await admin.state())["prices"]["BTCUSDT"])
+    walk.frozen = False
+    deadline = time.monotonic() + 40
+    while not any(o["status"] == "HELD" for o in (await admin.ledger())["orders"]):
+        assert time.monotonic() < deadline, f"no entry was sent:\n{runtime.log()[-2000:]}"
+        price *= 1.002
+        await admin.set_price(symbol=BTC, price=price)
+        await asyncio.sleep(0.2)
+    walk.frozen = True
+    await admin.add_faults(
+        [
+            FaultRule(kind=FaultKind.HTTP_5XX, path=path, method="GET", times=MANY)
+            for path in POSITIONS
+        ]
+    )
+    await admin.set_price(symbol=BTC, price=price * 0.95)
+    await asyncio.sleep(6.0)
+
+    state = await admin.state()
+    (entry,) = entries(state)
+    entry_fill_ms = min(f["time"] for f in state["fills"] if f["orderId"] == entry["orderId"])
+    exits = [o for o in state["orders"] if o["reduceOnly"] and float(o["executedQty"]) > 0]
+    assert position_amount(state) == 0, (
+        f"the entry filled beyond its stop is still open\n{runtime.log()[-3000:]}"
+    )
+    exit_fill_ms = min(f["time"] for f in state["fills"] if f["orderId"] == exits[0]["orderId"])
+    assert exit_fill_ms - entry_fill_ms <= 2000, (
+        f"closed {exit_fill_ms - entry_fill_ms} ms after the entry filled\n{runtime.log()[-3000:]}"
+    )
