@@ -505,13 +505,17 @@ def _sent_at(
     order: Mapping[str, Any], *, intents: Sequence[Intent], by_name: Mapping[str, Incarnation]
 ) -> int:
     """When a regular order left its runtime, on the runtime's clock: its request timestamp
-    plus the clock correction its runtime signed with (from the first intent logged for it)."""
+    plus the clock correction the runtime that logged its first intent signed with, the last
+    one it logged before the exchange received the request (the order's own first attempt
+    may have been refused for its timestamp, and the retry signed with the new correction;
+    runtime and exchange share this machine's clock)."""
+    received = int(order["received_ms"])
     stamped = order.get("request_timestamp_ms")
     if not stamped:
-        return int(order["received_ms"])
+        return received
     first = min(intents, key=lambda i: i.at_ms, default=None)
     runtime = by_name.get(first.incarnation) if first is not None else None
-    correction = runtime.clock_difference_at(first.at_ms) if runtime and first else 0
+    correction = runtime.clock_difference_at(received) if runtime else 0
     return int(stamped) + correction
 
 

@@ -8,9 +8,9 @@ A plan has an active phase of ``active_s`` seconds during which the price is pus
 trades both ways, and, at offsets into it:
 
 * exchange faults (``FaultRule``s posted to the local exchange): every kind of
-  ``tradefleet_devtools.exchange.faults`` except ``clock_skew`` and ``auth_failure`` — the
-  runtime does not resync its clock yet and an authentication failure halts it for a human by
-  design — unless ``PlanOptions.clock_and_auth_faults`` opts them in;
+  ``tradefleet_devtools.exchange.faults`` (``clock_skew`` included: the runtime resyncs its
+  clock on ``-1021``) except ``auth_failure`` — an authentication failure halts the bot for a
+  human by design — unless ``PlanOptions.auth_faults`` opts it in;
 * runtime kills (SIGKILL) at a random moment, right after an ``order intent recorded`` line,
   or inside the window between the exchange accepting an order and Redis recording it (an
   ``accept_then_timeout`` fault holds the reply after the exchange executed the order; the
@@ -115,7 +115,7 @@ class PlanOptions:
     redis_kill_probability: float = 0.35
     second_runtime_probability: float = 0.3
     unreachable_probability: float = 0.25
-    clock_and_auth_faults: bool = False
+    auth_faults: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -142,8 +142,9 @@ _PER_REQUEST = (
     (FaultKind.PARTIAL_FILL, 2),
     (FaultKind.SLOW_FILL, 2),
     (FaultKind.LATE_EXECUTION, 3),
+    (FaultKind.CLOCK_SKEW, 2),
 )
-_CLOCK_AND_AUTH = ((FaultKind.CLOCK_SKEW, 2), (FaultKind.AUTH_FAILURE, 1))
+_AUTH = ((FaultKind.AUTH_FAILURE, 1),)
 
 
 def _weighted(rng: random.Random, *, table: tuple[tuple[FaultKind, int], ...]) -> FaultKind:
@@ -195,7 +196,7 @@ def draw_fault_rule(*, rng: random.Random, kind: FaultKind) -> FaultRule:
 def _exchange_faults(
     *, rng: random.Random, options: PlanOptions, active_s: float
 ) -> list[ExchangeFault]:
-    table = _PER_REQUEST + (_CLOCK_AND_AUTH if options.clock_and_auth_faults else ())
+    table = _PER_REQUEST + (_AUTH if options.auth_faults else ())
     faults = [
         ExchangeFault(
             at_s=round(rng.uniform(0.5, active_s - 1.0), 2),

@@ -37,12 +37,10 @@ def test_a_seed_always_draws_the_same_plan() -> None:
     assert draw_plan(trial=3, seed=42) != draw_plan(trial=3, seed=43)
 
 
-def test_every_fault_kind_is_drawn_but_the_clock_and_auth_ones_only_when_opted_in() -> None:
+def test_every_fault_kind_is_drawn_but_auth_failure_only_when_opted_in() -> None:
     drawn = kinds()
-    assert FaultKind.CLOCK_SKEW not in drawn and FaultKind.AUTH_FAILURE not in drawn
-    assert set(drawn) == set(FaultKind) - {FaultKind.CLOCK_SKEW, FaultKind.AUTH_FAILURE}
-    opted = kinds(PlanOptions(clock_and_auth_faults=True))
-    assert FaultKind.CLOCK_SKEW in opted and FaultKind.AUTH_FAILURE in opted
+    assert set(drawn) == set(FaultKind) - {FaultKind.AUTH_FAILURE}
+    assert FaultKind.AUTH_FAILURE in kinds(PlanOptions(auth_faults=True))
 
 
 def test_kills_in_the_accept_window_land_while_the_reply_is_still_held() -> None:
