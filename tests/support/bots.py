@@ -125,7 +125,16 @@ def wait_for_condition(
         found = condition_of(api, namespace, name, type_)
         return found if found is not None and found.get("status") == status else None
 
-    result: dict[str, Any] = wait_for(reached, timeout_s=timeout_s, what=f"{name} {type_}={status}")
+    try:
+        result: dict[str, Any] = wait_for(
+            reached, timeout_s=timeout_s, what=f"{name} {type_}={status}"
+        )
+    except AssertionError as timed_out:
+        status_now = get_bot(api, namespace, name).get("status") or {}
+        raise AssertionError(
+            f"{timed_out}; the bot's status: phase {status_now.get('phase')}, conditions "
+            f"{status_now.get('conditions')}"
+        ) from None
     return result
 
 
