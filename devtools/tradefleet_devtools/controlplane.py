@@ -77,12 +77,35 @@ class ControlPlaneBinaries:
         return cls(**found)
 
 
+# Ports handed out for servers are drawn below the kernel's ephemeral range: a port from
+# bind(0) is an ephemeral one, and on a loaded machine an outgoing connection was given it as
+# its source port before the server meant for it had started ("address already in use").
+_LOWEST_SERVER_PORT = 10_000
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port on 127.0.0.1 that is free now and that no outgoing connection will take
+    before its server binds it (drawn below the ephemeral range)."""
+    high = _ephemeral_low()
+    draw = secrets.SystemRandom()
+    for _ in range(200):
+        port = draw.randrange(_LOWEST_SERVER_PORT, high) if high > _LOWEST_SERVER_PORT else 0
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            bound: int = sock.getsockname()[1]
+            return bound
+    raise RuntimeError(f"no free TCP port on 127.0.0.1 between {_LOWEST_SERVER_PORT} and {high}")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
