@@ -33,12 +33,17 @@ class RuntimeLink:
         # Control tokens of the bots, read once from their Secrets.
         self._tokens: dict[str, str] = {}
 
-    async def poll(self, *, pod: PodView | None) -> RuntimeView | None:
-        """The runtime's /status over its pod IP; None when there is no running pod to ask."""
+    async def poll(self, *, pod: PodView | None, owner: Owner | None) -> RuntimeView | None:
+        """The runtime's /status over its pod IP, with ``owner``'s control token (a bot's
+        runtime answers nothing but probes and metrics without it; None for a signal source,
+        whose /status is open); None when there is no running pod to ask."""
         if pod is None or not pod.running or not pod.ip:
             return None
+        token = await self.token(owner=owner) if owner is not None else None
         try:
-            answer = await self.client.status(host=pod.ip, port=self.settings.runtime_port)
+            answer = await self.client.status(
+                host=pod.ip, port=self.settings.runtime_port, token=token
+            )
         except RuntimeUnreachableError as exc:
             return RuntimeView(status=None, error=str(exc))
         return RuntimeView(status=answer, error=None)

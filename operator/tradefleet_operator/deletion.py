@@ -98,7 +98,7 @@ async def _flatten(
             if not asked:
                 await client.command(host=host, port=port, command="flatten", token=token)
                 asked = True
-            flatten = (await client.status(host=host, port=port)).get("flatten") or {}
+            flatten = (await client.status(host=host, port=port, token=token)).get("flatten") or {}
         except RuntimeUnreachableError as exc:
             problem = str(exc)
             await asyncio.sleep(POLL_S)

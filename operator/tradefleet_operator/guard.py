@@ -96,7 +96,7 @@ async def guard_refused(
         if not p.get("metadata", {}).get("deletionTimestamp")
     ]
     pod = pod_view(live[0]) if live else None
-    runtime = await link.poll(pod=pod)
+    runtime = await link.poll(pod=pod, owner=owner)
     reported = runtime.status if runtime is not None else None
     previous = body.get("status") or {}
     control = dict(previous.get("control") or {})

@@ -291,7 +291,7 @@ class Reconciler:
             and (p.get("metadata", {}).get("annotations") or {}).get(ANNOTATION_REVISION) == number
         ]
         pod = pod_view(current[0]) if current else None
-        runtime = await self.link.poll(pod=pod)
+        runtime = await self.link.poll(pod=pod, owner=bot.owner)
         return Observed(pods=pods, current_pods=current, pod=pod, runtime=runtime)
 
     async def _heal(

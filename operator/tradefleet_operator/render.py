@@ -534,7 +534,8 @@ def _network_policy(*, bot: str, port: int) -> dict[str, Any]:
 
 
 def render_control_secret(*, owner: Owner, token: str) -> dict[str, Any]:
-    """The Secret holding the bearer token that guards the runtime's mutating endpoints."""
+    """The Secret holding the bearer token that guards the runtime's API (all but its probes
+    and metrics)."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",

@@ -1,7 +1,8 @@
 """HTTP client for a bot runtime's API over its pod IP, as the operator uses it.
 
 Called by the reconciler's health polling and by deletion (flatten before the bot goes). Reads
-``GET /status``; sends commands as ``POST /control/<command>`` with the bot's bearer token. Every
+``GET /status`` and sends commands as ``POST /control/<command>``, both with the bot's bearer
+token (a signal source's ``/status`` needs none). Every
 failure is a :class:`RuntimeUnreachableError` with the reason, never an exception from aiohttp.
 """
 
@@ -49,8 +50,8 @@ class RuntimeClient:
             await self._session.close()
             self._session = None
 
-    async def status(self, *, host: str, port: int) -> dict[str, Any]:
-        return await self._call(method="GET", url=f"http://{host}:{port}/status", token=None)
+    async def status(self, *, host: str, port: int, token: str | None) -> dict[str, Any]:
+        return await self._call(method="GET", url=f"http://{host}:{port}/status", token=token)
 
     async def command(self, *, host: str, port: int, command: str, token: str) -> dict[str, Any]:
         if command not in COMMANDS:

@@ -171,7 +171,7 @@ async def _run_source(
         for obj in of_kind(children, "Pod")
         if not obj.get("metadata", {}).get("deletionTimestamp")
     ]
-    runtime = await link.poll(pod=pod_view(pods[0]) if pods else None)
+    runtime = await link.poll(pod=pod_view(pods[0]) if pods else None, owner=None)
     if runtime is not None and runtime.status is not None:
         published.update(source_figures(runtime.status))
     phase, ready = source_readiness(

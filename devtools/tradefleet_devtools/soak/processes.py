@@ -231,7 +231,11 @@ class SoakRuntime:
         if not self.alive or self.is_hung:
             return None
         try:
-            reply = await client.get(f"{self.url}/status", timeout=1.5)
+            reply = await client.get(
+                f"{self.url}/status",
+                timeout=1.5,
+                headers={"Authorization": f"Bearer {CONTROL_TOKEN}"},
+            )
         except httpx.HTTPError:
             return None
         if reply.status_code != 200:

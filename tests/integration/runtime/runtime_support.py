@@ -218,9 +218,12 @@ class RuntimeProcess:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    async def get(self, path: str, *, timeout_s: float = 5.0) -> httpx.Response:
+    async def get(
+        self, path: str, *, timeout_s: float = 5.0, token: str | None = CONTROL_TOKEN
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         async with httpx.AsyncClient(timeout=timeout_s) as client:
-            return await client.get(f"{self.url}{path}")
+            return await client.get(f"{self.url}{path}", headers=headers)
 
     async def post(self, path: str, *, token: str | None = CONTROL_TOKEN) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -23,10 +23,10 @@ from typing import Any
 
 import pytest
 from conftest import FreezableWalk
-from runtime_support import BTC, RuntimeProcess
+from runtime_support import BTC, CONTROL_TOKEN, RuntimeProcess
 from tradefleet_devtools.exchange import ExchangeAdminClient
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +66,7 @@ ORDER_FIELDS = {"clientOrderId", "leg", "side", "status", "filled", "averagePric
 HANDSHAKE = (
     b"GET /ws/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
     b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-    b"Sec-WebSocket-Version: 13\r\n\r\n"
+    b"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer " + CONTROL_TOKEN.encode() + b"\r\n\r\n"
 )
 
 
@@ -83,8 +83,32 @@ async def trading(
 
 @contextlib.asynccontextmanager
 async def stream(runtime: RuntimeProcess) -> AsyncIterator[ClientConnection]:
-    async with connect(f"ws://127.0.0.1:{runtime.port}/ws/stream", open_timeout=5) as client:
+    async with connect(
+        f"ws://127.0.0.1:{runtime.port}/ws/stream",
+        open_timeout=5,
+        additional_headers={"Authorization": f"Bearer {CONTROL_TOKEN}"},
+    ) as client:
         yield client
+
+
+@pytest.mark.parametrize("token", [None, "not-the-bots-token"], ids=["no-token", "wrong-token"])
+async def test_the_stream_and_the_read_endpoints_refuse_a_client_without_the_bots_token(
+    trading: RuntimeProcess, token: str | None
+) -> None:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(
+            f"ws://127.0.0.1:{trading.port}/ws/stream", open_timeout=5, additional_headers=headers
+        ):
+            pass
+    assert refused.value.response.status_code == 403
+    for path in ("/status", "/signals", "/equity", "/strategy", "/api/advanced/regime/summary"):
+        answer = await trading.get(path, token=token)
+        assert answer.status_code in (401, 403), (path, answer.status_code, answer.text[:200])
+        assert "position" not in answer.text
+    # Probes and metrics stay open: the kubelet and Prometheus carry no token.
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert (await trading.get(path, token=token)).status_code == 200, path
 
 
 async def next_event(client: ClientConnection, *, timeout_s: float = 10.0) -> dict[str, Any]:

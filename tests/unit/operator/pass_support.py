@@ -70,7 +70,10 @@ class StubRuntime:
 async def stub_runtime(status: Mapping[str, Any]) -> AsyncIterator[StubRuntime]:
     stub = StubRuntime(status=dict(status), port=free_port())
 
-    async def get_status(_: web.Request) -> web.Response:
+    async def get_status(request: web.Request) -> web.Response:
+        # As the real runtime: /status only with the bot's bearer token.
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return web.json_response({"detail": "invalid control token"}, status=403)
         return web.json_response(stub.status)
 
     async def command(request: web.Request) -> web.Response:

@@ -1,4 +1,5 @@
-"""``POST /control/<command>`` (bearer token) and the ``/ws/stream`` WebSocket of live events.
+"""``POST /control/<command>`` and the ``/ws/stream`` WebSocket of live events (both with the
+bearer token, :mod:`.auth`).
 
 Built by :func:`~tradefleet_runtime.service.api.build_bot_app`; the operator sends the commands
 (see :mod:`tradefleet_runtime.service.control` for what each does).
@@ -8,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import time
 
-from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 
+from tradefleet_runtime.service.api.auth import bearer_guard, refusal
 from tradefleet_runtime.service.api.replies import Replies, scrub
 from tradefleet_runtime.service.api.view import ControlView
 from tradefleet_runtime.service.control import COMMANDS
@@ -25,17 +26,11 @@ WS_HEARTBEAT_S = 5.0
 
 def control_router(*, view: ControlView) -> APIRouter:
     router = APIRouter()
+    guard = bearer_guard(token=lambda: view.control_token)
     replies = Replies(view=view)
 
-    @router.post("/control/{command}")
-    async def control(command: str, request: Request) -> JSONResponse:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return replies.json({"detail": "missing bearer token"}, status_code=401)
-        expected = view.control_token
-        if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
-            return replies.json({"detail": "invalid control token"}, status_code=403)
+    @router.post("/control/{command}", dependencies=[Depends(guard)])
+    async def control(command: str) -> JSONResponse:
         if command not in COMMANDS:
             return replies.json(
                 {"detail": f"unknown command {command!r}; one of {', '.join(COMMANDS)}"},
@@ -45,6 +40,13 @@ def control_router(*, view: ControlView) -> APIRouter:
 
     @router.websocket("/ws/stream")
     async def stream(websocket: WebSocket) -> None:
+        refused = refusal(
+            authorization=websocket.headers.get("authorization", ""), expected=view.control_token
+        )
+        if refused is not None:
+            # Closing before accepting answers the handshake with HTTP 403.
+            await websocket.close(code=1008, reason=refused.detail)
+            return
         await websocket.accept()
         try:
             subscription = view.subscribe()
