@@ -91,6 +91,15 @@ def _ephemeral_low() -> int:
         return 32_768
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (0600, also when it existed): the
+    cluster-admin token and the kubeconfig that carries it."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free now and that no outgoing connection will take
     before its server binds it (drawn below the ephemeral range)."""
@@ -258,9 +267,10 @@ class LocalControlPlane:
                 check=True,
                 capture_output=True,
             )
+        sa_key.chmod(0o600)
         token = secrets.token_hex(16)
         tokens = certs / "tokens.csv"
-        tokens.write_text(f'{token},admin,admin,"system:masters"\n')
+        write_private(tokens, f'{token},admin,admin,"system:masters"\n')
         port = free_port()
         self._spawn(
             name="kube-apiserver",
@@ -293,7 +303,8 @@ class LocalControlPlane:
             headers={"Authorization": f"Bearer {token}"},
         )
         kubeconfig = self.workdir / "kubeconfig"
-        kubeconfig.write_text(
+        write_private(
+            kubeconfig,
             yaml.safe_dump(
                 {
                     "apiVersion": "v1",
@@ -321,7 +332,7 @@ class LocalControlPlane:
                     ],
                     "current-context": "tradefleet-local",
                 }
-            )
+            ),
         )
         return ClusterAccess(server=server, token=token, kubeconfig=kubeconfig)
 

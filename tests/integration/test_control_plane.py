@@ -3,6 +3,8 @@ region affinity, and CRD schemas reject bad values at the apiserver."""
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-from tradefleet_devtools.controlplane import ControlPlaneError, LocalControlPlane
+from tradefleet_devtools.controlplane import ClusterAccess, ControlPlaneError, LocalControlPlane
 from tradefleet_devtools.crds import install_crds
 
 pytestmark = pytest.mark.integration
@@ -151,3 +153,13 @@ def test_missing_binaries_are_named_with_the_fix(
     message = str(missing.value)
     assert "kube-apiserver" in message and "kube-scheduler" in message
     assert "scripts/bootstrap.sh" in message
+
+
+def test_the_admin_token_and_kubeconfig_are_readable_by_their_owner_only(
+    cluster: ClusterAccess,
+) -> None:
+    if os.environ.get("TRADEFLEET_KUBECONFIG"):
+        pytest.skip("an external cluster's kubeconfig is not written here")
+    tokens = cluster.kubeconfig.parent / "certs" / "tokens.csv"
+    for path in (cluster.kubeconfig, tokens, tokens.parent / "sa.key"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, f"{path} is {oct(path.stat().st_mode)}"
