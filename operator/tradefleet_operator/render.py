@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -378,7 +378,11 @@ def render_bot_children(
             "apiVersion": "networking.k8s.io/v1",
             "kind": "NetworkPolicy",
             "metadata": child_metadata(owner=owner, name=name, labels=labels),
-            "spec": _network_policy(bot=owner.name, port=port),
+            "spec": _network_policy(
+                selector={LABEL_BOT: owner.name, LABEL_NAME: "tradefleet-bot"},
+                port=port,
+                egress_ports=BOT_EGRESS_PORTS,
+            ),
         },
     ]
 
@@ -507,12 +511,20 @@ def _source_container(*, spec: SignalSourceSpec, settings: OperatorSettings) -> 
     }
 
 
-def _network_policy(*, bot: str, port: int) -> dict[str, Any]:
+# Egress of a bot: the exchange (HTTPS) and Redis; of a signal source: its feeds (HTTP and
+# HTTPS) and Redis. DNS for both; nothing else.
+BOT_EGRESS_PORTS = (443, 6379)
+SOURCE_EGRESS_PORTS = (80, 443, 6379)
+
+
+def _network_policy(
+    *, selector: Mapping[str, str], port: int, egress_ports: Sequence[int]
+) -> dict[str, Any]:
     any_namespace: dict[str, Any] = {"namespaceSelector": {}}
     return {
-        "podSelector": {"matchLabels": {LABEL_BOT: bot, LABEL_NAME: "tradefleet-bot"}},
+        "podSelector": {"matchLabels": dict(selector)},
         "policyTypes": ["Ingress", "Egress"],
-        # Only the operator (health polling, commands) and Prometheus (metrics) may call the bot.
+        # Only the operator (health polling, commands) and Prometheus (metrics) may call the pod.
         "ingress": [
             {
                 "from": [
@@ -525,10 +537,9 @@ def _network_policy(*, bot: str, port: int) -> dict[str, Any]:
                 "ports": [{"protocol": "TCP", "port": port}],
             }
         ],
-        # DNS, the exchange (HTTPS) and Redis; nothing else.
         "egress": [
             {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
-            {"ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6379}]},
+            {"ports": [{"protocol": "TCP", "port": p} for p in egress_ports]},
         ],
     }
 
@@ -568,8 +579,8 @@ def render_controller_revision(*, owner: Owner, revision: Revision) -> dict[str,
 def render_source_children(
     *, owner: Owner, spec: SignalSourceSpec, raw_spec: Mapping[str, Any], settings: OperatorSettings
 ) -> list[dict[str, Any]]:
-    """A SignalSource's ConfigMap, Deployment and Service; it publishes to its Redis stream, from a
-    node of the operator's region."""
+    """A SignalSource's ConfigMap, Deployment, Service and NetworkPolicy (its feeds over HTTP(S)
+    and Redis only); it publishes to its Redis stream, from a node of the operator's region."""
     labels = source_labels(source=owner.name)
     name = child_name(owner=owner.name, suffix="sigsrc")
     config = {
@@ -645,5 +656,15 @@ def render_source_children(
                     }
                 ],
             },
+        },
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": child_metadata(owner=owner, name=name, labels=labels),
+            "spec": _network_policy(
+                selector={LABEL_SOURCE: owner.name, LABEL_NAME: "tradefleet-signal-source"},
+                port=settings.runtime_port,
+                egress_ports=SOURCE_EGRESS_PORTS,
+            ),
         },
     ]

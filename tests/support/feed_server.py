@@ -1,8 +1,9 @@
 """A local HTTP/1.1 server that answers feed documents the way real feed servers do, or don't.
 
 Each path is a :class:`Route`: a status, a content type and a body, optionally sent late
-(``delay_s`` before the headers) or cut short (``truncate_to`` bytes of a body whose
-Content-Length announces all of it, then the connection closes). Written on asyncio streams,
+(``delay_s`` before the headers), dripped (``pieces`` of the body ``drip_s`` apart), without a
+Content-Length, or cut short (``truncate_to`` bytes of a body whose Content-Length announces all
+of it, then the connection closes). Written on asyncio streams,
 not a framework, so a half-sent answer is exactly that on the wire. Requests are recorded
 (path, query and headers) so a test can check what the source sent.
 """
@@ -22,6 +23,11 @@ class Route:
     status: int = 200
     delay_s: float = 0.0
     truncate_to: int | None = None
+    # The body in this many pieces, ``drip_s`` apart (a server that keeps a slow answer alive).
+    pieces: int = 1
+    drip_s: float = 0.0
+    # No Content-Length: the body's end is the connection's close.
+    announce_length: bool = True
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -63,15 +69,20 @@ class FeedServer:
         with contextlib.suppress(ConnectionError):
             if route.delay_s:
                 await asyncio.sleep(route.delay_s)
+            length_line = f"Content-Length: {len(route.body)}\r\n" if route.announce_length else ""
             writer.write(
                 (
                     f"HTTP/1.1 {route.status} X\r\nContent-Type: {route.content_type}\r\n"
-                    f"Content-Length: {len(route.body)}\r\nConnection: close\r\n\r\n"
+                    f"{length_line}Connection: close\r\n\r\n"
                 ).encode()
             )
             body = route.body if route.truncate_to is None else route.body[: route.truncate_to]
-            writer.write(body)
-            await writer.drain()
+            size = -(-len(body) // route.pieces)
+            for start in range(0, len(body), size):
+                if start and route.drip_s:
+                    await asyncio.sleep(route.drip_s)
+                writer.write(body[start : start + size])
+                await writer.drain()
         writer.close()
 
 

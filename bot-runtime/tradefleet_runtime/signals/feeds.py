@@ -18,6 +18,9 @@ import httpx
 from tradefleet_runtime.signals.errors import SignalSourceError
 
 _FILE_SCHEME = "file://"
+# A feed document larger than this is refused: a source pod reads the whole answer into
+# memory, and a feed (or something posing as one) could otherwise grow it without end.
+MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
 
 
 class FeedProblem(StrEnum):
@@ -27,6 +30,7 @@ class FeedProblem(StrEnum):
     TIMEOUT = "timeout"
     TRUNCATED = "truncated"
     HTTP_STATUS = "http status"
+    TOO_LARGE = "too large"
     ERROR_ANSWER = "error answer"
     MALFORMED = "malformed"
     NOT_A_FEED = "not a feed"
@@ -73,13 +77,16 @@ async def _read_http(
     client: httpx.AsyncClient | None,
     headers: Mapping[str, str],
 ) -> bytes:
+    """The answer's body, read within ``timeout_s`` for the whole answer (httpx's own timeout
+    is per read: a server dripping a byte a second would never trip it) and at most
+    :data:`MAX_DOCUMENT_BYTES` long."""
     try:
-        if client is None:
-            async with httpx.AsyncClient(timeout=timeout_s) as own_client:
-                response = await own_client.get(location, headers=headers)
-        else:
-            response = await client.get(location, timeout=timeout_s, headers=headers)
-    except httpx.TimeoutException as error:
+        async with asyncio.timeout(timeout_s):
+            if client is None:
+                async with httpx.AsyncClient(timeout=timeout_s) as own_client:
+                    return await _body(client=own_client, location=location, headers=headers)
+            return await _body(client=client, location=location, headers=headers)
+    except (TimeoutError, httpx.TimeoutException) as error:
         raise FeedError(
             FeedProblem.TIMEOUT, f"no complete answer within {timeout_s:g} s ({error!r})"
         ) from error
@@ -88,6 +95,19 @@ async def _read_http(
         raise FeedError(FeedProblem.TRUNCATED, str(error) or repr(error)) from error
     except httpx.HTTPError as error:
         raise FeedError(FeedProblem.UNREACHABLE, repr(error)) from error
-    if response.status_code != httpx.codes.OK:
-        raise FeedError(FeedProblem.HTTP_STATUS, f"answered HTTP {response.status_code}")
-    return response.content
+
+
+async def _body(*, client: httpx.AsyncClient, location: str, headers: Mapping[str, str]) -> bytes:
+    too_large = f"the answer is longer than {MAX_DOCUMENT_BYTES} bytes"
+    async with client.stream("GET", location, headers=headers) as response:
+        if response.status_code != httpx.codes.OK:
+            raise FeedError(FeedProblem.HTTP_STATUS, f"answered HTTP {response.status_code}")
+        announced = response.headers.get("content-length", "")
+        if announced.isdigit() and int(announced) > MAX_DOCUMENT_BYTES:
+            raise FeedError(FeedProblem.TOO_LARGE, f"{too_large} ({announced} announced)")
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > MAX_DOCUMENT_BYTES:
+                raise FeedError(FeedProblem.TOO_LARGE, too_large)
+        return bytes(body)
