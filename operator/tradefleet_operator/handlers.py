@@ -32,6 +32,7 @@ from tradefleet_operator.kube import (
     unpack_object,
 )
 from tradefleet_operator.metrics import BotRecord, OperatorMetrics
+from tradefleet_operator.notify import Notifier, close_quietly
 from tradefleet_operator.outcome import Outcome
 from tradefleet_operator.reconcile import PassFailedError, Reconciler
 from tradefleet_operator.render import (
@@ -86,6 +87,8 @@ class OperatorState:
     settings: OperatorSettings
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     reconciler: Reconciler | None = None
+    # Sends the bots' notifications (spec.notifications) in the background.
+    notifier: Notifier | None = None
     triggers: dict[OwnerKey, asyncio.Event] = field(default_factory=dict)
     slots: PassSlots | None = None
     # The status this process last wrote per resource uid; newer than the watched body until
@@ -143,6 +146,13 @@ def _trigger(*, memo: kopf.Memo, key: OwnerKey) -> asyncio.Event:
     return _state(memo).triggers.setdefault(key, asyncio.Event())
 
 
+def _wake_bot(*, state: OperatorState, namespace: str, name: str) -> None:
+    """Run a bot's pass soon (a notification target's health changed)."""
+    trigger = state.triggers.get((namespace, "TradingBot", name))
+    if trigger is not None:
+        trigger.set()
+
+
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     state = _state(memo)
@@ -161,6 +171,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         )
     kube = KubeClient(credentials=load_credentials(kubeconfig=state.settings.kubeconfig))
     state.reconciler = Reconciler(kube=kube, settings=state.settings)
+    state.notifier = Notifier(
+        kube=kube,
+        region=state.settings.region,
+        counter=state.metrics.notifications,
+        wake=lambda namespace, name: _wake_bot(state=state, namespace=namespace, name=name),
+    )
     state.slots = PassSlots(size=state.settings.max_concurrent_reconciles)
     state.metrics.serving(region=state.settings.region)
     if state.settings.metrics_port:
@@ -212,6 +228,7 @@ async def login(memo: kopf.Memo, **kwargs: Any) -> kopf.AiohttpSession:
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     state = _state(memo)
+    await close_quietly(state.notifier)
     if state.reconciler is not None:
         await state.reconciler.kube.close()
         await state.reconciler.runtime.close()
@@ -382,7 +399,12 @@ async def _pass(
         outcome = await reconciler.reconcile_source(
             body=current, children=children, consumers=consumers
         )
+    notifier = state.notifier if kind == "TradingBot" else None
+    prepared = notifier.prepare(body=current, outcome=outcome) if notifier else None
     stored = await _write_outcome(state=state, body=body, kind=kind, outcome=outcome)
+    if notifier is not None and prepared is not None:
+        # Only once what they are transitions of is stored: never sent twice.
+        notifier.dispatch(prepared)
     for cause in outcome.restarts:
         state.metrics.restarts.labels(namespace=key[0], bot=key[2], cause=cause).inc()
     if outcome.rolled_back:
@@ -494,6 +516,8 @@ async def bot_deleted(
     )
     kopf.event(body, type=outcome.type, reason=outcome.reason, message=outcome.message)
     state.reconciler.forget(uid=uid)
+    if state.notifier is not None:
+        state.notifier.forget(uid=uid)
     state.written_status.pop(uid, None)
     state.bot_views.pop(uid, None)
     state.metrics.fleet.bots.pop(uid, None)

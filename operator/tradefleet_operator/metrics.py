@@ -103,6 +103,16 @@ class OperatorMetrics:
             ["namespace", "bot"],
             registry=self.registry,
         )
+        self.notifications = Counter(
+            "tradefleet_operator_notifications_total",
+            "Notification messages by target kind and result (sent, retried, failed).",
+            ["kind", "result"],
+            registry=self.registry,
+        )
+        for kind in ("webhook", "slack", "telegram"):
+            for result in ("sent", "retried", "failed"):
+                # At 0 from the start: the dashboard and rate() see every series.
+                self.notifications.labels(kind=kind, result=result)
         self.info = Gauge(
             "tradefleet_operator_info",
             "1 for the region this operator serves: one region's outage shows while others report.",

@@ -160,3 +160,21 @@ class RevisionSource(StrEnum):
     SPEC = "spec"
     OPTIMIZER = "optimizer"
     ROLLBACK = "rollback"
+
+
+class NotificationType(StrEnum):
+    """TradingBot ``spec.notifications[].type``: how a target is spoken to."""
+
+    WEBHOOK = "webhook"
+    SLACK = "slack"
+    TELEGRAM = "telegram"
+
+
+class NotificationEvent(StrEnum):
+    """TradingBot ``spec.notifications[].events[]``: the kinds of event a target receives."""
+
+    FILLS = "fills"
+    BREAKER = "breaker"
+    HALTS = "halts"
+    ROLLBACKS = "rollbacks"
+    DEGRADED = "degraded"

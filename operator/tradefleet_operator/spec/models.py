@@ -25,6 +25,8 @@ from tradefleet_operator.spec.enums import (
     Exchange,
     FusionInput,
     Market,
+    NotificationEvent,
+    NotificationType,
     OptimizerObjective,
     SignalSourceKind,
     StrategyName,
@@ -210,6 +212,33 @@ class OptimizerSpec:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class NotificationSecretRef:
+    """``spec.notifications[].secretRef``: the Secret key holding a target's URL or token."""
+
+    name: str
+    key: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TelegramTarget:
+    """``spec.notifications[].telegram``: the chat, and the Bot API's base URL."""
+
+    chat_id: str
+    api_url: str = "https://api.telegram.org"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NotificationTarget:
+    """One entry of ``spec.notifications``; ``events`` empty means every event."""
+
+    name: str
+    type: NotificationType
+    secret_ref: NotificationSecretRef
+    telegram: TelegramTarget | None = None
+    events: tuple[NotificationEvent, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class TradingBotSpec:
     """``spec`` of a TradingBot."""
 
@@ -230,6 +259,7 @@ class TradingBotSpec:
     image: str | None = None
     resources: ResourceRequirements | None = None
     optimizer: OptimizerSpec = OptimizerSpec()
+    notifications: tuple[NotificationTarget, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

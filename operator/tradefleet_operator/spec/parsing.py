@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from tradefleet_operator.spec.errors import SpecError
-from tradefleet_operator.spec.models import SignalSourceSpec, TradingBotSpec
+from tradefleet_operator.spec.models import NotificationTarget, SignalSourceSpec, TradingBotSpec
 from tradefleet_operator.spec.quantity import parse_quantity
 from tradefleet_operator.spec.symbols import split_symbol
 
@@ -42,6 +42,26 @@ def parse_signal_source_spec(spec: Mapping[str, object]) -> SignalSourceSpec:
     for index, symbol in enumerate(parsed.symbols):
         split_symbol(symbol=symbol, field=f"spec.symbols[{index}]")
     return parsed
+
+
+def parse_notification_targets(spec: Mapping[str, object]) -> tuple[NotificationTarget, ...]:
+    """``spec.notifications`` of a TradingBot's ``spec`` dict alone (the notifier reads nothing
+    else of it); ``SpecError`` if malformed."""
+    raw = spec.get("notifications")
+    if raw is None:
+        return ()
+    parsed = _parse_value(
+        annotation=tuple[NotificationTarget, ...],
+        raw=raw,
+        path="spec.notifications",
+        base=None,
+        is_quantity=False,
+    )
+    return (
+        tuple(t for t in parsed if isinstance(t, NotificationTarget))
+        if isinstance(parsed, tuple)
+        else ()
+    )
 
 
 def property_name(field_name: str) -> str:

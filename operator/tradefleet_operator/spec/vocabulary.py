@@ -32,6 +32,7 @@ class ConditionType(StrEnum):
     ROLLED_BACK = "RolledBack"
     PAUSED = "Paused"
     SIGNAL_SOURCES_READY = "SignalSourcesReady"
+    NOTIFICATIONS_DELIVERED = "NotificationsDelivered"
 
 
 class Reason(StrEnum):
@@ -96,6 +97,11 @@ class Reason(StrEnum):
     ALL_SOURCES_READY = "AllSourcesReady"
     SIGNAL_SOURCE_MISSING = "SignalSourceMissing"
     SIGNAL_SOURCE_NOT_READY = "SignalSourceNotReady"
+    # NotificationsDelivered
+    NOTIFICATIONS_DELIVERED = "NotificationsDelivered"
+    NOTIFICATION_TARGET_FAILING = "NotificationTargetFailing"
+    NOTIFICATION_SECRET_MISSING = "NotificationSecretMissing"
+    NOTIFICATION_CONFIG_INVALID = "NotificationConfigInvalid"
     # SignalSource Ready
     PUBLISHING = "Publishing"
     NOT_PUBLISHING = "NotPublishing"
@@ -416,6 +422,35 @@ REASONS: tuple[ReasonDoc, ...] = (
         "a referenced SignalSource does not publish yet, or publishes nothing with confidence "
         "above 0 for the bot's symbol; its weight is redistributed",
         "look at the SignalSource's Ready condition and status.lastValues",
+    ),
+    _doc(
+        _R.NOTIFICATIONS_DELIVERED,
+        (_C.NOTIFICATIONS_DELIVERED,),
+        "every target of spec.notifications took its last message (or has had none to take)",
+        _NOTHING,
+    ),
+    _doc(
+        _R.NOTIFICATION_TARGET_FAILING,
+        (_C.NOTIFICATIONS_DELIVERED, EVENT),
+        "a target's last message failed after its retries (HTTP 5xx or 429, a timeout, or an "
+        "answer that is not a success); the message names the target and the error",
+        "check the receiver and the URL or token in the target's Secret; the next message that "
+        "gets through sets the condition True again",
+    ),
+    _doc(
+        _R.NOTIFICATION_SECRET_MISSING,
+        (_C.NOTIFICATIONS_DELIVERED, EVENT),
+        "a target's Secret is missing, lacks its key, or is not labelled "
+        '`tradefleet.io/notifications: "true"` (only Secrets so marked are read for notifications)',
+        "create the Secret with the key the message names, labelled "
+        '`tradefleet.io/notifications: "true"`',
+    ),
+    _doc(
+        _R.NOTIFICATION_CONFIG_INVALID,
+        (_C.NOTIFICATIONS_DELIVERED,),
+        "a target of spec.notifications cannot be used as written (type telegram without "
+        "telegram.chatId); the message names the field. The other targets still get messages",
+        "fix the field the message names",
     ),
     _doc(_R.PUBLISHING, (_C.READY,), "(SignalSource) values are published on time", _NOTHING),
     _doc(

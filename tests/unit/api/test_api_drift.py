@@ -104,7 +104,7 @@ def _field_mismatches(
 
 
 # Over the complexity limit on purpose: one branch per kind of schema node.
-def _type_mismatches(  # noqa: C901
+def _type_mismatches(  # noqa: C901, PLR0912
     *,
     annotation: Any,
     node: Mapping[str, Any],
@@ -131,6 +131,9 @@ def _type_mismatches(  # noqa: C901
         items = node["items"]
         if dataclasses.is_dataclass(item):
             yield from _mismatches(model=item, schema=items, path=f"{path}[]")
+        elif isinstance(item, type) and issubclass(item, StrEnum):
+            if items.get("enum") != [member.value for member in item]:
+                yield f"{path}[]: {item.__name__} values differ from the schema enum"
         elif _SCALAR_TYPES.get(item) != items["type"]:
             yield f"{path}[]: model {item} but schema type {items['type']}"
         return
@@ -201,6 +204,14 @@ TRADING_BOT_SKELETON: dict[str, Any] = {
     "credentials": {"secretRef": {"name": "keys"}},
     "strategy": {"signalSources": [{"name": "news"}]},
     "resources": {"requests": {}, "limits": {}},
+    "notifications": [
+        {
+            "name": "ops",
+            "type": "telegram",
+            "secretRef": {"name": "tg", "key": "token"},
+            "telegram": {"chatId": "42"},
+        }
+    ],
 }
 SIGNAL_SOURCE_SKELETON: dict[str, Any] = {
     "kind": "sentiment",
