@@ -96,7 +96,8 @@ def _position_text(status: Mapping[str, Any]) -> str:
 
 def _overview(facts: BotFacts) -> list[str]:
     status, spec = facts.status, facts.spec
-    kill = facts.control.get("killSwitch") or {}
+    # status.control.killSwitch says where the kill switch stands while the annotation is set.
+    kill = (facts.control.get("killSwitch") or {}) if facts.kill_switch_set else {}
     lines = [
         f"TradingBot {facts.namespace}/{facts.name}",
         f"  Phase:        {facts.phase}",
