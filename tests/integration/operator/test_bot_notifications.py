@@ -11,14 +11,11 @@ a Warning event and ``tradefleet_operator_notifications_total``.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +23,8 @@ import pytest
 from kubernetes import client
 from support.k8s import condition, wait_for
 from support.nodes import play_pod, ready_node
-from tradefleet_devtools.controlplane import ClusterAccess, free_port
+from support.webhook import Receiver, notification_secret, webhook_receiver, webhook_target
+from tradefleet_devtools.controlplane import ClusterAccess
 from tradefleet_devtools.operator_process import OperatorProcess
 from tradefleet_runtime.service.trading_state import TradingCondition, TradingReason
 
@@ -37,58 +35,16 @@ REGION = "test-notify"
 BOT = "notified"
 
 
-@dataclass
-class Server:
-    """A local HTTP server: what it answers (``status``, ``body``) and what it was sent."""
-
-    port: int
-    status: int = 200
-    body: dict[str, Any] = field(default_factory=dict)
-    got: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-
 @pytest.fixture
-def servers() -> Iterator[dict[str, Server]]:
-    """The stub runtime, a webhook receiver and a receiver that fails."""
-    boxes = {name: Server(port=free_port()) for name in ("runtime", "hook", "failing")}
-    boxes["failing"].status = 500
-    httpds = []
-    for box in boxes.values():
-
-        class Handler(BaseHTTPRequestHandler):
-            server_box = box
-
-            def _answer(self) -> None:
-                payload = json.dumps(self.server_box.body).encode()
-                self.send_response(self.server_box.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def do_GET(self) -> None:
-                self._answer()
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b"{}"
-                self.server_box.got.append(json.loads(raw or b"{}"))
-                self._answer()
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        httpd = ThreadingHTTPServer(("127.0.0.1", box.port), Handler)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        httpds.append(httpd)
-    yield boxes
-    for httpd in httpds:
-        httpd.shutdown()
-        httpd.server_close()
+def servers() -> Iterator[dict[str, Receiver]]:
+    """The stub runtime (its ``/status`` is its ``body``), a webhook receiver and a receiver
+    that fails."""
+    with (
+        webhook_receiver() as runtime,
+        webhook_receiver() as hook,
+        webhook_receiver(status=500) as failing,
+    ):
+        yield {"runtime": runtime, "hook": hook, "failing": failing}
 
 
 def _runtime_status(breaker: dict[str, Any]) -> dict[str, Any]:
@@ -158,10 +114,6 @@ def _bot(custom: client.CustomObjectsApi, namespace: str) -> dict[str, Any]:
     return found
 
 
-def _events(hook: Server) -> list[str]:
-    return [str(m.get("event")) for m in hook.got]
-
-
 def _operator(cluster: ClusterAccess, workdir: Path, runtime_port: int) -> OperatorProcess:
     return OperatorProcess(
         kubeconfig=cluster.kubeconfig,
@@ -192,14 +144,14 @@ def test_breaker_and_rollback_notifications_reach_a_webhook_once(
     crds: None,
     tmp_path: Path,
     core_v1: client.CoreV1Api,
-    servers: dict[str, Server],
+    servers: dict[str, Receiver],
     kubelet: None,
 ) -> None:
     runtime, hook, failing = servers["runtime"], servers["hook"], servers["failing"]
     runtime.body = _runtime_status({"state": "Closed"})
     custom = client.CustomObjectsApi(core_v1.api_client)
-    _secret(core_v1, namespace, "hook-url", hook.url)
-    _secret(core_v1, namespace, "pager-url", failing.url)
+    notification_secret(core_v1, namespace=namespace, name="hook-url", url=hook.url)
+    notification_secret(core_v1, namespace=namespace, name="pager-url", url=failing.url)
     body = {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "TradingBot",
@@ -211,18 +163,8 @@ def test_breaker_and_rollback_notifications_reach_a_webhook_once(
             "region": REGION,
             "selfHealing": {"heartbeatTimeoutSeconds": 3600, "progressDeadlineSeconds": 10},
             "notifications": [
-                {
-                    "name": "ops",
-                    "type": "webhook",
-                    "secretRef": {"name": "hook-url", "key": "url"},
-                    "events": ["breaker", "rollbacks"],
-                },
-                {
-                    "name": "pager",
-                    "type": "webhook",
-                    "secretRef": {"name": "pager-url", "key": "url"},
-                    "events": ["breaker"],
-                },
+                webhook_target(name="ops", secret="hook-url", events=["breaker", "rollbacks"]),
+                webhook_target(name="pager", secret="pager-url", events=["breaker"]),
             ],
         },
     }
@@ -244,7 +186,7 @@ def test_breaker_and_rollback_notifications_reach_a_webhook_once(
             runtime.body = _runtime_status(
                 {"state": "Open", "reason": "drawdown", "message": "drawdown 21% >= 20%"}
             )
-            wait_for(lambda: _events(hook) == ["breakerTripped"], timeout_s=30, what="the trip")
+            wait_for(lambda: hook.events() == ["breakerTripped"], timeout_s=30, what="the trip")
             assert "circuit breaker tripped (Drawdown)" in hook.got[0]["text"]
             assert hook.got[0]["bot"] == BOT and hook.got[0]["namespace"] == namespace
 
@@ -272,7 +214,7 @@ def test_breaker_and_rollback_notifications_reach_a_webhook_once(
 
             runtime.body = _runtime_status({"state": "Closed"})
             wait_for(
-                lambda: _events(hook) == ["breakerTripped", "breakerReset"],
+                lambda: hook.events() == ["breakerTripped", "breakerReset"],
                 timeout_s=30,
                 what="the reset",
             )
@@ -286,7 +228,7 @@ def test_breaker_and_rollback_notifications_reach_a_webhook_once(
                 {"spec": {"risk": {"maxPositionPct": 5}}},
             )
             wait_for(
-                lambda: _events(hook) == ["breakerTripped", "breakerReset", "rolledBack"],
+                lambda: hook.events() == ["breakerTripped", "breakerReset", "rolledBack"],
                 timeout_s=90,
                 what="the rollback notification",
             )
@@ -310,7 +252,7 @@ def test_breaker_and_rollback_notifications_reach_a_webhook_once(
                 what="the bot seen by the new operator",
             )
             time.sleep(8)
-            assert _events(hook) == ["breakerTripped", "breakerReset", "rolledBack"]
+            assert hook.events() == ["breakerTripped", "breakerReset", "rolledBack"]
         finally:
             second.stop()
         assert "Traceback" not in second.log_text()
