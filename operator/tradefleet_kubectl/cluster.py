@@ -55,8 +55,7 @@ def api_client(*, target: Target) -> tuple[client.ApiClient, str]:
     if path is None and default_path.exists():
         path = str(default_path)
     if path is not None:
-        # KUBECONFIG may list several files; the first one holding the context is read.
-        path = path.split(os.pathsep)[0]
+        # KUBECONFIG may list several files: the client merges them as kubectl does.
         try:
             api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
                 config_file=path, context=target.context

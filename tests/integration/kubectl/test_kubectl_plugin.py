@@ -448,7 +448,8 @@ def test_the_console_script_runs_as_kubectl_runs_it(
     create_bot(custom, namespace, "scripted", status=_breaker_status())
     env = {
         **os.environ,
-        "KUBECONFIG": str(cluster.kubeconfig),
+        # Several files, as kubectl merges them: the first does not exist.
+        "KUBECONFIG": os.pathsep.join(["/nonexistent/kubeconfig", str(cluster.kubeconfig)]),
         "PYTHONPATH": os.pathsep.join(
             str(REPO / p) for p in ("operator", "bot-runtime", "devtools")
         ),
