@@ -144,20 +144,24 @@ def why_halted(facts: BotFacts) -> Answer:
 def why_not_trading(facts: BotFacts) -> Answer:
     lines = [f"{facts.namespace}/{facts.name} is in phase {facts.phase}."]
     trading = facts.condition(ConditionType.TRADING)
-    if trading is not None and trading.status == "True" and not facts.troubles:
-        return Answer(
-            topic=Topic.NOT_TRADING,
-            lines=(*lines, f"It is trading: {_cond_line(trading, facts=facts)}."),
-        )
+    if trading is not None and trading.status == "True":
+        # The runtime trades; anything else that means trouble is worth a look, not a cause.
+        others = [c for c in facts.troubles if c.type != ConditionType.TRADING]
+        lines.append(f"It is trading: {_cond_line(trading, facts=facts)}.")
+        lines += [f"  Also: {_cond_line(c, facts=facts)}" for c in others]
+        return Answer(topic=Topic.NOT_TRADING, lines=tuple(lines))
+    shown: set[str] = {ConditionType.ROLLED_BACK}
     if facts.spec.get("paused"):
         lines.append(
             f"spec.paused is true: it opens no new positions. To trade: "
             f"kubectl tradefleet resume {facts.name} -n {facts.namespace}"
         )
+        shown.add(ConditionType.PAUSED)
     lines += _kill_switch_lines(facts) + _breaker_lines(facts) + _runtime_halt_lines(facts)
-    shown = {ConditionType.CIRCUIT_BREAKER_OPEN} if facts.breaker.get("state") == "Open" else set()
+    if facts.breaker.get("state") == "Open":
+        shown.add(ConditionType.CIRCUIT_BREAKER_OPEN)
     for c in facts.troubles:
-        if c.type in shown or c.type == ConditionType.ROLLED_BACK:
+        if c.type in shown:
             continue
         lines.append(_cond_line(c, facts=facts))
         todo = _todo(c.reason)

@@ -137,3 +137,22 @@ def test_a_returned_to_configuration_is_found_by_its_hash() -> None:
     by_number = {r.number: r for r in revision_facts(status=status, kept=kept)}
     assert by_number[3].spec == {"symbol": "BTC/USDT"}
     assert by_number[2].spec is None
+
+
+def test_a_trading_bot_is_said_to_trade_with_its_other_troubles_as_notes() -> None:
+    facts = bot_facts(
+        bot={
+            "metadata": {"name": "b", "namespace": "n"},
+            "status": {
+                "phase": "Running",
+                "conditions": [
+                    {"type": "Trading", "status": "True", "reason": "RateLimited"},
+                    {"type": "RolledBack", "status": "True", "reason": "ProgressDeadlineExceeded"},
+                ],
+            },
+        },
+        now=NOW,
+    )
+    lines = answer(facts=facts, question="why is it not trading?").lines
+    assert lines[1].startswith("It is trading: Trading=True, reason RateLimited")
+    assert lines[2].startswith("  Also: RolledBack=True, reason ProgressDeadlineExceeded")
