@@ -11,6 +11,8 @@ from typing import Any
 
 from kubernetes import client
 
+from support.k8s import wait_for
+
 GROUP, VERSION, PLURAL = "tradefleet.io", "v1alpha1", "tradingbots"
 
 
@@ -151,27 +153,39 @@ def runtime_pod(
 ) -> None:
     """A runtime pod of ``bot`` (labelled as the operator's Deployment labels them), bound to
     ``node`` and shown Running there, as its kubelet would report it."""
-    core_v1.create_namespaced_pod(
-        namespace,
-        client.V1Pod(
-            metadata=client.V1ObjectMeta(
-                name=name,
-                labels={"tradefleet.io/bot": bot, "app.kubernetes.io/name": "tradefleet-bot"},
-                annotations={"tradefleet.io/revision": str(revision)},
-            ),
-            spec=client.V1PodSpec(
-                node_name=node,
-                tolerations=[client.V1Toleration(operator="Exists")],
-                containers=[
-                    client.V1Container(
-                        name="runtime",
-                        image="ghcr.io/tradefleet/runtime:0.1.0",
-                        env=[client.V1EnvVar(name=k, value=v) for k, v in (env or {}).items()],
-                    )
-                ],
-            ),
+    pod = client.V1Pod(
+        metadata=client.V1ObjectMeta(
+            name=name,
+            labels={"tradefleet.io/bot": bot, "app.kubernetes.io/name": "tradefleet-bot"},
+            annotations={"tradefleet.io/revision": str(revision)},
+        ),
+        spec=client.V1PodSpec(
+            node_name=node,
+            tolerations=[client.V1Toleration(operator="Exists")],
+            containers=[
+                client.V1Container(
+                    name="runtime",
+                    image="ghcr.io/tradefleet/runtime:0.1.0",
+                    env=[client.V1EnvVar(name=k, value=v) for k, v in (env or {}).items()],
+                )
+            ],
         ),
     )
+
+    def created() -> bool:
+        try:
+            core_v1.create_namespaced_pod(namespace, pod)
+        except client.ApiException as exc:
+            # A new namespace: 403 "service account not found", then 500 "No API token found",
+            # until the controller-manager has made its default ServiceAccount.
+            if exc.status in (403, 500) and "service account" in str(exc.body).lower().replace(
+                "serviceaccount", "service account"
+            ):
+                return False
+            raise
+        return True
+
+    wait_for(created, timeout_s=30, what="the namespace's default ServiceAccount")
     if node is None:
         return
     started = moment(ago_s=created_ago_s)
