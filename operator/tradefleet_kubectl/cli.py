@@ -10,15 +10,17 @@ and exit code 1.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from tradefleet_kubectl import actions
-from tradefleet_kubectl.ask import answer
+from tradefleet_kubectl.ask import Topic, answer
 from tradefleet_kubectl.cluster import Cluster, PluginError, Target, api_client
 from tradefleet_kubectl.facts import bot_facts
+from tradefleet_kubectl.model import Endpoint, ModelError, ask_model
 from tradefleet_kubectl.report import write_report
 from tradefleet_kubectl.status_view import bot_detail, fleet_table
 
@@ -93,7 +95,22 @@ def _report(args: argparse.Namespace, cluster: Cluster, out: TextIO) -> int:
 
 
 def _ask(args: argparse.Namespace, cluster: Cluster, out: TextIO) -> int:
-    out.write(answer(facts=cluster.facts(args.name), question=args.question).text + "\n")
+    facts = cluster.facts(args.name)
+    reply = answer(facts=facts, question=args.question)
+    url = args.endpoint or os.environ.get("TRADEFLEET_ASK_ENDPOINT")
+    if reply.topic is not Topic.UNKNOWN or not url:
+        out.write(reply.text + "\n")
+        return 0
+    if args.api_key_secret:
+        secret, _, key = args.api_key_secret.partition("/")
+        api_key: str | None = cluster.secret_value(secret, key or "apiKey")
+    else:
+        api_key = os.environ.get("TRADEFLEET_ASK_API_KEY")
+    endpoint = Endpoint(url=url, model=args.model, api_key=api_key)
+    try:
+        out.write(ask_model(endpoint=endpoint, facts=facts, question=args.question) + "\n")
+    except ModelError as exc:
+        raise PluginError(f"the model could not be asked: {exc}") from exc
     return 0
 
 
@@ -189,6 +206,22 @@ def parser() -> argparse.ArgumentParser:
         common=common,
     )
     ask.add_argument("question", metavar="QUESTION")
+    ask.add_argument(
+        "--endpoint",
+        help="an OpenAI-compatible API (…/v1) for questions without a fixed answer "
+        "(default: $TRADEFLEET_ASK_ENDPOINT; none: list the fixed questions)",
+    )
+    ask.add_argument(
+        "--model",
+        default=os.environ.get("TRADEFLEET_ASK_MODEL", "gpt-4o-mini"),
+        help="the endpoint's model (default: $TRADEFLEET_ASK_MODEL, else gpt-4o-mini)",
+    )
+    ask.add_argument(
+        "--api-key-secret",
+        metavar="SECRET[/KEY]",
+        help="the Secret of the bot's namespace holding the endpoint's key (data key apiKey "
+        "unless given; default: $TRADEFLEET_ASK_API_KEY)",
+    )
     return top
 
 

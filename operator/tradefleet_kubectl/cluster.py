@@ -4,12 +4,13 @@ Called by :mod:`tradefleet_kubectl.cli`, :mod:`tradefleet_kubectl.actions` and
 :mod:`tradefleet_kubectl.report`. Built on the official ``kubernetes`` client with kubectl's
 resolution of where the cluster is: ``--kubeconfig``, else ``$KUBECONFIG``, else
 ``~/.kube/config``, else the pod's service account (in-cluster). Objects come back as the API's own
-JSON (camelCase dictionaries), the shape the operator and ``kubectl get -o json`` use. Secrets are
-never read.
+JSON (camelCase dictionaries), the shape the operator and ``kubectl get -o json`` use. The only
+Secret ever read is the one a user names for ``ask --api-key-secret``.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -212,6 +213,18 @@ class Cluster:
             kept=self.revisions(name),
             pod=self.current_pod(name, bot=bot),
         )
+
+    def secret_value(self, name: str, key: str) -> str:
+        """One data key of a Secret the user named (``ask --api-key-secret``); nothing else of
+        the plugin reads Secrets."""
+        try:
+            secret = self.core.read_namespaced_secret(name, self.namespace)
+        except client.ApiException as exc:
+            raise PluginError(f"reading Secret {name}: {_message(exc)}") from exc
+        data = secret.data or {}
+        if key not in data:
+            raise PluginError(f"Secret {name} has no data key {key!r}")
+        return base64.b64decode(data[key]).decode().strip()
 
     # Logs ---------------------------------------------------------------------------------------
 
