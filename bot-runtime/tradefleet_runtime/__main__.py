@@ -24,6 +24,7 @@ from tradefleet_runtime.config import (
     load_runtime_config,
     load_source_config,
 )
+from tradefleet_runtime.persistence.store import RedisLogin
 from tradefleet_runtime.service.api import build_bot_app
 from tradefleet_runtime.service.bot import BotService, install_stop_signals, listen_host
 from tradefleet_runtime.service.build import StartupError
@@ -64,7 +65,7 @@ async def _run_source() -> None:
 
     config = load_source_config(config_path_from_env())
     environ = dict(os.environ)
-    service = SourceService(config=config)
+    service = SourceService(config=config, login=RedisLogin.from_environ(environ))
     install_stop_signals(service.stop_event)
     sock = bind_socket(host=listen_host(environ), port=config.port)
     app = build_source_app(service)

@@ -26,9 +26,12 @@ class RedisServerError(RuntimeError):
 class RedisAccess:
     host: str
     port: int
+    # The default user's password when the server requires one (``requirepass``).
+    password: str | None = None
 
     @property
     def url(self) -> str:
+        """The server's URL, without credentials (clients are given them apart)."""
         return f"redis://{self.host}:{self.port}/0"
 
 
@@ -41,7 +44,8 @@ class LocalRedis:
     ``appendfsync`` is Redis's AOF fsync policy: ``always`` (the default here, as the chart
     deploys it) or ``everysec``/``no`` for tests of what a crash under them loses. ``bind`` is
     an address it listens on besides 127.0.0.1: where the pods of an external cluster reach this
-    machine (protected mode off there: a test server without a password).
+    machine (protected mode off there: a test server without a password). ``password`` makes it
+    require one for its default user (``requirepass``), as the chart's Redis does.
     """
 
     def __init__(
@@ -51,6 +55,7 @@ class LocalRedis:
         port: int | None = None,
         appendfsync: str = "always",
         bind: str = "127.0.0.1",
+        password: str | None = None,
     ) -> None:
         if appendfsync not in APPENDFSYNC_POLICIES:
             raise ValueError(
@@ -60,6 +65,7 @@ class LocalRedis:
         self.port = port or free_port()
         self.appendfsync = appendfsync
         self.bind = bind
+        self.password = password
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, *, timeout_s: float = 15.0) -> RedisAccess:
@@ -89,6 +95,7 @@ class LocalRedis:
                 "",
                 "--daemonize",
                 "no",
+                *(["--requirepass", self.password] if self.password else []),
             ],
             stdout=logfile,
             stderr=subprocess.STDOUT,
@@ -102,7 +109,7 @@ class LocalRedis:
                     f"redis-server exited with {self._proc.returncode}; see {self.workdir / 'redis.log'}"
                 )
             if _answers_ping(port=self.port):
-                return RedisAccess(host="127.0.0.1", port=self.port)
+                return RedisAccess(host="127.0.0.1", port=self.port, password=self.password)
             time.sleep(0.05)
         self.stop()
         raise RedisServerError(
@@ -137,6 +144,7 @@ def _answers_ping(*, port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+            # A server with a password answers an unauthenticated PING with NOAUTH: it is up.
+            return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False

@@ -17,6 +17,7 @@ from pathlib import Path
 import kopf
 
 from tradefleet_operator import handlers
+from tradefleet_operator.redis_users import RedisUserError, admin_password
 from tradefleet_operator.settings import SettingsError, load_settings
 
 
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(path=args.config, region=args.region).with_overrides(
             kubeconfig=args.kubeconfig, namespaces=tuple(args.namespace) or None
         )
-    except SettingsError as exc:
+        admin_password(settings=settings)
+    except (SettingsError, RedisUserError) as exc:
         print(f"tradefleet-operator: {exc}", file=sys.stderr)
         return 2
     memo = kopf.Memo(tradefleet=handlers.OperatorState(settings=settings))

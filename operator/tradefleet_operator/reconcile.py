@@ -51,9 +51,11 @@ from tradefleet_operator.optimizer import (
 from tradefleet_operator.optimizer_jobs import OptimizerInputs, run_optimizer
 from tradefleet_operator.outcome import Event, Outcome, finish, normal, warning
 from tradefleet_operator.pass_state import Acted, BotPass, Observed, Plan
+from tradefleet_operator.redis_users import RedisUserError, bot_user, redis_users_for
 from tradefleet_operator.render import (
     ANNOTATION_REVISION,
     LABEL_OPTIMIZER_RESULT,
+    Owner,
     render_bot_children,
     render_controller_revision,
     render_runtime_config,
@@ -115,6 +117,7 @@ class Reconciler:
         self.writer = ChildWriter(kube=kube, settings=settings)
         self.link = RuntimeLink(kube=kube, client=self.runtime, settings=settings)
         self.rollouts = RolloutSlots(limit=settings.max_concurrent_rollouts)
+        self.redis_users = redis_users_for(settings=settings, kube=kube)
         # Parsed spec and its problems per bot uid, for the generation they were parsed at.
         self._specs: dict[str, tuple[int, TradingBotSpec | None, Sequence[ValidationProblem]]] = {}
 
@@ -332,6 +335,19 @@ class Reconciler:
         )
         return healing, kill, handover
 
+    async def _ensure_redis_user(self, *, owner: Owner, config: Mapping[str, Any]) -> int:
+        """The bot's Redis user for the revision it runs (with ``redisAcl``). A failure is
+        logged and retried next pass; the runtime reports the Redis it cannot use meanwhile."""
+        users = self.redis_users
+        if users is None:
+            return 0
+        user = bot_user(admin_password=users.admin_password, owner=owner, config=config)
+        try:
+            return await users.ensure(owner=owner, user=user)
+        except RedisUserError as error:
+            log.warning("%s/%s: Redis user not written: %s", owner.namespace, owner.name, error)
+            return 0
+
     async def _act(
         self,
         *,
@@ -361,8 +377,9 @@ class Reconciler:
             *(render_optimizer_access(owner=owner) if optimizing else []),
         ]
         events = [Event(type=n.type, reason=n.reason, message=n.message) for n in handover.notices]
-        # The token Secret first: the pod reads it at start.
+        # The token Secret and the Redis user first: the pod reads them at start.
         writes = await self.writer.ensure_control_secret(owner=owner)
+        writes += await self._ensure_redis_user(owner=owner, config=revision.config)
         converged = await self.writer.converge(
             desired=desired,
             children=bot.children,
@@ -629,6 +646,8 @@ class Reconciler:
         self.link.forget(uid=uid)
         self.rollouts.release(uid)
         self._specs.pop(uid, None)
+        if self.redis_users is not None:
+            self.redis_users.forget(uid=uid)
 
     # -- SignalSource -------------------------------------------------------------------------
 
@@ -640,7 +659,12 @@ class Reconciler:
         consumers: int,
     ) -> Outcome:
         return await reconcile_source(
-            writer=self.writer, link=self.link, body=body, children=children, consumers=consumers
+            writer=self.writer,
+            link=self.link,
+            redis_users=self.redis_users,
+            body=body,
+            children=children,
+            consumers=consumers,
         )
 
 

@@ -45,6 +45,11 @@ ENV_API_SECRET = "TRADEFLEET_API_SECRET"
 ENV_API_PASSPHRASE = "TRADEFLEET_API_PASSPHRASE"
 ENV_CONTROL_TOKEN = "TRADEFLEET_CONTROL_TOKEN"
 CONTROL_TOKEN_KEY = "token"
+# With redisAcl, a pod's Redis user and password (tradefleet_operator.redis_users), from its
+# Secret <name>-redis; the same keys name the Secret's entries.
+ENV_REDIS_USERNAME = "TRADEFLEET_REDIS_USERNAME"
+ENV_REDIS_PASSWORD = "TRADEFLEET_REDIS_PASSWORD"
+REDIS_SECRET_KEYS = {ENV_REDIS_USERNAME: "username", ENV_REDIS_PASSWORD: "password"}
 MAX_NAME = 63
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 # How long a runtime pod's deletion waits for the runtime to stop (SIGTERM: stop trading, persist
@@ -279,8 +284,27 @@ def _runtime_env(
             {"name": var, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": key}}}
             for var, key in keys
         )
+    env.extend(redis_env(owner=owner, settings=settings))
     env.extend({"name": k, "value": v} for k, v in sorted(settings.runtime_env.items()))
     return env
+
+
+def redis_secret_name(*, owner: Owner) -> str:
+    """The Secret holding the Redis user of a bot or a signal source (with ``redisAcl``)."""
+    return child_name(
+        owner=owner.name, suffix="redis" if owner.kind == "TradingBot" else "sigsrc-redis"
+    )
+
+
+def redis_env(*, owner: Owner, settings: OperatorSettings) -> list[dict[str, Any]]:
+    """The pod's Redis user and password from its Secret; none without ``redisAcl``."""
+    if not settings.redis_acl:
+        return []
+    name = redis_secret_name(owner=owner)
+    return [
+        {"name": env, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
+        for env, key in REDIS_SECRET_KEYS.items()
+    ]
 
 
 def render_bot_children(
@@ -467,7 +491,9 @@ def _source_inputs(
     return env, volumes, mounts
 
 
-def _source_container(*, spec: SignalSourceSpec, settings: OperatorSettings) -> dict[str, Any]:
+def _source_container(
+    *, owner: Owner, spec: SignalSourceSpec, settings: OperatorSettings
+) -> dict[str, Any]:
     """A SignalSource pod's one container: the runtime's ``signal-source`` command, its probes."""
     return {
         "name": "source",
@@ -482,6 +508,7 @@ def _source_container(*, spec: SignalSourceSpec, settings: OperatorSettings) -> 
                 "name": "TRADEFLEET_LISTEN_HOST",
                 "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}},
             },
+            *redis_env(owner=owner, settings=settings),
             *({"name": k, "value": v} for k, v in sorted(settings.runtime_env.items())),
             *_source_inputs(spec)[0],
         ],
@@ -632,7 +659,9 @@ def render_source_children(
                         # and Redis URL are that region's.
                         "affinity": region_affinity(settings.region),
                         "securityContext": pod_security(),
-                        "containers": [_source_container(spec=spec, settings=settings)],
+                        "containers": [
+                            _source_container(owner=owner, spec=spec, settings=settings)
+                        ],
                         "volumes": [
                             {"name": "config", "configMap": {"name": name}},
                             *_source_inputs(spec)[1],

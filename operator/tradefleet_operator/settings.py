@@ -47,6 +47,9 @@ class OperatorSettings:
     # Extra environment for every bot and source pod (e.g. PYTHONPATH for a dev image).
     runtime_env: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
     redis_url: str = "redis://tradefleet-redis:6379/0"
+    # One Redis ACL user per bot and source (tradefleet_operator.redis_users); the operator then
+    # needs the password of Redis's default user in TRADEFLEET_REDIS_ADMIN_PASSWORD.
+    redis_acl: bool = False
     # Exchange API base URL overrides by exchange name (local exchange server in dev and tests).
     exchange_urls: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
     runtime_port: int = 8080
@@ -101,6 +104,12 @@ def _at_least_one(raw: Any) -> int:
     return raw
 
 
+def _boolean(raw: Any) -> bool:
+    if not isinstance(raw, bool):
+        raise ValueError(f"expected true or false, got {raw!r}")
+    return raw
+
+
 def _strings(raw: Any) -> tuple[str, ...]:
     if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
         raise ValueError(f"expected a list of strings, got {raw!r}")
@@ -115,6 +124,7 @@ _SCALAR_KEYS: dict[str, tuple[str, Any]] = {
     "allowedImagePrefixes": ("allowed_image_prefixes", _strings),
     "runtimeCommand": ("runtime_command", _strings),
     "redisUrl": ("redis_url", str),
+    "redisAcl": ("redis_acl", _boolean),
     "runtimePort": ("runtime_port", int),
     "reconcileIntervalSeconds": ("reconcile_interval_s", float),
     "maxConcurrentReconciles": ("max_concurrent_reconciles", _at_least_one),

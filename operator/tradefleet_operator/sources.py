@@ -14,6 +14,7 @@ says ``NotOwned`` only while the owner has not reported.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +25,13 @@ from tradefleet_operator.commands import RuntimeLink
 from tradefleet_operator.healing import pod_view, source_figures
 from tradefleet_operator.kube import KubeApiError, resource_version
 from tradefleet_operator.outcome import Outcome, finish, normal
-from tradefleet_operator.render import child_name, render_source_children, signal_stream_key
+from tradefleet_operator.redis_users import RedisUserError, RedisUsers, source_user
+from tradefleet_operator.render import (
+    Owner,
+    child_name,
+    render_source_children,
+    signal_stream_key,
+)
 from tradefleet_operator.source_status import source_readiness
 from tradefleet_operator.spec import (
     SignalSourcePhase,
@@ -39,6 +46,8 @@ from tradefleet_operator.writes import ChildKey, ChildWriter, of_kind, owner_of
 
 # How soon an operator whose claim lost the race looks again (it then sees the winner's claim).
 CLAIM_RETRY_S = 1.0
+
+log = logging.getLogger("tradefleet.operator")
 
 
 def claimed_region(body: Mapping[str, Any]) -> str | None:
@@ -105,6 +114,7 @@ async def reconcile_source(
     *,
     writer: ChildWriter,
     link: RuntimeLink,
+    redis_users: RedisUsers | None,
     body: Mapping[str, Any],
     children: Mapping[ChildKey, Mapping[str, Any]],
     consumers: int,
@@ -121,7 +131,12 @@ async def reconcile_source(
     if region != writer.settings.region:
         return await _not_owned(writer=writer, body=body, region=region, children=children)
     return await _run_source(
-        writer=writer, link=link, body=body, children=children, consumers=consumers
+        writer=writer,
+        link=link,
+        redis_users=redis_users,
+        body=body,
+        children=children,
+        consumers=consumers,
     )
 
 
@@ -129,6 +144,7 @@ async def _run_source(
     *,
     writer: ChildWriter,
     link: RuntimeLink,
+    redis_users: RedisUsers | None,
     body: Mapping[str, Any],
     children: Mapping[ChildKey, Mapping[str, Any]],
     consumers: int,
@@ -155,6 +171,8 @@ async def _run_source(
     desired = render_source_children(
         owner=owner, spec=spec, raw_spec=body.get("spec") or {}, settings=writer.settings
     )
+    inputs = [spec.whale.redis_stream] if spec.whale and spec.whale.redis_stream else []
+    writes = await _ensure_redis_user(redis_users=redis_users, owner=owner, inputs=inputs)
     converged = await writer.converge(
         desired=desired,
         children=children,
@@ -198,7 +216,22 @@ async def _run_source(
         observed=observed,
         status=status,
         events=list(converged.events),
-        writes=converged.writes,
+        writes=writes + converged.writes,
     )
     outcome.poll_again_s = writer.settings.health_poll_interval_s if pods else None
     return outcome
+
+
+async def _ensure_redis_user(
+    *, redis_users: RedisUsers | None, owner: Owner, inputs: list[str]
+) -> int:
+    """The source's Redis user (with ``redisAcl``); a failure is logged and retried next pass,
+    and the source reports the Redis it cannot publish to meanwhile."""
+    if redis_users is None:
+        return 0
+    user = source_user(admin_password=redis_users.admin_password, owner=owner, inputs=inputs)
+    try:
+        return await redis_users.ensure(owner=owner, user=user)
+    except RedisUserError as error:
+        log.warning("%s/%s: Redis user not written: %s", owner.namespace, owner.name, error)
+        return 0

@@ -228,17 +228,46 @@ def _paper_account(
         return None, f"{account_key}: {error}"
 
 
+# The pod's Redis user and password, where the operator runs Redis with one ACL user per bot and
+# source (its redisAcl setting): from the Secret <name>-redis.
+ENV_REDIS_USERNAME = "TRADEFLEET_REDIS_USERNAME"
+ENV_REDIS_PASSWORD = "TRADEFLEET_REDIS_PASSWORD"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RedisLogin:
+    """Who a runtime is to Redis; no login (None) for a Redis without ACL users."""
+
+    username: str
+    password: str
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> RedisLogin | None:
+        username = environ.get(ENV_REDIS_USERNAME, "")
+        password = environ.get(ENV_REDIS_PASSWORD, "")
+        return cls(username=username, password=password) if username and password else None
+
+
+def redis_client(*, url: str, login: RedisLogin | None, timeout_s: float) -> aioredis.Redis:
+    """A client of ``url`` as ``login``, with string replies and ``timeout_s`` socket timeouts."""
+    return aioredis.Redis.from_url(
+        url,
+        username=login.username if login else None,
+        password=login.password if login else None,
+        decode_responses=True,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        health_check_interval=5,
+    )
+
+
 class StateStore:
     """Redis access for one bot (one key prefix)."""
 
-    def __init__(self, *, url: str, prefix: str, timeout_s: float = 2.0) -> None:
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            health_check_interval=5,
-        )
+    def __init__(
+        self, *, url: str, prefix: str, timeout_s: float = 2.0, login: RedisLogin | None = None
+    ) -> None:
+        self._redis: aioredis.Redis = redis_client(url=url, login=login, timeout_s=timeout_s)
         self.prefix = prefix
         self._token: int | None = None
 

@@ -49,6 +49,7 @@ from tradefleet_runtime.persistence.records import PositionRecord, PositionSide
 from tradefleet_runtime.persistence.store import (
     Flags,
     PersistedState,
+    RedisLogin,
     StateStore,
     StateStoreError,
 )
@@ -122,7 +123,11 @@ class BotService:
         )
         self.events = EventHub()
         self.config_watch = ConfigWatch(path=config_path, healing=self.healing)
-        self.store = StateStore(url=config.redis.url, prefix=config.redis.key_prefix)
+        self.store = StateStore(
+            url=config.redis.url,
+            prefix=config.redis.key_prefix,
+            login=RedisLogin.from_environ(environ),
+        )
         self.symbol = config.exchange.symbol
         self.quote = quote_currency(self.symbol)
         self.control_token = environ.get(config.api.control_token_env, "")

@@ -30,6 +30,7 @@ from prometheus_client import (
 from redis.exceptions import RedisError
 
 from tradefleet_runtime.config import SourceConfig
+from tradefleet_runtime.persistence.store import RedisLogin, redis_client
 from tradefleet_runtime.sources.engines import build_engine
 from tradefleet_runtime.sources.stream import STREAM_MAXLEN, SourceReading
 
@@ -40,12 +41,10 @@ SOURCE_LABELS = ("source", "namespace", "kind")
 class SourceService:
     """One SignalSource: its engine, its publishing loop and what its API shows."""
 
-    def __init__(self, *, config: SourceConfig) -> None:
+    def __init__(self, *, config: SourceConfig, login: RedisLogin | None) -> None:
         self.config = config
         self.stop_event = asyncio.Event()
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(
-            config.redis_url, decode_responses=True, socket_timeout=2.0, socket_connect_timeout=2.0
-        )
+        self.redis: aioredis.Redis = redis_client(url=config.redis_url, login=login, timeout_s=2.0)
         self._client = httpx.AsyncClient()
         self.engine = build_engine(config=config, redis=self.redis, client=self._client)
         self.heartbeat = time.time()

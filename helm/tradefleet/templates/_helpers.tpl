@@ -190,3 +190,34 @@ rbac.clusterWide. */}}
 {{- toJson (list .Release.Namespace) }}
 {{- end }}
 {{- end }}
+
+{{/*
+Redis authentication: the Secret holding the password of Redis's default user (key `password`),
+which only the operator is given; it writes one ACL user per bot and source.
+*/}}
+{{- define "tradefleet.redis.authSecret" -}}
+{{- .Values.redis.auth.existingSecret | default (printf "%s-auth" (include "tradefleet.redis.name" .)) }}
+{{- end }}
+
+{{- define "tradefleet.redis.authEnv" -}}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "tradefleet.redis.authSecret" .root }}
+      key: password
+{{- end }}
+
+{{/* Who may reach Redis: pods of the watched namespaces (any namespace when cluster-wide). */}}
+{{- define "tradefleet.redis.clientNamespaces" -}}
+{{- $namespaces := include "tradefleet.watchedNamespaces" . | fromJsonArray }}
+{{- if $namespaces }}
+namespaceSelector:
+  matchExpressions:
+    - key: kubernetes.io/metadata.name
+      operator: In
+      values:
+        {{- toYaml $namespaces | nindent 8 }}
+{{- else }}
+namespaceSelector: {}
+{{- end }}
+{{- end }}

@@ -142,6 +142,10 @@ def validate_image(
     ]
 
 
+# Keys of bots' state and of sources' readings: no source may read them as its input.
+TRADEFLEET_KEY_PREFIXES = ("tradefleet:bot:", "tradefleet:signals:", "tradefleet:source:")
+
+
 def validate_signal_source_spec(spec: SignalSourceSpec) -> list[ValidationProblem]:
     """Every semantic problem of a SignalSource spec; empty when the spec is valid."""
     return [*_source_config_problems(spec), *_resource_problems(spec.resources)]
@@ -496,6 +500,16 @@ def _source_config_problems(spec: SignalSourceSpec) -> list[ValidationProblem]:
                     field="spec.whale",
                     reason=ProblemReason.SOURCE_CONFIG_MISSING,
                     message="a whale source needs feedUrl or redisStream",
+                )
+            )
+        stream = spec.whale.redis_stream or ""
+        if stream.startswith(TRADEFLEET_KEY_PREFIXES):
+            problems.append(
+                ValidationProblem(
+                    field="spec.whale.redisStream",
+                    reason=ProblemReason.SOURCE_CONFIG_INVALID,
+                    message=f"{stream!r} is one of Tradefleet's own keys (a bot's state or a "
+                    "source's readings); name the stream your transfer service writes",
                 )
             )
     return problems

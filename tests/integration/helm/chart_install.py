@@ -142,16 +142,26 @@ def _kind(chunk: str) -> str:
 def render_regions(
     *, kubeconfig: Path, regions: Sequence[str] = DEFAULT_REGIONS
 ) -> dict[str, Release]:
-    """The chart rendered with its defaults for each region, as the install manifests are."""
+    """The chart rendered with its defaults for each region, as the install manifests are: with
+    Redis's password in a Secret the user creates (a rendered one would hold a password in the
+    repository, a new one at every render)."""
     return {
         region: render(
             kubeconfig=kubeconfig,
             release=region_release(region),
             namespace=INSTALL_NAMESPACE,
-            values={"region": region},
+            values={
+                "region": region,
+                "redis": {"auth": {"existingSecret": redis_auth_secret(region)}},
+            },
         )
         for region in regions
     }
+
+
+def redis_auth_secret(region: str) -> str:
+    """The Secret with Redis's password that the install manifests of ``region`` expect."""
+    return f"{region_release(region)}-redis-auth"
 
 
 def manifest_files(*, releases: Mapping[str, Release]) -> dict[str, str]:

@@ -3,18 +3,21 @@
 helm-sdkpy installs the chart into the local control plane; a dev node agent plays a Tokyo node
 and runs the operator pod (the agent runs the container's command as a local process: the
 project's Python, since no image is pulled) with in-cluster configuration from its service
-account. Dev values: the pod is pinned to the agent's node, Redis is the test's redis-server
-(``redis.external.url``), the ports are free ones, and the operator watches one namespace.
+account. Dev values: the pod is pinned to the agent's node, Redis is the test's redis-server with
+a password (``redis.external.url`` and ``redis.auth.existingSecret``: the operator writes the
+bot's ACL user), the ports are free ones, and the operator watches one namespace.
 """
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 import yaml
 from chart_install import REPO, install, uninstall
 from kubernetes import client
@@ -22,7 +25,7 @@ from kubernetes.client.rest import ApiException
 from support.k8s import condition, wait_for
 from tradefleet_devtools.controlplane import ClusterAccess, free_port
 from tradefleet_devtools.devnode import DevNodeAgentHandle, NodeSpec, start_dev_node_agent
-from tradefleet_devtools.redis_server import RedisAccess
+from tradefleet_devtools.redis_server import LocalRedis, RedisAccess
 
 pytestmark = pytest.mark.integration
 
@@ -47,6 +50,19 @@ def tokyo_node(
         yield handle
     finally:
         handle.stop()
+
+
+REDIS_PASSWORD = "chart-test-redis-password-5e1f"
+
+
+@pytest.fixture(scope="module")
+def locked_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisAccess]:
+    """A redis-server with a password, as the chart's (redis.auth) is."""
+    server = LocalRedis(workdir=tmp_path_factory.mktemp("helm-redis"), password=REDIS_PASSWORD)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
 
 
 @pytest.fixture
@@ -122,7 +138,7 @@ def _operator_log(*, agent: DevNodeAgentHandle, core_v1: client.CoreV1Api, names
 def test_the_installed_operator_reconciles_a_bot_of_its_region(
     cluster: ClusterAccess,
     tokyo_node: DevNodeAgentHandle,
-    redis_server: RedisAccess,
+    locked_redis: RedisAccess,
     api_client: client.ApiClient,
     core_v1: client.CoreV1Api,
     namespace: str,
@@ -131,7 +147,10 @@ def test_the_installed_operator_reconciles_a_bot_of_its_region(
     values = {
         "region": REGION,
         "watchNamespaces": [bots_namespace],
-        "redis": {"external": {"url": redis_server.url}},
+        "redis": {
+            "external": {"url": locked_redis.url},
+            "auth": {"existingSecret": "tokyo-redis"},
+        },
         "operator": {
             "nodeSelector": {"kubernetes.io/hostname": NODE.name},
             # Pods of the dev node agent share the host's ports.
@@ -142,6 +161,13 @@ def test_the_installed_operator_reconciles_a_bot_of_its_region(
         },
     }
     custom = client.CustomObjectsApi(api_client)
+    core_v1.create_namespaced_secret(
+        namespace,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="tokyo-redis"),
+            string_data={"password": REDIS_PASSWORD},
+        ),
+    )
     # Helm waits until the operator's Deployment is available: the pod passed its probes.
     install(
         kubeconfig=cluster.kubeconfig,
@@ -191,6 +217,35 @@ def test_the_installed_operator_reconciles_a_bot_of_its_region(
         tokyo = _bot(custom, namespace=bots_namespace, name=tokyo_bot["metadata"]["name"])
         assert tokyo is not None
         assert tokyo["status"]["region"] == REGION
+        # The bot's own Redis user: its Secret, its pod's login, its rules in Redis.
+        bot_name = tokyo_bot["metadata"]["name"]
+        login = core_v1.read_namespaced_secret(f"{bot_name}-redis", bots_namespace)
+        username = base64.b64decode(login.data["username"]).decode()
+        assert username == f"tradefleet:bot:{bots_namespace}:{bot_name}"
+        env = {
+            e.name: e.value_from.secret_key_ref.name
+            for e in client.AppsV1Api(api_client)
+            .read_namespaced_deployment(bot_name, bots_namespace)
+            .spec.template.spec.containers[0]
+            .env
+            if e.value_from is not None and e.value_from.secret_key_ref is not None
+        }
+        assert (
+            env["TRADEFLEET_REDIS_USERNAME"]
+            == env["TRADEFLEET_REDIS_PASSWORD"]
+            == login.metadata.name
+        )
+        acl = redis.Redis(port=locked_redis.port, password=REDIS_PASSWORD, decode_responses=True)
+        rules = acl.acl_getuser(username)
+        acl.close()
+        keys = rules["keys"] if isinstance(rules["keys"], list) else rules["keys"].split()
+        # Its own keys; read-only, the streams of the sources it references.
+        referenced = sorted(ref["name"] for ref in tokyo_bot["spec"]["strategy"]["signalSources"])
+        assert referenced, "the example bot references signal sources"
+        assert keys == [
+            f"~tradefleet:bot:{bots_namespace}:{bot_name}:*",
+            *(f"%R~tradefleet:signals:{bots_namespace}:{name}" for name in referenced),
+        ], rules
         # The exchange map from the chart's values: OKX belongs to the Singapore operator.
         not_owned = wait_for(
             lambda: (

@@ -10,6 +10,7 @@ raw install manifests are what the chart renders today.
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Iterator, Mapping
@@ -362,14 +363,71 @@ def test_an_external_redis_replaces_the_regions_own(
         values={
             "region": "us-east-1",
             "crds": {"create": False},
-            "redis": {"external": {"url": url}},
+            "redis": {"external": {"url": url}, "auth": {"existingSecret": "bank-redis"}},
         },
     )
     assert release.find(kind="StatefulSet") == []
+    assert release.find(kind="Secret") == []
     assert {s["metadata"]["name"] for s in release.find(kind="Service")} == {
         "variant-tradefleet-operator-metrics"
     }
-    assert _settings_of(release, tmp_path=tmp_path).redis_url == url
+    settings = _settings_of(release, tmp_path=tmp_path)
+    assert (settings.redis_url, settings.redis_acl) == (url, True)
+    operator = _pod_specs(release)["Deployment/variant-tradefleet-operator"]["containers"][0]
+    assert {
+        "name": "TRADEFLEET_REDIS_ADMIN_PASSWORD",
+        "valueFrom": {"secretKeyRef": {"name": "bank-redis", "key": "password"}},
+    } in operator["env"]
+
+
+def _env_of(container: Mapping[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("valueFrom") or e.get("value") for e in container.get("env") or []}
+
+
+def test_redis_requires_a_password_only_the_operator_is_given(
+    regions: dict[str, Release], tmp_path: Path
+) -> None:
+    release = regions["ap-northeast-1"]
+    secret = {"secretKeyRef": {"name": f"{release.name}-redis-auth", "key": "password"}}
+    pods = _pod_specs(release)
+    (redis,) = pods[f"StatefulSet/{release.name}-redis"]["containers"]
+    command = redis["command"]
+    assert command[command.index("--requirepass") + 1] == "$(REDIS_PASSWORD)"
+    assert _env_of(redis)["REDIS_PASSWORD"] == secret
+    assert _env_of(redis)["REDISCLI_AUTH"] == secret  # the readiness probe's redis-cli
+    (operator,) = pods[f"Deployment/{release.name}-operator"]["containers"]
+    assert _env_of(operator)["TRADEFLEET_REDIS_ADMIN_PASSWORD"] == secret
+    # The operator writes one ACL user per bot and source with it.
+    assert _settings_of(release, tmp_path=tmp_path).redis_acl is True
+    # Only pods of the watched namespaces may reach Redis at all.
+    policies = {p["metadata"]["name"]: p["spec"] for p in release.find(kind="NetworkPolicy")}
+    for peer in policies[f"{release.name}-redis"]["ingress"][0]["from"]:
+        if "namespaceSelector" in peer:
+            (expression,) = peer["namespaceSelector"]["matchExpressions"]
+            assert expression["values"] == [INSTALL_NAMESPACE]
+
+
+def test_without_an_existing_secret_the_chart_makes_redis_a_password_and_keeps_it(
+    cluster: ClusterAccess, render_namespace: str
+) -> None:
+    release = _render(
+        cluster=cluster,
+        namespace=render_namespace,
+        values={"region": "us-east-1", "crds": {"create": False}},
+    )
+    (secret,) = release.find(kind="Secret")
+    assert secret["metadata"]["name"] == "variant-tradefleet-redis-auth"
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    password = base64.b64decode(secret["data"]["password"]).decode()
+    assert len(password) == 40 and password.isalnum()
+    # Kept on uninstall; a second install finds it and keeps the password.
+    again = _render(
+        cluster=cluster,
+        namespace=render_namespace,
+        values={"region": "us-east-1", "crds": {"create": False}},
+    )
+    (kept,) = again.find(kind="Secret")
+    assert kept["data"]["password"] == secret["data"]["password"]
 
 
 @pytest.mark.parametrize("region", DEFAULT_REGIONS)
@@ -520,6 +578,11 @@ BAD_VALUES: list[tuple[str, dict[str, Any], list[str]]] = [
         "redis url without scheme",
         {"region": "us-east-1", "redis": {"external": {"url": "redis-host:6379"}}},
         ["/redis/external/url", "does not match pattern"],
+    ),
+    (
+        "external redis without its password",
+        {"region": "us-east-1", "redis": {"external": {"url": "redis://redis.example:6379/0"}}},
+        ["redis.auth.existingSecret", "redis.auth.enabled: false"],
     ),
     (
         "unknown region affinity",

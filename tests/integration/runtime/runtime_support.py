@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,8 @@ class RuntimeProcess:
     api_secret: str
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    # More environment (a Redis login, for instance).
+    env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def create(
@@ -175,6 +177,7 @@ class RuntimeProcess:
             "TRADEFLEET_API_KEY": self.api_key,
             "TRADEFLEET_API_SECRET": self.api_secret,
             "TRADEFLEET_TERMINATION_LOG": str(self.termination_log_path),
+            **self.env,
         }
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(

@@ -49,7 +49,8 @@ async def test_published_readings_reach_fusion_averaged_by_weight(
     service = SourceService(
         config=parse_source_config(
             source_document(stream=stream, redis_url=redis_server.url, feed=feed)
-        )
+        ),
+        login=None,
     )
     client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
     try:

@@ -123,7 +123,9 @@ async def test_rendered_sources_publish_from_their_secrets_and_config_maps(
                 children=children, root=root, monkeypatch=monkeypatch,
                 config_maps={"release-calendar": {"calendar.json": _fresh_calendar().decode()}},
             )  # fmt: skip
-            service = SourceService(config=parse_source_config(json.loads(config.read_text())))
+            service = SourceService(
+                config=parse_source_config(json.loads(config.read_text())), login=None
+            )
             try:
                 (reading,) = await service.publish_once()
                 entries = await client.xrange(service.config.stream)

@@ -206,6 +206,20 @@ def test_empty_macro_and_whale_blocks_are_missing_config() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "stream",
+    ["tradefleet:bot:desk:alpha:orders", "tradefleet:signals:desk:news", "tradefleet:source:x"],
+)
+def test_a_whale_source_may_not_read_tradefleets_own_keys(stream: str) -> None:
+    spec = {"kind": "whale", "symbols": ["BTC/USDT"], "whale": {"redisStream": stream}}
+    (problem,) = validate_signal_source_spec(parse_signal_source_spec(spec))
+    assert (problem.field, problem.reason) == (
+        "spec.whale.redisStream",
+        ProblemReason.SOURCE_CONFIG_INVALID,
+    )
+    assert "name the stream your transfer service writes" in problem.message
+
+
 def test_wrong_block_reports_both_the_stray_and_the_missing_block() -> None:
     problems = validate_signal_source_spec(
         parse_signal_source_spec(
