@@ -174,7 +174,13 @@ def _open_position(stack: LocalStack, symbol: str) -> dict[str, Any] | None:
 
 
 def start_hair_trigger_bot(
-    *, stack: LocalStack, api: client.ApiClient, namespace: str, name: str, symbol: str
+    *,
+    stack: LocalStack,
+    api: client.ApiClient,
+    namespace: str,
+    name: str,
+    symbol: str,
+    notifications: list[dict[str, Any]] | None = None,
 ) -> bool:
     """A bot that trades on the slightest order-flow signal and a tight drawdown limit (0.25 %);
     returns once it holds a position: True when long.
@@ -199,6 +205,7 @@ def start_hair_trigger_bot(
             "maxDailyVarPct": 100,
             "maxConsecutiveLosses": 100,
         },
+        **({"notifications": notifications} if notifications else {}),
     )
     client.CustomObjectsApi(api).create_namespaced_custom_object(
         "tradefleet.io", "v1alpha1", namespace, "tradingbots", bot

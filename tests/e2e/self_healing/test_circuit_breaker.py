@@ -1,11 +1,14 @@
 """A drawdown trips the bot's circuit breaker: the bot stops opening positions, the TradingBot shows
 CircuitBreakerOpen=True (and Open in `kubectl get`), a real Prometheus with the chart's rules fires
 the breaker alert, an operator restart keeps the breaker open, and the reset annotation closes it.
-The Grafana dashboard queries only metrics the bot and the operators really export."""
+The Grafana dashboard queries only metrics the bot and the operators really export. A local
+webhook (spec.notifications) receives the trip and the reset, each once: the operator restart
+in between sends nothing again."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,11 +32,21 @@ from support.prometheus import (
     exported_metric_names,
     get_json,
 )
+from support.webhook import Receiver, webhook_target, webhook_with_secret
 from tradefleet_devtools.stack import LocalStack
 
 pytestmark = pytest.mark.e2e
 
 ALERT = "TradefleetCircuitBreakerOpen"
+
+
+@pytest.fixture
+def hook(e2e_api: client.ApiClient, e2e_namespace: str) -> Iterator[Receiver]:
+    """A local webhook, and the Secret tripwire-hook with its URL."""
+    with webhook_with_secret(
+        client.CoreV1Api(e2e_api), namespace=e2e_namespace, secret="tripwire-hook"
+    ) as receiver:
+        yield receiver
 
 
 def test_drawdown_opens_the_breaker_and_the_annotation_resets_it(
@@ -42,10 +55,18 @@ def test_drawdown_opens_the_breaker_and_the_annotation_resets_it(
     e2e_namespace: str,
     exchange_keys: str,
     prometheus: dict[str, Any],
+    hook: Receiver,
 ) -> None:
     assert stack.cluster is not None
     long = start_hair_trigger_bot(
-        stack=stack, api=e2e_api, namespace=e2e_namespace, symbol="BTC/USDT:USDT", name="tripwire"
+        stack=stack,
+        api=e2e_api,
+        namespace=e2e_namespace,
+        symbol="BTC/USDT:USDT",
+        name="tripwire",
+        notifications=[
+            webhook_target(name="ops", secret="tripwire-hook", events=["breaker", "rollbacks"])
+        ],
     )
     bot = bot_target(e2e_api, e2e_namespace, "tripwire")
     operators = [f"127.0.0.1:{op.metrics_port}" for op in stack.operators.values()]
@@ -91,6 +112,8 @@ def test_drawdown_opens_the_breaker_and_the_annotation_resets_it(
     fired = next(a for a in alerts if a["labels"]["alertname"] == ALERT)
     assert fired["labels"]["bot"] == "tripwire" and fired["labels"]["namespace"] == e2e_namespace
     assert fired["labels"]["reason"] == "drawdown"
+    wait_for(lambda: hook.events() == ["breakerTripped"], timeout_s=10, what="the trip notified")
+    assert "circuit breaker tripped (Drawdown)" in hook.got[0]["text"]
     print(
         f"{ALERT}: inactive -> firing {time.monotonic() - gapped_at:.0f}s after the gap (rule has for: 1m)"
     )
@@ -119,6 +142,12 @@ def test_drawdown_opens_the_breaker_and_the_annotation_resets_it(
         e2e_api, e2e_namespace, "tripwire", "CircuitBreakerOpen", status="False", timeout_s=30
     )
     assert closed["reason"] == "Closed"
+    # Notified once each, the operator restart in between notwithstanding.
+    wait_for(
+        lambda: hook.events() == ["breakerTripped", "breakerReset"],
+        timeout_s=15,
+        what="the reset notified",
+    )
     events = client.CoreV1Api(e2e_api).list_namespaced_event(e2e_namespace).items
     assert any(e.reason == "Drawdown" and e.type == "Warning" for e in events)
     assert any(e.reason == "CommandDelivered" and "reset-breaker" in e.message for e in events)

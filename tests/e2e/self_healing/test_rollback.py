@@ -1,20 +1,36 @@
-"""A spec change whose revision never becomes healthy is rolled back to the last good revision."""
+"""A spec change whose revision never becomes healthy is rolled back to the last good revision;
+a local webhook (spec.notifications) receives the rollback, once."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 from kubernetes import client
 from support.bots import exchange_bot, get_bot, wait_for_condition, wait_for_phase
 from support.k8s import wait_for
+from support.webhook import Receiver, webhook_target, webhook_with_secret
 from tradefleet_devtools.stack import LocalStack
 
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture
+def hook(e2e_api: client.ApiClient, e2e_namespace: str) -> Iterator[Receiver]:
+    """A local webhook, and the Secret steady-hook with its URL."""
+    with webhook_with_secret(
+        client.CoreV1Api(e2e_api), namespace=e2e_namespace, secret="steady-hook"
+    ) as receiver:
+        yield receiver
+
+
 def test_unhealthy_revision_is_rolled_back_to_the_last_good_one(
-    stack: LocalStack, e2e_api: client.ApiClient, e2e_namespace: str, exchange_keys: str
+    stack: LocalStack,
+    e2e_api: client.ApiClient,
+    e2e_namespace: str,
+    exchange_keys: str,
+    hook: Receiver,
 ) -> None:
     custom = client.CustomObjectsApi(e2e_api)
     custom.create_namespaced_custom_object(
@@ -22,7 +38,13 @@ def test_unhealthy_revision_is_rolled_back_to_the_last_good_one(
         "v1alpha1",
         e2e_namespace,
         "tradingbots",
-        exchange_bot("steady", symbol="SOL/USDT:USDT"),
+        exchange_bot(
+            "steady",
+            symbol="SOL/USDT:USDT",
+            notifications=[
+                webhook_target(name="ops", secret="steady-hook", events=["breaker", "rollbacks"])
+            ],
+        ),
     )
     running = wait_for_phase(e2e_api, e2e_namespace, "steady", "Running", timeout_s=120)
     assert running["status"]["lastGoodRevision"] == 1
@@ -71,6 +93,8 @@ def test_unhealthy_revision_is_rolled_back_to_the_last_good_one(
     )
     events = client.CoreV1Api(e2e_api).list_namespaced_event(e2e_namespace).items
     assert any(e.reason == "RolledBack" and e.type == "Warning" for e in events)
+    wait_for(lambda: hook.events() == ["rolledBack"], timeout_s=10, what="the rollback notified")
+    assert hook.got[0]["title"] == "rolled back from revision 2 to revision 1"
 
     # A later, healthy change rolls forward and becomes the new last good revision.
     custom.patch_namespaced_custom_object(
