@@ -42,6 +42,8 @@ class OperatorSettings:
     # repositories of runtime_image and optimizer_image, always allowed): a bot's pod holds its
     # exchange keys, so its author may not run any image they like with them.
     allowed_image_prefixes: tuple[str, ...] = ()
+    # Hosts (and their subdomains) signal sources may fetch from; empty: any host.
+    source_allowed_hosts: tuple[str, ...] = ()
     # The command bot pods run; the image's entry point by default.
     runtime_command: tuple[str, ...] = ("python", "-m", "tradefleet_runtime")
     # Extra environment for every bot and source pod (e.g. PYTHONPATH for a dev image).
@@ -122,6 +124,7 @@ _SCALAR_KEYS: dict[str, tuple[str, Any]] = {
     "runtimeImage": ("runtime_image", str),
     "optimizerImage": ("optimizer_image", str),
     "allowedImagePrefixes": ("allowed_image_prefixes", _strings),
+    "sourceAllowedHosts": ("source_allowed_hosts", _strings),
     "runtimeCommand": ("runtime_command", _strings),
     "redisUrl": ("redis_url", str),
     "redisAcl": ("redis_acl", _boolean),

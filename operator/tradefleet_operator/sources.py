@@ -40,6 +40,7 @@ from tradefleet_operator.spec import (
     validate_image,
     validate_resource_name,
     validate_signal_source_spec,
+    validate_source_hosts,
 )
 from tradefleet_operator.spec.vocabulary import ConditionType, Reason
 from tradefleet_operator.writes import ChildKey, ChildWriter, of_kind, owner_of
@@ -165,6 +166,9 @@ async def _run_source(
                 image=spec.image,
                 allowed_prefixes=writer.settings.image_prefixes(),
             )
+        )
+        problems.extend(
+            validate_source_hosts(spec=spec, allowed_hosts=writer.settings.source_allowed_hosts)
         )
     if spec is None or problems:
         return invalid_outcome(body=body, problems=problems, region=writer.settings.region)

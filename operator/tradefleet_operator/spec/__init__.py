@@ -86,6 +86,7 @@ from tradefleet_operator.spec.validation import (
     validate_image,
     validate_resource_name,
     validate_signal_source_spec,
+    validate_source_hosts,
     validate_trading_bot_spec,
 )
 
@@ -160,5 +161,6 @@ __all__ = [
     "validate_image",
     "validate_resource_name",
     "validate_signal_source_spec",
+    "validate_source_hosts",
     "validate_trading_bot_spec",
 ]

@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 from tradefleet_operator.spec.enums import Market, SignalSourceKind, TradingMode
 from tradefleet_operator.spec.exchanges import (
@@ -63,6 +64,7 @@ class ProblemReason(StrEnum):
     SOURCE_CONFIG_INVALID = "SourceConfigInvalid"
     NAME_TOO_LONG = "NameTooLong"
     IMAGE_NOT_ALLOWED = "ImageNotAllowed"
+    HOST_NOT_ALLOWED = "HostNotAllowed"
     # Raised by the operator around validation: a spec the parser refuses, an exchange without a region.
     INVALID_SPEC = "InvalidSpec"
     REGION_UNRESOLVED = "RegionUnresolved"
@@ -140,6 +142,60 @@ def validate_image(
             "runtime.allowedImagePrefixes)",
         )
     ]
+
+
+def source_locations(spec: SignalSourceSpec) -> list[tuple[str, str]]:
+    """(field, URL or path) of everything a source fetches: its feeds, its http URL, its
+    language model's endpoint."""
+    found: list[tuple[str, str]] = []
+    if spec.sentiment is not None:
+        found.extend(
+            (f"spec.sentiment.feeds[{i}].url", feed.url)
+            for i, feed in enumerate(spec.sentiment.feeds)
+        )
+        if spec.sentiment.llm.endpoint:
+            found.append(("spec.sentiment.llm.endpoint", spec.sentiment.llm.endpoint))
+    if spec.macro is not None:
+        found.extend((f"spec.macro.feeds[{i}]", url) for i, url in enumerate(spec.macro.feeds))
+    if spec.whale is not None and spec.whale.feed_url:
+        found.append(("spec.whale.feedUrl", spec.whale.feed_url))
+    if spec.http is not None:
+        found.append(("spec.http.url", spec.http.url))
+    return found
+
+
+def _host_allowed(*, host: str, allowed: Sequence[str]) -> bool:
+    """``host`` is an allowed host or a subdomain of one (``example.com`` admits
+    ``news.example.com``, never ``badexample.com``)."""
+    host = host.lower().rstrip(".")
+    return any(
+        host == entry or host.endswith(f".{entry}")
+        for entry in (a.lower().strip(".") for a in allowed)
+    )
+
+
+def validate_source_hosts(
+    *, spec: SignalSourceSpec, allowed_hosts: Sequence[str]
+) -> list[ValidationProblem]:
+    """Problems of a source that would fetch from a host outside the operator's allow-list
+    (none when the list is empty: any host). Files and paths have no host and are allowed."""
+    if not allowed_hosts:
+        return []
+    problems: list[ValidationProblem] = []
+    for field, location in source_locations(spec):
+        host = urlsplit(location).hostname
+        if host is None or _host_allowed(host=host, allowed=allowed_hosts):
+            continue
+        problems.append(
+            ValidationProblem(
+                field=field,
+                reason=ProblemReason.HOST_NOT_ALLOWED,
+                message=f"{host!r} is not among the hosts signal sources may fetch from "
+                f"({', '.join(allowed_hosts)}): use an allowed host, or have the operator's "
+                "administrator add it (Helm value runtime.sourceAllowedHosts)",
+            )
+        )
+    return problems
 
 
 # Keys of bots' state and of sources' readings: no source may read them as its input.

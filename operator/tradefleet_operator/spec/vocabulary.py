@@ -611,6 +611,8 @@ _PROBLEM_MEANINGS: Mapping[ProblemReason, str] = MappingProxyType(
         _P.REGION_UNRESOLVED: "spec.region auto, and the operator's map has no region for the exchange",
         _P.IMAGE_NOT_ALLOWED: "spec.image is under none of the operator's allowed image prefixes "
         "(its own images, and the Helm value runtime.allowedImagePrefixes)",
+        _P.HOST_NOT_ALLOWED: "(SignalSource) a feed, URL or endpoint on a host outside the "
+        "operator's allow-list (the Helm value runtime.sourceAllowedHosts)",
     }
 )
 PROBLEM_REASONS: tuple[ReasonDoc, ...] = tuple(
@@ -624,6 +626,8 @@ PROBLEM_REASONS: tuple[ReasonDoc, ...] = tuple(
         if problem is _P.REGION_UNRESOLVED
         else "unset spec.image, use an allowed image, or have the administrator allow its prefix"
         if problem is _P.IMAGE_NOT_ALLOWED
+        else "fetch from an allowed host, or have the administrator allow it"
+        if problem is _P.HOST_NOT_ALLOWED
         else "fix the field the message names",
     )
     for problem in ProblemReason

@@ -37,12 +37,14 @@ def test_every_operator_reason_is_exercised() -> None:
     reasons = {case.expectation for case in CORPUS if case.refused_by is RefusedBy.OPERATOR}
     # InvalidSpec and RegionUnresolved guard the operator against input the apiserver already
     # refuses or an operator map without the exchange; no accepted manifest can produce them.
-    # ImageNotAllowed depends on the operator's allowed image prefixes, not on the manifest alone
-    # (tests/unit/operator/test_image_allowlist.py).
+    # ImageNotAllowed and HostNotAllowed depend on the operator's allowed image prefixes and
+    # source hosts, not on the manifest alone (tests/unit/operator/test_image_allowlist.py,
+    # tests/unit/api/test_source_hosts.py).
     unreachable = {
         ProblemReason.INVALID_SPEC.value,
         ProblemReason.REGION_UNRESOLVED.value,
         ProblemReason.IMAGE_NOT_ALLOWED.value,
+        ProblemReason.HOST_NOT_ALLOWED.value,
     }
     assert reasons == {reason.value for reason in ProblemReason} - unreachable
 
