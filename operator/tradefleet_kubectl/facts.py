@@ -2,9 +2,8 @@
 
 Pure. :mod:`tradefleet_kubectl.cluster` builds a :class:`BotFacts` from the API objects it reads;
 :mod:`tradefleet_kubectl.status_view` shows it and :mod:`tradefleet_kubectl.ask` answers from it.
-Which condition means trouble follows the operator's vocabulary: a False ``Ready``, ``Trading``,
-``Reconciled`` or ``SignalSourcesReady``, a True ``Degraded``, ``CircuitBreakerOpen``,
-``RolledBack`` or ``Paused``.
+Which condition means trouble is the operator's vocabulary's
+(:data:`~tradefleet_operator.spec.vocabulary.TROUBLE_STATUS`).
 """
 
 from __future__ import annotations
@@ -16,27 +15,10 @@ from typing import Any
 
 from tradefleet_operator.healing import ANNOTATION_KILL_SWITCH
 from tradefleet_operator.render import ANNOTATION_CONFIG_HASH
-from tradefleet_operator.spec.vocabulary import ConditionType
+from tradefleet_operator.spec.vocabulary import TROUBLE_STATUS, ConditionType
 
 GROUP, VERSION, PLURAL = "tradefleet.io", "v1alpha1", "tradingbots"
-
-# The conditions whose False status means trouble, and those whose True status does.
-_TROUBLE_WHEN_FALSE = frozenset(
-    {
-        ConditionType.READY,
-        ConditionType.TRADING,
-        ConditionType.RECONCILED,
-        ConditionType.SIGNAL_SOURCES_READY,
-    }
-)
-_TROUBLE_WHEN_TRUE = frozenset(
-    {
-        ConditionType.DEGRADED,
-        ConditionType.CIRCUIT_BREAKER_OPEN,
-        ConditionType.ROLLED_BACK,
-        ConditionType.PAUSED,
-    }
-)
+_KNOWN = frozenset(c.value for c in ConditionType)
 
 
 def parse_moment(text: object) -> datetime | None:
@@ -65,11 +47,8 @@ class ConditionFact:
     @property
     def trouble(self) -> bool:
         """Whether this condition, as it stands, is something a user must look at."""
-        if self.type in _TROUBLE_WHEN_FALSE:
-            return self.status == "False"
-        if self.type in _TROUBLE_WHEN_TRUE:
-            return self.status == "True"
-        return False
+        wanted = TROUBLE_STATUS.get(ConditionType(self.type)) if self.type in _KNOWN else None
+        return wanted is not None and self.status == wanted
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -133,6 +133,31 @@ class Reason(StrEnum):
 
 
 EVENT = "event"
+# The status of each condition type that asks for a look (Progressing has none: a rollout under
+# way). The kubectl plugin and docs/troubleshooting.md read it.
+TROUBLE_STATUS: Mapping[ConditionType, str] = MappingProxyType(
+    {
+        **dict.fromkeys(
+            (
+                ConditionType.READY,
+                ConditionType.TRADING,
+                ConditionType.RECONCILED,
+                ConditionType.SIGNAL_SOURCES_READY,
+                ConditionType.NOTIFICATIONS_DELIVERED,
+            ),
+            "False",
+        ),
+        **dict.fromkeys(
+            (
+                ConditionType.DEGRADED,
+                ConditionType.CIRCUIT_BREAKER_OPEN,
+                ConditionType.ROLLED_BACK,
+                ConditionType.PAUSED,
+            ),
+            "True",
+        ),
+    }
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -18,7 +18,15 @@ import jsonschema
 import pytest
 import yaml
 from tradefleet_operator.spec import DEFAULT_EXCHANGE_REGIONS
-from values_doc import PAGE, REPO, VALUES, render_page, undocumented_leaves
+from values_doc import (
+    CHART_README,
+    PAGE,
+    REPO,
+    VALUES,
+    render_page,
+    render_readme,
+    undocumented_leaves,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -73,6 +81,7 @@ def test_every_value_is_documented_and_the_values_page_is_current() -> None:
     text = VALUES.read_text()
     assert undocumented_leaves(text) == []
     assert PAGE.read_text() == render_page(text), "run scripts/render-manifests.sh"
+    assert CHART_README.read_text() == render_readme(text), "run scripts/render-manifests.sh"
 
 
 def test_the_chart_ships_the_projects_version() -> None:

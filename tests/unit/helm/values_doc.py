@@ -1,4 +1,5 @@
-"""docs/helm-values.md from the chart's values.yaml and its ``# --`` comments (helm-docs style).
+"""docs/helm-values.md and the chart's README from values.yaml and its ``# --`` comments
+(helm-docs style).
 
 A comment block starting with ``# --`` documents the key below it; ``# -- (type)`` overrides the
 type shown. Keys without one are parents whose children are documented. Used by
@@ -20,6 +21,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[3]
 VALUES = REPO / "helm" / "tradefleet" / "values.yaml"
 PAGE = REPO / "docs" / "helm-values.md"
+# The chart's own README (what `helm show readme` and chart registries show): the same table.
+CHART_README = REPO / "helm" / "tradefleet" / "README.md"
 
 _KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][\w.-]*):(?:\s|$)")
 _DOC_START = re.compile(r"^ *# -- ?(?:\((?P<type>[^)]+)\) ?)?(?P<text>.*)$")
@@ -133,15 +136,46 @@ def undocumented_leaves(text: str) -> list[str]:
     return missing
 
 
-def render_page(text: str) -> str:
+README_INTRO = """# Tradefleet
+
+Declarative trading bots on Kubernetes: `TradingBot` and `SignalSource` resources, reconciled by
+an operator into bot-runtime pods pinned to the region nearest their exchange. Install the chart
+once per region:
+
+```bash
+helm install tradefleet-tokyo helm/tradefleet -n tradefleet-system --create-namespace \\
+  --set region=ap-northeast-1
+```
+
+The project's README, [quickstart](../../docs/quickstart.md) and
+[operations](../../docs/operations.md) say how to run bots; what each status and reason means is in
+[troubleshooting](../../docs/troubleshooting.md). Generated from the `# --` comments in
+`values.yaml` by `scripts/render-manifests.sh` (do not edit by hand).
+
+## Values
+
+"""
+
+
+def _table(text: str) -> str:
     rows = ["| Key | Type | Default | Description |", "|---|---|---|---|"]
     for doc in documented_values(text):
         default = doc.default.replace("|", "\\|")
         description = doc.description.replace("|", "\\|")
         rows.append(f"| `{doc.key}` | {doc.type} | `{default}` | {description} |")
-    return INTRO + "\n".join(rows) + "\n"
+    return "\n".join(rows) + "\n"
+
+
+def render_page(text: str) -> str:
+    return INTRO + _table(text)
+
+
+def render_readme(text: str) -> str:
+    return README_INTRO + _table(text)
 
 
 if __name__ == "__main__":
-    PAGE.write_text(render_page(VALUES.read_text()))
-    sys.stdout.write(f"wrote {PAGE}\n")
+    values = VALUES.read_text()
+    PAGE.write_text(render_page(values))
+    CHART_README.write_text(render_readme(values))
+    sys.stdout.write(f"wrote {PAGE} and {CHART_README}\n")
