@@ -184,6 +184,15 @@ class OrderExecutor:
 
         return await self._with_retries(what=f"lookup of {client_order_id}", operation=fetch)
 
+    async def lookup(self, lookup: OrderLookup) -> Order | None:
+        """What the venue says of one order now (retried like every call), ``None`` if it has
+        no such order."""
+        return await self._lookup(
+            symbol=lookup.symbol,
+            client_order_id=lookup.client_order_id,
+            conditional=lookup.conditional,
+        )
+
     async def _lookup_request(self, request: OrderRequest) -> Order | None:
         return await self._lookup(
             symbol=request.symbol,

@@ -549,10 +549,10 @@ class OrderPath:
                 # Refused or never sent: nothing can fill, the stop placed first is stale.
                 await self.cancel_stale_stops()
             return
-        if decision.action is not TradeAction.CLOSE and await self._close_if_beyond_stop(
-            before=before, order=order, decision=decision
-        ):
-            return
+        if decision.action is not TradeAction.CLOSE:
+            if await self._close_if_beyond_stop(before=before, order=order, decision=decision):
+                return
+            await self._restore_fired_stop(before=before, order=order, decision=decision)
         await self._after_order(order)
         if decision.action is TradeAction.CLOSE:
             if self.position.is_flat and self.refresh_failed is None:
@@ -596,6 +596,41 @@ class OrderPath:
         )
         await self._close(position=position, leg="sl", reason="entry filled beyond its stop")
         return True
+
+    async def _restore_fired_stop(
+        self, *, before: PositionRecord, order: Order, decision: Decision
+    ) -> None:
+        """An entry's stop placed first may have fired on no position and expired while the
+        entry was held in the matching queue and the market dipped through the stop and came
+        back. Asked at once (one look-up, before the slower refresh of everything), and
+        replaced under a new id if it is not resting."""
+        stop_price = decision.risk.stop_price if decision.risk is not None else None
+        if stop_price is None or order.filled <= 0 or not self._exchange_stops_possible():
+            return
+        filled = position_after_fill(before, order, now_ms=now_ms())
+        position = replace(filled, stop_price=stop_price)
+        stop = exchange_stop_of(self.tracked.values(), position)
+        if stop is None:
+            return
+        try:
+            found = await self.executor.lookup(
+                OrderLookup(
+                    symbol=stop.symbol, client_order_id=stop.client_order_id, conditional=True
+                )
+            )
+        except ExchangeError as error:
+            await self._errors.handle(error, component="orders")
+            return
+        if found is None or found.status is OrderStatus.OPEN:
+            return
+        LOG.warning(
+            "stop %s placed before entry %s is %s, not resting: placing a new one",
+            stop.client_order_id,
+            order.client_order_id,
+            found.status.value,
+        )
+        self.tracked[stop.client_order_id] = stop.with_order(found, now_ms=now_ms())
+        await self._place_exchange_stop(position=position, decision_id=self.next_decision_id())
 
     async def _close(self, *, position: PositionRecord, leg: str, reason: str) -> Order | None:
         decision_id = self.next_decision_id()

@@ -444,12 +444,11 @@ async def test_a_position_found_at_start_up_gets_its_stop_before_slow_look_ups(
     )
 
 
-async def test_an_entry_filled_beyond_its_stop_is_closed_at_once(
-    runtime: RuntimeProcess, admin: ExchangeAdminClient, walk: FreezableWalk
-) -> None:
-    # The exchange holds the entry in its matching queue; meanwhile the market falls through
-    # the stop placed before it (which fires on no position and expires), and the entry then
-    # fills below that stop, while the position cannot be read.
+async def entry_held_while_unreadable(
+    *, runtime: RuntimeProcess, admin: ExchangeAdminClient, walk: FreezableWalk
+) -> float:
+    """Push the price up until the bot's entry is held in the exchange's matching queue (1.5 s),
+    then make the position unreadable; returns the price at which the entry was sent."""
     await started(runtime, walk)
     await admin.add_faults(
         [FaultRule(kind=FaultKind.LATE_EXECUTION, path=ORDER, method="POST", hold_seconds=1.5)]
@@ -469,6 +468,16 @@ async def test_an_entry_filled_beyond_its_stop_is_closed_at_once(
             for path in POSITIONS
         ]
     )
+    return price
+
+
+async def test_an_entry_filled_beyond_its_stop_is_closed_at_once(
+    runtime: RuntimeProcess, admin: ExchangeAdminClient, walk: FreezableWalk
+) -> None:
+    # The exchange holds the entry in its matching queue; meanwhile the market falls through
+    # the stop placed before it (which fires on no position and expires), and the entry then
+    # fills below that stop, while the position cannot be read.
+    price = await entry_held_while_unreadable(runtime=runtime, admin=admin, walk=walk)
     await admin.set_price(symbol=BTC, price=price * 0.95)
     await asyncio.sleep(6.0)
 
@@ -482,4 +491,27 @@ async def test_an_entry_filled_beyond_its_stop_is_closed_at_once(
     exit_fill_ms = min(f["time"] for f in state["fills"] if f["orderId"] == exits[0]["orderId"])
     assert exit_fill_ms - entry_fill_ms <= 2000, (
         f"closed {exit_fill_ms - entry_fill_ms} ms after the entry filled\n{runtime.log()[-3000:]}"
+    )
+
+
+async def test_an_entry_whose_stop_fired_while_it_was_held_gets_a_new_stop(
+    runtime: RuntimeProcess, admin: ExchangeAdminClient, walk: FreezableWalk
+) -> None:
+    # As above, but the market comes back before the entry executes: it fills above its stop,
+    # and the stop placed before it has fired on no position and is gone.
+    price = await entry_held_while_unreadable(runtime=runtime, admin=admin, walk=walk)
+    await admin.set_price(symbol=BTC, price=price * 0.95)
+    await asyncio.sleep(0.2)
+    await admin.set_price(symbol=BTC, price=price)
+    await asyncio.sleep(6.0)
+
+    state = await admin.state()
+    assert position_amount(state) > 0, f"the entry did not fill\n{runtime.log()[-3000:]}"
+    try:
+        waited_ms = unprotected_ms(state)
+    except AssertionError as never:
+        raise AssertionError(f"{never}\n{runtime.log()[-3000:]}") from None
+    assert waited_ms <= 2000, (
+        f"the entry was filled {waited_ms:.0f} ms before a stop rested on the exchange"
+        f"\n{runtime.log()[-3000:]}"
     )
