@@ -77,8 +77,5 @@ def namespace(core_v1: client.CoreV1Api, request: pytest.FixtureRequest) -> Iter
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisAccess]:
     """A real redis-server with AOF on, for the whole session."""
-    server = LocalRedis(workdir=tmp_path_factory.mktemp("redis"))
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+    with LocalRedis(workdir=tmp_path_factory.mktemp("redis")).running() as access:
+        yield access

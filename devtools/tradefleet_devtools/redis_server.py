@@ -7,11 +7,13 @@ SIGKILL; production uses the Redis the Helm chart deploys per region (or an exis
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,6 +117,14 @@ class LocalRedis:
         raise RedisServerError(
             f"redis-server did not answer PING on port {self.port} in {timeout_s}s"
         )
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[RedisAccess]:
+        """Started for the block, stopped after it (a fixture's whole life)."""
+        try:
+            yield self.start()
+        finally:
+            self.stop()
 
     @property
     def aof_dir(self) -> Path:

@@ -51,7 +51,7 @@ from tradefleet_operator.optimizer import (
 from tradefleet_operator.optimizer_jobs import OptimizerInputs, run_optimizer
 from tradefleet_operator.outcome import Event, Outcome, finish, normal, warning
 from tradefleet_operator.pass_state import Acted, BotPass, Observed, Plan
-from tradefleet_operator.redis_users import RedisUserError, bot_user, redis_users_for
+from tradefleet_operator.redis_users import bot_user, redis_users_for
 from tradefleet_operator.render import (
     ANNOTATION_REVISION,
     LABEL_OPTIMIZER_RESULT,
@@ -336,17 +336,12 @@ class Reconciler:
         return healing, kill, handover
 
     async def _ensure_redis_user(self, *, owner: Owner, config: Mapping[str, Any]) -> int:
-        """The bot's Redis user for the revision it runs (with ``redisAcl``). A failure is
-        logged and retried next pass; the runtime reports the Redis it cannot use meanwhile."""
+        """The bot's Redis user for the revision it runs (with ``redisAcl``)."""
         users = self.redis_users
         if users is None:
             return 0
         user = bot_user(admin_password=users.admin_password, owner=owner, config=config)
-        try:
-            return await users.ensure(owner=owner, user=user)
-        except RedisUserError as error:
-            log.warning("%s/%s: Redis user not written: %s", owner.namespace, owner.name, error)
-            return 0
+        return await users.ensure(owner=owner, user=user)
 
     async def _act(
         self,

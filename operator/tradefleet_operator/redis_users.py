@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ from tradefleet_operator.render import (
     source_labels,
 )
 from tradefleet_operator.settings import OperatorSettings
+
+log = logging.getLogger("tradefleet.operator")
 
 # The environment variable holding the password of Redis's default user, which manages the ACL.
 ENV_REDIS_ADMIN_PASSWORD = "TRADEFLEET_REDIS_ADMIN_PASSWORD"
@@ -182,9 +185,14 @@ class RedisUsers:
 
     async def ensure(self, *, owner: Owner, user: RedisUser) -> int:
         """The user's Secret (created or corrected once per process) and its ACL rules (every
-        pass); returns the objects written to the apiserver. Raises :class:`RedisUserError`."""
-        writes = await self._ensure_secret(owner=owner, user=user)
-        await self.acl.write(user)
+        pass); returns the objects written to the apiserver. A failure is logged and retried
+        next pass; the pod reports the Redis it cannot use meanwhile."""
+        try:
+            writes = await self._ensure_secret(owner=owner, user=user)
+            await self.acl.write(user)
+        except RedisUserError as error:
+            log.warning("%s/%s: Redis user not written: %s", owner.namespace, owner.name, error)
+            return 0
         return writes
 
     async def _ensure_secret(self, *, owner: Owner, user: RedisUser) -> int:

@@ -14,7 +14,6 @@ says ``NotOwned`` only while the owner has not reported.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +24,7 @@ from tradefleet_operator.commands import RuntimeLink
 from tradefleet_operator.healing import pod_view, source_figures
 from tradefleet_operator.kube import KubeApiError, resource_version
 from tradefleet_operator.outcome import Outcome, finish, normal
-from tradefleet_operator.redis_users import RedisUserError, RedisUsers, source_user
+from tradefleet_operator.redis_users import RedisUsers, source_user
 from tradefleet_operator.render import (
     Owner,
     child_name,
@@ -47,8 +46,6 @@ from tradefleet_operator.writes import ChildKey, ChildWriter, of_kind, owner_of
 
 # How soon an operator whose claim lost the race looks again (it then sees the winner's claim).
 CLAIM_RETRY_S = 1.0
-
-log = logging.getLogger("tradefleet.operator")
 
 
 def claimed_region(body: Mapping[str, Any]) -> str | None:
@@ -229,13 +226,8 @@ async def _run_source(
 async def _ensure_redis_user(
     *, redis_users: RedisUsers | None, owner: Owner, inputs: list[str]
 ) -> int:
-    """The source's Redis user (with ``redisAcl``); a failure is logged and retried next pass,
-    and the source reports the Redis it cannot publish to meanwhile."""
+    """The source's Redis user (with ``redisAcl``)."""
     if redis_users is None:
         return 0
     user = source_user(admin_password=redis_users.admin_password, owner=owner, inputs=inputs)
-    try:
-        return await redis_users.ensure(owner=owner, user=user)
-    except RedisUserError as error:
-        log.warning("%s/%s: Redis user not written: %s", owner.namespace, owner.name, error)
-        return 0
+    return await redis_users.ensure(owner=owner, user=user)

@@ -60,6 +60,20 @@ def render_reference(crds: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join([_HEADER, contents, *(_render_crd(crd) for crd in crds), _render_vocabulary()])
 
 
+def phase_table() -> list[str]:
+    """Every phase of a TradingBot and a SignalSource with its meaning, as table lines (also
+    on the troubleshooting page)."""
+    return [
+        "| kind | phase | meaning |",
+        "|---|---|---|",
+        *(f"| TradingBot | `{phase}` | {escape(text)} |" for phase, text in BOT_PHASES.items()),
+        *(
+            f"| SignalSource | `{phase}` | {escape(text)} |"
+            for phase, text in SOURCE_PHASES.items()
+        ),
+    ]
+
+
 def _render_vocabulary() -> str:
     """Every phase and every condition or event reason the operator writes, with what to do
     (from :mod:`tradefleet_operator.spec.vocabulary`)."""
@@ -68,13 +82,7 @@ def _render_vocabulary() -> str:
         "",
         "`status.phase` sums up the conditions; the conditions say why.",
         "",
-        "| kind | phase | meaning |",
-        "|---|---|---|",
-        *(f"| TradingBot | `{phase}` | {_escape(text)} |" for phase, text in BOT_PHASES.items()),
-        *(
-            f"| SignalSource | `{phase}` | {_escape(text)} |"
-            for phase, text in SOURCE_PHASES.items()
-        ),
+        *phase_table(),
         "",
         "## Condition reasons",
         "",
@@ -86,8 +94,8 @@ def _render_vocabulary() -> str:
         "|---|---|---|---|",
     ]
     lines += [
-        f"| `{doc.reason}` | {', '.join(doc.used_on)} | {_escape(doc.meaning)} "
-        f"| {_escape(doc.action)} |"
+        f"| `{doc.reason}` | {', '.join(doc.used_on)} | {escape(doc.meaning)} "
+        f"| {escape(doc.action)} |"
         for doc in (*REASONS, *PROBLEM_REASONS)
     ]
     return "\n".join([*lines, ""])
@@ -140,7 +148,7 @@ def _render_crd(crd: Mapping[str, Any]) -> str:
                 "",
                 f"### `{part}`",
                 "",
-                _escape(root["properties"][part]["description"]),
+                escape(root["properties"][part]["description"]),
                 "",
                 "| field | type | default | constraints | description |",
                 "|---|---|---|---|---|",
@@ -159,8 +167,8 @@ def _row(*, schema: Mapping[str, Any], path: str, required: bool) -> FieldRow:
         path=path,
         type_name=_type_name(schema),
         default=f"`{json.dumps(schema['default'])}`" if "default" in schema else "",
-        constraints=_escape("; ".join(_constraints(schema=schema, required=required))),
-        description=_escape(schema.get("description", "")),
+        constraints=escape("; ".join(_constraints(schema=schema, required=required))),
+        description=escape(schema.get("description", "")),
     )
 
 
@@ -208,7 +216,7 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
     # A pipe ends a Markdown table cell, even inside a code span, unless escaped.
     return text.replace("|", "\\|")
 

@@ -15,12 +15,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from tradefleet_operator.spec.reference import escape, phase_table
 from tradefleet_operator.spec.vocabulary import (
-    BOT_PHASES,
     EVENT,
     PROBLEM_REASONS,
     REASONS,
-    SOURCE_PHASES,
     TROUBLE_STATUS,
     ConditionType,
     ReasonDoc,
@@ -42,23 +41,8 @@ breaker reset, rollback) are in [operations.md](operations.md).
 """
 
 
-def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def _phases() -> list[str]:
-    return [
-        "## What the phase says",
-        "",
-        "| kind | phase | meaning |",
-        "|---|---|---|",
-        *(f"| TradingBot | `{phase}` | {_escape(text)} |" for phase, text in BOT_PHASES.items()),
-        *(
-            f"| SignalSource | `{phase}` | {_escape(text)} |"
-            for phase, text in SOURCE_PHASES.items()
-        ),
-        "",
-    ]
+    return ["## What the phase says", "", *phase_table(), ""]
 
 
 def _needs_action(doc: ReasonDoc) -> bool:
@@ -69,7 +53,7 @@ def _reason_table(docs: Sequence[ReasonDoc]) -> list[str]:
     return [
         "| reason | what it means | what to do |",
         "|---|---|---|",
-        *(f"| `{d.reason}` | {_escape(d.meaning)} | {_escape(d.action)} |" for d in docs),
+        *(f"| `{d.reason}` | {escape(d.meaning)} | {escape(d.action)} |" for d in docs),
         "",
     ]
 

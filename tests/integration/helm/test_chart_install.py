@@ -58,11 +58,9 @@ REDIS_PASSWORD = "chart-test-redis-password-5e1f"
 @pytest.fixture(scope="module")
 def locked_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisAccess]:
     """A redis-server with a password, as the chart's (redis.auth) is."""
-    server = LocalRedis(workdir=tmp_path_factory.mktemp("helm-redis"), password=REDIS_PASSWORD)
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+    locked = LocalRedis(workdir=tmp_path_factory.mktemp("helm-redis"), password=REDIS_PASSWORD)
+    with locked.running() as access:
+        yield access
 
 
 @pytest.fixture

@@ -65,11 +65,9 @@ WHALES_STREAM = f"tradefleet:signals:{NAMESPACE}:whales"
 
 @pytest.fixture(scope="module")
 def locked_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisAccess]:
-    server = LocalRedis(workdir=tmp_path_factory.mktemp("redis-acl"), password=ADMIN_PASSWORD)
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+    locked = LocalRedis(workdir=tmp_path_factory.mktemp("redis-acl"), password=ADMIN_PASSWORD)
+    with locked.running() as access:
+        yield access
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from aiohttp import web
 from succession_support import SETTINGS, FakeKube, replica_set_pod, stamp
 from tradefleet_devtools.controlplane import free_port
 from tradefleet_operator.reconcile import Reconciler
+from tradefleet_operator.settings import OperatorSettings
 from tradefleet_runtime.service.trading_state import TradingCondition, TradingReason
 
 if TYPE_CHECKING:  # the tests also run against operators that predate it
@@ -175,3 +176,24 @@ def condition(outcome: Outcome, type_: str) -> dict[str, Any]:
         f"no {type_} condition; the conditions are {types}, phase {outcome.status['phase']}"
     )
     return dict(found[0])
+
+
+async def source_pass(
+    *, spec: dict[str, Any], settings: OperatorSettings = SETTINGS
+) -> tuple[Outcome, FakeKube]:
+    """One reconcile pass of a SignalSource of this operator's region ("news" in "ns") with
+    ``spec``, against a fake API: the outcome and what was applied."""
+    body = {
+        "apiVersion": "tradefleet.io/v1alpha1",
+        "kind": "SignalSource",
+        "metadata": {"name": "news", "namespace": "ns", "uid": "uid-src", "generation": 1},
+        "spec": spec,
+        "status": {"region": settings.region},
+    }
+    kube = FakeKube()
+    reconciler = Reconciler(kube=kube, settings=settings)  # type: ignore[arg-type]
+    try:
+        outcome = await reconciler.reconcile_source(body=body, children={}, consumers=0)
+    finally:
+        await reconciler.runtime.close()
+    return outcome, kube

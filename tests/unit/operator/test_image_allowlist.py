@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pass_support import condition, one_pass
+from pass_support import condition, one_pass, source_pass
 from succession_support import SETTINGS, FakeKube, bot_body
 from tradefleet_operator.reconcile import Reconciler
 from tradefleet_operator.settings import SettingsError, load_settings
@@ -101,24 +101,14 @@ def test_no_image_means_the_operators_and_is_always_allowed() -> None:
 
 
 async def test_a_signal_source_whose_image_is_outside_the_allowed_prefixes_is_invalid() -> None:
-    body = {
-        "apiVersion": "tradefleet.io/v1alpha1",
-        "kind": "SignalSource",
-        "metadata": {"name": "news", "namespace": "ns", "uid": "uid-src", "generation": 1},
-        "spec": {
+    outcome, kube = await source_pass(
+        spec={
             "kind": "macro",
             "symbols": ["BTC/USDT"],
             "macro": {"feeds": ["https://www.federalreserve.gov/feeds/press_all.xml"]},
             "image": FOREIGN,
-        },
-        "status": {"region": SETTINGS.region},
-    }
-    kube = FakeKube()
-    reconciler = Reconciler(kube=kube, settings=SETTINGS)  # type: ignore[arg-type]
-    try:
-        outcome = await reconciler.reconcile_source(body=body, children={}, consumers=0)
-    finally:
-        await reconciler.runtime.close()
+        }
+    )
     assert outcome.status["phase"] == "Invalid"
     ready = condition(outcome, "Ready")
     assert ready["reason"] == "ImageNotAllowed"

@@ -8,20 +8,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from pass_support import condition
-from succession_support import SETTINGS, FakeKube
-from tradefleet_operator.reconcile import Reconciler
+from pass_support import condition, source_pass
+from succession_support import SETTINGS
 from tradefleet_operator.settings import load_settings
 
 pytestmark = pytest.mark.unit
 
 
 async def test_a_source_fetching_from_a_host_outside_the_list_is_invalid_and_not_run() -> None:
-    body = {
-        "apiVersion": "tradefleet.io/v1alpha1",
-        "kind": "SignalSource",
-        "metadata": {"name": "news", "namespace": "ns", "uid": "uid-src", "generation": 1},
-        "spec": {
+    outcome, kube = await source_pass(
+        spec={
             "kind": "macro",
             "symbols": ["BTC/USDT"],
             "macro": {
@@ -31,15 +27,8 @@ async def test_a_source_fetching_from_a_host_outside_the_list_is_invalid_and_not
                 ]
             },
         },
-        "status": {"region": SETTINGS.region},
-    }
-    kube = FakeKube()
-    settings = replace(SETTINGS, source_allowed_hosts=("federalreserve.gov",))
-    reconciler = Reconciler(kube=kube, settings=settings)  # type: ignore[arg-type]
-    try:
-        outcome = await reconciler.reconcile_source(body=body, children={}, consumers=0)
-    finally:
-        await reconciler.runtime.close()
+        settings=replace(SETTINGS, source_allowed_hosts=("federalreserve.gov",)),
+    )
     assert outcome.status["phase"] == "Invalid"
     ready = condition(outcome, "Ready")
     assert ready["reason"] == "HostNotAllowed"
