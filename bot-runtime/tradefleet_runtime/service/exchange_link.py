@@ -18,6 +18,7 @@ from typing import TypeVar
 from tradefleet_runtime.config import RuntimeConfig, TradingMode
 from tradefleet_runtime.execution.errors import ExchangeError
 from tradefleet_runtime.execution.executor import OrderExecutor, RetryPolicy
+from tradefleet_runtime.execution.model import Candle
 from tradefleet_runtime.execution.paper import PaperAccount, PaperVenue
 from tradefleet_runtime.execution.venue import ApiCredentials, Venue
 from tradefleet_runtime.marketdata.feeds import MarketDataError
@@ -184,15 +185,18 @@ class ExchangeLink:
 
     async def warm_up(self) -> None:
         """The recent bars from the exchange (or the feed), and the regime fitted on them."""
-        feed = self._market.feed
-        assert feed is not None
         strategy = self.config.strategy
-        bars = await self.call(
-            lambda: feed.history(
+
+        async def history() -> list[Candle]:
+            # The feed of the moment, at every attempt: failures in a row rebuild the connection
+            # (reset) and close the old feed's venue, which then only answers "closed".
+            feed = self._market.feed
+            assert feed is not None
+            return await feed.history(
                 bar_seconds=strategy.bar_seconds, limit=self.config.market_data.history_bars
-            ),
-            what="warming up",
-        )
+            )
+
+        bars = await self.call(history, what="warming up")
         for bar in bars or []:
             self._market.bars.add(bar)
         await self._market.refit_regime_if_due()
