@@ -125,11 +125,16 @@ class ExchangeLink:
         """An exchange call during start-up, retried through temporary errors and while market
         data is unavailable; None if halted or stopping."""
         unavailable = ""
+        failed = ""
         while not self._stop.is_set():
             self._beat()
             try:
                 result = await operation()
             except ExchangeError as error:
+                # Said once per distinct error: a start-up that keeps failing says why.
+                if str(error) != failed:
+                    LOG.warning("%s failed, retrying: %s", what, error)
+                failed = str(error)
                 await self._errors.handle(error, component="exchange")
                 if self._flags.flags.halted:
                     return None

@@ -308,3 +308,5 @@ async def test_a_connection_rebuilt_during_start_up_is_the_one_start_up_goes_on_
         "exchange connection rebuilt"
         in (await runtime.get("/api/advanced/self-healing/health")).text
     )
+    # While it could not start, its log said why.
+    assert "warming up failed, retrying:" in runtime.log()
