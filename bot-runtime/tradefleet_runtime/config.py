@@ -242,6 +242,18 @@ DEFAULT_STRATEGY_WEIGHT = 0.5
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class FusionLearningSettings:
+    """``spec.strategy.fusionLearning``: whether fusion weights adapt to each signal's
+    realised information coefficient (signals/learning.py), and how fast."""
+
+    enabled: bool = False
+    half_life_bars: int = 48
+    max_step_per_update: float = 0.02
+    floor: float = 0.02
+    horizon_bars: int = 1
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class StrategySettings:
     """``spec.strategy``: with a plugin (any name but ``fusion``), ``strategy_weight`` is its share
     of the fused score; the signal engines share the rest in their ``fusion_weights`` proportions."""
@@ -253,6 +265,7 @@ class StrategySettings:
     regime_params: Mapping[RegimeLabel, RegimeTradingParams]
     parameters: Mapping[str, Any]
     strategy_weight: float = DEFAULT_STRATEGY_WEIGHT
+    fusion_learning: FusionLearningSettings = FusionLearningSettings()
 
     @property
     def bar_seconds(self) -> int:
@@ -386,6 +399,21 @@ def _fusion_weights(raw: Mapping[str, Any]) -> Mapping[str, float]:
     return MappingProxyType(weights)
 
 
+def _fusion_learning(raw: Mapping[str, Any]) -> FusionLearningSettings:
+    path = "strategy.fusionLearning"
+    return FusionLearningSettings(
+        enabled=_flag(raw, "enabled", path=path, default=False),
+        half_life_bars=_integer(raw, "halfLifeBars", path=path, default=48, low=1, high=10_000),
+        max_step_per_update=_number(
+            raw, "maxStepPerUpdate", path=path, default=0.02, low=0.0001, high=0.5
+        ),
+        # Above 0: a weight of 0 leaves fusion, and a signal out of fusion cannot show it has
+        # become informative again. At most 1/6: six components at the floor still fit in 1.
+        floor=_number(raw, "floor", path=path, default=0.02, low=0.001, high=0.16),
+        horizon_bars=_integer(raw, "horizonBars", path=path, default=1, low=1, high=100),
+    )
+
+
 def _regime_params(raw: Mapping[str, Any]) -> Mapping[RegimeLabel, RegimeTradingParams]:
     path = "strategy.regimeParameters"
     unknown = sorted(set(raw) - set(_REGIME_KEYS))
@@ -431,6 +459,7 @@ def _strategy(raw: Mapping[str, Any]) -> StrategySettings:
         strategy_weight=_number(
             block, "strategyWeight", path=path, default=DEFAULT_STRATEGY_WEIGHT, low=0.0, high=1.0
         ),
+        fusion_learning=_fusion_learning(_optional_object(block, "fusionLearning", path=path)),
     )
 
 

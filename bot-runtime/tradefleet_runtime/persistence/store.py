@@ -159,6 +159,9 @@ class Flags:
         )
 
 
+# JSON objects a restart reads back, one key each under the bot's prefix.
+_JSON_KEYS = ("position", "balance", "portfolio", "breaker", "last_decision", "fusion_learning")
+
 _PAUSES = {cause.value for cause in RuntimePauseCause}
 _HALTS = {cause.value for cause in RuntimeHaltCause}
 
@@ -180,6 +183,7 @@ class PersistedState:
     paper_account: PaperAccount | None = None
     paper_account_problem: str | None = None
     starting_equity: float | None = None
+    fusion_learning: Mapping[str, object] | None = None
 
 
 def _loads(
@@ -301,7 +305,7 @@ class StateStore:
                 pipe.get(self.key("paper"))
                 pipe.hgetall(self.key("paper:orders"))
                 pipe.get(self.key("starting_equity"))
-                for name in ("position", "balance", "portfolio", "breaker", "last_decision"):
+                for name in _JSON_KEYS:
                     pipe.get(self.key(name))
                 (
                     flags,
@@ -330,13 +334,9 @@ class StateStore:
                 unresolved.append(TrackedOrder.from_dict(data))
             except StateFormatError as error:
                 problems.append(f"orders[{client_order_id}]: {error}")
-        position_raw, balance_raw, portfolio, breaker, decision = (
+        position_raw, balance_raw, portfolio, breaker, decision, learning = (
             _loads(raw, key=name, problems=problems)
-            for raw, name in zip(
-                values,
-                ("position", "balance", "portfolio", "breaker", "last_decision"),
-                strict=True,
-            )
+            for raw, name in zip(values, _JSON_KEYS, strict=True)
         )
         position = balance = None
         try:
@@ -367,6 +367,7 @@ class StateStore:
             paper_account=paper_account,
             paper_account_problem=paper_problem,
             starting_equity=_positive_float(starting_equity),
+            fusion_learning=learning,
         )
 
     def fence(self, token: int) -> None:
@@ -473,6 +474,12 @@ class StateStore:
             if gone:
                 pipe.hdel(orders_key, *gone)
             pipe.set(self.key("paper"), json.dumps(paper_account_to_dict(account)))
+
+    async def save_fusion_learning(self, state: Mapping[str, object]) -> None:
+        """The fusion-weight learner's state (signals/learning.py), so a restart goes on
+        from the weights learned so far."""
+        async with self._transaction(what="saving the fusion learning state") as pipe:
+            pipe.set(self.key("fusion_learning"), json.dumps(state))
 
     async def save_flags(self, flags: Flags) -> None:
         async with self._transaction(what="saving the paused/halted flags") as pipe:

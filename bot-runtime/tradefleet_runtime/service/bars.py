@@ -61,6 +61,11 @@ class BarState:
     def atr(self) -> float | None:
         return self._atr.value
 
+    @property
+    def last_close(self) -> float | None:
+        """The close of the last bar folded in (fusion learning scores returns from it)."""
+        return self._closes[-1] if self._closes else None
+
     def regime_reading(self) -> SignalReading | None:
         """The regime as of the last bar's close (the detector is fed close times)."""
         state = self.detector.state

@@ -60,7 +60,6 @@ from tradefleet_runtime.service.build import (
     StartupError,
     build_strategy,
     decision_pipeline,
-    fusion_config_of,
     quote_currency,
 )
 from tradefleet_runtime.service.config_watch import ConfigWatch
@@ -69,6 +68,7 @@ from tradefleet_runtime.service.error_policy import ErrorPolicy
 from tradefleet_runtime.service.events import EventHub
 from tradefleet_runtime.service.exchange_link import ExchangeLink
 from tradefleet_runtime.service.fencing import RENEW_EVERY_S, LeaseKeeper
+from tradefleet_runtime.service.fusion_learning import live_fusion_weights
 from tradefleet_runtime.service.healing import (
     HealingAction,
     HealingCause,
@@ -204,7 +204,8 @@ class BotService:
             account=self.account,
             flatten=self.flatten,
         )
-        self.fusion = AlphaFusion(config=fusion_config_of(config))
+        self.fusion_weights = live_fusion_weights(config)
+        self.fusion = self.fusion_weights.fusion
         self.pipeline = decision_pipeline(config=config, fusion=self.fusion, risk=self.account.risk)
 
     async def command(self, name: str) -> None:
@@ -290,6 +291,8 @@ class BotService:
             orders.position = persisted.position
         self.account.balance = persisted.balance
         self.account.starting_equity = persisted.starting_equity
+        self.fusion_weights.restore(persisted.fusion_learning)
+        self._use_fusion(self.fusion_weights.fusion)
         if persisted.breaker is not None:
             try:
                 self._use_risk(
@@ -304,6 +307,30 @@ class BotService:
                 self.account.portfolio = PortfolioState.from_dict(persisted.portfolio)
             except RiskError as error:
                 LOG.warning("persisted portfolio state refused: %s", error)
+
+    def _use_fusion(self, fusion: AlphaFusion) -> None:
+        self.fusion = self.pipeline.fusion = fusion
+        self.metrics.fusion_weights(fusion.config.weights)
+
+    async def _learn_at_bar_close(self) -> None:
+        """Fusion learning (when enabled) scores the signals at the bar that just closed."""
+        bars = self.market.bars
+        if bars.last_bar_ms is None or bars.last_close is None:
+            return
+        changed = self.fusion_weights.on_bar_close(
+            close_ms=bars.last_bar_ms + 1000 * bars.bar_seconds,
+            price=bars.last_close,
+            fused=self.last_decision.fused if self.last_decision else None,
+        )
+        state = self.fusion_weights.state
+        if not changed or state is None:
+            return
+        self._use_fusion(self.fusion_weights.fusion)
+        try:
+            await self.store.save_fusion_learning(state.to_dict())
+        except StateStoreError as error:
+            self.guarded.mark_unhealthy()
+            LOG.warning("fusion learning state not saved: %s", error)
 
     def _use_risk(self, risk: RiskEngine) -> None:
         self.account.risk = risk
@@ -379,7 +406,10 @@ class BotService:
             LOG.warning("order flow refused the tick: %s", error)
             return
         self.market.accept(tick)
+        last_bar_ms = self.market.bars.last_bar_ms
         await self.market.close_bars(now_ms=tick.timestamp_ms)
+        if self.market.bars.last_bar_ms != last_bar_ms:
+            await self._learn_at_bar_close()
         if self.flags.halted or not self.reconciled or self.errors.executor is None:
             return
         async with self.orders.lock:
@@ -553,14 +583,17 @@ class BotService:
     def _apply_config(self, new: RuntimeConfig) -> None:
         """Hand a checked config to every part (raises before changing anything if the
         strategy or fusion refuses it)."""
-        fusion = AlphaFusion(config=fusion_config_of(new))
+        weights = live_fusion_weights(new)
+        weights.carry_over(self.fusion_weights)
+        fusion = weights.fusion
         bars = self.market.bars
         strategy = (
             build_strategy(new)
             if new.document.get("strategy") != self.config.document.get("strategy")
             else bars.strategy
         )
-        self.fusion = fusion
+        self.fusion_weights = weights
+        self._use_fusion(fusion)
         self._use_risk(RiskEngine(limits=new.risk, breaker=self.account.risk.breaker))
         self.pipeline.reconfigure(
             fusion=fusion, thresholds=new.strategy.thresholds, risk=self.account.risk

@@ -6,7 +6,7 @@ every series carries the ``bot``, ``namespace``, ``exchange`` and ``symbol`` lab
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -41,6 +41,11 @@ class BotMetrics:
             "tradefleet_bot_signal_score", "Normalised signal in [-1, 1]", ["component"]
         )
         self._fusion = gauge("tradefleet_bot_fusion_score", "Fused score in [-1, 1]")
+        self._fusion_weight = gauge(
+            "tradefleet_bot_fusion_weight",
+            "Weight of each fusion input in force (learned when spec.strategy.fusionLearning is on)",
+            ["signal"],
+        )
         self._regime = gauge("tradefleet_bot_regime", "1 for the current regime", ["regime"])
         self._breaker = gauge(
             "tradefleet_bot_circuit_breaker_open", "1 while a breaker is open", ["reason"]
@@ -105,6 +110,10 @@ class BotMetrics:
             if component in SIGNAL_COMPONENTS:
                 self._signal.labels(**self._base, component=component).set(value)
         self._fusion.labels(**self._base).set(fused)
+
+    def fusion_weights(self, weights: Mapping[str, float]) -> None:
+        for signal, weight in weights.items():
+            self._fusion_weight.labels(**self._base, signal=signal).set(weight)
 
     def regime(self, *, current: str, labels: Iterable[str]) -> None:
         for label in labels:

@@ -126,6 +126,8 @@ class BotReadView:
                 "targetPrice": position.target_price,
             },
             "regime": regime.regime.value if regime else RegimeLabel.UNKNOWN.value,
+            "fusionWeights": service.fusion_weights.weights(),
+            "fusionLearning": service.fusion_weights.status(),
             "lastSignal": {"action": last[0], "score": last[1], "at": last[2] / 1000.0}
             if last
             else {"action": "none", "score": 0.0, "at": None},

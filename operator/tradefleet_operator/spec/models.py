@@ -73,6 +73,18 @@ class FusionWeights:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class FusionLearning:
+    """``spec.strategy.fusionLearning``: fusion weights that adapt to each signal's realised
+    information coefficient (the runtime's signals/learning.py); off unless enabled."""
+
+    enabled: bool = False
+    half_life_bars: int = 48
+    max_step_per_update: float = 0.02
+    floor: float = 0.02
+    horizon_bars: int = 1
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SignalThresholds:
     """``spec.strategy.thresholds``: fused-score levels of the five decision classes."""
 
@@ -140,6 +152,7 @@ class StrategySpec:
     name: StrategyName = StrategyName.FUSION
     timeframe: Timeframe = Timeframe.M1
     fusion_weights: FusionWeights = FusionWeights()
+    fusion_learning: FusionLearning = FusionLearning()
     thresholds: SignalThresholds = SignalThresholds()
     signal_sources: tuple[SignalSourceRef, ...] = ()
     regime_parameters: RegimeParametersSet = RegimeParametersSet()
