@@ -19,6 +19,9 @@ Per bar t (from ``start_index`` on; earlier bars only warm the indicators up):
    entry for bar t+1, sized by risk per trade (notional = equity · risk / stop
    distance, capped at ``max_leverage`` × equity) or by the risk engine when one is given.
 
+With ``FusionSetup.learning`` each bar's fused readings and close go through the live bot's
+learner (:func:`tradefleet_runtime.signals.learning.step`); decisions use the learned weights.
+
 One position at a time; signals while a position is open are ignored. On futures
 (``BacktestConfig.market``) a position open when a bar opens pays funding for each funding
 time inside that bar, before step 1 (:mod:`tradefleet_runtime.backtest.funding`).
@@ -63,6 +66,7 @@ from tradefleet_runtime.risk.config import RiskLimits
 from tradefleet_runtime.risk.market import MarketRisk, SymbolRisk
 from tradefleet_runtime.risk.portfolio import PortfolioState, RiskPosition
 from tradefleet_runtime.signals.fusion import AlphaFusion, FusedAction
+from tradefleet_runtime.signals.learning import LearnerState, LearningConfig, step
 from tradefleet_runtime.signals.ofi import OfiConfig, StreamingOfi
 from tradefleet_runtime.signals.reading import SignalReading
 from tradefleet_runtime.signals.regime import RegimeDetector, RegimeState
@@ -91,8 +95,13 @@ class FusionSetup:
     fusion: AlphaFusion
     component: str = STRATEGY_COMPONENT
     ofi: OfiConfig = field(default_factory=OfiConfig)
+    learning: LearningConfig | None = None
 
     def __post_init__(self) -> None:
+        if self.learning is not None and dict(self.learning.base_weights) != dict(
+            self.fusion.config.weights
+        ):
+            raise BacktestConfigError("fusion learning must start from the fusion's weights")
         if self.component not in self.fusion.config.weights:
             raise BacktestConfigError(
                 f"fusion weights have no entry for the strategy component {self.component!r}; "
@@ -277,6 +286,10 @@ class _Replay:
             RegimeDetector(symbol=config.symbol, config=regime) if regime is not None else None
         )
         self.fusion = fusion
+        # The fusion deciding now: the setup's, or with the weights learned so far.
+        self.current_fusion = fusion.fusion if fusion is not None else None
+        learning = fusion.learning if fusion is not None else None
+        self.learner = LearnerState.initial(learning) if learning is not None else None
         self.books = books
         self.ofi = (
             StreamingOfi(symbol=config.symbol, config=fusion.ofi)
@@ -321,6 +334,7 @@ class _Replay:
             if regime is not None:
                 bar = replace(bar, regime=regime.regime.value)
             signal = self.strategy.on_bar(bar)
+            self._learn(bar=bar, signal=signal, regime=regime)
             self._after_signal(index=index, bar=bar, signal=signal, regime=regime, last=last)
         return self._result()
 
@@ -348,6 +362,29 @@ class _Replay:
         if self.cash <= 0.0:
             return
         self.pending = self._decide(bar=bar, signal=signal, regime=regime)
+
+    def _learn(self, *, bar: Bar, signal: StrategySignal, regime: RegimeState | None) -> None:
+        """Fusion learning at this bar's close, on the readings fusion uses there."""
+        fusion, learner, current = self.fusion, self.learner, self.current_fusion
+        if fusion is None or fusion.learning is None or learner is None or current is None:
+            return
+        close_ms = bar.timestamp_ms + 1000 * self.bars.bar_seconds
+        fused = current.fuse(
+            symbol=self.config.symbol,
+            readings=self._readings(fusion=fusion, bar=bar, signal=signal, regime=regime),
+            regime_params=self._regime_params(regime),
+            now_ms=close_ms,
+        )
+        self.learner = step(
+            config=fusion.learning,
+            state=learner,
+            close_ms=close_ms,
+            price=bar.close,
+            signals={reading.name: reading.value * reading.confidence for reading in fused.used},
+        )
+        if self.learner.weights != learner.weights:
+            weights = {**fusion.fusion.config.weights, **self.learner.weights}
+            self.current_fusion = AlphaFusion(config=replace(fusion.fusion.config, weights=weights))
 
     def _update_regime(self, bar: Bar) -> RegimeState | None:
         detector = self.detector
@@ -489,9 +526,9 @@ class _Replay:
         stop_pct = params.stop_loss_pct
         target_pct = params.take_profit_pct
         reason = signal.reason
-        fusion = self.fusion
-        if fusion is not None:
-            fused = fusion.fusion.fuse(
+        fusion, current = self.fusion, self.current_fusion
+        if fusion is not None and current is not None:
+            fused = current.fuse(
                 symbol=self.config.symbol,
                 readings=self._readings(fusion=fusion, bar=bar, signal=signal, regime=regime),
                 regime_params=self._regime_params(regime),
@@ -618,6 +655,7 @@ class _Replay:
             start_index=self.start,
             rejected_entries=dict(self.rejected),
             funding_paid=self.funding_paid,
+            fusion_learning=self.learner,
         )
 
 

@@ -24,6 +24,7 @@ from tradefleet_runtime.backtest.fills import (
     EXIT_TAKE_PROFIT,
 )
 from tradefleet_runtime.backtest.metrics import BacktestMetrics
+from tradefleet_runtime.signals.learning import LearnerState
 from tradefleet_runtime.strategies.parameters import StrategyParameters
 
 FloatArray = npt.NDArray[np.float64]
@@ -191,6 +192,7 @@ class BacktestResult:
     start_index: int
     rejected_entries: Mapping[str, int] = field(default_factory=dict)
     funding_paid: float = 0.0  # over all trades; negative when received
+    fusion_learning: LearnerState | None = None  # with FusionSetup.learning: the end state
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -203,4 +205,12 @@ class BacktestResult:
             "metrics": self.metrics.to_dict(),
             "rejectedEntries": dict(self.rejected_entries),
             "trades": [trade.to_dict() for trade in self.trades],
+            **(
+                {
+                    "fusionWeights": dict(self.fusion_learning.weights),
+                    "fusionLearningUpdates": self.fusion_learning.updates,
+                }
+                if self.fusion_learning is not None
+                else {}
+            ),
         }
