@@ -28,6 +28,7 @@ from tradefleet_runtime.marketdata.regime_markets import (
 )
 from tradefleet_runtime.marketdata.synthetic import SyntheticMarket, generate_book, generate_market
 from tradefleet_runtime.signals.fusion import AlphaFusion, FusionConfig, default_weights
+from tradefleet_runtime.signals.learning import LearningConfig, replay
 from tradefleet_runtime.signals.ofi import OfiConfig, StreamingOfi
 from tradefleet_runtime.signals.ofi_batch import ofi_series
 from tradefleet_runtime.signals.reading import SignalReading
@@ -340,12 +341,39 @@ def bench_regime_accuracy() -> None:
         print("    " + matrix.replace("\n", "\n    "))
 
 
+def bench_fusion_learning() -> None:
+    """One learner update per closed bar (signals/learning.py): five signals, one projection."""
+    bars = 2_000
+    config = LearningConfig(base_weights=default_weights(), bar_ms=60_000)
+    inputs = [
+        (
+            (index + 1) * 60_000,
+            100.0 + (index % 7) * 0.1,
+            {
+                name: ((index * 31 + n * 17) % 11 - 5) / 5
+                for n, name in enumerate(default_weights())
+            },
+        )
+        for index in range(bars)
+    ]
+    wall, cpu = per_call_us(calls=bars, action=lambda: replay(config=config, bars=inputs))
+    report(
+        name="fusion learning update per closed bar",
+        value=wall,
+        unit="us",
+        target=500.0,
+        higher_is_better=False,
+        cpu_value=cpu,
+    )
+
+
 def main() -> None:
     load = os.getloadavg()[0]
     print(f"load average {load:.1f} on {os.cpu_count()} cores (timings are wall time)")
     bench_ofi()
     bench_regime_fit_and_update()
     bench_fusion()
+    bench_fusion_learning()
     bench_regime_accuracy()
 
 

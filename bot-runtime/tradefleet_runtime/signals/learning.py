@@ -35,8 +35,9 @@ from tradefleet_runtime.signals.validation import require_in_range, require_int_
 
 # Variances under this are a constant signal or a flat market: no correlation to speak of.
 _MIN_VARIANCE = 1e-18
-# Bisection steps of the projection: each halves the bracket, 200 reach below one ulp.
-_PROJECTION_STEPS = 200
+# Bisection steps of the projection: each halves the bracket (a few units wide), so 64 take
+# it below 1e-18; it stops sooner once the bracket is one ulp wide.
+_PROJECTION_STEPS = 64
 STATE_VERSION = 1
 
 
@@ -325,22 +326,24 @@ def _project(
     that restores the sum; the sum is monotone in μ, so bisection finds it. ``current``
     lies in the box and has the sum, so such a μ exists.
     """
-    lows = {
-        name: max(min(current[name], config.floor), current[name] - config.max_step)
-        for name in observed
-    }
-    highs = {name: current[name] + config.max_step for name in observed}
-    mass = sum(current[name] for name in observed)
+    now = [current[name] for name in observed]
+    wanted = [targets[name] for name in observed]
+    lows = [max(min(weight, config.floor), weight - config.max_step) for weight in now]
+    highs = [weight + config.max_step for weight in now]
+    mass = sum(now)
+    bounds = tuple(zip(wanted, lows, highs, strict=True))
 
-    def placed(mu: float) -> dict[str, float]:
-        return {name: min(highs[name], max(lows[name], targets[name] + mu)) for name in observed}
+    def placed(mu: float) -> list[float]:
+        return [min(high, max(low, target + mu)) for target, low, high in bounds]
 
     low, high = -1.0 - mass, 1.0 + mass
     for _ in range(_PROJECTION_STEPS):
         mid = (low + high) / 2.0
-        if sum(placed(mid).values()) < mass:
+        if mid in (low, high):  # the bracket is one ulp wide
+            break
+        if sum(placed(mid)) < mass:
             low = mid
         else:
             high = mid
-    moved = placed(high)
+    moved = dict(zip(observed, placed(high), strict=True))
     return {name: moved.get(name, weight) for name, weight in current.items()}
