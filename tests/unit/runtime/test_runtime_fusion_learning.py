@@ -145,3 +145,23 @@ async def test_enabled_the_learned_weights_drive_fusion_and_show_in_status_and_m
         saved[-1],
         config=restarted.fusion_weights._config,  # type: ignore[arg-type]
     )
+
+
+async def test_a_reload_keeps_what_was_learned_unless_the_learning_changes() -> None:
+    service, _ = _service(LEARNING)
+    await _trade_bars(service, bars=60)
+    learned = dict(service.fusion.config.weights)
+    state = service.fusion_weights.state
+    document = copy.deepcopy(dict(service.config.document))
+    document["strategy"]["thresholds"] = {"buy": 0.3, "strongBuy": 0.6}
+    service._apply_config(parse_runtime_config(document))
+    assert service.fusion_weights.state is state
+    assert dict(service.pipeline.fusion.config.weights) == learned
+    assert service.pipeline.fusion.config.buy_threshold == 0.3
+    document["strategy"]["fusionLearning"] = {**LEARNING, "maxStepPerUpdate": 0.05}
+    service._apply_config(parse_runtime_config(document))
+    assert service.fusion_weights.state is not None
+    assert service.fusion_weights.state.updates == 0
+    assert dict(service.pipeline.fusion.config.weights) == dict(
+        service.config.strategy.fusion_weights
+    )
