@@ -33,7 +33,7 @@ from tradefleet_operator.kube import (
 )
 from tradefleet_operator.metrics import BotRecord, OperatorMetrics
 from tradefleet_operator.notify import Notifier, close_quietly
-from tradefleet_operator.outcome import Outcome
+from tradefleet_operator.outcome import Outcome, status_merge_patch
 from tradefleet_operator.reconcile import PassFailedError, Reconciler
 from tradefleet_operator.render import (
     GROUP,
@@ -351,7 +351,7 @@ async def _write_outcome(
             kind=kind,
             namespace=body["metadata"]["namespace"],
             name=body["metadata"]["name"],
-            patch={"status": _with_nulls(old=stored, new=outcome.status)},
+            patch={"status": status_merge_patch(old=stored, new=outcome.status)},
             subresource="status",
         )
         written = WrittenStatus(
@@ -360,11 +360,6 @@ async def _write_outcome(
         state.written_status[uid] = written
         stored = written.status
     return stored
-
-
-def _with_nulls(*, old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """A merge patch that also removes status fields the new status no longer has."""
-    return {**{k: None for k in old if k not in new}, **new}
 
 
 async def _pass(

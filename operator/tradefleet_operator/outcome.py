@@ -132,3 +132,17 @@ def finish(
         said.add(Reason.ROLLOUT_IN_PROGRESS)
     transitions = [e for e in transitions if e.reason not in said]
     return Outcome(status=status, events=[*events, *transitions], writes=writes)
+
+
+def status_merge_patch(*, old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch from the stored status ``old`` to ``new``: what ``new`` no longer has
+    is set to null, or a merge patch would keep it (a kill switch's state after the annotation
+    is gone)."""
+    patch: dict[str, Any] = {k: None for k in old if k not in new}
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            patch[key] = status_merge_patch(old=before, new=value)
+        else:
+            patch[key] = value
+    return patch
