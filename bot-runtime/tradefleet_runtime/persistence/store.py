@@ -275,6 +275,11 @@ class StateStore:
         self.prefix = prefix
         self._token: int | None = None
 
+    @classmethod
+    def of_bot(cls, *, url: str, prefix: str, environ: Mapping[str, str]) -> StateStore:
+        """A bot's store, logged in as the Redis user its environment names (if any)."""
+        return cls(url=url, prefix=prefix, login=RedisLogin.from_environ(environ))
+
     @property
     def redis(self) -> aioredis.Redis:
         """The client, shared with readers of other keys (SignalSource streams)."""

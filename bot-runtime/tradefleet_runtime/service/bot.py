@@ -49,7 +49,6 @@ from tradefleet_runtime.persistence.records import PositionRecord, PositionSide
 from tradefleet_runtime.persistence.store import (
     Flags,
     PersistedState,
-    RedisLogin,
     StateStore,
     StateStoreError,
 )
@@ -123,10 +122,8 @@ class BotService:
         )
         self.events = EventHub()
         self.config_watch = ConfigWatch(path=config_path, healing=self.healing)
-        self.store = StateStore(
-            url=config.redis.url,
-            prefix=config.redis.key_prefix,
-            login=RedisLogin.from_environ(environ),
+        self.store = StateStore.of_bot(
+            url=config.redis.url, prefix=config.redis.key_prefix, environ=environ
         )
         self.symbol = config.exchange.symbol
         self.quote = quote_currency(self.symbol)

@@ -137,25 +137,13 @@ EVENT = "event"
 # way). The kubectl plugin and docs/troubleshooting.md read it.
 TROUBLE_STATUS: Mapping[ConditionType, str] = MappingProxyType(
     {
-        **dict.fromkeys(
-            (
-                ConditionType.READY,
-                ConditionType.TRADING,
-                ConditionType.RECONCILED,
-                ConditionType.SIGNAL_SOURCES_READY,
-                ConditionType.NOTIFICATIONS_DELIVERED,
-            ),
-            "False",
-        ),
-        **dict.fromkeys(
-            (
-                ConditionType.DEGRADED,
-                ConditionType.CIRCUIT_BREAKER_OPEN,
-                ConditionType.ROLLED_BACK,
-                ConditionType.PAUSED,
-            ),
-            "True",
-        ),
+        ConditionType(name): status
+        for names, status in (
+            (("Ready", "Trading", "Reconciled", "SignalSourcesReady"), "False"),
+            (("NotificationsDelivered",), "False"),
+            (("Degraded", "CircuitBreakerOpen", "RolledBack", "Paused"), "True"),
+        )
+        for name in names
     }
 )
 
