@@ -11,6 +11,7 @@ whose pods are local processes, and :mod:`tradefleet_devtools.realnode` runs a r
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import secrets
@@ -98,6 +99,17 @@ def write_private(path: Path, text: str) -> None:
     os.fchmod(descriptor, 0o600)
     with os.fdopen(descriptor, "w") as file:
         file.write(text)
+
+
+PR_SET_PDEATHSIG = 1  # <sys/prctl.h>
+
+
+def die_with_parent() -> None:
+    """In a child before exec (``preexec_fn``): be SIGKILLed when the thread that started it
+    ends (Linux ``prctl(PR_SET_PDEATHSIG)``). Processes started in their own session otherwise
+    outlive a killed test run or soak: a soak's orphaned runtime once traded on a later trial's
+    exchange (15 violations in one trial), and an operator outlived a killed test run."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def free_port() -> int:

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from tradefleet_devtools.controlplane import free_port
+from tradefleet_devtools.controlplane import die_with_parent, free_port
 
 
 class OperatorProcess:
@@ -63,6 +63,7 @@ class OperatorProcess:
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             start_new_session=True,
+            preexec_fn=die_with_parent,  # noqa: PLW1509
         )
         log.close()
         deadline = time.monotonic() + timeout_s

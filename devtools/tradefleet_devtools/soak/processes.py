@@ -12,7 +12,6 @@ a second earlier (what an OS crash loses under ``everysec``), and starts again.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import json
 import os
 import signal
@@ -26,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from tradefleet_devtools.controlplane import free_port
+from tradefleet_devtools.controlplane import die_with_parent, free_port
 from tradefleet_devtools.crds import REPO
 from tradefleet_devtools.redis_server import LocalRedis, RedisAccess
 from tradefleet_devtools.soak.evidence import Incarnation, parse_log
@@ -36,7 +35,6 @@ SYMBOL = "BTC/USDT:USDT"
 API_KEY = "soak-key-5e1f0c"
 API_SECRET = "soak-secret-9a7d2b"
 CONTROL_TOKEN = "soak-control-token-3c8e"
-PR_SET_PDEATHSIG = 1  # <sys/prctl.h>
 # What everysec may lose: the writes of the last second before an OS crash.
 UNSYNCED_MS = 1_000
 
@@ -96,14 +94,6 @@ def runtime_config(
         "marketData": {"pollIntervalMs": 100, "historyBars": 200},
         "venue": {"timeoutMs": 3000, "recvWindowMs": 1000},
     }
-
-
-def die_with_parent() -> None:
-    """In the child before exec: be SIGKILLed when the soak that started it dies (Linux
-    ``prctl(PR_SET_PDEATHSIG)``). A soak killed mid-trial otherwise leaves its runtimes trading
-    on, and a later trial's exchange on a reused port books their orders as its bot's (seen:
-    15 violations in one trial of a 500-trial run, all from another run's orphaned runtime)."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class SoakRuntime:

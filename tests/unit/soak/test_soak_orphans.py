@@ -14,7 +14,7 @@ pytestmark = pytest.mark.unit
 
 PARENT = """
 import subprocess, sys, time
-from tradefleet_devtools.soak.processes import die_with_parent
+from tradefleet_devtools.controlplane import die_with_parent
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
                          start_new_session=True, preexec_fn=die_with_parent)
 print(child.pid, flush=True)
