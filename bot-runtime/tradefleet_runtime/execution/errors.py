@@ -51,6 +51,11 @@ class TemporaryExchangeError(ExchangeError):
     retryable = True
 
 
+class ResendRefused(TemporaryExchangeError):  # noqa: N818 - a refusal, not a failure
+    """The caller refused a resend (its lease is gone or stale): nothing more is sent, and an
+    earlier attempt's outcome stays unknown until a look-up settles it."""
+
+
 class RateLimitedError(ExchangeError):
     """The exchange refused the request for rate limiting: slow down, then retry."""
 

@@ -35,6 +35,7 @@ from tradefleet_runtime.execution.errors import (
     ExchangeError,
     OrderNotFound,
     RateLimitedError,
+    ResendRefused,
     TemporaryExchangeError,
 )
 from tradefleet_runtime.execution.model import (
@@ -202,8 +203,13 @@ class OrderExecutor:
 
     # Over the complexity limit on purpose: the send protocol is one retry loop whose except arms
     # are the protocol; apart, the order of lookups and resends would be hidden.
-    async def place(self, request: OrderRequest) -> Order:  # noqa: C901
-        """The venue's order for ``request``: placed once, or adopted if it already exists."""
+    async def place(  # noqa: C901
+        self, request: OrderRequest, *, may_send: Callable[[], str | None] | None = None
+    ) -> Order:
+        """The venue's order for ``request``: placed once, or adopted if it already exists.
+        ``may_send`` is asked before every resend (a retry can come seconds after the first
+        attempt, a hung process's much later): a reason not to send raises
+        :class:`ResendRefused`."""
         existing = await self._lookup_request(request)
         if existing is not None:
             LOG.info(
@@ -213,6 +219,9 @@ class OrderExecutor:
         attempt = 0
         while True:
             attempt += 1
+            refusal = may_send() if may_send is not None and attempt > 1 else None
+            if refusal is not None:
+                raise ResendRefused(f"order {request.client_order_id} not resent: {refusal}")
             sent_at = self._clock()
             try:
                 order = await self.venue.create_order(request)

@@ -21,6 +21,7 @@ from tradefleet_runtime.execution.errors import (
     ExchangeError,
     InsufficientFunds,
     RateLimitedError,
+    ResendRefused,
     TemporaryExchangeError,
 )
 from tradefleet_runtime.execution.executor import OrderExecutor
@@ -148,6 +149,14 @@ class ErrorPolicy:
             )
         elif isinstance(error, RateLimitedError):
             self.slow_down(message=message, component=component)
+        elif isinstance(error, ResendRefused):
+            # The runtime's own refusal (its lease), not the venue's failure.
+            self._healing.record(
+                error_class=classify(error),
+                action=HealingAction.SKIP_DECISION,
+                component=component,
+                message=message,
+            )
         elif isinstance(error, TemporaryExchangeError):
             await self._temporary(message=message, component=component, seen=seen_by_executor)
         else:

@@ -155,7 +155,8 @@ class OrderSender:
             request.client_order_id,
         )
         try:
-            order = await self.executor.place(request)
+            # A resend must find the lease as fresh as the first send did.
+            order = await self.executor.place(request, may_send=self._send_refusal)
         except ExchangeError as error:
             await self._unanswered(intent=intent, error=error)
             return None

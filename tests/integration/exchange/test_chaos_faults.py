@@ -30,6 +30,7 @@ from tradefleet_runtime.execution.errors import (
     ErrorClassification,
     OrderNotFound,
     RateLimitedError,
+    ResendRefused,
     TemporaryExchangeError,
 )
 from tradefleet_runtime.execution.executor import OrderExecutor, RetryPolicy
@@ -506,3 +507,22 @@ async def test_a_venue_resyncs_its_clock_after_the_exchange_refuses_its_timestam
     with pytest.raises(TemporaryExchangeError):
         await venue.fetch_balances()
     assert (await venue.fetch_balances())["USDT"].total == pytest.approx(10_000.0)
+
+
+async def test_no_resend_leaves_once_the_caller_may_no_longer_send(
+    venue: CcxtVenue, admin: ExchangeAdminClient
+) -> None:
+    # The first attempt is refused (5xx, nothing executed); by the time the executor would send
+    # again, the caller's lease is gone (a chaos-soak trial: a runtime resumed after a hang
+    # resent an entry 12.6 s after its intent, 2 s after another runtime had taken the lease).
+    await admin.add_faults([on_orders(FaultKind.HTTP_5XX, times=1)])
+    asked: list[int] = []
+
+    def may_send() -> str | None:
+        asked.append(1)
+        return "lease lost: another runtime of this bot took over"
+
+    with pytest.raises(ResendRefused, match="lease lost"):
+        await executor_for(venue).place(market_buy("tf-chaos-fenced"), may_send=may_send)
+    assert asked == [1]
+    assert await ledger_orders(admin) == []
