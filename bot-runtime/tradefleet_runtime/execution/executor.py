@@ -204,13 +204,19 @@ class OrderExecutor:
     # Over the complexity limit on purpose: the send protocol is one retry loop whose except arms
     # are the protocol; apart, the order of lookups and resends would be hidden.
     async def place(  # noqa: C901
-        self, request: OrderRequest, *, may_send: Callable[[], str | None] | None = None
+        self,
+        request: OrderRequest,
+        *,
+        may_send: Callable[[], str | None] | None = None,
+        fresh: bool = False,
     ) -> Order:
         """The venue's order for ``request``: placed once, or adopted if it already exists.
         ``may_send`` is asked before every resend (a retry can come seconds after the first
         attempt, a hung process's much later): a reason not to send raises
-        :class:`ResendRefused`."""
-        existing = await self._lookup_request(request)
+        :class:`ResendRefused`. ``fresh``: the caller has never sent this client order id, so
+        there is nothing to adopt and it is sent without the look-up (which, failing, would
+        otherwise keep an urgent close from leaving at all)."""
+        existing = None if fresh else await self._lookup_request(request)
         if existing is not None:
             LOG.info(
                 "adopting existing order %s (%s)", request.client_order_id, existing.status.value

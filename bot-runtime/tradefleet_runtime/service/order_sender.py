@@ -65,6 +65,8 @@ class OrderSender:
             exchange=config.exchange.exchange, market=config.exchange.market.value
         )
         self.tracked: dict[str, TrackedOrder] = {}
+        # Client order ids this runtime has sent (or tried to), in its current epoch.
+        self._sent_ids: set[str] = set()
         self.sequence = 0
         self.epoch = base36(now_ms())
         self._guarded = guarded
@@ -85,10 +87,21 @@ class OrderSender:
         """Decision ids of a runtime that has just taken the lease with fencing ``token``: a new
         epoch, so they never repeat, even after Redis lost the last sequence number."""
         self.epoch, self.sequence = base36(token), 0
+        self._sent_ids.clear()
 
     def next_decision_id(self) -> str:
         """The id the next decision's orders will carry (unique across restarts and runtimes)."""
         return f"{self.epoch}-{self.sequence + 1}"
+
+    def _first_send(self, request: OrderRequest, decision_id: str) -> bool:
+        """``request`` carries an id of this runtime's epoch it has never sent: no order of
+        that id can exist, at the exchange or anywhere (ids of other epochs never repeat)."""
+        first = (
+            decision_id.startswith(f"{self.epoch}-")
+            and request.client_order_id not in self._sent_ids
+        )
+        self._sent_ids.add(request.client_order_id)
+        return first
 
     def order_id(self, *, decision_id: str, leg: str) -> str:
         return client_order_id(
@@ -156,7 +169,9 @@ class OrderSender:
         )
         try:
             # A resend must find the lease as fresh as the first send did.
-            order = await self.executor.place(request, may_send=self._send_refusal)
+            order = await self.executor.place(
+                request, may_send=self._send_refusal, fresh=self._first_send(request, decision_id)
+            )
         except ExchangeError as error:
             await self._unanswered(intent=intent, error=error)
             return None

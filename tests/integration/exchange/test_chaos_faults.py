@@ -526,3 +526,23 @@ async def test_no_resend_leaves_once_the_caller_may_no_longer_send(
         await executor_for(venue).place(market_buy("tf-chaos-fenced"), may_send=may_send)
     assert asked == [1]
     assert await ledger_orders(admin) == []
+
+
+async def test_an_order_id_never_sent_leaves_even_while_look_ups_fail(
+    venue: CcxtVenue, admin: ExchangeAdminClient
+) -> None:
+    # Look-ups of orders answer 5xx. An id the caller has sent before must be looked up first
+    # (it may have executed: resending could double it), so it does not leave; a new id cannot
+    # exist anywhere and leaves at once (a chaos-soak trial's software-stop close waited 4 s
+    # behind failing look-ups of its own, new id while the short it closed had no stop).
+    await admin.add_faults(
+        [FaultRule(kind=FaultKind.HTTP_5XX, path=ORDER_PATH, method="GET", times=100)]
+    )
+    with pytest.raises(TemporaryExchangeError):
+        await executor_for(venue).place(market_buy("tf-chaos-seen-before"))
+    assert await ledger_orders(admin) == []
+
+    order = await executor_for(venue).place(market_buy("tf-chaos-never-sent"), fresh=True)
+    assert order.status is OrderStatus.FILLED
+    (booked,) = await ledger_orders(admin)
+    assert booked["client_order_id"] == "tf-chaos-never-sent"
