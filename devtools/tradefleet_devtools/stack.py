@@ -239,6 +239,8 @@ class LocalStack:
                     settings={
                         **self._pod_settings(region=region, exchange_url=exchange_url),
                         "healthPollIntervalSeconds": 2,
+                        # Live figures move on screen within seconds in the demo.
+                        "statusIntervalSeconds": 5,
                         "reconcileIntervalSeconds": 10,
                         "deletionTimeoutSeconds": 15,
                         **self.operator_settings,

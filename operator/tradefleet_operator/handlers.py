@@ -47,6 +47,7 @@ from tradefleet_operator.render import (
 from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.slots import PassSlots
 from tradefleet_operator.spec.vocabulary import Reason
+from tradefleet_operator.status_pacing import hold_s
 from tradefleet_operator.succession import runtime_pods
 from tradefleet_operator.writes import ChildKey
 
@@ -78,6 +79,14 @@ BotView = tuple[Any, dict[str, str], dict[str, str]]  # (generation, annotations
 class WrittenStatus(NamedTuple):
     resource_version: int  # of the resource right after the write
     status: dict[str, Any]
+    written_s: float  # when, on the monotonic clock (what pacing counts from)
+
+
+class Written(NamedTuple):
+    """The status stored after a pass, and how long a held-back new status waits (0: none)."""
+
+    status: Mapping[str, Any]
+    held_s: float
 
 
 @dataclass(kw_only=True, slots=True)
@@ -337,8 +346,9 @@ def _children(*, indexes: Mapping[str, Any], key: OwnerKey) -> dict[ChildKey, Ma
 
 async def _write_outcome(
     *, state: OperatorState, body: kopf.Body, kind: str, outcome: Outcome
-) -> Mapping[str, Any]:
-    """Write the outcome's events and status (if it changed); return the status now stored."""
+) -> Written:
+    """Write the outcome's events and status (if it changed, and is not paced: see
+    :mod:`tradefleet_operator.status_pacing`); return the status now stored."""
     reconciler = state.reconciler
     assert reconciler is not None
     uid = body["metadata"]["uid"]
@@ -346,7 +356,17 @@ async def _write_outcome(
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
     # The live body: the watch may have delivered another writer's status during the pass.
     stored = _current_status(state=state, body=body)
-    if not outcome.leave_status and outcome.status != stored:
+    if outcome.leave_status or outcome.status == stored:
+        return Written(status=stored, held_s=0.0)
+    last = state.written_status.get(uid)
+    held = hold_s(
+        stored=stored,
+        new=outcome.status,
+        last_written_s=None if last is None else last.written_s,
+        now_s=time.monotonic(),
+        interval_s=state.settings.status_interval_s,
+    )
+    if not held:
         answer = await reconciler.kube.patch_merge(
             kind=kind,
             namespace=body["metadata"]["namespace"],
@@ -355,11 +375,13 @@ async def _write_outcome(
             subresource="status",
         )
         written = WrittenStatus(
-            resource_version=resource_version(answer), status=answer.get("status") or {}
+            resource_version=resource_version(answer),
+            status=answer.get("status") or {},
+            written_s=time.monotonic(),
         )
         state.written_status[uid] = written
         stored = written.status
-    return stored
+    return Written(status=stored, held_s=held)
 
 
 async def _pass(
@@ -396,8 +418,8 @@ async def _pass(
         )
     notifier = state.notifier if kind == "TradingBot" else None
     prepared = notifier.prepare(body=current, outcome=outcome) if notifier else None
-    stored = await _write_outcome(state=state, body=body, kind=kind, outcome=outcome)
-    if notifier is not None and prepared is not None:
+    written = await _write_outcome(state=state, body=body, kind=kind, outcome=outcome)
+    if notifier is not None and prepared is not None and not written.held_s:
         # Only once what they are transitions of is stored: never sent twice.
         notifier.dispatch(prepared)
     for cause in outcome.restarts:
@@ -405,8 +427,13 @@ async def _pass(
     if outcome.rolled_back:
         state.metrics.rollbacks.labels(namespace=key[0], bot=key[2]).inc()
     if kind == "TradingBot":
-        # The stored status, not an equal copy of it: one per bot is enough to hold.
-        state.metrics.fleet.bots[uid] = BotRecord(namespace=key[0], name=key[2], status=stored)
+        # The stored status, not an equal copy of it: one per bot is enough to hold. The
+        # metrics show live figures as they are, not paced.
+        shown = outcome.status if written.held_s else written.status
+        state.metrics.fleet.bots[uid] = BotRecord(namespace=key[0], name=key[2], status=shown)
+    if written.held_s:
+        # The held status is written once its time comes (or sooner, should it change).
+        return min(written.held_s, outcome.poll_again_s or written.held_s)
     return outcome.poll_again_s
 
 

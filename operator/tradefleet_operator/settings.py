@@ -63,6 +63,9 @@ class OperatorSettings:
     # back.
     max_concurrent_rollouts: int = 10
     health_poll_interval_s: float = 5.0
+    # Least time between two status writes of a resource that differ only in live figures and
+    # condition wording (tradefleet_operator.status_pacing); anything else is written at once.
+    status_interval_s: float = 30.0
     deletion_timeout_s: float = 60.0
     # How long a kill switch may stay unconfirmed by the runtime (unreachable, or none running)
     # before the bot's workload is scaled to zero, its flatten not confirmed.
@@ -133,6 +136,7 @@ _SCALAR_KEYS: dict[str, tuple[str, Any]] = {
     "maxConcurrentReconciles": ("max_concurrent_reconciles", _at_least_one),
     "maxConcurrentRollouts": ("max_concurrent_rollouts", _at_least_one),
     "healthPollIntervalSeconds": ("health_poll_interval_s", float),
+    "statusIntervalSeconds": ("status_interval_s", float),
     "deletionTimeoutSeconds": ("deletion_timeout_s", float),
     "killSwitchUnreachableSeconds": ("kill_switch_unreachable_s", float),
     "nodeLostTimeoutSeconds": ("node_lost_timeout_s", float),

@@ -1,0 +1,70 @@
+"""When a pass's new status is written: at once when it says something new, else paced.
+
+Pure. Called by the Kopf wiring (:func:`tradefleet_operator.handlers._write_outcome`) before
+each status write of a TradingBot or SignalSource.
+
+A running bot's live figures (equity, PnL, the last signal, the runtime's heartbeat) and the
+wording of its condition messages change on nearly every look at its runtime, every
+``healthPollIntervalSeconds``. Written each time, 1,000 bots would make the apiserver store and
+fan out 200 status writes a second that tell nobody anything new. So a status whose substance
+is unchanged waits until ``statusIntervalSeconds`` after the previous write of the resource; its
+substance is everything else: the phase, each condition's status and reason, the generation it
+observed, revisions, self-healing and kill-switch state, a position's side, the breaker, and what
+was notified (a fill changes it, so a fill is written at once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+# Status keys that change on every look at a runtime and are written at the paced interval.
+LIVE_KEYS = frozenset(
+    {
+        "equity",
+        "pnl",
+        "pnlPct",
+        "drawdownPct",
+        "lastSignal",
+        "lastHeartbeat",
+        "regime",
+        # A SignalSource's latest readings.
+        "lastPublished",
+        "lastValues",
+    }
+)
+# What of a condition is substance: its message and transition time follow these.
+_CONDITION_SUBSTANCE = ("type", "status", "reason", "observedGeneration")
+
+
+def substance(status: Mapping[str, Any]) -> dict[str, Any]:
+    """``status`` without what is written only at the paced interval."""
+    kept: dict[str, Any] = {k: v for k, v in status.items() if k not in LIVE_KEYS}
+    position = status.get("position")
+    if isinstance(position, Mapping):
+        kept["position"] = position.get("side")
+    conditions = status.get("conditions")
+    if isinstance(conditions, list):
+        kept["conditions"] = [
+            {k: c.get(k) for k in _CONDITION_SUBSTANCE} if isinstance(c, Mapping) else c
+            for c in conditions
+        ]
+    return kept
+
+
+def hold_s(
+    *,
+    stored: Mapping[str, Any],
+    new: Mapping[str, Any],
+    last_written_s: float | None,
+    now_s: float,
+    interval_s: float,
+) -> float:
+    """How long to hold ``new`` back (0: write it now).
+
+    ``last_written_s`` is when this process last wrote the resource's status (a monotonic
+    clock), None when it has not since it started: then nothing is held.
+    """
+    if last_written_s is None or substance(stored) != substance(new):
+        return 0.0
+    return max(0.0, last_written_s + interval_s - now_s)
