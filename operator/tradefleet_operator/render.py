@@ -1,4 +1,4 @@
-"""Desired state of a TradingBot's or SignalSource's children, rendered from its spec.
+"""Desired state of a TradingBot's children, rendered from its spec, and what every child shares.
 
 Pure functions, no I/O: the reconciler (:mod:`tradefleet_operator.reconcile`) calls them and
 applies what differs from the cluster. Everything a bot pod needs that may change the bot's
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tradefleet_operator.settings import OperatorSettings
-from tradefleet_operator.spec import ResourceRequirements, SignalSourceSpec, TradingBotSpec
+from tradefleet_operator.spec import ResourceRequirements, TradingBotSpec
 
 GROUP = "tradefleet.io"
 VERSION = "v1alpha1"
@@ -175,7 +175,7 @@ def render_runtime_config(
     }
 
 
-def _resources(requirements: ResourceRequirements | None) -> dict[str, Any]:
+def container_resources(requirements: ResourceRequirements | None) -> dict[str, Any]:
     rendered: dict[str, Any] = {
         "requests": {"cpu": "100m", "memory": "256Mi"},
         "limits": {"memory": "1Gi"},
@@ -307,26 +307,21 @@ def redis_env(*, owner: Owner, settings: OperatorSettings) -> list[dict[str, Any
     ]
 
 
-def render_bot_children(
+def _bot_pod_template(
     *,
     owner: Owner,
     spec: TradingBotSpec,
     region: str,
     revision: Revision,
-    replicas: int,
     settings: OperatorSettings,
-    image: str | None = None,
-) -> list[dict[str, Any]]:
-    """Every child object of a bot except the control-token Secret (created once, never re-rendered).
-
-    ``replicas`` is 1, or 0 while self-healing holds the bot stopped (pod replacement, degraded).
-    ``image`` is the revision's runtime image; unset, ``spec.image`` or the operator's.
-    """
+    image: str | None,
+) -> dict[str, Any]:
+    """The runtime pod of a bot's Deployment, pinned to ``region``, at ``revision``."""
     labels = bot_labels(bot=owner.name)
     name = child_name(owner=owner.name)
     config_map = child_name(owner=owner.name, suffix="config")
     port = settings.runtime_port
-    pod_template = {
+    return {
         "metadata": {
             "labels": labels,
             "annotations": {
@@ -351,6 +346,30 @@ def render_bot_children(
             ],
         },
     }
+
+
+def render_bot_children(
+    *,
+    owner: Owner,
+    spec: TradingBotSpec,
+    region: str,
+    revision: Revision,
+    replicas: int,
+    settings: OperatorSettings,
+    image: str | None = None,
+) -> list[dict[str, Any]]:
+    """Every child object of a bot except the control-token Secret (created once, never re-rendered).
+
+    ``replicas`` is 1, or 0 while self-healing holds the bot stopped (pod replacement, degraded).
+    ``image`` is the revision's runtime image; unset, ``spec.image`` or the operator's.
+    """
+    labels = bot_labels(bot=owner.name)
+    name = child_name(owner=owner.name)
+    config_map = child_name(owner=owner.name, suffix="config")
+    port = settings.runtime_port
+    pod_template = _bot_pod_template(
+        owner=owner, spec=spec, region=region, revision=revision, settings=settings, image=image
+    )
     return [
         {
             "apiVersion": "v1",
@@ -402,7 +421,7 @@ def render_bot_children(
             "apiVersion": "networking.k8s.io/v1",
             "kind": "NetworkPolicy",
             "metadata": child_metadata(owner=owner, name=name, labels=labels),
-            "spec": _network_policy(
+            "spec": network_policy_spec(
                 selector={LABEL_BOT: owner.name, LABEL_NAME: "tradefleet-bot"},
                 port=port,
                 egress_ports=BOT_EGRESS_PORTS,
@@ -432,7 +451,7 @@ def _runtime_container(
             "periodSeconds": 10,
             "failureThreshold": 3,
         },
-        "resources": _resources(spec.resources),
+        "resources": container_resources(spec.resources),
         "securityContext": container_security(),
         # Why it ended, for the operator's conditions: the runtime writes its fatal
         # error to /dev/termination-log; a crash before that leaves the log's tail.
@@ -444,107 +463,11 @@ def _runtime_container(
     }
 
 
-# Where a source pod finds what its spec references (read by tradefleet_runtime.sources).
-SOURCE_INPUTS_MOUNT = "/etc/tradefleet-inputs"
-ENV_LLM_API_KEY = "TRADEFLEET_LLM_API_KEY"
-ENV_HTTP_HEADERS_DIR = "TRADEFLEET_HTTP_HEADERS_DIR"
-ENV_MACRO_EVENTS_DIR = "TRADEFLEET_MACRO_EVENTS_DIR"
-
-
-def _headers_secret(spec: SignalSourceSpec) -> str | None:
-    """The Secret of request headers of an http or whale source, if it names one."""
-    for block in (spec.http, spec.whale):
-        if block is not None and block.headers_secret_ref is not None:
-            return block.headers_secret_ref.name
-    return None
-
-
-def _source_inputs(
-    spec: SignalSourceSpec,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """(env, volumes, volume mounts) delivering a source's Secret and ConfigMap references: the
-    LLM key as an env var; the header Secret and the events ConfigMap as read-only directories
-    (their files follow edits of the Secret or ConfigMap without a restart)."""
-    env: list[dict[str, Any]] = []
-    volumes: list[dict[str, Any]] = []
-    mounts: list[dict[str, Any]] = []
-    key_ref = spec.sentiment.llm.api_key_secret_ref if spec.sentiment else None
-    if key_ref is not None:
-        env.append(
-            {
-                "name": ENV_LLM_API_KEY,
-                "valueFrom": {"secretKeyRef": {"name": key_ref.name, "key": key_ref.key}},
-            }
-        )
-    directories = (
-        ("http-headers", ENV_HTTP_HEADERS_DIR, "secret", "secretName", _headers_secret(spec)),
-        ("macro-events", ENV_MACRO_EVENTS_DIR, "configMap", "name",
-         spec.macro.events_config_map if spec.macro else None),
-    )  # fmt: skip
-    for volume, variable, kind, key, name in directories:
-        if name is None:
-            continue
-        path = f"{SOURCE_INPUTS_MOUNT}/{volume}"
-        env.append({"name": variable, "value": path})
-        volumes.append({"name": volume, kind: {key: name}})
-        mounts.append({"name": volume, "mountPath": path, "readOnly": True})
-    return env, volumes, mounts
-
-
-def _source_container(
-    *, owner: Owner, spec: SignalSourceSpec, settings: OperatorSettings
-) -> dict[str, Any]:
-    """A SignalSource pod's one container: the runtime's ``signal-source`` command, its probes."""
-    return {
-        "name": "source",
-        "image": spec.image or settings.runtime_image,
-        "command": [*settings.runtime_command, "signal-source"],
-        "env": [
-            {
-                "name": "TRADEFLEET_CONFIG",
-                "value": f"{CONFIG_MOUNT}/{CONFIG_FILE}",
-            },
-            {
-                "name": "TRADEFLEET_LISTEN_HOST",
-                "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}},
-            },
-            *redis_env(owner=owner, settings=settings),
-            *({"name": k, "value": v} for k, v in sorted(settings.runtime_env.items())),
-            *_source_inputs(spec)[0],
-        ],
-        "ports": [
-            {
-                "name": "http",
-                "containerPort": settings.runtime_port,
-                "protocol": "TCP",
-            }
-        ],
-        "readinessProbe": {
-            "httpGet": {"path": "/readyz", "port": "http"},
-            "periodSeconds": 10,
-        },
-        "livenessProbe": {
-            "httpGet": {"path": "/healthz", "port": "http"},
-            "initialDelaySeconds": 10,
-            "periodSeconds": 15,
-        },
-        "resources": _resources(spec.resources),
-        "securityContext": container_security(),
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": [
-            {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True},
-            *_source_inputs(spec)[2],
-        ],
-    }
-
-
-# Egress of a bot: the exchange (HTTPS) and Redis; of a signal source: its feeds (HTTP and
-# HTTPS) and Redis. DNS for both; nothing else.
+# Egress of a bot: the exchange (HTTPS) and Redis, plus DNS; nothing else.
 BOT_EGRESS_PORTS = (443, 6379)
-SOURCE_EGRESS_PORTS = (80, 443, 6379)
 
 
-def _network_policy(
+def network_policy_spec(
     *, selector: Mapping[str, str], port: int, egress_ports: Sequence[int]
 ) -> dict[str, Any]:
     any_namespace: dict[str, Any] = {"namespaceSelector": {}}
@@ -601,99 +524,3 @@ def render_controller_revision(*, owner: Owner, revision: Revision) -> dict[str,
         "data": dict(revision.content),
         "revision": revision.number,
     }
-
-
-def render_source_children(
-    *, owner: Owner, spec: SignalSourceSpec, raw_spec: Mapping[str, Any], settings: OperatorSettings
-) -> list[dict[str, Any]]:
-    """A SignalSource's ConfigMap, Deployment, Service and NetworkPolicy (its feeds over HTTP(S)
-    and Redis only); it publishes to its Redis stream, from a node of the operator's region."""
-    labels = source_labels(source=owner.name)
-    name = child_name(owner=owner.name, suffix="sigsrc")
-    config = {
-        "apiVersion": API_VERSION,
-        "kind": "SignalSourceConfig",
-        "source": {"name": owner.name, "namespace": owner.namespace},
-        "spec": dict(raw_spec),
-        "redis": {
-            "url": settings.redis_url,
-            "stream": signal_stream_key(namespace=owner.namespace, source=owner.name),
-        },
-        "api": {"port": settings.runtime_port},
-    }
-    config_hash = content_hash(config)
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": child_metadata(
-                owner=owner,
-                name=name,
-                labels=labels,
-                annotations={ANNOTATION_CONFIG_HASH: config_hash},
-            ),
-            "data": {CONFIG_FILE: canonical_json(config)},
-        },
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": child_metadata(owner=owner, name=name, labels=labels),
-            "spec": {
-                "replicas": 0 if spec.paused else 1,
-                "strategy": {"type": "Recreate"},
-                "revisionHistoryLimit": 2,
-                "selector": {
-                    "matchLabels": {
-                        LABEL_SOURCE: owner.name,
-                        LABEL_NAME: "tradefleet-signal-source",
-                    }
-                },
-                "template": {
-                    "metadata": {
-                        "labels": labels,
-                        "annotations": {ANNOTATION_CONFIG_HASH: config_hash},
-                    },
-                    "spec": {
-                        "automountServiceAccountToken": False,
-                        # On the nodes of the region whose operator runs it: its image, command
-                        # and Redis URL are that region's.
-                        "affinity": region_affinity(settings.region),
-                        "securityContext": pod_security(),
-                        "containers": [
-                            _source_container(owner=owner, spec=spec, settings=settings)
-                        ],
-                        "volumes": [
-                            {"name": "config", "configMap": {"name": name}},
-                            *_source_inputs(spec)[1],
-                        ],
-                    },
-                },
-            },
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": child_metadata(owner=owner, name=name, labels=labels),
-            "spec": {
-                "selector": {LABEL_SOURCE: owner.name, LABEL_NAME: "tradefleet-signal-source"},
-                "ports": [
-                    {
-                        "name": "http",
-                        "port": settings.runtime_port,
-                        "targetPort": "http",
-                        "protocol": "TCP",
-                    }
-                ],
-            },
-        },
-        {
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "NetworkPolicy",
-            "metadata": child_metadata(owner=owner, name=name, labels=labels),
-            "spec": _network_policy(
-                selector={LABEL_SOURCE: owner.name, LABEL_NAME: "tradefleet-signal-source"},
-                port=settings.runtime_port,
-                egress_ports=SOURCE_EGRESS_PORTS,
-            ),
-        },
-    ]

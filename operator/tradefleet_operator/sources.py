@@ -25,12 +25,8 @@ from tradefleet_operator.healing import pod_view, source_figures
 from tradefleet_operator.kube import KubeApiError, resource_version
 from tradefleet_operator.outcome import Outcome, finish, normal
 from tradefleet_operator.redis_users import RedisUsers, source_user
-from tradefleet_operator.render import (
-    Owner,
-    child_name,
-    render_source_children,
-    signal_stream_key,
-)
+from tradefleet_operator.render import Owner, child_name, signal_stream_key
+from tradefleet_operator.render_source import render_source_children
 from tradefleet_operator.source_status import source_readiness
 from tradefleet_operator.spec import (
     SignalSourcePhase,

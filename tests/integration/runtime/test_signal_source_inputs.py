@@ -20,7 +20,8 @@ import pytest
 import redis.asyncio as aioredis
 from support.feed_server import Route, feed_server
 from tradefleet_devtools.redis_server import RedisAccess
-from tradefleet_operator.render import CONFIG_FILE, Owner, render_source_children
+from tradefleet_operator.render import CONFIG_FILE, Owner
+from tradefleet_operator.render_source import render_source_children
 from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.spec import parse_signal_source_spec
 from tradefleet_runtime.config import parse_source_config

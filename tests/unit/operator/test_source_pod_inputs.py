@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tradefleet_operator.render import Owner, render_source_children
+from tradefleet_operator.render import Owner
+from tradefleet_operator.render_source import render_source_children
 from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.spec import parse_signal_source_spec
 
