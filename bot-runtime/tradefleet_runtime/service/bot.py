@@ -99,6 +99,16 @@ SIGNAL_HISTORY_EVERY_S = 10.0
 EQUITY_HISTORY_EVERY_S = 10.0
 
 
+def _bot_metrics(config: RuntimeConfig) -> BotMetrics:
+    """The bot's Prometheus metrics, labelled with what it trades."""
+    return BotMetrics(
+        bot=config.bot_name,
+        namespace=config.namespace,
+        exchange=config.exchange.exchange,
+        symbol=config.exchange.symbol,
+    )
+
+
 class BotService:
     """One bot runtime: wires its parts, runs its loops and answers its API."""
 
@@ -111,12 +121,7 @@ class BotService:
     ) -> None:
         self.config = config
         self._environ = environ
-        self.metrics = BotMetrics(
-            bot=config.bot_name,
-            namespace=config.namespace,
-            exchange=config.exchange.exchange,
-            symbol=config.exchange.symbol,
-        )
+        self.metrics = _bot_metrics(config)
         self.healing = HealingLog(
             on_record=lambda error_class: self.metrics.healing(error_class.value)
         )
