@@ -64,6 +64,8 @@ _BAD_WHEN_TRUE = frozenset(
     {ConditionType.DEGRADED, ConditionType.CIRCUIT_BREAKER_OPEN, ConditionType.ROLLED_BACK}
 )
 _QUIET_WHEN_FALSE = _BAD_WHEN_TRUE | {ConditionType.PAUSED}
+# In sync from the start, or a new bot's first rollout: what the user just asked for.
+_QUIET_WHEN_FIRST_TRUE = frozenset({ConditionType.RECONCILED, ConditionType.PROGRESSING})
 
 
 def transition_events(
@@ -73,8 +75,9 @@ def transition_events(
 
     Warnings are the transitions a user must look at: a bad condition turning True, or a good one
     turning False while nothing is rolling out. A condition that first appears in its expected
-    state (in sync; no breaker open, not degraded, not rolled back, not paused) is no news, nor is
-    a not-yet-ready bot during a rollout, whose Progressing event already says so.
+    state (in sync; no breaker open, not degraded, not rolled back, not paused; a new bot rolling
+    out its first revision) is no news, nor is a not-yet-ready bot during a rollout, whose
+    Progressing event already says so.
     """
     before = {c.get("type"): (c.get("status"), c.get("reason")) for c in previous or []}
     now = {c["type"]: c["status"] for c in merged}
@@ -86,7 +89,7 @@ def transition_events(
         is_true = c["status"] == "True"
         if c["type"] not in before and (
             (not is_true and c["type"] in _QUIET_WHEN_FALSE)
-            or (is_true and c["type"] == ConditionType.RECONCILED)
+            or (is_true and c["type"] in _QUIET_WHEN_FIRST_TRUE)
         ):
             continue
         if c["type"] == ConditionType.READY and not is_true and rolling_out:

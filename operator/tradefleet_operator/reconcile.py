@@ -388,7 +388,9 @@ class Reconciler:
             current=revision.number,
             keep=bot.previous.get("lastGoodRevision"),
         )
-        if plan.revision.is_new:
+        if plan.revision.is_new and revision.number > 1:
+            # A new bot's first revision is no decision of the operator's: the user created
+            # the bot, and its status says which revision runs.
             events.append(
                 normal(
                     Reason.REVISION_CREATED,

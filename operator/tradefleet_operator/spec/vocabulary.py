@@ -509,7 +509,12 @@ REASONS: tuple[ReasonDoc, ...] = (
         "the apiserver refused one of the bot's children (the message quotes it: a quota, an admission webhook, RBAC); retried with backoff",
         "fix what the message names",
     ),
-    _doc(_R.REVISION_CREATED, (EVENT,), "a new revision rolls out", _NOTHING),
+    _doc(
+        _R.REVISION_CREATED,
+        (EVENT,),
+        "a new revision (2 and later: a spec change, an adopted optimisation, a new runtime image) rolls out; a new bot's first one records no event",
+        _NOTHING,
+    ),
     _doc(
         _R.OPTIMIZATION_FAILED,
         (EVENT,),

@@ -210,3 +210,22 @@ def test_max_concurrent_rollouts_is_an_operator_setting(tmp_path: Any) -> None:
     path.write_text("region: r\nmaxConcurrentRollouts: 0\n")
     with pytest.raises(SettingsError, match="maxConcurrentRollouts"):
         load_settings(path=path)
+
+
+async def test_a_new_bot_records_no_event_until_its_runtime_is_ready() -> None:
+    """A burst of 1,000 new bots is 1,000 events fewer: creating a bot and rolling out its first
+    revision is what the user asked for; its becoming ready is news."""
+    bot = Bot("fresh")
+    kube = FakeKube()
+    reconciler = Reconciler(kube=kube, settings=OLD)  # type: ignore[arg-type]
+    first = await bot.run(reconciler, kube)
+    assert first.status["currentRevision"] == 1
+    assert first.events == []
+    again = await bot.run(reconciler, kube)
+    assert again.events == []
+    bot.rolled_out()
+    ready = await bot.run(reconciler, kube)
+    assert {(e.type, e.reason) for e in ready.events} == {
+        ("Normal", "RuntimeAvailable"),
+        ("Normal", "RolloutComplete"),
+    }
