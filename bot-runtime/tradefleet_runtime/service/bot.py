@@ -66,7 +66,7 @@ from tradefleet_runtime.service.control import Control
 from tradefleet_runtime.service.error_policy import ErrorPolicy
 from tradefleet_runtime.service.events import EventHub
 from tradefleet_runtime.service.exchange_link import ExchangeLink
-from tradefleet_runtime.service.fencing import RENEW_EVERY_S, LeaseKeeper
+from tradefleet_runtime.service.fencing import LeaseKeeper
 from tradefleet_runtime.service.fusion_learning import live_fusion_weights
 from tradefleet_runtime.service.healing import (
     HealingAction,
@@ -647,7 +647,7 @@ class BotService:
 
     async def lease_loop(self) -> None:
         while not self.stop_event.is_set():
-            await self._sleep(RENEW_EVERY_S)
+            await self._sleep(self.lease.next_renewal_s)
             if not self.stop_event.is_set():
                 await self.lease.renew()
 

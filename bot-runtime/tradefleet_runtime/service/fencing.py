@@ -22,6 +22,9 @@ from tradefleet_runtime.service.supervisor import FatalError
 LOG = logging.getLogger("tradefleet_runtime.bot")
 LEASE_TTL_S = 10.0
 RENEW_EVERY_S = 2.0
+# After a renewal that could not reach Redis: soon after Redis is back the lease is confirmed
+# again, and a runtime whose sending stopped may protect its position (within 2 s).
+RENEW_RETRY_S = 0.5
 # Sending stops this long before the lease could expire in Redis: the margin covers a renewal
 # reply in flight and the time between the check and the order reaching the exchange.
 SEND_MARGIN_S = 3.0
@@ -49,7 +52,13 @@ class LeaseKeeper:
         self._on_wait = on_wait
         self._ttl_ms = int(ttl_s * 1000)
         self._confirmed_at = 0.0
+        self._renewal_failed = False
         self.lost: str | None = None
+
+    @property
+    def next_renewal_s(self) -> float:
+        """How long until the next renewal: sooner while the last one could not reach Redis."""
+        return RENEW_RETRY_S if self._renewal_failed else RENEW_EVERY_S
 
     async def acquire(self, *, stop: asyncio.Event) -> int | None:
         """The fencing token once acquired; None if the process stops first."""
@@ -101,8 +110,16 @@ class LeaseKeeper:
                 holder=self.holder, token=self.token, ttl_ms=self._ttl_ms
             )
         except LeaseError as error:
-            LOG.warning("%s (sending stops %.0fs after the last renewal)", error, SEND_MARGIN_S)
+            if not self._renewal_failed:
+                LOG.warning(
+                    "%s (sending stops %.0fs before the lease could expire; retrying every %.1fs)",
+                    error,
+                    SEND_MARGIN_S,
+                    RENEW_RETRY_S,
+                )
+            self._renewal_failed = True
             return
+        self._renewal_failed = False
         if held is RenewOutcome.TAKEN_OVER:
             self.lost = (
                 f"lease lost: another runtime of this bot took over (this runtime held fencing "

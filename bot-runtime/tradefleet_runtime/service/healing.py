@@ -13,7 +13,8 @@ Policy per error class (what the service does; see ``docs/runtime-api.md``):
   ``RESET_AFTER_FAILURES`` consecutive failures the venue's connection is rebuilt.
 * ``rate_limited``: back off and double the polling interval (up to 8×), restored after a
   quiet minute.
-* ``redis``: no order is sent without its intent in Redis; reconnect with exponential backoff.
+* ``redis``: no order is sent without its intent in Redis; reconnect with exponential backoff,
+  to once a second.
   A stored paper account that cannot be continued halts and asks for a human.
 * ``insufficient_funds``: pause (no new positions) until ``POST /control/resume``.
 * ``authentication``: halt and ask for a human; retrying cannot help.

@@ -1,8 +1,8 @@
 """The bot's Redis state as the rest of the runtime uses it: retried calls and the bot's flags.
 
 :class:`GuardedStore` runs a :class:`~tradefleet_runtime.persistence.store.StateStore`
-operation with exponential backoff until it succeeds (or the process stops), reports each
-outage and recovery to the healing log and keeps ``healthy`` for the status. :class:`FlagKeeper`
+operation with exponential backoff (to once a second) until it succeeds (or the process stops),
+reports each outage and recovery to the healing log and keeps ``healthy`` for the status. :class:`FlagKeeper`
 holds the flags (the user's pause and kill switch, the runtime's own pause and halt) and saves
 every change before returning. Both are built by
 :class:`~tradefleet_runtime.service.bot.BotService` and shared by its parts.
@@ -26,7 +26,9 @@ from tradefleet_runtime.service.healing import HealingAction, HealingCause, Heal
 from tradefleet_runtime.service.metrics import BotMetrics
 
 T = TypeVar("T")
-REDIS_BACKOFF_MAX_S = 10.0
+# Retries of a call during a Redis outage back off to once a second, no further: an order's
+# intent waits in such a call, and the bot must act within a second of Redis being back.
+REDIS_BACKOFF_MAX_S = 1.0
 
 
 class GuardedStore:
