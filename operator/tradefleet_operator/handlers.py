@@ -428,6 +428,9 @@ async def _pass(
         )
     notifier = state.notifier if kind == "TradingBot" else None
     prepared = notifier.prepare(body=current, outcome=outcome) if notifier else None
+    # Freed before the status write, which may wait its turn for a connection: in a burst, a
+    # thousand passes waiting to write would otherwise each hold their decoded children.
+    del children
     slot.release()
     written = await _write_outcome(state=state, body=body, kind=kind, outcome=outcome)
     if notifier is not None and prepared is not None and not written.held_s:
