@@ -2,10 +2,11 @@
 
 Prints the wall time until every bot is reconciled (children created, ``Reconciled=True`` at its
 generation), the operator's peak RSS, and apply → pod-scheduled latency (p50, p95), each next to
-its target, with the CPU each process spent and what the apiserver served. ``--baseline`` also
-runs the control plane alone on a fresh cluster — the same children, rendered by the operator's
-code but created directly by the client — and prints the two side by side: the floor any
-operator could reach on this machine. Run:
+its target, with the CPU each process spent, what the apiserver served and the writes per bot by
+kind. ``--baseline`` also runs the control plane alone on a fresh cluster — the same children,
+rendered by the operator's code but created directly by the client — and prints the two side by
+side with the three ratios that measure the operator's overhead (wall time, apply -> scheduled
+p50, apiserver CPU): the floor any operator could reach on this machine. Run:
 ``python tests/benchmarks/bench_operator_scale.py [--bots 1000] [--baseline]``.
 """
 
@@ -47,6 +48,11 @@ from tradefleet_operator.settings import OperatorSettings, load_settings
 from tradefleet_operator.spec.parsing import parse_trading_bot_spec
 
 NAMESPACE = "bench"
+# Verbs the apiserver counts as writes (its apiserver_request_total labels).
+WRITE_VERBS = ("POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION")
+# The operator's overhead over the control plane alone: (ratio, target), asked of one run.
+RATIO_TARGETS = {"wall": 1.10, "scheduled_p50": 1.5, "apiserver_cpu": 1.3}
+RSS_TARGET_MB = 200.0
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -134,6 +140,7 @@ class RunFigures:
     settled_s: float
     settled: int
     reconciled_p50_s: float | None
+    created_p50_s: float | None
     scheduled_p50_s: float | None
     scheduled_p95_s: float | None
     scheduled: int
@@ -155,12 +162,24 @@ def _reconciled(bot: Mapping[str, Any]) -> bool:
 def _watch(
     list_call: Callable[..., Any], *args: Any, seen: Callable[[Any], None], stop: threading.Event
 ) -> None:
-    """Hand every object the watch delivers to ``seen`` until ``stop`` is set."""
+    """Hand every object the watch delivers to ``seen`` until ``stop`` is set.
+
+    Each reconnection resumes from the last resourceVersion seen: a watch started afresh makes
+    the apiserver send every object again, which at 1,000 bots with their statuses would load
+    the apiserver this benchmark measures (and more so with the operator, whose bots have one).
+    """
+    stream = watch.Watch()
     while not stop.is_set():
-        for event in watch.Watch().stream(list_call, *args, timeout_seconds=5):
-            seen(event["object"])
-            if stop.is_set():
-                return
+        since = {"resource_version": stream.resource_version} if stream.resource_version else {}
+        try:
+            for event in stream.stream(list_call, *args, timeout_seconds=5, **since):
+                seen(event["object"])
+                if stop.is_set():
+                    return
+        except client.ApiException as gone:
+            if gone.status != 410:
+                raise
+            stream = watch.Watch()  # too old to resume: start afresh
 
 
 def _bot_manifest(name: str) -> dict[str, Any]:
@@ -220,12 +239,15 @@ def run(*, bots: int, direct: bool) -> RunFigures:
             settings = load_settings(path=None, region="ap-northeast-1")
 
             applied_at: dict[str, float] = {}
+            created_at: dict[str, float] = {}
             scheduled_at: dict[str, float] = {}
             reconciled_at: dict[str, float] = {}
             stop = threading.Event()
 
             def pod_seen(pod: Any) -> None:
                 bot = (pod.metadata.labels or {}).get("tradefleet.io/bot")
+                if bot and bot not in created_at:
+                    created_at[bot] = time.monotonic()
                 if bot and pod.spec.node_name and bot not in scheduled_at:
                     scheduled_at[bot] = time.monotonic()
 
@@ -287,11 +309,13 @@ def run(*, bots: int, direct: bool) -> RunFigures:
                 scheduled_at[b] - applied_at[b] for b in scheduled_at if b in applied_at
             )
             to_reconciled = [reconciled_at[b] - applied_at[b] for b in reconciled_at]
+            to_created = [created_at[b] - applied_at[b] for b in created_at if b in applied_at]
             return RunFigures(
                 applied_s=applied,
                 settled_s=settled,
                 settled=done,
                 reconciled_p50_s=statistics.median(to_reconciled) if to_reconciled else None,
+                created_p50_s=statistics.median(to_created) if to_created else None,
                 scheduled_p50_s=statistics.median(latencies) if latencies else None,
                 scheduled_p95_s=latencies[int(0.95 * (len(latencies) - 1))] if latencies else None,
                 scheduled=len(latencies),
@@ -313,22 +337,19 @@ def run(*, bots: int, direct: bool) -> RunFigures:
             plane.stop()
 
 
-def report(*, title: str, bots: int, figures: RunFigures, targets: bool) -> None:
-    def verdict(ok: bool) -> str:
-        return ("MET" if ok else "MISSED") if targets else ""
-
+def report(*, title: str, bots: int, figures: RunFigures) -> None:
     print(f"== {title}")
     print(f"bots applied: {bots} in {figures.applied_s:.1f}s (8 client threads)")
-    what = "reconciled (Reconciled=True at generation)" if targets else "pods scheduled"
+    what = "pods scheduled" if figures.operator_rss_mb is None else "reconciled (Reconciled=True)"
     print(
-        f"{what}: {figures.settled}/{bots} in {figures.settled_s:.1f}s wall"
-        + (" (target <= 60 s) " if targets else " ")
-        + verdict(figures.settled == bots and figures.settled_s <= 60)
+        f"{what}: {figures.settled}/{bots} in {figures.settled_s:.1f}s wall "
+        + ("ALL" if figures.settled == bots else "INCOMPLETE")
     )
     if figures.operator_rss_mb is not None:
         print(
-            f"operator peak RSS: {figures.operator_rss_mb:.0f} MB (target <= 250 MB) "
-            + verdict(figures.operator_rss_mb <= 250)
+            f"operator peak RSS: {figures.operator_rss_mb:.0f} MB "
+            f"(target <= {RSS_TARGET_MB:.0f} MB) "
+            + ("MET" if figures.operator_rss_mb <= RSS_TARGET_MB else "MISSED")
         )
     if figures.reconciled_p50_s is not None:
         print(f"apply -> Reconciled=True: p50 {figures.reconciled_p50_s:.2f}s")
@@ -338,12 +359,12 @@ def report(*, title: str, bots: int, figures: RunFigures, targets: bool) -> None
             f"reconcile passes: {passes:.0f} ({passes / bots:.1f} per bot), "
             f"{1000 * seconds / max(passes, 1):.1f} ms each on average"
         )
+    if figures.created_p50_s is not None:
+        print(f"apply -> pod created: p50 {figures.created_p50_s:.2f}s")
     if figures.scheduled_p50_s is not None:
         print(
             f"apply -> pod scheduled: p50 {figures.scheduled_p50_s:.2f}s, "
             f"p95 {figures.scheduled_p95_s:.2f}s over {figures.scheduled} pods"
-            + (" (target p50 <= 1 s) " if targets else " ")
-            + verdict(figures.scheduled_p50_s <= 1)
         )
     print(
         "CPU seconds while applying and settling: "
@@ -351,14 +372,52 @@ def report(*, title: str, bots: int, figures: RunFigures, targets: bool) -> None
     )
     print(
         f"apiserver requests: {sum(figures.requests.values())} in all; most frequent: "
-        + ", ".join(f"{what} {n}" for what, n in figures.requests.most_common(12))
+        + ", ".join(f"{what} {n}" for what, n in figures.requests.most_common(40))
     )
     print(
         f"events: {sum(figures.events.values())}; by source and reason: "
         + ", ".join(f"{what} {n}" for what, n in figures.events.most_common(8))
     )
+    writes = _writes_per_bot(requests=figures.requests, bots=bots)
+    print(
+        f"writes per bot: {sum(writes.values()):.2f} in all; "
+        + ", ".join(f"{what} {n:.2f}" for what, n in writes.items())
+    )
     if figures.operator_log_clean is not None:
         print(f"operator log: {'clean' if figures.operator_log_clean else 'HAS TRACEBACKS'}")
+
+
+def _writes_per_bot(*, requests: Counter[str], bots: int) -> dict[str, float]:
+    """Write requests per bot by verb and resource, most frequent first."""
+    writes = Counter(
+        {what: n for what, n in requests.items() if what.partition(" ")[0] in WRITE_VERBS}
+    )
+    return {what: n / bots for what, n in writes.most_common() if n}
+
+
+def side_by_side(*, operator: RunFigures, direct: RunFigures) -> None:
+    """The three overhead ratios of one run, each next to its target."""
+    ratios = {
+        "wall": (operator.settled_s, direct.settled_s, "apply -> all settled"),
+        "scheduled_p50": (
+            operator.scheduled_p50_s or float("nan"),
+            direct.scheduled_p50_s or float("nan"),
+            "apply -> pod scheduled p50",
+        ),
+        "apiserver_cpu": (
+            operator.cpu_s["kube-apiserver"],
+            direct.cpu_s["kube-apiserver"],
+            "kube-apiserver CPU",
+        ),
+    }
+    print("== side by side (with the operator vs the control plane alone)")
+    for key, (with_op, alone, what) in ratios.items():
+        ratio = with_op / alone if alone else float("nan")
+        target = RATIO_TARGETS[key]
+        print(
+            f"{what}: {with_op:.1f}s vs {alone:.1f}s, ratio {ratio:.2f} "
+            f"(target <= {target:.2f}) {'MET' if ratio <= target else 'MISSED'}"
+        )
 
 
 def main() -> None:
@@ -371,21 +430,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     with_operator = run(bots=args.bots, direct=False)
-    report(title="with the operator", bots=args.bots, figures=with_operator, targets=True)
+    report(title="with the operator", bots=args.bots, figures=with_operator)
     if args.baseline:
         direct = run(bots=args.bots, direct=True)
         report(
             title="control plane alone (children applied directly by the client)",
             bots=args.bots,
             figures=direct,
-            targets=False,
         )
-        print(
-            f"side by side: apply -> all settled {with_operator.settled_s:.1f}s vs "
-            f"{direct.settled_s:.1f}s (ratio {with_operator.settled_s / direct.settled_s:.2f}); "
-            f"apiserver CPU {with_operator.cpu_s['kube-apiserver']:.1f}s vs "
-            f"{direct.cpu_s['kube-apiserver']:.1f}s"
-        )
+        side_by_side(operator=with_operator, direct=direct)
 
 
 if __name__ == "__main__":
