@@ -241,6 +241,25 @@ def child_metadata(
     return meta
 
 
+def config_map_of(
+    *,
+    owner: Owner,
+    name: str,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    config: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The ConfigMap holding a child's rendered config as ``config.json`` (canonical JSON)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": child_metadata(
+            owner=owner, name=name, labels=dict(labels), annotations=dict(annotations)
+        ),
+        "data": {CONFIG_FILE: canonical_json(config)},
+    }
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Revision:
     """One revision's content (rendered runtime config + the spec its workload comes from) and number."""
@@ -377,20 +396,16 @@ def render_bot_children(
             "metadata": child_metadata(owner=owner, name=name, labels=labels),
             "automountServiceAccountToken": False,
         },
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": child_metadata(
-                owner=owner,
-                name=config_map,
-                labels=labels,
-                annotations={
-                    ANNOTATION_REVISION: str(revision.number),
-                    ANNOTATION_CONFIG_HASH: revision.config_hash,
-                },
-            ),
-            "data": {CONFIG_FILE: canonical_json(revision.config)},
-        },
+        config_map_of(
+            owner=owner,
+            name=config_map,
+            labels=labels,
+            annotations={
+                ANNOTATION_REVISION: str(revision.number),
+                ANNOTATION_CONFIG_HASH: revision.config_hash,
+            },
+            config=revision.config,
+        ),
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",

@@ -18,9 +18,9 @@ from tradefleet_operator.render import (
     LABEL_NAME,
     LABEL_SOURCE,
     Owner,
-    canonical_json,
     child_metadata,
     child_name,
+    config_map_of,
     container_resources,
     container_security,
     content_hash,
@@ -151,17 +151,13 @@ def render_source_children(
     }
     config_hash = content_hash(config)
     return [
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": child_metadata(
-                owner=owner,
-                name=name,
-                labels=labels,
-                annotations={ANNOTATION_CONFIG_HASH: config_hash},
-            ),
-            "data": {CONFIG_FILE: canonical_json(config)},
-        },
+        config_map_of(
+            owner=owner,
+            name=name,
+            labels=labels,
+            annotations={ANNOTATION_CONFIG_HASH: config_hash},
+            config=config,
+        ),
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
