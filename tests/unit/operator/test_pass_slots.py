@@ -91,4 +91,3 @@ async def test_a_pass_that_gave_its_slot_back_early_frees_one_slot_not_two() -> 
     assert not third.done(), "a slot was given back twice: two passes ran in a one-slot pool"
     next_bot.release()
     await asyncio.wait_for(third, timeout=1)
-
