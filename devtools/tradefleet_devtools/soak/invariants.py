@@ -508,7 +508,9 @@ def _sent_at(
     plus the clock correction the runtime that logged its first intent signed with, the last
     one it logged before the exchange received the request (the order's own first attempt
     may have been refused for its timestamp, and the retry signed with the new correction;
-    runtime and exchange share this machine's clock)."""
+    runtime and exchange share this machine's clock). Never after the exchange received it: a
+    runtime that rebuilt its exchange connection signs with its own clock again without saying
+    so, and the correction it logged last no longer applies."""
     received = int(order["received_ms"])
     stamped = order.get("request_timestamp_ms")
     if not stamped:
@@ -516,7 +518,7 @@ def _sent_at(
     first = min(intents, key=lambda i: i.at_ms, default=None)
     runtime = by_name.get(first.incarnation) if first is not None else None
     correction = runtime.clock_difference_at(received) if runtime else 0
-    return int(stamped) + correction
+    return min(received, int(stamped) + correction)
 
 
 def _attempts_outside_tenure(

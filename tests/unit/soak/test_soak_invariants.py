@@ -454,6 +454,42 @@ def test_a_request_signed_with_the_exchanges_clock_is_judged_on_the_runtimes_clo
     assert check_no_order_from_fenced_runtime(resynced) == []
 
 
+def test_an_order_is_never_judged_sent_after_the_exchange_received_it() -> None:
+    # Chaos-soak trial 199 (seed 11199): the runtime measured a 2.456 s clock difference, then
+    # rebuilt its exchange connection and signed with its own clock again. Its last order was
+    # received 0.16 s before it was killed; its timestamp plus the stale correction put the send
+    # 2.3 s after the kill, though nothing can be sent after the exchange received it.
+    killed_at = T0 + 9_000
+    received = killed_at - 160
+    last = order(EXIT, side="SELL", at=received, order_id=2, reduce_only=True) | {
+        "request_timestamp_ms": received - 1
+    }
+    primary = runtime(
+        "primary-0",
+        acquired=T0 + 100,
+        intents=[
+            (T0 + 900, "entry", ENTRY),
+            (T0 + 1_300, "sl", STOP),
+            (received - 50, "exit", EXIT),
+        ],
+        ended=killed_at,
+    )
+    clock_line = log_line(
+        T0 + 500,
+        message="binanceusdm:testnet refused a request's timestamp: its clock is 2456 ms behind "
+        "ours; signing with its time from now on",
+    )
+    trial = healthy_trial()
+    killed = replace(
+        with_ledger(trial, orders=[*trial.ledger["orders"], last]),
+        incarnations=(
+            replace(primary, log=(primary.log[0], clock_line, *primary.log[1:])),
+            runtime("second-1", acquired=killed_at + 2_000, intents=[]),
+        ),
+    )
+    assert check_no_order_from_fenced_runtime(killed) == []
+
+
 def test_an_order_no_runtime_logged_an_intent_for_is_not_allowed() -> None:
     trial = healthy_trial()
     stray = with_ledger(
