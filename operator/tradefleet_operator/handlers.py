@@ -45,7 +45,7 @@ from tradefleet_operator.render import (
     child_name,
 )
 from tradefleet_operator.settings import OperatorSettings
-from tradefleet_operator.slots import HeldSlot, PassSlots
+from tradefleet_operator.slots import PassSlots
 from tradefleet_operator.spec.vocabulary import Reason
 from tradefleet_operator.status_pacing import hold_s
 from tradefleet_operator.succession import runtime_pods
@@ -385,18 +385,9 @@ async def _write_outcome(
 
 
 async def _pass(
-    *,
-    state: OperatorState,
-    body: kopf.Body,
-    kind: str,
-    key: OwnerKey,
-    indexes: Mapping[str, Any],
-    slot: HeldSlot,
+    *, state: OperatorState, body: kopf.Body, kind: str, key: OwnerKey, indexes: Mapping[str, Any]
 ) -> float | None:
     """One reconcile pass; return how soon its outcome asks to be looked at again, if sooner.
-
-    The pass holds ``slot`` while it decides and writes the children, and gives it back before
-    the status write: in a burst of new bots, the next bot's children go first.
 
     A function of its own so that what a pass decodes (its children) is freed when it returns:
     a thousand idle loops each holding their last pass's children would hold tens of MB.
@@ -417,7 +408,6 @@ async def _pass(
                 body=current, children=children, sources=sources
             )
         except PassFailedError as failed:
-            slot.release()
             await _write_outcome(state=state, body=body, kind=kind, outcome=failed.outcome)
             raise failed.error from failed
     else:
@@ -428,10 +418,9 @@ async def _pass(
         )
     notifier = state.notifier if kind == "TradingBot" else None
     prepared = notifier.prepare(body=current, outcome=outcome) if notifier else None
-    # Freed before the status write, which may wait its turn for a connection: in a burst, a
-    # thousand passes waiting to write would otherwise each hold their decoded children.
+    # Freed before the status write: a pass waiting for a connection to write its status
+    # need not hold its decoded children meanwhile.
     del children
-    slot.release()
     written = await _write_outcome(state=state, body=body, kind=kind, outcome=outcome)
     if notifier is not None and prepared is not None and not written.held_s:
         # Only once what they are transitions of is stored: never sent twice.
@@ -459,13 +448,10 @@ async def _loop(
     while True:
         trigger.clear()
         assert state.slots is not None
-        slot = HeldSlot(state.slots)
-        await slot.acquire(urgent=_unreconciled(state=state, body=body))
+        await state.slots.acquire(urgent=_unreconciled(state=state, body=body))
         started = time.monotonic()
         try:
-            poll_again_s = await _pass(
-                state=state, body=body, kind=kind, key=key, indexes=indexes, slot=slot
-            )
+            poll_again_s = await _pass(state=state, body=body, kind=kind, key=key, indexes=indexes)
             state.metrics.observe_pass(kind=kind, ok=True, seconds=time.monotonic() - started)
             failures = 0
             timeout = state.settings.reconcile_interval_s
@@ -492,7 +478,7 @@ async def _loop(
                 "reconcile of %s %s/%s crashed; retrying in %.1fs", kind, key[0], key[2], timeout
             )
         finally:
-            slot.release()
+            state.slots.release()
         try:
             await asyncio.wait_for(trigger.wait(), timeout=timeout)
         except TimeoutError:

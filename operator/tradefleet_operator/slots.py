@@ -4,8 +4,6 @@ Used by :mod:`tradefleet_operator.handlers`: every pass holds a slot while it ru
 act on a spec not yet reconciled (a new bot, an edited one) are urgent and go before routine ones
 (a child's status changed, a health poll): in a burst of new bots, each bot's first pass, the one
 that creates its workload, would otherwise queue behind refreshes of the bots already running.
-A pass gives its slot back once its children are written (:class:`HeldSlot`): its status write
-can wait, the next bot's children should not.
 """
 
 from __future__ import annotations
@@ -53,20 +51,3 @@ class PassSlots:
                     granted.set_result(None)
                     return
         self._free += 1
-
-
-class HeldSlot:
-    """One pass's slot, given back once however many times :meth:`release` is called."""
-
-    def __init__(self, slots: PassSlots) -> None:
-        self._slots = slots
-        self._held = False
-
-    async def acquire(self, *, urgent: bool) -> None:
-        await self._slots.acquire(urgent=urgent)
-        self._held = True
-
-    def release(self) -> None:
-        if self._held:
-            self._held = False
-            self._slots.release()
