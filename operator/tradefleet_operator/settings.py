@@ -63,8 +63,8 @@ class OperatorSettings:
     # back.
     max_concurrent_rollouts: int = 10
     health_poll_interval_s: float = 5.0
-    # Least time between two status writes of a resource that differ only in live figures and
-    # condition wording (tradefleet_operator.status_pacing); anything else is written at once.
+    # Least time between two status writes of a resource that differ only in live figures
+    # (tradefleet_operator.status_pacing); anything else is written at once.
     status_interval_s: float = 30.0
     deletion_timeout_s: float = 60.0
     # How long a kill switch may stay unconfirmed by the runtime (unreachable, or none running)

@@ -3,14 +3,14 @@
 Pure. Called by the Kopf wiring (:func:`tradefleet_operator.handlers._write_outcome`) before
 each status write of a TradingBot or SignalSource.
 
-A running bot's live figures (equity, PnL, the last signal, the runtime's heartbeat) and the
-wording of its condition messages change on nearly every look at its runtime, every
-``healthPollIntervalSeconds``. Written each time, 1,000 bots would make the apiserver store and
-fan out 200 status writes a second that tell nobody anything new. So a status whose substance
-is unchanged waits until ``statusIntervalSeconds`` after the previous write of the resource; its
-substance is everything else: the phase, each condition's status and reason, the generation it
-observed, revisions, self-healing and kill-switch state, a position's side, the breaker, and what
-was notified (a fill changes it, so a fill is written at once).
+A running bot's live figures (equity, PnL, the last signal, the runtime's heartbeat) change on
+nearly every look at its runtime, every ``healthPollIntervalSeconds``. Written each time, 1,000
+bots would make the apiserver store and fan out 200 status writes a second that tell nobody
+anything new. So a status whose substance is unchanged waits until ``statusIntervalSeconds``
+after the previous write of the resource; its substance is everything else: the phase, every
+condition (a message may say what to do, e.g. how to mark a credentials Secret), the generation
+it observed, revisions, self-healing and kill-switch state, a position's side, the breaker, and
+what was notified (a fill changes it, so a fill is written at once).
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ LIVE_KEYS = frozenset(
         "lastValues",
     }
 )
-# What of a condition is substance: its message and transition time follow these.
-_CONDITION_SUBSTANCE = ("type", "status", "reason", "observedGeneration")
 
 
 def substance(status: Mapping[str, Any]) -> dict[str, Any]:
@@ -43,12 +41,6 @@ def substance(status: Mapping[str, Any]) -> dict[str, Any]:
     position = status.get("position")
     if isinstance(position, Mapping):
         kept["position"] = position.get("side")
-    conditions = status.get("conditions")
-    if isinstance(conditions, list):
-        kept["conditions"] = [
-            {k: c.get(k) for k in _CONDITION_SUBSTANCE} if isinstance(c, Mapping) else c
-            for c in conditions
-        ]
     return kept
 
 
