@@ -430,10 +430,11 @@ async def _pass(
     if outcome.rolled_back:
         state.metrics.rollbacks.labels(namespace=key[0], bot=key[2]).inc()
     if kind == "TradingBot":
-        # The stored status, not an equal copy of it: one per bot is enough to hold. The
-        # metrics show live figures as they are, not paced.
-        shown = outcome.status if written.held_s else written.status
-        state.metrics.fleet.bots[uid] = BotRecord(namespace=key[0], name=key[2], status=shown)
+        # The stored status, not an equal copy of it: one per bot is enough to hold. A held
+        # status differs only in live figures, which the metrics do not read.
+        state.metrics.fleet.bots[uid] = BotRecord(
+            namespace=key[0], name=key[2], status=written.status
+        )
     if written.held_s:
         # The held status is written once its time comes (or sooner, should it change).
         return min(written.held_s, outcome.poll_again_s or written.held_s)
