@@ -22,7 +22,7 @@ from tradefleet_devtools.controlplane import ControlPlaneError
 from tradefleet_devtools.crds import REPO
 from tradefleet_devtools.realnode import clear_leftovers, node_kind
 from tradefleet_devtools.redis_server import RedisServerError
-from tradefleet_devtools.stack import LocalStack, StackError
+from tradefleet_devtools.stack import DEMO_MARKET, LocalStack, StackError
 
 log = logging.getLogger("tradefleet.devcluster")
 DEMO_MANIFESTS = REPO / "manifests" / "demo"
@@ -82,8 +82,7 @@ def up(*, workdir: Path) -> int:
     clear_leftovers(workdir=workdir)
     if workdir.exists():
         shutil.rmtree(workdir)
-    # A day of 1m candles on the exchange: the bots' regime models fit as soon as they start.
-    stack = LocalStack(workdir=workdir, history_hours=24.0, node_kind=node_kind())
+    stack = LocalStack(workdir=workdir, market=DEMO_MARKET, node_kind=node_kind())
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -59,6 +59,35 @@ CYCLE_SYMBOL = "LINK/USDT:USDT"
 EXCHANGE_SYMBOLS = f"BTC/USDT:USDT,ETH/USDT:USDT,SOL/USDT:USDT,{CYCLE_SYMBOL}"
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MarketShape:
+    """How the local exchange's regime-switching market runs (one price step a second).
+
+    ``history_hours`` of prices exist before the exchange starts: the klines a starting bot warms
+    its models up on. ``bar_seconds`` is the time one generated bar spans: one step makes every
+    second a bar (fast moves, regimes a few minutes long: tests see trades at once); 60 makes
+    1m candles show the generated bars. ``regime_bars`` set, the regimes follow each other in
+    turn, each that many bars on average, so the history a bot fits its regime model on holds
+    every regime; unset, they switch at random (200 bars on average).
+    """
+
+    history_hours: float = 4.0
+    bar_seconds: float = 1.0
+    regime_bars: int | None = None
+
+    def exchange_args(self) -> list[str]:
+        """The local exchange's command-line arguments for this market."""
+        args = ["--history-hours", str(self.history_hours), "--bar-seconds", str(self.bar_seconds)]
+        if self.regime_bars is not None:
+            args += ["--regime-bars", str(self.regime_bars)]
+        return args
+
+
+# A day of 1m candles whose regimes (90 minutes each on average) the demo bots' regime models
+# find as soon as they start.
+DEMO_MARKET = MarketShape(history_hours=24.0, bar_seconds=60.0, regime_bars=90)
+
+
 log = logging.getLogger(__name__)
 
 
@@ -124,8 +153,7 @@ class ExchangeProcess:
     """The local Binance USDⓈ-M exchange server as a subprocess."""
 
     workdir: Path
-    # Price history before now: klines a starting bot warms its models up on.
-    history_hours: float = 4.0
+    market: MarketShape = MarketShape()
     # Where it listens: 127.0.0.1, or an address the pods of an external cluster reach.
     host: str = "127.0.0.1"
     api_key: str = field(default_factory=lambda: secrets.token_hex(16))
@@ -153,8 +181,7 @@ class ExchangeProcess:
                 CYCLE_SYMBOL,
                 "--step-seconds",
                 "1",
-                "--history-hours",
-                str(self.history_hours),
+                *self.market.exchange_args(),
             ],
             stdout=subprocess.PIPE,
             stderr=log,
@@ -194,7 +221,7 @@ class LocalStack:
     regions: tuple[str, ...] = OPERATOR_REGIONS
     operator_settings: dict[str, Any] = field(default_factory=dict)
     backoff_base_s: float = 2.0
-    history_hours: float = 4.0
+    market: MarketShape = MarketShape()
     plane: LocalControlPlane | None = None
     cluster: ClusterAccess | None = None
     agent: DevNodeAgentHandle | None = None
@@ -221,7 +248,7 @@ class LocalStack:
             self.redis = LocalRedis(workdir=self.workdir / "redis", bind=host)
             self.redis_access = self.redis.start()
             self.exchange = ExchangeProcess(
-                workdir=self.workdir / "exchange", history_hours=self.history_hours, host=host
+                workdir=self.workdir / "exchange", market=self.market, host=host
             )
             exchange_url = self.exchange.start()
             if self.external is not None:

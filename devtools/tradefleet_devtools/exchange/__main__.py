@@ -55,6 +55,20 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="random-walk: seeded geometric walk; synthetic: replay regime-switching bars",
     )
     parser.add_argument(
+        "--bar-seconds",
+        type=float,
+        default=None,
+        help="with --prices synthetic, the time one generated bar spans (default: one step); "
+        "60 makes the 1m candles show the generated bars, and their regimes, again",
+    )
+    parser.add_argument(
+        "--regime-bars",
+        type=int,
+        default=None,
+        help="with --prices synthetic, the regimes follow each other in turn, each lasting this "
+        "many bars on average (default: they switch at random, 200 bars on average)",
+    )
+    parser.add_argument(
         "--cycle-symbols",
         default="",
         help=f"symbols (also listed in --symbols) whose price follows a "
@@ -66,6 +80,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--api-key and --api-secret (or their environment variables) are required")
     if not args.step_seconds > 0:
         parser.error("--step-seconds must be positive")
+    if args.bar_seconds is not None and not args.bar_seconds >= args.step_seconds:
+        parser.error("--bar-seconds must be at least --step-seconds")
+    if args.regime_bars is not None and args.regime_bars < 2:
+        parser.error("--regime-bars must be at least 2")
     unlisted = set(_symbols(args.cycle_symbols)) - set(_symbols(args.symbols))
     if unlisted:
         parser.error(f"--cycle-symbols not listed in --symbols: {', '.join(sorted(unlisted))}")
@@ -88,7 +106,13 @@ def _price_source(
             period_steps=round(CYCLE_PERIOD_SECONDS / args.step_seconds),
         )
     if args.prices == "synthetic":
-        return SyntheticReplayPriceSource(seed=seed, start_price=start_price)
+        bar_seconds = args.step_seconds if args.bar_seconds is None else args.bar_seconds
+        return SyntheticReplayPriceSource(
+            seed=seed,
+            start_price=start_price,
+            steps_per_bar=round(bar_seconds / args.step_seconds),
+            regime_bars=args.regime_bars,
+        )
     return None
 
 
