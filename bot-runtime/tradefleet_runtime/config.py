@@ -36,10 +36,10 @@ CONFIG_ENV = "TRADEFLEET_CONFIG"
 TIMEFRAME_SECONDS: Mapping[str, int] = MappingProxyType(
     {"1m": 60, "5m": 300, "15m": 900, "1h": 3_600, "4h": 14_400, "1d": 86_400}
 )
-FUSION_COMPONENTS = ("regime", "ofi", "whale", "sentiment", "macro")
+FUSION_COMPONENTS = ("regime", "ofi", "whale", "sentiment", "macro", "ml")
 SOURCE_KINDS = ("sentiment", "macro", "whale", "http")
 _FUSION_DEFAULTS: Mapping[str, float] = MappingProxyType(
-    {"regime": 0.25, "ofi": 0.20, "whale": 0.20, "sentiment": 0.20, "macro": 0.15}
+    {"regime": 0.25, "ofi": 0.20, "whale": 0.20, "sentiment": 0.20, "macro": 0.15, "ml": 0.0}
 )
 _REGIME_KEYS: Mapping[str, RegimeLabel] = MappingProxyType(
     {
@@ -396,6 +396,9 @@ def _fusion_weights(raw: Mapping[str, Any]) -> Mapping[str, float]:
     total = sum(weights.values())
     if abs(total - 1.0) > _WEIGHT_SUM_TOLERANCE:
         raise ConfigError(f"{path} must sum to 1, got {total:.6g}")
+    # The ML input exists only when weighted: a bot without it fuses the five others as before.
+    if weights["ml"] == 0.0:
+        del weights["ml"]
     return MappingProxyType(weights)
 
 
@@ -408,7 +411,8 @@ def _fusion_learning(raw: Mapping[str, Any]) -> FusionLearningSettings:
             raw, "maxStepPerUpdate", path=path, default=0.02, low=0.0001, high=0.5
         ),
         # Above 0: a weight of 0 leaves fusion, and a signal out of fusion cannot show it has
-        # become informative again. At most 1/6: six components at the floor still fit in 1.
+        # become informative again. At most 0.16: six inputs at the floor fit in 1 (with the ML
+        # input, seven: _strategy checks the product).
         floor=_number(raw, "floor", path=path, default=0.02, low=0.001, high=0.16),
         horizon_bars=_integer(raw, "horizonBars", path=path, default=1, low=1, high=100),
     )
@@ -449,17 +453,26 @@ def _strategy(raw: Mapping[str, Any]) -> StrategySettings:
         raise ConfigError(
             f"strategy.timeframe must be one of {', '.join(TIMEFRAME_SECONDS)}, got {timeframe!r}"
         )
+    name = _text(block, "name", path=path, default="fusion")
+    fusion_weights = _fusion_weights(_optional_object(block, "fusionWeights", path=path))
+    fusion_learning = _fusion_learning(_optional_object(block, "fusionLearning", path=path))
+    inputs = len(fusion_weights) + (0 if name == "fusion" else 1)
+    if fusion_learning.enabled and fusion_learning.floor * inputs > 1.0:
+        raise ConfigError(
+            f"strategy.fusionLearning.floor {fusion_learning.floor:g} x {inputs} weighted inputs "
+            f"exceeds 1: lower it to at most {1.0 / inputs:.3f}"
+        )
     return StrategySettings(
-        name=_text(block, "name", path=path, default="fusion"),
+        name=name,
         timeframe=timeframe,
-        fusion_weights=_fusion_weights(_optional_object(block, "fusionWeights", path=path)),
+        fusion_weights=fusion_weights,
         thresholds=_thresholds(_optional_object(block, "thresholds", path=path)),
         regime_params=_regime_params(_optional_object(block, "regimeParameters", path=path)),
         parameters=MappingProxyType(dict(_optional_object(block, "parameters", path=path))),
         strategy_weight=_number(
             block, "strategyWeight", path=path, default=DEFAULT_STRATEGY_WEIGHT, low=0.0, high=1.0
         ),
-        fusion_learning=_fusion_learning(_optional_object(block, "fusionLearning", path=path)),
+        fusion_learning=fusion_learning,
     )
 
 

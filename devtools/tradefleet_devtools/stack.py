@@ -71,7 +71,9 @@ class MarketShape:
     every regime; unset, they switch at random (200 bars on average).
     """
 
-    history_hours: float = 4.0
+    # 12 h: 720 one-minute candles, enough for a bot's ML ensemble to train on (500 rows past
+    # the features' warm-up).
+    history_hours: float = 12.0
     bar_seconds: float = 1.0
     regime_bars: int | None = None
 

@@ -39,6 +39,7 @@ CARRIED = (
     "drawdownPct",
     "position",
     "regime",
+    "ml",
     "lastSignal",
     "circuitBreaker",
     "lastHeartbeat",

@@ -340,6 +340,10 @@ def _as_time(value: Any) -> str | None:
     return None
 
 
+# The runtime's states of its ML input (service/ml_signal.MlState), as the CRD lists them.
+ML_STATES = ("WaitingForModel", "Ready", "ModelRefused")
+
+
 def _as_number(value: Any) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return round(float(value), 6)
@@ -393,7 +397,35 @@ def runtime_figures(runtime: Mapping[str, Any]) -> dict[str, Any]:
     heartbeat = _as_time(runtime.get("heartbeat"))
     if heartbeat:
         figures["lastHeartbeat"] = heartbeat
+    ml = runtime.get("ml")
+    if isinstance(ml, Mapping) and ml.get("state") in ML_STATES:
+        figures["ml"] = _ml_figures(ml)
     return figures
+
+
+def _ml_figures(ml: Mapping[str, Any]) -> dict[str, Any]:
+    """``status.ml`` from the runtime's ``ml`` block: the model in use and its latest prediction."""
+    shown: dict[str, Any] = {"state": ml["state"], "reason": str(ml.get("reason") or "")[:1024]}
+    model = ml.get("model")
+    if isinstance(model, Mapping):
+        version = model.get("version")
+        if isinstance(version, int) and not isinstance(version, bool) and version >= 1:
+            shown["version"] = version
+        shown["trainedBy"] = str(model.get("trainedBy") or "")[:253]
+        trained_at_ms = _as_number(model.get("trainedAtMs"))
+        trained_at = _as_time(trained_at_ms / 1000.0) if trained_at_ms else None
+        if trained_at:
+            shown["trainedAt"] = trained_at
+        accuracy = _as_number(model.get("walkForwardAccuracy"))
+        if accuracy is not None and 0.0 <= accuracy <= 1.0:
+            shown["walkForwardAccuracy"] = accuracy
+    prediction = ml.get("prediction")
+    if isinstance(prediction, Mapping):
+        for key, field in (("probability_up", "probabilityUp"), ("confidence", "confidence")):
+            number = _as_number(prediction.get(key))
+            if number is not None and 0.0 <= number <= 1.0:
+                shown[field] = number
+    return shown
 
 
 def source_figures(runtime: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from tradefleet_operator.render import (
     container_security,
     content_hash,
     pod_security,
+    redis_env,
     region_affinity,
 )
 from tradefleet_operator.settings import OperatorSettings
@@ -140,6 +141,8 @@ def render_optimizer_job(
             },
         },
         *({"name": k, "value": v} for k, v in sorted(settings.runtime_env.items())),
+        # Only a bot that weights the ML input has its Job write to its Redis keys (the model).
+        *(redis_env(owner=owner, settings=settings) if spec.strategy.fusion_weights.ml > 0 else []),
     ]
     return {
         "apiVersion": "batch/v1",

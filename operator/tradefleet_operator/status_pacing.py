@@ -28,6 +28,7 @@ LIVE_KEYS = frozenset(
         "lastSignal",
         "lastHeartbeat",
         "regime",
+        "ml",
         # A SignalSource's latest readings.
         "lastPublished",
         "lastValues",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from kubernetes import client
 from tradefleet_devtools.exchange.market import (
     BookShape,
     SimulatedMarket,
@@ -18,7 +19,7 @@ from tradefleet_devtools.exchange.market import (
     default_start_price,
 )
 from tradefleet_devtools.exchange.prices import CYCLE_PERIOD_SECONDS, CyclePriceSource
-from tradefleet_devtools.stack import CYCLE_SYMBOL, EXCHANGE_SYMBOLS
+from tradefleet_devtools.stack import CYCLE_SYMBOL, EXCHANGE_SYMBOLS, MarketShape
 from tradefleet_runtime.backtest.data import BarSeries
 
 # Deliberately poor on a 15-minute cycle of ±2 %: two nearly equal slow EMAs whose crossings
@@ -46,9 +47,9 @@ OPTIMIZER: dict[str, Any] = {
 }
 TIMEFRAME = "1m"
 BAR_MS = 60_000
-# The stack's exchange: one step a second, 4 h of history before it starts.
+# The stack's exchange: one step a second, 12 h of history before it starts (MarketShape).
 STEP_MS = 1_000
-HISTORY_STEPS = 4 * 3600
+HISTORY_STEPS = int(MarketShape().history_hours * 3600)
 
 
 def cycle_market(*, epoch_ms: int, steps: int) -> SimulatedMarket:
@@ -81,3 +82,9 @@ def latest_bars(*, market: SimulatedMarket, now_ms: int, count: int) -> BarSerie
         volume=np.array([c.volume for c in candles]),
         bar_seconds=BAR_MS // 1000,
     )
+
+
+def job_finished(batch: client.BatchV1Api, namespace: str, name: str) -> Any:
+    """The Job once it succeeded or failed; None while it runs (a ``wait_for`` check)."""
+    job = batch.read_namespaced_job(name, namespace)
+    return job if (job.status.succeeded or job.status.failed) else None

@@ -5,11 +5,14 @@ Started by the Job the operator creates for ``spec.optimizer`` (schedule or the
 ``lookbackBars`` recent candles from the bot's exchange, runs
 :func:`~tradefleet_runtime.backtest.optimise.run_optimisation_job` (search on the older bars,
 verdict on the held-out newer ones), and writes the result as a ConfigMap the operator reads: a
-result that beats the running parameters out of sample becomes the bot's next revision.
+result that beats the running parameters out of sample becomes the bot's next revision. A bot
+that weights the ``ml`` fusion input also gets its ML ensemble trained on the same candles and
+stored in Redis (:mod:`tradefleet_runtime.persistence.ml_models`), where its runtime loads it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -27,6 +30,11 @@ from tradefleet_runtime.backtest.data import BarSeries
 from tradefleet_runtime.backtest.optimise import OptimisationResult, run_optimisation_job
 from tradefleet_runtime.config import RuntimeConfig
 from tradefleet_runtime.execution.venue import CcxtVenue, VenueMode, ccxt_exchange_id
+from tradefleet_runtime.persistence.ml_models import MlModelStore
+from tradefleet_runtime.persistence.store import RedisLogin, StateStoreError, redis_client
+from tradefleet_runtime.signals.errors import SignalError
+from tradefleet_runtime.signals.ml_ensemble import SIGNAL_NAME as ML_SIGNAL
+from tradefleet_runtime.signals.ml_ensemble import MlConfig, technical_features, train_ensemble
 
 LOG = logging.getLogger("tradefleet_runtime.optimise")
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -189,4 +197,45 @@ async def run_job(
         result.reason,
     )
     publish(body=result_config_map(config=config, result=result, environ=environ), environ=environ)
+    if config.strategy.fusion_weights.get(ML_SIGNAL, 0.0) > 0.0:
+        await train_ml_ensemble(config=config, bars=bars, environ=environ)
     return result
+
+
+async def train_ml_ensemble(
+    *, config: RuntimeConfig, bars: BarSeries, environ: Mapping[str, str]
+) -> int:
+    """Train the bot's ML ensemble on ``bars`` (walk-forward scored) and store it where the
+    bot's runtime loads it at its next bar; returns the stored version."""
+    ml_config = MlConfig()
+    try:
+        features = technical_features(
+            high=bars.high, low=bars.low, close=bars.close, volume=bars.volume, config=ml_config
+        )
+        ensemble = await asyncio.to_thread(
+            train_ensemble, features=features, close=bars.close, config=ml_config
+        )
+    except SignalError as error:
+        raise OptimiseJobError(
+            f"ML ensemble not trained on {len(bars.close)} candles: {error} "
+            "(spec.optimizer.lookbackBars sets how many candles it reads)"
+        ) from None
+    redis = redis_client(
+        url=config.redis.url, login=RedisLogin.from_environ(environ), timeout_s=10.0
+    )
+    try:
+        version = await MlModelStore(redis=redis, prefix=config.redis.key_prefix).save(
+            ensemble=ensemble, trained_by=_required(environ, "TRADEFLEET_OPTIMIZER_JOB")
+        )
+    except StateStoreError as error:
+        raise OptimiseJobError(str(error)) from None
+    finally:
+        await redis.aclose()
+    LOG.info(
+        "ML ensemble v%d trained on %d rows: walk-forward accuracy %.1f%% (folds %s)",
+        version,
+        ensemble.trained_rows,
+        100 * ensemble.walk_forward_accuracy,
+        ", ".join(f"{100 * accuracy:.1f}%" for accuracy in ensemble.fold_accuracies),
+    )
+    return version

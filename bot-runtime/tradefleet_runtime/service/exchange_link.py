@@ -202,6 +202,4 @@ class ExchangeLink:
             )
 
         bars = await self.call(history, what="warming up")
-        for bar in bars or []:
-            self._market.bars.add(bar)
-        await self._market.refit_regime_if_due()
+        await self._market.add_bars(bars or [])

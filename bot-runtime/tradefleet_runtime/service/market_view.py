@@ -12,19 +12,25 @@ import asyncio
 import logging
 import time
 from collections import Counter, deque
+from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
 from tradefleet_runtime.config import RuntimeConfig
 from tradefleet_runtime.execution.errors import ExchangeError
+from tradefleet_runtime.execution.model import Candle
 from tradefleet_runtime.marketdata.feeds import MarketDataError, MarketFeed
 from tradefleet_runtime.marketdata.ticks import BookTick, TickRejection, TickValidator
+from tradefleet_runtime.persistence.ml_models import MlModelStore
 from tradefleet_runtime.service.bars import BarState
 from tradefleet_runtime.service.build import build_strategy
 from tradefleet_runtime.service.error_policy import ErrorPolicy
 from tradefleet_runtime.service.healing import HealingAction, HealingCause, HealingLog
 from tradefleet_runtime.service.metrics import BotMetrics
+from tradefleet_runtime.service.ml_signal import MlSignal
 from tradefleet_runtime.signals.fusion import default_max_age_ms
+from tradefleet_runtime.signals.ml_ensemble import SIGNAL_NAME as ML_COMPONENT
+from tradefleet_runtime.signals.ml_ensemble import MlConfig
 from tradefleet_runtime.signals.reading import SignalReading
 from tradefleet_runtime.signals.regime_config import RegimeConfig, RegimeLabel, RegimeTradingParams
 from tradefleet_runtime.sources.reader import SourceReader
@@ -63,6 +69,8 @@ class MarketView:
             max_age_ms=config.market_data.max_tick_age_ms,
             max_jump_pct=config.market_data.max_price_jump_pct,
         )
+        self._redis = redis
+        self.ml = self._ml_signal(config)
         self.sources = SourceReader(
             redis=redis,
             refs=config.signal_sources,
@@ -73,8 +81,21 @@ class MarketView:
         self._healing = healing
         self._metrics = metrics
 
+    def _ml_signal(self, config: RuntimeConfig) -> MlSignal | None:
+        """The ``ml`` input when it has a weight; None leaves it out of fusion altogether."""
+        if config.strategy.fusion_weights.get(ML_COMPONENT, 0.0) <= 0.0:
+            return None
+        return MlSignal(
+            store=MlModelStore(redis=self._redis, prefix=config.redis.key_prefix),
+            bar_seconds=config.strategy.bar_seconds,
+            config=MlConfig(),
+        )
+
     def reconfigure(self, config: RuntimeConfig) -> None:
-        """A hot-reloaded config: new limits, tick checks and sources; bars and regime stay."""
+        """A hot-reloaded config: new limits, tick checks and sources; bars and regime stay
+        (and the ML input, unless its weight came or went)."""
+        if (self.ml is None) != (self._ml_signal(config) is None):
+            self.ml = self._ml_signal(config)
         self.config = config
         self.bars.set_limits(config.risk)
         self.validator.reconfigure(
@@ -96,7 +117,8 @@ class MarketView:
 
     def readings(self, now_ms: int) -> list[SignalReading]:
         readings = self.sources.readings(now_ms=now_ms)
-        for reading in (self.bars.regime_reading(), self.bars.strategy_reading()):
+        ml = self.ml.reading() if self.ml is not None else None
+        for reading in (self.bars.regime_reading(), self.bars.strategy_reading(), ml):
             if reading is not None:
                 readings.append(reading)
         return readings
@@ -164,10 +186,20 @@ class MarketView:
         except MarketDataError as error:
             LOG.warning("bars unavailable: %s", error)
             return
+        await self.add_bars(bars)
+
+    async def add_bars(self, bars: Sequence[Candle]) -> None:
+        """Fold in closed bars (the warm-up history, or the bars that closed since the last),
+        then refit the regime if due and look for a newly trained ML model."""
         for bar in bars:
             self.bars.add(bar)
-        if bars:
-            await self.refit_regime_if_due()
+            if self.ml is not None:
+                self.ml.add(bar)
+        if not bars:
+            return
+        await self.refit_regime_if_due()
+        if self.ml is not None:
+            await self.ml.refresh()
 
     async def refit_regime_if_due(self) -> None:
         detector = self.bars.detector

@@ -128,6 +128,7 @@ class BotReadView:
             "regime": regime.regime.value if regime else RegimeLabel.UNKNOWN.value,
             "fusionWeights": service.fusion_weights.weights(),
             "fusionLearning": service.fusion_weights.status(),
+            "ml": service.market.ml.status() if service.market.ml is not None else None,
             "lastSignal": {"action": last[0], "score": last[1], "at": last[2] / 1000.0}
             if last
             else {"action": "none", "score": 0.0, "at": None},

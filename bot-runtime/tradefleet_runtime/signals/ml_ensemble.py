@@ -1,10 +1,12 @@
 """Optional ML signal: an ensemble of three scikit-learn classifiers on technical features.
 
-The research tools train an ensemble with :func:`train_ensemble` (walk-forward, no
-look-ahead) and persist it with :class:`EnsembleStore`; the runtime reloads the latest
-stored ensemble on restart through :func:`load_or_train` instead of retraining, and
-refuses one built for a different feature schema or scikit-learn version. The
-prediction joins fusion as the ``ml`` component (value 2p − 1).
+The optimiser Job (:mod:`tradefleet_runtime.jobs.optimise`) trains an ensemble with
+:func:`train_ensemble` (walk-forward, no look-ahead) and stores it through
+:func:`encode_ensemble` (:mod:`tradefleet_runtime.persistence.ml_models` keeps it in Redis);
+the bot's runtime (:mod:`tradefleet_runtime.service.ml_signal`) loads it through
+:func:`decode_ensemble`, which refuses one built for a different feature schema or
+scikit-learn version, or altered since. The prediction joins fusion as the ``ml`` component
+(value 2p − 1, confidence scaled by the ensemble's out-of-sample skill).
 
 Features per bar (each from data up to that bar only): RSI, MACD histogram / close,
 Bollinger position (close − SMA) / (2σ), slow stochastic %K, Williams %R, volatility
@@ -15,13 +17,13 @@ rises over the next ``horizon`` bars.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import json
-import os
-import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import joblib  # type: ignore[import-untyped]
 import numpy as np
@@ -43,7 +45,6 @@ IntArray = npt.NDArray[np.int64]
 
 SIGNAL_NAME = "ml"
 STORE_FORMAT_VERSION = 1
-_MODEL_FILE = re.compile(r"^ensemble-v(\d+)\.json$")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -396,128 +397,83 @@ def train_ensemble(
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class StoredEnsemble:
+    """An ensemble as stored: its version and the Job that trained it."""
+
     version: int
+    trained_by: str
     ensemble: TrainedEnsemble
 
-
-class EnsembleStore:
-    """Versioned ensembles in a directory: ``ensemble-vN.joblib`` plus ``ensemble-vN.json``.
-
-    The JSON metadata is written last (atomically), so a half-written model is never
-    picked up; it is checked before the pickle is opened.
-    """
-
-    def __init__(self, *, directory: Path) -> None:
-        self._directory = directory
-
-    def _versions(self) -> list[int]:
-        if not self._directory.is_dir():
-            return []
-        versions = []
-        for path in self._directory.iterdir():
-            match = _MODEL_FILE.match(path.name)
-            if match:
-                versions.append(int(match.group(1)))
-        return sorted(versions)
-
-    def save(self, ensemble: TrainedEnsemble) -> int:
-        """Persist as the next version; returns that version."""
-        versions = self._versions()
-        version = versions[-1] + 1 if versions else 1
-        try:
-            self._directory.mkdir(parents=True, exist_ok=True)
-            joblib.dump(ensemble, self._directory / f"ensemble-v{version}.joblib")
-            metadata = {
-                "format_version": STORE_FORMAT_VERSION,
-                "version": version,
-                "schema_hash": ensemble.schema_hash,
-                "feature_names": list(ensemble.feature_names),
-                "sklearn_version": sklearn.__version__,
-                "walk_forward_accuracy": ensemble.walk_forward_accuracy,
-                "trained_at_ms": ensemble.trained_at_ms,
-            }
-            staging = self._directory / f".ensemble-v{version}.json.tmp"
-            staging.write_text(json.dumps(metadata, indent=2))
-            os.replace(staging, self._directory / f"ensemble-v{version}.json")
-        except OSError as error:
-            raise ModelStoreError(f"cannot save ensemble in {self._directory}: {error}") from error
-        return version
-
-    def load_latest(self, *, config: MlConfig) -> StoredEnsemble:
-        """The newest stored ensemble, if it matches ``config``; ModelStoreError otherwise."""
-        versions = self._versions()
-        if not versions:
-            raise ModelStoreError(f"no stored ensemble in {self._directory}")
-        version = versions[-1]
-        try:
-            metadata = json.loads((self._directory / f"ensemble-v{version}.json").read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise ModelStoreError(f"ensemble v{version}: unreadable metadata: {error}") from error
-        expected = {
-            "format_version": STORE_FORMAT_VERSION,
-            "schema_hash": config.schema_hash(),
-            "sklearn_version": sklearn.__version__,
-        }
-        for key, wanted in expected.items():
-            if metadata.get(key) != wanted:
-                raise ModelStoreError(
-                    f"ensemble v{version} was built with {key} {metadata.get(key)!r}, "
-                    f"this runtime needs {wanted!r}"
-                )
-        try:
-            ensemble = joblib.load(self._directory / f"ensemble-v{version}.joblib")
-        except Exception as error:  # a damaged pickle can fail with almost any exception
-            raise ModelStoreError(
-                f"ensemble v{version}: cannot load model file: {error}"
-            ) from error
-        if (
-            not isinstance(ensemble, TrainedEnsemble)
-            or ensemble.schema_hash != config.schema_hash()
-        ):
-            raise ModelStoreError(f"ensemble v{version}: model file does not match its metadata")
-        return StoredEnsemble(version=version, ensemble=ensemble)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
-class EnsembleSource:
-    """Where the runtime's ensemble came from, for the status API."""
-
-    stored: StoredEnsemble
-    retrained: bool
-    reason: str
-
     def to_dict(self) -> dict[str, object]:
-        ensemble = self.stored.ensemble
+        """What a status shows of it: which model, and how well it did out of sample."""
+        ensemble = self.ensemble
         return {
-            "version": self.stored.version,
-            "retrained": self.retrained,
-            "reason": self.reason,
-            "schema_hash": ensemble.schema_hash,
-            "walk_forward_accuracy": ensemble.walk_forward_accuracy,
-            "fold_accuracies": list(ensemble.fold_accuracies),
-            "trained_rows": ensemble.trained_rows,
-            "trained_at_ms": ensemble.trained_at_ms,
+            "version": self.version,
+            "trainedBy": self.trained_by,
+            "trainedAtMs": ensemble.trained_at_ms,
+            "trainedRows": ensemble.trained_rows,
+            "walkForwardAccuracy": ensemble.walk_forward_accuracy,
+            "foldAccuracies": list(ensemble.fold_accuracies),
+            "schemaHash": ensemble.schema_hash,
         }
 
 
-def load_or_train(
-    *,
-    store: EnsembleStore,
-    config: MlConfig,
-    features: npt.ArrayLike,
-    close: npt.ArrayLike,
-) -> EnsembleSource:
-    """Reuse the stored ensemble when it fits the config; otherwise train, save, and say why."""
+def encode_ensemble(
+    *, ensemble: TrainedEnsemble, version: int, trained_by: str
+) -> tuple[dict[str, object], str]:
+    """The metadata and the model (joblib pickle, gzip, base64) to store as ``version``.
+
+    The metadata carries the model's SHA-256: a reader checks it, and what the model was built
+    for, before it unpickles anything.
+    """
+    buffer = io.BytesIO()
+    joblib.dump(ensemble, buffer, compress=("gzip", 6))
+    blob = buffer.getvalue()
+    metadata: dict[str, object] = {
+        "format_version": STORE_FORMAT_VERSION,
+        "version": version,
+        "trained_by": trained_by,
+        "schema_hash": ensemble.schema_hash,
+        "feature_names": list(ensemble.feature_names),
+        "sklearn_version": sklearn.__version__,
+        "sha256": hashlib.sha256(blob).hexdigest(),
+        "walk_forward_accuracy": ensemble.walk_forward_accuracy,
+        "trained_rows": ensemble.trained_rows,
+        "trained_at_ms": ensemble.trained_at_ms,
+    }
+    return metadata, base64.b64encode(blob).decode("ascii")
+
+
+def decode_ensemble(
+    *, metadata: Mapping[str, object], model: str, config: MlConfig
+) -> StoredEnsemble:
+    """The stored ensemble, if it was built for ``config`` by this scikit-learn and is intact;
+    ModelStoreError naming what differs otherwise."""
+    version = metadata.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ModelStoreError(f"ensemble metadata has no valid version: {version!r}")
+    expected = {
+        "format_version": STORE_FORMAT_VERSION,
+        "schema_hash": config.schema_hash(),
+        "sklearn_version": sklearn.__version__,
+    }
+    for key, wanted in expected.items():
+        if metadata.get(key) != wanted:
+            raise ModelStoreError(
+                f"ensemble v{version} was built with {key} {metadata.get(key)!r}, "
+                f"this runtime needs {wanted!r}"
+            )
     try:
-        stored = store.load_latest(config=config)
-    except ModelStoreError as error:
-        ensemble = train_ensemble(features=features, close=close, config=config)
-        version = store.save(ensemble)
-        return EnsembleSource(
-            stored=StoredEnsemble(version=version, ensemble=ensemble),
-            retrained=True,
-            reason=f"trained afresh: {error}",
-        )
-    return EnsembleSource(
-        stored=stored, retrained=False, reason=f"loaded stored ensemble v{stored.version}"
+        blob = base64.b64decode(model, validate=True)
+    except (ValueError, TypeError) as error:
+        raise ModelStoreError(f"ensemble v{version}: the model is not base64: {error}") from None
+    if hashlib.sha256(blob).hexdigest() != metadata.get("sha256"):
+        raise ModelStoreError(f"ensemble v{version}: the model does not match its SHA-256")
+    try:
+        ensemble = joblib.load(io.BytesIO(blob))
+    except Exception as error:  # a damaged pickle can fail with almost any exception
+        raise ModelStoreError(f"ensemble v{version}: cannot load the model: {error}") from error
+    if not isinstance(ensemble, TrainedEnsemble) or ensemble.schema_hash != config.schema_hash():
+        raise ModelStoreError(f"ensemble v{version}: the model does not match its metadata")
+    return StoredEnsemble(
+        version=version, trained_by=str(metadata.get("trained_by", "")), ensemble=ensemble
     )

@@ -66,10 +66,15 @@ class FusionWeights:
     whale: float = 0.2
     sentiment: float = 0.2
     macro: float = 0.15
+    ml: float = 0.0
 
     def total(self) -> float:
-        """Sum of the five weights."""
-        return self.regime + self.ofi + self.whale + self.sentiment + self.macro
+        """Sum of the weights."""
+        return self.regime + self.ofi + self.whale + self.sentiment + self.macro + self.ml
+
+    def weighted_inputs(self) -> int:
+        """How many inputs fusion weighs (the ML input only with a weight)."""
+        return 5 + (1 if self.ml > 0 else 0)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

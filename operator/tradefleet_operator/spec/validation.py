@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from tradefleet_operator.spec.enums import Market, SignalSourceKind, TradingMode
+from tradefleet_operator.spec.enums import Market, SignalSourceKind, StrategyName, TradingMode
 from tradefleet_operator.spec.exchanges import (
     CCXT_EXCHANGE_IDS,
     EXCHANGE_MARKETS,
@@ -327,6 +327,19 @@ def _strategy_problems(strategy: StrategySpec) -> list[ValidationProblem]:
                 field="spec.strategy.fusionWeights",
                 reason=ProblemReason.FUSION_WEIGHTS_INVALID,
                 message=f"fusion weights must sum to 1, they sum to {weights_total:g}",
+            )
+        )
+    learning = strategy.fusion_learning
+    inputs = strategy.fusion_weights.weighted_inputs() + (
+        0 if strategy.name is StrategyName.FUSION else 1
+    )
+    if learning.enabled and learning.floor * inputs > 1.0:
+        problems.append(
+            ValidationProblem(
+                field="spec.strategy.fusionLearning.floor",
+                reason=ProblemReason.FUSION_WEIGHTS_INVALID,
+                message=f"fusionLearning.floor {learning.floor:g} x {inputs} weighted inputs "
+                f"exceeds 1: lower it to at most {1.0 / inputs:.3f}",
             )
         )
     thresholds = strategy.thresholds

@@ -12,23 +12,17 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 import pytest
 from kubernetes import client
 from support.bots import exchange_bot, get_bot, set_annotation, wait_for_phase
 from support.k8s import wait_for
-from support.optimisation import OPTIMIZER, STARTING_PARAMETERS, TIMEFRAME
+from support.optimisation import OPTIMIZER, STARTING_PARAMETERS, TIMEFRAME, job_finished
 from tradefleet_devtools.stack import CYCLE_SYMBOL, LocalStack
 
 pytestmark = pytest.mark.e2e
 
 BOT = "tuned"
-
-
-def _job_finished(batch: client.BatchV1Api, namespace: str, name: str) -> Any:
-    job = batch.read_namespaced_job(name, namespace)
-    return job if (job.status.succeeded or job.status.failed) else None
 
 
 def _running_pod_revisions(core: client.CoreV1Api, namespace: str) -> set[str]:
@@ -77,7 +71,7 @@ def test_an_optimisation_that_beats_the_running_parameters_is_rolled_out(
     # The Job runs as a real pod (a container on the real node, else on the dev node agent): fetch
     # candles, search, publish.
     job = wait_for(
-        lambda: _job_finished(batch, e2e_namespace, job_name),
+        lambda: job_finished(batch, e2e_namespace, job_name),
         timeout_s=600,
         what=f"Job {job_name} to finish",
     )

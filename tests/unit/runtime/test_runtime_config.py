@@ -75,6 +75,12 @@ def test_the_operators_document_parses_with_defaults_filled_in() -> None:
     assert config.market_data.poll_interval_ms == 1_000
 
 
+def test_the_ml_input_is_fused_only_with_a_weight() -> None:
+    assert "ml" not in parse_runtime_config(RENDERED).strategy.fusion_weights
+    weighted = rendered(strategy__fusionWeights={"regime": 0.05, "ml": 0.2})
+    assert parse_runtime_config(weighted).strategy.fusion_weights["ml"] == 0.2
+
+
 def test_the_config_hash_is_the_operators_revision_hash() -> None:
     # render.content_hash: sha256 of the canonical JSON, first 10 hex digits.
     assert parse_runtime_config(RENDERED).config_hash == content_hash(RENDERED)
@@ -90,6 +96,15 @@ def test_the_config_hash_is_the_operators_revision_hash() -> None:
         ({"exchange__symbol": "BTCUSDT"}, "BASE/QUOTE"),
         ({"strategy__timeframe": "2m"}, "strategy.timeframe"),
         ({"strategy__fusionWeights": {"regime": 0.9}}, "must sum to 1"),
+        ({"strategy__fusionWeights": {"ml": 0.2}}, "must sum to 1, got 1.2"),
+        (
+            {
+                "strategy__name": "ema_rsi",
+                "strategy__fusionWeights": {"regime": 0.05, "ml": 0.2},
+                "strategy__fusionLearning": {"enabled": True, "floor": 0.16},
+            },
+            r"floor 0.16 x 7 weighted inputs exceeds 1: lower it to at most 0.143",
+        ),
         ({"strategy__thresholds": {"buy": 0.6, "strongBuy": 0.5}}, "strongSell < sell"),
         ({"risk__kellyFraction": 2}, "spec.risk.kellyFraction"),
         ({"redis__url": "http://redis"}, "redis.url"),

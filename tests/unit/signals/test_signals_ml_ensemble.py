@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from tradefleet_runtime.marketdata.synthetic import generate_market
 from tradefleet_runtime.signals.errors import ModelStoreError, SignalDataError
 from tradefleet_runtime.signals.ml_ensemble import (
-    EnsembleStore,
     MlConfig,
     TrainedEnsemble,
+    decode_ensemble,
+    encode_ensemble,
     forward_labels,
-    load_or_train,
     technical_features,
     train_ensemble,
     walk_forward_splits,
@@ -94,65 +95,45 @@ def test_predict_rejects_rows_of_the_wrong_shape(trained: TrainedEnsemble) -> No
         trained.predict(features=[0.0] * 5, as_of_ms=0)
 
 
-def test_saved_ensemble_reloads_with_identical_predictions(
-    trained: TrainedEnsemble, tmp_path: Path
-) -> None:
-    store = EnsembleStore(directory=tmp_path / "models")
-    assert store.save(trained) == 1
-    assert store.save(trained) == 2
-    stored = store.load_latest(config=SMALL)
-    assert stored.version == 2
-    rows = _features()[-20:]
-    for row in rows:
+def test_an_encoded_ensemble_decodes_with_identical_predictions(trained: TrainedEnsemble) -> None:
+    metadata, model = encode_ensemble(ensemble=trained, version=3, trained_by="job-1")
+    stored = decode_ensemble(metadata=json.loads(json.dumps(metadata)), model=model, config=SMALL)
+    assert (stored.version, stored.trained_by) == (3, "job-1")
+    for row in _features()[-20:]:
         assert stored.ensemble.predict(features=row, as_of_ms=0) == trained.predict(
             features=row, as_of_ms=0
         )
+    assert stored.to_dict()["walkForwardAccuracy"] == trained.walk_forward_accuracy
 
 
-def test_a_model_for_another_feature_schema_is_refused(
-    trained: TrainedEnsemble, tmp_path: Path
-) -> None:
-    store = EnsembleStore(directory=tmp_path)
-    store.save(trained)
+def test_a_model_for_another_feature_schema_is_refused(trained: TrainedEnsemble) -> None:
+    metadata, model = encode_ensemble(ensemble=trained, version=1, trained_by="job")
     other = MlConfig(
         rsi_window=21, n_estimators=15, max_depth=3, min_train_rows=300, walk_forward_folds=3,
         horizon=3,
     )  # fmt: skip
     with pytest.raises(ModelStoreError, match="schema_hash"):
-        store.load_latest(config=other)
+        decode_ensemble(metadata=metadata, model=model, config=other)
     # Model sizes are not part of the schema: a differently sized config still loads it.
     bigger = MlConfig(
         n_estimators=99, max_depth=3, min_train_rows=300, walk_forward_folds=3, horizon=3
     )
-    assert store.load_latest(config=bigger).version == 1
+    assert decode_ensemble(metadata=metadata, model=model, config=bigger).version == 1
 
 
-def test_other_library_versions_and_corrupt_files_are_refused(
-    trained: TrainedEnsemble, tmp_path: Path
-) -> None:
-    store = EnsembleStore(directory=tmp_path)
-    store.save(trained)
-    metadata_path = tmp_path / "ensemble-v1.json"
-    metadata = json.loads(metadata_path.read_text())
-    metadata_path.write_text(json.dumps({**metadata, "sklearn_version": "0.1"}))
+def test_other_library_versions_and_altered_models_are_refused(trained: TrainedEnsemble) -> None:
+    metadata, model = encode_ensemble(ensemble=trained, version=1, trained_by="job")
     with pytest.raises(ModelStoreError, match=r"sklearn_version '0\.1'"):
-        store.load_latest(config=SMALL)
-    metadata_path.write_text(json.dumps(metadata))
-    (tmp_path / "ensemble-v1.joblib").write_bytes(b"not a pickle")
-    with pytest.raises(ModelStoreError, match="cannot load model file"):
-        store.load_latest(config=SMALL)
-    with pytest.raises(ModelStoreError, match="no stored ensemble"):
-        EnsembleStore(directory=tmp_path / "empty").load_latest(config=SMALL)
-
-
-def test_restart_reuses_the_stored_model_instead_of_retraining(tmp_path: Path) -> None:
-    store = EnsembleStore(directory=tmp_path)
-    first = load_or_train(store=store, config=SMALL, features=_features(), close=MARKET.close)
-    assert first.retrained and "no stored ensemble" in first.reason
-    again = load_or_train(store=store, config=SMALL, features=_features(), close=MARKET.close)
-    assert not again.retrained
-    assert again.stored.version == first.stored.version == 1
-    assert again.to_dict()["reason"] == "loaded stored ensemble v1"
+        decode_ensemble(metadata={**metadata, "sklearn_version": "0.1"}, model=model, config=SMALL)
+    altered = base64.b64encode(b"not a pickle").decode()
+    with pytest.raises(ModelStoreError, match="does not match its SHA-256"):
+        decode_ensemble(metadata=metadata, model=altered, config=SMALL)
+    # A digest that matches what is not an ensemble: the pickle is refused, nothing runs on.
+    forged = {**metadata, "sha256": hashlib.sha256(b"not a pickle").hexdigest()}
+    with pytest.raises(ModelStoreError, match="cannot load the model"):
+        decode_ensemble(metadata=forged, model=altered, config=SMALL)
+    with pytest.raises(ModelStoreError, match="no valid version"):
+        decode_ensemble(metadata={**metadata, "version": 0}, model=model, config=SMALL)
 
 
 def test_book_imbalance_is_required_when_configured() -> None:
