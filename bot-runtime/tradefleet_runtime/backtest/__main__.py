@@ -48,7 +48,6 @@ from tradefleet_runtime.backtest.search import (
     SearchMethod,
     SearchResult,
     search,
-    tuned_spec,
 )
 from tradefleet_runtime.backtest.timerange import (
     TimeRange,
@@ -133,7 +132,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tradefleet_runtime.backtest",
-        description="Backtest a strategy plugin or optimise EMA/RSI parameters.",
+        description="Backtest a strategy plugin or optimise its parameters.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     backtest = commands.add_parser("backtest", help="replay bars through one strategy")
@@ -160,8 +159,15 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_FUNDING_RATE_PCT,
         help="futures funding per 8 h, percent of the notional; longs pay, shorts receive",
     )
-    optimise = commands.add_parser("optimise", help="search EMA/RSI parameters")
+    optimise = commands.add_parser("optimise", help="search a strategy plugin's parameters")
     _add_common(optimise)
+    optimise.add_argument(
+        "--strategy",
+        default="ema_rsi",
+        choices=sorted(STRATEGIES),
+        help="the plugin whose parameters are searched (ema_rsi in the grid engine, the others "
+        "in the event-driven engine)",
+    )
     optimise.add_argument("--method", default="random", choices=[m.value for m in SearchMethod])
     optimise.add_argument("--trials", type=int, default=200)
     optimise.add_argument("--objective", default="sharpe", choices=[o.value for o in Objective])
@@ -296,7 +302,7 @@ def _trial_section(found: SearchResult) -> ReportSection:
                 f"{trial.metrics.total_return_pct:.2f}",
                 f"{trial.metrics.max_drawdown_pct:.2f}",
                 f"{trial.metrics.sharpe:.2f}",
-                json.dumps(tuned_spec(trial.parameters)),
+                json.dumps(trial.tuned_parameters()),
             )
             for trial in ranked
         ),
@@ -319,7 +325,7 @@ def _walk_forward_section(report: WalkForwardReport) -> ReportSection:
                 cell(best.objective if best else None),
                 cell(outside.objective if outside else None),
                 str(outside.metrics.trades) if outside else "—",
-                json.dumps(tuned_spec(best.parameters)) if best else "no valid trial",
+                json.dumps(best.tuned_parameters()) if best else "no valid trial",
             )
         )
     summary = (
@@ -362,6 +368,7 @@ def _run_optimise(arguments: argparse.Namespace) -> None:
         config=config,
         base=base,
         progress=progress,
+        strategy_name=arguments.strategy,
     )
     sections = [_trial_section(found)]
     extra: dict[str, object] = {
@@ -387,6 +394,7 @@ def _run_optimise(arguments: argparse.Namespace) -> None:
             config=config,
             base=base,
             progress=progress,
+            strategy_name=arguments.strategy,
         )
         sections.append(_walk_forward_section(report))
         extra["walkForward"] = report.to_dict()
@@ -396,15 +404,15 @@ def _run_optimise(arguments: argparse.Namespace) -> None:
         )
     best = found.best
     result = run_backtest(
-        bars=bars, strategy_name="ema_rsi", parameters=best.parameters, config=config
+        bars=bars, strategy_name=arguments.strategy, parameters=best.parameters, config=config
     )
     title = (
-        f"ema_rsi {method.value} search, {len(found.trials)} trials, objective "
+        f"{arguments.strategy} {method.value} search, {len(found.trials)} trials, objective "
         f"{spec.objective.value} — {_source(arguments, bars)}"
     )
     print(title)
     print(f"best trial {best.number}: objective {finite_or_none(best.objective)}")
-    print(json.dumps(tuned_spec(best.parameters)))
+    print(json.dumps(best.tuned_parameters()))
     print(format_table(header=("figure", "value"), rows=metrics_rows(result.metrics)))
     if report is not None:
         print(sections[-1].title)

@@ -79,6 +79,7 @@ class OptimisationResult:
 def run_optimisation_job(
     *,
     bars: BarSeries,
+    strategy_name: str,
     current_parameters: Mapping[str, object],
     objective: str,
     trials: int,
@@ -91,8 +92,10 @@ def run_optimisation_job(
 ) -> OptimisationResult:
     """Search on the older bars, then decide on the held-out newer bars whether to roll out.
 
-    ``current_parameters`` is the bot's ``spec.strategy.parameters`` dict; ``objective``,
-    ``trials``, ``drawdown_penalty`` and ``min_trades`` are its ``spec.optimizer``.
+    ``strategy_name`` is the bot's plugin (``spec.strategy.name``): the search tunes the
+    parameters it reads (``Strategy.tuned_parameters``) and backtests it; ``current_parameters``
+    is the bot's ``spec.strategy.parameters`` dict; ``objective``, ``trials``,
+    ``drawdown_penalty`` and ``min_trades`` are its ``spec.optimizer``.
     """
     spec = ObjectiveSpec(
         objective=parse_choice(kind=Objective, value=objective, what="objective"),
@@ -119,6 +122,7 @@ def run_optimisation_job(
         seed=seed,
         config=config,
         base=current,
+        strategy_name=strategy_name,
     )
     (current_in,) = score_sets(
         bars=bars.window(start=0, stop=train_bars),
@@ -127,6 +131,7 @@ def run_optimisation_job(
         config=config,
         start_index=0,
         min_trades=spec.min_trades,
+        strategy_name=strategy_name,
     )
     test_min_trades = math.ceil(spec.min_trades * test_bars / train_bars)
     contenders = [current] if found.best is None else [current, found.best.parameters]
@@ -137,6 +142,7 @@ def run_optimisation_job(
         config=config,
         start_index=train_bars,
         min_trades=test_min_trades,
+        strategy_name=strategy_name,
     )
     best = found.best
     if best is None:
@@ -160,8 +166,8 @@ def run_optimisation_job(
         valid_trials=found.valid_trials,
         train_bars=train_bars,
         test_bars=test_bars,
-        best_parameters=tuned_spec(best.parameters) if best else None,
-        current_parameters=tuned_spec(current),
+        best_parameters=tuned_spec(best.parameters, strategy_name=strategy_name) if best else None,
+        current_parameters=tuned_spec(current, strategy_name=strategy_name),
         best_in_sample=ScoredRun(objective=best.objective, metrics=best.metrics) if best else None,
         best_out_of_sample=best_out_of_sample,
         current_in_sample=current_in,

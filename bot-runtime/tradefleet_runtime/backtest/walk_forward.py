@@ -23,6 +23,7 @@ from tradefleet_runtime.backtest.model import DEFAULT_CONFIG, BacktestConfig
 from tradefleet_runtime.backtest.search import (
     DEFAULT_PARAMETERS,
     DEFAULT_SPACE,
+    GRID_STRATEGY,
     ObjectiveSpec,
     ScoredRun,
     SearchMethod,
@@ -30,7 +31,6 @@ from tradefleet_runtime.backtest.search import (
     Trial,
     score_sets,
     search,
-    tuned_spec,
 )
 from tradefleet_runtime.strategies.parameters import StrategyParameters
 
@@ -67,7 +67,7 @@ class WalkForwardWindow:
             "trainStart": self.train_start,
             "trainStop": self.train_stop,
             "testStop": self.test_stop,
-            "parameters": tuned_spec(self.best.parameters) if self.best else None,
+            "parameters": self.best.tuned_parameters() if self.best else None,
             "inSample": (
                 {"objective": self.best.objective, "metrics": self.best.metrics.to_dict()}
                 if self.best
@@ -126,6 +126,7 @@ def walk_forward(
     base: StrategyParameters = DEFAULT_PARAMETERS,
     space: SearchSpace = DEFAULT_SPACE,
     progress: bool = False,
+    strategy_name: str = GRID_STRATEGY,
 ) -> WalkForwardReport:
     """Rolling optimise-on-train, score-on-test windows (``step_bars`` defaults to ``test_bars``).
 
@@ -160,6 +161,7 @@ def walk_forward(
             config=config,
             base=base,
             space=space,
+            strategy_name=strategy_name,
         )
         out_of_sample = None
         if found.best is not None:
@@ -170,6 +172,7 @@ def walk_forward(
                 config=config,
                 start_index=train_bars,
                 min_trades=0,
+                strategy_name=strategy_name,
             )
         windows.append(
             WalkForwardWindow(

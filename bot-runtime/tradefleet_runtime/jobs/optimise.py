@@ -3,9 +3,11 @@
 Started by the Job the operator creates for ``spec.optimizer`` (schedule or the
 ``tradefleet.io/optimize-now`` annotation). It reads the bot's rendered config, fetches
 ``lookbackBars`` recent candles from the bot's exchange, runs
-:func:`~tradefleet_runtime.backtest.optimise.run_optimisation_job` (search on the older bars,
-verdict on the held-out newer ones), and writes the result as a ConfigMap the operator reads: a
-result that beats the running parameters out of sample becomes the bot's next revision. A bot
+:func:`~tradefleet_runtime.backtest.optimise.run_optimisation_job` on the bot's strategy plugin
+(search of the parameters it reads on the older bars, verdict on the held-out newer ones; a
+fusion bot runs no plugin and has none to tune), and writes the result as a ConfigMap the
+operator reads: a result that beats the running parameters out of sample becomes the bot's next
+revision. A bot
 that weights the ``ml`` fusion input also gets its ML ensemble trained on the same candles and
 stored in Redis (:mod:`tradefleet_runtime.persistence.ml_models`), where its runtime loads it.
 """
@@ -35,6 +37,7 @@ from tradefleet_runtime.persistence.store import RedisLogin, StateStoreError, re
 from tradefleet_runtime.signals.errors import SignalError
 from tradefleet_runtime.signals.ml_ensemble import SIGNAL_NAME as ML_SIGNAL
 from tradefleet_runtime.signals.ml_ensemble import MlConfig, technical_features, train_ensemble
+from tradefleet_runtime.strategies.registry import FUSION_ONLY
 
 LOG = logging.getLogger("tradefleet_runtime.optimise")
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -86,10 +89,18 @@ async def fetch_bars(*, config: RuntimeConfig, bars: int) -> BarSeries:
     )
 
 
+# What a fusion-only bot's Job reports: it runs no plugin, so there are no parameters to tune.
+NO_PLUGIN_SUMMARY = (
+    "a fusion bot runs no strategy plugin, so it has no strategy parameters to tune "
+    "(with spec.strategy.fusionWeights.ml above 0 the Job trains its ML ensemble)"
+)
+
+
 def optimise(*, config: RuntimeConfig, bars: BarSeries, seed: int) -> OptimisationResult:
     settings: Mapping[str, Any] = config.document.get("optimizer") or {}
     return run_optimisation_job(
         bars=bars,
+        strategy_name=config.strategy.name,
         current_parameters=dict(config.strategy.parameters),
         objective=str(settings.get("objective", "sharpe")),
         trials=int(settings.get("trials", 60)),
@@ -106,19 +117,22 @@ def result_digest(*, key: str, job: str, job_uid: str, payload: str) -> str:
 
 
 def result_config_map(
-    *, config: RuntimeConfig, result: OptimisationResult, environ: Mapping[str, str]
+    *, config: RuntimeConfig, result: OptimisationResult | None, environ: Mapping[str, str]
 ) -> dict[str, Any]:
-    """The ConfigMap the operator reads (labels and key as ``tradefleet_operator.render`` expects)."""
+    """The ConfigMap the operator reads (labels and key as ``tradefleet_operator.render`` expects);
+    ``result`` None: the bot runs no plugin, nothing was searched."""
     job = _required(environ, "TRADEFLEET_OPTIMIZER_JOB")
     bot = config.bot_name
     payload = {
         "job": job,
-        "beatsCurrentOutOfSample": result.beats_current_out_of_sample,
+        "beatsCurrentOutOfSample": result is not None and result.beats_current_out_of_sample,
         "basedOnParameters": _required(environ, "TRADEFLEET_OPTIMIZER_BASED_ON"),
-        "bestParameters": dict(result.best_parameters or {}),
-        "summary": f"{result.reason} (seed {result.seed}, {result.valid_trials}/{result.trials} "
+        "bestParameters": dict(result.best_parameters or {}) if result is not None else {},
+        "summary": NO_PLUGIN_SUMMARY
+        if result is None
+        else f"{result.reason} (seed {result.seed}, {result.valid_trials}/{result.trials} "
         "trials valid)",
-        "result": result.to_dict(),
+        "result": result.to_dict() if result is not None else None,
     }
     data = json.dumps(payload, sort_keys=True)
     job_uid = _required(environ, "TRADEFLEET_OPTIMIZER_JOB_UID")
@@ -179,7 +193,9 @@ def publish(*, body: Mapping[str, Any], environ: Mapping[str, str]) -> None:
 
 async def run_job(
     *, config: RuntimeConfig, environ: Mapping[str, str] = os.environ
-) -> OptimisationResult:
+) -> OptimisationResult | None:
+    """Fetch the candles, search the bot's plugin's parameters (none for a fusion bot), publish
+    the result, and train the ML ensemble when the bot weights it."""
     lookback = int((config.document.get("optimizer") or {}).get("lookbackBars", 2000))
     bars = await fetch_bars(config=config, bars=lookback)
     seed_text = _required(environ, "TRADEFLEET_OPTIMIZER_SEED")
@@ -189,13 +205,18 @@ async def run_job(
         raise OptimiseJobError(
             f"TRADEFLEET_OPTIMIZER_SEED must be an integer, got {seed_text!r}"
         ) from None
-    result = optimise(config=config, bars=bars, seed=seed)
-    LOG.info(
-        "optimisation on %d candles: %s the running parameters out of sample (%s)",
-        len(bars.close),
-        "beats" if result.beats_current_out_of_sample else "does not beat",
-        result.reason,
-    )
+    result: OptimisationResult | None = None
+    if config.strategy.name == FUSION_ONLY:
+        LOG.info("no optimisation: %s", NO_PLUGIN_SUMMARY)
+    else:
+        result = optimise(config=config, bars=bars, seed=seed)
+        LOG.info(
+            "optimisation of %s on %d candles: %s the running parameters out of sample (%s)",
+            config.strategy.name,
+            len(bars.close),
+            "beats" if result.beats_current_out_of_sample else "does not beat",
+            result.reason,
+        )
     publish(body=result_config_map(config=config, result=result, environ=environ), environ=environ)
     if config.strategy.fusion_weights.get(ML_SIGNAL, 0.0) > 0.0:
         await train_ml_ensemble(config=config, bars=bars, environ=environ)

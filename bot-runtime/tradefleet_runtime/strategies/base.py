@@ -150,6 +150,10 @@ class StrategySignal:
         )
 
 
+# The fields every plugin's trades read: sizing, stop and target.
+TRADE_PARAMETERS = ("risk_per_trade_pct", "stop_loss_pct", "take_profit_pct")
+
+
 class Strategy(ABC):
     """A streaming strategy: one ``on_bar`` per closed bar, O(1) work per call.
 
@@ -158,6 +162,9 @@ class Strategy(ABC):
     """
 
     name: ClassVar[str]
+    # The StrategyParameters fields this plugin reads (its own and the stop, target and risk
+    # per trade every trade uses): what the optimiser tunes for a bot running it.
+    tuned_parameters: ClassVar[tuple[str, ...]]
     __slots__ = ("_parameters",)
 
     def __init__(self, *, parameters: StrategyParameters) -> None:

@@ -24,7 +24,13 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-from tradefleet_runtime.strategies.base import Bar, Strategy, StrategyAction, StrategySignal
+from tradefleet_runtime.strategies.base import (
+    TRADE_PARAMETERS,
+    Bar,
+    Strategy,
+    StrategyAction,
+    StrategySignal,
+)
 from tradefleet_runtime.strategies.indicators import StreamingEma, StreamingRsi
 from tradefleet_runtime.strategies.parameters import StrategyParameters
 
@@ -62,6 +68,14 @@ class EmaRsiStrategy(Strategy):
     """Trend following on an EMA crossover filtered by RSI, with RSI-extreme fallbacks."""
 
     name: ClassVar[str] = "ema_rsi"
+    tuned_parameters: ClassVar[tuple[str, ...]] = (
+        "ema_fast",
+        "ema_slow",
+        "rsi_period",
+        "rsi_overbought",
+        "rsi_oversold",
+        *TRADE_PARAMETERS,
+    )
     __slots__ = ("_fast", "_rsi", "_slow", "_typical_gap")
 
     def __init__(self, *, parameters: StrategyParameters) -> None:

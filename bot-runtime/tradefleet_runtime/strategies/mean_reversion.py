@@ -17,7 +17,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 from tradefleet_runtime.signals.reading import clamp_unit
-from tradefleet_runtime.strategies.base import Bar, Strategy, StrategyAction, StrategySignal
+from tradefleet_runtime.strategies.base import (
+    TRADE_PARAMETERS,
+    Bar,
+    Strategy,
+    StrategyAction,
+    StrategySignal,
+)
 from tradefleet_runtime.strategies.indicators import RollingStats, StreamingRsi
 from tradefleet_runtime.strategies.parameters import StrategyParameters
 
@@ -26,6 +32,14 @@ class MeanReversionStrategy(Strategy):
     """Fade closes outside the Bollinger bands when RSI confirms the stretch."""
 
     name: ClassVar[str] = "mean_reversion"
+    tuned_parameters: ClassVar[tuple[str, ...]] = (
+        "bollinger_period",
+        "bollinger_std_dev",
+        "rsi_period",
+        "rsi_overbought",
+        "rsi_oversold",
+        *TRADE_PARAMETERS,
+    )
     __slots__ = ("_bands", "_rsi")
 
     def __init__(self, *, parameters: StrategyParameters) -> None:

@@ -16,7 +16,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from tradefleet_runtime.strategies.base import Bar, Strategy, StrategyAction, StrategySignal
+from tradefleet_runtime.strategies.base import (
+    TRADE_PARAMETERS,
+    Bar,
+    Strategy,
+    StrategyAction,
+    StrategySignal,
+)
 from tradefleet_runtime.strategies.indicators import RollingExtremes, RollingStats
 from tradefleet_runtime.strategies.parameters import StrategyParameters
 
@@ -25,6 +31,12 @@ class MomentumBreakoutStrategy(Strategy):
     """Follow closes that break the recent range on unusually high volume."""
 
     name: ClassVar[str] = "momentum_breakout"
+    tuned_parameters: ClassVar[tuple[str, ...]] = (
+        "breakout_lookback",
+        "volume_window",
+        "volume_spike_multiplier",
+        *TRADE_PARAMETERS,
+    )
     __slots__ = ("_channel", "_volume")
 
     def __init__(self, *, parameters: StrategyParameters) -> None:

@@ -129,3 +129,8 @@ _SPEC_KEYS: Mapping[str, str] = {
     item.name: _camel_case(item.name) for item in fields(StrategyParameters)
 }
 _FIELD_BY_KEY: Mapping[str, str] = {key: name for name, key in _SPEC_KEYS.items()}
+
+
+def spec_key(field: str) -> str:
+    """The camelCase key of ``spec.strategy.parameters`` for a StrategyParameters field."""
+    return _SPEC_KEYS[field]

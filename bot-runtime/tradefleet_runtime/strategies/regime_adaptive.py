@@ -47,6 +47,14 @@ class RegimeAdaptiveStrategy(Strategy):
     """Delegates each bar to the strategy assigned to the bar's regime."""
 
     name: ClassVar[str] = "regime_adaptive"
+    # Every field one of the strategies it switches between reads, in their order.
+    tuned_parameters: ClassVar[tuple[str, ...]] = tuple(
+        dict.fromkeys(
+            name
+            for strategy in (EmaRsiStrategy, MeanReversionStrategy, MomentumBreakoutStrategy)
+            for name in strategy.tuned_parameters
+        )
+    )
     __slots__ = ("_assignment", "_strategies")
 
     def __init__(

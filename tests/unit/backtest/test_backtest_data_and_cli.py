@@ -171,6 +171,37 @@ def test_optimise_command_runs_search_and_walk_forward(
     assert len(document["walkForward"]["windows"]) == 3
 
 
+def test_optimise_searches_the_plugin_it_is_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "optimise",
+            "--strategy", "momentum_breakout",
+            "--synthetic", "4",
+            "--bars", "1500",
+            "--trials", "12",
+            "--min-trades", "1",
+            "--walk-forward",
+            "--train-bars", "600",
+            "--test-bars", "300",
+            "--out", str(tmp_path),
+            "--no-progress",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("momentum_breakout random search, 12 trials")
+    document = json.loads((tmp_path / "result.json").read_text())
+    tuned = set(document["search"]["best"]["parameters"])
+    assert tuned == {
+        "breakoutLookback", "volumeWindow", "volumeSpikeMultiplier", "stopLossPct",
+        "takeProfitPct", "riskPerTradePct",
+    }  # fmt: skip
+    windows = document["walkForward"]["windows"]
+    assert all(set(w["parameters"]) == tuned for w in windows if w["parameters"])
+
+
 def test_bad_input_exits_2_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

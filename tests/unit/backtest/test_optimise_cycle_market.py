@@ -39,6 +39,7 @@ def test_search_beats_the_starting_parameters_in_every_window(start_offset_s: in
         assert len(bars) == OPTIMIZER["lookbackBars"]
         result = run_optimisation_job(
             bars=bars,
+            strategy_name="ema_rsi",
             current_parameters=STARTING_PARAMETERS,
             objective=OPTIMIZER["objective"],
             trials=OPTIMIZER["trials"],
