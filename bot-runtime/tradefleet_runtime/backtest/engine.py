@@ -203,6 +203,7 @@ class _RiskFeed:
         size_multiplier: float,
         stop_pct: float,
         target_pct: float,
+        risk_per_trade_pct: float,
         bar_seconds: int,
         now_ms: int,
         reason: str,
@@ -232,6 +233,7 @@ class _RiskFeed:
                 size_multiplier=size_multiplier,
                 stop_pct=stop_pct,
                 target_pct=target_pct,
+                risk_per_trade_pct=risk_per_trade_pct,
             ),
             portfolio=self.portfolio,
             market=market,
@@ -534,10 +536,10 @@ class _Replay:
                 regime_params=self._regime_params(regime),
                 now_ms=bar.timestamp_ms + 1000 * self.bars.bar_seconds,
             )
+            # As the live bot decides: fusion sets direction and size; the plugin (which every
+            # backtest runs) its stop, target and risk per trade.
             direction = _FUSED_DIRECTION[fused.signal]
             size_multiplier = fused.position_size_multiplier
-            stop_pct = fused.stop_loss_pct
-            target_pct = fused.take_profit_pct
             reason = f"fusion {fused.signal.value} (score {fused.score:+.2f}): " + "; ".join(
                 fused.reasoning
             )
@@ -555,6 +557,7 @@ class _Replay:
                 size_multiplier=size_multiplier,
                 stop_pct=stop_pct,
                 target_pct=target_pct,
+                risk_per_trade_pct=params.risk_per_trade_pct,
                 bar_seconds=self.bars.bar_seconds,
                 now_ms=bar.timestamp_ms,
                 reason=reason,

@@ -28,8 +28,10 @@ class TradeIntent:
     side: Side
     price: float  # expected entry price
     size_multiplier: float = 1.0  # the fusion decision's position-size multiplier
-    stop_pct: float | None = None  # the fusion decision's stop distance, % of entry
-    target_pct: float | None = None  # the fusion decision's target distance, % of entry
+    stop_pct: float | None = None  # the stop distance the decision asks for, % of entry
+    target_pct: float | None = None  # the target distance the decision asks for, % of entry
+    # A strategy plugin's risk budget per trade, % of equity, in place of the regime profile's.
+    risk_per_trade_pct: float | None = None
 
     def __post_init__(self) -> None:
         base_asset(self.symbol)
@@ -42,7 +44,11 @@ class TradeIntent:
                 f"{self.symbol}: size multiplier must be finite and ≥ 0, "
                 f"got {self.size_multiplier!r}"
             )
-        for name, pct in (("stop", self.stop_pct), ("target", self.target_pct)):
+        for name, pct in (
+            ("stop", self.stop_pct),
+            ("target", self.target_pct),
+            ("risk per trade", self.risk_per_trade_pct),
+        ):
             if pct is not None and not (math.isfinite(pct) and pct > 0.0):
                 raise RiskInputError(f"{self.symbol}: {name} % must be finite and > 0, got {pct!r}")
 

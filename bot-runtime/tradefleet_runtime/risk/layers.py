@@ -154,7 +154,12 @@ def position_size(*, facts: Facts, sizing: Sizing) -> Sizing | Refusal:
             f"payoff ratio {kelly.payoff_ratio:.2f} over {kelly.trades} trades",
         )
     multiplier = profile.position_multiplier * intent.size_multiplier
-    risk_budget = equity * profile.risk_per_trade_pct / 100.0 * multiplier
+    risk_pct = (
+        profile.risk_per_trade_pct
+        if intent.risk_per_trade_pct is None
+        else intent.risk_per_trade_pct
+    )
+    risk_budget = equity * risk_pct / 100.0 * multiplier
     # The smallest of the three sizes; on a tie the first named wins.
     sized_by = SizeLimit.KELLY
     notional = equity * kelly.full_kelly * limits.kelly_fraction * multiplier

@@ -432,6 +432,7 @@ class BotService:
                 portfolio=portfolio,
                 market=self.market.bars.market,
                 paused=self.flags.paused or self.account.risk.breaker.is_open,
+                plugin=strategy.parameters if (strategy := self.market.bars.strategy) else None,
             )
             self.metrics.latency(time.perf_counter() - started)
             self._remember(decision)

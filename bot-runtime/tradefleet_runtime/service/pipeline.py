@@ -42,6 +42,7 @@ from tradefleet_runtime.signals.fusion import AlphaFusion, FusedSignal
 from tradefleet_runtime.signals.ofi import OfiConfig, OfiSignal, StreamingOfi
 from tradefleet_runtime.signals.reading import SignalReading
 from tradefleet_runtime.signals.regime_config import RegimeTradingParams
+from tradefleet_runtime.strategies.parameters import StrategyParameters
 
 WEAK_SIGNAL_SIZE = 0.5
 
@@ -185,8 +186,14 @@ class DecisionPipeline:
         portfolio: PortfolioState,
         market: MarketRisk | None,
         paused: bool,
+        plugin: StrategyParameters | None = None,
     ) -> Decision:
-        """Fuse, then close or hold an open position, or size and vet an entry."""
+        """Fuse, then close or hold an open position, or size and vet an entry.
+
+        ``plugin``: the parameters of the strategy plugin the bot runs (None for a fusion bot).
+        Its entries take the plugin's stop, target and risk per trade (the risk engine still
+        widens a stop narrower than its ATR stop); a fusion bot's take the regime's.
+        """
         draft = _Draft(
             decision_id=decision_id,
             at_ms=tick.timestamp_ms,
@@ -211,8 +218,11 @@ class DecisionPipeline:
                 price=price,
                 size_multiplier=draft.fused.position_size_multiplier
                 * (1.0 if strong else WEAK_SIGNAL_SIZE),
-                stop_pct=draft.fused.stop_loss_pct,
-                target_pct=draft.fused.take_profit_pct,
+                stop_pct=draft.fused.stop_loss_pct if plugin is None else plugin.stop_loss_pct,
+                target_pct=draft.fused.take_profit_pct
+                if plugin is None
+                else plugin.take_profit_pct,
+                risk_per_trade_pct=None if plugin is None else plugin.risk_per_trade_pct,
             ),
             portfolio=portfolio,
             market=market,

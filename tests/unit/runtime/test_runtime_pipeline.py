@@ -12,6 +12,7 @@ from tradefleet_runtime.risk import MarketRisk, PortfolioState, RiskEngine, Risk
 from tradefleet_runtime.service.pipeline import Decision, DecisionPipeline, TradeAction, round_down
 from tradefleet_runtime.signals.fusion import AlphaFusion, FusionConfig
 from tradefleet_runtime.signals.regime_config import RegimeTradingParams
+from tradefleet_runtime.strategies.parameters import StrategyParameters
 
 pytestmark = pytest.mark.unit
 
@@ -144,3 +145,32 @@ def test_round_down_floors_to_the_lot() -> None:
     assert round_down(1.0219, 0.001) == 1.021
     assert round_down(0.3, 0.1) == 0.3
     assert round_down(5.5, None) == 5.5
+
+
+def test_a_plugin_bots_entry_takes_the_plugins_stop_target_and_risk_per_trade() -> None:
+    p = pipeline()
+    p.observe(book(bid=100.0, bid_size=1.0, ask=101.0, ask_size=1.0, at=T0))
+    up = book(bid=101.0, bid_size=2.0, ask=102.0, ask_size=1.0, at=T0 + 100)
+    p.observe(up)
+    fusion_only = decide(p, up)
+    plugin = StrategyParameters(stop_loss_pct=4.0, take_profit_pct=7.0, risk_per_trade_pct=0.1)
+    entry = p.decide(
+        tick=up,
+        decision_id="e1-2",
+        readings=[],
+        regime_params=UNKNOWN_REGIME,
+        position=PositionRecord(),
+        portfolio=PortfolioState.opening(equity=10_000.0, now_ms=up.timestamp_ms),
+        market=market(),
+        paused=False,
+        plugin=plugin,
+    )
+    assert entry.action is TradeAction.OPEN_LONG and entry.risk is not None
+    # The plugin's 4 % stop and 7 % target, not the regime's 2 % and 3 %.
+    assert entry.risk.stop_price == pytest.approx(102 * 0.96)
+    assert entry.risk.target_price == pytest.approx(102 * 1.07)
+    # 0.1 % of equity at risk (× the regime's 0.5 and the weak signal's 0.5) is 2.5 quote lost
+    # at the 4.08 stop distance: 62.5 notional, 0.6127 BTC at 102, below Kelly's 1.021.
+    assert "sized by risk_per_trade" in entry.reason
+    assert entry.request is not None and entry.request.amount == pytest.approx(0.612)
+    assert fusion_only.request is not None and fusion_only.request.amount == pytest.approx(1.021)
