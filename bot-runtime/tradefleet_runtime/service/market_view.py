@@ -27,7 +27,7 @@ from tradefleet_runtime.service.build import build_strategy
 from tradefleet_runtime.service.error_policy import ErrorPolicy
 from tradefleet_runtime.service.healing import HealingAction, HealingCause, HealingLog
 from tradefleet_runtime.service.metrics import BotMetrics
-from tradefleet_runtime.service.ml_signal import MlSignal
+from tradefleet_runtime.service.ml_signal import FEATURE_WINDOW_BARS, MlSignal
 from tradefleet_runtime.signals.fusion import default_max_age_ms
 from tradefleet_runtime.signals.ml_ensemble import SIGNAL_NAME as ML_COMPONENT
 from tradefleet_runtime.signals.ml_ensemble import MlConfig
@@ -70,6 +70,8 @@ class MarketView:
             max_jump_pct=config.market_data.max_price_jump_pct,
         )
         self._redis = redis
+        # The latest closed bars, so an ML input switched on by a reload predicts at once.
+        self._recent_bars: deque[Candle] = deque(maxlen=FEATURE_WINDOW_BARS)
         self.ml = self._ml_signal(config)
         self.sources = SourceReader(
             redis=redis,
@@ -85,16 +87,19 @@ class MarketView:
         """The ``ml`` input when it has a weight; None leaves it out of fusion altogether."""
         if config.strategy.fusion_weights.get(ML_COMPONENT, 0.0) <= 0.0:
             return None
-        return MlSignal(
+        signal = MlSignal(
             store=MlModelStore(redis=self._redis, prefix=config.redis.key_prefix),
             bar_seconds=config.strategy.bar_seconds,
             config=MlConfig(),
         )
+        for bar in self._recent_bars:
+            signal.add(bar)
+        return signal
 
     def reconfigure(self, config: RuntimeConfig) -> None:
         """A hot-reloaded config: new limits, tick checks and sources; bars and regime stay
         (and the ML input, unless its weight came or went)."""
-        if (self.ml is None) != (self._ml_signal(config) is None):
+        if (self.ml is None) != (config.strategy.fusion_weights.get(ML_COMPONENT, 0.0) <= 0.0):
             self.ml = self._ml_signal(config)
         self.config = config
         self.bars.set_limits(config.risk)
@@ -193,6 +198,7 @@ class MarketView:
         then refit the regime if due and look for a newly trained ML model."""
         for bar in bars:
             self.bars.add(bar)
+            self._recent_bars.append(bar)
             if self.ml is not None:
                 self.ml.add(bar)
         if not bars:
