@@ -4,7 +4,7 @@
 #   docker build --target runtime  -t ghcr.io/tradefleet/bot-runtime:0.1.0 .
 #   docker build --target research -t ghcr.io/tradefleet/research:0.1.0 .
 # operator installs `.[operator]`, runtime `.[runtime]` (bot and signal source pods), research
-# `.[runtime,research]` (optuna, numba, tqdm, matplotlib: the optimiser Jobs the operator starts,
+# `.[runtime,research]` (optuna, numba, tqdm, matplotlib: the optimizer Jobs the operator starts,
 # `optimizer.image` in the chart). Each is a virtualenv built in a build stage and copied alone into
 # an image that runs as uid 10001 and writes nothing outside /tmp (the chart's pods mount a
 # read-only root and an emptyDir at /tmp). The dev/test tooling (devtools/) is in none of them.
@@ -106,8 +106,8 @@ USER 10001:10001
 EXPOSE 8080
 ENTRYPOINT ["python", "-m", "tradefleet_runtime"]
 
-# The optimiser Job's image: the runtime plus the research extra (`python -m tradefleet_runtime
-# optimise` imports optuna, numba and tqdm). Numba's and matplotlib's caches go under HOME=/tmp.
+# The optimizer Job's image: the runtime plus the research extra (`python -m tradefleet_runtime
+# optimize` imports optuna, numba and tqdm). Numba's and matplotlib's caches go under HOME=/tmp.
 FROM base AS research
 ARG SITE
 COPY --from=research-deps /opt/tradefleet /opt/tradefleet

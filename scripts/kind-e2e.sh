@@ -97,7 +97,7 @@ done
 
 log "building $RUNTIME_IMAGE and $RESEARCH_IMAGE"
 docker build --target runtime -t "$RUNTIME_IMAGE" "$REPO"
-# The optimiser Jobs' image: the runtime plus the research extra (optuna, numba, tqdm).
+# The optimizer Jobs' image: the runtime plus the research extra (optuna, numba, tqdm).
 docker build --target research -t "$RESEARCH_IMAGE" "$REPO"
 kind load docker-image --name "$CLUSTER" "$RUNTIME_IMAGE" "$RESEARCH_IMAGE"
 

@@ -1,8 +1,8 @@
-"""Entry point of the runtime image: ``python -m tradefleet_runtime [signal-source | optimise]``.
+"""Entry point of the runtime image: ``python -m tradefleet_runtime [signal-source | optimize]``.
 
 Without arguments it runs a bot (:class:`~tradefleet_runtime.service.bot.BotService`); with
 ``signal-source`` a SignalSource workload (:class:`~tradefleet_runtime.sources.service.SourceService`);
-with ``optimise`` the one-shot optimisation Job (:mod:`tradefleet_runtime.jobs.optimise`).
+with ``optimize`` the one-shot optimization Job (:mod:`tradefleet_runtime.jobs.optimize`).
 Both read their configuration from the JSON file named by ``TRADEFLEET_CONFIG`` and listen on
 ``TRADEFLEET_LISTEN_HOST`` (the pod IP). A configuration or start-up error ends the process with
 exit code 2 and one log line saying why, so the operator's rollback sees an unhealthy revision;
@@ -36,7 +36,7 @@ from tradefleet_runtime.sources.service import SourceService, build_source_app
 LOG = logging.getLogger("tradefleet_runtime")
 EXIT_BAD_CONFIG = 2
 EXIT_FAILED = 1
-USAGE = "usage: python -m tradefleet_runtime [signal-source | optimise]"
+USAGE = "usage: python -m tradefleet_runtime [signal-source | optimize]"
 
 
 async def _run_bot() -> str | None:
@@ -73,9 +73,9 @@ async def _run_source() -> None:
     await service.run(serve=lambda: serve_app(app=app, sock=sock, stop=service.stop_event))
 
 
-async def _run_optimisation() -> None:
+async def _run_optimization() -> None:
     # Imported here: the research stack (numba, optuna) is needed by the Job only.
-    from tradefleet_runtime.jobs.optimise import run_job  # noqa: PLC0415
+    from tradefleet_runtime.jobs.optimize import run_job  # noqa: PLC0415
 
     await run_job(config=load_runtime_config(config_path_from_env()))
 
@@ -87,13 +87,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    if args not in ([], ["signal-source"], ["optimise"]):
+    if args not in ([], ["signal-source"], ["optimize"]):
         print(USAGE, file=sys.stderr)
         return EXIT_BAD_CONFIG
 
     try:
-        if args == ["optimise"]:
-            asyncio.run(_run_optimisation())
+        if args == ["optimize"]:
+            asyncio.run(_run_optimization())
         elif args:
             asyncio.run(_run_source())
         else:

@@ -54,7 +54,7 @@ DEMO_NODES = (
 )
 OPERATOR_REGIONS = ("ap-northeast-1", "ap-southeast-1")
 # LINK follows a 15-minute price cycle: a market whose every window looks alike, for tests
-# whose expected outcome must not depend on when they run (the optimisation e2e).
+# whose expected outcome must not depend on when they run (the optimization e2e).
 CYCLE_SYMBOL = "LINK/USDT:USDT"
 EXCHANGE_SYMBOLS = f"BTC/USDT:USDT,ETH/USDT:USDT,SOL/USDT:USDT,{CYCLE_SYMBOL}"
 
@@ -103,7 +103,7 @@ class ExternalCluster:
 
     ``pod_host`` is this machine's address as the cluster's pods reach it (kind: its docker
     network's gateway): the exchange listens there, Redis there and on 127.0.0.1. The runtime's
-    pods run ``runtime_image`` (the optimiser's Jobs ``optimizer_image``, else the runtime's), or,
+    pods run ``runtime_image`` (the optimizer's Jobs ``optimizer_image``, else the runtime's), or,
     without one, the project's Python from this machine (nodes that run commands: the dev agent).
     """
 

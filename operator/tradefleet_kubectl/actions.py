@@ -147,7 +147,7 @@ def wait_rolled_out(
             if row is not None:
                 return (
                     f"now at revision {current} (hash {str(row.get('hash'))[:12]}): the spec is "
-                    "restored, but the runtime image or an adopted optimisation changed since, so "
+                    "restored, but the runtime image or an adopted optimization changed since, so "
                     "the configuration differs"
                 )
         sleep(1.0)

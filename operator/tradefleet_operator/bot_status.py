@@ -387,7 +387,7 @@ def _history_row(
         "source": "optimizer" if optimizer else "spec",
     }
     if optimizer:
-        row["reason"] = f"optimisation {optimizer.get('job')}: {optimizer.get('reason', '')}"[:1024]
+        row["reason"] = f"optimization {optimizer.get('job')}: {optimizer.get('reason', '')}"[:1024]
     return row
 
 

@@ -524,7 +524,7 @@ async def bot_deleted(
     assert state.reconciler is not None
     key = (namespace or "", "TradingBot", name)
     children = _children(indexes=kwargs, key=key).items()
-    # Only a runtime pod can flatten: an optimisation Job's pod carries the bot's labels too.
+    # Only a runtime pod can flatten: an optimization Job's pod carries the bot's labels too.
     pods = runtime_pods(
         pods=[obj for (kind, _), obj in children if kind == "Pod"],
         deployment=child_name(owner=name),

@@ -1,12 +1,12 @@
-"""When to run a bot's optimisation Job and which finished result its next revision adopts.
+"""When to run a bot's optimization Job and which finished result its next revision adopts.
 
 Pure functions called by the reconciler. A Job runs at each slot of ``spec.optimizer.schedule``
 (missed slots collapse into one) or when the ``tradefleet.io/optimize-now`` annotation gets a new
 value. A Job writes its result as a ConfigMap; a result is adopted only if its best parameters beat
 the running ones out of sample and it was computed against the parameters the spec still has, so a
-user's later edit always wins over an older optimisation.
+user's later edit always wins over an older optimization.
 
-A result is trusted only if the bot's own optimisation Job wrote it (:func:`verified_result_maps`):
+A result is trusted only if the bot's own optimization Job wrote it (:func:`verified_result_maps`):
 the ConfigMap is owned by one of the bot's Jobs (name and UID) and carries the digest the Job
 computes, an HMAC keyed by the bot's control token, which a mere ConfigMap writer cannot read.
 """
@@ -27,7 +27,7 @@ from tradefleet_operator.spec import OptimizerSpec
 from tradefleet_operator.spec.schedule import next_fire_time
 
 ANNOTATION_OPTIMIZE_NOW = "tradefleet.io/optimize-now"
-# The HMAC a Job signs its result with (tradefleet_runtime.jobs.optimise computes the same).
+# The HMAC a Job signs its result with (tradefleet_runtime.jobs.optimize computes the same).
 ANNOTATION_RESULT_DIGEST = "tradefleet.io/optimizer-digest"
 
 
@@ -70,7 +70,7 @@ def verified_result_maps(
 
 
 def parameters_hash(raw_spec: Mapping[str, Any]) -> str:
-    """Identity of the strategy parameters an optimisation starts from."""
+    """Identity of the strategy parameters an optimization starts from."""
     return content_hash((raw_spec.get("strategy") or {}).get("parameters") or {})
 
 
@@ -98,7 +98,7 @@ def due_run(
     since = parse_time(last) or created_at
     slot = next_fire_time(expression=spec.schedule, after=since)
     if slot <= now:
-        # Only the latest missed slot runs: a backlog of optimisations helps nobody.
+        # Only the latest missed slot runs: a backlog of optimizations helps nobody.
         latest = slot
         while (following := next_fire_time(expression=spec.schedule, after=latest)) <= now:
             latest = following
@@ -111,7 +111,7 @@ def due_run(
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class OptimizerResult:
-    """One finished optimisation, as its Job wrote it."""
+    """One finished optimization, as its Job wrote it."""
 
     job: str
     created_at: str
@@ -153,7 +153,7 @@ def adopted_result(
 def with_parameters(
     *, raw_spec: Mapping[str, Any], parameters: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The spec with an optimisation's parameters laid over ``strategy.parameters``."""
+    """The spec with an optimization's parameters laid over ``strategy.parameters``."""
     strategy = dict(raw_spec.get("strategy") or {})
     strategy["parameters"] = {**(strategy.get("parameters") or {}), **parameters}
     return {**raw_spec, "strategy": strategy}
@@ -161,7 +161,7 @@ def with_parameters(
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class FinishedJob:
-    """An optimisation Job that has ended, and how."""
+    """An optimization Job that has ended, and how."""
 
     name: str
     failed: bool
@@ -174,7 +174,7 @@ def finished_jobs(
     *, jobs: Sequence[Mapping[str, Any]], pods: Sequence[Mapping[str, Any]]
 ) -> list[FinishedJob]:
     """Every Job that has ended, newest first; a failed one says why, with its pod's last
-    termination message (the optimiser writes its fatal error there, else its log's tail)."""
+    termination message (the optimizer writes its fatal error there, else its log's tail)."""
     ended = []
     for job in jobs:
         conditions = (job.get("status") or {}).get("conditions") or []

@@ -1,7 +1,7 @@
-"""Runs a bot's optimisation Jobs and reports them in ``status.optimizer``.
+"""Runs a bot's optimization Jobs and reports them in ``status.optimizer``.
 
 Called by the reconciler (:mod:`tradefleet_operator.reconcile`) once per pass of a bot whose
-optimisation is enabled (or requested by annotation). When to run and which result to adopt is
+optimization is enabled (or requested by annotation). When to run and which result to adopt is
 decided in :mod:`tradefleet_operator.optimizer`; this module creates the Job that is due, reports
 the newest result and the newest failure (a Warning event once per failed Job), and deletes old
 result ConfigMaps and finished Jobs.
@@ -52,7 +52,7 @@ class OptimizerInputs:
     results: Sequence[OptimizerResult]
     adopted: OptimizerResult | None
     result_maps: Sequence[Mapping[str, Any]]
-    # The bot's optimisation Jobs and its pods (a Job's are found by their owner), as indexed.
+    # The bot's optimization Jobs and its pods (a Job's are found by their owner), as indexed.
     jobs: Sequence[Mapping[str, Any]]
     pods: Sequence[Mapping[str, Any]]
     now: datetime
@@ -60,7 +60,7 @@ class OptimizerInputs:
 
 
 async def run_optimizer(*, writer: ChildWriter, inputs: OptimizerInputs) -> OptimizerRun:
-    """Start the optimisation Job that is due and report the results (status.optimizer)."""
+    """Start the optimization Job that is due and report the results (status.optimizer)."""
     status = dict((inputs.body.get("status") or {}).get("optimizer") or {})
     events: list[Event] = []
     writes = 0
@@ -115,7 +115,7 @@ def _rejected(
     return [
         warning(
             Reason.OPTIMIZATION_RESULT_REJECTED,
-            f"ConfigMap {cm['metadata']['name']} ignored: not written by this bot's optimisation "
+            f"ConfigMap {cm['metadata']['name']} ignored: not written by this bot's optimization "
             "Job (no ownerReference to the Job with its UID, or no valid digest), or unreadable",
         )
         for cm in result_maps

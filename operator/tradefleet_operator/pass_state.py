@@ -59,7 +59,7 @@ class BotPass:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Plan:
-    """The revision a pass rolls out, and the optimisation results it was chosen from."""
+    """The revision a pass rolls out, and the optimization results it was chosen from."""
 
     revision: RevisionPlan
     kept: Sequence[Mapping[str, Any]]

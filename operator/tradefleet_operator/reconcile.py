@@ -223,7 +223,7 @@ class Reconciler:
         )
 
     async def _result_key(self, *, bot: BotPass) -> str | None:
-        """The key the bot's optimisation Jobs sign their results with (its control token), read
+        """The key the bot's optimization Jobs sign their results with (its control token), read
         only when a result is there to verify."""
         if any(
             LABEL_OPTIMIZER_RESULT in (o["metadata"].get("labels") or {})
@@ -233,7 +233,7 @@ class Reconciler:
         return None
 
     def _plan(self, *, bot: BotPass, key: str | None) -> Plan:
-        """The revision to roll out: the spec's, with an adopted optimisation, unless pinned."""
+        """The revision to roll out: the spec's, with an adopted optimization, unless pinned."""
         result_maps = [
             obj
             for obj in of_kind(bot.children, "ConfigMap")
@@ -353,7 +353,7 @@ class Reconciler:
         kill: KillSwitch,
         handover: Handover,
     ) -> Acted:
-        """Write the children, run the optimiser, deliver the runtime's commands."""
+        """Write the children, run the optimizer, deliver the runtime's commands."""
         owner, revision = bot.owner, plan.revision.revision
         optimizing = bot.spec.optimizer.enabled or bool(
             bot.annotations.get(ANNOTATION_OPTIMIZE_NOW)

@@ -36,7 +36,7 @@ REGION_LABEL = "topology.kubernetes.io/region"
 
 CONFIG_MOUNT = "/etc/tradefleet"
 CONFIG_FILE = "config.json"
-# An optimisation Job writes its result into a ConfigMap with this label and this key.
+# An optimization Job writes its result into a ConfigMap with this label and this key.
 LABEL_OPTIMIZER_RESULT = "tradefleet.io/optimizer-result"
 RESULT_FILE = "result.json"
 # Env var names the runtime reads; credentials never travel in the rendered config.

@@ -1,11 +1,11 @@
-"""Desired state of a bot's optimisation: the Jobs' identity (ServiceAccount, Role, RoleBinding,
+"""Desired state of a bot's optimization: the Jobs' identity (ServiceAccount, Role, RoleBinding,
 NetworkPolicy) and one Job per run.
 
 Pure functions, no I/O, like :mod:`tradefleet_operator.render`, whose helpers they share: the
-reconciler (:mod:`tradefleet_operator.reconcile`) applies the identity while optimisation is on,
+reconciler (:mod:`tradefleet_operator.reconcile`) applies the identity while optimization is on,
 and :mod:`tradefleet_operator.optimizer_jobs` creates the Job of each run that is due.
 
-An optimiser's pods carry the bot's label (the operator finds its Jobs and their pods by it), never
+An optimizer's pods carry the bot's label (the operator finds its Jobs and their pods by it), never
 the bot's name label: the bot's Deployment, Service and NetworkPolicy select ``tradefleet-bot``
 pods, and a backtest must never pass for the bot's runtime.
 """
@@ -34,19 +34,19 @@ from tradefleet_operator.render import (
 from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.spec import TradingBotSpec
 
-# How long the newest finished optimisation Job (and its pod, with its logs) is kept, unless its
+# How long the newest finished optimization Job (and its pod, with its logs) is kept, unless its
 # result is kept (then as long as the result).
 OPTIMIZER_JOB_TTL_S = 3600
 OPTIMIZER_NAME = "tradefleet-optimizer"
 
 
 def optimizer_labels(*, bot: str) -> dict[str, str]:
-    """An optimisation Job's and its pods' labels: the bot's, named and marked as the optimiser."""
+    """An optimization Job's and its pods' labels: the bot's, named and marked as the optimizer."""
     return {**bot_labels(bot=bot), LABEL_NAME: OPTIMIZER_NAME, LABEL_COMPONENT: "optimizer"}
 
 
 def render_optimizer_access(*, owner: Owner) -> list[dict[str, Any]]:
-    """The identity optimisation Jobs run as: allowed to create ConfigMaps (their results), nothing
+    """The identity optimization Jobs run as: allowed to create ConfigMaps (their results), nothing
     else, and the NetworkPolicy of their pods."""
     labels = bot_labels(bot=owner.name)
     name = child_name(owner=owner.name, suffix="optimizer")
@@ -111,7 +111,7 @@ def optimizer_seed(*, spec: TradingBotSpec, run: str) -> int:
 def render_optimizer_job(
     *, owner: Owner, spec: TradingBotSpec, run: str, based_on: str, settings: OperatorSettings
 ) -> dict[str, Any]:
-    """One optimisation run: backtests on recent candles and writes its result as a ConfigMap."""
+    """One optimization run: backtests on recent candles and writes its result as a ConfigMap."""
     labels = optimizer_labels(bot=owner.name)
     name = optimizer_job_name(owner=owner, run=run)
     env = [
@@ -170,7 +170,7 @@ def render_optimizer_job(
                             "name": "optimizer",
                             # A bot's own image must then carry the research extra too.
                             "image": spec.image or settings.optimizer_image,
-                            "command": [*settings.runtime_command, "optimise"],
+                            "command": [*settings.runtime_command, "optimize"],
                             "env": env,
                             "resources": {
                                 "requests": {"cpu": "500m", "memory": "512Mi"},

@@ -2,7 +2,7 @@
 
 No I/O, called by the reconciler (:mod:`tradefleet_operator.reconcile`) once per pass. A revision
 is the content a bot's workload is rendered from (the runtime config, the spec, the runtime image,
-an adopted optimisation); its number grows with time. A revision that is not ready within
+an adopted optimization); its number grows with time. A revision that is not ready within
 ``spec.selfHealing.progressDeadlineSeconds`` is rolled back to the last good one, which stays
 pinned until the spec changes; :func:`next_look_s` says when the next pass is due without an event.
 
@@ -40,7 +40,7 @@ def revision_content(
     image: str | None = None,
 ) -> dict[str, Any]:
     """What one revision pins: the rendered runtime config, the spec the workload is rendered from,
-    the runtime image (``spec.image`` or the operator's), and the optimisation whose parameters it
+    the runtime image (``spec.image`` or the operator's), and the optimization whose parameters it
     adopted, if any.
 
     ``paused`` is left out: pausing is a command to the running bot, not a rollout.

@@ -35,8 +35,8 @@ class OperatorSettings:
     # Namespaces to watch; empty means the whole cluster.
     namespaces: tuple[str, ...] = ()
     runtime_image: str = "ghcr.io/tradefleet/bot-runtime:0.1.0"
-    # The optimiser Jobs' image: the runtime plus the `research` extra (optuna, numba, tqdm), the
-    # Dockerfile's `research` target. The runtime image alone cannot run `optimise`.
+    # The optimizer Jobs' image: the runtime plus the `research` extra (optuna, numba, tqdm), the
+    # Dockerfile's `research` target. The runtime image alone cannot run `optimize`.
     optimizer_image: str = "ghcr.io/tradefleet/research:0.1.0"
     # Image prefixes a TradingBot's or SignalSource's spec.image must lie under (besides the
     # repositories of runtime_image and optimizer_image, always allowed): a bot's pod holds its

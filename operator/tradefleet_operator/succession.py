@@ -48,7 +48,7 @@ def _time(text: Any) -> datetime | None:
 def is_runtime_pod(pod: Mapping[str, Any], *, deployment: str) -> bool:
     """Whether ``pod`` runs (or ran) the bot's runtime.
 
-    Not by the bot's labels: an optimisation Job's pods carry those too, and a backtest must never
+    Not by the bot's labels: an optimization Job's pods carry those too, and a backtest must never
     hold a replacement back, nor be asked to flatten. A runtime pod is made by a ReplicaSet of the
     bot's Deployment. A pod without any controller still counts when it carries the revision
     annotation, which only the runtime's pod template sets: orphaned (its ReplicaSet deleted with

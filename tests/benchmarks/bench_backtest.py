@@ -1,4 +1,4 @@
-"""Benchmark of the backtest grid engine against vectorbt, plus the optimiser's 2,000 × 200 figure.
+"""Benchmark of the backtest grid engine against vectorbt, plus the optimizer's 2,000 × 200 figure.
 
 Run as ``python tests/benchmarks/bench_backtest.py`` (not collected by pytest). The same
 EMA-crossover + RSI strategy, on the same data (the labelled synthetic market and a
@@ -368,7 +368,7 @@ def main() -> None:
             higher_is_better=True,
         )
 
-    print(f"-- optimiser: random search, {SEARCH_TRIALS} trials on {SEARCH_BARS:,} bars")
+    print(f"-- optimizer: random search, {SEARCH_TRIALS} trials on {SEARCH_BARS:,} bars")
     search_bars = synthetic_bars(seed=SYNTHETIC_SEED, n_bars=SEARCH_BARS)
     spec = ObjectiveSpec()
     random_search(bars=search_bars, trials=SEARCH_TRIALS, spec=spec, seed=0)  # warm

@@ -1,7 +1,7 @@
-"""Command line of the backtester: ``python -m tradefleet_runtime.backtest {backtest,optimise,download-data}``.
+"""Command line of the backtester: ``python -m tradefleet_runtime.backtest {backtest,optimize,download-data}``.
 
 Run by people (and CI demos). ``backtest`` replays bars through one strategy plugin with
-the event-driven engine; ``optimise`` searches EMA/RSI parameters with the grid engine
+the event-driven engine; ``optimize`` searches EMA/RSI parameters with the grid engine
 (random or Bayesian), optionally runs a walk-forward analysis, and backtests the winner.
 Both print a summary table and write an equity/drawdown PNG, a self-contained HTML
 report, trades.csv and result.json into ``--out``. ``download-data`` caches an exchange's
@@ -132,7 +132,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tradefleet_runtime.backtest",
-        description="Backtest a strategy plugin or optimise its parameters.",
+        description="Backtest a strategy plugin or optimize its parameters.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     backtest = commands.add_parser("backtest", help="replay bars through one strategy")
@@ -159,27 +159,27 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_FUNDING_RATE_PCT,
         help="futures funding per 8 h, percent of the notional; longs pay, shorts receive",
     )
-    optimise = commands.add_parser("optimise", help="search a strategy plugin's parameters")
-    _add_common(optimise)
-    optimise.add_argument(
+    optimize = commands.add_parser("optimize", help="search a strategy plugin's parameters")
+    _add_common(optimize)
+    optimize.add_argument(
         "--strategy",
         default="ema_rsi",
         choices=sorted(STRATEGIES),
         help="the plugin whose parameters are searched (ema_rsi in the grid engine, the others "
         "in the event-driven engine)",
     )
-    optimise.add_argument("--method", default="random", choices=[m.value for m in SearchMethod])
-    optimise.add_argument("--trials", type=int, default=200)
-    optimise.add_argument("--objective", default="sharpe", choices=[o.value for o in Objective])
-    optimise.add_argument("--drawdown-penalty", type=float, default=0.5)
-    optimise.add_argument("--min-trades", type=int, default=5)
-    optimise.add_argument("--seed", type=int, default=0)
-    optimise.add_argument("--walk-forward", action="store_true", help="also run walk-forward")
-    optimise.add_argument("--train-bars", type=int, default=2_000)
-    optimise.add_argument("--test-bars", type=int, default=500)
-    optimise.add_argument("--step-bars", type=int, default=None)
-    # The grid engine charges no funding: optimisation runs on spot terms.
-    optimise.set_defaults(market=MarketType.SPOT, funding_rate_pct=DEFAULT_FUNDING_RATE_PCT)
+    optimize.add_argument("--method", default="random", choices=[m.value for m in SearchMethod])
+    optimize.add_argument("--trials", type=int, default=200)
+    optimize.add_argument("--objective", default="sharpe", choices=[o.value for o in Objective])
+    optimize.add_argument("--drawdown-penalty", type=float, default=0.5)
+    optimize.add_argument("--min-trades", type=int, default=5)
+    optimize.add_argument("--seed", type=int, default=0)
+    optimize.add_argument("--walk-forward", action="store_true", help="also run walk-forward")
+    optimize.add_argument("--train-bars", type=int, default=2_000)
+    optimize.add_argument("--test-bars", type=int, default=500)
+    optimize.add_argument("--step-bars", type=int, default=None)
+    # The grid engine charges no funding: optimization runs on spot terms.
+    optimize.set_defaults(market=MarketType.SPOT, funding_rate_pct=DEFAULT_FUNDING_RATE_PCT)
     _add_download(commands.add_parser("download-data", help="cache an exchange's candles"))
     return parser
 
@@ -348,7 +348,7 @@ def _walk_forward_section(report: WalkForwardReport) -> ReportSection:
     )
 
 
-def _run_optimise(arguments: argparse.Namespace) -> None:
+def _run_optimize(arguments: argparse.Namespace) -> None:
     bars = _bars(arguments)
     config = _config(arguments)
     base = StrategyParameters.from_spec(dict(arguments.param))
@@ -496,8 +496,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if arguments.command == "backtest":
             _run_backtest(arguments)
-        elif arguments.command == "optimise":
-            _run_optimise(arguments)
+        elif arguments.command == "optimize":
+            _run_optimize(arguments)
         else:
             _run_download(arguments)
     except (BacktestError, StrategyError, SignalError, RiskError, ExchangeError) as error:

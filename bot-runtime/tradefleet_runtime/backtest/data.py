@@ -1,7 +1,7 @@
 """Bar and L1-book histories the backtester replays: validated arrays, from CSV or synthetic.
 
 The CLI builds a :class:`BarSeries` with :func:`load_csv` or :func:`synthetic_bars`;
-the optimiser and walk-forward analysis cut it with :meth:`BarSeries.window`. Every
+the optimizer and walk-forward analysis cut it with :meth:`BarSeries.window`. Every
 check happens here once, so the engines can assume finite, consistent, time-ordered bars.
 """
 

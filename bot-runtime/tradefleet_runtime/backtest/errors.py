@@ -1,7 +1,7 @@
-"""The backtester's and optimiser's error hierarchy.
+"""The backtester's and optimizer's error hierarchy.
 
 Raised by every module of ``tradefleet_runtime.backtest``. The CLI and the operator's
-optimisation Job catch :class:`BacktestError` (and the strategy plugins'
+optimization Job catch :class:`BacktestError` (and the strategy plugins'
 ``StrategyError``) and print the message instead of a traceback.
 """
 

@@ -1,6 +1,6 @@
 """The fast grid engine: the EMA-crossover + RSI strategy over many parameter sets at once.
 
-The optimiser calls :func:`run_grid` with hundreds or thousands of
+The optimizer calls :func:`run_grid` with hundreds or thousands of
 :class:`~tradefleet_runtime.strategies.parameters.StrategyParameters`; reports and tests
 call :func:`grid_backtest` for one set with its trades. Each distinct EMA and RSI
 period is computed once (:class:`~tradefleet_runtime.backtest.series.IndicatorCache`);
@@ -97,7 +97,7 @@ N_TRADE_COLUMNS = 11
 # (cash, position, stop, target, counters) from one bar to the next, which numba keeps in
 # registers. Split into helpers, each would take and return that state per bar (a tuple or a
 # state array that numba then reads and writes through memory), costing speed in the hottest
-# loop of the optimiser, and the body could no longer mirror ``engine._Replay`` line for line,
+# loop of the optimizer, and the body could no longer mirror ``engine._Replay`` line for line,
 # which the parity tests compare. The arithmetic already lives in jitable helpers (fills,
 # metrics, the EMA/RSI rule).
 @numba.njit(cache=True)

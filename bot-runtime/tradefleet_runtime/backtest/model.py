@@ -1,6 +1,6 @@
 """What a backtest takes and gives: its settings, its trades and its result.
 
-Shared by the event-driven engine, the grid engine, the optimiser, the reports and
+Shared by the event-driven engine, the grid engine, the optimizer, the reports and
 the CLI. Settings are in percent like the CRD (``fee_pct = 0.1`` is 0.1 %); the
 engines convert them to rates once, here.
 """

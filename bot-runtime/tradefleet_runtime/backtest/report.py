@@ -33,7 +33,7 @@ from tradefleet_runtime.backtest.model import BacktestResult, Trade
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ReportSection:
-    """An extra table of the HTML report (optimisation trials, walk-forward windows)."""
+    """An extra table of the HTML report (optimization trials, walk-forward windows)."""
 
     title: str
     header: tuple[str, ...]

@@ -2,8 +2,8 @@
 and Bayesian (Optuna TPE) search.
 
 Called by walk-forward analysis (:mod:`tradefleet_runtime.backtest.walk_forward`), the
-optimisation Job's decision (:mod:`tradefleet_runtime.backtest.optimise`) and the CLI's
-``optimise`` command. Every trial is evaluated by the grid engine
+optimization Job's decision (:mod:`tradefleet_runtime.backtest.optimize`) and the CLI's
+``optimize`` command. Every trial is evaluated by the grid engine
 (:mod:`tradefleet_runtime.backtest.grid`), many trials per kernel call.
 
 Objectives (all length-independent, so in- and out-of-sample windows of different
@@ -254,7 +254,7 @@ class SearchResult:
 
 
 def tuned_parameters(strategy_name: str) -> tuple[str, ...]:
-    """The StrategyParameters fields the optimiser tunes for plugin ``strategy_name``."""
+    """The StrategyParameters fields the optimizer tunes for plugin ``strategy_name``."""
     strategy = STRATEGIES.get(strategy_name)
     if strategy is None:
         raise BacktestConfigError(
@@ -267,7 +267,7 @@ def tuned_parameters(strategy_name: str) -> tuple[str, ...]:
 def tuned_spec(
     parameters: StrategyParameters, *, strategy_name: str = GRID_STRATEGY
 ) -> dict[str, int | float]:
-    """The CRD-shaped (camelCase) parameters the optimiser tunes for ``strategy_name``, in
+    """The CRD-shaped (camelCase) parameters the optimizer tunes for ``strategy_name``, in
     the spec's order."""
     tuned = {spec_key(name) for name in tuned_parameters(strategy_name)}
     return {key: value for key, value in parameters.to_spec().items() if key in tuned}

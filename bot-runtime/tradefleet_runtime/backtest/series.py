@@ -1,6 +1,6 @@
 """EMA and Wilder-RSI over whole price arrays, computed once per period and cached.
 
-The grid engine and the optimiser ask an :class:`IndicatorCache` for the series of
+The grid engine and the optimizer ask an :class:`IndicatorCache` for the series of
 every distinct period in a parameter grid; each is computed once by a numba loop that
 calls the strategy plugins' own step functions (see
 :mod:`tradefleet_runtime.strategies.indicators`), so a series equals, bit for bit,

@@ -1,6 +1,6 @@
 """Time ranges in freqtrade's notation (``20240101-20240301``) and the bars inside one.
 
-``--timerange`` of the backtest, optimise and download-data commands. Each end is a UTC
+``--timerange`` of the backtest, optimize and download-data commands. Each end is a UTC
 date ``YYYYMMDD``, epoch seconds (10 digits) or epoch milliseconds (13 digits), and may be
 left out (``20240101-``: from then on; ``-20240301``: up to then). The start is inclusive,
 the end exclusive: ``20240101-20240301`` is January and February, whole days.

@@ -1,7 +1,7 @@
 """Walk-forward analysis of the parameter search: does what wins in-sample hold up out of sample?
 
-Called by the CLI's ``optimise`` command. It cuts the bars into rolling windows (train, then
-test right after it), optimises on each train window alone
+Called by the CLI's ``optimize`` command. It cuts the bars into rolling windows (train, then
+test right after it), optimizes on each train window alone
 (:func:`~tradefleet_runtime.backtest.search.search`), and scores the winner on the test window
 that follows with the train bars as indicator history only — no bar after a train window can
 influence what is chosen on it. The report sets the mean in-sample objective against the mean
@@ -128,7 +128,7 @@ def walk_forward(
     progress: bool = False,
     strategy_name: str = GRID_STRATEGY,
 ) -> WalkForwardReport:
-    """Rolling optimise-on-train, score-on-test windows (``step_bars`` defaults to ``test_bars``).
+    """Rolling optimize-on-train, score-on-test windows (``step_bars`` defaults to ``test_bars``).
 
     Window k searches with seed ``seed + k`` on its train bars only; its winner is
     then backtested on the train + test bars with trading from the first test bar.

@@ -1,1 +1,1 @@
-"""One-shot workloads of the runtime image (the optimisation Job), as opposed to the long-running bot."""
+"""One-shot workloads of the runtime image (the optimization Job), as opposed to the long-running bot."""

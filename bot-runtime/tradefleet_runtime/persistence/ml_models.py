@@ -1,11 +1,11 @@
-"""A bot's ML ensemble in Redis: trained by its optimiser Job, loaded by its runtime.
+"""A bot's ML ensemble in Redis: trained by its optimizer Job, loaded by its runtime.
 
 Keys under the bot's prefix ``<p>`` (``redis.keyPrefix``): ``<p>:ml:model`` (the ensemble as
 :func:`~tradefleet_runtime.signals.ml_ensemble.encode_ensemble` writes it), ``<p>:ml:meta``
 (its metadata, JSON) and ``<p>:ml:version`` (the last version given out). A new model and its
 metadata are written in one MULTI/EXEC, so a reader never pairs a model with another's metadata.
 
-:mod:`tradefleet_runtime.jobs.optimise` saves (:meth:`MlModelStore.save`);
+:mod:`tradefleet_runtime.jobs.optimize` saves (:meth:`MlModelStore.save`);
 :mod:`tradefleet_runtime.service.ml_signal` reads the metadata after each closed bar
 (:meth:`MlModelStore.metadata`, one GET) and the model only when its version changed
 (:meth:`MlModelStore.load`). Both log in as the bot's Redis user, whose ACL reaches the bot's own

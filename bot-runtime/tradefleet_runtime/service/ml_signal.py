@@ -1,4 +1,4 @@
-"""The ``ml`` fusion input of a bot: the ensemble its optimiser Job trained, applied to each bar.
+"""The ``ml`` fusion input of a bot: the ensemble its optimizer Job trained, applied to each bar.
 
 Built by :class:`~tradefleet_runtime.service.market_view.MarketView` when
 ``spec.strategy.fusionWeights.ml`` is above 0. The market view feeds :meth:`MlSignal.add` every
@@ -37,7 +37,7 @@ LOG = logging.getLogger("tradefleet_runtime.bot")
 # exponential averages have forgotten where the window starts (as in training, on long history).
 FEATURE_WINDOW_BARS = 300
 WAITING_REASON = (
-    "no model stored yet: the optimiser Job trains one when spec.optimizer is enabled "
+    "no model stored yet: the optimizer Job trains one when spec.optimizer is enabled "
     "(or at once: annotate the bot tradefleet.io/optimize-now)"
 )
 

@@ -1,6 +1,6 @@
 """Optional ML signal: an ensemble of three scikit-learn classifiers on technical features.
 
-The optimiser Job (:mod:`tradefleet_runtime.jobs.optimise`) trains an ensemble with
+The optimizer Job (:mod:`tradefleet_runtime.jobs.optimize`) trains an ensemble with
 :func:`train_ensemble` (walk-forward, no look-ahead) and stores it through
 :func:`encode_ensemble` (:mod:`tradefleet_runtime.persistence.ml_models` keeps it in Redis);
 the bot's runtime (:mod:`tradefleet_runtime.service.ml_signal`) loads it through

@@ -163,7 +163,7 @@ class Strategy(ABC):
 
     name: ClassVar[str]
     # The StrategyParameters fields this plugin reads (its own and the stop, target and risk
-    # per trade every trade uses): what the optimiser tunes for a bot running it.
+    # per trade every trade uses): what the optimizer tunes for a bot running it.
     tuned_parameters: ClassVar[tuple[str, ...]]
     __slots__ = ("_parameters",)
 

@@ -1,7 +1,7 @@
 """Parameters of the indicator strategies, read from a TradingBot's ``spec.strategy.parameters``.
 
 The bot runtime and the backtest CLI call :meth:`StrategyParameters.from_spec` with the
-camelCase dict of the CRD; the optimiser writes its result back with
+camelCase dict of the CRD; the optimizer writes its result back with
 :meth:`StrategyParameters.to_spec`. Every value is checked here once, so a bad spec
 fails with a :class:`~tradefleet_runtime.strategies.errors.StrategyConfigError` that
 names the field, never deep inside an indicator.

@@ -9,7 +9,7 @@ Three sources: ``RandomWalkPriceSource`` (seeded geometric random walk),
 ``SyntheticReplayPriceSource`` (replays the closes and volumes of
 ``tradefleet_runtime.marketdata.synthetic.generate_market``, one bar over one or more steps)
 and ``CyclePriceSource`` (a sine cycle with noise: the same market in every window, so what a
-strategy or an optimisation decides on it does not depend on when a test runs).
+strategy or an optimization decides on it does not depend on when a test runs).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ the host reaches pod IPs directly (probes, the operator's health polls). The sta
 DNAT rule from the gateway to 127.0.0.1 (``route_localnet`` on the bridge) whose source becomes
 127.0.0.1 too (SNAT on local delivery: Redis' protected mode serves loopback clients only), and
 the cluster's
-``kubernetes`` Service IP (what in-cluster clients such as the optimiser Job dial) is the apiserver
+``kubernetes`` Service IP (what in-cluster clients such as the optimizer Job dial) is the apiserver
 the same way. Nothing else leaves the bridge: a FORWARD rule drops every packet from the pods to
 anywhere but the bridge, so pod traffic stays on this machine. All rules live in chains of their own,
 removed with the bridge by :meth:`PodNetwork.tear_down`.

@@ -153,7 +153,7 @@ nodeAffinity:
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
   verbs: [get, list, watch, create, patch, update, delete]
-# Optimisation runs, and the identity they run as (a Role that may only create ConfigMaps, which
+# Optimization runs, and the identity they run as (a Role that may only create ConfigMaps, which
 # the operator may grant because it holds that permission itself).
 - apiGroups: [batch]
   resources: [jobs]

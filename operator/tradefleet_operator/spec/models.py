@@ -217,7 +217,7 @@ class ResourceRequirements:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class OptimizerSpec:
-    """``spec.optimizer``: scheduled parameter optimisation."""
+    """``spec.optimizer``: scheduled parameter optimization."""
 
     enabled: bool = False
     schedule: str = "0 */6 * * *"

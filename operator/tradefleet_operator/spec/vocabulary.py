@@ -512,14 +512,14 @@ REASONS: tuple[ReasonDoc, ...] = (
     _doc(
         _R.REVISION_CREATED,
         (EVENT,),
-        "a new revision (2 and later: a spec change, an adopted optimisation, a new runtime image) rolls out; a new bot's first one records no event",
+        "a new revision (2 and later: a spec change, an adopted optimization, a new runtime image) rolls out; a new bot's first one records no event",
         _NOTHING,
     ),
     _doc(
         _R.OPTIMIZATION_FAILED,
         (EVENT,),
-        "an optimisation Job failed; status.optimizer.lastFailure says why",
-        "read the reason and the optimiser's last words; a bot's own spec.image must carry the research extra",
+        "an optimization Job failed; status.optimizer.lastFailure says why",
+        "read the reason and the optimizer's last words; a bot's own spec.image must carry the research extra",
     ),
     _doc(
         _R.DRIFT_REPAIRED,
@@ -563,12 +563,12 @@ REASONS: tuple[ReasonDoc, ...] = (
         "a runtime pod on a lost node was force-deleted",
         "check that node: its runtime may still run",
     ),
-    _doc(_R.OPTIMIZATION_STARTED, (EVENT,), "an optimisation Job started", _NOTHING),
-    _doc(_R.OPTIMIZATION_FINISHED, (EVENT,), "an optimisation Job wrote its result", _NOTHING),
+    _doc(_R.OPTIMIZATION_STARTED, (EVENT,), "an optimization Job started", _NOTHING),
+    _doc(_R.OPTIMIZATION_FINISHED, (EVENT,), "an optimization Job wrote its result", _NOTHING),
     _doc(
         _R.OPTIMIZATION_RESULT_REJECTED,
         (EVENT,),
-        "a result ConfigMap not written by the bot's own optimisation Job (no ownerReference to "
+        "a result ConfigMap not written by the bot's own optimization Job (no ownerReference to "
         "that Job with its UID, or no valid digest) was ignored and deleted",
         "find who wrote it: only the operator's Jobs write results",
     ),

@@ -1,5 +1,5 @@
 """The ML fusion input through the operator: a bot that weights ``ml`` has its ensemble trained
-by its optimisation Job (a pod, in the optimiser's image), stored in Redis, and loaded by its
+by its optimization Job (a pod, in the optimizer's image), stored in Redis, and loaded by its
 running runtime at the next bar; ``status.ml`` shows the version, the Job that trained it and its
 walk-forward accuracy.
 
@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client
 from support.bots import exchange_bot, get_bot, set_annotation, wait_for_phase
 from support.k8s import wait_for
-from support.optimisation import STARTING_PARAMETERS, TIMEFRAME, job_finished
+from support.optimization import STARTING_PARAMETERS, TIMEFRAME, job_finished
 from tradefleet_devtools.stack import CYCLE_SYMBOL, LocalStack
 
 pytestmark = pytest.mark.e2e
@@ -39,7 +39,7 @@ def _ml_status(api: client.ApiClient, namespace: str) -> dict[str, Any]:
     return dict((get_bot(api, namespace, BOT).get("status") or {}).get("ml") or {})
 
 
-def test_the_optimisation_job_trains_the_model_the_running_bot_loads(
+def test_the_optimization_job_trains_the_model_the_running_bot_loads(
     stack: LocalStack, e2e_api: client.ApiClient, e2e_namespace: str, exchange_keys: str
 ) -> None:
     custom, batch, core = (
@@ -68,7 +68,7 @@ def test_the_optimisation_job_trains_the_model_the_running_bot_loads(
         what="status.ml of a bot that weights the ML input",
     )
     assert waiting["state"] == "WaitingForModel", waiting
-    assert "optimiser Job" in waiting["reason"]
+    assert "optimizer Job" in waiting["reason"]
 
     set_annotation(e2e_api, e2e_namespace, BOT, "tradefleet.io/optimize-now", "train")
     triggered_at = time.monotonic()
@@ -77,7 +77,7 @@ def test_the_optimisation_job_trains_the_model_the_running_bot_loads(
             (get_bot(e2e_api, e2e_namespace, BOT).get("status") or {}).get("optimizer") or {}
         ).get("lastJob"),
         timeout_s=60,
-        what="the operator to start an optimisation Job",
+        what="the operator to start an optimization Job",
     )
     job = wait_for(
         lambda: job_finished(batch, e2e_namespace, job_name),

@@ -1,10 +1,10 @@
-"""Parameter optimisation through the operator: an on-demand optimisation Job runs as a pod on
+"""Parameter optimization through the operator: an on-demand optimization Job runs as a pod on
 the cluster, backtests on the exchange's recent candles over ccxt, and its winning result becomes
 the bot's next revision (source optimizer), rolled out like any spec change.
 
 The bot trades LINK, which the stack's exchange moves along a 15-minute price cycle, on
 deliberately poor starting parameters. On that market the search beats them out of sample in
-every window the Job could be given (``tests/unit/backtest/test_optimise_cycle_market.py``
+every window the Job could be given (``tests/unit/backtest/test_optimize_cycle_market.py``
 checks this offline), so the outcome does not depend on when the test runs.
 """
 
@@ -17,7 +17,7 @@ import pytest
 from kubernetes import client
 from support.bots import exchange_bot, get_bot, set_annotation, wait_for_phase
 from support.k8s import wait_for
-from support.optimisation import OPTIMIZER, STARTING_PARAMETERS, TIMEFRAME, job_finished
+from support.optimization import OPTIMIZER, STARTING_PARAMETERS, TIMEFRAME, job_finished
 from tradefleet_devtools.stack import CYCLE_SYMBOL, LocalStack
 
 pytestmark = pytest.mark.e2e
@@ -36,7 +36,7 @@ def _running_pod_revisions(core: client.CoreV1Api, namespace: str) -> set[str]:
     }
 
 
-def test_an_optimisation_that_beats_the_running_parameters_is_rolled_out(
+def test_an_optimization_that_beats_the_running_parameters_is_rolled_out(
     stack: LocalStack, e2e_api: client.ApiClient, e2e_namespace: str, exchange_keys: str
 ) -> None:
     custom = client.CustomObjectsApi(e2e_api)
@@ -64,7 +64,7 @@ def test_an_optimisation_that_beats_the_running_parameters_is_rolled_out(
             (get_bot(e2e_api, e2e_namespace, BOT).get("status") or {}).get("optimizer") or {}
         ).get("lastJob"),
         timeout_s=60,
-        what="the operator to start an optimisation Job",
+        what="the operator to start an optimization Job",
     )
     assert job_name.startswith(f"{BOT}-opt-")
 
@@ -102,7 +102,7 @@ def test_an_optimisation_that_beats_the_running_parameters_is_rolled_out(
             (b := get_bot(e2e_api, e2e_namespace, BOT))["status"].get("currentRevision") == 2 and b
         ),
         timeout_s=120,
-        what="revision 2 from the optimisation",
+        what="revision 2 from the optimization",
     )
     status = adopted["status"]
     assert status["optimizer"]["appliedJob"] == job_name
@@ -112,7 +112,7 @@ def test_an_optimisation_that_beats_the_running_parameters_is_rolled_out(
     newest = status["revisionHistory"][0]
     assert newest["revision"] == 2 and newest["source"] == "optimizer"
     assert job_name in newest["reason"]
-    # The user's spec is untouched: the optimised parameters live in the revision only (the
+    # The user's spec is untouched: the optimized parameters live in the revision only (the
     # apiserver adds the schema's defaults for the parameters the user left out).
     spec_parameters = adopted["spec"]["strategy"]["parameters"]
     assert {name: spec_parameters[name] for name in STARTING_PARAMETERS} == STARTING_PARAMETERS

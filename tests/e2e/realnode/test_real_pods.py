@@ -2,7 +2,7 @@
 root, ``kubectl logs`` and ``exec``, liveness probes restarting a hung runtime, termination grace
 and the operator's replacement never overlapping two live runtimes, bad images surfacing on the
 TradingBot. Each test needs the ``real_node`` fixture and skips on the dev node agent; the
-optimiser Job in its own image is checked by tests/e2e/optimizer.
+optimizer Job in its own image is checked by tests/e2e/optimizer.
 """
 
 from __future__ import annotations

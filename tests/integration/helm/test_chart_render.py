@@ -41,7 +41,7 @@ pytestmark = pytest.mark.integration
 
 # What the operator does with each resource (operator/tradefleet_operator: Kopf watches and
 # patches the custom resources, the reconciler applies/replaces/prunes children, reads pods and
-# secrets, creates the control-token Secret and events; Jobs for optimisation runs and
+# secrets, creates the control-token Secret and events; Jobs for optimization runs and
 # the Role/RoleBinding they run with; an old bot pod on a lost node is force-deleted, which needs
 # reading its node).
 CHILD_VERBS = frozenset({"get", "list", "watch", "create", "patch", "update", "delete"})

@@ -1,5 +1,5 @@
 """The images built from the Dockerfile by scripts/build-images.sh (debootstrap base + buildah),
-run with ``buildah run``: no kubelet needed. The research image runs the optimiser Job's code; the
+run with ``buildah run``: no kubelet needed. The research image runs the optimizer Job's code; the
 runtime image alone cannot (issue 16: `ModuleNotFoundError: optuna` in every real cluster), which
 is why the operator's Jobs use the research image (the chart's ``runtime.optimizerImage``)."""
 
@@ -53,18 +53,18 @@ def run_in() -> Iterator[object]:
         subprocess.run([*buildah_argv(), "rm", name], capture_output=True, check=False)
 
 
-def test_the_research_image_runs_the_optimiser_job_code_as_uid_10001(
+def test_the_research_image_runs_the_optimizer_job_code_as_uid_10001(
     images: ImageSet, run_in: object
 ) -> None:
     run = run_in
     assert callable(run)
     done = run(
         images.research.ref,
-        "import os, optuna, numba, tqdm; import tradefleet_runtime.jobs.optimise as job; "
+        "import os, optuna, numba, tqdm; import tradefleet_runtime.jobs.optimize as job; "
         "print(os.getuid(), job.__name__)",
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["10001", "tradefleet_runtime.jobs.optimise"]
+    assert done.stdout.split() == ["10001", "tradefleet_runtime.jobs.optimize"]
 
 
 def test_the_runtime_image_has_no_research_stack_and_no_dev_tooling(

@@ -1,8 +1,8 @@
-"""Issue 20, item 3: against a real apiserver, a forged optimiser result is ignored with an event.
+"""Issue 20, item 3: against a real apiserver, a forged optimizer result is ignored with an event.
 
 Anyone allowed to create ConfigMaps in the bot's namespace can write one that looks like a result
 (the bot's labels, a TradingBot ownerReference, a winning payload for the current parameters). The
-operator adopts a result only if the bot's own optimisation Job owns it (name and UID) and it
+operator adopts a result only if the bot's own optimization Job owns it (name and UID) and it
 carries the HMAC that Job computes with the bot's control token. Here: a result without any Job,
 and one naming the real Job with its UID but signed with a guessed key, are each deleted with a
 Warning event and never adopted; the same result signed with the control token (as the Job's pod,
@@ -120,7 +120,7 @@ def test_only_the_result_signed_for_the_bots_own_job_is_adopted(
             batch.list_namespaced_job(namespace, label_selector=f"tradefleet.io/bot={BOT}").items
         ),
         timeout_s=30,
-        what="the optimisation Job",
+        what="the optimization Job",
     )[0]
     job_ref = {
         "apiVersion": "batch/v1",

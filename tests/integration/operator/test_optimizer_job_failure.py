@@ -1,13 +1,13 @@
-"""Issue 15, item 6: a failed optimisation Job shows in ``status.optimizer`` with its reason, and its
+"""Issue 15, item 6: a failed optimization Job shows in ``status.optimizer`` with its reason, and its
 pods never pass for the bot's runtime.
 
 Against a real apiserver, controller-manager (its Job controller) and scheduler, with the region's
-node kept Ready and the kubelet played by the test: the bot runs; an optimisation requested with
-``tradefleet.io/optimize-now`` starts a Job whose pods the test fails with the optimiser's last
+node kept Ready and the kubelet played by the test: the bot runs; an optimization requested with
+``tradefleet.io/optimize-now`` starts a Job whose pods the test fails with the optimizer's last
 words in their termination message, until the Job controller gives up (BackoffLimitExceeded). The
 operator reads that from the Job and its pods (its index holds both) into
 ``status.optimizer.lastFailure`` and says it once with a Warning event, and the bot's Service never
-selects the optimiser's pods. (The operator deletes finished Jobs itself: they carry no
+selects the optimizer's pods. (The operator deletes finished Jobs itself: they carry no
 ``ttlSecondsAfterFinished``, since a Job owns its result, trusted only while the Job exists; the
 unit tests cover it.)
 """
@@ -54,7 +54,7 @@ def _bot(custom: client.CustomObjectsApi, namespace: str) -> dict[str, Any]:
 
 
 def _fail_job_pods(core_v1: client.CoreV1Api, namespace: str, job: str) -> None:
-    """Fail every scheduled pod of ``job`` that has not ended, as the optimiser's crash would."""
+    """Fail every scheduled pod of ``job`` that has not ended, as the optimizer's crash would."""
     for pod in core_v1.list_namespaced_pod(namespace, label_selector=f"job-name={job}").items:
         if pod.spec.node_name and pod.status.phase not in ("Failed", "Succeeded"):
             play_pod(
@@ -66,7 +66,7 @@ def _fail_job_pods(core_v1: client.CoreV1Api, namespace: str, job: str) -> None:
             )
 
 
-def test_a_failed_optimisation_job_is_in_the_status_with_its_reason(
+def test_a_failed_optimization_job_is_in_the_status_with_its_reason(
     namespace: str,
     operator: OperatorProcess,
     core_v1: client.CoreV1Api,
@@ -91,7 +91,7 @@ def test_a_failed_optimisation_job_is_in_the_status_with_its_reason(
             batch.list_namespaced_job(namespace, label_selector=f"tradefleet.io/bot={BOT}").items
         ),
         timeout_s=30,
-        what="the optimisation Job",
+        what="the optimization Job",
     )[0]
     name = job.metadata.name
 

@@ -1,4 +1,4 @@
-"""The ML fusion input end to end: the optimiser Job trains the ensemble on the exchange's candles
+"""The ML fusion input end to end: the optimizer Job trains the ensemble on the exchange's candles
 and stores it in Redis; the bot's runtime loads it, shows its version and validation score, and
 fuses its prediction; a newly trained version replaces it at the next bar, and a model built
 for another scikit-learn is refused while the one in use stays."""
@@ -21,7 +21,7 @@ from tradefleet_devtools.exchange.prices import CyclePriceSource
 from tradefleet_devtools.redis_server import RedisAccess
 from tradefleet_runtime.config import RuntimeConfig, parse_runtime_config
 from tradefleet_runtime.execution.model import Candle
-from tradefleet_runtime.jobs.optimise import fetch_bars, train_ml_ensemble
+from tradefleet_runtime.jobs.optimize import fetch_bars, train_ml_ensemble
 from tradefleet_runtime.persistence.ml_models import MlModelStore
 from tradefleet_runtime.service.ml_signal import MlSignal, MlState
 from tradefleet_runtime.signals.ml_ensemble import MlConfig
@@ -78,7 +78,7 @@ async def test_the_jobs_model_is_loaded_shown_and_fused_by_the_runtime(
         await runtime.wait_for("/readyz", timeout_s=60)
         waiting = (await bot_status(runtime))["ml"]
         assert waiting["state"] == "WaitingForModel"
-        assert "optimiser Job" in waiting["reason"]
+        assert "optimizer Job" in waiting["reason"]
         assert waiting["model"] is None and waiting["prediction"] is None
         await runtime.stop()
 

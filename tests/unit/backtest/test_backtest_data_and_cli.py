@@ -147,12 +147,12 @@ def test_backtest_command_prints_the_table_and_writes_the_report(
     assert len((tmp_path / "trades.csv").read_text().splitlines()) == len(trades) + 1
 
 
-def test_optimise_command_runs_search_and_walk_forward(
+def test_optimize_command_runs_search_and_walk_forward(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = main(
         [
-            "optimise",
+            "optimize",
             "--synthetic", "4",
             "--bars", "2000",
             "--trials", "40",
@@ -171,12 +171,12 @@ def test_optimise_command_runs_search_and_walk_forward(
     assert len(document["walkForward"]["windows"]) == 3
 
 
-def test_optimise_searches_the_plugin_it_is_given(
+def test_optimize_searches_the_plugin_it_is_given(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = main(
         [
-            "optimise",
+            "optimize",
             "--strategy", "momentum_breakout",
             "--synthetic", "4",
             "--bars", "1500",

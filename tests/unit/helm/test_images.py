@@ -32,7 +32,7 @@ def _stages() -> dict[str, str]:
     [
         ("operator", "operator", "tradefleet_operator"),
         ("runtime", "runtime", "tradefleet_runtime"),
-        # The optimiser Job's image: `optimise` imports optuna, numba and tqdm (issue 16).
+        # The optimizer Job's image: `optimize` imports optuna, numba and tqdm (issue 16).
         ("research", "runtime research", "tradefleet_runtime"),
     ],
 )

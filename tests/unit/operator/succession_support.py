@@ -43,7 +43,7 @@ def replica_set_pod(name: str, *, deployment: str = "bot", template_hash: str = 
 
 
 def job_pod(name: str) -> Any:
-    """A pod of an optimisation Job of the bot: the Job's pod template, owned by the Job."""
+    """A pod of an optimization Job of the bot: the Job's pod template, owned by the Job."""
     job = render_optimizer_job(
         owner=OWNER, spec=SPEC, run="2026-11-21T00:00:00Z", based_on="abc", settings=SETTINGS
     )

@@ -1,7 +1,7 @@
 """Issue 20, item 1: a bot author cannot run an image of their choosing with the bot's credentials.
 
 The operator holds a list of allowed image prefixes (Helm: ``runtime.allowedImagePrefixes``; its
-own runtime and optimiser repositories are always allowed). A TradingBot or SignalSource whose
+own runtime and optimizer repositories are always allowed). A TradingBot or SignalSource whose
 ``spec.image`` is outside it is ``Invalid`` with reason ``ImageNotAllowed`` and a message that
 names the field and the fix, and nothing of it is rendered. Whole passes against a fake API.
 """
@@ -125,7 +125,7 @@ def test_the_settings_file_names_the_allowed_prefixes(tmp_path: Path) -> None:
     )
     settings = load_settings(path=path)
     assert settings.allowed_image_prefixes == ("registry.example.com/quant/",)
-    # The operator's own runtime and optimiser repositories are always allowed.
+    # The operator's own runtime and optimizer repositories are always allowed.
     assert settings.image_prefixes() == (
         "registry.example.com/quant/",
         "registry.local/tradefleet/bot-runtime",

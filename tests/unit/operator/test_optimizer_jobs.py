@@ -1,8 +1,8 @@
-"""Issue 15, item 6: optimisation Jobs never pass for the bot's runtime, never pile up, and a
+"""Issue 15, item 6: optimization Jobs never pass for the bot's runtime, never pile up, and a
 failed one shows in ``status.optimizer`` with its reason.
 
-The Job's pods are labelled as optimiser pods, not bot pods, so the bot's Service, NetworkPolicy and
-Deployment selectors never take them (the optimiser's own NetworkPolicy does); a finished Job expires (the
+The Job's pods are labelled as optimizer pods, not bot pods, so the bot's Service, NetworkPolicy and
+Deployment selectors never take them (the optimizer's own NetworkPolicy does); a finished Job expires (the
 operator deletes finished Jobs but the newest itself, and those whose results it keeps); a
 failed Job's reason, and its pod's termination message, are in ``status.optimizer.lastFailure``
 with a Warning event, once.
@@ -26,7 +26,7 @@ def _matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
-def test_an_optimiser_pod_is_no_bot_pod_to_any_of_the_bots_selectors() -> None:
+def test_an_optimizer_pod_is_no_bot_pod_to_any_of_the_bots_selectors() -> None:
     job = render_optimizer_job(owner=OWNER, spec=SPEC, run="now:1", based_on="a", settings=SETTINGS)
     pod_labels = job["spec"]["template"]["metadata"]["labels"]
     children = render_bot_children(
@@ -44,7 +44,7 @@ def test_an_optimiser_pod_is_no_bot_pod_to_any_of_the_bots_selectors() -> None:
         "Deployment": by_kind["Deployment"]["spec"]["selector"]["matchLabels"],
     }
     for kind, selector in selectors.items():
-        assert not _matches(selector, pod_labels), f"the bot's {kind} selects optimiser pods"
+        assert not _matches(selector, pod_labels), f"the bot's {kind} selects optimizer pods"
     assert pod_labels["app.kubernetes.io/name"] == "tradefleet-optimizer"
     # Still the bot's child to the operator: its watches select managed-by, its index the bot label.
     assert pod_labels["app.kubernetes.io/managed-by"] == "tradefleet-operator"
@@ -53,7 +53,7 @@ def test_an_optimiser_pod_is_no_bot_pod_to_any_of_the_bots_selectors() -> None:
     # No TTL (issue 20): a Job owns its result, trusted only while the Job exists; the operator
     # deletes finished Jobs itself.
     assert "ttlSecondsAfterFinished" not in job["spec"]
-    # Not left without a policy either: the optimiser's own selects them.
+    # Not left without a policy either: the optimizer's own selects them.
     policy = next(o for o in render_optimizer_access(owner=OWNER) if o["kind"] == "NetworkPolicy")
     assert _matches(policy["spec"]["podSelector"]["matchLabels"], pod_labels)
     assert policy["spec"]["ingress"] == []

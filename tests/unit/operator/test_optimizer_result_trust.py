@@ -1,7 +1,7 @@
-"""Issue 20, item 3: an optimiser result is adopted only if the operator's own Job wrote it.
+"""Issue 20, item 3: an optimizer result is adopted only if the operator's own Job wrote it.
 
 Anyone who may create ConfigMaps in the namespace could write a ``<job>-result`` ConfigMap with the
-bot's labels. The operator adopts a result only if it is owned by one of the bot's optimisation
+bot's labels. The operator adopts a result only if it is owned by one of the bot's optimization
 Jobs (an ownerReference with that Job's name and UID) and carries the digest the Job computes: an
 HMAC of the Job's name, its UID and the result, keyed by the bot's control token (a Secret the
 Job reads and a ConfigMap writer does not). Anything else is ignored (never adopted), reported
@@ -19,7 +19,7 @@ import pytest
 from pass_support import TOKEN, TokenKube, one_pass
 from succession_support import bot_body, stamp
 from tradefleet_operator.optimizer import FinishedJob, expired_jobs, parameters_hash, result_digest
-from tradefleet_runtime.jobs import optimise
+from tradefleet_runtime.jobs import optimize
 
 pytestmark = pytest.mark.unit
 
@@ -86,7 +86,7 @@ def _result(
         "TRADEFLEET_OPTIMIZER_JOB_UID": job_uid,
         "TRADEFLEET_OPTIMIZER_KEY": key,
     }
-    cm = optimise.result_config_map(
+    cm = optimize.result_config_map(
         config=_Config(),  # type: ignore[arg-type]
         result=_Result(),  # type: ignore[arg-type]
         environ=environ,

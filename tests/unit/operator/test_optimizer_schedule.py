@@ -1,4 +1,4 @@
-"""When optimisation Jobs run and which result a bot adopts."""
+"""When optimization Jobs run and which result a bot adopts."""
 
 from __future__ import annotations
 
@@ -121,7 +121,7 @@ def test_only_a_winning_result_for_the_current_parameters_is_adopted() -> None:
     assert with_parameters(raw_spec=spec, parameters=adopted.parameters)["strategy"][
         "parameters"
     ] == {"emaFast": 10, "emaSlow": 40}
-    # The user edits the parameters: the older optimisation no longer applies.
+    # The user edits the parameters: the older optimization no longer applies.
     edited = {"strategy": {"parameters": {"emaFast": 9, "emaSlow": 26}}}
     assert adopted_result(results=results, raw_spec=edited) is None
 
@@ -153,7 +153,7 @@ def test_each_run_searches_with_its_own_seed_unless_the_spec_fixes_one() -> None
     assert fixed == {11}
 
 
-def test_the_optimiser_job_runs_the_research_image_in_the_operators_region() -> None:
+def test_the_optimizer_job_runs_the_research_image_in_the_operators_region() -> None:
     """The runtime image has no optuna/numba/tqdm: the Job uses the research image (issue 16)."""
     owner = Owner(kind="TradingBot", name="tuned", namespace="desk", uid="0000")
     settings = OperatorSettings(

@@ -1,5 +1,5 @@
 """One whole reconcile pass against a fake API: the Deployment stays at zero while an old runtime
-pod terminates, and an optimisation Job's pod is no runtime pod. Checks the wiring of
+pod terminates, and an optimization Job's pod is no runtime pod. Checks the wiring of
 :mod:`tradefleet_operator.succession` into the reconciler without a cluster."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Never two runtimes of one bot: a new runtime pod waits until every previous one is gone.
 
 The pure decision (:mod:`tradefleet_operator.succession`): when to wait, when a pod on a lost node
-is force-deleted, and which pods are the bot's runtime pods (an optimisation Job's are not).
+is force-deleted, and which pods are the bot's runtime pods (an optimization Job's are not).
 """
 
 from __future__ import annotations

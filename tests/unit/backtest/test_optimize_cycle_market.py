@@ -1,7 +1,7 @@
-"""On the stack exchange's cycle market, the optimisation Job's search finds what the starting
+"""On the stack exchange's cycle market, the optimization Job's search finds what the starting
 parameters miss, in whatever window it is given.
 
-This is the premise of the optimisation e2e test (``tests/e2e/optimizer``): its outcome must not
+This is the premise of the optimization e2e test (``tests/e2e/optimizer``): its outcome must not
 depend on when it runs. The windows below are the ones the Job would fetch from the stack's
 exchange started at various offsets within a minute and queried up to an hour after it started.
 """
@@ -9,7 +9,7 @@ exchange started at various offsets within a minute and queried up to an hour af
 from __future__ import annotations
 
 import pytest
-from support.optimisation import (
+from support.optimization import (
     HISTORY_STEPS,
     OPTIMIZER,
     STARTING_PARAMETERS,
@@ -17,7 +17,7 @@ from support.optimisation import (
     cycle_market,
     latest_bars,
 )
-from tradefleet_runtime.backtest.optimise import run_optimisation_job
+from tradefleet_runtime.backtest.optimize import run_optimization_job
 
 pytestmark = pytest.mark.unit
 
@@ -37,7 +37,7 @@ def test_search_beats_the_starting_parameters_in_every_window(start_offset_s: in
             count=OPTIMIZER["lookbackBars"],
         )
         assert len(bars) == OPTIMIZER["lookbackBars"]
-        result = run_optimisation_job(
+        result = run_optimization_job(
             bars=bars,
             strategy_name="ema_rsi",
             current_parameters=STARTING_PARAMETERS,

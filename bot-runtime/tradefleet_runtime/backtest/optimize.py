@@ -1,8 +1,8 @@
-"""The optimisation Job's decision: search on the older bars, then roll out only a winner that
+"""The optimization Job's decision: search on the older bars, then roll out only a winner that
 beats the bot's current parameters on the newer bars held out from the search.
 
-Called by the operator's optimisation Job (:mod:`tradefleet_runtime.jobs.optimise`, through
-:func:`run_optimisation_job`). The search itself is :mod:`tradefleet_runtime.backtest.search`.
+Called by the operator's optimization Job (:mod:`tradefleet_runtime.jobs.optimize`, through
+:func:`run_optimization_job`). The search itself is :mod:`tradefleet_runtime.backtest.search`.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from tradefleet_runtime.strategies.parameters import StrategyParameters
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class OptimisationResult:
-    """What the operator's optimisation Job reports (``to_dict`` is its JSON).
+class OptimizationResult:
+    """What the operator's optimization Job reports (``to_dict`` is its JSON).
 
     The search runs on the first ``train_bars`` bars; both the winner and the
     current parameters are then scored on the ``test_bars`` held out after them
@@ -76,7 +76,7 @@ class OptimisationResult:
         }
 
 
-def run_optimisation_job(
+def run_optimization_job(
     *,
     bars: BarSeries,
     strategy_name: str,
@@ -89,7 +89,7 @@ def run_optimisation_job(
     method: str = SearchMethod.RANDOM.value,
     holdout_fraction: float = 0.3,
     config: BacktestConfig = DEFAULT_CONFIG,
-) -> OptimisationResult:
+) -> OptimizationResult:
     """Search on the older bars, then decide on the held-out newer bars whether to roll out.
 
     ``strategy_name`` is the bot's plugin (``spec.strategy.name``): the search tunes the
@@ -158,7 +158,7 @@ def run_optimisation_job(
             f"{current_out.objective:.4g} ({spec.objective.value}, min {test_min_trades} trades)"
             f": {'roll out' if beats else 'keep the current parameters'}"
         )
-    return OptimisationResult(
+    return OptimizationResult(
         objective=spec.objective,
         method=search_method,
         seed=seed,

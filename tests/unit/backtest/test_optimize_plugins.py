@@ -1,4 +1,4 @@
-"""The optimisation Job tunes the plugin the bot runs: the parameters that plugin reads, scored
+"""The optimization Job tunes the plugin the bot runs: the parameters that plugin reads, scored
 by backtests of that plugin; a fusion bot, which runs none, has nothing to tune."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from tradefleet_runtime.backtest.data import BarSeries
 from tradefleet_runtime.backtest.engine import run_backtest
 from tradefleet_runtime.backtest.search import Objective, ObjectiveSpec, random_search, score_sets
 from tradefleet_runtime.config import parse_runtime_config
-from tradefleet_runtime.jobs import optimise as job
+from tradefleet_runtime.jobs import optimize as job
 from tradefleet_runtime.marketdata.synthetic import generate_market
 from tradefleet_runtime.strategies.parameters import StrategyParameters, spec_key
 from tradefleet_runtime.strategies.registry import STRATEGIES
@@ -67,7 +67,7 @@ def _config(strategy: str) -> Any:
 
 @pytest.mark.parametrize("strategy", sorted(OWN_KEYS))
 def test_the_job_tunes_what_the_bots_plugin_reads(strategy: str) -> None:
-    result = job.optimise(config=_config(strategy), bars=BARS, seed=5)
+    result = job.optimize(config=_config(strategy), bars=BARS, seed=5)
     assert result.best_parameters is not None, result.reason
     assert set(result.best_parameters) == OWN_KEYS[strategy] | TRADE_KEYS
     assert set(result.current_parameters) == OWN_KEYS[strategy] | TRADE_KEYS
@@ -75,7 +75,7 @@ def test_the_job_tunes_what_the_bots_plugin_reads(strategy: str) -> None:
 
 @pytest.mark.parametrize("strategy", ["mean_reversion", "momentum_breakout"])
 def test_a_plugins_trials_are_backtests_of_that_plugin(strategy: str) -> None:
-    result = job.optimise(config=_config(strategy), bars=BARS, seed=5)
+    result = job.optimize(config=_config(strategy), bars=BARS, seed=5)
     assert result.best_parameters is not None and result.best_out_of_sample is not None
     best = StrategyParameters.from_spec(result.best_parameters)
     # The held-out score is that plugin's own event-driven backtest from the first test bar.

@@ -1,4 +1,4 @@
-"""Objectives, random and Bayesian search, walk-forward without look-ahead, the optimisation Job."""
+"""Objectives, random and Bayesian search, walk-forward without look-ahead, the optimization Job."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from tradefleet_runtime.backtest.data import BarSeries, synthetic_bars
 from tradefleet_runtime.backtest.errors import BacktestConfigError
 from tradefleet_runtime.backtest.metrics import BacktestMetrics
-from tradefleet_runtime.backtest.optimise import run_optimisation_job
+from tradefleet_runtime.backtest.optimize import run_optimization_job
 from tradefleet_runtime.backtest.search import (
     Objective,
     ObjectiveSpec,
@@ -161,9 +161,9 @@ def test_walk_forward_needs_room_for_one_window(bars: BarSeries) -> None:
         )
 
 
-def test_the_optimisation_job_reports_json_with_a_crd_shaped_winner(bars: BarSeries) -> None:
+def test_the_optimization_job_reports_json_with_a_crd_shaped_winner(bars: BarSeries) -> None:
     current = {"emaFast": 12, "emaSlow": 26, "rsiPeriod": 14, "bollingerPeriod": 30}
-    result = run_optimisation_job(
+    result = run_optimization_job(
         bars=bars,
         strategy_name="ema_rsi",
         current_parameters=current,
@@ -190,10 +190,10 @@ def test_the_optimisation_job_reports_json_with_a_crd_shaped_winner(bars: BarSer
     assert ("roll out" in result.reason) == result.beats_current_out_of_sample
 
 
-def test_the_optimisation_job_keeps_the_current_parameters_without_a_valid_trial(
+def test_the_optimization_job_keeps_the_current_parameters_without_a_valid_trial(
     bars: BarSeries,
 ) -> None:
-    result = run_optimisation_job(
+    result = run_optimization_job(
         bars=bars,
         strategy_name="ema_rsi",
         current_parameters={},
@@ -233,4 +233,4 @@ def test_bad_job_settings_are_refused(
     }
     arguments.update(settings)
     with pytest.raises(BacktestConfigError, match=message):
-        run_optimisation_job(**arguments)  # type: ignore[arg-type]
+        run_optimization_job(**arguments)  # type: ignore[arg-type]

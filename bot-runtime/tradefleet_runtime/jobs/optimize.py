@@ -1,9 +1,9 @@
-"""The optimisation Job: ``python -m tradefleet_runtime optimise``.
+"""The optimization Job: ``python -m tradefleet_runtime optimize``.
 
 Started by the Job the operator creates for ``spec.optimizer`` (schedule or the
 ``tradefleet.io/optimize-now`` annotation). It reads the bot's rendered config, fetches
 ``lookbackBars`` recent candles from the bot's exchange, runs
-:func:`~tradefleet_runtime.backtest.optimise.run_optimisation_job` on the bot's strategy plugin
+:func:`~tradefleet_runtime.backtest.optimize.run_optimization_job` on the bot's strategy plugin
 (search of the parameters it reads on the older bars, verdict on the held-out newer ones; a
 fusion bot runs no plugin and has none to tune), and writes the result as a ConfigMap the
 operator reads: a result that beats the running parameters out of sample becomes the bot's next
@@ -29,7 +29,7 @@ import httpx
 import numpy as np
 
 from tradefleet_runtime.backtest.data import BarSeries
-from tradefleet_runtime.backtest.optimise import OptimisationResult, run_optimisation_job
+from tradefleet_runtime.backtest.optimize import OptimizationResult, run_optimization_job
 from tradefleet_runtime.config import RuntimeConfig
 from tradefleet_runtime.execution.venue import CcxtVenue, VenueMode, ccxt_exchange_id
 from tradefleet_runtime.persistence.ml_models import MlModelStore
@@ -39,21 +39,21 @@ from tradefleet_runtime.signals.ml_ensemble import SIGNAL_NAME as ML_SIGNAL
 from tradefleet_runtime.signals.ml_ensemble import MlConfig, technical_features, train_ensemble
 from tradefleet_runtime.strategies.registry import FUSION_ONLY
 
-LOG = logging.getLogger("tradefleet_runtime.optimise")
+LOG = logging.getLogger("tradefleet_runtime.optimize")
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 RESULT_FILE = "result.json"
 # The operator adopts a result only with this HMAC (tradefleet_operator.optimizer.result_digest).
 ANNOTATION_RESULT_DIGEST = "tradefleet.io/optimizer-digest"
 
 
-class OptimiseJobError(RuntimeError):
+class OptimizeJobError(RuntimeError):
     """The Job cannot run: missing environment, no candles, or the apiserver refused the result."""
 
 
 def _required(environ: Mapping[str, str], name: str) -> str:
     value = environ.get(name)
     if not value:
-        raise OptimiseJobError(
+        raise OptimizeJobError(
             f"environment variable {name} is not set (the operator's Job sets it)"
         )
     return value
@@ -75,7 +75,7 @@ async def fetch_bars(*, config: RuntimeConfig, bars: int) -> BarSeries:
     finally:
         await venue.close()
     if len(candles) < 2:
-        raise OptimiseJobError(
+        raise OptimizeJobError(
             f"{exchange.exchange} returned {len(candles)} candles for {exchange.symbol}"
         )
     return BarSeries(
@@ -96,9 +96,9 @@ NO_PLUGIN_SUMMARY = (
 )
 
 
-def optimise(*, config: RuntimeConfig, bars: BarSeries, seed: int) -> OptimisationResult:
+def optimize(*, config: RuntimeConfig, bars: BarSeries, seed: int) -> OptimizationResult:
     settings: Mapping[str, Any] = config.document.get("optimizer") or {}
-    return run_optimisation_job(
+    return run_optimization_job(
         bars=bars,
         strategy_name=config.strategy.name,
         current_parameters=dict(config.strategy.parameters),
@@ -117,7 +117,7 @@ def result_digest(*, key: str, job: str, job_uid: str, payload: str) -> str:
 
 
 def result_config_map(
-    *, config: RuntimeConfig, result: OptimisationResult | None, environ: Mapping[str, str]
+    *, config: RuntimeConfig, result: OptimizationResult | None, environ: Mapping[str, str]
 ) -> dict[str, Any]:
     """The ConfigMap the operator reads (labels and key as ``tradefleet_operator.render`` expects);
     ``result`` None: the bot runs no plugin, nothing was searched."""
@@ -186,14 +186,14 @@ def publish(*, body: Mapping[str, Any], environ: Mapping[str, str]) -> None:
         LOG.info("result %s already exists (Job retried)", body["metadata"]["name"])
         return
     if answer.status_code >= 400:
-        raise OptimiseJobError(
+        raise OptimizeJobError(
             f"apiserver refused the result: {answer.status_code} {answer.text[:300]}"
         )
 
 
 async def run_job(
     *, config: RuntimeConfig, environ: Mapping[str, str] = os.environ
-) -> OptimisationResult | None:
+) -> OptimizationResult | None:
     """Fetch the candles, search the bot's plugin's parameters (none for a fusion bot), publish
     the result, and train the ML ensemble when the bot weights it."""
     lookback = int((config.document.get("optimizer") or {}).get("lookbackBars", 2000))
@@ -202,16 +202,16 @@ async def run_job(
     try:
         seed = int(seed_text)
     except ValueError:
-        raise OptimiseJobError(
+        raise OptimizeJobError(
             f"TRADEFLEET_OPTIMIZER_SEED must be an integer, got {seed_text!r}"
         ) from None
-    result: OptimisationResult | None = None
+    result: OptimizationResult | None = None
     if config.strategy.name == FUSION_ONLY:
-        LOG.info("no optimisation: %s", NO_PLUGIN_SUMMARY)
+        LOG.info("no optimization: %s", NO_PLUGIN_SUMMARY)
     else:
-        result = optimise(config=config, bars=bars, seed=seed)
+        result = optimize(config=config, bars=bars, seed=seed)
         LOG.info(
-            "optimisation of %s on %d candles: %s the running parameters out of sample (%s)",
+            "optimization of %s on %d candles: %s the running parameters out of sample (%s)",
             config.strategy.name,
             len(bars.close),
             "beats" if result.beats_current_out_of_sample else "does not beat",
@@ -237,7 +237,7 @@ async def train_ml_ensemble(
             train_ensemble, features=features, close=bars.close, config=ml_config
         )
     except SignalError as error:
-        raise OptimiseJobError(
+        raise OptimizeJobError(
             f"ML ensemble not trained on {len(bars.close)} candles: {error} "
             "(spec.optimizer.lookbackBars sets how many candles it reads)"
         ) from None
@@ -249,7 +249,7 @@ async def train_ml_ensemble(
             ensemble=ensemble, trained_by=_required(environ, "TRADEFLEET_OPTIMIZER_JOB")
         )
     except StateStoreError as error:
-        raise OptimiseJobError(str(error)) from None
+        raise OptimizeJobError(str(error)) from None
     finally:
         await redis.aclose()
     LOG.info(

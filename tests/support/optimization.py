@@ -1,7 +1,7 @@
-"""The bot of the optimisation e2e test and the market it is tuned on.
+"""The bot of the optimization e2e test and the market it is tuned on.
 
-Shared by ``tests/e2e/optimizer`` (an optimisation Job on the stack rolls out a new revision)
-and ``tests/unit/backtest/test_optimise_cycle_market.py``, which replays the same market
+Shared by ``tests/e2e/optimizer`` (an optimization Job on the stack rolls out a new revision)
+and ``tests/unit/backtest/test_optimize_cycle_market.py``, which replays the same market
 offline and checks the e2e test's premise: the search beats the starting parameters in every
 window the Job could be given, whenever the test runs.
 """
@@ -71,7 +71,7 @@ def cycle_market(*, epoch_ms: int, steps: int) -> SimulatedMarket:
 
 
 def latest_bars(*, market: SimulatedMarket, now_ms: int, count: int) -> BarSeries:
-    """What the optimisation Job fetches at ``now_ms``: the newest ``count`` candles."""
+    """What the optimization Job fetches at ``now_ms``: the newest ``count`` candles."""
     candles = market.klines(interval_ms=BAR_MS, start_ms=None, end_ms=now_ms, limit=count)
     return BarSeries(
         timestamp_ms=np.array([c.open_time_ms for c in candles], dtype=np.int64),
