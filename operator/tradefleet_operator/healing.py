@@ -157,15 +157,8 @@ def assess_restarts(
         decision.restarted.append(cause)
 
     if pod is not None:
-        if state.get("observedPod") != pod.name:
-            state["observedPod"] = pod.name
-            baseline = 0
-        else:
-            baseline = int(state.get("observedPodRestarts") or 0)
-        for _ in range(max(0, pod.restart_count - baseline)):
-            ended = f": {pod.last_termination}" if pod.last_termination else ""
-            record("crashed", f"container of pod {pod.name} exited and was restarted{ended}")
-        state["observedPodRestarts"] = pod.restart_count
+        for message in _new_crashes(state=state, pod=pod):
+            record("crashed", message)
 
     # A replacement is finished once the old pod is gone.
     if state.get("replacing") and not pods_exist:
@@ -178,21 +171,8 @@ def assess_restarts(
         state.setdefault("degradedAtGeneration", generation)
         decision.degraded = True
         decision.replicas = 0
-        message = (
-            f"{len(in_window)} restarts in the last {policy.restart_window_seconds}s reached "
-            f"spec.selfHealing.maxRestarts={policy.max_restarts}; the bot is stopped until the spec "
-            "changes or the window passes"
-        )
-        if restarts:
-            latest = restarts[0]
-            message += f"; the latest restart: {latest.get('cause')}: {latest.get('message', '')}"
         decision.conditions.append(
-            cond.Condition(
-                type=cond.DEGRADED,
-                status=True,
-                reason=Reason.RESTART_BUDGET_EXHAUSTED,
-                message=message,
-            )
+            _budget_exhausted(policy=policy, restarts_in_window=len(in_window), restarts=restarts)
         )
     else:
         state.pop("degradedAtGeneration", None)
@@ -217,6 +197,37 @@ def assess_restarts(
 
     state["recentRestarts"] = restarts[:MAX_RECORDED_RESTARTS]
     return decision
+
+
+def _new_crashes(*, state: dict[str, Any], pod: PodView) -> list[str]:
+    """A message per container restart of ``pod`` not counted yet (the count is kept in
+    ``state`` per pod name, so a new pod starts from zero)."""
+    if state.get("observedPod") != pod.name:
+        state["observedPod"] = pod.name
+        baseline = 0
+    else:
+        baseline = int(state.get("observedPodRestarts") or 0)
+    state["observedPodRestarts"] = pod.restart_count
+    ended = f": {pod.last_termination}" if pod.last_termination else ""
+    message = f"container of pod {pod.name} exited and was restarted{ended}"
+    return [message] * max(0, pod.restart_count - baseline)
+
+
+def _budget_exhausted(
+    *, policy: SelfHealingSpec, restarts_in_window: int, restarts: list[Mapping[str, Any]]
+) -> cond.Condition:
+    """Degraded: the restart budget is spent; the message quotes the latest restart."""
+    message = (
+        f"{restarts_in_window} restarts in the last {policy.restart_window_seconds}s reached "
+        f"spec.selfHealing.maxRestarts={policy.max_restarts}; the bot is stopped until the spec "
+        "changes or the window passes"
+    )
+    if restarts:
+        latest = restarts[0]
+        message += f"; the latest restart: {latest.get('cause')}: {latest.get('message', '')}"
+    return cond.Condition(
+        type=cond.DEGRADED, status=True, reason=Reason.RESTART_BUDGET_EXHAUSTED, message=message
+    )
 
 
 def _replacement_cause(
@@ -374,26 +385,10 @@ def runtime_figures(runtime: Mapping[str, Any]) -> dict[str, Any]:
         figures["regime"] = regime[:64]
     signal = runtime.get("lastSignal")
     if isinstance(signal, Mapping) and str(signal.get("action", "")).lower() in _ACTIONS:
-        last: dict[str, Any] = {
-            "action": str(signal["action"]).lower(),
-            "score": max(-1.0, min(1.0, _as_number(signal.get("score")) or 0.0)),
-        }
-        at = _as_time(signal.get("at"))
-        if at:
-            last["at"] = at
-        figures["lastSignal"] = last
+        figures["lastSignal"] = _signal_figures(signal)
     breaker = runtime.get("circuitBreaker")
     if isinstance(breaker, Mapping) and breaker.get("state") in ("Open", "Closed"):
-        shown: dict[str, Any] = {"state": breaker["state"]}
-        if breaker.get("reason"):
-            # The condition's word for it (drawdown -> Drawdown): one vocabulary.
-            shown["reason"] = str(breaker_reason(breaker["reason"]))
-        if breaker.get("message"):
-            shown["message"] = str(breaker["message"])[:1024]
-        since = _as_time(breaker.get("since"))
-        if since:
-            shown["since"] = since
-        figures["circuitBreaker"] = shown
+        figures["circuitBreaker"] = _breaker_figures(breaker)
     heartbeat = _as_time(runtime.get("heartbeat"))
     if heartbeat:
         figures["lastHeartbeat"] = heartbeat
@@ -401,6 +396,32 @@ def runtime_figures(runtime: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(ml, Mapping) and ml.get("state") in ML_STATES:
         figures["ml"] = _ml_figures(ml)
     return figures
+
+
+def _signal_figures(signal: Mapping[str, Any]) -> dict[str, Any]:
+    """``status.lastSignal``: the decision's class, its score in [-1, 1] and when."""
+    last: dict[str, Any] = {
+        "action": str(signal["action"]).lower(),
+        "score": max(-1.0, min(1.0, _as_number(signal.get("score")) or 0.0)),
+    }
+    at = _as_time(signal.get("at"))
+    if at:
+        last["at"] = at
+    return last
+
+
+def _breaker_figures(breaker: Mapping[str, Any]) -> dict[str, Any]:
+    """``status.circuitBreaker``: its state and, when open, why and since when."""
+    shown: dict[str, Any] = {"state": breaker["state"]}
+    if breaker.get("reason"):
+        # The condition's word for it (drawdown -> Drawdown): one vocabulary.
+        shown["reason"] = str(breaker_reason(breaker["reason"]))
+    if breaker.get("message"):
+        shown["message"] = str(breaker["message"])[:1024]
+    since = _as_time(breaker.get("since"))
+    if since:
+        shown["since"] = since
+    return shown
 
 
 def _ml_figures(ml: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
@@ -117,6 +117,45 @@ def _parse_object(*, model: type[_Model], raw: object, path: str, base: object) 
     return model(**values)
 
 
+def _boolean(raw: object, path: str) -> bool:
+    if not isinstance(raw, bool):
+        raise SpecError(field=path, message=f"must be a boolean, not {raw!r}")
+    return raw
+
+
+def _integer(raw: object, path: str) -> int:
+    # The apiserver accepts 5.0 for an integer field.
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise SpecError(field=path, message=f"must be an integer, not {raw!r}")
+    return raw
+
+
+def _number(raw: object, path: str) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise SpecError(field=path, message=f"must be a number, not {raw!r}")
+    return float(raw)
+
+
+def _string(*, raw: object, path: str, is_quantity: bool) -> str:
+    if is_quantity and isinstance(raw, int) and not isinstance(raw, bool):
+        raw = str(raw)
+    if not isinstance(raw, str):
+        raise SpecError(field=path, message=f"must be a string, not {raw!r}")
+    if is_quantity:
+        parse_quantity(text=raw, field=path)
+    return raw
+
+
+# The parsers of the models' scalar annotations (strings take the quantity flag too).
+_SCALARS: Mapping[object, Callable[[object, str], object]] = {
+    bool: _boolean,
+    int: _integer,
+    float: _number,
+}
+
+
 def _parse_value(
     *, annotation: Any, raw: object, path: str, base: object, is_quantity: bool
 ) -> object:
@@ -144,27 +183,9 @@ def _parse_value(
         if not isinstance(raw, str) or raw not in allowed:
             raise SpecError(field=path, message=f"{raw!r} is not one of {', '.join(allowed)}")
         return annotation(raw)
-    if annotation is bool:
-        if not isinstance(raw, bool):
-            raise SpecError(field=path, message=f"must be a boolean, not {raw!r}")
-        return raw
-    if annotation is int:
-        # The apiserver accepts 5.0 for an integer field.
-        if isinstance(raw, float) and raw.is_integer():
-            return int(raw)
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            raise SpecError(field=path, message=f"must be an integer, not {raw!r}")
-        return raw
-    if annotation is float:
-        if isinstance(raw, bool) or not isinstance(raw, int | float):
-            raise SpecError(field=path, message=f"must be a number, not {raw!r}")
-        return float(raw)
+    scalar = _SCALARS.get(annotation)
+    if scalar is not None:
+        return scalar(raw, path)
     if annotation is str:
-        if is_quantity and isinstance(raw, int) and not isinstance(raw, bool):
-            raw = str(raw)
-        if not isinstance(raw, str):
-            raise SpecError(field=path, message=f"must be a string, not {raw!r}")
-        if is_quantity:
-            parse_quantity(text=raw, field=path)
-        return raw
+        return _string(raw=raw, path=path, is_quantity=is_quantity)
     raise TypeError(f"model annotation {annotation!r} at {path} has no parser")

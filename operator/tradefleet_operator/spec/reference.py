@@ -192,15 +192,23 @@ def _constraints(*, schema: Mapping[str, Any], required: bool) -> Iterator[str]:
         yield ("> " if schema.get("exclusiveMinimum") else ">= ") + _number(schema["minimum"])
     if "maximum" in schema:
         yield ("< " if schema.get("exclusiveMaximum") else "<= ") + _number(schema["maximum"])
-    if schema.get("maxLength") == 0:
-        yield "forbidden (must be empty)"
-    else:
-        if "minLength" in schema:
-            yield f"length >= {schema['minLength']}"
-        if "maxLength" in schema:
-            yield f"length <= {schema['maxLength']}"
+    yield from _length_constraints(schema)
     if "pattern" in schema:
         yield f"pattern `{schema['pattern']}`"
+    yield from _list_constraints(schema)
+
+
+def _length_constraints(schema: Mapping[str, Any]) -> Iterator[str]:
+    if schema.get("maxLength") == 0:
+        yield "forbidden (must be empty)"
+        return
+    if "minLength" in schema:
+        yield f"length >= {schema['minLength']}"
+    if "maxLength" in schema:
+        yield f"length <= {schema['maxLength']}"
+
+
+def _list_constraints(schema: Mapping[str, Any]) -> Iterator[str]:
     if "minItems" in schema:
         yield f"items >= {schema['minItems']}"
     if "maxItems" in schema:
