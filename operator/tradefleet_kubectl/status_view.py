@@ -123,7 +123,23 @@ def _overview(facts: BotFacts) -> list[str]:
     ):
         if runtime.get(key):
             lines.append(f"  Runtime:      {label}: {runtime[key]}")
+    ml = status.get("ml")
+    if isinstance(ml, Mapping):
+        lines.append(f"  ML input:     {_ml_text(ml)}")
     return lines
+
+
+def _ml_text(ml: Mapping[str, Any]) -> str:
+    """The ML fusion input: its model and score, or why there is none in use."""
+    if ml.get("state") != "Ready":
+        return f"{ml.get('state')}: {ml.get('reason') or '-'}"
+    accuracy = ml.get("walkForwardAccuracy")
+    shown = f"model v{ml.get('version')} by {ml.get('trainedBy') or '-'}"
+    if isinstance(accuracy, int | float):
+        shown += f", walk-forward accuracy {100 * accuracy:.1f}%"
+    if isinstance(ml.get("probabilityUp"), int | float):
+        shown += f", P(up) {100 * ml['probabilityUp']:.0f}%"
+    return shown
 
 
 def _conditions(facts: BotFacts) -> list[str]:

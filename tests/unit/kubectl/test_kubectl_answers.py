@@ -9,7 +9,7 @@ import pytest
 from tradefleet_kubectl.ask import Topic, answer, topic_of
 from tradefleet_kubectl.facts import bot_facts, revision_facts
 from tradefleet_kubectl.report import REDACTED, redact
-from tradefleet_kubectl.status_view import fleet_table
+from tradefleet_kubectl.status_view import bot_detail, fleet_table
 
 pytestmark = pytest.mark.unit
 
@@ -156,3 +156,27 @@ def test_a_trading_bot_is_said_to_trade_with_its_other_troubles_as_notes() -> No
     lines = answer(facts=facts, question="why is it not trading?").lines
     assert lines[1].startswith("It is trading: Trading=True, reason RateLimited")
     assert lines[2].startswith("  Also: RolledBack=True, reason ProgressDeadlineExceeded")
+
+
+def test_a_bots_detail_shows_its_ml_model_or_why_there_is_none() -> None:
+    def detail(ml: dict[str, object]) -> str:
+        bot = {
+            "metadata": {"name": "learner", "namespace": "desk"},
+            "spec": {"exchange": "binance", "symbol": "BTC/USDT"},
+            "status": {"phase": "Running", "ml": ml},
+        }
+        return bot_detail(bot_facts(bot=bot))
+
+    ready = {
+        "state": "Ready",
+        "version": 3,
+        "trainedBy": "learner-opt-1",
+        "walkForwardAccuracy": 0.6123,
+        "probabilityUp": 0.7,
+    }
+    assert (
+        "ML input:     model v3 by learner-opt-1, walk-forward accuracy 61.2%, P(up) 70%"
+        in detail(ready)
+    )
+    waiting = {"state": "WaitingForModel", "reason": "no model stored yet"}
+    assert "ML input:     WaitingForModel: no model stored yet" in detail(waiting)
