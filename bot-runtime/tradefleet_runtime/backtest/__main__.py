@@ -1,11 +1,15 @@
-"""Command line of the backtester: ``python -m tradefleet_runtime.backtest {backtest,optimize,download-data}``.
+"""Command line of the backtester:
+``python -m tradefleet_runtime.backtest {backtest,optimize,download-data,record-signals}``.
 
 Run by people (and CI demos). ``backtest`` replays bars through one strategy plugin with
-the event-driven engine; ``optimize`` searches EMA/RSI parameters with the grid engine
-(random or Bayesian), optionally runs a walk-forward analysis, and backtests the winner.
-Both print a summary table and write an equity/drawdown PNG, a self-contained HTML
-report, trades.csv and result.json into ``--out``. ``download-data`` caches an exchange's
-candles as a CSV those two read (``backtest.download``). Errors print one line and exit 2.
+the event-driven engine, alone or fused (``--fusion-weight``) with the regime, order flow and a
+recording of the bot's SignalSources (``--signals``); ``optimize`` searches a plugin's
+parameters (EMA/RSI in the grid engine, the others in the event-driven one; random or
+Bayesian), optionally runs a walk-forward analysis, and backtests the winner. Both print a
+summary table and write an equity/drawdown PNG, a self-contained HTML report, trades.csv and
+result.json into ``--out``. ``download-data`` caches an exchange's candles as a CSV those two
+read (``backtest.download``); ``record-signals`` writes what a bot's SignalSources published
+(``sources.recording``). Errors print one line and exit 2.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import redis.asyncio as aioredis
+
 from tradefleet_runtime.backtest.benchmark import buy_and_hold
 from tradefleet_runtime.backtest.data import BarSeries, load_csv, synthetic_bars
 from tradefleet_runtime.backtest.download import (
@@ -27,7 +33,7 @@ from tradefleet_runtime.backtest.download import (
     DownloadResult,
     download_candles,
 )
-from tradefleet_runtime.backtest.engine import RiskSetup, run_backtest
+from tradefleet_runtime.backtest.engine import FusionSetup, RiskSetup, run_backtest
 from tradefleet_runtime.backtest.errors import BacktestConfigError, BacktestError
 from tradefleet_runtime.backtest.metrics import finite_or_none
 from tradefleet_runtime.backtest.model import (
@@ -56,11 +62,14 @@ from tradefleet_runtime.backtest.timerange import (
     parse_timerange,
 )
 from tradefleet_runtime.backtest.walk_forward import WalkForwardReport, walk_forward
+from tradefleet_runtime.config import ConfigError, load_runtime_config
 from tradefleet_runtime.execution.errors import ExchangeError
 from tradefleet_runtime.execution.venue import CcxtVenue, VenueMode
 from tradefleet_runtime.risk.errors import RiskError
 from tradefleet_runtime.signals.errors import SignalError
+from tradefleet_runtime.signals.fusion import AlphaFusion, FusionConfig
 from tradefleet_runtime.signals.regime_config import RegimeConfig
+from tradefleet_runtime.sources.recording import RecordingError, SignalRecording, record_signals
 from tradefleet_runtime.strategies.errors import StrategyError
 from tradefleet_runtime.strategies.parameters import StrategyParameters
 from tradefleet_runtime.strategies.registry import STRATEGIES
@@ -147,6 +156,22 @@ def _parser() -> argparse.ArgumentParser:
         "--risk-engine", action="store_true", help="size and vet entries with the risk engine"
     )
     backtest.add_argument(
+        "--fusion-weight",
+        type=_parse_param,
+        action="append",
+        default=[],
+        metavar="INPUT=WEIGHT",
+        help="decide by fusion, as a bot does: the weight of a fusion input (strategy, regime, "
+        "ofi, whale, sentiment, macro; repeatable, they must sum to 1)",
+    )
+    backtest.add_argument(
+        "--signals",
+        type=Path,
+        default=None,
+        help="a recording of the bot's SignalSources (record-signals): their whale, sentiment "
+        "and macro readings join fusion as the bot read them at each bar's close",
+    )
+    backtest.add_argument(
         "--market",
         type=MarketType,
         default=MarketType.SPOT,
@@ -181,6 +206,17 @@ def _parser() -> argparse.ArgumentParser:
     # The grid engine charges no funding: optimization runs on spot terms.
     optimize.set_defaults(market=MarketType.SPOT, funding_rate_pct=DEFAULT_FUNDING_RATE_PCT)
     _add_download(commands.add_parser("download-data", help="cache an exchange's candles"))
+    record = commands.add_parser(
+        "record-signals", help="record what a bot's SignalSources published, for --signals"
+    )
+    record.add_argument(
+        "--config", type=Path, required=True, help="the bot's runtime config (its ConfigMap's)"
+    )
+    record.add_argument("--redis-url", required=True, help="the Redis its sources publish to")
+    record.add_argument(
+        "--since-ms", type=int, default=None, help="only entries published from then on"
+    )
+    record.add_argument("--out", type=Path, required=True, help="the recording file to write")
     return parser
 
 
@@ -254,6 +290,22 @@ def _source(arguments: argparse.Namespace, bars: BarSeries) -> str:
     return f"{origin}, {len(bars):,} bars of {bars.bar_seconds} s"
 
 
+def _fusion(arguments: argparse.Namespace) -> FusionSetup | None:
+    """Fusion as ``--fusion-weight`` and ``--signals`` ask for it; None decides by the plugin."""
+    if not arguments.fusion_weight:
+        if arguments.signals is not None:
+            raise BacktestConfigError("--signals feed fusion: give its --fusion-weight too")
+        return None
+    signals = None
+    if arguments.signals is not None:
+        try:
+            signals = SignalRecording.load(arguments.signals)
+        except RecordingError as error:
+            raise BacktestConfigError(str(error)) from None
+    weights = dict(arguments.fusion_weight)
+    return FusionSetup(fusion=AlphaFusion(config=FusionConfig(weights=weights)), signals=signals)
+
+
 def _run_backtest(arguments: argparse.Namespace) -> None:
     bars = _bars(arguments)
     parameters = StrategyParameters.from_spec(dict(arguments.param))
@@ -264,6 +316,7 @@ def _run_backtest(arguments: argparse.Namespace) -> None:
         parameters=parameters,
         config=config,
         regime=RegimeConfig() if arguments.regime_detector else None,
+        fusion=_fusion(arguments),
         risk=RiskSetup() if arguments.risk_engine else None,
         progress=not arguments.no_progress,
     )
@@ -491,6 +544,28 @@ def _run_download(arguments: argparse.Namespace) -> None:
     )
 
 
+async def _record(arguments: argparse.Namespace) -> SignalRecording:
+    config = load_runtime_config(arguments.config)
+    if not config.signal_sources:
+        raise BacktestConfigError(f"{arguments.config} references no SignalSources")
+    redis = aioredis.Redis.from_url(arguments.redis_url, decode_responses=True)
+    try:
+        return await record_signals(
+            redis=redis, sources=config.signal_sources, since_ms=arguments.since_ms
+        )
+    finally:
+        await redis.aclose()
+
+
+def _run_record(arguments: argparse.Namespace) -> None:
+    recording = asyncio.run(_record(arguments))
+    recording.dump(arguments.out)
+    counts = ", ".join(
+        f"{ref.name} {len(recording.entries(ref.name))}" for ref in recording.sources
+    )
+    print(f"recorded {arguments.out}: entries by source: {counts}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
@@ -498,9 +573,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run_backtest(arguments)
         elif arguments.command == "optimize":
             _run_optimize(arguments)
+        elif arguments.command == "record-signals":
+            _run_record(arguments)
         else:
             _run_download(arguments)
-    except (BacktestError, StrategyError, SignalError, RiskError, ExchangeError) as error:
+    except (
+        BacktestError,
+        StrategyError,
+        SignalError,
+        RiskError,
+        ExchangeError,
+        ConfigError,
+        RecordingError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

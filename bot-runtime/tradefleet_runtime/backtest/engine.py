@@ -71,6 +71,7 @@ from tradefleet_runtime.signals.ofi import OfiConfig, StreamingOfi
 from tradefleet_runtime.signals.reading import SignalReading
 from tradefleet_runtime.signals.regime import RegimeDetector, RegimeState
 from tradefleet_runtime.signals.regime_config import RegimeConfig, RegimeLabel, RegimeTradingParams
+from tradefleet_runtime.sources.recording import SignalRecording
 from tradefleet_runtime.strategies.base import STRATEGY_COMPONENT, Bar, StrategySignal
 from tradefleet_runtime.strategies.parameters import StrategyParameters
 from tradefleet_runtime.strategies.registry import create_strategy
@@ -89,13 +90,16 @@ class FusionSetup:
     """Fusion in the loop: the strategy's reading joins as ``component``.
 
     With books, the order-flow engine (``ofi``) adds the ``ofi`` reading; with a regime
-    detector, the ``regime`` reading and the regime's size multiplier, stop and target.
+    detector, the ``regime`` reading and the regime's size multiplier. With ``signals`` (a
+    recording of the bot's SignalSources), the ``whale``, ``sentiment`` and ``macro`` readings the
+    bot would have read at each bar's close.
     """
 
     fusion: AlphaFusion
     component: str = STRATEGY_COMPONENT
     ofi: OfiConfig = field(default_factory=OfiConfig)
     learning: LearningConfig | None = None
+    signals: SignalRecording | None = None
 
     def __post_init__(self) -> None:
         if self.learning is not None and dict(self.learning.base_weights) != dict(
@@ -594,6 +598,14 @@ class _Replay:
         ofi_reading = self._ofi_reading(bar)
         if ofi_reading is not None:
             readings.append(ofi_reading)
+        if fusion.signals is not None:
+            readings.extend(
+                fusion.signals.readings(
+                    symbol=self.config.symbol,
+                    now_ms=bar.timestamp_ms + 1000 * self.bars.bar_seconds,
+                    max_age_ms=fusion.fusion.config.max_age_ms,
+                )
+            )
         return readings
 
     def _ofi_reading(self, bar: Bar) -> SignalReading | None:

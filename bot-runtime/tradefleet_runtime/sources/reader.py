@@ -12,7 +12,7 @@ spot pair (``BTC/USDT``) and prefers entries for its exact symbol when a source 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -57,6 +57,74 @@ def _text(value: bytes | str) -> str:
 def spot_pair(symbol: str) -> str:
     """The base/quote pair of a ccxt symbol: ``BTC/USDT:USDT`` → ``BTC/USDT``."""
     return symbol.partition(":")[0]
+
+
+def snapshot_of(
+    *, ref: SourceRef, symbol: str, entries: Sequence[Mapping[str, str]]
+) -> SourceSnapshot:
+    """What ``ref``'s stream says for ``symbol``, from its entries newest first: the newest entry
+    for the symbol itself, else the newest for its spot pair; a malformed entry is skipped and
+    named. Used by the live reader and by a backtest over a recording
+    (:mod:`tradefleet_runtime.sources.recording`)."""
+    if not entries:
+        return SourceSnapshot(
+            name=ref.name, weight=ref.weight, reading=None, problem="no readings published"
+        )
+    problem = ""
+    spot = spot_pair(symbol)
+    fallback: SourceReading | None = None
+    for fields in entries:
+        published = fields.get("symbol")
+        if published != symbol and (published != spot or fallback is not None):
+            continue
+        try:
+            reading = SourceReading.from_fields(fields)
+        except StreamEntryError as error:
+            problem = f"malformed entry skipped: {error}"
+            continue
+        if published != symbol:
+            # The spot pair's newest entry, unless one for the exact symbol turns up.
+            fallback = reading
+            continue
+        return SourceSnapshot(name=ref.name, weight=ref.weight, reading=reading, problem=problem)
+    if fallback is not None:
+        return SourceSnapshot(name=ref.name, weight=ref.weight, reading=fallback, problem=problem)
+    wanted = symbol if spot == symbol else f"{symbol} or {spot}"
+    return SourceSnapshot(
+        name=ref.name,
+        weight=ref.weight,
+        reading=None,
+        problem=problem or f"no reading for {wanted} in the last {len(entries)} entries",
+    )
+
+
+def combine_readings(
+    *, snapshots: Iterable[SourceSnapshot], now_ms: int, max_age_ms: Mapping[str, int]
+) -> list[SignalReading]:
+    """One reading per fusion input: the weighted mean of its sources that are fresh at
+    ``now_ms`` and say something (confidence above 0)."""
+    sums: dict[str, list[float]] = {}
+    for snapshot in snapshots:
+        reading = snapshot.reading
+        if reading is None or snapshot.weight <= 0.0 or reading.confidence <= 0.0:
+            continue
+        if now_ms - reading.as_of_ms > max_age_ms.get(reading.kind, 0):
+            continue
+        total = sums.setdefault(reading.kind, [0.0, 0.0, 0.0, float(reading.as_of_ms)])
+        total[0] += snapshot.weight * reading.value
+        total[1] += snapshot.weight * reading.confidence
+        total[2] += snapshot.weight
+        total[3] = min(total[3], float(reading.as_of_ms))
+    return [
+        SignalReading(
+            name=kind,
+            value=max(-1.0, min(1.0, value / weight)),
+            confidence=max(0.0, min(1.0, confidence / weight)),
+            as_of_ms=int(oldest),
+            detail=f"{kind} from SignalSources",
+        )
+        for kind, (value, confidence, weight, oldest) in sums.items()
+    ]
 
 
 class SourceReader:
@@ -104,66 +172,14 @@ class SourceReader:
                 reading=kept,
                 problem=f"stream unreadable: {error}",
             )
-        if not entries:
-            return SourceSnapshot(
-                name=ref.name, weight=ref.weight, reading=None, problem="no readings published"
-            )
-        problem = ""
-        spot = spot_pair(self._symbol)
-        fallback: SourceReading | None = None
-        for _, raw_fields in entries:
-            fields = {_text(k): _text(v) for k, v in (raw_fields or {}).items()}
-            published = fields.get("symbol")
-            if published != self._symbol and (published != spot or fallback is not None):
-                continue
-            try:
-                reading = SourceReading.from_fields(fields)
-            except StreamEntryError as error:
-                problem = f"malformed entry skipped: {error}"
-                continue
-            if published != self._symbol:
-                # The spot pair's newest entry, unless one for the exact symbol turns up.
-                fallback = reading
-                continue
-            return SourceSnapshot(
-                name=ref.name, weight=ref.weight, reading=reading, problem=problem
-            )
-        if fallback is not None:
-            return SourceSnapshot(
-                name=ref.name, weight=ref.weight, reading=fallback, problem=problem
-            )
-        wanted = self._symbol if spot == self._symbol else f"{self._symbol} or {spot}"
-        return SourceSnapshot(
-            name=ref.name,
-            weight=ref.weight,
-            reading=None,
-            problem=problem or f"no reading for {wanted} in the last {len(entries)} entries",
-        )
+        fields = [{_text(k): _text(v) for k, v in (raw or {}).items()} for _, raw in entries or []]
+        return snapshot_of(ref=ref, symbol=self._symbol, entries=fields)
 
     def readings(self, *, now_ms: int) -> list[SignalReading]:
         """One reading per fusion input: the weighted mean of its fresh sources."""
-        sums: dict[str, list[float]] = {}
-        for snapshot in self._snapshots.values():
-            reading = snapshot.reading
-            if reading is None or snapshot.weight <= 0.0 or reading.confidence <= 0.0:
-                continue
-            if now_ms - reading.as_of_ms > self._max_age_ms.get(reading.kind, 0):
-                continue
-            total = sums.setdefault(reading.kind, [0.0, 0.0, 0.0, float(reading.as_of_ms)])
-            total[0] += snapshot.weight * reading.value
-            total[1] += snapshot.weight * reading.confidence
-            total[2] += snapshot.weight
-            total[3] = min(total[3], float(reading.as_of_ms))
-        return [
-            SignalReading(
-                name=kind,
-                value=max(-1.0, min(1.0, value / weight)),
-                confidence=max(0.0, min(1.0, confidence / weight)),
-                as_of_ms=int(oldest),
-                detail=f"{kind} from SignalSources",
-            )
-            for kind, (value, confidence, weight, oldest) in sums.items()
-        ]
+        return combine_readings(
+            snapshots=self._snapshots.values(), now_ms=now_ms, max_age_ms=self._max_age_ms
+        )
 
     def status(self, *, now_ms: int) -> list[dict[str, object]]:
         return [
