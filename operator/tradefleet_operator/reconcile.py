@@ -70,6 +70,7 @@ from tradefleet_operator.revisions import (
     plan_rollout,
     revision_content,
     running_image,
+    startable,
 )
 from tradefleet_operator.runtime_client import RuntimeClient
 from tradefleet_operator.settings import OperatorSettings
@@ -467,8 +468,11 @@ class Reconciler:
         )
         # Whether the revision rolled out and runs: what rollbacks and the last good revision go by.
         workload_ready = next(c for c in workload if c.type == ConditionType.READY).status
+        revision_plan = startable(
+            plan=plan.revision, waiting_for_previous=handover.waiting, now=bot.now
+        )
         rollback = decide_rollback(
-            plan=plan.revision,
+            plan=revision_plan,
             ready=workload_ready,
             ready_message=bs.ready_message(workload),
             previous_status=bot.previous,
@@ -512,7 +516,7 @@ class Reconciler:
                 previous=bot.previous,
                 figures=figures,
                 region=bot.region,
-                plan=plan.revision,
+                plan=revision_plan,
                 kept=plan.kept,
                 sources=source_rows,
                 self_healing=self_healing,

@@ -16,7 +16,7 @@ frees.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -313,6 +313,16 @@ def decide_rollback(
         "at": format_time(now),
     }
     return RollbackDecision(last_good=last_good, rollback=failed, rolled_back_now=True, due_s=due_s)
+
+
+def startable(*, plan: RevisionPlan, waiting_for_previous: bool, now: datetime) -> RevisionPlan:
+    """``plan`` with its progress deadline counting from when its runtime can start.
+
+    While the previous runtime is still there, succession holds the workload at zero and the
+    revision cannot start: its deadline counts from now. An old pod slow to leave (its grace
+    period, a slow kubelet) is not the new revision's failure.
+    """
+    return replace(plan, since=format_time(now)) if waiting_for_previous else plan
 
 
 def next_look_s(

@@ -15,6 +15,7 @@ from tradefleet_operator.revisions import (
     decide_rollback,
     plan_revision,
     revision_content,
+    startable,
 )
 from tradefleet_operator.spec import SelfHealingSpec, parse_trading_bot_spec
 from tradefleet_operator.spec.vocabulary import (
@@ -100,6 +101,41 @@ def test_a_revision_not_ready_past_its_deadline_rolls_back_to_the_last_good_one(
     assert pinned.workload_spec.symbol == "BTC/USDT:USDT"
     forward = _plan(_content("ETH/USDT:USDT"), after, kept)
     assert not forward.pinned and forward.revision.number == 3
+
+
+def test_the_deadline_counts_from_when_the_previous_runtime_is_gone() -> None:
+    """A healthy revision whose old pod takes long to leave is not rolled back for it: while
+    succession holds the workload at zero, the deadline starts afresh at every pass."""
+    good, healthy = _content("BTC/USDT:USDT"), _content("ETH/USDT:USDT")
+    kept = [_kept(1, good), _kept(2, healthy)]
+    previous = {
+        "currentRevision": 2,
+        "currentRevisionSince": format_time(NOW - timedelta(seconds=90)),
+        "lastGoodRevision": 1,
+    }
+    plan = _plan(healthy, previous, kept)
+
+    def decide(*, waiting: bool, now: datetime) -> Any:
+        started = startable(plan=plan, waiting_for_previous=waiting, now=now)
+        return started, decide_rollback(
+            plan=started,
+            ready=False,
+            ready_message="Deployment held at 0: waiting for the previous runtime pod",
+            previous_status=previous,
+            policy=POLICY,
+            now=now,
+        )
+
+    # 90 s past the start of the rollout, 60 s deadline: without the wait, a rollback.
+    assert decide(waiting=False, now=NOW)[1].rolled_back_now
+    # The old pod is still terminating: no rollback, and the clock restarts now.
+    held, decision = decide(waiting=True, now=NOW)
+    assert not decision.rolled_back_now and held.since == format_time(NOW)
+    # Once the old pod is gone, the new runtime gets its whole deadline from the last wait.
+    previous["currentRevisionSince"] = held.since
+    plan = _plan(healthy, previous, kept)
+    assert not decide(waiting=False, now=NOW + timedelta(seconds=59))[1].rolled_back_now
+    assert decide(waiting=False, now=NOW + timedelta(seconds=62))[1].rolled_back_now
 
 
 def test_no_rollback_without_a_last_good_revision_or_when_the_policy_says_no() -> None:
