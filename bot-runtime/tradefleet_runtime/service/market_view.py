@@ -70,7 +70,7 @@ class MarketView:
             max_jump_pct=config.market_data.max_price_jump_pct,
         )
         self._redis = redis
-        # The latest closed bars, so an ML input switched on by a reload predicts at once.
+        # The latest closed bars the ML input predicts from (one switched on by a reload too).
         self._recent_bars: deque[Candle] = deque(maxlen=FEATURE_WINDOW_BARS)
         self.ml = self._ml_signal(config)
         self.sources = SourceReader(
@@ -87,14 +87,12 @@ class MarketView:
         """The ``ml`` input when it has a weight; None leaves it out of fusion altogether."""
         if config.strategy.fusion_weights.get(ML_COMPONENT, 0.0) <= 0.0:
             return None
-        signal = MlSignal(
+        return MlSignal(
             store=MlModelStore(redis=self._redis, prefix=config.redis.key_prefix),
             bar_seconds=config.strategy.bar_seconds,
             config=MlConfig(),
+            bars=self._recent_bars,
         )
-        for bar in self._recent_bars:
-            signal.add(bar)
-        return signal
 
     def reconfigure(self, config: RuntimeConfig) -> None:
         """A hot-reloaded config: new limits, tick checks and sources; bars and regime stay
@@ -198,14 +196,15 @@ class MarketView:
         then refit the regime if due and look for a newly trained ML model."""
         for bar in bars:
             self.bars.add(bar)
-            self._recent_bars.append(bar)
-            if self.ml is not None:
-                self.ml.add(bar)
+            recent = self._recent_bars
+            if not recent or bar.timestamp_ms > recent[-1].timestamp_ms:
+                recent.append(bar)
         if not bars:
             return
         await self.refit_regime_if_due()
         if self.ml is not None:
             await self.ml.refresh()
+            self.ml.predict()
 
     async def refit_regime_if_due(self) -> None:
         detector = self.bars.detector

@@ -1,10 +1,11 @@
 """The ``ml`` fusion input of a bot: the ensemble its optimizer Job trained, applied to each bar.
 
 Built by :class:`~tradefleet_runtime.service.market_view.MarketView` when
-``spec.strategy.fusionWeights.ml`` is above 0. The market view feeds :meth:`MlSignal.add` every
-closed bar (the warm-up history, then each bar as it closes) and calls :meth:`MlSignal.refresh`
-after them: one GET of the stored model's metadata, and a load only when its version changed, so
-a model the Job trained reaches the running bot at its next bar, without a restart. The decision
+``spec.strategy.fusionWeights.ml`` is above 0, over the market view's window of latest closed
+bars. After closed bars come in (the warm-up history, then each bar as it closes) the market view
+calls :meth:`MlSignal.refresh` (one GET of the stored model's metadata, and a load only when its
+version changed, so a model the Job trained reaches the running bot at its next bar, without a
+restart), then :meth:`MlSignal.predict`. The decision
 loop reads :meth:`MlSignal.reading`; the status API shows :meth:`MlSignal.status`.
 
 A model is refused (and the one in use kept) when it was built for other features or another
@@ -15,7 +16,7 @@ fusion leaves the input out (its reasoning says so).
 from __future__ import annotations
 
 import logging
-from collections import deque
+from collections.abc import Sequence
 from enum import StrEnum
 
 import numpy as np
@@ -53,23 +54,20 @@ class MlState(StrEnum):
 class MlSignal:
     """The stored ensemble, the recent bars, and the latest prediction."""
 
-    def __init__(self, *, store: MlModelStore, bar_seconds: int, config: MlConfig) -> None:
+    def __init__(
+        self, *, store: MlModelStore, bar_seconds: int, config: MlConfig, bars: Sequence[Candle]
+    ) -> None:
+        """``bars``: the market view's latest closed bars (at most ``FEATURE_WINDOW_BARS``,
+        oldest first), read, never written, here."""
         self._store = store
         self._bar_ms = 1000 * bar_seconds
         self._config = config
-        self._bars: deque[Candle] = deque(maxlen=max(FEATURE_WINDOW_BARS, config.warmup_bars + 1))
+        self._bars = bars
         self._model: StoredEnsemble | None = None
         self._refused_version: object = None
         self._prediction: MlPrediction | None = None
         self._state = MlState.WAITING
         self._reason = WAITING_REASON
-
-    def add(self, bar: Candle) -> None:
-        """Fold in one closed bar; with a model, predict as of its close."""
-        if self._bars and bar.timestamp_ms <= self._bars[-1].timestamp_ms:
-            return
-        self._bars.append(bar)
-        self._predict()
 
     def reading(self) -> SignalReading | None:
         """The latest prediction as the ``ml`` fusion input (None without a model)."""
@@ -110,7 +108,6 @@ class MlSignal:
             f"walk-forward accuracy {accuracy:.1%}"
         )
         LOG.info("ML model loaded: %s", self._reason)
-        self._predict()
 
     def _refuse(self, *, version: object, reason: str) -> None:
         self._refused_version = version
@@ -118,7 +115,8 @@ class MlSignal:
         self._state, self._reason = MlState.REFUSED, f"{reason}{kept}"
         LOG.warning("ML model refused: %s", self._reason)
 
-    def _predict(self) -> None:
+    def predict(self) -> None:
+        """With a model, the prediction as of the latest bar's close."""
         model = self._model
         if model is None or len(self._bars) <= self._config.warmup_bars:
             return

@@ -6,6 +6,7 @@ for another scikit-learn is refused while the one in use stays."""
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from tradefleet_runtime.config import RuntimeConfig, parse_runtime_config
 from tradefleet_runtime.execution.model import Candle
 from tradefleet_runtime.jobs.optimize import fetch_bars, train_ml_ensemble
 from tradefleet_runtime.persistence.ml_models import MlModelStore
-from tradefleet_runtime.service.ml_signal import MlSignal, MlState
+from tradefleet_runtime.service.ml_signal import FEATURE_WINDOW_BARS, MlSignal, MlState
 from tradefleet_runtime.signals.ml_ensemble import MlConfig
 
 pytestmark = pytest.mark.integration
@@ -134,17 +135,16 @@ async def test_a_new_version_replaces_the_model_and_a_foreign_one_is_refused(
     bars = await fetch_bars(config=config, bars=1_200)
     redis = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
     store = MlModelStore(redis=redis, prefix=key_prefix)
-    signal = MlSignal(store=store, bar_seconds=60, config=MlConfig())
     try:
         candles = await _candles(config=config)
-        for candle in candles:
-            signal.add(candle)
-        await signal.refresh()
+        window = deque(candles, maxlen=FEATURE_WINDOW_BARS)
+        signal = MlSignal(store=store, bar_seconds=60, config=MlConfig(), bars=window)
+        await _bar_closed(signal)
         assert signal.status()["state"] == MlState.WAITING.value
         assert signal.reading() is None
 
         await train_ml_ensemble(config=config, bars=bars, environ=JOB)
-        await signal.refresh()
+        await _bar_closed(signal)
         first = signal.status()
         assert first["state"] == MlState.READY.value
         assert first["model"]["version"] == 1  # type: ignore[index]
@@ -155,7 +155,7 @@ async def test_a_new_version_replaces_the_model_and_a_foreign_one_is_refused(
         await train_ml_ensemble(
             config=config, bars=bars, environ={"TRADEFLEET_OPTIMIZER_JOB": "mlbot-opt-2"}
         )
-        await signal.refresh()
+        await _bar_closed(signal)
         second = signal.status()
         assert second["model"]["version"] == 2  # type: ignore[index]
         assert second["model"]["trainedBy"] == "mlbot-opt-2"  # type: ignore[index]
@@ -164,7 +164,7 @@ async def test_a_new_version_replaces_the_model_and_a_foreign_one_is_refused(
         await train_ml_ensemble(config=config, bars=bars, environ=JOB)
         metadata = json.loads(await redis.get(f"{key_prefix}:ml:meta"))
         await redis.set(f"{key_prefix}:ml:meta", json.dumps({**metadata, "sklearn_version": "0.1"}))
-        await signal.refresh()
+        await _bar_closed(signal)
         refused = signal.status()
         assert refused["state"] == MlState.REFUSED.value
         assert "sklearn_version '0.1'" in str(refused["reason"])
@@ -173,6 +173,12 @@ async def test_a_new_version_replaces_the_model_and_a_foreign_one_is_refused(
         assert signal.reading() is not None
     finally:
         await redis.aclose()
+
+
+async def _bar_closed(signal: MlSignal) -> None:
+    """What the market view does once closed bars came in: look for a new model, predict."""
+    await signal.refresh()
+    signal.predict()
 
 
 async def _candles(*, config: RuntimeConfig) -> list[Candle]:

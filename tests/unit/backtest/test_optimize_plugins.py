@@ -8,27 +8,17 @@ from dataclasses import fields
 from typing import Any
 
 import pytest
-from tradefleet_runtime.backtest.data import BarSeries
+from tradefleet_runtime.backtest.data import synthetic_bars
 from tradefleet_runtime.backtest.engine import run_backtest
 from tradefleet_runtime.backtest.search import Objective, ObjectiveSpec, random_search, score_sets
 from tradefleet_runtime.config import parse_runtime_config
 from tradefleet_runtime.jobs import optimize as job
-from tradefleet_runtime.marketdata.synthetic import generate_market
 from tradefleet_runtime.strategies.parameters import StrategyParameters, spec_key
 from tradefleet_runtime.strategies.registry import STRATEGIES
 
 pytestmark = pytest.mark.unit
 
-MARKET = generate_market(seed=4, n_bars=1_500)
-BARS = BarSeries(
-    timestamp_ms=MARKET.timestamp_ms,
-    open=MARKET.open,
-    high=MARKET.high,
-    low=MARKET.low,
-    close=MARKET.close,
-    volume=MARKET.volume,
-    bar_seconds=60,
-)
+BARS = synthetic_bars(seed=4, n_bars=1_500)
 OWN_KEYS = {
     "ema_rsi": {"emaFast", "emaSlow", "rsiPeriod", "rsiOverbought", "rsiOversold"},
     "mean_reversion": {
