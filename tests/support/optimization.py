@@ -22,6 +22,9 @@ from tradefleet_devtools.exchange.prices import CYCLE_PERIOD_SECONDS, CyclePrice
 from tradefleet_devtools.stack import CYCLE_SYMBOL, EXCHANGE_SYMBOLS, MarketShape
 from tradefleet_runtime.backtest.data import BarSeries
 
+from support.bots import get_bot, set_annotation
+from support.k8s import wait_for
+
 # Deliberately poor on a 15-minute cycle of ±2 %: two nearly equal slow EMAs whose crossings
 # lag the turns, and a 0.2 % stop inside the noise.
 STARTING_PARAMETERS: dict[str, int | float] = {
@@ -84,7 +87,23 @@ def latest_bars(*, market: SimulatedMarket, now_ms: int, count: int) -> BarSerie
     )
 
 
-def job_finished(batch: client.BatchV1Api, namespace: str, name: str) -> Any:
-    """The Job once it succeeded or failed; None while it runs (a ``wait_for`` check)."""
-    job = batch.read_namespaced_job(name, namespace)
-    return job if (job.status.succeeded or job.status.failed) else None
+def optimize_now(
+    api: client.ApiClient, namespace: str, bot: str, *, request: str
+) -> tuple[str, Any]:
+    """Ask for an optimization at once (``tradefleet.io/optimize-now``); the name of the Job the
+    operator starts and the Job once it succeeded or failed."""
+    set_annotation(api, namespace, bot, "tradefleet.io/optimize-now", request)
+    job_name: str = wait_for(
+        lambda: ((get_bot(api, namespace, bot).get("status") or {}).get("optimizer") or {}).get(
+            "lastJob"
+        ),
+        timeout_s=60,
+        what="the operator to start an optimization Job",
+    )
+    batch = client.BatchV1Api(api)
+
+    def finished() -> Any:
+        job = batch.read_namespaced_job(job_name, namespace)
+        return job if (job.status.succeeded or job.status.failed) else None
+
+    return job_name, wait_for(finished, timeout_s=600, what=f"Job {job_name} to finish")

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from support.bots import exchange_bot, get_bot, set_annotation, wait_for_phase
+from support.bots import exchange_bot, get_bot, wait_for_phase
 from support.k8s import wait_for
-from support.optimization import STARTING_PARAMETERS, TIMEFRAME, job_finished
+from support.optimization import STARTING_PARAMETERS, TIMEFRAME, optimize_now
 from tradefleet_devtools.stack import CYCLE_SYMBOL, LocalStack
 
 pytestmark = pytest.mark.e2e
@@ -42,11 +42,7 @@ def _ml_status(api: client.ApiClient, namespace: str) -> dict[str, Any]:
 def test_the_optimization_job_trains_the_model_the_running_bot_loads(
     stack: LocalStack, e2e_api: client.ApiClient, e2e_namespace: str, exchange_keys: str
 ) -> None:
-    custom, batch, core = (
-        client.CustomObjectsApi(e2e_api),
-        client.BatchV1Api(e2e_api),
-        client.CoreV1Api(e2e_api),
-    )
+    custom, core = client.CustomObjectsApi(e2e_api), client.CoreV1Api(e2e_api)
     bot = exchange_bot(
         BOT,
         symbol=CYCLE_SYMBOL,
@@ -70,20 +66,8 @@ def test_the_optimization_job_trains_the_model_the_running_bot_loads(
     assert waiting["state"] == "WaitingForModel", waiting
     assert "optimizer Job" in waiting["reason"]
 
-    set_annotation(e2e_api, e2e_namespace, BOT, "tradefleet.io/optimize-now", "train")
     triggered_at = time.monotonic()
-    job_name: str = wait_for(
-        lambda: (
-            (get_bot(e2e_api, e2e_namespace, BOT).get("status") or {}).get("optimizer") or {}
-        ).get("lastJob"),
-        timeout_s=60,
-        what="the operator to start an optimization Job",
-    )
-    job = wait_for(
-        lambda: job_finished(batch, e2e_namespace, job_name),
-        timeout_s=600,
-        what=f"Job {job_name} to finish",
-    )
+    job_name, job = optimize_now(e2e_api, e2e_namespace, BOT, request="train")
     assert job.status.succeeded == 1, f"Job {job_name} failed: {job.status}"
     if stack.real_node is not None:
         (job_pod,) = core.list_namespaced_pod(

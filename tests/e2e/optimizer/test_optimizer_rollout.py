@@ -15,9 +15,9 @@ import time
 
 import pytest
 from kubernetes import client
-from support.bots import exchange_bot, get_bot, set_annotation, wait_for_phase
+from support.bots import exchange_bot, get_bot, wait_for_phase
 from support.k8s import wait_for
-from support.optimization import OPTIMIZER, STARTING_PARAMETERS, TIMEFRAME, job_finished
+from support.optimization import OPTIMIZER, STARTING_PARAMETERS, TIMEFRAME, optimize_now
 from tradefleet_devtools.stack import CYCLE_SYMBOL, LocalStack
 
 pytestmark = pytest.mark.e2e
@@ -40,11 +40,7 @@ def test_an_optimization_that_beats_the_running_parameters_is_rolled_out(
     stack: LocalStack, e2e_api: client.ApiClient, e2e_namespace: str, exchange_keys: str
 ) -> None:
     custom = client.CustomObjectsApi(e2e_api)
-    core, batch, apps = (
-        client.CoreV1Api(e2e_api),
-        client.BatchV1Api(e2e_api),
-        client.AppsV1Api(e2e_api),
-    )
+    core, apps = client.CoreV1Api(e2e_api), client.AppsV1Api(e2e_api)
     bot = exchange_bot(
         BOT,
         symbol=CYCLE_SYMBOL,
@@ -57,24 +53,11 @@ def test_an_optimization_that_beats_the_running_parameters_is_rolled_out(
     running = wait_for_phase(e2e_api, e2e_namespace, BOT, "Running", timeout_s=180)
     assert running["status"]["currentRevision"] == 1
 
-    set_annotation(e2e_api, e2e_namespace, BOT, "tradefleet.io/optimize-now", "first")
     triggered_at = time.monotonic()
-    job_name: str = wait_for(
-        lambda: (
-            (get_bot(e2e_api, e2e_namespace, BOT).get("status") or {}).get("optimizer") or {}
-        ).get("lastJob"),
-        timeout_s=60,
-        what="the operator to start an optimization Job",
-    )
-    assert job_name.startswith(f"{BOT}-opt-")
-
     # The Job runs as a real pod (a container on the real node, else on the dev node agent): fetch
     # candles, search, publish.
-    job = wait_for(
-        lambda: job_finished(batch, e2e_namespace, job_name),
-        timeout_s=600,
-        what=f"Job {job_name} to finish",
-    )
+    job_name, job = optimize_now(e2e_api, e2e_namespace, BOT, request="first")
+    assert job_name.startswith(f"{BOT}-opt-")
     assert job.status.succeeded == 1, f"Job {job_name} failed: {job.status}"
     job_done_after = time.monotonic() - triggered_at
     if stack.real_node is not None:
