@@ -43,6 +43,10 @@ class PodView:
 # A termination message is a fatal error or a log's tail: the end of it says the most.
 MAX_TERMINATION_TEXT = 900
 
+# How long a restart whose ended instance the kubelet no longer reports waits for the next end
+# to say why: a crash loop's next instance ends within seconds; a healthy one never does.
+UNEXPLAINED_CRASH_WAIT_S = 30
+
 
 def termination_text(container_status: Mapping[str, Any]) -> str | None:
     """How a container's last instance ended, with its termination message (the runtime's fatal
@@ -142,6 +146,7 @@ def assess_restarts(
             "unreachableSince",
             "replacing",
             "degradedAtGeneration",
+            "unexplainedCrashSince",
         )
     }
     restarts: list[Mapping[str, Any]] = list(state.get("recentRestarts") or [])
@@ -157,7 +162,7 @@ def assess_restarts(
         decision.restarted.append(cause)
 
     if pod is not None:
-        for message in _new_crashes(state=state, pod=pod):
+        for message in _new_crashes(state=state, pod=pod, now=now):
             record("crashed", message)
 
     # A replacement is finished once the old pod is gone.
@@ -199,18 +204,34 @@ def assess_restarts(
     return decision
 
 
-def _new_crashes(*, state: dict[str, Any], pod: PodView) -> list[str]:
+def _new_crashes(*, state: dict[str, Any], pod: PodView, now: datetime) -> list[str]:
     """A message per container restart of ``pod`` not counted yet (the count is kept in
-    ``state`` per pod name, so a new pod starts from zero)."""
+    ``state`` per pod name, so a new pod starts from zero).
+
+    A real kubelet can remove the ended instance as the next one starts, so a restart may show
+    no ``lastState`` at first. Such a restart is counted once the container's next end says why,
+    or after ``UNEXPLAINED_CRASH_WAIT_S`` without one, so that its record names the cause."""
     if state.get("observedPod") != pod.name:
         state["observedPod"] = pod.name
+        state.pop("unexplainedCrashSince", None)
         baseline = 0
     else:
         baseline = int(state.get("observedPodRestarts") or 0)
+    new = max(0, pod.restart_count - baseline)
+    if new and pod.last_termination is None:
+        since = parse_time(state.get("unexplainedCrashSince")) or now
+        if (now - since).total_seconds() <= UNEXPLAINED_CRASH_WAIT_S:
+            state["unexplainedCrashSince"] = format_time(since)
+            return []
+    state.pop("unexplainedCrashSince", None)
     state["observedPodRestarts"] = pod.restart_count
-    ended = f": {pod.last_termination}" if pod.last_termination else ""
+    ended = (
+        f": {pod.last_termination}"
+        if pod.last_termination
+        else " (the kubelet kept no record of how it ended)"
+    )
     message = f"container of pod {pod.name} exited and was restarted{ended}"
-    return [message] * max(0, pod.restart_count - baseline)
+    return [message] * new
 
 
 def _budget_exhausted(

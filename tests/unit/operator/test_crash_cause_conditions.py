@@ -129,3 +129,67 @@ def test_the_runtime_container_falls_back_to_its_logs_for_the_termination_messag
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
     assert "terminationMessagePath" not in container  # the default, /dev/termination-log
+
+
+def _restarted_pod(*, restarts: int, last_message: str | None) -> Any:
+    """The pod as a real kubelet can report it: the container restarted, and the instance that
+    ended may already be garbage-collected, leaving no lastState."""
+    status: dict[str, Any] = {"restartCount": restarts, "state": {"running": {}}}
+    if last_message is not None:
+        status["state"] = {"waiting": {"reason": "CrashLoopBackOff"}}
+        status["lastState"] = {
+            "terminated": {"exitCode": 1, "reason": "Error", "message": last_message}
+        }
+    return pod_view({"metadata": {"name": "bot-1"}, "status": {"containerStatuses": [status]}})
+
+
+def _assess(*, previous: dict[str, Any], pod: Any, at: datetime) -> Any:
+    return assess_restarts(
+        policy=SelfHealingSpec(max_restarts=5),
+        previous=previous,
+        generation=1,
+        pod=pod,
+        runtime=None,
+        pods_exist=True,
+        now=at,
+    )
+
+
+def test_a_restart_whose_end_the_kubelet_lost_is_counted_once_the_next_end_says_why() -> None:
+    # The kubelet removed the ended instance as the next one started (its dead-container
+    # deletor counts a created container as not running): no lastState at restartCount 1.
+    now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    first = _assess(previous={}, pod=_restarted_pod(restarts=1, last_message=None), at=now)
+    assert first.state["recentRestarts"] == []
+    second = _assess(
+        previous=first.state,
+        pod=_restarted_pod(restarts=1, last_message=FATAL),
+        at=now + timedelta(seconds=4),
+    )
+    restarts = second.state["recentRestarts"]
+    assert len(restarts) == 1 and FATAL in restarts[0]["message"]
+    third = _assess(
+        previous=second.state,
+        pod=_restarted_pod(restarts=2, last_message=FATAL),
+        at=now + timedelta(seconds=20),
+    )
+    assert [FATAL in r["message"] for r in third.state["recentRestarts"]] == [True, True]
+
+
+def test_a_restart_whose_end_stays_unknown_is_counted_after_a_bounded_wait() -> None:
+    now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    state: dict[str, Any] = {}
+    for second in (0, 10, 29):
+        state = _assess(
+            previous=state,
+            pod=_restarted_pod(restarts=1, last_message=None),
+            at=now + timedelta(seconds=second),
+        ).state
+        assert state["recentRestarts"] == []
+    late = _assess(
+        previous=state,
+        pod=_restarted_pod(restarts=1, last_message=None),
+        at=now + timedelta(seconds=31),
+    )
+    (restart,) = late.state["recentRestarts"]
+    assert "no record of how" in restart["message"]

@@ -37,6 +37,7 @@ def _pod(*, restarts: int = 0, name: str = "bot-abc", started_s_ago: float = 300
         running=True,
         restart_count=restarts,
         started_at=NOW - timedelta(seconds=started_s_ago),
+        last_termination="exit code 1 (Error): boom" if restarts else None,
     )
 
 
