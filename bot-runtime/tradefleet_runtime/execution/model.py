@@ -75,8 +75,8 @@ class Order:
 
     ``status`` FILLED on a conditional order means it triggered; ``triggered_order_id`` then
     names the market order it became (``None`` where the venue does not say). ``fee_cost``
-    is ``None`` where the venue does not report fees on orders (Binance reports them on
-    trades).
+    is in the quote currency, ``None`` where the venue does not report fees on orders (Binance
+    reports them on trades) or charges them in a third currency.
     """
 
     symbol: str

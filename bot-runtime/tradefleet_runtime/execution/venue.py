@@ -225,6 +225,12 @@ class Venue(abc.ABC):
     async def fetch_open_orders(self, *, symbol: str) -> list[Order]:
         """Open regular and conditional orders of ``symbol``."""
 
+    async def fetch_order_fee(self, *, symbol: str, exchange_order_id: str) -> float | None:
+        """The fees of an ended order's fills in the quote currency, for venues that report
+        them on trades only; None when they cannot be known (a venue that reports fees on its
+        orders never needs this)."""
+        return None
+
     @abc.abstractmethod
     async def fetch_positions(self, *, symbols: Sequence[str]) -> list[VenuePosition]:
         """Non-empty positions of ``symbols``."""
@@ -563,6 +569,22 @@ class CcxtVenue(Venue):
         )
         return [_order_from_ccxt(raw, symbol=symbol) for raw in [*regular, *conditional]]
 
+    async def fetch_order_fee(self, *, symbol: str, exchange_order_id: str) -> float | None:
+        self._require_private()
+        trades = await self._call(
+            lambda: self._exchange.fetch_my_trades(
+                symbol, None, None, {"orderId": exchange_order_id}
+            )
+        )
+        fees = [
+            _fee_in_quote(trade.get("fee") or {}, symbol=symbol, price=trade.get("price"))
+            for trade in trades
+            if str(trade.get("order")) == exchange_order_id
+        ]
+        if not fees or any(fee is None for fee in fees):
+            return None
+        return sum(fee for fee in fees if fee is not None)
+
     async def fetch_positions(self, *, symbols: Sequence[str]) -> list[VenuePosition]:
         self._require_private()
         rows = await self._call(lambda: self._exchange.fetch_positions(list(symbols)))
@@ -609,6 +631,22 @@ def _increment(precision: float | None, *, tick_mode: bool) -> float | None:
     return float(precision) if tick_mode else 10.0 ** -float(precision)
 
 
+def _fee_in_quote(fee: Mapping[str, Any], *, symbol: str, price: float | None) -> float | None:
+    """An order's fee in the quote currency: a fee in the base currency (a spot buy on most
+    venues) at the order's average price; a fee in any other currency (BNB…) is unknown here."""
+    if fee.get("cost") is None:
+        return None
+    cost = float(fee["cost"])
+    currency = fee.get("currency")
+    base, _, rest = symbol.partition("/")
+    quote = rest.split(":")[0]
+    if currency is None or currency == quote:
+        return cost
+    if currency == base and price:
+        return cost * float(price)
+    return None
+
+
 def _order_from_ccxt(raw: Mapping[str, Any], *, symbol: str) -> Order:
     info = raw.get("info") or {}
     trigger = raw.get("triggerPrice")
@@ -635,7 +673,7 @@ def _order_from_ccxt(raw: Mapping[str, Any], *, symbol: str) -> Order:
         price=raw.get("price") or None,
         trigger_price=trigger,
         reduce_only=bool(raw.get("reduceOnly")) or close_position,
-        fee_cost=None if fee.get("cost") is None else float(fee["cost"]),
+        fee_cost=_fee_in_quote(fee, symbol=raw.get("symbol") or symbol, price=raw.get("average")),
         timestamp_ms=raw.get("timestamp"),
         triggered_order_id=str(triggered) if triggered else None,
     )

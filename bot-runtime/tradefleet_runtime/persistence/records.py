@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TypeVar
 
@@ -282,6 +282,24 @@ class PositionRecord:
             target_price=_opt_float(data, "targetPrice"),
             opened_at_ms=opened,
         )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TradePnlRecord:
+    """The PnL of the bot's closed trades, in the quote currency, and the capital its drawdown
+    was last measured on (None: the account's balance)."""
+
+    trades: float = 0.0
+    capital: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FeesRecord:
+    """The fees the bot's own orders paid, in the quote currency, and the ended orders whose
+    fees are still to be looked up (exchange order id → symbol)."""
+
+    paid: float = 0.0
+    unpriced: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -17,7 +17,11 @@ Keys (``<p>`` is ``redis.keyPrefix`` of the config, e.g. ``tradefleet:bot:<ns>:<
 ``<p>:flags`` hash (the user's pause and kill switch, the runtime's own pause and halt with
 their causes and reasons); ``<p>:epoch`` and ``<p>:seq`` (decision ids);
 ``<p>:equity`` and ``<p>:signals`` capped lists (newest first); ``<p>:meta`` hash;
-``<p>:starting_equity`` (what PnL is measured from, written once); ``<p>:lease`` and
+``<p>:starting_equity`` (what PnL is measured from, written once); ``<p>:pnl`` hash (the bot's
+own realised PnL: ``trades`` written with the position the trade closed, ``fees`` with the
+orders that paid them, so a restart never books either twice) and ``<p>:pnl:unpriced`` hash
+(exchange order id → symbol of ended orders whose fees are still to be looked up);
+``<p>:lease`` and
 ``<p>:fence`` (see :mod:`tradefleet_runtime.persistence.lease`). Redis failures surface as
 :class:`StateStoreError`; a write by a runtime whose fencing token was superseded raises
 :class:`~tradefleet_runtime.persistence.lease.FencedError` instead (never retried).
@@ -50,9 +54,11 @@ from tradefleet_runtime.execution.paper import PaperAccount, PaperAccountSaveErr
 from tradefleet_runtime.persistence.lease import FencedError
 from tradefleet_runtime.persistence.records import (
     BalanceRecord,
+    FeesRecord,
     PositionRecord,
     StateFormatError,
     TrackedOrder,
+    TradePnlRecord,
     paper_account_from_dict,
     paper_account_to_dict,
     paper_order_to_dict,
@@ -184,6 +190,8 @@ class PersistedState:
     paper_account_problem: str | None = None
     starting_equity: float | None = None
     fusion_learning: Mapping[str, object] | None = None
+    trade_pnl: TradePnlRecord = field(default_factory=TradePnlRecord)
+    fees: FeesRecord = field(default_factory=FeesRecord)
 
 
 def _loads(
@@ -208,6 +216,20 @@ def _positive_float(raw: str | None) -> float | None:
     except ValueError:
         return None
     return value if value is not None and math.isfinite(value) and value > 0 else None
+
+
+def _pnl_field(raw: Mapping[str, str] | None, name: str, *, problems: list[str]) -> float:
+    text = (raw or {}).get(name)
+    if text is None:
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        problems.append(f"pnl.{name}: not a number: {text!r} (counted as 0)")
+        return 0.0
+    return value
 
 
 def _paper_account(
@@ -310,6 +332,8 @@ class StateStore:
                 pipe.get(self.key("paper"))
                 pipe.hgetall(self.key("paper:orders"))
                 pipe.get(self.key("starting_equity"))
+                pipe.hgetall(self.key("pnl"))
+                pipe.hgetall(self.key("pnl:unpriced"))
                 for name in _JSON_KEYS:
                     pipe.get(self.key(name))
                 (
@@ -320,6 +344,8 @@ class StateStore:
                     paper,
                     paper_orders,
                     starting_equity,
+                    pnl,
+                    unpriced,
                     *values,
                 ) = await pipe.execute()
             orders = (
@@ -373,6 +399,13 @@ class StateStore:
             paper_account_problem=paper_problem,
             starting_equity=_positive_float(starting_equity),
             fusion_learning=learning,
+            trade_pnl=TradePnlRecord(
+                trades=_pnl_field(pnl, "trades", problems=problems),
+                capital=_positive_float((pnl or {}).get("capital") or None),
+            ),
+            fees=FeesRecord(
+                paid=_pnl_field(pnl, "fees", problems=problems), unpriced=dict(unpriced or {})
+            ),
         )
 
     def fence(self, token: int) -> None:
@@ -440,9 +473,13 @@ class StateStore:
         portfolio: Mapping[str, object] | None = None,
         breaker: Mapping[str, object] | None = None,
         starting_equity: float | None = None,
+        trade_pnl: TradePnlRecord | None = None,
+        fees: FeesRecord | None = None,
     ) -> None:
         """Order results together with the account state they led to, atomically; the
-        starting equity (what PnL is measured from) is written once and kept across restarts."""
+        starting equity (what PnL is measured from) is written once and kept across restarts.
+        ``fees`` go with the orders that paid them, ``trade_pnl`` with the position its trades
+        closed."""
         async with self._transaction(what="recording order results and account state") as pipe:
             for order in orders:
                 self._queue_order(pipe, order)
@@ -456,6 +493,15 @@ class StateStore:
                 pipe.set(self.key("breaker"), json.dumps(breaker))
             if starting_equity is not None:
                 pipe.set(self.key("starting_equity"), repr(starting_equity), nx=True)
+            if trade_pnl is not None:
+                capital = "" if trade_pnl.capital is None else repr(trade_pnl.capital)
+                pipe.hset(self.key("pnl"), "trades", repr(trade_pnl.trades))
+                pipe.hset(self.key("pnl"), "capital", capital)
+            if fees is not None:
+                pipe.hset(self.key("pnl"), "fees", repr(fees.paid))
+                pipe.delete(self.key("pnl:unpriced"))
+                for order_id, symbol in fees.unpriced.items():
+                    pipe.hset(self.key("pnl:unpriced"), order_id, symbol)
 
     async def save_paper_account(
         self, *, account: PaperAccount, previous: PaperAccount | None

@@ -169,6 +169,9 @@ class RiskLimits:
     recent_window_bars: int = 12
     breaker_cooldown_seconds: int = 0
     flatten_on_trip: bool = False
+    # The bot's slice of a shared exchange account, in the quote currency; None: the whole
+    # account balance is the bot's equity.
+    capital: float | None = None
     # Below the high-water mark by at least this much, the bot sizes as RECOVERY.
     recovery_drawdown_pct: float = DEFAULT_RECOVERY_DRAWDOWN_PCT
     strong_momentum: float = 0.6
@@ -186,6 +189,8 @@ class RiskLimits:
     def __post_init__(self) -> None:
         for name, rule in _LIMIT_RULES.items():
             rule.check(name=_spec_name(_LIMIT_KEYS[name]), value=getattr(self, name))
+        if self.capital is not None:
+            _POSITIVE.check(name=_spec_name("capital"), value=self.capital)
         if not isinstance(self.flatten_on_trip, bool):
             raise RiskConfigError(
                 f"{_spec_name('flattenOnTrip')} must be true or false, got {self.flatten_on_trip!r}"

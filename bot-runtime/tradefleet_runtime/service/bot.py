@@ -66,6 +66,7 @@ from tradefleet_runtime.service.control import Control
 from tradefleet_runtime.service.error_policy import ErrorPolicy
 from tradefleet_runtime.service.events import EventHub
 from tradefleet_runtime.service.exchange_link import ExchangeLink
+from tradefleet_runtime.service.fees import FeeLookup
 from tradefleet_runtime.service.fencing import LeaseKeeper
 from tradefleet_runtime.service.fusion_learning import live_fusion_weights
 from tradefleet_runtime.service.healing import (
@@ -167,6 +168,7 @@ class BotService:
             metrics=self.metrics,
             events=self.events,
         )
+        self.fee_lookup = FeeLookup(account=self.account, guarded=self.guarded)
         self.link = ExchangeLink(
             config=config,
             environ=environ,
@@ -292,7 +294,9 @@ class BotService:
         if persisted.position is not None:
             orders.position = persisted.position
         self.account.balance = persisted.balance
-        self.account.starting_equity = persisted.starting_equity
+        self.account.balance_start = persisted.starting_equity
+        self.account.restore_trades(persisted.trade_pnl)
+        self.account.restore_fees(persisted.fees)
         self.fusion_weights.restore(persisted.fusion_learning)
         self._use_fusion(self.fusion_weights.fusion)
         if persisted.breaker is not None:
@@ -530,6 +534,7 @@ class BotService:
                     stop_price=self._stop_price_for(self.position),
                     decision_id=self.orders.next_decision_id(),
                 )
+                await self.fee_lookup.run(venue=self.link.current())
                 await self._save_equity()
                 return
             self.account.flatten_requested = False

@@ -25,7 +25,7 @@ from tradefleet_runtime.execution.model import Order, OrderRequest, OrderStatus
 from tradefleet_runtime.execution.venue import ccxt_exchange_id
 from tradefleet_runtime.persistence.records import OrderState, TrackedOrder
 from tradefleet_runtime.persistence.store import StateStoreError
-from tradefleet_runtime.service.account import now_ms
+from tradefleet_runtime.service.account import Account, now_ms
 from tradefleet_runtime.service.error_policy import ErrorPolicy
 from tradefleet_runtime.service.events import EventHub
 from tradefleet_runtime.service.healing import HealingAction, HealingCause, HealingLog
@@ -59,6 +59,7 @@ class OrderSender:
         events: EventHub,
         send_refusal: Callable[[], str | None],
         settle_soon: Callable[[], None],
+        account: Account,
     ) -> None:
         self.config = config
         self.exchange_id = ccxt_exchange_id(
@@ -76,6 +77,7 @@ class OrderSender:
         self._events = events
         self._send_refusal = send_refusal
         self._settle_soon = settle_soon
+        self._account = account
 
     @property
     def executor(self) -> OrderExecutor:
@@ -116,7 +118,9 @@ class OrderSender:
             exchange=self.exchange_id, bot_name=self.config.bot_name, client_order_id=client_id
         )
 
-    def count_outcome(self, order: Order) -> None:
+    def settle(self, order: Order) -> None:
+        """An order that ended: its fee is the bot's, its outcome is counted."""
+        self._account.book_fee(order)
         if order.status is OrderStatus.FILLED or (
             order.status is OrderStatus.EXPIRED and order.filled > 0
         ):
@@ -182,10 +186,11 @@ class OrderSender:
             self.tracked[record.client_order_id] = record
         else:
             self.tracked.pop(record.client_order_id, None)
-        self.count_outcome(order)
+        self.settle(order)
         self._note_partial_fill(request=request, order=order)
+        fees = self._account.fees()
         await self._guarded.call(
-            lambda: store.record_orders(orders=[record]), what="recording an order"
+            lambda: store.record_orders(orders=[record], fees=fees), what="recording an order"
         )
         self._events.publish(
             kind="fill" if order.filled > 0 else "order",

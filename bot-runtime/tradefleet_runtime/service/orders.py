@@ -114,8 +114,12 @@ class OrderPath:
             events=events,
             send_refusal=send_refusal,
             settle_soon=self._settle_soon,
+            account=account,
         )
         self.lock = asyncio.Lock()
+        # The order just sent, while the look-up after it runs: the price a trade it closed
+        # is booked at.
+        self._sent_exit: Order | None = None
         self.refresh_failed: str | None = None
         self._blocked_since: float | None = None
         self._next_settle = 0.0
@@ -300,7 +304,7 @@ class OrderPath:
         for client_id in outcome.adopted:
             LOG.warning("adopting untracked open order %s", client_id)
         for order in outcome.resolved:
-            self.sender.count_outcome(order)
+            self.sender.settle(order)
         previous = self.position
         self.tracked, self.position = outcome.tracked, outcome.position
         if not self.position.is_flat and self.position.stop_price is None:
@@ -329,7 +333,9 @@ class OrderPath:
                 balance=account.balance,
                 portfolio=account.portfolio.to_dict() if account.portfolio else None,
                 breaker=account.risk.breaker.to_dict(),
-                starting_equity=account.starting_equity,
+                starting_equity=account.balance_start,
+                trade_pnl=account.trades(),
+                fees=account.fees(),
             ),
             what=what,
         )
@@ -350,12 +356,13 @@ class OrderPath:
     def _trade_closed_on_exchange(
         self, *, previous: PositionRecord, resolved: tuple[Order, ...]
     ) -> None:
-        """The position went flat without us (its stop triggered): book the trade."""
-        exit_price = next(
-            (o.average_price for o in resolved if o.order_type.is_conditional and o.average_price),
-            self._mark_price(),
-        )
-        self._account.book_trade(previous=previous, exit_price=exit_price)
+        """The exchange reports the position flat: book the trade, once, at the price of what
+        closed it (a stop that triggered, the exit just sent) or else the mark."""
+        closing = [o for o in resolved if o.order_type.is_conditional]
+        if self._sent_exit is not None:
+            closing.append(self._sent_exit)
+        exit_price = next((o.average_price for o in closing if o.average_price), None)
+        self._account.book_trade(previous=previous, exit_price=exit_price or self._mark_price())
 
     # ---------------------------------------------------------------- protection
 
@@ -519,20 +526,30 @@ class OrderPath:
         updated = record.with_order(order, now_ms=now_ms())
         if not updated.state.unresolved:
             self.tracked.pop(record.client_order_id, None)
-        self.sender.count_outcome(order)
+        self.sender.settle(order)
         store = self._guarded.store
+        fees = self._account.fees()
         await self._guarded.call(
-            lambda: store.record_orders(orders=[updated]), what="recording a cancel"
+            lambda: store.record_orders(orders=[updated], fees=fees),
+            what="recording a cancel",
         )
 
     # ------------------------------------------------------------ executing
 
     async def _after_order(self, order: Order) -> None:
         """The position after ``order``: the exchange's, or — while it cannot be asked — the
-        one its fill implies, so the stop goes on at once; the bot stays blocked meanwhile."""
-        if await self.refresh_unresolved():
-            return
-        self.position = position_after_fill(self.position, order, now_ms=now_ms())
+        one its fill implies, so the stop goes on at once; the bot stays blocked meanwhile. A
+        trade the order closed is booked once, whichever of the two says so."""
+        before = self.position
+        self._sent_exit = order
+        try:
+            if await self.refresh_unresolved():
+                return
+        finally:
+            self._sent_exit = None
+        self.position = position_after_fill(before, order, now_ms=now_ms())
+        if not before.is_flat and self.position.is_flat:
+            self._account.book_trade(previous=before, exit_price=order.average_price)
         self.refresh_protection()
 
     async def execute(self, decision: Decision) -> None:
@@ -557,7 +574,6 @@ class OrderPath:
         if decision.action is TradeAction.CLOSE:
             if self.position.is_flat and self.refresh_failed is None:
                 await self.cancel_open_orders()
-                self._account.book_trade(previous=before, exit_price=order.average_price)
             return
         if order.filled > 0 and decision.risk is not None:
             self.position = replace(
@@ -651,7 +667,6 @@ class OrderPath:
             return None
         await self._after_order(order)
         if self.position.is_flat and self.refresh_failed is None:
-            self._account.book_trade(previous=position, exit_price=order.average_price)
             await self.cancel_open_orders()
         return order
 

@@ -184,6 +184,7 @@ class RiskSpec:
     max_correlation: float = 0.8
     breaker_cooldown_seconds: int = 0
     flatten_on_trip: bool = False
+    capital: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
