@@ -46,6 +46,7 @@ from tradefleet_operator.render import (
 )
 from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.slots import PassSlots
+from tradefleet_operator.spec import account_market_of, earlier_holders
 from tradefleet_operator.spec.vocabulary import Reason
 from tradefleet_operator.status_pacing import hold_s
 from tradefleet_operator.succession import runtime_pods
@@ -311,6 +312,27 @@ async def source_consumers_index(
     }
 
 
+@kopf.index(GROUP, VERSION, "tradingbots")
+async def account_markets_index(
+    spec: kopf.Spec, meta: kopf.Meta, namespace: str | None, name: str, **_: Any
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """Which bots trade which symbol on which exchange account, first created first."""
+    market = account_market_of(spec)
+    if market is None:
+        return {}
+    return {(namespace or "", market): (str(meta.get("creationTimestamp") or ""), name)}
+
+
+def _symbol_holders(
+    *, indexes: Mapping[str, Any], key: OwnerKey, spec: Mapping[str, Any]
+) -> list[str]:
+    market = account_market_of(spec)
+    if market is None:
+        return []
+    index: kopf.Index[tuple[str, str], tuple[str, str]] = indexes["account_markets_index"]
+    return earlier_holders(holders=index.get((key[0], market), []), name=key[2])
+
+
 @kopf.on.event(GROUP, VERSION, "tradingbots")
 async def bot_changed(
     body: kopf.Body, namespace: str | None, name: str, uid: str, memo: kopf.Memo, **_: Any
@@ -405,7 +427,12 @@ async def _pass(
         }
         try:
             outcome = await reconciler.reconcile_bot(
-                body=current, children=children, sources=sources
+                body=current,
+                children=children,
+                sources=sources,
+                symbol_holders=_symbol_holders(
+                    indexes=indexes, key=key, spec=current.get("spec") or {}
+                ),
             )
         except PassFailedError as failed:
             await _write_outcome(state=state, body=body, kind=kind, outcome=failed.outcome)

@@ -84,6 +84,7 @@ from tradefleet_operator.spec import (
     ValidationProblem,
     parse_trading_bot_spec,
     resolve_region,
+    shared_market_problem,
     validate_image,
     validate_resource_name,
     validate_trading_bot_spec,
@@ -130,8 +131,9 @@ class Reconciler:
         body: Mapping[str, Any],
         children: Mapping[ChildKey, Mapping[str, Any]],
         sources: Mapping[str, SourceState],
+        symbol_holders: Sequence[str] = (),
     ) -> Outcome:
-        admitted = await self._admit(body=body, children=children)
+        admitted = await self._admit(body=body, children=children, symbol_holders=symbol_holders)
         if not isinstance(admitted, BotPass):
             self.rollouts.release(str(body["metadata"]["uid"]))
         if isinstance(admitted, Outcome):
@@ -175,11 +177,18 @@ class Reconciler:
         )
 
     async def _admit(
-        self, *, body: Mapping[str, Any], children: Mapping[ChildKey, Mapping[str, Any]]
+        self,
+        *,
+        body: Mapping[str, Any],
+        children: Mapping[ChildKey, Mapping[str, Any]],
+        symbol_holders: Sequence[str],
     ) -> BotPass | Outcome | Refusal:
         """The pass to run; or the outcome of another region's bot; or why this operator does not
-        run a bot that may be its own (invalid, missing its credentials)."""
+        run a bot that may be its own (invalid, missing its credentials, or its symbol traded on
+        its account by ``symbol_holders``, bots created before it, in any region)."""
         spec, problems = self._parsed_spec(body=body)
+        if symbol_holders:
+            problems = [*problems, shared_market_problem(spec=body["spec"], holders=symbol_holders)]
         region: str | None = None
         if spec is not None:
             try:

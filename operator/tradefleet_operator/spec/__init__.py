@@ -9,6 +9,11 @@ single source of truth; tests/unit/api keeps this package in step with it.
 
 from __future__ import annotations
 
+from tradefleet_operator.spec.accounts import (
+    account_market_of,
+    earlier_holders,
+    shared_market_problem,
+)
 from tradefleet_operator.spec.enums import (
     BotPhase,
     CircuitState,
@@ -149,13 +154,16 @@ __all__ = [
     "ValidationProblem",
     "WhaleConfig",
     "WhaleThreshold",
+    "account_market_of",
     "cron_expression_error",
+    "earlier_holders",
     "parse_notification_targets",
     "parse_quantity",
     "parse_signal_source_spec",
     "parse_trading_bot_spec",
     "property_name",
     "resolve_region",
+    "shared_market_problem",
     "source_covers_symbol",
     "split_symbol",
     "validate_image",

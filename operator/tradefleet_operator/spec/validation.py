@@ -65,6 +65,7 @@ class ProblemReason(StrEnum):
     NAME_TOO_LONG = "NameTooLong"
     IMAGE_NOT_ALLOWED = "ImageNotAllowed"
     HOST_NOT_ALLOWED = "HostNotAllowed"
+    SYMBOL_TAKEN_ON_ACCOUNT = "SymbolTakenOnAccount"
     # Raised by the operator around validation: a spec the parser refuses, an exchange without a region.
     INVALID_SPEC = "InvalidSpec"
     REGION_UNRESOLVED = "RegionUnresolved"

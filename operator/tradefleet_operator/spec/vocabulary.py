@@ -631,6 +631,8 @@ _PROBLEM_MEANINGS: Mapping[ProblemReason, str] = MappingProxyType(
         "(its own images, and the Helm value runtime.allowedImagePrefixes)",
         _P.HOST_NOT_ALLOWED: "(SignalSource) a feed, URL or endpoint on a host outside the "
         "operator's allow-list (the Helm value runtime.sourceAllowedHosts)",
+        _P.SYMBOL_TAKEN_ON_ACCOUNT: "another bot, created earlier, trades this symbol on the "
+        "same exchange account (exchange, mode and credentials Secret)",
     }
 )
 PROBLEM_REASONS: tuple[ReasonDoc, ...] = tuple(
@@ -646,6 +648,8 @@ PROBLEM_REASONS: tuple[ReasonDoc, ...] = tuple(
         if problem is _P.IMAGE_NOT_ALLOWED
         else "fetch from an allowed host, or have the administrator allow it"
         if problem is _P.HOST_NOT_ALLOWED
+        else "give the bot another symbol or its own account's keys, or delete the other bot"
+        if problem is _P.SYMBOL_TAKEN_ON_ACCOUNT
         else "fix the field the message names",
     )
     for problem in ProblemReason

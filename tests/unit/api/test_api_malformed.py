@@ -39,12 +39,14 @@ def test_every_operator_reason_is_exercised() -> None:
     # refuses or an operator map without the exchange; no accepted manifest can produce them.
     # ImageNotAllowed and HostNotAllowed depend on the operator's allowed image prefixes and
     # source hosts, not on the manifest alone (tests/unit/operator/test_image_allowlist.py,
-    # tests/unit/api/test_source_hosts.py).
+    # tests/unit/api/test_source_hosts.py). SymbolTakenOnAccount needs another bot
+    # (tests/unit/operator/test_symbol_taken_on_account.py, tests/e2e/accounts).
     unreachable = {
         ProblemReason.INVALID_SPEC.value,
         ProblemReason.REGION_UNRESOLVED.value,
         ProblemReason.IMAGE_NOT_ALLOWED.value,
         ProblemReason.HOST_NOT_ALLOWED.value,
+        ProblemReason.SYMBOL_TAKEN_ON_ACCOUNT.value,
     }
     assert reasons == {reason.value for reason in ProblemReason} - unreachable
 

@@ -159,11 +159,14 @@ async def one_pass(
     children: dict[tuple[str, str], Any],
     port: int,
     kube: FakeKube | None = None,
+    symbol_holders: list[str] | None = None,
 ) -> tuple[FakeKube, Outcome]:
     kube = kube if kube is not None else TokenKube()
     reconciler = Reconciler(kube=kube, settings=replace(SETTINGS, runtime_port=port))  # type: ignore[arg-type]
     try:
-        outcome = await reconciler.reconcile_bot(body=body, children=children, sources={})
+        outcome = await reconciler.reconcile_bot(
+            body=body, children=children, sources={}, symbol_holders=symbol_holders or []
+        )
     finally:
         await reconciler.runtime.close()
     return kube, outcome
