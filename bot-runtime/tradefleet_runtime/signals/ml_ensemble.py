@@ -24,20 +24,21 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib.metadata import version as package_version
+from typing import TYPE_CHECKING
 
-import joblib  # type: ignore[import-untyped]
 import numpy as np
 import numpy.typing as npt
-import sklearn
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.signal import lfilter
-from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from tradefleet_runtime.signals.errors import ModelStoreError, SignalDataError
 from tradefleet_runtime.signals.reading import SignalReading
+
+# scikit-learn, SciPy and joblib are imported where they are used: they weigh about 150 MB and
+# 1.7 s at import, and a bot runtime loads this module whether or not its ML input is on.
+if TYPE_CHECKING:
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.pipeline import Pipeline
 from tradefleet_runtime.signals.validation import require_int_at_least
 
 FloatArray = npt.NDArray[np.float64]
@@ -125,6 +126,8 @@ def _ema(*, values: FloatArray, span: int) -> FloatArray:
 
 def _smooth(*, values: FloatArray, alpha: float) -> FloatArray:
     """y_t = alpha x_t + (1 - alpha) y_{t-1}, starting at y_0 = x_0 (a causal filter)."""
+    from scipy.signal import lfilter  # noqa: PLC0415 - heavy, see the imports
+
     result: FloatArray = lfilter(
         [alpha], [1.0, alpha - 1.0], values, zi=[values[0] * (1.0 - alpha)]
     )[0]
@@ -307,6 +310,15 @@ class TrainedEnsemble:
 def _new_models(
     config: MlConfig,
 ) -> tuple[Pipeline, RandomForestClassifier, GradientBoostingClassifier]:
+    # Heavy, see the imports.
+    from sklearn.ensemble import (  # noqa: PLC0415
+        GradientBoostingClassifier,
+        RandomForestClassifier,
+    )
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
+    from sklearn.pipeline import make_pipeline  # noqa: PLC0415
+    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
+
     return (
         make_pipeline(StandardScaler(), LogisticRegression(max_iter=1_000)),
         RandomForestClassifier(
@@ -425,6 +437,8 @@ def encode_ensemble(
     The metadata carries the model's SHA-256: a reader checks it, and what the model was built
     for, before it unpickles anything.
     """
+    import joblib  # type: ignore[import-untyped]  # noqa: PLC0415 - heavy, see the imports
+
     buffer = io.BytesIO()
     joblib.dump(ensemble, buffer, compress=("gzip", 6))
     blob = buffer.getvalue()
@@ -434,7 +448,7 @@ def encode_ensemble(
         "trained_by": trained_by,
         "schema_hash": ensemble.schema_hash,
         "feature_names": list(ensemble.feature_names),
-        "sklearn_version": sklearn.__version__,
+        "sklearn_version": package_version("scikit-learn"),
         "sha256": hashlib.sha256(blob).hexdigest(),
         "walk_forward_accuracy": ensemble.walk_forward_accuracy,
         "trained_rows": ensemble.trained_rows,
@@ -454,7 +468,7 @@ def decode_ensemble(
     expected = {
         "format_version": STORE_FORMAT_VERSION,
         "schema_hash": config.schema_hash(),
-        "sklearn_version": sklearn.__version__,
+        "sklearn_version": package_version("scikit-learn"),
     }
     for key, wanted in expected.items():
         if metadata.get(key) != wanted:
@@ -468,6 +482,8 @@ def decode_ensemble(
         raise ModelStoreError(f"ensemble v{version}: the model is not base64: {error}") from None
     if hashlib.sha256(blob).hexdigest() != metadata.get("sha256"):
         raise ModelStoreError(f"ensemble v{version}: the model does not match its SHA-256")
+    import joblib  # noqa: PLC0415 - heavy, see the imports
+
     try:
         ensemble = joblib.load(io.BytesIO(blob))
     except Exception as error:  # a damaged pickle can fail with almost any exception
