@@ -10,9 +10,10 @@ as the condition reason when it marks the resource Invalid.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from tradefleet_operator.spec.enums import Market, SignalSourceKind, StrategyName, TradingMode
@@ -69,6 +70,56 @@ class ProblemReason(StrEnum):
     # Raised by the operator around validation: a spec the parser refuses, an exchange without a region.
     INVALID_SPEC = "InvalidSpec"
     REGION_UNRESOLVED = "RegionUnresolved"
+
+
+_P = ProblemReason
+# What each validation problem means (phase Invalid; the message names the field): the rules the
+# CRD schema cannot express.
+PROBLEM_MEANINGS: Mapping[ProblemReason, str] = MappingProxyType(
+    {
+        _P.FUSION_WEIGHTS_INVALID: "spec.strategy.fusionWeights do not sum to 1",
+        _P.THRESHOLDS_INVALID: "spec.strategy.thresholds are not ordered strongSell < sell < buy < strongBuy",
+        _P.STOP_ABOVE_TAKE_PROFIT: "a stop loss is not below its take profit",
+        _P.EMA_PERIODS_INVALID: "the fast EMA period is not below the slow one",
+        _P.RSI_LEVELS_INVALID: "the RSI oversold level is not below the overbought one",
+        _P.LIVE_MODE_NOT_OPTED_IN: "mode live without spec.liveTradingOptIn: true",
+        _P.LIVE_MODE_NEEDS_CREDENTIALS: "mode live without spec.credentials",
+        _P.TESTNET_MODE_NEEDS_CREDENTIALS: "mode testnet without spec.credentials",
+        _P.TESTNET_NOT_SUPPORTED: "the exchange has no test network",
+        _P.PASSPHRASE_REQUIRED: "the exchange's keys need a passphrase and secretRef names none",
+        _P.MARKET_NOT_SUPPORTED: "the exchange has no such market (or the runtime no client for it)",
+        _P.SYMBOL_MARKET_MISMATCH: "a futures symbol without its settlement currency, or a spot one with it",
+        _P.LEVERAGE_NOT_ALLOWED_ON_SPOT: "leverage above 1 on a spot market",
+        _P.EXPOSURE_LIMITS_INVALID: "a single asset may exceed the total exposure",
+        _P.BACKOFF_INVALID: "selfHealing.backoffSeconds above maxBackoffSeconds",
+        _P.SCHEDULE_INVALID: "spec.optimizer.schedule is no valid cron expression",
+        _P.RESOURCES_INVALID: "a resource request above its limit",
+        _P.SOURCE_CONFIG_MISSING: "(SignalSource) no configuration block for its kind",
+        _P.SOURCE_CONFIG_FOR_OTHER_KIND: "(SignalSource) a configuration block of another kind",
+        _P.SOURCE_CONFIG_INVALID: "(SignalSource) its configuration is inconsistent",
+        _P.NAME_TOO_LONG: "metadata.name is longer than a label value (63 characters)",
+        _P.INVALID_SPEC: "the spec cannot be read (the apiserver normally refuses it first)",
+        _P.REGION_UNRESOLVED: "spec.region auto, and the operator's map has no region for the exchange",
+        _P.IMAGE_NOT_ALLOWED: "spec.image is under none of the operator's allowed image prefixes "
+        "(its own images, and the Helm value runtime.allowedImagePrefixes)",
+        _P.HOST_NOT_ALLOWED: "(SignalSource) a feed, URL or endpoint on a host outside the "
+        "operator's allow-list (the Helm value runtime.sourceAllowedHosts)",
+        _P.SYMBOL_TAKEN_ON_ACCOUNT: "another bot, created earlier, trades this symbol on the "
+        "same exchange account (exchange, mode and credentials Secret)",
+    }
+)
+# What to do about a validation problem, where it is more than fixing the field named.
+PROBLEM_FIXES: Mapping[ProblemReason, str] = MappingProxyType(
+    {
+        _P.NAME_TOO_LONG: "recreate it under a shorter name",
+        _P.REGION_UNRESOLVED: "set spec.region, or add the exchange to the operator's exchangeRegions",
+        _P.IMAGE_NOT_ALLOWED: "unset spec.image, use an allowed image, or have the administrator "
+        "allow its prefix",
+        _P.HOST_NOT_ALLOWED: "fetch from an allowed host, or have the administrator allow it",
+        _P.SYMBOL_TAKEN_ON_ACCOUNT: "give the bot another symbol or its own account's keys, or "
+        "delete the other bot",
+    }
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
