@@ -323,25 +323,48 @@ async def account_markets_index(
     return {(namespace or "", market): (str(meta.get("creationTimestamp") or ""), name)}
 
 
-def _symbol_holders(
-    *, indexes: Mapping[str, Any], key: OwnerKey, spec: Mapping[str, Any]
-) -> list[str]:
+def _market_holders(
+    *, indexes: Mapping[str, Any], namespace: str, spec: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """The bots that trade this spec's symbol on its account, as ``(creationTimestamp, name)``."""
     market = account_market_of(spec)
     if market is None:
         return []
     index: kopf.Index[tuple[str, str], tuple[str, str]] = indexes["account_markets_index"]
-    return earlier_holders(holders=index.get((key[0], market), []), name=key[2])
+    return list(index.get((namespace, market), []))
+
+
+def _symbol_holders(
+    *, indexes: Mapping[str, Any], key: OwnerKey, spec: Mapping[str, Any]
+) -> list[str]:
+    holders = _market_holders(indexes=indexes, namespace=key[0], spec=spec)
+    return earlier_holders(holders=holders, name=key[2]) if holders else []
 
 
 @kopf.on.event(GROUP, VERSION, "tradingbots")
 async def bot_changed(
-    body: kopf.Body, namespace: str | None, name: str, uid: str, memo: kopf.Memo, **_: Any
+    *,
+    body: kopf.Body,
+    namespace: str | None,
+    name: str,
+    uid: str,
+    memo: kopf.Memo,
+    type: str,
+    **kwargs: Any,
 ) -> None:
     # Wake the bot's loop only for what a pass reads: spec (by generation), annotations, labels,
     # and a status this process did not write. The echo of our own status patch would cost a
     # pass that finds nothing to do. Metadata is compared with what last woke the loop, not
     # taken as unchanged in an echo: Kopf may fold a user's edit and our echo into one event.
     state = _state(memo)
+    if type == "DELETED":
+        # Gone from the API (its runtime too): a bot refused its symbol on the same account may
+        # trade it now. Kopf has already dropped the bot from its indexes.
+        # Kopf hands each index over as an argument named after it.
+        holders = _market_holders(indexes=kwargs, namespace=namespace or "", spec=body["spec"])
+        for _created, peer in holders:
+            _wake_bot(state=state, namespace=namespace or "", name=peer)
+        return
     meta = body["metadata"]
     view: BotView = (
         meta.get("generation"),
