@@ -671,8 +671,17 @@ class OrderPath:
         return order
 
     async def flatten(self, *, reason: str) -> dict[str, object]:
-        """Close the position and cancel the bot's open orders (the caller holds ``lock``)."""
+        """Close the position and cancel the bot's open orders (the caller holds ``lock``).
+
+        The bot's own orders resting on the exchange are cancelled first: a cancel's answer says
+        what they filled, so they are no longer in flight. Only an order whose fate the exchange
+        has not told (an intent, an unanswered send) still refuses the flatten."""
         await self.refresh_unresolved()
+        resting = [o for o in self.in_flight() if o.state is OrderState.OPEN]
+        for record in resting:
+            await self._cancel(record)
+        if resting:
+            await self.refresh_unresolved()
         position = self.position
         if self.in_flight():
             return {

@@ -3,12 +3,14 @@
 Two bots on one symbol of one account (the same exchange, mode and credentials Secret) would net
 into a single exchange position: the later one is refused (``Invalid``, ``SymbolTakenOnAccount``,
 no workload) until the first goes. A bot adopts, cancels and flattens only orders whose client id
-carries its own tag: a manual order resting on its symbol survives its kill switch.
+carries its own tag: its kill switch cancels an order it left resting before a restart, and a
+manual order resting on its symbol survives it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from kubernetes import client
@@ -18,10 +20,12 @@ from support.bots import (
     exchange_orders,
     get_bot,
     set_annotation,
+    wait_for_condition,
     wait_for_phase,
 )
 from support.k8s import wait_for
 from tradefleet_devtools.stack import LocalStack
+from tradefleet_runtime.execution.client_order_id import client_order_id
 from tradefleet_runtime.execution.model import OrderRequest, OrderSide, OrderType
 from tradefleet_runtime.execution.venue import ApiCredentials, CcxtVenue, VenueMode
 
@@ -63,11 +67,20 @@ def test_a_second_bot_on_a_symbol_of_the_same_account_is_refused_until_the_first
     client.CustomObjectsApi(e2e_api).delete_namespaced_custom_object(
         GROUP, VERSION, e2e_namespace, "tradingbots", "first"
     )
+    deleted = time.monotonic()
     wait_for_phase(e2e_api, e2e_namespace, "second", "Running", timeout_s=180)
+    print(f"first deleted -> second Running: {time.monotonic() - deleted:.1f}s")
 
 
-async def _manual_order(stack: LocalStack) -> None:
-    """A resting limit buy far below the market, placed by hand on the bots' account."""
+# An order of the bot's own, left resting by an earlier runtime: it carries the bot's tag.
+LEFT_BY_THE_BOT = client_order_id(
+    exchange="binanceusdm", bot_name="owner", decision_id="earlier-1", leg="entry"
+)
+
+
+async def _resting_orders(stack: LocalStack) -> None:
+    """Limit buys far below the market on the bots' account: one placed by hand, one the bot
+    placed before it restarted."""
     assert stack.exchange is not None
     venue = CcxtVenue(
         exchange_id="binanceusdm",
@@ -81,26 +94,29 @@ async def _manual_order(stack: LocalStack) -> None:
         await venue.load_markets()
         price = (await venue.fetch_ticker(symbol="SOL/USDT:USDT")).last
         assert price is not None
-        await venue.create_order(
-            OrderRequest(
-                symbol="SOL/USDT:USDT",
-                side=OrderSide.BUY,
-                order_type=OrderType.LIMIT,
-                client_order_id=MANUAL_ID,
-                amount=1.0,
-                price=round(price * 0.5, 2),
+        for client_id in (MANUAL_ID, LEFT_BY_THE_BOT):
+            await venue.create_order(
+                OrderRequest(
+                    symbol="SOL/USDT:USDT",
+                    side=OrderSide.BUY,
+                    order_type=OrderType.LIMIT,
+                    client_order_id=client_id,
+                    amount=1.0,
+                    price=round(price * 0.5, 2),
+                )
             )
-        )
     finally:
         await venue.close()
 
 
-def test_the_kill_switch_never_touches_a_manual_order_on_the_bots_symbol(
+def test_the_kill_switch_cancels_the_bots_own_orders_and_never_a_manual_one(
     stack: LocalStack, e2e_api: client.ApiClient, e2e_namespace: str, exchange_keys: str
 ) -> None:
-    asyncio.run(_manual_order(stack))
+    asyncio.run(_resting_orders(stack))
     _create(e2e_api, e2e_namespace, exchange_bot("owner", symbol="SOL/USDT:USDT"))
-    wait_for_phase(e2e_api, e2e_namespace, "owner", "Running", timeout_s=120)
+    # The bot adopts its own resting order, which keeps it from opening positions (Paused,
+    # OrdersUnresolved, after 30 s): ready is what it needs to be for its kill switch.
+    wait_for_condition(e2e_api, e2e_namespace, "owner", "Ready", status="True", timeout_s=120)
 
     set_annotation(e2e_api, e2e_namespace, "owner", "tradefleet.io/kill-switch", "true")
     wait_for(
@@ -116,3 +132,5 @@ def test_the_kill_switch_never_touches_a_manual_order_on_the_bots_symbol(
     )
     (manual,) = exchange_orders(stack, prefix=MANUAL_ID)
     assert manual["status"] == "NEW", manual
+    (own,) = exchange_orders(stack, prefix=LEFT_BY_THE_BOT)
+    assert own["status"] == "CANCELED", own
