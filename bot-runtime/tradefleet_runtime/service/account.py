@@ -68,7 +68,7 @@ class Account:
         self.trade_pnl = 0.0
         self.fees_paid = 0.0
         # Ended orders whose venue reports fees on trades only: exchange order id → symbol,
-        # looked up by the account loop (``OrderPath.price_fees``), off the order path.
+        # looked up by the account step (``service.fees.FeeLookup``), off the order path.
         self.fees_unpriced: dict[str, str] = {}
         self.unrealised_pnl = 0.0
         # The capital drawdown and daily loss were last measured on.

@@ -15,24 +15,26 @@ from collections.abc import Iterable, Mapping, Sequence
 from tradefleet_operator.spec.validation import ProblemReason, ValidationProblem
 
 
+def _secret_of(spec: Mapping[str, object]) -> object:
+    credentials = spec.get("credentials")
+    secret_ref = credentials.get("secretRef") if isinstance(credentials, Mapping) else None
+    return secret_ref.get("name") if isinstance(secret_ref, Mapping) else None
+
+
 def account_market_of(raw_spec: Mapping[str, object]) -> str | None:
     """The account and symbol a bot trades, as one key; None for a paper bot or one without
     keys (it has an account of its own). Read from the raw spec, so an invalid one still has
     its key."""
     mode = raw_spec.get("mode")
-    credentials = raw_spec.get("credentials")
-    if mode == "paper" or not isinstance(credentials, Mapping):
-        return None
-    secret_ref = credentials.get("secretRef")
-    secret = secret_ref.get("name") if isinstance(secret_ref, Mapping) else None
-    if not secret:
+    secret = _secret_of(raw_spec)
+    if mode == "paper" or not secret:
         return None
     return f"{raw_spec.get('exchange')}|{mode}|{secret}|{raw_spec.get('symbol')}"
 
 
 def earlier_holders(*, holders: Iterable[tuple[str, str]], name: str) -> list[str]:
-    """The bots (``(creationTimestamp, name)`` pairs) that hold the key before ``name``: the
-    first created trades, ties go to the name first in order."""
+    """The bots (``(creationTimestamp, name)`` pairs) that hold the key before ``name``, first
+    created first: the first created trades, ties go to the name first in order."""
     ranked = sorted(set(holders))
     own = next((holder for holder in ranked if holder[1] == name), None)
     return [holder[1] for holder in ranked if own is not None and holder < own]
@@ -41,17 +43,14 @@ def earlier_holders(*, holders: Iterable[tuple[str, str]], name: str) -> list[st
 def shared_market_problem(
     *, spec: Mapping[str, object], holders: Sequence[str]
 ) -> ValidationProblem:
-    """Why a bot (its raw ``spec``) may not trade a symbol ``holders`` trade on its account."""
-    raw_spec = spec
-    credentials = raw_spec.get("credentials")
-    secret_ref = credentials.get("secretRef") if isinstance(credentials, Mapping) else None
-    secret = secret_ref.get("name") if isinstance(secret_ref, Mapping) else None
+    """Why a bot (its raw ``spec``) may not trade a symbol that ``holders`` (first created
+    first) hold on its account: the first of them trades it."""
     return ValidationProblem(
         field="spec.symbol",
         reason=ProblemReason.SYMBOL_TAKEN_ON_ACCOUNT,
         message=(
-            f"{', '.join(holders)} already trades {raw_spec.get('symbol')} on this account "
-            f"({raw_spec.get('exchange')} {raw_spec.get('mode')}, keys from Secret {secret}): "
+            f"{holders[0]} already trades {spec.get('symbol')} on this account "
+            f"({spec.get('exchange')} {spec.get('mode')}, keys from Secret {_secret_of(spec)}): "
             "two bots on one symbol of one account would net into one exchange position that "
             "neither can tell apart. Give this bot another symbol or its own account's keys"
         ),

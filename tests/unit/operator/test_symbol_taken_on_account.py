@@ -52,7 +52,9 @@ async def test_a_bot_whose_symbol_is_taken_on_its_account_is_invalid_without_a_w
     body = bot_body(self_healing={})
     body["spec"].update(mode="testnet", credentials={"secretRef": {"name": "keys"}})
     body["status"] = {}
-    kube, outcome = await one_pass(body=body, children={}, port=1, symbol_holders=["older"])
+    kube, outcome = await one_pass(
+        body=body, children={}, port=1, symbol_holders=["older", "also-refused"]
+    )
     assert outcome.status["phase"] == "Invalid"
     ready = condition(outcome, "Ready")
     assert ready["status"] == "False" and ready["reason"] == "SymbolTakenOnAccount"
