@@ -43,9 +43,8 @@ class PodView:
 # A termination message is a fatal error or a log's tail: the end of it says the most.
 MAX_TERMINATION_TEXT = 900
 
-# How long a restart whose ended instance the kubelet no longer reports waits for the next end
-# to say why: a crash loop's next instance ends within seconds; a healthy one never does.
-UNEXPLAINED_CRASH_WAIT_S = 30
+# The end of a restart record while the node has not reported how the container ended.
+UNEXPLAINED_END = " (the node did not report how it ended)"
 
 
 def termination_text(container_status: Mapping[str, Any]) -> str | None:
@@ -164,6 +163,7 @@ def assess_restarts(
     if pod is not None:
         for message in _new_crashes(state=state, pod=pod, now=now):
             record("crashed", message)
+        _explain_crash(state=state, pod=pod, restarts=restarts)
 
     # A replacement is finished once the old pod is gone.
     if state.get("replacing") and not pods_exist:
@@ -209,29 +209,38 @@ def _new_crashes(*, state: dict[str, Any], pod: PodView, now: datetime) -> list[
     ``state`` per pod name, so a new pod starts from zero).
 
     A real kubelet can remove the ended instance as the next one starts, so a restart may show
-    no ``lastState`` at first. Such a restart is counted once the container's next end says why,
-    or after ``UNEXPLAINED_CRASH_WAIT_S`` without one, so that its record names the cause."""
+    no ``lastState``: it is counted at once all the same (the budget must not wait), its record
+    says the node did not report how the container ended, and ``_explain_crash`` completes it
+    from the next end the node reports."""
     if state.get("observedPod") != pod.name:
         state["observedPod"] = pod.name
         state.pop("unexplainedCrashSince", None)
         baseline = 0
     else:
         baseline = int(state.get("observedPodRestarts") or 0)
-    new = max(0, pod.restart_count - baseline)
-    if new and pod.last_termination is None:
-        since = parse_time(state.get("unexplainedCrashSince")) or now
-        if (now - since).total_seconds() <= UNEXPLAINED_CRASH_WAIT_S:
-            state["unexplainedCrashSince"] = format_time(since)
-            return []
-    state.pop("unexplainedCrashSince", None)
     state["observedPodRestarts"] = pod.restart_count
-    ended = (
-        f": {pod.last_termination}"
-        if pod.last_termination
-        else " (the kubelet kept no record of how it ended)"
-    )
-    message = f"container of pod {pod.name} exited and was restarted{ended}"
-    return [message] * new
+    new = max(0, pod.restart_count - baseline)
+    if pod.last_termination is None:
+        if new:
+            state.setdefault("unexplainedCrashSince", format_time(now))
+        ended = UNEXPLAINED_END
+    else:
+        ended = f": {pod.last_termination}"
+    return [f"container of pod {pod.name} exited and was restarted{ended}"] * new
+
+
+def _explain_crash(
+    *, state: dict[str, Any], pod: PodView, restarts: list[Mapping[str, Any]]
+) -> None:
+    """Restart records of ``pod`` that lack how the container ended get the account of the end
+    the node reports now: in a crash loop every instance ends the same way."""
+    if pod.last_termination is None or state.pop("unexplainedCrashSince", None) is None:
+        return
+    for index, entry in enumerate(restarts):
+        message = str(entry.get("message") or "")
+        if entry.get("cause") == "crashed" and message.endswith(UNEXPLAINED_END):
+            explained = f"{message.removesuffix(UNEXPLAINED_END)}: {pod.last_termination}"
+            restarts[index] = {**entry, "message": explained[:1024]}
 
 
 def _budget_exhausted(
