@@ -62,7 +62,8 @@ def test_operator_restart_converges_on_what_happened_while_it_was_down(
         what="the crash during the outage counted in status.restarts",
     )
     wait_for_condition(e2e_api, e2e_namespace, "orphaned", "Paused", status="True", timeout_s=10)
-    wait_for_condition(e2e_api, e2e_namespace, "orphaned", "Ready", status="True", timeout_s=10)
+    # The restarted runtime is ready after its start and a readiness probe (every 5 s).
+    wait_for_condition(e2e_api, e2e_namespace, "orphaned", "Ready", status="True", timeout_s=60)
     # Pausing is a command to the running bot, not a new revision.
     assert get_bot(e2e_api, e2e_namespace, "orphaned")["status"]["currentRevision"] == 1
     wait_for(
