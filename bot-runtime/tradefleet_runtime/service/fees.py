@@ -33,6 +33,7 @@ class FeeLookup:
         account = self._account
         if not account.fees_unpriced:
             return
+        priced = False
         for order_id, symbol in list(account.fees_unpriced.items()):
             tries = self._tries[order_id] = self._tries.get(order_id, 0) + 1
             try:
@@ -43,6 +44,10 @@ class FeeLookup:
             if fee is not None or tries >= FEE_LOOKUPS:
                 account.price_fee(exchange_order_id=order_id, fee=fee)
                 self._tries.pop(order_id, None)
+                priced = True
+        if not priced:
+            # Nothing to save: the fees and the look-ups due are as stored.
+            return
         store = self._guarded.store
         fees = account.fees()
         await self._guarded.call(
