@@ -33,7 +33,7 @@ from tradefleet_runtime.backtest.download import (
     DownloadResult,
     download_candles,
 )
-from tradefleet_runtime.backtest.engine import FusionSetup, RiskSetup, run_backtest
+from tradefleet_runtime.backtest.engine import FusionSetup, run_backtest
 from tradefleet_runtime.backtest.errors import BacktestConfigError, BacktestError
 from tradefleet_runtime.backtest.metrics import finite_or_none
 from tradefleet_runtime.backtest.model import (
@@ -48,6 +48,7 @@ from tradefleet_runtime.backtest.report import (
     metrics_rows,
     write_report,
 )
+from tradefleet_runtime.backtest.risk_feed import RiskSetup
 from tradefleet_runtime.backtest.search import (
     Objective,
     ObjectiveSpec,

@@ -29,8 +29,7 @@ time inside that bar, before step 1 (:mod:`tradefleet_runtime.backtest.funding`)
 
 from __future__ import annotations
 
-import math
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -60,17 +59,14 @@ from tradefleet_runtime.backtest.model import (
     BacktestResult,
     Trade,
 )
-from tradefleet_runtime.risk import RiskEngine, Side, TradeIntent
-from tradefleet_runtime.risk.atr import DEFAULT_ATR_PERIOD, WilderATR
-from tradefleet_runtime.risk.config import RiskLimits
-from tradefleet_runtime.risk.market import MarketRisk, SymbolRisk
-from tradefleet_runtime.risk.portfolio import PortfolioState, RiskPosition
+from tradefleet_runtime.backtest.risk_feed import EntryOrder, RiskFeed, RiskSetup
+from tradefleet_runtime.risk.portfolio import RiskPosition
 from tradefleet_runtime.signals.fusion import AlphaFusion, FusedAction
 from tradefleet_runtime.signals.learning import LearnerState, LearningConfig, step
 from tradefleet_runtime.signals.ofi import OfiConfig, StreamingOfi
 from tradefleet_runtime.signals.reading import SignalReading
 from tradefleet_runtime.signals.regime import RegimeDetector, RegimeState
-from tradefleet_runtime.signals.regime_config import RegimeConfig, RegimeLabel, RegimeTradingParams
+from tradefleet_runtime.signals.regime_config import RegimeConfig, RegimeTradingParams
 from tradefleet_runtime.sources.recording import SignalRecording
 from tradefleet_runtime.strategies.base import STRATEGY_COMPONENT, Bar, StrategySignal
 from tradefleet_runtime.strategies.parameters import StrategyParameters
@@ -113,39 +109,6 @@ class FusionSetup:
             )
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RiskSetup:
-    """The risk engine in the loop, with the ATR period and return window it is fed."""
-
-    limits: RiskLimits = field(default_factory=RiskLimits)
-    atr_period: int = DEFAULT_ATR_PERIOD
-    return_window_bars: int = 100
-
-    def __post_init__(self) -> None:
-        needed = 2 * self.limits.recent_window_bars
-        if self.return_window_bars < needed:
-            raise BacktestConfigError(
-                f"return_window_bars must be >= 2 × recentWindowBars = {needed}, "
-                f"got {self.return_window_bars}"
-            )
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class _EntryOrder:
-    """An entry decided on one bar's close, to fill at the next bar's open.
-
-    ``quantity`` is None when the position is risk-sized at the fill; the risk engine
-    fixes it (base units) at decision time instead.
-    """
-
-    direction: int
-    risk_fraction: float
-    stop_fraction: float
-    target_fraction: float
-    quantity: float | None
-    reason: str
-
-
 @dataclass(slots=True)
 class _Position:
     direction: int
@@ -157,114 +120,6 @@ class _Position:
     entry_index: int
     reason: str
     funding: float = 0.0
-
-
-class _RiskFeed:
-    """ATR, recent log returns and the portfolio the risk engine needs, updated per bar."""
-
-    __slots__ = ("_atr", "_engine", "_previous_close", "_returns", "_setup", "portfolio")
-
-    def __init__(self, *, setup: RiskSetup, initial_equity: float, first_ms: int) -> None:
-        self._setup = setup
-        self._engine = RiskEngine(limits=setup.limits)
-        self._atr = WilderATR(period=setup.atr_period)
-        self._returns: deque[float] = deque(maxlen=setup.return_window_bars)
-        self._previous_close: float | None = None
-        self.portfolio = PortfolioState.opening(equity=initial_equity, now_ms=first_ms)
-
-    def see_bar(self, bar: Bar) -> None:
-        self._atr.update(high=bar.high, low=bar.low, close=bar.close)
-        if self._previous_close is not None:
-            self._returns.append(math.log(bar.close / self._previous_close))
-        self._previous_close = bar.close
-
-    def mark(self, *, equity: float, position: RiskPosition | None, now_ms: int) -> bool:
-        """Record the bar's equity; True when the breaker tripped and asks to flatten."""
-        atr = self._atr.value
-        update = self._engine.on_mark(
-            portfolio=self.portfolio,
-            equity=equity,
-            positions=(position,) if position is not None else (),
-            atr_by_symbol={position.symbol: atr} if position is not None and atr else {},
-            now_ms=now_ms,
-        )
-        self.portfolio = update.portfolio
-        return update.transition is not None and update.transition.flatten
-
-    def trade_closed(self, *, trade_return: float, now_ms: int) -> None:
-        update = self._engine.on_trade_closed(
-            portfolio=self.portfolio, trade_return=trade_return, now_ms=now_ms
-        )
-        self.portfolio = update.portfolio
-
-    def size(
-        self,
-        *,
-        symbol: str,
-        direction: int,
-        price: float,
-        regime: RegimeState | None,
-        size_multiplier: float,
-        stop_pct: float,
-        target_pct: float,
-        risk_per_trade_pct: float,
-        bar_seconds: int,
-        now_ms: int,
-        reason: str,
-    ) -> tuple[_EntryOrder | None, str]:
-        """(the risk engine's sized entry, "") or (None, the cause of the rejection)."""
-        atr = self._atr.value
-        if atr is None or len(self._returns) < self._setup.return_window_bars:
-            return None, "risk_warmup"
-        market = MarketRisk(
-            regime_label=regime.regime.value if regime else RegimeLabel.UNKNOWN.value,
-            momentum=_signed_momentum(regime),
-            bar_seconds=bar_seconds,
-            symbols={
-                symbol: SymbolRisk(
-                    symbol=symbol,
-                    atr=atr,
-                    log_returns=np.fromiter(self._returns, dtype=np.float64),
-                    recent_bars=self._setup.limits.recent_window_bars,
-                )
-            },
-        )
-        decision = self._engine.evaluate(
-            intent=TradeIntent(
-                symbol=symbol,
-                side=Side.BUY if direction > 0 else Side.SELL,
-                price=price,
-                size_multiplier=size_multiplier,
-                stop_pct=stop_pct,
-                target_pct=target_pct,
-                risk_per_trade_pct=risk_per_trade_pct,
-            ),
-            portfolio=self.portfolio,
-            market=market,
-            now_ms=now_ms,
-        )
-        if not decision.approved or decision.stop_price is None or decision.target_price is None:
-            layer = decision.rejected_by.value if decision.rejected_by else "risk"
-            return None, layer
-        return (
-            _EntryOrder(
-                direction=direction,
-                risk_fraction=0.0,  # unused: the risk engine fixed the quantity
-                stop_fraction=abs(price - decision.stop_price) / price,
-                target_fraction=abs(decision.target_price - price) / price,
-                quantity=decision.quantity,
-                reason=f"{reason} | risk: {decision.reason}",
-            ),
-            "",
-        )
-
-
-def _signed_momentum(regime: RegimeState | None) -> float:
-    """The detector's trend strength, signed by which way the regime leans."""
-    if regime is None or not regime.probabilities:
-        return 0.0
-    bullish, bearish, _ = regime.probabilities
-    return math.copysign(regime.trend_strength, bullish - bearish)
 
 
 class _Replay:
@@ -304,7 +159,7 @@ class _Replay:
         )
         self.next_snapshot = 0
         self.risk = (
-            _RiskFeed(
+            RiskFeed(
                 setup=risk,
                 initial_equity=config.initial_equity,
                 first_ms=int(bars.timestamp_ms[0]),
@@ -320,7 +175,7 @@ class _Replay:
         )
         self.funding_paid = 0.0
         self.position: _Position | None = None
-        self.pending: _EntryOrder | None = None
+        self.pending: EntryOrder | None = None
         self.flatten_requested = False
         self.trades: list[Trade] = []
         self.equity = np.empty(len(bars) - start_index)
@@ -480,7 +335,7 @@ class _Replay:
         self.funding_paid += payment
         self.cash -= payment
 
-    def _open(self, *, index: int, bar: Bar, order: _EntryOrder) -> None:
+    def _open(self, *, index: int, bar: Bar, order: EntryOrder) -> None:
         config = self.config
         direction = order.direction
         entry = entry_fill_price(bar.open, direction, config.slippage_rate)
@@ -525,7 +380,7 @@ class _Replay:
 
     def _decide(
         self, *, bar: Bar, signal: StrategySignal, regime: RegimeState | None
-    ) -> _EntryOrder | None:
+    ) -> EntryOrder | None:
         params = self.parameters
         direction = signal.direction
         size_multiplier = 1.0
@@ -569,7 +424,7 @@ class _Replay:
             if order is None:
                 self.rejected[cause] += 1
             return order
-        return _EntryOrder(
+        return EntryOrder(
             direction=direction,
             risk_fraction=params.risk_per_trade_pct / 100.0 * size_multiplier,
             stop_fraction=stop_pct / 100.0,

@@ -92,8 +92,58 @@ N_TRADE_COLUMNS = 11
 ) = range(N_TRADE_COLUMNS)
 
 
+# Compiled by numba, which calls with positional arguments only. Runs once per trade, outside
+# the per-bar arithmetic.
+@numba.njit(cache=True)
+def _record_trade(  # noqa: PLR0917
+    row: FloatArray,
+    entry_index: int,
+    exit_index: int,
+    direction: int,
+    entry: float,
+    exit_price: float,
+    quantity: float,
+    stop: float,
+    target: float,
+    fees: float,
+    pnl: float,
+    reason: int,
+) -> None:
+    row[_ENTRY_INDEX] = entry_index
+    row[_EXIT_INDEX] = exit_index
+    row[_DIRECTION] = direction
+    row[_ENTRY_PRICE] = entry
+    row[_EXIT_PRICE] = exit_price
+    row[_QUANTITY] = quantity
+    row[_STOP] = stop
+    row[_TARGET] = target
+    row[_FEES] = fees
+    row[_PNL] = pnl
+    row[_REASON] = reason
+
+
+@numba.njit(cache=True)
+def _count_trade(totals: FloatArray, pnl: float, bars_held: int) -> None:
+    """A closed trade into a set's win, loss and exposure totals."""
+    if pnl > 0.0:
+        totals[_WINS] += 1
+        totals[_GROSS_PROFIT] += pnl
+    elif pnl < 0.0:
+        totals[_LOSSES] += 1
+        totals[_GROSS_LOSS] -= pnl
+    totals[_EXPOSURE_BARS] += bars_held
+
+
+@numba.njit(cache=True)
+def _curve_totals(totals: FloatArray, curve: FloatArray, periods_per_year: float) -> None:
+    """The equity curve's drawdown, Sharpe and Sortino into a set's totals, once per run."""
+    totals[_MAX_DRAWDOWN] = curve_max_drawdown(curve)
+    totals[_SHARPE] = curve_sharpe(curve, periods_per_year)
+    totals[_SORTINO] = curve_sortino(curve, periods_per_year)
+
+
 # Compiled by numba, which calls with positional arguments only.
-# Over the ~100-line and complexity limits on purpose: the bar loop carries fifteen scalars
+# Over the complexity limits on purpose: the bar loop carries ten scalars
 # (cash, position, stop, target, counters) from one bar to the next, which numba keeps in
 # registers. Split into helpers, each would take and return that state per bar (a tuple or a
 # state array that numba then reads and writes through memory), costing speed in the hottest
@@ -101,7 +151,7 @@ N_TRADE_COLUMNS = 11
 # which the parity tests compare. The arithmetic already lives in jitable helpers (fills,
 # metrics, the EMA/RSI rule).
 @numba.njit(cache=True)
-def _simulate(  # noqa: PLR0917, C901, PLR0912, PLR0915
+def _simulate(  # noqa: PLR0917, C901, PLR0915
     open_: FloatArray,
     high: FloatArray,
     low: FloatArray,
@@ -138,8 +188,8 @@ def _simulate(  # noqa: PLR0917, C901, PLR0912, PLR0915
     pending = 0
     quantity = entry = stop = target = entry_fee = 0.0
     entry_index = -1
-    trade_count = wins = losses = exposure_bars = 0
-    gross_profit = gross_loss = 0.0
+    trade_count = 0
+    totals[:] = 0.0
     for index in range(start, n):
         reason = EXIT_NONE
         trigger = 0.0
@@ -164,26 +214,22 @@ def _simulate(  # noqa: PLR0917, C901, PLR0912, PLR0915
             exit_price, exit_fee, pnl, cash = settle_exit(
                 cash, direction, quantity, entry, entry_fee, trigger, slippage, fee_rate
             )
-            if pnl > 0.0:
-                wins += 1
-                gross_profit += pnl
-            elif pnl < 0.0:
-                losses += 1
-                gross_loss -= pnl
-            exposure_bars += index - entry_index + 1
+            _count_trade(totals, pnl, index - entry_index + 1)
             if trade_count < trades.shape[0]:
-                row = trades[trade_count]
-                row[_ENTRY_INDEX] = entry_index
-                row[_EXIT_INDEX] = index
-                row[_DIRECTION] = direction
-                row[_ENTRY_PRICE] = entry
-                row[_EXIT_PRICE] = exit_price
-                row[_QUANTITY] = quantity
-                row[_STOP] = stop
-                row[_TARGET] = target
-                row[_FEES] = entry_fee + exit_fee
-                row[_PNL] = pnl
-                row[_REASON] = reason
+                _record_trade(
+                    trades[trade_count],
+                    entry_index,
+                    index,
+                    direction,
+                    entry,
+                    exit_price,
+                    quantity,
+                    stop,
+                    target,
+                    entry_fee + exit_fee,
+                    pnl,
+                    reason,
+                )
             trade_count += 1
             direction = 0
         if direction != 0:
@@ -201,14 +247,7 @@ def _simulate(  # noqa: PLR0917, C901, PLR0912, PLR0915
                 pending = -1
     totals[_FINAL_EQUITY] = cash
     totals[_TRADES] = trade_count
-    totals[_WINS] = wins
-    totals[_LOSSES] = losses
-    totals[_GROSS_PROFIT] = gross_profit
-    totals[_GROSS_LOSS] = gross_loss
-    totals[_MAX_DRAWDOWN] = curve_max_drawdown(curve)
-    totals[_SHARPE] = curve_sharpe(curve, periods_per_year)
-    totals[_SORTINO] = curve_sortino(curve, periods_per_year)
-    totals[_EXPOSURE_BARS] = exposure_bars
+    _curve_totals(totals, curve, periods_per_year)
     return trade_count
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 from tradefleet_runtime.backtest.data import BarSeries, BookSeries, synthetic_bars
-from tradefleet_runtime.backtest.engine import FusionSetup, RiskSetup, run_backtest
+from tradefleet_runtime.backtest.engine import FusionSetup, run_backtest
 from tradefleet_runtime.backtest.errors import BacktestConfigError
 from tradefleet_runtime.backtest.model import BacktestConfig
+from tradefleet_runtime.backtest.risk_feed import RiskSetup
 from tradefleet_runtime.marketdata.synthetic import generate_book
 from tradefleet_runtime.risk.config import RiskLimits
 from tradefleet_runtime.signals.fusion import AlphaFusion, FusionConfig
