@@ -4,9 +4,11 @@
 (:func:`load_runtime_config` for a bot, :func:`load_source_config` for a SignalSource workload)
 and the bot's config watcher re-reads it on change. The contract is the operator's
 ``render_runtime_config`` / ``render_source_children``: camelCase keys, the TradingBot's
-``spec.strategy`` and ``spec.risk`` verbatim. Every problem raises :class:`ConfigError` naming
-the offending key, so a bad revision exits with one clear log line (the operator's rollback then
-sees an unhealthy pod) and a bad hot reload is refused with the reason.
+``spec.strategy`` and ``spec.risk`` verbatim. ``strategy`` is read through the model generated
+from the CRD (:class:`tradefleet_api.tradingbot.TradingBotStrategy`), so its defaults, bounds
+and enums are the CRD's. Every problem raises :class:`ConfigError` naming the offending key,
+so a bad revision exits with one clear log line (the operator's rollback then sees an
+unhealthy pod) and a bad hot reload is refused with the reason.
 
 Three optional blocks are the runtime's own (the operator does not render them, so production
 uses their defaults): ``marketData`` (where ticks come from, how often the decision loop polls,
@@ -16,7 +18,6 @@ paper account's starting balance).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -25,10 +26,19 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+from tradefleet_api import content_hash, describe_validation_error
+from tradefleet_api.base import ApiModel
+from tradefleet_api.tradingbot import (
+    TradingBotStrategy,
+    TradingBotStrategyFusionWeights,
+    TradingBotStrategyRegimeParameters,
+    TradingBotStrategyThresholds,
+)
 
 from tradefleet_runtime.risk import RiskConfigError, RiskLimits
-from tradefleet_runtime.signals.errors import SignalConfigError
 from tradefleet_runtime.signals.regime_config import RegimeLabel, RegimeTradingParams
 
 API_VERSION = "tradefleet.io/v1alpha1"
@@ -38,25 +48,14 @@ TIMEFRAME_SECONDS: Mapping[str, int] = MappingProxyType(
 )
 FUSION_COMPONENTS = ("regime", "ofi", "whale", "sentiment", "macro", "ml")
 SOURCE_KINDS = ("sentiment", "macro", "whale", "http")
-_FUSION_DEFAULTS: Mapping[str, float] = MappingProxyType(
-    {"regime": 0.25, "ofi": 0.20, "whale": 0.20, "sentiment": 0.20, "macro": 0.15, "ml": 0.0}
-)
-_REGIME_KEYS: Mapping[str, RegimeLabel] = MappingProxyType(
-    {
-        "bullishCalm": RegimeLabel.BULLISH_CALM,
-        "bearishVolatile": RegimeLabel.BEARISH_VOLATILE,
-        "squeeze": RegimeLabel.SQUEEZE,
-    }
-)
-_REGIME_DEFAULTS: Mapping[RegimeLabel, tuple[float, float, float]] = MappingProxyType(
-    {
-        RegimeLabel.BULLISH_CALM: (1.2, 2.0, 5.0),
-        RegimeLabel.BEARISH_VOLATILE: (0.5, 3.0, 3.0),
-        RegimeLabel.SQUEEZE: (0.7, 1.5, 2.5),
-        RegimeLabel.UNKNOWN: (0.5, 2.0, 3.0),
-    }
+# The CRD has no block for the regime of a detector not yet warm: it trades cautiously.
+_UNKNOWN_REGIME_PARAMS = RegimeTradingParams(
+    position_size_multiplier=0.5, stop_loss_pct=2.0, take_profit_pct=3.0
 )
 _WEIGHT_SUM_TOLERANCE = 1e-6
+
+
+_Model = TypeVar("_Model", bound=ApiModel)
 
 
 class ConfigError(ValueError):
@@ -167,12 +166,6 @@ def _check_kind(raw: Mapping[str, Any], *, kind: str) -> None:
         )
 
 
-def content_hash(document: Mapping[str, Any]) -> str:
-    """The operator's config hash of a rendered document (sha256 of canonical JSON, 10 hex)."""
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
-
-
 def read_config_document(path: Path) -> dict[str, Any]:
     """The JSON object in ``path``; ConfigError when unreadable or not an object."""
     try:
@@ -238,7 +231,7 @@ class SourceRef:
 
 
 # Share of the fused score a strategy plugin decides unless spec.strategy.strategyWeight says.
-DEFAULT_STRATEGY_WEIGHT = 0.5
+DEFAULT_STRATEGY_WEIGHT = TradingBotStrategy().strategy_weight
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -369,110 +362,83 @@ def _exchange(raw: Mapping[str, Any]) -> ExchangeSettings:
     return settings
 
 
-def _thresholds(raw: Mapping[str, Any]) -> Thresholds:
-    path = "strategy.thresholds"
+def _validated(model: type[_Model], raw: Mapping[str, Any], key: str) -> _Model:
+    """``raw[key]`` as the generated API ``model``: the CRD's defaults, bounds and enums."""
+    try:
+        return model.model_validate(_optional_object(raw, key, path=""))
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error, path=key)) from None
+
+
+def _thresholds(spec: TradingBotStrategyThresholds) -> Thresholds:
     thresholds = Thresholds(
-        buy=_number(raw, "buy", path=path, default=0.2, low=0.0, high=1.0),
-        strong_buy=_number(raw, "strongBuy", path=path, default=0.5, low=0.0, high=1.0),
-        sell=_number(raw, "sell", path=path, default=-0.2, low=-1.0, high=0.0),
-        strong_sell=_number(raw, "strongSell", path=path, default=-0.5, low=-1.0, high=0.0),
+        buy=spec.buy, strong_buy=spec.strong_buy, sell=spec.sell, strong_sell=spec.strong_sell
     )
     if not (
         thresholds.strong_sell < thresholds.sell <= 0.0 <= thresholds.buy < thresholds.strong_buy
     ):
-        raise ConfigError(f"{path} must satisfy strongSell < sell <= 0 <= buy < strongBuy")
+        raise ConfigError(
+            "strategy.thresholds must satisfy strongSell < sell <= 0 <= buy < strongBuy"
+        )
     return thresholds
 
 
-def _fusion_weights(raw: Mapping[str, Any]) -> Mapping[str, float]:
-    path = "strategy.fusionWeights"
-    unknown = sorted(set(raw) - set(FUSION_COMPONENTS))
-    if unknown:
-        raise ConfigError(f"{path} has unknown component(s) {', '.join(unknown)}")
-    weights = {
-        name: _number(raw, name, path=path, default=_FUSION_DEFAULTS[name], low=0.0, high=1.0)
-        for name in FUSION_COMPONENTS
-    }
+def _fusion_weights(spec: TradingBotStrategyFusionWeights) -> Mapping[str, float]:
+    weights = {name: float(getattr(spec, name)) for name in FUSION_COMPONENTS}
     total = sum(weights.values())
     if abs(total - 1.0) > _WEIGHT_SUM_TOLERANCE:
-        raise ConfigError(f"{path} must sum to 1, got {total:.6g}")
+        raise ConfigError(f"strategy.fusionWeights must sum to 1, got {total:.6g}")
     # The ML input exists only when weighted: a bot without it fuses the five others as before.
     if weights["ml"] == 0.0:
         del weights["ml"]
     return MappingProxyType(weights)
 
 
-def _fusion_learning(raw: Mapping[str, Any]) -> FusionLearningSettings:
-    path = "strategy.fusionLearning"
-    return FusionLearningSettings(
-        enabled=_flag(raw, "enabled", path=path, default=False),
-        half_life_bars=_integer(raw, "halfLifeBars", path=path, default=48, low=1, high=10_000),
-        max_step_per_update=_number(
-            raw, "maxStepPerUpdate", path=path, default=0.02, low=0.0001, high=0.5
-        ),
-        # Above 0: a weight of 0 leaves fusion, and a signal out of fusion cannot show it has
-        # become informative again. At most 0.16: six inputs at the floor fit in 1 (with the ML
-        # input, seven: _strategy checks the product).
-        floor=_number(raw, "floor", path=path, default=0.02, low=0.001, high=0.16),
-        horizon_bars=_integer(raw, "horizonBars", path=path, default=1, low=1, high=100),
-    )
-
-
-def _regime_params(raw: Mapping[str, Any]) -> Mapping[RegimeLabel, RegimeTradingParams]:
-    path = "strategy.regimeParameters"
-    unknown = sorted(set(raw) - set(_REGIME_KEYS))
-    if unknown:
-        raise ConfigError(f"{path} has unknown regime(s) {', '.join(unknown)}")
-    params: dict[RegimeLabel, RegimeTradingParams] = {}
-    for label, (size, stop, target) in _REGIME_DEFAULTS.items():
-        key = next((k for k, v in _REGIME_KEYS.items() if v is label), None)
-        block = _optional_object(raw, key, path=path) if key else {}
-        where = _where(path, key or label.value)
-        try:
-            params[label] = RegimeTradingParams(
-                position_size_multiplier=_number(
-                    block, "sizeMultiplier", path=where, default=size, low=0.0, high=5.0
-                ),
-                stop_loss_pct=_number(
-                    block, "stopLossPct", path=where, default=stop, low=0.0, high=50.0
-                ),
-                take_profit_pct=_number(
-                    block, "takeProfitPct", path=where, default=target, low=0.0, high=100.0
-                ),
-            )
-        except SignalConfigError as error:
-            raise ConfigError(f"{where}: {error}") from None
+def _regime_params(
+    spec: TradingBotStrategyRegimeParameters,
+) -> Mapping[RegimeLabel, RegimeTradingParams]:
+    params = {
+        label: RegimeTradingParams(
+            position_size_multiplier=block.size_multiplier,
+            stop_loss_pct=block.stop_loss_pct,
+            take_profit_pct=block.take_profit_pct,
+        )
+        for label, block in (
+            (RegimeLabel.BULLISH_CALM, spec.bullish_calm),
+            (RegimeLabel.BEARISH_VOLATILE, spec.bearish_volatile),
+            (RegimeLabel.SQUEEZE, spec.squeeze),
+        )
+    }
+    params[RegimeLabel.UNKNOWN] = _UNKNOWN_REGIME_PARAMS
     return MappingProxyType(params)
 
 
 def _strategy(raw: Mapping[str, Any]) -> StrategySettings:
-    path = "strategy"
-    block = _optional_object(raw, path, path="")
-    timeframe = _text(block, "timeframe", path=path, default="1m")
-    if timeframe not in TIMEFRAME_SECONDS:
+    spec = _validated(TradingBotStrategy, raw, "strategy")
+    fusion_weights = _fusion_weights(spec.fusion_weights)
+    learning = spec.fusion_learning
+    inputs = len(fusion_weights) + (0 if spec.name == "fusion" else 1)
+    if learning.enabled and learning.floor * inputs > 1.0:
         raise ConfigError(
-            f"strategy.timeframe must be one of {', '.join(TIMEFRAME_SECONDS)}, got {timeframe!r}"
-        )
-    name = _text(block, "name", path=path, default="fusion")
-    fusion_weights = _fusion_weights(_optional_object(block, "fusionWeights", path=path))
-    fusion_learning = _fusion_learning(_optional_object(block, "fusionLearning", path=path))
-    inputs = len(fusion_weights) + (0 if name == "fusion" else 1)
-    if fusion_learning.enabled and fusion_learning.floor * inputs > 1.0:
-        raise ConfigError(
-            f"strategy.fusionLearning.floor {fusion_learning.floor:g} x {inputs} weighted inputs "
+            f"strategy.fusionLearning.floor {learning.floor:g} x {inputs} weighted inputs "
             f"exceeds 1: lower it to at most {1.0 / inputs:.3f}"
         )
     return StrategySettings(
-        name=name,
-        timeframe=timeframe,
+        name=spec.name,
+        timeframe=spec.timeframe,
         fusion_weights=fusion_weights,
-        thresholds=_thresholds(_optional_object(block, "thresholds", path=path)),
-        regime_params=_regime_params(_optional_object(block, "regimeParameters", path=path)),
-        parameters=MappingProxyType(dict(_optional_object(block, "parameters", path=path))),
-        strategy_weight=_number(
-            block, "strategyWeight", path=path, default=DEFAULT_STRATEGY_WEIGHT, low=0.0, high=1.0
+        thresholds=_thresholds(spec.thresholds),
+        regime_params=_regime_params(spec.regime_parameters),
+        # The parameters the user set, camelCase: StrategyParameters fills in the plugin's own.
+        parameters=MappingProxyType(spec.parameters.model_dump(by_alias=True, exclude_unset=True)),
+        strategy_weight=spec.strategy_weight,
+        fusion_learning=FusionLearningSettings(
+            enabled=learning.enabled,
+            half_life_bars=learning.half_life_bars,
+            max_step_per_update=learning.max_step_per_update,
+            floor=learning.floor,
+            horizon_bars=learning.horizon_bars,
         ),
-        fusion_learning=fusion_learning,
     )
 
 

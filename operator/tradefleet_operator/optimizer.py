@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tradefleet_api import content_hash
+
 from tradefleet_operator.conditions import format_time, parse_time
-from tradefleet_operator.render import RESULT_FILE, content_hash
+from tradefleet_operator.render import RESULT_FILE
 from tradefleet_operator.spec import OptimizerSpec
 from tradefleet_operator.spec.schedule import next_fire_time
 

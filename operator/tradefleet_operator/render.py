@@ -8,11 +8,12 @@ behaviour goes into the rendered runtime config; its content hash is the revisio
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from tradefleet_api import canonical_json
 
 from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.spec import ResourceRequirements, TradingBotSpec
@@ -75,14 +76,6 @@ def child_name(*, owner: str, suffix: str = "") -> str:
     keep = MAX_NAME - len(digest) - (len(suffix) + 2 if suffix else 1)
     head = base[:keep].rstrip("-")
     return f"{head}-{digest}-{suffix}" if suffix else f"{head}-{digest}"
-
-
-def content_hash(document: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(document).encode()).hexdigest()[:10]
-
-
-def canonical_json(document: Mapping[str, Any]) -> str:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
 def bot_labels(*, bot: str) -> dict[str, str]:

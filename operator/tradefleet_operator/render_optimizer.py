@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tradefleet_api import content_hash
+
 from tradefleet_operator.render import (
     CONFIG_FILE,
     CONFIG_MOUNT,
@@ -26,7 +28,6 @@ from tradefleet_operator.render import (
     child_metadata,
     child_name,
     container_security,
-    content_hash,
     pod_security,
     redis_env,
     region_affinity,

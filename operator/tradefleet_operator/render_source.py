@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tradefleet_api import content_hash
+
 from tradefleet_operator.render import (
     ANNOTATION_CONFIG_HASH,
     API_VERSION,
@@ -23,7 +25,6 @@ from tradefleet_operator.render import (
     config_map_of,
     container_resources,
     container_security,
-    content_hash,
     network_policy_spec,
     pod_security,
     redis_env,

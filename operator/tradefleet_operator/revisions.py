@@ -20,13 +20,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from tradefleet_api import content_hash
+
 from tradefleet_operator.conditions import format_time, parse_time
 from tradefleet_operator.optimizer import OptimizerResult
 from tradefleet_operator.render import (
     ANNOTATION_CONFIG_HASH,
     ANNOTATION_REVISION,
     Revision,
-    content_hash,
 )
 from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.spec import SelfHealingSpec, TradingBotSpec, parse_trading_bot_spec

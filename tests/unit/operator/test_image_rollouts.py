@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 from succession_support import SETTINGS, FakeKube, stamp
+from tradefleet_api import content_hash
 from tradefleet_operator.outcome import Outcome
 from tradefleet_operator.reconcile import Reconciler
-from tradefleet_operator.render import content_hash
 from tradefleet_operator.settings import OperatorSettings, SettingsError, load_settings
 from tradefleet_operator.spec import SelfHealingSpec
 

@@ -7,10 +7,11 @@ import json
 from typing import Any
 
 import pytest
+from tradefleet_api import content_hash
 from tradefleet_operator.conditions import Condition, merge_conditions
 from tradefleet_operator.drift import object_in_sync
 from tradefleet_operator.kube import pack_object, unpack_object
-from tradefleet_operator.render import MAX_NAME, child_name, content_hash
+from tradefleet_operator.render import MAX_NAME, child_name
 from tradefleet_operator.revisions import choose_revision, next_look_s, revision_content
 from tradefleet_operator.settings import OperatorSettings
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from tradefleet_api import content_hash
 from tradefleet_operator.conditions import format_time
-from tradefleet_operator.render import content_hash
 from tradefleet_operator.revisions import (
     RevisionPlan,
     decide_rollback,

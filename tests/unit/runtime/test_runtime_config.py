@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tradefleet_api import content_hash
 from tradefleet_runtime.config import (
     ConfigError,
     MarketDataSource,
     TradingMode,
-    content_hash,
     load_runtime_config,
     parse_runtime_config,
     parse_source_config,

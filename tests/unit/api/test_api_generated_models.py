@@ -1,0 +1,91 @@
+"""The API's Python models are generated from crds/ and current; the runtime parses with them.
+
+A CRD change without ``python -m tradefleet_devtools.api_models`` fails here, naming the
+stale module. The models carry the CRD's defaults and bounds, so the runtime refuses what the
+apiserver would have refused, naming the field, and fills in what the apiserver would have.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import yaml
+from tradefleet_api.signalsource import SignalSourceSpec
+from tradefleet_api.tradingbot import TradingBotSpec
+from tradefleet_devtools.api_models import OUTPUT_DIR, TARGETS, render, stale_modules
+from tradefleet_devtools.crds import CRD_DIR
+from tradefleet_runtime.config import ConfigError, parse_runtime_config
+
+pytestmark = pytest.mark.unit
+
+RENDERED: dict[str, Any] = {
+    "apiVersion": "tradefleet.io/v1alpha1",
+    "kind": "RuntimeConfig",
+    "bot": {"name": "bot-1", "namespace": "default"},
+    "exchange": {"id": "binance", "market": "spot", "symbol": "BTC/USDT", "mode": "paper"},
+    "strategy": {},
+    "risk": {},
+    "redis": {"url": "redis://localhost:6379/0", "keyPrefix": "tradefleet:default:bot-1"},
+    "api": {"port": 8080},
+}
+
+
+def test_the_checked_in_models_are_what_the_crds_generate() -> None:
+    assert stale_modules() == [], "run: python -m tradefleet_devtools.api_models"
+
+
+def test_a_crd_change_makes_the_models_stale(tmp_path: Any) -> None:
+    for target in TARGETS:
+        document = yaml.safe_load((CRD_DIR / target.crd).read_text())
+        spec = document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        spec["properties"]["paused" if "paused" in spec["properties"] else "symbols"] = {
+            "type": "integer",
+            "default": 7,
+        }
+        (tmp_path / target.crd).write_text(yaml.safe_dump(document))
+        changed = render(target, crd_dir=tmp_path)
+        assert changed != (OUTPUT_DIR / target.module).read_text()
+
+
+def test_every_example_manifest_parses_with_the_generated_models() -> None:
+    kinds = {"TradingBot": TradingBotSpec, "SignalSource": SignalSourceSpec}
+    parsed = 0
+    for path in sorted((CRD_DIR.parent / "manifests" / "examples").glob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            if document and document.get("kind") in kinds:
+                kinds[document["kind"]].model_validate(document["spec"])
+                parsed += 1
+    assert parsed >= 2
+
+
+def test_the_runtime_takes_the_crds_defaults() -> None:
+    config = parse_runtime_config(RENDERED)
+    crd = yaml.safe_load((CRD_DIR / "tradefleet.io_tradingbots.yaml").read_text())
+    strategy = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"][
+        "properties"
+    ]["strategy"]["properties"]
+    assert config.strategy.timeframe == strategy["timeframe"]["default"]
+    assert config.strategy.strategy_weight == strategy["strategyWeight"]["default"]
+    assert config.strategy.thresholds.buy == strategy["thresholds"]["properties"]["buy"]["default"]
+    learning = strategy["fusionLearning"]["properties"]
+    assert config.strategy.fusion_learning.half_life_bars == learning["halfLifeBars"]["default"]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "message"),
+    [
+        ({"fusionLearning": {"halfLifeBars": 0}}, r"strategy\.fusionLearning\.halfLifeBars: .*1"),
+        ({"thresholds": {"sell": 0.3}}, r"strategy\.thresholds\.sell: .*got 0\.3"),
+        ({"strategyWeight": "0.5"}, r"strategy\.strategyWeight: .*number, got '0\.5'"),
+        ({"timeframe": "2h"}, r"strategy\.timeframe: .*'1m'.*got '2h'"),
+    ],
+)
+def test_the_runtime_refuses_what_the_crd_refuses_naming_the_field(
+    strategy: dict[str, Any], message: str
+) -> None:
+    document = copy.deepcopy(RENDERED)
+    document["strategy"] = strategy
+    with pytest.raises(ConfigError, match=message):
+        parse_runtime_config(document)
