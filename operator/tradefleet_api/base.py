@@ -3,7 +3,7 @@
 The generated modules (``tradingbot``, ``signalsource``) derive from :class:`ApiModel`. Extra
 keys are ignored, as the apiserver prunes them: a document written by a newer operator still
 parses in an older runtime. Types are strict, as the apiserver's are: ``true`` is not a number
-and ``"0.5"`` is not one either (an integer is a number).
+and ``"0.5"`` is not one either (an integer is a number); nor is NaN or infinity.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """What the operator and the runtime compute identically about a document.
 
-``content_hash`` is called by the operator's renderers (the config hash of a revision) and by
+``validate`` is how both read a document into a generated model. ``content_hash`` is called by the operator's renderers (the config hash of a revision) and by
 the runtime's config loader (the hash it reports running); ``describe_validation_error`` by
-the runtime when a rendered document fails a generated model.
+the runtime when a rendered document fails a generated model; ``validation_problem`` by the
+operator's spec parser, which reports the field and the message apart.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
+
+_T = TypeVar("_T")
 
 
 def canonical_json(document: Mapping[str, Any]) -> str:
@@ -25,14 +28,51 @@ def content_hash(document: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(document).encode()).hexdigest()[:10]
 
 
-def describe_validation_error(error: ValidationError, *, path: str) -> str:
-    """The first problem of ``error`` as "path.field: what is wrong, got value".
+def validate(kind: type[_T], raw: object) -> _T:
+    """``raw`` (a document as JSON has it) as an instance of ``kind``, a generated model or a
+    tuple of them; ``pydantic.ValidationError`` when it does not fit.
 
-    ``path`` is where the validated object sits in its document ("strategy"); the field is
-    spelled as the document spells it (camelCase).
+    ``null`` counts as absent and ``5.0`` is an integer, as the apiserver reads them.
+    Validation goes through JSON, so types are strict as the apiserver's are (``"1"`` is no
+    number, ``true`` no integer) while an array still fills a tuple.
+    """
+    return TypeAdapter(kind).validate_json(json.dumps(_as_apiserver_reads(raw)))
+
+
+def _as_apiserver_reads(raw: object) -> object:
+    """``raw`` without null values, and with integral numbers as integers: the apiserver takes
+    ``5.0`` for an integer field (a number field takes an integer)."""
+    if isinstance(raw, Mapping):
+        return {key: _as_apiserver_reads(value) for key, value in raw.items() if value is not None}
+    if isinstance(raw, list | tuple):
+        return [_as_apiserver_reads(item) for item in raw]
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    return raw
+
+
+# What a field the CRD fixes at maxLength 0 is for, and what to do instead.
+INLINE_KEY_MESSAGE = "inline keys are not allowed: store them in a Secret and reference it"
+
+
+def validation_problem(error: ValidationError, *, path: str) -> tuple[str, str]:
+    """The first problem of ``error`` as (the field's path, what is wrong with it).
+
+    ``path`` is where the validated object sits in its document ("spec", "strategy"); the
+    field is spelled as the document spells it (``spec.notifications[0].secretRef``).
     """
     first = error.errors()[0]
-    where = ".".join([path, *(str(part) for part in first["loc"])])
-    # A missing field has no value to show.
-    got = "" if first["type"] == "missing" else f", got {first['input']!r}"
-    return f"{where}: {first['msg']}{got}"
+    field = path + "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]
+    )
+    if first["type"] == "missing":
+        return field, "is required"
+    if first["type"] == "string_too_long" and first.get("ctx", {}).get("max_length") == 0:
+        return field, INLINE_KEY_MESSAGE
+    return field, f"{first['msg']}, got {first['input']!r}"
+
+
+def describe_validation_error(error: ValidationError, *, path: str) -> str:
+    """The first problem of ``error`` as one line: "path.field: what is wrong, got value"."""
+    field, message = validation_problem(error, path=path)
+    return f"{field}: {message}"

@@ -1,60 +1,36 @@
-"""The Tradefleet API in Python: typed models of the CRD specs, their parser, and the
-semantic validation the CRD schemas cannot express.
+"""The Tradefleet API as the operator uses it: the models of the CRD specs (generated from
+``crds/`` into ``tradefleet_api.models``), their parser, and the semantic validation the CRD
+schemas cannot express.
 
 The operator's handlers call ``parse_trading_bot_spec`` / ``parse_signal_source_spec`` on
 the ``spec`` Kopf hands them, then ``validate_trading_bot_spec`` /
 ``validate_signal_source_spec``, and ``resolve_region`` to pin a bot. ``crds/`` stays the
-single source of truth; tests/unit/api keeps this package in step with it.
+single source of truth: the models are generated from it, and tests/unit/api keeps the status
+enums and the validation in step with it.
 """
 
 from __future__ import annotations
 
-from tradefleet_operator.spec.accounts import (
-    account_market_of,
-    earlier_holders,
-    shared_market_problem,
-)
-from tradefleet_operator.spec.enums import (
-    BotPhase,
-    CircuitState,
-    ConditionStatus,
+from tradefleet_api.models import (
+    AssetBias,
+    BearishVolatileParameters,
+    BullishCalmParameters,
+    CredentialsRef,
+    CredentialsSpec,
     DeletionPolicy,
     Exchange,
     FusionInput,
-    Market,
-    NotificationEvent,
-    NotificationType,
-    OptimizerObjective,
-    PositionSide,
-    RevisionSource,
-    SignalAction,
-    SignalSourceKind,
-    SignalSourcePhase,
-    StrategyName,
-    Timeframe,
-    TradingMode,
-)
-from tradefleet_operator.spec.errors import RegionUnresolvedError, SpecError
-from tradefleet_operator.spec.exchanges import (
-    AUTO_REGION,
-    DEFAULT_EXCHANGE_REGIONS,
-    EXCHANGE_MARKETS,
-    PASSPHRASE_EXCHANGES,
-    TESTNET_EXCHANGES,
-    resolve_region,
-)
-from tradefleet_operator.spec.models import (
-    AssetBias,
-    CredentialsRef,
-    CredentialsSpec,
     FusionWeights,
     HttpSourceConfig,
     LlmScoring,
     MacroConfig,
+    Market,
+    NotificationEvent,
     NotificationSecretRef,
     NotificationTarget,
+    NotificationType,
+    OptimizerObjective,
     OptimizerSpec,
-    RegimeParameters,
     RegimeParametersSet,
     ResourceQuantities,
     ResourceRequirements,
@@ -65,15 +41,44 @@ from tradefleet_operator.spec.models import (
     SentimentConfig,
     SentimentFeed,
     SentimentKeywords,
+    SignalSourceKind,
     SignalSourceRef,
     SignalSourceSpec,
     SignalThresholds,
+    SqueezeParameters,
+    StrategyName,
     StrategyParameters,
     StrategySpec,
     TelegramTarget,
+    Timeframe,
     TradingBotSpec,
+    TradingMode,
     WhaleConfig,
     WhaleThreshold,
+)
+
+from tradefleet_operator.spec.accounts import (
+    account_market_of,
+    earlier_holders,
+    shared_market_problem,
+)
+from tradefleet_operator.spec.enums import (
+    BotPhase,
+    CircuitState,
+    ConditionStatus,
+    PositionSide,
+    RevisionSource,
+    SignalAction,
+    SignalSourcePhase,
+)
+from tradefleet_operator.spec.errors import RegionUnresolvedError, SpecError
+from tradefleet_operator.spec.exchanges import (
+    AUTO_REGION,
+    DEFAULT_EXCHANGE_REGIONS,
+    EXCHANGE_MARKETS,
+    PASSPHRASE_EXCHANGES,
+    TESTNET_EXCHANGES,
+    resolve_region,
 )
 from tradefleet_operator.spec.parsing import (
     parse_notification_targets,
@@ -102,7 +107,9 @@ __all__ = [
     "PASSPHRASE_EXCHANGES",
     "TESTNET_EXCHANGES",
     "AssetBias",
+    "BearishVolatileParameters",
     "BotPhase",
+    "BullishCalmParameters",
     "CircuitState",
     "ConditionStatus",
     "CredentialsRef",
@@ -123,7 +130,6 @@ __all__ = [
     "OptimizerSpec",
     "PositionSide",
     "ProblemReason",
-    "RegimeParameters",
     "RegimeParametersSet",
     "RegionUnresolvedError",
     "ResourceQuantities",
@@ -143,6 +149,7 @@ __all__ = [
     "SignalSourceSpec",
     "SignalThresholds",
     "SpecError",
+    "SqueezeParameters",
     "StrategyName",
     "StrategyParameters",
     "StrategySpec",

@@ -1,6 +1,7 @@
-"""Closed sets of values of the Tradefleet API (the ``enum`` lists of the CRDs in ``crds/``).
+"""Closed sets of values of the CRDs' ``status`` (the spec's are generated with the models,
+in ``tradefleet_api.models``).
 
-Used by the spec models in this package, and by the operator when it writes status
+Used by the operator when it writes status
 (phases, circuit-breaker state, position side, signal action, revision source).
 tests/unit/api checks every class here against the CRD enum it mirrors.
 """
@@ -8,90 +9,6 @@ tests/unit/api checks every class here against the CRD enum it mirrors.
 from __future__ import annotations
 
 from enum import StrEnum
-
-
-class Exchange(StrEnum):
-    """Exchange a TradingBot trades on (ccxt exchange id)."""
-
-    BINANCE = "binance"
-    BINANCEUSDM = "binanceusdm"
-    OKX = "okx"
-    BYBIT = "bybit"
-    KRAKEN = "kraken"
-    COINBASE = "coinbase"
-    BITGET = "bitget"
-    KUCOIN = "kucoin"
-    GATEIO = "gateio"
-    HTX = "htx"
-    DERIBIT = "deribit"
-
-
-class Market(StrEnum):
-    """Market type: the asset itself or perpetual contracts."""
-
-    SPOT = "spot"
-    FUTURES = "futures"
-
-
-class TradingMode(StrEnum):
-    """Where orders go: simulated fills, the exchange's test network, or real money."""
-
-    PAPER = "paper"
-    TESTNET = "testnet"
-    LIVE = "live"
-
-
-class StrategyName(StrEnum):
-    """Strategy plugin of a TradingBot."""
-
-    FUSION = "fusion"
-    EMA_RSI = "ema_rsi"
-    MEAN_REVERSION = "mean_reversion"
-    MOMENTUM_BREAKOUT = "momentum_breakout"
-    REGIME_ADAPTIVE = "regime_adaptive"
-
-
-class Timeframe(StrEnum):
-    """Candle timeframe a strategy decides on."""
-
-    M1 = "1m"
-    M5 = "5m"
-    M15 = "15m"
-    H1 = "1h"
-    H4 = "4h"
-    D1 = "1d"
-
-
-class DeletionPolicy(StrEnum):
-    """What deleting a TradingBot does to its open positions and orders."""
-
-    FLATTEN = "Flatten"
-    KEEP = "Keep"
-
-
-class OptimizerObjective(StrEnum):
-    """What one optimizer trial maximises."""
-
-    SHARPE = "sharpe"
-    PNL = "pnl"
-    COMPOSITE = "composite"
-
-
-class SignalSourceKind(StrEnum):
-    """Kind of signal a SignalSource produces."""
-
-    SENTIMENT = "sentiment"
-    MACRO = "macro"
-    WHALE = "whale"
-    HTTP = "http"
-
-
-class FusionInput(StrEnum):
-    """Fusion input of the bots that an http SignalSource feeds."""
-
-    SENTIMENT = "sentiment"
-    MACRO = "macro"
-    WHALE = "whale"
 
 
 class BotPhase(StrEnum):
@@ -160,21 +77,3 @@ class RevisionSource(StrEnum):
     SPEC = "spec"
     OPTIMIZER = "optimizer"
     ROLLBACK = "rollback"
-
-
-class NotificationType(StrEnum):
-    """TradingBot ``spec.notifications[].type``: how a target is spoken to."""
-
-    WEBHOOK = "webhook"
-    SLACK = "slack"
-    TELEGRAM = "telegram"
-
-
-class NotificationEvent(StrEnum):
-    """TradingBot ``spec.notifications[].events[]``: the kinds of event a target receives."""
-
-    FILLS = "fills"
-    BREAKER = "breaker"
-    HALTS = "halts"
-    ROLLBACKS = "rollbacks"
-    DEGRADED = "degraded"

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
-from tradefleet_operator.spec.enums import Exchange, Market
+from tradefleet_api.models import Exchange, Market, TradingBotSpec
+
 from tradefleet_operator.spec.errors import RegionUnresolvedError
-from tradefleet_operator.spec.models import TradingBotSpec
 
 AUTO_REGION: Final = "auto"
 

@@ -16,21 +16,25 @@ from enum import StrEnum
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
-from tradefleet_operator.spec.enums import Market, SignalSourceKind, StrategyName, TradingMode
+from tradefleet_api.models import (
+    Market,
+    RegimeParametersSet,
+    ResourceRequirements,
+    RiskSpec,
+    SelfHealingSpec,
+    SignalSourceKind,
+    SignalSourceSpec,
+    StrategyName,
+    StrategySpec,
+    TradingBotSpec,
+    TradingMode,
+)
+
 from tradefleet_operator.spec.exchanges import (
     CCXT_EXCHANGE_IDS,
     EXCHANGE_MARKETS,
     PASSPHRASE_EXCHANGES,
     TESTNET_EXCHANGES,
-)
-from tradefleet_operator.spec.models import (
-    RegimeParametersSet,
-    ResourceRequirements,
-    RiskSpec,
-    SelfHealingSpec,
-    SignalSourceSpec,
-    StrategySpec,
-    TradingBotSpec,
 )
 from tradefleet_operator.spec.quantity import parse_quantity
 from tradefleet_operator.spec.schedule import cron_expression_error
@@ -372,7 +376,15 @@ def _market_problems(spec: TradingBotSpec) -> list[ValidationProblem]:
 
 def _strategy_problems(strategy: StrategySpec) -> list[ValidationProblem]:
     problems: list[ValidationProblem] = []
-    weights_total = strategy.fusion_weights.total()
+    weights = strategy.fusion_weights
+    weights_total = (
+        weights.regime
+        + weights.ofi
+        + weights.whale
+        + weights.sentiment
+        + weights.macro
+        + weights.ml
+    )
     if not math.isclose(weights_total, 1.0, rel_tol=0.0, abs_tol=FUSION_WEIGHT_TOLERANCE):
         problems.append(
             ValidationProblem(
@@ -382,9 +394,8 @@ def _strategy_problems(strategy: StrategySpec) -> list[ValidationProblem]:
             )
         )
     learning = strategy.fusion_learning
-    inputs = strategy.fusion_weights.weighted_inputs() + (
-        0 if strategy.name is StrategyName.FUSION else 1
-    )
+    # Fusion weighs five inputs, and the ML input only with a weight; a plugin is one more.
+    inputs = 5 + (1 if weights.ml > 0 else 0) + (0 if strategy.name is StrategyName.FUSION else 1)
     if learning.enabled and learning.floor * inputs > 1.0:
         problems.append(
             ValidationProblem(

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 from tradefleet_operator.spec import (
     DEFAULT_EXCHANGE_REGIONS,
+    BearishVolatileParameters,
     CredentialsRef,
     Exchange,
-    RegimeParameters,
     RegionUnresolvedError,
     SignalSourceKind,
     SpecError,
+    SqueezeParameters,
     StrategyName,
     cron_expression_error,
     parse_quantity,
@@ -43,7 +44,7 @@ def test_minimal_bot_gets_the_documented_defaults() -> None:
         False,
     )
     assert spec.strategy.name is StrategyName.FUSION
-    assert spec.strategy.fusion_weights.total() == pytest.approx(1.0)
+    assert sum(spec.strategy.fusion_weights.model_dump().values()) == pytest.approx(1.0)
     assert spec.risk.kelly_fraction == 0.25
     assert spec.risk.breaker_cooldown_seconds == 0
     assert spec.self_healing.rollback_on_failure is True
@@ -57,10 +58,10 @@ def test_a_partly_given_regime_keeps_that_regimes_own_defaults() -> None:
         {**MINIMAL_BOT, "strategy": {"regimeParameters": {"bearishVolatile": {"stopLossPct": 4}}}}
     )
     regimes = spec.strategy.regime_parameters
-    assert regimes.bearish_volatile == RegimeParameters(
+    assert regimes.bearish_volatile == BearishVolatileParameters(
         size_multiplier=0.5, stop_loss_pct=4.0, take_profit_pct=3.0
     )
-    assert regimes.squeeze == RegimeParameters(
+    assert regimes.squeeze == SqueezeParameters(
         size_multiplier=0.7, stop_loss_pct=1.5, take_profit_pct=2.5
     )
 
