@@ -5,7 +5,7 @@
 and the bot's config watcher re-reads it on change. The contract is the operator's
 ``render_runtime_config`` / ``render_source_children``: camelCase keys, the TradingBot's
 ``spec.strategy`` and ``spec.risk`` verbatim. ``strategy`` is read through the model generated
-from the CRD (:class:`tradefleet_api.tradingbot.TradingBotStrategy`), so its defaults, bounds
+from the CRD (:class:`tradefleet_api.models.StrategySpec`), so its defaults, bounds
 and enums are the CRD's. Every problem raises :class:`ConfigError` naming the offending key,
 so a bad revision exits with one clear log line (the operator's rollback then sees an
 unhealthy pod) and a bad hot reload is refused with the reason.
@@ -29,13 +29,14 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from tradefleet_api import content_hash, describe_validation_error
+from tradefleet_api import content_hash, describe_validation_error, validate
 from tradefleet_api.base import ApiModel
-from tradefleet_api.tradingbot import (
-    TradingBotStrategy,
-    TradingBotStrategyFusionWeights,
-    TradingBotStrategyRegimeParameters,
-    TradingBotStrategyThresholds,
+from tradefleet_api.models import (
+    FusionWeights,
+    RegimeParametersSet,
+    SignalThresholds,
+    StrategyName,
+    StrategySpec,
 )
 
 from tradefleet_runtime.risk import RiskConfigError, RiskLimits
@@ -231,7 +232,7 @@ class SourceRef:
 
 
 # Share of the fused score a strategy plugin decides unless spec.strategy.strategyWeight says.
-DEFAULT_STRATEGY_WEIGHT = TradingBotStrategy().strategy_weight
+DEFAULT_STRATEGY_WEIGHT = StrategySpec().strategy_weight
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -365,12 +366,12 @@ def _exchange(raw: Mapping[str, Any]) -> ExchangeSettings:
 def _validated(model: type[_Model], raw: Mapping[str, Any], key: str) -> _Model:
     """``raw[key]`` as the generated API ``model``: the CRD's defaults, bounds and enums."""
     try:
-        return model.model_validate(_optional_object(raw, key, path=""))
+        return validate(model, _optional_object(raw, key, path=""))
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error, path=key)) from None
 
 
-def _thresholds(spec: TradingBotStrategyThresholds) -> Thresholds:
+def _thresholds(spec: SignalThresholds) -> Thresholds:
     thresholds = Thresholds(
         buy=spec.buy, strong_buy=spec.strong_buy, sell=spec.sell, strong_sell=spec.strong_sell
     )
@@ -383,7 +384,7 @@ def _thresholds(spec: TradingBotStrategyThresholds) -> Thresholds:
     return thresholds
 
 
-def _fusion_weights(spec: TradingBotStrategyFusionWeights) -> Mapping[str, float]:
+def _fusion_weights(spec: FusionWeights) -> Mapping[str, float]:
     weights = {name: float(getattr(spec, name)) for name in FUSION_COMPONENTS}
     total = sum(weights.values())
     if abs(total - 1.0) > _WEIGHT_SUM_TOLERANCE:
@@ -395,7 +396,7 @@ def _fusion_weights(spec: TradingBotStrategyFusionWeights) -> Mapping[str, float
 
 
 def _regime_params(
-    spec: TradingBotStrategyRegimeParameters,
+    spec: RegimeParametersSet,
 ) -> Mapping[RegimeLabel, RegimeTradingParams]:
     params = {
         label: RegimeTradingParams(
@@ -414,18 +415,18 @@ def _regime_params(
 
 
 def _strategy(raw: Mapping[str, Any]) -> StrategySettings:
-    spec = _validated(TradingBotStrategy, raw, "strategy")
+    spec = _validated(StrategySpec, raw, "strategy")
     fusion_weights = _fusion_weights(spec.fusion_weights)
     learning = spec.fusion_learning
-    inputs = len(fusion_weights) + (0 if spec.name == "fusion" else 1)
+    inputs = len(fusion_weights) + (0 if spec.name is StrategyName.FUSION else 1)
     if learning.enabled and learning.floor * inputs > 1.0:
         raise ConfigError(
             f"strategy.fusionLearning.floor {learning.floor:g} x {inputs} weighted inputs "
             f"exceeds 1: lower it to at most {1.0 / inputs:.3f}"
         )
     return StrategySettings(
-        name=spec.name,
-        timeframe=spec.timeframe,
+        name=spec.name.value,
+        timeframe=spec.timeframe.value,
         fusion_weights=fusion_weights,
         thresholds=_thresholds(spec.thresholds),
         regime_params=_regime_params(spec.regime_parameters),

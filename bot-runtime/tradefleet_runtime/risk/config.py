@@ -13,6 +13,10 @@ from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from types import MappingProxyType
 
+from pydantic import ValidationError
+from tradefleet_api import describe_validation_error, validate
+from tradefleet_api import models as api
+
 from tradefleet_runtime.risk.errors import RiskConfigError
 
 MAX_EXCHANGE_LEVERAGE = 125.0
@@ -76,7 +80,6 @@ def _camel_case(name: str) -> str:
 
 _POSITIVE = _NumberRule(low=0.0, low_inclusive=False)
 _PERCENT = _NumberRule(low=0.0, high=100.0, low_inclusive=False)
-_FRACTION = _NumberRule(low=0.0, high=1.0)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -187,14 +190,15 @@ class RiskLimits:
     )
 
     def __post_init__(self) -> None:
-        for name, rule in _LIMIT_RULES.items():
-            rule.check(name=_spec_name(_LIMIT_KEYS[name]), value=getattr(self, name))
-        if self.capital is not None:
-            _POSITIVE.check(name=_spec_name("capital"), value=self.capital)
-        if not isinstance(self.flatten_on_trip, bool):
-            raise RiskConfigError(
-                f"{_spec_name('flattenOnTrip')} must be true or false, got {self.flatten_on_trip!r}"
+        # The settings a TradingBot has: types and bounds are the CRD's (the generated model).
+        try:
+            api.RiskSpec.model_validate(
+                {key: getattr(self, name) for name, key in _CRD_KEYS.items()}
             )
+        except ValidationError as error:
+            raise RiskConfigError(describe_validation_error(error, path="spec.risk")) from None
+        for name, rule in _RUNTIME_RULES.items():
+            rule.check(name=_spec_name(_LIMIT_KEYS[name]), value=getattr(self, name))
         leveraged_pct = 100.0 * self.max_leverage
         for name in ("max_position_pct", "max_total_exposure_pct", "max_single_asset_exposure_pct"):
             if getattr(self, name) > leveraged_pct:
@@ -256,6 +260,14 @@ class RiskLimits:
                 )
             else:
                 values[_FIELD_BY_KEY[key]] = value
+        # A TradingBot's settings as the apiserver reads them (5.0 is an integer).
+        try:
+            crd = validate(api.RiskSpec, {k: v for k, v in spec.items() if k in _CRD_FIELD_BY_KEY})
+        except ValidationError as error:
+            raise RiskConfigError(describe_validation_error(error, path="spec.risk")) from None
+        values.update(
+            {name: getattr(crd, name) for key, name in _CRD_FIELD_BY_KEY.items() if key in spec}
+        )
         max_drawdown = values.get("max_drawdown_pct")
         if "recoveryDrawdownPct" not in spec and isinstance(max_drawdown, int | float):
             # The recovery band sits inside the drawdown limit, however tight the user set it.
@@ -268,27 +280,14 @@ def _spec_name(key: str) -> str:
     return f"spec.risk.{key}"
 
 
-_LIMIT_RULES: Mapping[str, _NumberRule] = {
-    "kelly_fraction": _FRACTION,
-    "max_position_pct": _POSITIVE,
-    "max_leverage": _NumberRule(low=1.0, high=MAX_EXCHANGE_LEVERAGE),
-    "atr_stop_multiplier": _POSITIVE,
-    "atr_take_profit_multiplier": _POSITIVE,
-    "max_drawdown_pct": _PERCENT,
-    "max_daily_loss_pct": _PERCENT,
-    "max_consecutive_losses": _NumberRule(low=1, integer=True),
-    "atr_circuit_breaker_multiplier": _POSITIVE,
-    "max_total_exposure_pct": _POSITIVE,
-    "max_single_asset_exposure_pct": _POSITIVE,
-    "max_daily_var_pct": _PERCENT,
+# The settings only the runtime has (tests and backtests set them): their own bounds.
+_RUNTIME_RULES: Mapping[str, _NumberRule] = {
     "var_confidence_pct": _NumberRule(
         low=50.0, high=100.0, low_inclusive=False, high_inclusive=False
     ),
-    "max_correlation": _FRACTION,
     "max_volatility_ratio": _NumberRule(low=1.0),
     "crash_sigma": _POSITIVE,
     "recent_window_bars": _NumberRule(low=2, integer=True),
-    "breaker_cooldown_seconds": _NumberRule(low=0, integer=True),
     "recovery_drawdown_pct": _PERCENT,
     "strong_momentum": _NumberRule(),
     "kelly_prior_win_rate": _NumberRule(
@@ -299,6 +298,10 @@ _LIMIT_RULES: Mapping[str, _NumberRule] = {
 }
 _LIMIT_KEYS: Mapping[str, str] = {item.name: _camel_case(item.name) for item in fields(RiskLimits)}
 _FIELD_BY_KEY: Mapping[str, str] = {key: name for name, key in _LIMIT_KEYS.items()}
+_CRD_KEYS: Mapping[str, str] = {
+    name: _LIMIT_KEYS[name] for name in api.RiskSpec.model_fields if name in _LIMIT_KEYS
+}
+_CRD_FIELD_BY_KEY: Mapping[str, str] = {key: name for name, key in _CRD_KEYS.items()}
 
 
 def _parse_regime(*, where: str, value: object) -> RiskRegime:

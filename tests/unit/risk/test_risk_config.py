@@ -63,7 +63,7 @@ def test_from_spec_reads_camel_case_keys() -> None:
     limits = RiskLimits.from_spec(
         {
             "kellyFraction": 0.5,
-            "maxPositionPct": 150,
+            "maxPositionPct": 100,
             "maxLeverage": 5,
             "maxConsecutiveLosses": 3,
             "atrCircuitBreakerMultiplier": 2.5,
@@ -74,7 +74,7 @@ def test_from_spec_reads_camel_case_keys() -> None:
         }
     )
     assert limits.kelly_fraction == 0.5
-    assert limits.max_position_pct == 150
+    assert limits.max_position_pct == 100
     assert limits.max_leverage == 5
     assert limits.max_consecutive_losses == 3
     assert limits.atr_circuit_breaker_multiplier == 2.5
@@ -103,18 +103,52 @@ def test_regime_profiles_and_map_are_configurable_field_by_field() -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ({"kellyFraction": 1.5}, "spec.risk.kellyFraction must be in [0, 1], got 1.5"),
-        ({"kellyFraction": "0.25"}, "spec.risk.kellyFraction must be a number"),
-        ({"maxLeverage": 200}, "spec.risk.maxLeverage must be in [1, 125], got 200"),
-        ({"maxLeverage": 0.5}, "spec.risk.maxLeverage must be in [1, 125]"),
-        ({"maxPositionPct": 0}, "spec.risk.maxPositionPct must be > 0"),
-        ({"maxPositionPct": 150}, "spec.risk.maxPositionPct must be ≤ 100 × maxLeverage = 100"),
-        ({"maxDrawdownPct": 120}, "spec.risk.maxDrawdownPct must be in (0, 100]"),
-        ({"maxConsecutiveLosses": 2.5}, "spec.risk.maxConsecutiveLosses must be an integer"),
-        ({"maxConsecutiveLosses": True}, "spec.risk.maxConsecutiveLosses must be an integer"),
-        ({"atrStopMultiplier": float("nan")}, "spec.risk.atrStopMultiplier must be finite"),
-        ({"breakerCooldownSeconds": -1}, "spec.risk.breakerCooldownSeconds must be ≥ 0"),
-        ({"flattenOnTrip": "yes"}, "spec.risk.flattenOnTrip must be true or false"),
+        (
+            {"kellyFraction": 1.5},
+            "spec.risk.kellyFraction: Input should be less than or equal to 1, got 1.5",
+        ),
+        (
+            {"kellyFraction": "0.25"},
+            "spec.risk.kellyFraction: Input should be a valid number, got '0.25'",
+        ),
+        (
+            {"maxLeverage": 200},
+            "spec.risk.maxLeverage: Input should be less than or equal to 125, got 200",
+        ),
+        ({"maxLeverage": 0.5}, "spec.risk.maxLeverage: Input should be greater than or equal to 1"),
+        ({"maxPositionPct": 0}, "spec.risk.maxPositionPct: Input should be greater than 0, got 0"),
+        (
+            {"maxPositionPct": 150},
+            "spec.risk.maxPositionPct: Input should be less than or equal to 100",
+        ),
+        (
+            {"maxTotalExposurePct": 150},
+            "spec.risk.maxTotalExposurePct must be ≤ 100 × maxLeverage = 100",
+        ),
+        (
+            {"maxDrawdownPct": 120},
+            "spec.risk.maxDrawdownPct: Input should be less than or equal to 100",
+        ),
+        (
+            {"maxConsecutiveLosses": 2.5},
+            "spec.risk.maxConsecutiveLosses: Input should be a valid integer",
+        ),
+        (
+            {"maxConsecutiveLosses": True},
+            "spec.risk.maxConsecutiveLosses: Input should be a valid integer",
+        ),
+        (
+            {"atrStopMultiplier": float("nan")},
+            "spec.risk.atrStopMultiplier: Input should be less than or equal to 20, got nan",
+        ),
+        (
+            {"breakerCooldownSeconds": -1},
+            "spec.risk.breakerCooldownSeconds: Input should be greater than or equal to 0",
+        ),
+        (
+            {"flattenOnTrip": "yes"},
+            "spec.risk.flattenOnTrip: Input should be a valid boolean, got 'yes'",
+        ),
         (
             {"maxSingleAssetExposurePct": 5},
             "spec.risk.maxSingleAssetExposurePct must lie between maxPositionPct (10)",

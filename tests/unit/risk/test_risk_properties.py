@@ -40,7 +40,7 @@ def trade_histories(draw: st.DrawFn) -> TradeStats:
     stop_pct=st.none() | st.floats(min_value=0.1, max_value=20.0),
     label=st.sampled_from(["bullish_calm", "bearish_volatile", "squeeze", "unknown"]),
     momentum=st.floats(min_value=-1.0, max_value=1.0),
-    kelly_fraction=st.floats(min_value=0.0, max_value=1.0),
+    kelly_fraction=st.floats(min_value=0.0, max_value=1.0, exclude_min=True),
     max_position_pct=st.floats(min_value=0.1, max_value=100.0),
 )
 def test_size_is_bounded_by_max_position_and_the_risk_budget(

@@ -31,20 +31,31 @@ def test_camel_case_keys_map_to_fields_and_back() -> None:
     ("spec", "message"),
     [
         ({"emaFastt": 9}, "unknown field.*emaFastt"),
-        ({"emaFast": True}, "emaFast must be an integer"),
-        ({"emaFast": 9.0}, "emaFast must be an integer"),
-        ({"rsiPeriod": "14"}, "rsiPeriod must be an integer"),
-        ({"stopLossPct": 0}, r"stopLossPct must be within \(0, 50\]"),
-        ({"rsiOverbought": 101}, r"rsiOverbought must be within \[50, 100\]"),
-        ({"stopLossPct": float("nan")}, "stopLossPct must be within"),
+        ({"emaFast": True}, "emaFast: Input should be a valid integer, got True"),
+        ({"emaFast": 9.5}, "emaFast: Input should be a valid integer, got 9.5"),
+        ({"rsiPeriod": "14"}, "rsiPeriod: Input should be a valid integer, got '14'"),
+        ({"stopLossPct": 0}, "stopLossPct: Input should be greater than 0, got 0"),
+        ({"rsiOverbought": 101}, "rsiOverbought: Input should be less than or equal to 100"),
+        ({"stopLossPct": float("nan")}, "stopLossPct: .*got nan"),
         ({"emaFast": 30, "emaSlow": 30}, "emaFast .30. must be below emaSlow .30."),
         ({"rsiOversold": 50, "rsiOverbought": 50}, "rsiOversold .50. must be below"),
-        ({"volumeSpikeMultiplier": 0.5}, "volumeSpikeMultiplier must be within"),
+        ({"volumeSpikeMultiplier": 0.5}, "volumeSpikeMultiplier: .*greater than or equal to 1"),
     ],
 )
 def test_bad_specs_name_the_field(spec: dict[str, object], message: str) -> None:
     with pytest.raises(StrategyConfigError, match=message):
         StrategyParameters.from_spec(spec)
+
+
+def test_an_integral_number_is_an_integer_as_the_apiserver_reads_it() -> None:
+    parameters = StrategyParameters.from_spec({"emaFast": 9.0})
+    assert parameters.ema_fast == 9
+    assert isinstance(parameters.ema_fast, int)
+
+
+def test_a_set_made_with_a_fractional_period_is_refused() -> None:
+    with pytest.raises(StrategyConfigError, match="emaFast: Input should be a valid integer"):
+        StrategyParameters(ema_fast=9.0)  # type: ignore[arg-type]
 
 
 def test_a_non_object_spec_is_refused() -> None:
