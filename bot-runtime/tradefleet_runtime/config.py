@@ -34,10 +34,9 @@ from tradefleet_api.base import ApiModel
 from tradefleet_api.models import (
     FusionWeights,
     RegimeParametersSet,
-    SignalThresholds,
-    StrategyName,
     StrategySpec,
 )
+from tradefleet_api.rules import strategy_breaches
 
 from tradefleet_runtime.risk import RiskConfigError, RiskLimits
 from tradefleet_runtime.signals.regime_config import RegimeLabel, RegimeTradingParams
@@ -371,24 +370,8 @@ def _validated(model: type[_Model], raw: Mapping[str, Any], key: str) -> _Model:
         raise ConfigError(describe_validation_error(error, path=key)) from None
 
 
-def _thresholds(spec: SignalThresholds) -> Thresholds:
-    thresholds = Thresholds(
-        buy=spec.buy, strong_buy=spec.strong_buy, sell=spec.sell, strong_sell=spec.strong_sell
-    )
-    if not (
-        thresholds.strong_sell < thresholds.sell <= 0.0 <= thresholds.buy < thresholds.strong_buy
-    ):
-        raise ConfigError(
-            "strategy.thresholds must satisfy strongSell < sell <= 0 <= buy < strongBuy"
-        )
-    return thresholds
-
-
 def _fusion_weights(spec: FusionWeights) -> Mapping[str, float]:
     weights = {name: float(getattr(spec, name)) for name in FUSION_COMPONENTS}
-    total = sum(weights.values())
-    if abs(total - 1.0) > _WEIGHT_SUM_TOLERANCE:
-        raise ConfigError(f"strategy.fusionWeights must sum to 1, got {total:.6g}")
     # The ML input exists only when weighted: a bot without it fuses the five others as before.
     if weights["ml"] == 0.0:
         del weights["ml"]
@@ -416,19 +399,21 @@ def _regime_params(
 
 def _strategy(raw: Mapping[str, Any]) -> StrategySettings:
     spec = _validated(StrategySpec, raw, "strategy")
-    fusion_weights = _fusion_weights(spec.fusion_weights)
+    # The rules between fields, as the operator applies them (a spec it accepts runs here).
+    for breach in strategy_breaches(spec, path="strategy"):
+        raise ConfigError(f"{breach.field}: {breach.message}")
     learning = spec.fusion_learning
-    inputs = len(fusion_weights) + (0 if spec.name is StrategyName.FUSION else 1)
-    if learning.enabled and learning.floor * inputs > 1.0:
-        raise ConfigError(
-            f"strategy.fusionLearning.floor {learning.floor:g} x {inputs} weighted inputs "
-            f"exceeds 1: lower it to at most {1.0 / inputs:.3f}"
-        )
+    thresholds = spec.thresholds
     return StrategySettings(
         name=spec.name.value,
         timeframe=spec.timeframe.value,
-        fusion_weights=fusion_weights,
-        thresholds=_thresholds(spec.thresholds),
+        fusion_weights=_fusion_weights(spec.fusion_weights),
+        thresholds=Thresholds(
+            buy=thresholds.buy,
+            strong_buy=thresholds.strong_buy,
+            sell=thresholds.sell,
+            strong_sell=thresholds.strong_sell,
+        ),
         regime_params=_regime_params(spec.regime_parameters),
         # The parameters the user set, camelCase: StrategyParameters fills in the plugin's own.
         parameters=MappingProxyType(spec.parameters.model_dump(by_alias=True, exclude_unset=True)),

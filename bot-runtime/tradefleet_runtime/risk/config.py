@@ -16,6 +16,7 @@ from types import MappingProxyType
 from pydantic import ValidationError
 from tradefleet_api import describe_validation_error, validate
 from tradefleet_api import models as api
+from tradefleet_api.rules import risk_breaches
 
 from tradefleet_runtime.risk.errors import RiskConfigError
 
@@ -190,32 +191,18 @@ class RiskLimits:
     )
 
     def __post_init__(self) -> None:
-        # The settings a TradingBot has: types and bounds are the CRD's (the generated model).
+        # The settings a TradingBot has: types and bounds are the CRD's (the generated model),
+        # and the rules between them the operator applies.
         try:
-            api.RiskSpec.model_validate(
+            crd = api.RiskSpec.model_validate(
                 {key: getattr(self, name) for name, key in _CRD_KEYS.items()}
             )
         except ValidationError as error:
             raise RiskConfigError(describe_validation_error(error, path="spec.risk")) from None
+        for breach in risk_breaches(crd, path="spec.risk"):
+            raise RiskConfigError(f"{breach.field}: {breach.message}")
         for name, rule in _RUNTIME_RULES.items():
             rule.check(name=_spec_name(_LIMIT_KEYS[name]), value=getattr(self, name))
-        leveraged_pct = 100.0 * self.max_leverage
-        for name in ("max_position_pct", "max_total_exposure_pct", "max_single_asset_exposure_pct"):
-            if getattr(self, name) > leveraged_pct:
-                raise RiskConfigError(
-                    f"{_spec_name(_LIMIT_KEYS[name])} must be ≤ 100 × maxLeverage "
-                    f"= {leveraged_pct:g}, got {getattr(self, name)!r}"
-                )
-        if not (
-            self.max_position_pct
-            <= self.max_single_asset_exposure_pct
-            <= self.max_total_exposure_pct
-        ):
-            raise RiskConfigError(
-                f"{_spec_name('maxSingleAssetExposurePct')} must lie between maxPositionPct "
-                f"({self.max_position_pct:g}) and maxTotalExposurePct "
-                f"({self.max_total_exposure_pct:g}), got {self.max_single_asset_exposure_pct!r}"
-            )
         if self.recovery_drawdown_pct >= self.max_drawdown_pct:
             raise RiskConfigError(
                 f"{_spec_name('recoveryDrawdownPct')} must be below maxDrawdownPct "

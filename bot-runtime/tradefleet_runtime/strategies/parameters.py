@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 from pydantic import ValidationError
 from tradefleet_api import describe_validation_error, validate
 from tradefleet_api import models as api
+from tradefleet_api.rules import parameter_breaches
 
 from tradefleet_runtime.strategies.errors import StrategyConfigError
 
@@ -51,21 +52,14 @@ class StrategyParameters:
         # Types and bounds are the CRD's: the generated model checks them (strictly: a set made
         # in Python with 9.0 for a period is a mistake, not a spec).
         try:
-            api.StrategyParameters.model_validate(self.to_spec())
+            model = api.StrategyParameters.model_validate(self.to_spec())
         except ValidationError as error:
             raise StrategyConfigError(
                 describe_validation_error(error, path="spec.strategy.parameters")
             ) from None
-        if self.ema_fast >= self.ema_slow:
-            raise StrategyConfigError(
-                f"spec.strategy.parameters.emaFast ({self.ema_fast}) must be below "
-                f"emaSlow ({self.ema_slow})"
-            )
-        if self.rsi_oversold >= self.rsi_overbought:
-            raise StrategyConfigError(
-                f"spec.strategy.parameters.rsiOversold ({self.rsi_oversold:g}) must be below "
-                f"rsiOverbought ({self.rsi_overbought:g})"
-            )
+        # The rules between fields, as the operator applies them.
+        for breach in parameter_breaches(model, path="spec.strategy.parameters"):
+            raise StrategyConfigError(f"{breach.field}: {breach.message}")
 
     @classmethod
     def from_spec(cls, parameters: Mapping[str, object]) -> StrategyParameters:

@@ -9,7 +9,6 @@ as the condition reason when it marks the resource Invalid.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -18,17 +17,14 @@ from urllib.parse import urlsplit
 
 from tradefleet_api.models import (
     Market,
-    RegimeParametersSet,
     ResourceRequirements,
-    RiskSpec,
     SelfHealingSpec,
     SignalSourceKind,
     SignalSourceSpec,
-    StrategyName,
-    StrategySpec,
     TradingBotSpec,
     TradingMode,
 )
+from tradefleet_api.rules import Breach, Rule, risk_breaches, stop_breaches, strategy_breaches
 
 from tradefleet_operator.spec.exchanges import (
     CCXT_EXCHANGE_IDS,
@@ -40,18 +36,16 @@ from tradefleet_operator.spec.quantity import parse_quantity
 from tradefleet_operator.spec.schedule import cron_expression_error
 from tradefleet_operator.spec.symbols import split_symbol
 
-# Fusion weights are typed by hand (0.3 + 0.3 + 0.2 + 0.1 + 0.1 is 0.9999999999999999).
-FUSION_WEIGHT_TOLERANCE = 1e-6
-
 
 class ProblemReason(StrEnum):
     """Why a spec is invalid; usable as a Kubernetes condition reason."""
 
-    FUSION_WEIGHTS_INVALID = "FusionWeightsInvalid"
-    THRESHOLDS_INVALID = "ThresholdsInvalid"
-    STOP_ABOVE_TAKE_PROFIT = "StopAboveTakeProfit"
-    EMA_PERIODS_INVALID = "EmaPeriodsInvalid"
-    RSI_LEVELS_INVALID = "RsiLevelsInvalid"
+    # The rules between fields shared with the runtime (tradefleet_api.rules.Rule).
+    FUSION_WEIGHTS_INVALID = Rule.FUSION_WEIGHTS_INVALID.value
+    THRESHOLDS_INVALID = Rule.THRESHOLDS_INVALID.value
+    STOP_ABOVE_TAKE_PROFIT = Rule.STOP_ABOVE_TAKE_PROFIT.value
+    EMA_PERIODS_INVALID = Rule.EMA_PERIODS_INVALID.value
+    RSI_LEVELS_INVALID = Rule.RSI_LEVELS_INVALID.value
     LIVE_MODE_NOT_OPTED_IN = "LiveModeNotOptedIn"
     LIVE_MODE_NEEDS_CREDENTIALS = "LiveModeNeedsCredentials"
     TESTNET_MODE_NEEDS_CREDENTIALS = "TestnetModeNeedsCredentials"
@@ -60,7 +54,7 @@ class ProblemReason(StrEnum):
     MARKET_NOT_SUPPORTED = "MarketNotSupported"
     SYMBOL_MARKET_MISMATCH = "SymbolMarketMismatch"
     LEVERAGE_NOT_ALLOWED_ON_SPOT = "LeverageNotAllowedOnSpot"
-    EXPOSURE_LIMITS_INVALID = "ExposureLimitsInvalid"
+    EXPOSURE_LIMITS_INVALID = Rule.EXPOSURE_LIMITS_INVALID.value
     BACKOFF_INVALID = "BackoffInvalid"
     SCHEDULE_INVALID = "ScheduleInvalid"
     RESOURCES_INVALID = "ResourcesInvalid"
@@ -94,7 +88,8 @@ PROBLEM_MEANINGS: Mapping[ProblemReason, str] = MappingProxyType(
         _P.MARKET_NOT_SUPPORTED: "the exchange has no such market (or the runtime no client for it)",
         _P.SYMBOL_MARKET_MISMATCH: "a futures symbol without its settlement currency, or a spot one with it",
         _P.LEVERAGE_NOT_ALLOWED_ON_SPOT: "leverage above 1 on a spot market",
-        _P.EXPOSURE_LIMITS_INVALID: "a single asset may exceed the total exposure",
+        _P.EXPOSURE_LIMITS_INVALID: "the exposure limits are out of order (a position above a "
+        "single asset, a single asset above the total) or the total needs more than maxLeverage",
         _P.BACKOFF_INVALID: "selfHealing.backoffSeconds above maxBackoffSeconds",
         _P.SCHEDULE_INVALID: "spec.optimizer.schedule is no valid cron expression",
         _P.RESOURCES_INVALID: "a resource request above its limit",
@@ -140,8 +135,9 @@ def validate_trading_bot_spec(spec: TradingBotSpec) -> list[ValidationProblem]:
     return [
         *_mode_problems(spec),
         *_market_problems(spec),
-        *_strategy_problems(spec.strategy),
-        *_risk_problems(spec.risk),
+        *_rule_problems(strategy_breaches(spec.strategy)),
+        *_rule_problems(risk_breaches(spec.risk)),
+        *_rule_problems(stop_breaches(spec.strategy, spec.risk)),
         *_self_healing_problems(spec.self_healing),
         *_resource_problems(spec.resources),
         *_schedule_problems(spec.optimizer.schedule),
@@ -374,148 +370,14 @@ def _market_problems(spec: TradingBotSpec) -> list[ValidationProblem]:
     return problems
 
 
-def _strategy_problems(strategy: StrategySpec) -> list[ValidationProblem]:
-    problems: list[ValidationProblem] = []
-    weights = strategy.fusion_weights
-    weights_total = (
-        weights.regime
-        + weights.ofi
-        + weights.whale
-        + weights.sentiment
-        + weights.macro
-        + weights.ml
-    )
-    if not math.isclose(weights_total, 1.0, rel_tol=0.0, abs_tol=FUSION_WEIGHT_TOLERANCE):
-        problems.append(
-            ValidationProblem(
-                field="spec.strategy.fusionWeights",
-                reason=ProblemReason.FUSION_WEIGHTS_INVALID,
-                message=f"fusion weights must sum to 1, they sum to {weights_total:g}",
-            )
-        )
-    learning = strategy.fusion_learning
-    # Fusion weighs five inputs, and the ML input only with a weight; a plugin is one more.
-    inputs = 5 + (1 if weights.ml > 0 else 0) + (0 if strategy.name is StrategyName.FUSION else 1)
-    if learning.enabled and learning.floor * inputs > 1.0:
-        problems.append(
-            ValidationProblem(
-                field="spec.strategy.fusionLearning.floor",
-                reason=ProblemReason.FUSION_WEIGHTS_INVALID,
-                message=f"fusionLearning.floor {learning.floor:g} x {inputs} weighted inputs "
-                f"exceeds 1: lower it to at most {1.0 / inputs:.3f}",
-            )
-        )
-    thresholds = strategy.thresholds
-    if not thresholds.strong_buy > thresholds.buy:
-        problems.append(
-            ValidationProblem(
-                field="spec.strategy.thresholds.strongBuy",
-                reason=ProblemReason.THRESHOLDS_INVALID,
-                message=f"strongBuy ({thresholds.strong_buy:g}) must be above buy "
-                f"({thresholds.buy:g})",
-            )
-        )
-    if not thresholds.strong_sell < thresholds.sell:
-        problems.append(
-            ValidationProblem(
-                field="spec.strategy.thresholds.strongSell",
-                reason=ProblemReason.THRESHOLDS_INVALID,
-                message=f"strongSell ({thresholds.strong_sell:g}) must be below sell "
-                f"({thresholds.sell:g})",
-            )
-        )
-    parameters = strategy.parameters
-    if parameters.ema_fast >= parameters.ema_slow:
-        problems.append(
-            ValidationProblem(
-                field="spec.strategy.parameters.emaFast",
-                reason=ProblemReason.EMA_PERIODS_INVALID,
-                message=f"emaFast ({parameters.ema_fast}) must be below emaSlow "
-                f"({parameters.ema_slow})",
-            )
-        )
-    if parameters.rsi_oversold >= parameters.rsi_overbought:
-        problems.append(
-            ValidationProblem(
-                field="spec.strategy.parameters.rsiOversold",
-                reason=ProblemReason.RSI_LEVELS_INVALID,
-                message=f"rsiOversold ({parameters.rsi_oversold:g}) must be below "
-                f"rsiOverbought ({parameters.rsi_overbought:g})",
-            )
-        )
-    problems.extend(
-        _stop_problem(
-            field="spec.strategy.parameters",
-            stop=parameters.stop_loss_pct,
-            take_profit=parameters.take_profit_pct,
-            names=("stopLossPct", "takeProfitPct"),
-        )
-    )
-    problems.extend(_regime_problems(strategy.regime_parameters))
-    return problems
-
-
-def _regime_problems(regimes: RegimeParametersSet) -> list[ValidationProblem]:
-    problems: list[ValidationProblem] = []
-    for key, regime in (
-        ("bullishCalm", regimes.bullish_calm),
-        ("bearishVolatile", regimes.bearish_volatile),
-        ("squeeze", regimes.squeeze),
-    ):
-        problems.extend(
-            _stop_problem(
-                field=f"spec.strategy.regimeParameters.{key}",
-                stop=regime.stop_loss_pct,
-                take_profit=regime.take_profit_pct,
-                names=("stopLossPct", "takeProfitPct"),
-            )
-        )
-    return problems
-
-
-def _stop_problem(
-    *, field: str, stop: float, take_profit: float, names: tuple[str, str]
-) -> list[ValidationProblem]:
-    if stop <= take_profit:
-        return []
-    stop_name, take_profit_name = names
+def _rule_problems(breaches: list[Breach]) -> list[ValidationProblem]:
+    # The rules between fields the runtime enforces too (tradefleet_api.rules): same messages.
     return [
         ValidationProblem(
-            field=f"{field}.{stop_name}",
-            reason=ProblemReason.STOP_ABOVE_TAKE_PROFIT,
-            message=f"{stop_name} ({stop:g}) is above {take_profit_name} ({take_profit:g}): "
-            "every trade would risk more than it can win",
+            field=breach.field, reason=ProblemReason(breach.rule), message=breach.message
         )
+        for breach in breaches
     ]
-
-
-def _risk_problems(risk: RiskSpec) -> list[ValidationProblem]:
-    problems = _stop_problem(
-        field="spec.risk",
-        stop=risk.atr_stop_multiplier,
-        take_profit=risk.atr_take_profit_multiplier,
-        names=("atrStopMultiplier", "atrTakeProfitMultiplier"),
-    )
-    if risk.max_single_asset_exposure_pct > risk.max_total_exposure_pct:
-        problems.append(
-            ValidationProblem(
-                field="spec.risk.maxSingleAssetExposurePct",
-                reason=ProblemReason.EXPOSURE_LIMITS_INVALID,
-                message=f"maxSingleAssetExposurePct ({risk.max_single_asset_exposure_pct:g}) "
-                f"is above maxTotalExposurePct ({risk.max_total_exposure_pct:g})",
-            )
-        )
-    if risk.max_position_pct > risk.max_single_asset_exposure_pct:
-        problems.append(
-            ValidationProblem(
-                field="spec.risk.maxPositionPct",
-                reason=ProblemReason.EXPOSURE_LIMITS_INVALID,
-                message=f"maxPositionPct ({risk.max_position_pct:g}) is above "
-                f"maxSingleAssetExposurePct ({risk.max_single_asset_exposure_pct:g}): "
-                "one position is exposure to one asset",
-            )
-        )
-    return problems
 
 
 def _self_healing_problems(policy: SelfHealingSpec) -> list[ValidationProblem]:

@@ -211,5 +211,7 @@ def test_bad_input_exits_2_with_one_line(
     )  # fmt: skip
     assert code == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: spec.strategy.parameters.emaFast (50) must be below emaSlow")
+    assert err.startswith(
+        "error: spec.strategy.parameters.emaFast: emaFast (50) must be below emaSlow"
+    )
     assert "Traceback" not in err

@@ -123,7 +123,7 @@ def test_regime_profiles_and_map_are_configurable_field_by_field() -> None:
         ),
         (
             {"maxTotalExposurePct": 150},
-            "spec.risk.maxTotalExposurePct must be ≤ 100 × maxLeverage = 100",
+            "spec.risk.maxTotalExposurePct: maxTotalExposurePct (150) is above 100 x maxLeverage (100)",
         ),
         (
             {"maxDrawdownPct": 120},
@@ -151,7 +151,7 @@ def test_regime_profiles_and_map_are_configurable_field_by_field() -> None:
         ),
         (
             {"maxSingleAssetExposurePct": 5},
-            "spec.risk.maxSingleAssetExposurePct must lie between maxPositionPct (10)",
+            "spec.risk.maxPositionPct: maxPositionPct (10) is above maxSingleAssetExposurePct (5)",
         ),
         ({"recoveryDrawdownPct": 25}, "spec.risk.recoveryDrawdownPct must be below maxDrawdown"),
         ({"maxDrawdownPercent": 20}, "unknown field(s) maxDrawdownPercent"),

@@ -96,7 +96,7 @@ def test_the_config_hash_is_the_operators_revision_hash() -> None:
         ({"exchange__symbol": "BTCUSDT"}, "BASE/QUOTE"),
         ({"strategy__timeframe": "2m"}, "strategy.timeframe"),
         ({"strategy__fusionWeights": {"regime": 0.9}}, "must sum to 1"),
-        ({"strategy__fusionWeights": {"ml": 0.2}}, "must sum to 1, got 1.2"),
+        ({"strategy__fusionWeights": {"ml": 0.2}}, "must sum to 1, they sum to 1.2"),
         (
             {
                 "strategy__name": "ema_rsi",
@@ -105,7 +105,10 @@ def test_the_config_hash_is_the_operators_revision_hash() -> None:
             },
             r"floor 0.16 x 7 weighted inputs exceeds 1: lower it to at most 0.143",
         ),
-        ({"strategy__thresholds": {"buy": 0.6, "strongBuy": 0.5}}, "strongSell < sell"),
+        (
+            {"strategy__thresholds": {"buy": 0.6, "strongBuy": 0.5}},
+            r"strategy\.thresholds\.strongBuy: strongBuy \(0\.5\) must be above buy \(0\.6\)",
+        ),
         ({"risk__kellyFraction": 2}, "spec.risk.kellyFraction"),
         ({"redis__url": "http://redis"}, "redis.url"),
         ({"marketData": {"source": "replay"}}, "replayPath"),
