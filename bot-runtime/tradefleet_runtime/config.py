@@ -34,6 +34,7 @@ from tradefleet_api.base import ApiModel
 from tradefleet_api.models import (
     FusionWeights,
     RegimeParametersSet,
+    SignalSourceSpec,
     StrategySpec,
 )
 from tradefleet_api.rules import strategy_breaches
@@ -47,7 +48,6 @@ TIMEFRAME_SECONDS: Mapping[str, int] = MappingProxyType(
     {"1m": 60, "5m": 300, "15m": 900, "1h": 3_600, "4h": 14_400, "1d": 86_400}
 )
 FUSION_COMPONENTS = ("regime", "ofi", "whale", "sentiment", "macro", "ml")
-SOURCE_KINDS = ("sentiment", "macro", "whale", "http")
 # The CRD has no block for the regime of a detector not yet warm: it trades cautiously.
 _UNKNOWN_REGIME_PARAMS = RegimeTradingParams(
     position_size_multiplier=0.5, stop_loss_pct=2.0, take_profit_pct=3.0
@@ -555,12 +555,6 @@ def load_runtime_config(path: Path) -> RuntimeConfig:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class SentimentFeed:
-    url: str
-    credibility: float
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
 class SourceConfig:
     """A SignalSource workload's configuration; ``spec`` keeps the kind-specific block."""
 
@@ -582,29 +576,24 @@ def parse_source_config(document: Mapping[str, Any]) -> SourceConfig:
     raw = _object(document, path="config")
     _check_kind(raw, kind="SignalSourceConfig")
     source = _object(raw.get("source"), path="source")
-    spec = _object(raw.get("spec"), path="spec")
-    kind = _text(spec, "kind", path="spec")
-    if kind not in SOURCE_KINDS:
-        raise ConfigError(f"spec.kind must be one of {', '.join(SOURCE_KINDS)}, got {kind!r}")
-    if not isinstance(spec.get(kind), Mapping) and kind != "whale":
+    spec = _validated(SignalSourceSpec, raw, "spec")
+    kind = spec.kind.value
+    if getattr(spec, kind) is None and kind != "whale":
         raise ConfigError(f"spec.{kind} is required for a {kind} source")
-    symbols = spec.get("symbols")
-    if (
-        not isinstance(symbols, list)
-        or not symbols
-        or not all(isinstance(s, str) and "/" in s for s in symbols)
-    ):
-        raise ConfigError("spec.symbols must be a non-empty list of BASE/QUOTE symbols")
+    for symbol in spec.symbols:
+        if "/" not in symbol:
+            raise ConfigError(f"spec.symbols must be BASE/QUOTE symbols, got {symbol!r}")
     redis = _redis(raw, with_prefix=False)
     api = _object(raw.get("api"), path="api")
     return SourceConfig(
         name=_text(source, "name", path="source"),
         namespace=_text(source, "namespace", path="source"),
         kind=kind,
-        symbols=tuple(symbols),
-        interval_s=_integer(spec, "intervalSeconds", path="spec", default=60, low=1, high=86_400),
-        paused=_flag(spec, "paused", path="spec", default=False),
-        spec=MappingProxyType(dict(spec)),
+        symbols=spec.symbols,
+        interval_s=spec.interval_seconds,
+        paused=spec.paused,
+        # The kind's block as written: the source's readers take what they need from it.
+        spec=MappingProxyType(dict(raw["spec"])),
         redis_url=redis.url,
         stream=redis.key_prefix,
         port=_integer(api, "port", path="api", default=8080, low=0, high=65_535),
