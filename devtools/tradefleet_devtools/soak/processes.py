@@ -81,7 +81,8 @@ def runtime_config(
             "maxDailyVarPct": 100.0,
             "maxDrawdownPct": 90.0,
             "maxDailyLossPct": 90.0,
-            "maxConsecutiveLosses": 1000,
+            # The CRD's maximum: a trial of a few seconds never loses that often in a row.
+            "maxConsecutiveLosses": 100,
             "atrCircuitBreakerMultiplier": 50.0,
             # Sizes stay near the prior's, above the exchange minimum, however the soak's
             # round trips went (Kelly would shrink them under it after a few losses).
