@@ -1,7 +1,7 @@
 """A SignalSource publishes to its Redis stream and a bot's reader turns it into fusion input.
 
-In-process with a real redis-server: an ``http`` source reads a JSON document (a local file
-stands in for the endpoint), publishes one reading per symbol, and the bot side averages two
+In-process with a real redis-server: an ``http`` source reads a JSON document from a local
+HTTP server, publishes one reading per symbol, and the bot side averages two
 sources of the same kind by weight, drops a stale one, and reports a missing stream.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from support.feed_server import FeedServer, Route, feed_server
 from tradefleet_devtools.redis_server import RedisAccess
 from tradefleet_runtime.config import SourceRef, parse_source_config
 from tradefleet_runtime.sources.reader import SourceReader
@@ -23,7 +23,7 @@ from tradefleet_runtime.sources.stream import SourceReading
 pytestmark = pytest.mark.integration
 
 
-def source_document(*, stream: str, redis_url: str, feed: Path) -> dict[str, object]:
+def source_document(*, stream: str, redis_url: str, url: str) -> dict[str, object]:
     return {
         "apiVersion": "tradefleet.io/v1alpha1",
         "kind": "SignalSourceConfig",
@@ -32,27 +32,36 @@ def source_document(*, stream: str, redis_url: str, feed: Path) -> dict[str, obj
             "kind": "http",
             "symbols": ["BTC/USDT", "ETH/USDT"],
             "intervalSeconds": 1,
-            "http": {"url": str(feed), "jsonPath": "$.data.score", "fusionInput": "macro"},
+            "http": {"url": url, "jsonPath": "$.data.score", "fusionInput": "macro"},
         },
         "redis": {"url": redis_url, "stream": stream},
         "api": {"port": 0},
     }
 
 
+def _json(document: object) -> Route:
+    return Route(body=json.dumps(document).encode(), content_type="application/json")
+
+
 async def test_published_readings_reach_fusion_averaged_by_weight(
-    tmp_path: Path, redis_server: RedisAccess
+    redis_server: RedisAccess,
 ) -> None:
-    feed = tmp_path / "score.json"
-    feed.write_text(json.dumps({"data": {"score": 0.6}}))
     stream = f"tradefleet:signals:test:{uuid.uuid4().hex[:8]}"
     other = f"{stream}-other"
-    service = SourceService(
-        config=parse_source_config(
-            source_document(stream=stream, redis_url=redis_server.url, feed=feed)
-        ),
-        login=None,
-    )
-    client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+    async with feed_server({"/score": _json({"data": {"score": 0.6}})}) as server:
+        service = SourceService(
+            config=parse_source_config(
+                source_document(stream=stream, redis_url=redis_server.url, url=server.url("/score"))
+            ),
+            login=None,
+        )
+        await _publish_and_read(service=service, server=server, stream=stream, other=other)
+
+
+async def _publish_and_read(
+    *, service: SourceService, server: FeedServer, stream: str, other: str
+) -> None:
+    client = aioredis.Redis.from_url(service.config.redis_url, decode_responses=True)
     try:
         published = await service.publish_once()
         assert [(r.symbol, r.value, r.kind) for r in published] == [
@@ -92,7 +101,7 @@ async def test_published_readings_reach_fusion_averaged_by_weight(
         assert reader.readings(now_ms=now_ms + 3_600_000) == []
         assert reader.status(now_ms=now_ms + 3_600_000)[0]["problem"] == "stale"
 
-        feed.write_text(json.dumps({"data": {"other": 1}}))
+        server.routes["/score"] = _json({"data": {"other": 1}})
         assert await service.publish_once() == []
         assert "$.data.score" in (service.status()["lastError"] or "")  # type: ignore[operator]
     finally:
