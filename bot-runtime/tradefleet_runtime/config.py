@@ -32,9 +32,11 @@ from pydantic import ValidationError
 from tradefleet_api import content_hash, describe_validation_error, validate
 from tradefleet_api.base import ApiModel
 from tradefleet_api.models import (
+    FusionLearning,
     FusionWeights,
     RegimeParametersSet,
     SignalSourceSpec,
+    SignalThresholds,
     StrategySpec,
 )
 from tradefleet_api.rules import strategy_breaches
@@ -52,7 +54,6 @@ FUSION_COMPONENTS = ("regime", "ofi", "whale", "sentiment", "macro", "ml")
 _UNKNOWN_REGIME_PARAMS = RegimeTradingParams(
     position_size_multiplier=0.5, stop_loss_pct=2.0, take_profit_pct=3.0
 )
-_WEIGHT_SUM_TOLERANCE = 1e-6
 
 
 _Model = TypeVar("_Model", bound=ApiModel)
@@ -212,16 +213,6 @@ class ExchangeSettings:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Thresholds:
-    """Fused-score thresholds: ``strong_sell < sell <= 0 <= buy < strong_buy``."""
-
-    buy: float = 0.2
-    strong_buy: float = 0.5
-    sell: float = -0.2
-    strong_sell: float = -0.5
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
 class SourceRef:
     """A SignalSource the bot reads: its name, weight within its fusion input, and stream."""
 
@@ -235,18 +226,6 @@ DEFAULT_STRATEGY_WEIGHT = StrategySpec().strategy_weight
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class FusionLearningSettings:
-    """``spec.strategy.fusionLearning``: whether fusion weights adapt to each signal's
-    realised information coefficient (signals/learning.py), and how fast."""
-
-    enabled: bool = False
-    half_life_bars: int = 48
-    max_step_per_update: float = 0.02
-    floor: float = 0.02
-    horizon_bars: int = 1
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
 class StrategySettings:
     """``spec.strategy``: with a plugin (any name but ``fusion``), ``strategy_weight`` is its share
     of the fused score; the signal engines share the rest in their ``fusion_weights`` proportions."""
@@ -254,11 +233,13 @@ class StrategySettings:
     name: str
     timeframe: str
     fusion_weights: Mapping[str, float]
-    thresholds: Thresholds
+    thresholds: SignalThresholds
     regime_params: Mapping[RegimeLabel, RegimeTradingParams]
     parameters: Mapping[str, Any]
-    strategy_weight: float = DEFAULT_STRATEGY_WEIGHT
-    fusion_learning: FusionLearningSettings = FusionLearningSettings()
+    strategy_weight: float
+    # How fusion weights adapt to each signal's realised information coefficient
+    # (signals/learning.py), and how fast.
+    fusion_learning: FusionLearning
 
     @property
     def bar_seconds(self) -> int:
@@ -402,29 +383,16 @@ def _strategy(raw: Mapping[str, Any]) -> StrategySettings:
     # The rules between fields, as the operator applies them (a spec it accepts runs here).
     for breach in strategy_breaches(spec, path="strategy"):
         raise ConfigError(f"{breach.field}: {breach.message}")
-    learning = spec.fusion_learning
-    thresholds = spec.thresholds
     return StrategySettings(
         name=spec.name.value,
         timeframe=spec.timeframe.value,
         fusion_weights=_fusion_weights(spec.fusion_weights),
-        thresholds=Thresholds(
-            buy=thresholds.buy,
-            strong_buy=thresholds.strong_buy,
-            sell=thresholds.sell,
-            strong_sell=thresholds.strong_sell,
-        ),
+        thresholds=spec.thresholds,
         regime_params=_regime_params(spec.regime_parameters),
         # The parameters the user set, camelCase: StrategyParameters fills in the plugin's own.
         parameters=MappingProxyType(spec.parameters.model_dump(by_alias=True, exclude_unset=True)),
         strategy_weight=spec.strategy_weight,
-        fusion_learning=FusionLearningSettings(
-            enabled=learning.enabled,
-            half_life_bars=learning.half_life_bars,
-            max_step_per_update=learning.max_step_per_update,
-            floor=learning.floor,
-            horizon_bars=learning.horizon_bars,
-        ),
+        fusion_learning=spec.fusion_learning,
     )
 
 

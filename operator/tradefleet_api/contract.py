@@ -36,7 +36,18 @@ def validate(kind: type[_T], raw: object) -> _T:
     Validation goes through JSON, so types are strict as the apiserver's are (``"1"`` is no
     number, ``true`` no integer) while an array still fills a tuple.
     """
-    return TypeAdapter(kind).validate_json(json.dumps(_as_apiserver_reads(raw)))
+    return _adapter(kind).validate_json(json.dumps(_as_apiserver_reads(raw)))
+
+
+# One per kind: building one compiles a validator, which every operator pass would repeat.
+_ADAPTERS: dict[object, TypeAdapter[Any]] = {}
+
+
+def _adapter(kind: type[_T]) -> TypeAdapter[_T]:
+    adapter = _ADAPTERS.get(kind)
+    if adapter is None:
+        adapter = _ADAPTERS[kind] = TypeAdapter(kind)
+    return adapter
 
 
 def _as_apiserver_reads(raw: object) -> object:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import statistics
 import time
 
-from tradefleet_runtime.config import MarketKind, Thresholds
+from tradefleet_api.models import SignalThresholds
+from tradefleet_runtime.config import MarketKind
 from tradefleet_runtime.execution.model import MarketInfo
 from tradefleet_runtime.marketdata.synthetic import generate_book
 from tradefleet_runtime.marketdata.ticks import BookTick, TickValidator
@@ -51,7 +52,7 @@ def main() -> None:
             symbol=SYMBOL, amount_step=0.001, price_tick=0.5, min_amount=0.001, min_notional=5.0
         ),
         fusion=AlphaFusion(config=FusionConfig()),
-        thresholds=Thresholds(buy=0.05, strong_buy=0.5, sell=-0.05, strong_sell=-0.5),
+        thresholds=SignalThresholds(buy=0.05, strong_buy=0.5, sell=-0.05, strong_sell=-0.5),
         risk=RiskEngine(limits=RiskLimits()),
     )
     validator = TickValidator(max_age_ms=10_000, max_jump_pct=10.0)

@@ -16,7 +16,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from tradefleet_runtime.config import FusionLearningSettings, RuntimeConfig
+from tradefleet_api.models import FusionLearning
+
+from tradefleet_runtime.config import RuntimeConfig
 from tradefleet_runtime.service.build import fusion_config_of
 from tradefleet_runtime.signals.errors import SignalDataError
 from tradefleet_runtime.signals.fusion import AlphaFusion, FusedSignal, FusionConfig
@@ -26,7 +28,7 @@ LOG = logging.getLogger(__name__)
 
 
 def learning_config(
-    *, base: FusionConfig, settings: FusionLearningSettings, bar_seconds: int
+    *, base: FusionConfig, settings: FusionLearning, bar_seconds: int
 ) -> LearningConfig:
     return LearningConfig(
         base_weights=base.weights,
@@ -53,9 +55,7 @@ class LiveFusionWeights:
 
     __slots__ = ("_base", "_config", "_fusion", "_settings", "state")
 
-    def __init__(
-        self, *, base: FusionConfig, settings: FusionLearningSettings, bar_seconds: int
-    ) -> None:
+    def __init__(self, *, base: FusionConfig, settings: FusionLearning, bar_seconds: int) -> None:
         self._base = base
         self._settings = settings
         self._config = (

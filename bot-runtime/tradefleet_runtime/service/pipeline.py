@@ -25,7 +25,9 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import NamedTuple
 
-from tradefleet_runtime.config import MarketKind, Thresholds
+from tradefleet_api.models import SignalThresholds
+
+from tradefleet_runtime.config import MarketKind
 from tradefleet_runtime.execution.client_order_id import client_order_id
 from tradefleet_runtime.execution.model import MarketInfo, OrderRequest, OrderSide, OrderType
 from tradefleet_runtime.marketdata.ticks import BookTick
@@ -134,7 +136,7 @@ class DecisionPipeline:
         market_kind: MarketKind,
         market_info: MarketInfo,
         fusion: AlphaFusion,
-        thresholds: Thresholds,
+        thresholds: SignalThresholds,
         risk: RiskEngine,
         ofi_config: OfiConfig | None = None,
     ) -> None:
@@ -155,7 +157,9 @@ class DecisionPipeline:
         """The order-flow signal as of the latest observed tick (built when read, e.g. by the API)."""
         return self.ofi.signal()
 
-    def reconfigure(self, *, fusion: AlphaFusion, thresholds: Thresholds, risk: RiskEngine) -> None:
+    def reconfigure(
+        self, *, fusion: AlphaFusion, thresholds: SignalThresholds, risk: RiskEngine
+    ) -> None:
         """A hot-reloaded strategy/risk config; order-flow state carries over."""
         self.fusion = fusion
         self.thresholds = thresholds

@@ -5,15 +5,15 @@ defaults and bounds are the runtime's."""
 from __future__ import annotations
 
 import copy
-import dataclasses
 from typing import Any
 
 import pytest
 from api_schema_proxy import apiserver_errors, openapi_schema, stored_object
+from tradefleet_api.models import FusionLearning
 from tradefleet_operator.render import Owner, render_runtime_config
 from tradefleet_operator.settings import OperatorSettings
-from tradefleet_operator.spec import parse_trading_bot_spec, property_name
-from tradefleet_runtime.config import ConfigError, FusionLearningSettings, parse_runtime_config
+from tradefleet_operator.spec import parse_trading_bot_spec
+from tradefleet_runtime.config import ConfigError, parse_runtime_config
 
 pytestmark = pytest.mark.unit
 
@@ -52,21 +52,21 @@ def test_a_bot_turns_learning_on_and_the_runtime_reads_it() -> None:
     assert apiserver_errors(manifest) == []
     spec, _, config = _runtime_config(manifest)
     assert spec.strategy.fusion_learning.horizon_bars == 3
-    assert config.strategy.fusion_learning == FusionLearningSettings(
+    assert config.strategy.fusion_learning == FusionLearning(
         enabled=True, half_life_bars=96, max_step_per_update=0.01, floor=0.04, horizon_bars=3
     )
 
 
 def test_unset_it_is_off_with_the_runtimes_defaults() -> None:
     spec, _, config = _runtime_config(_bot({}))
-    assert config.strategy.fusion_learning == FusionLearningSettings()
+    assert config.strategy.fusion_learning == FusionLearning()
     assert spec.strategy.fusion_learning.enabled is False
     properties = openapi_schema("TradingBot")["properties"]["spec"]["properties"]["strategy"][
         "properties"
     ]["fusionLearning"]["properties"]
-    defaults = FusionLearningSettings()
-    for field in dataclasses.fields(FusionLearningSettings):
-        assert properties[property_name(field.name)]["default"] == getattr(defaults, field.name)
+    defaults = FusionLearning()
+    for name, field in FusionLearning.model_fields.items():
+        assert properties[field.alias or name]["default"] == getattr(defaults, name)
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from runtime_document import RENDERED
 from tradefleet_api import validate
 from tradefleet_api.models import SignalSourceSpec, TradingBotSpec
 from tradefleet_devtools.api_models import CRDS, NAMES, OUTPUT, UnnamedSchemaError, is_stale, render
@@ -20,17 +21,6 @@ from tradefleet_devtools.crds import CRD_DIR
 from tradefleet_runtime.config import ConfigError, parse_runtime_config
 
 pytestmark = pytest.mark.unit
-
-RENDERED: dict[str, Any] = {
-    "apiVersion": "tradefleet.io/v1alpha1",
-    "kind": "RuntimeConfig",
-    "bot": {"name": "bot-1", "namespace": "default"},
-    "exchange": {"id": "binance", "market": "spot", "symbol": "BTC/USDT", "mode": "paper"},
-    "strategy": {},
-    "risk": {},
-    "redis": {"url": "redis://localhost:6379/0", "keyPrefix": "tradefleet:default:bot-1"},
-    "api": {"port": 8080},
-}
 
 
 def test_the_checked_in_models_are_what_the_crds_generate() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from runtime_document import RENDERED
 from tradefleet_operator.spec import (
     ProblemReason,
     parse_trading_bot_spec,
@@ -22,16 +23,6 @@ from tradefleet_runtime.risk import RiskConfigError, RiskLimits
 pytestmark = pytest.mark.unit
 
 BOT: dict[str, Any] = {"exchange": "binance", "symbol": "BTC/USDT"}
-RENDERED: dict[str, Any] = {
-    "apiVersion": "tradefleet.io/v1alpha1",
-    "kind": "RuntimeConfig",
-    "bot": {"name": "bot-1", "namespace": "default"},
-    "exchange": {"id": "binance", "market": "spot", "symbol": "BTC/USDT", "mode": "paper"},
-    "strategy": {},
-    "risk": {},
-    "redis": {"url": "redis://localhost:6379/0", "keyPrefix": "tradefleet:default:bot-1"},
-    "api": {"port": 8080},
-}
 # The rules a running configuration must keep; a stop beyond its take profit is the operator's
 # alone (the optimizer may choose one).
 SHARED = {

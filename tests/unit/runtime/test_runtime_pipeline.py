@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tradefleet_runtime.config import MarketKind, Thresholds
+from tradefleet_api.models import SignalThresholds
+from tradefleet_runtime.config import MarketKind
 from tradefleet_runtime.execution.client_order_id import client_order_id
 from tradefleet_runtime.execution.model import MarketInfo, OrderSide
 from tradefleet_runtime.marketdata.ticks import BookTick
@@ -36,7 +37,7 @@ def pipeline(*, kind: MarketKind = MarketKind.FUTURES) -> DecisionPipeline:
         fusion=AlphaFusion(
             config=FusionConfig(weights=weights, buy_threshold=0.01, strong_threshold=0.5)
         ),
-        thresholds=Thresholds(buy=0.01, strong_buy=0.5, sell=-0.01, strong_sell=-0.5),
+        thresholds=SignalThresholds(buy=0.01, strong_buy=0.5, sell=-0.01, strong_sell=-0.5),
         risk=RiskEngine(limits=RiskLimits()),
     )
 
