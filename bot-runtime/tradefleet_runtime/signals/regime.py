@@ -1,12 +1,13 @@
-"""Market-regime detection: a 3-state Gaussian HMM validated by a Gaussian mixture.
+"""Market-regime detection: a Markov-switching model of returns, three regimes with a calm and a
+burst state inside each, cross-checked by its static mixture.
 
 The live runtime and the backtester create one :class:`RegimeDetector` per symbol and
 call :meth:`RegimeDetector.update` once per closed bar. ``update`` never fits: it
-advances the HMM forward filter by one bar with the fitted parameters (a handful of
+advances the model's forward filter by one bar's return with the fitted parameters (a handful of
 small operations, see :class:`~tradefleet_runtime.signals.regime_model.RegimeFilter`). The
 caller refits when :attr:`RegimeDetector.refit_due` says so — on schedule, on likelihood
 drift, or when no model exists yet — with :meth:`RegimeDetector.refit`. A refit that does not
-converge, yields a non-positive-definite covariance or collapses a state is rejected:
+converge, collapses a regime or cannot tell two regimes apart is rejected:
 the previous model stays in use and :attr:`RegimeDetector.status` says why.
 
 States are named by volatility first (drift estimates are the first casualty of fat tails):
@@ -15,8 +16,8 @@ the quietest state is the ``squeeze``, the middle one ``bullish_calm``, the most
 parameters (size multiplier, stop, target) from
 :class:`~tradefleet_runtime.signals.regime_config.RegimeConfig`.
 
-The regime signal in four modules, each importing only the ones before it: the features
-(:mod:`~tradefleet_runtime.signals.regime_features`), the labels and settings
+The regime signal in four modules, each importing only the ones before it: the volatility and
+trend a state reports (:mod:`~tradefleet_runtime.signals.regime_features`), the labels and settings
 (:mod:`~tradefleet_runtime.signals.regime_config`), the model's fit and online filter
 (:mod:`~tradefleet_runtime.signals.regime_model`), and here the detector and the state it
 reports.
@@ -38,9 +39,8 @@ from tradefleet_runtime.signals.regime_config import (
     RegimeLabel,
     RegimeTradingParams,
 )
-from tradefleet_runtime.signals.regime_features import FeatureHistory, RegimeFeatureTracker
+from tradefleet_runtime.signals.regime_features import RegimeFeatureTracker
 from tradefleet_runtime.signals.regime_model import (
-    FloatArray,
     RegimeFilter,
     RegimeModel,
     StateStatistics,
@@ -166,6 +166,7 @@ class RegimeDetector:
         "_log_likelihood_sum",
         "_log_likelihoods",
         "_model",
+        "_previous_close",
         "_state_of_label",
         "_state_params",
         "_status_reason",
@@ -183,7 +184,9 @@ class RegimeDetector:
             long_volatility_window=config.long_volatility_window,
             momentum_window=config.momentum_window,
         )
-        self._history = FeatureHistory(capacity=config.fit_window)
+        # The latest log returns, the next fit's data.
+        self._history: deque[float] = deque(maxlen=config.fit_window)
+        self._previous_close = math.nan
         self._model: RegimeModel | None = None
         self._filter: RegimeFilter | None = None
         self._log_likelihoods: deque[float] = deque(maxlen=config.drift_window)
@@ -192,7 +195,7 @@ class RegimeDetector:
         self._last_ms = -(2**62)
         self._fitted_at_ms: int | None = None
         self._status_state = ModelState.UNFITTED
-        self._status_reason = f"waiting for {config.min_history} bars of features"
+        self._status_reason = f"waiting for {config.min_history} bars of returns"
         self._unknown_params = config.trading_params[RegimeLabel.UNKNOWN]
         self._drift_window = config.drift_window
         self._state_params: tuple[RegimeTradingParams, ...] = ()
@@ -214,7 +217,7 @@ class RegimeDetector:
 
     @property
     def history_bars(self) -> int:
-        """Bars of features held for the next fit (at most ``fit_window``)."""
+        """Bars of returns held for the next fit (at most ``fit_window``)."""
         return len(self._history)
 
     @property
@@ -256,9 +259,9 @@ class RegimeDetector:
     def refit(self) -> RefitOutcome:
         """Fit on the held history; on failure keep the previous model and record why."""
         self._bars_since_attempt = 0
-        features = self._history.to_array()
+        returns = list(self._history)
         try:
-            model = fit_regime_model(features=features, config=self._config)
+            model = fit_regime_model(returns=returns, config=self._config)
         except RegimeFitError as error:
             if self._model is None:
                 self._status_state = ModelState.UNFITTED
@@ -267,23 +270,24 @@ class RegimeDetector:
                 self._status_state = ModelState.KEPT_PREVIOUS
                 self._status_reason = f"refit rejected, previous model kept: {error.reason}"
             return RefitOutcome(accepted=False, reason=error.reason)
-        self._install(model=model, features=features)
+        self._install(model=model, returns=returns)
+        calm, burst = model.burst_factors
         reason = (
             f"fitted on {model.n_bars} bars in {model.iterations} iterations, "
-            f"HMM/GMM agreement {model.agreement:.0%}"
+            f"filter/mixture agreement {model.agreement:.0%}, bursts x{burst / calm:.1f}"
         )
         self._status_state = ModelState.READY
         self._status_reason = reason
         return RefitOutcome(accepted=True, reason=reason)
 
-    def _install(self, *, model: RegimeModel, features: FloatArray) -> None:
+    def _install(self, *, model: RegimeModel, returns: list[float]) -> None:
         self._model = model
         self._state_params = tuple(self._config.trading_params[label] for label in model.labels)
         self._state_of_label = tuple(model.labels.index(label) for label in MODELLED_LABELS)
         self._fitted_at_ms = self._last_ms
         forward = RegimeFilter(model=model)
-        for row in features[-_FILTER_WARMUP_BARS:].tolist():
-            forward.step((row[0], row[1], row[2], row[3]))
+        for log_return in returns[-_FILTER_WARMUP_BARS:]:
+            forward.step(log_return)
         self._filter = forward
         self._log_likelihoods.clear()
         self._log_likelihood_sum = 0.0
@@ -299,29 +303,31 @@ class RegimeDetector:
             )
         self._last_ms = timestamp_ms
         self._bars_since_attempt += 1
+        previous, self._previous_close = self._previous_close, close
         features = self._tracker.push(close)
-        if features is None:
-            return self._remember_unknown(timestamp_ms=timestamp_ms, volatility=0.0)
-        self._history.append(features)
+        volatility = features[1] if features is not None else 0.0
+        if math.isnan(previous):  # the first bar: no return yet
+            return self._remember_unknown(timestamp_ms=timestamp_ms, volatility=volatility)
+        log_return = math.log(close / previous)
+        self._history.append(log_return)
         forward = self._filter
         model = self._model
         if forward is None or model is None:
-            return self._remember_unknown(timestamp_ms=timestamp_ms, volatility=features[1])
-        posterior, gmm_posterior, log_likelihood = forward.step(features)
+            return self._remember_unknown(timestamp_ms=timestamp_ms, volatility=volatility)
+        posterior, gmm_posterior, log_likelihood = forward.step(log_return)
         window = self._log_likelihoods
         if len(window) == self._drift_window:
             self._log_likelihood_sum -= window[0]
         window.append(log_likelihood)
         self._log_likelihood_sum += log_likelihood
 
-        # The most probable state and GMM component (first of equals), written out: this
-        # runs once per bar for every symbol.
+        # The most probable regime by the filter and by the static mixture (first of equals),
+        # written out: this runs once per bar for every symbol.
         p0, p1, p2 = posterior
         best = (0 if p0 >= p2 else 2) if p0 >= p1 else (1 if p1 >= p2 else 2)
         w0, w1, w2 = gmm_posterior
         gmm_best = (0 if w0 >= w2 else 2) if w0 >= w1 else (1 if w1 >= w2 else 2)
-        matched = model.gmm_component_of_state[best]
-        _, volatility, _, trend = features
+        trend = features[3] if features is not None else 0.0
         bullish, bearish, squeeze = self._state_of_label
         # The values in field order, as RegimeState._make takes them, minus its length check;
         # keyword arguments would cost a dict.
@@ -330,11 +336,11 @@ class RegimeDetector:
             (
                 self._symbol,
                 model.labels[best],
-                math.sqrt(posterior[best] * gmm_posterior[matched]),  # confidence
+                posterior[best],  # confidence
                 (posterior[bullish], posterior[bearish], posterior[squeeze]),
                 volatility,
                 math.tanh(abs(trend)),  # trend_strength
-                gmm_best == matched,  # gmm_agrees
+                gmm_best == best,  # gmm_agrees
                 self._state_params[best],
                 timestamp_ms,
             ),

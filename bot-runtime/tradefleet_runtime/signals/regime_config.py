@@ -77,16 +77,20 @@ def default_trading_params() -> dict[RegimeLabel, RegimeTradingParams]:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RegimeConfig:
-    """Feature windows, fit schedule and limits, and the trading parameters per regime.
+    """Feature windows, fit schedule and limits, the model's settings, and the trading
+    parameters per regime.
 
-    ``volatility_window`` and ``long_volatility_window`` are the short and long volatility
-    features' windows, ``momentum_window`` the trend's (see
-    :mod:`~tradefleet_runtime.signals.regime_features`). ``tol`` is the EM stopping threshold in log-likelihood per bar (hmmlearn's own
-    ``tol`` is per fit, so it is scaled by the number of bars). A fit is rejected when a
-    state explains less than ``min_state_share`` of the bars or when two states' mean
-    volatilities are closer than a factor ``min_volatility_ratio``. ``drift_threshold`` is
-    how far (nats per bar) the recent mean predictive log-likelihood may fall below the
-    fit's before a refit is due.
+    ``volatility_window`` and ``momentum_window`` are the windows of the volatility and trend a
+    regime state reports (``long_volatility_window`` completes the features, see
+    :mod:`~tradefleet_runtime.signals.regime_features`). The model
+    (:mod:`~tradefleet_runtime.signals.regime_model`) reads returns with Student-t noise of
+    ``degrees_of_freedom``; EM starts from regimes that stay with probability ``regime_stay``
+    and bursts that stay with ``burst_stay``. ``tol`` is the EM stopping threshold in
+    log-likelihood per bar (hmmlearn's own ``tol`` is per fit, so it is scaled by the number of
+    bars). A fit is rejected when a regime explains less than ``min_state_share`` of the bars
+    or when two regimes' volatilities are closer than a factor ``min_volatility_ratio``.
+    ``drift_threshold`` is how far (nats per bar) the recent mean predictive log-likelihood may
+    fall below the fit's before a refit is due.
     """
 
     volatility_window: int = 10
@@ -98,14 +102,13 @@ class RegimeConfig:
     refit_retry_bars: int = 100
     drift_window: int = 500
     drift_threshold: float = 2.0
-    n_iter: int = 50
+    n_iter: int = 100
     tol: float = 1e-4
-    min_covar: float = 1e-3
-    min_eigenvalue: float = 1e-9
+    degrees_of_freedom: float = 4.0
+    regime_stay: float = 0.995
+    burst_stay: float = 0.9
     min_state_share: float = 0.01
     min_volatility_ratio: float = 1.5
-    gmm_max_rows: int = 20_000
-    random_state: int = 0
     trading_params: Mapping[RegimeLabel, RegimeTradingParams] = field(
         default_factory=default_trading_params
     )
@@ -126,14 +129,15 @@ class RegimeConfig:
         require_positive(name="drift_threshold", value=self.drift_threshold)
         require_int_at_least(name="n_iter", value=self.n_iter, minimum=1)
         require_positive(name="tol", value=self.tol)
-        require_positive(name="min_covar", value=self.min_covar)
-        require_positive(name="min_eigenvalue", value=self.min_eigenvalue)
+        require_in_range(
+            name="degrees_of_freedom", value=self.degrees_of_freedom, low=2.1, high=1_000.0
+        )
+        require_in_range(name="regime_stay", value=self.regime_stay, low=0.5, high=0.9999)
+        require_in_range(name="burst_stay", value=self.burst_stay, low=0.5, high=0.9999)
         require_in_range(name="min_state_share", value=self.min_state_share, low=0.0, high=0.3)
         require_in_range(
             name="min_volatility_ratio", value=self.min_volatility_ratio, low=1.0, high=10.0
         )
-        require_int_at_least(name="random_state", value=self.random_state, minimum=0)
-        require_int_at_least(name="gmm_max_rows", value=self.gmm_max_rows, minimum=100)
         missing = [label.value for label in RegimeLabel if label not in self.trading_params]
         if missing:
             raise SignalConfigError(f"trading_params has no entry for {', '.join(missing)}")

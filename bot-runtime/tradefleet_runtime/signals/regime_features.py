@@ -1,9 +1,8 @@
-"""Price features the regime detector models: a clipped return, short and long volatility, trend.
+"""Price features of the latest bar: a clipped return, short and long volatility, and trend.
 
-:func:`regime_features` computes them for a whole price array (fits, backtests);
-:class:`RegimeFeatureTracker` computes the same values one bar at a time in O(1) for
-the live detector, which keeps recent rows in a :class:`FeatureHistory` for refits.
-All are used by :mod:`tradefleet_runtime.signals.regime`.
+:class:`RegimeFeatureTracker` computes them one bar at a time in O(1) for the regime detector
+(:mod:`tradefleet_runtime.signals.regime`), whose states report the short volatility and the
+trend's strength beside the regime (the regime model itself reads the raw returns).
 
 Built to tolerate fat tails: volatility is the mean absolute return (one outlier moves it
 linearly, not quadratically as in a standard deviation), scaled by sqrt(pi/2) to read as a
@@ -26,14 +25,10 @@ from __future__ import annotations
 
 import math
 import struct
-from array import array
 from collections import deque
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
-
-from tradefleet_runtime.signals.errors import SignalDataError
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -69,52 +64,6 @@ def _trend(*, move: float, mean_abs: float, window: int) -> float:
         return 0.0
     value = move / scale
     return TREND_CLIP if value > TREND_CLIP else (-TREND_CLIP if value < -TREND_CLIP else value)
-
-
-def regime_features(
-    *,
-    close: npt.ArrayLike,
-    volatility_window: int,
-    long_volatility_window: int,
-    momentum_window: int,
-) -> FloatArray:
-    """Feature matrix (n, 4) for close prices; rows before the warm-up are NaN."""
-    prices = np.ascontiguousarray(close, dtype=np.float64)
-    if prices.ndim != 1:
-        raise SignalDataError(f"close must be one-dimensional, got shape {prices.shape}")
-    if prices.size and not (np.all(np.isfinite(prices)) and prices.min() > 0):
-        raise SignalDataError("close prices must be finite and > 0")
-    n = prices.size
-    features = np.full((n, _WIDTH), np.nan)
-    first = warmup_bars(
-        volatility_window=volatility_window,
-        long_volatility_window=long_volatility_window,
-        momentum_window=momentum_window,
-    )
-    if n <= first:
-        return features
-    returns = np.log(prices[1:] / prices[:-1])  # returns[i] is the return of bar i + 1
-    magnitude = np.abs(returns)
-
-    def mean_abs(window: int) -> FloatArray:
-        # Row t (t >= window): the mean |r| of bars t - window + 1 .. t.
-        out = np.full(n, np.nan)
-        out[window:] = sliding_window_view(magnitude, window).mean(axis=1)
-        return out
-
-    short, long = mean_abs(volatility_window), mean_abs(long_volatility_window)
-    bound = RETURN_CLIP * MEAN_ABS_TO_STD * long[first - 1 : n - 1]
-    features[first:, 0] = np.clip(returns[first - 1 :], -bound, bound)
-    features[:, 1] = MEAN_ABS_TO_STD * short
-    features[:, 2] = MEAN_ABS_TO_STD * long
-    moves = np.log(prices[momentum_window:] / prices[:-momentum_window])
-    trend_scale = MEAN_ABS_TO_STD * mean_abs(momentum_window)[momentum_window:]
-    trend_scale *= math.sqrt(momentum_window)
-    flat = trend_scale <= FLAT_VOLATILITY
-    trend = np.where(flat, 0.0, moves / np.where(flat, 1.0, trend_scale))
-    features[momentum_window:, 3] = np.clip(trend, -TREND_CLIP, TREND_CLIP)
-    features[:first] = np.nan
-    return features
 
 
 class _WindowSum:
@@ -208,40 +157,3 @@ class RegimeFeatureTracker:
                 window=self._momentum_window,
             ),
         )
-
-
-class FeatureHistory:
-    """The latest ``capacity`` feature rows, kept as raw doubles for the next fit.
-
-    Copying the values into one preallocated buffer (instead of keeping each row's
-    tuple alive) means old rows are overwritten in place: no allocator churn on the
-    per-bar path.
-    """
-
-    __slots__ = ("_capacity", "_count", "_data", "_next")
-
-    def __init__(self, *, capacity: int) -> None:
-        self._capacity = capacity
-        if capacity < 1:
-            raise SignalDataError(f"capacity must be >= 1, got {capacity}")
-        self._data = array("d", bytes(8 * _WIDTH * capacity))
-        self._next = 0
-        self._count = 0
-
-    def __len__(self) -> int:
-        return self._count
-
-    def append(self, row: tuple[float, float, float, float]) -> None:
-        clipped, short, long, trend = row
-        # One C call writes all four doubles; item assignments would parse each value apart.
-        _ROW.pack_into(self._data, self._next * _ROW.size, clipped, short, long, trend)
-        self._next = (self._next + 1) % self._capacity
-        if self._count < self._capacity:
-            self._count += 1
-
-    def to_array(self) -> FloatArray:
-        """The held rows, oldest first, as an (n, 4) array (a copy)."""
-        rows = np.frombuffer(self._data, dtype=np.float64).reshape(self._capacity, _WIDTH)
-        if self._count < self._capacity:
-            return rows[: self._count].copy()
-        return np.concatenate((rows[self._next :], rows[: self._next]))

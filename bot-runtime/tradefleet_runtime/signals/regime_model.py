@@ -1,18 +1,35 @@
-"""The regime model: a 3-state Gaussian HMM fitted on standardised features, validated by a
-Gaussian mixture, and its online filter.
+"""The regime model: a Markov-switching model of each bar's log return, with a calm/burst state
+inside each regime and Student-t noise, and its online filter.
 
 :func:`fit_regime_model` is called by :meth:`RegimeDetector.refit
-<tradefleet_runtime.signals.regime.RegimeDetector.refit>` (and by benchmarks and tests); it
-rejects a fit that does not converge, yields a non-positive-definite covariance or collapses a
-state. :class:`RegimeFilter` advances a fitted model's forward filter one bar at a time; the
-detector owns one, and backtests may replay features through one directly.
+<tradefleet_runtime.signals.regime.RegimeDetector.refit>` (and by benchmarks and tests);
+:class:`RegimeFilter` advances a fitted model one bar at a time; the detector owns one.
+
+Why this model. Real returns have fat tails and volatility that clusters *within* a regime; a
+model of volatility features (rolling windows) takes a burst inside the calm regime for the
+volatile one, and a quiet spell of the calm regime for the squeeze. Here a bar's return r_t
+is modelled directly: hidden state (k, b), regime k in three, sub-state b calm or burst,
+
+    r_t = mu_k + sigma_k * f_b * e_t,   e_t ~ Student-t(nu) (scale 1),
+
+with the transition matrix the Kronecker product of a regime chain A (3x3, sticky) and a burst
+chain B (2x2, faster), so a burst switches on and off without the regime changing and the
+regime's level sigma_k is read through its bursts. EM (hmmlearn's forward-backward, in C) fits
+mu, sigma, f, A and B; the Student-t's latent scales make one outlier move the fit linearly.
+Regimes are named by volatility (:func:`label_states`), never by drift.
+
+A fit is refused (:class:`~tradefleet_runtime.signals.errors.RegimeFitError`) when the returns
+are too few, not finite or flat, when EM does not converge, when a regime holds almost no bars,
+or when two regimes' volatilities are too close to be two regimes. The static mixture (the same
+emissions weighted by the states' shares, no time order) is the model's cross-check: how often
+it names the filter's regime is the fit's ``agreement`` and a bar's ``gmm_agrees``. One bar's
+return is weak evidence on its own, so the mixture agrees on about 60-75 % of bars where the
+filter, which accumulates evidence over bars, is right on 85-97 %.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-import struct
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -22,25 +39,24 @@ import numpy.typing as npt
 
 from tradefleet_runtime.signals.errors import RegimeFitError
 from tradefleet_runtime.signals.regime_config import RegimeConfig, RegimeLabel
-from tradefleet_runtime.signals.regime_features import FEATURE_NAMES, VOLATILITY_COLUMNS
 
 FloatArray = npt.NDArray[np.float64]
 
-N_STATES = 3
-_N_FEATURES = len(FEATURE_NAMES)
-_LOG_2PI = math.log(2.0 * math.pi)
-# Volatilities enter the models as their logarithm: regimes differ by factors of
-# volatility, and the log makes those gaps even and the within-regime spread symmetric.
-# The floor keeps flat stretches finite.
-VOLATILITY_FLOOR = 1e-12
-# phi(x) of the density coefficients (see _quadratic_coefficients) as native doubles:
-# 10 products x_i x_j (i <= j), the 4 features and a 1.
-_PHI = struct.Struct("15d")
+N_STATES = 3  # regimes
+N_SUBSTATES = 2  # calm, burst
+_N_HIDDEN = N_STATES * N_SUBSTATES
+# Where EM starts the burst factors (calm below the regime's level, burst above).
+_START_BURST_FACTORS = (0.7, 1.4)
+# A regime's level starts at these quantiles of |r| (for a scale-1 noise, median |e| ~ 0.67).
+_START_LEVEL_QUANTILES = (1 / 6, 1 / 2, 5 / 6)
+_MEDIAN_ABS_NOISE = 0.67
+FLAT_VOLATILITY = 1e-12
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StateStatistics:
-    """A fitted state's mean per-bar (clipped) log return and (geometric) mean long volatility."""
+    """A fitted regime's mean log return per bar, its volatility (standard deviation of its
+    returns, bursts included) and its share of the fit window's bars."""
 
     label: RegimeLabel
     mean_log_return: float
@@ -56,332 +72,273 @@ class StateStatistics:
         }
 
 
-def _quadratic_coefficients(
-    *, means: FloatArray, covariances: FloatArray, log_weights: FloatArray
-) -> FloatArray:
-    """Rows c_k with log(w_k N(x; mu_k, S_k)) = c_k · phi(x), phi = [x_i x_j (i<=j), x, 1].
-
-    Precomputing the precision matrices and log-determinants here turns each online
-    density evaluation into one small matrix-vector product.
-    """
-    n_components, dim = means.shape
-    pairs = [(i, j) for i in range(dim) for j in range(i, dim)]
-    coefficients = np.zeros((n_components, len(pairs) + dim + 1))
-    for k in range(n_components):
-        precision = np.linalg.inv(covariances[k])
-        _, log_det = np.linalg.slogdet(covariances[k])
-        for column, (i, j) in enumerate(pairs):
-            coefficients[k, column] = -0.5 * precision[i, i] if i == j else -precision[i, j]
-        linear = precision @ means[k]
-        coefficients[k, len(pairs) : len(pairs) + dim] = linear
-        coefficients[k, -1] = (
-            log_weights[k] - 0.5 * float(means[k] @ linear) - 0.5 * log_det - 0.5 * dim * _LOG_2PI
-        )
-    return coefficients
-
-
-def check_covariances(*, covariances: FloatArray, min_eigenvalue: float) -> None:
-    """Raise RegimeFitError unless every covariance is finite, symmetric and positive definite."""
-    for k, covariance in enumerate(covariances):
-        if not np.all(np.isfinite(covariance)):
-            raise RegimeFitError(f"state {k} covariance has non-finite entries")
-        if not np.allclose(covariance, covariance.T, rtol=1e-8, atol=1e-12):
-            raise RegimeFitError(f"state {k} covariance is not symmetric")
-        smallest = float(np.linalg.eigvalsh(covariance).min())
-        if smallest <= min_eigenvalue:
-            raise RegimeFitError(
-                f"state {k} covariance is not positive definite "
-                f"(smallest eigenvalue {smallest:.3g} <= {min_eigenvalue:.3g})"
-            )
-
-
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class RegimeModel:
-    """A fitted HMM + GMM pair, reduced to what the online filter needs."""
+    """A fitted switching model, reduced to what the online filter needs.
+
+    Hidden states are ordered (regime 0 calm, regime 0 burst, regime 1 calm, ...); ``labels``
+    names the three regimes.
+    """
 
     labels: tuple[RegimeLabel, ...]
     statistics: tuple[StateStatistics, ...]
-    feature_mean: tuple[float, ...]
-    feature_scale: tuple[float, ...]
+    means: tuple[float, ...]  # per hidden state
+    scales: tuple[float, ...]  # per hidden state
+    degrees_of_freedom: float
     start_probability: tuple[float, ...]
-    transitions: tuple[tuple[float, ...], ...]
-    # 2 * N_STATES rows: the HMM emission densities, then the GMM components
-    # (log weights folded in), as coefficients of phi(x).
-    coefficients: FloatArray
-    gmm_component_of_state: tuple[int, ...]
+    transitions: tuple[tuple[float, ...], ...]  # hidden state to hidden state
+    mixture_weights: tuple[float, ...]  # the states' shares, for the static mixture
+    burst_factors: tuple[float, float]
     agreement: float
     mean_log_likelihood: float
     iterations: int
     n_bars: int
 
 
-def fit_regime_model(*, features: npt.ArrayLike, config: RegimeConfig) -> RegimeModel:
-    """Fit the HMM (initialised from a GMM fit) on feature rows; RegimeFitError if unusable.
+def _student_t_log_density(*, z: FloatArray, nu: float) -> FloatArray:
+    """log of the Student-t(nu) density at z (scale 1), without the per-state scale term."""
+    constant = math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi)
+    return np.asarray(constant - (nu + 1) / 2 * np.log1p(z * z / nu), dtype=np.float64)
 
-    BLAS runs single-threaded here: the matrices are 4x4, and handing them to a thread
-    pool costs more than it saves (and competes with the bot's own event loop).
+
+def _switching_hmm_class() -> type[Any]:
+    """hmmlearn's BaseHMM with the switching emissions and the Kronecker-structured M-step.
+
+    Built on first use: hmmlearn is imported only when a fit runs (see fit_regime_model).
+    """
+    from hmmlearn.base import BaseHMM  # noqa: PLC0415
+
+    class SwitchingHMM(BaseHMM):  # type: ignore[misc]  # hmmlearn is untyped
+        def __init__(self, *, nu: float, n_iter: int, tol: float) -> None:
+            super().__init__(
+                n_components=_N_HIDDEN,
+                n_iter=n_iter,
+                tol=tol,
+                params="stmc",
+                init_params="",
+                implementation="scaling",
+            )
+            self.nu = nu
+            self.mu = np.zeros(N_STATES)
+            self.sigma = np.ones(N_STATES)
+            self.factors = np.ones(N_SUBSTATES)
+
+        def _get_n_fit_scalars_per_param(self) -> dict[str, int]:
+            return {"s": _N_HIDDEN - 1, "t": 6 + 2, "m": N_STATES, "c": N_STATES + 1}
+
+        def _scaled(self, observations: FloatArray) -> tuple[FloatArray, FloatArray]:
+            scale = np.outer(self.sigma, self.factors).ravel()
+            z = (observations[:, :1] - np.repeat(self.mu, N_SUBSTATES)) / scale
+            return z, scale
+
+        def _compute_log_likelihood(self, X: FloatArray) -> FloatArray:  # noqa: N803 - hmmlearn's name
+            z, scale = self._scaled(X)
+            return _student_t_log_density(z=z, nu=self.nu) - np.log(scale)
+
+        def _initialize_sufficient_statistics(self) -> dict[str, Any]:
+            stats: dict[str, Any] = super()._initialize_sufficient_statistics()
+            stats["moments"] = np.zeros((2, _N_HIDDEN))  # sum g, sum g*u*r
+            stats["deviation"] = np.zeros((N_STATES, N_SUBSTATES))
+            stats["weight"] = np.zeros(_N_HIDDEN)
+            return stats
+
+        def _accumulate_sufficient_statistics(  # noqa: PLR0917 - hmmlearn calls it positionally
+            self, stats: dict[str, Any], X: FloatArray, lattice: FloatArray,  # noqa: N803
+            posteriors: FloatArray, fwdlattice: FloatArray, bwdlattice: FloatArray,
+        ) -> None:  # fmt: skip
+            super()._accumulate_sufficient_statistics(
+                stats, X, lattice, posteriors, fwdlattice, bwdlattice
+            )
+            z, scale = self._scaled(X)
+            # E[latent precision | r, state] of the Student-t (its scale-mixture form).
+            u = (self.nu + 1) / (self.nu + z * z)
+            gu = posteriors * u
+            r = X[:, :1]
+            stats["moments"] += np.array([posteriors.sum(0), (gu * r).sum(0)])
+            # sum g*u*((r - mu_k) / sigma_k)^2 per (regime, sub-state), with f_b left out.
+            centred = (r - np.repeat(self.mu, N_SUBSTATES)) / np.repeat(self.sigma, N_SUBSTATES)
+            stats["deviation"] += (gu * centred * centred).sum(0).reshape(N_STATES, N_SUBSTATES)
+            stats["weight"] += gu.sum(0) / scale**2
+
+        def _do_mstep(self, stats: dict[str, Any]) -> None:
+            super()._do_mstep(stats)
+            counts = stats["trans"].reshape(N_STATES, N_SUBSTATES, N_STATES, N_SUBSTATES)
+            regimes = counts.sum(axis=(1, 3))
+            bursts = counts.sum(axis=(0, 2))
+            regimes /= regimes.sum(axis=1, keepdims=True)
+            bursts /= bursts.sum(axis=1, keepdims=True)
+            self.transmat_ = np.kron(regimes, bursts)
+            occupancy, gur = stats["moments"]
+            per_regime = occupancy.reshape(N_STATES, N_SUBSTATES).sum(axis=1)
+            weight = stats["weight"].reshape(N_STATES, N_SUBSTATES).sum(axis=1)
+            weighted_r = (gur / np.outer(self.sigma, self.factors).ravel() ** 2).reshape(
+                N_STATES, N_SUBSTATES
+            )
+            self.mu = weighted_r.sum(axis=1) / np.maximum(weight, 1e-300)
+            # sigma_k^2 and f_b^2 from the deviations (taken at the previous mu and sigma):
+            # deviation[k, b] * sigma_old_k^2 / (sigma_k^2 f_b^2) summed = occupancy.
+            deviation = stats["deviation"] * (self.sigma**2)[:, None]
+            occupancy_kb = occupancy.reshape(N_STATES, N_SUBSTATES)
+            for _ in range(3):
+                self.sigma = np.sqrt(
+                    (deviation / self.factors**2).sum(axis=1) / np.maximum(per_regime, 1e-300)
+                )
+                factors = np.sqrt(
+                    (deviation / (self.sigma**2)[:, None]).sum(axis=0)
+                    / np.maximum(occupancy_kb.sum(axis=0), 1e-300)
+                )
+                self.factors = factors / math.exp(float(np.log(factors).mean()))
+
+    return SwitchingHMM
+
+
+def fit_regime_model(*, returns: npt.ArrayLike, config: RegimeConfig) -> RegimeModel:
+    """Fit the switching model on log returns (oldest first); RegimeFitError if unusable.
+
+    BLAS runs single-threaded here: the matrices are 6x6, and handing them to a thread pool
+    costs more than it saves (and competes with the bot's own event loop).
     """
     # Imported here, not at module load: the bot must answer its health checks seconds after a
     # restart, and these libraries take longer than that to import; the first fit comes later.
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # noqa: PLC0415
 
     with threadpool_limits(limits=1):
-        return _fit(features=features, config=config)
+        return _fit(returns=_checked_returns(returns=returns, config=config), config=config)
 
 
-# Where EM starts: the bars split into three volatility bands at these quantiles. Thirds first;
-# when that fit is refused (a rare regime's bars are too few to hold a third, so EM splits a
-# common one instead), a narrow top band for a rare volatile regime, then a narrow bottom one.
-VOLATILITY_BANDS: tuple[tuple[float, float], ...] = ((1 / 3, 2 / 3), (0.5, 0.9), (0.1, 0.5))
-
-
-def _fit(*, features: npt.ArrayLike, config: RegimeConfig) -> RegimeModel:
-    data, mean, scale = _checked_features(features=features, config=config)
-    standardised = (data - mean) / scale
-    refusals: list[RegimeFitError] = []
-    for bands in VOLATILITY_BANDS:
-        try:
-            return _fit_from(
-                data=data, mean=mean, scale=scale, standardised=standardised, bands=bands,
-                config=config,
-            )  # fmt: skip
-        except RegimeFitError as refused:
-            refusals.append(refused)
-    raise refusals[0]
-
-
-def _fit_from(
-    *,
-    data: FloatArray,
-    mean: FloatArray,
-    scale: FloatArray,
-    standardised: FloatArray,
-    bands: tuple[float, float],
-    config: RegimeConfig,
-) -> RegimeModel:
-    n_bars = data.shape[0]
-    mixture = _fit_mixture(standardised=standardised, bands=bands, config=config)
-    hmm, history = _fit_hmm(standardised=standardised, mixture=mixture, config=config)
-    covariances = np.asarray(hmm.covars_, dtype=np.float64)
-    check_covariances(covariances=covariances, min_eigenvalue=config.min_eigenvalue)
-    transitions = np.asarray(hmm.transmat_, dtype=np.float64)
-    start = np.asarray(hmm.startprob_, dtype=np.float64)
-    if not (np.all(np.isfinite(transitions)) and np.all(np.isfinite(start))):
-        raise RegimeFitError("HMM transition or start probabilities are not finite")
-
-    posteriors = hmm.predict_proba(standardised)
-    shares = posteriors.mean(axis=0)
-    state_means = np.asarray(hmm.means_, dtype=np.float64)
-    raw_means = state_means * scale + mean
-    labels = _distinct_states(
-        shares=shares, log_volatility=_log_volatility(raw_means), config=config
-    )
-    gmm_means = np.asarray(mixture.means_, dtype=np.float64)
-    gmm_of_state = _mixture_component_of_state(gmm_means=gmm_means, state_means=state_means)
-    state_of_gmm = np.empty(N_STATES, dtype=np.int64)
-    state_of_gmm[list(gmm_of_state)] = np.arange(N_STATES)
-    agreement = float(
-        np.mean(state_of_gmm[mixture.predict(standardised)] == posteriors.argmax(axis=1))
-    )
-    coefficients = np.vstack(
-        [
-            _quadratic_coefficients(
-                means=state_means, covariances=covariances, log_weights=np.zeros(N_STATES)
-            ),
-            _quadratic_coefficients(
-                means=gmm_means,
-                covariances=np.asarray(mixture.covariances_, dtype=np.float64),
-                log_weights=np.log(np.asarray(mixture.weights_, dtype=np.float64)),
-            ),
-        ]
-    )
-    statistics = tuple(
-        StateStatistics(
-            label=labels[k],
-            mean_log_return=float(raw_means[k, 0]),
-            mean_volatility=math.exp(float(raw_means[k, VOLATILITY_COLUMNS[-1]])),
-            share=float(shares[k]),
-        )
-        for k in range(N_STATES)
-    )
-    return RegimeModel(
-        labels=labels,
-        statistics=statistics,
-        feature_mean=tuple(float(v) for v in mean),
-        feature_scale=tuple(float(v) for v in scale),
-        start_probability=tuple(float(v) for v in start),
-        transitions=tuple(tuple(float(v) for v in row) for row in transitions),
-        coefficients=coefficients,
-        gmm_component_of_state=tuple(int(v) for v in gmm_of_state),
-        agreement=agreement,
-        mean_log_likelihood=float(history[-1]) / n_bars,
-        iterations=int(hmm.monitor_.iter),
-        n_bars=n_bars,
-    )
-
-
-def _checked_features(
-    *, features: npt.ArrayLike, config: RegimeConfig
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """The feature rows with volatilities as their log, and each column's mean and scale;
-    refused when too few, not finite, or a column is flat."""
-    data = np.asarray(features, dtype=np.float64)
-    if data.ndim != 2 or data.shape[1] != _N_FEATURES:
-        raise RegimeFitError(f"features must have shape (n, {_N_FEATURES}), got {data.shape}")
-    n_bars = data.shape[0]
-    if n_bars < config.min_history:
-        raise RegimeFitError(f"only {n_bars} bars of features, need {config.min_history}")
+def _checked_returns(*, returns: npt.ArrayLike, config: RegimeConfig) -> FloatArray:
+    data = np.asarray(returns, dtype=np.float64)
+    if data.ndim != 1:
+        raise RegimeFitError(f"returns must be one-dimensional, got shape {data.shape}")
+    if data.size < config.min_history:
+        raise RegimeFitError(f"only {data.size} bars of returns, need {config.min_history}")
     if not np.all(np.isfinite(data)):
-        raise RegimeFitError("features contain NaN or infinite values")
-    data = data.copy()
-    for column in VOLATILITY_COLUMNS:
-        data[:, column] = np.log(np.maximum(data[:, column], VOLATILITY_FLOOR))
-    mean = data.mean(axis=0)
-    scale = data.std(axis=0)
-    for name, column_mean, column_scale in zip(FEATURE_NAMES, mean, scale, strict=True):
-        if column_scale <= 1e-12 * max(1.0, abs(float(column_mean))):
-            raise RegimeFitError(f"feature {name} has no variance in the fit window (flat prices?)")
-    return data, mean, scale
+        raise RegimeFitError("returns contain NaN or infinite values")
+    if float(np.quantile(np.abs(data), _START_LEVEL_QUANTILES[0])) <= FLAT_VOLATILITY:
+        raise RegimeFitError("returns have no variance in the fit window (flat prices?)")
+    return data
 
 
-def _fit_mixture(
-    *, standardised: FloatArray, bands: tuple[float, float], config: RegimeConfig
-) -> Any:
-    """The Gaussian mixture that validates and seeds the HMM, started from volatility bands."""
-    from sklearn.exceptions import ConvergenceWarning  # noqa: PLC0415 - see fit_regime_model
-    from sklearn.mixture import GaussianMixture  # noqa: PLC0415
+def _sticky(*, size: int, stay: float) -> FloatArray:
+    matrix = np.full((size, size), (1.0 - stay) / (size - 1))
+    np.fill_diagonal(matrix, stay)
+    return matrix
 
-    # The mixture only validates and seeds the HMM: an evenly strided sample is enough.
-    sample = standardised[:: math.ceil(standardised.shape[0] / config.gmm_max_rows)]
-    weights, means, precisions = _volatility_bands(
-        data=sample, bands=bands, min_covar=config.min_covar
+
+def _fit(*, returns: FloatArray, config: RegimeConfig) -> RegimeModel:
+    n_bars = returns.size
+    hmm = _switching_hmm_class()(
+        nu=config.degrees_of_freedom, n_iter=config.n_iter, tol=config.tol * n_bars
     )
-    mixture = GaussianMixture(
-        n_components=N_STATES,
-        covariance_type="full",
-        reg_covar=config.min_covar,
-        max_iter=200,
-        random_state=config.random_state,
-        # Cheap placeholder init; all three *_init arguments override it.
-        init_params="random_from_data",
-        weights_init=weights,
-        means_init=means,
-        precisions_init=precisions,
+    levels = np.quantile(np.abs(returns), _START_LEVEL_QUANTILES) / _MEDIAN_ABS_NOISE
+    hmm.sigma = levels
+    hmm.factors = np.asarray(_START_BURST_FACTORS)
+    hmm.startprob_ = np.full(_N_HIDDEN, 1.0 / _N_HIDDEN)
+    hmm.transmat_ = np.kron(
+        _sticky(size=N_STATES, stay=config.regime_stay),
+        _sticky(size=N_SUBSTATES, stay=config.burst_stay),
     )
+    observations = returns.reshape(-1, 1)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        # hmmlearn warns when the log-likelihood dips by rounding; convergence is checked below.
+        warnings.simplefilter("ignore", RuntimeWarning)
         try:
-            mixture.fit(sample)
+            hmm.fit(observations)
+            posteriors = hmm.predict_proba(observations)
         except (ValueError, np.linalg.LinAlgError) as error:
-            raise RegimeFitError(f"Gaussian mixture fit failed: {error}") from error
-    if not mixture.converged_:
-        raise RegimeFitError("Gaussian mixture (validation model) did not converge")
-    return mixture
-
-
-def _fit_hmm(
-    *, standardised: FloatArray, mixture: Any, config: RegimeConfig
-) -> tuple[Any, list[float]]:
-    """The HMM fitted from the mixture's states, and its log-likelihood per EM iteration;
-    refused unless EM really converged."""
-    from hmmlearn.hmm import GaussianHMM  # noqa: PLC0415 - see fit_regime_model
-
-    n_bars = standardised.shape[0]
-    stay = 0.95
-    hmm = GaussianHMM(
-        n_components=N_STATES,
-        covariance_type="full",
-        min_covar=config.min_covar,
-        n_iter=config.n_iter,
-        tol=config.tol * n_bars,
-        init_params="",
-        params="stmc",
-        random_state=config.random_state,
-    )
-    hmm.startprob_ = np.asarray(mixture.weights_, dtype=np.float64)
-    hmm.transmat_ = np.full((N_STATES, N_STATES), (1.0 - stay) / (N_STATES - 1))
-    np.fill_diagonal(hmm.transmat_, stay)
-    hmm.means_ = np.asarray(mixture.means_, dtype=np.float64)
-    hmm.covars_ = np.asarray(mixture.covariances_, dtype=np.float64)
-    try:
-        hmm.fit(standardised)
-    except (ValueError, np.linalg.LinAlgError) as error:
-        raise RegimeFitError(f"HMM fit failed: {error}") from error
+            raise RegimeFitError(f"switching model fit failed: {error}") from error
     history = list(hmm.monitor_.history)
-    # hmmlearn also reports "converged" when it merely ran out of iterations.
     if len(history) < 2 or not abs(history[-1] - history[-2]) < config.tol * n_bars:
         last = abs(history[-1] - history[-2]) / n_bars if len(history) >= 2 else math.nan
         raise RegimeFitError(
-            f"HMM did not converge in {config.n_iter} iterations "
+            f"the switching model did not converge in {config.n_iter} iterations "
             f"(last improvement {last:.2e} nats/bar, tol {config.tol:.1e})"
         )
-    return hmm, history
+    return _model(hmm=hmm, returns=returns, posteriors=posteriors, history=history, config=config)
 
 
-def _log_volatility(rows: FloatArray) -> FloatArray:
-    """Each row's volatility level: the mean of its (log) volatility columns."""
-    return np.asarray(rows[:, list(VOLATILITY_COLUMNS)].mean(axis=1), dtype=np.float64)
+def _model(
+    *,
+    hmm: Any,
+    returns: FloatArray,
+    posteriors: FloatArray,
+    history: list[float],
+    config: RegimeConfig,
+) -> RegimeModel:
+    """The fitted parameters checked, labelled and frozen."""
+    sigma, factors, mu = (np.asarray(v, dtype=np.float64) for v in (hmm.sigma, hmm.factors, hmm.mu))
+    transitions = np.asarray(hmm.transmat_, dtype=np.float64)
+    start = np.asarray(hmm.startprob_, dtype=np.float64)
+    finite = all(np.all(np.isfinite(v)) for v in (sigma, factors, mu, transitions, start))
+    if not finite or sigma.min() <= FLAT_VOLATILITY:
+        raise RegimeFitError("the switching model's parameters are not finite and positive")
+    hidden_shares = posteriors.mean(axis=0)
+    shares = hidden_shares.reshape(N_STATES, N_SUBSTATES).sum(axis=1)
+    # A regime's return standard deviation, its bursts weighted by their share within it.
+    sub_shares = hidden_shares.reshape(N_STATES, N_SUBSTATES) / np.maximum(shares[:, None], 1e-300)
+    noise_std = math.sqrt(config.degrees_of_freedom / (config.degrees_of_freedom - 2.0))
+    volatility = sigma * np.sqrt((sub_shares * factors**2).sum(axis=1)) * noise_std
+    labels = _distinct_states(shares=shares, volatility=volatility, config=config)
+    scales = np.outer(sigma, factors).ravel()
+    means = np.repeat(mu, N_SUBSTATES)
+    regime_of = posteriors.reshape(-1, N_STATES, N_SUBSTATES).sum(axis=2).argmax(axis=1)
+    log_density = _student_t_log_density(
+        z=(returns[:, None] - means) / scales, nu=config.degrees_of_freedom
+    ) - np.log(scales)
+    mixture = np.log(np.maximum(hidden_shares, 1e-300)) + log_density
+    mixture_regime = np.exp(mixture - mixture.max(axis=1, keepdims=True))
+    mixture_of = mixture_regime.reshape(-1, N_STATES, N_SUBSTATES).sum(axis=2).argmax(axis=1)
+    return RegimeModel(
+        labels=labels,
+        statistics=tuple(
+            StateStatistics(
+                label=labels[k],
+                mean_log_return=float(mu[k]),
+                mean_volatility=float(volatility[k]),
+                share=float(shares[k]),
+            )
+            for k in range(N_STATES)
+        ),
+        means=tuple(float(v) for v in means),
+        scales=tuple(float(v) for v in scales),
+        degrees_of_freedom=config.degrees_of_freedom,
+        start_probability=tuple(float(v) for v in start),
+        transitions=tuple(tuple(float(v) for v in row) for row in transitions),
+        mixture_weights=tuple(float(v) for v in hidden_shares),
+        burst_factors=(float(factors[0]), float(factors[1])),
+        agreement=float(np.mean(regime_of == mixture_of)),
+        mean_log_likelihood=float(history[-1]) / returns.size,
+        iterations=int(hmm.monitor_.iter),
+        n_bars=returns.size,
+    )
 
 
 def _distinct_states(
-    *, shares: FloatArray, log_volatility: FloatArray, config: RegimeConfig
+    *, shares: FloatArray, volatility: FloatArray, config: RegimeConfig
 ) -> tuple[RegimeLabel, ...]:
-    """The states' labels; refused when a state collapsed or two share a volatility level."""
+    """The regimes' labels; refused when one holds almost no bars or two share a level."""
     if shares.min() < config.min_state_share:
         raise RegimeFitError(
             f"a state collapsed: it explains {shares.min():.2%} of bars "
             f"(minimum {config.min_state_share:.2%})"
         )
-    levels = np.sort(np.exp(log_volatility))
+    levels = np.sort(volatility)
     closest = float(np.min(levels[1:] / levels[:-1]))
     if closest < config.min_volatility_ratio:
-        # Two states at one volatility level means one regime was split (typically by
-        # trend direction) and two others merged; labelling that would be a guess.
+        # Two regimes at one volatility level: one was split (by trend direction, or a burst
+        # taken for a regime) and two others merged; labelling that would be a guess.
         raise RegimeFitError(
             f"two states share a volatility level (ratio {closest:.2f} < "
             f"{config.min_volatility_ratio:.2f}); the fit window may lack a regime"
         )
-    return label_states(log_volatility)
-
-
-def _mixture_component_of_state(
-    *, gmm_means: FloatArray, state_means: FloatArray
-) -> tuple[int, ...]:
-    """The mixture component matching each HMM state: the permutation of nearest means."""
-    return min(
-        itertools.permutations(range(N_STATES)),
-        key=lambda perm: float(
-            sum(np.sum((gmm_means[perm[k]] - state_means[k]) ** 2) for k in range(N_STATES))
-        ),
-    )
-
-
-def _volatility_bands(
-    *, data: FloatArray, bands: tuple[float, float], min_covar: float
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Starting weights, means and precisions: the bars in low / middle / high volatility bands,
-    split at the ``bands`` quantiles.
-
-    Regimes differ first of all by volatility, so starting EM from volatility bands
-    steers it away from optima that split one regime by trend direction.
-    """
-    order = np.argsort(_log_volatility(data), kind="stable")
-    low, high = (round(q * order.size) for q in bands)
-    parts = np.split(order, [low, high])
-    identity = np.eye(data.shape[1])
-    weights = np.array([part.size / data.shape[0] for part in parts])
-    means = np.array([data[part].mean(axis=0) for part in parts])
-    precisions = np.array(
-        [np.linalg.inv(np.cov(data[part].T) + min_covar * identity) for part in parts]
-    )
-    return weights, means, precisions
+    return label_states(np.log(volatility))
 
 
 def label_states(log_volatility: FloatArray) -> tuple[RegimeLabel, ...]:
-    """Volatility first: the quietest state is the squeeze, the middle one bullish_calm, the
+    """Volatility first: the quietest regime is the squeeze, the middle one bullish_calm, the
     most volatile bearish_volatile.
 
-    Drift never decides: with fat tails a state's mean return is the noisiest figure it has,
+    Drift never decides: with fat tails a regime's mean return is the noisiest figure it has,
     and a squeeze drifting up must not be taken for the calm trend (nor a volatile regime's
     two halves for two regimes).
     """
@@ -396,92 +353,62 @@ Posterior = tuple[float, float, float]
 
 
 class RegimeFilter:
-    """The online filter of a fitted model: one forward-recursion step per bar.
+    """The online filter of a fitted model: one forward-recursion step per bar's return.
 
-    Each step also gives the GMM posterior (for the confidence) and the predictive
-    log-likelihood (for drift detection). The detector owns one; backtests may replay
-    features through one directly.
-
-    Three states make unrolled float arithmetic cheaper than numpy calls; numpy does
-    only the one matrix-vector product of the six log densities. Its input phi(x) is
-    packed straight into a buffer the filter keeps: a new array built from 15 Python
-    floats would cost more than the product itself.
+    Each step gives the regimes' filtered probabilities, the static mixture's (for the
+    confidence) and the predictive log-likelihood (for drift detection). Six hidden states
+    make plain float arithmetic cheaper than numpy calls on arrays this small.
     """
 
-    __slots__ = (
-        "_coefficients",
-        "_mean",
-        "_phi",
-        "_phi_bytes",
-        "_posterior",
-        "_scale",
-        "_start",
-        "_transitions",
-    )
+    __slots__ = ("_constant", "_half_nu1", "_log_scales", "_means", "_mixture", "_nu",
+                 "_posterior", "_scales", "_start", "_transitions")  # fmt: skip
 
     def __init__(self, *, model: RegimeModel) -> None:
-        self._coefficients = np.ascontiguousarray(model.coefficients, dtype=np.float64)
-        self._phi_bytes = bytearray(_PHI.size)
-        self._phi = np.frombuffer(self._phi_bytes, dtype=np.float64)  # a view of the bytes
-        self._transitions = tuple(p for row in model.transitions for p in row)
-        self._mean = model.feature_mean
-        self._scale = model.feature_scale
-        start = model.start_probability
-        self._start: Posterior = (start[0], start[1], start[2])
-        self._posterior: Posterior | None = None
-
-    def step(
-        self, features: tuple[float, float, float, float]
-    ) -> tuple[Posterior, Posterior, float]:
-        """Advance one bar: (HMM filtered posterior, GMM posterior, predictive log-likelihood)."""
-        clipped, short, long, trend = features
-        m0, m1, m2, m3 = self._mean
-        s0, s1, s2, s3 = self._scale
-        a = (clipped - m0) / s0
-        b = (math.log(short if short > VOLATILITY_FLOOR else VOLATILITY_FLOOR) - m1) / s1
-        c = (math.log(long if long > VOLATILITY_FLOOR else VOLATILITY_FLOOR) - m2) / s2
-        d = (trend - m3) / s3
-        _PHI.pack_into(
-            self._phi_bytes,
-            0,
-            a * a,
-            a * b,
-            a * c,
-            a * d,
-            b * b,
-            b * c,
-            b * d,
-            c * c,
-            c * d,
-            d * d,
-            a,
-            b,
-            c,
-            d,
-            1.0,
+        nu = model.degrees_of_freedom
+        self._nu = nu
+        self._half_nu1 = (nu + 1) / 2
+        self._constant = (
+            math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi)
         )
-        h0, h1, h2, g0, g1, g2 = self._coefficients.dot(self._phi).tolist()
+        self._means = model.means
+        self._scales = model.scales
+        self._log_scales = tuple(math.log(s) for s in model.scales)
+        self._mixture = tuple(math.log(max(w, 1e-300)) for w in model.mixture_weights)
+        # Column j of the transitions: the probabilities of entering state j.
+        self._transitions = tuple(
+            tuple(row[j] for row in model.transitions) for j in range(_N_HIDDEN)
+        )
+        self._start = model.start_probability
+        self._posterior: tuple[float, ...] | None = None
+
+    def step(self, log_return: float) -> tuple[Posterior, Posterior, float]:
+        """Advance one bar: (regime posterior, static-mixture regime posterior, predictive
+        log-likelihood), regimes in the model's order."""
+        nu, half, constant, log1p = self._nu, self._half_nu1, self._constant, math.log1p
+        log_density = [
+            constant - half * log1p(((log_return - m) / s) ** 2 / nu) - ls
+            for m, s, ls in zip(self._means, self._scales, self._log_scales, strict=True)
+        ]
+        top = max(log_density)
+        density = [math.exp(v - top) for v in log_density]
         posterior = self._posterior
         if posterior is None:
-            q0, q1, q2 = self._start
+            prior: tuple[float, ...] | list[float] = self._start
         else:
-            t00, t01, t02, t10, t11, t12, t20, t21, t22 = self._transitions
-            p0, p1, p2 = posterior
-            q0 = p0 * t00 + p1 * t10 + p2 * t20
-            q1 = p0 * t01 + p1 * t11 + p2 * t21
-            q2 = p0 * t02 + p1 * t12 + p2 * t22
-        top = h0 if h0 > h1 else h1
-        top = h2 if h2 > top else top
-        u0 = q0 * math.exp(h0 - top)
-        u1 = q1 * math.exp(h1 - top)
-        u2 = q2 * math.exp(h2 - top)
-        total = u0 + u1 + u2
-        new_posterior = (u0 / total, u1 / total, u2 / total)
-        self._posterior = new_posterior
-        gtop = g0 if g0 > g1 else g1
-        gtop = g2 if g2 > gtop else gtop
-        w0 = math.exp(g0 - gtop)
-        w1 = math.exp(g1 - gtop)
-        w2 = math.exp(g2 - gtop)
-        wsum = w0 + w1 + w2
-        return new_posterior, (w0 / wsum, w1 / wsum, w2 / wsum), top + math.log(total)
+            prior = [sum(p * t for p, t in zip(posterior, column, strict=True))
+                     for column in self._transitions]  # fmt: skip
+        joint = [q * d for q, d in zip(prior, density, strict=True)]
+        total = sum(joint)
+        new = tuple(v / total for v in joint)
+        self._posterior = new
+        weighted = [math.exp(w + v - top) for w, v in zip(self._mixture, log_density, strict=True)]
+        mixture_total = sum(weighted)
+        return (
+            (new[0] + new[1], new[2] + new[3], new[4] + new[5]),
+            (
+                (weighted[0] + weighted[1]) / mixture_total,
+                (weighted[2] + weighted[3]) / mixture_total,
+                (weighted[4] + weighted[5]) / mixture_total,
+            ),
+            top + math.log(total),
+        )

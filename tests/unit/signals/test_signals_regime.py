@@ -6,28 +6,18 @@ import math
 
 import numpy as np
 import pytest
-from scipy.stats import multivariate_normal
+from scipy.stats import t as student_t
 from tradefleet_runtime.marketdata.synthetic import generate_market
 from tradefleet_runtime.signals.errors import RegimeFitError, SignalConfigError, SignalDataError
 from tradefleet_runtime.signals.regime import ModelState, RegimeDetector, RegimeState
 from tradefleet_runtime.signals.regime_config import RegimeConfig, RegimeLabel
 from tradefleet_runtime.signals.regime_evaluation import evaluate_regimes
-from tradefleet_runtime.signals.regime_features import (
-    FeatureHistory,
-    RegimeFeatureTracker,
-    regime_features,
-)
-from tradefleet_runtime.signals.regime_model import (
-    RegimeFilter,
-    RegimeModel,
-    check_covariances,
-    fit_regime_model,
-)
+from tradefleet_runtime.signals.regime_features import RegimeFeatureTracker
+from tradefleet_runtime.signals.regime_model import RegimeFilter, fit_regime_model
 
 pytestmark = pytest.mark.unit
 
 WINDOWS = {"volatility_window": 10, "long_volatility_window": 30, "momentum_window": 20}
-FIRST_FEATURE_BAR = 31  # max(10, 30 + 1, 20)
 
 
 def _run(detector: RegimeDetector, close: np.ndarray, stamps: np.ndarray) -> list[RegimeState]:
@@ -40,43 +30,25 @@ def _run(detector: RegimeDetector, close: np.ndarray, stamps: np.ndarray) -> lis
 
 
 def test_features_match_their_definitions_on_a_small_series() -> None:
-    close = np.array([100.0, 101.0, 99.0, 102.0, 103.0, 101.0, 140.0])
-    features = regime_features(
-        close=close, volatility_window=2, long_volatility_window=3, momentum_window=2
-    )
-    assert np.all(np.isnan(features[:4]))  # warm-up: max(2, 3 + 1, 2) bars
-    returns = np.log(close[1:] / close[:-1])  # returns[i] is bar i + 1's
+    close = [100.0, 101.0, 99.0, 102.0, 103.0, 101.0, 140.0]
+    tracker = RegimeFeatureTracker(volatility_window=2, long_volatility_window=3, momentum_window=2)
+    rows = [tracker.push(price) for price in close]
+    assert rows[:4] == [None] * 4  # warm-up: max(2, 3 + 1, 2) bars
+    returns = np.log(np.array(close[1:]) / np.array(close[:-1]))  # returns[i] is bar i + 1's
     to_std = math.sqrt(math.pi / 2)
     t = 5
-    assert features[t, 0] == pytest.approx(math.log(101 / 103))  # inside the clip
-    assert features[t, 1] == pytest.approx(to_std * np.mean(np.abs(returns[t - 2 : t])))
-    assert features[t, 2] == pytest.approx(to_std * np.mean(np.abs(returns[t - 3 : t])))
+    row = rows[t]
+    assert row is not None
+    assert row[0] == pytest.approx(math.log(101 / 103))  # inside the clip
+    assert row[1] == pytest.approx(to_std * np.mean(np.abs(returns[t - 2 : t])))
+    assert row[2] == pytest.approx(to_std * np.mean(np.abs(returns[t - 3 : t])))
     trend = math.log(101 / 102) / (math.sqrt(2) * to_std * np.mean(np.abs(returns[t - 2 : t])))
-    assert features[t, 3] == pytest.approx(trend)
+    assert row[3] == pytest.approx(trend)
     # A jump of +33 % is clipped to three of the previous bar's long volatility.
-    assert features[6, 0] == pytest.approx(3 * features[5, 2])
-    assert features[6, 0] < math.log(140 / 101)
-
-
-def test_online_features_equal_batch_features() -> None:
-    market = generate_market(seed=5, n_bars=3_000)
-    batch = regime_features(close=market.close, **WINDOWS)
-    tracker = RegimeFeatureTracker(**WINDOWS)
-    online = [tracker.push(price) for price in market.close.tolist()]
-    first = next(i for i, row in enumerate(online) if row is not None)
-    assert first == FIRST_FEATURE_BAR
-    assert np.all(np.isnan(batch[:first]))
-    np.testing.assert_allclose(np.array(online[first:]), batch[first:], rtol=1e-7, atol=1e-12)
-
-
-def test_feature_history_keeps_the_latest_rows_in_time_order() -> None:
-    history = FeatureHistory(capacity=3)
-    assert history.to_array().shape == (0, 4)
-    for i in range(5):
-        history.append((float(i), i + 0.1, i + 0.2, i + 0.3))
-        assert len(history) == min(i + 1, 3)
-    np.testing.assert_array_equal(history.to_array()[:, 0], [2.0, 3.0, 4.0])
-    np.testing.assert_array_equal(history.to_array()[0], [2.0, 2.1, 2.2, 2.3])
+    last = rows[6]
+    assert last is not None
+    assert last[0] == pytest.approx(3 * row[2])
+    assert last[0] < math.log(140 / 101)
 
 
 def test_flat_prices_have_zero_trend_not_noise() -> None:
@@ -116,7 +88,8 @@ def test_detector_recovers_the_labelled_regimes(seed: int) -> None:
     assert evaluation.coverage > 0.85
     status = detector.status
     assert status.state is ModelState.READY
-    assert status.agreement is not None and status.agreement > 0.8
+    # One bar's return alone (the static mixture) names the filter's regime on most bars.
+    assert status.agreement is not None and status.agreement > 0.55
     assert {stats.label for stats in status.statistics} == {
         RegimeLabel.BULLISH_CALM,
         RegimeLabel.BEARISH_VOLATILE,
@@ -191,65 +164,41 @@ def test_first_fit_failure_leaves_the_detector_unknown_with_a_reason() -> None:
     assert detector.update(close=10.0, timestamp_ms=400).regime is RegimeLabel.UNKNOWN
 
 
+def _returns(close: np.ndarray) -> np.ndarray:
+    return np.asarray(np.diff(np.log(close)), dtype=np.float64)
+
+
 def test_a_fit_that_cannot_converge_is_rejected() -> None:
     market = generate_market(seed=4, n_bars=2_000)
-    features = regime_features(close=market.close, **WINDOWS)[FIRST_FEATURE_BAR:]
     with pytest.raises(RegimeFitError, match="did not converge"):
-        fit_regime_model(features=features, config=RegimeConfig(n_iter=1))
+        fit_regime_model(returns=_returns(market.close), config=RegimeConfig(n_iter=1))
 
 
-def test_non_positive_definite_covariances_are_refused() -> None:
-    good = np.eye(2)
-    singular = np.array([[1.0, 1.0], [1.0, 1.0]])
-    check_covariances(covariances=np.stack([good, good]), min_eigenvalue=1e-9)
-    with pytest.raises(RegimeFitError, match="not positive definite"):
-        check_covariances(covariances=np.stack([good, singular]), min_eigenvalue=1e-9)
-    with pytest.raises(RegimeFitError, match="non-finite"):
-        check_covariances(covariances=np.stack([good, good * np.nan]), min_eigenvalue=1e-9)
+def test_a_market_of_one_regime_is_not_split_into_three() -> None:
+    # Student-t noise at one volatility, bursts and all: no three regimes to name.
+    rng = np.random.default_rng(8)
+    returns = 0.003 * rng.standard_t(4, size=4_000) / math.sqrt(2.0)
+    with pytest.raises(RegimeFitError, match=r"collapsed|share a volatility level"):
+        fit_regime_model(returns=returns, config=RegimeConfig())
 
 
 def test_online_filter_matches_a_reference_forward_recursion() -> None:
-    market = generate_market(seed=12, n_bars=4_000)
-    features = regime_features(close=market.close, **WINDOWS)[FIRST_FEATURE_BAR:]
-    config = RegimeConfig(min_history=1_000)
-    model = fit_regime_model(features=features[:3_000], config=config)
-    # Reference: textbook forward filter with scipy densities on the model's own inputs.
-    inputs = features[3_000:].copy()
-    inputs[:, 1:3] = np.log(inputs[:, 1:3])
-    standardised = (inputs - np.array(model.feature_mean)) / np.array(model.feature_scale)
-    online = RegimeFilter(model=model)
+    returns = _returns(generate_market(seed=12, n_bars=4_000).close)
+    model = fit_regime_model(returns=returns[:3_000], config=RegimeConfig(min_history=1_000))
+    # Reference: the textbook forward filter over the six hidden states, scipy's densities.
     transitions = np.array(model.transitions)
+    means, scales = np.array(model.means), np.array(model.scales)
+    weights = np.array(model.mixture_weights)
     posterior = np.array(model.start_probability)
-    covariances, means = _hmm_parameters(model)
-    for step, row in enumerate(features[3_000:3_200].tolist()):
-        densities = np.array(
-            [
-                multivariate_normal(means[k], covariances[k]).pdf(standardised[step])
-                for k in range(3)
-            ]
-        )
+    online = RegimeFilter(model=model)
+    for step, log_return in enumerate(returns[3_000:3_200].tolist()):
+        densities = student_t.pdf(log_return, model.degrees_of_freedom, loc=means, scale=scales)
         prior = posterior if step == 0 else posterior @ transitions
         posterior = prior * densities / np.sum(prior * densities)
-        filtered, _, _ = online.step((row[0], row[1], row[2], row[3]))
-        np.testing.assert_allclose(filtered, posterior, rtol=1e-6, atol=1e-9)
-
-
-def _hmm_parameters(model: RegimeModel) -> tuple[np.ndarray, np.ndarray]:
-    """Recover the HMM means and covariances from the model's quadratic-form rows."""
-    coefficients = model.coefficients
-    pairs = [(i, j) for i in range(4) for j in range(i, 4)]
-    covariances, means = [], []
-    for k in range(3):
-        precision = np.zeros((4, 4))
-        for column, (i, j) in enumerate(pairs):
-            if i == j:
-                precision[i, i] = -2.0 * coefficients[k, column]
-            else:
-                precision[i, j] = precision[j, i] = -coefficients[k, column]
-        covariance = np.linalg.inv(precision)
-        covariances.append(covariance)
-        means.append(covariance @ coefficients[k, 10:14])
-    return np.array(covariances), np.array(means)
+        mixture = weights * densities / np.sum(weights * densities)
+        filtered, static, _ = online.step(log_return)
+        np.testing.assert_allclose(filtered, posterior.reshape(3, 2).sum(axis=1), rtol=1e-6)
+        np.testing.assert_allclose(static, mixture.reshape(3, 2).sum(axis=1), rtol=1e-6)
 
 
 def test_bad_bars_are_rejected() -> None:
@@ -268,6 +217,8 @@ def test_bad_bars_are_rejected() -> None:
         ({"volatility_window": 30, "long_volatility_window": 10}, "long_volatility_window"),
         ({"min_history": 2_000, "fit_window": 1_000}, "fit_window"),
         ({"tol": 0.0}, "tol"),
+        ({"degrees_of_freedom": 2.0}, "degrees_of_freedom"),
+        ({"burst_stay": 1.0}, "burst_stay"),
         ({"trading_params": {}}, "trading_params"),
     ],
 )

@@ -1,10 +1,10 @@
 """Regime detection on markets of other constructions: fat tails, clustering, jumps (issue 18, item 6).
 
 The detector is scored online (scheduled refits, scored after 3000 bars of history, as the
-benchmark does) on the Student-t/GARCH market and the semi-Markov jump market of
-:mod:`tradefleet_runtime.marketdata.regime_markets`; the third construction there (bursts) is
-held out of tuning and only reported by ``tests/benchmarks/bench_signals.py``. States are named
-by volatility first: the quietest is the squeeze whatever its drift.
+benchmark does) on the three constructions of
+:mod:`tradefleet_runtime.marketdata.regime_markets`: Student-t/GARCH, semi-Markov jumps, and
+bursts inside regimes. States are named by volatility first: the quietest is the squeeze
+whatever its drift.
 """
 
 from __future__ import annotations
@@ -60,8 +60,12 @@ def _rough_jump_market(*, seed: int, n_bars: int) -> SyntheticMarket:
 
 @pytest.mark.parametrize(
     ("generate", "seed", "minimum"),
-    [(generate_garch_market, 3, 0.82), (_rough_jump_market, 23, 0.78)],
-    ids=["student-t-garch", "semi-markov-jumps"],
+    [
+        (generate_garch_market, 3, 0.86),
+        (_rough_jump_market, 23, 0.80),
+        (generate_burst_market, 3, 0.80),
+    ],
+    ids=["student-t-garch", "semi-markov-jumps", "bursts-inside-regimes"],
 )
 def test_fat_tailed_clustered_markets_are_recognised(
     generate: Callable[..., SyntheticMarket], seed: int, minimum: float
