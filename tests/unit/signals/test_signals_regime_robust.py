@@ -20,6 +20,7 @@ from tradefleet_runtime.marketdata.regime_markets import (
     generate_burst_market,
     generate_garch_market,
     generate_jump_market,
+    generate_seasonal_market,
 )
 from tradefleet_runtime.marketdata.synthetic import SyntheticMarket
 from tradefleet_runtime.signals.regime import RegimeDetector
@@ -95,7 +96,8 @@ def test_the_quietest_state_is_the_squeeze_whatever_its_drift() -> None:
 
 
 @pytest.mark.parametrize(
-    "generate", [generate_garch_market, generate_jump_market, generate_burst_market]
+    "generate",
+    [generate_garch_market, generate_jump_market, generate_burst_market, generate_seasonal_market],
 )
 def test_generators_are_reproducible_labelled_and_well_formed(
     generate: Callable[..., SyntheticMarket],
