@@ -14,7 +14,8 @@ is modelled directly: hidden state (k, b), regime k in three, sub-state b calm o
 
 with the transition matrix the Kronecker product of a regime chain A (3x3, sticky) and a burst
 chain B (2x2, faster), so a burst switches on and off without the regime changing and the
-regime's level sigma_k is read through its bursts. EM (hmmlearn's forward-backward, in C) fits
+regime's level sigma_k is read through its bursts. EM (forward-backward by hmmlearn's compiled
+kernels) fits
 mu, sigma, f, A and B; the Student-t's latent scales make one outlier move the fit linearly.
 Regimes are named by volatility (:func:`label_states`), never by drift.
 
@@ -30,9 +31,7 @@ filter, which accumulates evidence over bars, is right on 85-97 %.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -101,95 +100,101 @@ def _student_t_log_density(*, z: FloatArray, nu: float) -> FloatArray:
     return np.asarray(constant - (nu + 1) / 2 * np.log1p(z * z / nu), dtype=np.float64)
 
 
-def _switching_hmm_class() -> type[Any]:
-    """hmmlearn's BaseHMM with the switching emissions and the Kronecker-structured M-step.
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Parameters:
+    """One EM iterate: regime means and levels, burst factors, start and transitions."""
 
-    Built on first use: hmmlearn is imported only when a fit runs (see fit_regime_model).
+    mu: FloatArray  # per regime
+    sigma: FloatArray  # per regime
+    factors: FloatArray  # per sub-state, geometric mean 1
+    start: FloatArray  # per hidden state
+    transitions: FloatArray  # hidden x hidden, kron(regime chain, burst chain)
+
+    def scales(self) -> FloatArray:
+        return np.asarray(np.outer(self.sigma, self.factors).ravel(), dtype=np.float64)
+
+    def means(self) -> FloatArray:
+        return np.repeat(self.mu, N_SUBSTATES)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Expectation:
+    """The E-step at one iterate: log-likelihood, state posteriors, expected transitions."""
+
+    log_likelihood: float
+    posteriors: FloatArray  # bars x hidden states
+    transition_counts: FloatArray  # hidden x hidden
+    latent_precision: FloatArray  # bars x hidden: E[u | r, state] of the Student-t
+
+
+def _expectation(*, returns: FloatArray, parameters: _Parameters, nu: float) -> _Expectation:
+    """Forward-backward with hmmlearn's compiled kernels.
+
+    Called directly rather than through ``hmmlearn.base``: that module imports scikit-learn and
+    SciPy, about 100 MB of memory in every bot that fits a regime model, for nothing this model
+    uses. hmmlearn is pinned below 0.4, where these kernels have this signature.
     """
-    from hmmlearn.base import BaseHMM  # noqa: PLC0415
+    from hmmlearn import _hmmc  # noqa: PLC0415 - see fit_regime_model
 
-    class SwitchingHMM(BaseHMM):  # type: ignore[misc]  # hmmlearn is untyped
-        def __init__(self, *, nu: float, n_iter: int, tol: float) -> None:
-            super().__init__(
-                n_components=_N_HIDDEN,
-                n_iter=n_iter,
-                tol=tol,
-                params="stmc",
-                init_params="",
-                implementation="scaling",
-            )
-            self.nu = nu
-            self.mu = np.zeros(N_STATES)
-            self.sigma = np.ones(N_STATES)
-            self.factors = np.ones(N_SUBSTATES)
+    scales = parameters.scales()
+    z = (returns[:, None] - parameters.means()) / scales
+    log_density = _student_t_log_density(z=z, nu=nu) - np.log(scales)
+    # Each bar's densities scaled by its largest: the constant cancels in every posterior.
+    top = log_density.max(axis=1, keepdims=True)
+    frames = np.exp(log_density - top)
+    log_probability, forward, scaling = _hmmc.forward_scaling(
+        parameters.start, parameters.transitions, frames
+    )
+    backward = _hmmc.backward_scaling(parameters.start, parameters.transitions, frames, scaling)
+    posteriors = forward * backward
+    posteriors /= posteriors.sum(axis=1, keepdims=True)
+    counts = _hmmc.compute_scaling_xi_sum(forward, parameters.transitions, backward, frames)
+    return _Expectation(
+        log_likelihood=float(log_probability + top.sum()),
+        posteriors=np.asarray(posteriors, dtype=np.float64),
+        transition_counts=np.asarray(counts, dtype=np.float64),
+        latent_precision=np.asarray((nu + 1) / (nu + z * z), dtype=np.float64),
+    )
 
-        def _get_n_fit_scalars_per_param(self) -> dict[str, int]:
-            return {"s": _N_HIDDEN - 1, "t": 6 + 2, "m": N_STATES, "c": N_STATES + 1}
 
-        def _scaled(self, observations: FloatArray) -> tuple[FloatArray, FloatArray]:
-            scale = np.outer(self.sigma, self.factors).ravel()
-            z = (observations[:, :1] - np.repeat(self.mu, N_SUBSTATES)) / scale
-            return z, scale
+def _normalised_rows(matrix: FloatArray) -> FloatArray:
+    return np.asarray(matrix / matrix.sum(axis=1, keepdims=True), dtype=np.float64)
 
-        def _compute_log_likelihood(self, X: FloatArray) -> FloatArray:  # noqa: N803 - hmmlearn's name
-            z, scale = self._scaled(X)
-            return _student_t_log_density(z=z, nu=self.nu) - np.log(scale)
 
-        def _initialize_sufficient_statistics(self) -> dict[str, Any]:
-            stats: dict[str, Any] = super()._initialize_sufficient_statistics()
-            stats["moments"] = np.zeros((2, _N_HIDDEN))  # sum g, sum g*u*r
-            stats["deviation"] = np.zeros((N_STATES, N_SUBSTATES))
-            stats["weight"] = np.zeros(_N_HIDDEN)
-            return stats
-
-        def _accumulate_sufficient_statistics(  # noqa: PLR0917 - hmmlearn calls it positionally
-            self, stats: dict[str, Any], X: FloatArray, lattice: FloatArray,  # noqa: N803
-            posteriors: FloatArray, fwdlattice: FloatArray, bwdlattice: FloatArray,
-        ) -> None:  # fmt: skip
-            super()._accumulate_sufficient_statistics(
-                stats, X, lattice, posteriors, fwdlattice, bwdlattice
-            )
-            z, scale = self._scaled(X)
-            # E[latent precision | r, state] of the Student-t (its scale-mixture form).
-            u = (self.nu + 1) / (self.nu + z * z)
-            gu = posteriors * u
-            r = X[:, :1]
-            stats["moments"] += np.array([posteriors.sum(0), (gu * r).sum(0)])
-            # sum g*u*((r - mu_k) / sigma_k)^2 per (regime, sub-state), with f_b left out.
-            centred = (r - np.repeat(self.mu, N_SUBSTATES)) / np.repeat(self.sigma, N_SUBSTATES)
-            stats["deviation"] += (gu * centred * centred).sum(0).reshape(N_STATES, N_SUBSTATES)
-            stats["weight"] += gu.sum(0) / scale**2
-
-        def _do_mstep(self, stats: dict[str, Any]) -> None:
-            super()._do_mstep(stats)
-            counts = stats["trans"].reshape(N_STATES, N_SUBSTATES, N_STATES, N_SUBSTATES)
-            regimes = counts.sum(axis=(1, 3))
-            bursts = counts.sum(axis=(0, 2))
-            regimes /= regimes.sum(axis=1, keepdims=True)
-            bursts /= bursts.sum(axis=1, keepdims=True)
-            self.transmat_ = np.kron(regimes, bursts)
-            occupancy, gur = stats["moments"]
-            per_regime = occupancy.reshape(N_STATES, N_SUBSTATES).sum(axis=1)
-            weight = stats["weight"].reshape(N_STATES, N_SUBSTATES).sum(axis=1)
-            weighted_r = (gur / np.outer(self.sigma, self.factors).ravel() ** 2).reshape(
-                N_STATES, N_SUBSTATES
-            )
-            self.mu = weighted_r.sum(axis=1) / np.maximum(weight, 1e-300)
-            # sigma_k^2 and f_b^2 from the deviations (taken at the previous mu and sigma):
-            # deviation[k, b] * sigma_old_k^2 / (sigma_k^2 f_b^2) summed = occupancy.
-            deviation = stats["deviation"] * (self.sigma**2)[:, None]
-            occupancy_kb = occupancy.reshape(N_STATES, N_SUBSTATES)
-            for _ in range(3):
-                self.sigma = np.sqrt(
-                    (deviation / self.factors**2).sum(axis=1) / np.maximum(per_regime, 1e-300)
-                )
-                factors = np.sqrt(
-                    (deviation / (self.sigma**2)[:, None]).sum(axis=0)
-                    / np.maximum(occupancy_kb.sum(axis=0), 1e-300)
-                )
-                self.factors = factors / math.exp(float(np.log(factors).mean()))
-
-    return SwitchingHMM
+def _maximisation(
+    *, returns: FloatArray, expectation: _Expectation, previous: _Parameters
+) -> _Parameters:
+    """The next iterate. Transitions: the expected counts projected onto the Kronecker structure
+    (regime and burst chains from their marginal counts). Means, levels and burst factors: the
+    Student-t's weighted moments, the levels and factors by alternating closed-form updates."""
+    counts = expectation.transition_counts.reshape(N_STATES, N_SUBSTATES, N_STATES, N_SUBSTATES)
+    regimes = _normalised_rows(counts.sum(axis=(1, 3)))
+    bursts = _normalised_rows(counts.sum(axis=(0, 2)))
+    gamma = expectation.posteriors
+    weighted = gamma * expectation.latent_precision
+    precision = weighted / previous.scales() ** 2
+    by_regime = precision.reshape(-1, N_STATES, N_SUBSTATES).sum(axis=2)
+    mu = (by_regime * returns[:, None]).sum(axis=0) / np.maximum(by_regime.sum(axis=0), 1e-300)
+    centred = returns[:, None] - np.repeat(mu, N_SUBSTATES)
+    deviation = (weighted * centred * centred).sum(axis=0).reshape(N_STATES, N_SUBSTATES)
+    occupancy = gamma.sum(axis=0).reshape(N_STATES, N_SUBSTATES)
+    sigma, factors = previous.sigma, previous.factors
+    for _ in range(3):
+        sigma = np.sqrt(
+            (deviation / factors**2).sum(axis=1) / np.maximum(occupancy.sum(axis=1), 1e-300)
+        )
+        factors = np.sqrt(
+            (deviation / (sigma**2)[:, None]).sum(axis=0)
+            / np.maximum(occupancy.sum(axis=0), 1e-300)
+        )
+        factors = factors / math.exp(float(np.log(factors).mean()))
+    return _Parameters(
+        mu=mu,
+        sigma=sigma,
+        factors=factors,
+        start=np.asarray(gamma[0], dtype=np.float64),
+        transitions=np.asarray(np.kron(regimes, bursts), dtype=np.float64),
+    )
 
 
 def fit_regime_model(*, returns: npt.ArrayLike, config: RegimeConfig) -> RegimeModel:
@@ -226,52 +231,64 @@ def _sticky(*, size: int, stay: float) -> FloatArray:
 
 
 def _fit(*, returns: FloatArray, config: RegimeConfig) -> RegimeModel:
+    """EM from regimes at three quantiles of |r| and bursts around them, until the
+    log-likelihood improves by less than ``tol`` per bar; refused when it does not get there."""
     n_bars = returns.size
-    hmm = _switching_hmm_class()(
-        nu=config.degrees_of_freedom, n_iter=config.n_iter, tol=config.tol * n_bars
+    nu = config.degrees_of_freedom
+    parameters = _Parameters(
+        mu=np.zeros(N_STATES),
+        sigma=np.quantile(np.abs(returns), _START_LEVEL_QUANTILES) / _MEDIAN_ABS_NOISE,
+        factors=np.asarray(_START_BURST_FACTORS),
+        start=np.full(_N_HIDDEN, 1.0 / _N_HIDDEN),
+        transitions=np.asarray(
+            np.kron(
+                _sticky(size=N_STATES, stay=config.regime_stay),
+                _sticky(size=N_SUBSTATES, stay=config.burst_stay),
+            ),
+            dtype=np.float64,
+        ),
     )
-    levels = np.quantile(np.abs(returns), _START_LEVEL_QUANTILES) / _MEDIAN_ABS_NOISE
-    hmm.sigma = levels
-    hmm.factors = np.asarray(_START_BURST_FACTORS)
-    hmm.startprob_ = np.full(_N_HIDDEN, 1.0 / _N_HIDDEN)
-    hmm.transmat_ = np.kron(
-        _sticky(size=N_STATES, stay=config.regime_stay),
-        _sticky(size=N_SUBSTATES, stay=config.burst_stay),
+    previous_log_likelihood = -math.inf
+    improvement = math.nan
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        for iteration in range(1, config.n_iter + 1):
+            expectation = _expectation(returns=returns, parameters=parameters, nu=nu)
+            if not math.isfinite(expectation.log_likelihood):
+                raise RegimeFitError("the switching model's likelihood is not finite")
+            improvement = (expectation.log_likelihood - previous_log_likelihood) / n_bars
+            if abs(improvement) < config.tol:
+                return _model(
+                    parameters=parameters,
+                    expectation=expectation,
+                    returns=returns,
+                    iterations=iteration,
+                    config=config,
+                )
+            previous_log_likelihood = expectation.log_likelihood
+            parameters = _maximisation(
+                returns=returns, expectation=expectation, previous=parameters
+            )
+    raise RegimeFitError(
+        f"the switching model did not converge in {config.n_iter} iterations "
+        f"(last improvement {abs(improvement):.2e} nats/bar, tol {config.tol:.1e})"
     )
-    observations = returns.reshape(-1, 1)
-    with warnings.catch_warnings():
-        # hmmlearn warns when the log-likelihood dips by rounding; convergence is checked below.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        try:
-            hmm.fit(observations)
-            posteriors = hmm.predict_proba(observations)
-        except (ValueError, np.linalg.LinAlgError) as error:
-            raise RegimeFitError(f"switching model fit failed: {error}") from error
-    history = list(hmm.monitor_.history)
-    if len(history) < 2 or not abs(history[-1] - history[-2]) < config.tol * n_bars:
-        last = abs(history[-1] - history[-2]) / n_bars if len(history) >= 2 else math.nan
-        raise RegimeFitError(
-            f"the switching model did not converge in {config.n_iter} iterations "
-            f"(last improvement {last:.2e} nats/bar, tol {config.tol:.1e})"
-        )
-    return _model(hmm=hmm, returns=returns, posteriors=posteriors, history=history, config=config)
 
 
 def _model(
     *,
-    hmm: Any,
+    parameters: _Parameters,
+    expectation: _Expectation,
     returns: FloatArray,
-    posteriors: FloatArray,
-    history: list[float],
+    iterations: int,
     config: RegimeConfig,
 ) -> RegimeModel:
     """The fitted parameters checked, labelled and frozen."""
-    sigma, factors, mu = (np.asarray(v, dtype=np.float64) for v in (hmm.sigma, hmm.factors, hmm.mu))
-    transitions = np.asarray(hmm.transmat_, dtype=np.float64)
-    start = np.asarray(hmm.startprob_, dtype=np.float64)
+    sigma, factors, mu = parameters.sigma, parameters.factors, parameters.mu
+    transitions, start = parameters.transitions, parameters.start
     finite = all(np.all(np.isfinite(v)) for v in (sigma, factors, mu, transitions, start))
     if not finite or sigma.min() <= FLAT_VOLATILITY:
         raise RegimeFitError("the switching model's parameters are not finite and positive")
+    posteriors = expectation.posteriors
     hidden_shares = posteriors.mean(axis=0)
     shares = hidden_shares.reshape(N_STATES, N_SUBSTATES).sum(axis=1)
     # A regime's return standard deviation, its bursts weighted by their share within it.
@@ -279,8 +296,7 @@ def _model(
     noise_std = math.sqrt(config.degrees_of_freedom / (config.degrees_of_freedom - 2.0))
     volatility = sigma * np.sqrt((sub_shares * factors**2).sum(axis=1)) * noise_std
     labels = _distinct_states(shares=shares, volatility=volatility, config=config)
-    scales = np.outer(sigma, factors).ravel()
-    means = np.repeat(mu, N_SUBSTATES)
+    scales, means = parameters.scales(), parameters.means()
     regime_of = posteriors.reshape(-1, N_STATES, N_SUBSTATES).sum(axis=2).argmax(axis=1)
     log_density = _student_t_log_density(
         z=(returns[:, None] - means) / scales, nu=config.degrees_of_freedom
@@ -307,8 +323,8 @@ def _model(
         mixture_weights=tuple(float(v) for v in hidden_shares),
         burst_factors=(float(factors[0]), float(factors[1])),
         agreement=float(np.mean(regime_of == mixture_of)),
-        mean_log_likelihood=float(history[-1]) / returns.size,
-        iterations=int(hmm.monitor_.iter),
+        mean_log_likelihood=expectation.log_likelihood / returns.size,
+        iterations=iterations,
         n_bars=returns.size,
     )
 

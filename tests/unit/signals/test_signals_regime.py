@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -225,3 +227,20 @@ def test_bad_bars_are_rejected() -> None:
 def test_config_rejects_bad_values(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(SignalConfigError, match=message):
         RegimeConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_fitting_a_regime_model_loads_neither_scikit_learn_nor_scipy() -> None:
+    # Every bot fits its regime model: those libraries would cost each bot about 100 MB.
+    script = (
+        "import sys, numpy as np\n"
+        "from tradefleet_runtime.marketdata.synthetic import generate_market\n"
+        "from tradefleet_runtime.signals.regime_config import RegimeConfig\n"
+        "from tradefleet_runtime.signals.regime_model import fit_regime_model\n"
+        "close = generate_market(seed=2, n_bars=3_000).close\n"
+        "fit_regime_model(returns=np.diff(np.log(close)), config=RegimeConfig())\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy', 'pandas'}))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert loaded.stdout.strip() == "[]", loaded.stderr
