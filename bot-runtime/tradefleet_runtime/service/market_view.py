@@ -73,7 +73,7 @@ class MarketView:
         # The latest closed bars the ML input predicts from (one switched on by a reload too).
         self._recent_bars: deque[Candle] = deque(maxlen=FEATURE_WINDOW_BARS)
         self.ml = self._ml_signal(config)
-        self.sources = SourceReader(
+        self.sources = SourceReader.of_redis(
             redis=redis,
             refs=config.signal_sources,
             symbol=self.symbol,

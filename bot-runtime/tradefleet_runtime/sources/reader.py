@@ -1,10 +1,15 @@
 """How a bot reads the SignalSources it references: the latest reading per source, per symbol.
 
-The bot service calls :meth:`SourceReader.refresh` every few seconds and hands
-:meth:`SourceReader.readings` to fusion. Sources of one fusion input (sentiment, macro, whale)
-are averaged by their weights into one reading of that input; a source whose stream is missing,
-unreadable, at zero confidence or older than the input's staleness limit is left out (fusion
-renormalises the weights) and shown in :meth:`SourceReader.status` — never an error for the bot.
+The bot service calls :meth:`SourceReader.refresh` every few seconds (the newest entries of each
+source's Redis stream) and hands :meth:`SourceReader.readings` to fusion at every decision. A
+decision at time t uses, per source, the newest entry published at or before t (the
+milliseconds of its stream id): never one from after its tick, the rule a backtest over a
+recording follows too (:mod:`tradefleet_runtime.sources.recording`, whose replay is a
+``SourceReader`` over the recorded entries). Sources of one fusion input (sentiment, macro,
+whale) are averaged by their weights into one reading of that input; a source whose stream is
+missing, unreadable, at zero confidence or older than the input's staleness limit is left out
+(fusion renormalises the weights) and shown in :meth:`SourceReader.status` — never an error for
+the bot.
 
 Sources publish per base/quote pair: a futures bot (``BTC/USDT:USDT``) reads the entries of its
 spot pair (``BTC/USDT``) and prefers entries for its exact symbol when a source publishes both.
@@ -12,8 +17,9 @@ spot pair (``BTC/USDT``) and prefers entries for its exact symbol when a source 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import bisect
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -23,6 +29,53 @@ from tradefleet_runtime.signals.reading import SignalReading
 from tradefleet_runtime.sources.stream import SourceReading, StreamEntryError
 
 ENTRIES_SCANNED = 200
+
+
+class StreamIdError(ValueError):
+    """A stream id that is not ``<milliseconds>-<sequence>``."""
+
+
+def published_ms(stream_id: str) -> int:
+    """When an entry was published: the milliseconds of its Redis stream id."""
+    head, _, _ = stream_id.partition("-")
+    try:
+        return int(head)
+    except ValueError:
+        raise StreamIdError(f"stream id {stream_id!r} is not <milliseconds>-<sequence>") from None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RecordedEntry:
+    """One stream entry: when it was published (its id's milliseconds) and its fields."""
+
+    stream_id: str
+    published_ms: int
+    fields: Mapping[str, str]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EntryWindow:
+    """Entries of one stream, oldest first, and why the last read failed (if it did)."""
+
+    entries: Sequence[RecordedEntry] = ()
+    problem: str = ""
+    times: Sequence[int] = field(default=(), init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "times", [entry.published_ms for entry in self.entries])
+
+    def newest_first(self, *, now_ms: int) -> list[Mapping[str, str]]:
+        """The fields of up to ``ENTRIES_SCANNED`` entries published at or before ``now_ms``,
+        newest first."""
+        known = bisect.bisect_right(self.times, now_ms)
+        entries = self.entries
+        return [
+            entries[i].fields for i in range(known - 1, max(-1, known - 1 - ENTRIES_SCANNED), -1)
+        ]
+
+
+# Reads a source's entries: from its Redis stream (live) or from a recording (a backtest).
+EntryFetch = Callable[[SourceRef], Awaitable[EntryWindow]]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -50,8 +103,8 @@ class SourceSnapshot:
         }
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+def _text(value: bytes | str | None) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def spot_pair(symbol: str) -> str:
@@ -98,6 +151,16 @@ def snapshot_of(
     )
 
 
+def snapshot_at(*, ref: SourceRef, symbol: str, window: EntryWindow, now_ms: int) -> SourceSnapshot:
+    """What ``ref``'s stream said for ``symbol`` at ``now_ms`` (see :func:`snapshot_of`)."""
+    snapshot = snapshot_of(ref=ref, symbol=symbol, entries=window.newest_first(now_ms=now_ms))
+    if window.problem:
+        return SourceSnapshot(
+            name=ref.name, weight=ref.weight, reading=snapshot.reading, problem=window.problem
+        )
+    return snapshot
+
+
 def combine_readings(
     *, snapshots: Iterable[SourceSnapshot], now_ms: int, max_age_ms: Mapping[str, int]
 ) -> list[SignalReading]:
@@ -127,67 +190,95 @@ def combine_readings(
     ]
 
 
+def redis_fetch(redis: aioredis.Redis) -> EntryFetch:
+    """The live fetch: the newest ``ENTRIES_SCANNED`` entries of a source's stream."""
+
+    async def fetch(ref: SourceRef) -> EntryWindow:
+        entries = await redis.xrevrange(ref.redis_stream, count=ENTRIES_SCANNED)
+        return EntryWindow(
+            entries=[
+                RecordedEntry(
+                    stream_id=_text(stream_id),
+                    published_ms=published_ms(_text(stream_id)),
+                    fields={_text(k): _text(v) for k, v in (raw or {}).items()},
+                )
+                for stream_id, raw in reversed(entries or [])
+            ]
+        )
+
+    return fetch
+
+
 class SourceReader:
-    """Latest readings of the referenced sources for one symbol."""
+    """Readings of the referenced sources for one symbol, as of each decision's time."""
 
     def __init__(
         self,
+        *,
+        fetch: EntryFetch,
+        refs: Sequence[SourceRef],
+        symbol: str,
+        max_age_ms: Mapping[str, int],
+    ) -> None:
+        self._fetch = fetch
+        self._symbol = symbol
+        self._max_age_ms = max_age_ms
+        self._refs = tuple(refs)
+        self._windows: dict[str, EntryWindow] = {ref.name: EntryWindow() for ref in refs}
+        self._snapshots: dict[str, SourceSnapshot] = {}
+
+    @classmethod
+    def of_redis(
+        cls,
         *,
         redis: aioredis.Redis,
         refs: Sequence[SourceRef],
         symbol: str,
         max_age_ms: Mapping[str, int],
-    ) -> None:
-        self._redis = redis
-        self._symbol = symbol
-        self._max_age_ms = max_age_ms
-        self._refs = tuple(refs)
-        self._snapshots = {
-            ref.name: SourceSnapshot(name=ref.name, weight=ref.weight, reading=None, problem="")
-            for ref in refs
-        }
+    ) -> SourceReader:
+        return cls(fetch=redis_fetch(redis), refs=refs, symbol=symbol, max_age_ms=max_age_ms)
 
     def reconfigure(self, *, refs: Sequence[SourceRef], max_age_ms: Mapping[str, int]) -> None:
         self._refs = tuple(refs)
         self._max_age_ms = max_age_ms
-        self._snapshots = {
-            ref.name: self._snapshots.get(ref.name)
-            or SourceSnapshot(name=ref.name, weight=ref.weight, reading=None, problem="")
-            for ref in refs
-        }
+        self._windows = {ref.name: self._windows.get(ref.name) or EntryWindow() for ref in refs}
+        self._snapshots = {}
 
     async def refresh(self) -> None:
         for ref in self._refs:
-            self._snapshots[ref.name] = await self._latest(ref)
+            try:
+                self._windows[ref.name] = await self._fetch(ref)
+            except (RedisError, OSError, StreamIdError) as error:
+                kept = self._windows.get(ref.name) or EntryWindow()
+                self._windows[ref.name] = EntryWindow(
+                    entries=kept.entries, problem=f"stream unreadable: {error}"
+                )
 
-    async def _latest(self, ref: SourceRef) -> SourceSnapshot:
-        previous = self._snapshots.get(ref.name)
-        kept = previous.reading if previous else None
-        try:
-            entries = await self._redis.xrevrange(ref.redis_stream, count=ENTRIES_SCANNED)
-        except (RedisError, OSError) as error:
-            return SourceSnapshot(
-                name=ref.name,
-                weight=ref.weight,
-                reading=kept,
-                problem=f"stream unreadable: {error}",
+    def _snapshots_at(self, now_ms: int) -> dict[str, SourceSnapshot]:
+        self._snapshots = {
+            ref.name: snapshot_at(
+                ref=ref, symbol=self._symbol, window=self._windows[ref.name], now_ms=now_ms
             )
-        fields = [{_text(k): _text(v) for k, v in (raw or {}).items()} for _, raw in entries or []]
-        return snapshot_of(ref=ref, symbol=self._symbol, entries=fields)
+            for ref in self._refs
+        }
+        return self._snapshots
 
     def readings(self, *, now_ms: int) -> list[SignalReading]:
-        """One reading per fusion input: the weighted mean of its fresh sources."""
+        """One reading per fusion input: the weighted mean of its fresh sources at ``now_ms``."""
         return combine_readings(
-            snapshots=self._snapshots.values(), now_ms=now_ms, max_age_ms=self._max_age_ms
+            snapshots=self._snapshots_at(now_ms).values(),
+            now_ms=now_ms,
+            max_age_ms=self._max_age_ms,
         )
 
     def status(self, *, now_ms: int) -> list[dict[str, object]]:
         return [
             snapshot.to_dict(now_ms=now_ms, max_age_ms=self._max_age_ms)
-            for snapshot in self._snapshots.values()
+            for snapshot in self._snapshots_at(now_ms).values()
         ]
 
     def latest(self, *, kind: str) -> list[SourceSnapshot]:
+        """The snapshots of the last decision (or status) whose reading is of ``kind``."""
         return [
             s for s in self._snapshots.values() if s.reading is not None and s.reading.kind == kind
         ]

@@ -5,20 +5,21 @@ the bot would have read it, so a backtest runs on the bot's real outside inputs.
 sources a bot references (``XRANGE``, oldest first) into a :class:`SignalRecording`, which
 :meth:`SignalRecording.dump` writes as JSON lines: first one line naming the sources (name,
 weight, stream), then one line per entry (the source, the entry's stream id, its fields). The
-backtester (:mod:`tradefleet_runtime.backtest.engine`) asks :meth:`SignalRecording.readings` at
-each bar's close: per source the entries published at or before that time (the milliseconds of
-their stream ids), newest first, judged by the live reader's own code
-(:func:`~tradefleet_runtime.sources.reader.snapshot_of`,
+bar backtester (:mod:`tradefleet_runtime.backtest.engine`) asks :meth:`SignalRecording.readings`
+at each bar's close; the replay of a bot through its live decision loop
+(:mod:`tradefleet_runtime.service.replay`) reads through :meth:`SignalRecording.reader`, the live
+:class:`~tradefleet_runtime.sources.reader.SourceReader` fed the recorded entries. Both take, per
+source, the entries published at or before that time (the milliseconds of their stream ids),
+newest first, judged by the live reader's own code
+(:func:`~tradefleet_runtime.sources.reader.snapshot_at`,
 :func:`~tradefleet_runtime.sources.reader.combine_readings`). An entry published later is never
 seen, so a recording cannot leak the future into a backtest.
 """
 
 from __future__ import annotations
 
-import bisect
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -26,7 +27,15 @@ from redis.exceptions import RedisError
 
 from tradefleet_runtime.config import SourceRef
 from tradefleet_runtime.signals.reading import SignalReading
-from tradefleet_runtime.sources.reader import ENTRIES_SCANNED, combine_readings, snapshot_of
+from tradefleet_runtime.sources.reader import (
+    EntryWindow,
+    RecordedEntry,
+    SourceReader,
+    StreamIdError,
+    combine_readings,
+    published_ms,
+    snapshot_at,
+)
 
 FORMAT = "tradefleet-signal-recording/1"
 
@@ -35,21 +44,11 @@ class RecordingError(ValueError):
     """A recording cannot be made or read; the message says which stream, file or line."""
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RecordedEntry:
-    """One stream entry: when it was published (its id's milliseconds) and its fields."""
-
-    stream_id: str
-    published_ms: int
-    fields: Mapping[str, str]
-
-
 def _published_ms(stream_id: str) -> int:
-    head, _, _ = stream_id.partition("-")
     try:
-        return int(head)
-    except ValueError:
-        raise RecordingError(f"stream id {stream_id!r} is not <milliseconds>-<sequence>") from None
+        return published_ms(stream_id)
+    except StreamIdError as error:
+        raise RecordingError(str(error)) from None
 
 
 class SignalRecording:
@@ -62,30 +61,35 @@ class SignalRecording:
         unknown = sorted(set(entries) - {ref.name for ref in self.sources})
         if unknown:
             raise RecordingError(f"entries of unknown source(s): {', '.join(unknown)}")
-        self._entries = {
-            ref.name: sorted(entries.get(ref.name, ()), key=lambda entry: entry.published_ms)
+        self._windows = {
+            ref.name: EntryWindow(
+                entries=sorted(entries.get(ref.name, ()), key=lambda entry: entry.published_ms)
+            )
             for ref in self.sources
-        }
-        self._times = {
-            name: [entry.published_ms for entry in items] for name, items in self._entries.items()
         }
 
     def entries(self, name: str) -> Sequence[RecordedEntry]:
-        return self._entries[name]
+        return self._windows[name].entries
+
+    def reader(self, *, symbol: str, max_age_ms: Mapping[str, int]) -> SourceReader:
+        """A bot's source reader over this recording: the live reader's code, fed the recorded
+        entries instead of the streams (a backtest through the live bot,
+        :mod:`tradefleet_runtime.service.replay`)."""
+        windows = self._windows
+
+        async def fetch(ref: SourceRef) -> EntryWindow:
+            return windows.get(ref.name) or EntryWindow(problem="not in the recording")
+
+        return SourceReader(fetch=fetch, refs=self.sources, symbol=symbol, max_age_ms=max_age_ms)
 
     def readings(
         self, *, symbol: str, now_ms: int, max_age_ms: Mapping[str, int]
     ) -> list[SignalReading]:
         """The fusion inputs the live reader would have handed on at ``now_ms``."""
-        snapshots = []
-        for ref in self.sources:
-            entries = self._entries[ref.name]
-            known = bisect.bisect_right(self._times[ref.name], now_ms)
-            newest_first = [
-                entries[index].fields
-                for index in range(known - 1, max(-1, known - 1 - ENTRIES_SCANNED), -1)
-            ]
-            snapshots.append(snapshot_of(ref=ref, symbol=symbol, entries=newest_first))
+        snapshots = [
+            snapshot_at(ref=ref, symbol=symbol, window=self._windows[ref.name], now_ms=now_ms)
+            for ref in self.sources
+        ]
         return combine_readings(snapshots=snapshots, now_ms=now_ms, max_age_ms=max_age_ms)
 
     def dump(self, path: Path) -> None:
@@ -98,10 +102,10 @@ class SignalRecording:
                 ],
             }
         ]
-        for name, entries in self._entries.items():
+        for name, window in self._windows.items():
             lines.extend(
                 {"source": name, "id": entry.stream_id, "fields": dict(entry.fields)}
-                for entry in entries
+                for entry in window.entries
             )
         path.write_text("".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
 

@@ -40,7 +40,7 @@ async def test_the_recording_reads_what_the_live_reader_read_at_each_moment(
     prefix = f"tradefleet:signals:test:{uuid.uuid4().hex[:8]}"
     refs = _refs(prefix)
     redis = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
-    live = SourceReader(redis=redis, refs=refs, symbol=SYMBOL, max_age_ms=AGES)
+    live = SourceReader.of_redis(redis=redis, refs=refs, symbol=SYMBOL, max_age_ms=AGES)
     seen_live: list[tuple[int, list[object]]] = []
     try:
         start = 1_700_000_000_000

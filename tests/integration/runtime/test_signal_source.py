@@ -76,7 +76,7 @@ async def _publish_and_read(
                 symbol="BTC/USDT", value=-0.4, confidence=0.5, as_of_ms=now_ms, kind="macro"
             ).to_fields(),  # type: ignore[arg-type]
         )
-        reader = SourceReader(
+        reader = SourceReader.of_redis(
             redis=client,
             refs=[
                 SourceRef(name="score-api", weight=0.75, redis_stream=stream),

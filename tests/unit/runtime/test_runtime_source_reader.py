@@ -30,8 +30,10 @@ class StreamStandIn:
         }
 
     async def xrevrange(self, name: str, count: int) -> list[tuple[str, dict[str, str]]]:
-        newest_first = list(reversed(self._streams.get(name, [])))[:count]
-        return [(f"{i}-0", fields) for i, fields in enumerate(newest_first)]
+        entries = self._streams.get(name, [])
+        # Ids as Redis gives them: the milliseconds of publication, growing.
+        with_ids = [(f"{NOW_MS - len(entries) + i}-0", fields) for i, fields in enumerate(entries)]
+        return list(reversed(with_ids))[:count]
 
 
 def _reading(*, symbol: str, value: float, confidence: float = 0.8) -> SourceReading:
@@ -41,7 +43,7 @@ def _reading(*, symbol: str, value: float, confidence: float = 0.8) -> SourceRea
 
 
 async def _read(*, bot_symbol: str, entries: Sequence[SourceReading]) -> list[Any]:
-    reader = SourceReader(
+    reader = SourceReader.of_redis(
         redis=cast(aioredis.Redis, StreamStandIn({"news": entries})),
         refs=[SourceRef(name="news", weight=1.0, redis_stream="news")],
         symbol=bot_symbol,
@@ -102,7 +104,7 @@ async def test_a_zero_confidence_source_is_left_out_of_its_input() -> None:
         "news": [_reading(symbol="BTC/USDT", value=0.6)],
         "silent": [_reading(symbol="BTC/USDT", value=0.0, confidence=0.0)],
     }
-    reader = SourceReader(
+    reader = SourceReader.of_redis(
         redis=cast(aioredis.Redis, StreamStandIn(streams)),
         refs=[
             SourceRef(name="news", weight=0.5, redis_stream="news"),
@@ -119,3 +121,25 @@ async def test_a_zero_confidence_source_is_left_out_of_its_input() -> None:
     assert states["silent"]["ready"] is False and states["silent"]["weightApplied"] == 0.0
     assert states["silent"]["problem"] == "zero confidence"
     assert states["news"]["ready"] is True
+
+
+async def test_a_decision_reads_only_what_was_published_before_its_tick() -> None:
+    # Two entries; the later one was published 30 s after the first (stream ids in ms).
+    early = _reading(symbol="BTC/USDT", value=0.4).to_fields()
+    late = _reading(symbol="BTC/USDT", value=-0.7).to_fields()
+
+    class Stream:
+        async def xrevrange(self, name: str, count: int) -> list[tuple[str, dict[str, str]]]:
+            return [(f"{NOW_MS + 30_000}-0", late), (f"{NOW_MS}-0", early)][:count]
+
+    reader = SourceReader.of_redis(
+        redis=cast(aioredis.Redis, Stream()),
+        refs=[SourceRef(name="news", weight=1.0, redis_stream="news")],
+        symbol="BTC/USDT",
+        max_age_ms={"sentiment": 120_000},
+    )
+    await reader.refresh()
+    assert reader.readings(now_ms=NOW_MS - 1) == []  # nothing published yet
+    (before,) = reader.readings(now_ms=NOW_MS + 29_999)
+    (after,) = reader.readings(now_ms=NOW_MS + 30_000)
+    assert (before.value, after.value) == (pytest.approx(0.4), pytest.approx(-0.7))
