@@ -1,8 +1,11 @@
-"""Entry point of the runtime image: ``python -m tradefleet_runtime [signal-source | optimize]``.
+"""Entry point of the runtime image:
+``python -m tradefleet_runtime [signal-source | optimize | replay ...]``.
 
 Without arguments it runs a bot (:class:`~tradefleet_runtime.service.bot.BotService`); with
 ``signal-source`` a SignalSource workload (:class:`~tradefleet_runtime.sources.service.SourceService`);
-with ``optimize`` the one-shot optimization Job (:mod:`tradefleet_runtime.jobs.optimize`).
+with ``optimize`` the one-shot optimization Job (:mod:`tradefleet_runtime.jobs.optimize`); with
+``replay`` a backtest through the live bot (:mod:`tradefleet_runtime.service.replay`, its own
+arguments).
 Both read their configuration from the JSON file named by ``TRADEFLEET_CONFIG`` and listen on
 ``TRADEFLEET_LISTEN_HOST`` (the pod IP). A configuration or start-up error ends the process with
 exit code 2 and one log line saying why, so the operator's rollback sees an unhealthy revision;
@@ -30,13 +33,14 @@ from tradefleet_runtime.service.bot import BotService, install_stop_signals, lis
 from tradefleet_runtime.service.build import StartupError
 from tradefleet_runtime.service.http import bind_socket, serve_app
 from tradefleet_runtime.service.read_view import BotReadView
+from tradefleet_runtime.service.replay import main as replay_main
 from tradefleet_runtime.service.supervisor import write_termination_message
 from tradefleet_runtime.sources.service import SourceService, build_source_app
 
 LOG = logging.getLogger("tradefleet_runtime")
 EXIT_BAD_CONFIG = 2
 EXIT_FAILED = 1
-USAGE = "usage: python -m tradefleet_runtime [signal-source | optimize]"
+USAGE = "usage: python -m tradefleet_runtime [signal-source | optimize | replay CONFIG ...]"
 
 
 async def _run_bot() -> str | None:
@@ -87,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    if args[:1] == ["replay"]:
+        return replay_main(args[1:])
     if args not in ([], ["signal-source"], ["optimize"]):
         print(USAGE, file=sys.stderr)
         return EXIT_BAD_CONFIG

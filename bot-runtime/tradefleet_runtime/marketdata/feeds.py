@@ -251,6 +251,7 @@ class ReplayMarketFeed(_TickStreamFeed):
         # Opened at the first tick, and again after an open that failed, so that a file that
         # is not there yet (a volume mounted late) is replayed once it is.
         self._rows: Iterator[tuple[int, Mapping[str, object]]] | None = None
+        self.exhausted = False  # every tick of the file has been emitted
 
     async def next_book(self) -> BookTick:
         if self._rows is None:
@@ -258,6 +259,7 @@ class ReplayMarketFeed(_TickStreamFeed):
         try:
             number, row = next(self._rows)
         except StopIteration:
+            self.exhausted = True
             raise MarketDataError(f"replay file {self._path} is exhausted") from None
         return self._emit(
             _replay_tick(row=row, symbol=self.symbol, where=f"{self._path} row {number}")

@@ -100,6 +100,11 @@ SIGNAL_HISTORY_EVERY_S = 10.0
 EQUITY_HISTORY_EVERY_S = 10.0
 
 
+def account_sync_interval_s(config: RuntimeConfig) -> float:
+    """How often the account loop syncs (before any slowdown): five polls, at least 2 s."""
+    return max(ACCOUNT_SYNC_MIN_S, 5 * config.market_data.poll_interval_ms / 1000.0)
+
+
 def _bot_metrics(config: RuntimeConfig) -> BotMetrics:
     """The bot's Prometheus metrics, labelled with what it trades."""
     return BotMetrics(
@@ -504,7 +509,7 @@ class BotService:
     # -------------------------------------------------------------- the account loop
 
     async def account_loop(self) -> None:
-        interval = max(ACCOUNT_SYNC_MIN_S, 5 * self.config.market_data.poll_interval_ms / 1000.0)
+        interval = account_sync_interval_s(self.config)
         while not self.stop_event.is_set():
             await self._wait_for_account_sync(interval)
             if not self.reconciled or self.errors.executor is None:
@@ -618,7 +623,7 @@ class BotService:
         server = asyncio.create_task(serve(), name="api")
         background: list[asyncio.Task[None]] = []
         try:
-            if not await self._take_lease():
+            if not await self.take_lease():
                 return
             background.append(self._supervised("lease", self.lease_loop))
             await self.start()
@@ -641,7 +646,7 @@ class BotService:
             await self.link.close()
             await self.store.close()
 
-    async def _take_lease(self) -> bool:
+    async def take_lease(self) -> bool:
         """Wait until no other runtime of this bot holds the lease; False if stopped first."""
         await self.guarded.call(self.store.ping, what="connecting to Redis")
         token = await self.lease.acquire(stop=self.stop_event)
