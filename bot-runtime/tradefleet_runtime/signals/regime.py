@@ -39,7 +39,7 @@ from tradefleet_runtime.signals.regime_config import (
     RegimeLabel,
     RegimeTradingParams,
 )
-from tradefleet_runtime.signals.regime_features import RegimeFeatureTracker
+from tradefleet_runtime.signals.regime_features import VolatilityTrendTracker
 from tradefleet_runtime.signals.regime_model import (
     RegimeFilter,
     RegimeModel,
@@ -179,10 +179,8 @@ class RegimeDetector:
     def __init__(self, *, symbol: str, config: RegimeConfig) -> None:
         self._symbol = symbol
         self._config = config
-        self._tracker = RegimeFeatureTracker(
-            volatility_window=config.volatility_window,
-            long_volatility_window=config.long_volatility_window,
-            momentum_window=config.momentum_window,
+        self._tracker = VolatilityTrendTracker(
+            volatility_window=config.volatility_window, momentum_window=config.momentum_window
         )
         # The latest log returns, the next fit's data.
         self._history: deque[float] = deque(maxlen=config.fit_window)
@@ -305,7 +303,7 @@ class RegimeDetector:
         self._bars_since_attempt += 1
         previous, self._previous_close = self._previous_close, close
         features = self._tracker.push(close)
-        volatility = features[1] if features is not None else 0.0
+        volatility = features[0] if features is not None else 0.0
         if math.isnan(previous):  # the first bar: no return yet
             return self._remember_unknown(timestamp_ms=timestamp_ms, volatility=volatility)
         log_return = math.log(close / previous)
@@ -327,7 +325,7 @@ class RegimeDetector:
         best = (0 if p0 >= p2 else 2) if p0 >= p1 else (1 if p1 >= p2 else 2)
         w0, w1, w2 = gmm_posterior
         gmm_best = (0 if w0 >= w2 else 2) if w0 >= w1 else (1 if w1 >= w2 else 2)
-        trend = features[3] if features is not None else 0.0
+        trend = features[1] if features is not None else 0.0
         bullish, bearish, squeeze = self._state_of_label
         # The values in field order, as RegimeState._make takes them, minus its length check;
         # keyword arguments would cost a dict.

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from tradefleet_runtime.signals.errors import SignalConfigError
-from tradefleet_runtime.signals.regime_features import warmup_bars
 from tradefleet_runtime.signals.validation import (
     require_in_range,
     require_int_at_least,
@@ -81,8 +80,7 @@ class RegimeConfig:
     parameters per regime.
 
     ``volatility_window`` and ``momentum_window`` are the windows of the volatility and trend a
-    regime state reports (``long_volatility_window`` completes the features, see
-    :mod:`~tradefleet_runtime.signals.regime_features`). The model
+    regime state reports (:mod:`~tradefleet_runtime.signals.regime_features`). The model
     (:mod:`~tradefleet_runtime.signals.regime_model`) reads returns with Student-t noise of
     ``degrees_of_freedom``; EM starts from regimes that stay with probability ``regime_stay``
     and bursts that stay with ``burst_stay``. ``tol`` is the EM stopping threshold in
@@ -94,7 +92,6 @@ class RegimeConfig:
     """
 
     volatility_window: int = 10
-    long_volatility_window: int = 30
     momentum_window: int = 20
     min_history: int = 1_000
     fit_window: int = 5_000
@@ -116,11 +113,6 @@ class RegimeConfig:
     def __post_init__(self) -> None:
         require_int_at_least(name="volatility_window", value=self.volatility_window, minimum=2)
         require_int_at_least(name="momentum_window", value=self.momentum_window, minimum=1)
-        require_int_at_least(
-            name="long_volatility_window",
-            value=self.long_volatility_window,
-            minimum=self.volatility_window,
-        )
         require_int_at_least(name="min_history", value=self.min_history, minimum=30)
         require_int_at_least(name="fit_window", value=self.fit_window, minimum=self.min_history)
         require_int_at_least(name="refit_interval", value=self.refit_interval, minimum=1)
@@ -141,11 +133,3 @@ class RegimeConfig:
         missing = [label.value for label in RegimeLabel if label not in self.trading_params]
         if missing:
             raise SignalConfigError(f"trading_params has no entry for {', '.join(missing)}")
-
-    @property
-    def warmup_bars(self) -> int:
-        return warmup_bars(
-            volatility_window=self.volatility_window,
-            long_volatility_window=self.long_volatility_window,
-            momentum_window=self.momentum_window,
-        )

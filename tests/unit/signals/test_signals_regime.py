@@ -14,12 +14,10 @@ from tradefleet_runtime.signals.errors import RegimeFitError, SignalConfigError,
 from tradefleet_runtime.signals.regime import ModelState, RegimeDetector, RegimeState
 from tradefleet_runtime.signals.regime_config import RegimeConfig, RegimeLabel
 from tradefleet_runtime.signals.regime_evaluation import evaluate_regimes
-from tradefleet_runtime.signals.regime_features import RegimeFeatureTracker
+from tradefleet_runtime.signals.regime_features import VolatilityTrendTracker
 from tradefleet_runtime.signals.regime_model import RegimeFilter, fit_regime_model
 
 pytestmark = pytest.mark.unit
-
-WINDOWS = {"volatility_window": 10, "long_volatility_window": 30, "momentum_window": 20}
 
 
 def _run(detector: RegimeDetector, close: np.ndarray, stamps: np.ndarray) -> list[RegimeState]:
@@ -31,32 +29,25 @@ def _run(detector: RegimeDetector, close: np.ndarray, stamps: np.ndarray) -> lis
     return states
 
 
-def test_features_match_their_definitions_on_a_small_series() -> None:
-    close = [100.0, 101.0, 99.0, 102.0, 103.0, 101.0, 140.0]
-    tracker = RegimeFeatureTracker(volatility_window=2, long_volatility_window=3, momentum_window=2)
+def test_volatility_and_trend_match_their_definitions_on_a_small_series() -> None:
+    close = [100.0, 101.0, 99.0, 102.0, 103.0, 101.0]
+    tracker = VolatilityTrendTracker(volatility_window=2, momentum_window=3)
     rows = [tracker.push(price) for price in close]
-    assert rows[:4] == [None] * 4  # warm-up: max(2, 3 + 1, 2) bars
+    assert rows[:3] == [None] * 3  # defined from bar max(2, 3) on
     returns = np.log(np.array(close[1:]) / np.array(close[:-1]))  # returns[i] is bar i + 1's
     to_std = math.sqrt(math.pi / 2)
     t = 5
     row = rows[t]
     assert row is not None
-    assert row[0] == pytest.approx(math.log(101 / 103))  # inside the clip
-    assert row[1] == pytest.approx(to_std * np.mean(np.abs(returns[t - 2 : t])))
-    assert row[2] == pytest.approx(to_std * np.mean(np.abs(returns[t - 3 : t])))
-    trend = math.log(101 / 102) / (math.sqrt(2) * to_std * np.mean(np.abs(returns[t - 2 : t])))
-    assert row[3] == pytest.approx(trend)
-    # A jump of +33 % is clipped to three of the previous bar's long volatility.
-    last = rows[6]
-    assert last is not None
-    assert last[0] == pytest.approx(3 * row[2])
-    assert last[0] < math.log(140 / 101)
+    assert row[0] == pytest.approx(to_std * np.mean(np.abs(returns[t - 2 : t])))
+    trend = math.log(101 / 99) / (math.sqrt(3) * to_std * np.mean(np.abs(returns[t - 3 : t])))
+    assert row[1] == pytest.approx(trend)
 
 
-def test_flat_prices_have_zero_trend_not_noise() -> None:
-    tracker = RegimeFeatureTracker(**WINDOWS)
+def test_flat_prices_have_zero_volatility_and_trend_not_noise() -> None:
+    tracker = VolatilityTrendTracker(volatility_window=10, momentum_window=20)
     rows = [tracker.push(50.0) for _ in range(40)]
-    assert rows[-1] == (0.0, 0.0, 0.0, 0.0)
+    assert rows[-1] == (0.0, 0.0)
 
 
 def test_detector_says_unknown_until_it_has_enough_history() -> None:
@@ -216,7 +207,7 @@ def test_bad_bars_are_rejected() -> None:
     ("kwargs", "message"),
     [
         ({"volatility_window": 1}, "volatility_window"),
-        ({"volatility_window": 30, "long_volatility_window": 10}, "long_volatility_window"),
+        ({"momentum_window": 0}, "momentum_window"),
         ({"min_history": 2_000, "fit_window": 1_000}, "fit_window"),
         ({"tol": 0.0}, "tol"),
         ({"degrees_of_freedom": 2.0}, "degrees_of_freedom"),
