@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from operator import mul
 
 import numpy as np
 import numpy.typing as npt
@@ -376,8 +377,8 @@ class RegimeFilter:
     make plain float arithmetic cheaper than numpy calls on arrays this small.
     """
 
-    __slots__ = ("_constant", "_half_nu1", "_log_scales", "_means", "_mixture", "_nu",
-                 "_posterior", "_scales", "_start", "_transitions")  # fmt: skip
+    __slots__ = ("_constant", "_half_nu1", "_inverse_scales", "_means", "_mixture", "_nu",
+                 "_posterior", "_start", "_transitions")  # fmt: skip
 
     def __init__(self, *, model: RegimeModel) -> None:
         nu = model.degrees_of_freedom
@@ -387,37 +388,34 @@ class RegimeFilter:
             math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi)
         )
         self._means = model.means
-        self._scales = model.scales
-        self._log_scales = tuple(math.log(s) for s in model.scales)
-        self._mixture = tuple(math.log(max(w, 1e-300)) for w in model.mixture_weights)
+        self._inverse_scales = tuple(1.0 / s for s in model.scales)
+        self._mixture = model.mixture_weights
         # Column j of the transitions: the probabilities of entering state j.
         self._transitions = tuple(
             tuple(row[j] for row in model.transitions) for j in range(_N_HIDDEN)
         )
         self._start = model.start_probability
-        self._posterior: tuple[float, ...] | None = None
+        self._posterior: list[float] | None = None
 
     def step(self, log_return: float) -> tuple[Posterior, Posterior, float]:
         """Advance one bar: (regime posterior, static-mixture regime posterior, predictive
         log-likelihood), regimes in the model's order."""
-        nu, half, constant, log1p = self._nu, self._half_nu1, self._constant, math.log1p
-        log_density = [
-            constant - half * log1p(((log_return - m) / s) ** 2 / nu) - ls
-            for m, s, ls in zip(self._means, self._scales, self._log_scales, strict=True)
+        nu, power = self._nu, -self._half_nu1
+        # Each state's density relative to its scale: (1 + z^2 / nu)^-(nu+1)/2 / s.
+        density = [
+            (1.0 + ((log_return - m) * inverse) ** 2 / nu) ** power * inverse
+            for m, inverse in zip(self._means, self._inverse_scales, strict=True)
         ]
-        top = max(log_density)
-        density = [math.exp(v - top) for v in log_density]
         posterior = self._posterior
-        if posterior is None:
-            prior: tuple[float, ...] | list[float] = self._start
-        else:
-            prior = [sum(p * t for p, t in zip(posterior, column, strict=True))
-                     for column in self._transitions]  # fmt: skip
-        joint = [q * d for q, d in zip(prior, density, strict=True)]
+        prior = (
+            self._start
+            if posterior is None
+            else [sum(map(mul, posterior, column)) for column in self._transitions]
+        )
+        joint = list(map(mul, prior, density))
         total = sum(joint)
-        new = tuple(v / total for v in joint)
-        self._posterior = new
-        weighted = [math.exp(w + v - top) for w, v in zip(self._mixture, log_density, strict=True)]
+        self._posterior = new = [v / total for v in joint]
+        weighted = list(map(mul, self._mixture, density))
         mixture_total = sum(weighted)
         return (
             (new[0] + new[1], new[2] + new[3], new[4] + new[5]),
@@ -426,5 +424,5 @@ class RegimeFilter:
                 (weighted[2] + weighted[3]) / mixture_total,
                 (weighted[4] + weighted[5]) / mixture_total,
             ),
-            top + math.log(total),
+            self._constant + math.log(total),
         )
