@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -55,10 +56,12 @@ class ReplayError(Exception):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ReplayOutcome:
-    """What the bot did over the replay: every decision (oldest first), the ticks it decided
-    on, and its position and equity at the end."""
+    """What the bot did over the replay: every decision (oldest first), the order decisions it
+    did not carry out, the ticks it decided on, and its position and equity at the end."""
 
     decisions: tuple[Decision, ...]
+    # Order decisions the bot did not carry out, and why (as its order path said).
+    unsent: tuple[tuple[Decision, str], ...]
     ticks: int
     position: Mapping[str, object]
     equity: float | None
@@ -115,6 +118,18 @@ async def replay_bot(
 async def _run(*, service: BotService, interval_ms: int) -> ReplayOutcome:
     if not await service.take_lease():
         raise ReplayError("could not take the replay's lease")
+    # The lease is renewed in wall time, as live: a runtime whose lease lapsed sends nothing.
+    renewals = asyncio.create_task(service.lease_loop(), name="lease")
+    try:
+        return await _replay(service=service, interval_ms=interval_ms)
+    finally:
+        service.stop_event.set()
+        renewals.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewals
+
+
+async def _replay(*, service: BotService, interval_ms: int) -> ReplayOutcome:
     await service.start()
     if not service.reconciled:
         why = service.flags.runtime_halt_reason or f"phase {service.phase}"
@@ -123,16 +138,21 @@ async def _run(*, service: BotService, interval_ms: int) -> ReplayOutcome:
     feed = service.market.feed
     assert isinstance(feed, ReplayMarketFeed), "a replay config builds a replay feed"
     decisions: list[Decision] = []
+    unsent: list[tuple[Decision, str]] = []
     ticks = 0
     next_sync_ms: int | None = None
     while not feed.exhausted:
-        before = service.last_decision
-        seen = feed.last_tick
+        before, side, seen = service.last_decision, service.position.side, feed.last_tick
         await service.decision_step()
         if feed.last_tick is not seen:
             ticks += 1
-        if service.last_decision is not None and service.last_decision is not before:
-            decisions.append(service.last_decision)
+        decision = service.last_decision
+        if decision is not None and decision is not before:
+            decisions.append(decision)
+            # A paper order fills at once: an order decision that left the position as it was
+            # was not carried out, and the order path says why.
+            if decision.request is not None and service.position.side is side:
+                unsent.append((decision, service.orders.entry_refusal() or "not filled"))
         now_ms = feed.now_ms()
         if next_sync_ms is None:
             next_sync_ms = now_ms + interval_ms
@@ -143,6 +163,7 @@ async def _run(*, service: BotService, interval_ms: int) -> ReplayOutcome:
     LOG.info("replayed %d ticks: %d decisions", ticks, len(decisions))
     return ReplayOutcome(
         decisions=tuple(decisions),
+        unsent=tuple(unsent),
         ticks=ticks,
         position=service.position.to_dict(),
         equity=service.equity(),
@@ -182,14 +203,20 @@ def main(argv: Sequence[str]) -> int:
     except (ConfigError, RecordingError, ReplayError, OSError) as error:
         print(f"replay: {error}", file=sys.stderr)
         return 2
+    unsent = {id(decision): why for decision, why in outcome.unsent}
     if arguments.out is not None:
         arguments.out.write_text(
-            "".join(json.dumps(d.to_dict(), sort_keys=True) + "\n" for d in outcome.decisions)
+            "".join(
+                json.dumps({**d.to_dict(), "notSent": unsent.get(id(d))}, sort_keys=True) + "\n"
+                for d in outcome.decisions
+            )
         )
     entries = sum(1 for d in outcome.orders if d.leg == "entry")
     print(
         f"{outcome.ticks} ticks, {len(outcome.decisions)} decisions: {entries} entries, "
-        f"{len(outcome.orders) - entries} exits; position {outcome.position.get('side')} "
-        f"{outcome.position.get('size')}; equity {outcome.equity}"
+        f"{len(outcome.orders) - entries} exits, {len(unsent)} not sent; position "
+        f"{outcome.position.get('side')} {outcome.position.get('size')}; equity {outcome.equity}"
     )
+    for decision, why in outcome.unsent:
+        print(f"  not sent at {decision.at_ms}: {decision.action.value}: {why}")
     return 0

@@ -23,7 +23,8 @@ import pytest
 import redis.asyncio as aioredis
 from runtime_support import REPO, RuntimeProcess, eventually
 from tradefleet_devtools.redis_server import RedisAccess
-from tradefleet_runtime.config import SourceRef
+from tradefleet_runtime.config import SourceRef, load_runtime_config
+from tradefleet_runtime.service.replay import replay_bot
 from tradefleet_runtime.sources.recording import record_signals
 from tradefleet_runtime.sources.stream import SourceReading
 
@@ -35,12 +36,12 @@ TICKS = 900  # 75 minutes of replayed time
 SPOT = "BTC/USDT"
 
 
-def write_ticks(path: Path) -> None:
+def write_ticks(path: Path, *, ticks: int = TICKS) -> None:
     """A random walk of the mid with a 1-dollar spread and book sizes that lean with it."""
     rng = random.Random(18)
     rows = ["timestamp_ms,bid_price,bid_size,ask_price,ask_size"]
     mid = 30_000.0
-    for number in range(TICKS):
+    for number in range(ticks):
         step = rng.gauss(0.0, 6.0)
         mid += step
         lean = math.tanh(step / 6.0)
@@ -153,11 +154,38 @@ async def test_the_replay_decides_every_order_as_the_live_bot_did(
             str(REPO / part) for part in ("operator", "bot-runtime"))},
     )  # fmt: skip
     assert replay.returncode == 0, replay.stderr[-3000:]
-    replayed = order_decisions(
-        [json.loads(line) for line in decisions_path.read_text().splitlines()]
-    )
+    replayed_lines = [json.loads(line) for line in decisions_path.read_text().splitlines()]
+    assert [d["notSent"] for d in replayed_lines if d["notSent"]] == []
+    replayed = order_decisions(replayed_lines)
     print(replay.stdout)
     entries = [d for d in live if d[1] in ("open_long", "open_short")]
     exits = [d for d in live if d[1] == "close"]
     assert len(entries) >= 3 and len(exits) >= 2, live
     assert replayed == live
+
+
+async def test_a_replay_longer_than_the_lease_still_sends_its_orders(
+    tmp_path: Path, feed_runtime: RuntimeProcess, redis_server: RedisAccess
+) -> None:
+    # About 15 s of wall time: longer than the lease lives unless it is renewed.
+    ticks_path = tmp_path / "long.csv"
+    write_ticks(ticks_path, ticks=8_000)
+    config = dict(feed_runtime.config)
+    config["strategy"] = {
+        "name": "fusion",
+        "timeframe": "1m",
+        "fusionWeights": {"regime": 0.0, "ofi": 1.0, "whale": 0.0, "sentiment": 0.0, "macro": 0.0},
+        "thresholds": {"buy": 0.1, "strongBuy": 0.6, "sell": -0.1, "strongSell": -0.6},
+    }
+    # A prior of many trades keeps Kelly's edge: the bot trades to the end of the file.
+    config["risk"] = {**config["risk"], "recentWindowBars": 2, "kellyPriorTrades": 100_000}
+    config["marketData"] = {"source": "replay", "replayPath": str(ticks_path)}
+    document = tmp_path / "long.json"
+    document.write_text(json.dumps(config))
+    outcome = await replay_bot(
+        config=load_runtime_config(document), signals=None, environ=os.environ
+    )
+    assert outcome.ticks == 7_999
+    last_order_ms = max(d.at_ms for d in outcome.orders)
+    assert last_order_ms > START_MS + 7_000 * TICK_MS  # orders until the end of the replay
+    assert [(d.at_ms, why) for d, why in outcome.unsent] == []
