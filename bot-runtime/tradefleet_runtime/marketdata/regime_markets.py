@@ -26,6 +26,7 @@ All are seeded and reproducible and return a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -161,15 +162,16 @@ _JUMP_CHAIN = np.array([[0.0, 0.45, 0.55], [0.45, 0.0, 0.55], [0.5, 0.5, 0.0]])
 
 
 def _semi_markov_path(
-    *, rng: np.random.Generator, length: int, min_stay: int, max_stay: int
+    *, length: int, state: int, stay: Callable[[], int], move: Callable[[int], int]
 ) -> CodeArray:
+    """Regimes from ``state`` on: each held for ``stay()`` bars, then ``move(state)``."""
     codes = np.empty(length, dtype=np.int8)
-    state, position = SQUEEZE, 0
+    position = 0
     while position < length:
-        stay = int(rng.integers(min_stay, max_stay + 1))
-        codes[position : position + stay] = state
-        position += stay
-        state = int(rng.choice(3, p=_JUMP_CHAIN[state]))
+        span = stay()
+        codes[position : position + span] = state
+        position += span
+        state = move(state)
     return codes
 
 
@@ -197,7 +199,12 @@ def generate_jump_market(
     if not (0 < min_stay <= max_stay and 0.0 <= log_vol_persistence < 1.0):
         raise SyntheticMarketError("needs 0 < min_stay <= max_stay and persistence in [0, 1)")
     rng = np.random.default_rng(seed)
-    regime = _semi_markov_path(rng=rng, length=n_bars, min_stay=min_stay, max_stay=max_stay)
+    regime = _semi_markov_path(
+        length=n_bars,
+        state=SQUEEZE,
+        stay=lambda: int(rng.integers(min_stay, max_stay + 1)),
+        move=lambda state: int(rng.choice(3, p=_JUMP_CHAIN[state])),
+    )
     innovation = log_vol_spread * math.sqrt(1.0 - log_vol_persistence**2)
     steps = (innovation * rng.standard_normal(n_bars)).tolist()
     log_vol = np.empty(n_bars)
@@ -267,21 +274,6 @@ def generate_burst_market(
     )
 
 
-def _gamma_stay_path(
-    *, rng: np.random.Generator, length: int, mean_stay: float, shape: float
-) -> CodeArray:
-    """Regimes that stay Gamma(shape, mean_stay / shape) bars (at least one), then move to one
-    of the other two at random."""
-    codes = np.empty(length, dtype=np.int8)
-    state, position = int(rng.integers(3)), 0
-    while position < length:
-        stay = max(1, round(float(rng.gamma(shape, mean_stay / shape))))
-        codes[position : position + stay] = state
-        position += stay
-        state = (state + 1 + int(rng.integers(2))) % 3
-    return codes
-
-
 def generate_seasonal_market(
     *,
     seed: int,
@@ -307,7 +299,13 @@ def generate_seasonal_market(
     if not (0.0 < reversion <= 1.0 and degrees_of_freedom > 2.0 and 0 <= daily_amplitude < 1):
         raise SyntheticMarketError("needs reversion in (0, 1], dof > 2, amplitude in [0, 1)")
     rng = np.random.default_rng(seed)
-    regime = _gamma_stay_path(rng=rng, length=n_bars, mean_stay=mean_stay, shape=stay_shape)
+    # Stays of Gamma(shape, mean / shape) bars (at least one), then one of the other two regimes.
+    regime = _semi_markov_path(
+        length=n_bars,
+        state=int(rng.integers(3)),
+        stay=lambda: max(1, round(float(rng.gamma(stay_shape, mean_stay / stay_shape)))),
+        move=lambda state: (state + 1 + int(rng.integers(2))) % 3,
+    )
     target = (np.asarray(levels.volatility) ** 2)[regime].tolist()
     steps = rng.standard_normal(n_bars).tolist()
     variance = np.empty(n_bars)
