@@ -19,6 +19,7 @@ import logging
 import time
 from dataclasses import replace
 
+from tradefleet_runtime.config import RuntimeConfig
 from tradefleet_runtime.execution.model import Order
 from tradefleet_runtime.persistence.records import (
     BalanceRecord,
@@ -39,6 +40,12 @@ from tradefleet_runtime.service.events import EventHub
 from tradefleet_runtime.service.metrics import BotMetrics
 
 LOG = logging.getLogger("tradefleet_runtime.bot")
+ACCOUNT_SYNC_MIN_S = 2.0
+
+
+def account_sync_interval_s(config: RuntimeConfig) -> float:
+    """How often the bot's account loop syncs (before any slowdown): five polls, at least 2 s."""
+    return max(ACCOUNT_SYNC_MIN_S, 5 * config.market_data.poll_interval_ms / 1000.0)
 
 
 def now_ms() -> int:

@@ -53,7 +53,7 @@ from tradefleet_runtime.persistence.store import (
     StateStoreError,
 )
 from tradefleet_runtime.risk import BreakerState, PortfolioState, RiskEngine, RiskError
-from tradefleet_runtime.service.account import Account
+from tradefleet_runtime.service.account import Account, account_sync_interval_s
 from tradefleet_runtime.service.bars import BarState
 from tradefleet_runtime.service.build import (
     StartupError,
@@ -93,16 +93,10 @@ T = TypeVar("T")
 
 LISTEN_HOST_ENV = "TRADEFLEET_LISTEN_HOST"
 POD_NAME_ENV = "TRADEFLEET_POD_NAME"
-ACCOUNT_SYNC_MIN_S = 2.0
 SOURCE_REFRESH_S = 5.0
 CONFIG_POLL_S = 2.0
 SIGNAL_HISTORY_EVERY_S = 10.0
 EQUITY_HISTORY_EVERY_S = 10.0
-
-
-def account_sync_interval_s(config: RuntimeConfig) -> float:
-    """How often the account loop syncs (before any slowdown): five polls, at least 2 s."""
-    return max(ACCOUNT_SYNC_MIN_S, 5 * config.market_data.poll_interval_ms / 1000.0)
 
 
 def _bot_metrics(config: RuntimeConfig) -> BotMetrics:

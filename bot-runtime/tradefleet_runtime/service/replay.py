@@ -12,7 +12,7 @@ target, the risk engine's sizing, the paper account's fills — and its SignalSo
 from a recording (:meth:`SignalRecording.reader
 <tradefleet_runtime.sources.recording.SignalRecording.reader>`) by the live reader's code, as
 of each tick. Nothing waits: the account sync that the live bot runs every
-:func:`~tradefleet_runtime.service.bot.account_sync_interval_s` of wall time runs here every as
+:func:`~tradefleet_runtime.service.account.account_sync_interval_s` of wall time runs here every as
 much replayed time.
 
 The bot's state goes to the Redis of its config, under a key prefix of its own
@@ -42,7 +42,8 @@ from tradefleet_runtime.config import (
     load_runtime_config,
 )
 from tradefleet_runtime.marketdata.feeds import ReplayMarketFeed
-from tradefleet_runtime.service.bot import BotService, account_sync_interval_s
+from tradefleet_runtime.service.account import account_sync_interval_s
+from tradefleet_runtime.service.bot import BotService
 from tradefleet_runtime.service.pipeline import Decision
 from tradefleet_runtime.signals.fusion import default_max_age_ms
 from tradefleet_runtime.sources.recording import RecordingError, SignalRecording
