@@ -1,5 +1,5 @@
 """Command line of the backtester:
-``python -m tradefleet_runtime.backtest {backtest,optimize,download-data,record-signals}``.
+``python -m tradefleet_runtime.backtest {backtest,optimize,download-data,record-signals,book-ticks}``.
 
 Run by people (and CI demos). ``backtest`` replays bars through one strategy plugin with
 the event-driven engine, alone or fused (``--fusion-weight``) with the regime, order flow and a
@@ -9,7 +9,9 @@ Bayesian), optionally runs a walk-forward analysis, and backtests the winner. Bo
 summary table and write an equity/drawdown PNG, a self-contained HTML report, trades.csv and
 result.json into ``--out``. ``download-data`` caches an exchange's candles as a CSV those two
 read (``backtest.download``); ``record-signals`` writes what a bot's SignalSources published
-(``sources.recording``). Errors print one line and exit 2.
+(``sources.recording``); ``book-ticks`` turns candles into a replay file of book ticks
+(``backtest.book_ticks``) for ``python -m tradefleet_runtime replay``. Errors print one line and
+exit 2.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from tradefleet_runtime.backtest.benchmark import buy_and_hold
+from tradefleet_runtime.backtest.book_ticks import write_book_ticks
 from tradefleet_runtime.backtest.data import BarSeries, load_csv, synthetic_bars
 from tradefleet_runtime.backtest.download import (
     DEFAULT_PAGE_LIMIT,
@@ -218,6 +221,16 @@ def _parser() -> argparse.ArgumentParser:
         "--since-ms", type=int, default=None, help="only entries published from then on"
     )
     record.add_argument("--out", type=Path, required=True, help="the recording file to write")
+    ticks = commands.add_parser(
+        "book-ticks", help="candles as book ticks, a replay file for: tradefleet_runtime replay"
+    )
+    ticks.add_argument("--data", type=Path, required=True, help="candles CSV (download-data)")
+    ticks.add_argument("--bars", type=int, default=None, help="the last N bars (default 5000)")
+    ticks.add_argument("--timerange", type=_timerange, default=None, metavar="START-END")
+    ticks.add_argument("--spread-bps", type=float, default=2.0, help="quoted spread, bps")
+    ticks.add_argument("--size", type=float, default=1.0, help="size quoted on each side")
+    ticks.add_argument("--out", type=Path, required=True, help="the replay file to write (CSV)")
+    ticks.set_defaults(synthetic=None, bar_seconds=60)
     return parser
 
 
@@ -576,6 +589,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run_optimize(arguments)
         elif arguments.command == "record-signals":
             _run_record(arguments)
+        elif arguments.command == "book-ticks":
+            bars = _bars(arguments)
+            written = write_book_ticks(
+                bars=bars, path=arguments.out, spread_bps=arguments.spread_bps, size=arguments.size
+            )
+            print(f"{arguments.out}: {written:,} ticks from {len(bars):,} bars")
         else:
             _run_download(arguments)
     except (
