@@ -209,7 +209,7 @@ def _jsonl_rows(*, path: Path, text: str) -> Iterator[Mapping[str, object]]:
         yield row
 
 
-def _replay_rows(path: Path) -> Iterator[Mapping[str, object]]:
+def replay_rows(path: Path) -> Iterator[Mapping[str, object]]:
     """The rows of a replay file; the file and a CSV header are read now (MarketDataError when
     they cannot be), JSONL lines as they are reached."""
     try:
@@ -251,16 +251,18 @@ class ReplayMarketFeed(_TickStreamFeed):
         # Opened at the first tick, and again after an open that failed, so that a file that
         # is not there yet (a volume mounted late) is replayed once it is.
         self._rows: Iterator[tuple[int, Mapping[str, object]]] | None = None
-        self.exhausted = False  # every tick of the file has been emitted
+        self.exhausted = False  # every row of the file has been read
+        self.rows_read = 0  # rows read so far, malformed ones included
 
     async def next_book(self) -> BookTick:
         if self._rows is None:
-            self._rows = enumerate(_replay_rows(self._path), start=1)
+            self._rows = enumerate(replay_rows(self._path), start=1)
         try:
             number, row = next(self._rows)
         except StopIteration:
             self.exhausted = True
             raise MarketDataError(f"replay file {self._path} is exhausted") from None
+        self.rows_read = number
         return self._emit(
             _replay_tick(row=row, symbol=self.symbol, where=f"{self._path} row {number}")
         )

@@ -173,6 +173,11 @@ class HealingLog:
         self._human_reason = None
 
     @property
+    def last(self) -> HealingAttempt | None:
+        """The latest attempt recorded, if any."""
+        return self._attempts[-1] if self._attempts else None
+
+    @property
     def counts(self) -> dict[str, int]:
         return {error_class.value: count for error_class, count in self._counts.items()}
 

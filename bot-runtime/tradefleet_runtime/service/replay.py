@@ -41,7 +41,7 @@ from tradefleet_runtime.config import (
     TradingMode,
     load_runtime_config,
 )
-from tradefleet_runtime.marketdata.feeds import ReplayMarketFeed
+from tradefleet_runtime.marketdata.feeds import MarketDataError, ReplayMarketFeed, replay_rows
 from tradefleet_runtime.service.account import account_sync_interval_s
 from tradefleet_runtime.service.bot import BotService
 from tradefleet_runtime.service.pipeline import Decision
@@ -49,6 +49,8 @@ from tradefleet_runtime.signals.fusion import default_max_age_ms
 from tradefleet_runtime.sources.recording import RecordingError, SignalRecording
 
 LOG = logging.getLogger("tradefleet_runtime.replay")
+# Decision steps in a row that read no row of a file not yet exhausted: it cannot be read.
+_STALLED_STEPS = 3
 
 
 class ReplayError(Exception):
@@ -81,6 +83,14 @@ def _checked(*, config: RuntimeConfig, signals: SignalRecording | None) -> None:
         )
     if config.exchange.mode is not TradingMode.PAPER:
         raise ReplayError(f"exchange.mode must be paper, got {config.exchange.mode.value}")
+    replay_path = Path(config.market_data.replay_path or "")
+    if not replay_path.is_file():
+        # The live feed waits for a file that is not there yet; a replay has nothing to wait for.
+        raise ReplayError(f"marketData.replayPath {replay_path} is not a readable file")
+    try:
+        next(replay_rows(replay_path), None)
+    except MarketDataError as error:
+        raise ReplayError(f"the replay file gives no ticks: {error}") from None
     wanted = {ref.name for ref in config.signal_sources}
     if wanted and signals is None:
         raise ReplayError(
@@ -142,11 +152,20 @@ async def _replay(*, service: BotService, interval_ms: int) -> ReplayOutcome:
     unsent: list[tuple[Decision, str]] = []
     ticks = 0
     next_sync_ms: int | None = None
+    stalled = 0
     while not feed.exhausted:
         before, side, seen = service.last_decision, service.position.side, feed.last_tick
+        rows = feed.rows_read
         await service.decision_step()
         if feed.last_tick is not seen:
             ticks += 1
+        # A malformed row is dropped, as live; a file that gives no rows at all ends the replay.
+        stalled = stalled + 1 if feed.rows_read == rows and not feed.exhausted else 0
+        if stalled >= _STALLED_STEPS:
+            last = service.healing.last
+            raise ReplayError(
+                f"the replay file gives no ticks: {last.message if last else 'no reason given'}"
+            )
         decision = service.last_decision
         if decision is not None and decision is not before:
             decisions.append(decision)
