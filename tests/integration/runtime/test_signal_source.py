@@ -69,13 +69,16 @@ async def _publish_and_read(
             ("ETH/USDT", 0.6, "macro"),
         ]
         assert service.status()["lastValues"]["BTC/USDT"]["value"] == 0.6  # type: ignore[index]
-        now_ms = int(time.time() * 1000)
+        published_ms = int(time.time() * 1000)
         await client.xadd(
             other,
             SourceReading(
-                symbol="BTC/USDT", value=-0.4, confidence=0.5, as_of_ms=now_ms, kind="macro"
+                symbol="BTC/USDT", value=-0.4, confidence=0.5, as_of_ms=published_ms, kind="macro"
             ).to_fields(),  # type: ignore[arg-type]
         )
+        # A decision made now, after both were published (a decision reads only entries
+        # published at or before its time: the stream id's milliseconds).
+        now_ms = int(time.time() * 1000)
         reader = SourceReader.of_redis(
             redis=client,
             refs=[
