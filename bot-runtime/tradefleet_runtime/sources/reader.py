@@ -64,10 +64,12 @@ class EntryWindow:
     def __post_init__(self) -> None:
         object.__setattr__(self, "times", [entry.published_ms for entry in self.entries])
 
-    def newest_first(self, *, now_ms: int) -> list[Mapping[str, str]]:
-        """The fields of up to ``ENTRIES_SCANNED`` entries published at or before ``now_ms``,
-        newest first."""
-        known = bisect.bisect_right(self.times, now_ms)
+    def known(self, now_ms: int) -> int:
+        """How many entries were published at or before ``now_ms``."""
+        return bisect.bisect_right(self.times, now_ms)
+
+    def newest_first(self, *, known: int) -> list[Mapping[str, str]]:
+        """The fields of up to ``ENTRIES_SCANNED`` of the first ``known`` entries, newest first."""
         entries = self.entries
         return [
             entries[i].fields for i in range(known - 1, max(-1, known - 1 - ENTRIES_SCANNED), -1)
@@ -153,7 +155,13 @@ def snapshot_of(
 
 def snapshot_at(*, ref: SourceRef, symbol: str, window: EntryWindow, now_ms: int) -> SourceSnapshot:
     """What ``ref``'s stream said for ``symbol`` at ``now_ms`` (see :func:`snapshot_of`)."""
-    snapshot = snapshot_of(ref=ref, symbol=symbol, entries=window.newest_first(now_ms=now_ms))
+    return _snapshot_of_known(ref=ref, symbol=symbol, window=window, known=window.known(now_ms))
+
+
+def _snapshot_of_known(
+    *, ref: SourceRef, symbol: str, window: EntryWindow, known: int
+) -> SourceSnapshot:
+    snapshot = snapshot_of(ref=ref, symbol=symbol, entries=window.newest_first(known=known))
     if window.problem:
         return SourceSnapshot(
             name=ref.name, weight=ref.weight, reading=snapshot.reading, problem=window.problem
@@ -226,6 +234,9 @@ class SourceReader:
         self._refs = tuple(refs)
         self._windows: dict[str, EntryWindow] = {ref.name: EntryWindow() for ref in refs}
         self._snapshots: dict[str, SourceSnapshot] = {}
+        # What each snapshot was judged from: its window and how many of its entries it saw.
+        # A decision runs at every tick; the entries change only at a refresh or a publication.
+        self._judged: dict[str, tuple[EntryWindow, int]] = {}
 
     @classmethod
     def of_redis(
@@ -243,6 +254,7 @@ class SourceReader:
         self._max_age_ms = max_age_ms
         self._windows = {ref.name: self._windows.get(ref.name) or EntryWindow() for ref in refs}
         self._snapshots = {}
+        self._judged = {}
 
     async def refresh(self) -> None:
         for ref in self._refs:
@@ -255,13 +267,20 @@ class SourceReader:
                 )
 
     def _snapshots_at(self, now_ms: int) -> dict[str, SourceSnapshot]:
-        self._snapshots = {
-            ref.name: snapshot_at(
-                ref=ref, symbol=self._symbol, window=self._windows[ref.name], now_ms=now_ms
-            )
-            for ref in self._refs
-        }
-        return self._snapshots
+        snapshots: dict[str, SourceSnapshot] = {}
+        for ref in self._refs:
+            window = self._windows[ref.name]
+            known = window.known(now_ms)
+            cached = self._snapshots.get(ref.name)
+            judged = self._judged.get(ref.name)
+            if cached is None or judged is None or judged[0] is not window or judged[1] != known:
+                cached = _snapshot_of_known(
+                    ref=ref, symbol=self._symbol, window=window, known=known
+                )
+                self._judged[ref.name] = (window, known)
+            snapshots[ref.name] = cached
+        self._snapshots = snapshots
+        return snapshots
 
     def readings(self, *, now_ms: int) -> list[SignalReading]:
         """One reading per fusion input: the weighted mean of its fresh sources at ``now_ms``."""
