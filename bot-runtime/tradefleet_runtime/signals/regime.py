@@ -166,7 +166,6 @@ class RegimeDetector:
         "_log_likelihood_sum",
         "_log_likelihoods",
         "_model",
-        "_previous_close",
         "_state_of_label",
         "_state_params",
         "_status_reason",
@@ -184,7 +183,6 @@ class RegimeDetector:
         )
         # The latest log returns, the next fit's data.
         self._history: deque[float] = deque(maxlen=config.fit_window)
-        self._previous_close = math.nan
         self._model: RegimeModel | None = None
         self._filter: RegimeFilter | None = None
         self._log_likelihoods: deque[float] = deque(maxlen=config.drift_window)
@@ -301,12 +299,12 @@ class RegimeDetector:
             )
         self._last_ms = timestamp_ms
         self._bars_since_attempt += 1
-        previous, self._previous_close = self._previous_close, close
-        features = self._tracker.push(close)
+        tracker = self._tracker
+        features = tracker.push(close)
         volatility = features[0] if features is not None else 0.0
-        if math.isnan(previous):  # the first bar: no return yet
+        log_return = tracker.log_return
+        if math.isnan(log_return):  # the first bar: no return yet
             return self._remember_unknown(timestamp_ms=timestamp_ms, volatility=volatility)
-        log_return = math.log(close / previous)
         self._history.append(log_return)
         forward = self._filter
         model = self._model

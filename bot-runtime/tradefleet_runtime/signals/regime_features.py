@@ -65,7 +65,9 @@ class VolatilityTrendTracker:
     """The volatility and trend of the latest bar, updated per close in O(1), in plain float
     arithmetic because this runs once per bar for every symbol."""
 
-    __slots__ = ("_closes", "_momentum", "_momentum_window", "_previous", "_short", "_window")
+    __slots__ = (
+        "_closes", "_momentum", "_momentum_window", "_previous", "_short", "_window", "log_return",
+    )  # fmt: skip
 
     def __init__(self, *, volatility_window: int, momentum_window: int) -> None:
         self._window = volatility_window
@@ -74,6 +76,8 @@ class VolatilityTrendTracker:
         self._momentum = _WindowSum(momentum_window)
         self._closes: deque[float] = deque(maxlen=momentum_window + 1)
         self._previous = math.nan
+        # The latest bar's log return (NaN until there are two closes).
+        self.log_return = math.nan
 
     def push(self, close: float) -> tuple[float, float] | None:
         """Add a close; return (volatility, trend) once both are defined."""
@@ -83,7 +87,8 @@ class VolatilityTrendTracker:
         closes.append(close)
         if math.isnan(previous):  # first bar: no return yet
             return None
-        magnitude = abs(math.log(close / previous))
+        self.log_return = log_return = math.log(close / previous)
+        magnitude = abs(log_return)
         short_full = self._short.push(magnitude)
         momentum_full = self._momentum.push(magnitude)
         if not (short_full and momentum_full):
