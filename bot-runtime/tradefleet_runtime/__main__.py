@@ -1,13 +1,14 @@
 """Entry point of the runtime image:
-``python -m tradefleet_runtime [signal-source | optimize | replay ...]``.
+``python -m tradefleet_runtime [signal-source | market-data | optimize | replay ...]``.
 
 Without arguments it runs a bot (:class:`~tradefleet_runtime.service.bot.BotService`); with
 ``signal-source`` a SignalSource workload (:class:`~tradefleet_runtime.sources.service.SourceService`);
-with ``optimize`` the one-shot optimization Job (:mod:`tradefleet_runtime.jobs.optimize`); with
-``replay`` a backtest through the live bot (:mod:`tradefleet_runtime.service.replay`, its own
-arguments).
-Both read their configuration from the JSON file named by ``TRADEFLEET_CONFIG`` and listen on
-``TRADEFLEET_LISTEN_HOST`` (the pod IP). A configuration or start-up error ends the process with
+with ``market-data`` an exchange's market-data publisher
+(:class:`~tradefleet_runtime.publisher.service.MarketDataPublisher`); with ``optimize`` the
+one-shot optimization Job (:mod:`tradefleet_runtime.jobs.optimize`); with ``replay`` a backtest
+through the live bot (:mod:`tradefleet_runtime.service.replay`, its own arguments).
+The others read their configuration from the JSON file named by ``TRADEFLEET_CONFIG``; the bot,
+the SignalSource and the publisher listen on ``TRADEFLEET_LISTEN_HOST`` (the pod IP). A configuration or start-up error ends the process with
 exit code 2 and one log line saying why, so the operator's rollback sees an unhealthy revision;
 any cause that ends the process (exit code 2 or 1) is also written to the container's
 termination message file (``TRADEFLEET_TERMINATION_LOG``, default ``/dev/termination-log``).
@@ -22,12 +23,14 @@ import sys
 from collections.abc import Sequence
 
 from tradefleet_runtime.config import (
-    ConfigError,
     config_path_from_env,
     load_runtime_config,
     load_source_config,
 )
+from tradefleet_runtime.document import ConfigError
 from tradefleet_runtime.persistence.store import RedisLogin
+from tradefleet_runtime.publisher.config import load_market_data_config
+from tradefleet_runtime.publisher.service import MarketDataPublisher, build_publisher_app
 from tradefleet_runtime.service.api import build_bot_app
 from tradefleet_runtime.service.bot import BotService, install_stop_signals, listen_host
 from tradefleet_runtime.service.build import StartupError
@@ -40,7 +43,7 @@ from tradefleet_runtime.sources.service import SourceService, build_source_app
 LOG = logging.getLogger("tradefleet_runtime")
 EXIT_BAD_CONFIG = 2
 EXIT_FAILED = 1
-USAGE = "usage: python -m tradefleet_runtime [signal-source | optimize | replay CONFIG ...]"
+USAGE = "usage: python -m tradefleet_runtime [signal-source | market-data | optimize | replay CONFIG ...]"
 
 
 async def _run_bot() -> str | None:
@@ -77,6 +80,24 @@ async def _run_source() -> None:
     await service.run(serve=lambda: serve_app(app=app, sock=sock, stop=service.stop_event))
 
 
+async def _run_market_data() -> None:
+    config = load_market_data_config(config_path_from_env())
+    environ = dict(os.environ)
+    publisher = MarketDataPublisher.build(config=config, login=RedisLogin.from_environ(environ))
+    install_stop_signals(publisher.stop_event)
+    sock = bind_socket(host=listen_host(environ), port=config.port)
+    app = build_publisher_app(publisher)
+    LOG.info(
+        "market-data publisher of %s %s starting: %s under %s, config %s",
+        config.exchange.exchange,
+        config.exchange.market.value,
+        ", ".join(config.symbols),
+        config.redis.key_prefix,
+        config.config_hash,
+    )
+    await publisher.run(serve=lambda: serve_app(app=app, sock=sock, stop=publisher.stop_event))
+
+
 async def _run_optimization() -> None:
     # Imported here: the research stack (numba, optuna) is needed by the Job only.
     from tradefleet_runtime.jobs.optimize import run_job  # noqa: PLC0415
@@ -93,13 +114,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args[:1] == ["replay"]:
         return replay_main(args[1:])
-    if args not in ([], ["signal-source"], ["optimize"]):
+    if args not in ([], ["signal-source"], ["market-data"], ["optimize"]):
         print(USAGE, file=sys.stderr)
         return EXIT_BAD_CONFIG
 
     try:
         if args == ["optimize"]:
             asyncio.run(_run_optimization())
+        elif args == ["market-data"]:
+            asyncio.run(_run_market_data())
         elif args:
             asyncio.run(_run_source())
         else:

@@ -19,7 +19,6 @@ paper account's starting balance).
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,10 +40,22 @@ from tradefleet_api.models import (
 )
 from tradefleet_api.rules import strategy_breaches
 
+from tradefleet_runtime.document import (
+    ConfigError,
+    check_kind,
+    read_enum,
+    read_flag,
+    read_integer,
+    read_number,
+    read_object,
+    read_optional_integer,
+    read_optional_object,
+    read_optional_text,
+    read_text,
+)
 from tradefleet_runtime.risk import RiskConfigError, RiskLimits
 from tradefleet_runtime.signals.regime_config import RegimeLabel, RegimeTradingParams
 
-API_VERSION = "tradefleet.io/v1alpha1"
 CONFIG_ENV = "TRADEFLEET_CONFIG"
 TIMEFRAME_SECONDS: Mapping[str, int] = MappingProxyType(
     {"1m": 60, "5m": 300, "15m": 900, "1h": 3_600, "4h": 14_400, "1d": 86_400}
@@ -57,10 +68,6 @@ _UNKNOWN_REGIME_PARAMS = RegimeTradingParams(
 
 
 _Model = TypeVar("_Model", bound=ApiModel)
-
-
-class ConfigError(ValueError):
-    """The configuration file is unreadable or invalid; the message names the key."""
 
 
 class TradingMode(StrEnum):
@@ -76,95 +83,14 @@ class MarketKind(StrEnum):
 
 class MarketDataSource(StrEnum):
     """``exchange``: REST polling through the venue; ``replay``: a CSV/JSONL file of book ticks;
-    ``synthetic``: the seeded generator of :mod:`tradefleet_runtime.marketdata.synthetic`."""
+    ``synthetic``: the seeded generator of :mod:`tradefleet_runtime.marketdata.synthetic`;
+    ``shared``: what a market-data publisher put in Redis
+    (:mod:`tradefleet_runtime.marketdata.shared`)."""
 
     EXCHANGE = "exchange"
     REPLAY = "replay"
     SYNTHETIC = "synthetic"
-
-
-# ------------------------------------------------------------------------------- readers
-
-
-def _where(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _object(raw: object, *, path: str) -> Mapping[str, Any]:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{path} must be an object, got {type(raw).__name__}")
-    return raw
-
-
-def _optional_object(raw: Mapping[str, Any], key: str, *, path: str) -> Mapping[str, Any]:
-    value = raw.get(key)
-    return {} if value is None else _object(value, path=_where(path, key))
-
-
-def _text(raw: Mapping[str, Any], key: str, *, path: str, default: str | None = None) -> str:
-    value = raw.get(key, default)
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{_where(path, key)} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _optional_text(raw: Mapping[str, Any], key: str, *, path: str) -> str | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    return _text(raw, key, path=path)
-
-
-def _number(
-    raw: Mapping[str, Any],
-    key: str,
-    *,
-    path: str,
-    default: float,
-    low: float | None = None,
-    high: float | None = None,
-) -> float:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"{_where(path, key)} must be a finite number, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise ConfigError(f"{_where(path, key)} must be within [{low}, {high}], got {value!r}")
-    return float(value)
-
-
-def _integer(
-    raw: Mapping[str, Any], key: str, *, path: str, default: int, low: int, high: int
-) -> int:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(
-            f"{_where(path, key)} must be an integer in [{low}, {high}], got {value!r}"
-        )
-    return value
-
-
-def _flag(raw: Mapping[str, Any], key: str, *, path: str, default: bool) -> bool:
-    value = raw.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{_where(path, key)} must be true or false, got {value!r}")
-    return value
-
-
-def _enum(raw: Mapping[str, Any], key: str, *, path: str, kind: type[StrEnum], default: str) -> Any:
-    value = raw.get(key, default)
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(member.value for member in kind)
-        raise ConfigError(f"{_where(path, key)} must be one of {allowed}, got {value!r}") from None
-
-
-def _check_kind(raw: Mapping[str, Any], *, kind: str) -> None:
-    if raw.get("apiVersion") != API_VERSION or raw.get("kind") != kind:
-        raise ConfigError(
-            f"expected apiVersion {API_VERSION} kind {kind}, got "
-            f"{raw.get('apiVersion')!r} {raw.get('kind')!r}"
-        )
+    SHARED = "shared"
 
 
 def read_config_document(path: Path) -> dict[str, Any]:
@@ -210,6 +136,9 @@ class ExchangeSettings:
     live_trading_opt_in: bool
     base_url: str | None
     credentials: CredentialEnv | None
+    # The least time between two exchange requests (a share of an ExchangeAccount's request
+    # budget); None: the exchange client's own spacing.
+    request_interval_ms: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -275,6 +204,8 @@ class MarketDataSettings:
     max_price_jump_pct: float = 10.0
     replay_path: str | None = None
     synthetic_seed: int = 0
+    # The publisher's Redis key prefix (its config's redis.keyPrefix), for source shared.
+    shared_key_prefix: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -314,24 +245,27 @@ class RuntimeConfig:
 
 def _exchange(raw: Mapping[str, Any]) -> ExchangeSettings:
     path = "exchange"
-    block = _object(raw.get(path), path=path)
+    block = read_object(raw.get(path), path=path)
     credentials: CredentialEnv | None = None
     creds = block.get("credentials")
     if creds is not None:
-        creds = _object(creds, path="exchange.credentials")
+        creds = read_object(creds, path="exchange.credentials")
         credentials = CredentialEnv(
-            api_key_env=_text(creds, "apiKeyEnv", path="exchange.credentials"),
-            api_secret_env=_text(creds, "apiSecretEnv", path="exchange.credentials"),
-            passphrase_env=_optional_text(creds, "passphraseEnv", path="exchange.credentials"),
+            api_key_env=read_text(creds, "apiKeyEnv", path="exchange.credentials"),
+            api_secret_env=read_text(creds, "apiSecretEnv", path="exchange.credentials"),
+            passphrase_env=read_optional_text(creds, "passphraseEnv", path="exchange.credentials"),
         )
     settings = ExchangeSettings(
-        exchange=_text(block, "id", path=path),
-        market=_enum(block, "market", path=path, kind=MarketKind, default="spot"),
-        symbol=_text(block, "symbol", path=path),
-        mode=_enum(block, "mode", path=path, kind=TradingMode, default="paper"),
-        live_trading_opt_in=_flag(block, "liveTradingOptIn", path=path, default=False),
-        base_url=_optional_text(block, "baseUrl", path=path),
+        exchange=read_text(block, "id", path=path),
+        market=read_enum(block, "market", path=path, kind=MarketKind, default="spot"),
+        symbol=read_text(block, "symbol", path=path),
+        mode=read_enum(block, "mode", path=path, kind=TradingMode, default="paper"),
+        live_trading_opt_in=read_flag(block, "liveTradingOptIn", path=path, default=False),
+        base_url=read_optional_text(block, "baseUrl", path=path),
         credentials=credentials,
+        request_interval_ms=read_optional_integer(
+            block, "requestIntervalMs", path=path, low=1, high=3_600_000
+        ),
     )
     base, slash, quote = settings.symbol.partition("/")
     if not (base and slash and quote):
@@ -346,7 +280,7 @@ def _exchange(raw: Mapping[str, Any]) -> ExchangeSettings:
 def _validated(model: type[_Model], raw: Mapping[str, Any], key: str) -> _Model:
     """``raw[key]`` as the generated API ``model``: the CRD's defaults, bounds and enums."""
     try:
-        return validate(model, _optional_object(raw, key, path=""))
+        return validate(model, read_optional_object(raw, key, path=""))
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error, path=key)) from None
 
@@ -403,12 +337,12 @@ def _sources(raw: Mapping[str, Any]) -> tuple[SourceRef, ...]:
     refs = []
     for index, item in enumerate(items):
         where = f"signalSources[{index}]"
-        entry = _object(item, path=where)
+        entry = read_object(item, path=where)
         refs.append(
             SourceRef(
-                name=_text(entry, "name", path=where),
-                weight=_number(entry, "weight", path=where, default=1.0, low=0.0, high=1.0),
-                redis_stream=_text(entry, "redisStream", path=where),
+                name=read_text(entry, "name", path=where),
+                weight=read_number(entry, "weight", path=where, default=1.0, low=0.0, high=1.0),
+                redis_stream=read_text(entry, "redisStream", path=where),
             )
         )
     names = [ref.name for ref in refs]
@@ -417,85 +351,94 @@ def _sources(raw: Mapping[str, Any]) -> tuple[SourceRef, ...]:
     return tuple(refs)
 
 
-def _redis(raw: Mapping[str, Any], *, with_prefix: bool) -> RedisSettings:
-    block = _object(raw.get("redis"), path="redis")
-    url = _text(block, "url", path="redis")
+def redis_settings(raw: Mapping[str, Any], *, with_prefix: bool) -> RedisSettings:
+    block = read_object(raw.get("redis"), path="redis")
+    url = read_text(block, "url", path="redis")
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"redis.url must be a redis:// URL, got {url!r}")
-    prefix = _text(block, "keyPrefix" if with_prefix else "stream", path="redis")
+    prefix = read_text(block, "keyPrefix" if with_prefix else "stream", path="redis")
     return RedisSettings(url=url, key_prefix=prefix)
 
 
 def _market_data(raw: Mapping[str, Any]) -> MarketDataSettings:
     path = "marketData"
-    block = _optional_object(raw, path, path="")
+    block = read_optional_object(raw, path, path="")
     settings = MarketDataSettings(
-        source=_enum(block, "source", path=path, kind=MarketDataSource, default="exchange"),
-        poll_interval_ms=_integer(
+        source=read_enum(block, "source", path=path, kind=MarketDataSource, default="exchange"),
+        poll_interval_ms=read_integer(
             block, "pollIntervalMs", path=path, default=1_000, low=10, high=3_600_000
         ),
-        book_depth=_integer(block, "bookDepth", path=path, default=20, low=5, high=1_000),
-        history_bars=_integer(block, "historyBars", path=path, default=1_200, low=30, high=1_500),
-        max_tick_age_ms=_integer(
+        book_depth=read_integer(block, "bookDepth", path=path, default=20, low=5, high=1_000),
+        history_bars=read_integer(
+            block, "historyBars", path=path, default=1_200, low=30, high=1_500
+        ),
+        max_tick_age_ms=read_integer(
             block, "maxTickAgeMs", path=path, default=10_000, low=100, high=86_400_000
         ),
-        max_price_jump_pct=_number(
+        max_price_jump_pct=read_number(
             block, "maxPriceJumpPct", path=path, default=10.0, low=0.01, high=100.0
         ),
-        replay_path=_optional_text(block, "replayPath", path=path),
-        synthetic_seed=_integer(block, "syntheticSeed", path=path, default=0, low=0, high=2**31),
+        replay_path=read_optional_text(block, "replayPath", path=path),
+        synthetic_seed=read_integer(
+            block, "syntheticSeed", path=path, default=0, low=0, high=2**31
+        ),
+        shared_key_prefix=read_optional_text(block, "sharedKeyPrefix", path=path),
     )
     if settings.source is MarketDataSource.REPLAY and settings.replay_path is None:
         raise ConfigError("marketData.replayPath is required when marketData.source is replay")
+    if settings.source is MarketDataSource.SHARED and settings.shared_key_prefix is None:
+        raise ConfigError("marketData.sharedKeyPrefix is required when marketData.source is shared")
     return settings
 
 
 def _venue(raw: Mapping[str, Any]) -> VenueSettings:
-    block = _optional_object(raw, "venue", path="")
+    block = read_optional_object(raw, "venue", path="")
     return VenueSettings(
-        timeout_ms=_integer(block, "timeoutMs", path="venue", default=5_000, low=100, high=120_000),
-        recv_window_ms=_integer(
+        timeout_ms=read_integer(
+            block, "timeoutMs", path="venue", default=5_000, low=100, high=120_000
+        ),
+        recv_window_ms=read_integer(
             block, "recvWindowMs", path="venue", default=5_000, low=100, high=60_000
         ),
     )
 
 
 def _paper(raw: Mapping[str, Any]) -> PaperSettings:
-    block = _optional_object(raw, "paper", path="")
+    block = read_optional_object(raw, "paper", path="")
     return PaperSettings(
-        starting_balance=_number(
+        starting_balance=read_number(
             block, "startingBalance", path="paper", default=10_000.0, low=1.0, high=1e12
         ),
-        quote_currency=_text(block, "quoteCurrency", path="paper", default="USDT"),
+        quote_currency=read_text(block, "quoteCurrency", path="paper", default="USDT"),
     )
 
 
 def parse_runtime_config(document: Mapping[str, Any]) -> RuntimeConfig:
     """A bot's RuntimeConfig document → :class:`RuntimeConfig`; ConfigError naming the key."""
-    raw = _object(document, path="config")
-    _check_kind(raw, kind="RuntimeConfig")
-    bot = _object(raw.get("bot"), path="bot")
-    api = _object(raw.get("api"), path="api")
-    risk_spec = _optional_object(raw, "risk", path="")
+    raw = read_object(document, path="config")
+    check_kind(raw, kind="RuntimeConfig")
+    bot = read_object(raw.get("bot"), path="bot")
+    api = read_object(raw.get("api"), path="api")
+    risk_spec = read_optional_object(raw, "risk", path="")
     try:
         risk = RiskLimits.from_spec(risk_spec)
     except RiskConfigError as error:
         raise ConfigError(str(error)) from None
     return RuntimeConfig(
-        bot_name=_text(bot, "name", path="bot"),
-        namespace=_text(bot, "namespace", path="bot"),
+        bot_name=read_text(bot, "name", path="bot"),
+        namespace=read_text(bot, "namespace", path="bot"),
         exchange=_exchange(raw),
         strategy=_strategy(raw),
         risk=risk,
         signal_sources=_sources(raw),
-        redis=_redis(raw, with_prefix=True),
+        redis=redis_settings(raw, with_prefix=True),
         api=ApiSettings(
-            port=_integer(api, "port", path="api", default=8080, low=0, high=65_535),
-            control_token_env=_text(
+            port=read_integer(api, "port", path="api", default=8080, low=0, high=65_535),
+            control_token_env=read_text(
                 api, "controlTokenEnv", path="api", default="TRADEFLEET_CONTROL_TOKEN"
             ),
         ),
-        heartbeat_timeout_s=_number(
+        heartbeat_timeout_s=read_number(
             raw, "heartbeatTimeoutSeconds", path="", default=30.0, low=1.0, high=3_600.0
         ),
         market_data=_market_data(raw),
@@ -541,9 +484,9 @@ class SourceConfig:
 
 def parse_source_config(document: Mapping[str, Any]) -> SourceConfig:
     """A SignalSourceConfig document → :class:`SourceConfig`; ConfigError naming the key."""
-    raw = _object(document, path="config")
-    _check_kind(raw, kind="SignalSourceConfig")
-    source = _object(raw.get("source"), path="source")
+    raw = read_object(document, path="config")
+    check_kind(raw, kind="SignalSourceConfig")
+    source = read_object(raw.get("source"), path="source")
     spec = _validated(SignalSourceSpec, raw, "spec")
     kind = spec.kind.value
     if getattr(spec, kind) is None and kind != "whale":
@@ -551,11 +494,11 @@ def parse_source_config(document: Mapping[str, Any]) -> SourceConfig:
     for symbol in spec.symbols:
         if "/" not in symbol:
             raise ConfigError(f"spec.symbols must be BASE/QUOTE symbols, got {symbol!r}")
-    redis = _redis(raw, with_prefix=False)
-    api = _object(raw.get("api"), path="api")
+    redis = redis_settings(raw, with_prefix=False)
+    api = read_object(raw.get("api"), path="api")
     return SourceConfig(
-        name=_text(source, "name", path="source"),
-        namespace=_text(source, "namespace", path="source"),
+        name=read_text(source, "name", path="source"),
+        namespace=read_text(source, "namespace", path="source"),
         kind=kind,
         symbols=spec.symbols,
         interval_s=spec.interval_seconds,
@@ -564,7 +507,7 @@ def parse_source_config(document: Mapping[str, Any]) -> SourceConfig:
         spec=MappingProxyType(dict(raw["spec"])),
         redis_url=redis.url,
         stream=redis.key_prefix,
-        port=_integer(api, "port", path="api", default=8080, low=0, high=65_535),
+        port=read_integer(api, "port", path="api", default=8080, low=0, high=65_535),
         config_hash=content_hash(raw),
     )
 

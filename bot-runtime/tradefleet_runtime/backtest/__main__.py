@@ -66,7 +66,8 @@ from tradefleet_runtime.backtest.timerange import (
     parse_timerange,
 )
 from tradefleet_runtime.backtest.walk_forward import WalkForwardReport, walk_forward
-from tradefleet_runtime.config import ConfigError, load_runtime_config
+from tradefleet_runtime.config import load_runtime_config
+from tradefleet_runtime.document import ConfigError
 from tradefleet_runtime.execution.errors import ExchangeError
 from tradefleet_runtime.execution.venue import CcxtVenue, VenueMode
 from tradefleet_runtime.risk.errors import RiskError

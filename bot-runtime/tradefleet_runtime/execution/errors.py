@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import ccxt.async_support as ccxt
+if TYPE_CHECKING:
+    import ccxt.async_support as ccxt
 
 DUPLICATE_CLIENT_ORDER_ID_CODE = -4116
 # Binance: "An open stop or take profit order with GTE and closePosition in the direction is
@@ -121,6 +122,10 @@ def translate_ccxt_error(error: ccxt.BaseError, *, secrets: Iterable[str]) -> Ex
     closePosition stop on one side as ``-4130``, which ccxt leaves a generic ExchangeError:
     both are refusals, nothing was placed.
     """
+    # Imported here: only a process that loaded ccxt for an exchange client has a ccxt error to
+    # translate, and one without (a paper bot on shared market data) must not load it.
+    import ccxt.async_support as ccxt  # noqa: PLC0415
+
     message = redact(str(error), secrets=secrets)
     translated: ExchangeError
     if isinstance(error, ccxt.DDoSProtection | ccxt.RateLimitExceeded):

@@ -4,7 +4,9 @@ The executor (``tradefleet_runtime.execution.executor``) and the runtime talk to
 ``CcxtVenue`` speaks to a real exchange through ccxt (``testnet`` or ``live``, or public
 market data only), ``PaperVenue`` (``tradefleet_runtime.execution.paper``) simulates fills
 against a ``CcxtVenue``'s live book. ccxt exceptions are translated once, here, into
-``tradefleet_runtime.execution.errors``; API keys never reach logs or messages.
+``tradefleet_runtime.execution.errors``; API keys never reach logs or messages. ccxt is loaded
+by the first ``CcxtVenue`` built, not by this module: a process with no exchange client (a paper
+bot on shared market data) must not pay its ~67 MB for the ``Venue`` interface.
 """
 
 from __future__ import annotations
@@ -15,11 +17,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
-
-import ccxt.async_support as ccxt
-from ccxt.base.decimal_to_precision import TICK_SIZE
 
 from tradefleet_runtime.execution.errors import (
     InvalidOrderError,
@@ -42,6 +41,10 @@ from tradefleet_runtime.execution.model import (
     VenuePosition,
     VenuePositionSide,
 )
+from tradefleet_runtime.execution.request_meter import RequestMeter
+
+if TYPE_CHECKING:
+    import ccxt.async_support as ccxt
 
 T = TypeVar("T")
 CCXT_LOGGER_NAME = "tradefleet_runtime.execution.ccxt"
@@ -303,7 +306,11 @@ class CcxtVenue(Venue):
         timeout_s: float = 10.0,
         recv_window_ms: int = 5_000,
         options: Mapping[str, Any] | None = None,
+        request_interval_ms: int | None = None,
+        request_meter: RequestMeter | None = None,
     ) -> None:
+        import ccxt.async_support as ccxt  # noqa: PLC0415 - see the module docstring
+
         if exchange_id not in ccxt.exchanges:
             raise VenueConfigurationError(f"ccxt has no exchange {exchange_id!r}")
         if mode is VenueMode.LIVE and not allow_live:
@@ -321,6 +328,8 @@ class CcxtVenue(Venue):
         receive_window = {"recvWindow": recv_window_ms} if exchange_id in RECEIVE_WINDOWS else {}
         config: dict[str, Any] = {
             "enableRateLimit": True,
+            # ccxt's throttle spaces requests by this (times an endpoint's weight).
+            **({"rateLimit": request_interval_ms} if request_interval_ms else {}),
             "timeout": int(timeout_s * 1000),
             "logger": logging.getLogger(CCXT_LOGGER_NAME),
             "options": {
@@ -348,6 +357,9 @@ class CcxtVenue(Venue):
                 exchange.urls["api"], base_url=base_url_override, origins=self._origins
             )
             self._keep_error_mapping_of_real_hosts(exchange)
+        if request_meter is not None:
+            request_meter.count(exchange)
+        self._ccxt = ccxt
         self._exchange = exchange
         self._exchange_id = exchange_id
         # The recvWindow ccxt signs with: ``options`` may have replaced recv_window_ms.
@@ -390,18 +402,18 @@ class CcxtVenue(Venue):
     async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
         try:
             return await operation()
-        except ccxt.InvalidNonce as error:
+        except self._ccxt.InvalidNonce as error:
             # The exchange refused our timestamp (Binance -1021): its clock and ours disagree.
             # Measure the difference now so the retry is signed with the exchange's time.
             await self._resync_clock()
             raise translate_ccxt_error(error, secrets=self._secrets) from None
-        except ccxt.BaseError as error:
+        except self._ccxt.BaseError as error:
             raise translate_ccxt_error(error, secrets=self._secrets) from None
 
     async def _resync_clock(self) -> None:
         try:
             difference = await self._exchange.load_time_difference()
-        except (ccxt.BaseError, NotImplementedError) as error:
+        except (self._ccxt.BaseError, NotImplementedError) as error:
             LOG.warning("%s: clock difference could not be measured: %s", self.name, error)
             return
         LOG.warning(
@@ -417,7 +429,7 @@ class CcxtVenue(Venue):
 
     async def load_markets(self) -> dict[str, MarketInfo]:
         markets = await self._call(self._exchange.load_markets)
-        tick_mode = self._exchange.precisionMode == TICK_SIZE
+        tick_mode = self._exchange.precisionMode == self._ccxt.TICK_SIZE
         result: dict[str, MarketInfo] = {}
         for symbol, market in markets.items():
             precision = market.get("precision") or {}

@@ -2,7 +2,8 @@
 
 The decision loop (:mod:`tradefleet_runtime.service.bot`) polls a
 :class:`~tradefleet_runtime.marketdata.feeds.MarketFeed` (REST polling through the venue, a
-CSV/JSONL replay, or the synthetic generator) and passes every tick through
+CSV/JSONL replay, the synthetic generator, or what a market-data publisher shares in Redis:
+:mod:`~tradefleet_runtime.marketdata.shared`) and passes every tick through
 :class:`~tradefleet_runtime.marketdata.ticks.TickValidator` before it reaches the signals.
 :mod:`~tradefleet_runtime.marketdata.synthetic` generates labelled, seeded markets (OHLCV bars
 with known regimes and an L1 book with known order flow) for the synthetic feed, tests,

@@ -13,11 +13,14 @@ The decision loop holds one :class:`MarketFeed` (built by :func:`build_feed` fro
   The file is opened at the first tick (an open that failed is tried again at the next).
 * :class:`SyntheticMarketFeed` draws ticks from ``generate_book`` and warm-up bars from
   ``generate_market``; its clock is the simulated time.
+* :class:`~tradefleet_runtime.marketdata.shared.SharedMarketFeed` (its own module) reads what a
+  market-data publisher put in Redis.
 
 Replay and synthetic feeds build their bars from the mid prices of the ticks they emit
 (skipping ticks that are not even positive and uncrossed), and can serve as the order book of
 a paper account through :class:`FeedBookVenue`. The paper account is read at start-up, before
 the decision loop's first poll; the venue then draws the stream's first tick itself.
+:class:`MarketDataOnlyVenue` is what such book-serving venues share: they refuse to trade.
 """
 
 from __future__ import annotations
@@ -83,8 +86,32 @@ class MarketFeed(abc.ABC):
         """Closed bars that opened after ``after_ms``, oldest first."""
 
 
-def _closed(candles: Sequence[Candle], *, bar_seconds: int, now_ms: int) -> list[Candle]:
+def closed_candles(candles: Sequence[Candle], *, bar_seconds: int, now_ms: int) -> list[Candle]:
+    """The candles of ``candles`` whose bar has ended by ``now_ms``."""
     return [c for c in candles if c.timestamp_ms + bar_seconds * 1000 <= now_ms]
+
+
+def exchange_timeframe(bar_seconds: int) -> str:
+    """The exchange's name of a ``bar_seconds`` bar ("1m", "1h"…); MarketDataError if none."""
+    timeframe = _TIMEFRAME_BY_SECONDS.get(bar_seconds)
+    if timeframe is None:
+        raise MarketDataError(f"no exchange timeframe of {bar_seconds} s")
+    return timeframe
+
+
+def top_of_book(book: OrderBook, *, now_ms: int) -> BookTick:
+    """The best bid and ask of ``book`` as a tick, stamped ``now_ms`` when the book has no time
+    of its own; MarketDataError when a side is empty."""
+    if not book.bids or not book.asks:
+        raise MarketDataError(f"{book.symbol}: the order book has an empty side")
+    return BookTick(
+        symbol=book.symbol,
+        bid_price=book.bids[0].price,
+        bid_size=book.bids[0].amount,
+        ask_price=book.asks[0].price,
+        ask_size=book.asks[0].amount,
+        timestamp_ms=book.timestamp_ms if book.timestamp_ms is not None else now_ms,
+    )
 
 
 class VenueMarketFeed(MarketFeed):
@@ -103,25 +130,15 @@ class VenueMarketFeed(MarketFeed):
 
     async def next_book(self) -> BookTick:
         book = await self.venue.fetch_order_book(symbol=self.symbol, depth=self._depth)
-        if not book.bids or not book.asks:
-            raise MarketDataError(f"{self.symbol}: the order book has an empty side")
-        return BookTick(
-            symbol=self.symbol,
-            bid_price=book.bids[0].price,
-            bid_size=book.bids[0].amount,
-            ask_price=book.asks[0].price,
-            ask_size=book.asks[0].amount,
-            timestamp_ms=book.timestamp_ms if book.timestamp_ms is not None else self._clock(),
-        )
+        return top_of_book(book, now_ms=self._clock())
 
     async def _ohlcv(self, *, bar_seconds: int, limit: int) -> list[Candle]:
-        timeframe = _TIMEFRAME_BY_SECONDS.get(bar_seconds)
-        if timeframe is None:
-            raise MarketDataError(f"no exchange timeframe of {bar_seconds} s")
         candles = await self.venue.fetch_ohlcv(
-            symbol=self.symbol, timeframe=timeframe, limit=min(limit, _MAX_OHLCV_LIMIT)
+            symbol=self.symbol,
+            timeframe=exchange_timeframe(bar_seconds),
+            limit=min(limit, _MAX_OHLCV_LIMIT),
         )
-        return _closed(candles, bar_seconds=bar_seconds, now_ms=self._clock())
+        return closed_candles(candles, bar_seconds=bar_seconds, now_ms=self._clock())
 
     async def history(self, *, bar_seconds: int, limit: int) -> list[Candle]:
         return await self._ohlcv(bar_seconds=bar_seconds, limit=limit + 1)
@@ -340,20 +357,13 @@ class SyntheticMarketFeed(_TickStreamFeed):
         ]  # fmt: skip
 
 
-class FeedBookVenue(Venue):
-    """The latest tick of a replay or synthetic feed as a one-level order book.
+class MarketDataOnlyVenue(Venue):
+    """A venue serving one symbol's book and bars and nothing else: the market a ``PaperVenue``
+    fills against when it does not come from an exchange client. It knows no lot sizes, and
+    refuses every call that would trade or read an account."""
 
-    Market data only: it lets a ``PaperVenue`` fill against replayed or synthetic books. Read
-    before the feed has emitted a tick, it emits the first one (a MarketDataError when the
-    feed has none to give, e.g. a replay file that cannot be read).
-    """
-
-    def __init__(self, *, feed: _TickStreamFeed) -> None:
-        self._feed = feed
-
-    @property
-    def name(self) -> str:
-        return f"feed:{type(self._feed).__name__}"
+    def __init__(self, *, symbol: str) -> None:
+        self._symbol = symbol
 
     @property
     def supports_exchange_stops(self) -> bool:
@@ -363,45 +373,23 @@ class FeedBookVenue(Venue):
     def submission_window_s(self) -> float:
         return 0.0
 
-    async def _tick(self) -> BookTick:
-        tick = self._feed.last_tick
-        if tick is None:
-            # A stream's book exists from its first tick on, and only the stream can produce
-            # it: the runtime reconciles the paper account before it polls the feed.
-            tick = await self._feed.next_book()
-        return tick
-
     async def load_markets(self) -> dict[str, MarketInfo]:
-        symbol = self._feed.symbol
+        symbol = self._symbol
         return {
             symbol: MarketInfo(
                 symbol=symbol, amount_step=None, price_tick=None, min_amount=None, min_notional=None
             )
         }
 
-    async def fetch_order_book(self, *, symbol: str, depth: int = 20) -> OrderBook:
-        tick = await self._tick()
-        return OrderBook(
-            symbol=symbol,
-            bids=(BookLevel(price=tick.bid_price, amount=tick.bid_size),),
-            asks=(BookLevel(price=tick.ask_price, amount=tick.ask_size),),
-            timestamp_ms=tick.timestamp_ms,
-        )
-
     async def fetch_ticker(self, *, symbol: str) -> Ticker:
-        tick = await self._tick()
+        book = await self.fetch_order_book(symbol=symbol, depth=1)
         return Ticker(
             symbol=symbol,
-            last=tick.mid,
-            bid=tick.bid_price,
-            ask=tick.ask_price,
-            timestamp_ms=tick.timestamp_ms,
+            last=book.mid,
+            bid=book.bids[0].price if book.bids else None,
+            ask=book.asks[0].price if book.asks else None,
+            timestamp_ms=book.timestamp_ms,
         )
-
-    async def fetch_ohlcv(
-        self, *, symbol: str, timeframe: str = "1m", limit: int = 100
-    ) -> list[Candle]:
-        return self._feed.built_bars[-limit:]
 
     def _market_data_only(self) -> VenueConfigurationError:
         return VenueConfigurationError(f"{self.name} serves market data only")
@@ -433,3 +421,42 @@ class FeedBookVenue(Venue):
 
     async def close(self) -> None:
         return None
+
+
+class FeedBookVenue(MarketDataOnlyVenue):
+    """The latest tick of a replay or synthetic feed as a one-level order book.
+
+    It lets a ``PaperVenue`` fill against replayed or synthetic books. Read before the feed has
+    emitted a tick, it emits the first one (a MarketDataError when the feed has none to give,
+    e.g. a replay file that cannot be read).
+    """
+
+    def __init__(self, *, feed: _TickStreamFeed) -> None:
+        super().__init__(symbol=feed.symbol)
+        self._feed = feed
+
+    @property
+    def name(self) -> str:
+        return f"feed:{type(self._feed).__name__}"
+
+    async def _tick(self) -> BookTick:
+        tick = self._feed.last_tick
+        if tick is None:
+            # A stream's book exists from its first tick on, and only the stream can produce
+            # it: the runtime reconciles the paper account before it polls the feed.
+            tick = await self._feed.next_book()
+        return tick
+
+    async def fetch_order_book(self, *, symbol: str, depth: int = 20) -> OrderBook:
+        tick = await self._tick()
+        return OrderBook(
+            symbol=symbol,
+            bids=(BookLevel(price=tick.bid_price, amount=tick.bid_size),),
+            asks=(BookLevel(price=tick.ask_price, amount=tick.ask_size),),
+            timestamp_ms=tick.timestamp_ms,
+        )
+
+    async def fetch_ohlcv(
+        self, *, symbol: str, timeframe: str = "1m", limit: int = 100
+    ) -> list[Candle]:
+        return self._feed.built_bars[-limit:]

@@ -7,18 +7,22 @@ connection reset and on a hot reload. Nothing here talks to the exchange or Redi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import redis.asyncio as aioredis
+
 from tradefleet_runtime.config import (
-    ConfigError,
     MarketDataSource,
     RuntimeConfig,
     TradingMode,
 )
+from tradefleet_runtime.document import ConfigError
 from tradefleet_runtime.execution.errors import VenueConfigurationError
 from tradefleet_runtime.execution.model import MarketInfo
 from tradefleet_runtime.execution.paper import PaperAccount, PaperJournal, PaperVenue
+from tradefleet_runtime.execution.request_meter import RequestMeter
 from tradefleet_runtime.execution.venue import (
     ApiCredentials,
     CcxtVenue,
@@ -33,6 +37,7 @@ from tradefleet_runtime.marketdata.feeds import (
     SyntheticMarketFeed,
     VenueMarketFeed,
 )
+from tradefleet_runtime.marketdata.shared import SharedBookVenue, SharedMarketFeed
 from tradefleet_runtime.risk import RiskEngine
 from tradefleet_runtime.service.pipeline import DecisionPipeline
 from tradefleet_runtime.signals.fusion import (
@@ -121,6 +126,24 @@ def credentials_from_env(
     )
 
 
+def _tick_stream_feed(config: RuntimeConfig) -> ReplayMarketFeed | SyntheticMarketFeed:
+    """The replay or synthetic feed of ``marketData``."""
+    data = config.market_data
+    if data.source is MarketDataSource.REPLAY:
+        assert data.replay_path is not None
+        return ReplayMarketFeed(
+            path=Path(data.replay_path),
+            symbol=config.exchange.symbol,
+            bar_seconds=config.strategy.bar_seconds,
+        )
+    return SyntheticMarketFeed(
+        symbol=config.exchange.symbol,
+        bar_seconds=config.strategy.bar_seconds,
+        seed=data.synthetic_seed,
+        snapshot_ms=data.poll_interval_ms,
+    )
+
+
 def build_venue_and_feed(
     *,
     config: RuntimeConfig,
@@ -128,52 +151,55 @@ def build_venue_and_feed(
     starting_balance: float,
     paper_account: PaperAccount | None,
     paper_journal: PaperJournal | None,
+    redis: aioredis.Redis,
+    request_meter: RequestMeter | None = None,
 ) -> tuple[Venue, MarketFeed]:
     """The trading venue and the market feed for the configured mode and data source; a paper
-    venue continues ``paper_account`` (if any) and saves through ``paper_journal``."""
+    venue continues ``paper_account`` (if any) and saves through ``paper_journal``. An exchange
+    client spaces its requests by ``exchange.requestIntervalMs`` and records them in
+    ``request_meter``; a shared feed reads through ``redis`` (the bot's own client)."""
     exchange = config.exchange
     data = config.market_data
-    exchange_id = ccxt_exchange_id(exchange=exchange.exchange, market=exchange.market.value)
-    if data.source is not MarketDataSource.EXCHANGE:
-        if exchange.mode is not TradingMode.PAPER:
-            raise StartupError(f"marketData.source {data.source.value} needs exchange.mode paper")
-        feed: ReplayMarketFeed | SyntheticMarketFeed
-        if data.source is MarketDataSource.REPLAY:
-            assert data.replay_path is not None
-            feed = ReplayMarketFeed(
-                path=Path(data.replay_path),
-                symbol=exchange.symbol,
-                bar_seconds=config.strategy.bar_seconds,
-            )
-        else:
-            feed = SyntheticMarketFeed(
-                symbol=exchange.symbol,
-                bar_seconds=config.strategy.bar_seconds,
-                seed=data.synthetic_seed,
-                snapshot_ms=data.poll_interval_ms,
-            )
-        venue: Venue = PaperVenue(
-            market_data=FeedBookVenue(feed=feed),
+
+    def paper(market_data: Venue, *, clock: Callable[[], float] = time.time) -> Venue:
+        return PaperVenue(
+            market_data=market_data,
             starting_balance=starting_balance,
             quote_currency=quote_currency(exchange.symbol),
-            clock=lambda: feed.now_ms() / 1000.0,
+            clock=clock,
             account=paper_account,
             journal=paper_journal,
         )
-        return venue, feed
+
+    if data.source in (MarketDataSource.REPLAY, MarketDataSource.SYNTHETIC):
+        if exchange.mode is not TradingMode.PAPER:
+            raise StartupError(f"marketData.source {data.source.value} needs exchange.mode paper")
+        stream = _tick_stream_feed(config)
+        return paper(FeedBookVenue(feed=stream), clock=lambda: stream.now_ms() / 1000.0), stream
+    shared: SharedMarketFeed | None = None
+    if data.source is MarketDataSource.SHARED:
+        assert data.shared_key_prefix is not None
+        shared = SharedMarketFeed(
+            redis=redis,
+            key_prefix=data.shared_key_prefix,
+            symbol=exchange.symbol,
+            max_tick_age_ms=data.max_tick_age_ms,
+        )
+        if exchange.mode is TradingMode.PAPER:
+            # No exchange client at all: the paper account fills against the published book.
+            return paper(SharedBookVenue(feed=shared)), shared
+    exchange_id = ccxt_exchange_id(exchange=exchange.exchange, market=exchange.market.value)
     try:
         if exchange.mode is TradingMode.PAPER:
-            venue = PaperVenue(
-                market_data=CcxtVenue(
+            venue = paper(
+                CcxtVenue(
                     exchange_id=exchange_id,
                     mode=VenueMode.MARKET_DATA,
                     base_url_override=exchange.base_url,
                     timeout_s=config.venue.timeout_ms / 1000.0,
-                ),
-                starting_balance=starting_balance,
-                quote_currency=quote_currency(exchange.symbol),
-                account=paper_account,
-                journal=paper_journal,
+                    request_interval_ms=exchange.request_interval_ms,
+                    request_meter=request_meter,
+                )
             )
         else:
             venue = CcxtVenue(
@@ -184,9 +210,13 @@ def build_venue_and_feed(
                 base_url_override=exchange.base_url,
                 timeout_s=config.venue.timeout_ms / 1000.0,
                 recv_window_ms=config.venue.recv_window_ms,
+                request_interval_ms=exchange.request_interval_ms,
+                request_meter=request_meter,
             )
     except VenueConfigurationError as error:
         raise StartupError(str(error)) from None
+    if shared is not None:
+        return venue, shared
     return venue, VenueMarketFeed(venue=venue, symbol=exchange.symbol, depth=data.book_depth)
 
 

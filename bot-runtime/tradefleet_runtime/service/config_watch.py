@@ -14,11 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tradefleet_runtime.config import (
-    ConfigError,
     RuntimeConfig,
     load_runtime_config,
     restart_only_changes,
 )
+from tradefleet_runtime.document import ConfigError
 from tradefleet_runtime.service.healing import HealingAction, HealingCause, HealingLog
 from tradefleet_runtime.signals.errors import SignalError
 

@@ -20,6 +20,7 @@ from tradefleet_runtime.execution.errors import ExchangeError
 from tradefleet_runtime.execution.executor import OrderExecutor, RetryPolicy
 from tradefleet_runtime.execution.model import Candle
 from tradefleet_runtime.execution.paper import PaperAccount, PaperVenue
+from tradefleet_runtime.execution.request_meter import RequestMeter
 from tradefleet_runtime.execution.venue import ApiCredentials, Venue
 from tradefleet_runtime.marketdata.feeds import MarketDataError
 from tradefleet_runtime.persistence.store import PersistedState, RuntimeHaltCause, StorePaperJournal
@@ -64,6 +65,8 @@ class ExchangeLink:
         self.config = config
         self.venue: Venue | None = None
         self.credentials: ApiCredentials | None = None
+        # Kept across rebuilds of the client: the requests of the last minute, whichever made them.
+        self.requests = RequestMeter()
         self._environ = environ
         self._guarded = guarded
         self._flags = flags
@@ -91,6 +94,8 @@ class ExchangeLink:
             starting_balance=self.paper_starting_balance(),
             paper_account=paper_account,
             paper_journal=StorePaperJournal(store=self._guarded.store),
+            redis=self._guarded.store.redis,
+            request_meter=self.requests,
         )
         self.venue, self._market.feed = venue, feed
         self._errors.use_executor(OrderExecutor(venue=venue, retry=EXECUTOR_RETRY))

@@ -118,6 +118,7 @@ class BotReadView:
             "pnl": pnl,
             "pnlPct": 100.0 * pnl / start if start else 0.0,
             "drawdownPct": service.portfolio.drawdown_pct if service.portfolio else 0.0,
+            "requestsPerMinute": service.link.requests.per_minute(),
             "position": {
                 "side": position.side.value,
                 "size": position.size,

@@ -35,12 +35,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tradefleet_runtime.config import (
-    ConfigError,
     MarketDataSource,
     RuntimeConfig,
     TradingMode,
     load_runtime_config,
 )
+from tradefleet_runtime.document import ConfigError
 from tradefleet_runtime.marketdata.feeds import MarketDataError, ReplayMarketFeed, replay_rows
 from tradefleet_runtime.service.account import account_sync_interval_s
 from tradefleet_runtime.service.bot import BotService

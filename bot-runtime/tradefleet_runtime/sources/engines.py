@@ -31,7 +31,8 @@ from urllib.parse import quote
 import httpx
 import redis.asyncio as aioredis
 
-from tradefleet_runtime.config import ConfigError, SourceConfig
+from tradefleet_runtime.config import SourceConfig
+from tradefleet_runtime.document import ConfigError
 from tradefleet_runtime.signals.errors import SignalError, SignalSourceError
 from tradefleet_runtime.signals.feeds import is_http_location, read_document
 from tradefleet_runtime.signals.news_feeds import read_news_feed

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from tradefleet_runtime.config import ConfigError
+from tradefleet_runtime.document import ConfigError
 from tradefleet_runtime.signals.econ_calendar import (
     CalendarConfig,
     CalendarEvent,

@@ -3,7 +3,8 @@
 ``RuntimeProcess`` writes a rendered RuntimeConfig (the operator's format, plus the runtime's
 own ``marketData`` block for a fast decision loop), starts ``python -m tradefleet_runtime`` with
 the environment the operator sets, captures its log, and talks to its API over HTTP. Tests kill
-it with SIGKILL to simulate crashes.
+it with SIGKILL to simulate crashes. With ``args`` it runs another workload of the image (the
+market-data publisher: ``("market-data",)`` and that workload's config document).
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ class RuntimeProcess:
     starts: int = 0
     # More environment (a Redis login, for instance).
     env: dict[str, str] = field(default_factory=dict)
+    # Arguments of ``python -m tradefleet_runtime`` (none: a bot; ``market-data``: a publisher).
+    args: tuple[str, ...] = ()
 
     @classmethod
     def create(
@@ -181,7 +184,7 @@ class RuntimeProcess:
         }
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tradefleet_runtime"],
+            [sys.executable, "-m", "tradefleet_runtime", *self.args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

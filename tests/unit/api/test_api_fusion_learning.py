@@ -13,7 +13,8 @@ from tradefleet_api.models import FusionLearning
 from tradefleet_operator.render import Owner, render_runtime_config
 from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.spec import parse_trading_bot_spec
-from tradefleet_runtime.config import ConfigError, parse_runtime_config
+from tradefleet_runtime.config import parse_runtime_config
+from tradefleet_runtime.document import ConfigError
 
 pytestmark = pytest.mark.unit
 

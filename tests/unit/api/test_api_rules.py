@@ -17,7 +17,8 @@ from tradefleet_operator.spec import (
     parse_trading_bot_spec,
     validate_trading_bot_spec,
 )
-from tradefleet_runtime.config import ConfigError, parse_runtime_config
+from tradefleet_runtime.config import parse_runtime_config
+from tradefleet_runtime.document import ConfigError
 from tradefleet_runtime.risk import RiskConfigError, RiskLimits
 
 pytestmark = pytest.mark.unit

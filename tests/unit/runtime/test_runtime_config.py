@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from tradefleet_api import content_hash
 from tradefleet_runtime.config import (
-    ConfigError,
     MarketDataSource,
     TradingMode,
     load_runtime_config,
@@ -17,6 +16,7 @@ from tradefleet_runtime.config import (
     parse_source_config,
     restart_only_changes,
 )
+from tradefleet_runtime.document import ConfigError
 from tradefleet_runtime.signals.regime_config import RegimeLabel
 
 pytestmark = pytest.mark.unit
@@ -73,6 +73,9 @@ def test_the_operators_document_parses_with_defaults_filled_in() -> None:
     assert config.signal_sources[0].weight == 0.5
     assert config.market_data.source is MarketDataSource.EXCHANGE
     assert config.market_data.poll_interval_ms == 1_000
+    assert config.exchange.request_interval_ms is None
+    spaced = parse_runtime_config(rendered(exchange__requestIntervalMs=250))
+    assert spaced.exchange.request_interval_ms == 250
 
 
 def test_the_ml_input_is_fused_only_with_a_weight() -> None:
@@ -94,6 +97,7 @@ def test_the_config_hash_is_the_operators_revision_hash() -> None:
         ({"exchange__credentials": None}, "credentials are required in testnet"),
         ({"exchange__mode": "live"}, "liveTradingOptIn"),
         ({"exchange__symbol": "BTCUSDT"}, "BASE/QUOTE"),
+        ({"exchange__requestIntervalMs": 0}, r"exchange\.requestIntervalMs must be an integer"),
         ({"strategy__timeframe": "2m"}, "strategy.timeframe"),
         ({"strategy__fusionWeights": {"regime": 0.9}}, "must sum to 1"),
         ({"strategy__fusionWeights": {"ml": 0.2}}, "must sum to 1, they sum to 1.2"),

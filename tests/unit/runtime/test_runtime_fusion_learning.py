@@ -11,7 +11,11 @@ from typing import Any
 
 import pytest
 from test_runtime_config import RENDERED
-from tradefleet_runtime.config import ConfigError, RuntimeConfig, parse_runtime_config
+from tradefleet_runtime.config import (
+    RuntimeConfig,
+    parse_runtime_config,
+)
+from tradefleet_runtime.document import ConfigError
 from tradefleet_runtime.execution.model import Candle
 from tradefleet_runtime.persistence.store import Flags, PersistedState
 from tradefleet_runtime.service.bot import BotService

@@ -6,7 +6,8 @@ import copy
 
 import pytest
 from test_runtime_config import RENDERED
-from tradefleet_runtime.config import ConfigError, parse_runtime_config
+from tradefleet_runtime.config import parse_runtime_config
+from tradefleet_runtime.document import ConfigError
 from tradefleet_runtime.service.build import build_strategy, fusion_weights_of
 
 pytestmark = pytest.mark.unit
