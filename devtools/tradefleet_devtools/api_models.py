@@ -3,9 +3,10 @@
 ``python -m tradefleet_devtools.api_models`` rewrites ``operator/tradefleet_api/models.py``
 after a change to ``crds/``; ``--check`` exits 1 when it is stale instead (CI runs that check
 through tests/unit/api/test_api_generated_models.py). The models are pydantic v2 classes and
-StrEnums written by datamodel-code-generator from the ``spec`` schemas of both CRDs, so the
+StrEnums written by datamodel-code-generator from the ``spec`` schemas of the CRDs, so the
 defaults, bounds, patterns and enums the apiserver enforces are the ones the operator and the
-runtime parse with, written once. A shape the two CRDs share (``resources``) is one class.
+runtime parse with, written once. A shape the CRDs share (``resources``, ``credentials.secretRef``)
+is one class.
 
 Before generation the schema is prepared, for reasons the generator cannot know:
 - every object and enum is named from :data:`NAMES` (a name says what the thing is, not
@@ -43,6 +44,7 @@ OUTPUT = REPO / "operator" / "tradefleet_api" / "models.py"
 CRDS = {
     "TradingBotSpec": "tradefleet.io_tradingbots.yaml",
     "SignalSourceSpec": "tradefleet.io_signalsources.yaml",
+    "ExchangeAccountSpec": "tradefleet.io_exchangeaccounts.yaml",
 }
 HEADER = (
     "# Generated from crds/ by `python -m tradefleet_devtools.api_models`: do not edit.\n"
@@ -58,6 +60,7 @@ NAMES: Mapping[str, Mapping[str, str]] = {
         "mode": "TradingMode",
         "credentials": "CredentialsSpec",
         "credentials.secretRef": "CredentialsRef",
+        "accountRef": "AccountRef",
         "strategy": "StrategySpec",
         "strategy.name": "StrategyName",
         "strategy.timeframe": "Timeframe",
@@ -104,6 +107,18 @@ NAMES: Mapping[str, Mapping[str, str]] = {
         "http": "HttpSourceConfig",
         "http.headersSecretRef": "SecretRef",
         "http.fusionInput": "FusionInput",
+    },
+    "ExchangeAccountSpec": {
+        "": "ExchangeAccountSpec",
+        "exchange": "Exchange",
+        "mode": "TradingMode",
+        "credentials": "AccountCredentials",
+        "credentials.secretRef": "CredentialsRef",
+        "rateLimit": "RateLimitBudget",
+        "allocation": "AllocationSpec",
+        "allocation.policy": "AllocationPolicy",
+        "marketData": "AccountMarketData",
+        "risk": "AccountRiskSpec",
     },
 }
 # Enum members whose values are no Python names.

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import ConfigDict, Field
+from typing_extensions import TypeAliasType
 
 from tradefleet_api.base import ApiModel
 from tradefleet_api.quantity import Quantity
@@ -60,6 +62,17 @@ class CredentialsSpec(ApiModel):
     api_key: Annotated[str | None, Field(alias="apiKey", max_length=0)] = None
     api_secret: Annotated[str | None, Field(alias="apiSecret", max_length=0)] = None
     passphrase: Annotated[str | None, Field(max_length=0)] = None
+
+
+class AccountRef(ApiModel):
+    name: Annotated[
+        str,
+        Field(
+            max_length=253,
+            min_length=1,
+            pattern="^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        ),
+    ]
 
 
 class StrategyName(StrEnum):
@@ -349,6 +362,7 @@ class TradingBotSpec(ApiModel):
     mode: Annotated[TradingMode, Field(title="TradingMode")] = TradingMode.PAPER
     live_trading_opt_in: Annotated[bool, Field(alias="liveTradingOptIn")] = False
     credentials: Annotated[CredentialsSpec | None, Field(title="CredentialsSpec")] = None
+    account_ref: Annotated[AccountRef | None, Field(alias="accountRef", title="AccountRef")] = None
     api_key: Annotated[str | None, Field(alias="apiKey", max_length=0)] = None
     api_secret: Annotated[str | None, Field(alias="apiSecret", max_length=0)] = None
     region: Annotated[str, Field(max_length=63, pattern="^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")] = "auto"
@@ -444,15 +458,8 @@ class MacroConfig(ApiModel):
     ] = ()
 
 
-class SecretRef(ApiModel):
-    name: Annotated[
-        str,
-        Field(
-            max_length=253,
-            min_length=1,
-            pattern="^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
-        ),
-    ]
+class SecretRef(AccountRef):
+    pass
 
 
 class ExchangeAddresses(ApiModel):
@@ -525,3 +532,77 @@ class SignalSourceSpec(ApiModel):
     macro: Annotated[MacroConfig | None, Field(title="MacroConfig")] = None
     whale: Annotated[WhaleConfig | None, Field(title="WhaleConfig")] = None
     http: Annotated[HttpSourceConfig | None, Field(title="HttpSourceConfig")] = None
+
+
+class AccountCredentials(ApiModel):
+    secret_ref: Annotated[CredentialsRef, Field(alias="secretRef", title="CredentialsRef")]
+
+
+class RateLimitBudget(ApiModel):
+    requests_per_minute: Annotated[int, Field(alias="requestsPerMinute", ge=1, le=1000000)] = 1200
+
+
+class AllocationPolicy(StrEnum):
+    EQUAL = "equal"
+    FIXED = "fixed"
+    WEIGHTED = "weighted"
+    RISK_PARITY = "riskParity"
+    SHARPE = "sharpe"
+
+
+AmountsAdditionalProperty = TypeAliasType(
+    "AmountsAdditionalProperty", Annotated[float, Field(ge=0.0)]
+)
+
+
+WeightsAdditionalProperty = TypeAliasType("WeightsAdditionalProperty", AmountsAdditionalProperty)
+
+
+class AllocationSpec(ApiModel):
+    capital: Annotated[float, Field(gt=0.0)]
+    policy: Annotated[AllocationPolicy, Field(title="AllocationPolicy")] = AllocationPolicy.EQUAL
+    amounts: Annotated[Mapping[str, AmountsAdditionalProperty] | None, Field(max_length=1000)] = (
+        None
+    )
+    weights: Annotated[Mapping[str, WeightsAdditionalProperty] | None, Field(max_length=1000)] = (
+        None
+    )
+    rebalance_schedule: Annotated[
+        str,
+        Field(
+            alias="rebalanceSchedule",
+            max_length=128,
+            pattern="^(@(hourly|daily|weekly|monthly)|[0-9*/,-]+( [0-9*/,-]+){4})$",
+        ),
+    ] = "@daily"
+    lookback: Annotated[int, Field(ge=3, le=365)] = 30
+
+
+class AccountMarketData(ApiModel):
+    shared: bool = False
+    poll_interval_ms: Annotated[int, Field(alias="pollIntervalMs", ge=100, le=60000)] = 1000
+
+
+class AccountRiskSpec(ApiModel):
+    max_drawdown_pct: Annotated[float | None, Field(alias="maxDrawdownPct", gt=0.0, le=100.0)] = (
+        None
+    )
+    max_gross_exposure: Annotated[float | None, Field(alias="maxGrossExposure", gt=0.0)] = None
+
+
+class ExchangeAccountSpec(ApiModel):
+    exchange: Annotated[Exchange, Field(title="Exchange")]
+    mode: Annotated[TradingMode, Field(title="TradingMode")] = TradingMode.PAPER
+    credentials: Annotated[AccountCredentials | None, Field(title="AccountCredentials")] = None
+    rate_limit: Annotated[
+        RateLimitBudget,
+        Field(alias="rateLimit", title="RateLimitBudget", validate_default=True),
+    ] = Field(default_factory=RateLimitBudget)
+    allocation: Annotated[AllocationSpec, Field(title="AllocationSpec")]
+    market_data: Annotated[
+        AccountMarketData,
+        Field(alias="marketData", title="AccountMarketData", validate_default=True),
+    ] = Field(default_factory=AccountMarketData)
+    risk: Annotated[AccountRiskSpec, Field(title="AccountRiskSpec", validate_default=True)] = Field(
+        default_factory=AccountRiskSpec
+    )

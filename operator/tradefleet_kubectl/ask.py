@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from tradefleet_operator.spec.enums import BotPhase
-from tradefleet_operator.spec.vocabulary import BOT_PHASES, ConditionType, Reason, documented
+from tradefleet_operator.spec.phases import BOT_PHASES
+from tradefleet_operator.spec.vocabulary import ConditionType, Reason, documented
 
 from tradefleet_kubectl.facts import BotFacts, ConditionFact, ago
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tradefleet_operator import conditions as cond
+from tradefleet_operator.account_terms import AccountTerms, AccountView, AccountWait, bot_terms
 from tradefleet_operator.healing import HealingDecision, termination_text
 from tradefleet_operator.outcome import Outcome, finish
 from tradefleet_operator.render import ANNOTATION_CONFIG_HASH, ANNOTATION_REVISION, Revision
@@ -37,6 +38,7 @@ CARRIED = (
     "pnl",
     "pnlPct",
     "drawdownPct",
+    "requestsPerMinute",
     "position",
     "regime",
     "ml",
@@ -162,11 +164,36 @@ def invalid_outcome(
     )
 
 
-def credentials_missing_conditions(missing: str) -> list[cond.Condition]:
-    return _pair(
-        types=(ConditionType.READY, ConditionType.RECONCILED),
-        reason=Reason.CREDENTIALS_MISSING,
-        message=missing,
+def on_account(
+    *, body: Mapping[str, Any], spec: TradingBotSpec, view: AccountView | None, region: str
+) -> tuple[TradingBotSpec, AccountTerms] | Refusal:
+    """The bot's spec with its ExchangeAccount's keys and its terms there; or why it waits
+    (Pending) or may not trade there (Invalid)."""
+    meta = body["metadata"]
+    bound = bot_terms(
+        name=str(meta["name"]), namespace=str(meta["namespace"]), spec=spec, view=view
+    )
+    if isinstance(bound, ValidationProblem):
+        return invalid_refusal(body=body, problems=[bound], region=region)
+    if isinstance(bound, AccountWait):
+        return pending_refusal(body=body, reason=bound.reason, message=bound.message, region=region)
+    return bound
+
+
+def pending_refusal(
+    *, body: Mapping[str, Any], reason: Reason, message: str, region: str
+) -> Refusal:
+    """Why a bot of this region waits (its credentials Secret, its ExchangeAccount): phase
+    Pending, Ready and Reconciled False with ``reason``."""
+    return Refusal(
+        observed=_pair(
+            types=(ConditionType.READY, ConditionType.RECONCILED), reason=reason, message=message
+        ),
+        status={
+            **carry(body.get("status") or {}),
+            "phase": str(BotPhase.PENDING),
+            "region": region,
+        },
     )
 
 

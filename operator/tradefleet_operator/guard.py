@@ -9,6 +9,8 @@ confirm the halt in time has its Deployment scaled to zero, as for a bot that ru
 plus what the runtime reports. :func:`missing_credentials` says when the credentials Secret is
 why: gone, without a key, or not labelled ``tradefleet.io/credentials: "true"`` (a bot author may
 name any Secret of the namespace; only those marked for it are given to a bot).
+:func:`not_owned` is the outcome for a bot of another region: this operator removes what it ran
+for it, if the bot moved, and otherwise leaves it to its region's operator.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tradefleet_operator import conditions as cond
-from tradefleet_operator.bot_status import Refusal
+from tradefleet_operator.bot_status import Refusal, not_owned_conditions
 from tradefleet_operator.commands import RuntimeLink
 from tradefleet_operator.healing import PodView, RuntimeView, pod_view, runtime_figures
 from tradefleet_operator.kill_switch import (
@@ -28,14 +30,14 @@ from tradefleet_operator.kill_switch import (
     kill_switch_events,
 )
 from tradefleet_operator.kube import KubeClient
-from tradefleet_operator.outcome import Event, Outcome, finish
+from tradefleet_operator.outcome import Event, Outcome, finish, normal
 from tradefleet_operator.render import LABEL_REGION, Owner, child_name
 from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.spec import BotPhase, TradingBotSpec
 from tradefleet_operator.spec.vocabulary import ConditionType, Reason
 from tradefleet_operator.succession import runtime_pods
 from tradefleet_operator.trading import runtime_state, trading_condition
-from tradefleet_operator.writes import ChildKey, of_kind, owner_of
+from tradefleet_operator.writes import ChildKey, ChildWriter, of_kind, owner_of
 
 # The label that marks a Secret as exchange credentials a TradingBot may be given.
 LABEL_CREDENTIALS = "tradefleet.io/credentials"
@@ -175,3 +177,31 @@ async def missing_credentials(
     if absent:
         return f"Secret {ref.name!r} has no key(s) {', '.join(absent)}"
     return None
+
+
+async def not_owned(
+    *,
+    writer: ChildWriter,
+    body: Mapping[str, Any],
+    region: str,
+    children: Mapping[ChildKey, Mapping[str, Any]],
+) -> Outcome:
+    """The outcome of a pass over a bot that runs in another ``region``."""
+    previous = body.get("status") or {}
+    if previous.get("region") == region and previous.get("phase") not in (None, "NotOwned"):
+        # The owning region's operator reports on this bot (a cluster shared by regions).
+        return Outcome(status=dict(previous), leave_status=True)
+    # The bot moved to another region: what this region ran for it must go.
+    removed = await writer.remove_region_children(owner=owner_of(body), children=children)
+    events = (
+        [normal(Reason.CHILDREN_REMOVED, f"removed {removed} children left from this region")]
+        if removed
+        else []
+    )
+    return finish(
+        body=body,
+        observed=not_owned_conditions(region=region),
+        status={"phase": str(BotPhase.NOT_OWNED), "region": region},
+        events=events,
+        writes=removed,
+    )

@@ -14,12 +14,20 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import aiohttp
 import kopf
 
 from tradefleet_operator import deletion
+from tradefleet_operator.account_terms import AccountView
+from tradefleet_operator.accounts import (
+    AccountMember,
+    AccountPass,
+    account_member,
+    reconcile_account,
+)
 from tradefleet_operator.bot_status import SourceState, source_state
 from tradefleet_operator.kube import (
     KubeApiError,
@@ -37,6 +45,7 @@ from tradefleet_operator.outcome import Outcome, status_merge_patch
 from tradefleet_operator.reconcile import PassFailedError, Reconciler
 from tradefleet_operator.render import (
     GROUP,
+    LABEL_ACCOUNT,
     LABEL_BOT,
     LABEL_MANAGED_BY,
     LABEL_SOURCE,
@@ -46,7 +55,12 @@ from tradefleet_operator.render import (
 )
 from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.slots import PassSlots
-from tradefleet_operator.spec import account_market_of, earlier_holders
+from tradefleet_operator.spec import (
+    SpecError,
+    account_market_of,
+    earlier_holders,
+    parse_exchange_account_spec,
+)
 from tradefleet_operator.spec.vocabulary import Reason
 from tradefleet_operator.status_pacing import hold_s
 from tradefleet_operator.succession import runtime_pods
@@ -68,7 +82,13 @@ CHILD_RESOURCES: tuple[tuple[str, str, str], ...] = (
     ("rbac.authorization.k8s.io", "v1", "rolebindings"),
 )
 # The custom resources themselves, plus Kopf's peering objects.
-OWN_RESOURCES = ("tradingbots", "signalsources", "kopfpeerings", "clusterkopfpeerings")
+OWN_RESOURCES = (
+    "tradingbots",
+    "signalsources",
+    "exchangeaccounts",
+    "kopfpeerings",
+    "clusterkopfpeerings",
+)
 # Connections for Kopf's patches and events, on top of one per watch.
 KOPF_REQUEST_CONNECTIONS = 32
 # Least time from the start of one pass to the start of the next one woken by a child's change.
@@ -106,6 +126,8 @@ class OperatorState:
     written_status: dict[str, WrittenStatus] = field(default_factory=dict)
     # What of each bot's metadata its loop was last woken for (see ``bot_changed``).
     bot_views: dict[str, BotView] = field(default_factory=dict)
+    # What of each account its loop and its bots were last woken for (see ``account_changed``).
+    account_views: dict[str, tuple[Any, dict[str, str], str]] = field(default_factory=dict)
 
 
 class _NoDiffBaseStorage(kopf.DiffBaseStorage):
@@ -251,6 +273,8 @@ def _owner_key(*, namespace: str | None, labels: Mapping[str, str]) -> OwnerKey 
         return (namespace, "TradingBot", labels[LABEL_BOT])
     if LABEL_SOURCE in labels:
         return (namespace, "SignalSource", labels[LABEL_SOURCE])
+    if LABEL_ACCOUNT in labels:
+        return (namespace, "ExchangeAccount", labels[LABEL_ACCOUNT])
     return None
 
 
@@ -323,6 +347,76 @@ async def account_markets_index(
     return {(namespace or "", market): (str(meta.get("creationTimestamp") or ""), name)}
 
 
+@kopf.index(GROUP, VERSION, "tradingbots")
+async def account_members_index(
+    spec: kopf.Spec,
+    status: kopf.Status,
+    annotations: kopf.Annotations,
+    namespace: str | None,
+    name: str,
+    **_: Any,
+) -> dict[tuple[str, str], AccountMember]:
+    """Which bots trade on which ExchangeAccount, with what their status reports."""
+    account = _account_of(spec)
+    if account is None:
+        return {}
+    return {
+        (namespace or "", account): account_member(
+            name=name, spec=spec, status=status, annotations=annotations
+        )
+    }
+
+
+def _account_of(spec: Mapping[str, Any]) -> str | None:
+    ref = spec.get("accountRef")
+    return str(ref["name"]) if isinstance(ref, Mapping) and ref.get("name") else None
+
+
+@kopf.index(GROUP, VERSION, "exchangeaccounts")
+async def accounts_index(
+    body: kopf.Body, namespace: str | None, name: str, **_: Any
+) -> dict[tuple[str, str], AccountView]:
+    """Each ExchangeAccount's parsed spec (None: unreadable) and status, for its bots' passes."""
+    try:
+        spec = parse_exchange_account_spec(body.get("spec") or {})
+    except SpecError:
+        spec = None
+    return {(namespace or "", name): AccountView(spec=spec, status=dict(body.get("status") or {}))}
+
+
+@kopf.on.event(GROUP, VERSION, "exchangeaccounts")
+async def account_changed(
+    body: kopf.Body, namespace: str | None, name: str, uid: str, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    # Its own loop for a spec or annotation change (not the echo of its status write); its
+    # bots when what they read of it changed: their allocations, its phase.
+    state = _state(memo)
+    index: kopf.Index[tuple[str, str], AccountMember] = kwargs["account_members_index"]
+    if kwargs.get("type") == "DELETED":
+        state.account_views.pop(uid, None)
+        state.written_status.pop(uid, None)
+        state.triggers.pop((namespace or "", "ExchangeAccount", name), None)
+        for member in index.get((namespace or "", name), []):
+            _wake_bot(state=state, namespace=namespace or "", name=member.name)
+        return
+    meta = body["metadata"]
+    status = body.get("status") or {}
+    terms = (
+        status.get("phase"),
+        [(b.get("name"), b.get("allocation")) for b in status.get("bots") or []],
+    )
+    view = (meta.get("generation"), dict(meta.get("annotations") or {}), repr(terms))
+    if state.account_views.get(uid) == view:
+        return
+    before = state.account_views.get(uid)
+    state.account_views[uid] = view
+    if before is None or before[:2] != view[:2]:
+        _trigger(memo=memo, key=(namespace or "", "ExchangeAccount", name)).set()
+    if before is None or before[2] != view[2]:
+        for member in index.get((namespace or "", name), []):
+            _wake_bot(state=state, namespace=namespace or "", name=member.name)
+
+
 def _market_holders(
     *, indexes: Mapping[str, Any], namespace: str, spec: Mapping[str, Any]
 ) -> list[tuple[str, str]]:
@@ -357,6 +451,10 @@ async def bot_changed(
     # pass that finds nothing to do. Metadata is compared with what last woke the loop, not
     # taken as unchanged in an echo: Kopf may fold a user's edit and our echo into one event.
     state = _state(memo)
+    account = _account_of(body.get("spec") or {})
+    if account is not None:
+        # Its account measures itself from its bots' status, and allocates its bots.
+        _trigger(memo=memo, key=(namespace or "", "ExchangeAccount", account)).set()
     if type == "DELETED":
         # Gone from the API (its runtime too): a bot refused its symbol on the same account may
         # trade it now. Kopf has already dropped the bot from its indexes.
@@ -377,6 +475,17 @@ async def bot_changed(
         return
     state.bot_views[uid] = view
     _trigger(memo=memo, key=(namespace or "", "TradingBot", name)).set()
+
+
+def _account_view(
+    *, indexes: Mapping[str, Any], namespace: str, spec: Mapping[str, Any]
+) -> AccountView | None:
+    """The ExchangeAccount a bot's spec names, if it has one and it exists."""
+    account = _account_of(spec)
+    if account is None:
+        return None
+    index: kopf.Index[tuple[str, str], AccountView] = indexes["accounts_index"]
+    return next(iter(index.get((namespace, account), [])), None)
 
 
 def _children(*, indexes: Mapping[str, Any], key: OwnerKey) -> dict[ChildKey, Mapping[str, Any]]:
@@ -456,10 +565,25 @@ async def _pass(
                 symbol_holders=_symbol_holders(
                     indexes=indexes, key=key, spec=current.get("spec") or {}
                 ),
+                account=_account_view(
+                    indexes=indexes, namespace=key[0], spec=current.get("spec") or {}
+                ),
             )
         except PassFailedError as failed:
             await _write_outcome(state=state, body=body, kind=kind, outcome=failed.outcome)
             raise failed.error from failed
+    elif kind == "ExchangeAccount":
+        members_idx: kopf.Index[tuple[str, str], AccountMember] = indexes["account_members_index"]
+        outcome = await reconcile_account(
+            writer=reconciler.writer,
+            redis_users=reconciler.redis_users,
+            account=AccountPass(
+                body=current,
+                members=list(members_idx.get((key[0], key[2]), [])),
+                children=children,
+                now=datetime.now(UTC),
+            ),
+        )
     else:
         bots_idx: kopf.Index[tuple[str, str], str] = indexes["source_consumers_index"]
         consumers = len(list(bots_idx.get((key[0], key[2]), [])))
@@ -562,6 +686,19 @@ async def source_daemon(
         body=body,
         kind="SignalSource",
         key=(namespace or "", "SignalSource", name),
+        indexes=kwargs,
+    )
+
+
+@kopf.daemon(GROUP, VERSION, "exchangeaccounts", cancellation_timeout=1.0)
+async def account_daemon(
+    body: kopf.Body, namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    await _loop(
+        state=_state(memo),
+        body=body,
+        kind="ExchangeAccount",
+        key=(namespace or "", "ExchangeAccount", name),
         indexes=kwargs,
     )
 

@@ -402,6 +402,9 @@ def runtime_figures(runtime: Mapping[str, Any]) -> dict[str, Any]:
         number = _as_number(runtime.get(key))
         if number is not None:
             figures[key] = number
+    requests = _as_number(runtime.get("requestsPerMinute"))
+    if requests is not None and requests >= 0:
+        figures["requestsPerMinute"] = int(requests)
     position = runtime.get("position")
     if isinstance(position, Mapping):
         side = str(position.get("side") or "flat").lower()

@@ -43,6 +43,7 @@ KIND_PATHS: dict[str, tuple[str, str]] = {
     "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings"),
     "TradingBot": ("/apis/tradefleet.io/v1alpha1", "tradingbots"),
     "SignalSource": ("/apis/tradefleet.io/v1alpha1", "signalsources"),
+    "ExchangeAccount": ("/apis/tradefleet.io/v1alpha1", "exchangeaccounts"),
 }
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tradefleet_operator.account_terms import AccountTerms
 from tradefleet_operator.healing import PodView, RuntimeView
 from tradefleet_operator.optimizer import OptimizerResult
 from tradefleet_operator.outcome import Event
@@ -29,6 +30,8 @@ class BotPass:
     body: Mapping[str, Any]
     owner: Owner
     spec: TradingBotSpec
+    # On an ExchangeAccount: what the account gives it (``spec`` has the account's keys).
+    terms: AccountTerms | None
     region: str
     children: Mapping[ChildKey, Mapping[str, Any]]
     now: datetime
@@ -42,6 +45,14 @@ class BotPass:
     def raw_spec(self) -> Mapping[str, Any]:
         raw: Mapping[str, Any] = self.body.get("spec") or {}
         return raw
+
+    @property
+    def runtime_spec(self) -> Mapping[str, Any]:
+        """The spec the runtime's configuration is rendered from: on an ExchangeAccount, with
+        the capital and exposure limits the account gives the bot."""
+        if self.terms is None:
+            return self.raw_spec
+        return {**self.raw_spec, "risk": self.terms.risk(self.raw_spec.get("risk") or {})}
 
     @property
     def annotations(self) -> Mapping[str, str]:

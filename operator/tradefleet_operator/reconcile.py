@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tradefleet_operator import bot_status as bs
+from tradefleet_operator.account_terms import AccountTerms, AccountView
 from tradefleet_operator.bot_status import Refusal, SourceState
 from tradefleet_operator.commands import RuntimeLink
 from tradefleet_operator.conditions import Condition
@@ -29,6 +30,7 @@ from tradefleet_operator.guard import (
     kill_switch_control,
     missing_credentials,
     not_confirmed,
+    not_owned,
     unreachable_because,
 )
 from tradefleet_operator.handover import Handover, hand_over
@@ -76,7 +78,6 @@ from tradefleet_operator.runtime_client import RuntimeClient
 from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.sources import reconcile_source
 from tradefleet_operator.spec import (
-    BotPhase,
     ProblemReason,
     RegionUnresolvedError,
     SpecError,
@@ -132,8 +133,11 @@ class Reconciler:
         children: Mapping[ChildKey, Mapping[str, Any]],
         sources: Mapping[str, SourceState],
         symbol_holders: Sequence[str] = (),
+        account: AccountView | None = None,
     ) -> Outcome:
-        admitted = await self._admit(body=body, children=children, symbol_holders=symbol_holders)
+        admitted = await self._admit(
+            body=body, children=children, symbol_holders=symbol_holders, account=account
+        )
         if not isinstance(admitted, BotPass):
             self.rollouts.release(str(body["metadata"]["uid"]))
         if isinstance(admitted, Outcome):
@@ -182,10 +186,12 @@ class Reconciler:
         body: Mapping[str, Any],
         children: Mapping[ChildKey, Mapping[str, Any]],
         symbol_holders: Sequence[str],
+        account: AccountView | None,
     ) -> BotPass | Outcome | Refusal:
         """The pass to run; or the outcome of another region's bot; or why this operator does not
-        run a bot that may be its own (invalid, missing its credentials, or its symbol traded on
-        its account by ``symbol_holders``, bots created before it, in any region)."""
+        run a bot that may be its own (invalid, missing its credentials, its symbol traded on
+        its account by ``symbol_holders``, bots created before it, in any region, or waiting
+        for the ExchangeAccount ``account`` its spec names)."""
         spec, problems = self._parsed_spec(body=body)
         if symbol_holders:
             problems = [*problems, shared_market_problem(spec=body["spec"], holders=symbol_holders)]
@@ -205,28 +211,30 @@ class Reconciler:
             # known: none writes over another's status.
             return bs.invalid_refusal(body=body, problems=problems, region=region)
         if region != self.settings.region:
-            return await self._not_owned(body=body, region=region, children=children)
+            return await not_owned(writer=self.writer, body=body, region=region, children=children)
         # The region's own operator judges the image: each region's may allow other prefixes.
         image = validate_image(
             field="spec.image", image=spec.image, allowed_prefixes=self.settings.image_prefixes()
         )
         if image:
             return bs.invalid_refusal(body=body, problems=image, region=region)
+        terms: AccountTerms | None = None
+        if spec.account_ref is not None:
+            bound = bs.on_account(body=body, spec=spec, view=account, region=region)
+            if isinstance(bound, Refusal):
+                return bound
+            spec, terms = bound
         owner = owner_of(body)
         missing = await missing_credentials(kube=self.kube, owner=owner, spec=spec)
         if missing:
-            return Refusal(
-                observed=bs.credentials_missing_conditions(missing),
-                status={
-                    **bs.carry(body.get("status") or {}),
-                    "phase": str(BotPhase.PENDING),
-                    "region": region,
-                },
+            return bs.pending_refusal(
+                body=body, reason=Reason.CREDENTIALS_MISSING, message=missing, region=region
             )
         return BotPass(
             body=body,
             owner=owner,
             spec=spec,
+            terms=terms,
             region=region,
             children=children,
             now=datetime.now(UTC),
@@ -260,10 +268,12 @@ class Reconciler:
         config = render_runtime_config(
             owner=bot.owner,
             spec=bot.spec,
-            raw_spec=with_parameters(raw_spec=bot.raw_spec, parameters=adopted.parameters)
+            raw_spec=with_parameters(raw_spec=bot.runtime_spec, parameters=adopted.parameters)
             if adopted
-            else bot.raw_spec,
+            else bot.runtime_spec,
             settings=self.settings,
+            request_interval_ms=bot.terms.request_interval_ms if bot.terms else None,
+            market_key=bot.terms.market_key if bot.terms else None,
         )
         kept = of_kind(bot.children, "ControllerRevision")
         image = bot.spec.image or self.settings.runtime_image
@@ -597,32 +607,6 @@ class Reconciler:
                 observed=observed_conditions, slots=self.rollouts, region=bot.region
             )
         return observed_conditions, figures, trading, workload
-
-    async def _not_owned(
-        self,
-        *,
-        body: Mapping[str, Any],
-        region: str,
-        children: Mapping[ChildKey, Mapping[str, Any]],
-    ) -> Outcome:
-        previous = body.get("status") or {}
-        if previous.get("region") == region and previous.get("phase") not in (None, "NotOwned"):
-            # The owning region's operator reports on this bot (a cluster shared by regions).
-            return Outcome(status=dict(previous), leave_status=True)
-        # The bot moved to another region: what this region ran for it must go.
-        removed = await self.writer.remove_region_children(owner=owner_of(body), children=children)
-        events = (
-            [normal(Reason.CHILDREN_REMOVED, f"removed {removed} children left from this region")]
-            if removed
-            else []
-        )
-        return finish(
-            body=body,
-            observed=bs.not_owned_conditions(region=region),
-            status={"phase": str(BotPhase.NOT_OWNED), "region": region},
-            events=events,
-            writes=removed,
-        )
 
     def _parsed_spec(
         self, *, body: Mapping[str, Any]

@@ -1,4 +1,5 @@
-"""Redis ACL users for bots and signal sources: each reaches its own keys and nothing else.
+"""Redis ACL users for bots, signal sources and the market-data workloads of ExchangeAccounts:
+each reaches its own keys and nothing else.
 
 Used by the reconciler (:mod:`tradefleet_operator.reconcile` for bots,
 :mod:`tradefleet_operator.sources` for signal sources) when the operator runs with
@@ -12,9 +13,12 @@ holds in ``TRADEFLEET_REDIS_ADMIN_PASSWORD``. Each bot and source gets
   environment, and
 * ACL rules — a bot: every command but the dangerous ones (``@dangerous``: KEYS, FLUSHALL, CONFIG,
   ACL, DEBUG …) on the keys under its own prefix, and reading the streams of the SignalSources its
-  running revision references, taken from the runtime config the pod is given; a source: the
+  running revision references and its ExchangeAccount's shared market data, taken from the
+  runtime config the pod is given; a source: the
   same on its own stream, and reading the stream its spec names as input (a whale source's
-  ``redisStream``, never one of Tradefleet's own keys: the spec is refused). No Pub/Sub channels.
+  ``redisStream``, never one of Tradefleet's own keys: the spec is refused); an account's
+  market-data workloads: writing under their key prefixes, which the account's bots read. No
+  Pub/Sub channels.
 
 The rules are written on every pass: ``ACL SETUSER`` is idempotent and costs one round trip, and a
 Redis that restarted without its users has them back within one pass.
@@ -40,6 +44,7 @@ from tradefleet_operator.render import (
     ENV_REDIS_USERNAME,
     REDIS_SECRET_KEYS,
     Owner,
+    account_labels,
     bot_labels,
     child_metadata,
     redis_secret_name,
@@ -76,10 +81,14 @@ def user_password(*, admin_password: str, username: str) -> str:
     return hmac.new(admin_password.encode(), username.encode(), hashlib.sha256).hexdigest()
 
 
-def bot_rules(*, key_prefix: str, streams: Sequence[str]) -> tuple[str, ...]:
+def bot_rules(
+    *, key_prefix: str, streams: Sequence[str], market_prefix: str | None = None
+) -> tuple[str, ...]:
     return (
         f"~{key_prefix}:*",
         *(f"%R~{stream}" for stream in sorted(set(streams))),
+        # Its ExchangeAccount's shared market data, read only.
+        *((f"%R~{market_prefix}:*",) if market_prefix else ()),
         "resetchannels",
         "+@all",
         "-@dangerous",
@@ -101,10 +110,15 @@ def bot_user(*, admin_password: str, owner: Owner, config: Mapping[str, Any]) ->
     streams of the sources it references)."""
     username = f"tradefleet:bot:{owner.namespace}:{owner.name}"
     streams = [str(ref["redisStream"]) for ref in config.get("signalSources") or []]
+    market = (config.get("marketData") or {}).get("sharedKeyPrefix")
     return RedisUser(
         username=username,
         password=user_password(admin_password=admin_password, username=username),
-        rules=bot_rules(key_prefix=str(config["redis"]["keyPrefix"]), streams=streams),
+        rules=bot_rules(
+            key_prefix=str(config["redis"]["keyPrefix"]),
+            streams=streams,
+            market_prefix=str(market) if market else None,
+        ),
     )
 
 
@@ -120,17 +134,33 @@ def source_user(*, admin_password: str, owner: Owner, inputs: Sequence[str]) -> 
     )
 
 
+def market_user(*, admin_password: str, owner: Owner, prefixes: Sequence[str]) -> RedisUser:
+    """The user of an ExchangeAccount's market-data workloads: they write under ``prefixes``."""
+    username = f"tradefleet:market:{owner.namespace}:{owner.name}"
+    return RedisUser(
+        username=username,
+        password=user_password(admin_password=admin_password, username=username),
+        rules=(
+            *(f"~{prefix}:*" for prefix in sorted(set(prefixes))),
+            "resetchannels",
+            "+@all",
+            "-@dangerous",
+        ),
+    )
+
+
 def _base64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
 def render_redis_secret(*, owner: Owner, user: RedisUser) -> dict[str, Any]:
     """The Secret the pod reads its Redis user and password from."""
-    labels = (
-        bot_labels(bot=owner.name)
-        if owner.kind == "TradingBot"
-        else source_labels(source=owner.name)
-    )
+    if owner.kind == "TradingBot":
+        labels = bot_labels(bot=owner.name)
+    elif owner.kind == "SignalSource":
+        labels = source_labels(source=owner.name)
+    else:
+        labels = account_labels(account=owner.name)
     return {
         "apiVersion": "v1",
         "kind": "Secret",

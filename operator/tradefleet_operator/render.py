@@ -25,6 +25,8 @@ MANAGED_BY = "tradefleet-operator"
 
 LABEL_BOT = "tradefleet.io/bot"
 LABEL_SOURCE = "tradefleet.io/signal-source"
+LABEL_ACCOUNT = "tradefleet.io/exchange-account"
+LABEL_MARKET = "tradefleet.io/market"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_NAME = "app.kubernetes.io/name"
 LABEL_INSTANCE = "app.kubernetes.io/instance"
@@ -122,12 +124,21 @@ def signal_stream_key(*, namespace: str, source: str) -> str:
 
 
 def render_runtime_config(
-    *, owner: Owner, spec: TradingBotSpec, raw_spec: Mapping[str, Any], settings: OperatorSettings
+    *,
+    owner: Owner,
+    spec: TradingBotSpec,
+    raw_spec: Mapping[str, Any],
+    settings: OperatorSettings,
+    request_interval_ms: int | None = None,
+    market_key: str | None = None,
 ) -> dict[str, Any]:
     """The runtime's whole configuration, as the bot pod reads it from ``/etc/tradefleet/config.json``.
 
     ``paused`` and the kill switch are left out on purpose: they are commands the operator
-    delivers to the running runtime, not revisions that roll the pod.
+    delivers to the running runtime, not revisions that roll the pod. ``request_interval_ms``
+    is the least time between two exchange requests: a bot's share of its ExchangeAccount's
+    request budget; ``market_key`` where the account's shared market data is published, which
+    the bot then reads instead of polling the exchange.
     """
     exchange = str(spec.exchange)
     credentials: dict[str, Any] | None = None
@@ -147,6 +158,7 @@ def render_runtime_config(
             "liveTradingOptIn": spec.live_trading_opt_in,
             "baseUrl": settings.exchange_urls.get(exchange),
             "credentials": credentials,
+            "requestIntervalMs": request_interval_ms,
         },
         "strategy": dict(raw_spec.get("strategy") or {}),
         "risk": dict(raw_spec.get("risk") or {}),
@@ -165,6 +177,11 @@ def render_runtime_config(
         "api": {"port": settings.runtime_port, "controlTokenEnv": ENV_CONTROL_TOKEN},
         "heartbeatTimeoutSeconds": spec.self_healing.heartbeat_timeout_seconds,
         "optimizer": dict(raw_spec.get("optimizer") or {}),
+        **(
+            {"marketData": {"source": "shared", "sharedKeyPrefix": market_key}}
+            if market_key
+            else {}
+        ),
     }
 
 
@@ -301,11 +318,28 @@ def _runtime_env(
     return env
 
 
+def account_labels(*, account: str) -> dict[str, str]:
+    """An ExchangeAccount's children: its shared market-data workloads."""
+    return {
+        LABEL_NAME: "tradefleet-market-data",
+        LABEL_INSTANCE: account,
+        LABEL_MANAGED_BY: MANAGED_BY,
+        LABEL_ACCOUNT: account,
+    }
+
+
+def market_key_prefix(*, namespace: str, account: str, market: str) -> str:
+    """Where an ExchangeAccount's market-data workload of one market type publishes in Redis."""
+    return f"tradefleet:market:{namespace}:{account}:{market}"
+
+
+_REDIS_SECRET_SUFFIX = {"TradingBot": "redis", "SignalSource": "sigsrc-redis"}
+
+
 def redis_secret_name(*, owner: Owner) -> str:
-    """The Secret holding the Redis user of a bot or a signal source (with ``redisAcl``)."""
-    return child_name(
-        owner=owner.name, suffix="redis" if owner.kind == "TradingBot" else "sigsrc-redis"
-    )
+    """The Secret holding the Redis user of a bot, a signal source or an account's market-data
+    workloads (with ``redisAcl``)."""
+    return child_name(owner=owner.name, suffix=_REDIS_SECRET_SUFFIX.get(owner.kind, "market-redis"))
 
 
 def redis_env(*, owner: Owner, settings: OperatorSettings) -> list[dict[str, Any]]:
@@ -499,6 +533,47 @@ def network_policy_spec(
             {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
             {"ports": [{"protocol": "TCP", "port": p} for p in egress_ports]},
         ],
+    }
+
+
+def single_pod_deployment(
+    *,
+    owner: Owner,
+    name: str,
+    labels: dict[str, str],
+    selector: Mapping[str, str],
+    config_hash: str,
+    container: Mapping[str, Any],
+    volumes: Sequence[Mapping[str, Any]],
+    settings: OperatorSettings,
+    replicas: int = 1,
+) -> dict[str, Any]:
+    """A Deployment of one pod on the nodes of the operator's region (its image, command and
+    Redis URL are that region's), recreated, never two at once, when its config changes: a
+    SignalSource's workload or an ExchangeAccount's market data."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": child_metadata(owner=owner, name=name, labels=labels),
+        "spec": {
+            "replicas": replicas,
+            "strategy": {"type": "Recreate"},
+            "revisionHistoryLimit": 2,
+            "selector": {"matchLabels": dict(selector)},
+            "template": {
+                "metadata": {
+                    "labels": labels,
+                    "annotations": {ANNOTATION_CONFIG_HASH: config_hash},
+                },
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "affinity": region_affinity(settings.region),
+                    "securityContext": pod_security(),
+                    "containers": [dict(container)],
+                    "volumes": [dict(volume) for volume in volumes],
+                },
+            },
+        },
     }
 
 

@@ -26,10 +26,9 @@ from tradefleet_operator.render import (
     container_resources,
     container_security,
     network_policy_spec,
-    pod_security,
     redis_env,
-    region_affinity,
     signal_stream_key,
+    single_pod_deployment,
     source_labels,
 )
 from tradefleet_operator.settings import OperatorSettings
@@ -159,42 +158,17 @@ def render_source_children(
             annotations={ANNOTATION_CONFIG_HASH: config_hash},
             config=config,
         ),
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": child_metadata(owner=owner, name=name, labels=labels),
-            "spec": {
-                "replicas": 0 if spec.paused else 1,
-                "strategy": {"type": "Recreate"},
-                "revisionHistoryLimit": 2,
-                "selector": {
-                    "matchLabels": {
-                        LABEL_SOURCE: owner.name,
-                        LABEL_NAME: "tradefleet-signal-source",
-                    }
-                },
-                "template": {
-                    "metadata": {
-                        "labels": labels,
-                        "annotations": {ANNOTATION_CONFIG_HASH: config_hash},
-                    },
-                    "spec": {
-                        "automountServiceAccountToken": False,
-                        # On the nodes of the region whose operator runs it: its image, command
-                        # and Redis URL are that region's.
-                        "affinity": region_affinity(settings.region),
-                        "securityContext": pod_security(),
-                        "containers": [
-                            _source_container(owner=owner, spec=spec, settings=settings)
-                        ],
-                        "volumes": [
-                            {"name": "config", "configMap": {"name": name}},
-                            *_source_inputs(spec)[1],
-                        ],
-                    },
-                },
-            },
-        },
+        single_pod_deployment(
+            owner=owner,
+            name=name,
+            labels=labels,
+            selector={LABEL_SOURCE: owner.name, LABEL_NAME: "tradefleet-signal-source"},
+            config_hash=config_hash,
+            container=_source_container(owner=owner, spec=spec, settings=settings),
+            volumes=[{"name": "config", "configMap": {"name": name}}, *_source_inputs(spec)[1]],
+            settings=settings,
+            replicas=0 if spec.paused else 1,
+        ),
         {
             "apiVersion": "v1",
             "kind": "Service",

@@ -1,7 +1,7 @@
 """When a pass's new status is written: at once when it says something new, else paced.
 
 Pure. Called by the Kopf wiring (:func:`tradefleet_operator.handlers._write_outcome`) before
-each status write of a TradingBot or SignalSource.
+each status write of a TradingBot, SignalSource or ExchangeAccount.
 
 A running bot's live figures (equity, PnL, the last signal, the runtime's heartbeat) change on
 nearly every look at its runtime, every ``healthPollIntervalSeconds``. Written each time, 1,000
@@ -10,7 +10,9 @@ anything new. So a status whose substance is unchanged waits until ``statusInter
 after the previous write of the resource; its substance is everything else: the phase, every
 condition (a message may say what to do, e.g. how to mark a credentials Secret), the generation
 it observed, revisions, self-healing and kill-switch state, a position's side, the breaker, and
-what was notified (a fill changes it, so a fill is written at once).
+what was notified (a fill changes it, so a fill is written at once); of an ExchangeAccount, its
+phase, conditions, allocations and rebalance times (its equity, drawdown and each bot's figures
+are live).
 """
 
 from __future__ import annotations
@@ -29,11 +31,17 @@ LIVE_KEYS = frozenset(
         "lastHeartbeat",
         "regime",
         "ml",
+        "requestsPerMinute",
         # A SignalSource's latest readings.
         "lastPublished",
         "lastValues",
+        # An ExchangeAccount's measures.
+        "peakEquity",
+        "grossExposure",
     }
 )
+# Of each bot row of an ExchangeAccount's ``status.bots``, what is written at once.
+_BOT_ROW_SUBSTANCE = ("name", "allocation", "periodStartPnl", "returns")
 
 
 def substance(status: Mapping[str, Any]) -> dict[str, Any]:
@@ -42,6 +50,12 @@ def substance(status: Mapping[str, Any]) -> dict[str, Any]:
     position = status.get("position")
     if isinstance(position, Mapping):
         kept["position"] = position.get("side")
+    rows = status.get("bots")
+    if isinstance(rows, list):
+        kept["bots"] = [
+            {k: row.get(k) for k in _BOT_ROW_SUBSTANCE} if isinstance(row, Mapping) else row
+            for row in rows
+        ]
     return kept
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client
 from tradefleet_devtools.stack import LocalStack
+from tradefleet_runtime.execution.model import OrderRequest, OrderSide, OrderType
+from tradefleet_runtime.execution.venue import ApiCredentials, CcxtVenue, VenueMode
 
 from support.k8s import condition, wait_for
 
@@ -62,8 +64,11 @@ def exchange_admin(stack: LocalStack, path: str, payload: Any = None) -> Any:
     return json.loads(body) if body else None
 
 
-def exchange_bot(name: str, *, symbol: str = "BTC/USDT:USDT", **spec: Any) -> dict[str, Any]:
-    """A bot whose orders really land on the local exchange (testnet mode with its keys)."""
+def exchange_bot(
+    name: str, *, symbol: str = "BTC/USDT:USDT", account: str | None = None, **spec: Any
+) -> dict[str, Any]:
+    """A bot whose orders really land on the local exchange (testnet mode with its keys, or on
+    the ExchangeAccount ``account``, which has them)."""
     self_healing = {
         "backoffSeconds": 1,
         "progressDeadlineSeconds": 25,
@@ -79,7 +84,11 @@ def exchange_bot(name: str, *, symbol: str = "BTC/USDT:USDT", **spec: Any) -> di
             "market": "futures",
             "symbol": symbol,
             "mode": "testnet",
-            "credentials": {"secretRef": {"name": "exchange-keys"}},
+            **(
+                {"accountRef": {"name": account}}
+                if account
+                else {"credentials": {"secretRef": {"name": "exchange-keys"}}}
+            ),
             "selfHealing": self_healing,
             **spec,
         },
@@ -189,9 +198,30 @@ def start_hair_trigger_bot(
     bot's risk engine to open positions in it again.
     """
     exchange_admin(stack, "/_admin/reset", {})
-    bot = exchange_bot(
+    bot = hair_trigger_bot(
+        name, symbol=symbol, **({"notifications": notifications} if notifications else {})
+    )
+    client.CustomObjectsApi(api).create_namespaced_custom_object(
+        "tradefleet.io", "v1alpha1", namespace, "tradingbots", bot
+    )
+    wait_for_phase(api, namespace, name, "Running", timeout_s=120)
+    return wait_for_position(stack, symbol)
+
+
+def hair_trigger_bot(
+    name: str,
+    *,
+    symbol: str,
+    account: str | None = None,
+    max_drawdown_pct: float = 0.25,
+    **spec: Any,
+) -> dict[str, Any]:
+    """A bot that trades on the slightest order-flow signal, with a tight drawdown limit (one
+    that leaves room for one stop-out on its symbol: a tighter one refuses every entry)."""
+    return exchange_bot(
         name,
         symbol=symbol,
+        account=account,
         # Order flow alone, with a hair trigger: the bot takes a position within seconds.
         strategy={
             "name": "fusion",
@@ -200,17 +230,17 @@ def start_hair_trigger_bot(
         },
         risk={
             "maxPositionPct": 50,
-            "maxDrawdownPct": 0.25,
+            "maxDrawdownPct": max_drawdown_pct,
             "maxDailyLossPct": 50,
             "maxDailyVarPct": 100,
             "maxConsecutiveLosses": 100,
         },
-        **({"notifications": notifications} if notifications else {}),
+        **spec,
     )
-    client.CustomObjectsApi(api).create_namespaced_custom_object(
-        "tradefleet.io", "v1alpha1", namespace, "tradingbots", bot
-    )
-    wait_for_phase(api, namespace, name, "Running", timeout_s=120)
+
+
+def wait_for_position(stack: LocalStack, symbol: str) -> bool:
+    """Wait until the exchange holds a position on ``symbol``; True when long."""
     position = wait_for(
         lambda: _open_position(stack, symbol), timeout_s=120, what="the bot to open a position"
     )
@@ -225,3 +255,37 @@ def gap_price_against(*, stack: LocalStack, symbol: str, long: bool) -> None:
         "/_admin/price",
         {"symbol": symbol, "price": round(price * (0.1 if long else 1.9), 1)},
     )
+
+
+async def rest_limit_buys(
+    stack: LocalStack, *, symbol: str, client_ids: Sequence[str], amount: float
+) -> None:
+    """Limit buys at half the market on the local exchange's account, placed as a user would
+    by hand (one per client id): they rest until cancelled."""
+    assert stack.exchange is not None
+    venue = CcxtVenue(
+        exchange_id="binanceusdm",
+        mode=VenueMode.TESTNET,
+        credentials=ApiCredentials(
+            api_key=stack.exchange.api_key, api_secret=stack.exchange.api_secret
+        ),
+        base_url_override=stack.exchange.url,
+    )
+    try:
+        await venue.load_markets()
+        price = (await venue.fetch_ticker(symbol=symbol)).last
+        assert price is not None
+        for client_id in client_ids:
+            await venue.create_order(
+                OrderRequest(
+                    symbol=symbol,
+                    side=OrderSide.BUY,
+                    order_type=OrderType.LIMIT,
+                    client_order_id=client_id,
+                    amount=amount,
+                    # Four decimals: on the tick of every local market priced above 10.
+                    price=round(price * 0.5, 4),
+                )
+            )
+    finally:
+        await venue.close()

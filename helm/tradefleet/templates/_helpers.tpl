@@ -134,14 +134,14 @@ nodeAffinity:
 {{- define "tradefleet.operator.rules" -}}
 # The custom resources: watched by Kopf, finalizers and progress annotations patched, status written.
 - apiGroups: [tradefleet.io]
-  resources: [tradingbots, signalsources]
+  resources: [tradingbots, signalsources, exchangeaccounts]
   verbs: [get, list, watch, patch]
 - apiGroups: [tradefleet.io]
-  resources: [tradingbots/status, signalsources/status]
+  resources: [tradingbots/status, signalsources/status, exchangeaccounts/status]
   verbs: [patch]
 # Children carry blockOwnerDeletion, which OwnerReferencesPermissionEnforcement checks against this.
 - apiGroups: [tradefleet.io]
-  resources: [tradingbots/finalizers, signalsources/finalizers]
+  resources: [tradingbots/finalizers, signalsources/finalizers, exchangeaccounts/finalizers]
   verbs: [update]
 # Each bot's and source's children: server-side applied, replaced when a merge is invalid, pruned.
 - apiGroups: [apps]

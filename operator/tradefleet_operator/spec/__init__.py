@@ -61,8 +61,10 @@ from tradefleet_operator.spec.accounts import (
     account_market_of,
     earlier_holders,
     shared_market_problem,
+    validate_exchange_account_spec,
 )
 from tradefleet_operator.spec.enums import (
+    AccountPhase,
     BotPhase,
     CircuitState,
     ConditionStatus,
@@ -81,6 +83,7 @@ from tradefleet_operator.spec.exchanges import (
     resolve_region,
 )
 from tradefleet_operator.spec.parsing import (
+    parse_exchange_account_spec,
     parse_notification_targets,
     parse_signal_source_spec,
     parse_trading_bot_spec,
@@ -106,6 +109,7 @@ __all__ = [
     "EXCHANGE_MARKETS",
     "PASSPHRASE_EXCHANGES",
     "TESTNET_EXCHANGES",
+    "AccountPhase",
     "AssetBias",
     "BearishVolatileParameters",
     "BotPhase",
@@ -164,6 +168,7 @@ __all__ = [
     "account_market_of",
     "cron_expression_error",
     "earlier_holders",
+    "parse_exchange_account_spec",
     "parse_notification_targets",
     "parse_quantity",
     "parse_signal_source_spec",
@@ -173,6 +178,7 @@ __all__ = [
     "shared_market_problem",
     "source_covers_symbol",
     "split_symbol",
+    "validate_exchange_account_spec",
     "validate_image",
     "validate_resource_name",
     "validate_signal_source_spec",

@@ -38,6 +38,14 @@ class SignalSourcePhase(StrEnum):
     INVALID = "Invalid"
 
 
+class AccountPhase(StrEnum):
+    """ExchangeAccount ``status.phase``."""
+
+    READY = "Ready"
+    HALTED = "Halted"
+    INVALID = "Invalid"
+
+
 class ConditionStatus(StrEnum):
     """``status`` of a condition (metav1.Condition)."""
 

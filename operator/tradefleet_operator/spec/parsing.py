@@ -1,5 +1,5 @@
-"""Build the API models (``tradefleet_api.models``) from the ``spec`` dict of a TradingBot or
-SignalSource.
+"""Build the API models (``tradefleet_api.models``) from the ``spec`` dict of a TradingBot,
+SignalSource or ExchangeAccount.
 
 Called by the operator's handlers with the ``spec`` Kopf hands them (camelCase keys, defaults
 already applied by the apiserver). The models are generated from ``crds/``: absent keys take
@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from tradefleet_api import validate, validation_problem
 from tradefleet_api.base import ApiModel
 from tradefleet_api.models import (
+    ExchangeAccountSpec,
     NotificationTarget,
     ResourceRequirements,
     SignalSourceSpec,
@@ -38,6 +39,12 @@ def parse_trading_bot_spec(spec: Mapping[str, object]) -> TradingBotSpec:
     split_symbol(symbol=parsed.symbol, field="spec.symbol")
     _check_quantities(parsed.resources)
     return parsed
+
+
+def parse_exchange_account_spec(spec: Mapping[str, object]) -> ExchangeAccountSpec:
+    """The ``ExchangeAccountSpec`` of an ExchangeAccount's ``spec`` dict; ``SpecError`` if
+    malformed."""
+    return _parse(model=ExchangeAccountSpec, raw=spec)
 
 
 def parse_signal_source_spec(spec: Mapping[str, object]) -> SignalSourceSpec:

@@ -19,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from tradefleet_operator.spec.vocabulary import BOT_PHASES, PROBLEM_REASONS, REASONS, SOURCE_PHASES
+from tradefleet_operator.spec.phases import ACCOUNT_PHASES, BOT_PHASES, SOURCE_PHASES
+from tradefleet_operator.spec.vocabulary import PROBLEM_REASONS, REASONS
 
 # operator/tradefleet_operator/spec/reference.py -> the repository root.
 DEFAULT_CRD_DIRECTORY = Path(__file__).resolve().parents[3] / "crds"
@@ -61,8 +62,8 @@ def render_reference(crds: Sequence[Mapping[str, Any]]) -> str:
 
 
 def phase_table() -> list[str]:
-    """Every phase of a TradingBot and a SignalSource with its meaning, as table lines (also
-    on the troubleshooting page)."""
+    """Every phase of a TradingBot, a SignalSource and an ExchangeAccount with its meaning, as
+    table lines (also on the troubleshooting page)."""
     return [
         "| kind | phase | meaning |",
         "|---|---|---|",
@@ -70,6 +71,10 @@ def phase_table() -> list[str]:
         *(
             f"| SignalSource | `{phase}` | {escape(text)} |"
             for phase, text in SOURCE_PHASES.items()
+        ),
+        *(
+            f"| ExchangeAccount | `{phase}` | {escape(text)} |"
+            for phase, text in ACCOUNT_PHASES.items()
         ),
     ]
 

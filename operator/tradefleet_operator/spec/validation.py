@@ -65,6 +65,8 @@ class ProblemReason(StrEnum):
     IMAGE_NOT_ALLOWED = "ImageNotAllowed"
     HOST_NOT_ALLOWED = "HostNotAllowed"
     SYMBOL_TAKEN_ON_ACCOUNT = "SymbolTakenOnAccount"
+    ACCOUNT_CONFLICT = "AccountConflict"
+    ALLOCATION_INVALID = "AllocationInvalid"
     # Raised by the operator around validation: a spec the parser refuses, an exchange without a region.
     INVALID_SPEC = "InvalidSpec"
     REGION_UNRESOLVED = "RegionUnresolved"
@@ -105,6 +107,10 @@ PROBLEM_MEANINGS: Mapping[ProblemReason, str] = MappingProxyType(
         "operator's allow-list (the Helm value runtime.sourceAllowedHosts)",
         _P.SYMBOL_TAKEN_ON_ACCOUNT: "another bot, created earlier, trades this symbol on the "
         "same exchange account (exchange, mode and credentials Secret)",
+        _P.ACCOUNT_CONFLICT: "a bot with spec.accountRef names its own keys or capital, or an "
+        "exchange or mode other than its ExchangeAccount's",
+        _P.ALLOCATION_INVALID: "(ExchangeAccount) spec.allocation.amounts add up to more than "
+        "spec.allocation.capital",
     }
 )
 # What to do about a validation problem, where it is more than fixing the field named.
@@ -141,6 +147,28 @@ def validate_trading_bot_spec(spec: TradingBotSpec) -> list[ValidationProblem]:
         *_self_healing_problems(spec.self_healing),
         *_resource_problems(spec.resources),
         *_schedule_problems(spec.optimizer.schedule),
+        *_account_ref_problems(spec),
+    ]
+
+
+def _account_ref_problems(spec: TradingBotSpec) -> list[ValidationProblem]:
+    """A bot on an ExchangeAccount takes its keys and its capital from the account."""
+    if spec.account_ref is None:
+        return []
+    account = spec.account_ref.name
+    own = [
+        ("spec.credentials", spec.credentials is not None, "keys"),
+        ("spec.risk.capital", spec.risk.capital is not None, "capital (its allocation)"),
+    ]
+    return [
+        ValidationProblem(
+            field=field,
+            reason=ProblemReason.ACCOUNT_CONFLICT,
+            message=f"the bot trades on ExchangeAccount {account}, which gives it its {what}: "
+            f"remove {field}",
+        )
+        for field, present, what in own
+        if present
     ]
 
 
@@ -279,7 +307,7 @@ def _mode_problems(spec: TradingBotSpec) -> list[ValidationProblem]:
                     message="mode live trades real money: set liveTradingOptIn: true to consent",
                 )
             )
-        if spec.credentials is None:
+        if spec.credentials is None and spec.account_ref is None:
             problems.append(
                 ValidationProblem(
                     field="spec.credentials",
@@ -296,7 +324,7 @@ def _mode_problems(spec: TradingBotSpec) -> list[ValidationProblem]:
                     message=f"{spec.exchange} has no test network; use mode paper",
                 )
             )
-        if spec.credentials is None:
+        if spec.credentials is None and spec.account_ref is None:
             problems.append(
                 ValidationProblem(
                     field="spec.credentials",

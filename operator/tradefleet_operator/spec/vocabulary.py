@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
-from tradefleet_operator.spec.enums import BotPhase, SignalSourcePhase
 from tradefleet_operator.spec.validation import PROBLEM_FIXES, PROBLEM_MEANINGS, ProblemReason
 
 
@@ -33,6 +32,9 @@ class ConditionType(StrEnum):
     PAUSED = "Paused"
     SIGNAL_SOURCES_READY = "SignalSourcesReady"
     NOTIFICATIONS_DELIVERED = "NotificationsDelivered"
+    # ExchangeAccount: its drawdown limit halted every bot on it; its shared market data.
+    HALTED = "Halted"
+    MARKET_DATA_READY = "MarketDataReady"
 
 
 class Reason(StrEnum):
@@ -45,6 +47,9 @@ class Reason(StrEnum):
     UNSCHEDULABLE = "Unschedulable"
     POD_NOT_READY = "PodNotReady"
     CREDENTIALS_MISSING = "CredentialsMissing"
+    ACCOUNT_NOT_FOUND = "AccountNotFound"
+    ACCOUNT_NOT_READY = "AccountNotReady"
+    ALLOCATION_PENDING = "AllocationPending"
     OWNED_BY_OTHER_REGION = "OwnedByOtherRegion"
     CHILDREN_IN_SYNC = "ChildrenInSync"
     APPLY_FAILED = "ApplyFailed"
@@ -106,6 +111,10 @@ class Reason(StrEnum):
     PUBLISHING = "Publishing"
     NOT_PUBLISHING = "NotPublishing"
     PAUSED = "Paused"
+    # ExchangeAccount Ready and Halted
+    ALLOCATED = "Allocated"
+    ACCOUNT_DRAWDOWN_LIMIT = "AccountDrawdownLimit"
+    WITHIN_DRAWDOWN_LIMIT = "WithinDrawdownLimit"
     # Ready, while the kill switch could not be confirmed
     KILL_SWITCH_NOT_CONFIRMED = "KillSwitchNotConfirmed"
     # Events only
@@ -128,6 +137,8 @@ class Reason(StrEnum):
     POSITIONS_KEPT = "PositionsKept"
     POSITIONS_FLATTENED = "PositionsFlattened"
     FLATTEN_SKIPPED = "FlattenSkipped"
+    REBALANCED = "Rebalanced"
+    ACCOUNT_REARMED = "AccountRearmed"
     FLATTEN_TIMED_OUT = "FlattenTimedOut"
     FLATTEN_UNREACHABLE = "RuntimeUnreachableError"
 
@@ -139,9 +150,9 @@ TROUBLE_STATUS: Mapping[ConditionType, str] = MappingProxyType(
     {
         ConditionType(name): status
         for names, status in (
-            (("Ready", "Trading", "Reconciled", "SignalSourcesReady"), "False"),
+            (("Ready", "Trading", "Reconciled", "SignalSourcesReady", "MarketDataReady"), "False"),
             (("NotificationsDelivered",), "False"),
-            (("Degraded", "CircuitBreakerOpen", "RolledBack", "Paused"), "True"),
+            (("Degraded", "CircuitBreakerOpen", "RolledBack", "Paused", "Halted"), "True"),
         )
         for name in names
     }
@@ -233,6 +244,44 @@ REASONS: tuple[ReasonDoc, ...] = (
         '`tradefleet.io/credentials: "true"` (only Secrets so marked are given to a bot)',
         "create the Secret with the keys the message names, labelled "
         '`tradefleet.io/credentials: "true"`',
+    ),
+    _doc(
+        _R.ACCOUNT_NOT_FOUND,
+        _READY_RECONCILED,
+        "spec.accountRef names an ExchangeAccount the bot's namespace does not have (phase Pending)",
+        "create the ExchangeAccount or fix spec.accountRef.name",
+    ),
+    _doc(
+        _R.ACCOUNT_NOT_READY,
+        _READY_RECONCILED,
+        "the bot's ExchangeAccount is Invalid (phase Pending)",
+        "fix the account: `kubectl describe xa NAME`",
+    ),
+    _doc(
+        _R.ALLOCATION_PENDING,
+        _READY_RECONCILED,
+        "the bot's ExchangeAccount has not allocated it capital yet, or allocates it none",
+        "wait for the account's next pass; with policy fixed or weighted give the bot an amount or a weight",
+    ),
+    _doc(
+        _R.ALLOCATED,
+        (_C.READY,),
+        "(ExchangeAccount) its capital is allocated to its bots (status.bots)",
+        _NOTHING,
+    ),
+    _doc(
+        _R.ACCOUNT_DRAWDOWN_LIMIT,
+        (_C.HALTED, EVENT),
+        "(ExchangeAccount) its equity fell spec.risk.maxDrawdownPct below its peak: every bot on it "
+        "has the kill switch set (tradefleet.io/kill-switch) and flattens",
+        "find why on the bots; to trade again set the annotation tradefleet.io/rearm on the account "
+        "to a new value, which clears the kill switch it set and restarts its peak",
+    ),
+    _doc(
+        _R.WITHIN_DRAWDOWN_LIMIT,
+        (_C.HALTED,),
+        "(ExchangeAccount) its drawdown is under spec.risk.maxDrawdownPct, or it has none",
+        _NOTHING,
     ),
     _doc(
         _R.OWNED_BY_OTHER_REGION,
@@ -465,12 +514,19 @@ REASONS: tuple[ReasonDoc, ...] = (
         "telegram.chatId); the message names the field. The other targets still get messages",
         "fix the field the message names",
     ),
-    _doc(_R.PUBLISHING, (_C.READY,), "(SignalSource) values are published on time", _NOTHING),
+    _doc(
+        _R.PUBLISHING,
+        (_C.READY, _C.MARKET_DATA_READY),
+        "(SignalSource) values are published on time; (ExchangeAccount) every market-data "
+        "workload is ready",
+        _NOTHING,
+    ),
     _doc(
         _R.NOT_PUBLISHING,
-        (_C.READY,),
-        "(SignalSource) no value published within three intervals",
-        "`kubectl logs` the source's pod",
+        (_C.READY, _C.MARKET_DATA_READY),
+        "(SignalSource) no value published within three intervals; (ExchangeAccount) a "
+        "market-data workload is not ready (its bots report stale market data meanwhile)",
+        "`kubectl logs` the source's or the workload's pod",
     ),
     _doc(_R.PAUSED, (_C.READY,), "(SignalSource) spec.paused is true", "set spec.paused to false"),
     _doc(
@@ -586,6 +642,18 @@ REASONS: tuple[ReasonDoc, ...] = (
         "check the exchange for open positions",
     ),
     _doc(
+        _R.REBALANCED,
+        (EVENT,),
+        "(ExchangeAccount) its capital was split again: by schedule, or a bot came or went",
+        "nothing; each bot restarts with its new capital",
+    ),
+    _doc(
+        _R.ACCOUNT_REARMED,
+        (EVENT,),
+        "(ExchangeAccount) the annotation tradefleet.io/rearm cleared a drawdown halt",
+        _NOTHING,
+    ),
+    _doc(
         _R.FLATTEN_TIMED_OUT,
         (EVENT,),
         "positions were still open at the deletion deadline",
@@ -607,33 +675,6 @@ PROBLEM_REASONS: tuple[ReasonDoc, ...] = tuple(
         PROBLEM_FIXES.get(problem, "fix the field the message names"),
     )
     for problem in ProblemReason
-)
-
-BOT_PHASES: Mapping[BotPhase, str] = MappingProxyType(
-    {
-        BotPhase.PENDING: "accepted, not yet running (credentials missing, pod not scheduled)",
-        BotPhase.PROGRESSING: "a revision is rolling out",
-        BotPhase.RUNNING: "the runtime is ready and trading",
-        BotPhase.HALTED: "a circuit breaker is open or the kill switch is set",
-        BotPhase.PAUSED: "spec.paused: no new positions",
-        BotPhase.DEGRADED: "the restart budget is exhausted; the bot is stopped",
-        BotPhase.FAILED: "the runtime cannot start: its image cannot be pulled or its container cannot be configured (see Ready)",
-        BotPhase.NOT_OWNED: "belongs to another region's operator",
-        BotPhase.INVALID: "the spec failed validation; see the Ready condition",
-    }
-)
-
-SOURCE_PHASES: Mapping[SignalSourcePhase, str] = MappingProxyType(
-    {
-        SignalSourcePhase.PENDING: "the source's pod is not ready yet",
-        SignalSourcePhase.PROGRESSING: "a change is rolling out",
-        SignalSourcePhase.RUNNING: "publishing",
-        SignalSourcePhase.PAUSED: "spec.paused",
-        SignalSourcePhase.DEGRADED: "no value published within three intervals",
-        SignalSourcePhase.FAILED: "cannot run",
-        SignalSourcePhase.NOT_OWNED: "belongs to another region's operator (spec.region, or the region that claimed it in status.region)",
-        SignalSourcePhase.INVALID: "the spec failed validation; see the Ready condition",
-    }
 )
 
 

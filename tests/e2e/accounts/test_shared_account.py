@@ -19,6 +19,7 @@ from support.bots import (
     exchange_bot,
     exchange_orders,
     get_bot,
+    rest_limit_buys,
     set_annotation,
     wait_for_condition,
     wait_for_phase,
@@ -26,8 +27,6 @@ from support.bots import (
 from support.k8s import wait_for
 from tradefleet_devtools.stack import LocalStack
 from tradefleet_runtime.execution.client_order_id import client_order_id
-from tradefleet_runtime.execution.model import OrderRequest, OrderSide, OrderType
-from tradefleet_runtime.execution.venue import ApiCredentials, CcxtVenue, VenueMode
 
 pytestmark = pytest.mark.e2e
 
@@ -78,41 +77,15 @@ LEFT_BY_THE_BOT = client_order_id(
 )
 
 
-async def _resting_orders(stack: LocalStack) -> None:
-    """Limit buys far below the market on the bots' account: one placed by hand, one the bot
-    placed before it restarted."""
-    assert stack.exchange is not None
-    venue = CcxtVenue(
-        exchange_id="binanceusdm",
-        mode=VenueMode.TESTNET,
-        credentials=ApiCredentials(
-            api_key=stack.exchange.api_key, api_secret=stack.exchange.api_secret
-        ),
-        base_url_override=stack.exchange.url,
-    )
-    try:
-        await venue.load_markets()
-        price = (await venue.fetch_ticker(symbol="SOL/USDT:USDT")).last
-        assert price is not None
-        for client_id in (MANUAL_ID, LEFT_BY_THE_BOT):
-            await venue.create_order(
-                OrderRequest(
-                    symbol="SOL/USDT:USDT",
-                    side=OrderSide.BUY,
-                    order_type=OrderType.LIMIT,
-                    client_order_id=client_id,
-                    amount=1.0,
-                    price=round(price * 0.5, 2),
-                )
-            )
-    finally:
-        await venue.close()
-
-
 def test_the_kill_switch_cancels_the_bots_own_orders_and_never_a_manual_one(
     stack: LocalStack, e2e_api: client.ApiClient, e2e_namespace: str, exchange_keys: str
 ) -> None:
-    asyncio.run(_resting_orders(stack))
+    # One placed by hand, one the bot placed before it restarted.
+    asyncio.run(
+        rest_limit_buys(
+            stack, symbol="SOL/USDT:USDT", client_ids=(MANUAL_ID, LEFT_BY_THE_BOT), amount=1.0
+        )
+    )
     _create(e2e_api, e2e_namespace, exchange_bot("owner", symbol="SOL/USDT:USDT"))
     # The bot adopts its own resting order, which keeps it from opening positions (Paused,
     # OrdersUnresolved, after 30 s): ready is what it needs to be for its kill switch.

@@ -48,10 +48,13 @@ CHILD_VERBS = frozenset({"get", "list", "watch", "create", "patch", "update", "d
 OPERATOR_RULES: dict[tuple[str, str], frozenset[str]] = {
     ("tradefleet.io", "tradingbots"): frozenset({"get", "list", "watch", "patch"}),
     ("tradefleet.io", "signalsources"): frozenset({"get", "list", "watch", "patch"}),
+    ("tradefleet.io", "exchangeaccounts"): frozenset({"get", "list", "watch", "patch"}),
     ("tradefleet.io", "tradingbots/status"): frozenset({"patch"}),
     ("tradefleet.io", "signalsources/status"): frozenset({"patch"}),
+    ("tradefleet.io", "exchangeaccounts/status"): frozenset({"patch"}),
     ("tradefleet.io", "tradingbots/finalizers"): frozenset({"update"}),
     ("tradefleet.io", "signalsources/finalizers"): frozenset({"update"}),
+    ("tradefleet.io", "exchangeaccounts/finalizers"): frozenset({"update"}),
     ("apps", "deployments"): CHILD_VERBS,
     ("apps", "controllerrevisions"): CHILD_VERBS,
     ("", "configmaps"): CHILD_VERBS,
@@ -441,6 +444,7 @@ def test_crds_are_the_apis_and_kept_on_uninstall(
     assert set(crds) == {
         "tradingbots.tradefleet.io",
         "signalsources.tradefleet.io",
+        "exchangeaccounts.tradefleet.io",
         "kopfpeerings.kopf.dev",
         "clusterkopfpeerings.kopf.dev",
     }

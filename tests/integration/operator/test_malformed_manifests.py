@@ -19,7 +19,11 @@ pytestmark = pytest.mark.integration
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "malformed"
 EXPECT = re.compile(r"^# expect: (apiserver|operator): (.+)$", re.MULTILINE)
-PLURALS = {"TradingBot": "tradingbots", "SignalSource": "signalsources"}
+PLURALS = {
+    "TradingBot": "tradingbots",
+    "SignalSource": "signalsources",
+    "ExchangeAccount": "exchangeaccounts",
+}
 
 
 def _cases() -> list[Any]:

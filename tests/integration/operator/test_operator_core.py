@@ -72,8 +72,9 @@ def test_examples_apply_and_show_as_a_dashboard(
         kubeconfig=cluster.kubeconfig,
     )
     created = [line for line in applied.stdout.splitlines() if line.endswith(" created")]
-    assert sum("tradingbot.tradefleet.io/" in line for line in created) == 3
+    assert sum("tradingbot.tradefleet.io/" in line for line in created) == 5
     assert sum("signalsource.tradefleet.io/" in line for line in created) == 2
+    assert sum("exchangeaccount.tradefleet.io/" in line for line in created) == 1
 
     wait_for(
         lambda: _reconciled(custom, namespace, "btc-usdt-binance-paper"),

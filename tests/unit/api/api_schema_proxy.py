@@ -30,12 +30,13 @@ CRD_DIRECTORY = REPO_ROOT / "crds"
 CRD_FILES = {
     "TradingBot": CRD_DIRECTORY / "tradefleet.io_tradingbots.yaml",
     "SignalSource": CRD_DIRECTORY / "tradefleet.io_signalsources.yaml",
+    "ExchangeAccount": CRD_DIRECTORY / "tradefleet.io_exchangeaccounts.yaml",
 }
 
 
 @functools.cache
 def load_crd(kind: str) -> dict[str, Any]:
-    """The CustomResourceDefinition of ``kind`` (TradingBot or SignalSource); do not mutate."""
+    """The CustomResourceDefinition of ``kind`` (a key of :data:`CRD_FILES`); do not mutate."""
     crd: dict[str, Any] = yaml.load(CRD_FILES[kind].read_text(), Loader=yaml.CSafeLoader)
     return crd
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from api_schema_proxy import apply_defaults, openapi_schema
 from tradefleet_operator.spec import (
+    AccountPhase,
     BotPhase,
     CircuitState,
     ConditionStatus,
@@ -21,6 +22,7 @@ from tradefleet_operator.spec import (
     RevisionSource,
     SignalAction,
     SignalSourcePhase,
+    parse_exchange_account_spec,
     parse_signal_source_spec,
     parse_trading_bot_spec,
 )
@@ -36,6 +38,7 @@ pytestmark = pytest.mark.unit
         ("TradingBot", ("position", "side"), PositionSide),
         ("TradingBot", ("lastSignal", "action"), SignalAction),
         ("SignalSource", ("phase",), SignalSourcePhase),
+        ("ExchangeAccount", ("phase",), AccountPhase),
     ],
 )
 def test_status_enums_mirror_the_status_schema(
@@ -53,6 +56,7 @@ def test_status_enums_mirror_the_status_schema(
         ("TradingBot", "conditions", "status", ConditionStatus),
         ("TradingBot", "revisionHistory", "source", RevisionSource),
         ("SignalSource", "conditions", "status", ConditionStatus),
+        ("ExchangeAccount", "conditions", "status", ConditionStatus),
     ],
 )
 def test_status_list_enums_mirror_the_status_schema(
@@ -77,6 +81,7 @@ TRADING_BOT_SKELETON: dict[str, Any] = {
     "exchange": "binance",
     "symbol": "BTC/USDT",
     "credentials": {"secretRef": {"name": "keys"}},
+    "accountRef": {"name": "main"},
     "strategy": {"signalSources": [{"name": "news"}]},
     "resources": {"requests": {}, "limits": {}},
     "notifications": [
@@ -113,6 +118,13 @@ SIGNAL_SOURCE_SKELETON: dict[str, Any] = {
 }
 
 
+EXCHANGE_ACCOUNT_SKELETON: dict[str, Any] = {
+    "exchange": "okx",
+    "credentials": {"secretRef": {"name": "keys", "passphraseKey": "passphrase"}},
+    "allocation": {"capital": 10000, "amounts": {"btc-bot": 100}, "weights": {"btc-bot": 2}},
+}
+
+
 def _object_paths(schema: Mapping[str, Any], path: str = "") -> Iterator[str]:
     for key, node in schema.get("properties", {}).items():
         child = f"{path}.{key}" if path else key
@@ -138,7 +150,11 @@ def _value_paths(value: Any, path: str = "") -> Iterator[str]:
 
 @pytest.mark.parametrize(
     ("kind", "skeleton"),
-    [("TradingBot", TRADING_BOT_SKELETON), ("SignalSource", SIGNAL_SOURCE_SKELETON)],
+    [
+        ("TradingBot", TRADING_BOT_SKELETON),
+        ("SignalSource", SIGNAL_SOURCE_SKELETON),
+        ("ExchangeAccount", EXCHANGE_ACCOUNT_SKELETON),
+    ],
 )
 def test_skeletons_cover_every_object(kind: str, skeleton: dict[str, Any]) -> None:
     spec_schema = openapi_schema(kind)["properties"]["spec"]
@@ -151,6 +167,7 @@ def test_skeletons_cover_every_object(kind: str, skeleton: dict[str, Any]) -> No
     [
         ("TradingBot", TRADING_BOT_SKELETON, parse_trading_bot_spec),
         ("SignalSource", SIGNAL_SOURCE_SKELETON, parse_signal_source_spec),
+        ("ExchangeAccount", EXCHANGE_ACCOUNT_SKELETON, parse_exchange_account_spec),
     ],
 )
 def test_python_defaults_are_the_apiserver_defaults(

@@ -23,10 +23,12 @@ from tradefleet_operator.spec import (
     DEFAULT_EXCHANGE_REGIONS,
     Market,
     TradingMode,
+    parse_exchange_account_spec,
     parse_signal_source_spec,
     parse_trading_bot_spec,
     resolve_region,
     source_covers_symbol,
+    validate_exchange_account_spec,
     validate_signal_source_spec,
     validate_trading_bot_spec,
 )
@@ -67,6 +69,7 @@ def test_every_example_applies_to_the_current_namespace() -> None:
     assert {document["kind"] for _, document in DOCUMENTS} == {
         "TradingBot",
         "SignalSource",
+        "ExchangeAccount",
         "Secret",
         "ConfigMap",
     }
@@ -92,6 +95,8 @@ def test_example_passes_the_semantic_validation(path: Path, document: dict[str, 
     spec = stored_object(document)["spec"]
     if document["kind"] == "TradingBot":
         assert validate_trading_bot_spec(parse_trading_bot_spec(spec)) == []
+    elif document["kind"] == "ExchangeAccount":
+        assert validate_exchange_account_spec(parse_exchange_account_spec(spec)) == []
     else:
         assert validate_signal_source_spec(parse_signal_source_spec(spec)) == []
 

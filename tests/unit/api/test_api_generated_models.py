@@ -15,10 +15,11 @@ import pytest
 import yaml
 from runtime_document import RENDERED
 from tradefleet_api import validate
-from tradefleet_api.models import SignalSourceSpec, TradingBotSpec
+from tradefleet_api.models import ExchangeAccountSpec, SignalSourceSpec, TradingBotSpec
 from tradefleet_devtools.api_models import CRDS, NAMES, OUTPUT, UnnamedSchemaError, is_stale, render
 from tradefleet_devtools.crds import CRD_DIR
-from tradefleet_runtime.config import ConfigError, parse_runtime_config
+from tradefleet_runtime.config import parse_runtime_config
+from tradefleet_runtime.document import ConfigError
 
 pytestmark = pytest.mark.unit
 
@@ -62,7 +63,11 @@ def test_a_new_object_in_a_crd_must_be_named(tmp_path: Path) -> None:
 
 
 def test_every_example_manifest_parses_with_the_generated_models() -> None:
-    kinds = {"TradingBot": TradingBotSpec, "SignalSource": SignalSourceSpec}
+    kinds = {
+        "TradingBot": TradingBotSpec,
+        "SignalSource": SignalSourceSpec,
+        "ExchangeAccount": ExchangeAccountSpec,
+    }
     parsed = 0
     for path in sorted((CRD_DIR.parent / "manifests" / "examples").glob("*.yaml")):
         for document in yaml.safe_load_all(path.read_text()):

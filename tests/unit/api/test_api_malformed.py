@@ -13,8 +13,10 @@ from api_malformed_corpus import MalformedCase, RefusedBy, load_malformed_corpus
 from api_schema_proxy import apiserver_errors, stored_object
 from tradefleet_operator.spec import (
     ProblemReason,
+    parse_exchange_account_spec,
     parse_signal_source_spec,
     parse_trading_bot_spec,
+    validate_exchange_account_spec,
     validate_resource_name,
     validate_signal_source_spec,
     validate_trading_bot_spec,
@@ -29,7 +31,9 @@ def test_corpus_is_large_and_covers_both_layers_and_kinds() -> None:
     assert len(CORPUS) >= 25
     layers_and_kinds = {(case.refused_by, case.manifest["kind"]) for case in CORPUS}
     assert layers_and_kinds == {
-        (layer, kind) for layer in RefusedBy for kind in ("TradingBot", "SignalSource")
+        (layer, kind)
+        for layer in RefusedBy
+        for kind in ("TradingBot", "SignalSource", "ExchangeAccount")
     }
 
 
@@ -80,6 +84,8 @@ def test_operator_refuses_with_the_expected_reason(case: MalformedCase) -> None:
     problems = validate_resource_name(case.manifest["metadata"]["name"])
     if case.manifest["kind"] == "TradingBot":
         problems += validate_trading_bot_spec(parse_trading_bot_spec(spec))
+    elif case.manifest["kind"] == "ExchangeAccount":
+        problems = validate_exchange_account_spec(parse_exchange_account_spec(spec))
     else:
         problems += validate_signal_source_spec(parse_signal_source_spec(spec))
     assert [problem.reason for problem in problems] == [ProblemReason(case.expectation)]
