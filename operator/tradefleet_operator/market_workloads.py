@@ -8,8 +8,8 @@ them when sharing is turned off. What it reports becomes ``status.marketData`` a
 ``MarketDataReady`` condition.
 
 The request budget is split so that the workloads can poll every symbol: each workload may use
-what its symbols need (one book a poll, plus a fifth for candles), at most half the account's
-budget between them; the bots share the rest.
+what its symbols need (one book a poll, in the exchange's request weight, and candles), at most
+half the account's budget between them; the bots share the rest.
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ from tradefleet_operator.writes import ChildKey, ChildWriter, of_kind
 
 # Kinds of a market-data workload, pruned when it is no longer wanted.
 _WORKLOAD_KINDS = ("Deployment", "ConfigMap", "NetworkPolicy")
-# Candle fetches per book poll, in requests: one per timeframe per bar, far fewer than books.
-_CANDLE_OVERHEAD = 1.2
+# What one book poll costs in the exchange's request weight, candles included: ccxt spaces
+# requests by the interval times an endpoint's weight, and a book of up to 50 levels weighs 2
+# on Binance; candles (one read per timeframe per closed bar) add about a fifth.
+_WEIGHT_PER_POLL = 2.4
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -73,7 +75,7 @@ def workload_interval_ms(
 ) -> int:
     """The least time between two requests of one workload: what its symbols need, within its
     share of half the account's budget."""
-    need = len(market_set.symbols) * 60_000 / spec.market_data.poll_interval_ms * _CANDLE_OVERHEAD
+    need = len(market_set.symbols) * 60_000 / spec.market_data.poll_interval_ms * _WEIGHT_PER_POLL
     share = spec.rate_limit.requests_per_minute / 2 / max(1, workloads)
     return max(1, math.ceil(60_000 / min(need, share)))
 
