@@ -12,12 +12,13 @@ Invalid when it names another exchange or mode than the account.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tradefleet_api.models import CredentialsSpec, ExchangeAccountSpec
 
 from tradefleet_operator.allocation import (
+    BotSlice,
     bots_budget,
     exposure_limit_pct,
     request_interval_ms,
@@ -56,10 +57,18 @@ class AccountTerms:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AccountView:
     """An ExchangeAccount as the operator's index holds it: its parsed spec (None when it cannot
-    be read) and its status."""
+    be read), its status, and its bots' slices read from the status once per account event,
+    not at every pass of each of its bots."""
 
     spec: ExchangeAccountSpec | None
     status: Mapping[str, Any]
+    slices: Mapping[str, BotSlice] = field(init=False)
+    allocated: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        slices = slices_of(self.status)
+        object.__setattr__(self, "slices", slices)
+        object.__setattr__(self, "allocated", sum(s.allocation for s in slices.values()))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -95,20 +104,20 @@ def bot_terms(
             reason=Reason.ACCOUNT_NOT_READY,
             message=f"ExchangeAccount {account_name} is Invalid: see its conditions",
         )
-    for field, own, theirs in (
+    for key, own, theirs in (
         ("exchange", spec.exchange, account.exchange),
         ("mode", spec.mode, account.mode),
     ):
         if own != theirs:
             return ValidationProblem(
-                field=f"spec.{field}",
+                field=f"spec.{key}",
                 reason=ProblemReason.ACCOUNT_CONFLICT,
                 message=(
-                    f"spec.{field} is {own} but ExchangeAccount {account_name} is {theirs}: a bot "
-                    f"on an account trades on its {field}; set spec.{field}: {theirs}"
+                    f"spec.{key} is {own} but ExchangeAccount {account_name} is {theirs}: a bot "
+                    f"on an account trades on its {key}; set spec.{key}: {theirs}"
                 ),
             )
-    slices = slices_of(account_status)
+    slices = view.slices
     own_slice = slices.get(name)
     if own_slice is None or own_slice.allocation <= 0:
         return AccountWait(
@@ -120,10 +129,9 @@ def bot_terms(
                 f"(policy {account.allocation.policy}): give it an amount or a weight"
             ),
         )
-    allocated = sum(s.allocation for s in slices.values())
     total = exposure_limit_pct(
         max_gross_exposure=account.risk.max_gross_exposure,
-        allocated=allocated,
+        allocated=view.allocated,
         own_limit_pct=spec.risk.max_total_exposure_pct,
     )
     terms = AccountTerms(
