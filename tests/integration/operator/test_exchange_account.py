@@ -115,7 +115,19 @@ def test_an_account_allocates_its_bots_and_halts_them_at_its_drawdown_limit(
     assert config["risk"]["maxTotalExposurePct"] == 50
     assert config["exchange"]["requestIntervalMs"] == 200
     assert config["exchange"]["credentials"]["apiKeyEnv"]
-    deployment = client.AppsV1Api(api_client).read_namespaced_deployment("alpha", namespace)
+    # The ConfigMap is written before the Deployment that mounts it: wait for the Deployment.
+    deployment = wait_for(
+        lambda: next(
+            iter(
+                client.AppsV1Api(api_client)
+                .list_namespaced_deployment(namespace, field_selector="metadata.name=alpha")
+                .items
+            ),
+            None,
+        ),
+        timeout_s=30,
+        what="alpha's Deployment",
+    )
     env = deployment.spec.template.spec.containers[0].env
     secrets = {
         e.value_from.secret_key_ref.name
