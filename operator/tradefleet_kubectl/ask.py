@@ -4,7 +4,7 @@ Pure and deterministic, called by :mod:`tradefleet_kubectl.cli`. A question is m
 keywords to one of the topics below; each answer is built from the bot's status, conditions,
 events and revisions (:class:`~tradefleet_kubectl.facts.BotFacts`) and quotes them, with what to
 do taken from the operator's reason documentation
-(:func:`tradefleet_operator.spec.vocabulary.documented`). A question matching no topic gets the
+(:func:`tradefleet_operator.spec.reason_docs.documented`). A question matching no topic gets the
 list of questions the plugin answers.
 """
 
@@ -16,7 +16,8 @@ from enum import StrEnum
 
 from tradefleet_operator.spec.enums import BotPhase
 from tradefleet_operator.spec.phases import BOT_PHASES
-from tradefleet_operator.spec.vocabulary import ConditionType, Reason, documented
+from tradefleet_operator.spec.reason_docs import documented
+from tradefleet_operator.spec.vocabulary import ConditionType, Reason
 
 from tradefleet_kubectl.facts import BotFacts, ConditionFact, ago
 

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from tradefleet_operator.spec.phases import ACCOUNT_PHASES, BOT_PHASES, SOURCE_PHASES
-from tradefleet_operator.spec.vocabulary import PROBLEM_REASONS, REASONS
+from tradefleet_operator.spec.reason_docs import PROBLEM_REASONS, REASONS
 
 # operator/tradefleet_operator/spec/reference.py -> the repository root.
 DEFAULT_CRD_DIRECTORY = Path(__file__).resolve().parents[3] / "crds"

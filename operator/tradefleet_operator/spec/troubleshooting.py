@@ -15,15 +15,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from tradefleet_operator.spec.reason_docs import PROBLEM_REASONS, REASONS, ReasonDoc
 from tradefleet_operator.spec.reference import escape, phase_table
-from tradefleet_operator.spec.vocabulary import (
-    EVENT,
-    PROBLEM_REASONS,
-    REASONS,
-    TROUBLE_STATUS,
-    ConditionType,
-    ReasonDoc,
-)
+from tradefleet_operator.spec.vocabulary import EVENT, TROUBLE_STATUS, ConditionType
 
 NOTHING_TO_DO = "nothing"
 

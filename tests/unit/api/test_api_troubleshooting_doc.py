@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 from api_schema_proxy import REPO_ROOT
+from tradefleet_operator.spec.reason_docs import PROBLEM_REASONS, REASONS
 from tradefleet_operator.spec.troubleshooting import render_troubleshooting
-from tradefleet_operator.spec.vocabulary import PROBLEM_REASONS, REASONS, TROUBLE_STATUS
+from tradefleet_operator.spec.vocabulary import TROUBLE_STATUS
 
 pytestmark = pytest.mark.unit
 

@@ -18,14 +18,8 @@ from tradefleet_operator.revisions import (
     startable,
 )
 from tradefleet_operator.spec import SelfHealingSpec, parse_trading_bot_spec
-from tradefleet_operator.spec.vocabulary import (
-    PROBLEM_REASONS,
-    REASONS,
-    ConditionType,
-    Reason,
-    breaker_reason,
-    documented,
-)
+from tradefleet_operator.spec.reason_docs import PROBLEM_REASONS, REASONS, documented
+from tradefleet_operator.spec.vocabulary import ConditionType, Reason, breaker_reason
 
 pytestmark = pytest.mark.unit
 

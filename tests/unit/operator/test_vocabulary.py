@@ -93,7 +93,7 @@ def test_no_operator_module_spells_a_reason_of_its_own() -> None:
 
 def test_every_validation_problem_says_what_it_means() -> None:
     from tradefleet_operator.spec import ProblemReason
-    from tradefleet_operator.spec.vocabulary import documented
+    from tradefleet_operator.spec.reason_docs import documented
 
     for problem in ProblemReason:
         doc = documented(str(problem))
