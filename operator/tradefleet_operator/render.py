@@ -7,6 +7,7 @@ behaviour goes into the rendered runtime config; its content hash is the revisio
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
@@ -183,6 +184,43 @@ def render_runtime_config(
             else {}
         ),
     }
+
+
+# Where an ExchangeAccount's terms sit in a bot's runtime config: its keys, its request share,
+# its capital and exposure limits, its shared market data. They are the account's, not the
+# revision's: a rolled-back bot runs its last good spec on the account's terms of now.
+ACCOUNT_TERM_FIELDS: tuple[tuple[str, ...], ...] = (
+    ("exchange", "credentials"),
+    ("exchange", "requestIntervalMs"),
+    ("exchange", "orderIntervalMs"),
+    ("risk", "capital"),
+    ("risk", "maxTotalExposurePct"),
+    ("risk", "maxSingleAssetExposurePct"),
+    ("risk", "maxPositionPct"),
+    ("marketData",),
+)
+
+
+def with_account_terms(config: Mapping[str, Any], *, source: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with the ExchangeAccount terms of ``source`` (both rendered runtime configs):
+    each of :data:`ACCOUNT_TERM_FIELDS` set as in ``source``, or removed where it has none."""
+    result = copy.deepcopy(dict(config))
+    for path in ACCOUNT_TERM_FIELDS:
+        *parents, leaf = path
+        target: Any = result
+        origin: Any = source
+        for key in parents:
+            origin = origin.get(key) if isinstance(origin, Mapping) else None
+            if not isinstance(target, dict):
+                break
+            target = target.setdefault(key, {}) if origin is not None else target.get(key)
+        if not isinstance(target, dict):
+            continue
+        if isinstance(origin, Mapping) and leaf in origin:
+            target[leaf] = copy.deepcopy(origin[leaf])
+        else:
+            target.pop(leaf, None)
+    return result
 
 
 def container_resources(requirements: ResourceRequirements | None) -> dict[str, Any]:

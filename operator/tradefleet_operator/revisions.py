@@ -4,7 +4,8 @@ No I/O, called by the reconciler (:mod:`tradefleet_operator.reconcile`) once per
 is the content a bot's workload is rendered from (the runtime config, the spec, the runtime image,
 an adopted optimization); its number grows with time. A revision that is not ready within
 ``spec.selfHealing.progressDeadlineSeconds`` is rolled back to the last good one, which stays
-pinned until the spec changes; :func:`next_look_s` says when the next pass is due without an event.
+pinned until the spec changes (on the ExchangeAccount's terms of now, which are the account's, not
+the revision's); :func:`next_look_s` says when the next pass is due without an event.
 
 A new revision of a bot that runs a healthy one — a spec change, or a new runtime image after a
 Helm upgrade, which would otherwise restart every bot of the region at once — starts only while
@@ -28,6 +29,7 @@ from tradefleet_operator.render import (
     ANNOTATION_CONFIG_HASH,
     ANNOTATION_REVISION,
     Revision,
+    with_account_terms,
 )
 from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.spec import SelfHealingSpec, TradingBotSpec, parse_trading_bot_spec
@@ -55,6 +57,14 @@ def revision_content(
     if adopted is not None:
         content["optimizer"] = {"job": adopted.job, "reason": adopted.message}
     return content
+
+
+def revision_identity(content: Mapping[str, Any]) -> str:
+    """What a failed revision is known by, so that it stays pinned: its content without the
+    ExchangeAccount's terms in its config. A rebalance changes those and must not retry a spec
+    that failed; anything else that changes the config (the operator's settings) still does."""
+    config = with_account_terms(content.get("config") or {}, source={})
+    return content_hash({**content, "config": config})
 
 
 def choose_revision(
@@ -133,11 +143,16 @@ def plan_revision(
     last_good = previous_status.get("lastGoodRevision")
     good_image = _last_good_image(previous_status=previous_status, deployment=deployment)
     pinned = None
-    if rollback.get("failedHash") == content_hash(content) and last_good:
-        pinned = kept_revision(kept=kept, number=int(last_good))
+    # A rollback recorded before identities were kept names the whole content's hash.
+    if rollback.get("failedHash") in (revision_identity(content), content_hash(content)):
+        pinned = kept_revision(kept=kept, number=int(last_good)) if last_good else None
     if pinned is not None:
-        revision, is_new = pinned, False
-        workload_spec = parse_trading_bot_spec(pinned.content.get("spec") or {})
+        revision, is_new = (
+            _on_current_terms(pinned, content=content, kept=kept)
+            if spec.account_ref is not None
+            else (pinned, False)
+        )
+        workload_spec = kept_spec(revision, spec=spec)
     else:
         revision, is_new = choose_revision(content=content, existing=kept)
         workload_spec = spec
@@ -160,6 +175,28 @@ def plan_revision(
         ),
         last_good_image=good_image,
     )
+
+
+def kept_spec(revision: Revision, *, spec: TradingBotSpec) -> TradingBotSpec:
+    """The spec a kept revision's workload is rendered from. On an ExchangeAccount, with the
+    account's keys of now (``spec``'s): they are the account's, and the kept spec, the user's
+    own, does not name them."""
+    kept = parse_trading_bot_spec(revision.content.get("spec") or {})
+    if spec.account_ref is None:
+        return kept
+    return kept.model_copy(update={"credentials": spec.credentials})
+
+
+def _on_current_terms(
+    pinned: Revision, *, content: Mapping[str, Any], kept: list[Mapping[str, Any]]
+) -> tuple[Revision, bool]:
+    """The pinned revision on the account terms of ``content`` (the spec's revision now): itself
+    when they are the same, else a revision of its spec on the new terms."""
+    config = pinned.content.get("config") or {}
+    current = with_account_terms(config, source=content.get("config") or {})
+    if current == config:
+        return pinned, False
+    return choose_revision(content={**pinned.content, "config": current}, existing=kept)
 
 
 def _last_good_image(
@@ -252,7 +289,7 @@ def plan_rollout(
         revision=held,
         is_new=False,
         pinned=False,
-        workload_spec=parse_trading_bot_spec(held.content.get("spec") or {}),
+        workload_spec=kept_spec(held, spec=plan.workload_spec),
         since=str(previous_status.get("currentRevisionSince") or plan.since),
         image=_image(held, fallback={"image": running_image or plan.image}),
         last_good_image=plan.last_good_image,
@@ -308,7 +345,7 @@ def decide_rollback(
     failed = {
         "fromRevision": revision.number,
         "toRevision": last_good,
-        "failedHash": revision.config_hash,
+        "failedHash": revision_identity(revision.content),
         "reason": f"revision {revision.number} not healthy within progressDeadlineSeconds="
         f"{policy.progress_deadline_seconds}: {ready_message}",
         "at": format_time(now),

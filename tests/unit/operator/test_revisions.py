@@ -15,6 +15,7 @@ from tradefleet_operator.revisions import (
     decide_rollback,
     plan_revision,
     revision_content,
+    revision_identity,
     startable,
 )
 from tradefleet_operator.spec import SelfHealingSpec, parse_trading_bot_spec
@@ -84,7 +85,7 @@ def test_a_revision_not_ready_past_its_deadline_rolls_back_to_the_last_good_one(
     late = decide(NOW + timedelta(seconds=2))
     assert late.rolled_back_now and late.last_good == 1
     assert late.rollback["fromRevision"] == 2 and late.rollback["toRevision"] == 1
-    assert late.rollback["failedHash"] == content_hash(bad)
+    assert late.rollback["failedHash"] == revision_identity(bad)
     assert "CrashLoopBackOff" in late.rollback["reason"]
     assert decide(NOW + timedelta(seconds=2), ready=True).last_good == 2
 
@@ -152,6 +153,85 @@ def test_no_rollback_without_a_last_good_revision_or_when_the_policy_says_no() -
         now=NOW,
     )
     assert not kept_going.rolled_back_now and kept_going.last_good == 1
+
+
+ACCOUNT_RAW = {**RAW, "mode": "testnet", "accountRef": {"name": "fleet"}}
+ACCOUNT_KEYS = {"secretRef": {"name": "fleet-keys"}}
+
+
+def _on_account(symbol: str, *, capital: float) -> dict[str, Any]:
+    """A revision of a bot on an ExchangeAccount: its config carries the account's terms."""
+    config = {
+        "symbol": symbol,
+        "exchange": {"requestIntervalMs": 200, "credentials": {"apiKeyEnv": "KEY"}},
+        "risk": {"capital": capital, "maxTotalExposurePct": 50.0},
+    }
+    return revision_content(config=config, raw_spec={**ACCOUNT_RAW, "symbol": symbol})
+
+
+def test_a_rollback_on_an_account_runs_the_last_good_spec_on_the_accounts_current_terms() -> None:
+    """A rebalance changes the capital in every revision's config: it neither retries the failed
+    spec nor leaves the rolled-back bot on its old capital, and the bot keeps the account's keys."""
+    good, bad = (
+        _on_account("BTC/USDT:USDT", capital=2000),
+        _on_account("NOPE/USDT:USDT", capital=2000),
+    )
+    kept = [_kept(1, good), _kept(2, bad)]
+    previous = {
+        "currentRevision": 2,
+        "currentRevisionSince": format_time(NOW - timedelta(seconds=120)),
+        "lastGoodRevision": 1,
+    }
+    bound = parse_trading_bot_spec({**ACCOUNT_RAW, "symbol": "NOPE/USDT:USDT"}).model_copy(
+        update={
+            "credentials": parse_trading_bot_spec({**RAW, "credentials": ACCOUNT_KEYS}).credentials
+        }
+    )
+
+    def plan(content: dict[str, Any], status: dict[str, Any]) -> RevisionPlan:
+        return plan_revision(
+            content=content, spec=bound, kept=kept, previous_status=status, now=NOW
+        )
+
+    failed = decide_rollback(
+        plan=plan(bad, previous),
+        ready=False,
+        ready_message="CrashLoopBackOff",
+        previous_status=previous,
+        policy=POLICY,
+        now=NOW,
+    )
+    assert failed.rolled_back_now
+    after = {**previous, "rollback": failed.rollback}
+
+    same_terms = plan(bad, after)
+    assert same_terms.pinned and same_terms.revision.number == 1
+    assert same_terms.workload_spec.symbol == "BTC/USDT:USDT"
+    # The account's keys, which the kept spec (the user's own) does not name.
+    assert same_terms.workload_spec.credentials == bound.credentials
+
+    rebalanced = plan(_on_account("NOPE/USDT:USDT", capital=1500), after)
+    assert rebalanced.pinned, "a rebalance retried the spec that failed"
+    assert rebalanced.workload_spec.symbol == "BTC/USDT:USDT"
+    assert rebalanced.revision.content["config"]["symbol"] == "BTC/USDT:USDT"
+    assert rebalanced.revision.content["config"]["risk"]["capital"] == 1500
+    assert rebalanced.revision.number == 3 and rebalanced.is_new
+
+
+def test_a_rollback_off_an_account_keeps_the_last_good_revision_as_it_was() -> None:
+    """A bot with capital of its own: its risk block is its spec's, and the failed spec's capital
+    does not reach the last good revision."""
+
+    def own(symbol: str, capital: float) -> dict[str, Any]:
+        config = {"symbol": symbol, "risk": {"capital": capital}}
+        return revision_content(config=config, raw_spec={**RAW, "symbol": symbol})
+
+    good, bad = own("BTC/USDT:USDT", 1000), own("NOPE/USDT:USDT", 5000)
+    kept = [_kept(1, good), _kept(2, bad)]
+    failed = {"failedHash": revision_identity(bad), "fromRevision": 2, "toRevision": 1}
+    pinned = _plan(bad, {"currentRevision": 2, "lastGoodRevision": 1, "rollback": failed}, kept)
+    assert pinned.pinned and pinned.revision.number == 1
+    assert pinned.revision.content["config"]["risk"]["capital"] == 1000
 
 
 def test_every_reason_and_condition_type_is_documented_once() -> None:
