@@ -9,7 +9,11 @@ writes them under its key prefix ``P``, for every bot of that exchange to read:
   and ``asks`` (JSON arrays of ``[price, amount]``, best first);
 * ``P:candles:SYM:TF``, a string: the JSON array of the last ``historyBars`` closed candles
   ``[timestamp_ms, open, high, low, close, volume]`` of timeframe ``TF``, oldest first,
-  rewritten after each bar of ``TF`` closes.
+  rewritten after each bar of ``TF`` closes;
+* ``P:regime:SYM:TF``, a string: the regime model the publisher fitted on those candles, as
+  JSON ``{"fittedAtMs": ..., "model": RegimeModel.to_dict()}``, written once a fit succeeds and
+  again after each bar closes. A bot on shared data runs it instead of fitting one of its own:
+  the model of a symbol is fitted once, not in every bot.
 
 ``SYM`` is the ccxt unified symbol as written (``BTC/USDT:USDT``), ``TF`` a ccxt timeframe
 (``1m``). The publisher writes through :func:`book_entry` and :func:`candles_document`. A bot
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -42,6 +46,7 @@ from tradefleet_runtime.marketdata.feeds import (
     wall_clock_ms,
 )
 from tradefleet_runtime.marketdata.ticks import BookTick
+from tradefleet_runtime.signals.regime_model import RegimeModel
 
 BOOK_STREAM_MAXLEN = 200
 # A stream entry's fields as redis-py types them (the runtime's clients decode to str).
@@ -56,6 +61,35 @@ def book_stream_key(*, prefix: str, symbol: str) -> str:
 
 def candles_key(*, prefix: str, symbol: str, timeframe: str) -> str:
     return f"{prefix}:candles:{symbol}:{timeframe}"
+
+
+def regime_key(*, prefix: str, symbol: str, timeframe: str) -> str:
+    return f"{prefix}:regime:{symbol}:{timeframe}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PublishedRegime:
+    """A regime model as the publisher fitted it, and when (the close of its last bar)."""
+
+    fitted_at_ms: int
+    model: RegimeModel
+
+
+def regime_document(published: PublishedRegime) -> str:
+    return json.dumps({"fittedAtMs": published.fitted_at_ms, "model": published.model.to_dict()})
+
+
+def regime_from_document(text: str | bytes, *, where: str) -> PublishedRegime:
+    """The model of a value written by :func:`regime_document`; MarketDataError when malformed."""
+    try:
+        raw = json.loads(text)
+        return PublishedRegime(
+            fitted_at_ms=int(raw["fittedAtMs"]), model=RegimeModel.from_dict(raw["model"])
+        )
+    except KeyError as error:
+        raise MarketDataError(f"{where}: the regime document lacks {error}") from None
+    except (ValueError, TypeError) as error:
+        raise MarketDataError(f"{where}: malformed regime model: {error}") from None
 
 
 def book_entry(book: OrderBook, *, depth: int, now_ms: int) -> dict[FieldT, EncodableT]:
@@ -172,6 +206,17 @@ class SharedMarketFeed(MarketFeed):
                 f"{key} holds no candles: {_ASK_THE_PUBLISHER} Does it publish {timeframe}?"
             )
         return candles_from_document(text, where=key)
+
+    async def regime(self, *, bar_seconds: int) -> PublishedRegime | None:
+        """The regime model published for the bot's bars, None while there is none yet."""
+        key = regime_key(
+            prefix=self._key_prefix, symbol=self.symbol, timeframe=exchange_timeframe(bar_seconds)
+        )
+        try:
+            text = await self._redis.get(key)
+        except (RedisError, OSError) as error:
+            raise MarketDataError(f"{key} cannot be read: {error}") from None
+        return None if text is None else regime_from_document(text, where=key)
 
     async def _closed(self, *, bar_seconds: int) -> list[Candle]:
         candles = await self.candles(timeframe=exchange_timeframe(bar_seconds))

@@ -5,7 +5,9 @@ Run by ``python -m tradefleet_runtime market-data`` (:meth:`MarketDataPublisher.
 :meth:`MarketDataPublisher.run`). Every ``pollIntervalMs`` it fetches every symbol's order book
 (the symbols concurrently) and appends it to the symbol's book stream; it writes each symbol's
 closed candles of every timeframe at start, and again after each bar of that timeframe closes,
-fetching only the bars since (once per symbol per closed bar, not per poll). Keys and formats
+fetching only the bars since (once per symbol per closed bar, not per poll), and fits each
+series' regime model on them when due, for the bots to run (fitted once here, not in every bot).
+Keys and formats
 are :mod:`tradefleet_runtime.marketdata.shared`'s. An exchange or Redis error is logged once per
 distinct message and shown in ``/status``, and what failed is fetched again in the next round:
 the process never ends for one. API: ``/healthz`` (200 once every symbol's book has been
@@ -35,13 +37,19 @@ from tradefleet_runtime.execution.venue import CcxtVenue, Venue, VenueMode, ccxt
 from tradefleet_runtime.marketdata.feeds import closed_candles, wall_clock_ms
 from tradefleet_runtime.marketdata.shared import (
     BOOK_STREAM_MAXLEN,
+    PublishedRegime,
     book_entry,
     book_stream_key,
     candles_document,
     candles_key,
+    regime_document,
+    regime_key,
 )
 from tradefleet_runtime.persistence.store import RedisLogin, redis_client
 from tradefleet_runtime.publisher.config import MarketDataConfig
+from tradefleet_runtime.signals.errors import SignalDataError
+from tradefleet_runtime.signals.regime import RegimeDetector
+from tradefleet_runtime.signals.regime_config import RegimeConfig
 
 LOG = logging.getLogger("tradefleet_runtime.publisher")
 REDIS_TIMEOUT_S = 2.0
@@ -75,6 +83,8 @@ class MarketDataPublisher:
         # The closed candles written last per (symbol, timeframe): after a bar closes, only the
         # bars since are fetched.
         self._candles: dict[tuple[str, str], list[Candle]] = {}
+        # The regime model of each (symbol, timeframe), fitted here once for all the bots.
+        self._regimes: dict[tuple[str, str], RegimeDetector] = {}
 
     @classmethod
     def build(cls, *, config: MarketDataConfig, login: RedisLogin | None) -> MarketDataPublisher:
@@ -117,6 +127,10 @@ class MarketDataPublisher:
             "lastPublished": self.last_published,
             "errors": {what: error for what, error in self.errors.items() if error is not None},
             "requestsPerMinute": self.requests.per_minute(),
+            "regimeModels": {
+                f"{symbol} {timeframe}": detector.status.reason
+                for (symbol, timeframe), detector in self._regimes.items()
+            },
             "configHash": self.config.config_hash,
         }
 
@@ -201,6 +215,36 @@ class MarketDataPublisher:
             self._outcome(what, error=f"Redis: {error}")
             return
         self._candles[series] = candles
+        self._outcome(what, error=None)
+        newer = [c for c in candles if not held or c.timestamp_ms > held[-1].timestamp_ms]
+        await self.publish_regime(symbol=symbol, timeframe=timeframe, closed=newer)
+
+    async def publish_regime(self, *, symbol: str, timeframe: str, closed: list[Candle]) -> None:
+        """Fold the newly closed candles into the series' regime model, refit it when due (off
+        the event loop) and write it for the bots, once it has one."""
+        series, what = (symbol, timeframe), f"{symbol} {timeframe} regime"
+        detector = self._regimes.get(series)
+        if detector is None:
+            detector = self._regimes[series] = RegimeDetector(symbol=symbol, config=RegimeConfig())
+        try:
+            for candle in closed:
+                detector.update(close=candle.close, timestamp_ms=candle.timestamp_ms)
+        except SignalDataError as error:
+            self._outcome(what, error=str(error))
+            return
+        if detector.refit_due:
+            outcome = await asyncio.to_thread(detector.refit)
+            LOG.info("%s: %s", what, outcome.reason)
+        model, fitted_at_ms = detector.model, detector.status.fitted_at_ms
+        if model is None or fitted_at_ms is None:
+            return
+        key = regime_key(prefix=self.config.redis.key_prefix, symbol=symbol, timeframe=timeframe)
+        document = regime_document(PublishedRegime(fitted_at_ms=fitted_at_ms, model=model))
+        try:
+            await self._redis.set(key, document)
+        except (RedisError, OSError) as error:
+            self._outcome(what, error=f"Redis: {error}")
+            return
         self._outcome(what, error=None)
 
     async def _sleep(self, seconds: float) -> None:

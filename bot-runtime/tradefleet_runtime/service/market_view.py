@@ -20,6 +20,7 @@ from tradefleet_runtime.config import RuntimeConfig
 from tradefleet_runtime.execution.errors import ExchangeError
 from tradefleet_runtime.execution.model import Candle
 from tradefleet_runtime.marketdata.feeds import MarketDataError, MarketFeed
+from tradefleet_runtime.marketdata.shared import SharedMarketFeed
 from tradefleet_runtime.marketdata.ticks import BookTick, TickRejection, TickValidator
 from tradefleet_runtime.persistence.ml_models import MlModelStore
 from tradefleet_runtime.service.bars import BarState
@@ -207,7 +208,30 @@ class MarketView:
             self.ml.predict()
 
     async def refit_regime_if_due(self) -> None:
+        """Refit the regime model when due; on shared market data, run the model the
+        market-data workload fitted instead (the same symbol's same bars), once it has one."""
         detector = self.bars.detector
+        if isinstance(self.feed, SharedMarketFeed):
+            await self._adopt_published_regime(self.feed)
+            return
         if detector.refit_due:
             outcome = await asyncio.to_thread(detector.refit)
             LOG.info("regime refit: %s", outcome.reason)
+
+    async def _adopt_published_regime(self, feed: SharedMarketFeed) -> None:
+        detector = self.bars.detector
+        try:
+            published = await feed.regime(bar_seconds=self.config.strategy.bar_seconds)
+        except MarketDataError as error:
+            LOG.warning("regime model unavailable: %s", error)
+            return
+        if published is None:
+            detector.wait_for_model("waiting for the market-data workload's regime model")
+            return
+        if published.fitted_at_ms != detector.status.fitted_at_ms:
+            detector.adopt(
+                model=published.model,
+                fitted_at_ms=published.fitted_at_ms,
+                fitted_by="the market-data workload",
+            )
+            LOG.info("regime model of the market-data workload adopted: %s", detector.status.reason)

@@ -276,6 +276,23 @@ class RegimeDetector:
         self._status_reason = reason
         return RefitOutcome(accepted=True, reason=reason)
 
+    def adopt(self, *, model: RegimeModel, fitted_at_ms: int, fitted_by: str) -> None:
+        """Run ``model``, fitted elsewhere (by ``fitted_by``, on the same symbol's bars), instead
+        of a fit of its own: the filter is warmed up on this detector's own returns."""
+        self._bars_since_attempt = 0
+        self._install(model=model, returns=list(self._history))
+        self._fitted_at_ms = fitted_at_ms
+        self._status_state = ModelState.READY
+        self._status_reason = (
+            f"fitted by {fitted_by} on {model.n_bars} bars, filter/mixture agreement "
+            f"{model.agreement:.0%}"
+        )
+
+    def wait_for_model(self, reason: str) -> None:
+        """Say why there is no model yet while one is fitted elsewhere."""
+        if self._model is None:
+            self._status_reason = reason
+
     def _install(self, *, model: RegimeModel, returns: list[float]) -> None:
         self._model = model
         self._state_params = tuple(self._config.trading_params[label] for label in model.labels)

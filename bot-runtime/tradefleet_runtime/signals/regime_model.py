@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tradefleet_runtime.signals.errors import RegimeFitError
-from tradefleet_runtime.signals.regime_config import RegimeConfig, RegimeLabel
+from tradefleet_runtime.signals.regime_config import MODELLED_LABELS, RegimeConfig, RegimeLabel
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -93,6 +93,97 @@ class RegimeModel:
     mean_log_likelihood: float
     iterations: int
     n_bars: int
+
+    def to_dict(self) -> dict[str, object]:
+        """The model as JSON-ready values, for :meth:`from_dict` in another process."""
+        return {
+            "labels": [label.value for label in self.labels],
+            "statistics": [stats.to_dict() for stats in self.statistics],
+            "means": list(self.means),
+            "scales": list(self.scales),
+            "degreesOfFreedom": self.degrees_of_freedom,
+            "startProbability": list(self.start_probability),
+            "transitions": [list(row) for row in self.transitions],
+            "mixtureWeights": list(self.mixture_weights),
+            "burstFactors": list(self.burst_factors),
+            "agreement": self.agreement,
+            "meanLogLikelihood": self.mean_log_likelihood,
+            "iterations": self.iterations,
+            "nBars": self.n_bars,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: object) -> RegimeModel:
+        """The model :meth:`to_dict` wrote; ValueError naming what does not fit a model (a
+        wrong shape, a probability that is not one, a scale that is not positive)."""
+        if not isinstance(raw, dict):
+            raise ValueError(f"a regime model is an object, got {type(raw).__name__}")
+        try:
+            labels = tuple(RegimeLabel(label) for label in raw["labels"])
+            hidden = len(labels) * N_SUBSTATES
+            model = cls(
+                labels=labels,
+                statistics=tuple(
+                    StateStatistics(
+                        label=RegimeLabel(row["label"]),
+                        mean_log_return=float(row["mean_log_return"]),
+                        mean_volatility=float(row["mean_volatility"]),
+                        share=float(row["share"]),
+                    )
+                    for row in raw["statistics"]
+                ),
+                means=_floats(raw["means"], length=hidden, what="means"),
+                scales=_floats(raw["scales"], length=hidden, what="scales"),
+                degrees_of_freedom=float(raw["degreesOfFreedom"]),
+                start_probability=_floats(
+                    raw["startProbability"], length=hidden, what="startProbability"
+                ),
+                transitions=tuple(
+                    _floats(row, length=hidden, what="transitions") for row in raw["transitions"]
+                ),
+                mixture_weights=_floats(
+                    raw["mixtureWeights"], length=hidden, what="mixtureWeights"
+                ),
+                burst_factors=_pair(raw["burstFactors"]),
+                agreement=float(raw["agreement"]),
+                mean_log_likelihood=float(raw["meanLogLikelihood"]),
+                iterations=int(raw["iterations"]),
+                n_bars=int(raw["nBars"]),
+            )
+        except KeyError as error:
+            raise ValueError(f"a regime model lacks {error}") from None
+        except TypeError as error:
+            raise ValueError(f"malformed regime model: {error}") from None
+        _check_model(model)
+        return model
+
+
+def _floats(raw: object, *, length: int, what: str) -> tuple[float, ...]:
+    if not isinstance(raw, list) or len(raw) != length:
+        raise ValueError(f"{what}: expected {length} numbers, got {raw!r:.80}")
+    values = tuple(float(value) for value in raw)
+    if not all(math.isfinite(value) for value in values):
+        raise ValueError(f"{what}: not every number is finite")
+    return values
+
+
+def _pair(raw: object) -> tuple[float, float]:
+    first, second = _floats(raw, length=2, what="burstFactors")
+    return first, second
+
+
+def _check_model(model: RegimeModel) -> None:
+    """A model the filter can run: probabilities that sum to one, positive scales, three
+    regimes."""
+    if set(model.labels) != set(MODELLED_LABELS) or len(model.labels) != N_STATES:
+        raise ValueError(f"labels: expected {[m.value for m in MODELLED_LABELS]} in some order")
+    if len(model.transitions) != _N_HIDDEN:
+        raise ValueError(f"transitions: expected {_N_HIDDEN} rows")
+    rows = (model.start_probability, model.mixture_weights, *model.transitions)
+    if any(abs(sum(row) - 1.0) > 1e-6 or min(row) < 0.0 for row in rows):
+        raise ValueError("a probability row does not sum to 1")
+    if min(model.scales) <= 0.0 or model.degrees_of_freedom <= 0.0:
+        raise ValueError("scales and degreesOfFreedom must be positive")
 
 
 def _student_t_log_density(*, z: FloatArray, nu: float) -> FloatArray:
