@@ -139,6 +139,9 @@ class ExchangeSettings:
     # The least time between two exchange requests (a share of an ExchangeAccount's request
     # budget); None: the exchange client's own spacing.
     request_interval_ms: int | None = None
+    # The least time between two orders (a share of an ExchangeAccount's orders per second);
+    # None: orders are spaced only as requests are.
+    order_interval_ms: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -265,6 +268,9 @@ def _exchange(raw: Mapping[str, Any]) -> ExchangeSettings:
         credentials=credentials,
         request_interval_ms=read_optional_integer(
             block, "requestIntervalMs", path=path, low=1, high=3_600_000
+        ),
+        order_interval_ms=read_optional_integer(
+            block, "orderIntervalMs", path=path, low=1, high=3_600_000
         ),
     )
     base, slash, quote = settings.symbol.partition("/")

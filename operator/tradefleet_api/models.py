@@ -540,6 +540,9 @@ class AccountCredentials(ApiModel):
 
 class RateLimitBudget(ApiModel):
     requests_per_minute: Annotated[int, Field(alias="requestsPerMinute", ge=1, le=1000000)] = 1200
+    orders_per_second: Annotated[
+        float | None, Field(alias="ordersPerSecond", gt=0.0, le=10000.0)
+    ] = None
 
 
 class AllocationPolicy(StrEnum):

@@ -21,6 +21,7 @@ from tradefleet_operator.allocation import (
     BotSlice,
     bots_budget,
     exposure_limit_pct,
+    order_interval_ms,
     request_interval_ms,
     slices_of,
 )
@@ -32,7 +33,8 @@ from tradefleet_operator.spec.vocabulary import Reason
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AccountTerms:
     """What the account gives the bot: its capital, the least time between two of its exchange
-    requests, and its exposure limits in percent of its equity."""
+    requests and between two of its orders, and its exposure limits in percent of its
+    equity."""
 
     account: str
     capital: float
@@ -42,6 +44,8 @@ class AccountTerms:
     max_position_pct: float
     # Where the account's shared market data for the bot's market type is published, if shared.
     market_key: str | None = None
+    # The least time between two of its orders, when the account has an orders budget.
+    order_interval_ms: int | None = None
 
     def risk(self, raw_risk: Mapping[str, Any]) -> dict[str, Any]:
         """The bot's ``spec.risk`` as the runtime gets it on this account."""
@@ -143,6 +147,9 @@ def bot_terms(
                 workloads=len(account_status.get("marketData") or []),
             ),
             bots=len(slices),
+        ),
+        order_interval_ms=order_interval_ms(
+            orders_per_second=account.rate_limit.orders_per_second, bots=len(slices)
         ),
         market_key=market_key_prefix(namespace=namespace, account=account_name, market=spec.market)
         if account.market_data.shared

@@ -29,6 +29,7 @@ from tradefleet_operator.allocation import (
     BotSlice,
     account_figures,
     bot_figures,
+    funding,
     rebalance,
     slices_of,
 )
@@ -43,8 +44,10 @@ from tradefleet_operator.spec import (
     AccountPhase,
     ProblemReason,
     SpecError,
+    TradingMode,
     ValidationProblem,
     parse_exchange_account_spec,
+    split_symbol,
     validate_exchange_account_spec,
 )
 from tradefleet_operator.spec.schedule import next_fire_time
@@ -67,6 +70,8 @@ class AccountMember:
     # An Invalid bot (another exchange or mode than the account's, its own keys) is given no
     # capital, but the account still halts it.
     invalid: bool = False
+    # The currency its symbol settles in, which its part of the account's balance is held in.
+    currency: str | None = None
 
     @property
     def name(self) -> str:
@@ -83,6 +88,10 @@ def account_member(
     """The index's record of a bot on an account, from its spec (the apiserver's defaults
     applied), status and annotations."""
     strategy = spec.get("strategy") or {}
+    try:
+        currency = split_symbol(symbol=str(spec.get("symbol")), field="spec.symbol").settlement
+    except SpecError:
+        currency = None
     return AccountMember(
         figures=bot_figures(name=name, status=status),
         kill_switch=annotations.get(ANNOTATION_KILL_SWITCH) == "true",
@@ -93,6 +102,7 @@ def account_member(
             str(strategy.get("timeframe") or "5m"),
         ),
         invalid=status.get("phase") == "Invalid",
+        currency=currency,
     )
 
 
@@ -238,6 +248,10 @@ async def _run(
     }
     if spec.market_data.shared:
         status["marketData"] = list(market_data.rows)
+    funded = _funding(spec=spec, members=members, slices=slices, previous=previous)
+    if funded is not None:
+        status["balances"], funded_condition, funded_events = funded
+        events += funded_events
     for key, value in (
         ("lastRebalance", last_rebalance),
         ("haltedAt", halted_at),
@@ -255,8 +269,74 @@ async def _run(
         ),
         _halted_condition(held=held, halted_at=halted_at, limit=limit),
         *([market_data.condition()] if spec.market_data.shared else []),
+        *([funded_condition] if funded is not None else []),
     ]
     return finish(body=body, observed=observed, status=status, events=events, writes=writes)
+
+
+def _funding(
+    *,
+    spec: ExchangeAccountSpec,
+    members: Sequence[AccountMember],
+    slices: Mapping[str, BotSlice],
+    previous: Mapping[str, Any],
+) -> tuple[list[dict[str, Any]], Condition, list[Event]] | None:
+    """``status.balances``, the Funded condition and, when it turns False, its event; None on a
+    paper account, whose bots each trade a simulated wallet of their own."""
+    if spec.mode == TradingMode.PAPER:
+        return None
+    held = funding(
+        currencies={m.name: m.currency for m in members if m.currency and not m.invalid},
+        slices=slices,
+        bots=[member.figures for member in members],
+    )
+    rows = [row for row in (f.to_status() for f in held) if row is not None]
+    short = [f for f in held if f.covered is False]
+    unknown = [f for f in held if f.covered is None]
+    if short:
+        words = "; ".join(
+            f"{f.allocated:.2f} {f.currency} allocated, the exchange holds "
+            f"{f.balance.total:.2f} (read by {f.balance.reported_by})"
+            for f in short
+            if f.balance is not None
+        )
+        condition = Condition(
+            type=ConditionType.FUNDED,
+            status=False,
+            reason=Reason.ALLOCATION_EXCEEDS_BALANCE,
+            message=f"{words}: lower spec.allocation.capital or fund the exchange account",
+        )
+    elif unknown:
+        condition = Condition(
+            type=ConditionType.FUNDED,
+            status=None,
+            reason=Reason.BALANCE_NOT_REPORTED,
+            message="no bot has read the exchange's balance of "
+            + ", ".join(f.currency for f in unknown)
+            + " yet",
+        )
+    else:
+        condition = Condition(
+            type=ConditionType.FUNDED,
+            status=True,
+            reason=Reason.BALANCE_COVERS_ALLOCATION,
+            message="; ".join(
+                f"{f.currency} {f.balance.total:.2f} covers {f.allocated:.2f} allocated"
+                for f in held
+                if f.balance is not None
+            )
+            or "no bot on the account yet",
+        )
+    was_short = any(
+        c.get("type") == ConditionType.FUNDED and c.get("status") == "False"
+        for c in previous.get("conditions") or []
+    )
+    events = (
+        [warning(Reason.ALLOCATION_EXCEEDS_BALANCE, condition.message)]
+        if short and not was_short
+        else []
+    )
+    return rows, condition, events
 
 
 def _rebalance_due(

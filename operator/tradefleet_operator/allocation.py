@@ -22,15 +22,30 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from tradefleet_api.models import AllocationPolicy, AllocationSpec
+
+from tradefleet_operator.conditions import format_time, parse_time
 
 # Returns a bot needs before riskParity or sharpe weigh it by them.
 MIN_RETURNS = 3
 # A bot whose Sharpe ratio is not positive keeps this share of an equal weight: it still
 # trades, small, and can earn its way back.
 SHARPE_FLOOR = 0.1
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Balance:
+    """The exchange's balance of one currency, as one bot's runtime last read it."""
+
+    currency: str
+    free: float
+    used: float
+    total: float
+    observed_at: datetime
+    reported_by: str
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -41,6 +56,7 @@ class BotFigures:
     pnl: float | None = None
     exposure: float = 0.0
     requests_per_minute: int = 0
+    balance: Balance | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -98,7 +114,86 @@ def bot_figures(*, name: str, status: Mapping[str, Any]) -> BotFigures:
         pnl=_number(status.get("pnl")),
         exposure=exposure,
         requests_per_minute=int(_number(status.get("requestsPerMinute")) or 0),
+        balance=_balance(name=name, reported=status.get("balance")),
     )
+
+
+def _balance(*, name: str, reported: Any) -> Balance | None:
+    if not isinstance(reported, Mapping) or not isinstance(reported.get("currency"), str):
+        return None
+    free, used, total = (_number(reported.get(key)) for key in ("free", "used", "total"))
+    observed = reported.get("observedAt")
+    observed_at = parse_time(observed) if isinstance(observed, str) else None
+    if free is None or used is None or total is None or observed_at is None:
+        return None
+    return Balance(
+        currency=reported["currency"],
+        free=free,
+        used=used,
+        total=total,
+        observed_at=observed_at,
+        reported_by=name,
+    )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Funding:
+    """One currency the bots of an account hold their balance in: the allocations of those bots,
+    and the latest balance of it any bot read (None: none has yet)."""
+
+    currency: str
+    allocated: float
+    balance: Balance | None
+
+    @property
+    def covered(self) -> bool | None:
+        """Whether the exchange holds the allocations; None while no balance is known."""
+        if self.balance is None:
+            return None
+        # A cent of rounding is not a shortfall.
+        return self.allocated <= self.balance.total + 0.01
+
+    def to_status(self) -> dict[str, Any] | None:
+        balance = self.balance
+        if balance is None:
+            return None
+        return {
+            "currency": self.currency,
+            "free": balance.free,
+            "used": balance.used,
+            "total": balance.total,
+            "allocated": self.allocated,
+            "observedAt": format_time(balance.observed_at),
+            "reportedBy": balance.reported_by,
+        }
+
+
+def funding(
+    *,
+    currencies: Mapping[str, str],
+    slices: Mapping[str, BotSlice],
+    bots: Sequence[BotFigures],
+) -> list[Funding]:
+    """Per currency: the allocations of the bots holding their balance in it (``currencies``:
+    bot name to currency) and the latest balance of it the bots read, in currency order."""
+    latest: dict[str, Balance] = {}
+    for bot in bots:
+        balance = bot.balance
+        if balance is None:
+            continue
+        known = latest.get(balance.currency)
+        if known is None or balance.observed_at > known.observed_at:
+            latest[balance.currency] = balance
+    allocated: dict[str, float] = {}
+    for name, currency in currencies.items():
+        own = slices.get(name)
+        allocated[currency] = allocated.get(currency, 0.0) + (own.allocation if own else 0.0)
+    return [
+        Funding(
+            currency=currency, allocated=allocated.get(currency, 0.0), balance=latest.get(currency)
+        )
+        for currency in sorted(set(allocated) | set(latest))
+    ]
 
 
 def rebalance(
@@ -262,6 +357,14 @@ def request_interval_ms(*, requests_per_minute: int, bots: int) -> int:
     """The least time between two requests of one bot's exchange client, so that ``bots`` bots
     together stay within ``requests_per_minute``."""
     return max(1, math.ceil(60_000 * max(1, bots) / requests_per_minute))
+
+
+def order_interval_ms(*, orders_per_second: float | None, bots: int) -> int | None:
+    """The least time between two orders of one bot, so that ``bots`` bots together average at
+    most ``orders_per_second``; None without an orders budget."""
+    if orders_per_second is None:
+        return None
+    return max(1, math.ceil(1000 * max(1, bots) / orders_per_second))
 
 
 def exposure_limit_pct(

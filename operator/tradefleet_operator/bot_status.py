@@ -39,6 +39,7 @@ CARRIED = (
     "pnlPct",
     "drawdownPct",
     "requestsPerMinute",
+    "balance",
     "position",
     "regime",
     "ml",

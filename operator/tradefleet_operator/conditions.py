@@ -51,12 +51,15 @@ class Condition:
     """One observed condition before it is merged with the previous status."""
 
     type: str
-    status: bool
+    # None: Unknown (what it states cannot be told yet).
+    status: bool | None
     reason: str
     message: str
 
     @property
     def status_word(self) -> str:
+        if self.status is None:
+            return "Unknown"
         return "True" if self.status else "False"
 
 

@@ -389,7 +389,8 @@ async def account_changed(
     body: kopf.Body, namespace: str | None, name: str, uid: str, memo: kopf.Memo, **kwargs: Any
 ) -> None:
     # Its own loop for a spec or annotation change (not the echo of its status write); its
-    # bots when what they read of it changed: their allocations, its phase.
+    # bots when what they read of it changed: its spec (keys, request budget, sharing), their
+    # allocations, its phase.
     state = _state(memo)
     index: kopf.Index[tuple[str, str], AccountMember] = kwargs["account_members_index"]
     if kwargs.get("type") == "DELETED":
@@ -412,7 +413,7 @@ async def account_changed(
     state.account_views[uid] = view
     if before is None or before[:2] != view[:2]:
         _trigger(memo=memo, key=(namespace or "", "ExchangeAccount", name)).set()
-    if before is None or before[2] != view[2]:
+    if before is None or before[0] != view[0] or before[2] != view[2]:
         for member in index.get((namespace or "", name), []):
             _wake_bot(state=state, namespace=namespace or "", name=member.name)
 

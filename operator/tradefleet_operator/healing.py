@@ -391,6 +391,26 @@ def _as_number(value: Any) -> float | None:
     return None
 
 
+def _account_figures(runtime: Mapping[str, Any]) -> dict[str, Any]:
+    """What an ExchangeAccount adds up of its bots: their requests in the last minute, and the
+    exchange balance they read."""
+    figures: dict[str, Any] = {}
+    requests = _as_number(runtime.get("requestsPerMinute"))
+    if requests is not None and requests >= 0:
+        figures["requestsPerMinute"] = int(requests)
+    balance = runtime.get("balance")
+    if isinstance(balance, Mapping) and isinstance(balance.get("currency"), str):
+        amounts = {key: _as_number(balance.get(key)) for key in ("free", "used", "total")}
+        observed = _as_time(balance.get("asOf"))
+        if all(value is not None for value in amounts.values()) and observed is not None:
+            figures["balance"] = {
+                "currency": balance["currency"][:16],
+                **amounts,
+                "observedAt": observed,
+            }
+    return figures
+
+
 def runtime_figures(runtime: Mapping[str, Any]) -> dict[str, Any]:
     """The live figures the bot's status shows, from the runtime's ``/status``.
 
@@ -402,9 +422,7 @@ def runtime_figures(runtime: Mapping[str, Any]) -> dict[str, Any]:
         number = _as_number(runtime.get(key))
         if number is not None:
             figures[key] = number
-    requests = _as_number(runtime.get("requestsPerMinute"))
-    if requests is not None and requests >= 0:
-        figures["requestsPerMinute"] = int(requests)
+    figures.update(_account_figures(runtime))
     position = runtime.get("position")
     if isinstance(position, Mapping):
         side = str(position.get("side") or "flat").lower()

@@ -273,6 +273,7 @@ class Reconciler:
             else bot.runtime_spec,
             settings=self.settings,
             request_interval_ms=bot.terms.request_interval_ms if bot.terms else None,
+            order_interval_ms=bot.terms.order_interval_ms if bot.terms else None,
             market_key=bot.terms.market_key if bot.terms else None,
         )
         kept = of_kind(bot.children, "ControllerRevision")
@@ -486,7 +487,7 @@ class Reconciler:
             acted=acted,
         )
         # Whether the revision rolled out and runs: what rollbacks and the last good revision go by.
-        workload_ready = next(c for c in workload if c.type == ConditionType.READY).status
+        workload_ready = next(c for c in workload if c.type == ConditionType.READY).status is True
         revision_plan = startable(
             plan=plan.revision, waiting_for_previous=handover.waiting, now=bot.now
         )

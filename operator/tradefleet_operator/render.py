@@ -131,6 +131,7 @@ def render_runtime_config(
     raw_spec: Mapping[str, Any],
     settings: OperatorSettings,
     request_interval_ms: int | None = None,
+    order_interval_ms: int | None = None,
     market_key: str | None = None,
 ) -> dict[str, Any]:
     """The runtime's whole configuration, as the bot pod reads it from ``/etc/tradefleet/config.json``.
@@ -138,7 +139,8 @@ def render_runtime_config(
     ``paused`` and the kill switch are left out on purpose: they are commands the operator
     delivers to the running runtime, not revisions that roll the pod. ``request_interval_ms``
     is the least time between two exchange requests: a bot's share of its ExchangeAccount's
-    request budget; ``market_key`` where the account's shared market data is published, which
+    request budget, ``order_interval_ms`` the least time between two orders: its share of the
+    account's orders per second; ``market_key`` where the account's shared market data is published, which
     the bot then reads instead of polling the exchange.
     """
     exchange = str(spec.exchange)
@@ -160,6 +162,7 @@ def render_runtime_config(
             "baseUrl": settings.exchange_urls.get(exchange),
             "credentials": credentials,
             "requestIntervalMs": request_interval_ms,
+            **({"orderIntervalMs": order_interval_ms} if order_interval_ms else {}),
         },
         "strategy": dict(raw_spec.get("strategy") or {}),
         "risk": dict(raw_spec.get("risk") or {}),

@@ -11,8 +11,8 @@ after the previous write of the resource; its substance is everything else: the 
 condition (a message may say what to do, e.g. how to mark a credentials Secret), the generation
 it observed, revisions, self-healing and kill-switch state, a position's side, the breaker, and
 what was notified (a fill changes it, so a fill is written at once); of an ExchangeAccount, its
-phase, conditions, allocations and rebalance times (its equity, drawdown and each bot's figures
-are live).
+phase, conditions, allocations and rebalance times (its equity, drawdown, balances and each bot's
+figures are live).
 """
 
 from __future__ import annotations
@@ -32,12 +32,15 @@ LIVE_KEYS = frozenset(
         "regime",
         "ml",
         "requestsPerMinute",
+        # The exchange balance a bot read (its margin in use moves with the price).
+        "balance",
         # A SignalSource's latest readings.
         "lastPublished",
         "lastValues",
         # An ExchangeAccount's measures.
         "peakEquity",
         "grossExposure",
+        "balances",
     }
 )
 # Of each bot row of an ExchangeAccount's ``status.bots``, what is written at once.

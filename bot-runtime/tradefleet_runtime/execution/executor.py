@@ -13,6 +13,9 @@ The runtime loop owns one ``OrderExecutor`` per bot and sends every order throug
   insufficient-funds and invalid-order errors are raised at once.
 - ``place_stop_loss``: a ``STOP_MARKET`` with ``closePosition`` resting on the venue, so the
   protection survives the bot; ``None`` when the venue cannot hold stops.
+- every order sent (a resend included) first waits its turn in the bot's
+  :class:`~tradefleet_runtime.execution.order_pacer.OrderPacer`, if its account sets an orders
+  budget.
 - ``reconcile``: the venue's open orders, positions and balances, and the final state of
   every order the runtime believed open, for the runtime to adopt before trading.
 """
@@ -47,6 +50,7 @@ from tradefleet_runtime.execution.model import (
     VenuePosition,
     VenuePositionSide,
 )
+from tradefleet_runtime.execution.order_pacer import OrderPacer
 from tradefleet_runtime.execution.venue import Venue
 
 LOG = logging.getLogger(__name__)
@@ -128,8 +132,11 @@ class OrderExecutor:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        pacer: OrderPacer | None = None,
     ) -> None:
         self.venue = venue
+        # The bot's share of its account's orders per second: every order sent waits its turn.
+        self._pacer = pacer
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -211,7 +218,8 @@ class OrderExecutor:
         fresh: bool = False,
     ) -> Order:
         """The venue's order for ``request``: placed once, or adopted if it already exists.
-        ``may_send`` is asked before every resend (a retry can come seconds after the first
+        ``may_send`` is asked before every resend, and before a send that waited for its turn in
+        the orders budget (a retry can come seconds after the first
         attempt, a hung process's much later): a reason not to send raises
         :class:`ResendRefused`. ``fresh``: the caller has never sent this client order id, so
         there is nothing to adopt and it is sent without the look-up (which, failing, would
@@ -225,9 +233,12 @@ class OrderExecutor:
         attempt = 0
         while True:
             attempt += 1
-            refusal = may_send() if may_send is not None and attempt > 1 else None
+            waited = await self._pacer.wait() if self._pacer is not None else 0.0
+            # Asked again after a wait for the order's turn too: the bot may have halted since.
+            refusal = may_send() if may_send is not None and (attempt > 1 or waited) else None
             if refusal is not None:
-                raise ResendRefused(f"order {request.client_order_id} not resent: {refusal}")
+                again = "resent" if attempt > 1 else "sent"
+                raise ResendRefused(f"order {request.client_order_id} not {again}: {refusal}")
             sent_at = self._clock()
             try:
                 order = await self.venue.create_order(request)

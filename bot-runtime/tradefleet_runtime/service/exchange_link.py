@@ -19,6 +19,7 @@ from tradefleet_runtime.config import RuntimeConfig, TradingMode
 from tradefleet_runtime.execution.errors import ExchangeError
 from tradefleet_runtime.execution.executor import OrderExecutor, RetryPolicy
 from tradefleet_runtime.execution.model import Candle
+from tradefleet_runtime.execution.order_pacer import OrderPacer
 from tradefleet_runtime.execution.paper import PaperAccount, PaperVenue
 from tradefleet_runtime.execution.request_meter import RequestMeter
 from tradefleet_runtime.execution.venue import ApiCredentials, Venue
@@ -67,6 +68,9 @@ class ExchangeLink:
         self.credentials: ApiCredentials | None = None
         # Kept across rebuilds of the client: the requests of the last minute, whichever made them.
         self.requests = RequestMeter()
+        interval_ms = config.exchange.order_interval_ms
+        # Kept across rebuilds too: a rebuilt client does not reset the orders' spacing.
+        self.orders = OrderPacer(interval_s=interval_ms / 1000.0) if interval_ms else None
         self._environ = environ
         self._guarded = guarded
         self._flags = flags
@@ -98,7 +102,9 @@ class ExchangeLink:
             request_meter=self.requests,
         )
         self.venue, self._market.feed = venue, feed
-        self._errors.use_executor(OrderExecutor(venue=venue, retry=EXECUTOR_RETRY))
+        self._errors.use_executor(
+            OrderExecutor(venue=venue, retry=EXECUTOR_RETRY, pacer=self.orders)
+        )
 
     async def reset(self, reason: str) -> None:
         """Rebuild the exchange client after ``RESET_AFTER_FAILURES`` failures in a row."""

@@ -119,6 +119,7 @@ class BotReadView:
             "pnlPct": 100.0 * pnl / start if start else 0.0,
             "drawdownPct": service.portfolio.drawdown_pct if service.portfolio else 0.0,
             "requestsPerMinute": service.link.requests.per_minute(),
+            "balance": _balance(service.account.balance),
             "position": {
                 "side": position.side.value,
                 "size": position.size,
@@ -267,3 +268,17 @@ class BotReadView:
 
     def subscribe(self) -> contextlib.AbstractContextManager[asyncio.Queue[dict[str, object]]]:
         return self.service.events.subscribe()
+
+
+def _balance(balance: BalanceRecord | None) -> dict[str, object] | None:
+    """The quote currency's balance as the exchange last reported it (the whole exchange
+    account's: on an ExchangeAccount, the operator shows it on the account)."""
+    if balance is None:
+        return None
+    return {
+        "currency": balance.currency,
+        "free": balance.free,
+        "used": balance.used,
+        "total": balance.total,
+        "asOf": balance.as_of_ms / 1000.0,
+    }

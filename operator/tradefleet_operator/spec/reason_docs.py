@@ -141,6 +141,29 @@ REASONS: tuple[ReasonDoc, ...] = (
         _NOTHING,
     ),
     _doc(
+        _R.BALANCE_COVERS_ALLOCATION,
+        (_C.FUNDED,),
+        "(ExchangeAccount) for every currency its bots quote in, the exchange holds at least the "
+        "allocations of those bots",
+        _NOTHING,
+    ),
+    _doc(
+        _R.ALLOCATION_EXCEEDS_BALANCE,
+        (_C.FUNDED, EVENT),
+        "(ExchangeAccount) the bots quoting in a currency are allocated more than the exchange holds "
+        "of it: they size positions on money the account does not have, and the exchange will "
+        "refuse orders for insufficient funds",
+        "lower spec.allocation.capital to at most the balance (status.balances), or fund the "
+        "exchange account",
+    ),
+    _doc(
+        _R.BALANCE_NOT_REPORTED,
+        (_C.FUNDED,),
+        "(ExchangeAccount) no bot quoting in a currency has read the exchange's balance of it yet "
+        "(a bot reads it once it has started)",
+        "wait; if it lasts, see the bots' Ready conditions",
+    ),
+    _doc(
         _R.OWNED_BY_OTHER_REGION,
         _READY_RECONCILED,
         "the bot or SignalSource runs in another region; this region's operator leaves it alone",

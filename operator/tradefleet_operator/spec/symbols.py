@@ -24,6 +24,11 @@ class SymbolParts:
     settle: str | None
 
     @property
+    def settlement(self) -> str:
+        """The currency the symbol settles in, which its balance is held in (``USDT``)."""
+        return self.settle or self.quote
+
+    @property
     def spot_symbol(self) -> str:
         """The symbol without its settlement currency (``BTC/USDT``)."""
         return f"{self.base}/{self.quote}"

@@ -29,9 +29,11 @@ class ConditionType(StrEnum):
     PAUSED = "Paused"
     SIGNAL_SOURCES_READY = "SignalSourcesReady"
     NOTIFICATIONS_DELIVERED = "NotificationsDelivered"
-    # ExchangeAccount: its drawdown limit halted every bot on it; its shared market data.
+    # ExchangeAccount: its drawdown limit halted every bot on it; its shared market data; whether
+    # the exchange holds what it allocates.
     HALTED = "Halted"
     MARKET_DATA_READY = "MarketDataReady"
+    FUNDED = "Funded"
 
 
 class Reason(StrEnum):
@@ -112,6 +114,10 @@ class Reason(StrEnum):
     ALLOCATED = "Allocated"
     ACCOUNT_DRAWDOWN_LIMIT = "AccountDrawdownLimit"
     WITHIN_DRAWDOWN_LIMIT = "WithinDrawdownLimit"
+    # ExchangeAccount Funded (and an event when it turns False)
+    BALANCE_COVERS_ALLOCATION = "BalanceCoversAllocation"
+    ALLOCATION_EXCEEDS_BALANCE = "AllocationExceedsBalance"
+    BALANCE_NOT_REPORTED = "BalanceNotReported"
     # Ready, while the kill switch could not be confirmed
     KILL_SWITCH_NOT_CONFIRMED = "KillSwitchNotConfirmed"
     # Events only
@@ -148,6 +154,7 @@ TROUBLE_STATUS: Mapping[ConditionType, str] = MappingProxyType(
         ConditionType(name): status
         for names, status in (
             (("Ready", "Trading", "Reconciled", "SignalSourcesReady", "MarketDataReady"), "False"),
+            (("Funded",), "False"),
             (("NotificationsDelivered",), "False"),
             (("Degraded", "CircuitBreakerOpen", "RolledBack", "Paused", "Halted"), "True"),
         )

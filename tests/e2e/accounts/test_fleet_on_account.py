@@ -1,6 +1,7 @@
 """A fleet on one ExchangeAccount, on the local stack: two bots trade their slices of it with its
-keys; a manual order on one's symbol is never touched; the kill switch on one leaves the other's
-orders alone; the account's drawdown limit halts both (set below what their trades lost).
+keys; the account shows what the exchange holds, and that it allocates more; a manual order on
+one's symbol is never touched; the kill switch on one leaves the other's orders alone; the
+account's drawdown limit halts both (set below what their trades lost).
 
 Real runtimes (the stack's nodes) trade through ccxt over HTTP on the local exchange, whose books
 say what was done; the operator allocates the account and halts it.
@@ -122,6 +123,18 @@ def test_a_fleet_trades_its_slices_and_its_drawdown_limit_halts_every_bot(
             what=f"{name}'s equity",
         )
         assert 19000 < equity < 21000, (name, equity)
+
+    # The exchange account holds 10,000 USDT (the local exchange's starting balance), as the
+    # bots' runtimes read it: the 40,000 allocated is more than it has, and the account says so.
+    def short() -> dict[str, Any] | None:
+        status = _account(e2e_api, e2e_namespace).get("status") or {}
+        funded = condition({"status": status}, "Funded")
+        return status if funded and funded["reason"] == "AllocationExceedsBalance" else None
+
+    status = wait_for(short, timeout_s=60, what="the account to compare its balance")
+    (usdt,) = status["balances"]
+    assert usdt["currency"] == "USDT" and usdt["allocated"] == 40000, usdt
+    assert 9000 < usdt["total"] < 11000 and usdt["reportedBy"] in ("alpha", "beta"), usdt
 
     # The kill switch on alpha: its own orders go, beta's protective orders and the manual one
     # on alpha's symbol stay.

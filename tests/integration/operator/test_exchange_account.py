@@ -1,11 +1,14 @@
 """ExchangeAccount against a real apiserver and the operator process: bots that reference it are
-allocated its capital and run with its keys, request share and exposure share; a bot that does
-not fit it is refused naming the field; its drawdown limit halts every bot on it, and a rearm
-clears only the kill switches it set."""
+allocated its capital and run with its keys, request, orders and exposure shares; a bot that does
+not fit it is refused naming the field; it shows what the exchange holds and says when it
+allocates more; its drawdown limit halts every bot on it, and a rearm clears only the kill
+switches it set."""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -69,6 +72,31 @@ def _annotations(custom: client.CustomObjectsApi, namespace: str, bot: str) -> d
         _get(custom, namespace, "tradingbots", bot)["metadata"].get("annotations") or {}
     )
     return found
+
+
+def _report_balance(
+    custom: client.CustomObjectsApi, namespace: str, bot: str, *, total: float, at: str
+) -> None:
+    """Write the balance a bot's runtime would report into its status, as the operator does.
+
+    A pass of the bot's that began before this write ends by writing its own status without it
+    (there is no runtime here to report it again): written until it has held for 2 s, longer
+    than a pass."""
+    balance = {"currency": "USDT", "free": total, "used": 0.0, "total": total, "observedAt": at}
+    seen: list[float] = []
+
+    def reported() -> bool:
+        status = _get(custom, namespace, "tradingbots", bot).get("status") or {}
+        if (status.get("balance") or {}).get("observedAt") == at:
+            seen.append(time.monotonic())
+            return seen[-1] - seen[0] > 2.0
+        seen.clear()
+        custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, "tradingbots", bot, {"status": {"balance": balance}}
+        )
+        return False
+
+    wait_for(reported, timeout_s=30, what=f"{bot}'s balance in its status")
 
 
 def test_an_account_allocates_its_bots_and_halts_them_at_its_drawdown_limit(
@@ -299,3 +327,92 @@ def test_shared_market_data_runs_one_workload_per_market_type_for_the_accounts_s
         timeout_s=30,
         what="alpha to poll the exchange again",
     )
+
+
+def test_a_new_request_and_orders_budget_reaches_every_bot_on_the_account(
+    namespace: str, tokyo_operator: OperatorProcess, api_client: client.ApiClient
+) -> None:
+    custom = client.CustomObjectsApi(api_client)
+    account = _account("fleet", mode="paper", allocation={"capital": 1000})
+    del account["spec"]["credentials"]
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "exchangeaccounts", account)
+    for name, symbol in (("alpha", "BTC/USDT:USDT"), ("beta", "ETH/USDT:USDT")):
+        bot = _bot(name, symbol, mode="paper")
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "tradingbots", bot)
+
+    def spaced(requests_ms: int, orders_ms: int | None) -> Callable[[], bool]:
+        def both() -> bool:
+            for bot in ("alpha", "beta"):
+                block = (_config(api_client, namespace, bot) or {}).get("exchange") or {}
+                if (block.get("requestIntervalMs"), block.get("orderIntervalMs")) != (
+                    requests_ms,
+                    orders_ms,
+                ):
+                    return False
+            return True
+
+        return both
+
+    # 1,200 requests a minute by default, shared by two bots: one every 100 ms each; no orders
+    # budget, so no order spacing.
+    wait_for(spaced(100, None), timeout_s=30, what="both bots on the default budget")
+    custom.patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        namespace,
+        "exchangeaccounts",
+        "fleet",
+        {"spec": {"rateLimit": {"requestsPerMinute": 300, "ordersPerSecond": 4}}},
+    )
+    # 300 a minute for two: 400 ms each; 4 orders a second for two: 500 ms each.
+    wait_for(spaced(400, 500), timeout_s=30, what="both bots on the new budget")
+
+
+def test_an_account_shows_the_exchange_balance_and_says_when_it_allocates_more(
+    namespace: str, tokyo_operator: OperatorProcess, api_client: client.ApiClient
+) -> None:
+    custom = client.CustomObjectsApi(api_client)
+    client.CoreV1Api(api_client).create_namespaced_secret(
+        namespace,
+        {
+            "metadata": {"name": "fleet-keys", "labels": {"tradefleet.io/credentials": "true"}},
+            "stringData": {"apiKey": "k", "apiSecret": "s"},
+        },
+    )
+    account = _account("fleet", allocation={"capital": 3000})
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "exchangeaccounts", account)
+    for bot in (_bot("alpha", "BTC/USDT:USDT"), _bot("beta", "ETH/USDT:USDT")):
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "tradingbots", bot)
+
+    def funded(reason: str) -> dict[str, Any] | None:
+        status = _get(custom, namespace, "exchangeaccounts", "fleet").get("status") or {}
+        found = condition({"status": status}, "Funded")
+        return status if found is not None and found["reason"] == reason else None
+
+    # Until a bot's runtime has read the balance, the account cannot tell.
+    status = wait_for(lambda: funded("BalanceNotReported"), timeout_s=30, what="Funded Unknown")
+    unknown = condition({"status": status}, "Funded")
+    assert unknown is not None and unknown["status"] == "Unknown"
+    # The latest reading of what the exchange holds stands.
+    _report_balance(custom, namespace, "alpha", total=5000.0, at="2026-12-06T10:00:00Z")
+    status = wait_for(
+        lambda: funded("BalanceCoversAllocation"), timeout_s=30, what="the account funded"
+    )
+    assert [(b["currency"], b["total"], b["allocated"]) for b in status["balances"]] == [
+        ("USDT", 5000.0, 3000.0)
+    ]
+    _report_balance(custom, namespace, "beta", total=2500.0, at="2026-12-06T10:00:05Z")
+    status = wait_for(
+        lambda: funded("AllocationExceedsBalance"), timeout_s=30, what="the account short"
+    )
+    short = condition({"status": status}, "Funded")
+    assert short is not None and short["status"] == "False"
+    assert short["message"] == (
+        "3000.00 USDT allocated, the exchange holds 2500.00 (read by beta): lower "
+        "spec.allocation.capital or fund the exchange account"
+    )
+    assert status["balances"][0]["reportedBy"] == "beta"
+    events = client.CoreV1Api(api_client).list_namespaced_event(
+        namespace, field_selector="involvedObject.name=fleet,reason=AllocationExceedsBalance"
+    )
+    assert len(events.items) == 1, [e.message for e in events.items]

@@ -1,5 +1,5 @@
-"""A bot's share of its ExchangeAccount's request budget holds at the exchange, and the bot
-reports what it used.
+"""A bot's share of its ExchangeAccount's request and orders budgets holds at the exchange, and
+the bot reports the requests it made.
 
 The operator renders ``exchange.requestIntervalMs`` (the account's requests per minute shared by
 its bots); the runtime's exchange client spaces every request by it, and ``/status`` reports the
@@ -10,14 +10,15 @@ it served: the two figures must agree, and stay within the share.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import API_KEY, API_SECRET, FreezableWalk
-from runtime_support import RuntimeProcess
-from test_order_safety import started
+from runtime_support import RuntimeProcess, eventually
+from test_order_safety import live_stops, push_until, started
 from tradefleet_devtools.exchange import ExchangeAdminClient, LocalExchange
 from tradefleet_devtools.redis_server import RedisAccess
 
@@ -97,3 +98,32 @@ async def test_a_bots_requests_stay_within_its_share_and_it_reports_them(
     _, served_free, elapsed_free = await _run(free, admin, walk)
     print(f"unspaced: served {served_free} in {elapsed_free:.1f} s")
     assert served_free > 2 * served
+
+
+ORDER_INTERVAL_MS = 1500
+
+
+async def test_a_bots_orders_are_spaced_by_its_share_of_the_orders_budget(
+    runtime: RuntimeProcess, admin: ExchangeAdminClient, walk: FreezableWalk
+) -> None:
+    """An entry and the stop that protects it are two orders: with ``orderIntervalMs`` the stop
+    reaches the exchange that long after the entry (without it, milliseconds after)."""
+    runtime.config["exchange"]["orderIntervalMs"] = ORDER_INTERVAL_MS
+    await started(runtime, walk)
+    await push_until(runtime=runtime, admin=admin, walk=walk, step=1.002, side="long")
+
+    async def stop_placed() -> bool:
+        return bool(live_stops(await admin.state(), side="sell"))
+
+    await eventually(stop_placed, what="the entry's stop", runtime=runtime)
+    state = await admin.state()
+    sent_ms = sorted(
+        [int(o["time"]) for o in state["orders"]]
+        + [int(a["createTime"]) for a in state["algo_orders"]]
+    )
+    gaps = [later - earlier for earlier, later in itertools.pairwise(sent_ms)]
+    print(f"orders reached the exchange at gaps of {gaps} ms")
+    assert len(sent_ms) >= 2, state
+    # The exchange stamps an order when it takes it: the entry's request may take longer to
+    # arrive than the stop's (without the budget the stop follows within a few hundred ms).
+    assert min(gaps) >= ORDER_INTERVAL_MS - 200, gaps

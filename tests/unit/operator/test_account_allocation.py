@@ -15,6 +15,9 @@ from tradefleet_operator.allocation import (
     BotSlice,
     account_figures,
     allocate,
+    bot_figures,
+    funding,
+    order_interval_ms,
     rebalance,
     request_interval_ms,
     slices_of,
@@ -223,6 +226,58 @@ def test_an_account_spec_is_checked_beyond_its_schema(
     )
     problems = validate_exchange_account_spec(spec)
     assert [(p.field, str(p.reason)) for p in problems] == [(field, reason)]
+
+
+def _reported(total: float, at: str, currency: str = "USDT") -> dict[str, Any]:
+    return {"currency": currency, "free": total, "used": 0.0, "total": total, "observedAt": at}
+
+
+def test_funding_compares_each_currencys_latest_balance_with_its_bots_allocations() -> None:
+    slices = {
+        "alpha": BotSlice(name="alpha", allocation=2000.0),
+        "beta": BotSlice(name="beta", allocation=1000.0),
+        "gamma": BotSlice(name="gamma", allocation=500.0),
+    }
+    bots = [
+        bot_figures(name="alpha", status={"balance": _reported(5000, "2026-12-06T10:00:00Z")}),
+        # beta read the same account later, after a withdrawal: its figure is the one that holds.
+        bot_figures(name="beta", status={"balance": _reported(2500, "2026-12-06T10:00:05Z")}),
+        bot_figures(name="gamma", status={}),  # not read yet
+        bot_figures(name="bad", status={"balance": {"currency": "USDT", "total": "lots"}}),
+    ]
+    held = funding(
+        currencies={"alpha": "USDT", "beta": "USDT", "gamma": "USDC"}, slices=slices, bots=bots
+    )
+    assert [(f.currency, f.allocated, f.covered) for f in held] == [
+        ("USDC", 500.0, None),
+        ("USDT", 3000.0, False),
+    ]
+    usdt = held[1].to_status()
+    assert usdt is not None
+    assert (usdt["total"], usdt["reportedBy"], usdt["observedAt"]) == (
+        2500.0,
+        "beta",
+        "2026-12-06T10:00:05Z",
+    )
+    assert held[0].to_status() is None
+    enough = funding(currencies={"alpha": "USDT"}, slices=slices, bots=bots[:1])
+    assert [(f.allocated, f.covered) for f in enough] == [(2000.0, True)]
+
+
+def test_an_orders_budget_spaces_each_bots_orders_by_its_share() -> None:
+    assert order_interval_ms(orders_per_second=None, bots=3) is None
+    # 10 orders a second shared by 4 bots: 2.5 each, one every 400 ms.
+    assert order_interval_ms(orders_per_second=10, bots=4) == 400
+    assert order_interval_ms(orders_per_second=0.5, bots=1) == 2000
+    view = _view(ALLOCATED, rateLimit={"requestsPerMinute": 600, "ordersPerSecond": 4})
+    bound = bot_terms(name="beta", namespace="desk", spec=parse_trading_bot_spec(BOT), view=view)
+    assert not isinstance(bound, AccountWait | ValidationProblem)
+    assert bound[1].order_interval_ms == 500  # 4 a second shared by two bots
+    unbudgeted = bot_terms(
+        name="beta", namespace="desk", spec=parse_trading_bot_spec(BOT), view=_view(ALLOCATED)
+    )
+    assert not isinstance(unbudgeted, AccountWait | ValidationProblem)
+    assert unbudgeted[1].order_interval_ms is None
 
 
 def test_with_shared_market_data_the_bots_read_it_and_share_half_the_budget() -> None:
