@@ -248,10 +248,12 @@ async def _run(
     }
     if spec.market_data.shared:
         status["marketData"] = list(market_data.rows)
-    funded = _funding(spec=spec, members=members, slices=slices, previous=previous)
-    if funded is not None:
-        status["balances"], funded_condition, funded_events = funded
-        events += funded_events
+    balances, funded, funded_events = _funding(
+        spec=spec, members=members, slices=slices, previous=previous
+    )
+    if balances:
+        status["balances"] = balances
+    events += funded_events
     for key, value in (
         ("lastRebalance", last_rebalance),
         ("haltedAt", halted_at),
@@ -269,7 +271,7 @@ async def _run(
         ),
         _halted_condition(held=held, halted_at=halted_at, limit=limit),
         *([market_data.condition()] if spec.market_data.shared else []),
-        *([funded_condition] if funded is not None else []),
+        funded,
     ]
     return finish(body=body, observed=observed, status=status, events=events, writes=writes)
 
@@ -280,63 +282,56 @@ def _funding(
     members: Sequence[AccountMember],
     slices: Mapping[str, BotSlice],
     previous: Mapping[str, Any],
-) -> tuple[list[dict[str, Any]], Condition, list[Event]] | None:
-    """``status.balances``, the Funded condition and, when it turns False, its event; None on a
-    paper account, whose bots each trade a simulated wallet of their own."""
+) -> tuple[list[dict[str, Any]], Condition, list[Event]]:
+    """``status.balances``, the Funded condition and, when it turns False, its event. The
+    condition's message names no live figure (``status.balances`` has them): it is written at
+    once when it changes, the figures at the paced interval."""
     if spec.mode == TradingMode.PAPER:
-        return None
+        return [], _funded(True, Reason.SIMULATED_WALLETS, "a paper account: no balance"), []
+    valid = [m for m in members if m.currency and not m.invalid]
     held = funding(
-        currencies={m.name: m.currency for m in members if m.currency and not m.invalid},
+        currencies={m.name: m.currency for m in valid if m.currency},
         slices=slices,
-        bots=[member.figures for member in members],
+        bots=[m.figures for m in valid],
     )
     rows = [row for row in (f.to_status() for f in held) if row is not None]
-    short = [f for f in held if f.covered is False]
-    unknown = [f for f in held if f.covered is None]
+    short = [f for f in held if f.covered is False and f.balance is not None]
+    unknown = [f.currency for f in held if f.covered is None]
     if short:
-        words = "; ".join(
-            f"{f.allocated:.2f} {f.currency} allocated, the exchange holds "
-            f"{f.balance.total:.2f} (read by {f.balance.reported_by})"
-            for f in short
-            if f.balance is not None
-        )
-        condition = Condition(
-            type=ConditionType.FUNDED,
-            status=False,
-            reason=Reason.ALLOCATION_EXCEEDS_BALANCE,
-            message=f"{words}: lower spec.allocation.capital or fund the exchange account",
+        condition = _funded(
+            False,
+            Reason.ALLOCATION_EXCEEDS_BALANCE,
+            "; ".join(f"{f.allocated:.2f} {f.currency} allocated" for f in short)
+            + " is more than the exchange holds (status.balances): lower "
+            "spec.allocation.capital or fund the exchange account",
         )
     elif unknown:
-        condition = Condition(
-            type=ConditionType.FUNDED,
-            status=None,
-            reason=Reason.BALANCE_NOT_REPORTED,
-            message="no bot has read the exchange's balance of "
-            + ", ".join(f.currency for f in unknown)
-            + " yet",
+        condition = _funded(
+            None,
+            Reason.BALANCE_NOT_REPORTED,
+            f"no bot has read the exchange's balance of {', '.join(unknown)} yet",
         )
     else:
-        condition = Condition(
-            type=ConditionType.FUNDED,
-            status=True,
-            reason=Reason.BALANCE_COVERS_ALLOCATION,
-            message="; ".join(
-                f"{f.currency} {f.balance.total:.2f} covers {f.allocated:.2f} allocated"
-                for f in held
-                if f.balance is not None
-            )
-            or "no bot on the account yet",
-        )
+        covered = ", ".join(f.currency for f in held) or "no currency: nothing is allocated"
+        condition = _funded(True, Reason.BALANCE_COVERS_ALLOCATION, f"covered: {covered}")
     was_short = any(
         c.get("type") == ConditionType.FUNDED and c.get("status") == "False"
         for c in previous.get("conditions") or []
     )
-    events = (
-        [warning(Reason.ALLOCATION_EXCEEDS_BALANCE, condition.message)]
-        if short and not was_short
-        else []
-    )
+    events = [
+        warning(
+            Reason.ALLOCATION_EXCEEDS_BALANCE,
+            f"{f.allocated:.2f} {f.currency} allocated, the exchange holds "
+            f"{f.balance.total:.2f} (read by {f.balance.reported_by})",
+        )
+        for f in short
+        if f.balance is not None and not was_short
+    ]
     return rows, condition, events
+
+
+def _funded(status: bool | None, reason: Reason, message: str) -> Condition:
+    return Condition(type=ConditionType.FUNDED, status=status, reason=reason, message=message)
 
 
 def _rebalance_due(

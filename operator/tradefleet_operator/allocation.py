@@ -34,6 +34,9 @@ MIN_RETURNS = 3
 # A bot whose Sharpe ratio is not positive keeps this share of an equal weight: it still
 # trades, small, and can earn its way back.
 SHARPE_FLOOR = 0.1
+# The longest spacing of requests or orders a runtime accepts (its config's bound): a budget
+# that small for that many bots spaces each bot's an hour apart, not a refused config.
+MAX_INTERVAL_MS = 3_600_000
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -356,7 +359,7 @@ def bots_budget(*, requests_per_minute: int, workloads: int) -> int:
 def request_interval_ms(*, requests_per_minute: int, bots: int) -> int:
     """The least time between two requests of one bot's exchange client, so that ``bots`` bots
     together stay within ``requests_per_minute``."""
-    return max(1, math.ceil(60_000 * max(1, bots) / requests_per_minute))
+    return min(MAX_INTERVAL_MS, max(1, math.ceil(60_000 * max(1, bots) / requests_per_minute)))
 
 
 def order_interval_ms(*, orders_per_second: float | None, bots: int) -> int | None:
@@ -364,7 +367,7 @@ def order_interval_ms(*, orders_per_second: float | None, bots: int) -> int | No
     most ``orders_per_second``; None without an orders budget."""
     if orders_per_second is None:
         return None
-    return max(1, math.ceil(1000 * max(1, bots) / orders_per_second))
+    return min(MAX_INTERVAL_MS, max(1, math.ceil(1000 * max(1, bots) / orders_per_second)))
 
 
 def exposure_limit_pct(

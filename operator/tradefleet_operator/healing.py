@@ -399,12 +399,13 @@ def _account_figures(runtime: Mapping[str, Any]) -> dict[str, Any]:
     if requests is not None and requests >= 0:
         figures["requestsPerMinute"] = int(requests)
     balance = runtime.get("balance")
-    if isinstance(balance, Mapping) and isinstance(balance.get("currency"), str):
+    currency = balance.get("currency") if isinstance(balance, Mapping) else None
+    if isinstance(balance, Mapping) and isinstance(currency, str) and 0 < len(currency) <= 16:
         amounts = {key: _as_number(balance.get(key)) for key in ("free", "used", "total")}
         observed = _as_time(balance.get("asOf"))
         if all(value is not None for value in amounts.values()) and observed is not None:
             figures["balance"] = {
-                "currency": balance["currency"][:16],
+                "currency": currency,
                 **amounts,
                 "observedAt": observed,
             }

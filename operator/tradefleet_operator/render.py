@@ -140,8 +140,8 @@ def render_runtime_config(
     delivers to the running runtime, not revisions that roll the pod. ``request_interval_ms``
     is the least time between two exchange requests: a bot's share of its ExchangeAccount's
     request budget, ``order_interval_ms`` the least time between two orders: its share of the
-    account's orders per second; ``market_key`` where the account's shared market data is published, which
-    the bot then reads instead of polling the exchange.
+    account's orders per second; ``market_key`` where the account's shared market data is
+    published, which the bot then reads instead of polling the exchange.
     """
     exchange = str(spec.exchange)
     credentials: dict[str, Any] | None = None
@@ -189,41 +189,68 @@ def render_runtime_config(
     }
 
 
-# Where an ExchangeAccount's terms sit in a bot's runtime config: its keys, its request share,
-# its capital and exposure limits, its shared market data. They are the account's, not the
-# revision's: a rolled-back bot runs its last good spec on the account's terms of now.
+# Where an ExchangeAccount's terms sit in a bot's runtime config: its keys, its request and orders
+# shares, its capital and its shared market data. They are the account's, not the revision's: a
+# rolled-back bot runs its last good spec on the account's terms of now.
 ACCOUNT_TERM_FIELDS: tuple[tuple[str, ...], ...] = (
     ("exchange", "credentials"),
     ("exchange", "requestIntervalMs"),
     ("exchange", "orderIntervalMs"),
     ("risk", "capital"),
+    ("marketData",),
+)
+# The exposure limits: each the lower of the bot's own and the account's share of its gross
+# limit, so they carry the spec's figure too. A rolled-back bot takes the lower of its own and
+# the current one: never above what it ran with, never above what the account allows now.
+ACCOUNT_LIMIT_FIELDS: tuple[tuple[str, ...], ...] = (
     ("risk", "maxTotalExposurePct"),
     ("risk", "maxSingleAssetExposurePct"),
     ("risk", "maxPositionPct"),
-    ("marketData",),
 )
 
 
-def with_account_terms(config: Mapping[str, Any], *, source: Mapping[str, Any]) -> dict[str, Any]:
-    """``config`` with the ExchangeAccount terms of ``source`` (both rendered runtime configs):
-    each of :data:`ACCOUNT_TERM_FIELDS` set as in ``source``, or removed where it has none."""
+def without_account_terms(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` (a rendered runtime config) without any of the ExchangeAccount's terms."""
     result = copy.deepcopy(dict(config))
-    for path in ACCOUNT_TERM_FIELDS:
-        *parents, leaf = path
-        target: Any = result
-        origin: Any = source
-        for key in parents:
-            origin = origin.get(key) if isinstance(origin, Mapping) else None
-            if not isinstance(target, dict):
-                break
-            target = target.setdefault(key, {}) if origin is not None else target.get(key)
-        if not isinstance(target, dict):
+    for *parents, leaf in (*ACCOUNT_TERM_FIELDS, *ACCOUNT_LIMIT_FIELDS):
+        block = _block(result, parents)
+        if block is not None:
+            block.pop(leaf, None)
+    return result
+
+
+def with_account_terms(config: Mapping[str, Any], *, source: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` on the ExchangeAccount terms of ``source`` (both rendered runtime configs):
+    each of :data:`ACCOUNT_TERM_FIELDS` as in ``source`` (removed where it has none), each of
+    :data:`ACCOUNT_LIMIT_FIELDS` the lower of the two."""
+    result = copy.deepcopy(dict(config))
+    for *parents, leaf in ACCOUNT_TERM_FIELDS:
+        origin, target = _block(source, parents), _block(result, parents, create=True)
+        if target is None:
             continue
-        if isinstance(origin, Mapping) and leaf in origin:
+        if origin is not None and leaf in origin:
             target[leaf] = copy.deepcopy(origin[leaf])
         else:
             target.pop(leaf, None)
+    for *parents, leaf in ACCOUNT_LIMIT_FIELDS:
+        origin, target = _block(source, parents), _block(result, parents)
+        now = origin.get(leaf) if origin is not None else None
+        if target is not None and isinstance(now, int | float):
+            before = target.get(leaf)
+            target[leaf] = min(before, now) if isinstance(before, int | float) else now
     return result
+
+
+def _block(config: Mapping[str, Any], path: Sequence[str], *, create: bool = False) -> Any:
+    """The mapping at ``path`` in ``config`` (created in a dict when ``create``), or None."""
+    block: Any = config
+    for key in path:
+        if not isinstance(block, Mapping):
+            return None
+        if create and isinstance(block, dict) and not isinstance(block.get(key), dict):
+            block[key] = {}
+        block = block.get(key)
+    return block if isinstance(block, Mapping) else None
 
 
 def container_resources(requirements: ResourceRequirements | None) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from tradefleet_operator.render import (
     ANNOTATION_REVISION,
     Revision,
     with_account_terms,
+    without_account_terms,
 )
 from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.spec import SelfHealingSpec, TradingBotSpec, parse_trading_bot_spec
@@ -63,7 +64,7 @@ def revision_identity(content: Mapping[str, Any]) -> str:
     """What a failed revision is known by, so that it stays pinned: its content without the
     ExchangeAccount's terms in its config. A rebalance changes those and must not retry a spec
     that failed; anything else that changes the config (the operator's settings) still does."""
-    config = with_account_terms(content.get("config") or {}, source={})
+    config = without_account_terms(content.get("config") or {})
     return content_hash({**content, "config": config})
 
 
@@ -120,6 +121,9 @@ class RevisionPlan:
     image: str | None = None
     # The image the last good revision ran (``status.lastGoodImage``), known once it ran healthy.
     last_good_image: str | None = None
+    # The last good revision's :func:`revision_identity`: a revision that differs from it only
+    # by the account's terms failed for its terms, not its spec.
+    last_good_identity: str | None = None
     # A new revision waits for a rollout slot: this is the current one, kept running meanwhile.
     queued: bool = False
 
@@ -142,10 +146,12 @@ def plan_revision(
     rollback = previous_status.get("rollback") or {}
     last_good = previous_status.get("lastGoodRevision")
     good_image = _last_good_image(previous_status=previous_status, deployment=deployment)
+    good = kept_revision(kept=kept, number=int(last_good)) if last_good else None
     pinned = None
-    # A rollback recorded before identities were kept names the whole content's hash.
+    # By its identity when its spec failed; by the whole content when the account's terms did
+    # (and by the whole content too in a rollback recorded before identities were kept).
     if rollback.get("failedHash") in (revision_identity(content), content_hash(content)):
-        pinned = kept_revision(kept=kept, number=int(last_good)) if last_good else None
+        pinned = good
     if pinned is not None:
         revision, is_new = (
             _on_current_terms(pinned, content=content, kept=kept)
@@ -174,6 +180,7 @@ def plan_revision(
             else content,
         ),
         last_good_image=good_image,
+        last_good_identity=revision_identity(good.content) if good is not None else None,
     )
 
 
@@ -191,12 +198,14 @@ def _on_current_terms(
     pinned: Revision, *, content: Mapping[str, Any], kept: list[Mapping[str, Any]]
 ) -> tuple[Revision, bool]:
     """The pinned revision on the account terms of ``content`` (the spec's revision now): itself
-    when they are the same, else a revision of its spec on the new terms."""
+    when they are the same, or when its spec on them is ``content`` itself (the terms failed,
+    not the spec), else a revision of its spec on the new terms."""
     config = pinned.content.get("config") or {}
     current = with_account_terms(config, source=content.get("config") or {})
-    if current == config:
+    retermed = {**pinned.content, "config": current}
+    if current == config or content_hash(retermed) == content_hash(content):
         return pinned, False
-    return choose_revision(content={**pinned.content, "config": current}, existing=kept)
+    return choose_revision(content=retermed, existing=kept)
 
 
 def _last_good_image(
@@ -293,6 +302,7 @@ def plan_rollout(
         since=str(previous_status.get("currentRevisionSince") or plan.since),
         image=_image(held, fallback={"image": running_image or plan.image}),
         last_good_image=plan.last_good_image,
+        last_good_identity=plan.last_good_identity,
         queued=True,
     )
 
@@ -345,12 +355,21 @@ def decide_rollback(
     failed = {
         "fromRevision": revision.number,
         "toRevision": last_good,
-        "failedHash": revision_identity(revision.content),
+        "failedHash": _failed_hash(plan),
         "reason": f"revision {revision.number} not healthy within progressDeadlineSeconds="
         f"{policy.progress_deadline_seconds}: {ready_message}",
         "at": format_time(now),
     }
     return RollbackDecision(last_good=last_good, rollback=failed, rolled_back_now=True, due_s=due_s)
+
+
+def _failed_hash(plan: RevisionPlan) -> str:
+    """What the failed revision stays pinned by: its identity when its spec failed; its whole
+    content when it is the last good spec on new account terms (the terms failed, so new ones
+    are tried again)."""
+    content = plan.revision.content
+    identity = revision_identity(content)
+    return content_hash(content) if identity == plan.last_good_identity else identity
 
 
 def startable(*, plan: RevisionPlan, waiting_for_previous: bool, now: datetime) -> RevisionPlan:

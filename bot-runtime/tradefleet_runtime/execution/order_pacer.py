@@ -7,9 +7,12 @@ sends each order, a resend included (the exchange counts every order it is sent)
 reads are not orders and are spaced only by the request budget (ccxt's ``rateLimit``).
 
 The operator gives each of an account's N bots ``N / ordersPerSecond`` seconds between orders, so
-the fleet's orders average at most the account's budget over any window of a few seconds; two
-bots may still send one order each in the same instant, which is why exchanges count orders over
-windows (Binance: 10 s and a minute) rather than per instant.
+in any window of W seconds the fleet sends at most ``ordersPerSecond * W`` orders plus one per
+bot (each bot's first may leave at once): the budget holds over windows long against
+``N / ordersPerSecond``, which is how exchanges count orders (Binance: per 10 s and per minute).
+An entry that waited its turn is asked again whether it may leave
+(:class:`~tradefleet_runtime.service.order_sender.OrderSender`): not if the bot halted, paused
+or its breaker opened meanwhile.
 """
 
 from __future__ import annotations
@@ -37,8 +40,6 @@ class OrderPacer:
         self._next_s = float("-inf")
         # Two orders at once (an entry's stop and a close, say) queue in turn, not together.
         self._turn = asyncio.Lock()
-        # Seconds orders have waited for their turn in all, for the bot's status.
-        self.waited_s = 0.0
 
     async def wait(self) -> float:
         """Return when the next order may be sent; the seconds it waited."""
@@ -47,6 +48,5 @@ class OrderPacer:
             delay = max(0.0, self._next_s - now)
             if delay > 0:
                 await self._sleep(delay)
-                self.waited_s += delay
             self._next_s = now + delay + self.interval_s
             return delay

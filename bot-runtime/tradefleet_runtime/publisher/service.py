@@ -229,12 +229,18 @@ class MarketDataPublisher:
         try:
             for candle in closed:
                 detector.update(close=candle.close, timestamp_ms=candle.timestamp_ms)
+            if detector.refit_due:
+                outcome = await asyncio.to_thread(detector.refit)
+                LOG.info("%s: %s", what, outcome.reason)
         except SignalDataError as error:
             self._outcome(what, error=str(error))
             return
-        if detector.refit_due:
-            outcome = await asyncio.to_thread(detector.refit)
-            LOG.info("%s: %s", what, outcome.reason)
+        except Exception as error:
+            # A numerical failure of one series' fit must not stop the books and candles every
+            # bot of the account reads: that series keeps its previous model, if any.
+            LOG.exception("%s: the fit failed", what)
+            self._outcome(what, error=f"fit failed: {error!r}")
+            return
         model, fitted_at_ms = detector.model, detector.status.fitted_at_ms
         if model is None or fitted_at_ms is None:
             return

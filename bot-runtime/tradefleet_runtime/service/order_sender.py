@@ -24,7 +24,7 @@ from tradefleet_runtime.execution.executor import OrderExecutor
 from tradefleet_runtime.execution.model import Order, OrderRequest, OrderStatus
 from tradefleet_runtime.execution.venue import ccxt_exchange_id
 from tradefleet_runtime.persistence.records import OrderState, TrackedOrder
-from tradefleet_runtime.persistence.store import StateStoreError
+from tradefleet_runtime.persistence.store import Flags, StateStoreError
 from tradefleet_runtime.service.account import Account, now_ms
 from tradefleet_runtime.service.error_policy import ErrorPolicy
 from tradefleet_runtime.service.events import EventHub
@@ -60,6 +60,7 @@ class OrderSender:
         send_refusal: Callable[[], str | None],
         settle_soon: Callable[[], None],
         account: Account,
+        flags: Callable[[], Flags],
     ) -> None:
         self.config = config
         self.exchange_id = ccxt_exchange_id(
@@ -78,6 +79,19 @@ class OrderSender:
         self._send_refusal = send_refusal
         self._settle_soon = settle_soon
         self._account = account
+        self._flags = flags
+
+    def _entry_refusal(self) -> str | None:
+        """Why an entry may not leave now: asked again before it is resent, and when it waited
+        for its turn in the account's orders budget (the bot may have stopped meanwhile)."""
+        flags = self._flags()
+        if flags.halted:
+            return f"the bot is halted: {flags.halt_reason}"
+        if flags.paused:
+            return f"the bot is paused: {flags.pause_reason}"
+        if self._account.risk.breaker.is_open:
+            return "the circuit breaker is open"
+        return self._send_refusal()
 
     @property
     def executor(self) -> OrderExecutor:
@@ -174,7 +188,9 @@ class OrderSender:
         try:
             # A resend must find the lease as fresh as the first send did.
             order = await self.executor.place(
-                request, may_send=self._send_refusal, fresh=self._first_send(request, decision_id)
+                request,
+                may_send=self._entry_refusal if leg == "entry" else self._send_refusal,
+                fresh=self._first_send(request, decision_id),
             )
         except ExchangeError as error:
             await self._unanswered(intent=intent, error=error)

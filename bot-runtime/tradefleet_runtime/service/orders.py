@@ -115,6 +115,7 @@ class OrderPath:
             send_refusal=send_refusal,
             settle_soon=self._settle_soon,
             account=account,
+            flags=lambda: flags.flags,
         )
         self.lock = asyncio.Lock()
         # The order just sent, while the look-up after it runs: the price a trade it closed

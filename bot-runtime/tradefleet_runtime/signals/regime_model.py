@@ -134,7 +134,7 @@ class RegimeModel:
                 ),
                 means=_floats(raw["means"], length=hidden, what="means"),
                 scales=_floats(raw["scales"], length=hidden, what="scales"),
-                degrees_of_freedom=float(raw["degreesOfFreedom"]),
+                degrees_of_freedom=_finite(raw["degreesOfFreedom"], what="degreesOfFreedom"),
                 start_probability=_floats(
                     raw["startProbability"], length=hidden, what="startProbability"
                 ),
@@ -145,8 +145,8 @@ class RegimeModel:
                     raw["mixtureWeights"], length=hidden, what="mixtureWeights"
                 ),
                 burst_factors=_pair(raw["burstFactors"]),
-                agreement=float(raw["agreement"]),
-                mean_log_likelihood=float(raw["meanLogLikelihood"]),
+                agreement=_finite(raw["agreement"], what="agreement"),
+                mean_log_likelihood=_finite(raw["meanLogLikelihood"], what="meanLogLikelihood"),
                 iterations=int(raw["iterations"]),
                 n_bars=int(raw["nBars"]),
             )
@@ -165,6 +165,11 @@ def _floats(raw: object, *, length: int, what: str) -> tuple[float, ...]:
     if not all(math.isfinite(value) for value in values):
         raise ValueError(f"{what}: not every number is finite")
     return values
+
+
+def _finite(raw: object, *, what: str) -> float:
+    (value,) = _floats([raw], length=1, what=what)
+    return value
 
 
 def _pair(raw: object) -> tuple[float, float]:

@@ -143,14 +143,14 @@ REASONS: tuple[ReasonDoc, ...] = (
     _doc(
         _R.BALANCE_COVERS_ALLOCATION,
         (_C.FUNDED,),
-        "(ExchangeAccount) for every currency its bots quote in, the exchange holds at least the "
+        "(ExchangeAccount) for every currency its bots settle in, the exchange holds at least the "
         "allocations of those bots",
         _NOTHING,
     ),
     _doc(
         _R.ALLOCATION_EXCEEDS_BALANCE,
         (_C.FUNDED, EVENT),
-        "(ExchangeAccount) the bots quoting in a currency are allocated more than the exchange holds "
+        "(ExchangeAccount) the bots settling in a currency are allocated more than the exchange holds "
         "of it: they size positions on money the account does not have, and the exchange will "
         "refuse orders for insufficient funds",
         "lower spec.allocation.capital to at most the balance (status.balances), or fund the "
@@ -159,9 +159,17 @@ REASONS: tuple[ReasonDoc, ...] = (
     _doc(
         _R.BALANCE_NOT_REPORTED,
         (_C.FUNDED,),
-        "(ExchangeAccount) no bot quoting in a currency has read the exchange's balance of it yet "
-        "(a bot reads it once it has started)",
-        "wait; if it lasts, see the bots' Ready conditions",
+        "(ExchangeAccount, Funded Unknown) no bot settling in a currency has read the exchange's "
+        "balance of it yet: a bot reads it once it has started (if that lasts, see the bots' "
+        "Ready conditions)",
+        _NOTHING,
+    ),
+    _doc(
+        _R.SIMULATED_WALLETS,
+        (_C.FUNDED,),
+        "(ExchangeAccount) a paper account: each of its bots trades a simulated wallet of its own, "
+        "so there is no exchange balance to compare",
+        _NOTHING,
     ),
     _doc(
         _R.OWNED_BY_OTHER_REGION,

@@ -1,7 +1,8 @@
-"""The status vocabulary of the Tradefleet API: phases, condition types and reasons, in one place.
+"""The status vocabulary of the Tradefleet API: condition types and reasons, in one place.
 
-Every ``status.phase``, condition ``type`` and condition or event ``reason`` the operator writes
-comes from here: the status builders (:mod:`tradefleet_operator.bot_status`,
+Every condition ``type`` and condition or event ``reason`` the operator writes comes from here
+(the phases are :mod:`tradefleet_operator.spec.enums`', documented in
+:mod:`tradefleet_operator.spec.phases`): the status builders (:mod:`tradefleet_operator.bot_status`,
 :mod:`tradefleet_operator.source_status`) and every module that records an event use these enums,
 and their meanings and actions are documented in :mod:`tradefleet_operator.spec.reason_docs`,
 so a user looking up a reason finds what it means and what to do. Validation problems keep their
@@ -118,6 +119,7 @@ class Reason(StrEnum):
     BALANCE_COVERS_ALLOCATION = "BalanceCoversAllocation"
     ALLOCATION_EXCEEDS_BALANCE = "AllocationExceedsBalance"
     BALANCE_NOT_REPORTED = "BalanceNotReported"
+    SIMULATED_WALLETS = "SimulatedWallets"
     # Ready, while the kill switch could not be confirmed
     KILL_SWITCH_NOT_CONFIRMED = "KillSwitchNotConfirmed"
     # Events only

@@ -54,6 +54,17 @@ def _bot(name: str, symbol: str, **spec: Any) -> dict[str, Any]:
     }
 
 
+def _create_keys(api: client.ApiClient, namespace: str) -> None:
+    """The account's keys: a Secret ``fleet-keys`` marked for bots."""
+    client.CoreV1Api(api).create_namespaced_secret(
+        namespace,
+        {
+            "metadata": {"name": "fleet-keys", "labels": {"tradefleet.io/credentials": "true"}},
+            "stringData": {"apiKey": "k", "apiSecret": "s"},
+        },
+    )
+
+
 def _get(custom: client.CustomObjectsApi, namespace: str, plural: str, name: str) -> Any:
     return custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
 
@@ -106,13 +117,7 @@ def test_an_account_allocates_its_bots_and_halts_them_at_its_drawdown_limit(
     api_client: client.ApiClient,
 ) -> None:
     custom = client.CustomObjectsApi(api_client)
-    client.CoreV1Api(api_client).create_namespaced_secret(
-        namespace,
-        {
-            "metadata": {"name": "fleet-keys", "labels": {"tradefleet.io/credentials": "true"}},
-            "stringData": {"apiKey": "k", "apiSecret": "s"},
-        },
-    )
+    _create_keys(api_client, namespace)
     account = _account(
         "fleet",
         rateLimit={"requestsPerMinute": 600},
@@ -372,13 +377,7 @@ def test_an_account_shows_the_exchange_balance_and_says_when_it_allocates_more(
     namespace: str, tokyo_operator: OperatorProcess, api_client: client.ApiClient
 ) -> None:
     custom = client.CustomObjectsApi(api_client)
-    client.CoreV1Api(api_client).create_namespaced_secret(
-        namespace,
-        {
-            "metadata": {"name": "fleet-keys", "labels": {"tradefleet.io/credentials": "true"}},
-            "stringData": {"apiKey": "k", "apiSecret": "s"},
-        },
-    )
+    _create_keys(api_client, namespace)
     account = _account("fleet", allocation={"capital": 3000})
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "exchangeaccounts", account)
     for bot in (_bot("alpha", "BTC/USDT:USDT"), _bot("beta", "ETH/USDT:USDT")):
@@ -408,11 +407,13 @@ def test_an_account_shows_the_exchange_balance_and_says_when_it_allocates_more(
     short = condition({"status": status}, "Funded")
     assert short is not None and short["status"] == "False"
     assert short["message"] == (
-        "3000.00 USDT allocated, the exchange holds 2500.00 (read by beta): lower "
+        "3000.00 USDT allocated is more than the exchange holds (status.balances): lower "
         "spec.allocation.capital or fund the exchange account"
     )
     assert status["balances"][0]["reportedBy"] == "beta"
     events = client.CoreV1Api(api_client).list_namespaced_event(
         namespace, field_selector="involvedObject.name=fleet,reason=AllocationExceedsBalance"
     )
-    assert len(events.items) == 1, [e.message for e in events.items]
+    assert [e.message for e in events.items] == [
+        "3000.00 USDT allocated, the exchange holds 2500.00 (read by beta)"
+    ]

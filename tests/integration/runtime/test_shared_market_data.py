@@ -96,24 +96,26 @@ def publisher_config(
     }
 
 
+def publisher_process(*, workdir: Path, config: dict[str, Any]) -> RuntimeProcess:
+    """``python -m tradefleet_runtime market-data`` with ``config`` (not started)."""
+    return RuntimeProcess(
+        workdir=workdir, config=config, api_key="", api_secret="", args=("market-data",)
+    )
+
+
 @pytest.fixture
 def publisher(
     tmp_path: Path, exchange: LocalExchange, redis_server: RedisAccess, market_prefix: str
 ) -> Iterator[RuntimeProcess]:
     """The publisher of both symbols (not started)."""
-    process = RuntimeProcess(
-        workdir=tmp_path / "publisher",
-        config=publisher_config(
-            base_url=exchange.base_url,
-            redis_url=redis_server.url,
-            prefix=market_prefix,
-            port=free_port(),
-            symbols=SYMBOLS,
-        ),
-        api_key="",
-        api_secret="",
-        args=("market-data",),
+    config = publisher_config(
+        base_url=exchange.base_url,
+        redis_url=redis_server.url,
+        prefix=market_prefix,
+        port=free_port(),
+        symbols=SYMBOLS,
     )
+    process = publisher_process(workdir=tmp_path / "publisher", config=config)
     yield process
     process.kill()
 

@@ -16,7 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 from conftest import API_KEY, API_SECRET, NO_EXCHANGE
 from runtime_support import BTC, RuntimeProcess, eventually
-from test_shared_market_data import publisher_config, started
+from test_shared_market_data import publisher_config, publisher_process, started
 from tradefleet_devtools.controlplane import free_port
 from tradefleet_devtools.exchange import (
     EngineConfig,
@@ -59,13 +59,7 @@ def publisher(
         symbols=(BTC,),
     )
     config |= {"timeframes": ["1m"], "historyBars": 1_200}
-    process = RuntimeProcess(
-        workdir=tmp_path / "publisher",
-        config=config,
-        api_key="",
-        api_secret="",
-        args=("market-data",),
-    )
+    process = publisher_process(workdir=tmp_path / "publisher", config=config)
     yield process
     process.kill()
 

@@ -269,6 +269,9 @@ def test_an_orders_budget_spaces_each_bots_orders_by_its_share() -> None:
     # 10 orders a second shared by 4 bots: 2.5 each, one every 400 ms.
     assert order_interval_ms(orders_per_second=10, bots=4) == 400
     assert order_interval_ms(orders_per_second=0.5, bots=1) == 2000
+    # Never longer than the runtime accepts (an hour): its config would be refused.
+    assert order_interval_ms(orders_per_second=0.01, bots=37) == 3_600_000
+    assert request_interval_ms(requests_per_minute=1, bots=100) == 3_600_000
     view = _view(ALLOCATED, rateLimit={"requestsPerMinute": 600, "ordersPerSecond": 4})
     bound = bot_terms(name="beta", namespace="desk", spec=parse_trading_bot_spec(BOT), view=view)
     assert not isinstance(bound, AccountWait | ValidationProblem)

@@ -159,12 +159,12 @@ ACCOUNT_RAW = {**RAW, "mode": "testnet", "accountRef": {"name": "fleet"}}
 ACCOUNT_KEYS = {"secretRef": {"name": "fleet-keys"}}
 
 
-def _on_account(symbol: str, *, capital: float) -> dict[str, Any]:
+def _on_account(symbol: str, *, capital: float, exposure_pct: float = 50.0) -> dict[str, Any]:
     """A revision of a bot on an ExchangeAccount: its config carries the account's terms."""
     config = {
         "symbol": symbol,
         "exchange": {"requestIntervalMs": 200, "credentials": {"apiKeyEnv": "KEY"}},
-        "risk": {"capital": capital, "maxTotalExposurePct": 50.0},
+        "risk": {"capital": capital, "maxTotalExposurePct": exposure_pct},
     }
     return revision_content(config=config, raw_spec={**ACCOUNT_RAW, "symbol": symbol})
 
@@ -216,6 +216,71 @@ def test_a_rollback_on_an_account_runs_the_last_good_spec_on_the_accounts_curren
     assert rebalanced.revision.content["config"]["symbol"] == "BTC/USDT:USDT"
     assert rebalanced.revision.content["config"]["risk"]["capital"] == 1500
     assert rebalanced.revision.number == 3 and rebalanced.is_new
+
+
+def _bound(symbol: str) -> Any:
+    return parse_trading_bot_spec({**ACCOUNT_RAW, "symbol": symbol}).model_copy(
+        update={
+            "credentials": parse_trading_bot_spec({**RAW, "credentials": ACCOUNT_KEYS}).credentials
+        }
+    )
+
+
+def test_new_account_terms_that_fail_roll_back_to_the_old_terms_and_the_next_terms_are_tried() -> (
+    None
+):
+    good, rebalanced = (
+        _on_account("BTC/USDT:USDT", capital=2000),
+        _on_account("BTC/USDT:USDT", capital=1500),
+    )
+    spec = _bound("BTC/USDT:USDT")
+    kept = [_kept(1, good), _kept(2, rebalanced)]
+    previous = {
+        "currentRevision": 2,
+        "currentRevisionSince": format_time(NOW - timedelta(seconds=120)),
+        "lastGoodRevision": 1,
+    }
+
+    def plan(content: dict[str, Any], status: dict[str, Any]) -> RevisionPlan:
+        return plan_revision(content=content, spec=spec, kept=kept, previous_status=status, now=NOW)
+
+    failed = decide_rollback(
+        plan=plan(rebalanced, previous),
+        ready=False,
+        ready_message="ExchangeError: insufficient margin",
+        previous_status=previous,
+        policy=POLICY,
+        now=NOW,
+    )
+    assert failed.rolled_back_now
+    after = {**previous, "rollback": failed.rollback}
+    back = plan(rebalanced, after)
+    # The last good revision as it ran: its spec is the same, so its old terms are the change.
+    assert back.pinned and back.revision.number == 1
+    assert back.revision.content["config"]["risk"]["capital"] == 2000
+    # The next rebalance is tried.
+    again = plan(_on_account("BTC/USDT:USDT", capital=1200), after)
+    assert not again.pinned and again.revision.number == 3
+
+
+def test_a_rolled_back_bot_never_runs_above_its_own_or_the_accounts_exposure_limit() -> None:
+    good = _on_account("BTC/USDT:USDT", capital=2000, exposure_pct=20.0)
+    spec = _bound("NOPE/USDT:USDT")
+    for failed_pct, account_now, expected in ((80.0, 50.0, 20.0), (80.0, 10.0, 10.0)):
+        bad = _on_account("NOPE/USDT:USDT", capital=2000, exposure_pct=failed_pct)
+        kept = [_kept(1, good), _kept(2, bad)]
+        rollback = {"failedHash": revision_identity(bad), "fromRevision": 2, "toRevision": 1}
+        now = _on_account("NOPE/USDT:USDT", capital=1800, exposure_pct=account_now)
+        pinned = plan_revision(
+            content=now,
+            spec=spec,
+            kept=kept,
+            previous_status={"currentRevision": 2, "lastGoodRevision": 1, "rollback": rollback},
+            now=NOW,
+        )
+        assert pinned.pinned and pinned.workload_spec.symbol == "BTC/USDT:USDT"
+        risk = pinned.revision.content["config"]["risk"]
+        assert (risk["capital"], risk["maxTotalExposurePct"]) == (1800, expected)
 
 
 def test_a_rollback_off_an_account_keeps_the_last_good_revision_as_it_was() -> None:
