@@ -169,6 +169,29 @@ def _on_account(symbol: str, *, capital: float, exposure_pct: float = 50.0) -> d
     return revision_content(config=config, raw_spec={**ACCOUNT_RAW, "symbol": symbol})
 
 
+def _bound(symbol: str) -> Any:
+    """The spec of a bot on the account, with the account's keys (as its pass binds it)."""
+    return parse_trading_bot_spec({**ACCOUNT_RAW, "symbol": symbol}).model_copy(
+        update={
+            "credentials": parse_trading_bot_spec({**RAW, "credentials": ACCOUNT_KEYS}).credentials
+        }
+    )
+
+
+def _rolled_back(plan: RevisionPlan, previous: dict[str, Any]) -> dict[str, Any]:
+    """The status after ``plan``'s revision missed its deadline and was rolled back."""
+    failed = decide_rollback(
+        plan=plan,
+        ready=False,
+        ready_message="CrashLoopBackOff",
+        previous_status=previous,
+        policy=POLICY,
+        now=NOW,
+    )
+    assert failed.rolled_back_now
+    return {**previous, "rollback": failed.rollback}
+
+
 def test_a_rollback_on_an_account_runs_the_last_good_spec_on_the_accounts_current_terms() -> None:
     """A rebalance changes the capital in every revision's config: it neither retries the failed
     spec nor leaves the rolled-back bot on its old capital, and the bot keeps the account's keys."""
@@ -182,27 +205,14 @@ def test_a_rollback_on_an_account_runs_the_last_good_spec_on_the_accounts_curren
         "currentRevisionSince": format_time(NOW - timedelta(seconds=120)),
         "lastGoodRevision": 1,
     }
-    bound = parse_trading_bot_spec({**ACCOUNT_RAW, "symbol": "NOPE/USDT:USDT"}).model_copy(
-        update={
-            "credentials": parse_trading_bot_spec({**RAW, "credentials": ACCOUNT_KEYS}).credentials
-        }
-    )
+    bound = _bound("NOPE/USDT:USDT")
 
     def plan(content: dict[str, Any], status: dict[str, Any]) -> RevisionPlan:
         return plan_revision(
             content=content, spec=bound, kept=kept, previous_status=status, now=NOW
         )
 
-    failed = decide_rollback(
-        plan=plan(bad, previous),
-        ready=False,
-        ready_message="CrashLoopBackOff",
-        previous_status=previous,
-        policy=POLICY,
-        now=NOW,
-    )
-    assert failed.rolled_back_now
-    after = {**previous, "rollback": failed.rollback}
+    after = _rolled_back(plan(bad, previous), previous)
 
     same_terms = plan(bad, after)
     assert same_terms.pinned and same_terms.revision.number == 1
@@ -216,14 +226,6 @@ def test_a_rollback_on_an_account_runs_the_last_good_spec_on_the_accounts_curren
     assert rebalanced.revision.content["config"]["symbol"] == "BTC/USDT:USDT"
     assert rebalanced.revision.content["config"]["risk"]["capital"] == 1500
     assert rebalanced.revision.number == 3 and rebalanced.is_new
-
-
-def _bound(symbol: str) -> Any:
-    return parse_trading_bot_spec({**ACCOUNT_RAW, "symbol": symbol}).model_copy(
-        update={
-            "credentials": parse_trading_bot_spec({**RAW, "credentials": ACCOUNT_KEYS}).credentials
-        }
-    )
 
 
 def test_new_account_terms_that_fail_roll_back_to_the_old_terms_and_the_next_terms_are_tried() -> (
@@ -244,16 +246,7 @@ def test_new_account_terms_that_fail_roll_back_to_the_old_terms_and_the_next_ter
     def plan(content: dict[str, Any], status: dict[str, Any]) -> RevisionPlan:
         return plan_revision(content=content, spec=spec, kept=kept, previous_status=status, now=NOW)
 
-    failed = decide_rollback(
-        plan=plan(rebalanced, previous),
-        ready=False,
-        ready_message="ExchangeError: insufficient margin",
-        previous_status=previous,
-        policy=POLICY,
-        now=NOW,
-    )
-    assert failed.rolled_back_now
-    after = {**previous, "rollback": failed.rollback}
+    after = _rolled_back(plan(rebalanced, previous), previous)
     back = plan(rebalanced, after)
     # The last good revision as it ran: its spec is the same, so its old terms are the change.
     assert back.pinned and back.revision.number == 1
