@@ -56,10 +56,13 @@ async def push_until(
     step: float,
     side: str,
 ) -> None:
-    """Move the price until the bot reports a ``side`` position."""
+    """Move the price until the bot reports a ``side`` position.
+
+    The deadline covers the bot's warm-up too: under a full CI load its first decision has come
+    43 s after it started, so 90 s leaves room without hiding a bot that never trades."""
     price = float((await admin.state())["prices"]["BTCUSDT"])
     walk.frozen = False
-    deadline = time.monotonic() + 40
+    deadline = time.monotonic() + 90
     while (await bot_status(runtime))["position"]["side"] != side:
         assert time.monotonic() < deadline, f"the bot did not go {side}:\n{runtime.log()[-2000:]}"
         price *= step
