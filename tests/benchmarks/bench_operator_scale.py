@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kubernetes import client, config, utils, watch
 from tradefleet_devtools.controlplane import ClusterAccess, LocalControlPlane
@@ -67,8 +67,24 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _api_requests(access: ClusterAccess) -> Counter[str]:
-    """The apiserver's own count of requests by verb and resource (its /metrics)."""
+class ApiLoad(NamedTuple):
+    """What the apiserver served, by verb and resource: requests, and seconds spent on them."""
+
+    requests: Counter[str]
+    seconds: Counter[str]
+
+    def __sub__(self, before: ApiLoad) -> ApiLoad:
+        return ApiLoad(
+            requests=self.requests - before.requests, seconds=self.seconds - before.seconds
+        )
+
+
+def _api_load(access: ClusterAccess) -> ApiLoad:
+    """The apiserver's own count of requests and of their handling time (its /metrics).
+
+    The time tells which requests cost the apiserver most: a LIST of a thousand bots or a
+    server-side apply costs many times a POST, so counts alone do not say where its CPU went.
+    """
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -77,16 +93,22 @@ def _api_requests(access: ClusterAccess) -> Counter[str]:
     )
     with urllib.request.urlopen(request, context=context, timeout=30) as answer:
         text = answer.read().decode()
-    counts: Counter[str] = Counter()
+    load = ApiLoad(requests=Counter(), seconds=Counter())
     for line in text.splitlines():
-        if not line.startswith("apiserver_request_total{"):
+        if line.startswith("apiserver_request_total{"):
+            into: Counter[str] = load.requests
+        elif line.startswith("apiserver_request_duration_seconds_sum{"):
+            into = load.seconds
+        else:
             continue
         labels = dict(re.findall(r'(\w+)="([^"]*)"', line.partition("}")[0]))
+        if into is load.seconds and labels.get("verb") in ("WATCH", "CONNECT"):
+            continue  # how long a watch stayed open, not work
         resource = labels.get("resource", "") + (
             f"/{labels['subresource']}" if labels.get("subresource") else ""
         )
-        counts[f"{labels.get('verb')} {resource}"] += int(float(line.rsplit(" ", 1)[1]))
-    return counts
+        into[f"{labels.get('verb')} {resource}"] += float(line.rsplit(" ", 1)[1])
+    return load
 
 
 def _operator_passes(port: int) -> tuple[float, float]:
@@ -147,7 +169,7 @@ class RunFigures:
     operator_rss_mb: float | None
     operator_passes: tuple[float, float] | None
     cpu_s: Mapping[str, float]
-    requests: Counter[str]
+    api: ApiLoad
     events: Counter[str]
     operator_log_clean: bool | None
 
@@ -290,7 +312,7 @@ def run(*, bots: int, direct: bool) -> RunFigures:
             if operator.pid is not None:
                 processes["operator"] = operator.pid
             cpu_before = {name: _cpu_seconds(pid) for name, pid in processes.items()}
-            requests_before = _api_requests(access)
+            load_before = _api_load(access)
             started = time.monotonic()
             with ThreadPoolExecutor(max_workers=8) as pool:
                 list(pool.map(create, range(bots)))
@@ -324,7 +346,7 @@ def run(*, bots: int, direct: bool) -> RunFigures:
                 cpu_s={
                     name: _cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()
                 },
-                requests=_api_requests(access) - requests_before,
+                api=_api_load(access) - load_before,
                 events=Counter(
                     f"{e.source.component or e.reporting_component}:{e.reason}"
                     for e in core.list_namespaced_event(NAMESPACE).items
@@ -371,14 +393,18 @@ def report(*, title: str, bots: int, figures: RunFigures) -> None:
         + ", ".join(f"{name} {seconds:.1f}" for name, seconds in figures.cpu_s.items())
     )
     print(
-        f"apiserver requests: {sum(figures.requests.values())} in all; most frequent: "
-        + ", ".join(f"{what} {n}" for what, n in figures.requests.most_common(40))
+        f"apiserver requests: {sum(figures.api.requests.values()):.0f} in all; most frequent: "
+        + ", ".join(f"{what} {n:.0f}" for what, n in figures.api.requests.most_common(40))
+    )
+    print(
+        f"apiserver handling time: {sum(figures.api.seconds.values()):.1f}s in all; most: "
+        + ", ".join(f"{what} {s:.1f}s" for what, s in figures.api.seconds.most_common(12))
     )
     print(
         f"events: {sum(figures.events.values())}; by source and reason: "
         + ", ".join(f"{what} {n}" for what, n in figures.events.most_common(8))
     )
-    writes = _writes_per_bot(requests=figures.requests, bots=bots)
+    writes = _writes_per_bot(requests=figures.api.requests, bots=bots)
     print(
         f"writes per bot: {sum(writes.values()):.2f} in all; "
         + ", ".join(f"{what} {n:.2f}" for what, n in writes.items())
