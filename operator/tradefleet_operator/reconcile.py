@@ -58,6 +58,7 @@ from tradefleet_operator.render import (
     ANNOTATION_REVISION,
     LABEL_OPTIMIZER_RESULT,
     Owner,
+    child_name,
     render_bot_children,
     render_controller_revision,
     render_runtime_config,
@@ -356,13 +357,15 @@ class Reconciler:
         )
         return healing, kill, handover
 
-    async def _ensure_redis_user(self, *, owner: Owner, config: Mapping[str, Any]) -> int:
-        """The bot's Redis user for the revision it runs (with ``redisAcl``)."""
+    async def _ensure_access(self, *, owner: Owner, config: Mapping[str, Any]) -> int:
+        """The bot's control-token Secret, and its Redis user for the revision it runs (with
+        ``redisAcl``); how many objects were written."""
+        writes = await self.writer.ensure_control_secret(owner=owner)
         users = self.redis_users
         if users is None:
-            return 0
+            return writes
         user = bot_user(admin_password=users.admin_password, owner=owner, config=config)
-        return await users.ensure(owner=owner, user=user)
+        return writes + await users.ensure(owner=owner, user=user)
 
     async def _act(
         self,
@@ -393,15 +396,14 @@ class Reconciler:
             *(render_optimizer_access(owner=owner) if optimizing else []),
         ]
         events = [Event(type=n.type, reason=n.reason, message=n.message) for n in handover.notices]
-        # The token Secret and the Redis user first: the pod reads them at start.
-        writes = await self.writer.ensure_control_secret(owner=owner)
-        writes += await self._ensure_redis_user(owner=owner, config=revision.config)
         converged = await self.writer.converge(
             desired=desired,
             children=bot.children,
             was_reconciled=bool(bot.previous.get("currentRevision")),
+            # The token Secret and the Redis user before the Deployment: the pod reads them.
+            prerequisites=self._ensure_access(owner=owner, config=revision.config),
         )
-        writes += converged.writes
+        writes = converged.writes
         events.extend(converged.events)
         writes += await self.writer.prune_revisions(
             owner=owner,
@@ -537,7 +539,7 @@ class Reconciler:
                 figures=figures,
                 region=bot.region,
                 plan=revision_plan,
-                kept=plan.kept,
+                kept=self._kept_now(bot=bot, plan=plan),
                 sources=source_rows,
                 self_healing=self_healing,
                 control=acted.control,
@@ -579,7 +581,11 @@ class Reconciler:
         children, pause, rollout queue), the status figures, the Trading condition, and the
         workload's own conditions (whether the revision rolled out and runs)."""
         revision = plan.revision.revision
-        deployment = bot.children.get(bot.workload)
+        # A Deployment this pass has just created is waiting for its pod: saying so now spares
+        # the next pass a status write that would say only that.
+        deployment = bot.children.get(bot.workload) or self.writer.observed(
+            namespace=bot.owner.namespace, key=bot.workload, indexed=None
+        )
         workload = handover.over(
             bs.workload_conditions(
                 deployment=deployment, pods=observed.current_pods, revision=revision
@@ -609,6 +615,18 @@ class Reconciler:
             )
         return observed_conditions, figures, trading, workload
 
+    def _kept_now(self, *, bot: BotPass, plan: Plan) -> list[Mapping[str, Any]]:
+        """The kept revisions as this pass leaves them: with the current one it has just written,
+        stamped by the apiserver, whose creation time the next pass reads from the index."""
+        key = (
+            "ControllerRevision",
+            child_name(owner=bot.owner.name, suffix=plan.revision.revision.config_hash),
+        )
+        if key in bot.children:
+            return list(plan.kept)
+        written = self.writer.observed(namespace=bot.owner.namespace, key=key, indexed=None)
+        return [*plan.kept, written] if written is not None else list(plan.kept)
+
     def _parsed_spec(
         self, *, body: Mapping[str, Any]
     ) -> tuple[TradingBotSpec | None, Sequence[ValidationProblem]]:
@@ -631,9 +649,10 @@ class Reconciler:
         self._specs[uid] = (generation, spec, problems)
         return spec, problems
 
-    def child_observed(self, *, obj: Mapping[str, Any]) -> None:
-        """The watch delivered a child (see :meth:`ChildWriter.child_observed`)."""
-        self.writer.child_observed(obj=obj)
+    def child_observed(self, *, obj: Mapping[str, Any], deleted: bool = False) -> bool:
+        """The watch delivered a child; whether it is the echo of our own write (see
+        :meth:`ChildWriter.child_observed`)."""
+        return self.writer.child_observed(obj=obj, deleted=deleted)
 
     def forget(self, *, uid: str) -> None:
         """Drop per-bot memory when a bot is deleted or its daemon restarts."""

@@ -169,11 +169,12 @@ async def _run_source(
         owner=owner, spec=spec, raw_spec=body.get("spec") or {}, settings=writer.settings
     )
     inputs = [spec.whale.redis_stream] if spec.whale and spec.whale.redis_stream else []
-    writes = await _ensure_redis_user(redis_users=redis_users, owner=owner, inputs=inputs)
     converged = await writer.converge(
         desired=desired,
         children=children,
         was_reconciled=bool((body.get("status") or {}).get("phase")),
+        # Its Redis user before its Deployment: the pod signs in at start.
+        prerequisites=_ensure_redis_user(redis_users=redis_users, owner=owner, inputs=inputs),
     )
     deployment = children.get(("Deployment", child_name(owner=owner.name, suffix="sigsrc")))
     available = bool(
@@ -213,7 +214,7 @@ async def _run_source(
         observed=observed,
         status=status,
         events=list(converged.events),
-        writes=writes + converged.writes,
+        writes=converged.writes,
     )
     outcome.poll_again_s = writer.settings.health_poll_interval_s if pods else None
     return outcome

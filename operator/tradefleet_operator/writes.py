@@ -13,7 +13,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,11 @@ _WORKLOAD_KINDS = frozenset({"Deployment", "Job"})
 
 # How long our own write stands in for a child the index has not delivered yet.
 APPLIED_CACHE_TTL_S = 30.0
+
+
+async def _written(jobs: Sequence[Awaitable[int]]) -> int:
+    """How many objects ``jobs`` wrote, run together."""
+    return sum(await asyncio.gather(*jobs))
 
 
 def owner_of(body: Mapping[str, Any]) -> Owner:
@@ -79,11 +84,15 @@ class ChildWriter:
         desired: Sequence[Mapping[str, Any]],
         children: Mapping[ChildKey, Mapping[str, Any]],
         was_reconciled: bool,
+        prerequisites: Awaitable[int] | None = None,
     ) -> Converged:
         """Apply every child that is missing or drifted.
 
         Children a workload needs (its ServiceAccount is checked when the pod is admitted) are
         applied together first, workloads after them: a new bot costs two round trips, not six.
+        ``prerequisites`` (what else the pods read at start, e.g. the control-token Secret; it
+        returns how many objects it wrote) runs alongside the first wave, so it too is done
+        before any workload exists without a round trip of its own.
         """
         stamped = [self.stamped(obj) for obj in desired]
         waves = (
@@ -92,10 +101,13 @@ class ChildWriter:
         )
         writes = 0
         events: list[Event] = []
-        for wave in waves:
-            repairs = await asyncio.gather(
-                *(self._converge_child(obj=obj, children=children) for obj in wave)
+        for number, wave in enumerate(waves):
+            alongside = [prerequisites] if number == 0 and prerequisites is not None else []
+            repairs, written = await asyncio.gather(
+                asyncio.gather(*(self._converge_child(obj=obj, children=children) for obj in wave)),
+                _written(alongside),
             )
+            writes += written
             for obj, repaired in zip(wave, repairs, strict=True):
                 if repaired is None:
                     continue
@@ -184,15 +196,21 @@ class ChildWriter:
             return indexed
         return unpack_object(packed)
 
-    def child_observed(self, *, obj: Mapping[str, Any]) -> None:
-        """The watch delivered ``obj``, changed or deleted: a write of ours it has caught up with
-        is no longer newer than the index. Without this, a child deleted soon after we wrote it
-        would look present to the next pass until the cached write expired."""
+    def child_observed(self, *, obj: Mapping[str, Any], deleted: bool = False) -> bool:
+        """The watch delivered ``obj``, changed or ``deleted``: a write of ours it has caught up
+        with is no longer newer than the index. Without this, a child deleted soon after we
+        wrote it would look present to the next pass until the cached write expired.
+
+        Return whether ``obj`` is only the echo of that write: the pass that wrote it already
+        knew all it says.
+        """
         meta = obj.get("metadata") or {}
         cache_key = (str(meta.get("namespace")), str(obj.get("kind")), str(meta.get("name")))
         applied = self._applied.get(cache_key)
-        if applied is not None and resource_version(obj) >= applied[1]:
-            del self._applied[cache_key]
+        if applied is None or resource_version(obj) < applied[1]:
+            return False
+        del self._applied[cache_key]
+        return not deleted and resource_version(obj) == applied[1]
 
     async def ensure_control_secret(self, *, owner: Owner) -> int:
         """Create the bot's control-token Secret once; return how many objects were written."""
