@@ -194,6 +194,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # Our own events are explicit; only errors from Kopf itself become events too.
     settings.posting.level = logging.ERROR
     settings.watching.server_timeout = 300
+    # Kopf keeps a worker per changed object, holding its last body, until it has been idle
+    # this long (5 s by default): in a burst of a thousand new bots, that is every child of every
+    # bot at once, and most of the operator's peak memory.
+    settings.queueing.idle_timeout = 0.5
     settings.peering.name = state.settings.peering_name
     settings.peering.mandatory = False
     # Watch only what the operator made, filtered by the apiserver, not in memory.
@@ -290,14 +294,21 @@ async def _index_child(
 
 
 async def _child_changed(
-    body: kopf.Body, namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any
+    body: kopf.Body,
+    namespace: str | None,
+    labels: kopf.Labels,
+    memo: kopf.Memo,
+    type: str,
+    **_: Any,
 ) -> None:
     key = _owner_key(namespace=namespace, labels=labels)
     if key is None:
         return
     reconciler = _state(memo).reconciler
-    if reconciler is not None:
-        reconciler.child_observed(obj=body)
+    # The echo of the operator's own write wakes nobody: the pass that wrote it knew it all.
+    # A new bot's children would otherwise cost it a pass that finds nothing to do.
+    if reconciler is not None and reconciler.child_observed(obj=body, deleted=type == "DELETED"):
+        return
     _trigger(memo=memo, key=key).set()
 
 
@@ -470,12 +481,21 @@ async def bot_changed(
         dict(meta.get("annotations") or {}),
         dict(meta.get("labels") or {}),
     )
-    written = state.written_status.get(uid)
-    echo = written is not None and written.resource_version == resource_version(body)
-    if echo and state.bot_views.get(uid) == view:
+    if state.bot_views.get(uid) == view and _status_known(state=state, body=body):
         return
     state.bot_views[uid] = view
     _trigger(memo=memo, key=(namespace or "", "TradingBot", name)).set()
+
+
+def _status_known(*, state: OperatorState, body: kopf.Body) -> bool:
+    """Whether the bot's status is what this process knows of: the echo of its own write, or
+    a status it wrote (or none yet) carried by another change it need not look at, such as
+    Kopf adding its finalizer to a new bot."""
+    written = state.written_status.get(body["metadata"]["uid"])
+    status = body.get("status") or {}
+    if written is None:
+        return not status
+    return written.resource_version == resource_version(body) or status == written.status
 
 
 def _account_view(

@@ -1,0 +1,111 @@
+"""What wakes a resource's reconcile loop: what a pass reads, never the echo of the operator's own
+writes. Under a burst of new bots each needless wake is a pass, and a thousand of them compete
+with the passes that create the next bots' pods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import kopf
+from tradefleet_operator.handlers import (
+    OperatorState,
+    WrittenStatus,
+    _child_changed,
+    bot_changed,
+)
+from tradefleet_operator.reconcile import Reconciler
+from tradefleet_operator.settings import OperatorSettings
+
+KEY = ("bots", "TradingBot", "alpha")
+
+
+def _state() -> tuple[OperatorState, kopf.Memo]:
+    state = OperatorState(settings=OperatorSettings(region="ap-northeast-1"))
+    memo = kopf.Memo()
+    memo.tradefleet = state
+    return state, memo
+
+
+def _bot(*, rv: int, status: dict[str, Any] | None = None, **meta: Any) -> kopf.Body:
+    body: dict[str, Any] = {
+        "apiVersion": "tradefleet.io/v1alpha1",
+        "kind": "TradingBot",
+        "metadata": {
+            "name": "alpha",
+            "namespace": "bots",
+            "uid": "u-1",
+            "resourceVersion": str(rv),
+            "generation": 1,
+            **meta,
+        },
+        "spec": {"exchange": "binance", "market": "futures", "symbol": "BTC/USDT:USDT"},
+    }
+    if status is not None:
+        body["status"] = status
+    return kopf.Body(body)
+
+
+async def _deliver(state: OperatorState, memo: kopf.Memo, body: kopf.Body) -> bool:
+    """Hand ``body`` to the bot's event handler; whether it woke the loop."""
+    state.triggers.setdefault(KEY, asyncio.Event()).clear()
+    await bot_changed(
+        body=body,
+        namespace="bots",
+        name="alpha",
+        uid="u-1",
+        memo=memo,
+        type="MODIFIED",
+        account_markets_index={},
+    )
+    return state.triggers[KEY].is_set()
+
+
+async def test_a_bot_wakes_for_what_a_pass_reads_and_not_for_its_own_echoes() -> None:
+    state, memo = _state()
+    assert await _deliver(state, memo, _bot(rv=10)), "a new bot did not wake its loop"
+    # Kopf adds its finalizer to the new bot before the first status is written.
+    finalized = _bot(rv=11, finalizers=["tradefleet.io/finalizer"])
+    assert not await _deliver(state, memo, finalized), "the finalizer woke the loop"
+    written = {"phase": "Pending", "observedGeneration": 1}
+    state.written_status["u-1"] = WrittenStatus(
+        resource_version=12, status=written, written_s=time.monotonic()
+    )
+    assert not await _deliver(state, memo, _bot(rv=12, status=written)), "own status woke it"
+    assert await _deliver(state, memo, _bot(rv=13, status={**written, "phase": "Halted"})), (
+        "a status someone else wrote did not wake the loop"
+    )
+    state.written_status["u-1"] = WrittenStatus(
+        resource_version=14, status=written, written_s=time.monotonic()
+    )
+    annotated = _bot(rv=15, status=written, annotations={"tradefleet.io/kill-switch": "true"})
+    assert await _deliver(state, memo, annotated), "an annotation did not wake the loop"
+
+
+async def test_a_childs_change_wakes_its_bot_but_the_echo_of_our_write_does_not() -> None:
+    state, memo = _state()
+    settings = OperatorSettings(region="ap-northeast-1")
+    state.reconciler = Reconciler(kube=None, settings=settings)  # type: ignore[arg-type]
+    writer = state.reconciler.writer
+    labels = {"tradefleet.io/bot": "alpha", "app.kubernetes.io/managed-by": "tradefleet-operator"}
+
+    def deployment(rv: int, **status: Any) -> kopf.Body:
+        meta = {"name": "alpha", "namespace": "bots", "resourceVersion": str(rv), "labels": labels}
+        return kopf.Body({"kind": "Deployment", "metadata": meta, "status": status})
+
+    async def deliver(body: kopf.Body, kind: str = "MODIFIED") -> bool:
+        state.triggers.setdefault(KEY, asyncio.Event()).clear()
+        await _child_changed(body=body, namespace="bots", labels=labels, memo=memo, type=kind)
+        return state.triggers[KEY].is_set()
+
+    # What the pass that created the Deployment remembers of its write.
+    writer._applied[("bots", "Deployment", "alpha")] = (time.monotonic(), 20, b"")
+    try:
+        assert not await deliver(deployment(20)), "the echo of our own write woke the bot"
+        assert await deliver(deployment(21, replicas=1)), "the controller's update did not"
+        writer._applied[("bots", "Deployment", "alpha")] = (time.monotonic(), 30, b"")
+        assert await deliver(deployment(30), kind="DELETED"), "its deletion did not wake it"
+    finally:
+        await state.reconciler.runtime.close()
