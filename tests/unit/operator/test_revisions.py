@@ -4,12 +4,14 @@ to the last good revision until the spec changes."""
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from tradefleet_api import content_hash
 from tradefleet_operator.conditions import format_time
+from tradefleet_operator.render import without_account_terms
 from tradefleet_operator.revisions import (
     RevisionPlan,
     decide_rollback,
@@ -309,3 +311,20 @@ def test_breaker_reasons_of_the_runtime_map_to_named_reasons() -> None:
     assert breaker_reason("atr") == Reason.ATR
     assert breaker_reason("something new!") == Reason.TRIPPED
     assert breaker_reason(None) == Reason.TRIPPED
+
+
+def test_a_configs_identity_drops_the_accounts_terms_and_leaves_the_config_untouched() -> None:
+    config = {
+        "exchange": {"id": "binance", "credentials": {"secretName": "keys"}, "orderIntervalMs": 5},
+        "risk": {"capital": 1000.0, "maxPositionPct": 10.0, "stopLossPct": 2.0},
+        "marketData": {"key": "md:binance"},
+        "strategy": {"name": "trend"},
+    }
+    before = copy.deepcopy(config)
+    identity = without_account_terms(config)
+    assert identity == {
+        "exchange": {"id": "binance"},
+        "risk": {"stopLossPct": 2.0},
+        "strategy": {"name": "trend"},
+    }
+    assert config == before, "reading the identity changed the bot's config"
