@@ -16,7 +16,9 @@ from pathlib import Path
 
 import kopf
 
-from tradefleet_operator import handlers
+# Imported for its decorators: they register the operator's handlers with Kopf.
+from tradefleet_operator import handlers  # noqa: F401
+from tradefleet_operator.passes import OperatorState
 from tradefleet_operator.redis_users import RedisUserError, admin_password
 from tradefleet_operator.settings import SettingsError, load_settings
 
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, RedisUserError) as exc:
         print(f"tradefleet-operator: {exc}", file=sys.stderr)
         return 2
-    memo = kopf.Memo(tradefleet=handlers.OperatorState(settings=settings))
+    memo = kopf.Memo(tradefleet=OperatorState(settings=settings))
     asyncio.run(
         _run_operator(
             clusterwide=not settings.namespaces,

@@ -1,21 +1,20 @@
-"""Kopf wiring: indexes of the operator's children, one reconcile loop per resource, deletion.
+"""Kopf wiring: indexes of the operator's children, what wakes each resource's loop, deletion.
 
-Imported by :mod:`tradefleet_operator.__main__`, which passes an :class:`OperatorState` (the
-process's state) in Kopf's memo. Each TradingBot and SignalSource gets a daemon that reconciles it
-whenever the resource or one of its children changes, and every ``reconcileIntervalSeconds``
-regardless, so a missed event or a manual edit heals. Children are known from in-memory indexes fed by watches, so a
-steady-state reconcile makes no API call at all.
+Imported by :mod:`tradefleet_operator.__main__`, which passes an
+:class:`~tradefleet_operator.passes.OperatorState` (the process's state) in Kopf's memo. Each
+TradingBot, SignalSource and ExchangeAccount gets a daemon running its reconcile loop
+(:mod:`tradefleet_operator.passes`), woken whenever the resource or one of its children changes
+in a way a pass reads, and every ``reconcileIntervalSeconds`` regardless, so a missed event or a
+manual edit heals. Children are known from in-memory indexes fed by watches, so a steady-state
+reconcile makes no API call at all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import aiohttp
 import kopf
@@ -24,25 +23,30 @@ from tradefleet_operator import deletion
 from tradefleet_operator.account_terms import AccountView
 from tradefleet_operator.accounts import (
     AccountMember,
-    AccountPass,
     account_member,
-    reconcile_account,
 )
 from tradefleet_operator.bot_status import SourceState, source_state
 from tradefleet_operator.kube import (
-    KubeApiError,
     KubeClient,
     bearer_token,
     client_configuration,
     load_credentials,
     pack_object,
     resource_version,
-    unpack_object,
 )
-from tradefleet_operator.metrics import BotRecord, OperatorMetrics
 from tradefleet_operator.notify import Notifier, close_quietly
-from tradefleet_operator.outcome import Outcome, status_merge_patch
-from tradefleet_operator.reconcile import PassFailedError, Reconciler
+from tradefleet_operator.passes import (
+    CHILD_RESOURCES,
+    BotView,
+    OperatorState,
+    OwnerKey,
+    account_of,
+    children_of,
+    market_holders,
+    reconcile_loop,
+    wake_bot,
+)
+from tradefleet_operator.reconcile import Reconciler
 from tradefleet_operator.render import (
     GROUP,
     LABEL_ACCOUNT,
@@ -53,34 +57,17 @@ from tradefleet_operator.render import (
     VERSION,
     child_name,
 )
-from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.slots import PassSlots
 from tradefleet_operator.spec import (
     SpecError,
     account_market_of,
-    earlier_holders,
     parse_exchange_account_spec,
 )
 from tradefleet_operator.spec.vocabulary import Reason
-from tradefleet_operator.status_pacing import hold_s
 from tradefleet_operator.succession import runtime_pods
-from tradefleet_operator.writes import ChildKey
 
 log = logging.getLogger("tradefleet.operator")
 
-# (group, version, plural) of every kind the operator creates for a bot or a source.
-CHILD_RESOURCES: tuple[tuple[str, str, str], ...] = (
-    ("apps", "v1", "deployments"),
-    ("apps", "v1", "controllerrevisions"),
-    ("", "v1", "configmaps"),
-    ("", "v1", "services"),
-    ("", "v1", "serviceaccounts"),
-    ("", "v1", "pods"),
-    ("networking.k8s.io", "v1", "networkpolicies"),
-    ("batch", "v1", "jobs"),
-    ("rbac.authorization.k8s.io", "v1", "roles"),
-    ("rbac.authorization.k8s.io", "v1", "rolebindings"),
-)
 # The custom resources themselves, plus Kopf's peering objects.
 OWN_RESOURCES = (
     "tradingbots",
@@ -91,43 +78,6 @@ OWN_RESOURCES = (
 )
 # Connections for Kopf's patches and events, on top of one per watch.
 KOPF_REQUEST_CONNECTIONS = 32
-# Least time from the start of one pass to the start of the next one woken by a child's change.
-PASS_SPACING_S = 1.0
-OwnerKey = tuple[str, str, str]  # (namespace, owner kind, owner name)
-BotView = tuple[Any, dict[str, str], dict[str, str]]  # (generation, annotations, labels)
-
-
-class WrittenStatus(NamedTuple):
-    resource_version: int  # of the resource right after the write
-    status: dict[str, Any]
-    written_s: float  # when, on the monotonic clock (what pacing counts from)
-
-
-class Written(NamedTuple):
-    """The status stored after a pass, and how long a held-back new status waits (0: none)."""
-
-    status: Mapping[str, Any]
-    held_s: float
-
-
-@dataclass(kw_only=True, slots=True)
-class OperatorState:
-    """Process-wide state shared by the handlers (Kopf's memo holds it)."""
-
-    settings: OperatorSettings
-    metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
-    reconciler: Reconciler | None = None
-    # Sends the bots' notifications (spec.notifications) in the background.
-    notifier: Notifier | None = None
-    triggers: dict[OwnerKey, asyncio.Event] = field(default_factory=dict)
-    slots: PassSlots | None = None
-    # The status this process last wrote per resource uid; newer than the watched body until
-    # the watch delivers our own write, so a quick second pass never re-emits the same events.
-    written_status: dict[str, WrittenStatus] = field(default_factory=dict)
-    # What of each bot's metadata its loop was last woken for (see ``bot_changed``).
-    bot_views: dict[str, BotView] = field(default_factory=dict)
-    # What of each account its loop and its bots were last woken for (see ``account_changed``).
-    account_views: dict[str, tuple[Any, dict[str, str], str]] = field(default_factory=dict)
 
 
 class _NoDiffBaseStorage(kopf.DiffBaseStorage):
@@ -152,23 +102,6 @@ class _NoDiffBaseStorage(kopf.DiffBaseStorage):
         return None
 
 
-def _current_status(*, state: OperatorState, body: kopf.Body) -> Mapping[str, Any]:
-    """The resource's newest known status: our last write until the watch delivers it, then
-    the watched one, which also shows what anyone else (another region's operator, a user)
-    wrote since."""
-    written = state.written_status.get(body["metadata"]["uid"])
-    if written is not None and written.resource_version > resource_version(body):
-        return written.status
-    status: Mapping[str, Any] = body.get("status") or {}
-    return status
-
-
-def _unreconciled(*, state: OperatorState, body: kopf.Body) -> bool:
-    """Whether the resource's spec has changed since its last reconciled pass."""
-    observed = _current_status(state=state, body=body).get("observedGeneration")
-    return bool(observed != body["metadata"].get("generation"))
-
-
 def _state(memo: kopf.Memo) -> OperatorState:
     state: OperatorState = memo.tradefleet
     return state
@@ -176,13 +109,6 @@ def _state(memo: kopf.Memo) -> OperatorState:
 
 def _trigger(*, memo: kopf.Memo, key: OwnerKey) -> asyncio.Event:
     return _state(memo).triggers.setdefault(key, asyncio.Event())
-
-
-def _wake_bot(*, state: OperatorState, namespace: str, name: str) -> None:
-    """Run a bot's pass soon (a notification target's health changed)."""
-    trigger = state.triggers.get((namespace, "TradingBot", name))
-    if trigger is not None:
-        trigger.set()
 
 
 @kopf.on.startup()
@@ -211,7 +137,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         kube=kube,
         region=state.settings.region,
         counter=state.metrics.notifications,
-        wake=lambda namespace, name: _wake_bot(state=state, namespace=namespace, name=name),
+        wake=lambda namespace, name: wake_bot(state=state, namespace=namespace, name=name),
     )
     state.slots = PassSlots(size=state.settings.max_concurrent_reconciles)
     state.metrics.serving(region=state.settings.region)
@@ -368,7 +294,7 @@ async def account_members_index(
     **_: Any,
 ) -> dict[tuple[str, str], AccountMember]:
     """Which bots trade on which ExchangeAccount, with what their status reports."""
-    account = _account_of(spec)
+    account = account_of(spec)
     if account is None:
         return {}
     return {
@@ -376,11 +302,6 @@ async def account_members_index(
             name=name, spec=spec, status=status, annotations=annotations
         )
     }
-
-
-def _account_of(spec: Mapping[str, Any]) -> str | None:
-    ref = spec.get("accountRef")
-    return str(ref["name"]) if isinstance(ref, Mapping) and ref.get("name") else None
 
 
 @kopf.index(GROUP, VERSION, "exchangeaccounts")
@@ -409,7 +330,7 @@ async def account_changed(
         state.written_status.pop(uid, None)
         state.triggers.pop((namespace or "", "ExchangeAccount", name), None)
         for member in index.get((namespace or "", name), []):
-            _wake_bot(state=state, namespace=namespace or "", name=member.name)
+            wake_bot(state=state, namespace=namespace or "", name=member.name)
         return
     meta = body["metadata"]
     status = body.get("status") or {}
@@ -426,25 +347,7 @@ async def account_changed(
         _trigger(memo=memo, key=(namespace or "", "ExchangeAccount", name)).set()
     if before is None or before[0] != view[0] or before[2] != view[2]:
         for member in index.get((namespace or "", name), []):
-            _wake_bot(state=state, namespace=namespace or "", name=member.name)
-
-
-def _market_holders(
-    *, indexes: Mapping[str, Any], namespace: str, spec: Mapping[str, Any]
-) -> list[tuple[str, str]]:
-    """The bots that trade this spec's symbol on its account, as ``(creationTimestamp, name)``."""
-    market = account_market_of(spec)
-    if market is None:
-        return []
-    index: kopf.Index[tuple[str, str], tuple[str, str]] = indexes["account_markets_index"]
-    return list(index.get((namespace, market), []))
-
-
-def _symbol_holders(
-    *, indexes: Mapping[str, Any], key: OwnerKey, spec: Mapping[str, Any]
-) -> list[str]:
-    holders = _market_holders(indexes=indexes, namespace=key[0], spec=spec)
-    return earlier_holders(holders=holders, name=key[2]) if holders else []
+            wake_bot(state=state, namespace=namespace or "", name=member.name)
 
 
 @kopf.on.event(GROUP, VERSION, "tradingbots")
@@ -463,7 +366,7 @@ async def bot_changed(
     # pass that finds nothing to do. Metadata is compared with what last woke the loop, not
     # taken as unchanged in an echo: Kopf may fold a user's edit and our echo into one event.
     state = _state(memo)
-    account = _account_of(body.get("spec") or {})
+    account = account_of(body.get("spec") or {})
     if account is not None:
         # Its account measures itself from its bots' status, and allocates its bots.
         _trigger(memo=memo, key=(namespace or "", "ExchangeAccount", account)).set()
@@ -471,9 +374,9 @@ async def bot_changed(
         # Gone from the API (its runtime too): a bot refused its symbol on the same account may
         # trade it now. Kopf has already dropped the bot from its indexes.
         # Kopf hands each index over as an argument named after it.
-        holders = _market_holders(indexes=kwargs, namespace=namespace or "", spec=body["spec"])
+        holders = market_holders(indexes=kwargs, namespace=namespace or "", spec=body["spec"])
         for _created, peer in holders:
-            _wake_bot(state=state, namespace=namespace or "", name=peer)
+            wake_bot(state=state, namespace=namespace or "", name=peer)
         return
     meta = body["metadata"]
     view: BotView = (
@@ -498,198 +401,11 @@ def _status_known(*, state: OperatorState, body: kopf.Body) -> bool:
     return written.resource_version == resource_version(body) or status == written.status
 
 
-def _account_view(
-    *, indexes: Mapping[str, Any], namespace: str, spec: Mapping[str, Any]
-) -> AccountView | None:
-    """The ExchangeAccount a bot's spec names, if it has one and it exists."""
-    account = _account_of(spec)
-    if account is None:
-        return None
-    index: kopf.Index[tuple[str, str], AccountView] = indexes["accounts_index"]
-    return next(iter(index.get((namespace, account), [])), None)
-
-
-def _children(*, indexes: Mapping[str, Any], key: OwnerKey) -> dict[ChildKey, Mapping[str, Any]]:
-    found: dict[ChildKey, Mapping[str, Any]] = {}
-    for _group, _version, plural in CHILD_RESOURCES:
-        index: kopf.Index[OwnerKey, bytes] = indexes[f"children_{plural}"]
-        for packed in index.get(key, []):
-            obj = unpack_object(packed)
-            found[(str(obj["kind"]), str(obj["metadata"]["name"]))] = obj
-    return found
-
-
-async def _write_outcome(
-    *, state: OperatorState, body: kopf.Body, kind: str, outcome: Outcome
-) -> Written:
-    """Write the outcome's events and status (if it changed, and is not paced: see
-    :mod:`tradefleet_operator.status_pacing`); return the status now stored."""
-    reconciler = state.reconciler
-    assert reconciler is not None
-    uid = body["metadata"]["uid"]
-    for event in outcome.events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
-    # The live body: the watch may have delivered another writer's status during the pass.
-    stored = _current_status(state=state, body=body)
-    if outcome.leave_status or outcome.status == stored:
-        return Written(status=stored, held_s=0.0)
-    last = state.written_status.get(uid)
-    held = hold_s(
-        stored=stored,
-        new=outcome.status,
-        last_written_s=None if last is None else last.written_s,
-        now_s=time.monotonic(),
-        interval_s=state.settings.status_interval_s,
-    )
-    if not held:
-        answer = await reconciler.kube.patch_merge(
-            kind=kind,
-            namespace=body["metadata"]["namespace"],
-            name=body["metadata"]["name"],
-            patch={"status": status_merge_patch(old=stored, new=outcome.status)},
-            subresource="status",
-        )
-        written = WrittenStatus(
-            resource_version=resource_version(answer),
-            status=answer.get("status") or {},
-            written_s=time.monotonic(),
-        )
-        state.written_status[uid] = written
-        stored = written.status
-    return Written(status=stored, held_s=held)
-
-
-async def _pass(
-    *, state: OperatorState, body: kopf.Body, kind: str, key: OwnerKey, indexes: Mapping[str, Any]
-) -> float | None:
-    """One reconcile pass; return how soon its outcome asks to be looked at again, if sooner.
-
-    A function of its own so that what a pass decodes (its children) is freed when it returns:
-    a thousand idle loops each holding their last pass's children would hold tens of MB.
-    """
-    reconciler = state.reconciler
-    assert reconciler is not None
-    uid = body["metadata"]["uid"]
-    current = dict(body)
-    current["status"] = _current_status(state=state, body=body)
-    children = _children(indexes=indexes, key=key)
-    if kind == "TradingBot":
-        sources_idx: kopf.Index[tuple[str, str], SourceState] = indexes["sources_index"]
-        sources = {
-            name: next(iter(sources_idx[(ns, name)])) for (ns, name) in sources_idx if ns == key[0]
-        }
-        try:
-            outcome = await reconciler.reconcile_bot(
-                body=current,
-                children=children,
-                sources=sources,
-                symbol_holders=_symbol_holders(
-                    indexes=indexes, key=key, spec=current.get("spec") or {}
-                ),
-                account=_account_view(
-                    indexes=indexes, namespace=key[0], spec=current.get("spec") or {}
-                ),
-            )
-        except PassFailedError as failed:
-            await _write_outcome(state=state, body=body, kind=kind, outcome=failed.outcome)
-            raise failed.error from failed
-    elif kind == "ExchangeAccount":
-        members_idx: kopf.Index[tuple[str, str], AccountMember] = indexes["account_members_index"]
-        outcome = await reconcile_account(
-            writer=reconciler.writer,
-            redis_users=reconciler.redis_users,
-            account=AccountPass(
-                body=current,
-                members=list(members_idx.get((key[0], key[2]), [])),
-                children=children,
-                now=datetime.now(UTC),
-            ),
-        )
-    else:
-        bots_idx: kopf.Index[tuple[str, str], str] = indexes["source_consumers_index"]
-        consumers = len(list(bots_idx.get((key[0], key[2]), [])))
-        outcome = await reconciler.reconcile_source(
-            body=current, children=children, consumers=consumers
-        )
-    notifier = state.notifier if kind == "TradingBot" else None
-    prepared = notifier.prepare(body=current, outcome=outcome) if notifier else None
-    # Freed before the status write: a pass waiting for a connection to write its status
-    # need not hold its decoded children meanwhile.
-    del children
-    written = await _write_outcome(state=state, body=body, kind=kind, outcome=outcome)
-    if notifier is not None and prepared is not None and not written.held_s:
-        # Only once what they are transitions of is stored: never sent twice.
-        notifier.dispatch(prepared)
-    for cause in outcome.restarts:
-        state.metrics.restarts.labels(namespace=key[0], bot=key[2], cause=cause).inc()
-    if outcome.rolled_back:
-        state.metrics.rollbacks.labels(namespace=key[0], bot=key[2]).inc()
-    if kind == "TradingBot":
-        # The stored status, not an equal copy of it: one per bot is enough to hold. A held
-        # status differs only in live figures, which the metrics do not read.
-        state.metrics.fleet.bots[uid] = BotRecord(
-            namespace=key[0], name=key[2], status=written.status
-        )
-    if written.held_s:
-        # The held status is written once its time comes (or sooner, should it change).
-        return min(written.held_s, outcome.poll_again_s or written.held_s)
-    return outcome.poll_again_s
-
-
-async def _loop(
-    *, state: OperatorState, body: kopf.Body, kind: str, key: OwnerKey, indexes: Mapping[str, Any]
-) -> None:
-    trigger = state.triggers.setdefault(key, asyncio.Event())
-    failures = 0
-    while True:
-        trigger.clear()
-        assert state.slots is not None
-        await state.slots.acquire(urgent=_unreconciled(state=state, body=body))
-        started = time.monotonic()
-        try:
-            poll_again_s = await _pass(state=state, body=body, kind=kind, key=key, indexes=indexes)
-            state.metrics.observe_pass(kind=kind, ok=True, seconds=time.monotonic() - started)
-            failures = 0
-            timeout = state.settings.reconcile_interval_s
-            if poll_again_s is not None:
-                timeout = min(timeout, poll_again_s)
-        except KubeApiError as exc:
-            state.metrics.observe_pass(kind=kind, ok=False, seconds=time.monotonic() - started)
-            failures += 1
-            timeout = min(state.settings.reconcile_interval_s, 0.5 * 2**failures)
-            log.warning(
-                "reconcile of %s %s/%s failed (%s); retrying in %.1fs",
-                kind,
-                key[0],
-                key[2],
-                exc,
-                timeout,
-            )
-        except Exception:
-            # A bug, not the user's input: keep the loop (and every other bot) alive, back off.
-            state.metrics.observe_pass(kind=kind, ok=False, seconds=time.monotonic() - started)
-            failures += 1
-            timeout = min(state.settings.reconcile_interval_s, 0.5 * 2**failures)
-            log.exception(
-                "reconcile of %s %s/%s crashed; retrying in %.1fs", kind, key[0], key[2], timeout
-            )
-        finally:
-            state.slots.release()
-        try:
-            await asyncio.wait_for(trigger.wait(), timeout=timeout)
-        except TimeoutError:
-            continue
-        if not _unreconciled(state=state, body=body):
-            # Woken by a change of its children: those come in bursts (a new bot's children
-            # appear together, a starting pod changes several times); one pass sees them all.
-            await asyncio.sleep(started + PASS_SPACING_S - time.monotonic())
-
-
 @kopf.daemon(GROUP, VERSION, "tradingbots", cancellation_timeout=1.0)
 async def bot_daemon(
     body: kopf.Body, namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any
 ) -> None:
-    await _loop(
+    await reconcile_loop(
         state=_state(memo),
         body=body,
         kind="TradingBot",
@@ -702,7 +418,7 @@ async def bot_daemon(
 async def source_daemon(
     body: kopf.Body, namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any
 ) -> None:
-    await _loop(
+    await reconcile_loop(
         state=_state(memo),
         body=body,
         kind="SignalSource",
@@ -715,7 +431,7 @@ async def source_daemon(
 async def account_daemon(
     body: kopf.Body, namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any
 ) -> None:
-    await _loop(
+    await reconcile_loop(
         state=_state(memo),
         body=body,
         kind="ExchangeAccount",
@@ -731,7 +447,7 @@ async def bot_deleted(
     state = _state(memo)
     assert state.reconciler is not None
     key = (namespace or "", "TradingBot", name)
-    children = _children(indexes=kwargs, key=key).items()
+    children = children_of(indexes=kwargs, key=key).items()
     # Only a runtime pod can flatten: an optimization Job's pod carries the bot's labels too.
     pods = runtime_pods(
         pods=[obj for (kind, _), obj in children if kind == "Pod"],

@@ -1,6 +1,6 @@
 """When a pass's new status is written: at once when it says something new, else paced.
 
-Pure. Called by the Kopf wiring (:func:`tradefleet_operator.handlers._write_outcome`) before
+Pure. Called by the Kopf wiring (:func:`tradefleet_operator.passes.write_outcome`) before
 each status write of a TradingBot, SignalSource or ExchangeAccount.
 
 A running bot's live figures (equity, PnL, the last signal, the runtime's heartbeat) change on

@@ -10,12 +10,8 @@ import time
 from typing import Any
 
 import kopf
-from tradefleet_operator.handlers import (
-    OperatorState,
-    WrittenStatus,
-    _child_changed,
-    bot_changed,
-)
+from tradefleet_operator.handlers import _child_changed, bot_changed
+from tradefleet_operator.passes import OperatorState, WrittenStatus
 from tradefleet_operator.reconcile import Reconciler
 from tradefleet_operator.settings import OperatorSettings
 

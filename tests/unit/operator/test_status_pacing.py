@@ -11,8 +11,8 @@ from typing import Any
 
 import kopf
 import pytest
-from tradefleet_operator.handlers import OperatorState, WrittenStatus, _write_outcome
 from tradefleet_operator.outcome import Outcome
+from tradefleet_operator.passes import OperatorState, WrittenStatus, write_outcome
 from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.status_pacing import hold_s
 
@@ -159,14 +159,14 @@ async def test_the_operator_writes_a_pnl_tick_only_when_its_interval_is_up() -> 
     )
     body = _body(stored)
 
-    ticked = await _write_outcome(
+    ticked = await write_outcome(
         state=state, body=body, kind="TradingBot", outcome=Outcome(status=_status(pnl=20.0))
     )
     assert reconciler.kube.patches == [], "a PnL tick 0 s after the last write was written"
     assert 29.0 < ticked.held_s <= 30.0
     assert ticked.status == stored
 
-    halted = await _write_outcome(
+    halted = await write_outcome(
         state=state, body=body, kind="TradingBot", outcome=Outcome(status=_status(phase="Halted"))
     )
     assert halted.held_s == 0.0
