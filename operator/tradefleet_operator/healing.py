@@ -213,8 +213,15 @@ def _new_crashes(*, state: dict[str, Any], pod: PodView, now: datetime) -> list[
     says the node did not report how the container ended, and ``_explain_crash`` completes it
     from the next end the node reports."""
     if state.get("observedPod") != pod.name:
-        state["observedPod"] = pod.name
         state.pop("unexplainedCrashSince", None)
+        if pod.restart_count == 0:
+            # Nothing of a new pod to count yet, nor to remember: its count starts from zero
+            # whenever it is first counted. Recorded now, it would cost a status write as each
+            # new pod appears, while the pod is still on its way.
+            state.pop("observedPod", None)
+            state.pop("observedPodRestarts", None)
+            return []
+        state["observedPod"] = pod.name
         baseline = 0
     else:
         baseline = int(state.get("observedPodRestarts") or 0)

@@ -13,12 +13,22 @@ it observed, revisions, self-healing and kill-switch state, a position's side, t
 what was notified (a fill changes it, so a fill is written at once); of an ExchangeAccount, its
 phase, conditions, allocations and rebalance times (its equity, drawdown, balances and each bot's
 figures are live).
+
+A rollout's progress is paced too. While a new pod is on its way, its steps (the Deployment
+made, the pod created, scheduled onto a node, its containers starting) each changed the Ready and
+Progressing messages and the node, and each cost a status write, for a bot that is in all of
+them simply not ready yet. So a condition that says only that (:data:`PROGRESS_REASONS`) keeps
+its type and status as substance, not its reason or message: the pod becoming ready, or a
+problem with a reason of its own (unschedulable, an image that cannot be pulled, a crash loop),
+is written at once, and the progress in between at the paced interval.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from tradefleet_operator.spec.vocabulary import Reason
 
 # Status keys that change on every look at a runtime and are written at the paced interval.
 LIVE_KEYS = frozenset(
@@ -41,6 +51,17 @@ LIVE_KEYS = frozenset(
         "peakEquity",
         "grossExposure",
         "balances",
+        # The node of a pod on its way (a pod that moves is also a change of readiness).
+        "node",
+    }
+)
+# Reasons of a rollout under way that name no problem: the steps of a pod on its way.
+PROGRESS_REASONS = frozenset(
+    {
+        str(Reason.WORKLOAD_CREATING),
+        str(Reason.WAITING_FOR_POD),
+        str(Reason.POD_NOT_READY),
+        str(Reason.ROLLOUT_IN_PROGRESS),
     }
 )
 # Of each bot row of an ExchangeAccount's ``status.bots``, what is written at once.
@@ -50,6 +71,9 @@ _BOT_ROW_SUBSTANCE = ("name", "allocation", "periodStartPnl", "returns")
 def substance(status: Mapping[str, Any]) -> dict[str, Any]:
     """``status`` without what is written only at the paced interval."""
     kept: dict[str, Any] = {k: v for k, v in status.items() if k not in LIVE_KEYS}
+    conditions = status.get("conditions")
+    if isinstance(conditions, list):
+        kept["conditions"] = [_condition_substance(c) for c in conditions]
     position = status.get("position")
     if isinstance(position, Mapping):
         kept["position"] = position.get("side")
@@ -60,6 +84,13 @@ def substance(status: Mapping[str, Any]) -> dict[str, Any]:
             for row in rows
         ]
     return kept
+
+
+def _condition_substance(condition: Any) -> Any:
+    """A condition as substance: whole, unless it says only that a pod is on its way."""
+    if not isinstance(condition, Mapping) or condition.get("reason") not in PROGRESS_REASONS:
+        return condition
+    return {k: condition.get(k) for k in ("type", "status", "observedGeneration")}
 
 
 def hold_s(

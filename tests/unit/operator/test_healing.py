@@ -70,6 +70,20 @@ def test_container_restarts_are_counted_once_each() -> None:
     assert again.restarted == [] and len(again.state["recentRestarts"]) == 2
 
 
+def test_a_new_pod_is_remembered_from_its_first_restart_which_still_counts() -> None:
+    """A pod on its way changes nothing the status keeps (a status write each), until it
+    restarts; the old pod's count is forgotten with it."""
+    old = _assess({}, pod=_pod(restarts=1, name="bot-old"))
+    assert old.state["observedPod"] == "bot-old"
+    fresh = _assess(old.state, pod=_pod(restarts=0, name="bot-new"))
+    assert fresh.restarted == []
+    assert "observedPod" not in fresh.state and "observedPodRestarts" not in fresh.state
+    assert _assess(fresh.state, pod=_pod(restarts=0, name="bot-new")).state == fresh.state
+    crashed = _assess(fresh.state, pod=_pod(restarts=1, name="bot-new"))
+    assert crashed.restarted == ["crashed"]
+    assert crashed.state["observedPod"] == "bot-new"
+
+
 def test_budget_exhausted_stops_the_bot_until_the_spec_changes() -> None:
     state = _assess({}, pod=_pod(restarts=0)).state
     exhausted = _assess(state, pod=_pod(restarts=3))

@@ -171,3 +171,30 @@ async def test_the_operator_writes_a_pnl_tick_only_when_its_interval_is_up() -> 
     )
     assert halted.held_s == 0.0
     assert [p["status"]["phase"] for p in reconciler.kube.patches] == ["Halted"]
+
+
+def test_a_pod_on_its_way_is_progress_written_at_the_interval() -> None:
+    waiting = _status(conditions=_ready("False", "WaitingForPod", "waiting for the pod of rev 2"))
+    scheduled = _status(
+        conditions=_ready("False", "PodNotReady", "pod x on node-a is not ready yet"), node="node-a"
+    )
+    held = hold_s(stored=waiting, new=scheduled, last_written_s=100.0, now_s=105.0, interval_s=30)
+    assert held == pytest.approx(25.0)
+
+
+@pytest.mark.parametrize(
+    "conditions",
+    [
+        _ready("True", "RuntimeAvailable", "revision 2 is running and ready"),
+        _ready("False", "Unschedulable", "pod x cannot be scheduled: 0/2 nodes are available"),
+        _ready("False", "ImagePullBackOff", "pod x: ImagePullBackOff"),
+        _ready("False", "CrashLoopBackOff", "pod x: CrashLoopBackOff; last exit: code 1"),
+    ],
+    ids=["ready", "unschedulable", "image", "crash-loop"],
+)
+def test_a_pod_that_gets_ready_or_stuck_is_written_at_once(
+    conditions: list[dict[str, Any]],
+) -> None:
+    waiting = _status(conditions=_ready("False", "WaitingForPod", "waiting for the pod of rev 2"))
+    new = _status(conditions=conditions)
+    assert hold_s(stored=waiting, new=new, last_written_s=100.0, now_s=105.0, interval_s=30) == 0
