@@ -326,6 +326,10 @@ def run(*, bots: int, direct: bool) -> RunFigures:
             deadline = time.monotonic() + 60
             while len(scheduled_at) < bots and time.monotonic() < deadline:
                 time.sleep(0.5)
+            # The operator holds back a status that only tells a pod's progress for up to
+            # statusIntervalSeconds: wait that long so the counts include the held writes. The
+            # baseline waits too, so that both measure the same span of an idle control plane.
+            time.sleep(settings.status_interval_s)
             stop.set()
             latencies = sorted(
                 scheduled_at[b] - applied_at[b] for b in scheduled_at if b in applied_at
