@@ -216,8 +216,8 @@ def _new_crashes(*, state: dict[str, Any], pod: PodView, now: datetime) -> list[
         state.pop("unexplainedCrashSince", None)
         if pod.restart_count == 0:
             # Nothing of a new pod to count yet, nor to remember: its count starts from zero
-            # whenever it is first counted. Recorded now, it would cost a status write as each
-            # new pod appears, while the pod is still on its way.
+            # whenever it is first counted. Recorded now, a new bot's first pod would cost a
+            # status write as it appears, while it is still on its way.
             state.pop("observedPod", None)
             state.pop("observedPodRestarts", None)
             return []

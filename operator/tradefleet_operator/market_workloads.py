@@ -104,11 +104,16 @@ async def reconcile_market_data(
             poll_interval_ms=spec.market_data.poll_interval_ms,
             settings=settings,
         )
-    writes = 0
-    if desired and redis_users is not None:
-        writes += await redis_users.ensure(owner=owner, user=_user(redis_users, owner, wanted))
-    converged = await writer.converge(desired=desired, children=children, was_reconciled=True)
-    writes += converged.writes
+    # Its Redis user before its Deployments: their pods sign in at start.
+    user = (
+        redis_users.ensure(owner=owner, user=_user(redis_users, owner, wanted))
+        if desired and redis_users is not None
+        else None
+    )
+    converged = await writer.converge(
+        desired=desired, children=children, was_reconciled=True, prerequisites=user
+    )
+    writes = converged.writes
     keep = {(str(obj["kind"]), str(obj["metadata"]["name"])) for obj in desired}
     for kind, name in sorted(children):
         if kind in _WORKLOAD_KINDS and (kind, name) not in keep:

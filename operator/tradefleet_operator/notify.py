@@ -1,6 +1,6 @@
 """Sends a bot's notifications (``spec.notifications``) to webhook, Slack and Telegram targets.
 
-Called by the Kopf wiring (:mod:`tradefleet_operator.handlers`) around each bot's status write:
+Called by the pass loop (:mod:`tradefleet_operator.passes`) around each bot's status write:
 :meth:`Notifier.prepare` before it (the transitions of the status, recorded in
 ``status.notifications.notified``, and the ``NotificationsDelivered`` condition), and
 :meth:`Notifier.dispatch` once the status is written, so a transition is sent once, also across

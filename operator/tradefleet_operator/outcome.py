@@ -2,8 +2,8 @@
 
 Pure. The reconciler (:mod:`tradefleet_operator.reconcile`) ends every pass with :func:`finish`,
 which merges the observed conditions into the previous ones (Kubernetes conventions, see
-:mod:`tradefleet_operator.conditions`) and adds one event per condition that changed; the Kopf
-wiring (:mod:`tradefleet_operator.handlers`) writes the :class:`Outcome`.
+:mod:`tradefleet_operator.conditions`) and adds one event per condition that changed; the pass
+loop (:mod:`tradefleet_operator.passes`) writes the :class:`Outcome`.
 """
 
 from __future__ import annotations

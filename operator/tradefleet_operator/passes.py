@@ -263,8 +263,9 @@ async def run_pass(
     if outcome.rolled_back:
         state.metrics.rollbacks.labels(namespace=key[0], bot=key[2]).inc()
     if kind == "TradingBot":
-        # The stored status, not an equal copy of it: one per bot is enough to hold. A held
-        # status differs only in live figures, which the metrics do not read.
+        # The stored status, not an equal copy of it: one per bot is enough to hold. The
+        # metrics follow what is stored: a held status (live figures, a pod's progress) shows
+        # there when it is written.
         state.metrics.fleet.bots[uid] = BotRecord(
             namespace=key[0], name=key[2], status=written.status
         )

@@ -1,7 +1,7 @@
 """Level-based reconciliation of one TradingBot or SignalSource: desired vs actual, repair, status.
 
-Called by the Kopf handlers (:mod:`tradefleet_operator.handlers`) on every change of the resource
-or of one of its children, and periodically; safe to run at any time and any number of times.
+Called by the pass loop (:mod:`tradefleet_operator.passes`) when the resource or one of its
+children changes, and periodically; safe to run at any time and any number of times.
 It reads the children from the operator's in-memory indexes, writes only what differs, and returns
 the new status and the events to record. Problems with the user's resource never raise: they
 become conditions with a reason.
@@ -58,10 +58,10 @@ from tradefleet_operator.render import (
     ANNOTATION_REVISION,
     LABEL_OPTIMIZER_RESULT,
     Owner,
-    child_name,
     render_bot_children,
     render_controller_revision,
     render_runtime_config,
+    revision_name,
 )
 from tradefleet_operator.render_optimizer import render_optimizer_access
 from tradefleet_operator.revisions import (
@@ -96,7 +96,7 @@ from tradefleet_operator.succession import runtime_pods
 from tradefleet_operator.trading import runtime_state, trading_condition
 from tradefleet_operator.writes import ChildKey, ChildWriter, of_kind, owner_of
 
-__all__ = ["ChildKey", "Outcome", "Reconciler", "SourceState"]
+__all__ = ["PassFailedError", "Reconciler"]
 
 log = logging.getLogger("tradefleet.operator")
 
@@ -618,10 +618,8 @@ class Reconciler:
     def _kept_now(self, *, bot: BotPass, plan: Plan) -> list[Mapping[str, Any]]:
         """The kept revisions as this pass leaves them: with the current one it has just written,
         stamped by the apiserver, whose creation time the next pass reads from the index."""
-        key = (
-            "ControllerRevision",
-            child_name(owner=bot.owner.name, suffix=plan.revision.revision.config_hash),
-        )
+        name = revision_name(owner=bot.owner, revision=plan.revision.revision)
+        key = ("ControllerRevision", name)
         if key in bot.children:
             return list(plan.kept)
         written = self.writer.observed(namespace=bot.owner.namespace, key=key, indexed=None)

@@ -213,7 +213,8 @@ def without_account_terms(config: Mapping[str, Any]) -> dict[str, Any]:
     """``config`` (a rendered runtime config) without any of the ExchangeAccount's terms.
 
     Only the mappings on the way to a term are copied; the rest is shared with ``config``, so
-    the result is for reading (every pass hashes it: a deep copy was a tenth of a pass's time).
+    the result is for reading (every pass hashes it: a deep copy was 3 % of the operator's CPU in
+    a burst of 1,000 new bots).
     """
     result = dict(config)
     copied = {id(result)}
@@ -675,6 +676,11 @@ def render_control_secret(*, owner: Owner, token: str) -> dict[str, Any]:
     }
 
 
+def revision_name(*, owner: Owner, revision: Revision) -> str:
+    """The name of the ControllerRevision that keeps ``revision`` of ``owner``."""
+    return child_name(owner=owner.name, suffix=revision.config_hash)
+
+
 def render_controller_revision(*, owner: Owner, revision: Revision) -> dict[str, Any]:
     """The kept copy of one revision's rendered config (apps/v1 ControllerRevision, as StatefulSets keep theirs)."""
     return {
@@ -682,7 +688,7 @@ def render_controller_revision(*, owner: Owner, revision: Revision) -> dict[str,
         "kind": "ControllerRevision",
         "metadata": child_metadata(
             owner=owner,
-            name=child_name(owner=owner.name, suffix=revision.config_hash),
+            name=revision_name(owner=owner, revision=revision),
             labels=bot_labels(bot=owner.name),
             annotations={ANNOTATION_CONFIG_HASH: revision.config_hash},
         ),

@@ -1,6 +1,6 @@
 """How many reconcile passes run at once, and which waiting pass goes next.
 
-Used by :mod:`tradefleet_operator.handlers`: every pass holds a slot while it runs. Passes that
+Used by the pass loop (:mod:`tradefleet_operator.passes`): every pass holds a slot while it runs. Passes that
 act on a spec not yet reconciled (a new bot, an edited one) are urgent and go before routine ones
 (a child's status changed, a health poll): in a burst of new bots, each bot's first pass, the one
 that creates its workload, would otherwise queue behind refreshes of the bots already running.

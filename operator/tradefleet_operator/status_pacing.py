@@ -1,6 +1,6 @@
 """When a pass's new status is written: at once when it says something new, else paced.
 
-Pure. Called by the Kopf wiring (:func:`tradefleet_operator.passes.write_outcome`) before
+Pure. Called by the pass loop (:func:`tradefleet_operator.passes.write_outcome`) before
 each status write of a TradingBot, SignalSource or ExchangeAccount.
 
 A running bot's live figures (equity, PnL, the last signal, the runtime's heartbeat) change on
@@ -51,7 +51,8 @@ LIVE_KEYS = frozenset(
         "peakEquity",
         "grossExposure",
         "balances",
-        # The node of a pod on its way (a pod that moves is also a change of readiness).
+        # The node of the bot's pod: a pod that moves to another node is replaced, and its
+        # readiness, written at once, says so.
         "node",
     }
 )

@@ -40,6 +40,19 @@ _WORKLOAD_KINDS = frozenset({"Deployment", "Job"})
 APPLIED_CACHE_TTL_S = 30.0
 
 
+async def _both(
+    repairs: Awaitable[list[str | None]], written: Awaitable[int]
+) -> tuple[list[str | None], int]:
+    """A wave's repairs and what was written alongside, run together; the first failure is
+    raised once both have ended, so that neither is left running."""
+    one, two = await asyncio.gather(repairs, written, return_exceptions=True)
+    if isinstance(one, BaseException):
+        raise one
+    if isinstance(two, BaseException):
+        raise two
+    return one, two
+
+
 async def _written(jobs: Sequence[Awaitable[int]]) -> int:
     """How many objects ``jobs`` wrote, run together."""
     return sum(await asyncio.gather(*jobs))
@@ -59,6 +72,16 @@ def of_kind(children: Mapping[ChildKey, Mapping[str, Any]], kind: str) -> list[M
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class _Applied:
+    """A child this process wrote, as the apiserver answered."""
+
+    at_s: float  # when, on the monotonic clock
+    resource_version: int
+    packed: bytes  # the answer (see :func:`tradefleet_operator.kube.pack_object`)
+    created: bool  # the write created the child
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Converged:
     """What converging a set of children wrote, and the events that say what was repaired."""
 
@@ -75,8 +98,7 @@ class ChildWriter:
         # Bots whose control-token Secret this process has seen exist.
         self._control_secrets: set[str] = set()
         # What this process applied, until the watch-fed index has caught up with it.
-        # Kept as (written at, resourceVersion, packed body).
-        self._applied: dict[tuple[str, str, str], tuple[float, int, bytes]] = {}
+        self._applied: dict[tuple[str, str, str], _Applied] = {}
 
     async def converge(
         self,
@@ -103,7 +125,7 @@ class ChildWriter:
         events: list[Event] = []
         for number, wave in enumerate(waves):
             alongside = [prerequisites] if number == 0 and prerequisites is not None else []
-            repairs, written = await asyncio.gather(
+            repairs, written = await _both(
                 asyncio.gather(*(self._converge_child(obj=obj, children=children) for obj in wave)),
                 _written(alongside),
             )
@@ -153,10 +175,11 @@ class ChildWriter:
             raise KubeApiError(
                 status=exc.status, reason=exc.reason, message=f"{key[0]} {key[1]}: {exc.message}"
             ) from exc
-        self._applied[(str(obj["metadata"]["namespace"]), *key)] = (
-            time.monotonic(),
-            resource_version(answer),
-            pack_object(answer),
+        self._applied[(str(obj["metadata"]["namespace"]), *key)] = _Applied(
+            at_s=time.monotonic(),
+            resource_version=resource_version(answer),
+            packed=pack_object(answer),
+            created=actual is None,
         )
         return "was missing and was recreated" if actual is None else "had drifted and was restored"
 
@@ -188,29 +211,29 @@ class ChildWriter:
         applied = self._applied.get(cache_key)
         if applied is None:
             return indexed
-        written_at, written_version, packed = applied
-        if time.monotonic() - written_at > APPLIED_CACHE_TTL_S or (
-            indexed is not None and resource_version(indexed) >= written_version
+        if time.monotonic() - applied.at_s > APPLIED_CACHE_TTL_S or (
+            indexed is not None and resource_version(indexed) >= applied.resource_version
         ):
             del self._applied[cache_key]
             return indexed
-        return unpack_object(packed)
+        return unpack_object(applied.packed)
 
     def child_observed(self, *, obj: Mapping[str, Any], deleted: bool = False) -> bool:
         """The watch delivered ``obj``, changed or ``deleted``: a write of ours it has caught up
         with is no longer newer than the index. Without this, a child deleted soon after we
         wrote it would look present to the next pass until the cached write expired.
 
-        Return whether ``obj`` is only the echo of that write: the pass that wrote it already
-        knew all it says.
+        Return whether ``obj`` is only the echo of that write, when the write created it: the
+        pass that created it knew all it says. (An update's answer may carry what someone else
+        changed since the pass read the index, such as a Deployment's status.)
         """
         meta = obj.get("metadata") or {}
         cache_key = (str(meta.get("namespace")), str(obj.get("kind")), str(meta.get("name")))
         applied = self._applied.get(cache_key)
-        if applied is None or resource_version(obj) < applied[1]:
+        if applied is None or resource_version(obj) < applied.resource_version:
             return False
         del self._applied[cache_key]
-        return not deleted and resource_version(obj) == applied[1]
+        return applied.created and not deleted and resource_version(obj) == applied.resource_version
 
     async def ensure_control_secret(self, *, owner: Owner) -> int:
         """Create the bot's control-token Secret once; return how many objects were written."""

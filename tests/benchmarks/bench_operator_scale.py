@@ -170,6 +170,9 @@ class RunFigures:
     operator_passes: tuple[float, float] | None
     cpu_s: Mapping[str, float]
     api: ApiLoad
+    # What the apiserver served in the statusIntervalSeconds after (with the operator): the
+    # status writes the operator held back while the pods were on their way.
+    held: ApiLoad | None
     events: Counter[str]
     operator_log_clean: bool | None
 
@@ -202,6 +205,47 @@ def _watch(
             if gone.status != 410:
                 raise
             stream = watch.Watch()  # too old to resume: start afresh
+
+
+def _start_watches(
+    *,
+    access: ClusterAccess,
+    pod_seen: Callable[[Any], None],
+    bot_seen: Callable[[Any], None],
+    stop: threading.Event,
+) -> None:
+    """Watch the bench's pods and bots until ``stop``.
+
+    Watches, not a list of every bot each second: the measurement must not load the apiserver
+    it measures. Each on a client of its own, apart from the creating threads.
+    """
+
+    def own_client() -> client.ApiClient:
+        return config.new_client_from_config(config_file=str(access.kubeconfig))
+
+    for seen, list_call, args in (
+        (pod_seen, client.CoreV1Api(own_client()).list_namespaced_pod, (NAMESPACE,)),
+        (
+            bot_seen,
+            client.CustomObjectsApi(own_client()).list_namespaced_custom_object,
+            ("tradefleet.io", "v1alpha1", NAMESPACE, "tradingbots"),
+        ),
+    ):
+        threading.Thread(
+            target=_watch,
+            args=(list_call, *args),
+            kwargs={"seen": seen, "stop": stop},
+            daemon=True,
+        ).start()
+
+
+def _since(applied_at: Mapping[str, float], at: Mapping[str, float]) -> list[float]:
+    """Seconds from each bot's apply to its moment in ``at``, shortest first."""
+    return sorted(at[b] - applied_at[b] for b in at if b in applied_at)
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def _bot_manifest(name: str) -> dict[str, Any]:
@@ -278,25 +322,7 @@ def run(*, bots: int, direct: bool) -> RunFigures:
                 if name not in reconciled_at and _reconciled(bot):
                     reconciled_at[name] = time.monotonic()
 
-            # Watches, not a list of every bot each second: the measurement must not load the
-            # apiserver it measures. Each on a client of its own, apart from the creating threads.
-            def own_client() -> client.ApiClient:
-                return config.new_client_from_config(config_file=str(access.kubeconfig))
-
-            for seen, list_call, args in (
-                (pod_seen, client.CoreV1Api(own_client()).list_namespaced_pod, (NAMESPACE,)),
-                (
-                    bot_seen,
-                    client.CustomObjectsApi(own_client()).list_namespaced_custom_object,
-                    ("tradefleet.io", "v1alpha1", NAMESPACE, "tradingbots"),
-                ),
-            ):
-                threading.Thread(
-                    target=_watch,
-                    args=(list_call, *args),
-                    kwargs={"seen": seen, "stop": stop},
-                    daemon=True,
-                ).start()
+            _start_watches(access=access, pod_seen=pod_seen, bot_seen=bot_seen, stop=stop)
 
             def create(i: int) -> None:
                 name = f"bench-{i:04d}"
@@ -326,31 +352,31 @@ def run(*, bots: int, direct: bool) -> RunFigures:
             deadline = time.monotonic() + 60
             while len(scheduled_at) < bots and time.monotonic() < deadline:
                 time.sleep(0.5)
-            # The operator holds back a status that only tells a pod's progress for up to
-            # statusIntervalSeconds: wait that long so the counts include the held writes. The
-            # baseline waits too, so that both measure the same span of an idle control plane.
-            time.sleep(settings.status_interval_s)
+            cpu_s = {name: _cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
+            load_after = _api_load(access)
+            held = None
+            if not direct:
+                # The operator holds back a status that only tells a pod's progress for up to
+                # statusIntervalSeconds: what it writes then is counted apart, not in the
+                # ratios, which compare the burst with the baseline's.
+                time.sleep(settings.status_interval_s)
+                held = _api_load(access) - load_after
             stop.set()
-            latencies = sorted(
-                scheduled_at[b] - applied_at[b] for b in scheduled_at if b in applied_at
-            )
-            to_reconciled = [reconciled_at[b] - applied_at[b] for b in reconciled_at]
-            to_created = [created_at[b] - applied_at[b] for b in created_at if b in applied_at]
+            latencies = _since(applied_at, scheduled_at)
             return RunFigures(
                 applied_s=applied,
                 settled_s=settled,
                 settled=done,
-                reconciled_p50_s=statistics.median(to_reconciled) if to_reconciled else None,
-                created_p50_s=statistics.median(to_created) if to_created else None,
-                scheduled_p50_s=statistics.median(latencies) if latencies else None,
+                reconciled_p50_s=_median(_since(applied_at, reconciled_at)),
+                created_p50_s=_median(_since(applied_at, created_at)),
+                scheduled_p50_s=_median(latencies),
                 scheduled_p95_s=latencies[int(0.95 * (len(latencies) - 1))] if latencies else None,
                 scheduled=len(latencies),
                 operator_rss_mb=None if operator.pid is None else _peak_rss_mb(operator.pid),
                 operator_passes=None if direct else _operator_passes(operator.metrics_port),
-                cpu_s={
-                    name: _cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()
-                },
-                api=_api_load(access) - load_before,
+                cpu_s=cpu_s,
+                api=load_after - load_before,
+                held=held,
                 events=Counter(
                     f"{e.source.component or e.reporting_component}:{e.reason}"
                     for e in core.list_namespaced_event(NAMESPACE).items
@@ -413,6 +439,12 @@ def report(*, title: str, bots: int, figures: RunFigures) -> None:
         f"writes per bot: {sum(writes.values()):.2f} in all; "
         + ", ".join(f"{what} {n:.2f}" for what, n in writes.items())
     )
+    if figures.held is not None:
+        held = _writes_per_bot(requests=figures.held.requests, bots=bots)
+        print(
+            "writes per bot in the statusIntervalSeconds after (held-back statuses): "
+            + (", ".join(f"{what} {n:.2f}" for what, n in held.items()) or "none")
+        )
     if figures.operator_log_clean is not None:
         print(f"operator log: {'clean' if figures.operator_log_clean else 'HAS TRACEBACKS'}")
 

@@ -7,10 +7,11 @@ apiserver answer under load; the control-token Secret used to take a round trip 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any
 
-from succession_support import SETTINGS, FakeKube, stamp
+import pytest
+from succession_support import SETTINGS, FakeKube, bot_body
+from tradefleet_operator.kube import KubeApiError
 from tradefleet_operator.reconcile import Reconciler
 
 # When the fake apiserver says it created an object: not the operator's clock.
@@ -45,18 +46,10 @@ class RoundTripKube(FakeKube):
 
 
 def new_bot() -> dict[str, Any]:
-    return {
-        "apiVersion": "tradefleet.io/v1alpha1",
-        "kind": "TradingBot",
-        "metadata": {
-            "name": "bot",
-            "namespace": "ns",
-            "uid": "uid-1",
-            "generation": 1,
-            "creationTimestamp": stamp(datetime.now(UTC)),
-        },
-        "spec": {"exchange": "binance", "market": "futures", "symbol": "BTC/USDT:USDT"},
-    }
+    """The bot ``bot`` as just created: no status yet."""
+    body = bot_body(self_healing={})
+    del body["status"]
+    return body
 
 
 async def test_a_new_bots_secret_goes_with_its_first_wave_and_before_its_deployment() -> None:
@@ -93,3 +86,35 @@ async def test_the_pass_after_a_new_bots_first_finds_no_new_status_to_write() ->
         await reconciler.runtime.close()
     assert first.status["revisionHistory"][0]["createdAt"] == SERVER_CREATED
     assert second.status == first.status
+
+
+async def test_a_failed_child_leaves_nothing_running_and_writes_no_deployment() -> None:
+    """A child of the first wave fails: what runs alongside ends before the error is raised,
+    and no Deployment is written without what its pod needs."""
+
+    class FailingKube(RoundTripKube):
+        async def apply(self, *, body: dict[str, Any]) -> dict[str, Any]:
+            if body["kind"] == "ConfigMap":
+                raise KubeApiError(status=422, reason="Invalid", message="bad ConfigMap")
+            return await super().apply(body=body)
+
+    kube = FailingKube()
+    reconciler = Reconciler(kube=kube, settings=SETTINGS)  # type: ignore[arg-type]
+    ended: list[str] = []
+
+    async def alongside() -> int:
+        await asyncio.sleep(0.05)  # still running when the ConfigMap fails
+        ended.append("Secret")
+        return 1
+
+    rendered = [
+        {"apiVersion": "v1", "kind": kind, "metadata": {"name": "bot", "namespace": "ns"}}
+        for kind in ("ConfigMap", "Deployment")
+    ]
+    with pytest.raises(KubeApiError, match="ConfigMap bot: bad ConfigMap"):
+        await reconciler.writer.converge(
+            desired=rendered, children={}, was_reconciled=False, prerequisites=alongside()
+        )
+    await reconciler.runtime.close()
+    assert ended == ["Secret"], "the error was raised while the Secret was still being written"
+    assert "start Deployment" not in kube.timeline, kube.timeline

@@ -80,28 +80,48 @@ async def test_a_bot_wakes_for_what_a_pass_reads_and_not_for_its_own_echoes() ->
     assert await _deliver(state, memo, annotated), "an annotation did not wake the loop"
 
 
+class _StampingKube:
+    """Answers each write with the next resourceVersion, as the apiserver does."""
+
+    def __init__(self) -> None:
+        self.version = 20
+
+    async def apply(self, *, body: dict[str, Any]) -> dict[str, Any]:
+        self.version += 1
+        return {**body, "metadata": {**body["metadata"], "resourceVersion": str(self.version)}}
+
+
 async def test_a_childs_change_wakes_its_bot_but_the_echo_of_our_write_does_not() -> None:
     state, memo = _state()
-    settings = OperatorSettings(region="ap-northeast-1")
-    state.reconciler = Reconciler(kube=None, settings=settings)  # type: ignore[arg-type]
+    kube = _StampingKube()
+    state.reconciler = Reconciler(kube=kube, settings=OperatorSettings(region="ap-northeast-1"))  # type: ignore[arg-type]
     writer = state.reconciler.writer
     labels = {"tradefleet.io/bot": "alpha", "app.kubernetes.io/managed-by": "tradefleet-operator"}
+    meta = {"name": "alpha", "namespace": "bots", "labels": labels}
+    rendered = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"a": "1"}}
 
-    def deployment(rv: int, **status: Any) -> kopf.Body:
-        meta = {"name": "alpha", "namespace": "bots", "resourceVersion": str(rv), "labels": labels}
-        return kopf.Body({"kind": "Deployment", "metadata": meta, "status": status})
+    def config_map(rv: int, **data: str) -> kopf.Body:
+        return kopf.Body(
+            {**rendered, "metadata": {**meta, "resourceVersion": str(rv)}, "data": data}
+        )
 
     async def deliver(body: kopf.Body, kind: str = "MODIFIED") -> bool:
         state.triggers.setdefault(KEY, asyncio.Event()).clear()
         await _child_changed(body=body, namespace="bots", labels=labels, memo=memo, type=kind)
         return state.triggers[KEY].is_set()
 
-    # What the pass that created the Deployment remembers of its write.
-    writer._applied[("bots", "Deployment", "alpha")] = (time.monotonic(), 20, b"")
     try:
-        assert not await deliver(deployment(20)), "the echo of our own write woke the bot"
-        assert await deliver(deployment(21, replicas=1)), "the controller's update did not"
-        writer._applied[("bots", "Deployment", "alpha")] = (time.monotonic(), 30, b"")
-        assert await deliver(deployment(30), kind="DELETED"), "its deletion did not wake it"
+        await writer.converge(desired=[rendered], children={}, was_reconciled=False)
+        assert not await deliver(config_map(21, a="1")), "the echo of our creation woke the bot"
+        assert await deliver(config_map(22, a="2")), "someone else's change did not wake it"
+        # A repair's answer may carry what changed since the pass read the index: it wakes.
+        await writer.converge(
+            desired=[rendered],
+            children={("ConfigMap", "alpha"): config_map(22, a="2")},
+            was_reconciled=True,
+        )
+        assert await deliver(config_map(23, a="1")), "the echo of a repair did not wake the bot"
+        await writer.converge(desired=[rendered], children={}, was_reconciled=False)
+        assert await deliver(config_map(24, a="1"), kind="DELETED"), "its deletion did not"
     finally:
         await state.reconciler.runtime.close()
