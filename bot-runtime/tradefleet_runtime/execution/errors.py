@@ -52,9 +52,10 @@ class TemporaryExchangeError(ExchangeError):
     retryable = True
 
 
-class ResendRefused(TemporaryExchangeError):  # noqa: N818 - a refusal, not a failure
-    """The caller refused a resend (its lease is gone or stale): nothing more is sent, and an
-    earlier attempt's outcome stays unknown until a look-up settles it."""
+class SendRefused(TemporaryExchangeError):  # noqa: N818 - a refusal, not a failure
+    """The runtime refused to let a request leave (its lease is gone or too old to cover the
+    request, or the bot halted): this attempt was not sent, and an earlier attempt's outcome
+    stays unknown until a look-up settles it."""
 
 
 class RateLimitedError(ExchangeError):

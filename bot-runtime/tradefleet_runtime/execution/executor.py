@@ -38,7 +38,7 @@ from tradefleet_runtime.execution.errors import (
     ExchangeError,
     OrderNotFound,
     RateLimitedError,
-    ResendRefused,
+    SendRefused,
     TemporaryExchangeError,
 )
 from tradefleet_runtime.execution.model import (
@@ -51,6 +51,7 @@ from tradefleet_runtime.execution.model import (
     VenuePositionSide,
 )
 from tradefleet_runtime.execution.order_pacer import OrderPacer
+from tradefleet_runtime.execution.signing import SendGate
 from tradefleet_runtime.execution.venue import Venue
 
 LOG = logging.getLogger(__name__)
@@ -155,6 +156,8 @@ class OrderExecutor:
             attempt += 1
             try:
                 return await operation()
+            except SendRefused:
+                raise
             except (TemporaryExchangeError, RateLimitedError) as error:
                 self._record(error)
                 if attempt >= self._retry.max_attempts:
@@ -210,18 +213,18 @@ class OrderExecutor:
 
     # Over the complexity limit on purpose: the send protocol is one retry loop whose except arms
     # are the protocol; apart, the order of lookups and resends would be hidden.
-    async def place(  # noqa: C901
+    async def place(  # noqa: C901, PLR0912
         self,
         request: OrderRequest,
         *,
-        may_send: Callable[[], str | None] | None = None,
+        may_send: SendGate | None = None,
         fresh: bool = False,
     ) -> Order:
         """The venue's order for ``request``: placed once, or adopted if it already exists.
-        ``may_send`` is asked before every resend, and before a send that waited for its turn in
-        the orders budget (a retry can come seconds after the first
-        attempt, a hung process's much later): a reason not to send raises
-        :class:`ResendRefused`. ``fresh``: the caller has never sent this client order id, so
+        ``may_send`` is asked as each attempt leaves (the venue asks it once the request is
+        signed), and already before a resend or a send that waited for its turn in the orders
+        budget (a retry can come seconds after the first attempt, a hung process's much later):
+        a reason not to send raises :class:`SendRefused`. ``fresh``: the caller has never sent this client order id, so
         there is nothing to adopt and it is sent without the look-up (which, failing, would
         otherwise keep an urgent close from leaving at all)."""
         existing = None if fresh else await self._lookup_request(request)
@@ -238,10 +241,12 @@ class OrderExecutor:
             refusal = may_send() if may_send is not None and (attempt > 1 or waited) else None
             if refusal is not None:
                 again = "resent" if attempt > 1 else "sent"
-                raise ResendRefused(f"order {request.client_order_id} not {again}: {refusal}")
+                raise SendRefused(f"order {request.client_order_id} not {again}: {refusal}")
             sent_at = self._clock()
             try:
-                order = await self.venue.create_order(request)
+                order = await self.venue.create_order(request, may_send=may_send)
+            except SendRefused:
+                raise
             except DuplicateOrder as error:
                 self._record(error)
                 found = await self._lookup_request(request)
@@ -301,14 +306,23 @@ class OrderExecutor:
                 return order
 
     async def cancel(
-        self, *, symbol: str, client_order_id: str, conditional: bool = False
+        self,
+        *,
+        symbol: str,
+        client_order_id: str,
+        conditional: bool = False,
+        may_send: SendGate | None = None,
     ) -> Order:
-        """Cancel an order; an order already final (filled, canceled…) is returned as it is."""
+        """Cancel an order; an order already final (filled, canceled…) is returned as it is.
+        ``may_send`` is asked as each attempt leaves (:class:`SendRefused`, not retried)."""
 
         async def cancel_or_report() -> Order:
             try:
                 return await self.venue.cancel_order(
-                    symbol=symbol, client_order_id=client_order_id, conditional=conditional
+                    symbol=symbol,
+                    client_order_id=client_order_id,
+                    conditional=conditional,
+                    may_send=may_send,
                 )
             except OrderNotFound:
                 order = await self.venue.fetch_order(

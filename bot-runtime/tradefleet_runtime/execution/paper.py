@@ -55,6 +55,7 @@ from tradefleet_runtime.execution.model import (
     VenuePosition,
     VenuePositionSide,
 )
+from tradefleet_runtime.execution.signing import SendGate, leave_or_refuse
 from tradefleet_runtime.execution.venue import Venue, check_order_request
 
 EXCHANGE_ORDER_ID_PREFIX = "paper-"
@@ -423,14 +424,16 @@ class PaperVenue(Venue):
         async with self._changing_account():
             self._leverage[symbol] = leverage
 
-    async def create_order(self, request: OrderRequest) -> Order:
+    async def create_order(
+        self, request: OrderRequest, *, may_send: SendGate | None = None
+    ) -> Order:
         check_order_request(request)
         if not self._markets:
             await self.load_markets()
         if request.symbol not in self._markets:
             raise InvalidOrderError(f"paper: unknown symbol {request.symbol}")
         async with self._changing_account():
-            return await self._place(request)
+            return await self._place(request, may_send=may_send)
 
     def _refuse_duplicates(self, request: OrderRequest) -> None:
         """A client order id that is open, or a second closePosition order, is refused."""
@@ -453,9 +456,10 @@ class PaperVenue(Venue):
                 f"{request.side.value} is already open"
             )
 
-    async def _place(self, request: OrderRequest) -> Order:
+    async def _place(self, request: OrderRequest, *, may_send: SendGate | None) -> Order:
         self._refuse_duplicates(request)
         book = await self._sync(request.symbol)
+        leave_or_refuse(may_send, what=f"order {request.client_order_id}")
         amount = (
             None
             if request.amount is None
@@ -534,10 +538,16 @@ class PaperVenue(Venue):
             return self._orders[self._find(symbol=symbol, client_order_id=client_order_id)]
 
     async def cancel_order(
-        self, *, symbol: str, client_order_id: str, conditional: bool = False
+        self,
+        *,
+        symbol: str,
+        client_order_id: str,
+        conditional: bool = False,
+        may_send: SendGate | None = None,
     ) -> Order:
         async with self._changing_account():
             await self._sync(symbol)
+            leave_or_refuse(may_send, what=f"cancel of {client_order_id}")
             index = self._find(symbol=symbol, client_order_id=client_order_id)
             order = self._orders[index]
             if order.status is not OrderStatus.OPEN:

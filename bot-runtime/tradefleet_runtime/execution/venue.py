@@ -16,7 +16,6 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -42,6 +41,13 @@ from tradefleet_runtime.execution.model import (
     VenuePositionSide,
 )
 from tradefleet_runtime.execution.request_meter import RequestMeter
+from tradefleet_runtime.execution.signing import (
+    RECEIVE_WINDOWS,
+    SendGate,
+    gate_signing,
+    sending_under,
+    submission_window_s,
+)
 
 if TYPE_CHECKING:
     import ccxt.async_support as ccxt
@@ -49,15 +55,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 CCXT_LOGGER_NAME = "tradefleet_runtime.execution.ccxt"
 LOG = logging.getLogger("tradefleet_runtime.execution.venue")
-# Added to every submission window: the executor notes the send before ccxt stamps the request
-# (its rate limiter may wait first), and the local clock may be stepped meanwhile.
-CLOCK_SKEW_MARGIN_S = 0.25
-# Without a receive window nothing on the exchange's side refuses a late request: one the client
-# gave up on after its timeout may still sit between the gateway and the matching engine. Their
-# normal order latency is milliseconds; 5 s covers congested markets. The gateways' timestamp
-# checks (OKX and Bitget 30 s, Gate 60 s, KuCoin 5 s) bound when a request may enter, not when
-# it executes, so they give no tighter bound.
-EXCHANGE_PROCESSING_MARGIN_S = 5.0
 _CCXT_STATUS = {
     "open": OrderStatus.OPEN,
     "closed": OrderStatus.FILLED,
@@ -81,39 +78,6 @@ _EXCHANGE_OPTIONS: dict[str, dict[str, Any]] = {
     "binanceusdm": {"fetchCurrencies": False},
     "binance": {"fetchCurrencies": False},
 }
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ReceiveWindow:
-    """An exchange's server-side deadline on signed requests (``recvWindow``).
-
-    The exchange refuses a request whose timestamp is more than ``recvWindow`` ms behind its
-    clock, or ``forward_skew_s`` or more ahead of it. A request stamped by a clock ahead of the
-    exchange's by up to ``forward_skew_s`` is therefore accepted until ``recvWindow +
-    forward_skew_s`` after it was sent, by the sender's clock, and never later.
-    """
-
-    forward_skew_s: float
-
-
-_BINANCE_RECEIVE_WINDOW = ReceiveWindow(forward_skew_s=1.0)
-# ccxt ids whose exchange enforces a receive window and whose ccxt class signs every private
-# request with options["recvWindow"] (see each class's sign()). Every other exchange gets no
-# recvWindow option and a window bounded by the client timeout (EXCHANGE_PROCESSING_MARGIN_S).
-RECEIVE_WINDOWS: Mapping[str, ReceiveWindow] = MappingProxyType(
-    {
-        # Binance "timing security": processed if timestamp < serverTime + 1000 and
-        # serverTime - timestamp <= recvWindow; ccxt binance.sign() adds options["recvWindow"],
-        # and binanceusdm, binancecoinm and binanceus inherit it.
-        "binance": _BINANCE_RECEIVE_WINDOW,
-        "binanceusdm": _BINANCE_RECEIVE_WINDOW,
-        "binancecoinm": _BINANCE_RECEIVE_WINDOW,
-        "binanceus": _BINANCE_RECEIVE_WINDOW,
-        # Bybit v5: server_time - recv_window <= timestamp < server_time + 1000; ccxt
-        # bybit.sign() sends options["recvWindow"] as X-BAPI-RECV-WINDOW.
-        "bybit": ReceiveWindow(forward_skew_s=1.0),
-    }
-)
 
 
 class VenueMode(StrEnum):
@@ -141,16 +105,6 @@ class ApiCredentials:
 def ccxt_exchange_id(*, exchange: str, market: str) -> str:
     """The ccxt id of a TradingBot's ``exchange`` and ``market`` (``spot`` | ``futures``)."""
     return _CCXT_IDS.get((exchange, market), exchange)
-
-
-def submission_window_s(*, exchange_id: str, recv_window_ms: int, timeout_s: float) -> float:
-    """Seconds after an order request is sent by which it has executed on ``exchange_id`` or
-    never will: the receive window plus the exchange's forward skew where it has one (see
-    ``RECEIVE_WINDOWS``), else the client timeout plus ``EXCHANGE_PROCESSING_MARGIN_S``."""
-    receive_window = RECEIVE_WINDOWS.get(exchange_id)
-    if receive_window is None:
-        return timeout_s + EXCHANGE_PROCESSING_MARGIN_S + CLOCK_SKEW_MARGIN_S
-    return recv_window_ms / 1000 + receive_window.forward_skew_s + CLOCK_SKEW_MARGIN_S
 
 
 def check_order_request(request: OrderRequest) -> None:
@@ -211,7 +165,10 @@ class Venue(abc.ABC):
     async def set_leverage(self, *, symbol: str, leverage: int) -> None: ...
 
     @abc.abstractmethod
-    async def create_order(self, request: OrderRequest) -> Order: ...
+    async def create_order(
+        self, request: OrderRequest, *, may_send: SendGate | None = None
+    ) -> Order:
+        """Place ``request``; ``may_send`` is asked as the request leaves (``SendRefused``)."""
 
     @abc.abstractmethod
     async def fetch_order(
@@ -221,8 +178,14 @@ class Venue(abc.ABC):
 
     @abc.abstractmethod
     async def cancel_order(
-        self, *, symbol: str, client_order_id: str, conditional: bool = False
-    ) -> Order: ...
+        self,
+        *,
+        symbol: str,
+        client_order_id: str,
+        conditional: bool = False,
+        may_send: SendGate | None = None,
+    ) -> Order:
+        """Cancel an order; ``may_send`` is asked as the request leaves (``SendRefused``)."""
 
     @abc.abstractmethod
     async def fetch_open_orders(self, *, symbol: str) -> list[Order]:
@@ -359,6 +322,7 @@ class CcxtVenue(Venue):
             self._keep_error_mapping_of_real_hosts(exchange)
         if request_meter is not None:
             request_meter.count(exchange)
+        gate_signing(exchange)
         self._ccxt = ccxt
         self._exchange = exchange
         self._exchange_id = exchange_id
@@ -523,7 +487,9 @@ class CcxtVenue(Venue):
         self._require_private()
         await self._call(lambda: self._exchange.set_leverage(leverage, symbol))
 
-    async def create_order(self, request: OrderRequest) -> Order:
+    async def create_order(
+        self, request: OrderRequest, *, may_send: SendGate | None = None
+    ) -> Order:
         self._require_private()
         check_order_request(request)
         params: dict[str, Any] = {"clientOrderId": request.client_order_id}
@@ -536,16 +502,17 @@ class CcxtVenue(Venue):
         elif request.order_type is OrderType.TAKE_PROFIT_MARKET:
             params["takeProfitPrice"] = request.trigger_price
         ccxt_type = "limit" if request.order_type is OrderType.LIMIT else "market"
-        raw = await self._call(
-            lambda: self._exchange.create_order(
-                request.symbol,
-                ccxt_type,
-                request.side.value,
-                request.amount,
-                request.price,
-                params,
+        with sending_under(may_send, what=f"order {request.client_order_id}"):
+            raw = await self._call(
+                lambda: self._exchange.create_order(
+                    request.symbol,
+                    ccxt_type,
+                    request.side.value,
+                    request.amount,
+                    request.price,
+                    params,
+                )
             )
-        )
         return _order_from_ccxt(raw, symbol=request.symbol)
 
     async def fetch_order(
@@ -559,13 +526,19 @@ class CcxtVenue(Venue):
         return _order_from_ccxt(raw, symbol=symbol)
 
     async def cancel_order(
-        self, *, symbol: str, client_order_id: str, conditional: bool = False
+        self,
+        *,
+        symbol: str,
+        client_order_id: str,
+        conditional: bool = False,
+        may_send: SendGate | None = None,
     ) -> Order:
         self._require_private()
         params: dict[str, Any] = {"clientOrderId": client_order_id}
         if conditional:
             params["trigger"] = True
-        raw = await self._call(lambda: self._exchange.cancel_order(None, symbol, params))
+        with sending_under(may_send, what=f"cancel of {client_order_id}"):
+            raw = await self._call(lambda: self._exchange.cancel_order(None, symbol, params))
         if raw.get("status") is None:
             # Some venues (Binance's algo API) answer a cancel with an acknowledgement only.
             return await self.fetch_order(

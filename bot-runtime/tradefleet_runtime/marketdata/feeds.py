@@ -45,6 +45,7 @@ from tradefleet_runtime.execution.model import (
     Ticker,
     VenuePosition,
 )
+from tradefleet_runtime.execution.signing import SendGate
 from tradefleet_runtime.execution.venue import Venue
 from tradefleet_runtime.marketdata.synthetic import generate_book, generate_market
 from tradefleet_runtime.marketdata.ticks import BookTick
@@ -397,7 +398,9 @@ class MarketDataOnlyVenue(Venue):
     async def set_leverage(self, *, symbol: str, leverage: int) -> None:
         raise self._market_data_only()
 
-    async def create_order(self, request: OrderRequest) -> Order:
+    async def create_order(
+        self, request: OrderRequest, *, may_send: SendGate | None = None
+    ) -> Order:
         raise self._market_data_only()
 
     async def fetch_order(
@@ -406,7 +409,12 @@ class MarketDataOnlyVenue(Venue):
         raise self._market_data_only()
 
     async def cancel_order(
-        self, *, symbol: str, client_order_id: str, conditional: bool = False
+        self,
+        *,
+        symbol: str,
+        client_order_id: str,
+        conditional: bool = False,
+        may_send: SendGate | None = None,
     ) -> Order:
         raise self._market_data_only()
 

@@ -23,6 +23,7 @@ from tradefleet_runtime.execution.errors import VenueConfigurationError
 from tradefleet_runtime.execution.model import MarketInfo
 from tradefleet_runtime.execution.paper import PaperAccount, PaperJournal, PaperVenue
 from tradefleet_runtime.execution.request_meter import RequestMeter
+from tradefleet_runtime.execution.signing import signed_request_lifetime_s
 from tradefleet_runtime.execution.venue import (
     ApiCredentials,
     CcxtVenue,
@@ -65,6 +66,18 @@ def quote_currency(symbol: str) -> str:
     _, _, rest = symbol.partition("/")
     quote, _, settle = rest.partition(":")
     return settle or quote
+
+
+def signed_request_lifetime(config: RuntimeConfig) -> float | None:
+    """How long the bot's signed exchange requests can still execute after they leave (None:
+    a paper bot signs nothing, or its exchange bounds nothing); the lease's send margin."""
+    exchange = config.exchange
+    if exchange.mode is TradingMode.PAPER:
+        return None
+    return signed_request_lifetime_s(
+        exchange_id=ccxt_exchange_id(exchange=exchange.exchange, market=exchange.market.value),
+        recv_window_ms=config.venue.recv_window_ms,
+    )
 
 
 def fusion_weights_of(config: RuntimeConfig) -> dict[str, float]:

@@ -21,7 +21,7 @@ from tradefleet_runtime.execution.errors import (
     ExchangeError,
     InsufficientFunds,
     RateLimitedError,
-    ResendRefused,
+    SendRefused,
     TemporaryExchangeError,
 )
 from tradefleet_runtime.execution.executor import OrderExecutor
@@ -149,7 +149,7 @@ class ErrorPolicy:
             )
         elif isinstance(error, RateLimitedError):
             self.slow_down(message=message, component=component)
-        elif isinstance(error, ResendRefused):
+        elif isinstance(error, SendRefused):
             # The runtime's own refusal (its lease), not the venue's failure.
             self._healing.record(
                 error_class=classify(error),

@@ -4,9 +4,12 @@ Built by :class:`~tradefleet_runtime.service.bot.BotService`. Start-up waits in
 :meth:`LeaseKeeper.acquire` until no other runtime of the bot holds the lease (a replacement
 started next to a runtime that is still terminating waits here, visibly, instead of trading
 next to it). The renewal loop keeps it; the order path asks :meth:`LeaseKeeper.send_refusal`
-right before every order. A runtime stops sending as soon as its last confirmed renewal is
-older than ``ttl - margin`` (so it has stopped before any other runtime can acquire), and ends
-with :class:`LeaseLostError` when Redis says another runtime took over.
+before every order and cancel, and the venue asks it again once the request is signed. A
+runtime stops sending as soon as its last confirmation is older than ``ttl - margin`` (so it has
+stopped before any other runtime can acquire), and ends with :class:`LeaseLostError` when Redis
+says another runtime took over. A confirmation counts from when it was asked for: Redis extends
+the lease when it runs the request, never before it left, and a late answer (a process stopped
+while the reply waited) must not make the lease look younger than Redis has it.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ RENEW_EVERY_S = 2.0
 # After a renewal that could not reach Redis: soon after Redis is back the lease is confirmed
 # again, and a runtime whose sending stopped may protect its position (within 2 s).
 RENEW_RETRY_S = 0.5
-# Sending stops this long before the lease could expire in Redis: the margin covers a renewal
-# reply in flight and the time between the check and the order reaching the exchange.
+# Sending stops at least this long before the lease could expire in Redis: it covers the time
+# between the check and the order reaching the exchange. Where the exchange refuses a signed
+# request once its receive window has passed, the margin is that window at least (a request
+# signed just before the check can still execute for that long).
 SEND_MARGIN_S = 3.0
 
 
@@ -44,13 +49,17 @@ class LeaseKeeper:
         holder: str,
         on_wait: Callable[[], None],
         ttl_s: float = LEASE_TTL_S,
+        request_lifetime_s: float | None = None,
     ) -> None:
+        """``request_lifetime_s``: how long a signed request can still execute on the exchange
+        (``signed_request_lifetime_s``), None where nothing bounds it there."""
         self.holder = holder
         self.token: int | None = None
         self.waiting_for: LeaseHeld | None = None
         self._leases = leases
         self._on_wait = on_wait
         self._ttl_ms = int(ttl_s * 1000)
+        self._send_margin_s = max(SEND_MARGIN_S, request_lifetime_s or 0.0)
         self._confirmed_at = 0.0
         self._renewal_failed = False
         self.lost: str | None = None
@@ -65,6 +74,7 @@ class LeaseKeeper:
         announced: str | None = None
         while not stop.is_set():
             self._on_wait()
+            asked_at = time.monotonic()
             try:
                 outcome = await self._leases.acquire(
                     holder=self.holder, ttl_ms=self._ttl_ms, now_ms=int(time.time() * 1000)
@@ -75,7 +85,7 @@ class LeaseKeeper:
                 continue
             if isinstance(outcome, int):
                 self.token, self.waiting_for = outcome, None
-                self._confirmed_at = time.monotonic()
+                self._confirmed_at = asked_at
                 LOG.info("lease acquired: fencing token %d", outcome)
                 return outcome
             self.waiting_for = outcome
@@ -98,13 +108,14 @@ class LeaseKeeper:
         if self.token is None:
             return "this runtime holds no lease"
         age = time.monotonic() - self._confirmed_at
-        if age > self._ttl_ms / 1000 - SEND_MARGIN_S:
+        if age > self._ttl_ms / 1000 - self._send_margin_s:
             return f"the lease was last confirmed {age:.1f}s ago (Redis unreachable?)"
         return None
 
     async def renew(self) -> None:
         """Confirm the lease once; raise :class:`LeaseLostError` when another runtime holds it."""
         assert self.token is not None
+        asked_at = time.monotonic()
         try:
             held = await self._leases.renew(
                 holder=self.holder, token=self.token, ttl_ms=self._ttl_ms
@@ -112,9 +123,9 @@ class LeaseKeeper:
         except LeaseError as error:
             if not self._renewal_failed:
                 LOG.warning(
-                    "%s (sending stops %.0fs before the lease could expire; retrying every %.1fs)",
+                    "%s (sending stops %.2gs before the lease could expire; retrying every %.1fs)",
                     error,
-                    SEND_MARGIN_S,
+                    self._send_margin_s,
                     RENEW_RETRY_S,
                 )
             self._renewal_failed = True
@@ -133,7 +144,7 @@ class LeaseKeeper:
                 "stopping so that the next runtime starts from a fresh token"
             )
             raise LeaseLostError(self.lost)
-        self._confirmed_at = time.monotonic()
+        self._confirmed_at = asked_at
 
     async def release(self) -> None:
         if self.token is None:

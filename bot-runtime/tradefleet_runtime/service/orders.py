@@ -516,10 +516,12 @@ class OrderPath:
 
     async def _cancel(self, record: TrackedOrder) -> None:
         try:
+            # A cancel from a runtime whose lease has lapsed could take the next runtime's stop.
             order = await self.executor.cancel(
                 symbol=record.symbol,
                 client_order_id=record.client_order_id,
                 conditional=record.conditional,
+                may_send=self._send_refusal,
             )
         except ExchangeError as error:
             await self._errors.handle(error, component="orders")

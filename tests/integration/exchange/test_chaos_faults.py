@@ -30,7 +30,7 @@ from tradefleet_runtime.execution.errors import (
     ErrorClassification,
     OrderNotFound,
     RateLimitedError,
-    ResendRefused,
+    SendRefused,
     TemporaryExchangeError,
 )
 from tradefleet_runtime.execution.executor import OrderExecutor, RetryPolicy
@@ -522,7 +522,7 @@ async def test_no_resend_leaves_once_the_caller_may_no_longer_send(
         asked.append(1)
         return "lease lost: another runtime of this bot took over"
 
-    with pytest.raises(ResendRefused, match="lease lost"):
+    with pytest.raises(SendRefused, match="lease lost"):
         await executor_for(venue).place(market_buy("tf-chaos-fenced"), may_send=may_send)
     assert asked == [1]
     assert await ledger_orders(admin) == []

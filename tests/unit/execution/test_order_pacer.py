@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from tradefleet_runtime.execution.errors import ResendRefused
+from tradefleet_runtime.execution.errors import SendRefused
 from tradefleet_runtime.execution.executor import OrderExecutor
 from tradefleet_runtime.execution.model import (
     Order,
@@ -16,6 +16,7 @@ from tradefleet_runtime.execution.model import (
     OrderType,
 )
 from tradefleet_runtime.execution.order_pacer import OrderPacer
+from tradefleet_runtime.execution.signing import SendGate, leave_or_refuse
 
 pytestmark = pytest.mark.unit
 
@@ -43,7 +44,8 @@ class _Venue:
         self.clock = clock
         self.sent: list[tuple[str, float]] = []
 
-    async def create_order(self, request: OrderRequest) -> Order:
+    async def create_order(self, request: OrderRequest, *, may_send: SendGate | None) -> Order:
+        leave_or_refuse(may_send, what=f"order {request.client_order_id}")
         self.sent.append((request.client_order_id, self.clock.now))
         return Order(
             symbol=request.symbol,
@@ -105,7 +107,7 @@ async def test_an_order_that_waited_its_turn_is_not_sent_once_the_bot_halted() -
     await executor.place(_request("tf-entry"), fresh=True)
     await executor.place(_request("tf-stop"), fresh=True, may_send=lambda: None)
     assert venue.sent == [("tf-entry", 100.0), ("tf-stop", 102.0)]
-    with pytest.raises(ResendRefused, match="tf-late not sent: kill switch"):
+    with pytest.raises(SendRefused, match="tf-late not sent: kill switch"):
         await executor.place(_request("tf-late"), fresh=True, may_send=lambda: "kill switch")
     assert [sent for sent, _ in venue.sent] == ["tf-entry", "tf-stop"]
 

@@ -12,12 +12,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from tradefleet_runtime.execution.venue import (
-    RECEIVE_WINDOWS,
-    ApiCredentials,
-    CcxtVenue,
-    VenueMode,
-)
+from tradefleet_runtime.execution.signing import RECEIVE_WINDOWS
+from tradefleet_runtime.execution.venue import ApiCredentials, CcxtVenue, VenueMode
 
 pytestmark = pytest.mark.unit
 

@@ -116,6 +116,11 @@ def test_the_config_hash_is_the_operators_revision_hash() -> None:
         ({"risk__kellyFraction": 2}, "spec.risk.kellyFraction"),
         ({"redis__url": "http://redis"}, "redis.url"),
         ({"marketData": {"source": "replay"}}, "replayPath"),
+        # A longer window would outlive too much of the lease for the bot to send at all.
+        (
+            {"venue": {"recvWindowMs": 10_000}},
+            r"venue\.recvWindowMs must be an integer in \[100, 5000\]",
+        ),
         (
             {
                 "signalSources": [
