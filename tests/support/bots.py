@@ -190,9 +190,9 @@ def start_hair_trigger_bot(
     name: str,
     symbol: str,
     notifications: list[dict[str, Any]] | None = None,
-) -> bool:
+) -> None:
     """A bot that trades on the slightest order-flow signal and a tight drawdown limit (0.25 %);
-    returns once it holds a position: True when long.
+    returns once it holds a position.
 
     Each caller uses its own symbol: a symbol whose price was gapped stays too volatile for any
     bot's risk engine to open positions in it again.
@@ -205,7 +205,7 @@ def start_hair_trigger_bot(
         "tradefleet.io", "v1alpha1", namespace, "tradingbots", bot
     )
     wait_for_phase(api, namespace, name, "Running", timeout_s=120)
-    return wait_for_position(stack, symbol)
+    wait_for_position(stack, symbol)
 
 
 def hair_trigger_bot(
@@ -247,8 +247,11 @@ def wait_for_position(stack: LocalStack, symbol: str) -> bool:
     return float(position["positionAmt"]) > 0
 
 
-def gap_price_against(*, stack: LocalStack, symbol: str, long: bool) -> None:
-    """Crash the price against the position in one gap: its stop fills at the gapped price."""
+def gap_price_against(*, stack: LocalStack, symbol: str) -> None:
+    """Crash the price against the position held now in one gap: its stop fills at the gapped
+    price. The side is read at the gap: a hair-trigger bot may have turned its long into a short
+    since it first held a position, and a gap in its favour would trip nothing."""
+    long = wait_for_position(stack, symbol)
     price = float(exchange_admin(stack, "/_admin/state")["prices"][_exchange_symbol(symbol)])
     exchange_admin(
         stack,

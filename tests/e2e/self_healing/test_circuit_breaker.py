@@ -58,7 +58,7 @@ def test_drawdown_opens_the_breaker_and_the_annotation_resets_it(
     hook: Receiver,
 ) -> None:
     assert stack.cluster is not None
-    long = start_hair_trigger_bot(
+    start_hair_trigger_bot(
         stack=stack,
         api=e2e_api,
         namespace=e2e_namespace,
@@ -76,7 +76,7 @@ def test_drawdown_opens_the_breaker_and_the_annotation_resets_it(
         timeout_s=30,
         what="the breaker alert rule loaded and inactive",
     )
-    gap_price_against(stack=stack, symbol="BTC/USDT:USDT", long=long)
+    gap_price_against(stack=stack, symbol="BTC/USDT:USDT")
     gapped_at = time.monotonic()
     opened = wait_for_condition(
         e2e_api, e2e_namespace, "tripwire", "CircuitBreakerOpen", status="True", timeout_s=30
