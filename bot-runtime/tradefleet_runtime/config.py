@@ -59,7 +59,7 @@ from tradefleet_runtime.signals.regime_config import RegimeLabel, RegimeTradingP
 CONFIG_ENV = "TRADEFLEET_CONFIG"
 # A signed request can execute until its recvWindow (plus the exchange's 1 s of skew) has passed,
 # and the bot stops sending that long before its 10 s lease could lapse: a longer window would
-# leave too little of the lease between two renewals (every 2 s) to send at all.
+# leave too little of the lease between two renewals (every 1 s) to send through a slow one.
 RECV_WINDOW_MAX_MS = 5_000
 TIMEFRAME_SECONDS: Mapping[str, int] = MappingProxyType(
     {"1m": 60, "5m": 300, "15m": 900, "1h": 3_600, "4h": 14_400, "1d": 86_400}

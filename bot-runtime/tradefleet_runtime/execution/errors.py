@@ -54,8 +54,13 @@ class TemporaryExchangeError(ExchangeError):
 
 class SendRefused(TemporaryExchangeError):  # noqa: N818 - a refusal, not a failure
     """The runtime refused to let a request leave (its lease is gone or too old to cover the
-    request, or the bot halted): this attempt was not sent, and an earlier attempt's outcome
-    stays unknown until a look-up settles it."""
+    request, or the bot halted): this attempt was not sent. ``sent_before``: an earlier attempt
+    of the same request left, and its outcome stays unknown until a look-up settles it."""
+
+    def __init__(self, *, what: str, reason: str, sent_before: bool) -> None:
+        super().__init__(f"{what} not sent: {reason}")
+        self.reason = reason
+        self.sent_before = sent_before
 
 
 class RateLimitedError(ExchangeError):

@@ -51,7 +51,7 @@ from tradefleet_runtime.execution.model import (
     VenuePositionSide,
 )
 from tradefleet_runtime.execution.order_pacer import OrderPacer
-from tradefleet_runtime.execution.signing import SendGate
+from tradefleet_runtime.execution.signing import SendGate, leave_or_refuse
 from tradefleet_runtime.execution.venue import Venue
 
 LOG = logging.getLogger(__name__)
@@ -223,8 +223,8 @@ class OrderExecutor:
         """The venue's order for ``request``: placed once, or adopted if it already exists.
         ``may_send`` is asked as each attempt leaves (the venue asks it once the request is
         signed), and already before a resend or a send that waited for its turn in the orders
-        budget (a retry can come seconds after the first attempt, a hung process's much later):
-        a reason not to send raises :class:`SendRefused`. ``fresh``: the caller has never sent this client order id, so
+        budget (a retry can come seconds after the first attempt, a hung process's much
+        later): a reason not to send raises :class:`SendRefused`. ``fresh``: the caller has never sent this client order id, so
         there is nothing to adopt and it is sent without the look-up (which, failing, would
         otherwise keep an urgent close from leaving at all)."""
         existing = None if fresh else await self._lookup_request(request)
@@ -240,13 +240,21 @@ class OrderExecutor:
             # Asked again after a wait for the order's turn too: the bot may have halted since.
             refusal = may_send() if may_send is not None and (attempt > 1 or waited) else None
             if refusal is not None:
-                again = "resent" if attempt > 1 else "sent"
-                raise SendRefused(f"order {request.client_order_id} not {again}: {refusal}")
+                raise SendRefused(
+                    what=f"order {request.client_order_id}",
+                    reason=refusal,
+                    sent_before=attempt > 1,
+                )
             sent_at = self._clock()
             try:
                 order = await self.venue.create_order(request, may_send=may_send)
-            except SendRefused:
-                raise
+            except SendRefused as refused:
+                # Refused as it left; an earlier attempt may still have executed.
+                raise SendRefused(
+                    what=f"order {request.client_order_id}",
+                    reason=refused.reason,
+                    sent_before=attempt > 1,
+                ) from None
             except DuplicateOrder as error:
                 self._record(error)
                 found = await self._lookup_request(request)
@@ -314,7 +322,9 @@ class OrderExecutor:
         may_send: SendGate | None = None,
     ) -> Order:
         """Cancel an order; an order already final (filled, canceled…) is returned as it is.
-        ``may_send`` is asked as each attempt leaves (:class:`SendRefused`, not retried)."""
+        ``may_send`` is asked first, and again as each attempt leaves (:class:`SendRefused`,
+        not retried): a refused cancel does not wait its turn in ccxt's rate limiter."""
+        leave_or_refuse(may_send, what=f"cancel of {client_order_id}")
 
         async def cancel_or_report() -> Order:
             try:

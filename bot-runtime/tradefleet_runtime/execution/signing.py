@@ -1,9 +1,9 @@
 """Signed requests: how long one can still execute, and the last check before one leaves.
 
-``signed_request_lifetime_s`` and ``submission_window_s`` say how long after it left an order
-request can still execute (``RECEIVE_WINDOWS``: the exchanges that refuse a late one); the
-executor, the reconciliation at start-up and the lease keeper size their waits and margins by
-them. The last check comes right after ccxt signs the request.
+``submission_window_s`` says how long after it left an order request can still execute
+(``RECEIVE_WINDOWS``: the exchanges that refuse a late one): ``CcxtVenue`` reports it, and the
+executor and the reconciliation at start-up wait it out. ``signed_request_lifetime_s`` is the
+part the exchange itself enforces; the bot service sizes its lease's send margin by it.
 
 ``CcxtVenue`` wraps its ccxt client's ``sign`` with :func:`gate_signing` and runs each order
 and cancel under :func:`sending_under`. Between the runtime's own checks (``OrderSender``, the
@@ -11,8 +11,12 @@ executor) and the request leaving, ccxt may wait in its rate limiter, and the pr
 stopped (a hung node, SIGSTOP) for any length of time. The gate is asked after the request is
 signed, with no await in between: a request signed while the runtime still held its lease
 carries that moment's timestamp, and an exchange with a receive window refuses it once the
-window has passed (the lease keeper keeps that window inside the lease's remaining life). On an
-exchange without a receive window only the process's own stall after this check is uncovered.
+window has passed (the lease keeper keeps that window inside the lease's remaining life). This
+holds while the signing clock is no further ahead of the exchange's than the exchange's own
+forward skew (``ReceiveWindow.forward_skew_s``), give or take a step of
+``CLOCK_SKEW_MARGIN_S``. On an exchange without a receive window nothing bounds a request after
+this check: connecting (up to the client timeout) and a stall of the process then can outlast
+the lease's send margin.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ from tradefleet_runtime.execution.errors import SendRefused
 if TYPE_CHECKING:
     import ccxt.async_support as ccxt
 
-# Added to every submission window: the executor notes the send before ccxt stamps the request
-# (its rate limiter may wait first), and the local clock may be stepped meanwhile.
+# Added to every submission window: the local clock may be stepped between signing and sending,
+# and a request stamped ahead of the exchange's clock stays acceptable for that much longer.
 CLOCK_SKEW_MARGIN_S = 0.25
 # Without a receive window nothing on the exchange's side refuses a late request: one the client
 # gave up on after its timeout may still sit between the gateway and the matching engine. Their
@@ -111,10 +115,11 @@ def sending_under(gate: SendGate | None, *, what: str) -> Iterator[None]:
 
 
 def leave_or_refuse(gate: SendGate | None, *, what: str) -> None:
-    """Raise :class:`SendRefused` if ``gate`` refuses the request ``what`` names."""
+    """Raise :class:`SendRefused` if ``gate`` refuses the request ``what`` names (as far as
+    this call knows, nothing of it was sent before: the executor says when it was)."""
     refusal = None if gate is None else gate()
     if refusal is not None:
-        raise SendRefused(f"{what} not sent: {refusal}")
+        raise SendRefused(what=what, reason=refusal, sent_before=False)
 
 
 def gate_signing(exchange: ccxt.Exchange) -> None:

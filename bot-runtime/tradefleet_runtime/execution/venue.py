@@ -376,7 +376,10 @@ class CcxtVenue(Venue):
 
     async def _resync_clock(self) -> None:
         try:
-            difference = await self._exchange.load_time_difference()
+            # Ungated: the exchange's time is a public read, and it must be measured even when
+            # the order that was refused for its timestamp may not be sent again.
+            with sending_under(None, what="the exchange's time"):
+                difference = await self._exchange.load_time_difference()
         except (self._ccxt.BaseError, NotImplementedError) as error:
             LOG.warning("%s: clock difference could not be measured: %s", self.name, error)
             return

@@ -60,7 +60,7 @@ from tradefleet_runtime.service.build import (
     build_strategy,
     decision_pipeline,
     quote_currency,
-    signed_request_lifetime,
+    request_lifetime_s,
 )
 from tradefleet_runtime.service.config_watch import ConfigWatch
 from tradefleet_runtime.service.control import Control
@@ -185,7 +185,7 @@ class BotService:
             leases=LeaseStore(redis=self.store.redis, prefix=config.redis.key_prefix),
             holder=f"{environ.get(POD_NAME_ENV) or socket.gethostname()}/{uuid.uuid4().hex[:8]}",
             on_wait=self.beat,
-            request_lifetime_s=signed_request_lifetime(config),
+            request_lifetime_s=request_lifetime_s(config),
         )
         self.exit_reason: str | None = None
         self.orders = OrderPath(

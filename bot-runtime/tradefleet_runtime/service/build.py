@@ -68,7 +68,7 @@ def quote_currency(symbol: str) -> str:
     return settle or quote
 
 
-def signed_request_lifetime(config: RuntimeConfig) -> float | None:
+def request_lifetime_s(config: RuntimeConfig) -> float | None:
     """How long the bot's signed exchange requests can still execute after they leave (None:
     a paper bot signs nothing, or its exchange bounds nothing); the lease's send margin."""
     exchange = config.exchange

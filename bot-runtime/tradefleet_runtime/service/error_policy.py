@@ -131,7 +131,8 @@ class ErrorPolicy:
         """The documented reaction to ``error``."""
         seen_by_executor = self.executor is not None and error is self.executor.last_error
         self.note_executor_errors(component=component)
-        if not seen_by_executor:
+        # A refusal of our own is no exchange error: the healing log records it below.
+        if not seen_by_executor and not isinstance(error, SendRefused):
             self._metrics.exchange_error(error.classification.value)
         message = str(error)
         if isinstance(error, AuthenticationFailed):

@@ -24,7 +24,9 @@ from tradefleet_runtime.service.supervisor import FatalError
 
 LOG = logging.getLogger("tradefleet_runtime.bot")
 LEASE_TTL_S = 10.0
-RENEW_EVERY_S = 2.0
+# Often enough that a runtime on an exchange with the longest receive window (sending stops
+# 6.25 s before the 10 s lease could lapse) still sends when a renewal takes over a second.
+RENEW_EVERY_S = 1.0
 # After a renewal that could not reach Redis: soon after Redis is back the lease is confirmed
 # again, and a runtime whose sending stopped may protect its position (within 2 s).
 RENEW_RETRY_S = 0.5
@@ -50,6 +52,7 @@ class LeaseKeeper:
         on_wait: Callable[[], None],
         ttl_s: float = LEASE_TTL_S,
         request_lifetime_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``request_lifetime_s``: how long a signed request can still execute on the exchange
         (``signed_request_lifetime_s``), None where nothing bounds it there."""
@@ -60,6 +63,7 @@ class LeaseKeeper:
         self._on_wait = on_wait
         self._ttl_ms = int(ttl_s * 1000)
         self._send_margin_s = max(SEND_MARGIN_S, request_lifetime_s or 0.0)
+        self._clock = clock
         self._confirmed_at = 0.0
         self._renewal_failed = False
         self.lost: str | None = None
@@ -74,7 +78,7 @@ class LeaseKeeper:
         announced: str | None = None
         while not stop.is_set():
             self._on_wait()
-            asked_at = time.monotonic()
+            asked_at = self._clock()
             try:
                 outcome = await self._leases.acquire(
                     holder=self.holder, ttl_ms=self._ttl_ms, now_ms=int(time.time() * 1000)
@@ -107,15 +111,18 @@ class LeaseKeeper:
             return self.lost
         if self.token is None:
             return "this runtime holds no lease"
-        age = time.monotonic() - self._confirmed_at
+        age = self._clock() - self._confirmed_at
         if age > self._ttl_ms / 1000 - self._send_margin_s:
-            return f"the lease was last confirmed {age:.1f}s ago (Redis unreachable?)"
+            return (
+                f"the lease was last confirmed {age:.1f}s ago (Redis unreachable, or this "
+                "process stalled?)"
+            )
         return None
 
     async def renew(self) -> None:
         """Confirm the lease once; raise :class:`LeaseLostError` when another runtime holds it."""
         assert self.token is not None
-        asked_at = time.monotonic()
+        asked_at = self._clock()
         try:
             held = await self._leases.renew(
                 holder=self.holder, token=self.token, ttl_ms=self._ttl_ms
@@ -123,7 +130,7 @@ class LeaseKeeper:
         except LeaseError as error:
             if not self._renewal_failed:
                 LOG.warning(
-                    "%s (sending stops %.2gs before the lease could expire; retrying every %.1fs)",
+                    "%s (sending stops %.2fs before the lease could expire; retrying every %.1fs)",
                     error,
                     self._send_margin_s,
                     RENEW_RETRY_S,

@@ -18,6 +18,7 @@ from tradefleet_runtime.execution.client_order_id import client_order_id, owns
 from tradefleet_runtime.execution.errors import (
     ExchangeError,
     RateLimitedError,
+    SendRefused,
     TemporaryExchangeError,
 )
 from tradefleet_runtime.execution.executor import OrderExecutor
@@ -192,6 +193,12 @@ class OrderSender:
                 may_send=self._entry_refusal if leg == "entry" else self._send_refusal,
                 fresh=self._first_send(request, decision_id),
             )
+        except SendRefused as refused:
+            if refused.sent_before:
+                await self._unanswered(intent=intent, error=refused)
+            else:
+                await self._never_sent(intent=intent, reason=refused.reason)
+            return None
         except ExchangeError as error:
             await self._unanswered(intent=intent, error=error)
             return None

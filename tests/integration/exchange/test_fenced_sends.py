@@ -1,9 +1,11 @@
 """An order or a cancel leaves only while the runtime's lease still covers it on the exchange.
 
-A real ``CcxtVenue`` on the local exchange (recvWindow 1 s), and a real lease in a real Redis.
-The hold-up between the runtime's last check and the request leaving is ccxt's own rate
-limiter, spacing requests 2 s apart: a request waits there, inside ccxt, as one of a stalled
-process would. The lease lives 4 s, so sending stops 1 s after its last confirmation.
+A real ``CcxtVenue`` on the local exchange, and a real lease in a real Redis. The hold-up
+between the runtime's last check and the request leaving is ccxt's own rate limiter, spacing
+requests 2 s apart: a request waits there, inside ccxt, as one of a stalled process would. The
+lease lives 4 s; a signed request lives 2.25 s on this exchange (recvWindow 1 s, 1 s of forward
+skew, 0.25 s of margin), less than the 3 s send margin, so sending stops 1 s after the lease's
+last confirmation.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from tradefleet_devtools.redis_server import RedisAccess
 from tradefleet_runtime.execution.errors import SendRefused
 from tradefleet_runtime.execution.executor import OrderExecutor, RetryPolicy
 from tradefleet_runtime.execution.model import OrderRequest, OrderSide, OrderStatus, OrderType
+from tradefleet_runtime.execution.signing import signed_request_lifetime_s
 from tradefleet_runtime.execution.venue import ApiCredentials, CcxtVenue, VenueMode
 from tradefleet_runtime.persistence.lease import LeaseStore
 from tradefleet_runtime.service.fencing import LeaseKeeper
@@ -65,7 +68,15 @@ async def leases(redis_server: RedisAccess) -> AsyncIterator[LeaseStore]:
 
 async def acquired(leases: LeaseStore, *, ttl_s: float = LEASE_TTL_S) -> LeaseKeeper:
     """This runtime's lease, just acquired."""
-    keeper = LeaseKeeper(leases=leases, holder="bot-0/first", on_wait=lambda: None, ttl_s=ttl_s)
+    keeper = LeaseKeeper(
+        leases=leases,
+        holder="bot-0/first",
+        on_wait=lambda: None,
+        ttl_s=ttl_s,
+        request_lifetime_s=signed_request_lifetime_s(
+            exchange_id="binanceusdm", recv_window_ms=RECV_WINDOW_MS
+        ),
+    )
     assert await keeper.acquire(stop=asyncio.Event()) is not None
     assert keeper.send_refusal() is None
     return keeper
@@ -99,11 +110,20 @@ async def test_an_order_held_in_the_client_past_its_lease_never_reaches_the_exch
     spaced_venue: CcxtVenue, leases: LeaseStore, admin: ExchangeAdminClient
 ) -> None:
     lease = await acquired(leases)
-    with pytest.raises(SendRefused, match="lease was last confirmed"):
+    asked: list[str | None] = []
+
+    def may_send() -> str | None:
+        asked.append(lease.send_refusal())
+        return asked[-1]
+
+    with pytest.raises(SendRefused, match="lease was last confirmed") as refused:
         await executor_for(spaced_venue).place(
-            market_buy("held-past-lease"), may_send=lease.send_refusal, fresh=True
+            market_buy("held-past-lease"), may_send=may_send, fresh=True
         )
     assert "held-past-lease" not in await statuses_on_exchange(admin)
+    # Asked once, as the request left after its wait, and neither retried nor looked up: the
+    # runtime knows it was never sent.
+    assert len(asked) == 1 and not refused.value.sent_before
 
 
 async def test_an_order_the_lease_covers_is_placed_after_the_same_hold_up(

@@ -6,7 +6,12 @@ from collections.abc import Callable
 
 import pytest
 from tradefleet_devtools.exchange import ExchangeAdminClient
-from tradefleet_runtime.execution.errors import DuplicateOrder, InsufficientFunds, OrderNotFound
+from tradefleet_runtime.execution.errors import (
+    DuplicateOrder,
+    InsufficientFunds,
+    OrderNotFound,
+    SendRefused,
+)
 from tradefleet_runtime.execution.executor import OrderExecutor
 from tradefleet_runtime.execution.model import (
     OrderRequest,
@@ -122,3 +127,21 @@ async def test_paper_margin_and_lookups(paper: PaperVenue) -> None:
         await paper.create_order(order("tf-paper-huge", amount=2.0))  # 60 000 / 5 > 10 000
     with pytest.raises(OrderNotFound):
         await paper.fetch_order(symbol=BTC, client_order_id="tf-paper-huge")
+
+
+async def test_an_order_or_cancel_the_runtime_refuses_as_it_leaves_changes_nothing(
+    paper: PaperVenue,
+) -> None:
+    resting = await paper.create_order(
+        order("tf-paper-rest", order_type=OrderType.LIMIT, price=20_000.0)
+    )
+    with pytest.raises(SendRefused, match="tf-paper-late not sent: lease lost"):
+        await paper.create_order(order("tf-paper-late"), may_send=lambda: "lease lost")
+    with pytest.raises(SendRefused, match="cancel of tf-paper-rest not sent: lease lost"):
+        await paper.cancel_order(
+            symbol=BTC, client_order_id="tf-paper-rest", may_send=lambda: "lease lost"
+        )
+    assert await paper.fetch_positions(symbols=[BTC]) == []
+    assert [o.client_order_id for o in await paper.fetch_open_orders(symbol=BTC)] == [
+        resting.client_order_id
+    ]

@@ -16,7 +16,7 @@ from tradefleet_runtime.execution.model import (
     OrderType,
 )
 from tradefleet_runtime.execution.order_pacer import OrderPacer
-from tradefleet_runtime.execution.signing import SendGate, leave_or_refuse
+from tradefleet_runtime.execution.signing import SendGate
 
 pytestmark = pytest.mark.unit
 
@@ -45,7 +45,7 @@ class _Venue:
         self.sent: list[tuple[str, float]] = []
 
     async def create_order(self, request: OrderRequest, *, may_send: SendGate | None) -> Order:
-        leave_or_refuse(may_send, what=f"order {request.client_order_id}")
+        # Never asks may_send itself: what is refused here is the executor's doing.
         self.sent.append((request.client_order_id, self.clock.now))
         return Order(
             symbol=request.symbol,

@@ -1,8 +1,9 @@
-"""The lease counts as fresh from when its confirmation was asked for, not from when the answer came.
+"""The lease counts as fresh from when its confirmation was asked for, not from when the answer
+came, and sending stops early enough that a signed request dies before the lease can lapse.
 
-Redis extends the lease when it runs the renewal, which is after the request left. An answer that
-arrives late (a runtime stopped, SIGSTOP, while the reply sat in its socket) must not make the
-lease look younger than it is in Redis: by then another runtime may already hold it.
+Redis extends the lease when it runs the renewal, which is after the request left. An answer
+that arrives late (a runtime stopped, SIGSTOP, while the reply sat in its socket) must not make
+the lease look younger than it is in Redis: by then another runtime may already hold it.
 """
 
 from __future__ import annotations
@@ -20,43 +21,61 @@ TTL_S = SEND_MARGIN_S + 1.0  # sending stops 1 s after the last confirmation
 REPLY_DELAY_S = 1.5
 
 
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class _SlowLeases:
-    """A lease store whose answers arrive ``REPLY_DELAY_S`` after the request."""
+    """A lease store whose answers arrive ``delay_s`` after the request."""
+
+    def __init__(self, clock: _Clock, *, delay_s: float = REPLY_DELAY_S) -> None:
+        self.clock = clock
+        self.delay_s = delay_s
 
     async def acquire(self, *, holder: str, ttl_ms: int, now_ms: int) -> int | LeaseHeld:
-        await asyncio.sleep(REPLY_DELAY_S)
+        self.clock.now += self.delay_s
         return 4
 
     async def renew(self, *, holder: str, token: int, ttl_ms: int) -> RenewOutcome:
-        await asyncio.sleep(REPLY_DELAY_S)
+        self.clock.now += self.delay_s
         return RenewOutcome.HELD
 
 
-class _PromptLeases(_SlowLeases):
-    async def renew(self, *, holder: str, token: int, ttl_ms: int) -> RenewOutcome:
-        return RenewOutcome.HELD
-
-
-def _keeper(leases: _SlowLeases) -> LeaseKeeper:
-    return LeaseKeeper(leases=leases, holder="bot-0/abc", on_wait=lambda: None, ttl_s=TTL_S)  # type: ignore[arg-type]
+def _keeper(
+    *, delay_s: float, ttl_s: float = TTL_S, request_lifetime_s: float | None = None
+) -> LeaseKeeper:
+    clock = _Clock()
+    return LeaseKeeper(
+        leases=_SlowLeases(clock, delay_s=delay_s),  # type: ignore[arg-type]
+        holder="bot-0/abc",
+        on_wait=lambda: None,
+        ttl_s=ttl_s,
+        request_lifetime_s=request_lifetime_s,
+        clock=clock,
+    )
 
 
 async def test_a_renewal_answered_late_leaves_the_lease_as_old_as_its_request() -> None:
-    keeper = _keeper(_SlowLeases())
+    keeper = _keeper(delay_s=REPLY_DELAY_S)
     keeper.token = 4
     await keeper.renew()
-    refusal = keeper.send_refusal()
-    assert refusal is not None and "last confirmed 1.5s ago" in refusal
+    assert keeper.send_refusal() == (
+        "the lease was last confirmed 1.5s ago (Redis unreachable, or this process stalled?)"
+    )
 
 
 async def test_an_acquisition_answered_late_leaves_the_lease_as_old_as_its_request() -> None:
-    keeper = _keeper(_SlowLeases())
+    keeper = _keeper(delay_s=REPLY_DELAY_S)
     assert await keeper.acquire(stop=asyncio.Event()) == 4
     assert keeper.send_refusal() is not None
 
 
 async def test_a_prompt_renewal_keeps_sending_open() -> None:
-    keeper = _keeper(_PromptLeases())
+    keeper = _keeper(delay_s=0.001)
     keeper.token = 4
     await keeper.renew()
     assert keeper.send_refusal() is None
@@ -71,13 +90,10 @@ async def test_a_prompt_renewal_keeps_sending_open() -> None:
 async def test_sending_stops_a_signed_requests_lifetime_before_the_lease_can_lapse(
     exchange_id: str, refused: bool
 ) -> None:
-    lifetime = signed_request_lifetime_s(exchange_id=exchange_id, recv_window_ms=5_000)
-    keeper = LeaseKeeper(
-        leases=_SlowLeases(),  # type: ignore[arg-type]
-        holder="bot-0/abc",
-        on_wait=lambda: None,
+    keeper = _keeper(
+        delay_s=REPLY_DELAY_S,
         ttl_s=7.5,
-        request_lifetime_s=lifetime,
+        request_lifetime_s=signed_request_lifetime_s(exchange_id=exchange_id, recv_window_ms=5_000),
     )
     keeper.token = 4
     await keeper.renew()  # confirmed 1.5 s ago

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from tradefleet_api import content_hash
 from tradefleet_runtime.config import (
+    RECV_WINDOW_MAX_MS,
     MarketDataSource,
     TradingMode,
     load_runtime_config,
@@ -17,6 +18,9 @@ from tradefleet_runtime.config import (
     restart_only_changes,
 )
 from tradefleet_runtime.document import ConfigError
+from tradefleet_runtime.execution.signing import signed_request_lifetime_s
+from tradefleet_runtime.service.build import request_lifetime_s
+from tradefleet_runtime.service.fencing import LEASE_TTL_S, RENEW_EVERY_S
 from tradefleet_runtime.signals.regime_config import RegimeLabel
 
 pytestmark = pytest.mark.unit
@@ -169,3 +173,25 @@ def test_a_signal_source_config_parses() -> None:
     assert (config.kind, config.symbols, config.interval_s) == ("http", ("BTC/USDT",), 60)
     with pytest.raises(ConfigError, match=r"spec\.http is required"):
         parse_source_config({**document, "spec": {"kind": "http", "symbols": ["BTC/USDT"]}})
+
+
+@pytest.mark.parametrize(
+    ("changes", "lifetime_s"),
+    [
+        # Binance futures refuses a signed request recvWindow + 1 s after its stamp (+0.25 s).
+        ({}, 6.25),
+        ({"venue": {"recvWindowMs": 1_000}}, 2.25),
+        ({"exchange__id": "okx"}, None),  # nothing on OKX's side bounds a late request
+        ({"exchange__mode": "paper", "exchange__credentials": None}, None),  # signs nothing
+    ],
+)
+def test_the_lease_margin_covers_what_the_bots_exchange_lets_a_signed_request_live(
+    changes: dict[str, Any], lifetime_s: float | None
+) -> None:
+    assert request_lifetime_s(parse_runtime_config(rendered(**changes))) == lifetime_s
+
+
+def test_the_longest_receive_window_leaves_the_lease_time_to_send_between_renewals() -> None:
+    lifetime = signed_request_lifetime_s(exchange_id="binance", recv_window_ms=RECV_WINDOW_MAX_MS)
+    assert lifetime is not None
+    assert LEASE_TTL_S - lifetime >= RENEW_EVERY_S + 1.0
