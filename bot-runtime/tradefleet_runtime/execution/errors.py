@@ -52,6 +52,12 @@ class TemporaryExchangeError(ExchangeError):
     retryable = True
 
 
+class TimestampRefused(TemporaryExchangeError):  # noqa: N818 - a refusal, not a failure
+    """The exchange refused the request for its timestamp or nonce (Binance -1021) before
+    processing it: it never executed, and once the clock difference is measured it can be sent
+    again at once. Temporary for everyone else: the next attempt is signed anew."""
+
+
 class SendRefused(TemporaryExchangeError):  # noqa: N818 - a refusal, not a failure
     """The runtime refused to let a request leave (its lease is gone or too old to cover the
     request, or the bot halted): this attempt was not sent. ``sent_before``: an earlier attempt

@@ -8,7 +8,9 @@ The runtime loop owns one ``OrderExecutor`` per bot and sends every order throug
   until the venue can no longer execute the lost request (its submission window, e.g.
   Binance's ``recvWindow``) and looks the id up again: a dropped response never yields a
   second order. A ``DuplicateOrder`` answer adopts the existing order. ``RateLimitedError``
-  means the request was refused: back off longer and resend. Retries use exponential
+  means the request was refused: back off longer and resend. ``TimestampRefused`` (Binance
+  -1021) was refused before it was processed too: resent at once, signed with the exchange's
+  time. Retries use exponential
   backoff with jitter and stop after ``RetryPolicy.max_attempts``; authentication,
   insufficient-funds and invalid-order errors are raised at once.
 - ``place_stop_loss``: a ``STOP_MARKET`` with ``closePosition`` resting on the venue, so the
@@ -40,6 +42,7 @@ from tradefleet_runtime.execution.errors import (
     RateLimitedError,
     SendRefused,
     TemporaryExchangeError,
+    TimestampRefused,
 )
 from tradefleet_runtime.execution.model import (
     Balance,
@@ -266,36 +269,33 @@ class OrderExecutor:
                     self.venue.name,
                 )
                 return found
-            except RateLimitedError as error:
+            except (TimestampRefused, RateLimitedError) as error:
+                # Refused before it was processed: nothing to wait out or look up. After a
+                # timestamp refusal the venue has measured the clock difference: resend now.
                 self._record(error)
                 if attempt >= self._retry.max_attempts:
                     raise
-                delay = self._retry.delay_s(attempt=attempt, rate_limited=True, rng=self._rng)
+                rate_limited = isinstance(error, RateLimitedError)
+                delay = (
+                    self._retry.delay_s(attempt=attempt, rate_limited=True, rng=self._rng)
+                    if rate_limited
+                    else 0.0
+                )
                 LOG.warning(
-                    "order %s rate-limited, attempt %d, resending in %.2fs",
+                    "order %s %s, attempt %d, resending in %.2fs",
                     request.client_order_id,
+                    "rate-limited" if rate_limited else "refused for its timestamp",
                     attempt,
                     delay,
                 )
-                await self._sleep(delay)
+                if delay:
+                    await self._sleep(delay)
             except TemporaryExchangeError as error:
                 self._record(error)
-                delay = self._retry.delay_s(attempt=attempt, rate_limited=False, rng=self._rng)
-                expiry = sent_at + self.venue.submission_window_s - self._clock()
-                LOG.warning(
-                    "order %s outcome unknown (%s), attempt %d; checking the venue in %.2fs",
-                    request.client_order_id,
-                    error.classification.value,
-                    attempt,
-                    max(delay, expiry),
+                found = await self._after_unknown_outcome(
+                    request, error=error, attempt=attempt, sent_at=sent_at
                 )
-                await self._sleep(max(delay, expiry))
-                found = await self._lookup_request(request)
                 if found is not None:
-                    LOG.info(
-                        "order %s was executed despite the error, adopting it",
-                        request.client_order_id,
-                    )
                     return found
                 if attempt >= self._retry.max_attempts:
                     raise
@@ -312,6 +312,28 @@ class OrderExecutor:
                     order.status.value,
                 )
                 return order
+
+    async def _after_unknown_outcome(
+        self, request: OrderRequest, *, error: ExchangeError, attempt: int, sent_at: float
+    ) -> Order | None:
+        """The order, if the unanswered attempt executed after all: looked up once the venue
+        can no longer execute it (its submission window since ``sent_at``)."""
+        delay = self._retry.delay_s(attempt=attempt, rate_limited=False, rng=self._rng)
+        expiry = sent_at + self.venue.submission_window_s - self._clock()
+        LOG.warning(
+            "order %s outcome unknown (%s), attempt %d; checking the venue in %.2fs",
+            request.client_order_id,
+            error.classification.value,
+            attempt,
+            max(delay, expiry),
+        )
+        await self._sleep(max(delay, expiry))
+        found = await self._lookup_request(request)
+        if found is not None:
+            LOG.info(
+                "order %s was executed despite the error, adopting it", request.client_order_id
+            )
+        return found
 
     async def cancel(
         self,

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from tradefleet_runtime.execution.errors import (
     InvalidOrderError,
+    TimestampRefused,
     VenueConfigurationError,
     redact,
     translate_ccxt_error,
@@ -370,7 +371,7 @@ class CcxtVenue(Venue):
             # The exchange refused our timestamp (Binance -1021): its clock and ours disagree.
             # Measure the difference now so the retry is signed with the exchange's time.
             await self._resync_clock()
-            raise translate_ccxt_error(error, secrets=self._secrets) from None
+            raise TimestampRefused(redact(str(error), secrets=self._secrets)) from None
         except self._ccxt.BaseError as error:
             raise translate_ccxt_error(error, secrets=self._secrets) from None
 

@@ -509,6 +509,28 @@ async def test_a_venue_resyncs_its_clock_after_the_exchange_refuses_its_timestam
     assert (await venue.fetch_balances())["USDT"].total == pytest.approx(10_000.0)
 
 
+async def test_an_order_refused_for_its_timestamp_is_sent_again_at_once(
+    venue: CcxtVenue, admin: ExchangeAdminClient
+) -> None:
+    # The exchange's clock runs 4 s behind ours: the order is refused for its timestamp (-1021)
+    # before the exchange processes it. A soak trial's closing order waited out its submission
+    # window (1.85 s) after such a refusal, and the short it closed had no stop for 2.35 s.
+    await admin.add_faults(
+        [FaultRule(kind=FaultKind.CLOCK_SKEW, skew_ms=-4_000, hold_seconds=30.0)]
+    )
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await asyncio.sleep(seconds)
+
+    executor = OrderExecutor(venue=venue, retry=FAST_RETRIES, rng=random.Random(7), sleep=sleep)
+    order = await executor.place(market_buy("tf-chaos-stamp"), fresh=True)
+    assert order.status is OrderStatus.FILLED
+    assert slept == [], "the executor waited for a request the exchange had refused unprocessed"
+    assert [o["client_order_id"] for o in await ledger_orders(admin)] == ["tf-chaos-stamp"]
+
+
 async def test_no_resend_leaves_once_the_caller_may_no_longer_send(
     venue: CcxtVenue, admin: ExchangeAdminClient
 ) -> None:
