@@ -411,9 +411,19 @@ def test_an_account_shows_the_exchange_balance_and_says_when_it_allocates_more(
         "spec.allocation.capital or fund the exchange account"
     )
     assert status["balances"][0]["reportedBy"] == "beta"
-    events = client.CoreV1Api(api_client).list_namespaced_event(
-        namespace, field_selector="involvedObject.name=fleet,reason=AllocationExceedsBalance"
+    # Kopf posts events in the background, so the event may follow the status it explains.
+    events = wait_for(
+        lambda: (
+            client.CoreV1Api(api_client)
+            .list_namespaced_event(
+                namespace,
+                field_selector="involvedObject.name=fleet,reason=AllocationExceedsBalance",
+            )
+            .items
+        ),
+        timeout_s=10,
+        what="the AllocationExceedsBalance event",
     )
-    assert [e.message for e in events.items] == [
+    assert [e.message for e in events] == [
         "3000.00 USDT allocated, the exchange holds 2500.00 (read by beta)"
     ]
