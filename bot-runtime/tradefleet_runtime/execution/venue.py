@@ -237,6 +237,9 @@ def _rebase_urls(urls: Any, *, base_url: str, origins: dict[str, str]) -> Any:
     """
     if isinstance(urls, str):
         parts = urlsplit(urls)
+        if parts.scheme.startswith("ws"):
+            # A stream's URL (ccxt.pro): the same host, spoken to over a websocket.
+            return "ws" + base_url.rstrip("/").removeprefix("http") + parts.path
         if not parts.scheme.startswith("http"):
             return urls
         rebased = base_url.rstrip("/") + parts.path
@@ -255,7 +258,8 @@ class CcxtVenue(Venue):
     host. ``testnet`` uses the exchange's demo-trading environment where ccxt has one
     (Binance replaced its futures testnet with demo trading), else ccxt's sandbox mode.
     ``recv_window_ms`` is sent to exchanges in ``RECEIVE_WINDOWS`` only; the others have none,
-    and ``submission_window_s`` follows ``timeout_s`` there instead.
+    and ``submission_window_s`` follows ``timeout_s`` there instead. ``streaming`` builds
+    ccxt.pro's client, for :meth:`watch_order_book` (its websocket URLs follow the override).
     """
 
     # Over the complexity limit on purpose: one guard clause per refused venue setting.
@@ -272,11 +276,13 @@ class CcxtVenue(Venue):
         options: Mapping[str, Any] | None = None,
         request_interval_ms: int | None = None,
         request_meter: RequestMeter | None = None,
+        streaming: bool = False,
     ) -> None:
         import ccxt.async_support as ccxt  # noqa: PLC0415 - see the module docstring
 
         if exchange_id not in ccxt.exchanges:
             raise VenueConfigurationError(f"ccxt has no exchange {exchange_id!r}")
+        client_classes = _streaming_classes(exchange_id) if streaming else ccxt
         if mode is VenueMode.LIVE and not allow_live:
             raise VenueConfigurationError(
                 f"{exchange_id}: live trading needs an explicit opt-in (allow_live=True)"
@@ -307,7 +313,7 @@ class CcxtVenue(Venue):
             config["secret"] = credentials.api_secret
             if credentials.password:
                 config["password"] = credentials.password
-        exchange: ccxt.Exchange = getattr(ccxt, exchange_id)(config)
+        exchange: ccxt.Exchange = getattr(client_classes, exchange_id)(config)
         if mode is VenueMode.TESTNET:
             if "demo" in exchange.urls:
                 exchange.enable_demo_trading(True)
@@ -413,12 +419,18 @@ class CcxtVenue(Venue):
 
     async def fetch_order_book(self, *, symbol: str, depth: int = 20) -> OrderBook:
         raw = await self._call(lambda: self._exchange.fetch_order_book(symbol, depth))
-        return OrderBook(
-            symbol=symbol,
-            bids=tuple(BookLevel(price=float(p), amount=float(a)) for p, a, *_ in raw["bids"]),
-            asks=tuple(BookLevel(price=float(p), amount=float(a)) for p, a, *_ in raw["asks"]),
-            timestamp_ms=raw.get("timestamp"),
-        )
+        return _order_book(symbol, raw)
+
+    async def watch_order_book(self, *, symbol: str, depth: int = 20) -> OrderBook:
+        """The book once the exchange's stream has changed it (a venue built with
+        ``streaming``): ccxt.pro subscribes, takes a REST snapshot and applies the diffs."""
+        try:
+            raw = await self._exchange.watch_order_book(symbol, depth)
+        except self._ccxt.BaseError as error:
+            # Not ``_call``: a gap in the stream is ccxt's ChecksumError, a kind of InvalidNonce,
+            # which says nothing about our clock. The next watch resubscribes.
+            raise translate_ccxt_error(error, secrets=self._secrets) from None
+        return _order_book(symbol, raw)
 
     async def fetch_ticker(self, *, symbol: str) -> Ticker:
         raw = await self._call(lambda: self._exchange.fetch_ticker(symbol))
@@ -612,6 +624,25 @@ class CcxtVenue(Venue):
 
     async def close(self) -> None:
         await self._exchange.close()
+
+
+def _streaming_classes(exchange_id: str) -> Any:
+    """ccxt.pro, whose clients add the ``watch_*`` streams to the REST ones; loaded only by a
+    streaming venue (it costs another ~33 MB)."""
+    import ccxt.pro  # noqa: PLC0415 - see the docstring
+
+    if exchange_id not in ccxt.pro.exchanges:
+        raise VenueConfigurationError(f"ccxt.pro has no streams for {exchange_id!r}")
+    return ccxt.pro
+
+
+def _order_book(symbol: str, raw: Mapping[str, Any]) -> OrderBook:
+    return OrderBook(
+        symbol=symbol,
+        bids=tuple(BookLevel(price=float(p), amount=float(a)) for p, a, *_ in raw["bids"]),
+        asks=tuple(BookLevel(price=float(p), amount=float(a)) for p, a, *_ in raw["asks"]),
+        timestamp_ms=raw.get("timestamp"),
+    )
 
 
 def _increment(precision: float | None, *, tick_mode: bool) -> float | None:

@@ -80,3 +80,11 @@ class ExchangeAdminClient:
             method="POST", path="/_admin/reset", payload=payload
         )
         return result
+
+    async def stream_fault(self, **fault: int | bool) -> dict[str, Any]:
+        """A fault of the depth stream: ``drop=N`` events, ``disconnect=True`` every client,
+        ``enabled=False`` to refuse new connections (see ``depth_stream``)."""
+        result: dict[str, Any] = await self._call(
+            method="POST", path="/_admin/stream", payload=fault
+        )
+        return result

@@ -4,7 +4,8 @@ The HTTP front (``tradefleet_devtools.exchange.server``) sends every ``/_admin/.
 to ``AdminRoutes.handle``; tests reach them through ``ExchangeAdminClient``
 (``tradefleet_devtools.exchange.admin``). Endpoints: ``GET /_admin/state``,
 ``GET /_admin/ledger``, ``POST /_admin/price``, ``POST /_admin/advance``,
-``POST|GET|DELETE /_admin/faults`` and ``POST /_admin/reset``. They are never subject to
+``POST|GET|DELETE /_admin/faults``, ``POST /_admin/reset`` and ``POST /_admin/stream`` (the
+depth stream's faults, see ``depth_stream``). They are never subject to
 faults, so a test can always see and repair the exchange it broke.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tradefleet_devtools.exchange.depth_stream import DepthStream
 from tradefleet_devtools.exchange.engine import MatchingEngine
 from tradefleet_devtools.exchange.faults import FaultInjector, FaultRule, FaultRuleError
 from tradefleet_devtools.exchange.ledger import ledger_view
@@ -42,11 +44,13 @@ class AdminRoutes:
         engine: MatchingEngine,
         faults: FaultInjector,
         request_counts: Counter[str],
+        depth_stream: DepthStream,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = engine
         self.faults = faults
         self.request_counts = request_counts
+        self.depth_stream = depth_stream
         self._monotonic = monotonic
         self._routes: dict[tuple[str, str], AdminHandler] = {
             ("GET", "/_admin/state"): self._state,
@@ -57,6 +61,7 @@ class AdminRoutes:
             ("GET", "/_admin/faults"): self._faults,
             ("DELETE", "/_admin/faults"): self._clear_faults,
             ("POST", "/_admin/reset"): self._reset,
+            ("POST", "/_admin/stream"): self._stream,
         }
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -104,6 +109,13 @@ class AdminRoutes:
             raise _AdminInputError("steps must be an integer in [1, 100000]")
         self.engine.step(steps=steps, now_ms=now)
         return self.state()
+
+    async def _stream(self, payload: object, now: int) -> Any:
+        if not isinstance(payload, dict) or not set(payload) <= {"drop", "disconnect", "enabled"}:
+            raise _AdminInputError(
+                'expected {"drop": N}, {"disconnect": true} or {"enabled": bool}'
+            )
+        return await self.depth_stream.apply_fault(payload)
 
     async def _add_faults(self, payload: object, now: int) -> Any:
         if not isinstance(payload, list):

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from tradefleet_devtools.exchange.depth_stream import DepthStream
 from tradefleet_devtools.exchange.engine import MatchingEngine
 from tradefleet_devtools.exchange.market import SymbolSpec
 from tradefleet_devtools.exchange.records import RejectionError
@@ -54,8 +55,11 @@ def symbols_or_one(engine: MatchingEngine, api: ApiRequest) -> tuple[list[str], 
 class MarketDataRoutes:
     """Handlers of the public endpoints; ``server_ms`` is the exchange's (skewable) clock."""
 
-    def __init__(self, *, engine: MatchingEngine, server_ms: Callable[[], int]) -> None:
+    def __init__(
+        self, *, engine: MatchingEngine, depth_stream: DepthStream, server_ms: Callable[[], int]
+    ) -> None:
         self.engine = engine
+        self._depth_stream = depth_stream
         self._server_ms = server_ms
 
     def routes(self) -> dict[tuple[str, str], Handler]:
@@ -161,27 +165,14 @@ class MarketDataRoutes:
         }
 
     async def _depth(self, api: ApiRequest) -> Any:
-        market = self.engine.market(listed_symbol(self.engine, api))
+        symbol = listed_symbol(self.engine, api)
         limit = api.integer("limit") or 500
         if limit not in DEPTH_LIMITS:
             raise RejectionError(
                 http_status=400, code=-1130, message="Invalid data sent for a parameter."
             )
-        spec = market.spec
-        now = now_ms()
-        return {
-            "lastUpdateId": now,
-            "E": now,
-            "T": now,
-            "bids": [
-                [spec.format_price(lv.price), spec.format_qty(lv.qty)]
-                for lv in market.ladder(side="bid", depth=limit)
-            ],
-            "asks": [
-                [spec.format_price(lv.price), spec.format_qty(lv.qty)]
-                for lv in market.ladder(side="ask", depth=limit)
-            ],
-        }
+        # The stream's versioned book: its lastUpdateId is what the diff events count from.
+        return self._depth_stream.snapshot(symbol, limit=limit)
 
     async def _klines(self, api: ApiRequest) -> Any:
         market = self.engine.market(listed_symbol(self.engine, api))

@@ -1,4 +1,5 @@
-"""HTTP front of the local exchange: Binance USDⓈ-M futures REST dialect over aiohttp.
+"""HTTP front of the local exchange: Binance USDⓈ-M futures REST dialect over aiohttp, and its
+diff-depth stream over a websocket (``depth_stream``).
 
 Dev/test tooling only — it is not a real exchange. Tests and the local demo start a
 ``LocalExchange`` (in-process, or ``python -m tradefleet_devtools.exchange``) and point
@@ -27,6 +28,7 @@ from aiohttp import web
 
 from tradefleet_devtools.exchange.admin_routes import AdminRoutes
 from tradefleet_devtools.exchange.chaos import ApiCall, FaultLayer, ServerClock
+from tradefleet_devtools.exchange.depth_stream import DepthStream
 from tradefleet_devtools.exchange.engine import MatchingEngine
 from tradefleet_devtools.exchange.faults import FaultInjector
 from tradefleet_devtools.exchange.market import (
@@ -51,6 +53,9 @@ from tradefleet_devtools.exchange.trading_routes import TradingRoutes
 
 LOG = logging.getLogger(__name__)
 
+# Where ccxt.pro's binanceusdm opens its public streams (``/public/ws/<n>``), and the plain
+# ``/ws`` of older clients.
+STREAM_PATHS = ("/public/ws", "/ws")
 # Set by tests (and the chaos harness) to tell which runtime process sent an order.
 SENDER_HEADER = "X-Tradefleet-Sender"
 
@@ -87,12 +92,18 @@ class LocalExchange:
         self.clock = ServerClock(faults=self.faults)
         self.request_counts: Counter[str] = Counter()
         self.engine = self._build_engine()
-        market_data = MarketDataRoutes(engine=self.engine, server_ms=self.clock.now_ms)
+        self.depth_stream = DepthStream(engine=self.engine)
+        market_data = MarketDataRoutes(
+            engine=self.engine, depth_stream=self.depth_stream, server_ms=self.clock.now_ms
+        )
         trading = TradingRoutes(engine=self.engine)
         self._routes = {k: Route(handler=h, signed=False) for k, h in market_data.routes().items()}
         self._routes.update({k: Route(handler=h, signed=True) for k, h in trading.routes().items()})
         self._admin = AdminRoutes(
-            engine=self.engine, faults=self.faults, request_counts=self.request_counts
+            engine=self.engine,
+            faults=self.faults,
+            request_counts=self.request_counts,
+            depth_stream=self.depth_stream,
         )
         self._faulty = FaultLayer(
             faults=self.faults, engine=self.engine, clock=self.clock, admit=self._admit
@@ -144,6 +155,7 @@ class LocalExchange:
         return self._base_url
 
     async def stop(self) -> None:
+        await self.depth_stream.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -168,6 +180,8 @@ class LocalExchange:
         path = request.path
         if path.startswith("/_admin/"):
             return await self._admin.handle(request)
+        if path.startswith(STREAM_PATHS):
+            return await self.depth_stream.serve(request)
         route = self._routes.get((request.method, path))
         if route is None:
             return web.json_response(

@@ -1,0 +1,254 @@
+"""The local exchange's diff-depth stream: Binance USDⓈ-M's ``<symbol>@depth@100ms`` over a
+websocket, and the update ids its REST depth snapshot must agree with.
+
+Dev/test tooling only. The HTTP front (``tradefleet_devtools.exchange.server``) hands websocket
+upgrades on ``/public/ws/<n>`` (where ccxt.pro's binanceusdm connects) to
+:meth:`DepthStream.serve`, and asks :meth:`DepthStream.snapshot` for ``GET /fapi/v1/depth``.
+
+Each symbol's book is versioned as Binance's is: a change of the top :data:`STREAM_LEVELS`
+levels takes the next update id; every 100 ms the changes since the last event go out as one
+``depthUpdate`` with ``U`` (its first update id), ``u`` (its last) and ``pu`` (the previous
+event's ``u``), and a level that left the tracked window is sent with quantity 0. A client that
+buffers events, applies a snapshot with ``lastUpdateId`` and then the events from the one
+covering it keeps the exact book, which is what ccxt.pro does. Deeper REST snapshots than
+:data:`STREAM_LEVELS` carry levels the stream never updates: ask for at most that many.
+
+Faults, for tests and the demo (``POST /_admin/stream``): drop the next N events (the client
+sees a gap in ``pu`` and must resynchronise), close every connection, or refuse new ones (an
+exchange without the stream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from tradefleet_devtools.exchange.engine import MatchingEngine
+from tradefleet_devtools.exchange.market import SimulatedMarket
+from tradefleet_devtools.exchange.rest import now_ms
+
+LOG = logging.getLogger(__name__)
+# Levels per side the stream keeps current (Binance's REST limits are 5 … 1000).
+STREAM_LEVELS = 100
+PUSH_INTERVAL_S = 0.1
+_DEPTH_SUFFIXES = ("@depth@100ms", "@depth@250ms", "@depth@500ms", "@depth")
+
+
+@dataclass(kw_only=True, slots=True)
+class _VersionedBook:
+    """One symbol's tracked levels (formatted price → formatted quantity) and update ids."""
+
+    update_id: int
+    # The mid the levels were computed at: the ladder is a function of it, so an unchanged mid
+    # spares recomputing a hundred levels a side ten times a second.
+    mid: Decimal | None = None
+    bids: dict[str, str] = field(default_factory=dict)
+    asks: dict[str, str] = field(default_factory=dict)
+    # Changes not yet sent: side → price → quantity ("0" for a level that went away).
+    pending: dict[str, dict[str, str]] = field(default_factory=lambda: {"b": {}, "a": {}})
+    first_pending_id: int | None = None
+    last_sent_id: int = 0
+
+
+@dataclass(kw_only=True, slots=True)
+class _Connection:
+    socket: web.WebSocketResponse
+    symbols: set[str] = field(default_factory=set)
+
+
+class DepthStream:
+    """Versioned books of every listed symbol and the websocket clients subscribed to them."""
+
+    def __init__(self, *, engine: MatchingEngine, clock_ms: Callable[[], int] = now_ms) -> None:
+        self.engine = engine
+        self.enabled = True
+        self._clock_ms = clock_ms
+        self._books: dict[str, _VersionedBook] = {}
+        self._connections: list[_Connection] = []
+        self._drop_events = 0
+        self._pusher: asyncio.Task[None] | None = None
+        self.events_sent = 0
+
+    # -- the versioned book ---------------------------------------------------------------
+
+    def _refresh(self, symbol: str) -> _VersionedBook:
+        """Bring ``symbol``'s tracked levels to the market's, as one update if they changed."""
+        market = self.engine.market(symbol)
+        book = self._books.get(symbol)
+        if book is None:
+            # Ids start high and unrelated to the clock, as Binance's do.
+            book = self._books[symbol] = _VersionedBook(
+                update_id=1_000_000 * (1 + len(self._books))
+            )
+            book.last_sent_id = book.update_id
+        if market.mid == book.mid:
+            return book
+        book.mid = market.mid
+        bids, asks = _ladder(market, side="bid"), _ladder(market, side="ask")
+        changes = {"b": _diff(book.bids, bids), "a": _diff(book.asks, asks)}
+        if changes["b"] or changes["a"]:
+            book.update_id += 1
+            if book.first_pending_id is None:
+                book.first_pending_id = book.update_id
+            for side, changed in changes.items():
+                book.pending[side].update(changed)
+            book.bids, book.asks = bids, asks
+        return book
+
+    def snapshot(self, symbol: str, *, limit: int) -> dict[str, Any]:
+        """``GET /fapi/v1/depth``: the top ``limit`` levels and the update id they are at."""
+        self.engine.advance(now_ms=self._clock_ms())
+        book = self._refresh(symbol)
+        market = self.engine.market(symbol)
+        if limit <= STREAM_LEVELS:
+            bids, asks = list(book.bids.items())[:limit], list(book.asks.items())[:limit]
+        else:
+            bids = list(_ladder(market, side="bid", depth=limit).items())
+            asks = list(_ladder(market, side="ask", depth=limit).items())
+        now = self._clock_ms()
+        return {
+            "lastUpdateId": book.update_id,
+            "E": now,
+            "T": now,
+            "bids": [list(level) for level in bids],
+            "asks": [list(level) for level in asks],
+        }
+
+    def _event(self, symbol: str) -> dict[str, Any] | None:
+        """The ``depthUpdate`` of ``symbol``'s changes since the last one, if any."""
+        book = self._refresh(symbol)
+        if book.first_pending_id is None:
+            return None
+        now = self._clock_ms()
+        event = {
+            "e": "depthUpdate",
+            "E": now,
+            "T": now,
+            "s": symbol,
+            "U": book.first_pending_id,
+            "u": book.update_id,
+            "pu": book.last_sent_id,
+            "b": [list(level) for level in book.pending["b"].items()],
+            "a": [list(level) for level in book.pending["a"].items()],
+        }
+        book.pending = {"b": {}, "a": {}}
+        book.first_pending_id = None
+        book.last_sent_id = book.update_id
+        return event
+
+    # -- faults ---------------------------------------------------------------------------
+
+    async def apply_fault(self, fault: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_admin/stream``: ``{"drop": N}``, ``{"disconnect": true}``,
+        ``{"enabled": false}`` (new connections refused) or ``{"enabled": true}``."""
+        if "drop" in fault:
+            self._drop_events += int(fault["drop"])
+        if "enabled" in fault:
+            self.enabled = bool(fault["enabled"])
+        if fault.get("disconnect"):
+            for connection in list(self._connections):
+                await connection.socket.close()
+        return {
+            "enabled": self.enabled,
+            "connections": len(self._connections),
+            "dropPending": self._drop_events,
+            "eventsSent": self.events_sent,
+        }
+
+    # -- websocket clients ----------------------------------------------------------------
+
+    async def serve(self, request: web.Request) -> web.StreamResponse:
+        """One websocket client: SUBSCRIBE / UNSUBSCRIBE requests, then its events."""
+        if not self.enabled:
+            return web.json_response({"code": -1, "msg": "streams are unavailable"}, status=404)
+        socket = web.WebSocketResponse(autoping=True)
+        await socket.prepare(request)
+        connection = _Connection(socket=socket)
+        self._connections.append(connection)
+        if self._pusher is None or self._pusher.done():
+            self._pusher = asyncio.create_task(self._push(), name="depth-stream")
+        try:
+            async for message in socket:
+                if message.type is not WSMsgType.TEXT:
+                    continue
+                await socket.send_json(self._answer(connection, message.data))
+        finally:
+            self._connections.remove(connection)
+        return socket
+
+    def _answer(self, connection: _Connection, text: str) -> dict[str, Any]:
+        try:
+            request = json.loads(text)
+            method, params, request_id = request["method"], request.get("params", []), request["id"]
+        except (ValueError, KeyError, TypeError):
+            return {"error": {"code": 3, "msg": "Invalid JSON: expected method, params and id"}}
+        symbols = [_depth_symbol(param) for param in params]
+        unknown = [p for p, s in zip(params, symbols, strict=True) if s not in self.engine.markets]
+        if method not in ("SUBSCRIBE", "UNSUBSCRIBE") or unknown:
+            what = f"unknown stream(s) {unknown}" if unknown else f"unknown method {method!r}"
+            return {"error": {"code": 2, "msg": f"Invalid request: {what}"}, "id": request_id}
+        for symbol in symbols:
+            if method == "SUBSCRIBE":
+                connection.symbols.add(str(symbol))
+            else:
+                connection.symbols.discard(str(symbol))
+        return {"result": None, "id": request_id}
+
+    async def _push(self) -> None:
+        """Every 100 ms while anyone is connected: each subscribed symbol's changes."""
+        while self._connections:
+            await asyncio.sleep(PUSH_INTERVAL_S)
+            self.engine.advance(now_ms=self._clock_ms())
+            subscribed = sorted({s for c in self._connections for s in c.symbols})
+            for symbol in subscribed:
+                event = self._event(symbol)
+                if event is None:
+                    continue
+                if self._drop_events > 0:
+                    self._drop_events -= 1
+                    continue
+                for connection in list(self._connections):
+                    if symbol in connection.symbols and not connection.socket.closed:
+                        with contextlib.suppress(ConnectionError, RuntimeError):
+                            await connection.socket.send_json(event)
+                self.events_sent += 1
+
+    async def close(self) -> None:
+        for connection in list(self._connections):
+            await connection.socket.close()
+        if self._pusher is not None:
+            self._pusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pusher
+
+
+def _depth_symbol(param: Any) -> str | None:
+    """``BTCUSDT`` of ``btcusdt@depth@100ms``; None for any other stream."""
+    text = str(param)
+    for suffix in _DEPTH_SUFFIXES:
+        if text.endswith(suffix):
+            return text[: -len(suffix)].upper()
+    return None
+
+
+def _ladder(market: SimulatedMarket, *, side: str, depth: int = STREAM_LEVELS) -> dict[str, str]:
+    spec = market.spec
+    return {
+        spec.format_price(level.price): spec.format_qty(level.qty)
+        for level in market.ladder(side=side, depth=depth)
+    }
+
+
+def _diff(old: dict[str, str], new: dict[str, str]) -> dict[str, str]:
+    """The levels to send for ``old`` to become ``new``: changed or new ones, and 0 for gone."""
+    changed = {price: qty for price, qty in new.items() if old.get(price) != qty}
+    changed.update({price: "0" for price in old if price not in new})
+    return changed
