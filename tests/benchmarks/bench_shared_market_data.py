@@ -1,28 +1,32 @@
 """Benchmark: a fleet of paper bots on one account — exchange requests with shared market data
 against each bot polling, and a bot's memory in each case.
 
-Starts the local exchange (one synthetic market per symbol, real HTTP) and a redis-server, then
-runs the same fleet of paper bots twice, each bot a real ``python -m tradefleet_runtime``:
+Starts the local exchange (one synthetic market per symbol, real HTTP and its websocket diff
+stream) and a redis-server, then runs a fleet of paper bots twice, each bot a real
+``python -m tradefleet_runtime``:
 
-1. **per-bot polling**: every bot reads its symbol's book from the exchange itself
-   (``marketData.source: exchange``), as a bot without an ExchangeAccount does;
-2. **shared**: the account's market-data workload (``python -m tradefleet_runtime market-data``)
-   reads each symbol once and publishes it to Redis; the bots read it there
-   (``marketData.source: shared``).
+1. **per-bot polling** (``--polling-bots``, default ``--bots``): every bot reads its symbol's
+   book from the exchange itself (``marketData.source: exchange``), as a bot without an
+   ExchangeAccount does;
+2. **shared** (``--bots``): the account's market-data workload
+   (``python -m tradefleet_runtime market-data``) keeps each symbol's book and publishes it to
+   Redis; the bots read it there (``marketData.source: shared``). It is measured twice: with
+   the books streamed over the exchange's websocket (ccxt.pro), then with the exchange's streams
+   gone (``/_admin/stream``), when the workload reads every book over REST once per poll.
 
-Each phase waits until every bot is ready, then counts the requests the exchange serves for
-``--seconds`` (its own request counter) and samples every bot's VmRSS. It prints requests per
-second in each phase and their ratio, what the bots themselves asked in their last minute (their
-``/status`` ``requestsPerMinute``, added up), and the median bot RSS against the target (issue 19: at most 150 MB).
+Each window counts the requests the exchange serves for ``--seconds`` (its own request counter)
+and samples every bot's VmRSS. It prints requests per second in each, what the bots themselves
+asked in their last minute (their ``/status`` ``requestsPerMinute``, added up), the ratio of
+polling to each shared mode, and the median bot RSS against the target (issue 19: at most
+150 MB).
 
-This machine cannot run 200 bot processes at once (2 cores; 200 polling bots would need about
-32 GB), so the default fleet is ``--bots 40`` on ``--symbols 20`` and the figures for 200 bots
-on 20 symbols are projected from what was measured: a polling bot's requests per second times
-200, against the workload's requests per second for the same 20 symbols (the bots on shared data
-ask the exchange nothing, as the run shows, so that figure does not depend on their number).
-The short form for a quick look: ``--bots 8 --symbols 4 --seconds 20``.
+The issue's fleet is 200 bots on 20 symbols: ``--bots 200 --polling-bots 40`` runs 200 bots on
+shared data, and 40 polling bots whose requests are projected to 200 (a polling bot's requests
+per second times 200): 200 polling bots would need about 32 GB, and the machine has 24. The
+short form for a quick look: ``--bots 8 --symbols 4 --seconds 20``.
 
-    python tests/benchmarks/bench_shared_market_data.py [--bots 40] [--symbols 20] [--seconds 60]
+    python tests/benchmarks/bench_shared_market_data.py [--bots 40] [--polling-bots N]
+        [--symbols 20] [--seconds 60]
 """
 
 from __future__ import annotations
@@ -214,6 +218,71 @@ def _exchange(*, workdir: Path, symbols: Sequence[str]) -> Iterator[str]:
         log.close()
 
 
+def _publisher_config(
+    *, exchange_url: str, redis_url: str, symbols: Sequence[str], prefix: str, port: int
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "tradefleet.io/v1alpha1",
+        "kind": "MarketDataConfig",
+        "exchange": {
+            "id": "binance",
+            "market": "futures",
+            "baseUrl": exchange_url,
+            # What the operator gives it for these symbols (a book weighs 2, candles a fifth
+            # more): ccxt's default spacing would read them more slowly.
+            "requestIntervalMs": workload_interval_ms(
+                spec=validate(
+                    ExchangeAccountSpec,
+                    {
+                        "exchange": "binance",
+                        "allocation": {"capital": 1},
+                        "rateLimit": {"requestsPerMinute": 1_000_000},
+                        "marketData": {"pollIntervalMs": POLL_MS},
+                    },
+                ),
+                market_set=MarketSet(market="futures", symbols=tuple(symbols), timeframes=("1m",)),
+                workloads=1,
+            ),
+        },
+        "symbols": list(symbols),
+        "timeframes": ["1m"],
+        "pollIntervalMs": POLL_MS,
+        "depth": 20,
+        "historyBars": 200,
+        "redis": {"url": redis_url, "keyPrefix": prefix},
+        "api": {"port": port},
+    }
+
+
+def _window(
+    *, exchange_url: str, bots: Sequence[subprocess.Popen[bytes]], seconds: float
+) -> dict[str, float]:
+    """Requests per second the exchange serves over ``seconds``, and the bots' median RSS."""
+    before, began = _served(exchange_url), time.monotonic()
+    rss: list[float] = []
+    while time.monotonic() - began < seconds:
+        rss.extend(_rss_mb(p.pid) for p in bots)
+        time.sleep(2)
+    rate = (_served(exchange_url) - before) / (time.monotonic() - began)
+    return {"rate": rate, "rss": statistics.median(rss)}
+
+
+def _book_sources(port: int) -> dict[str, int]:
+    """How many of the publisher's books arrive each way (its ``/status`` ``bookStreams``)."""
+    states = _get(f"http://127.0.0.1:{port}/status").json()["bookStreams"].values()
+    streamed = sum(1 for state in states if state == "streaming")
+    return {"streaming": streamed, "rest": len(states) - streamed}
+
+
+def _wait_books(port: int, *, streaming: bool, symbols: int) -> None:
+    deadline = time.monotonic() + 60
+    want = {"streaming": symbols if streaming else 0, "rest": 0 if streaming else symbols}
+    while _book_sources(port) != want:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the publisher's books: {_book_sources(port)}, not {want}")
+        time.sleep(0.5)
+
+
 def _phase(
     *,
     workdir: Path,
@@ -223,52 +292,26 @@ def _phase(
     bots: int,
     seconds: float,
     shared: bool,
-) -> dict[str, float]:
-    """One run of the fleet; its requests per second at the exchange and its bots' figures."""
+) -> dict[str, dict[str, float]]:
+    """One run of the fleet: its requests per second at the exchange and its bots' figures;
+    shared, in two windows: the workload's books streamed, then over REST."""
     processes: list[subprocess.Popen[bytes]] = []
     prefix = f"bench:market:{int(time.time())}"
+    publisher_port = free_port()
     try:
         if shared:
-            port = free_port()
-            publisher = _start(
-                workdir=workdir / "publisher",
-                args=("market-data",),
-                config={
-                    "apiVersion": "tradefleet.io/v1alpha1",
-                    "kind": "MarketDataConfig",
-                    "exchange": {
-                        "id": "binance",
-                        "market": "futures",
-                        "baseUrl": exchange_url,
-                        # What the operator gives it for these symbols (a book weighs 2, candles
-                        # a fifth more): ccxt's default spacing would read them more slowly.
-                        "requestIntervalMs": workload_interval_ms(
-                            spec=validate(
-                                ExchangeAccountSpec,
-                                {
-                                    "exchange": "binance",
-                                    "allocation": {"capital": 1},
-                                    "rateLimit": {"requestsPerMinute": 1_000_000},
-                                    "marketData": {"pollIntervalMs": POLL_MS},
-                                },
-                            ),
-                            market_set=MarketSet(
-                                market="futures", symbols=tuple(symbols), timeframes=("1m",)
-                            ),
-                            workloads=1,
-                        ),
-                    },
-                    "symbols": list(symbols),
-                    "timeframes": ["1m"],
-                    "pollIntervalMs": POLL_MS,
-                    "depth": 20,
-                    "historyBars": 200,
-                    "redis": {"url": redis_url, "keyPrefix": prefix},
-                    "api": {"port": port},
-                },
+            _admin(exchange_url, "/_admin/stream", {"enabled": True})
+            config = _publisher_config(
+                exchange_url=exchange_url,
+                redis_url=redis_url,
+                symbols=symbols,
+                prefix=prefix,
+                port=publisher_port,
             )
-            processes.append(publisher)
-            _wait_ready([f"http://127.0.0.1:{port}/healthz"], processes, "publisher")
+            processes.append(
+                _start(workdir=workdir / "publisher", args=("market-data",), config=config)
+            )
+            _wait_ready([f"http://127.0.0.1:{publisher_port}/healthz"], processes, "publisher")
         ports = [free_port() for _ in range(bots)]
         for number, port in enumerate(ports):
             config = _bot_config(
@@ -281,18 +324,28 @@ def _phase(
             )
             processes.append(_start(workdir=workdir / f"bot{number}", config=config))
         _wait_ready([f"http://127.0.0.1:{p}/readyz" for p in ports], processes, "bot")
+        fleet = processes[1 if shared else 0 :]
+        if shared:
+            _wait_books(publisher_port, streaming=True, symbols=len(symbols))
         time.sleep(5)  # past every bot's start-up requests
-        before, began = _served(exchange_url), time.monotonic()
-        rss: list[float] = []
-        while time.monotonic() - began < seconds:
-            rss.extend(_rss_mb(p.pid) for p in processes[1 if shared else 0 :])
-            time.sleep(2)
-        rate = (_served(exchange_url) - before) / (time.monotonic() - began)
+        windows = {
+            "streamed" if shared else "polling": _window(
+                exchange_url=exchange_url, bots=fleet, seconds=seconds
+            )
+        }
         asked = sum(
             int(_get(f"http://127.0.0.1:{p}/status").json().get("requestsPerMinute") or 0)
             for p in ports
         )
-        return {"rate": rate, "rss": statistics.median(rss), "asked": asked}
+        if shared:
+            # The exchange's streams go away: the workload reads every book over REST.
+            _admin(exchange_url, "/_admin/stream", {"enabled": False, "disconnect": True})
+            _wait_books(publisher_port, streaming=False, symbols=len(symbols))
+            time.sleep(2)
+            windows["rest"] = _window(exchange_url=exchange_url, bots=fleet, seconds=seconds)
+        for figures in windows.values():
+            figures["asked"] = asked
+        return windows
     finally:
         for process in processes:
             process.terminate()
@@ -306,49 +359,67 @@ def _phase(
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bots", type=int, default=40)
+    parser.add_argument("--polling-bots", type=int, default=None)
     parser.add_argument("--symbols", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=60.0)
     arguments = parser.parse_args()
     symbols = _symbols(arguments.symbols)
+    polling_bots = arguments.polling_bots or arguments.bots
     with tempfile.TemporaryDirectory(prefix="bench-shared-") as scratch:
         workdir = Path(scratch)
         redis = LocalRedis(workdir=workdir / "redis", appendfsync="no")
         access = redis.start()
         try:
             with _exchange(workdir=workdir, symbols=symbols) as exchange_url:
-                figures = {
-                    name: _phase(
+                figures: dict[str, dict[str, float]] = {}
+                for name, shared, bots in (
+                    ("polling", False, polling_bots),
+                    ("shared", True, arguments.bots),
+                ):
+                    figures |= _phase(
                         workdir=workdir / name,
                         exchange_url=exchange_url,
                         redis_url=access.url,
                         symbols=symbols,
-                        bots=arguments.bots,
+                        bots=bots,
                         seconds=arguments.seconds,
                         shared=shared,
                     )
-                    for name, shared in (("polling", False), ("shared", True))
-                }
         finally:
             redis.stop()
-    polling, shared = figures["polling"], figures["shared"]
-    print(f"{arguments.bots} paper bots on {len(symbols)} symbols, {arguments.seconds:.0f} s each")
-    print(f"{'':22}{'polling':>12}{'shared':>12}")
-    print(f"{'exchange requests/s':22}{polling['rate']:12.1f}{shared['rate']:12.1f}")
-    # Each bot's own count of its requests in its last minute (start-up included).
-    print(f"{'bots asked, last min':22}{polling['asked']:12.0f}{shared['asked']:12.0f}")
-    print(f"{'bot RSS, median (MB)':22}{polling['rss']:12.1f}{shared['rss']:12.1f}")
-    print(f"ratio polling/shared, measured: {polling['rate'] / shared['rate']:.1f}x")
-    per_bot = polling["rate"] / arguments.bots
-    per_symbol = shared["rate"] / len(symbols)
-    projected_polling = per_bot * FLEET_BOTS
-    projected_shared = per_symbol * 20
+    _report(figures, bots=arguments.bots, polling_bots=polling_bots, symbols=len(symbols))
+
+
+def _report(
+    figures: dict[str, dict[str, float]], *, bots: int, polling_bots: int, symbols: int
+) -> None:
+    polling, rest, streamed = figures["polling"], figures["rest"], figures["streamed"]
     print(
-        f"projected, {FLEET_BOTS} bots on 20 symbols: polling {projected_polling:.1f}/s "
-        f"({per_bot:.2f} per bot), shared {projected_shared:.1f}/s ({per_symbol:.2f} per symbol): "
-        f"{projected_polling / projected_shared:.1f}x"
+        f"paper bots on {symbols} symbols: {polling_bots} polling, {bots} on shared data "
+        f"(its books streamed, then over REST)"
     )
-    verdict = "met" if shared["rss"] <= TARGET_MB else "NOT met"
-    print(f"bot RSS target {TARGET_MB:.0f} MB: shared {shared['rss']:.1f} MB ({verdict})")
+    print(f"{'':22}{'polling':>12}{'shared REST':>12}{'streamed':>12}")
+    for label, key in (
+        ("exchange requests/s", "rate"),
+        # Each bot's own count of its requests in its last minute (start-up included).
+        ("bots asked, last min", "asked"),
+        ("bot RSS, median (MB)", "rss"),
+    ):
+        print(f"{label:22}{polling[key]:12.1f}{rest[key]:12.1f}{streamed[key]:12.1f}")
+    per_bot = polling["rate"] / polling_bots
+    projected = per_bot * bots
+    measured = "measured" if polling_bots == bots else f"projected from {polling_bots} bots"
+    print(
+        f"{bots} bots polling: {projected:.1f}/s ({measured}, {per_bot:.2f} per bot); "
+        f"ratio to shared REST {projected / rest['rate']:.1f}x, "
+        f"to streamed {projected / max(streamed['rate'], 1e-9):.1f}x"
+    )
+    print(
+        f"shared requests per symbol and second: REST {rest['rate'] / symbols:.2f}, "
+        f"streamed {streamed['rate'] / symbols:.3f} (the same for any number of bots)"
+    )
+    verdict = "met" if streamed["rss"] <= TARGET_MB else "NOT met"
+    print(f"bot RSS target {TARGET_MB:.0f} MB: shared {streamed['rss']:.1f} MB ({verdict})")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 Redis for every bot of the exchange.
 
 Run by ``python -m tradefleet_runtime market-data`` (:meth:`MarketDataPublisher.build`, then
-:meth:`MarketDataPublisher.run`). Every ``pollIntervalMs`` it fetches every symbol's order book
-(the symbols concurrently) and appends it to the symbol's book stream; it writes each symbol's
+:meth:`MarketDataPublisher.run`). Every ``pollIntervalMs`` it appends every symbol's order book
+to the symbol's book stream: the book the exchange's websocket stream keeps current where
+ccxt.pro has one (:mod:`tradefleet_runtime.publisher.book_streams`), else, or while that stream
+is down, one fetched over REST (the symbols concurrently); it writes each symbol's
 closed candles of every timeframe at start, and again after each bar of that timeframe closes,
 fetching only the bars since (once per symbol per closed bar, not per poll), and fits each
 series' regime model on them when due, for the bots to run (fitted once here, not in every bot).
@@ -46,6 +48,7 @@ from tradefleet_runtime.marketdata.shared import (
     regime_key,
 )
 from tradefleet_runtime.persistence.store import RedisLogin, redis_client
+from tradefleet_runtime.publisher.book_streams import StreamedBooks
 from tradefleet_runtime.publisher.config import MarketDataConfig
 from tradefleet_runtime.signals.errors import SignalDataError
 from tradefleet_runtime.signals.regime import RegimeDetector
@@ -56,6 +59,9 @@ REDIS_TIMEOUT_S = 2.0
 # The bot's default exchange timeout (venue.timeoutMs): a symbol whose book hangs is given up on
 # within a few rounds, the others are polled meanwhile.
 EXCHANGE_TIMEOUT_S = 5.0
+# A streamed book silent for longer than 3 poll intervals, and at least this, is fetched over
+# REST: a liquid book changes every 100 ms, a quiet one may rest for seconds.
+STREAM_SILENCE_MIN_S = 5.0
 
 
 class MarketDataPublisher:
@@ -68,6 +74,7 @@ class MarketDataPublisher:
         venue: Venue,
         redis: aioredis.Redis,
         requests: RequestMeter,
+        streams: StreamedBooks | None = None,
         clock: Callable[[], int] = wall_clock_ms,
     ) -> None:
         self.config = config
@@ -78,6 +85,7 @@ class MarketDataPublisher:
         # The last error of each book ("SYM") and candle series ("SYM TF"), None once it works.
         self.errors: dict[str, str | None] = {}
         self._venue = venue
+        self._streams = streams
         self._redis = redis
         self._clock = clock
         # The closed candles written last per (symbol, timeframe): after a bar closes, only the
@@ -90,28 +98,23 @@ class MarketDataPublisher:
     def build(cls, *, config: MarketDataConfig, login: RedisLogin | None) -> MarketDataPublisher:
         """The publisher with its exchange and Redis clients; ConfigError naming the key when
         the exchange, or one of the timeframes there, cannot be used."""
-        exchange = config.exchange
         requests = RequestMeter()
-        try:
-            venue = CcxtVenue(
-                exchange_id=ccxt_exchange_id(
-                    exchange=exchange.exchange, market=exchange.market.value
-                ),
-                mode=VenueMode.MARKET_DATA,
-                base_url_override=exchange.base_url,
-                timeout_s=EXCHANGE_TIMEOUT_S,
-                request_interval_ms=exchange.request_interval_ms,
-                request_meter=requests,
-            )
-        except VenueConfigurationError as error:
-            raise ConfigError(f"exchange.id: {error}") from None
+        venue, streaming = _exchange_venue(config=config, requests=requests)
         for index, timeframe in enumerate(config.timeframes):
             try:
                 venue.timeframe_ms(timeframe)
             except VenueConfigurationError as error:
                 raise ConfigError(f"timeframes[{index}]: {error}") from None
         redis = redis_client(url=config.redis.url, login=login, timeout_s=REDIS_TIMEOUT_S)
-        return cls(config=config, venue=venue, redis=redis, requests=requests)
+        streams = None
+        if streaming:
+            streams = StreamedBooks(
+                venue=venue,
+                symbols=config.symbols,
+                depth=config.depth,
+                silence_s=max(STREAM_SILENCE_MIN_S, 3 * config.poll_interval_ms / 1000),
+            )
+        return cls(config=config, venue=venue, redis=redis, requests=requests, streams=streams)
 
     @property
     def missing(self) -> list[str]:
@@ -127,6 +130,12 @@ class MarketDataPublisher:
             "lastPublished": self.last_published,
             "errors": {what: error for what, error in self.errors.items() if error is not None},
             "requestsPerMinute": self.requests.per_minute(),
+            # How each book arrives: "streaming", or why it is fetched over REST.
+            "bookStreams": (
+                dict(self._streams.states)
+                if self._streams is not None
+                else dict.fromkeys(self.config.symbols, "no stream: fetched over REST")
+            ),
             "regimeModels": {
                 f"{symbol} {timeframe}": detector.status.reason
                 for (symbol, timeframe), detector in self._regimes.items()
@@ -145,6 +154,9 @@ class MarketDataPublisher:
         self.errors[what] = error
 
     async def _book(self, symbol: str) -> OrderBook | None:
+        streamed = self._streams.current(symbol) if self._streams is not None else None
+        if streamed is not None:
+            return streamed
         try:
             return await self._venue.fetch_order_book(symbol=symbol, depth=self.config.depth)
         except ExchangeError as error:
@@ -284,6 +296,8 @@ class MarketDataPublisher:
             asyncio.create_task(self._books_loop(), name="books"),
             asyncio.create_task(self._candles_loop(), name="candles"),
         ]
+        if self._streams is not None:
+            loops.append(asyncio.create_task(self._streams.run(self.stop_event), name="streams"))
         stopped = asyncio.create_task(self.stop_event.wait(), name="stop")
         try:
             await asyncio.wait([stopped, *loops], return_when=asyncio.FIRST_COMPLETED)
@@ -298,6 +312,32 @@ class MarketDataPublisher:
             await asyncio.wait_for(server, timeout=10)
             await self._venue.close()
             await self._redis.aclose()
+
+
+def _exchange_venue(*, config: MarketDataConfig, requests: RequestMeter) -> tuple[CcxtVenue, bool]:
+    """The exchange client, with ccxt.pro's streams where ccxt.pro has the exchange (then
+    ``True``); ConfigError naming the key when ccxt cannot use the exchange at all."""
+    exchange = config.exchange
+
+    def venue(*, streaming: bool) -> CcxtVenue:
+        return CcxtVenue(
+            exchange_id=ccxt_exchange_id(exchange=exchange.exchange, market=exchange.market.value),
+            mode=VenueMode.MARKET_DATA,
+            base_url_override=exchange.base_url,
+            timeout_s=EXCHANGE_TIMEOUT_S,
+            request_interval_ms=exchange.request_interval_ms,
+            request_meter=requests,
+            streaming=streaming,
+        )
+
+    try:
+        return venue(streaming=True), True
+    except VenueConfigurationError as error:
+        LOG.info("%s: books are fetched over REST", error)
+    try:
+        return venue(streaming=False), False
+    except VenueConfigurationError as error:
+        raise ConfigError(f"exchange.id: {error}") from None
 
 
 def build_publisher_app(publisher: MarketDataPublisher) -> FastAPI:

@@ -2,8 +2,10 @@
 over real HTTP into a real Redis, and paper bots trading on what it publishes.
 
 Documented behaviour (:mod:`tradefleet_runtime.marketdata.shared`,
-:mod:`tradefleet_runtime.publisher.service`): the publisher fetches every symbol's book once per
-poll and its candles once per closed bar, names a symbol it cannot fetch without ending; a paper
+:mod:`tradefleet_runtime.publisher.service`, :mod:`tradefleet_runtime.publisher.book_streams`):
+the publisher keeps every symbol's book from the exchange's diff stream (ccxt.pro over a real
+websocket), fetching a book over REST only to resynchronise after a gap or while the stream is
+down, and from an exchange without streams once per poll; it fetches candles once per closed bar, names a symbol it cannot fetch without ending; a paper
 bot on ``marketData.source: shared`` trades on the published books without ever loading ccxt;
 while the publisher is away the bot says its market data is stale, naming the key and the age,
 and does not decide on the last book; it trades again once the publisher is back.
@@ -225,6 +227,8 @@ async def test_the_publisher_fetches_each_book_once_a_poll_and_candles_once_a_ba
     redis: aioredis.Redis,
     market_prefix: str,
 ) -> None:
+    # An exchange without the stream dialect: every book is fetched over REST.
+    await admin.stream_fault(enabled=False)
     # A symbol the exchange does not list is named, retried and never ends the process.
     publisher.config["symbols"].append(UNLISTED)
     publisher.start()
@@ -289,6 +293,7 @@ async def test_the_publisher_fetches_each_book_once_a_poll_and_candles_once_a_ba
     assert UNLISTED in status["errors"][UNLISTED]
     # Every request it made in its first minute, as the exchange counted them.
     assert abs(status["requestsPerMinute"] - served) <= 2 * len(SYMBOLS), (status, served)
+    assert all("fetched over REST" in status["bookStreams"][symbol] for symbol in SYMBOLS)
     assert publisher.alive()
     assert await publisher.stop() == 0
     assert "Traceback" not in publisher.log()
@@ -399,3 +404,103 @@ async def test_a_publisher_with_a_bad_config_exits_with_code_2_naming_the_key(
     [line] = publisher.log().splitlines()
     assert "cannot start: timeframes[1] must be one of" in line, line
     assert "timeframes[1]" in publisher.termination_message()
+
+
+async def _published_book(redis: aioredis.Redis, prefix: str, symbol: str) -> dict[str, Any]:
+    [(_, fields)] = await redis.xrevrange(book_key(prefix, symbol), count=1)
+    return {"bids": json.loads(fields["bids"]), "asks": json.loads(fields["asks"])}
+
+
+async def _exchange_book(exchange: LocalExchange, symbol: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=exchange.base_url) as client:
+        reply = await client.get("/fapi/v1/depth", params={"symbol": symbol, "limit": DEPTH})
+    raw = reply.json()
+    return {
+        side: [[float(price), float(qty)] for price, qty in raw[side]] for side in ("bids", "asks")
+    }
+
+
+async def _streaming(publisher: RuntimeProcess) -> bool:
+    states = (await publisher.get("/status")).json()["bookStreams"]
+    return all(state == "streaming" for state in states.values())
+
+
+async def _matches_the_exchange(
+    redis: aioredis.Redis, exchange: LocalExchange, prefix: str, walk: FreezableWalk
+) -> bool:
+    """With BTC's price held still, its latest published book is the exchange's book."""
+    walk.frozen = True
+    try:
+        await asyncio.sleep(2.5)  # the last step lands, its diff is streamed and published
+        published = await _published_book(redis, prefix, BTC)
+        held = await _exchange_book(exchange, "BTCUSDT")
+        return published == held
+    finally:
+        walk.frozen = False
+
+
+async def test_the_publisher_streams_books_and_fetches_over_rest_only_to_resynchronise(
+    publisher: RuntimeProcess,
+    exchange: LocalExchange,
+    admin: ExchangeAdminClient,
+    redis: aioredis.Redis,
+    market_prefix: str,
+    walk: FreezableWalk,
+) -> None:
+    await started(publisher)
+    await eventually(lambda: _streaming(publisher), what="both books streamed", runtime=publisher)
+
+    # Streamed: a book per symbol and poll, and no book request (the snapshots were taken).
+    before = (await admin.state())["requests"].get(DEPTH_REQUESTS, 0)
+    lengths = [await redis.xlen(book_key(market_prefix, symbol)) for symbol in SYMBOLS]
+    began = time.monotonic()
+    await asyncio.sleep(COUNTED_S)
+    polls = (time.monotonic() - began) * 1000 / POLL_MS
+    grown = [
+        await redis.xlen(book_key(market_prefix, s)) - n
+        for s, n in zip(SYMBOLS, lengths, strict=True)
+    ]
+    served = (await admin.state())["requests"].get(DEPTH_REQUESTS, 0) - before
+    print(f"streamed: {served} book requests, {grown} entries in {polls:.0f} polls")
+    assert served == 0
+    assert all(0.7 * polls <= entries <= polls + 1 for entries in grown), (grown, polls)
+    # Diffs applied over many steps of the walk still make the exchange's book.
+    assert await _matches_the_exchange(redis, exchange, market_prefix, walk)
+
+    # A gap in the diffs: the publisher resubscribes with a new snapshot, books keep coming.
+    snapshots = (await admin.state())["requests"][DEPTH_REQUESTS]
+    sent_before = (await admin.stream_fault(drop=2))["eventsSent"]
+    await eventually(
+        lambda: _resubscribed(admin, snapshots), what="a new snapshot", runtime=publisher
+    )
+    await eventually(lambda: _streaming(publisher), what="streaming again", runtime=publisher)
+    assert (await admin.stream_fault())["eventsSent"] > sent_before
+    assert await _matches_the_exchange(redis, exchange, market_prefix, walk)
+
+    # The stream down: the books come over REST, each poll, until it is back.
+    await admin.stream_fault(enabled=False, disconnect=True)
+    await eventually(
+        lambda: _not_streaming(publisher), what="the books over REST", runtime=publisher
+    )
+    rest_before = (await admin.state())["requests"][DEPTH_REQUESTS]
+    length = await redis.xlen(book_key(market_prefix, BTC))
+    await asyncio.sleep(2.0)
+    assert (await admin.state())["requests"][DEPTH_REQUESTS] - rest_before >= 2 * len(SYMBOLS)
+    assert await redis.xlen(book_key(market_prefix, BTC)) - length >= 5
+    [(_, fields)] = await redis.xrevrange(book_key(market_prefix, BTC), count=1)
+    check_book(fields, now_ms=int(time.time() * 1000))
+    await admin.stream_fault(enabled=True)
+    await eventually(lambda: _streaming(publisher), what="streaming once back", runtime=publisher)
+    assert await _matches_the_exchange(redis, exchange, market_prefix, walk)
+    assert publisher.alive()
+    assert await publisher.stop() == 0
+    assert "Traceback" not in publisher.log()
+
+
+async def _resubscribed(admin: ExchangeAdminClient, served_before: int) -> bool:
+    return (await admin.state())["requests"].get(DEPTH_REQUESTS, 0) > served_before
+
+
+async def _not_streaming(publisher: RuntimeProcess) -> bool:
+    states = (await publisher.get("/status")).json()["bookStreams"]
+    return all("fetched over REST" in state for state in states.values())
