@@ -37,8 +37,9 @@ from tradefleet_operator.render import (
 )
 from tradefleet_operator.settings import OperatorSettings
 
-# The exchange (HTTP and HTTPS) and Redis, plus DNS; nothing else.
-MARKET_EGRESS_PORTS = (80, 443, 6379)
+# The exchange (HTTP, HTTPS, and 9443 where Binance serves its spot streams) and Redis, plus
+# DNS; nothing else.
+MARKET_EGRESS_PORTS = (80, 443, 9443, 6379)
 # Levels of each published book: what a paper bot's fills walk.
 BOOK_DEPTH = 20
 # Closed candles kept per symbol and timeframe: a bot's warm-up history (its historyBars).

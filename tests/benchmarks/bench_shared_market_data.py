@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -55,9 +56,10 @@ from tradefleet_operator.render_market import MarketSet
 
 REPO = Path(__file__).resolve().parents[2]
 TARGET_MB = 150.0
-FLEET_BOTS = 200
 TOKEN = "bench-shared-token"
 POLL_MS = 1_000
+# Where the fleet's listening ports start (Linux hands out ephemeral ports from 32768).
+PORTS_FROM = 21_000
 # The log file of each process started, by pid: what a failure shows.
 _LOGS: dict[int, Path] = {}
 
@@ -268,15 +270,32 @@ def _window(
 
 
 def _book_sources(port: int) -> dict[str, int]:
-    """How many of the publisher's books arrive each way (its ``/status`` ``bookStreams``)."""
-    states = _get(f"http://127.0.0.1:{port}/status").json()["bookStreams"].values()
-    streamed = sum(1 for state in states if state == "streaming")
-    return {"streaming": streamed, "rest": len(states) - streamed}
+    """How many of the publisher's books arrive each way (its ``/status`` ``bookSources``)."""
+    sources = _get(f"http://127.0.0.1:{port}/status").json()["bookSources"].values()
+    streamed = sum(1 for source in sources if source == "streamed")
+    return {"streamed": streamed, "rest": len(sources) - streamed}
+
+
+def _free_ports(count: int) -> list[int]:
+    """``count`` ports free now, below the ephemeral range: a port the kernel hands out (as
+    ``free_port`` does) may go to one of the fleet's own outgoing connections before the bot
+    that was to listen on it has started."""
+    ports: list[int] = []
+    candidate = PORTS_FROM
+    while len(ports) < count:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", candidate))
+                ports.append(candidate)
+            except OSError:
+                pass
+        candidate += 1
+    return ports
 
 
 def _wait_books(port: int, *, streaming: bool, symbols: int) -> None:
     deadline = time.monotonic() + 60
-    want = {"streaming": symbols if streaming else 0, "rest": 0 if streaming else symbols}
+    want = {"streamed": symbols if streaming else 0, "rest": 0 if streaming else symbols}
     while _book_sources(port) != want:
         if time.monotonic() > deadline:
             raise RuntimeError(f"the publisher's books: {_book_sources(port)}, not {want}")
@@ -297,7 +316,7 @@ def _phase(
     shared, in two windows: the workload's books streamed, then over REST."""
     processes: list[subprocess.Popen[bytes]] = []
     prefix = f"bench:market:{int(time.time())}"
-    publisher_port = free_port()
+    publisher_port, *ports = _free_ports(bots + 1)
     try:
         if shared:
             _admin(exchange_url, "/_admin/stream", {"enabled": True})
@@ -312,7 +331,6 @@ def _phase(
                 _start(workdir=workdir / "publisher", args=("market-data",), config=config)
             )
             _wait_ready([f"http://127.0.0.1:{publisher_port}/healthz"], processes, "publisher")
-        ports = [free_port() for _ in range(bots)]
         for number, port in enumerate(ports):
             config = _bot_config(
                 name=f"bot{number}",

@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
 
+from tradefleet_runtime.execution.ccxt_clients import client_classes, rebase_urls
 from tradefleet_runtime.execution.errors import (
     InvalidOrderError,
     TimestampRefused,
@@ -230,26 +230,6 @@ _REDACTOR = _SecretRedactingFilter()
 logging.getLogger(CCXT_LOGGER_NAME).addFilter(_REDACTOR)
 
 
-def _rebase_urls(urls: Any, *, base_url: str, origins: dict[str, str]) -> Any:
-    """``urls`` (ccxt's ``urls['api']``: a URL or nested dicts of them) moved onto ``base_url``.
-
-    ``origins`` receives local URL → original URL, to map error responses back.
-    """
-    if isinstance(urls, str):
-        parts = urlsplit(urls)
-        if parts.scheme.startswith("ws"):
-            # A stream's URL (ccxt.pro): the same host, spoken to over a websocket.
-            return "ws" + base_url.rstrip("/").removeprefix("http") + parts.path
-        if not parts.scheme.startswith("http"):
-            return urls
-        rebased = base_url.rstrip("/") + parts.path
-        origins[rebased] = urls
-        return rebased
-    if isinstance(urls, dict):
-        return {k: _rebase_urls(v, base_url=base_url, origins=origins) for k, v in urls.items()}
-    return urls
-
-
 class CcxtVenue(Venue):
     """An exchange account through ccxt's async client.
 
@@ -282,7 +262,9 @@ class CcxtVenue(Venue):
 
         if exchange_id not in ccxt.exchanges:
             raise VenueConfigurationError(f"ccxt has no exchange {exchange_id!r}")
-        client_classes = _streaming_classes(exchange_id) if streaming else ccxt
+        classes = client_classes(
+            exchange_id=exchange_id, streaming=streaming, overridden=base_url_override is not None
+        )
         if mode is VenueMode.LIVE and not allow_live:
             raise VenueConfigurationError(
                 f"{exchange_id}: live trading needs an explicit opt-in (allow_live=True)"
@@ -313,7 +295,7 @@ class CcxtVenue(Venue):
             config["secret"] = credentials.api_secret
             if credentials.password:
                 config["password"] = credentials.password
-        exchange: ccxt.Exchange = getattr(client_classes, exchange_id)(config)
+        exchange: ccxt.Exchange = getattr(classes, exchange_id)(config)
         if mode is VenueMode.TESTNET:
             if "demo" in exchange.urls:
                 exchange.enable_demo_trading(True)
@@ -323,7 +305,7 @@ class CcxtVenue(Venue):
                 raise VenueConfigurationError(f"{exchange_id} has no test environment in ccxt")
         self._origins: dict[str, str] = {}
         if base_url_override is not None:
-            exchange.urls["api"] = _rebase_urls(
+            exchange.urls["api"] = rebase_urls(
                 exchange.urls["api"], base_url=base_url_override, origins=self._origins
             )
             self._keep_error_mapping_of_real_hosts(exchange)
@@ -419,18 +401,20 @@ class CcxtVenue(Venue):
 
     async def fetch_order_book(self, *, symbol: str, depth: int = 20) -> OrderBook:
         raw = await self._call(lambda: self._exchange.fetch_order_book(symbol, depth))
-        return _order_book(symbol, raw)
+        return _order_book(symbol=symbol, raw=raw, depth=depth)
 
     async def watch_order_book(self, *, symbol: str, depth: int = 20) -> OrderBook:
         """The book once the exchange's stream has changed it (a venue built with
-        ``streaming``): ccxt.pro subscribes, takes a REST snapshot and applies the diffs."""
+        ``streaming``): ccxt.pro subscribes, takes a REST snapshot and applies the diffs. ccxt
+        keeps the whole book (its default depth for the exchange): a diff names only the levels
+        that changed, so a book kept at ``depth`` would miss a resting level moving into it."""
         try:
-            raw = await self._exchange.watch_order_book(symbol, depth)
+            raw = await self._exchange.watch_order_book(symbol)
         except self._ccxt.BaseError as error:
             # Not ``_call``: a gap in the stream is ccxt's ChecksumError, a kind of InvalidNonce,
             # which says nothing about our clock. The next watch resubscribes.
             raise translate_ccxt_error(error, secrets=self._secrets) from None
-        return _order_book(symbol, raw)
+        return _order_book(symbol=symbol, raw=raw, depth=depth)
 
     async def fetch_ticker(self, *, symbol: str) -> Ticker:
         raw = await self._call(lambda: self._exchange.fetch_ticker(symbol))
@@ -626,22 +610,12 @@ class CcxtVenue(Venue):
         await self._exchange.close()
 
 
-def _streaming_classes(exchange_id: str) -> Any:
-    """ccxt.pro, whose clients add the ``watch_*`` streams to the REST ones; loaded only by a
-    streaming venue (it costs another ~33 MB)."""
-    import ccxt.pro  # noqa: PLC0415 - see the docstring
+def _order_book(*, symbol: str, raw: Mapping[str, Any], depth: int) -> OrderBook:
+    def levels(side: str) -> tuple[BookLevel, ...]:
+        return tuple(BookLevel(price=float(p), amount=float(a)) for p, a, *_ in raw[side][:depth])
 
-    if exchange_id not in ccxt.pro.exchanges:
-        raise VenueConfigurationError(f"ccxt.pro has no streams for {exchange_id!r}")
-    return ccxt.pro
-
-
-def _order_book(symbol: str, raw: Mapping[str, Any]) -> OrderBook:
     return OrderBook(
-        symbol=symbol,
-        bids=tuple(BookLevel(price=float(p), amount=float(a)) for p, a, *_ in raw["bids"]),
-        asks=tuple(BookLevel(price=float(p), amount=float(a)) for p, a, *_ in raw["asks"]),
-        timestamp_ms=raw.get("timestamp"),
+        symbol=symbol, bids=levels("bids"), asks=levels("asks"), timestamp_ms=raw.get("timestamp")
     )
 
 

@@ -4,16 +4,15 @@ Redis for every bot of the exchange.
 Run by ``python -m tradefleet_runtime market-data`` (:meth:`MarketDataPublisher.build`, then
 :meth:`MarketDataPublisher.run`). Every ``pollIntervalMs`` it appends every symbol's order book
 to the symbol's book stream: the book the exchange's websocket stream keeps current where
-ccxt.pro has one (:mod:`tradefleet_runtime.publisher.book_streams`), else, or while that stream
-is down, one fetched over REST (the symbols concurrently); it writes each symbol's
-closed candles of every timeframe at start, and again after each bar of that timeframe closes,
+ccxt.pro has one (:mod:`tradefleet_runtime.publisher.streamed_books`), else, or while that
+stream is down, one read over REST (the symbols concurrently). It writes each symbol's closed
+candles of every timeframe at start, and again after each bar of that timeframe closes,
 fetching only the bars since (once per symbol per closed bar, not per poll), and fits each
-series' regime model on them when due, for the bots to run (fitted once here, not in every bot).
-Keys and formats
-are :mod:`tradefleet_runtime.marketdata.shared`'s. An exchange or Redis error is logged once per
-distinct message and shown in ``/status``, and what failed is fetched again in the next round:
-the process never ends for one. API: ``/healthz`` (200 once every symbol's book has been
-published, 503 naming those still missing) and ``/status``.
+series' regime model on them when due, for the bots to run (fitted once here, not in every
+bot). Keys and formats are :mod:`tradefleet_runtime.marketdata.shared`'s. An exchange or Redis
+error is logged once per distinct message and shown in ``/status``, and what failed is fetched
+again in the next round: the process never ends for one. API: ``/healthz`` (200 once every
+symbol's book has been published, 503 naming those still missing) and ``/status``.
 """
 
 from __future__ import annotations
@@ -48,8 +47,8 @@ from tradefleet_runtime.marketdata.shared import (
     regime_key,
 )
 from tradefleet_runtime.persistence.store import RedisLogin, redis_client
-from tradefleet_runtime.publisher.book_streams import StreamedBooks
 from tradefleet_runtime.publisher.config import MarketDataConfig
+from tradefleet_runtime.publisher.streamed_books import StreamedBooks
 from tradefleet_runtime.signals.errors import SignalDataError
 from tradefleet_runtime.signals.regime import RegimeDetector
 from tradefleet_runtime.signals.regime_config import RegimeConfig
@@ -59,9 +58,11 @@ REDIS_TIMEOUT_S = 2.0
 # The bot's default exchange timeout (venue.timeoutMs): a symbol whose book hangs is given up on
 # within a few rounds, the others are polled meanwhile.
 EXCHANGE_TIMEOUT_S = 5.0
-# A streamed book silent for longer than 3 poll intervals, and at least this, is fetched over
-# REST: a liquid book changes every 100 ms, a quiet one may rest for seconds.
-STREAM_SILENCE_MIN_S = 5.0
+# A streamed book silent for longer than 3 poll intervals (within these bounds) is read over
+# REST: a liquid book changes every 100 ms; the bound keeps a stalled stream's book from being
+# published for longer than a bot's default tick age (10 s) allows.
+STREAM_SILENCE_MIN_S = 1.0
+STREAM_SILENCE_MAX_S = 5.0
 
 
 class MarketDataPublisher:
@@ -112,7 +113,10 @@ class MarketDataPublisher:
                 venue=venue,
                 symbols=config.symbols,
                 depth=config.depth,
-                silence_s=max(STREAM_SILENCE_MIN_S, 3 * config.poll_interval_ms / 1000),
+                silence_s=min(
+                    STREAM_SILENCE_MAX_S,
+                    max(STREAM_SILENCE_MIN_S, 3 * config.poll_interval_ms / 1000),
+                ),
             )
         return cls(config=config, venue=venue, redis=redis, requests=requests, streams=streams)
 
@@ -130,11 +134,11 @@ class MarketDataPublisher:
             "lastPublished": self.last_published,
             "errors": {what: error for what, error in self.errors.items() if error is not None},
             "requestsPerMinute": self.requests.per_minute(),
-            # How each book arrives: "streaming", or why it is fetched over REST.
-            "bookStreams": (
-                dict(self._streams.states)
+            # How each book arrives: "streamed", or why it is read over REST.
+            "bookSources": (
+                self._streams.sources()
                 if self._streams is not None
-                else dict.fromkeys(self.config.symbols, "no stream: fetched over REST")
+                else dict.fromkeys(self.config.symbols, "no stream: read over REST")
             ),
             "regimeModels": {
                 f"{symbol} {timeframe}": detector.status.reason
@@ -154,7 +158,7 @@ class MarketDataPublisher:
         self.errors[what] = error
 
     async def _book(self, symbol: str) -> OrderBook | None:
-        streamed = self._streams.current(symbol) if self._streams is not None else None
+        streamed = self._streams.current(symbol=symbol) if self._streams is not None else None
         if streamed is not None:
             return streamed
         try:
@@ -333,7 +337,7 @@ def _exchange_venue(*, config: MarketDataConfig, requests: RequestMeter) -> tupl
     try:
         return venue(streaming=True), True
     except VenueConfigurationError as error:
-        LOG.info("%s: books are fetched over REST", error)
+        LOG.info("%s: books are read over REST", error)
     try:
         return venue(streaming=False), False
     except VenueConfigurationError as error:

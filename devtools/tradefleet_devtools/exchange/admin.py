@@ -74,17 +74,24 @@ class ExchangeAdminClient:
         await self._call(method="DELETE", path="/_admin/faults")
 
     async def reset(self, *, balance: float | None = None) -> dict[str, Any]:
-        """Forget orders, fills, positions, faults and request counts; set the wallet."""
+        """Forget orders, fills, positions, faults (the stream's too) and request counts; set
+        the wallet."""
         payload = {} if balance is None else {"balance": balance}
         result: dict[str, Any] = await self._call(
             method="POST", path="/_admin/reset", payload=payload
         )
         return result
 
-    async def stream_fault(self, **fault: int | bool) -> dict[str, Any]:
-        """A fault of the depth stream: ``drop=N`` events, ``disconnect=True`` every client,
-        ``enabled=False`` to refuse new connections (see ``depth_stream``)."""
+    async def stream_fault(
+        self, *, drop: int = 0, disconnect: bool = False, enabled: bool | None = None
+    ) -> dict[str, Any]:
+        """Faults of the depth stream: drop the next ``drop`` events, close every client, refuse
+        new connections (``enabled=False``) or accept them again; the stream's state (see
+        ``depth_stream``)."""
+        payload: dict[str, Any] = {"drop": drop, "disconnect": disconnect}
+        if enabled is not None:
+            payload["enabled"] = enabled
         result: dict[str, Any] = await self._call(
-            method="POST", path="/_admin/stream", payload=fault
+            method="POST", path="/_admin/stream", payload=payload
         )
         return result

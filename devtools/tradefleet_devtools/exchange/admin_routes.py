@@ -111,11 +111,23 @@ class AdminRoutes:
         return self.state()
 
     async def _stream(self, payload: object, now: int) -> Any:
+        expected = 'expected {"drop": N >= 0, "disconnect": bool, "enabled": bool}, each optional'
         if not isinstance(payload, dict) or not set(payload) <= {"drop", "disconnect", "enabled"}:
-            raise _AdminInputError(
-                'expected {"drop": N}, {"disconnect": true} or {"enabled": bool}'
-            )
-        return await self.depth_stream.apply_fault(payload)
+            raise _AdminInputError(expected)
+        drop = payload.get("drop", 0)
+        disconnect = payload.get("disconnect", False)
+        enabled = payload.get("enabled")
+        if (
+            isinstance(drop, bool)
+            or not isinstance(drop, int)
+            or drop < 0
+            or not isinstance(disconnect, bool)
+            or not isinstance(enabled, bool | None)
+        ):
+            raise _AdminInputError(expected)
+        return await self.depth_stream.apply_fault(
+            drop=drop, disconnect=disconnect, enabled=enabled
+        )
 
     async def _add_faults(self, payload: object, now: int) -> Any:
         if not isinstance(payload, list):
@@ -145,6 +157,7 @@ class AdminRoutes:
             raise _AdminInputError("balance must be a non-negative number")
         self.engine.reset(balance=None if balance is None else Decimal(repr(balance)), now_ms=now)
         self.faults.clear()
+        self.depth_stream.clear_faults()
         self.request_counts.clear()
         return self.state()
 

@@ -5,17 +5,17 @@ Dev/test tooling only. The HTTP front (``tradefleet_devtools.exchange.server``) 
 upgrades on ``/public/ws/<n>`` (where ccxt.pro's binanceusdm connects) to
 :meth:`DepthStream.serve`, and asks :meth:`DepthStream.snapshot` for ``GET /fapi/v1/depth``.
 
-Each symbol's book is versioned as Binance's is: a change of the top :data:`STREAM_LEVELS`
-levels takes the next update id; every 100 ms the changes since the last event go out as one
-``depthUpdate`` with ``U`` (its first update id), ``u`` (its last) and ``pu`` (the previous
-event's ``u``), and a level that left the tracked window is sent with quantity 0. A client that
-buffers events, applies a snapshot with ``lastUpdateId`` and then the events from the one
-covering it keeps the exact book, which is what ccxt.pro does. Deeper REST snapshots than
-:data:`STREAM_LEVELS` carry levels the stream never updates: ask for at most that many.
+The book shows :data:`BOOK_LEVELS` levels a side (a deeper REST request gets those) and is
+versioned as Binance's is: each change takes the next update id; every 100 ms the changes since
+the last event go out as one ``depthUpdate`` with ``U`` (its first update id), ``u`` (its last)
+and ``pu`` (the previous event's ``u``), a level that left the book with quantity 0. A client
+that buffers events, applies a snapshot with ``lastUpdateId`` and then the events from the one
+covering it keeps the exact book, which is what ccxt.pro does.
 
-Faults, for tests and the demo (``POST /_admin/stream``): drop the next N events (the client
-sees a gap in ``pu`` and must resynchronise), close every connection, or refuse new ones (an
-exchange without the stream).
+Faults, for tests and the demo (``POST /_admin/stream``; ``/_admin/reset`` clears them): drop
+the next N events (the client sees a gap in ``pu`` and must resynchronise), close every
+connection, or refuse new ones (an exchange without the stream). A client that does not read
+its events within :data:`SEND_TIMEOUT_S` is disconnected, so it cannot hold up the others.
 """
 
 from __future__ import annotations
@@ -36,9 +36,10 @@ from tradefleet_devtools.exchange.market import SimulatedMarket
 from tradefleet_devtools.exchange.rest import now_ms
 
 LOG = logging.getLogger(__name__)
-# Levels per side the stream keeps current (Binance's REST limits are 5 … 1000).
-STREAM_LEVELS = 100
+# Levels a side of every book, REST and streamed (Binance's REST limits are 5 … 1000).
+BOOK_LEVELS = 100
 PUSH_INTERVAL_S = 0.1
+SEND_TIMEOUT_S = 2.0
 _DEPTH_SUFFIXES = ("@depth@100ms", "@depth@250ms", "@depth@500ms", "@depth")
 
 
@@ -69,6 +70,7 @@ class DepthStream:
 
     def __init__(self, *, engine: MatchingEngine, clock_ms: Callable[[], int] = now_ms) -> None:
         self.engine = engine
+        # False: new connections are refused (a fault, or the exchange stopping).
         self.enabled = True
         self._clock_ms = clock_ms
         self._books: dict[str, _VersionedBook] = {}
@@ -93,7 +95,7 @@ class DepthStream:
             return book
         book.mid = market.mid
         bids, asks = _ladder(market, side="bid"), _ladder(market, side="ask")
-        changes = {"b": _diff(book.bids, bids), "a": _diff(book.asks, asks)}
+        changes = {"b": _diff(old=book.bids, new=bids), "a": _diff(old=book.asks, new=asks)}
         if changes["b"] or changes["a"]:
             book.update_id += 1
             if book.first_pending_id is None:
@@ -101,18 +103,19 @@ class DepthStream:
             for side, changed in changes.items():
                 book.pending[side].update(changed)
             book.bids, book.asks = bids, asks
+        if not any(symbol in c.symbols for c in self._connections):
+            # Nobody to tell: the next subscriber starts from a snapshot taken after it
+            # subscribed, so the changes need not wait (a REST-only symbol would hoard them).
+            book.pending = {"b": {}, "a": {}}
+            book.first_pending_id = None
+            book.last_sent_id = book.update_id
         return book
 
     def snapshot(self, symbol: str, *, limit: int) -> dict[str, Any]:
         """``GET /fapi/v1/depth``: the top ``limit`` levels and the update id they are at."""
         self.engine.advance(now_ms=self._clock_ms())
         book = self._refresh(symbol)
-        market = self.engine.market(symbol)
-        if limit <= STREAM_LEVELS:
-            bids, asks = list(book.bids.items())[:limit], list(book.asks.items())[:limit]
-        else:
-            bids = list(_ladder(market, side="bid", depth=limit).items())
-            asks = list(_ladder(market, side="ask", depth=limit).items())
+        bids, asks = list(book.bids.items())[:limit], list(book.asks.items())[:limit]
         now = self._clock_ms()
         return {
             "lastUpdateId": book.update_id,
@@ -146,16 +149,24 @@ class DepthStream:
 
     # -- faults ---------------------------------------------------------------------------
 
-    async def apply_fault(self, fault: dict[str, Any]) -> dict[str, Any]:
-        """``POST /_admin/stream``: ``{"drop": N}``, ``{"disconnect": true}``,
-        ``{"enabled": false}`` (new connections refused) or ``{"enabled": true}``."""
-        if "drop" in fault:
-            self._drop_events += int(fault["drop"])
-        if "enabled" in fault:
-            self.enabled = bool(fault["enabled"])
-        if fault.get("disconnect"):
-            for connection in list(self._connections):
-                await connection.socket.close()
+    async def apply_fault(
+        self, *, drop: int = 0, disconnect: bool = False, enabled: bool | None = None
+    ) -> dict[str, Any]:
+        """``POST /_admin/stream``: drop the next ``drop`` events, close every connection,
+        refuse new ones (``enabled=False``) or accept them again; the stream's state."""
+        self._drop_events += drop
+        if enabled is not None:
+            self.enabled = enabled
+        if disconnect:
+            await self._disconnect_all()
+        return self.state()
+
+    def clear_faults(self) -> None:
+        """``POST /_admin/reset``: no events to drop, connections accepted."""
+        self._drop_events = 0
+        self.enabled = True
+
+    def state(self) -> dict[str, Any]:
         return {
             "enabled": self.enabled,
             "connections": len(self._connections),
@@ -179,12 +190,12 @@ class DepthStream:
             async for message in socket:
                 if message.type is not WSMsgType.TEXT:
                     continue
-                await socket.send_json(self._answer(connection, message.data))
+                await socket.send_json(self._answer(connection=connection, text=message.data))
         finally:
             self._connections.remove(connection)
         return socket
 
-    def _answer(self, connection: _Connection, text: str) -> dict[str, Any]:
+    def _answer(self, *, connection: _Connection, text: str) -> dict[str, Any]:
         try:
             request = json.loads(text)
             method, params, request_id = request["method"], request.get("params", []), request["id"]
@@ -206,24 +217,43 @@ class DepthStream:
         """Every 100 ms while anyone is connected: each subscribed symbol's changes."""
         while self._connections:
             await asyncio.sleep(PUSH_INTERVAL_S)
-            self.engine.advance(now_ms=self._clock_ms())
-            subscribed = sorted({s for c in self._connections for s in c.symbols})
-            for symbol in subscribed:
-                event = self._event(symbol)
-                if event is None:
-                    continue
-                if self._drop_events > 0:
-                    self._drop_events -= 1
-                    continue
-                for connection in list(self._connections):
-                    if symbol in connection.symbols and not connection.socket.closed:
-                        with contextlib.suppress(ConnectionError, RuntimeError):
-                            await connection.socket.send_json(event)
-                self.events_sent += 1
+            try:
+                await self._push_once()
+            except Exception:
+                # A test exchange whose stream stops silently would look like a stalled
+                # exchange: say why, and keep pushing.
+                LOG.exception("the depth stream failed to push")
+
+    async def _push_once(self) -> None:
+        self.engine.advance(now_ms=self._clock_ms())
+        subscribed = sorted({s for c in self._connections for s in c.symbols})
+        for symbol in subscribed:
+            event = self._event(symbol)
+            if event is None:
+                continue
+            if self._drop_events > 0:
+                self._drop_events -= 1
+                continue
+            readers = [c for c in self._connections if symbol in c.symbols and not c.socket.closed]
+            await asyncio.gather(*(self._send(c, event=event) for c in readers))
+            self.events_sent += 1
+
+    async def _send(self, connection: _Connection, *, event: dict[str, Any]) -> None:
+        try:
+            await asyncio.wait_for(connection.socket.send_json(event), timeout=SEND_TIMEOUT_S)
+        except TimeoutError:
+            LOG.warning("a depth-stream client read nothing for %.0f s: closed", SEND_TIMEOUT_S)
+            await connection.socket.close()
+        except (ConnectionError, RuntimeError):
+            pass  # it went away: its handler forgets it
+
+    async def _disconnect_all(self) -> None:
+        await asyncio.gather(*(c.socket.close() for c in list(self._connections)))
 
     async def close(self) -> None:
-        for connection in list(self._connections):
-            await connection.socket.close()
+        """Refuse new connections, close the open ones and stop pushing."""
+        self.enabled = False
+        await self._disconnect_all()
         if self._pusher is not None:
             self._pusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -239,15 +269,15 @@ def _depth_symbol(param: Any) -> str | None:
     return None
 
 
-def _ladder(market: SimulatedMarket, *, side: str, depth: int = STREAM_LEVELS) -> dict[str, str]:
+def _ladder(market: SimulatedMarket, *, side: str) -> dict[str, str]:
     spec = market.spec
     return {
         spec.format_price(level.price): spec.format_qty(level.qty)
-        for level in market.ladder(side=side, depth=depth)
+        for level in market.ladder(side=side, depth=BOOK_LEVELS)
     }
 
 
-def _diff(old: dict[str, str], new: dict[str, str]) -> dict[str, str]:
+def _diff(*, old: dict[str, str], new: dict[str, str]) -> dict[str, str]:
     """The levels to send for ``old`` to become ``new``: changed or new ones, and 0 for gone."""
     changed = {price: qty for price, qty in new.items() if old.get(price) != qty}
     changed.update({price: "0" for price in old if price not in new})

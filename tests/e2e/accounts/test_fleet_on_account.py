@@ -239,6 +239,9 @@ def test_a_fleet_on_shared_market_data_polls_each_symbol_once(
         return all(b.get("lastSignal") for b in bots)
 
     wait_for(decided, timeout_s=120, what="the bots to decide on the shared market data")
+    # The workload keeps the books from the exchange's websocket stream (ccxt.pro in its pod).
+    stream = exchange_admin(stack, "/_admin/stream", {})
+    assert stream["connections"] >= 1 and stream["eventsSent"] > 0, stream
     # The bots ask the exchange nothing: the workload's requests are the account's.
     for name in ("sol-fast", "sol-slow", "ada"):
         assert (get_bot(e2e_api, e2e_namespace, name)["status"]).get("requestsPerMinute") == 0

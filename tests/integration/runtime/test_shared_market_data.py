@@ -2,7 +2,7 @@
 over real HTTP into a real Redis, and paper bots trading on what it publishes.
 
 Documented behaviour (:mod:`tradefleet_runtime.marketdata.shared`,
-:mod:`tradefleet_runtime.publisher.service`, :mod:`tradefleet_runtime.publisher.book_streams`):
+:mod:`tradefleet_runtime.publisher.service`, :mod:`tradefleet_runtime.publisher.streamed_books`):
 the publisher keeps every symbol's book from the exchange's diff stream (ccxt.pro over a real
 websocket), fetching a book over REST only to resynchronise after a gap or while the stream is
 down, and from an exchange without streams once per poll; it fetches candles once per closed bar, names a symbol it cannot fetch without ending; a paper
@@ -14,6 +14,7 @@ and does not decide on the last book; it trades again once the publisher is back
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import time
@@ -30,6 +31,7 @@ from runtime_support import BTC, RuntimeProcess, bot_status, eventually
 from test_runtime_market_data import health
 from tradefleet_devtools.controlplane import free_port
 from tradefleet_devtools.exchange import ExchangeAdminClient, LocalExchange, LocalExchangeOptions
+from tradefleet_devtools.exchange.records import EngineConfig
 from tradefleet_devtools.redis_server import RedisAccess
 from tradefleet_runtime.config import TIMEFRAME_SECONDS
 
@@ -56,8 +58,11 @@ async def exchange(walk: FreezableWalk) -> AsyncIterator[LocalExchange]:
         symbols=SYMBOLS,
         api_key=API_KEY,
         api_secret=API_SECRET,
-        history_steps=20_000,
+        history_steps=40_000,  # 10000 s of 250 ms steps: over 100 one-minute bars
         price_sources={BTC: walk},
+        # A step every 250 ms: a streamed book changes well within the publisher's silence
+        # limit at this poll interval (1 s).
+        engine=EngineConfig(step_ms=250),
     )
     async with LocalExchange(options) as running:
         yield running
@@ -227,7 +232,7 @@ async def test_the_publisher_fetches_each_book_once_a_poll_and_candles_once_a_ba
     redis: aioredis.Redis,
     market_prefix: str,
 ) -> None:
-    # An exchange without the stream dialect: every book is fetched over REST.
+    # An exchange without the stream dialect: every book is read over REST.
     await admin.stream_fault(enabled=False)
     # A symbol the exchange does not list is named, retried and never ends the process.
     publisher.config["symbols"].append(UNLISTED)
@@ -293,7 +298,7 @@ async def test_the_publisher_fetches_each_book_once_a_poll_and_candles_once_a_ba
     assert UNLISTED in status["errors"][UNLISTED]
     # Every request it made in its first minute, as the exchange counted them.
     assert abs(status["requestsPerMinute"] - served) <= 2 * len(SYMBOLS), (status, served)
-    assert all("fetched over REST" in status["bookStreams"][symbol] for symbol in SYMBOLS)
+    assert all("read over REST" in status["bookSources"][symbol] for symbol in SYMBOLS)
     assert publisher.alive()
     assert await publisher.stop() == 0
     assert "Traceback" not in publisher.log()
@@ -411,35 +416,58 @@ async def _published_book(redis: aioredis.Redis, prefix: str, symbol: str) -> di
     return {"bids": json.loads(fields["bids"]), "asks": json.loads(fields["asks"])}
 
 
-async def _exchange_book(exchange: LocalExchange, symbol: str) -> dict[str, Any]:
+async def _exchange_book(exchange: LocalExchange) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=exchange.base_url) as client:
-        reply = await client.get("/fapi/v1/depth", params={"symbol": symbol, "limit": DEPTH})
+        reply = await client.get("/fapi/v1/depth", params={"symbol": "BTCUSDT", "limit": DEPTH})
     raw = reply.json()
     return {
         side: [[float(price), float(qty)] for price, qty in raw[side]] for side in ("bids", "asks")
     }
 
 
-async def _streaming(publisher: RuntimeProcess) -> bool:
-    states = (await publisher.get("/status")).json()["bookStreams"]
-    return all(state == "streaming" for state in states.values())
+async def _sources(publisher: RuntimeProcess) -> dict[str, str]:
+    sources: dict[str, str] = (await publisher.get("/status")).json()["bookSources"]
+    return sources
 
 
-async def _matches_the_exchange(
-    redis: aioredis.Redis, exchange: LocalExchange, prefix: str, walk: FreezableWalk
+async def _depth_requests(admin: ExchangeAdminClient) -> int:
+    return int((await admin.state())["requests"].get(DEPTH_REQUESTS, 0))
+
+
+async def _quiet(admin: ExchangeAdminClient) -> None:
+    """Until the publisher has asked for no book over REST for a second (start-up and
+    resynchronisation requests may still be queued in ccxt's throttle)."""
+    while True:
+        before = await _depth_requests(admin)
+        await asyncio.sleep(1.0)
+        if await _depth_requests(admin) == before:
+            return
+
+
+async def _streamed_book_is_the_exchanges(
+    *,
+    redis: aioredis.Redis,
+    exchange: LocalExchange,
+    admin: ExchangeAdminClient,
+    prefix: str,
+    walk: FreezableWalk,
 ) -> bool:
-    """With BTC's price held still, its latest published book is the exchange's book."""
+    """With BTC's price held still, its latest published book, streamed (no book was read over
+    REST meanwhile), is the exchange's book."""
+    before = await _depth_requests(admin)
     walk.frozen = True
     try:
-        await asyncio.sleep(2.5)  # the last step lands, its diff is streamed and published
+        # The last step's diff is pushed within 100 ms and published within a poll (200 ms);
+        # the stream has been silent for less than the publisher's limit (1 s).
+        await asyncio.sleep(0.6)
         published = await _published_book(redis, prefix, BTC)
-        held = await _exchange_book(exchange, "BTCUSDT")
-        return published == held
+        assert await _depth_requests(admin) == before, "a book was read over REST"
+        return published == await _exchange_book(exchange)
     finally:
         walk.frozen = False
 
 
-async def test_the_publisher_streams_books_and_fetches_over_rest_only_to_resynchronise(
+async def test_the_publisher_streams_books_and_reads_them_over_rest_only_to_resynchronise(
     publisher: RuntimeProcess,
     exchange: LocalExchange,
     admin: ExchangeAdminClient,
@@ -447,11 +475,18 @@ async def test_the_publisher_streams_books_and_fetches_over_rest_only_to_resynch
     market_prefix: str,
     walk: FreezableWalk,
 ) -> None:
-    await started(publisher)
-    await eventually(lambda: _streaming(publisher), what="both books streamed", runtime=publisher)
+    async def streamed() -> bool:
+        return set((await _sources(publisher)).values()) == {"streamed"}
 
-    # Streamed: a book per symbol and poll, and no book request (the snapshots were taken).
-    before = (await admin.state())["requests"].get(DEPTH_REQUESTS, 0)
+    async def read_over_rest() -> bool:
+        return all("read over REST" in s for s in (await _sources(publisher)).values())
+
+    await started(publisher)
+    await eventually(streamed, what="both books streamed", runtime=publisher)
+    await _quiet(admin)
+
+    # Streamed: a book per symbol and poll, and no book read over REST.
+    before = await _depth_requests(admin)
     lengths = [await redis.xlen(book_key(market_prefix, symbol)) for symbol in SYMBOLS]
     began = time.monotonic()
     await asyncio.sleep(COUNTED_S)
@@ -460,47 +495,51 @@ async def test_the_publisher_streams_books_and_fetches_over_rest_only_to_resynch
         await redis.xlen(book_key(market_prefix, s)) - n
         for s, n in zip(SYMBOLS, lengths, strict=True)
     ]
-    served = (await admin.state())["requests"].get(DEPTH_REQUESTS, 0) - before
+    served = await _depth_requests(admin) - before
     print(f"streamed: {served} book requests, {grown} entries in {polls:.0f} polls")
     assert served == 0
     assert all(0.7 * polls <= entries <= polls + 1 for entries in grown), (grown, polls)
+    # Fresh: stamped when the stream last spoke, not when the book last changed.
+    [(_, fields)] = await redis.xrevrange(book_key(market_prefix, BTC), count=1)
+    check_book(fields, now_ms=int(time.time() * 1000))
+    assert int(time.time() * 1000) - int(fields["ts"]) < 1_500
     # Diffs applied over many steps of the walk still make the exchange's book.
-    assert await _matches_the_exchange(redis, exchange, market_prefix, walk)
-
-    # A gap in the diffs: the publisher resubscribes with a new snapshot, books keep coming.
-    snapshots = (await admin.state())["requests"][DEPTH_REQUESTS]
-    sent_before = (await admin.stream_fault(drop=2))["eventsSent"]
-    await eventually(
-        lambda: _resubscribed(admin, snapshots), what="a new snapshot", runtime=publisher
+    book_matches = functools.partial(
+        _streamed_book_is_the_exchanges,
+        redis=redis,
+        exchange=exchange,
+        admin=admin,
+        prefix=market_prefix,
+        walk=walk,
     )
-    await eventually(lambda: _streaming(publisher), what="streaming again", runtime=publisher)
-    assert (await admin.stream_fault())["eventsSent"] > sent_before
-    assert await _matches_the_exchange(redis, exchange, market_prefix, walk)
+    assert await book_matches()
+
+    # A gap in the diffs: the publisher resubscribes (a new snapshot), then streams again.
+    snapshots = await _depth_requests(admin)
+    await admin.stream_fault(drop=2)
+    await eventually(lambda: _more_than(admin, snapshots), what="a new snapshot", runtime=publisher)
+    await eventually(streamed, what="streaming again", runtime=publisher)
+    await _quiet(admin)
+    assert await book_matches()
 
     # The stream down: the books come over REST, each poll, until it is back.
     await admin.stream_fault(enabled=False, disconnect=True)
-    await eventually(
-        lambda: _not_streaming(publisher), what="the books over REST", runtime=publisher
-    )
-    rest_before = (await admin.state())["requests"][DEPTH_REQUESTS]
+    await eventually(read_over_rest, what="the books over REST", runtime=publisher)
+    rest_before = await _depth_requests(admin)
     length = await redis.xlen(book_key(market_prefix, BTC))
     await asyncio.sleep(2.0)
-    assert (await admin.state())["requests"][DEPTH_REQUESTS] - rest_before >= 2 * len(SYMBOLS)
+    assert await _depth_requests(admin) - rest_before >= 2 * len(SYMBOLS)
     assert await redis.xlen(book_key(market_prefix, BTC)) - length >= 5
     [(_, fields)] = await redis.xrevrange(book_key(market_prefix, BTC), count=1)
     check_book(fields, now_ms=int(time.time() * 1000))
     await admin.stream_fault(enabled=True)
-    await eventually(lambda: _streaming(publisher), what="streaming once back", runtime=publisher)
-    assert await _matches_the_exchange(redis, exchange, market_prefix, walk)
+    await eventually(streamed, what="streaming once back", runtime=publisher)
+    await _quiet(admin)
+    assert await book_matches()
     assert publisher.alive()
     assert await publisher.stop() == 0
     assert "Traceback" not in publisher.log()
 
 
-async def _resubscribed(admin: ExchangeAdminClient, served_before: int) -> bool:
-    return (await admin.state())["requests"].get(DEPTH_REQUESTS, 0) > served_before
-
-
-async def _not_streaming(publisher: RuntimeProcess) -> bool:
-    states = (await publisher.get("/status")).json()["bookStreams"]
-    return all("fetched over REST" in state for state in states.values())
+async def _more_than(admin: ExchangeAdminClient, count: int) -> bool:
+    return await _depth_requests(admin) > count

@@ -23,7 +23,9 @@ from tradefleet_operator.allocation import (
     slices_of,
 )
 from tradefleet_operator.market_workloads import workload_interval_ms
-from tradefleet_operator.render_market import MarketSet, market_sets
+from tradefleet_operator.render import Owner
+from tradefleet_operator.render_market import MarketSet, market_sets, render_market_children
+from tradefleet_operator.settings import OperatorSettings
 from tradefleet_operator.spec import (
     ProblemReason,
     ValidationProblem,
@@ -317,3 +319,18 @@ def test_the_market_data_workloads_publish_each_symbol_once_per_market_type() ->
     assert workload_interval_ms(spec=spec, market_set=sets[0], workloads=2) == 400
     # One symbol every 500 ms needs 288: what it gets, though its share is 300.
     assert workload_interval_ms(spec=spec, market_set=sets[1], workloads=1) == 209
+
+
+def test_a_spot_market_data_workload_may_reach_binances_spot_streams() -> None:
+    children = render_market_children(
+        owner=Owner(kind="ExchangeAccount", name="fleet", namespace="ns", uid="uid-1"),
+        exchange="binance",
+        market=MarketSet(market="spot", symbols=("BTC/USDT",), timeframes=("5m",)),
+        request_interval_ms=200,
+        poll_interval_ms=1000,
+        settings=OperatorSettings(region="ap-northeast-1"),
+    )
+    (policy,) = [c for c in children if c["kind"] == "NetworkPolicy"]
+    allowed = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
+    # wss://stream.binance.com:9443 (ccxt.pro's spot streams), besides REST on 443.
+    assert {443, 9443} <= allowed
