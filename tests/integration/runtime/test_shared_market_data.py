@@ -1,14 +1,16 @@
 """Shared market data, with real processes: a market-data publisher reading the local exchange
-over real HTTP into a real Redis, and paper bots trading on what it publishes.
+over real HTTP and a real websocket into a real Redis, and paper bots trading on what it
+publishes.
 
 Documented behaviour (:mod:`tradefleet_runtime.marketdata.shared`,
 :mod:`tradefleet_runtime.publisher.service`, :mod:`tradefleet_runtime.publisher.streamed_books`):
-the publisher keeps every symbol's book from the exchange's diff stream (ccxt.pro over a real
-websocket), fetching a book over REST only to resynchronise after a gap or while the stream is
-down, and from an exchange without streams once per poll; it fetches candles once per closed bar, names a symbol it cannot fetch without ending; a paper
-bot on ``marketData.source: shared`` trades on the published books without ever loading ccxt;
-while the publisher is away the bot says its market data is stale, naming the key and the age,
-and does not decide on the last book; it trades again once the publisher is back.
+the publisher keeps every symbol's book from the exchange's diff stream (ccxt.pro), reading a
+book over REST only to resynchronise after a gap or while the stream is down, and from an
+exchange without streams once per poll; it fetches candles once per closed bar, and names a
+symbol it cannot fetch without ending; a paper bot on ``marketData.source: shared`` trades on
+the published books without ever loading ccxt; while the publisher is away the bot says its
+market data is stale, naming the key and the age, and does not decide on the last book; it
+trades again once the publisher is back.
 """
 
 from __future__ import annotations
