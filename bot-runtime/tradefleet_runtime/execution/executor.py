@@ -10,9 +10,9 @@ The runtime loop owns one ``OrderExecutor`` per bot and sends every order throug
   second order. A ``DuplicateOrder`` answer adopts the existing order. ``RateLimitedError``
   means the request was refused: back off longer and resend. ``TimestampRefused`` (Binance
   -1021) was refused before it was processed too: resent at once, signed with the exchange's
-  time. Retries use exponential
-  backoff with jitter and stop after ``RetryPolicy.max_attempts``; authentication,
-  insufficient-funds and invalid-order errors are raised at once.
+  time. Retries use exponential backoff with jitter and stop after
+  ``RetryPolicy.max_attempts``; authentication, insufficient-funds and invalid-order errors are
+  raised at once.
 - ``place_stop_loss``: a ``STOP_MARKET`` with ``closePosition`` resting on the venue, so the
   protection survives the bot; ``None`` when the venue cannot hold stops.
 - every order sent (a resend included) first waits its turn in the bot's
@@ -227,9 +227,10 @@ class OrderExecutor:
         ``may_send`` is asked as each attempt leaves (the venue asks it once the request is
         signed), and already before a resend or a send that waited for its turn in the orders
         budget (a retry can come seconds after the first attempt, a hung process's much
-        later): a reason not to send raises :class:`SendRefused`. ``fresh``: the caller has never sent this client order id, so
-        there is nothing to adopt and it is sent without the look-up (which, failing, would
-        otherwise keep an urgent close from leaving at all)."""
+        later): a reason not to send raises :class:`SendRefused`. ``fresh``: the caller has
+        never sent this client order id, so there is nothing to adopt and it is sent without
+        the look-up (which, failing, would otherwise keep an urgent close from leaving at all).
+        """
         existing = None if fresh else await self._lookup_request(request)
         if existing is not None:
             LOG.info(
@@ -253,11 +254,8 @@ class OrderExecutor:
                 order = await self.venue.create_order(request, may_send=may_send)
             except SendRefused as refused:
                 # Refused as it left; an earlier attempt may still have executed.
-                raise SendRefused(
-                    what=f"order {request.client_order_id}",
-                    reason=refused.reason,
-                    sent_before=attempt > 1,
-                ) from None
+                refused.sent_before = attempt > 1
+                raise
             except DuplicateOrder as error:
                 self._record(error)
                 found = await self._lookup_request(request)
