@@ -19,6 +19,13 @@ from tradefleet_runtime.execution.errors import VenueConfigurationError
 STREAMS_UNDER_OVERRIDE = frozenset({"binanceusdm"})
 
 
+# The depth of a streamed book's REST snapshot, which ccxt.pro then keeps (its option for
+# Binance; Binance USDⓈ-M weighs it 10, 1000 levels 20). A diff names only the levels that
+# changed, so a level deeper than the snapshot that never changes stays unknown to the book
+# (Binance's own caveat): the snapshot is deep, not the 20 levels a bot reads.
+STREAMED_BOOK_LEVELS = 500
+
+
 def client_classes(*, exchange_id: str, streaming: bool, overridden: bool) -> Any:
     """The module whose ``exchange_id`` class the venue builds: ccxt's async clients, or
     ccxt.pro's (they add the ``watch_*`` streams to the same REST methods; ccxt.pro costs another

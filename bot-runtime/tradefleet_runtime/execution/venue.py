@@ -18,7 +18,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tradefleet_runtime.execution.ccxt_clients import client_classes, rebase_urls
+from tradefleet_runtime.execution.ccxt_clients import (
+    STREAMED_BOOK_LEVELS,
+    client_classes,
+    rebase_urls,
+)
 from tradefleet_runtime.execution.errors import (
     InvalidOrderError,
     TimestampRefused,
@@ -286,6 +290,7 @@ class CcxtVenue(Venue):
             "logger": logging.getLogger(CCXT_LOGGER_NAME),
             "options": {
                 **receive_window,
+                **({"watchOrderBookLimit": STREAMED_BOOK_LEVELS} if streaming else {}),
                 **_EXCHANGE_OPTIONS.get(exchange_id, {}),
                 **(options or {}),
             },
@@ -406,7 +411,7 @@ class CcxtVenue(Venue):
     async def watch_order_book(self, *, symbol: str, depth: int = 20) -> OrderBook:
         """The book once the exchange's stream has changed it (a venue built with
         ``streaming``): ccxt.pro subscribes, takes a REST snapshot and applies the diffs. ccxt
-        keeps the whole book (its default depth for the exchange): a diff names only the levels
+        keeps :data:`STREAMED_BOOK_LEVELS` levels, not ``depth``: a diff names only the levels
         that changed, so a book kept at ``depth`` would miss a resting level moving into it."""
         try:
             raw = await self._exchange.watch_order_book(symbol)

@@ -62,6 +62,9 @@ class _VersionedBook:
 @dataclass(kw_only=True, slots=True)
 class _Connection:
     socket: web.WebSocketResponse
+    # Its request, whose transport can be aborted: closing a socket politely waits for a client
+    # that reads nothing forever.
+    request: web.Request
     symbols: set[str] = field(default_factory=set)
 
 
@@ -94,7 +97,7 @@ class DepthStream:
         if market.mid == book.mid:
             return book
         book.mid = market.mid
-        bids, asks = _ladder(market, side="bid"), _ladder(market, side="ask")
+        bids, asks = _ladder(market=market, side="bid"), _ladder(market=market, side="ask")
         changes = {"b": _diff(old=book.bids, new=bids), "a": _diff(old=book.asks, new=asks)}
         if changes["b"] or changes["a"]:
             book.update_id += 1
@@ -111,7 +114,7 @@ class DepthStream:
             book.last_sent_id = book.update_id
         return book
 
-    def snapshot(self, symbol: str, *, limit: int) -> dict[str, Any]:
+    def snapshot(self, *, symbol: str, limit: int) -> dict[str, Any]:
         """``GET /fapi/v1/depth``: the top ``limit`` levels and the update id they are at."""
         self.engine.advance(now_ms=self._clock_ms())
         book = self._refresh(symbol)
@@ -182,7 +185,7 @@ class DepthStream:
             return web.json_response({"code": -1, "msg": "streams are unavailable"}, status=404)
         socket = web.WebSocketResponse(autoping=True)
         await socket.prepare(request)
-        connection = _Connection(socket=socket)
+        connection = _Connection(socket=socket, request=request)
         self._connections.append(connection)
         if self._pusher is None or self._pusher.done():
             self._pusher = asyncio.create_task(self._push(), name="depth-stream")
@@ -215,14 +218,19 @@ class DepthStream:
 
     async def _push(self) -> None:
         """Every 100 ms while anyone is connected: each subscribed symbol's changes."""
+        failure = None
         while self._connections:
             await asyncio.sleep(PUSH_INTERVAL_S)
             try:
                 await self._push_once()
-            except Exception:
+            except Exception as error:
                 # A test exchange whose stream stops silently would look like a stalled
-                # exchange: say why, and keep pushing.
-                LOG.exception("the depth stream failed to push")
+                # exchange: say why (once per distinct error), and keep pushing.
+                if repr(error) != failure:
+                    LOG.exception("the depth stream failed to push")
+                failure = repr(error)
+            else:
+                failure = None
 
     async def _push_once(self) -> None:
         self.engine.advance(now_ms=self._clock_ms())
@@ -235,20 +243,20 @@ class DepthStream:
                 self._drop_events -= 1
                 continue
             readers = [c for c in self._connections if symbol in c.symbols and not c.socket.closed]
-            await asyncio.gather(*(self._send(c, event=event) for c in readers))
+            await asyncio.gather(*(self._send(connection=c, event=event) for c in readers))
             self.events_sent += 1
 
-    async def _send(self, connection: _Connection, *, event: dict[str, Any]) -> None:
+    async def _send(self, *, connection: _Connection, event: dict[str, Any]) -> None:
         try:
             await asyncio.wait_for(connection.socket.send_json(event), timeout=SEND_TIMEOUT_S)
         except TimeoutError:
-            LOG.warning("a depth-stream client read nothing for %.0f s: closed", SEND_TIMEOUT_S)
-            await connection.socket.close()
+            LOG.warning("a depth-stream client took no data for %.0f s: dropped", SEND_TIMEOUT_S)
+            _abort(connection)
         except (ConnectionError, RuntimeError):
             pass  # it went away: its handler forgets it
 
     async def _disconnect_all(self) -> None:
-        await asyncio.gather(*(c.socket.close() for c in list(self._connections)))
+        await asyncio.gather(*(_close(c) for c in list(self._connections)))
 
     async def close(self) -> None:
         """Refuse new connections, close the open ones and stop pushing."""
@@ -269,7 +277,23 @@ def _depth_symbol(param: Any) -> str | None:
     return None
 
 
-def _ladder(market: SimulatedMarket, *, side: str) -> dict[str, str]:
+async def _close(connection: _Connection) -> None:
+    """Close politely if the client answers within :data:`SEND_TIMEOUT_S`, else abort."""
+    try:
+        await asyncio.wait_for(connection.socket.close(), timeout=SEND_TIMEOUT_S)
+    except TimeoutError:
+        _abort(connection)
+
+
+def _abort(connection: _Connection) -> None:
+    """Cut the connection at once: its handler's read loop ends and forgets it."""
+    connection.symbols.clear()
+    transport = connection.request.transport
+    if transport is not None:
+        transport.abort()
+
+
+def _ladder(*, market: SimulatedMarket, side: str) -> dict[str, str]:
     spec = market.spec
     return {
         spec.format_price(level.price): spec.format_qty(level.qty)

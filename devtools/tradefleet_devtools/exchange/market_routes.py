@@ -172,7 +172,7 @@ class MarketDataRoutes:
                 http_status=400, code=-1130, message="Invalid data sent for a parameter."
             )
         # The stream's versioned book: its lastUpdateId is what the diff events count from.
-        return self._depth_stream.snapshot(symbol, limit=limit)
+        return self._depth_stream.snapshot(symbol=symbol, limit=limit)
 
     async def _klines(self, api: ApiRequest) -> Any:
         market = self.engine.market(listed_symbol(self.engine, api))

@@ -439,11 +439,13 @@ async def _depth_requests(admin: ExchangeAdminClient) -> int:
 async def _quiet(admin: ExchangeAdminClient) -> None:
     """Until the publisher has asked for no book over REST for a second (start-up and
     resynchronisation requests may still be queued in ccxt's throttle)."""
-    while True:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
         before = await _depth_requests(admin)
         await asyncio.sleep(1.0)
         if await _depth_requests(admin) == before:
             return
+    raise AssertionError("the publisher kept reading books over REST for 20 s")
 
 
 async def _streamed_book_is_the_exchanges(
@@ -460,8 +462,8 @@ async def _streamed_book_is_the_exchanges(
     walk.frozen = True
     try:
         # The last step's diff is pushed within 100 ms and published within a poll (200 ms);
-        # the stream has been silent for less than the publisher's limit (1 s).
-        await asyncio.sleep(0.6)
+        # the stream stays well within the publisher's silence limit (1 s).
+        await asyncio.sleep(0.4)
         published = await _published_book(redis, prefix, BTC)
         assert await _depth_requests(admin) == before, "a book was read over REST"
         return published == await _exchange_book(exchange)
@@ -515,6 +517,19 @@ async def test_the_publisher_streams_books_and_reads_them_over_rest_only_to_resy
         walk=walk,
     )
     assert await book_matches()
+
+    # A quiet book (BTC held still for 2.5 s): read over REST once its stream has been silent
+    # for the limit, streamed again once it moves.
+    walk.frozen = True
+    try:
+        reads = await _depth_requests(admin)
+        await asyncio.sleep(2.5)
+        assert (await _sources(publisher))[BTC].startswith("stream silent for")
+        assert await _depth_requests(admin) - reads >= 3
+    finally:
+        walk.frozen = False
+    await eventually(streamed, what="BTC streamed again", runtime=publisher)
+    await _quiet(admin)
 
     # A gap in the diffs: the publisher resubscribes (a new snapshot), then streams again.
     snapshots = await _depth_requests(admin)
