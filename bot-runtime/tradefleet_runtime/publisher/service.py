@@ -337,11 +337,14 @@ def _exchange_venue(*, config: MarketDataConfig, requests: RequestMeter) -> tupl
     try:
         return venue(streaming=True), True
     except VenueConfigurationError as error:
-        LOG.info("%s: books are read over REST", error)
+        no_streams = error
     try:
-        return venue(streaming=False), False
+        rest_only = venue(streaming=False)
     except VenueConfigurationError as error:
         raise ConfigError(f"exchange.id: {error}") from None
+    # Said only once the REST client is built: an exchange ccxt lacks altogether is one error.
+    LOG.info("%s: books are read over REST", no_streams)
+    return rest_only, False
 
 
 def build_publisher_app(publisher: MarketDataPublisher) -> FastAPI:
