@@ -6,7 +6,14 @@ its target, with the CPU each process spent, what the apiserver served and the w
 kind. ``--baseline`` also runs the control plane alone on a fresh cluster — the same children,
 rendered by the operator's code but created directly by the client — and prints the two side by
 side with the three ratios that measure the operator's overhead (wall time, apply -> scheduled
-p50, apiserver CPU): the floor any operator could reach on this machine. Run:
+p50, apiserver CPU): the floor any operator could reach on this machine.
+
+Both runs apply the bots alike: as fast as the client's threads can, as a user applying a
+fleet's manifests would. In the baseline, as many more threads create each applied bot's
+children as soon as it is applied, in apply order: a controller with no overhead. (Had the
+applying threads created the children themselves, the bots would arrive half as fast as in the
+operator's run, and the baseline's apply -> scheduled latency would leave out the queue that a
+burst builds up in front of any controller.) Run:
 ``python tests/benchmarks/bench_operator_scale.py [--bots 1000] [--baseline]``.
 """
 
@@ -24,7 +31,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -53,6 +60,8 @@ WRITE_VERBS = ("POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION")
 # The operator's overhead over the control plane alone: (ratio, target), asked of one run.
 RATIO_TARGETS = {"wall": 1.10, "scheduled_p50": 1.5, "apiserver_cpu": 1.3}
 RSS_TARGET_MB = 200.0
+# Threads applying the bots, in both runs; in the baseline as many more create their children.
+CLIENT_THREADS = 8
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -175,6 +184,10 @@ class RunFigures:
     held: ApiLoad | None
     events: Counter[str]
     operator_log_clean: bool | None
+    # One bot's status as the operator wrote it (with the operator), for the write-cost probe.
+    sample_status: Mapping[str, Any] | None = None
+    # The apiserver's CPU per TradingBot write, by kind of write (in the baseline, when probed).
+    write_costs_ms: Mapping[str, float] | None = None
 
 
 def _reconciled(bot: Mapping[str, Any]) -> bool:
@@ -239,6 +252,50 @@ def _start_watches(
         ).start()
 
 
+def _write_costs_ms(
+    *,
+    custom: client.CustomObjectsApi,
+    names: list[str],
+    apiserver_pid: int,
+    status: Mapping[str, Any],
+) -> dict[str, float]:
+    """The apiserver's CPU per write of each kind the operator makes to a TradingBot, measured
+    on the baseline's settled cluster: Kopf's finalizer, then ``status`` (as the operator wrote
+    it), each written once to every bot; a ConfigMap's creation for scale.
+
+    What an operator must write to its own resource is overhead no child-writing can avoid: the
+    per-write cost, times the writes per bot, bounds the apiserver CPU ratio from below.
+    """
+
+    def timed(write: Callable[[int], Any]) -> float:
+        before = _cpu_seconds(apiserver_pid)
+        with ThreadPoolExecutor(max_workers=CLIENT_THREADS) as pool:
+            list(pool.map(write, range(len(names))))
+        return 1000 * (_cpu_seconds(apiserver_pid) - before) / len(names)
+
+    group = ("tradefleet.io", "v1alpha1", NAMESPACE, "tradingbots")
+    return {
+        "PATCH tradingbots (finalizer)": timed(
+            lambda i: custom.patch_namespaced_custom_object(
+                *group, names[i], {"metadata": {"finalizers": ["tradefleet.io/finalizer"]}}
+            )
+        ),
+        "PATCH tradingbots/status": timed(
+            lambda i: custom.patch_namespaced_custom_object_status(
+                *group, names[i], {"status": status}
+            )
+        ),
+        "POST configmaps": timed(
+            lambda i: client.CoreV1Api(custom.api_client).create_namespaced_config_map(
+                NAMESPACE,
+                client.V1ConfigMap(
+                    metadata=client.V1ObjectMeta(name=f"probe-{i}"), data={"config": "x" * 2000}
+                ),
+            )
+        ),
+    }
+
+
 def _since(applied_at: Mapping[str, float], at: Mapping[str, float]) -> list[float]:
     """Seconds from each bot's apply to its moment in ``at``, shortest first."""
     return sorted(at[b] - applied_at[b] for b in at if b in applied_at)
@@ -284,9 +341,11 @@ def _rendered_children(
     ]
 
 
-def run(*, bots: int, direct: bool) -> RunFigures:
+def run(*, bots: int, direct: bool, probe_status: Mapping[str, Any] | None = None) -> RunFigures:
     """Apply ``bots`` TradingBots; with ``direct``, no operator runs and the client creates each
-    bot's rendered children itself (the control plane's share of the work, as a baseline)."""
+    bot's rendered children itself (the control plane's share of the work, as a baseline).
+    ``probe_status`` (a status the operator wrote): once settled, measure what each TradingBot
+    write costs the apiserver (:func:`_write_costs_ms`)."""
     with tempfile.TemporaryDirectory(prefix="tradefleet-bench-") as tmp:
         plane = LocalControlPlane(workdir=Path(tmp) / "cp")
         access = plane.start()
@@ -317,22 +376,33 @@ def run(*, bots: int, direct: bool) -> RunFigures:
                 if bot and pod.spec.node_name and bot not in scheduled_at:
                     scheduled_at[bot] = time.monotonic()
 
+            sample_status: dict[str, Any] = {}
+
             def bot_seen(bot: Mapping[str, Any]) -> None:
                 name = bot["metadata"]["name"]
                 if name not in reconciled_at and _reconciled(bot):
                     reconciled_at[name] = time.monotonic()
+                    sample_status.update(bot["status"])
 
             _start_watches(access=access, pod_seen=pod_seen, bot_seen=bot_seen, stop=stop)
 
+            # The baseline's controller: as many workers as client threads, each creating one
+            # applied bot's children at a time, in the order the bots were applied.
+            controller = ThreadPoolExecutor(max_workers=CLIENT_THREADS)
+            creating: list[Future[None]] = []
+
+            def create_children(bot: Mapping[str, Any]) -> None:
+                for child in _rendered_children(bot=bot, settings=settings):
+                    utils.create_from_dict(api, child, namespace=NAMESPACE)
+
             def create(i: int) -> None:
                 name = f"bench-{i:04d}"
-                bot = custom.create_namespaced_custom_object(
+                bot: dict[str, Any] = custom.create_namespaced_custom_object(
                     "tradefleet.io", "v1alpha1", NAMESPACE, "tradingbots", _bot_manifest(name)
                 )
                 applied_at[name] = time.monotonic()
                 if direct:
-                    for child in _rendered_children(bot=bot, settings=settings):
-                        utils.create_from_dict(api, child, namespace=NAMESPACE)
+                    creating.append(controller.submit(create_children, bot))
 
             processes = dict(plane.processes())
             if operator.pid is not None:
@@ -340,9 +410,12 @@ def run(*, bots: int, direct: bool) -> RunFigures:
             cpu_before = {name: _cpu_seconds(pid) for name, pid in processes.items()}
             load_before = _api_load(access)
             started = time.monotonic()
-            with ThreadPoolExecutor(max_workers=8) as pool:
+            with ThreadPoolExecutor(max_workers=CLIENT_THREADS) as pool:
                 list(pool.map(create, range(bots)))
             applied = time.monotonic() - started
+            controller.shutdown(wait=True)
+            for created in creating:
+                created.result()  # a child the apiserver refused ends the benchmark, loudly
 
             settled_at = scheduled_at if direct else reconciled_at
             while len(settled_at) < bots and time.monotonic() - started < 900:
@@ -363,6 +436,16 @@ def run(*, bots: int, direct: bool) -> RunFigures:
                 held = _api_load(access) - load_after
             stop.set()
             latencies = _since(applied_at, scheduled_at)
+            write_costs = (
+                None
+                if probe_status is None
+                else _write_costs_ms(
+                    custom=custom,
+                    names=sorted(applied_at),
+                    apiserver_pid=processes["kube-apiserver"],
+                    status=probe_status,
+                )
+            )
             return RunFigures(
                 applied_s=applied,
                 settled_s=settled,
@@ -382,6 +465,8 @@ def run(*, bots: int, direct: bool) -> RunFigures:
                     for e in core.list_namespaced_event(NAMESPACE).items
                 ),
                 operator_log_clean=None if direct else "Traceback" not in operator.log_text(),
+                sample_status=sample_status or None,
+                write_costs_ms=write_costs,
             )
         finally:
             nodes_stop.set()
@@ -391,7 +476,7 @@ def run(*, bots: int, direct: bool) -> RunFigures:
 
 def report(*, title: str, bots: int, figures: RunFigures) -> None:
     print(f"== {title}")
-    print(f"bots applied: {bots} in {figures.applied_s:.1f}s (8 client threads)")
+    print(f"bots applied: {bots} in {figures.applied_s:.1f}s ({CLIENT_THREADS} client threads)")
     what = "pods scheduled" if figures.operator_rss_mb is None else "reconciled (Reconciled=True)"
     print(
         f"{what}: {figures.settled}/{bots} in {figures.settled_s:.1f}s wall "
@@ -480,6 +565,34 @@ def side_by_side(*, operator: RunFigures, direct: RunFigures) -> None:
             f"{what}: {with_op:.1f}s vs {alone:.1f}s, ratio {ratio:.2f} "
             f"(target <= {target:.2f}) {'MET' if ratio <= target else 'MISSED'}"
         )
+    if direct.write_costs_ms is not None:
+        _write_cost_floor(operator=operator, direct=direct, costs=direct.write_costs_ms)
+
+
+def _write_cost_floor(
+    *, operator: RunFigures, direct: RunFigures, costs: Mapping[str, float]
+) -> None:
+    """What the operator's writes to its own TradingBots cost the apiserver, at the per-write
+    CPU measured on the baseline's cluster: about the part of the CPU ratio those writes make
+    (an estimate: a write costs more on a busier apiserver, and less with fewer watchers)."""
+    print(
+        "apiserver CPU per write (baseline cluster, settled): "
+        + ", ".join(f"{what} {ms:.2f} ms" for what, ms in costs.items())
+    )
+    bots = operator.api.requests["POST tradingbots"]
+    finalizer = costs["PATCH tradingbots (finalizer)"]
+    status = costs["PATCH tradingbots/status"]
+    alone = direct.cpu_s["kube-apiserver"]
+    for label, statuses in (
+        ("one status write", bots),
+        ("the status writes made", operator.api.requests["PATCH tradingbots/status"]),
+    ):
+        own = (bots * finalizer + statuses * status) / 1000
+        print(
+            f"the operator's own TradingBot writes (finalizer + {label}, {statuses / bots:.2f} "
+            f"per bot): about {own:.1f}s of apiserver CPU, a ratio of about "
+            f"{(alone + own) / alone:.2f} by themselves"
+        )
 
 
 def main() -> None:
@@ -494,7 +607,7 @@ def main() -> None:
     with_operator = run(bots=args.bots, direct=False)
     report(title="with the operator", bots=args.bots, figures=with_operator)
     if args.baseline:
-        direct = run(bots=args.bots, direct=True)
+        direct = run(bots=args.bots, direct=True, probe_status=with_operator.sample_status)
         report(
             title="control plane alone (children applied directly by the client)",
             bots=args.bots,
