@@ -20,17 +20,16 @@ import aiohttp
 import kopf
 
 from tradefleet_operator import deletion
+from tradefleet_operator.access import AccessError, read_access_again
 from tradefleet_operator.account_terms import AccountView
 from tradefleet_operator.accounts import (
     AccountMember,
     account_member,
 )
 from tradefleet_operator.bot_status import SourceState, source_state
+from tradefleet_operator.child_views import view_digest
 from tradefleet_operator.kube import (
     KubeClient,
-    bearer_token,
-    client_configuration,
-    load_credentials,
     pack_object,
     resource_version,
 )
@@ -131,7 +130,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         settings.watching.label_selectors[(group, version, plural)] = (
             f"{LABEL_MANAGED_BY}={MANAGED_BY}"
         )
-    kube = KubeClient(credentials=load_credentials(kubeconfig=state.settings.kubeconfig))
+    if state.access is None:
+        raise kopf.PermanentError("the operator started without apiserver access")
+    kube = KubeClient(access=state.access)
     state.reconciler = Reconciler(kube=kube, settings=state.settings)
     state.notifier = Notifier(
         kube=kube,
@@ -147,43 +148,39 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
 
 @kopf.on.login()
-async def login(memo: kopf.Memo, **kwargs: Any) -> kopf.AiohttpSession:
-    """Kopf connects exactly as the operator's own client: the given kubeconfig, else in-cluster.
+async def login(memo: kopf.Memo, **_: Any) -> kopf.AiohttpSession:
+    """Kopf connects exactly as the operator's own client, with the access read at start-up.
 
     Through a connection pool of bounded size: Kopf's own is unbounded, and every TLS connection
     costs a 256 KiB read buffer, so a burst of a thousand new bots' patches and events otherwise
     opens well over a hundred of them at once.
     """
-    settings = _state(memo).settings
-    info: kopf.ConnectionInfo
-    if settings.kubeconfig is None:
-        # Through the official client: it honours KUBERNETES_SERVICE_HOST/PORT like kubectl does.
-        found = kopf.login_via_client(**kwargs)
-        if found is None:
-            raise kopf.LoginError("no in-cluster credentials and no kubeconfig given")
-        info = found
-    else:
-        cfg = client_configuration(kubeconfig=settings.kubeconfig)
-        token = bearer_token(cfg)
-        info = kopf.ConnectionInfo(
-            server=cfg.host,
-            ca_path=cfg.ssl_ca_cert,
-            insecure=not cfg.verify_ssl,
-            scheme="Bearer" if token else None,
-            token=token,
-            certificate_path=cfg.cert_file,
-            private_key_path=cfg.key_file,
-        )
+    state = _state(memo)
+    if state.logged_in:
+        # Kopf logs in again when the apiserver refuses its token: read it anew (an exec
+        # plugin's expires), for the operator's own client too.
+        try:
+            state.access = await read_access_again(kubeconfig=state.settings.kubeconfig)
+        except AccessError as exc:
+            raise kopf.LoginError(str(exc)) from exc
+        if state.reconciler is not None:
+            state.reconciler.kube.use(access=state.access)
+    access = state.access
+    if access is None:
+        raise kopf.LoginError("the operator started without apiserver access")
+    state.logged_in = True
+    token = access.current_token()
     # Each watched resource holds one connection for good (per namespace when namespaced).
-    watches = (len(CHILD_RESOURCES) + len(OWN_RESOURCES)) * max(1, len(settings.namespaces))
+    watches = (len(CHILD_RESOURCES) + len(OWN_RESOURCES)) * max(1, len(state.settings.namespaces))
     connector = aiohttp.TCPConnector(
-        limit=watches + KOPF_REQUEST_CONNECTIONS, ssl=info.as_ssl_context()
+        limit=watches + KOPF_REQUEST_CONNECTIONS, ssl=access.ssl_context()
     )
     return kopf.AiohttpSession(
-        server=info.server,
-        default_namespace=info.default_namespace,
-        expiration=info.expiration,
-        aiohttp_session=aiohttp.ClientSession(connector=connector, headers=info.as_http_headers()),
+        server=access.server,
+        default_namespace=access.namespace,
+        aiohttp_session=aiohttp.ClientSession(
+            connector=connector, headers={"Authorization": f"Bearer {token}"} if token else {}
+        ),
     )
 
 
@@ -230,11 +227,21 @@ async def _child_changed(
     key = _owner_key(namespace=namespace, labels=labels)
     if key is None:
         return
-    reconciler = _state(memo).reconciler
+    state = _state(memo)
+    deleted = type == "DELETED"
+    # What a pass reads of the child, remembered whether or not this change wakes anyone: a
+    # later change is compared with it (see child_views).
+    uid = str(body["metadata"].get("uid"))
+    viewed = state.child_views.pop(uid, None)
+    if not deleted:
+        state.child_views[uid] = view_digest(body)
+    reconciler = state.reconciler
     # The echo of the operator's own write wakes nobody: the pass that wrote it knew it all.
     # A new bot's children would otherwise cost it a pass that finds nothing to do.
-    if reconciler is not None and reconciler.child_observed(obj=body, deleted=type == "DELETED"):
+    if reconciler is not None and reconciler.child_observed(obj=body, deleted=deleted):
         return
+    if not deleted and viewed == state.child_views[uid]:
+        return  # Kubernetes' bookkeeping: nothing a pass reads changed
     _trigger(memo=memo, key=key).set()
 
 

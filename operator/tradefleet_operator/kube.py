@@ -1,10 +1,9 @@
 """A small async Kubernetes REST client: get, list, server-side apply, merge-patch, delete.
 
 Used by the reconciler (:mod:`tradefleet_operator.reconcile`) for the bot's children and status.
-Kopf watches and dispatches; this client writes. Authentication is loaded once by the official
-``kubernetes`` package (kubeconfig or in-cluster service account) and requests go through aiohttp,
-so a thousand bots reconcile concurrently on one event loop. API errors are translated here, once,
-into :class:`KubeApiError`.
+Kopf watches and dispatches; this client writes, with the access read at start-up
+(:mod:`tradefleet_operator.access`), through aiohttp, so a thousand bots reconcile concurrently on
+one event loop. API errors are translated here, once, into :class:`KubeApiError`.
 """
 
 from __future__ import annotations
@@ -12,19 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import marshal
-import ssl
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
+
+from tradefleet_operator.access import Access
 
 FIELD_MANAGER = "tradefleet-operator"
-SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
 # Where each kind the operator writes lives in the REST API.
 KIND_PATHS: dict[str, tuple[str, str]] = {
@@ -109,58 +104,18 @@ def object_path(
     return path
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Credentials:
-    server: str
-    ssl_context: ssl.SSLContext | bool
-    token: str | None
-    token_file: Path | None
-
-
-def client_configuration(*, kubeconfig: Path | None) -> k8s_client.Configuration:
-    """The official client's view of a kubeconfig file, or of the in-cluster service account."""
-    cfg = k8s_client.Configuration()
-    if kubeconfig is None:
-        k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-    else:
-        k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)  # type: ignore[no-untyped-call]
-    return cfg
-
-
-def bearer_token(cfg: k8s_client.Configuration) -> str | None:
-    auth = cfg.api_key.get("authorization") or cfg.api_key.get("BearerToken")
-    if not auth:
-        return None
-    scheme, _, token = str(auth).strip().partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token else str(auth).strip()
-
-
-def load_credentials(*, kubeconfig: Path | None) -> Credentials:
-    """Credentials from a kubeconfig file, or the in-cluster service account when none is given."""
-    cfg = client_configuration(kubeconfig=kubeconfig)
-    ssl_context: ssl.SSLContext | bool
-    if cfg.verify_ssl:
-        ssl_context = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
-        if cfg.cert_file and cfg.key_file:
-            ssl_context.load_cert_chain(cfg.cert_file, cfg.key_file)
-    else:
-        ssl_context = False
-    return Credentials(
-        server=cfg.host,
-        ssl_context=ssl_context,
-        token=bearer_token(cfg),
-        token_file=SERVICE_ACCOUNT_TOKEN if kubeconfig is None else None,
-    )
-
-
 class KubeClient:
     """Async access to the apiserver for the operator's own writes."""
 
     # Enough to keep the apiserver busy; each TLS connection holds a 256 KiB read buffer.
-    def __init__(self, *, credentials: Credentials, max_connections: int = 32) -> None:
-        self._credentials = credentials
+    def __init__(self, *, access: Access, max_connections: int = 32) -> None:
+        self._access = access
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+
+    def use(self, *, access: Access) -> None:
+        """Authenticate with ``access`` from the next request on (a token read anew)."""
+        self._access = access
 
     async def __aenter__(self) -> KubeClient:
         return self
@@ -174,19 +129,17 @@ class KubeClient:
             self._session = None
 
     def _headers(self) -> dict[str, str]:
-        token = self._credentials.token
-        if self._credentials.token_file is not None:
-            # Bound service-account tokens rotate; the kubelet refreshes the file.
-            token = self._credentials.token_file.read_text().strip()
+        # In a pod, read again each time: bound service-account tokens rotate.
+        token = self._access.current_token()
         return {"Authorization": f"Bearer {token}"} if token else {}
 
     def _session_now(self) -> aiohttp.ClientSession:
         if self._session is None:
             connector = aiohttp.TCPConnector(
-                limit=self._max_connections, ssl=self._credentials.ssl_context
+                limit=self._max_connections, ssl=self._access.ssl_context()
             )
             self._session = aiohttp.ClientSession(
-                base_url=self._credentials.server,
+                base_url=self._access.server,
                 connector=connector,
                 # No total timeout: waiting for a pooled connection under load is not a failure.
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=30),

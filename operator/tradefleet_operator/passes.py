@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import kopf
 
+from tradefleet_operator.access import Access
 from tradefleet_operator.account_terms import AccountView
 from tradefleet_operator.accounts import AccountMember, AccountPass, reconcile_account
 from tradefleet_operator.bot_status import SourceState
@@ -74,6 +75,10 @@ class OperatorState:
     """Process-wide state shared by the handlers (Kopf's memo holds it)."""
 
     settings: OperatorSettings
+    # The apiserver access read at start-up; None in tests that run passes without a cluster.
+    access: Access | None = None
+    # Kopf has logged in once: a later login reads the access anew.
+    logged_in: bool = False
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     reconciler: Reconciler | None = None
     # Sends the bots' notifications (spec.notifications) in the background.
@@ -83,6 +88,8 @@ class OperatorState:
     # The status this process last wrote per resource uid; newer than the watched body until
     # the watch delivers our own write, so a quick second pass never re-emits the same events.
     written_status: dict[str, WrittenStatus] = field(default_factory=dict)
+    # A fingerprint of what a pass reads of each child, by the child's uid (see ``child_views``).
+    child_views: dict[str, int] = field(default_factory=dict)
     # What of each bot's metadata its loop was last woken for (see ``bot_changed``).
     bot_views: dict[str, BotView] = field(default_factory=dict)
     # What of each account its loop and its bots were last woken for (see ``account_changed``).

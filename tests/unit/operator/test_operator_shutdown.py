@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 import pytest
-from tradefleet_operator.__main__ import _report_loop_error
+from tradefleet_operator.cli import _report_loop_error
 
 pytestmark = pytest.mark.unit
 

@@ -125,3 +125,67 @@ async def test_a_childs_change_wakes_its_bot_but_the_echo_of_our_write_does_not(
         assert await deliver(config_map(24, a="1"), kind="DELETED"), "its deletion did not"
     finally:
         await state.reconciler.runtime.close()
+
+
+async def test_kubernetes_bookkeeping_on_a_child_wakes_nobody_but_what_a_pass_reads_does() -> None:
+    state, memo = _state()
+    labels = {"tradefleet.io/bot": "alpha", "app.kubernetes.io/managed-by": "tradefleet-operator"}
+    version = iter(range(100, 200))
+
+    async def deliver(obj: dict[str, Any], kind: str = "MODIFIED") -> bool:
+        body = {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(next(version))}}
+        state.triggers.setdefault(KEY, asyncio.Event()).clear()
+        await _child_changed(
+            body=kopf.Body(body), namespace="bots", labels=labels, memo=memo, type=kind
+        )
+        return state.triggers[KEY].is_set()
+
+    meta = {"name": "alpha", "namespace": "bots", "uid": "d-1", "labels": labels, "generation": 1}
+    deployment: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {"replicas": 1},
+        "status": {},
+    }
+    assert await deliver(deployment, kind="ADDED"), "a child first seen did not wake its bot"
+    assert not await deliver(deployment), "a change of nothing woke the bot"
+    stamped = {
+        **deployment,
+        "metadata": {**meta, "annotations": {"deployment.kubernetes.io/revision": "1"}},
+    }
+    assert not await deliver(stamped), "the Deployment controller's revision stamp woke the bot"
+    counting = {
+        **stamped,
+        "status": {"observedGeneration": 1, "updatedReplicas": 1, "replicas": 1},
+    }
+    assert await deliver(counting), "the rollout's first step did not wake the bot"
+    noted = {
+        **counting,
+        "status": {
+            **counting["status"],
+            "unavailableReplicas": 1,
+            "conditions": [{"type": "Progressing", "lastUpdateTime": "2026-12-06T17:16:06Z"}],
+        },
+    }
+    assert not await deliver(noted), "counters and conditions no pass reads woke the bot"
+    available = {**noted, "status": {**noted["status"], "availableReplicas": 1}}
+    assert await deliver(available), "the pod becoming available did not wake the bot"
+    edited = {**available, "metadata": {**available["metadata"], "labels": {**labels, "x": "y"}}}
+    assert await deliver(edited), "a label edited by hand (drift) did not wake the bot"
+    assert await deliver(edited, kind="DELETED"), "the Deployment's deletion did not wake the bot"
+
+    account = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {**meta, "uid": "s-1"},
+        "automountServiceAccountToken": False,
+    }
+    assert await deliver(account, kind="ADDED")
+    tokens = {**account, "secrets": [{"name": "alpha-token-x7k2p"}]}
+    assert not await deliver(tokens), "the token controller listing its Secret woke the bot"
+    assert await deliver({**tokens, "automountServiceAccountToken": True}), "drift did not"
+
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {**meta, "uid": "p-1"}, "status": {}}
+    assert await deliver(pod, kind="ADDED")
+    assert await deliver({**pod, "status": {"phase": "Pending"}}), "a pod's progress did not"

@@ -1,0 +1,153 @@
+"""The operator's apiserver access, read by the official loader in a child process: a kubeconfig
+means what it means to kubectl, a broken one is refused with the loader's reason, and the
+operator's own process never loads the ``kubernetes`` package."""
+
+from __future__ import annotations
+
+import base64
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import kopf
+import pytest
+import yaml
+from tradefleet_operator.access import AccessError, read_access
+from tradefleet_operator.handlers import login
+from tradefleet_operator.kube import KubeClient
+from tradefleet_operator.passes import OperatorState
+from tradefleet_operator.reconcile import Reconciler
+from tradefleet_operator.settings import OperatorSettings
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate and its key (PEM files)."""
+    where = tmp_path_factory.mktemp("pki")
+    cert, key = where / "cert.pem", where / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=tradefleet-test", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def _kubeconfig(path: Path, *, cluster: dict[str, Any], user: dict[str, Any]) -> Path:
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {"name": "c", "cluster": {"server": "https://10.1.2.3:6443", **cluster}}
+                ],
+                "users": [{"name": "u", "user": user}],
+                "contexts": [
+                    {"name": "x", "context": {"cluster": "c", "user": "u", "namespace": "bots"}}
+                ],
+                "current-context": "x",
+            }
+        )
+    )
+    return path
+
+
+def test_a_kubeconfig_with_inline_data_and_a_token(
+    tmp_path: Path, certificate: tuple[Path, Path]
+) -> None:
+    ca = certificate[0].read_text()
+    config = _kubeconfig(
+        tmp_path / "config",
+        cluster={"certificate-authority-data": base64.b64encode(ca.encode()).decode()},
+        user={"token": "s3cret"},
+    )
+    access = read_access(kubeconfig=config)
+    assert (access.server, access.token, access.namespace) == (
+        "https://10.1.2.3:6443",
+        "s3cret",
+        "bots",
+    )
+    assert access.ca_pem is not None and access.ca_pem.strip() == ca.strip()
+    assert access.current_token() == "s3cret"
+    context = access.ssl_context()
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert [c["subject"] for c in context.get_ca_certs()] == [
+        ((("commonName", "tradefleet-test"),),)
+    ]
+
+
+def test_a_client_certificate_from_files_is_loaded_into_tls(
+    tmp_path: Path, certificate: tuple[Path, Path]
+) -> None:
+    cert, key = certificate
+    config = _kubeconfig(
+        tmp_path / "config",
+        cluster={"certificate-authority": str(cert)},
+        user={"client-certificate": str(cert), "client-key": str(key)},
+    )
+    access = read_access(kubeconfig=config)
+    assert access.token is None
+    assert access.cert_pem == cert.read_text() and access.key_pem == key.read_text()
+    assert isinstance(access.ssl_context(), ssl.SSLContext)  # the chain loaded, else it raises
+
+
+def test_insecure_skip_tls_verify_means_no_verification(tmp_path: Path) -> None:
+    config = _kubeconfig(
+        tmp_path / "config", cluster={"insecure-skip-tls-verify": True}, user={"token": "t"}
+    )
+    assert read_access(kubeconfig=config).ssl_context() is False
+
+
+def test_a_broken_kubeconfig_is_refused_with_the_loaders_reason(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "contexts": []}))
+    with pytest.raises(AccessError, match=r"no access to the apiserver: .*context"):
+        read_access(kubeconfig=config)
+    with pytest.raises(AccessError, match="no access to the apiserver"):
+        read_access(kubeconfig=tmp_path / "missing")
+
+
+def test_the_operator_process_never_loads_the_kubernetes_package() -> None:
+    probe = (
+        "import sys, tradefleet_operator.__main__ as entry\n"
+        "sys.modules.setdefault('kubernetes', None)\n"
+        "import tradefleet_operator.cli, kopf\n"
+        "print(sorted(m for m, v in sys.modules.items() if m.startswith('kubernetes') and v))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+async def test_kopf_logging_in_again_reads_a_new_token_for_its_watches_and_our_writes(
+    tmp_path: Path,
+) -> None:
+    config = _kubeconfig(
+        tmp_path / "config", cluster={"insecure-skip-tls-verify": True}, user={"token": "first"}
+    )
+    settings = OperatorSettings(region="ap-northeast-1").with_overrides(
+        kubeconfig=config, namespaces=None
+    )
+    state = OperatorState(settings=settings, access=read_access(kubeconfig=config))
+    kube = KubeClient(access=state.access)
+    state.reconciler = Reconciler(kube=kube, settings=settings)
+    memo = kopf.Memo(tradefleet=state)
+    sessions = [await login(memo=memo)]
+    _kubeconfig(
+        config, cluster={"insecure-skip-tls-verify": True}, user={"token": "second"}
+    )  # an exec plugin's token renewed, as it were
+    sessions.append(await login(memo=memo))
+    try:
+        tokens = [s.aiohttp_session.headers["Authorization"] for s in sessions]
+        assert tokens == ["Bearer first", "Bearer second"]
+        assert kube._headers() == {"Authorization": "Bearer second"}
+    finally:
+        for session in sessions:
+            await session.aiohttp_session.close()
+        await state.reconciler.runtime.close()
