@@ -75,8 +75,11 @@ OWN_RESOURCES = (
     "kopfpeerings",
     "clusterkopfpeerings",
 )
-# Connections for Kopf's patches and events, on top of one per watch.
-KOPF_REQUEST_CONNECTIONS = 32
+# Connections for Kopf's patches and events, on top of one per watch: its finalizer on each new
+# bot and the operator's events. Few, for the same reasons as the operator's own client's
+# (:class:`~tradefleet_operator.kube.KubeClient`): the control plane's controllers share the
+# apiserver, and each TLS connection holds a 256 KiB read buffer.
+KOPF_REQUEST_CONNECTIONS = 8
 
 
 class _NoDiffBaseStorage(kopf.DiffBaseStorage):
