@@ -152,7 +152,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
 @kopf.on.login()
 async def login(memo: kopf.Memo, **_: Any) -> kopf.AiohttpSession:
-    """Kopf connects exactly as the operator's own client, with the access read at start-up.
+    """Kopf connects exactly as the operator's own client: with the access read at start-up,
+    and with it read anew when Kopf logs in again.
 
     Through a connection pool of bounded size: Kopf's own is unbounded, and every TLS connection
     costs a 256 KiB read buffer, so a burst of a thousand new bots' patches and events otherwise

@@ -110,8 +110,8 @@ class KubeClient:
     # At most this many requests in flight. Enough to keep the apiserver busy, and no more: the
     # apiserver serves its clients' requests side by side, so an operator with more in flight
     # takes a bigger share of it from the controllers that turn its Deployments into pods (in a
-    # burst of 1,000 new bots on a 2-core control plane, pods were scheduled p50 36 s after
-    # their bots with 32, 28.6 s with 24, for 2 s more until every bot was reconciled). Each
+    # burst of 1,000 new bots on a 2-core control plane, pods were scheduled p50 33.7-36.5 s
+    # after their bots with 32, 26.5-29.4 s with 24, every bot reconciled about as soon). Each
     # TLS connection also holds a 256 KiB read buffer.
     def __init__(self, *, access: Access, max_connections: int = 24) -> None:
         self._access = access

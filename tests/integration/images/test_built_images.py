@@ -87,9 +87,34 @@ def test_the_runtime_image_has_no_research_stack_and_no_dev_tooling(
     assert where.startswith("/opt/tradefleet/lib/python3.11/site-packages/tradefleet_runtime/")
 
 
-def test_the_operator_image_starts_its_entry_point(images: ImageSet, run_in: object) -> None:
+def test_the_operator_image_reads_its_access_without_loading_the_kubernetes_package(
+    images: ImageSet, run_in: object
+) -> None:
+    """The entry point's process keeps the package out (its memory), and the image's child
+    process reads a kubeconfig with it."""
     run = run_in
     assert callable(run)
-    done = run(images.operator.ref, "import tradefleet_operator.__main__, kopf; print('ok')")
+    done = run(
+        images.operator.ref,
+        "import sys, tempfile, pathlib\n"
+        "import tradefleet_operator.__main__\n"
+        "sys.modules.setdefault('kubernetes', None)\n"
+        "import tradefleet_operator.cli, kopf\n"
+        "from tradefleet_operator.access import read_access\n"
+        "path = pathlib.Path(tempfile.mkdtemp()) / 'config'\n"
+        f"path.write_text({KUBECONFIG!r})\n"
+        "access = read_access(kubeconfig=path)\n"
+        "loaded = any(v for m, v in sys.modules.items() if m.startswith('kubernetes'))\n"
+        "print(access.server, access.token, loaded)",
+    )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
+    assert done.stdout.split() == ["https://10.9.8.7:6443", "t0k3n", "False"]
+
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://10.9.8.7:6443", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: t0k3n}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+"""
