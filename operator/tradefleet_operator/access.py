@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import ssl
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+log = logging.getLogger("tradefleet.operator")
 
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 # Importing the official package and reading a kubeconfig takes about a second; an exec
@@ -41,16 +44,17 @@ class Access:
     verify: bool
     ca_pem: str | None
     cert_pem: str | None
-    key_pem: str | None
-    token: str | None
+    key_pem: str | None = field(repr=False)
+    # The Authorization header: "Bearer <token>", or "Basic <credentials>"; None: none sent.
+    authorization: str | None = field(repr=False)
     namespace: str | None
     # Read again on every request and login (in a pod: the rotated service-account token).
     token_file: Path | None
 
-    def current_token(self) -> str | None:
+    def current_authorization(self) -> str | None:
         if self.token_file is not None:
-            return self.token_file.read_text().strip()
-        return self.token
+            return f"Bearer {self.token_file.read_text().strip()}"
+        return self.authorization
 
     def ssl_context(self) -> ssl.SSLContext | bool:
         """TLS for the apiserver: its CA (else the system's), our client certificate if any;
@@ -75,20 +79,26 @@ def _reader_argv(kubeconfig: Path | None) -> list[str]:
 
 
 def _parsed(*, returncode: int, stdout: str, stderr: str, kubeconfig: Path | None) -> Access:
+    said = [line for line in stderr.strip().splitlines() if line.strip()]
     if returncode != 0:
-        reason = stderr.strip().splitlines()[-1:] or [f"exit code {returncode}"]
-        raise AccessError(reason[0])
-    answer = json.loads(stdout)
-    return Access(
-        server=answer["server"],
-        verify=answer["verify"],
-        ca_pem=answer["caPem"],
-        cert_pem=answer["certPem"],
-        key_pem=answer["keyPem"],
-        token=answer["token"],
-        namespace=answer["namespace"],
-        token_file=SERVICE_ACCOUNT_TOKEN if kubeconfig is None else None,
-    )
+        reasons = [line for line in said if line.startswith("no access to the apiserver")]
+        raise AccessError((reasons or said or [f"the access reader exited with {returncode}"])[-1])
+    for line in said:
+        log.warning("reading the apiserver access: %s", line)
+    try:
+        answer = json.loads(stdout)
+        return Access(
+            server=answer["server"],
+            verify=answer["verify"],
+            ca_pem=answer["caPem"],
+            cert_pem=answer["certPem"],
+            key_pem=answer["keyPem"],
+            authorization=answer["authorization"],
+            namespace=answer["namespace"],
+            token_file=SERVICE_ACCOUNT_TOKEN if kubeconfig is None else None,
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AccessError(f"the access reader's answer is unreadable: {exc!r}") from exc
 
 
 def read_access(*, kubeconfig: Path | None) -> Access:
@@ -117,9 +127,11 @@ async def read_access_again(*, kubeconfig: Path | None) -> Access:
     try:
         stdout, stderr = await asyncio.wait_for(reader.communicate(), timeout=READ_TIMEOUT_S)
     except TimeoutError as exc:
-        reader.kill()
-        await reader.wait()
         raise AccessError(f"reading the apiserver access took over {READ_TIMEOUT_S:.0f}s") from exc
+    finally:
+        if reader.returncode is None:  # timed out, or the login was cancelled
+            reader.kill()
+            await reader.wait()
     return _parsed(
         returncode=reader.returncode or 0,
         stdout=stdout.decode(),

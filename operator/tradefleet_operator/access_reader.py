@@ -4,15 +4,18 @@ service account without one, as one JSON document on stdout.
 
 Run as a child process by :func:`tradefleet_operator.access.read_access`, so that the operator
 itself never imports that package (see :mod:`tradefleet_operator.__main__`), while a kubeconfig
-still means exactly what it means to ``kubectl``: contexts, files or inline data, ``exec``
-plugins and auth providers, ``KUBECONFIG`` lists. Exits with 2 and the loader's reason on
-stderr when there is no usable access.
+is read by the official loader: contexts, files or inline data, tokens, user names and
+passwords, client certificates, ``exec`` plugins and auth providers, ``KUBECONFIG`` lists. (A
+cluster's ``tls-server-name`` and ``proxy-url`` are not carried over.) Exits with 2 and the
+reason on stderr when there is no usable access, a failing ``exec`` plugin included; what the
+loader warns of and carries on from goes to stderr too.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -23,44 +26,64 @@ def _text(path: str | None) -> str | None:
     return Path(path).read_text() if path else None
 
 
-def _token(cfg: client.Configuration) -> str | None:
-    # Before kubernetes 36.0.1 the loader stores "Bearer <token>" as "authorization", after it
-    # the bare token as "BearerToken".
-    auth = cfg.api_key.get("authorization") or cfg.api_key.get("BearerToken")
-    if not auth:
-        return None
-    scheme, _, token = str(auth).strip().partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token else str(auth).strip()
+def _authorization(cfg: client.Configuration) -> str | None:
+    """The Authorization header the loader made: ``Bearer <token>`` (a token, a token file, an
+    exec plugin or an auth provider) or ``Basic <credentials>`` (a user name and password)."""
+    auth = cfg.api_key.get("BearerToken")
+    return str(auth).strip() if auth else None
+
+
+class _LoaderErrors(logging.Handler):
+    """What the loader reports and carries on from (a failing ``exec`` plugin, for one)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(" ".join(record.getMessage().split()))
+
+
+def _read(*, kubeconfig: Path | None) -> dict[str, object]:
+    cfg = client.Configuration()
+    if kubeconfig is None:
+        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        # Mounted with the token unless the pod projects its own token volume.
+        namespace_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+        namespace = namespace_file.read_text() if namespace_file.is_file() else None
+    else:
+        config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)  # type: ignore[no-untyped-call]
+        _contexts, current = config.list_kube_config_contexts(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
+        namespace = (current.get("context") or {}).get("namespace")
+    return {
+        "server": cfg.host,
+        "verify": bool(cfg.verify_ssl),
+        "caPem": _text(cfg.ssl_ca_cert),
+        "certPem": _text(cfg.cert_file),
+        "keyPem": _text(cfg.key_file),
+        "authorization": _authorization(cfg),
+        "namespace": namespace.strip() if namespace else None,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tradefleet_operator.access_reader")
     parser.add_argument("--kubeconfig", type=Path, default=None)
     args = parser.parse_args(argv)
-    cfg = client.Configuration()
-    namespace: str | None = None
+    errors = _LoaderErrors()
+    logging.getLogger().addHandler(errors)
     try:
-        if args.kubeconfig is None:
-            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-            namespace = _text(
-                "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-            )  # always mounted with the token
-        else:
-            config.load_kube_config(config_file=str(args.kubeconfig), client_configuration=cfg)  # type: ignore[no-untyped-call]
-            _contexts, current = config.list_kube_config_contexts(config_file=str(args.kubeconfig))  # type: ignore[no-untyped-call]
-            namespace = (current.get("context") or {}).get("namespace")
-        document = {
-            "server": cfg.host,
-            "verify": bool(cfg.verify_ssl),
-            "caPem": _text(cfg.ssl_ca_cert),
-            "certPem": _text(cfg.cert_file),
-            "keyPem": _text(cfg.key_file),
-            "token": _token(cfg),
-            "namespace": namespace.strip() if namespace else None,
-        }
-    except (config.ConfigException, OSError, ValueError, KeyError) as exc:
-        print(f"no access to the apiserver: {exc}", file=sys.stderr)
+        document = _read(kubeconfig=args.kubeconfig)
+    except Exception as exc:  # any failure of the loader comes from the user's config
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"no access to the apiserver: {reason}", file=sys.stderr)
         return 2
+    if errors.messages and not (document["authorization"] or document["certPem"]):
+        # The loader logs a failed exec plugin or auth provider and goes on without credentials.
+        print(f"no access to the apiserver: {errors.messages[-1]}", file=sys.stderr)
+        return 2
+    for message in errors.messages:
+        print(message, file=sys.stderr)
     json.dump(document, sys.stdout)
     return 0
 

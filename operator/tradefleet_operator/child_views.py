@@ -12,7 +12,8 @@ every child of its bot to find nothing to do, while the apiserver and the contro
 for CPU.
 
 What a pass reads: a child's labels and annotations (drift, revisions), whether it is being
-deleted, everything outside metadata and status (drift compares what the operator rendered),
+deleted, its owners and generation, everything outside metadata and status (drift compares
+what the operator rendered),
 a Pod's and a Job's whole status (readiness, restarts, why it waits, completion), and of a
 Deployment's status the counters the rollout is judged by.
 """
@@ -32,6 +33,9 @@ DEPLOYMENT_STATUS_READ = (
 )
 # Kinds whose whole status a pass reads.
 WHOLE_STATUS_KINDS = frozenset({"Pod", "Job"})
+# Metadata a pass reads besides labels and annotations: deletion (a pod terminating), owners (a
+# runtime pod's ReplicaSet, an optimization Job's pod), the generation a rollout is judged by.
+READ_METADATA = ("deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences", "generation")
 # Annotations that Kubernetes' controllers keep on a child and no pass reads.
 UNREAD_ANNOTATIONS = frozenset({"deployment.kubernetes.io/revision"})
 # Fields outside metadata and status that Kubernetes keeps and no pass reads, by kind: the
@@ -50,7 +54,7 @@ def read_view(obj: Mapping[str, Any]) -> dict[str, Any]:
         "annotations": {
             k: v for k, v in (meta.get("annotations") or {}).items() if k not in UNREAD_ANNOTATIONS
         },
-        "deletionTimestamp": meta.get("deletionTimestamp"),
+        **{k: meta.get(k) for k in READ_METADATA},
     }
     status = obj.get("status") or {}
     if kind in WHOLE_STATUS_KINDS:
@@ -63,7 +67,9 @@ def read_view(obj: Mapping[str, Any]) -> dict[str, Any]:
 def view_digest(obj: Mapping[str, Any]) -> int:
     """A fingerprint of :func:`read_view`, to compare two versions of one child in this process.
 
-    In marshal's format: fast, and the apiserver sends one object's fields in the same order
-    every time, so an equal view gives equal bytes (a reordering would only cost a pass).
+    In marshal's format 2, fast and without the back-references of later formats (whose bytes
+    depend on how often an object is referenced, not only on what it holds). The apiserver sends
+    one object's fields in the same order every time, so an equal view gives equal bytes; a
+    reordering would only cost a pass, never hide a change.
     """
-    return hash(marshal.dumps(read_view(obj)))
+    return hash(marshal.dumps(read_view(obj), 2))

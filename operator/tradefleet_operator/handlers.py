@@ -1,6 +1,6 @@
 """Kopf wiring: indexes of the operator's children, what wakes each resource's loop, deletion.
 
-Imported by :mod:`tradefleet_operator.__main__`, which passes an
+Imported by :mod:`tradefleet_operator.cli`, which passes an
 :class:`~tradefleet_operator.passes.OperatorState` (the process's state) in Kopf's memo. Each
 TradingBot, SignalSource and ExchangeAccount gets a daemon running its reconcile loop
 (:mod:`tradefleet_operator.passes`), woken whenever the resource or one of its children changes
@@ -162,18 +162,20 @@ async def login(memo: kopf.Memo, **_: Any) -> kopf.AiohttpSession:
     state = _state(memo)
     if state.logged_in:
         # Kopf logs in again when the apiserver refuses its token: read it anew (an exec
-        # plugin's expires), for the operator's own client too.
+        # plugin's expires), for the operator's own client too. (That client's own refusals
+        # do not log in again: it gets the new token when Kopf's watches or writes next meet
+        # the old one's expiry.)
         try:
             state.access = await read_access_again(kubeconfig=state.settings.kubeconfig)
         except AccessError as exc:
             raise kopf.LoginError(str(exc)) from exc
         if state.reconciler is not None:
-            state.reconciler.kube.use(access=state.access)
+            await state.reconciler.kube.use(access=state.access)
     access = state.access
     if access is None:
         raise kopf.LoginError("the operator started without apiserver access")
     state.logged_in = True
-    token = access.current_token()
+    authorization = access.current_authorization()
     # Each watched resource holds one connection for good (per namespace when namespaced).
     watches = (len(CHILD_RESOURCES) + len(OWN_RESOURCES)) * max(1, len(state.settings.namespaces))
     connector = aiohttp.TCPConnector(
@@ -183,7 +185,7 @@ async def login(memo: kopf.Memo, **_: Any) -> kopf.AiohttpSession:
         server=access.server,
         default_namespace=access.namespace,
         aiohttp_session=aiohttp.ClientSession(
-            connector=connector, headers={"Authorization": f"Bearer {token}"} if token else {}
+            connector=connector, headers={"Authorization": authorization} if authorization else {}
         ),
     )
 
@@ -477,6 +479,9 @@ async def bot_deleted(
     )
     kopf.event(body, type=outcome.type, reason=outcome.reason, message=outcome.message)
     state.reconciler.forget(uid=uid)
+    for _, child in children:
+        # Their deletions may come while a watch is away, and then never as an event.
+        state.child_views.pop(str(child["metadata"].get("uid")), None)
     if state.notifier is not None:
         state.notifier.forget(uid=uid)
     state.written_status.pop(uid, None)

@@ -2,8 +2,8 @@
 
 Used by the reconciler (:mod:`tradefleet_operator.reconcile`) for the bot's children and status.
 Kopf watches and dispatches; this client writes, with the access read at start-up
-(:mod:`tradefleet_operator.access`), through aiohttp, so a thousand bots reconcile concurrently on
-one event loop. API errors are translated here, once, into :class:`KubeApiError`.
+(:mod:`tradefleet_operator.access`) and read anew whenever Kopf logs in again (:meth:`KubeClient.use`),
+through aiohttp, so a thousand bots reconcile concurrently on one event loop. API errors are translated here, once, into :class:`KubeApiError`.
 """
 
 from __future__ import annotations
@@ -118,9 +118,18 @@ class KubeClient:
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
 
-    def use(self, *, access: Access) -> None:
-        """Authenticate with ``access`` from the next request on (a token read anew)."""
-        self._access = access
+    async def use(self, *, access: Access) -> None:
+        """Authenticate with ``access`` from the next request on (a token read anew); a new
+        server, CA or client certificate closes the connections made with the old ones."""
+        old, self._access = self._access, access
+        if (old.server, old.verify, old.ca_pem, old.cert_pem, old.key_pem) != (
+            access.server,
+            access.verify,
+            access.ca_pem,
+            access.cert_pem,
+            access.key_pem,
+        ):
+            await self.close()
 
     async def __aenter__(self) -> KubeClient:
         return self
@@ -135,8 +144,8 @@ class KubeClient:
 
     def _headers(self) -> dict[str, str]:
         # In a pod, read again each time: bound service-account tokens rotate.
-        token = self._access.current_token()
-        return {"Authorization": f"Bearer {token}"} if token else {}
+        authorization = self._access.current_authorization()
+        return {"Authorization": authorization} if authorization else {}
 
     def _session_now(self) -> aiohttp.ClientSession:
         if self._session is None:

@@ -1,6 +1,6 @@
 """The operator's own configuration: its region, the exchange → region map, runtime image and wiring.
 
-Loaded once at start-up by :mod:`tradefleet_operator.__main__` from a YAML file (the Helm chart
+Loaded once at start-up by :mod:`tradefleet_operator.cli` from a YAML file (the Helm chart
 renders it into a ConfigMap) and command-line overrides; passed read-only to the reconciler.
 """
 

@@ -6,14 +6,15 @@ its target, with the CPU each process spent, what the apiserver served and the w
 kind. ``--baseline`` also runs the control plane alone on a fresh cluster — the same children,
 rendered by the operator's code but created directly by the client — and prints the two side by
 side with the three ratios that measure the operator's overhead (wall time, apply -> scheduled
-p50, apiserver CPU): the floor any operator could reach on this machine.
+p50, apiserver CPU) over the control plane's own work.
 
 Both runs apply the bots alike: as fast as the client's threads can, as a user applying a
 fleet's manifests would. In the baseline, as many more threads create each applied bot's
-children as soon as it is applied, in apply order: a controller with no overhead. (Had the
-applying threads created the children themselves, the bots would arrive half as fast as in the
-operator's run, and the baseline's apply -> scheduled latency would leave out the queue that a
-burst builds up in front of any controller.) Run:
+children as soon as it is applied, in apply order: a plain client doing a controller's writes,
+with no reconcile logic, no status and no finalizer (its own queue and this process's CPU are
+part of its figures). Had the applying threads created the children themselves, the bots would
+arrive about half as fast as in the operator's run, and the baseline's apply -> scheduled
+latency would leave out the queue that a burst builds up in front of any controller. Run:
 ``python tests/benchmarks/bench_operator_scale.py [--bots 1000] [--baseline]``.
 """
 
@@ -32,7 +33,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -62,6 +63,8 @@ RATIO_TARGETS = {"wall": 1.10, "scheduled_p50": 1.5, "apiserver_cpu": 1.3}
 RSS_TARGET_MB = 200.0
 # Threads applying the bots, in both runs; in the baseline as many more create their children.
 CLIENT_THREADS = 8
+# How long the write-cost probe measures the apiserver's idle CPU first.
+IDLE_SAMPLE_S = 5.0
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -263,15 +266,21 @@ def _write_costs_ms(
     on the baseline's settled cluster: Kopf's finalizer, then ``status`` (as the operator wrote
     it), each written once to every bot; a ConfigMap's creation for scale.
 
-    What an operator must write to its own resource is overhead no child-writing can avoid: the
-    per-write cost, times the writes per bot, bounds the apiserver CPU ratio from below.
+    What an operator writes to its own resource is overhead that no way of writing children
+    avoids: the per-write cost times the writes per bot estimates that part of the apiserver CPU
+    ratio. The apiserver's idle CPU (node heartbeats, leases, controllers' resyncs), measured
+    just before, is taken out of each figure.
     """
+    before, idle_from = _cpu_seconds(apiserver_pid), time.monotonic()
+    time.sleep(IDLE_SAMPLE_S)
+    idle_per_s = (_cpu_seconds(apiserver_pid) - before) / (time.monotonic() - idle_from)
 
     def timed(write: Callable[[int], Any]) -> float:
-        before = _cpu_seconds(apiserver_pid)
+        before, started = _cpu_seconds(apiserver_pid), time.monotonic()
         with ThreadPoolExecutor(max_workers=CLIENT_THREADS) as pool:
             list(pool.map(write, range(len(names))))
-        return 1000 * (_cpu_seconds(apiserver_pid) - before) / len(names)
+        busy = _cpu_seconds(apiserver_pid) - before - idle_per_s * (time.monotonic() - started)
+        return 1000 * busy / len(names)
 
     group = ("tradefleet.io", "v1alpha1", NAMESPACE, "tradingbots")
     return {
@@ -341,6 +350,78 @@ def _rendered_children(
     ]
 
 
+@dataclass
+class _Timeline:
+    """When each bot was applied, got its pod, had it scheduled and was reconciled (the
+    watches' threads write it), and the first reconciled bot's status."""
+
+    applied_at: dict[str, float] = field(default_factory=dict)
+    created_at: dict[str, float] = field(default_factory=dict)
+    scheduled_at: dict[str, float] = field(default_factory=dict)
+    reconciled_at: dict[str, float] = field(default_factory=dict)
+    sample_status: dict[str, Any] = field(default_factory=dict)
+
+    def pod(self, pod: Any) -> None:
+        bot = (pod.metadata.labels or {}).get("tradefleet.io/bot")
+        if bot and bot not in self.created_at:
+            self.created_at[bot] = time.monotonic()
+        if bot and pod.spec.node_name and bot not in self.scheduled_at:
+            self.scheduled_at[bot] = time.monotonic()
+
+    def bot(self, bot: Mapping[str, Any]) -> None:
+        name = bot["metadata"]["name"]
+        if name not in self.reconciled_at and _reconciled(bot):
+            self.reconciled_at[name] = time.monotonic()
+            if not self.sample_status:  # as the operator wrote it
+                self.sample_status.update(bot["status"])
+
+
+def _apply_bots(
+    *,
+    api: client.ApiClient,
+    bots: int,
+    children_by_client: bool,
+    settings: OperatorSettings,
+    applied_at: dict[str, float],
+) -> float:
+    """Apply ``bots`` TradingBots from :data:`CLIENT_THREADS` threads; return how long it took.
+
+    With ``children_by_client`` (the baseline), as many more workers create each applied bot's
+    children, one bot at a time each, in the order the bots were applied: a plain client doing
+    a controller's writes, in this process, with no reconcile logic.
+    """
+    custom = client.CustomObjectsApi(api)
+
+    def create_children(bot: Mapping[str, Any]) -> None:
+        for child in _rendered_children(bot=bot, settings=settings):
+            utils.create_from_dict(api, child, namespace=NAMESPACE)
+
+    with ThreadPoolExecutor(max_workers=CLIENT_THREADS) as controller:
+        creating: list[Future[None]] = []
+
+        def create(i: int) -> None:
+            name = f"bench-{i:04d}"
+            bot: dict[str, Any] = custom.create_namespaced_custom_object(
+                "tradefleet.io", "v1alpha1", NAMESPACE, "tradingbots", _bot_manifest(name)
+            )
+            applied_at[name] = time.monotonic()
+            if children_by_client:
+                creating.append(controller.submit(create_children, bot))
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=CLIENT_THREADS) as pool:
+            list(pool.map(create, range(bots)))
+        applied = time.monotonic() - started
+    for created in creating:
+        created.result()  # a child the apiserver refused ends the benchmark, loudly
+    return applied
+
+
+def _wait_for(*, count: int, seen: Mapping[str, float], deadline: float) -> None:
+    while len(seen) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def run(*, bots: int, direct: bool, probe_status: Mapping[str, Any] | None = None) -> RunFigures:
     """Apply ``bots`` TradingBots; with ``direct``, no operator runs and the client creates each
     bot's rendered children itself (the control plane's share of the work, as a baseline).
@@ -363,46 +444,11 @@ def run(*, bots: int, direct: bool, probe_status: Mapping[str, Any] | None = Non
                 operator.start()
             settings = load_settings(path=None, region="ap-northeast-1")
 
-            applied_at: dict[str, float] = {}
-            created_at: dict[str, float] = {}
-            scheduled_at: dict[str, float] = {}
-            reconciled_at: dict[str, float] = {}
+            seen = _Timeline()
+            applied_at, created_at = seen.applied_at, seen.created_at
+            scheduled_at, reconciled_at = seen.scheduled_at, seen.reconciled_at
             stop = threading.Event()
-
-            def pod_seen(pod: Any) -> None:
-                bot = (pod.metadata.labels or {}).get("tradefleet.io/bot")
-                if bot and bot not in created_at:
-                    created_at[bot] = time.monotonic()
-                if bot and pod.spec.node_name and bot not in scheduled_at:
-                    scheduled_at[bot] = time.monotonic()
-
-            sample_status: dict[str, Any] = {}
-
-            def bot_seen(bot: Mapping[str, Any]) -> None:
-                name = bot["metadata"]["name"]
-                if name not in reconciled_at and _reconciled(bot):
-                    reconciled_at[name] = time.monotonic()
-                    sample_status.update(bot["status"])
-
-            _start_watches(access=access, pod_seen=pod_seen, bot_seen=bot_seen, stop=stop)
-
-            # The baseline's controller: as many workers as client threads, each creating one
-            # applied bot's children at a time, in the order the bots were applied.
-            controller = ThreadPoolExecutor(max_workers=CLIENT_THREADS)
-            creating: list[Future[None]] = []
-
-            def create_children(bot: Mapping[str, Any]) -> None:
-                for child in _rendered_children(bot=bot, settings=settings):
-                    utils.create_from_dict(api, child, namespace=NAMESPACE)
-
-            def create(i: int) -> None:
-                name = f"bench-{i:04d}"
-                bot: dict[str, Any] = custom.create_namespaced_custom_object(
-                    "tradefleet.io", "v1alpha1", NAMESPACE, "tradingbots", _bot_manifest(name)
-                )
-                applied_at[name] = time.monotonic()
-                if direct:
-                    creating.append(controller.submit(create_children, bot))
+            _start_watches(access=access, pod_seen=seen.pod, bot_seen=seen.bot, stop=stop)
 
             processes = dict(plane.processes())
             if operator.pid is not None:
@@ -410,21 +456,19 @@ def run(*, bots: int, direct: bool, probe_status: Mapping[str, Any] | None = Non
             cpu_before = {name: _cpu_seconds(pid) for name, pid in processes.items()}
             load_before = _api_load(access)
             started = time.monotonic()
-            with ThreadPoolExecutor(max_workers=CLIENT_THREADS) as pool:
-                list(pool.map(create, range(bots)))
-            applied = time.monotonic() - started
-            controller.shutdown(wait=True)
-            for created in creating:
-                created.result()  # a child the apiserver refused ends the benchmark, loudly
+            applied = _apply_bots(
+                api=api,
+                bots=bots,
+                children_by_client=direct,
+                settings=settings,
+                applied_at=applied_at,
+            )
 
             settled_at = scheduled_at if direct else reconciled_at
-            while len(settled_at) < bots and time.monotonic() - started < 900:
-                time.sleep(0.2)
+            _wait_for(count=bots, seen=settled_at, deadline=started + 900)
             done = len(settled_at)
             settled = (max(settled_at.values()) if done == bots else time.monotonic()) - started
-            deadline = time.monotonic() + 60
-            while len(scheduled_at) < bots and time.monotonic() < deadline:
-                time.sleep(0.5)
+            _wait_for(count=bots, seen=scheduled_at, deadline=time.monotonic() + 60)
             cpu_s = {name: _cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
             load_after = _api_load(access)
             held = None
@@ -465,7 +509,7 @@ def run(*, bots: int, direct: bool, probe_status: Mapping[str, Any] | None = Non
                     for e in core.list_namespaced_event(NAMESPACE).items
                 ),
                 operator_log_clean=None if direct else "Traceback" not in operator.log_text(),
-                sample_status=sample_status or None,
+                sample_status=seen.sample_status or None,
                 write_costs_ms=write_costs,
             )
         finally:
@@ -558,6 +602,7 @@ def side_by_side(*, operator: RunFigures, direct: RunFigures) -> None:
         ),
     }
     print("== side by side (with the operator vs the control plane alone)")
+    print(f"bots applied in: {operator.applied_s:.1f}s vs {direct.applied_s:.1f}s")
     for key, (with_op, alone, what) in ratios.items():
         ratio = with_op / alone if alone else float("nan")
         target = RATIO_TARGETS[key]
@@ -573,8 +618,8 @@ def _write_cost_floor(
     *, operator: RunFigures, direct: RunFigures, costs: Mapping[str, float]
 ) -> None:
     """What the operator's writes to its own TradingBots cost the apiserver, at the per-write
-    CPU measured on the baseline's cluster: about the part of the CPU ratio those writes make
-    (an estimate: a write costs more on a busier apiserver, and less with fewer watchers)."""
+    CPU measured on the baseline's cluster: an estimate of the part of the CPU ratio those
+    writes make (a write may cost more on a busier apiserver, or less with fewer watchers)."""
     print(
         "apiserver CPU per write (baseline cluster, settled): "
         + ", ".join(f"{what} {ms:.2f} ms" for what, ms in costs.items())

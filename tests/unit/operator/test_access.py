@@ -68,13 +68,14 @@ def test_a_kubeconfig_with_inline_data_and_a_token(
         user={"token": "s3cret"},
     )
     access = read_access(kubeconfig=config)
-    assert (access.server, access.token, access.namespace) == (
+    assert (access.server, access.authorization, access.namespace) == (
         "https://10.1.2.3:6443",
-        "s3cret",
+        "Bearer s3cret",
         "bots",
     )
     assert access.ca_pem is not None and access.ca_pem.strip() == ca.strip()
-    assert access.current_token() == "s3cret"
+    assert access.current_authorization() == "Bearer s3cret"
+    assert "s3cret" not in repr(access), "a token in a log line or traceback"
     context = access.ssl_context()
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode == ssl.CERT_REQUIRED
@@ -93,7 +94,7 @@ def test_a_client_certificate_from_files_is_loaded_into_tls(
         user={"client-certificate": str(cert), "client-key": str(key)},
     )
     access = read_access(kubeconfig=config)
-    assert access.token is None
+    assert access.authorization is None
     assert access.cert_pem == cert.read_text() and access.key_pem == key.read_text()
     assert isinstance(access.ssl_context(), ssl.SSLContext)  # the chain loaded, else it raises
 
@@ -105,6 +106,16 @@ def test_insecure_skip_tls_verify_means_no_verification(tmp_path: Path) -> None:
     assert read_access(kubeconfig=config).ssl_context() is False
 
 
+def test_a_user_name_and_password_are_sent_as_basic_authentication(tmp_path: Path) -> None:
+    config = _kubeconfig(
+        tmp_path / "config",
+        cluster={"insecure-skip-tls-verify": True},
+        user={"username": "ops", "password": "pw"},
+    )
+    expected = "Basic " + base64.b64encode(b"ops:pw").decode()
+    assert read_access(kubeconfig=config).current_authorization() == expected
+
+
 def test_a_broken_kubeconfig_is_refused_with_the_loaders_reason(tmp_path: Path) -> None:
     config = tmp_path / "config"
     config.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "contexts": []}))
@@ -112,17 +123,45 @@ def test_a_broken_kubeconfig_is_refused_with_the_loaders_reason(tmp_path: Path) 
         read_access(kubeconfig=config)
     with pytest.raises(AccessError, match="no access to the apiserver"):
         read_access(kubeconfig=tmp_path / "missing")
+    config.write_text("apiVersion: v1\nclusters: [\n  - {name: c\n")
+    with pytest.raises(AccessError, match=r"^no access to the apiserver: while parsing"):
+        read_access(kubeconfig=config)
+
+
+def test_a_failing_exec_plugin_is_refused_not_started_without_credentials(tmp_path: Path) -> None:
+    plugin = tmp_path / "get-token"
+    plugin.write_text("#!/bin/sh\necho 'token expired; run: cloud login' >&2\nexit 1\n")
+    plugin.chmod(0o755)
+    config = _kubeconfig(
+        tmp_path / "config",
+        cluster={"insecure-skip-tls-verify": True},
+        user={
+            "exec": {
+                "apiVersion": "client.authentication.k8s.io/v1beta1",
+                "command": str(plugin),
+            }
+        },
+    )
+    with pytest.raises(AccessError, match=r"^no access to the apiserver: .*exec"):
+        read_access(kubeconfig=config)
 
 
 def test_the_operator_process_never_loads_the_kubernetes_package() -> None:
+    """Through the entry point itself: ``main()`` keeps the package out, then runs the command
+    line (asked for its help here, which imports Kopf and the handlers and exits)."""
     probe = (
-        "import sys, tradefleet_operator.__main__ as entry\n"
-        "sys.modules.setdefault('kubernetes', None)\n"
-        "import tradefleet_operator.cli, kopf\n"
+        "import sys\n"
+        "from tradefleet_operator.__main__ import main\n"
+        "sys.argv = ['tradefleet-operator', '--help']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "assert 'kopf' in sys.modules and 'tradefleet_operator.handlers' in sys.modules\n"
         "print(sorted(m for m, v in sys.modules.items() if m.startswith('kubernetes') and v))"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 async def test_kopf_logging_in_again_reads_a_new_token_for_its_watches_and_our_writes(
@@ -146,7 +185,7 @@ async def test_kopf_logging_in_again_reads_a_new_token_for_its_watches_and_our_w
     try:
         tokens = [s.aiohttp_session.headers["Authorization"] for s in sessions]
         assert tokens == ["Bearer first", "Bearer second"]
-        assert kube._headers() == {"Authorization": "Bearer second"}
+        assert kube._headers() == {"Authorization": "Bearer second"}  # the operator's writes
     finally:
         for session in sessions:
             await session.aiohttp_session.close()
