@@ -1,8 +1,9 @@
 """The operator's access to the apiserver: where it is and how to authenticate.
 
-Read once at start-up by :mod:`tradefleet_operator.cli` (a process without access says why and
+Read at start-up by :mod:`tradefleet_operator.cli` (a process without access says why and
 exits), then used by :mod:`tradefleet_operator.handlers` for the operator's own client
-(:class:`~tradefleet_operator.kube.KubeClient`) and for Kopf's logins.
+(:class:`~tradefleet_operator.kube.KubeClient`) and for Kopf's logins; read anew, without
+blocking the event loop, whenever Kopf logs in again (:func:`read_access_again`).
 
 The official ``kubernetes`` package reads the kubeconfig (or the pod's service account), in a
 child process (:mod:`tradefleet_operator.access_reader`): importing that package costs a process
@@ -29,8 +30,8 @@ from pathlib import Path
 log = logging.getLogger("tradefleet.operator")
 
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
-# Importing the official package and reading a kubeconfig takes about a second; an exec
-# plugin (a cloud's CLI fetching a token) may take several.
+# Importing the official package and reading a kubeconfig takes a fraction of a second; an
+# exec plugin (a cloud's CLI fetching a token) may take several.
 READ_TIMEOUT_S = 60.0
 
 

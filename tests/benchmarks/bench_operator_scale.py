@@ -9,13 +9,14 @@ side with the three ratios that measure the operator's overhead (wall time, appl
 p50, apiserver CPU) over the control plane's own work.
 
 Both runs apply the bots alike: as fast as the client's threads can, as a user applying a
-fleet's manifests would. In the baseline, as many more threads create each applied bot's
-children as soon as it is applied, in apply order: a plain client doing a controller's writes,
-with no reconcile logic, no status and no finalizer (its own queue and this process's CPU are
-part of its figures). Had the applying threads created the children themselves, the bots would
-arrive about half as fast as in the operator's run, and the baseline's apply -> scheduled
-latency would leave out the queue that a burst builds up in front of any controller. Run:
-``python tests/benchmarks/bench_operator_scale.py [--bots 1000] [--baseline]``.
+fleet's manifests would. In the baseline, as many more threads (``--baseline-workers``) create
+each applied bot's children as soon as it is applied, in apply order: a plain client doing a
+controller's writes, with no reconcile logic, no status and no finalizer (its own queue and
+this process's CPU are part of its figures). Had the applying threads created the children
+themselves, the bots would arrive about half as fast as in the operator's run, and the
+baseline's apply -> scheduled latency would leave out the queue that a burst builds up in front
+of any controller. Run: ``python tests/benchmarks/bench_operator_scale.py [--bots 1000]
+[--baseline] [--baseline-workers 8]``.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ WRITE_VERBS = ("POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION")
 # The operator's overhead over the control plane alone: (ratio, target), asked of one run.
 RATIO_TARGETS = {"wall": 1.10, "scheduled_p50": 1.5, "apiserver_cpu": 1.3}
 RSS_TARGET_MB = 200.0
-# Threads applying the bots, in both runs; in the baseline as many more create their children.
+# Threads applying the bots, in both runs; in the baseline as many more create their children
+# (``--baseline-workers``).
 CLIENT_THREADS = 8
 # How long the write-cost probe measures the apiserver's idle CPU first.
 IDLE_SAMPLE_S = 5.0
@@ -380,13 +382,13 @@ def _apply_bots(
     *,
     api: client.ApiClient,
     bots: int,
-    children_by_client: bool,
+    children_workers: int,
     settings: OperatorSettings,
     applied_at: dict[str, float],
 ) -> float:
     """Apply ``bots`` TradingBots from :data:`CLIENT_THREADS` threads; return how long it took.
 
-    With ``children_by_client`` (the baseline), as many more workers create each applied bot's
+    With ``children_workers`` (the baseline), that many workers create each applied bot's
     children, one bot at a time each, in the order the bots were applied: a plain client doing
     a controller's writes, in this process, with no reconcile logic.
     """
@@ -396,7 +398,7 @@ def _apply_bots(
         for child in _rendered_children(bot=bot, settings=settings):
             utils.create_from_dict(api, child, namespace=NAMESPACE)
 
-    with ThreadPoolExecutor(max_workers=CLIENT_THREADS) as controller:
+    with ThreadPoolExecutor(max_workers=max(1, children_workers)) as controller:
         creating: list[Future[None]] = []
 
         def create(i: int) -> None:
@@ -405,7 +407,7 @@ def _apply_bots(
                 "tradefleet.io", "v1alpha1", NAMESPACE, "tradingbots", _bot_manifest(name)
             )
             applied_at[name] = time.monotonic()
-            if children_by_client:
+            if children_workers:
                 creating.append(controller.submit(create_children, bot))
 
         started = time.monotonic()
@@ -422,10 +424,16 @@ def _wait_for(*, count: int, seen: Mapping[str, float], deadline: float) -> None
         time.sleep(0.2)
 
 
-def run(*, bots: int, direct: bool, probe_status: Mapping[str, Any] | None = None) -> RunFigures:
+def run(
+    *,
+    bots: int,
+    direct: bool,
+    children_workers: int = CLIENT_THREADS,
+    probe_status: Mapping[str, Any] | None = None,
+) -> RunFigures:
     """Apply ``bots`` TradingBots; with ``direct``, no operator runs and the client creates each
-    bot's rendered children itself (the control plane's share of the work, as a baseline).
-    ``probe_status`` (a status the operator wrote): once settled, measure what each TradingBot
+    bot's rendered children itself, from ``children_workers`` threads (the control plane's share
+    of the work, as a baseline). ``probe_status`` (a status the operator wrote): once settled, measure what each TradingBot
     write costs the apiserver (:func:`_write_costs_ms`)."""
     with tempfile.TemporaryDirectory(prefix="tradefleet-bench-") as tmp:
         plane = LocalControlPlane(workdir=Path(tmp) / "cp")
@@ -459,7 +467,7 @@ def run(*, bots: int, direct: bool, probe_status: Mapping[str, Any] | None = Non
             applied = _apply_bots(
                 api=api,
                 bots=bots,
-                children_by_client=direct,
+                children_workers=children_workers if direct else 0,
                 settings=settings,
                 applied_at=applied_at,
             )
@@ -648,11 +656,22 @@ def main() -> None:
         action="store_true",
         help="also run the control plane alone: the same children created directly, no operator",
     )
+    parser.add_argument(
+        "--baseline-workers",
+        type=int,
+        default=CLIENT_THREADS,
+        help="threads creating the children in the baseline (each one bot at a time)",
+    )
     args = parser.parse_args()
     with_operator = run(bots=args.bots, direct=False)
     report(title="with the operator", bots=args.bots, figures=with_operator)
     if args.baseline:
-        direct = run(bots=args.bots, direct=True, probe_status=with_operator.sample_status)
+        direct = run(
+            bots=args.bots,
+            direct=True,
+            children_workers=args.baseline_workers,
+            probe_status=with_operator.sample_status,
+        )
         report(
             title="control plane alone (children applied directly by the client)",
             bots=args.bots,
