@@ -18,8 +18,11 @@ every login, since the kubelet rotates it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
+import signal
 import ssl
 import subprocess
 import sys
@@ -102,20 +105,31 @@ def _parsed(*, returncode: int, stdout: str, stderr: str, kubeconfig: Path | Non
         raise AccessError(f"the access reader's answer is unreadable: {exc!r}") from exc
 
 
+def _kill_group(pid: int) -> None:
+    """Kill the reader and what it started (an ``exec`` plugin that hangs, say)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
 def read_access(*, kubeconfig: Path | None) -> Access:
     """The access a kubeconfig gives, or the pod's service account when none is given."""
-    try:
-        done = subprocess.run(
-            _reader_argv(kubeconfig),
-            capture_output=True,
-            text=True,
-            timeout=READ_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise AccessError(f"reading the apiserver access took over {READ_TIMEOUT_S:.0f}s") from exc
+    with subprocess.Popen(
+        _reader_argv(kubeconfig),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, to kill with its plugins
+    ) as reader:
+        try:
+            stdout, stderr = reader.communicate(timeout=READ_TIMEOUT_S)
+        except subprocess.TimeoutExpired as exc:
+            _kill_group(reader.pid)
+            reader.communicate()
+            raise AccessError(
+                f"reading the apiserver access took over {READ_TIMEOUT_S:.0f}s"
+            ) from exc
     return _parsed(
-        returncode=done.returncode, stdout=done.stdout, stderr=done.stderr, kubeconfig=kubeconfig
+        returncode=reader.returncode, stdout=stdout, stderr=stderr, kubeconfig=kubeconfig
     )
 
 
@@ -123,7 +137,10 @@ async def read_access_again(*, kubeconfig: Path | None) -> Access:
     """:func:`read_access` without blocking the event loop: Kopf logs in again when the
     apiserver refuses a token, and an ``exec`` plugin's token expires (it is fetched anew)."""
     reader = await asyncio.create_subprocess_exec(
-        *_reader_argv(kubeconfig), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        *_reader_argv(kubeconfig),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     try:
         stdout, stderr = await asyncio.wait_for(reader.communicate(), timeout=READ_TIMEOUT_S)
@@ -131,7 +148,7 @@ async def read_access_again(*, kubeconfig: Path | None) -> Access:
         raise AccessError(f"reading the apiserver access took over {READ_TIMEOUT_S:.0f}s") from exc
     finally:
         if reader.returncode is None:  # timed out, or the login was cancelled
-            reader.kill()
+            _kill_group(reader.pid)
             await reader.wait()
     return _parsed(
         returncode=reader.returncode or 0,

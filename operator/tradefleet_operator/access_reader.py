@@ -7,8 +7,9 @@ itself never imports that package (see :mod:`tradefleet_operator.__main__`), whi
 is read by the official loader: contexts, files or inline data, tokens, user names and
 passwords, client certificates, ``exec`` plugins and auth providers, ``KUBECONFIG`` lists. (A
 cluster's ``tls-server-name`` and ``proxy-url`` are not carried over.) Exits with 2 and the
-reason on stderr when there is no usable access, a failing ``exec`` plugin included; what the
-loader warns of and carries on from goes to stderr too.
+reason on stderr when the loader fails, or when the user signs in through an ``exec`` plugin or
+an ``auth-provider`` that gave no credentials (the loader logs that, or not even that, and goes
+on without); what the loader warns of and carries on from goes to stderr too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -41,7 +43,22 @@ class _LoaderErrors(logging.Handler):
         self.messages: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(" ".join(record.getMessage().split()))
+        if f"{os.sep}kubernetes{os.sep}" in record.pathname:  # the loader's, nobody else's
+            self.messages.append(" ".join(record.getMessage().split()))
+
+
+def _signs_in_by(kubeconfig: Path) -> str | None:
+    """The way the current context's user signs in that may yield nothing (``exec``,
+    ``auth-provider``): the loader then goes on without credentials, at most logging why."""
+    _contexts, current = config.list_kube_config_contexts(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
+    name = (current.get("context") or {}).get("user")
+    # The loader's own reading of the files (KUBECONFIG lists merged); its nodes have no get().
+    merged = config.kube_config.KubeConfigMerger(str(kubeconfig)).config  # type: ignore[no-untyped-call]
+    for entry in merged["users"] if "users" in merged else []:  # noqa: SIM401
+        if entry["name"] == name:
+            user = entry["user"] if "user" in entry else {}  # noqa: SIM401
+            return next((way for way in ("exec", "auth-provider") if way in user), None)
+    return None
 
 
 def _read(*, kubeconfig: Path | None) -> dict[str, object]:
@@ -52,7 +69,10 @@ def _read(*, kubeconfig: Path | None) -> dict[str, object]:
         namespace_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
         namespace = namespace_file.read_text() if namespace_file.is_file() else None
     else:
-        config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)  # type: ignore[no-untyped-call]
+        # Not written back (a refreshed token): the kubeconfig may be a read-only mount.
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=str(kubeconfig), client_configuration=cfg, persist_config=False
+        )
         _contexts, current = config.list_kube_config_contexts(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
         namespace = (current.get("context") or {}).get("namespace")
     return {
@@ -78,10 +98,14 @@ def main(argv: list[str] | None = None) -> int:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         print(f"no access to the apiserver: {reason}", file=sys.stderr)
         return 2
-    if errors.messages and not (document["authorization"] or document["certPem"]):
-        # The loader logs a failed exec plugin or auth provider and goes on without credentials.
-        print(f"no access to the apiserver: {errors.messages[-1]}", file=sys.stderr)
-        return 2
+    if not (document["authorization"] or document["certPem"]) and args.kubeconfig is not None:
+        # The loader logs a failed exec plugin (an auth provider it cannot use, not even that)
+        # and goes on without credentials.
+        way = _signs_in_by(args.kubeconfig)
+        if way is not None:
+            reason = errors.messages[-1] if errors.messages else f"its {way} gave no credentials"
+            print(f"no access to the apiserver: {reason}", file=sys.stderr)
+            return 2
     for message in errors.messages:
         print(message, file=sys.stderr)
     json.dump(document, sys.stdout)

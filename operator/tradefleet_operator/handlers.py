@@ -235,20 +235,24 @@ async def _child_changed(
         return
     state = _state(memo)
     deleted = type == "DELETED"
-    # What a pass reads of the child, remembered whether or not this change wakes anyone: a
-    # later change is compared with it (see child_views).
-    uid = str(body["metadata"].get("uid"))
-    viewed = state.child_views.pop(uid, None)
-    if not deleted:
-        state.child_views[uid] = view_digest(body)
     reconciler = state.reconciler
     # The echo of the operator's own write wakes nobody: the pass that wrote it knew it all.
     # A new bot's children would otherwise cost it a pass that finds nothing to do.
-    if reconciler is not None and reconciler.child_observed(obj=body, deleted=deleted):
+    echo = reconciler is not None and reconciler.child_observed(obj=body, deleted=deleted)
+    uid = str(body["metadata"].get("uid"))
+    viewed = state.child_views.pop(uid, None)
+    trigger = state.triggers.get(key)
+    if trigger is None:
+        # No loop for the owner: not started yet (its first pass reads the index), or the owner
+        # is gone and its children are going. Nothing to remember for it.
         return
-    if not deleted and viewed == state.child_views[uid]:
-        return  # Kubernetes' bookkeeping: nothing a pass reads changed
-    _trigger(memo=memo, key=key).set()
+    # What a pass reads of the child, remembered whether or not this change wakes anyone: a
+    # later change is compared with it (see child_views).
+    if not deleted:
+        state.child_views[uid] = view_digest(body)
+    if echo or (not deleted and viewed == state.child_views[uid]):
+        return  # our own write, or Kubernetes' bookkeeping: nothing a pass reads changed
+    trigger.set()
 
 
 for _group, _version, _plural in CHILD_RESOURCES:
@@ -480,7 +484,8 @@ async def bot_deleted(
     kopf.event(body, type=outcome.type, reason=outcome.reason, message=outcome.message)
     state.reconciler.forget(uid=uid)
     for _, child in children:
-        # Their deletions may come while a watch is away, and then never as an event.
+        # Their deletions may come while a watch is away, and then never as an event; later
+        # changes of them are not remembered (the bot has no loop any more).
         state.child_views.pop(str(child["metadata"].get("uid")), None)
     if state.notifier is not None:
         state.notifier.forget(uid=uid)

@@ -9,10 +9,12 @@ through aiohttp, so a thousand bots reconcile concurrently on one event loop. AP
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import marshal
 import zlib
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -104,6 +106,31 @@ def object_path(
     return path
 
 
+@dataclass(kw_only=True, slots=True)
+class _Pool:
+    """A session (its connections) and how many requests use it, so that a pool replaced by
+    :meth:`KubeClient.use` is closed only once nothing uses it any more."""
+
+    session: aiohttp.ClientSession
+    users: int = 0
+    retired: bool = False
+
+    @contextlib.asynccontextmanager
+    async def using(self) -> AsyncIterator[aiohttp.ClientSession]:
+        self.users += 1
+        try:
+            yield self.session
+        finally:
+            self.users -= 1
+            if self.retired and not self.users:
+                await self.session.close()
+
+    async def retire(self) -> None:
+        self.retired = True
+        if not self.users:
+            await self.session.close()
+
+
 class KubeClient:
     """Async access to the apiserver for the operator's own writes."""
 
@@ -111,25 +138,30 @@ class KubeClient:
     # apiserver serves its clients' requests side by side, so an operator with more in flight
     # takes a bigger share of it from the controllers that turn its Deployments into pods (in a
     # burst of 1,000 new bots on a 2-core control plane, pods were scheduled p50 33.7-36.5 s
-    # after their bots with 32, 26.5-29.4 s with 24, every bot reconciled about as soon). Each
+    # after their bots with 32, 26.5-32.5 s with 24, every bot reconciled about as soon). Each
     # TLS connection also holds a 256 KiB read buffer.
     def __init__(self, *, access: Access, max_connections: int = 24) -> None:
         self._access = access
         self._max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: _Pool | None = None
 
     async def use(self, *, access: Access) -> None:
-        """Authenticate with ``access`` from the next request on (a token read anew); a new
-        server, CA or client certificate closes the connections made with the old ones."""
+        """Authenticate with ``access`` from the next request on (a token read anew).
+
+        A new server, CA or client certificate needs new connections: later requests get a new
+        pool, and the old one is closed once the requests using it (those waiting for one of its
+        connections included) have ended; closing it under them would cancel them.
+        """
         old, self._access = self._access, access
-        if (old.server, old.verify, old.ca_pem, old.cert_pem, old.key_pem) != (
-            access.server,
-            access.verify,
-            access.ca_pem,
-            access.cert_pem,
-            access.key_pem,
-        ):
-            await self.close()
+        if self._pool is not None and (
+            old.server,
+            old.verify,
+            old.ca_pem,
+            old.cert_pem,
+            old.key_pem,
+        ) != (access.server, access.verify, access.ca_pem, access.cert_pem, access.key_pem):
+            retired, self._pool = self._pool, None
+            await retired.retire()
 
     async def __aenter__(self) -> KubeClient:
         return self
@@ -138,27 +170,29 @@ class KubeClient:
         await self.close()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.session.close()
 
     def _headers(self) -> dict[str, str]:
         # In a pod, read again each time: bound service-account tokens rotate.
         authorization = self._access.current_authorization()
         return {"Authorization": authorization} if authorization else {}
 
-    def _session_now(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    def _pool_now(self) -> _Pool:
+        if self._pool is None:
             connector = aiohttp.TCPConnector(
                 limit=self._max_connections, ssl=self._access.ssl_context()
             )
-            self._session = aiohttp.ClientSession(
-                base_url=self._access.server,
-                connector=connector,
-                # No total timeout: waiting for a pooled connection under load is not a failure.
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=30),
+            self._pool = _Pool(
+                session=aiohttp.ClientSession(
+                    base_url=self._access.server,
+                    connector=connector,
+                    # No total timeout: waiting for a pooled connection under load is no failure.
+                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=30),
+                )
             )
-        return self._session
+        return self._pool
 
     async def request(
         self,
@@ -176,9 +210,12 @@ class KubeClient:
             data = json.dumps(body)
         for attempt in range(4):
             try:
-                async with self._session_now().request(
-                    method, path, data=data, headers=headers, params=params
-                ) as response:
+                async with (
+                    self._pool_now().using() as session,
+                    session.request(
+                        method, path, data=data, headers=headers, params=params
+                    ) as response,
+                ):
                     text = await response.text()
                     if response.status >= 400:
                         raise _api_error(status=response.status, text=text)

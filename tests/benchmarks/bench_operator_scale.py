@@ -325,6 +325,15 @@ def _bot_manifest(name: str) -> dict[str, Any]:
     }
 
 
+def _api_client(*, kubeconfig: Path, threads: int) -> client.ApiClient:
+    """A client whose connection pool holds a connection per thread using it: with fewer,
+    urllib3 opens and drops connections, and their TLS handshakes would load the apiserver."""
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
+    cfg.connection_pool_maxsize = threads
+    return client.ApiClient(cfg)
+
+
 def _rendered_children(
     *, bot: Mapping[str, Any], settings: OperatorSettings
 ) -> list[dict[str, Any]]:
@@ -443,7 +452,9 @@ def run(
             kubeconfig=access.kubeconfig, workdir=Path(tmp) / "op", region="ap-northeast-1"
         )
         try:
-            api = config.new_client_from_config(config_file=str(access.kubeconfig))
+            api = _api_client(
+                kubeconfig=access.kubeconfig, threads=CLIENT_THREADS + children_workers
+            )
             install_crds(api_client=api)
             core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
             _keep_nodes_ready(kubeconfig=access.kubeconfig, stop=nodes_stop)
@@ -663,6 +674,8 @@ def main() -> None:
         help="threads creating the children in the baseline (each one bot at a time)",
     )
     args = parser.parse_args()
+    if args.baseline_workers < 1:
+        parser.error("--baseline-workers must be at least 1")
     with_operator = run(bots=args.bots, direct=False)
     report(title="with the operator", bots=args.bots, figures=with_operator)
     if args.baseline:
@@ -673,7 +686,10 @@ def main() -> None:
             probe_status=with_operator.sample_status,
         )
         report(
-            title="control plane alone (children applied directly by the client)",
+            title=(
+                "control plane alone (children applied directly by the client, "
+                f"{args.baseline_workers} workers)"
+            ),
             bots=args.bots,
             figures=direct,
         )

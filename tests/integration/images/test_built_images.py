@@ -109,6 +109,7 @@ def test_the_operator_image_reads_its_access_without_loading_the_kubernetes_pack
         f"path.write_text({KUBECONFIG!r})\n"
         "access = read_access(kubeconfig=path)\n"
         "loaded = any(v for m, v in sys.modules.items() if m.startswith('kubernetes'))\n"
+        "assert 'kopf' in sys.modules and 'tradefleet_operator.handlers' in sys.modules\n"
         "print('RESULT', access.server, access.authorization == 'Bearer t0k3n', loaded)",
     )
     assert done.returncode == 0, done.stderr

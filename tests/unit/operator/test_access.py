@@ -4,7 +4,9 @@ operator's own process never loads the ``kubernetes`` package."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import dataclasses
 import ssl
 import subprocess
 import sys
@@ -14,7 +16,8 @@ from typing import Any
 import kopf
 import pytest
 import yaml
-from tradefleet_operator.access import AccessError, read_access
+from aiohttp import web
+from tradefleet_operator.access import Access, AccessError, read_access
 from tradefleet_operator.handlers import login
 from tradefleet_operator.kube import KubeClient
 from tradefleet_operator.passes import OperatorState
@@ -129,20 +132,30 @@ def test_a_broken_kubeconfig_is_refused_with_the_loaders_reason(tmp_path: Path) 
 
 
 def test_a_failing_exec_plugin_is_refused_not_started_without_credentials(tmp_path: Path) -> None:
-    plugin = tmp_path / "get-token"
-    plugin.write_text("#!/bin/sh\necho 'token expired; run: cloud login' >&2\nexit 1\n")
-    plugin.chmod(0o755)
+    plugin = tmp_path / "get_token.py"
+    plugin.write_text("import sys\nsys.exit('token expired; run: cloud login')\n")
     config = _kubeconfig(
         tmp_path / "config",
         cluster={"insecure-skip-tls-verify": True},
         user={
             "exec": {
                 "apiVersion": "client.authentication.k8s.io/v1beta1",
-                "command": str(plugin),
+                "command": sys.executable,
+                "args": [str(plugin)],
             }
         },
     )
-    with pytest.raises(AccessError, match=r"^no access to the apiserver: .*exec"):
+    with pytest.raises(AccessError, match=r"^no access to the apiserver: .*token expired"):
+        read_access(kubeconfig=config)
+
+
+def test_an_auth_provider_the_loader_cannot_use_is_refused(tmp_path: Path) -> None:
+    config = _kubeconfig(
+        tmp_path / "config",
+        cluster={"insecure-skip-tls-verify": True},
+        user={"auth-provider": {"name": "azure", "config": {}}},
+    )
+    with pytest.raises(AccessError, match="its auth-provider gave no credentials"):
         read_access(kubeconfig=config)
 
 
@@ -190,3 +203,49 @@ async def test_kopf_logging_in_again_reads_a_new_token_for_its_watches_and_our_w
         for session in sessions:
             await session.aiohttp_session.close()
         await state.reconciler.runtime.close()
+
+
+async def test_new_connection_settings_on_a_later_login_fail_no_request_under_way() -> None:
+    """A new CA or client certificate needs new connections: the old pool is closed only when
+    the requests using it, those still waiting for its one connection included, are done. Only
+    a new token keeps the pool."""
+    seen: list[str] = []
+
+    async def slow(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization", ""))
+        await asyncio.sleep(0.2)
+        return web.json_response({"kind": "ConfigMap", "metadata": {"name": "x"}})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/namespaces/bots/configmaps/{name}", slow)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    first = Access(
+        server=f"http://127.0.0.1:{port}",
+        verify=False,
+        ca_pem=None,
+        cert_pem=None,
+        key_pem=None,
+        authorization="Bearer one",
+        namespace=None,
+        token_file=None,
+    )
+    kube = KubeClient(access=first, max_connections=1)
+    try:
+        gets = [
+            asyncio.ensure_future(kube.get(kind="ConfigMap", namespace="bots", name=f"c{i}"))
+            for i in range(3)
+        ]
+        await asyncio.sleep(0.05)  # one request on the connection, two waiting for it
+        await kube.use(access=dataclasses.replace(first, authorization="Bearer two"))
+        await kube.use(access=dataclasses.replace(first, authorization="Bearer two", ca_pem="CA"))
+        answers = await asyncio.gather(*gets)
+        assert [a and a["kind"] for a in answers] == ["ConfigMap"] * 3
+        await kube.get(kind="ConfigMap", namespace="bots", name="after")
+        assert seen[-1] == "Bearer two"
+    finally:
+        await kube.close()
+        await runner.cleanup()

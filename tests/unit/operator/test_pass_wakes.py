@@ -189,6 +189,8 @@ async def test_kubernetes_bookkeeping_on_a_child_wakes_nobody_but_what_a_pass_re
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {**meta, "uid": "p-1"}, "status": {}}
     assert await deliver(pod, kind="ADDED")
     assert await deliver({**pod, "status": {"phase": "Pending"}}), "a pod's progress did not"
-    orphaned = {**pod, "status": {"phase": "Pending"}}
-    orphaned["metadata"] = {**pod["metadata"], "ownerReferences": [{"kind": "ReplicaSet"}]}
-    assert await deliver(orphaned), "a change of the pod's owners did not wake the bot"
+    adopted = {**pod, "status": {"phase": "Pending"}}
+    adopted["metadata"] = {**pod["metadata"], "ownerReferences": [{"kind": "ReplicaSet"}]}
+    assert await deliver(adopted), "a change of the pod's owners did not wake the bot"
+    hurried = {**adopted, "metadata": {**adopted["metadata"], "deletionGracePeriodSeconds": 0}}
+    assert await deliver(hurried), "a shortened grace period did not wake the bot"
