@@ -13,9 +13,8 @@ for CPU.
 
 What a pass reads: a child's labels and annotations (drift, revisions), whether it is being
 deleted, its owners and generation, everything outside metadata and status (drift compares
-what the operator rendered),
-a Pod's and a Job's whole status (readiness, restarts, why it waits, completion), and of a
-Deployment's status the counters the rollout is judged by.
+what the operator rendered), a Pod's and a Job's whole status (readiness, restarts, why it
+waits, completion), and of a Deployment's status the counters the rollout is judged by.
 """
 
 from __future__ import annotations

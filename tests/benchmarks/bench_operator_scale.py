@@ -464,8 +464,6 @@ def run(
             settings = load_settings(path=None, region="ap-northeast-1")
 
             seen = _Timeline()
-            applied_at, created_at = seen.applied_at, seen.created_at
-            scheduled_at, reconciled_at = seen.scheduled_at, seen.reconciled_at
             stop = threading.Event()
             _start_watches(access=access, pod_seen=seen.pod, bot_seen=seen.bot, stop=stop)
 
@@ -480,14 +478,14 @@ def run(
                 bots=bots,
                 children_workers=children_workers if direct else 0,
                 settings=settings,
-                applied_at=applied_at,
+                applied_at=seen.applied_at,
             )
 
-            settled_at = scheduled_at if direct else reconciled_at
+            settled_at = seen.scheduled_at if direct else seen.reconciled_at
             _wait_for(count=bots, seen=settled_at, deadline=started + 900)
             done = len(settled_at)
             settled = (max(settled_at.values()) if done == bots else time.monotonic()) - started
-            _wait_for(count=bots, seen=scheduled_at, deadline=time.monotonic() + 60)
+            _wait_for(count=bots, seen=seen.scheduled_at, deadline=time.monotonic() + 60)
             cpu_s = {name: _cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
             load_after = _api_load(access)
             held = None
@@ -498,13 +496,13 @@ def run(
                 time.sleep(settings.status_interval_s)
                 held = _api_load(access) - load_after
             stop.set()
-            latencies = _since(applied_at, scheduled_at)
+            latencies = _since(seen.applied_at, seen.scheduled_at)
             write_costs = (
                 None
                 if probe_status is None
                 else _write_costs_ms(
                     custom=custom,
-                    names=sorted(applied_at),
+                    names=sorted(seen.applied_at),
                     apiserver_pid=processes["kube-apiserver"],
                     status=probe_status,
                 )
@@ -513,8 +511,8 @@ def run(
                 applied_s=applied,
                 settled_s=settled,
                 settled=done,
-                reconciled_p50_s=_median(_since(applied_at, reconciled_at)),
-                created_p50_s=_median(_since(applied_at, created_at)),
+                reconciled_p50_s=_median(_since(seen.applied_at, seen.reconciled_at)),
+                created_p50_s=_median(_since(seen.applied_at, seen.created_at)),
                 scheduled_p50_s=_median(latencies),
                 scheduled_p95_s=latencies[int(0.95 * (len(latencies) - 1))] if latencies else None,
                 scheduled=len(latencies),
