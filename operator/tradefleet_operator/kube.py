@@ -1,4 +1,5 @@
-"""A small async Kubernetes REST client: get, list, server-side apply, merge-patch, delete.
+"""A small async Kubernetes REST client: get, list, create, server-side apply, replace, merge and
+JSON patches, delete.
 
 Used by the reconciler (:mod:`tradefleet_operator.reconcile`) for the bot's children and status.
 Kopf watches and dispatches; this client writes, with the access read at start-up
@@ -13,7 +14,7 @@ import contextlib
 import json
 import marshal
 import zlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -321,11 +322,30 @@ class KubeClient:
         return True
 
     async def create(self, *, body: dict[str, Any]) -> dict[str, Any]:
+        """POST: create ``body``; a 409 (``conflict``) when it exists."""
         meta = body["metadata"]
         return await self.request(
             method="POST",
             path=object_path(kind=body["kind"], namespace=meta.get("namespace")),
             body=body,
+            params={"fieldManager": FIELD_MANAGER},
+        )
+
+    async def patch_json(
+        self,
+        *,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        operations: Sequence[Mapping[str, Any]],
+    ) -> dict[str, Any]:
+        """A JSON patch (RFC 6902): ``operations`` applied in order, all or none."""
+        return await self.request(
+            method="PATCH",
+            path=object_path(kind=kind, namespace=namespace, name=name),
+            body=[dict(operation) for operation in operations],
+            content_type="application/json-patch+json",
+            params={"fieldManager": FIELD_MANAGER},
         )
 
 

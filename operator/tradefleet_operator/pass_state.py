@@ -102,3 +102,6 @@ class Acted:
     children: int  # how many children the bot has (for Reconciled's message)
     optimizer: Mapping[str, Any]
     control: Mapping[str, Any]
+    # The current revision's ControllerRevision as the pass left it (None if unknown): its
+    # creation time, stamped by the apiserver, is the one the index will deliver.
+    revision: Mapping[str, Any] | None

@@ -459,6 +459,9 @@ class Reconciler:
             events=events,
             writes=writes,
             children=len(desired) + 1,
+            revision=converged.children.get(
+                ("ControllerRevision", revision_name(owner=owner, revision=revision))
+            ),
             optimizer=optimizer.status,
             control=kill_switch_control(
                 control=control, kill=kill, runtime=observed.runtime_status
@@ -539,7 +542,7 @@ class Reconciler:
                 figures=figures,
                 region=bot.region,
                 plan=revision_plan,
-                kept=self._kept_now(bot=bot, plan=plan),
+                kept=_kept_now(bot=bot, plan=plan, acted=acted),
                 sources=source_rows,
                 self_healing=self_healing,
                 control=acted.control,
@@ -615,16 +618,6 @@ class Reconciler:
             )
         return observed_conditions, figures, trading, workload
 
-    def _kept_now(self, *, bot: BotPass, plan: Plan) -> list[Mapping[str, Any]]:
-        """The kept revisions as this pass leaves them: with the current one it has just written,
-        stamped by the apiserver, whose creation time the next pass reads from the index."""
-        name = revision_name(owner=bot.owner, revision=plan.revision.revision)
-        key = ("ControllerRevision", name)
-        if key in bot.children:
-            return list(plan.kept)
-        written = self.writer.observed(namespace=bot.owner.namespace, key=key, indexed=None)
-        return [*plan.kept, written] if written is not None else list(plan.kept)
-
     def _parsed_spec(
         self, *, body: Mapping[str, Any]
     ) -> tuple[TradingBotSpec | None, Sequence[ValidationProblem]]:
@@ -678,6 +671,16 @@ class Reconciler:
             children=children,
             consumers=consumers,
         )
+
+
+def _kept_now(*, bot: BotPass, plan: Plan, acted: Acted) -> list[Mapping[str, Any]]:
+    """The kept revisions as this pass leaves them: with the current one it has just written,
+    stamped by the apiserver, whose creation time the next pass reads from the index (the
+    operator's clock would give another: a second status write of the same history)."""
+    key = ("ControllerRevision", revision_name(owner=bot.owner, revision=plan.revision.revision))
+    if key in bot.children or acted.revision is None:
+        return list(plan.kept)
+    return [*plan.kept, acted.revision]
 
 
 def _next_look(

@@ -1,4 +1,4 @@
-"""The reconciler's write path: apply what drifted, create, delete, and remember our own writes.
+"""The reconciler's write path: create what is missing, apply what drifted, delete, remember our writes.
 
 One :class:`ChildWriter` per operator process, owned by the reconciler
 (:mod:`tradefleet_operator.reconcile`). Every object it writes is labelled with the operator's
@@ -14,11 +14,13 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tradefleet_operator.drift import object_in_sync
+from tradefleet_operator.field_ownership import as_applied
 from tradefleet_operator.kube import (
+    FIELD_MANAGER,
     KubeApiError,
     KubeClient,
     pack_object,
@@ -40,9 +42,13 @@ _WORKLOAD_KINDS = frozenset({"Deployment", "Job"})
 APPLIED_CACHE_TTL_S = 30.0
 
 
+# What converging one child gives: what was wrong with it (None: in sync), and the child now.
+_ChildConverged = tuple[str | None, Mapping[str, Any] | None]
+
+
 async def _both(
-    repairs: Awaitable[list[str | None]], written: Awaitable[int]
-) -> tuple[list[str | None], int]:
+    repairs: Awaitable[list[_ChildConverged]], written: Awaitable[int]
+) -> tuple[list[_ChildConverged], int]:
     """A wave's repairs and what was written alongside, run together; the first failure is
     raised once both have ended, so that neither is left running."""
     one, two = await asyncio.gather(repairs, written, return_exceptions=True)
@@ -87,6 +93,8 @@ class Converged:
 
     writes: int
     events: tuple[Event, ...] = ()
+    # Each desired child as the converge leaves it: the write's answer, else what was known.
+    children: Mapping[ChildKey, Mapping[str, Any]] = field(default_factory=dict)
 
 
 class ChildWriter:
@@ -123,6 +131,7 @@ class ChildWriter:
         )
         writes = 0
         events: list[Event] = []
+        now: dict[ChildKey, Mapping[str, Any]] = {}
         for number, wave in enumerate(waves):
             alongside = [prerequisites] if number == 0 and prerequisites is not None else []
             repairs, written = await _both(
@@ -130,7 +139,9 @@ class ChildWriter:
                 _written(alongside),
             )
             writes += written
-            for obj, repaired in zip(wave, repairs, strict=True):
+            for obj, (repaired, left) in zip(wave, repairs, strict=True):
+                if left is not None:
+                    now[(str(obj["kind"]), str(obj["metadata"]["name"]))] = left
                 if repaired is None:
                     continue
                 writes += 1
@@ -141,18 +152,19 @@ class ChildWriter:
                             f"{obj['kind']} {obj['metadata']['name']} {repaired}",
                         )
                     )
-        return Converged(writes=writes, events=tuple(events))
+        return Converged(writes=writes, events=tuple(events), children=now)
 
     async def _converge_child(
         self, *, obj: Mapping[str, Any], children: Mapping[ChildKey, Mapping[str, Any]]
-    ) -> str | None:
-        """Apply ``obj`` if it is missing or drifted; say what was wrong, or None if in sync."""
+    ) -> _ChildConverged:
+        """Write ``obj`` if it is missing or drifted: say what was wrong (None if in sync), and
+        give the child as it is now."""
         key = (str(obj["kind"]), str(obj["metadata"]["name"]))
         actual = self.observed(
             namespace=str(obj["metadata"]["namespace"]), key=key, indexed=children.get(key)
         )
         if actual is not None and object_in_sync(actual=actual, desired=obj):
-            return None
+            return None, actual
         log.info(
             "%s %s/%s: %s",
             "creating" if actual is None else "repairing",
@@ -161,15 +173,8 @@ class ChildWriter:
             key[0],
         )
         try:
-            try:
-                answer = await self.kube.apply(body=dict(obj))
-            except KubeApiError as exc:
-                if exc.status != 422 or actual is None:
-                    raise
-                # Someone else's fields make the merged object invalid (a hand-set rollingUpdate
-                # under our Recreate): replace the whole object with what we rendered.
-                meta = {**obj["metadata"], "resourceVersion": actual["metadata"]["resourceVersion"]}
-                answer = await self.kube.replace(body={**obj, "metadata": meta})
+            created = None if actual is not None else await self._create_new(obj=obj)
+            answer = created if created is not None else await self._repair(obj=obj)
         except KubeApiError as exc:
             # Which child, for the condition that reports it.
             raise KubeApiError(
@@ -179,9 +184,68 @@ class ChildWriter:
             at_s=time.monotonic(),
             resource_version=resource_version(answer),
             packed=pack_object(answer),
-            created=actual is None,
+            created=created is not None,
         )
-        return "was missing and was recreated" if actual is None else "had drifted and was restored"
+        repaired = (
+            "was missing and was recreated" if actual is None else "had drifted and was restored"
+        )
+        return repaired, answer
+
+    async def _create_new(self, *, obj: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Create a child that no index or write of ours has seen; None when it exists already.
+
+        A POST, not an apply: it costs the apiserver less (:mod:`tradefleet_operator.field_ownership`).
+        """
+        try:
+            return await self.kube.create(body=dict(obj))
+        except KubeApiError as exc:
+            if not exc.conflict:
+                raise
+            return None
+
+    async def _repair(self, *, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Apply ``obj`` over the live child, owning as applied what our plain writes wrote."""
+        meta = obj["metadata"]
+        live = await self.kube.get(kind=obj["kind"], namespace=meta["namespace"], name=meta["name"])
+        if live is not None:
+            await self._own_as_applied(live=live)
+        try:
+            return await self.kube.apply(body=dict(obj))
+        except KubeApiError as exc:
+            if exc.status != 422 or live is None:
+                raise
+            # Someone else's fields make the merged object invalid (a hand-set rollingUpdate
+            # under our Recreate): replace the whole object with what we rendered. The next
+            # repair owns its fields as applied again.
+            version = live["metadata"]["resourceVersion"]
+            return await self.kube.replace(
+                body={**obj, "metadata": {**meta, "resourceVersion": version}}
+            )
+
+    async def _own_as_applied(self, *, live: Mapping[str, Any]) -> None:
+        """Move the fields of our creates and replaces of ``live`` into our Apply entry, so that
+        the apply that follows removes what the rendering leaves out; a conflict (someone wrote
+        in between) fails the pass, which is retried."""
+        meta = live["metadata"]
+        rewritten = as_applied(
+            managed_fields=meta.get("managedFields") or [], manager=FIELD_MANAGER
+        )
+        if rewritten is None:
+            return
+        await self.kube.patch_json(
+            kind=str(live["kind"]),
+            namespace=meta.get("namespace"),
+            name=meta["name"],
+            operations=[
+                # A precondition: the apiserver answers 409 if the child changed since ``live``.
+                {
+                    "op": "replace",
+                    "path": "/metadata/resourceVersion",
+                    "value": meta["resourceVersion"],
+                },
+                {"op": "replace", "path": "/metadata/managedFields", "value": rewritten},
+            ],
+        )
 
     async def create(self, *, body: Mapping[str, Any]) -> bool:
         """Create ``body`` (region-labelled); False when it already exists."""

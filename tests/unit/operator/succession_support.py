@@ -72,7 +72,9 @@ class FakeKube:
     """Records what a pass writes; every node is Ready."""
 
     def __init__(self) -> None:
-        self.applied: dict[tuple[str, str], dict[str, Any]] = {}
+        # What each write (create, apply, replace) left, by kind and name.
+        # What each create, apply and replace left, by kind and name.
+        self.written: dict[tuple[str, str], dict[str, Any]] = {}
         self.deleted: list[tuple[str, str]] = []
         self._version = 100
 
@@ -82,11 +84,11 @@ class FakeKube:
 
     async def apply(self, *, body: dict[str, Any]) -> dict[str, Any]:
         stored = self._stored(body)
-        self.applied[(body["kind"], body["metadata"]["name"])] = stored
+        self.written[(body["kind"], body["metadata"]["name"])] = stored
         return stored
 
     async def create(self, *, body: dict[str, Any]) -> dict[str, Any]:
-        return self._stored(body)
+        return await self.apply(body=body)
 
     async def replace(self, *, body: dict[str, Any]) -> dict[str, Any]:
         return await self.apply(body=body)

@@ -49,14 +49,14 @@ async def test_a_secret_not_marked_for_credentials_is_not_given_to_the_bot(
     assert ready["reason"] == "CredentialsMissing"
     assert "Secret 'keys' is not marked for exchange credentials" in ready["message"]
     assert "kubectl label secret keys -n ns tradefleet.io/credentials=true" in ready["message"]
-    assert kube.applied == {}, "the refused bot's workload was written"
+    assert kube.written == {}, "the refused bot's workload was written"
 
 
 async def test_a_secret_marked_for_credentials_is_given_to_the_bot() -> None:
     kube = TokenKube(secrets={"keys": _secret({"tradefleet.io/credentials": "true"})})
     _, outcome = await one_pass(body=_bot(), children={}, port=1, kube=kube)
     assert condition(outcome, "Ready")["reason"] != "CredentialsMissing"
-    pod = kube.applied[("Deployment", "bot")]["spec"]["template"]["spec"]
+    pod = kube.written[("Deployment", "bot")]["spec"]["template"]["spec"]
     refs = {
         e["valueFrom"]["secretKeyRef"]["name"]
         for e in pod["containers"][0]["env"]

@@ -80,12 +80,40 @@ async def test_the_pass_after_a_new_bots_first_finds_no_new_status_to_write() ->
             "waiting for the pod of revision 1",
         )
         second = await reconciler.reconcile_bot(
-            body={**new_bot(), "status": first.status}, children=dict(kube.applied), sources={}
+            body={**new_bot(), "status": first.status}, children=dict(kube.written), sources={}
         )
     finally:
         await reconciler.runtime.close()
     assert first.status["revisionHistory"][0]["createdAt"] == SERVER_CREATED
     assert second.status == first.status
+
+
+async def test_a_new_revisions_time_is_the_apiservers_even_when_its_echo_comes_first() -> None:
+    """Under load the watch delivers the new ControllerRevision while the pass is still writing
+    the Deployment: the first status still gives its creation time as the apiserver stamped it,
+    not the operator's clock, or the next pass would write the history again."""
+
+    class EchoingKube(RoundTripKube):
+        writer: Any = None
+        revision: dict[str, Any] | None = None
+
+        def _stored(self, body: dict[str, Any]) -> dict[str, Any]:
+            stored = super()._stored(body)
+            if body["kind"] == "ControllerRevision":
+                self.revision = stored
+            elif body["kind"] == "Deployment" and self.revision is not None:
+                # The watch delivers the revision while the Deployment is being written.
+                self.writer.child_observed(obj=self.revision)
+            return stored
+
+    kube = EchoingKube()
+    reconciler = Reconciler(kube=kube, settings=SETTINGS)  # type: ignore[arg-type]
+    kube.writer = reconciler.writer
+    try:
+        first = await reconciler.reconcile_bot(body=new_bot(), children={}, sources={})
+    finally:
+        await reconciler.runtime.close()
+    assert first.status["revisionHistory"][0]["createdAt"] == SERVER_CREATED
 
 
 async def test_a_failed_child_leaves_nothing_running_and_writes_no_deployment() -> None:

@@ -31,7 +31,7 @@ def _bot(image: str) -> dict[str, Any]:
 
 
 def _deployment_image(kube: FakeKube) -> str:
-    pod = kube.applied[("Deployment", "bot")]["spec"]["template"]["spec"]
+    pod = kube.written[("Deployment", "bot")]["spec"]["template"]["spec"]
     return str(pod["containers"][0]["image"])
 
 
@@ -44,7 +44,7 @@ async def test_a_bot_whose_image_is_outside_the_allowed_prefixes_is_invalid_and_
     assert ready["message"].startswith(f"spec.image: {FOREIGN!r} is not under")
     assert "ghcr.io/tradefleet/bot-runtime" in ready["message"]
     assert "runtime.allowedImagePrefixes" in ready["message"]
-    assert kube.applied == {}, "a child of the refused bot was written"
+    assert kube.written == {}, "a child of the refused bot was written"
 
 
 @pytest.mark.parametrize(
@@ -113,7 +113,7 @@ async def test_a_signal_source_whose_image_is_outside_the_allowed_prefixes_is_in
     ready = condition(outcome, "Ready")
     assert ready["reason"] == "ImageNotAllowed"
     assert ready["message"].startswith(f"spec.image: {FOREIGN!r} is not under")
-    assert kube.applied == {}
+    assert kube.written == {}
 
 
 def test_the_settings_file_names_the_allowed_prefixes(tmp_path: Path) -> None:

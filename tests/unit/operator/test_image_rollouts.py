@@ -55,11 +55,11 @@ class Bot:
 
     async def run(self, reconciler: Reconciler, kube: FakeKube) -> Outcome:
         """One pass; what it applied becomes the cluster's, its status the bot's."""
-        kube.applied.clear()
+        kube.written.clear()
         outcome = await reconciler.reconcile_bot(
             body=copy.deepcopy(self.body), children=copy.deepcopy(self.children), sources={}
         )
-        for (kind, name), obj in kube.applied.items():
+        for (kind, name), obj in kube.written.items():
             stored = copy.deepcopy(obj)
             if kind == "Deployment":
                 stored["metadata"]["generation"] = 1

@@ -95,7 +95,7 @@ async def test_an_unreachable_runtime_is_scaled_to_zero_and_the_flatten_is_not_c
         children=_ours(available_children()),
         port=port,
     )
-    assert kube.applied[("Deployment", "bot")]["spec"]["replicas"] == 0
+    assert kube.written[("Deployment", "bot")]["spec"]["replicas"] == 0
     kill = outcome.status["control"]["killSwitch"]
     assert kill["state"] == "ScaledDown"
     assert "flatten not confirmed" in kill["message"]
@@ -109,7 +109,7 @@ async def test_before_the_bound_an_unreachable_runtime_keeps_running() -> None:
     async with stub_runtime(runtime_status()) as stub:
         port = stub.port
     kube, outcome = await one_pass(body=_body(), children=_ours(available_children()), port=port)
-    assert kube.applied[("Deployment", "bot")]["spec"]["replicas"] == 1
+    assert kube.written[("Deployment", "bot")]["spec"]["replicas"] == 1
     assert outcome.status["control"]["killSwitch"]["state"] == "Requested"
     assert outcome.poll_again_s is not None
 

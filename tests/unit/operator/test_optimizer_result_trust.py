@@ -112,7 +112,7 @@ async def _pass(*objects: dict[str, Any]) -> tuple[TokenKube, Any]:
 
 
 def _adopted_parameters(kube: TokenKube) -> Any:
-    config = json.loads(kube.applied[("ConfigMap", "bot-config")]["data"]["config.json"])
+    config = json.loads(kube.written[("ConfigMap", "bot-config")]["data"]["config.json"])
     return config["strategy"]["parameters"]
 
 

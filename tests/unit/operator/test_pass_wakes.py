@@ -90,6 +90,11 @@ class _StampingKube:
         self.version += 1
         return {**body, "metadata": {**body["metadata"], "resourceVersion": str(self.version)}}
 
+    create = apply
+
+    async def get(self, **_: Any) -> None:
+        return None  # no managedFields to rewrite before a repair
+
 
 async def test_a_childs_change_wakes_its_bot_but_the_echo_of_our_write_does_not() -> None:
     state, memo = _state()

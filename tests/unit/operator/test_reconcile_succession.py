@@ -40,7 +40,7 @@ async def test_a_replacement_stays_at_zero_while_the_old_runtime_pod_terminates(
     kube, outcome = await _pass(
         children=[old], self_healing={"replacing": True, "observedPod": "bot-5d8f6c-x2x7q"}
     )
-    replicas = kube.applied[("Deployment", "bot")]["spec"]["replicas"]
+    replicas = kube.written[("Deployment", "bot")]["spec"]["replicas"]
     assert replicas == 0, "scaled back up while the old runtime pod is still terminating"
     ready = next(c for c in outcome.status["conditions"] if c["type"] == "Ready")
     assert ready["reason"] == "WaitingForPreviousRuntime"
@@ -57,5 +57,5 @@ async def test_a_running_optimizer_pod_does_not_hold_back_a_finished_replacement
     kube, outcome = await _pass(
         children=[job_pod("bot-opt-1a2b3c4d-k8s9z")], self_healing={"replacing": True}
     )
-    assert kube.applied[("Deployment", "bot")]["spec"]["replicas"] == 1
+    assert kube.written[("Deployment", "bot")]["spec"]["replicas"] == 1
     assert outcome.status["selfHealing"]["replacing"] is False

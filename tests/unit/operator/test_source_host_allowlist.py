@@ -33,7 +33,7 @@ async def test_a_source_fetching_from_a_host_outside_the_list_is_invalid_and_not
     ready = condition(outcome, "Ready")
     assert ready["reason"] == "HostNotAllowed"
     assert ready["message"].startswith("spec.macro.feeds[1]: '10.0.0.7' is not among the hosts")
-    assert kube.applied == {}
+    assert kube.written == {}
 
 
 def test_the_settings_file_names_the_allowed_hosts(tmp_path: Path) -> None:

@@ -60,7 +60,7 @@ async def test_a_bot_whose_symbol_is_taken_on_its_account_is_invalid_without_a_w
     assert ready["status"] == "False" and ready["reason"] == "SymbolTakenOnAccount"
     assert ready["message"].startswith("spec.symbol: older already trades BTC/USDT:USDT")
     assert "Secret keys" in ready["message"]
-    assert not [key for key in kube.applied if key[0] == "Deployment"]
+    assert not [key for key in kube.written if key[0] == "Deployment"]
 
 
 async def test_a_bot_alone_on_its_account_symbol_runs() -> None:
