@@ -185,6 +185,7 @@ async def write_outcome(
         last_written_s=None if last is None else last.written_s,
         now_s=time.monotonic(),
         interval_s=state.settings.status_interval_s,
+        busy=state.slots is not None and state.slots.urgent_waiting,
     )
     if not held:
         answer = await reconciler.kube.patch_merge(

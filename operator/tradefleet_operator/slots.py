@@ -26,6 +26,11 @@ class PassSlots:
     def waiting(self) -> int:
         return len(self._urgent) + len(self._routine)
 
+    @property
+    def urgent_waiting(self) -> bool:
+        """Whether a pass on a spec not yet reconciled waits for a slot."""
+        return any(not granted.done() for granted in self._urgent)
+
     async def acquire(self, *, urgent: bool) -> None:
         if self._free > 0 and not self.waiting:
             self._free -= 1

@@ -20,7 +20,11 @@ Progressing messages and the node, and each cost a status write, for a bot that 
 them simply not ready yet. So a condition that says only that (:data:`PROGRESS_REASONS`) keeps
 its type and status as substance, not its reason or message: the pod becoming ready, or a
 problem with a reason of its own (unschedulable, an image that cannot be pulled, a crash loop),
-is written at once, and the progress in between at the paced interval.
+is written at once, and the progress in between every third interval (:data:`PROGRESS_INTERVALS`).
+
+While passes that create or change children wait for their turn (a burst of new or edited bots),
+a status that tells nothing new waits one more interval, at most three after the previous write:
+the apiserver's capacity goes to the children first.
 """
 
 from __future__ import annotations
@@ -65,6 +69,12 @@ PROGRESS_REASONS = frozenset(
         str(Reason.ROLLOUT_IN_PROGRESS),
     }
 )
+# How many intervals a status whose only news is the step of a pod on its way waits: each step
+# says the bot is still not ready, and in a rollout of many bots every bot takes each step.
+PROGRESS_INTERVALS = 3
+# How many intervals after its previous write a paced status waits at most while the operator is
+# busy with specs not yet reconciled: live figures stay at most this many intervals old.
+BUSY_HOLD_INTERVALS = 3
 # Of each bot row of an ExchangeAccount's ``status.bots``, what is written at once.
 _BOT_ROW_SUBSTANCE = ("name", "allocation", "periodStartPnl", "returns")
 
@@ -94,6 +104,16 @@ def _condition_substance(condition: Any) -> Any:
     return {k: condition.get(k) for k in ("type", "status", "observedGeneration")}
 
 
+def _without_progress(status: Mapping[str, Any]) -> dict[str, Any]:
+    """``status`` without the steps of a pod on its way (and its node): what is left changes
+    with live figures."""
+    kept: dict[str, Any] = {k: v for k, v in status.items() if k != "node"}
+    conditions = status.get("conditions")
+    if isinstance(conditions, list):
+        kept["conditions"] = [_condition_substance(c) for c in conditions]
+    return kept
+
+
 def hold_s(
     *,
     stored: Mapping[str, Any],
@@ -101,12 +121,20 @@ def hold_s(
     last_written_s: float | None,
     now_s: float,
     interval_s: float,
+    busy: bool = False,
 ) -> float:
     """How long to hold ``new`` back (0: write it now).
 
     ``last_written_s`` is when this process last wrote the resource's status (a monotonic
-    clock), None when it has not since it started: then nothing is held.
+    clock), None when it has not since it started: then nothing is held. ``busy``: passes that
+    act on a spec not yet reconciled are waiting (a burst of new bots); a status that tells
+    nothing new then waits one more interval, so that the apiserver serves their children
+    first, up to :data:`BUSY_HOLD_INTERVALS` intervals after the previous write.
     """
     if last_written_s is None or substance(stored) != substance(new):
         return 0.0
-    return max(0.0, last_written_s + interval_s - now_s)
+    only_progress = _without_progress(stored) == _without_progress(new)
+    due = last_written_s + interval_s * (PROGRESS_INTERVALS if only_progress else 1)
+    if busy:
+        due = max(due, min(now_s + interval_s, last_written_s + BUSY_HOLD_INTERVALS * interval_s))
+    return max(0.0, due - now_s)

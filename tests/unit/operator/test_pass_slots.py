@@ -74,3 +74,21 @@ def test_a_cancelled_waiter_leaves_its_place_and_no_slot_is_lost() -> None:
 def test_a_pool_without_slots_is_refused() -> None:
     with pytest.raises(ValueError, match="at least one pass"):
         PassSlots(size=0)
+
+
+async def test_the_slots_tell_while_a_pass_on_an_unreconciled_spec_waits() -> None:
+    """What paces status writes in a burst (:func:`tradefleet_operator.status_pacing.hold_s`)."""
+    slots = PassSlots(size=1)
+    await slots.acquire(urgent=False)
+    routine = asyncio.ensure_future(slots.acquire(urgent=False))
+    await asyncio.sleep(0)
+    assert not slots.urgent_waiting, "a routine pass waiting is no burst"
+    urgent = asyncio.ensure_future(slots.acquire(urgent=True))
+    await asyncio.sleep(0)
+    assert slots.urgent_waiting
+    slots.release()  # the urgent pass goes next
+    await urgent
+    assert not slots.urgent_waiting
+    slots.release()
+    await routine
+    slots.release()

@@ -111,6 +111,44 @@ def test_a_change_of_substance_is_written_at_once(changes: dict[str, Any]) -> No
     )
 
 
+def test_while_new_specs_wait_a_status_that_tells_nothing_new_waits_at_most_three_intervals() -> (
+    None
+):
+    """In a burst of new bots the apiserver serves their children first; live figures and a
+    pod's progress are written later, never more than three intervals old."""
+    figures = _status(pnl=13.0, equity=10_013.0)
+    assert hold_s(
+        stored=_status(), new=figures, last_written_s=100.0, now_s=131.0, interval_s=30, busy=True
+    ) == pytest.approx(30.0)
+    assert hold_s(
+        stored=_status(), new=figures, last_written_s=100.0, now_s=175.0, interval_s=30, busy=True
+    ) == pytest.approx(15.0)
+    assert (
+        hold_s(
+            stored=_status(),
+            new=figures,
+            last_written_s=100.0,
+            now_s=190.0,
+            interval_s=30,
+            busy=True,
+        )
+        == 0.0
+    )
+    # What says something new is written at once, busy or not.
+    halted = _status(phase="Halted")
+    assert (
+        hold_s(
+            stored=_status(),
+            new=halted,
+            last_written_s=100.0,
+            now_s=101.0,
+            interval_s=30,
+            busy=True,
+        )
+        == 0.0
+    )
+
+
 def test_nothing_is_held_before_the_first_write_of_this_process() -> None:
     assert (
         hold_s(stored=_status(), new=_status(pnl=1.0), last_written_s=None, now_s=0, interval_s=30)
@@ -173,13 +211,20 @@ async def test_the_operator_writes_a_pnl_tick_only_when_its_interval_is_up() -> 
     assert [p["status"]["phase"] for p in reconciler.kube.patches] == ["Halted"]
 
 
-def test_a_pod_on_its_way_is_progress_written_at_the_interval() -> None:
+def test_a_pod_on_its_way_is_progress_written_every_third_interval() -> None:
+    """Each step says the bot is still not ready; in a rollout of many bots each bot takes each
+    step, and a write per step and bot would load the apiserver that is starting the pods."""
     waiting = _status(conditions=_ready("False", "WaitingForPod", "waiting for the pod of rev 2"))
     scheduled = _status(
         conditions=_ready("False", "PodNotReady", "pod x on node-a is not ready yet"), node="node-a"
     )
     held = hold_s(stored=waiting, new=scheduled, last_written_s=100.0, now_s=105.0, interval_s=30)
-    assert held == pytest.approx(25.0)
+    assert held == pytest.approx(85.0)
+    # Live figures that change with it are written at the interval, the progress with them.
+    ticking = _status(pnl=3.0, conditions=scheduled["conditions"], node="node-a")
+    assert hold_s(
+        stored=waiting, new=ticking, last_written_s=100.0, now_s=105.0, interval_s=30
+    ) == pytest.approx(25.0)
 
 
 @pytest.mark.parametrize(
