@@ -11,8 +11,8 @@ after the previous write of the resource; its substance is everything else: the 
 condition (a message may say what to do, e.g. how to mark a credentials Secret), the generation
 it observed, revisions, self-healing and kill-switch state, a position's side, the breaker, and
 what was notified (a fill changes it, so a fill is written at once); of an ExchangeAccount, its
-phase, conditions, allocations and rebalance times (its equity, drawdown, balances and each bot's
-figures are live).
+phase, conditions, allocations, rebalance times and peak equity (its equity, drawdown, balances
+and each bot's figures are live).
 
 A rollout's progress is paced too. While a new pod is on its way, its steps (the Deployment
 made, the pod created, scheduled onto a node, its containers starting) each changed the Ready and
@@ -51,8 +51,9 @@ LIVE_KEYS = frozenset(
         # A SignalSource's latest readings.
         "lastPublished",
         "lastValues",
-        # An ExchangeAccount's measures.
-        "peakEquity",
+        # An ExchangeAccount's measures. Not its peak equity: the next pass measures the drawdown
+        # from the stored peak, so a new peak held back and then lost to a fall would let the
+        # account's drawdown halt trip late.
         "grossExposure",
         "balances",
         # The node of the bot's pod: a pod that moves to another node is replaced, and its

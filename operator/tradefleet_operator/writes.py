@@ -2,7 +2,7 @@
 
 One :class:`ChildWriter` per operator process, owned by the reconciler
 (:mod:`tradefleet_operator.reconcile`). Every object it writes is labelled with the operator's
-region. It keeps two caches: the objects it applied, until the watch-fed index has caught up with
+region. It keeps two caches: the objects it wrote, until the watch-fed index has caught up with
 them (without it, a pass right after a write would take a not-yet-indexed child for missing), and
 the bots whose control-token Secret it has seen exist.
 """
@@ -38,6 +38,8 @@ log = logging.getLogger("tradefleet.operator")
 # Children that run pods: applied after the objects their pods need.
 _WORKLOAD_KINDS = frozenset({"Deployment", "Job"})
 
+# Reads and rewrites of a child's field ownership before a conflict fails the pass.
+_OWNERSHIP_ATTEMPTS = 3
 # How long our own write stands in for a child the index has not delivered yet.
 APPLIED_CACHE_TTL_S = 30.0
 
@@ -105,7 +107,7 @@ class ChildWriter:
         self.settings = settings
         # Bots whose control-token Secret this process has seen exist.
         self._control_secrets: set[str] = set()
-        # What this process applied, until the watch-fed index has caught up with it.
+        # What this process wrote, until the watch-fed index has caught up with it.
         self._applied: dict[tuple[str, str, str], _Applied] = {}
 
     async def converge(
@@ -116,10 +118,10 @@ class ChildWriter:
         was_reconciled: bool,
         prerequisites: Awaitable[int] | None = None,
     ) -> Converged:
-        """Apply every child that is missing or drifted.
+        """Create every child that is missing and apply every one that drifted.
 
         Children a workload needs (its ServiceAccount is checked when the pod is admitted) are
-        applied together first, workloads after them: a new bot costs two round trips, not six.
+        written together first, workloads after them: a new bot costs two round trips, not six.
         ``prerequisites`` (what else the pods read at start, e.g. the control-token Secret; it
         returns how many objects it wrote) runs alongside the first wave, so it too is done
         before any workload exists without a round trip of its own.
@@ -206,9 +208,9 @@ class ChildWriter:
     async def _repair(self, *, obj: Mapping[str, Any]) -> dict[str, Any]:
         """Apply ``obj`` over the live child, owning as applied what our plain writes wrote."""
         meta = obj["metadata"]
-        live = await self.kube.get(kind=obj["kind"], namespace=meta["namespace"], name=meta["name"])
-        if live is not None:
-            await self._own_as_applied(live=live)
+        live = await self._owned_as_applied(
+            kind=str(obj["kind"]), namespace=meta["namespace"], name=meta["name"]
+        )
         try:
             return await self.kube.apply(body=dict(obj))
         except KubeApiError as exc:
@@ -222,30 +224,41 @@ class ChildWriter:
                 body={**obj, "metadata": {**meta, "resourceVersion": version}}
             )
 
-    async def _own_as_applied(self, *, live: Mapping[str, Any]) -> None:
-        """Move the fields of our creates and replaces of ``live`` into our Apply entry, so that
-        the apply that follows removes what the rendering leaves out; a conflict (someone wrote
-        in between) fails the pass, which is retried."""
-        meta = live["metadata"]
-        rewritten = as_applied(
-            managed_fields=meta.get("managedFields") or [], manager=FIELD_MANAGER
-        )
-        if rewritten is None:
-            return
-        await self.kube.patch_json(
-            kind=str(live["kind"]),
-            namespace=meta.get("namespace"),
-            name=meta["name"],
-            operations=[
-                # A precondition: the apiserver answers 409 if the child changed since ``live``.
-                {
-                    "op": "replace",
-                    "path": "/metadata/resourceVersion",
-                    "value": meta["resourceVersion"],
-                },
-                {"op": "replace", "path": "/metadata/managedFields", "value": rewritten},
-            ],
-        )
+    async def _owned_as_applied(
+        self, *, kind: str, namespace: str, name: str
+    ) -> dict[str, Any] | None:
+        """The live child (None if there is none), with the fields of our creates and replaces of
+        it moved into our Apply entry, so that the apply that follows removes what the rendering
+        leaves out. A conflict (a controller wrote in between) is retried on a fresh read."""
+        for attempt in range(_OWNERSHIP_ATTEMPTS):
+            live = await self.kube.get(kind=kind, namespace=namespace, name=name)
+            if live is None:
+                return None
+            meta = live["metadata"]
+            rewritten = as_applied(
+                managed_fields=meta.get("managedFields") or [], manager=FIELD_MANAGER
+            )
+            if rewritten is None:
+                return live
+            try:
+                return await self.kube.patch_json(
+                    kind=kind,
+                    namespace=namespace,
+                    name=name,
+                    operations=[
+                        # A precondition: the apiserver answers 409 if the child changed since.
+                        {
+                            "op": "replace",
+                            "path": "/metadata/resourceVersion",
+                            "value": meta["resourceVersion"],
+                        },
+                        {"op": "replace", "path": "/metadata/managedFields", "value": rewritten},
+                    ],
+                )
+            except KubeApiError as exc:
+                if not exc.conflict or attempt == _OWNERSHIP_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable: the loop returns or raises")
 
     async def create(self, *, body: Mapping[str, Any]) -> bool:
         """Create ``body`` (region-labelled); False when it already exists."""

@@ -72,7 +72,6 @@ class FakeKube:
     """Records what a pass writes; every node is Ready."""
 
     def __init__(self) -> None:
-        # What each write (create, apply, replace) left, by kind and name.
         # What each create, apply and replace left, by kind and name.
         self.written: dict[tuple[str, str], dict[str, Any]] = {}
         self.deleted: list[tuple[str, str]] = []

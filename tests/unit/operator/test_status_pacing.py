@@ -149,6 +149,24 @@ def test_while_new_specs_wait_a_status_that_tells_nothing_new_waits_at_most_thre
     )
 
 
+def test_an_accounts_new_peak_equity_is_written_at_once_even_in_a_burst() -> None:
+    """The drawdown halt measures from the stored peak: a held peak lost to a fall would let
+    the account lose more than its limit before it halts."""
+    stored = {"phase": "Active", "equity": 10_000.0, "peakEquity": 10_000.0}
+    new = {"phase": "Active", "equity": 10_400.0, "peakEquity": 10_400.0}
+    assert (
+        hold_s(stored=stored, new=new, last_written_s=100.0, now_s=101.0, interval_s=30, busy=True)
+        == 0.0
+    )
+    assert hold_s(
+        stored=stored,
+        new={**stored, "equity": 9_900.0},
+        last_written_s=100.0,
+        now_s=101.0,
+        interval_s=30,
+    ) == pytest.approx(29.0)
+
+
 def test_nothing_is_held_before_the_first_write_of_this_process() -> None:
     assert (
         hold_s(stored=_status(), new=_status(pnl=1.0), last_written_s=None, now_s=0, interval_s=30)
