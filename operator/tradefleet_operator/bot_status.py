@@ -307,6 +307,8 @@ _WAITING_REASONS = {
         Reason.ERR_IMAGE_PULL,
         Reason.INVALID_IMAGE_NAME,
         Reason.CREATE_CONTAINER_CONFIG_ERROR,
+        Reason.CREATE_CONTAINER_ERROR,
+        Reason.RUN_CONTAINER_ERROR,
     )
 }
 # Reasons that mean the runtime cannot start at all: the bot is Failed until its spec changes.

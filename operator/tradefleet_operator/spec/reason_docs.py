@@ -95,6 +95,20 @@ REASONS: tuple[ReasonDoc, ...] = (
         "create what the message names",
     ),
     _doc(
+        _R.CREATE_CONTAINER_ERROR,
+        (_C.READY,),
+        "the container runtime cannot create the runtime's container (the message quotes it: a "
+        "mount, the command); the kubelet keeps retrying",
+        "fix what the message names; `kubectl describe pod` shows the pod's events",
+    ),
+    _doc(
+        _R.RUN_CONTAINER_ERROR,
+        (_C.READY,),
+        "the container runtime created the runtime's container but cannot start it (the message "
+        "quotes it); the kubelet keeps retrying",
+        "fix what the message names; `kubectl describe pod` shows the pod's events",
+    ),
+    _doc(
         _R.CREDENTIALS_MISSING,
         _READY_RECONCILED,
         "the Secret of spec.credentials.secretRef is missing, lacks a key, or is not labelled "

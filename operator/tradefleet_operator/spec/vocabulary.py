@@ -60,6 +60,8 @@ class Reason(StrEnum):
     ERR_IMAGE_PULL = "ErrImagePull"
     INVALID_IMAGE_NAME = "InvalidImageName"
     CREATE_CONTAINER_CONFIG_ERROR = "CreateContainerConfigError"
+    CREATE_CONTAINER_ERROR = "CreateContainerError"
+    RUN_CONTAINER_ERROR = "RunContainerError"
     # Progressing
     ROLLOUT_IN_PROGRESS = "RolloutInProgress"
     ROLLOUT_COMPLETE = "RolloutComplete"

@@ -84,6 +84,26 @@ async def test_a_runtime_that_cannot_start_is_failed_and_says_why(
     assert outcome.status["phase"] == "Failed"
 
 
+@pytest.mark.parametrize(
+    ("waiting", "message"),
+    [
+        ("CreateContainerError", 'failed to create shim: mount "/etc/bot" not permitted'),
+        ("RunContainerError", 'exec: "/opt/venv/bin/bot-runtime": permission denied'),
+    ],
+)
+async def test_a_container_the_runtime_cannot_create_or_start_is_named_at_once(
+    waiting: str, message: str
+) -> None:
+    """Not a step of a pod on its way (paced as progress): the kubelet's own reason, written
+    at once; the kubelet keeps retrying, so the bot is not Failed."""
+    children = _crash_looping(waiting=waiting, message=message)
+    _, outcome = await one_pass(body=bot_body(self_healing={}), children=children, port=1)
+    ready = condition(outcome, "Ready")
+    assert ready["status"] == "False" and ready["reason"] == waiting
+    assert message in ready["message"]
+    assert outcome.status["phase"] != "Failed"
+
+
 def test_the_degraded_message_names_the_latest_restarts_cause() -> None:
     now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
     pod = {
