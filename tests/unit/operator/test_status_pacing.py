@@ -111,42 +111,25 @@ def test_a_change_of_substance_is_written_at_once(changes: dict[str, Any]) -> No
     )
 
 
+def _held_in_a_burst(*, new: dict[str, Any], now_s: float) -> float:
+    """How long ``new`` waits at ``now_s`` after a write at 100 s, while passes on specs not
+    yet reconciled wait."""
+    return hold_s(
+        stored=_status(), new=new, last_written_s=100.0, now_s=now_s, interval_s=30, busy=True
+    )
+
+
 def test_while_new_specs_wait_a_status_that_tells_nothing_new_waits_at_most_three_intervals() -> (
     None
 ):
     """In a burst of new bots the apiserver serves their children first; live figures and a
     pod's progress are written later, never more than three intervals old."""
     figures = _status(pnl=13.0, equity=10_013.0)
-    assert hold_s(
-        stored=_status(), new=figures, last_written_s=100.0, now_s=131.0, interval_s=30, busy=True
-    ) == pytest.approx(30.0)
-    assert hold_s(
-        stored=_status(), new=figures, last_written_s=100.0, now_s=175.0, interval_s=30, busy=True
-    ) == pytest.approx(15.0)
-    assert (
-        hold_s(
-            stored=_status(),
-            new=figures,
-            last_written_s=100.0,
-            now_s=190.0,
-            interval_s=30,
-            busy=True,
-        )
-        == 0.0
-    )
+    assert _held_in_a_burst(new=figures, now_s=131.0) == pytest.approx(30.0)
+    assert _held_in_a_burst(new=figures, now_s=175.0) == pytest.approx(15.0)
+    assert _held_in_a_burst(new=figures, now_s=190.0) == 0.0
     # What says something new is written at once, busy or not.
-    halted = _status(phase="Halted")
-    assert (
-        hold_s(
-            stored=_status(),
-            new=halted,
-            last_written_s=100.0,
-            now_s=101.0,
-            interval_s=30,
-            busy=True,
-        )
-        == 0.0
-    )
+    assert _held_in_a_burst(new=_status(phase="Halted"), now_s=101.0) == 0.0
 
 
 def test_an_accounts_new_peak_equity_is_written_at_once_even_in_a_burst() -> None:
