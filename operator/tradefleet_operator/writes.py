@@ -38,6 +38,11 @@ log = logging.getLogger("tradefleet.operator")
 # Children that run pods: applied after the objects their pods need.
 _WORKLOAD_KINDS = frozenset({"Deployment", "Job"})
 
+# Children created by a server-side apply, not a POST. A ControllerRevision's data is kept byte for
+# byte and is immutable: POSTed, it would be stored in this client's JSON formatting, and every
+# later apply or patch of the revision, which the apiserver encodes anew, would change those
+# bytes and be refused ("data: field is immutable").
+_CREATED_BY_APPLY = frozenset({"ControllerRevision"})
 # Reads and rewrites of a child's field ownership before a conflict fails the pass.
 _OWNERSHIP_ATTEMPTS = 3
 # How long our own write stands in for a child the index has not delivered yet.
@@ -175,7 +180,11 @@ class ChildWriter:
             key[0],
         )
         try:
-            created = None if actual is not None else await self._create_new(obj=obj)
+            created = (
+                None
+                if actual is not None or obj["kind"] in _CREATED_BY_APPLY
+                else await self._create_new(obj=obj)
+            )
             answer = created if created is not None else await self._repair(obj=obj)
         except KubeApiError as exc:
             # Which child, for the condition that reports it.

@@ -176,3 +176,28 @@ async def test_a_repair_of_a_created_child_leaves_its_defaulted_fields_and_its_p
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
     assert after["spec"]["template"] == before["spec"]["template"]
     assert after["spec"]["template"]["spec"]["dnsPolicy"] == "ClusterFirst"
+
+
+async def test_a_revision_written_again_by_a_writer_that_had_not_seen_it_is_accepted(
+    kube: KubeClient, namespace: str
+) -> None:
+    """A restarted operator, or one whose index lags, writes a bot's current ControllerRevision
+    again: its data is immutable and compared byte for byte, so the second write must leave
+    those bytes as the first one stored them."""
+    revision = {
+        "apiVersion": "apps/v1",
+        "kind": "ControllerRevision",
+        "metadata": {"name": "runtime-4af1aad2c3", "namespace": namespace},
+        "revision": 1,
+        "data": {"config": {"risk": {"maxLeverage": 3, "kellyFraction": 0.25}, "symbol": "BTC"}},
+    }
+    settings = load_settings(path=None, region="ap-northeast-1")
+    await ChildWriter(kube=kube, settings=settings).converge(
+        desired=[revision], children={}, was_reconciled=False
+    )
+    # A writer with no cache of that write, whose index has not delivered the revision yet.
+    again = await ChildWriter(kube=kube, settings=settings).converge(
+        desired=[revision], children={}, was_reconciled=False
+    )
+    stored = again.children[("ControllerRevision", "runtime-4af1aad2c3")]
+    assert stored["data"] == revision["data"]
