@@ -185,7 +185,7 @@ class ChildWriter:
                 if actual is not None or obj["kind"] in _CREATED_BY_APPLY
                 else await self._create_new(obj=obj)
             )
-            answer = created if created is not None else await self._repair(obj=obj)
+            answer, wrote = (created, True) if created is not None else await self._repair(obj=obj)
         except KubeApiError as exc:
             # Which child, for the condition that reports it.
             raise KubeApiError(
@@ -197,6 +197,8 @@ class ChildWriter:
             packed=pack_object(answer),
             created=created is not None,
         )
+        if not wrote:
+            return None, answer
         repaired = (
             "was missing and was recreated" if actual is None else "had drifted and was restored"
         )
@@ -214,14 +216,17 @@ class ChildWriter:
                 raise
             return None
 
-    async def _repair(self, *, obj: Mapping[str, Any]) -> dict[str, Any]:
-        """Apply ``obj`` over the live child, owning as applied what our plain writes wrote."""
+    async def _repair(self, *, obj: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Apply ``obj`` over the live child, owning as applied what our plain writes wrote; return
+        the child and whether it was written. A child the index had not delivered yet (a POST
+        that found it there, a restarted operator) may be as rendered already: then nothing is
+        written, not even its field ownership."""
         meta = obj["metadata"]
-        live = await self._owned_as_applied(
-            kind=str(obj["kind"]), namespace=meta["namespace"], name=meta["name"]
-        )
+        live, in_sync = await self._live_owned_as_applied(obj=obj)
+        if live is not None and in_sync:
+            return live, False
         try:
-            return await self.kube.apply(body=dict(obj))
+            return await self.kube.apply(body=dict(obj)), True
         except KubeApiError as exc:
             if exc.status != 422 or live is None:
                 raise
@@ -229,41 +234,43 @@ class ChildWriter:
             # under our Recreate): replace the whole object with what we rendered. The next
             # repair owns its fields as applied again.
             version = live["metadata"]["resourceVersion"]
-            return await self.kube.replace(
+            replaced = await self.kube.replace(
                 body={**obj, "metadata": {**meta, "resourceVersion": version}}
             )
+            return replaced, True
 
-    async def _owned_as_applied(
-        self, *, kind: str, namespace: str, name: str
-    ) -> dict[str, Any] | None:
-        """The live child (None if there is none), with the fields of our creates and replaces of
-        it moved into our Apply entry, so that the apply that follows removes what the rendering
-        leaves out. A conflict (a controller wrote in between) is retried on a fresh read."""
+    async def _live_owned_as_applied(
+        self, *, obj: Mapping[str, Any]
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """The live child of ``obj`` (None if there is none) and whether it holds ``obj`` already;
+        if not, with the fields of our creates and replaces of it moved into our Apply entry,
+        so that the apply that follows removes what the rendering leaves out. A conflict (a
+        controller wrote in between) is retried on a fresh read."""
+        kind, meta = str(obj["kind"]), obj["metadata"]
         for attempt in range(_OWNERSHIP_ATTEMPTS):
-            live = await self.kube.get(kind=kind, namespace=namespace, name=name)
+            live = await self.kube.get(kind=kind, namespace=meta["namespace"], name=meta["name"])
             if live is None:
-                return None
-            meta = live["metadata"]
+                return None, False
+            if object_in_sync(actual=live, desired=obj):
+                return live, True
+            version = live["metadata"]["resourceVersion"]
             rewritten = as_applied(
-                managed_fields=meta.get("managedFields") or [], manager=FIELD_MANAGER
+                managed_fields=live["metadata"].get("managedFields") or [], manager=FIELD_MANAGER
             )
             if rewritten is None:
-                return live
+                return live, False
             try:
-                return await self.kube.patch_json(
+                owned = await self.kube.patch_json(
                     kind=kind,
-                    namespace=namespace,
-                    name=name,
+                    namespace=meta["namespace"],
+                    name=meta["name"],
                     operations=[
                         # A precondition: the apiserver answers 409 if the child changed since.
-                        {
-                            "op": "replace",
-                            "path": "/metadata/resourceVersion",
-                            "value": meta["resourceVersion"],
-                        },
+                        {"op": "replace", "path": "/metadata/resourceVersion", "value": version},
                         {"op": "replace", "path": "/metadata/managedFields", "value": rewritten},
                     ],
                 )
+                return owned, False
             except KubeApiError as exc:
                 if not exc.conflict or attempt == _OWNERSHIP_ATTEMPTS - 1:
                     raise

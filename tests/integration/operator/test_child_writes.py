@@ -201,3 +201,22 @@ async def test_a_revision_written_again_by_a_writer_that_had_not_seen_it_is_acce
     )
     stored = again.children[("ControllerRevision", "runtime-4af1aad2c3")]
     assert stored["data"] == revision["data"]
+
+
+async def test_a_child_as_rendered_that_the_index_had_not_delivered_is_not_written_again(
+    kube: KubeClient, namespace: str
+) -> None:
+    """A pass whose index lags finds its POST refused (the child exists): the child is as
+    rendered, so nothing is written, not even its field ownership (its resourceVersion stays)."""
+    config_map = _config_map(namespace, data={"config.json": "{}"})
+    settings = load_settings(path=None, region="ap-northeast-1")
+    first = await ChildWriter(kube=kube, settings=settings).converge(
+        desired=[config_map], children={}, was_reconciled=False
+    )
+    again = await ChildWriter(kube=kube, settings=settings).converge(
+        desired=[config_map], children={}, was_reconciled=True
+    )
+    key = ("ConfigMap", "runtime-config")
+    assert again.writes == 0 and not again.events
+    version = again.children[key]["metadata"]["resourceVersion"]
+    assert version == first.children[key]["metadata"]["resourceVersion"]
