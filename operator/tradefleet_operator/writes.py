@@ -180,12 +180,7 @@ class ChildWriter:
             key[0],
         )
         try:
-            created = (
-                None
-                if actual is not None or obj["kind"] in _CREATED_BY_APPLY
-                else await self._create_new(obj=obj)
-            )
-            answer, wrote = (created, True) if created is not None else await self._repair(obj=obj)
+            answer, wrote, created = await self._write(obj=obj, missing=actual is None)
         except KubeApiError as exc:
             # Which child, for the condition that reports it.
             raise KubeApiError(
@@ -195,7 +190,7 @@ class ChildWriter:
             at_s=time.monotonic(),
             resource_version=resource_version(answer),
             packed=pack_object(answer),
-            created=created is not None,
+            created=created,
         )
         if not wrote:
             return None, answer
@@ -203,6 +198,24 @@ class ChildWriter:
             "was missing and was recreated" if actual is None else "had drifted and was restored"
         )
         return repaired, answer
+
+    async def _write(
+        self, *, obj: Mapping[str, Any], missing: bool
+    ) -> tuple[dict[str, Any], bool, bool]:
+        """Write ``obj`` (``missing``: neither the index nor a write of ours has seen it); return
+        the child, whether it was written and whether this write created it."""
+        if not missing:
+            answer, wrote = await self._repair(obj=obj)
+            return answer, wrote, False
+        if obj["kind"] in _CREATED_BY_APPLY:
+            # Applied without reading it first: that read would put a round trip before the
+            # bot's Deployment, and an apply of what exists already as rendered changes nothing.
+            return await self.kube.apply(body=dict(obj)), True, True
+        created = await self._create_new(obj=obj)
+        if created is not None:
+            return created, True, True
+        answer, wrote = await self._repair(obj=obj)
+        return answer, wrote, False
 
     async def _create_new(self, *, obj: Mapping[str, Any]) -> dict[str, Any] | None:
         """Create a child that no index or write of ours has seen; None when it exists already.

@@ -44,6 +44,10 @@ class RoundTripKube(FakeKube):
         await self._round_trip(body)
         return await super().create(body=body)
 
+    async def get(self, *, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        await self._round_trip({"kind": f"read {kind}"})
+        return await super().get(kind=kind, namespace=namespace, name=name)
+
 
 def new_bot() -> dict[str, Any]:
     """The bot ``bot`` as just created: no status yet."""
@@ -66,6 +70,19 @@ async def test_a_new_bots_secret_goes_with_its_first_wave_and_before_its_deploym
     # ... and the Secret is written alongside those, not in a round trip of its own before them.
     assert at["start Secret"] < at["end ConfigMap"], kube.timeline
     assert at["start ConfigMap"] < at["end Secret"], kube.timeline
+
+
+async def test_a_new_bots_first_pass_reads_nothing_back_before_its_deployment() -> None:
+    """Nothing of a new bot exists yet: reading a child before writing it (its revision among
+    them) would put a round trip before the Deployment, and delay the pod under load."""
+    kube = RoundTripKube()
+    reconciler = Reconciler(kube=kube, settings=SETTINGS)  # type: ignore[arg-type]
+    try:
+        await reconciler.reconcile_bot(body=new_bot(), children={}, sources={})
+    finally:
+        await reconciler.runtime.close()
+    assert [step for step in kube.timeline if "read" in step] == [], kube.timeline
+    assert "end ControllerRevision" in kube.timeline
 
 
 async def test_the_pass_after_a_new_bots_first_finds_no_new_status_to_write() -> None:
