@@ -35,8 +35,10 @@ from tradefleet_operator.spec.vocabulary import Reason
 ChildKey = tuple[str, str]  # (kind, name)
 log = logging.getLogger("tradefleet.operator")
 
-# Children that run pods: applied after the objects their pods need.
-_WORKLOAD_KINDS = frozenset({"Deployment", "Job"})
+# Children written after the objects a pod needs (its ServiceAccount, configuration, Secret and
+# NetworkPolicy): the workloads themselves, and what no pod needs to start (the revision record,
+# the Service in front of it), which would otherwise hold the workloads back.
+_SECOND_WAVE_KINDS = frozenset({"Deployment", "Job", "ControllerRevision", "Service"})
 
 # Children created by a server-side apply, not a POST. A ControllerRevision's data is kept byte for
 # byte and is immutable: POSTed, it would be stored in this client's JSON formatting, and every
@@ -125,16 +127,17 @@ class ChildWriter:
     ) -> Converged:
         """Create every child that is missing and apply every one that drifted.
 
-        Children a workload needs (its ServiceAccount is checked when the pod is admitted) are
-        written together first, workloads after them: a new bot costs two round trips, not six.
+        Children a workload's pods need (its ServiceAccount is checked when the pod is admitted)
+        are written together first, workloads after them: a new bot costs two round trips, not
+        six.
         ``prerequisites`` (what else the pods read at start, e.g. the control-token Secret; it
         returns how many objects it wrote) runs alongside the first wave, so it too is done
         before any workload exists without a round trip of its own.
         """
         stamped = [self.stamped(obj) for obj in desired]
         waves = (
-            [obj for obj in stamped if obj["kind"] not in _WORKLOAD_KINDS],
-            [obj for obj in stamped if obj["kind"] in _WORKLOAD_KINDS],
+            [obj for obj in stamped if obj["kind"] not in _SECOND_WAVE_KINDS],
+            [obj for obj in stamped if obj["kind"] in _SECOND_WAVE_KINDS],
         )
         writes = 0
         events: list[Event] = []

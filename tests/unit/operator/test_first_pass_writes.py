@@ -42,7 +42,8 @@ class RoundTripKube(FakeKube):
 
     async def create(self, *, body: dict[str, Any]) -> dict[str, Any]:
         await self._round_trip(body)
-        return await super().create(body=body)
+        # FakeKube creates by its apply: one round trip, not two.
+        return await super().apply(body=body)
 
     async def get(self, *, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         await self._round_trip({"kind": f"read {kind}"})
@@ -70,6 +71,20 @@ async def test_a_new_bots_secret_goes_with_its_first_wave_and_before_its_deploym
     # ... and the Secret is written alongside those, not in a round trip of its own before them.
     assert at["start Secret"] < at["end ConfigMap"], kube.timeline
     assert at["start ConfigMap"] < at["end Secret"], kube.timeline
+
+
+async def test_a_new_bots_deployment_waits_only_for_what_its_pod_needs() -> None:
+    """Its revision record and its Service are no part of starting the pod: written in the
+    first wave, the slower of them under load would hold the Deployment back."""
+    kube = RoundTripKube()
+    reconciler = Reconciler(kube=kube, settings=SETTINGS)  # type: ignore[arg-type]
+    try:
+        await reconciler.reconcile_bot(body=new_bot(), children={}, sources={})
+    finally:
+        await reconciler.runtime.close()
+    at = {step: i for i, step in enumerate(kube.timeline)}
+    for unneeded in ("ControllerRevision", "Service"):
+        assert at["start Deployment"] < at[f"end {unneeded}"], kube.timeline
 
 
 async def test_a_new_bots_first_pass_reads_nothing_back_before_its_deployment() -> None:
@@ -138,10 +153,10 @@ async def test_a_failed_child_leaves_nothing_running_and_writes_no_deployment() 
     and no Deployment is written without what its pod needs."""
 
     class FailingKube(RoundTripKube):
-        async def apply(self, *, body: dict[str, Any]) -> dict[str, Any]:
+        async def create(self, *, body: dict[str, Any]) -> dict[str, Any]:
             if body["kind"] == "ConfigMap":
                 raise KubeApiError(status=422, reason="Invalid", message="bad ConfigMap")
-            return await super().apply(body=body)
+            return await super().create(body=body)
 
     kube = FailingKube()
     reconciler = Reconciler(kube=kube, settings=SETTINGS)  # type: ignore[arg-type]
