@@ -82,14 +82,21 @@ def _cpu_seconds(pid: int) -> float:
 
 
 class ApiLoad(NamedTuple):
-    """What the apiserver served, by verb and resource: requests, and seconds spent on them."""
+    """What the apiserver served: requests and the seconds spent on them by verb and resource,
+    and the events its watches sent and their bytes by kind (each watcher counts: a change two
+    clients watch is sent, and encoded for their wire format, twice)."""
 
     requests: Counter[str]
     seconds: Counter[str]
+    watch_events: Counter[str]
+    watch_bytes: Counter[str]
 
     def __sub__(self, before: ApiLoad) -> ApiLoad:
         return ApiLoad(
-            requests=self.requests - before.requests, seconds=self.seconds - before.seconds
+            requests=self.requests - before.requests,
+            seconds=self.seconds - before.seconds,
+            watch_events=self.watch_events - before.watch_events,
+            watch_bytes=self.watch_bytes - before.watch_bytes,
         )
 
 
@@ -107,15 +114,21 @@ def _api_load(access: ClusterAccess) -> ApiLoad:
     )
     with urllib.request.urlopen(request, context=context, timeout=30) as answer:
         text = answer.read().decode()
-    load = ApiLoad(requests=Counter(), seconds=Counter())
+    load = ApiLoad(
+        requests=Counter(), seconds=Counter(), watch_events=Counter(), watch_bytes=Counter()
+    )
     for line in text.splitlines():
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', line.partition("}")[0]))
+        if line.startswith(("apiserver_watch_events_total{", "apiserver_watch_events_sizes_sum{")):
+            watched = load.watch_events if "_total{" in line else load.watch_bytes
+            watched[labels.get("kind", "")] += float(line.rsplit(" ", 1)[1])
+            continue
         if line.startswith("apiserver_request_total{"):
             into: Counter[str] = load.requests
         elif line.startswith("apiserver_request_duration_seconds_sum{"):
             into = load.seconds
         else:
             continue
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', line.partition("}")[0]))
         if into is load.seconds and labels.get("verb") in ("WATCH", "CONNECT"):
             continue  # how long a watch stayed open, not work
         resource = labels.get("resource", "") + (
@@ -575,6 +588,14 @@ def report(*, title: str, bots: int, figures: RunFigures) -> None:
     print(
         f"apiserver handling time: {sum(figures.api.seconds.values()):.1f}s in all; most: "
         + ", ".join(f"{what} {s:.1f}s" for what, s in figures.api.seconds.most_common(12))
+    )
+    print(
+        f"watch events sent: {sum(figures.api.watch_events.values()):.0f} in all, "
+        f"{sum(figures.api.watch_bytes.values()) / 1e6:.1f} MB; by kind: "
+        + ", ".join(
+            f"{kind} {n:.0f} ({figures.api.watch_bytes[kind] / 1e6:.1f} MB)"
+            for kind, n in figures.api.watch_events.most_common(12)
+        )
     )
     print(
         f"events: {sum(figures.events.values())}; by source and reason: "
