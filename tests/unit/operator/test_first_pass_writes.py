@@ -57,47 +57,43 @@ def new_bot() -> dict[str, Any]:
     return body
 
 
-async def test_a_new_bots_secret_goes_with_its_first_wave_and_before_its_deployment() -> None:
+async def first_pass_timeline() -> list[str]:
+    """The round trips of a new bot's first pass, in order."""
     kube = RoundTripKube()
     reconciler = Reconciler(kube=kube, settings=SETTINGS)  # type: ignore[arg-type]
     try:
         await reconciler.reconcile_bot(body=new_bot(), children={}, sources={})
     finally:
         await reconciler.runtime.close()
-    at = {step: i for i, step in enumerate(kube.timeline)}
+    return kube.timeline
+
+
+async def test_a_new_bots_secret_goes_with_its_first_wave_and_before_its_deployment() -> None:
+    timeline = await first_pass_timeline()
+    at = {step: i for i, step in enumerate(timeline)}
     # What the pod reads or is admitted with exists before its Deployment is written ...
     for needed in ("Secret", "ServiceAccount", "ConfigMap"):
-        assert at[f"end {needed}"] < at["start Deployment"], kube.timeline
+        assert at[f"end {needed}"] < at["start Deployment"], timeline
     # ... and the Secret is written alongside those, not in a round trip of its own before them.
-    assert at["start Secret"] < at["end ConfigMap"], kube.timeline
-    assert at["start ConfigMap"] < at["end Secret"], kube.timeline
+    assert at["start Secret"] < at["end ConfigMap"], timeline
+    assert at["start ConfigMap"] < at["end Secret"], timeline
 
 
 async def test_a_new_bots_deployment_waits_only_for_what_its_pod_needs() -> None:
     """Its revision record and its Service are no part of starting the pod: written in the
     first wave, the slower of them under load would hold the Deployment back."""
-    kube = RoundTripKube()
-    reconciler = Reconciler(kube=kube, settings=SETTINGS)  # type: ignore[arg-type]
-    try:
-        await reconciler.reconcile_bot(body=new_bot(), children={}, sources={})
-    finally:
-        await reconciler.runtime.close()
-    at = {step: i for i, step in enumerate(kube.timeline)}
+    timeline = await first_pass_timeline()
+    at = {step: i for i, step in enumerate(timeline)}
     for unneeded in ("ControllerRevision", "Service"):
-        assert at["start Deployment"] < at[f"end {unneeded}"], kube.timeline
+        assert at["start Deployment"] < at[f"end {unneeded}"], timeline
 
 
 async def test_a_new_bots_first_pass_reads_nothing_back_before_its_deployment() -> None:
     """Nothing of a new bot exists yet: reading a child before writing it (its revision among
     them) would put a round trip before the Deployment, and delay the pod under load."""
-    kube = RoundTripKube()
-    reconciler = Reconciler(kube=kube, settings=SETTINGS)  # type: ignore[arg-type]
-    try:
-        await reconciler.reconcile_bot(body=new_bot(), children={}, sources={})
-    finally:
-        await reconciler.runtime.close()
-    assert [step for step in kube.timeline if "read" in step] == [], kube.timeline
-    assert "end ControllerRevision" in kube.timeline
+    timeline = await first_pass_timeline()
+    assert [step for step in timeline if "read" in step] == [], timeline
+    assert "end ControllerRevision" in timeline
 
 
 async def test_the_pass_after_a_new_bots_first_finds_no_new_status_to_write() -> None:
