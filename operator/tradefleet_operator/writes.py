@@ -128,8 +128,8 @@ class ChildWriter:
         """Create every child that is missing and apply every one that drifted.
 
         Children a workload's pods need (its ServiceAccount is checked when the pod is admitted)
-        are written together first, workloads after them: a new bot costs two round trips, not
-        six.
+        are written together first; the workloads after them, with what no pod needs to start:
+        a new bot costs two round trips, not six.
         ``prerequisites`` (what else the pods read at start, e.g. the control-token Secret; it
         returns how many objects it wrote) runs alongside the first wave, so it too is done
         before any workload exists without a round trip of its own.

@@ -84,7 +84,7 @@ def _cpu_seconds(pid: int) -> float:
 class ApiLoad(NamedTuple):
     """What the apiserver served: requests and the seconds spent on them by verb and resource,
     and the events its watches sent and their bytes by kind (each watcher counts: a change two
-    clients watch is sent, and encoded for their wire format, twice)."""
+    clients watch is sent twice)."""
 
     requests: Counter[str]
     seconds: Counter[str]
