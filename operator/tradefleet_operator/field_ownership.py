@@ -8,10 +8,10 @@ The operator creates a new child with a POST: a server-side apply of the same ob
 apiserver about 1.7 times the CPU (measured on the five children of a bot created so: 26.5 ms
 against 16.0 ms), and a burst of new bots is when that matters. (A ControllerRevision is still
 created by an apply: :mod:`tradefleet_operator.writes` says why.) It also replaces a child with
-a PUT when someone else's fields make an apply invalid. The apiserver records the fields of such writes as
-owned by the operator's *Update* entry of ``metadata.managedFields``, and an apply removes only
-the fields that no entry owns any more: a field that the next rendering leaves out (an
-environment variable, a label) would stay, kept by that entry. So before it applies, the
+a PUT when someone else's fields make an apply invalid. The apiserver records the fields of such
+writes as owned by the operator's *Update* entry of ``metadata.managedFields``, and an apply
+removes only the fields that no entry owns any more: a field that the next rendering leaves out
+(an environment variable, a label) would stay, kept by that entry. So before it applies, the
 operator moves the Update entry's fields into its *Apply* entry, as kubectl does when it moves
 an object from client-side to server-side apply. Fields that the apiserver defaulted are in the
 moved set too; an apply that leaves them out has them defaulted again to the same values.

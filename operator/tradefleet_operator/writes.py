@@ -213,6 +213,8 @@ class ChildWriter:
         if obj["kind"] in _CREATED_BY_APPLY:
             # Applied without reading it first: that read would put a round trip before the
             # bot's Deployment, and an apply of what exists already as rendered changes nothing.
+            # Taken as created even then: only the operator writes these, so their echo tells
+            # nothing that the apply's answer did not.
             return await self.kube.apply(body=dict(obj)), True, True
         created = await self._create_new(obj=obj)
         if created is not None:

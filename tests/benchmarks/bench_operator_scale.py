@@ -100,6 +100,11 @@ class ApiLoad(NamedTuple):
         )
 
 
+def _labels(line: str) -> dict[str, str]:
+    """The labels of one series line of a /metrics text."""
+    return dict(re.findall(r'(\w+)="([^"]*)"', line.partition("}")[0]))
+
+
 def _api_load(access: ClusterAccess) -> ApiLoad:
     """The apiserver's own count of requests and of their handling time (its /metrics).
 
@@ -118,10 +123,9 @@ def _api_load(access: ClusterAccess) -> ApiLoad:
         requests=Counter(), seconds=Counter(), watch_events=Counter(), watch_bytes=Counter()
     )
     for line in text.splitlines():
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', line.partition("}")[0]))
         if line.startswith(("apiserver_watch_events_total{", "apiserver_watch_events_sizes_sum{")):
             watched = load.watch_events if "_total{" in line else load.watch_bytes
-            watched[labels.get("kind", "")] += float(line.rsplit(" ", 1)[1])
+            watched[_labels(line).get("kind", "")] += float(line.rsplit(" ", 1)[1])
             continue
         if line.startswith("apiserver_request_total{"):
             into: Counter[str] = load.requests
@@ -129,6 +133,7 @@ def _api_load(access: ClusterAccess) -> ApiLoad:
             into = load.seconds
         else:
             continue
+        labels = _labels(line)
         if into is load.seconds and labels.get("verb") in ("WATCH", "CONNECT"):
             continue  # how long a watch stayed open, not work
         resource = labels.get("resource", "") + (
