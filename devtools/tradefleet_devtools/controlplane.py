@@ -304,6 +304,9 @@ class LocalControlPlane:
                 # Logs and exec reach a real kubelet at its Node's InternalIP, not by a host name
                 # that no DNS here resolves.
                 "--kubelet-preferred-address-types=InternalIP,Hostname",
+                # A Service that a webhook names is reached at its endpoints' pod IPs: no
+                # kube-proxy runs here to route its cluster IP.
+                "--enable-aggregator-routing=true",
                 "--v=1",
             ],
         )

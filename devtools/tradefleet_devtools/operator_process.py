@@ -36,7 +36,14 @@ class OperatorProcess:
         self.workdir = workdir
         self.region = region
         self.metrics_port = free_port()
-        self.settings = {"region": region, "metricsPort": self.metrics_port, **(settings or {})}
+        # Its admission webhook, reached by the apiserver at 127.0.0.1.
+        self.webhook_port = free_port()
+        self.settings = {
+            "region": region,
+            "metricsPort": self.metrics_port,
+            "webhookPort": self.webhook_port,
+            **(settings or {}),
+        }
         self.log_path = workdir / "operator.log"
         self._proc: subprocess.Popen[bytes] | None = None
 

@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import kopf
 
-from tradefleet_operator import deletion
+from tradefleet_operator import admission, deletion
 from tradefleet_operator.access import AccessError, read_access_again
 from tradefleet_operator.account_terms import AccountView
 from tradefleet_operator.accounts import (
@@ -66,6 +66,10 @@ from tradefleet_operator.spec.vocabulary import Reason
 from tradefleet_operator.succession import runtime_pods
 
 log = logging.getLogger("tradefleet.operator")
+
+# Kopf's finalizer on the operator's resources: it holds a deleted bot until its positions are
+# settled (tradefleet_operator.deletion).
+FINALIZER = f"{GROUP}/finalizer"
 
 # The custom resources themselves, plus Kopf's peering objects.
 OWN_RESOURCES = (
@@ -116,7 +120,7 @@ def _trigger(*, memo: kopf.Memo, key: OwnerKey) -> asyncio.Event:
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     state = _state(memo)
-    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = _NoDiffBaseStorage()
     # Our own events are explicit; only errors from Kopf itself become events too.
@@ -144,6 +148,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         wake=lambda namespace, name: wake_bot(state=state, namespace=namespace, name=name),
     )
     state.slots = PassSlots(size=state.settings.max_concurrent_reconciles)
+    settings.admission.server = admission.webhook_server(settings=state.settings)
+    settings.admission.managed = admission.configuration_name(settings=state.settings)
     state.metrics.serving(region=state.settings.region)
     if state.settings.metrics_port:
         state.metrics.serve(port=state.settings.metrics_port)
@@ -416,6 +422,20 @@ def _status_known(*, state: OperatorState, body: kopf.Body) -> bool:
     if written is None:
         return not status
     return written.resource_version == resource_version(body) or status == written.status
+
+
+@kopf.on.mutate(
+    GROUP, VERSION, "tradingbots", id="finalizer", operations=["CREATE"], ignore_failures=True
+)
+def bot_admitted(*, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    # Kopf's finalizer in the user's own create: see tradefleet_operator.admission.
+    finalizers = admission.finalizer_patch(
+        meta=body["metadata"],
+        finalizer=FINALIZER,
+        namespaces=_state(memo).settings.namespaces,
+    )
+    if finalizers is not None:
+        patch.metadata["finalizers"] = finalizers
 
 
 @kopf.daemon(GROUP, VERSION, "tradingbots", cancellation_timeout=1.0)

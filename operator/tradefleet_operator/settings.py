@@ -76,6 +76,11 @@ class OperatorSettings:
     revision_history_limit: int = 10
     metrics_port: int = 9090
     peering_name: str = "tradefleet"
+    # The admission webhook (tradefleet_operator.admission): its port, and the Service in front of
+    # the operator as "namespace/name" (the chart's). Without a Service, the webhook is reached at
+    # 127.0.0.1: an operator run as a local process beside its apiserver.
+    webhook_port: int = 9443
+    webhook_service: str = ""
 
     def image_prefixes(self) -> tuple[str, ...]:
         """Every prefix a spec.image may lie under: the allowed ones and the operator's images'."""
@@ -115,6 +120,13 @@ def _boolean(raw: Any) -> bool:
     return raw
 
 
+def _service_reference(raw: Any) -> str:
+    namespace, _, name = str(raw).partition("/")
+    if not namespace or not name or "/" in name:
+        raise ValueError(f"{raw!r} is not a Service as namespace/name")
+    return f"{namespace}/{name}"
+
+
 def _strings(raw: Any) -> tuple[str, ...]:
     if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
         raise ValueError(f"expected a list of strings, got {raw!r}")
@@ -143,6 +155,8 @@ _SCALAR_KEYS: dict[str, tuple[str, Any]] = {
     "revisionHistoryLimit": ("revision_history_limit", int),
     "metricsPort": ("metrics_port", int),
     "peeringName": ("peering_name", str),
+    "webhookPort": ("webhook_port", int),
+    "webhookService": ("webhook_service", _service_reference),
 }
 _STRUCTURED_KEYS = frozenset({"region", "exchangeRegions", "runtimeEnv", "exchangeUrls"})
 

@@ -32,6 +32,8 @@ def test_the_settings_file_sets_the_pass_limit(tmp_path: Path) -> None:
         ("maxConcurrentReconciles: true", "maxConcurrentReconciles"),
         ("reconcileIntervalSeconds: soon", "reconcileIntervalSeconds"),
         ("namespaces: trading", "namespaces"),
+        ("webhookService: tradefleet-webhook", "webhookService"),
+        ("webhookService: trading/", "webhookService"),
     ],
 )
 def test_a_bad_value_is_refused_by_name(tmp_path: Path, line: str, named: str) -> None:
