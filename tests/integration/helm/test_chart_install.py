@@ -154,6 +154,7 @@ def test_the_installed_operator_reconciles_a_bot_of_its_region(
             # Pods of the dev node agent share the host's ports.
             "metricsPort": free_port(),
             "healthPort": free_port(),
+            "webhookPort": free_port(),
             "reconcileIntervalSeconds": 5,
             "deletionTimeoutSeconds": 5,
         },
@@ -200,6 +201,27 @@ def test_the_installed_operator_reconciles_a_bot_of_its_region(
 
         tokyo_bot = _example_bot("10-tradingbot-binance-btc-paper.yaml")
         singapore_bot = _example_bot("11-tradingbot-okx-eth-paper.yaml")
+        # Kopf registers the admission webhook, reached through the chart's Service, shortly
+        # after the operator is up. The dev node's pods have loopback addresses, which a
+        # Service's Endpoints refuse: here the apiserver finds no endpoint, fails open, and the
+        # operator sets its finalizer by a write of its own, as for any bot created while its
+        # webhook is unreachable.
+        (hook,) = wait_for(
+            lambda: [
+                hook
+                for config in client.AdmissionregistrationV1Api(api_client)
+                .list_mutating_webhook_configuration()
+                .items
+                for hook in config.webhooks or []
+                if hook.client_config.service is not None
+                and hook.client_config.service.name == f"{RELEASE}-operator-webhook"
+            ],
+            timeout_s=60,
+            what="the operator's admission webhook",
+        )
+        assert hook.client_config.service.namespace == namespace
+        assert hook.client_config.ca_bundle
+        assert hook.failure_policy == "Ignore"
         for bot in (tokyo_bot, singapore_bot):
             custom.create_namespaced_custom_object(*BOTS[:2], bots_namespace, BOTS[2], bot)
 

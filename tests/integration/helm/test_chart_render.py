@@ -566,7 +566,12 @@ BAD_VALUES: list[tuple[str, dict[str, Any], list[str]]] = [
     (
         "metrics and health on one port",
         {"region": "us-east-1", "operator": {"metricsPort": 9000, "healthPort": 9000}},
-        ["operator.metricsPort and operator.healthPort must differ"],
+        ["operator.metricsPort, operator.healthPort and operator.webhookPort must differ"],
+    ),
+    (
+        "webhook and health on one port",
+        {"region": "us-east-1", "operator": {"webhookPort": 8081}},
+        ["operator.metricsPort, operator.healthPort and operator.webhookPort must differ"],
     ),
     (
         "unknown log level",

@@ -38,8 +38,8 @@ installed once per region; see [quickstart](quickstart.md) and [operations](oper
 Values for the local development cluster (the dev node agent runs pods as local processes, without
 images): pin the operator to an agent node (`operator.nodeSelector`), use the local redis-server
 (`redis.external.url`), give the operator free ports (`operator.metricsPort`,
-`operator.healthPort`: pods share the host's network), and, for bots against the local exchange
-server, `runtime.exchangeUrls`. `tests/integration/helm/test_chart_install.py` installs the chart
+`operator.healthPort`, `operator.webhookPort`: pods share the host's network), and, for bots
+against the local exchange server, `runtime.exchangeUrls`. `tests/integration/helm/test_chart_install.py` installs the chart
 that way.
 
 """
