@@ -12,30 +12,27 @@ operator is back, as it always did. Kopf registers the webhook in a MutatingWebh
 named after the operator's region, and takes it out again when the operator stops.
 
 The apiserver reaches the webhook over TLS. The operator makes its own key and self-signed
-certificate at each start (kept in a private temporary directory) and hands the certificate to
-the apiserver as the webhook's CA bundle: nothing to issue, rotate or mount.
+certificate at each start (in a child process, kept in a private temporary directory) and hands
+the certificate to the apiserver as the webhook's CA bundle: nothing to issue, rotate or mount.
 """
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
-import os
+import asyncio
+import subprocess
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import kopf
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tradefleet_operator.settings import OperatorSettings
 
-# Long enough never to lapse under a running operator: a new one is made at each start.
-CERTIFICATE_DAYS = 3650
+# Making a key and a certificate takes a fraction of a second; a child process starting on a
+# loaded node, a few.
+MAKE_TIMEOUT_S = 30.0
 
 
 def finalizer_patch(
@@ -60,13 +57,13 @@ def configuration_name(*, settings: OperatorSettings) -> str:
     return f"{settings.region.lower()}.admission.tradefleet.io"
 
 
-def webhook_server(*, settings: OperatorSettings) -> kopf.WebhookServer:
+async def webhook_server(*, settings: OperatorSettings) -> kopf.WebhookServer:
     """Kopf's webhook server with a fresh certificate: reached through ``webhookService`` inside
     the cluster, or at 127.0.0.1 for an operator run as a local process (the demo, the tests)."""
     if settings.webhook_service:
         namespace, name = settings.webhook_service.split("/", 1)
         names = [f"{name}.{namespace}.svc", f"{name}.{namespace}.svc.cluster.local"]
-        certfile, pkeyfile, cadata = _self_signed(names=names)
+        certfile, pkeyfile, cadata = await _self_signed(names=names)
         return _ServiceWebhookServer(
             service=kopf.WebhookClientConfigService(
                 namespace=namespace, name=name, port=settings.webhook_port, path=""
@@ -77,7 +74,7 @@ def webhook_server(*, settings: OperatorSettings) -> kopf.WebhookServer:
             pkeyfile=pkeyfile,
             cadata=cadata,
         )
-    certfile, pkeyfile, cadata = _self_signed(names=["127.0.0.1", "localhost"])
+    certfile, pkeyfile, cadata = await _self_signed(names=["127.0.0.1", "localhost"])
     return kopf.WebhookServer(
         addr="127.0.0.1",
         port=settings.webhook_port,
@@ -104,44 +101,24 @@ class _ServiceWebhookServer(kopf.WebhookServer):
             )
 
 
-def _self_signed(*, names: Sequence[str]) -> tuple[Path, Path, bytes]:
-    """A new key and a certificate for ``names``, its own CA: the key and certificate files (in
-    a directory only this process's user can read) and the certificate for the CA bundle."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    # Clients check the names in the subject alternative names; a common name is at most 64
-    # characters, shorter than a Service's name in a long namespace.
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tradefleet-operator-webhook")])
-    now = datetime.datetime.now(datetime.UTC)
-    alternative: list[x509.GeneralName] = []
-    for name in names:
-        try:
-            alternative.append(x509.IPAddress(ipaddress.ip_address(name)))
-        except ValueError:
-            alternative.append(x509.DNSName(name))
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))  # clocks a little apart
-        .not_valid_after(now + datetime.timedelta(days=CERTIFICATE_DAYS))
-        .add_extension(x509.SubjectAlternativeName(alternative), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    pem = certificate.public_bytes(serialization.Encoding.PEM)
+async def _self_signed(*, names: Sequence[str]) -> tuple[Path, Path, bytes]:
+    """A new key and a certificate for ``names``, its own CA, made by a child process
+    (:mod:`tradefleet_operator.webhook_certificate`): the key and certificate files, in a
+    directory only this process's user can read, and the certificate for the CA bundle."""
     directory = Path(tempfile.mkdtemp(prefix="tradefleet-webhook-"))  # mode 0700
-    certfile, pkeyfile = directory / "tls.crt", directory / "tls.key"
-    certfile.write_bytes(pem)
-    descriptor = os.open(pkeyfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as out:
-        out.write(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
+    maker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tradefleet_operator.webhook_certificate",
+        str(directory),
+        *names,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(maker.communicate(), timeout=MAKE_TIMEOUT_S)
+    if maker.returncode != 0:
+        raise kopf.PermanentError(
+            f"the admission webhook has no certificate: {stderr.decode().strip()}"
         )
-    return certfile, pkeyfile, pem
+    certfile = directory / "tls.crt"
+    return certfile, directory / "tls.key", certfile.read_bytes()

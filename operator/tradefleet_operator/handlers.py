@@ -148,7 +148,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         wake=lambda namespace, name: wake_bot(state=state, namespace=namespace, name=name),
     )
     state.slots = PassSlots(size=state.settings.max_concurrent_reconciles)
-    settings.admission.server = admission.webhook_server(settings=state.settings)
+    settings.admission.server = await admission.webhook_server(settings=state.settings)
     settings.admission.managed = admission.configuration_name(settings=state.settings)
     state.metrics.serving(region=state.settings.region)
     if state.settings.metrics_port:

@@ -31,6 +31,7 @@ def _allowed(
     resource: str,
     group: str = "",
     in_namespace: str | None,
+    name: str | None = None,
 ) -> bool:
     account = f"{RELEASE}-operator"
     review = client.V1SubjectAccessReview(
@@ -38,7 +39,7 @@ def _allowed(
             user=f"system:serviceaccount:{namespace}:{account}",
             groups=["system:serviceaccounts", f"system:serviceaccounts:{namespace}"],
             resource_attributes=client.V1ResourceAttributes(
-                namespace=in_namespace, verb=verb, group=group, resource=resource
+                namespace=in_namespace, verb=verb, group=group, resource=resource, name=name
             ),
         )
     )
@@ -124,6 +125,28 @@ def test_by_default_the_operator_may_act_in_its_own_namespace_only(
         in_namespace=None,
     )
     assert not _allowed(authz, namespace=ns, verb="list", resource="secrets", in_namespace=None)
+    # Kopf registers the admission webhook in its region's configurations, and may change no
+    # other webhook configuration of the cluster.
+    for resource in ("mutatingwebhookconfigurations", "validatingwebhookconfigurations"):
+        for verb in ("get", "patch"):
+            assert _allowed(
+                authz,
+                namespace=ns,
+                verb=verb,
+                group="admissionregistration.k8s.io",
+                resource=resource,
+                in_namespace=None,
+                name="eu-west-1.admission.tradefleet.io",
+            ), f"{verb} of the region's {resource} refused"
+            assert not _allowed(
+                authz,
+                namespace=ns,
+                verb=verb,
+                group="admissionregistration.k8s.io",
+                resource=resource,
+                in_namespace=None,
+                name="another-webhook.example.com",
+            ), f"{verb} of another {resource} allowed"
     for where in (ns, other_namespace):
         assert not _allowed(
             authz,

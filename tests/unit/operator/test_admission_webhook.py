@@ -3,6 +3,7 @@ certificate the apiserver can verify."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import threading
@@ -52,7 +53,7 @@ def test_the_apiserver_can_verify_the_webhooks_certificate(
     """A client trusting only the CA bundle the operator registers accepts the webhook's
     certificate for the name it is reached at: the Service's DNS name, or 127.0.0.1."""
     settings = OperatorSettings(region="ap-northeast-1", webhook_service=service)
-    server = webhook_server(settings=settings)
+    server = asyncio.run(webhook_server(settings=settings))
     if hostname is None:
         namespace, name = service.split("/")
         hostname = f"{name}.{namespace}.svc"
