@@ -22,6 +22,12 @@
 {{- required "region is required: install the chart once per region with --set region=<topology.kubernetes.io/region of its nodes>, e.g. ap-northeast-1" .Values.region }}
 {{- end }}
 
+{{/* The webhook configurations the operator registers its admission webhook in: named as
+tradefleet_operator.admission.configuration_name names them. */}}
+{{- define "tradefleet.webhookConfigurationName" -}}
+{{- printf "%s.admission.tradefleet.io" (include "tradefleet.region" . | lower) }}
+{{- end }}
+
 {{/* Labels of every object but the selector ones (each component adds its own). */}}
 {{- define "tradefleet.baseLabels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}

@@ -298,3 +298,12 @@ def test_the_installed_operator_reconciles_a_bot_of_its_region(
         uninstall(kubeconfig=cluster.kubeconfig, release=RELEASE, namespace=namespace)
     assert "tradefleet operator serving region ap-northeast-1" in log
     assert "Traceback" not in log, log[-3000:]
+    # The uninstall took the webhook's configurations with it: no webhook of a gone operator
+    # is left for the apiserver to call.
+    admission = client.AdmissionregistrationV1Api(api_client)
+    for listed in (
+        admission.list_mutating_webhook_configuration,
+        admission.list_validating_webhook_configuration,
+    ):
+        names = [config.metadata.name for config in listed().items]
+        assert f"{REGION}.admission.tradefleet.io" not in names

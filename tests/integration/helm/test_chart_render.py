@@ -35,7 +35,8 @@ from chart_install import (
 )
 from kubernetes import client
 from tradefleet_devtools.controlplane import ClusterAccess
-from tradefleet_operator.settings import load_settings
+from tradefleet_operator.admission import configuration_name
+from tradefleet_operator.settings import OperatorSettings, load_settings
 
 pytestmark = pytest.mark.integration
 
@@ -84,14 +85,33 @@ MONITORING_KINDS = (
 
 
 def _rules(role: Mapping[str, Any]) -> dict[tuple[str, str], frozenset[str]]:
-    """(apiGroup, resource) → verbs; fails on a pair granted twice, which hides what is granted."""
+    """(apiGroup, resource) → verbs, a resource granted by name as ``resource/name``; fails on a
+    pair granted twice, which hides what is granted."""
     granted: dict[tuple[str, str], frozenset[str]] = {}
     for rule in role["rules"]:
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
-                assert (group, resource) not in granted, f"{group}/{resource} granted twice"
-                granted[(group, resource)] = frozenset(rule["verbs"])
+                for name in rule.get("resourceNames") or [None]:
+                    key = (group, resource if name is None else f"{resource}/{name}")
+                    assert key not in granted, f"{group}/{key[1]} granted twice"
+                    granted[key] = frozenset(rule["verbs"])
     return granted
+
+
+def _cluster_rules(region: str) -> dict[tuple[str, str], frozenset[str]]:
+    """What the operator may do cluster-wide: discovery, and its admission webhook's
+    registration (any webhook configuration may be created, since Kopf tries to; only the
+    region's own read and changed)."""
+    webhooks = configuration_name(settings=OperatorSettings(region=region))
+    kinds = ("mutatingwebhookconfigurations", "validatingwebhookconfigurations")
+    return (
+        DISCOVERY_RULES
+        | {("admissionregistration.k8s.io", kind): frozenset({"create"}) for kind in kinds}
+        | {
+            ("admissionregistration.k8s.io", f"{kind}/{webhooks}"): frozenset({"get", "patch"})
+            for kind in kinds
+        }
+    )
 
 
 def _settings_of(release: Release, *, tmp_path: Path) -> Any:
@@ -217,7 +237,11 @@ def test_rbac_grants_exactly_what_the_operator_needs(
     operator = f"{release.name}-operator"
     (cluster_role,) = release.find(kind="ClusterRole")
     assert cluster_role["metadata"]["name"] == f"{operator}-discovery"
-    assert _rules(cluster_role) == DISCOVERY_RULES
+    assert _rules(cluster_role) == _cluster_rules(region)
+    # The chart owns the configurations Kopf fills in, so that an uninstall removes them.
+    assert [
+        doc["metadata"]["name"] for doc in release.find(kind="MutatingWebhookConfiguration")
+    ] == [configuration_name(settings=OperatorSettings(region=region))]
     (role,) = release.find(kind="Role")
     assert role["metadata"]["namespace"] == INSTALL_NAMESPACE
     assert _rules(role) == {**OPERATOR_RULES, ("kopf.dev", "kopfpeerings"): PEERING_VERBS}
@@ -274,9 +298,9 @@ def test_watched_namespaces_get_a_role_and_a_peering_each(
         assert _rules(role) == {**OPERATOR_RULES, ("kopf.dev", "kopfpeerings"): PEERING_VERBS}
     bindings = release.find(kind="RoleBinding")
     assert sorted(b["metadata"]["namespace"] for b in bindings) == sorted(watched)
-    # Nothing cluster-wide but discovery.
+    # Nothing cluster-wide but discovery and the webhook's registration.
     (cluster_role,) = release.find(kind="ClusterRole")
-    assert _rules(cluster_role) == DISCOVERY_RULES
+    assert _rules(cluster_role) == _cluster_rules("us-east-1")
     peerings = release.find(kind="KopfPeering")
     assert sorted(p["metadata"]["namespace"] for p in peerings) == sorted(watched)
     assert {p["metadata"]["name"] for p in peerings} == {"tradefleet-us-east-1"}
@@ -372,7 +396,8 @@ def test_an_external_redis_replaces_the_regions_own(
     assert release.find(kind="StatefulSet") == []
     assert release.find(kind="Secret") == []
     assert {s["metadata"]["name"] for s in release.find(kind="Service")} == {
-        "variant-tradefleet-operator-metrics"
+        "variant-tradefleet-operator-metrics",
+        "variant-tradefleet-operator-webhook",
     }
     settings = _settings_of(release, tmp_path=tmp_path)
     assert (settings.redis_url, settings.redis_acl) == (url, True)
