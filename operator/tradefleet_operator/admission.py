@@ -115,7 +115,15 @@ async def _self_signed(*, names: Sequence[str]) -> tuple[Path, Path, bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    _, stderr = await asyncio.wait_for(maker.communicate(), timeout=MAKE_TIMEOUT_S)
+    try:
+        _, stderr = await asyncio.wait_for(maker.communicate(), timeout=MAKE_TIMEOUT_S)
+    except TimeoutError as exc:
+        maker.kill()
+        await maker.wait()
+        # Kopf runs the start-up handler again a little later.
+        raise kopf.TemporaryError(
+            f"making the admission webhook's certificate took over {MAKE_TIMEOUT_S:.0f}s"
+        ) from exc
     if maker.returncode != 0:
         raise kopf.PermanentError(
             f"the admission webhook has no certificate: {stderr.decode().strip()}"

@@ -79,8 +79,9 @@ OWN_RESOURCES = (
     "kopfpeerings",
     "clusterkopfpeerings",
 )
-# Connections for Kopf's patches and events, on top of one per watch: its finalizer on each new
-# bot and the operator's events. Few, for the same reasons as the operator's own client's
+# Connections for Kopf's patches and events, on top of one per watch: its finalizer on a new bot
+# that the admission webhook did not see (tradefleet_operator.admission), and the operator's
+# events. Few, for the same reasons as the operator's own client's
 # (:class:`~tradefleet_operator.kube.KubeClient`): the control plane's controllers share the
 # apiserver, and each TLS connection holds a 256 KiB read buffer.
 KOPF_REQUEST_CONNECTIONS = 8
