@@ -57,3 +57,19 @@ def tokyo_operator(
     yield process
     process.stop()
     assert "Traceback" not in process.log_text(), "the operator logged a traceback"
+
+
+@pytest.fixture
+def restartable_operator(
+    cluster: ClusterAccess, crds: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """An operator of ap-northeast-1 of the test's own, which it may kill and start again."""
+    process = OperatorProcess(
+        kubeconfig=cluster.kubeconfig,
+        workdir=tmp_path_factory.mktemp("operator-restartable"),
+        region="ap-northeast-1",
+    )
+    process.start()
+    yield process
+    process.stop()
+    assert "Traceback" not in process.log_text(), "the operator logged a traceback"

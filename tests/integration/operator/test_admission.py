@@ -5,7 +5,6 @@ adds the finalizer itself when it is back."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from kubernetes import client
@@ -40,21 +39,6 @@ def _finalizers(obj: dict[str, object]) -> list[str]:
     return list(meta.get("finalizers") or [])
 
 
-@pytest.fixture
-def admitting_operator(
-    cluster: ClusterAccess, crds: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(
-        kubeconfig=cluster.kubeconfig,
-        workdir=tmp_path_factory.mktemp("operator-admission"),
-        region="ap-northeast-1",
-    )
-    process.start()
-    yield process
-    process.stop()
-    assert "Traceback" not in process.log_text(), "the operator logged a traceback"
-
-
 def _webhooks_of(api_client: client.ApiClient, process: OperatorProcess) -> list[str]:
     """The mutating webhooks that point at ``process`` (others may be left by killed ones)."""
     configs = client.AdmissionregistrationV1Api(api_client).list_mutating_webhook_configuration()
@@ -74,27 +58,27 @@ def _registered(api_client: client.ApiClient, process: OperatorProcess) -> None:
 
 
 def test_a_new_bot_is_created_with_the_operators_finalizer(
-    namespace: str, admitting_operator: OperatorProcess, api_client: client.ApiClient
+    namespace: str, restartable_operator: OperatorProcess, api_client: client.ApiClient
 ) -> None:
     custom = client.CustomObjectsApi(api_client)
-    _registered(api_client, admitting_operator)
+    _registered(api_client, restartable_operator)
     created = _create(custom, namespace, "admitted")
     # In the create's own answer: no second write to the bot is needed for it.
     assert _finalizers(created) == [FINALIZER]
 
 
 def test_bots_are_created_while_the_operator_is_down_and_get_the_finalizer_when_it_is_back(
-    namespace: str, admitting_operator: OperatorProcess, api_client: client.ApiClient
+    namespace: str, restartable_operator: OperatorProcess, api_client: client.ApiClient
 ) -> None:
     custom = client.CustomObjectsApi(api_client)
-    _registered(api_client, admitting_operator)
+    _registered(api_client, restartable_operator)
     # Killed, as a crashed pod: its webhook stays registered and cannot answer.
-    admitting_operator.kill()
+    restartable_operator.kill()
     started = time.monotonic()
     created = _create(custom, namespace, "while-down")
     assert time.monotonic() - started < 5, "a bot's creation waited for the absent webhook"
     assert _finalizers(created) == []
-    admitting_operator.start()
+    restartable_operator.start()
     wait_for(
         lambda: (
             FINALIZER

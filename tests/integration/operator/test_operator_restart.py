@@ -5,33 +5,16 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from kubernetes import client
 from support.k8s import condition, wait_for
-from tradefleet_devtools.controlplane import ClusterAccess
 from tradefleet_devtools.operator_process import OperatorProcess
 
 pytestmark = pytest.mark.integration
 
 BOTS = 50
-
-
-@pytest.fixture
-def restartable_operator(
-    cluster: ClusterAccess, crds: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(
-        kubeconfig=cluster.kubeconfig,
-        workdir=tmp_path_factory.mktemp("operator-restart"),
-        region="ap-northeast-1",
-    )
-    process.start()
-    yield process
-    process.stop()
-    assert "Traceback" not in process.log_text()
 
 
 def test_operator_killed_mid_reconcile_converges_without_duplicates(
