@@ -1,38 +1,56 @@
 """The operator's admission webhook: a new TradingBot is created with the operator's finalizer.
 
-Called by :mod:`tradefleet_operator.handlers` (its start-up handler and its mutating handler).
-Kopf needs its finalizer on every bot it runs a loop for; set by a write of its own, it would
-cost each new bot one more write to the TradingBot (validated whole by the apiserver, its stored
-spec included), one more watch event to every watcher, and a wait before the bot's loop starts.
-Set by this webhook, it is part of the user's own create.
+Called by :mod:`tradefleet_operator.handlers`: its start-up handler serves and registers the
+webhook, its mutating handler decides (:func:`finalizer_patch`), its clean-up handler takes the
+webhook out. Kopf needs its finalizer on every bot it runs a loop for; set by a write of its own,
+it costs each new bot one more write to the TradingBot (validated whole by the apiserver, its
+stored spec included), one more watch event to every watcher, and a round trip before the bot's
+loop starts. Set by this webhook, it is part of the user's own create.
 
-The webhook is an optimisation, never a gate: registered with ``failurePolicy: Ignore``, a bot
-created while the operator is down is created without the finalizer, and Kopf adds it when the
-operator is back, as it always did. Kopf registers the webhook in a MutatingWebhookConfiguration
-named after the operator's region, and takes it out again when the operator stops.
+The webhook is an optimisation, never a gate. It is registered with ``failurePolicy: Ignore``
+and a short timeout: a bot created while the operator is down or slow is created without the
+finalizer, and Kopf adds it when it sees the bot, as it always did. An operator that cannot
+make its certificate or register the webhook logs why and runs without it.
 
-The apiserver reaches the webhook over TLS. The operator makes its own key and self-signed
-certificate at each start (in a child process, kept in a private temporary directory) and hands
-the certificate to the apiserver as the webhook's CA bundle: nothing to issue, rotate or mount.
+Kopf serves the webhook; the operator registers it itself, in the MutatingWebhookConfiguration
+named after its region (the chart creates it empty): Kopf's own registration would first try to
+create a configuration, and a right to create webhook configurations is a right to intercept
+every object of the cluster. The apiserver reaches the webhook over TLS, through the chart's
+Service, or at 127.0.0.1 for an operator run as a local process (the demo, the tests). The
+operator makes its own key and self-signed certificate at each start, in a child process, and
+registers the certificate as the webhook's CA bundle: nothing to issue, rotate or mount.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import logging
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import kopf
 
+from tradefleet_operator.kube import KubeApiError, KubeClient
+from tradefleet_operator.render import GROUP, VERSION
 from tradefleet_operator.settings import OperatorSettings
 
+log = logging.getLogger(__name__)
+
+# Kopf's id of the mutating handler: the path the apiserver posts its reviews to.
+HANDLER_ID = "finalizer"
+# How long a create waits for the webhook before the apiserver goes on without it. The webhook
+# answers from the operator's event loop, within a fraction of a second even in a burst.
+TIMEOUT_S = 5
 # Making a key and a certificate takes a fraction of a second; a child process starting on a
 # loaded node, a few.
 MAKE_TIMEOUT_S = 30.0
+KIND = "MutatingWebhookConfiguration"
 
 
 def finalizer_patch(
@@ -52,53 +70,106 @@ def finalizer_patch(
 
 
 def configuration_name(*, settings: OperatorSettings) -> str:
-    """The MutatingWebhookConfiguration Kopf keeps for this operator: one per region, so the
+    """The MutatingWebhookConfiguration the webhook is registered in: one per region, so the
     operators of a cluster shared by regions do not overwrite each other's."""
     return f"{settings.region.lower()}.admission.tradefleet.io"
 
 
-async def webhook_server(*, settings: OperatorSettings) -> kopf.WebhookServer:
-    """Kopf's webhook server with a fresh certificate: reached through ``webhookService`` inside
-    the cluster, or at 127.0.0.1 for an operator run as a local process (the demo, the tests)."""
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Webhook:
+    """What the start-up handler hands to Kopf (``server``) and registers (``registration``,
+    None when the webhook could not be made: then it is served on 127.0.0.1 only, never
+    called, because Kopf needs a server for its mutating handler)."""
+
+    server: kopf.WebhookServer
+    registration: dict[str, Any] | None
+
+
+async def make_webhook(*, settings: OperatorSettings) -> Webhook:
+    """Kopf's webhook server with a fresh certificate, and the webhook's registration: reached
+    through ``webhookService`` inside the cluster, or at 127.0.0.1 for a local process."""
+    client: dict[str, Any]
     if settings.webhook_service:
         namespace, name = settings.webhook_service.split("/", 1)
         names = [f"{name}.{namespace}.svc", f"{name}.{namespace}.svc.cluster.local"]
+        addr = "0.0.0.0"  # the apiserver comes from outside the pod
+        client = {
+            "service": {
+                "namespace": namespace,
+                "name": name,
+                "port": settings.webhook_port,
+                "path": f"/{HANDLER_ID}",
+            }
+        }
+    else:
+        names = ["127.0.0.1", "localhost"]
+        addr = "127.0.0.1"
+        client = {"url": f"https://127.0.0.1:{settings.webhook_port}/{HANDLER_ID}"}
+    try:
         certfile, pkeyfile, cadata = await _self_signed(names=names)
-        return _ServiceWebhookServer(
-            service=kopf.WebhookClientConfigService(
-                namespace=namespace, name=name, port=settings.webhook_port, path=""
-            ),
-            addr="0.0.0.0",  # the apiserver comes from outside the pod
-            port=settings.webhook_port,
-            certfile=certfile,
-            pkeyfile=pkeyfile,
-            cadata=cadata,
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        log.warning("admission webhook off, every new bot costs one more write: %s", exc)
+        return Webhook(
+            server=kopf.WebhookServer(addr="127.0.0.1", port=settings.webhook_port, insecure=True),
+            registration=None,
         )
-    certfile, pkeyfile, cadata = await _self_signed(names=["127.0.0.1", "localhost"])
-    return kopf.WebhookServer(
-        addr="127.0.0.1",
-        port=settings.webhook_port,
-        host="127.0.0.1",
-        certfile=certfile,
-        pkeyfile=pkeyfile,
-        cadata=cadata,
+    client["caBundle"] = base64.b64encode(cadata).decode()
+    return Webhook(
+        server=kopf.WebhookServer(
+            addr=addr, port=settings.webhook_port, certfile=certfile, pkeyfile=pkeyfile
+        ),
+        registration={
+            "name": f"{HANDLER_ID}.{configuration_name(settings=settings)}",
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "failurePolicy": "Ignore",
+            "matchPolicy": "Equivalent",
+            "timeoutSeconds": TIMEOUT_S,
+            "rules": [
+                {
+                    "apiGroups": [GROUP],
+                    "apiVersions": [VERSION],
+                    "resources": ["tradingbots"],
+                    "operations": ["CREATE"],
+                    "scope": "Namespaced",
+                }
+            ],
+            "clientConfig": client,
+        },
     )
 
 
-class _ServiceWebhookServer(kopf.WebhookServer):
-    """Kopf's server, registered as reached through a Service rather than at a URL: an apiserver
-    resolves a Service itself, where it could not resolve the Service's cluster DNS name."""
+async def register(
+    *, kube: KubeClient, settings: OperatorSettings, registration: dict[str, Any] | None
+) -> None:
+    """Put ``registration`` in the region's configuration, or take the webhook out with None.
 
-    def __init__(self, *, service: kopf.WebhookClientConfigService, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.service = service
+    The configuration is created only where the operator may (a local process with an admin's
+    access); the chart creates it and grants only changes to it by name. A refusal is logged,
+    and the operator goes on without the webhook.
+    """
+    name = configuration_name(settings=settings)
+    webhooks = [registration] if registration is not None else []
+    try:
+        await kube.patch_merge(kind=KIND, namespace=None, name=name, patch={"webhooks": webhooks})
+    except KubeApiError as exc:
+        if not exc.not_found or registration is None:
+            log.warning("admission webhook not changed in %s: %s", name, exc)
+            return
+        await _create(kube=kube, name=name, webhooks=webhooks)
 
-    async def __call__(self, fn: Any) -> AsyncIterator[kopf.WebhookClientConfig]:
-        async for config in super().__call__(fn):
-            yield kopf.WebhookClientConfig(
-                caBundle=config.get("caBundle"),
-                service=kopf.WebhookClientConfigService(**self.service),
-            )
+
+async def _create(*, kube: KubeClient, name: str, webhooks: list[dict[str, Any]]) -> None:
+    body = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": KIND,
+        "metadata": {"name": name},
+        "webhooks": webhooks,
+    }
+    try:
+        await kube.create(body=body)
+    except KubeApiError as exc:
+        log.warning("admission webhook off, %s cannot be created: %s", name, exc)
 
 
 async def _self_signed(*, names: Sequence[str]) -> tuple[Path, Path, bytes]:
@@ -120,13 +191,8 @@ async def _self_signed(*, names: Sequence[str]) -> tuple[Path, Path, bytes]:
     except TimeoutError as exc:
         maker.kill()
         await maker.wait()
-        # Kopf runs the start-up handler again a little later.
-        raise kopf.TemporaryError(
-            f"making the admission webhook's certificate took over {MAKE_TIMEOUT_S:.0f}s"
-        ) from exc
+        raise TimeoutError(f"making its certificate took over {MAKE_TIMEOUT_S:.0f}s") from exc
     if maker.returncode != 0:
-        raise kopf.PermanentError(
-            f"the admission webhook has no certificate: {stderr.decode().strip()}"
-        )
+        raise RuntimeError(f"no certificate: {stderr.decode().strip()}")
     certfile = directory / "tls.crt"
     return certfile, directory / "tls.key", certfile.read_bytes()

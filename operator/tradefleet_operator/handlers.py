@@ -149,8 +149,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         wake=lambda namespace, name: wake_bot(state=state, namespace=namespace, name=name),
     )
     state.slots = PassSlots(size=state.settings.max_concurrent_reconciles)
-    settings.admission.server = await admission.webhook_server(settings=state.settings)
-    settings.admission.managed = admission.configuration_name(settings=state.settings)
+    webhook = await admission.make_webhook(settings=state.settings)
+    settings.admission.server = webhook.server
+    await admission.register(kube=kube, settings=state.settings, registration=webhook.registration)
     state.metrics.serving(region=state.settings.region)
     if state.settings.metrics_port:
         state.metrics.serve(port=state.settings.metrics_port)
@@ -202,6 +203,10 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     state = _state(memo)
     await close_quietly(state.notifier)
     if state.reconciler is not None:
+        # New bots' creates stop waiting for this operator at once.
+        await admission.register(
+            kube=state.reconciler.kube, settings=state.settings, registration=None
+        )
         await state.reconciler.kube.close()
         await state.reconciler.runtime.close()
 
@@ -426,7 +431,12 @@ def _status_known(*, state: OperatorState, body: kopf.Body) -> bool:
 
 
 @kopf.on.mutate(
-    GROUP, VERSION, "tradingbots", id="finalizer", operations=["CREATE"], ignore_failures=True
+    GROUP,
+    VERSION,
+    "tradingbots",
+    id=admission.HANDLER_ID,
+    operations=["CREATE"],
+    ignore_failures=True,
 )
 def bot_admitted(*, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     # Kopf's finalizer in the user's own create: see tradefleet_operator.admission.

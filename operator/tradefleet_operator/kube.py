@@ -42,6 +42,10 @@ KIND_PATHS: dict[str, tuple[str, str]] = {
     "TradingBot": ("/apis/tradefleet.io/v1alpha1", "tradingbots"),
     "SignalSource": ("/apis/tradefleet.io/v1alpha1", "signalsources"),
     "ExchangeAccount": ("/apis/tradefleet.io/v1alpha1", "exchangeaccounts"),
+    "MutatingWebhookConfiguration": (
+        "/apis/admissionregistration.k8s.io/v1",
+        "mutatingwebhookconfigurations",
+    ),
 }
 
 

@@ -22,8 +22,8 @@
 {{- required "region is required: install the chart once per region with --set region=<topology.kubernetes.io/region of its nodes>, e.g. ap-northeast-1" .Values.region }}
 {{- end }}
 
-{{/* The webhook configurations the operator registers its admission webhook in: named as
-tradefleet_operator.admission.configuration_name names them. */}}
+{{/* The webhook configuration the operator registers its admission webhook in: named as
+tradefleet_operator.admission.configuration_name names it. */}}
 {{- define "tradefleet.webhookConfigurationName" -}}
 {{- printf "%s.admission.tradefleet.io" (include "tradefleet.region" . | lower) }}
 {{- end }}

@@ -201,11 +201,11 @@ def test_the_installed_operator_reconciles_a_bot_of_its_region(
 
         tokyo_bot = _example_bot("10-tradingbot-binance-btc-paper.yaml")
         singapore_bot = _example_bot("11-tradingbot-okx-eth-paper.yaml")
-        # Kopf registers the admission webhook, reached through the chart's Service, shortly
-        # after the operator is up. The dev node's pods have loopback addresses, which a
-        # Service's Endpoints refuse: here the apiserver finds no endpoint, fails open, and the
-        # operator sets its finalizer by a write of its own, as for any bot created while its
-        # webhook is unreachable.
+        # The operator registers its admission webhook, reached through the chart's Service, in
+        # the configuration the chart made, at start. The dev node's pods have loopback
+        # addresses, which a Service's Endpoints refuse: here the apiserver finds no endpoint,
+        # fails open, and the operator sets its finalizer by a write of its own, as for any bot
+        # created while its webhook is unreachable.
         (hook,) = wait_for(
             lambda: [
                 hook
@@ -222,6 +222,7 @@ def test_the_installed_operator_reconciles_a_bot_of_its_region(
         assert hook.client_config.service.namespace == namespace
         assert hook.client_config.ca_bundle
         assert hook.failure_policy == "Ignore"
+        assert hook.client_config.service.path == "/finalizer"
         for bot in (tokyo_bot, singapore_bot):
             custom.create_namespaced_custom_object(*BOTS[:2], bots_namespace, BOTS[2], bot)
 
@@ -298,12 +299,11 @@ def test_the_installed_operator_reconciles_a_bot_of_its_region(
         uninstall(kubeconfig=cluster.kubeconfig, release=RELEASE, namespace=namespace)
     assert "tradefleet operator serving region ap-northeast-1" in log
     assert "Traceback" not in log, log[-3000:]
-    # The uninstall took the webhook's configurations with it: no webhook of a gone operator
-    # is left for the apiserver to call.
-    admission = client.AdmissionregistrationV1Api(api_client)
-    for listed in (
-        admission.list_mutating_webhook_configuration,
-        admission.list_validating_webhook_configuration,
-    ):
-        names = [config.metadata.name for config in listed().items]
-        assert f"{REGION}.admission.tradefleet.io" not in names
+    # The uninstall took the webhook's configuration with it: no webhook of a gone operator is
+    # left for the apiserver to call.
+    configurations = client.AdmissionregistrationV1Api(
+        api_client
+    ).list_mutating_webhook_configuration()
+    assert f"{REGION}.admission.tradefleet.io" not in [
+        config.metadata.name for config in configurations.items
+    ]

@@ -99,19 +99,14 @@ def _rules(role: Mapping[str, Any]) -> dict[tuple[str, str], frozenset[str]]:
 
 
 def _cluster_rules(region: str) -> dict[tuple[str, str], frozenset[str]]:
-    """What the operator may do cluster-wide: discovery, and its admission webhook's
-    registration (any webhook configuration may be created, since Kopf tries to; only the
-    region's own read and changed)."""
+    """What the operator may do cluster-wide: discovery, and change the region's webhook
+    configuration (its admission webhook's registration), and no other, nor create one."""
     webhooks = configuration_name(settings=OperatorSettings(region=region))
-    kinds = ("mutatingwebhookconfigurations", "validatingwebhookconfigurations")
-    return (
-        DISCOVERY_RULES
-        | {("admissionregistration.k8s.io", kind): frozenset({"create"}) for kind in kinds}
-        | {
-            ("admissionregistration.k8s.io", f"{kind}/{webhooks}"): frozenset({"get", "patch"})
-            for kind in kinds
-        }
-    )
+    return DISCOVERY_RULES | {
+        ("admissionregistration.k8s.io", f"mutatingwebhookconfigurations/{webhooks}"): frozenset(
+            {"patch"}
+        )
+    }
 
 
 def _settings_of(release: Release, *, tmp_path: Path) -> Any:

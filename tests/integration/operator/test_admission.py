@@ -112,3 +112,33 @@ def test_a_stopped_operator_leaves_no_webhook_behind(
         process.stop()
     # Stopped as a pod is on an upgrade: the apiserver stops calling it at once.
     assert _webhooks_of(api_client, process) == []
+
+
+def test_a_bot_outside_the_watched_namespaces_is_created_without_the_finalizer(
+    cluster: ClusterAccess,
+    crds: None,
+    namespace: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    api_client: client.ApiClient,
+    core_v1: client.CoreV1Api,
+) -> None:
+    # The webhook sees the bots of every namespace; no operator of this release would ever
+    # remove a finalizer from a bot it does not watch, and the bot could not be deleted.
+    elsewhere = f"{namespace}-elsewhere"
+    core_v1.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=elsewhere)))
+    process = OperatorProcess(
+        kubeconfig=cluster.kubeconfig,
+        workdir=tmp_path_factory.mktemp("operator-admission-namespaces"),
+        region="us-east-1",
+        settings={"namespaces": [namespace]},
+    )
+    process.start()
+    try:
+        _registered(api_client, process)
+        custom = client.CustomObjectsApi(api_client)
+        assert _finalizers(_create(custom, elsewhere, "not-watched")) == []
+        assert _finalizers(_create(custom, namespace, "watched")) == [FINALIZER]
+    finally:
+        process.stop()
+        core_v1.delete_namespace(elsewhere, propagation_policy="Background")
+    assert "Traceback" not in process.log_text(), "the operator logged a traceback"

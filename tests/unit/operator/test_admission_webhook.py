@@ -4,13 +4,15 @@ certificate the apiserver can verify."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 import ssl
 import threading
 from pathlib import Path
 
 import pytest
-from tradefleet_operator.admission import finalizer_patch, webhook_server
+from tradefleet_operator import admission
+from tradefleet_operator.admission import finalizer_patch, make_webhook
 from tradefleet_operator.settings import OperatorSettings
 
 pytestmark = pytest.mark.unit
@@ -53,16 +55,28 @@ def test_the_apiserver_can_verify_the_webhooks_certificate(
     """A client trusting only the CA bundle the operator registers accepts the webhook's
     certificate for the name it is reached at: the Service's DNS name, or 127.0.0.1."""
     settings = OperatorSettings(region="ap-northeast-1", webhook_service=service)
-    server = asyncio.run(webhook_server(settings=settings))
+    webhook = asyncio.run(make_webhook(settings=settings))
+    assert webhook.registration is not None
+    client = webhook.registration["clientConfig"]
     if hostname is None:
         namespace, name = service.split("/")
         hostname = f"{name}.{namespace}.svc"
+        # Kopf serves its handler at /<handler id>.
+        assert client["service"] == {
+            "namespace": namespace,
+            "name": name,
+            "port": 9443,
+            "path": "/finalizer",
+        }
+    else:
+        assert client["url"] == "https://127.0.0.1:9443/finalizer"
+    assert webhook.registration["failurePolicy"] == "Ignore"
+    server = webhook.server
     assert server.certfile is not None and server.pkeyfile is not None
-    assert isinstance(server.cadata, bytes)
     assert Path(server.pkeyfile).stat().st_mode & 0o077 == 0, "the key is readable by others"
     serving = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     serving.load_cert_chain(server.certfile, server.pkeyfile)
-    trusting = ssl.create_default_context(cadata=server.cadata.decode())
+    trusting = ssl.create_default_context(cadata=base64.b64decode(client["caBundle"]).decode())
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
         accepted: list[str] = []
@@ -81,3 +95,14 @@ def test_the_apiserver_can_verify_the_webhooks_certificate(
             assert tls.getpeercert() is not None
         thread.join(timeout=5)
     assert accepted
+
+
+def test_without_a_certificate_the_operator_runs_without_the_webhook(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The certificate maker cannot run (a broken image): the webhook is an optimisation, so the
+    # operator starts all the same, with nothing registered and Kopf's own finalizer write.
+    monkeypatch.setattr(admission.sys, "executable", "/bin/false")
+    webhook = asyncio.run(make_webhook(settings=OperatorSettings(region="ap-northeast-1")))
+    assert webhook.registration is None
+    assert webhook.server.insecure and webhook.server.addr == "127.0.0.1"
