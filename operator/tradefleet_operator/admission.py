@@ -1,31 +1,35 @@
 """The operator's admission webhook: a new TradingBot is created with the operator's finalizer.
 
 Called by :mod:`tradefleet_operator.handlers`: its start-up handler serves and registers the
-webhook, its mutating handler decides (:func:`finalizer_patch`), its clean-up handler takes the
-webhook out. Kopf needs its finalizer on every bot it runs a loop for; set by a write of its own,
-it costs each new bot one more write to the TradingBot (validated whole by the apiserver, its
-stored spec included), one more watch event to every watcher, and a round trip before the bot's
-loop starts. Set by this webhook, it is part of the user's own create.
+webhook, its clean-up handler takes it out and stops serving. Kopf needs its finalizer on every
+bot it runs a loop for; set by a write of its own, it costs each new bot one more write to the
+TradingBot (validated whole by the apiserver, its stored spec included), one more watch event to
+every watcher, and a round trip before the bot's loop starts. Set by this webhook, it is part of
+the user's own create.
 
 The webhook is an optimisation, never a gate. It is registered with ``failurePolicy: Ignore``
 and a short timeout: a bot created while the operator is down or slow is created without the
 finalizer, and Kopf adds it when it sees the bot, as it always did. An operator that cannot
-make its certificate or register the webhook logs why and runs without it.
+make its certificate, serve or register the webhook logs why and runs without it.
 
-Kopf serves the webhook; the operator registers it itself, in the MutatingWebhookConfiguration
-named after its region (the chart creates it empty): Kopf's own registration would first try to
-create a configuration, and a right to create webhook configurations is a right to intercept
-every object of the cluster. The apiserver reaches the webhook over TLS, through the chart's
-Service, or at 127.0.0.1 for an operator run as a local process (the demo, the tests). The
-operator makes its own key and self-signed certificate at each start, in a child process, and
-registers the certificate as the webhook's CA bundle: nothing to issue, rotate or mount.
+Served here, from the operator's event loop, rather than by Kopf's admission handlers: those see
+the object only, and an apiserver before 1.22 sends a new object without its namespace when
+the client left it out, which the watched-namespaces rule needs. Registered by the operator
+itself, in the MutatingWebhookConfiguration named after its region (the chart creates it
+empty): a right to create webhook configurations would be a right to intercept every object of
+the cluster. The apiserver reaches the webhook over TLS, through the chart's Service, or at
+127.0.0.1 for an operator run as a local process (the demo, the tests). The operator makes its
+own key and self-signed certificate at each start, in a child process, and registers the
+certificate as the webhook's CA bundle: nothing to issue, rotate or mount.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -34,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import kopf
+from aiohttp import web
 
 from tradefleet_operator.kube import KubeApiError, KubeClient
 from tradefleet_operator.render import GROUP, VERSION
@@ -42,7 +46,7 @@ from tradefleet_operator.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
 
-# Kopf's id of the mutating handler: the path the apiserver posts its reviews to.
+# The path the apiserver posts its reviews to, and the first part of the webhook's name.
 HANDLER_ID = "finalizer"
 # How long a create waits for the webhook before the apiserver goes on without it. The webhook
 # answers from the operator's event loop, within a fraction of a second even in a burst.
@@ -77,17 +81,34 @@ def configuration_name(*, settings: OperatorSettings) -> str:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Webhook:
-    """What the start-up handler hands to Kopf (``server``) and registers (``registration``,
-    None when the webhook could not be made: then it is served on 127.0.0.1 only, never
-    called, because Kopf needs a server for its mutating handler)."""
+    """The webhook's server, serving from the operator's event loop, and its registration."""
 
-    server: kopf.WebhookServer
-    registration: dict[str, Any] | None
+    runner: web.AppRunner
+    registration: dict[str, Any]
 
 
-async def make_webhook(*, settings: OperatorSettings) -> Webhook:
-    """Kopf's webhook server with a fresh certificate, and the webhook's registration: reached
-    through ``webhookService`` inside the cluster, or at 127.0.0.1 for a local process."""
+def review_answer(
+    *, review: Mapping[str, Any], finalizer: str, namespaces: Sequence[str]
+) -> dict[str, Any]:
+    """The AdmissionReview answering ``review``: allowed, with the finalizer added where
+    :func:`finalizer_patch` says. The namespace is the request's: an apiserver before 1.22 sends
+    the object without one when the client left it out."""
+    request = review.get("request") or {}
+    meta = dict((request.get("object") or {}).get("metadata") or {})
+    meta.setdefault("namespace", request.get("namespace"))
+    response: dict[str, Any] = {"uid": request.get("uid", ""), "allowed": True}
+    finalizers = finalizer_patch(meta=meta, finalizer=finalizer, namespaces=namespaces)
+    if finalizers is not None and request.get("operation") == "CREATE":
+        # "add" replaces the member where it exists (RFC 6902).
+        operations = [{"op": "add", "path": "/metadata/finalizers", "value": finalizers}]
+        response["patchType"] = "JSONPatch"
+        response["patch"] = base64.b64encode(json.dumps(operations).encode()).decode()
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
+
+
+async def serve(*, settings: OperatorSettings, finalizer: str) -> Webhook | None:
+    """Serve the webhook with a fresh certificate, reached through ``webhookService`` inside
+    the cluster, or at 127.0.0.1 for a local process; None (logged) when it cannot be served."""
     client: dict[str, Any]
     if settings.webhook_service:
         namespace, name = settings.webhook_service.split("/", 1)
@@ -105,19 +126,28 @@ async def make_webhook(*, settings: OperatorSettings) -> Webhook:
         names = ["127.0.0.1", "localhost"]
         addr = "127.0.0.1"
         client = {"url": f"https://127.0.0.1:{settings.webhook_port}/{HANDLER_ID}"}
+
+    async def answer(request: web.Request) -> web.Response:
+        review = await request.json()
+        return web.json_response(
+            review_answer(review=review, finalizer=finalizer, namespaces=settings.namespaces)
+        )
+
     try:
         certfile, pkeyfile, cadata = await _self_signed(names=names)
-    except (OSError, RuntimeError, TimeoutError) as exc:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(certfile, pkeyfile)
+        app = web.Application()
+        app.add_routes([web.post(f"/{HANDLER_ID}", answer)])
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, addr, settings.webhook_port, ssl_context=context).start()
+    except (OSError, RuntimeError, TimeoutError) as exc:  # ssl.SSLError is an OSError
         log.warning("admission webhook off, every new bot costs one more write: %s", exc)
-        return Webhook(
-            server=kopf.WebhookServer(addr="127.0.0.1", port=settings.webhook_port, insecure=True),
-            registration=None,
-        )
+        return None
     client["caBundle"] = base64.b64encode(cadata).decode()
     return Webhook(
-        server=kopf.WebhookServer(
-            addr=addr, port=settings.webhook_port, certfile=certfile, pkeyfile=pkeyfile
-        ),
+        runner=runner,
         registration={
             "name": f"{HANDLER_ID}.{configuration_name(settings=settings)}",
             "admissionReviewVersions": ["v1"],

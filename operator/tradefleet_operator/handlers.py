@@ -149,9 +149,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         wake=lambda namespace, name: wake_bot(state=state, namespace=namespace, name=name),
     )
     state.slots = PassSlots(size=state.settings.max_concurrent_reconciles)
-    webhook = await admission.make_webhook(settings=state.settings)
-    settings.admission.server = webhook.server
-    await admission.register(kube=kube, settings=state.settings, registration=webhook.registration)
+    state.webhook = await admission.serve(settings=state.settings, finalizer=FINALIZER)
+    await admission.register(
+        kube=kube,
+        settings=state.settings,
+        registration=state.webhook.registration if state.webhook is not None else None,
+    )
     state.metrics.serving(region=state.settings.region)
     if state.settings.metrics_port:
         state.metrics.serve(port=state.settings.metrics_port)
@@ -209,6 +212,8 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         )
         await state.reconciler.kube.close()
         await state.reconciler.runtime.close()
+    if state.webhook is not None:
+        await state.webhook.runner.cleanup()
 
 
 def _owner_key(*, namespace: str | None, labels: Mapping[str, str]) -> OwnerKey | None:
@@ -428,25 +433,6 @@ def _status_known(*, state: OperatorState, body: kopf.Body) -> bool:
     if written is None:
         return not status
     return written.resource_version == resource_version(body) or status == written.status
-
-
-@kopf.on.mutate(
-    GROUP,
-    VERSION,
-    "tradingbots",
-    id=admission.HANDLER_ID,
-    operations=["CREATE"],
-    ignore_failures=True,
-)
-def bot_admitted(*, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    # Kopf's finalizer in the user's own create: see tradefleet_operator.admission.
-    finalizers = admission.finalizer_patch(
-        meta=body["metadata"],
-        finalizer=FINALIZER,
-        namespaces=_state(memo).settings.namespaces,
-    )
-    if finalizers is not None:
-        patch.metadata["finalizers"] = finalizers
 
 
 @kopf.daemon(GROUP, VERSION, "tradingbots", cancellation_timeout=1.0)

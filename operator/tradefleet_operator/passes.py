@@ -23,6 +23,7 @@ import kopf
 from tradefleet_operator.access import Access
 from tradefleet_operator.account_terms import AccountView
 from tradefleet_operator.accounts import AccountMember, AccountPass, reconcile_account
+from tradefleet_operator.admission import Webhook
 from tradefleet_operator.bot_status import SourceState
 from tradefleet_operator.kube import KubeApiError, resource_version, unpack_object
 from tradefleet_operator.metrics import BotRecord, OperatorMetrics
@@ -83,6 +84,8 @@ class OperatorState:
     reconciler: Reconciler | None = None
     # Sends the bots' notifications (spec.notifications) in the background.
     notifier: Notifier | None = None
+    # The admission webhook, once served (tradefleet_operator.admission).
+    webhook: Webhook | None = None
     triggers: dict[OwnerKey, asyncio.Event] = field(default_factory=dict)
     slots: PassSlots | None = None
     # The status this process last wrote per resource uid; newer than the watched body until

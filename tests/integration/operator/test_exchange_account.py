@@ -141,10 +141,18 @@ def test_an_account_allocates_its_bots_and_halts_them_at_its_drawdown_limit(
 
     # Each bot runs with its slice: its capital, a request spacing that keeps the two within
     # 600 a minute, an exposure limit that keeps the two within 1,500, and the account's keys.
+    # A bot whose pass comes before its peer joins the account is first given the whole
+    # account, and its slice shrinks when the peer joins: wait for the slice of both.
     config = wait_for(
-        lambda: _config(api_client, namespace, "alpha"), timeout_s=30, what="alpha's config"
+        lambda: (
+            config
+            if (config := _config(api_client, namespace, "alpha"))
+            and config["risk"]["capital"] == 2000
+            else None
+        ),
+        timeout_s=30,
+        what="alpha's config with its slice of the two bots' account",
     )
-    assert config["risk"]["capital"] == 2000
     assert config["risk"]["maxTotalExposurePct"] == 50
     assert config["exchange"]["requestIntervalMs"] == 200
     assert config["exchange"]["credentials"]["apiKeyEnv"]
