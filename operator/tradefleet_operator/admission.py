@@ -47,7 +47,7 @@ from tradefleet_operator.settings import OperatorSettings
 log = logging.getLogger(__name__)
 
 # The path the apiserver posts its reviews to, and the first part of the webhook's name.
-HANDLER_ID = "finalizer"
+WEBHOOK_NAME = "finalizer"
 # How long a create waits for the webhook before the apiserver goes on without it. The webhook
 # answers from the operator's event loop, within a fraction of a second even in a burst.
 TIMEOUT_S = 5
@@ -119,13 +119,13 @@ async def serve(*, settings: OperatorSettings, finalizer: str) -> Webhook | None
                 "namespace": namespace,
                 "name": name,
                 "port": settings.webhook_port,
-                "path": f"/{HANDLER_ID}",
+                "path": f"/{WEBHOOK_NAME}",
             }
         }
     else:
         names = ["127.0.0.1", "localhost"]
         addr = "127.0.0.1"
-        client = {"url": f"https://127.0.0.1:{settings.webhook_port}/{HANDLER_ID}"}
+        client = {"url": f"https://127.0.0.1:{settings.webhook_port}/{WEBHOOK_NAME}"}
 
     async def answer(request: web.Request) -> web.Response:
         review = await request.json()
@@ -138,7 +138,7 @@ async def serve(*, settings: OperatorSettings, finalizer: str) -> Webhook | None
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(certfile, pkeyfile)
         app = web.Application()
-        app.add_routes([web.post(f"/{HANDLER_ID}", answer)])
+        app.add_routes([web.post(f"/{WEBHOOK_NAME}", answer)])
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, addr, settings.webhook_port, ssl_context=context).start()
@@ -149,7 +149,7 @@ async def serve(*, settings: OperatorSettings, finalizer: str) -> Webhook | None
     return Webhook(
         runner=runner,
         registration={
-            "name": f"{HANDLER_ID}.{configuration_name(settings=settings)}",
+            "name": f"{WEBHOOK_NAME}.{configuration_name(settings=settings)}",
             "admissionReviewVersions": ["v1"],
             "sideEffects": "None",
             "failurePolicy": "Ignore",
