@@ -233,7 +233,7 @@ def test_rbac_grants_exactly_what_the_operator_needs(
     (cluster_role,) = release.find(kind="ClusterRole")
     assert cluster_role["metadata"]["name"] == f"{operator}-discovery"
     assert _rules(cluster_role) == _cluster_rules(region)
-    # The chart owns the configurations Kopf fills in, so that an uninstall removes them.
+    # The chart owns the configuration the operator fills in, so that an uninstall removes it.
     assert [
         doc["metadata"]["name"] for doc in release.find(kind="MutatingWebhookConfiguration")
     ] == [configuration_name(settings=OperatorSettings(region=region))]

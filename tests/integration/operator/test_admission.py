@@ -49,7 +49,7 @@ def _webhooks_of(api_client: client.ApiClient, process: OperatorProcess) -> list
 
 
 def _registered(api_client: client.ApiClient, process: OperatorProcess) -> None:
-    # Kopf registers the webhook shortly after the operator reports healthy.
+    # The operator registers the webhook at start, just before it reports healthy.
     wait_for(
         lambda: _webhooks_of(api_client, process),
         timeout_s=30,
