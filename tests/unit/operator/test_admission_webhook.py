@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
 import ssl
 from typing import Any
 
 import aiohttp
 import pytest
+from tradefleet_devtools.controlplane import free_port
 from tradefleet_operator import admission
 from tradefleet_operator.admission import finalizer_patch, review_answer, serve
 from tradefleet_operator.settings import OperatorSettings
@@ -19,11 +19,6 @@ from tradefleet_operator.settings import OperatorSettings
 pytestmark = pytest.mark.unit
 
 FINALIZER = "tradefleet.io/finalizer"
-
-
-def free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        return int(probe.getsockname()[1])
 
 
 def test_a_new_bot_gets_the_finalizer_beside_its_own() -> None:
