@@ -22,10 +22,7 @@ of any controller. Run: ``python tests/benchmarks/bench_operator_scale.py [--bot
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import secrets
-import ssl
 import statistics
 import tempfile
 import threading
@@ -36,8 +33,15 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
+from apiserver_load import (
+    ApiLoad,
+    api_load,
+    cpu_seconds,
+    idle_cpu_per_s,
+    ms_per_write,
+)
 from kubernetes import client, config, utils, watch
 from tradefleet_devtools.controlplane import ClusterAccess, LocalControlPlane
 from tradefleet_devtools.crds import install_crds
@@ -65,8 +69,13 @@ RSS_TARGET_MB = 200.0
 # Threads applying the bots, in both runs; in the baseline as many more create their children
 # (``--baseline-workers``).
 CLIENT_THREADS = 8
-# How long the write-cost probe measures the apiserver's idle CPU first.
-IDLE_SAMPLE_S = 5.0
+# The control plane's processes that do the same work in both runs (the same pods scheduled, the
+# same Deployments rolled out; their writes differ by a few percent): their CPU, compared, tells
+# how the machine's speed changed between the runs.
+SAME_WORK = ("kube-scheduler", "kube-controller-manager")
+# Runs whose SAME_WORK CPU differs by more than this fraction ran at unlike machine speeds: their
+# ratios compare unlike runs.
+SPEED_TOLERANCE = 0.10
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -74,73 +83,6 @@ def _peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class ApiLoad(NamedTuple):
-    """What the apiserver served: requests and the seconds spent on them by verb and resource,
-    and the events its watches sent and their bytes by kind (each watcher counts: a change two
-    clients watch is sent twice)."""
-
-    requests: Counter[str]
-    seconds: Counter[str]
-    watch_events: Counter[str]
-    watch_bytes: Counter[str]
-
-    def __sub__(self, before: ApiLoad) -> ApiLoad:
-        return ApiLoad(
-            requests=self.requests - before.requests,
-            seconds=self.seconds - before.seconds,
-            watch_events=self.watch_events - before.watch_events,
-            watch_bytes=self.watch_bytes - before.watch_bytes,
-        )
-
-
-def _labels(line: str) -> dict[str, str]:
-    """The labels of one series line of a /metrics text."""
-    return dict(re.findall(r'(\w+)="([^"]*)"', line.partition("}")[0]))
-
-
-def _api_load(access: ClusterAccess) -> ApiLoad:
-    """The apiserver's own count of requests and of their handling time (its /metrics).
-
-    The time tells which requests cost the apiserver most: a LIST of a thousand bots or a
-    server-side apply costs many times a POST, so counts alone do not say where its CPU went.
-    """
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    request = urllib.request.Request(
-        f"{access.server}/metrics", headers={"Authorization": f"Bearer {access.token}"}
-    )
-    with urllib.request.urlopen(request, context=context, timeout=30) as answer:
-        text = answer.read().decode()
-    load = ApiLoad(
-        requests=Counter(), seconds=Counter(), watch_events=Counter(), watch_bytes=Counter()
-    )
-    for line in text.splitlines():
-        if line.startswith(("apiserver_watch_events_total{", "apiserver_watch_events_sizes_sum{")):
-            watched = load.watch_events if "_total{" in line else load.watch_bytes
-            watched[_labels(line).get("kind", "")] += float(line.rsplit(" ", 1)[1])
-            continue
-        if line.startswith("apiserver_request_total{"):
-            into: Counter[str] = load.requests
-        elif line.startswith("apiserver_request_duration_seconds_sum{"):
-            into = load.seconds
-        else:
-            continue
-        labels = _labels(line)
-        if into is load.seconds and labels.get("verb") in ("WATCH", "CONNECT"):
-            continue  # how long a watch stayed open, not work
-        resource = labels.get("resource", "") + (
-            f"/{labels['subresource']}" if labels.get("subresource") else ""
-        )
-        into[f"{labels.get('verb')} {resource}"] += float(line.rsplit(" ", 1)[1])
-    return load
 
 
 def _operator_passes(port: int) -> tuple[float, float]:
@@ -284,44 +226,31 @@ def _write_costs_ms(
 ) -> dict[str, float]:
     """The apiserver's CPU per write of each kind the operator makes to a TradingBot, measured
     on the baseline's settled cluster: Kopf's finalizer, then ``status`` (as the operator wrote
-    it), each written once to every bot; a ConfigMap's creation for scale.
+    it), each written once to every bot.
 
     What an operator writes to its own resource is overhead that no way of writing children
     avoids: the per-write cost times the writes per bot estimates that part of the apiserver CPU
-    ratio. The apiserver's idle CPU (node heartbeats, leases, controllers' resyncs), measured
-    just before, is taken out of each figure.
+    ratio.
     """
-    before, idle_from = _cpu_seconds(apiserver_pid), time.monotonic()
-    time.sleep(IDLE_SAMPLE_S)
-    idle_per_s = (_cpu_seconds(apiserver_pid) - before) / (time.monotonic() - idle_from)
-
-    def timed(write: Callable[[int], Any]) -> float:
-        before, started = _cpu_seconds(apiserver_pid), time.monotonic()
-        with ThreadPoolExecutor(max_workers=CLIENT_THREADS) as pool:
-            list(pool.map(write, range(len(names))))
-        busy = _cpu_seconds(apiserver_pid) - before - idle_per_s * (time.monotonic() - started)
-        return 1000 * busy / len(names)
-
+    idle_per_s = idle_cpu_per_s(apiserver_pid)
     group = ("tradefleet.io", "v1alpha1", NAMESPACE, "tradingbots")
+    writes: dict[str, Callable[[int], Any]] = {
+        "PATCH tradingbots (finalizer)": lambda i: custom.patch_namespaced_custom_object(
+            *group, names[i], {"metadata": {"finalizers": ["tradefleet.io/finalizer"]}}
+        ),
+        "PATCH tradingbots/status": lambda i: custom.patch_namespaced_custom_object_status(
+            *group, names[i], {"status": status}
+        ),
+    }
     return {
-        "PATCH tradingbots (finalizer)": timed(
-            lambda i: custom.patch_namespaced_custom_object(
-                *group, names[i], {"metadata": {"finalizers": ["tradefleet.io/finalizer"]}}
-            )
-        ),
-        "PATCH tradingbots/status": timed(
-            lambda i: custom.patch_namespaced_custom_object_status(
-                *group, names[i], {"status": status}
-            )
-        ),
-        "POST configmaps": timed(
-            lambda i: client.CoreV1Api(custom.api_client).create_namespaced_config_map(
-                NAMESPACE,
-                client.V1ConfigMap(
-                    metadata=client.V1ObjectMeta(name=f"probe-{i}"), data={"config": "x" * 2000}
-                ),
-            )
-        ),
+        what: ms_per_write(
+            pid=apiserver_pid,
+            write=write,
+            count=len(names),
+            threads=CLIENT_THREADS,
+            idle_per_s=idle_per_s,
+        )
+        for what, write in writes.items()
     }
 
 
@@ -488,8 +417,8 @@ def run(
             processes = dict(plane.processes())
             if operator.pid is not None:
                 processes["operator"] = operator.pid
-            cpu_before = {name: _cpu_seconds(pid) for name, pid in processes.items()}
-            load_before = _api_load(access)
+            cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+            load_before = api_load(access)
             started = time.monotonic()
             applied = _apply_bots(
                 api=api,
@@ -504,15 +433,15 @@ def run(
             done = len(settled_at)
             settled = (max(settled_at.values()) if done == bots else time.monotonic()) - started
             _wait_for(count=bots, seen=seen.scheduled_at, deadline=time.monotonic() + 60)
-            cpu_s = {name: _cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
-            load_after = _api_load(access)
+            cpu_s = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
+            load_after = api_load(access)
             held = None
             if not direct:
                 # The operator holds back a status that only tells a pod's progress for up to
                 # statusIntervalSeconds: what it writes then is counted apart, not in the
                 # ratios, which compare the burst with the baseline's.
                 time.sleep(settings.status_interval_s)
-                held = _api_load(access) - load_after
+                held = api_load(access) - load_after
             stop.set()
             latencies = _since(seen.applied_at, seen.scheduled_at)
             write_costs = (
@@ -653,8 +582,31 @@ def side_by_side(*, operator: RunFigures, direct: RunFigures) -> None:
             f"{what}: {with_op:.1f}s vs {alone:.1f}s, ratio {ratio:.2f} "
             f"(target <= {target:.2f}) {'MET' if ratio <= target else 'MISSED'}"
         )
+    _speeds_compared(operator=operator.cpu_s, direct=direct.cpu_s)
     if direct.write_costs_ms is not None:
         _write_cost_floor(operator=operator, direct=direct, costs=direct.write_costs_ms)
+
+
+def _speeds_compared(*, operator: Mapping[str, float], direct: Mapping[str, float]) -> None:
+    """Whether the two runs ran at one machine speed, told by the CPU of the processes that did
+    the same work in both (:data:`SAME_WORK`). A machine whose speed changed between the runs (a
+    busy neighbour, another process) moves every CPU and time figure of one run, and the ratios
+    then compare unlike runs, in either direction; the apiserver's CPU ratio is also given at one
+    speed, for reading such a run (the targets are asked of the ratio itself)."""
+    with_op, alone = sum(operator[p] for p in SAME_WORK), sum(direct[p] for p in SAME_WORK)
+    change = with_op / alone - 1
+    tolerance = f"+-{100 * SPEED_TOLERANCE:.0f}%"
+    verdict = (
+        f"COMPARABLE (within {tolerance})"
+        if abs(change) <= SPEED_TOLERANCE
+        else f"NOT COMPARABLE (beyond {tolerance}): the machine's speed changed, run again"
+    )
+    at_one_speed = operator["kube-apiserver"] / direct["kube-apiserver"] / (1 + change)
+    print(
+        f"machine speed: {' and '.join(SAME_WORK)} spent {with_op:.1f}s vs {alone:.1f}s on the "
+        f"same work, {100 * change:+.0f}%, {verdict}; kube-apiserver CPU ratio at one speed "
+        f"{at_one_speed:.2f}"
+    )
 
 
 def _write_cost_floor(
@@ -673,10 +625,10 @@ def _write_cost_floor(
     finalizer = costs["PATCH tradingbots (finalizer)"]
     status = costs["PATCH tradingbots/status"]
     alone = direct.cpu_s["kube-apiserver"]
-    for label, statuses in (
-        ("one status write", bots),
-        ("the status writes made", operator.api.requests["PATCH tradingbots/status"]),
-    ):
+    made = operator.api.requests["PATCH tradingbots/status"]
+    for label, statuses in (("one status write", bots), ("the status writes made", made)):
+        if label != "one status write" and statuses == bots:
+            break  # the same figure again
         own = (finalizers * finalizer + statuses * status) / 1000
         print(
             f"the operator's own TradingBot writes ({finalizers / bots:.2f} finalizer patches + "
