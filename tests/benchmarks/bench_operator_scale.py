@@ -6,7 +6,9 @@ its target, with the CPU each process spent, what the apiserver served and the w
 kind. ``--baseline`` also runs the control plane alone on a fresh cluster — the same children,
 rendered by the operator's code but created directly by the client — and prints the two side by
 side with the three ratios that measure the operator's overhead (wall time, apply -> scheduled
-p50, apiserver CPU) over the control plane's own work.
+p50, apiserver CPU) over the control plane's own work, and how much slower the scheduler and
+controller-manager ran the same work with the operator (its own CPU competing for the cores, or
+the machine's speed changing between the runs).
 
 Both runs apply the bots alike: as fast as the client's threads can, as a user applying a
 fleet's manifests would. In the baseline, as many more threads (``--baseline-workers``) create
