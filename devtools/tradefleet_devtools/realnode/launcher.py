@@ -250,7 +250,7 @@ def clear_leftovers(*, workdir: Path | None = None) -> list[int]:
 def reap_leftovers(*, socket: Path, run_dir: Path) -> list[int]:
     """SIGKILL what a killed earlier run left: its kubelet first (so it starts nothing more), then
     its containerd (``run_dir/pids``, each killed only while its command line still names it: a
-    pid may have been reused), then its containers and their shims (found by containerd's socket
+    pid may have been reused), then each shim and its containers (found by containerd's socket
     path on the shims' command lines); then unmount what its kubelet left mounted in its workdir.
     Called with the machine's real-node lock held, so nothing of a live run is touched. Returns
     the pids killed."""
@@ -270,7 +270,9 @@ def reap_leftovers(*, socket: Path, run_dir: Path) -> list[int]:
         recorded.unlink()
     victims = [daemons[name] for name in ("kubelet", "containerd") if name in daemons]
     for shim in _pgrep("-f", f"containerd-shim.*-address {socket}"):
-        victims += [*_pgrep("-P", str(shim)), shim]
+        # The shim before its containers (found first: once it is dead they are init's), so it
+        # cannot react to their deaths, as the kubelet goes first so it starts nothing more.
+        victims += [shim, *_pgrep("-P", str(shim))]
     killed = []
     for victim in victims:
         with contextlib.suppress(ProcessLookupError):

@@ -105,6 +105,11 @@ def test_a_killed_runs_daemons_and_containers_are_reaped_and_nothing_else(
     killed = reap_leftovers(socket=socket, run_dir=tmp_path)
 
     assert sorted(killed) == sorted([kubelet.pid, shim.pid, *containers])
+    # Each supervisor dies before what it supervises, so none can react to a death: the kubelet
+    # before anything (it would start containers again), a shim before its containers (it reaps
+    # them and exits by itself when they die, and then was never killed).
+    assert killed[0] == kubelet.pid
+    assert all(killed.index(shim.pid) < killed.index(pid) for pid in containers), killed
     assert kubelet.wait(timeout=5) == -9 and shim.wait(timeout=5) == -9
     deadline = time.monotonic() + 5
     while any(_alive(pid) for pid in containers) and time.monotonic() < deadline:
