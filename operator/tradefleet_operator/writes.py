@@ -55,22 +55,17 @@ APPLIED_CACHE_TTL_S = 30.0
 _ChildConverged = tuple[str | None, Mapping[str, Any] | None]
 
 
-async def _both(
-    repairs: Awaitable[list[_ChildConverged]], written: Awaitable[int]
-) -> tuple[list[_ChildConverged], int]:
-    """A wave's repairs and what was written alongside, run together; the first failure is
-    raised once both have ended, so that neither is left running."""
-    one, two = await asyncio.gather(repairs, written, return_exceptions=True)
-    if isinstance(one, BaseException):
-        raise one
-    if isinstance(two, BaseException):
-        raise two
-    return one, two
-
-
-async def _written(jobs: Sequence[Awaitable[int]]) -> int:
-    """How many objects ``jobs`` wrote, run together."""
-    return sum(await asyncio.gather(*jobs))
+async def _all_ended(jobs: Sequence[Awaitable[Any]]) -> list[Any]:
+    """What ``jobs`` gave, run together. The first failure (in the order of ``jobs``) is raised
+    only once every job has ended: a write left running would outlive its pass, and its own
+    failure would go unread. The other failures are logged."""
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    failures = [result for result in results if isinstance(result, BaseException)]
+    for other in failures[1:]:
+        log.info("also failed in the same wave: %s", other)
+    if failures:
+        raise failures[0]
+    return results
 
 
 def owner_of(body: Mapping[str, Any]) -> Owner:
@@ -144,11 +139,11 @@ class ChildWriter:
         now: dict[ChildKey, Mapping[str, Any]] = {}
         for number, wave in enumerate(waves):
             alongside = [prerequisites] if number == 0 and prerequisites is not None else []
-            repairs, written = await _both(
-                asyncio.gather(*(self._converge_child(obj=obj, children=children) for obj in wave)),
-                _written(alongside),
+            ended = await _all_ended(
+                [*(self._converge_child(obj=obj, children=children) for obj in wave), *alongside]
             )
-            writes += written
+            repairs: list[_ChildConverged] = ended[: len(wave)]
+            writes += sum(ended[len(wave) :])
             for obj, (repaired, left) in zip(wave, repairs, strict=True):
                 if left is not None:
                     now[(str(obj["kind"]), str(obj["metadata"]["name"]))] = left

@@ -145,32 +145,37 @@ async def test_a_new_revisions_time_is_the_apiservers_even_when_its_echo_comes_f
 
 
 async def test_a_failed_child_leaves_nothing_running_and_writes_no_deployment() -> None:
-    """A child of the first wave fails: what runs alongside ends before the error is raised,
-    and no Deployment is written without what its pod needs."""
+    """A child of the first wave fails: what runs alongside (the Secret, the wave's other
+    children) ends before the error is raised, and no Deployment is written without what its pod
+    needs. A write left running would outlive its pass, and its own failure would go unread."""
+    ended: list[str] = []
 
     class FailingKube(RoundTripKube):
         async def create(self, *, body: dict[str, Any]) -> dict[str, Any]:
             if body["kind"] == "ConfigMap":
                 raise KubeApiError(status=422, reason="Invalid", message="bad ConfigMap")
+            await asyncio.sleep(0.1)  # still running when the ConfigMap fails, and the Secret ends
+            ended.append(body["kind"])
             return await super().create(body=body)
 
     kube = FailingKube()
     reconciler = Reconciler(kube=kube, settings=SETTINGS)  # type: ignore[arg-type]
-    ended: list[str] = []
 
     async def alongside() -> int:
-        await asyncio.sleep(0.05)  # still running when the ConfigMap fails
+        await asyncio.sleep(0.05)
         ended.append("Secret")
         return 1
 
     rendered = [
         {"apiVersion": "v1", "kind": kind, "metadata": {"name": "bot", "namespace": "ns"}}
-        for kind in ("ConfigMap", "Deployment")
+        for kind in ("ServiceAccount", "ConfigMap", "Deployment")
     ]
     with pytest.raises(KubeApiError, match="ConfigMap bot: bad ConfigMap"):
         await reconciler.writer.converge(
             desired=rendered, children={}, was_reconciled=False, prerequisites=alongside()
         )
     await reconciler.runtime.close()
-    assert ended == ["Secret"], "the error was raised while the Secret was still being written"
+    assert sorted(ended) == ["Secret", "ServiceAccount"], (
+        f"the error was raised while writes were still running; ended: {ended}"
+    )
     assert "start Deployment" not in kube.timeline, kube.timeline
