@@ -24,12 +24,15 @@ from typing import Any
 from tradefleet_api.models import ExchangeAccountSpec
 
 from tradefleet_operator.allocation import (
+    JOIN_SETTLE_S,
     AccountFigures,
     BotFigures,
     BotSlice,
+    JoinWait,
     account_figures,
     bot_figures,
     funding,
+    joins_waiting,
     rebalance,
     slices_of,
 )
@@ -72,6 +75,8 @@ class AccountMember:
     invalid: bool = False
     # The currency its symbol settles in, which its part of the account's balance is held in.
     currency: str | None = None
+    # Its creationTimestamp: a bot that joins waits for the bots applied with it (JOIN_SETTLE_S).
+    created: datetime | None = None
 
     @property
     def name(self) -> str:
@@ -84,9 +89,10 @@ def account_member(
     spec: Mapping[str, Any],
     status: Mapping[str, Any],
     annotations: Mapping[str, str],
+    created: str | None,
 ) -> AccountMember:
     """The index's record of a bot on an account, from its spec (the apiserver's defaults
-    applied), status and annotations."""
+    applied), status, annotations and creationTimestamp."""
     strategy = spec.get("strategy") or {}
     try:
         currency = split_symbol(symbol=str(spec.get("symbol")), field="spec.symbol").settlement
@@ -103,6 +109,7 @@ def account_member(
         ),
         invalid=status.get("phase") == "Invalid",
         currency=currency,
+        created=parse_time(created),
     )
 
 
@@ -185,8 +192,16 @@ async def _run(
     meta = body["metadata"]
     name = str(meta["name"])
     events: list[Event] = []
-    figures = [member.figures for member in members if not member.invalid]
     slices = slices_of(previous)
+    waiting = joins_waiting(
+        joined={m.name: m.created for m in members if not m.invalid and m.name not in slices},
+        now=now,
+    )
+    figures = [
+        member.figures
+        for member in members
+        if not member.invalid and (waiting is None or member.name not in waiting.names)
+    ]
     due = _rebalance_due(spec=spec, body=body, figures=figures, slices=slices, now=now)
     last_rebalance = previous.get("lastRebalance")
     if due is not None:
@@ -267,13 +282,26 @@ async def _run(
             status=True,
             reason=Reason.ALLOCATED,
             message=f"{held.allocated:.2f} of {held.capital:.2f} allocated to "
-            f"{len(slices)} bot(s), {held.free:.2f} free",
+            f"{len(slices)} bot(s), {held.free:.2f} free" + _joining_words(waiting),
         ),
         _halted_condition(held=held, halted_at=halted_at, limit=limit),
         *([market_data.condition()] if spec.market_data.shared else []),
         funded,
     ]
-    return finish(body=body, observed=observed, status=status, events=events, writes=writes)
+    outcome = finish(body=body, observed=observed, status=status, events=events, writes=writes)
+    outcome.poll_again_s = None if waiting is None else waiting.wait_s
+    return outcome
+
+
+def _joining_words(waiting: JoinWait | None) -> str:
+    """What the Ready message says of bots that joined and are not allocated yet: no countdown,
+    so the message does not change while they wait."""
+    if waiting is None:
+        return ""
+    return (
+        f"; {len(waiting.names)} bot(s) joining, allocated once no other bot has joined "
+        f"for {JOIN_SETTLE_S:g}s"
+    )
 
 
 def _funding(

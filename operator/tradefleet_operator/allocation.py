@@ -22,7 +22,7 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tradefleet_api.models import AllocationPolicy, AllocationSpec
@@ -37,6 +37,14 @@ SHARPE_FLOOR = 0.1
 # The longest spacing of requests or orders a runtime accepts (its config's bound): a budget
 # that small for that many bots spaces each bot's an hour apart, not a refused config.
 MAX_INTERVAL_MS = 3_600_000
+# Bots that join an account are allocated once no other bot has joined it for this long (by the
+# bots' creationTimestamps). The bots of one `kubectl apply -f fleet/` are created milliseconds
+# apart: allocated as each arrived, the first would be given the whole account, and trade with it
+# until the next one joined and cut it to its share.
+JOIN_SETTLE_S = 3.0
+# ... and at most this long after the first of them was created: bots created every second or
+# two (a loop of applies) would otherwise never leave the account quiet for JOIN_SETTLE_S.
+JOIN_WAIT_MAX_S = 30.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -197,6 +205,28 @@ def funding(
         )
         for currency in sorted(set(allocated) | set(latest))
     ]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JoinWait:
+    """Bots that joined an account and are not allocated yet, and how long until they are."""
+
+    names: frozenset[str]
+    wait_s: float
+
+
+def joins_waiting(*, joined: Mapping[str, datetime | None], now: datetime) -> JoinWait | None:
+    """Whether the bots that ``joined`` (by name, with their creation times) wait for the bots
+    applied with them (see JOIN_SETTLE_S); None when they are allocated now."""
+    created = [moment for moment in joined.values() if moment is not None]
+    if not created:
+        return None
+    until = min(
+        max(created) + timedelta(seconds=JOIN_SETTLE_S),
+        min(created) + timedelta(seconds=JOIN_WAIT_MAX_S),
+    )
+    wait_s = (until - now).total_seconds()
+    return JoinWait(names=frozenset(joined), wait_s=wait_s) if wait_s > 0 else None
 
 
 def rebalance(

@@ -320,9 +320,11 @@ async def account_markets_index(
 
 @kopf.index(GROUP, VERSION, "tradingbots")
 async def account_members_index(
+    *,
     spec: kopf.Spec,
     status: kopf.Status,
     annotations: kopf.Annotations,
+    meta: kopf.Meta,
     namespace: str | None,
     name: str,
     **_: Any,
@@ -333,7 +335,11 @@ async def account_members_index(
         return {}
     return {
         (namespace or "", account): account_member(
-            name=name, spec=spec, status=status, annotations=annotations
+            name=name,
+            spec=spec,
+            status=status,
+            annotations=annotations,
+            created=meta.get("creationTimestamp"),
         )
     }
 

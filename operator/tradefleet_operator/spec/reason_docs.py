@@ -131,7 +131,8 @@ REASONS: tuple[ReasonDoc, ...] = (
     _doc(
         _R.ALLOCATION_PENDING,
         _READY_RECONCILED,
-        "the bot's ExchangeAccount has not allocated it capital yet, or allocates it none",
+        "the bot's ExchangeAccount has not allocated it capital yet (a bot that joins is "
+        "allocated once no other bot has joined for 3 s), or allocates it none",
         "wait for the account's next pass; with policy fixed or weighted give the bot an amount or a weight",
     ),
     _doc(
