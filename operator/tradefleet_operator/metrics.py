@@ -12,7 +12,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    ProcessCollector,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -121,6 +129,10 @@ class OperatorMetrics:
         )
         self.fleet = FleetCollector()
         self.registry.register(self.fleet)
+        # The process's CPU and memory, and Python's garbage collections by generation: what an
+        # alert on the operator's own health and a sizing of its pod read.
+        ProcessCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
 
     def serving(self, *, region: str) -> None:
         self.info.labels(region=region).set(1)

@@ -19,3 +19,13 @@ def test_the_region_and_each_bots_phase_are_exported() -> None:
     assert 'tradefleet_operator_info{region="ap-northeast-1"} 1.0' in text
     assert 'tradefleet_operator_bot_phase{bot="typo",namespace="desk",phase="Invalid"} 1.0' in text
     assert 'tradefleet_operator_bot_phase{bot="ok",namespace="desk",phase="Running"} 1.0' in text
+
+
+def test_the_operators_own_cpu_memory_and_garbage_collections_are_exported() -> None:
+    text = generate_latest(OperatorMetrics().registry).decode()
+    for sample in (
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
+        'python_gc_collections_total{generation="2"} ',
+    ):
+        assert sample in text, f"{sample.strip()} is missing from the operator's metrics"
