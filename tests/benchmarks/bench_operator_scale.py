@@ -84,19 +84,35 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _operator_passes(port: int) -> tuple[float, float]:
-    """TradingBot reconcile passes the operator made, and the seconds they took (its /metrics)."""
+@dataclass(frozen=True)
+class OperatorCounts:
+    """What the operator's /metrics counted since it started."""
+
+    passes: float  # TradingBot reconcile passes
+    pass_seconds: float  # the time they took
+    gc_collections: tuple[float, float, float]  # Python's garbage collections, by generation
+
+
+def _operator_counts(port: int) -> OperatorCounts:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as answer:
         text = answer.read().decode()
     passes = seconds = 0.0
+    collections = [0.0, 0.0, 0.0]
     for line in text.splitlines():
-        if 'kind="TradingBot"' not in line:
+        value = line.rsplit(" ", 1)[-1]
+        if line.startswith("python_gc_collections_total{"):
+            collections[int(line.split('generation="', 1)[1][0])] = float(value)
+        elif 'kind="TradingBot"' not in line:
             continue
-        if line.startswith("tradefleet_operator_reconcile_total{"):
-            passes += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("tradefleet_operator_reconcile_total{"):
+            passes += float(value)
         elif line.startswith("tradefleet_operator_reconcile_duration_seconds_sum{"):
-            seconds += float(line.rsplit(" ", 1)[1])
-    return passes, seconds
+            seconds += float(value)
+    return OperatorCounts(
+        passes=passes,
+        pass_seconds=seconds,
+        gc_collections=(collections[0], collections[1], collections[2]),
+    )
 
 
 def _keep_nodes_ready(*, kubeconfig: Path, stop: threading.Event) -> threading.Thread:
@@ -140,7 +156,7 @@ class RunFigures:
     scheduled_p95_s: float | None
     scheduled: int
     operator_rss_mb: float | None
-    operator_passes: tuple[float, float] | None
+    operator_counts: OperatorCounts | None
     cpu_s: Mapping[str, float]
     api: ApiLoad
     # What the apiserver served in the statusIntervalSeconds after (with the operator): the
@@ -470,7 +486,7 @@ def run(
                 scheduled_p95_s=latencies[int(0.95 * (len(latencies) - 1))] if latencies else None,
                 scheduled=len(latencies),
                 operator_rss_mb=None if operator.pid is None else _peak_rss_mb(operator.pid),
-                operator_passes=None if direct else _operator_passes(operator.metrics_port),
+                operator_counts=None if direct else _operator_counts(operator.metrics_port),
                 cpu_s=cpu_s,
                 api=load_after - load_before,
                 held=held,
@@ -504,11 +520,16 @@ def report(*, title: str, bots: int, figures: RunFigures) -> None:
         )
     if figures.reconciled_p50_s is not None:
         print(f"apply -> Reconciled=True: p50 {figures.reconciled_p50_s:.2f}s")
-    if figures.operator_passes is not None:
-        passes, seconds = figures.operator_passes
+    if figures.operator_counts is not None:
+        counts = figures.operator_counts
         print(
-            f"reconcile passes: {passes:.0f} ({passes / bots:.1f} per bot), "
-            f"{1000 * seconds / max(passes, 1):.1f} ms each on average"
+            f"reconcile passes: {counts.passes:.0f} ({counts.passes / bots:.1f} per bot), "
+            f"{1000 * counts.pass_seconds / max(counts.passes, 1):.1f} ms each on average"
+        )
+        young, middle, full = counts.gc_collections
+        print(
+            f"operator garbage collections since its start: {full:.0f} full (whole heap), "
+            f"{middle:.0f} of the middle generation, {young:.0f} of the youngest"
         )
     if figures.created_p50_s is not None:
         print(f"apply -> pod created: p50 {figures.created_p50_s:.2f}s")
