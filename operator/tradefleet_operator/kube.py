@@ -82,13 +82,17 @@ def unpack_object(packed: bytes) -> dict[str, Any]:
 
 
 class KubeApiError(RuntimeError):
-    """A non-success answer from the apiserver, with its HTTP status and Status reason."""
+    """A non-success answer from the apiserver, with its HTTP status, Status reason and the
+    reasons of the Status's causes (``details.causes``)."""
 
-    def __init__(self, *, status: int, reason: str, message: str) -> None:
+    def __init__(
+        self, *, status: int, reason: str, message: str, causes: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status = status
         self.reason = reason
         self.message = message
+        self.causes = causes
 
     @property
     def not_found(self) -> bool:
@@ -97,6 +101,11 @@ class KubeApiError(RuntimeError):
     @property
     def conflict(self) -> bool:
         return self.status == 409
+
+    @property
+    def namespace_terminating(self) -> bool:
+        """Refused because the namespace is being deleted: nothing new may be created in it."""
+        return "NamespaceTerminating" in self.causes
 
 
 def object_path(
@@ -356,10 +365,17 @@ class KubeClient:
 def _api_error(*, status: int, text: str) -> KubeApiError:
     try:
         payload = json.loads(text)
-        return KubeApiError(
-            status=status,
-            reason=str(payload.get("reason", "")),
-            message=str(payload.get("message", text)),
-        )
     except json.JSONDecodeError:
+        payload = None
+    if not isinstance(payload, dict):
         return KubeApiError(status=status, reason="", message=text[:500])
+    details = payload.get("details")
+    causes = details.get("causes") if isinstance(details, dict) else None
+    return KubeApiError(
+        status=status,
+        reason=str(payload.get("reason", "")),
+        message=str(payload.get("message", text)),
+        causes=tuple(
+            str(cause.get("reason", "")) for cause in causes or [] if isinstance(cause, dict)
+        ),
+    )

@@ -306,17 +306,28 @@ async def reconcile_loop(
             if poll_again_s is not None:
                 timeout = min(timeout, poll_again_s)
         except KubeApiError as exc:
-            state.metrics.observe_pass(kind=kind, ok=False, seconds=time.monotonic() - started)
-            failures += 1
-            timeout = min(state.settings.reconcile_interval_s, 0.5 * 2**failures)
-            log.warning(
-                "reconcile of %s %s/%s failed (%s); retrying in %.1fs",
-                kind,
-                key[0],
-                key[2],
-                exc,
-                timeout,
-            )
+            if exc.namespace_terminating:
+                # The namespace is being deleted, the owner with it: what the pass would create
+                # again cannot be, and need not be. Nothing to retry soon or to count as failed.
+                log.info(
+                    "%s %s/%s: its namespace is being deleted; its children are not recreated",
+                    kind,
+                    key[0],
+                    key[2],
+                )
+                timeout = state.settings.reconcile_interval_s
+            else:
+                state.metrics.observe_pass(kind=kind, ok=False, seconds=time.monotonic() - started)
+                failures += 1
+                timeout = min(state.settings.reconcile_interval_s, 0.5 * 2**failures)
+                log.warning(
+                    "reconcile of %s %s/%s failed (%s); retrying in %.1fs",
+                    kind,
+                    key[0],
+                    key[2],
+                    exc,
+                    timeout,
+                )
         except Exception:
             # A bug, not the user's input: keep the loop (and every other bot) alive, back off.
             state.metrics.observe_pass(kind=kind, ok=False, seconds=time.monotonic() - started)

@@ -182,7 +182,10 @@ class ChildWriter:
         except KubeApiError as exc:
             # Which child, for the condition that reports it.
             raise KubeApiError(
-                status=exc.status, reason=exc.reason, message=f"{key[0]} {key[1]}: {exc.message}"
+                status=exc.status,
+                reason=exc.reason,
+                message=f"{key[0]} {key[1]}: {exc.message}",
+                causes=exc.causes,
             ) from exc
         self._applied[(str(obj["metadata"]["namespace"]), *key)] = _Applied(
             at_s=time.monotonic(),
