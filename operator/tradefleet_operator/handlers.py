@@ -505,6 +505,12 @@ async def bot_deleted(
         kube=state.reconciler.kube, settings=state.settings, body=body, pods=pods
     )
     kopf.event(body, type=outcome.type, reason=outcome.reason, message=outcome.message)
+    if outcome.type == "Warning":
+        # In the log and the metrics too: a namespace being deleted refuses the event above.
+        log.warning("bot %s/%s deleted: %s: %s", namespace, name, outcome.reason, outcome.message)
+        state.metrics.unconfirmed_flattens.record(
+            namespace=namespace or "", bot=name, reason=outcome.reason
+        )
     state.reconciler.forget(uid=uid)
     for _, child in children:
         # Their deletions may come while a watch is away, and then never as an event; later

@@ -2,13 +2,15 @@
 
 The handlers record each reconcile pass here and keep the last status they wrote per resource;
 the fleet gauges (bots by phase, conditions per bot) are computed from those statuses at scrape
-time, so a deleted bot's series disappear with it.
+time, so a deleted bot's series disappear with it. The deletion handler records the deleted bots
+whose flatten was not confirmed, exported for a day.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +28,8 @@ from prometheus_client.registry import Collector
 
 # Conditions exported per bot; the rest are visible in kubectl.
 EXPORTED_CONDITIONS = ("Ready", "Trading", "Degraded", "CircuitBreakerOpen", "RolledBack", "Paused")
+# How long a deleted bot's unconfirmed flatten stays exported, and its alert firing.
+FLATTEN_NOT_CONFIRMED_KEPT_S = 24 * 3600.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -74,6 +78,38 @@ class FleetCollector(Collector):
         yield by_phase
         yield conditions
         yield phases
+
+
+class UnconfirmedFlattens(Collector):
+    """Deleted bots whose flatten the runtime did not confirm, with the time of their deletion,
+    for :data:`FLATTEN_NOT_CONFIRMED_KEPT_S`. Their Warning event says it too, but a namespace
+    being deleted refuses new events, and deleting a namespace deletes its bots with their pods:
+    this series (and its alert) is then what says that positions may be left open."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._deleted: dict[tuple[str, str], tuple[str, float]] = {}
+        # Recorded from the event loop, collected from the metrics server's thread.
+        self._lock = threading.Lock()
+
+    def record(self, *, namespace: str, bot: str, reason: str) -> None:
+        with self._lock:
+            self._deleted[(namespace, bot)] = (reason, self._clock())
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "tradefleet_operator_flatten_not_confirmed_timestamp_seconds",
+            "Unix time a bot was deleted without a confirmed flatten, for a day after.",
+            labels=["namespace", "bot", "reason"],
+        )
+        now = self._clock()
+        with self._lock:
+            for key, (reason, at) in list(self._deleted.items()):
+                if now - at > FLATTEN_NOT_CONFIRMED_KEPT_S:
+                    del self._deleted[key]
+                else:
+                    family.add_metric([key[0], key[1], reason], at)
+        yield family
 
 
 class OperatorMetrics:
@@ -129,6 +165,8 @@ class OperatorMetrics:
         )
         self.fleet = FleetCollector()
         self.registry.register(self.fleet)
+        self.unconfirmed_flattens = UnconfirmedFlattens()
+        self.registry.register(self.unconfirmed_flattens)
         # The process's CPU and memory, and Python's garbage collections by generation: what an
         # alert on the operator's own health and a sizing of its pod read.
         ProcessCollector(registry=self.registry)

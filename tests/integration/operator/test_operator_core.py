@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -366,6 +368,33 @@ def test_deleting_a_bot_without_a_running_runtime_does_not_hang(
         if e.involved_object.name == "doomed"
     }
     assert "FlattenSkipped" in reasons
+
+
+def test_a_flatten_not_confirmed_in_a_namespace_being_deleted_is_logged_and_exported(
+    tokyo_operator: OperatorProcess, custom: client.CustomObjectsApi, core_v1: client.CoreV1Api
+) -> None:
+    # Deleting a namespace deletes its bots with their pods, and the apiserver refuses new events
+    # in a namespace being deleted: the Warning event of the unconfirmed flatten is lost there.
+    namespace = f"swept-desk-{uuid.uuid4().hex[:6]}"
+    core_v1.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "tradingbots", _bot("swept"))
+    wait_for(lambda: _reconciled(custom, namespace, "swept"), timeout_s=30, what="reconciliation")
+    core_v1.delete_namespace(namespace)
+
+    def exported() -> dict[str, str] | None:
+        with urllib.request.urlopen(tokyo_operator.metrics_url, timeout=5) as answer:
+            text = answer.read().decode()
+        for line in text.splitlines():
+            if line.startswith("tradefleet_operator_flatten_not_confirmed_timestamp_seconds{"):
+                labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}", 1)[0]))
+                if labels.get("namespace") == namespace:
+                    return {**labels, "value": line.rsplit(" ", 1)[1]}
+        return None
+
+    series = wait_for(exported, timeout_s=30, what="the unconfirmed flatten in the metrics")
+    assert series["bot"] == "swept" and series["reason"] == "FlattenSkipped"
+    assert abs(float(series["value"]) - time.time()) < 60, "the value is the deletion's time"
+    assert f"bot {namespace}/swept deleted: FlattenSkipped: " in tokyo_operator.log_text()
 
 
 def test_operator_exports_fleet_metrics(

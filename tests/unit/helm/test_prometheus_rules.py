@@ -38,6 +38,7 @@ REQUIRED_ALERTS = {
     "TradefleetBotStuckProgressing",
     "TradefleetBotFailed",
     "TradefleetKillSwitchNotConfirmed",
+    "TradefleetFlattenNotConfirmed",
     "TradefleetOperatorDown",
     "TradefleetOperatorNotReconciling",
 }

@@ -4,8 +4,13 @@ outage is seen while others report) and each bot's phase (Invalid, Progressing, 
 from __future__ import annotations
 
 import pytest
-from prometheus_client import generate_latest
-from tradefleet_operator.metrics import BotRecord, OperatorMetrics
+from prometheus_client import CollectorRegistry, generate_latest
+from tradefleet_operator.metrics import (
+    FLATTEN_NOT_CONFIRMED_KEPT_S,
+    BotRecord,
+    OperatorMetrics,
+    UnconfirmedFlattens,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -29,3 +34,18 @@ def test_the_operators_own_cpu_memory_and_garbage_collections_are_exported() -> 
         'python_gc_collections_total{generation="2"} ',
     ):
         assert sample in text, f"{sample.strip()} is missing from the operator's metrics"
+
+
+def test_a_deleted_bots_unconfirmed_flatten_is_exported_for_a_day() -> None:
+    now = [1_800_000_000.0]
+    flattens = UnconfirmedFlattens(clock=lambda: now[0])
+    registry = CollectorRegistry()
+    registry.register(flattens)
+    flattens.record(namespace="desk", bot="btc", reason="FlattenTimedOut")
+    now[0] += FLATTEN_NOT_CONFIRMED_KEPT_S
+    assert (
+        "tradefleet_operator_flatten_not_confirmed_timestamp_seconds"
+        '{bot="btc",namespace="desk",reason="FlattenTimedOut"} 1.8e+09'
+    ) in generate_latest(registry).decode()
+    now[0] += 1
+    assert 'bot="btc"' not in generate_latest(registry).decode(), "still exported after a day"
