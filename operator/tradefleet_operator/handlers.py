@@ -508,7 +508,7 @@ async def bot_deleted(
     if outcome.type == "Warning":
         # In the log and the metrics too: a namespace being deleted refuses the event above.
         log.warning("bot %s/%s deleted: %s: %s", namespace, name, outcome.reason, outcome.message)
-        state.metrics.unconfirmed_flattens.record(
+        state.metrics.flattens_not_confirmed.record(
             namespace=namespace or "", bot=name, reason=outcome.reason
         )
     state.reconciler.forget(uid=uid)

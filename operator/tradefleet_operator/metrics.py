@@ -80,7 +80,7 @@ class FleetCollector(Collector):
         yield phases
 
 
-class UnconfirmedFlattens(Collector):
+class FlattensNotConfirmed(Collector):
     """Deleted bots whose flatten the runtime did not confirm, with the time of their deletion,
     for :data:`FLATTEN_NOT_CONFIRMED_KEPT_S`. Their Warning event says it too, but a namespace
     being deleted refuses new events, and deleting a namespace deletes its bots with their pods:
@@ -165,8 +165,8 @@ class OperatorMetrics:
         )
         self.fleet = FleetCollector()
         self.registry.register(self.fleet)
-        self.unconfirmed_flattens = UnconfirmedFlattens()
-        self.registry.register(self.unconfirmed_flattens)
+        self.flattens_not_confirmed = FlattensNotConfirmed()
+        self.registry.register(self.flattens_not_confirmed)
         # The process's CPU and memory, and Python's garbage collections by generation: what an
         # alert on the operator's own health and a sizing of its pod read.
         ProcessCollector(registry=self.registry)

@@ -84,7 +84,7 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OperatorCounts:
     """What the operator's /metrics counted since it started."""
 

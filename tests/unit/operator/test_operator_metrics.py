@@ -8,8 +8,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from tradefleet_operator.metrics import (
     FLATTEN_NOT_CONFIRMED_KEPT_S,
     BotRecord,
+    FlattensNotConfirmed,
     OperatorMetrics,
-    UnconfirmedFlattens,
 )
 
 pytestmark = pytest.mark.unit
@@ -38,7 +38,7 @@ def test_the_operators_own_cpu_memory_and_garbage_collections_are_exported() -> 
 
 def test_a_deleted_bots_unconfirmed_flatten_is_exported_for_a_day() -> None:
     now = [1_800_000_000.0]
-    flattens = UnconfirmedFlattens(clock=lambda: now[0])
+    flattens = FlattensNotConfirmed(clock=lambda: now[0])
     registry = CollectorRegistry()
     registry.register(flattens)
     flattens.record(namespace="desk", bot="btc", reason="FlattenTimedOut")
